@@ -1,0 +1,290 @@
+"""Centre configuration: one TOML file describes one centre.
+
+The file is validated at start-up with pydantic; every mistake is reported with the key that is
+wrong (``groups[2].service_minutes``) and what was expected, so an operator can fix it without
+reading code. Validation is strict: unknown keys are errors (a typo must not be silently ignored).
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+SLUG = r"^[a-z0-9][a-z0-9-]{0,39}$"
+DEVICE_ID = r"^[a-z0-9][a-z0-9-]{0,39}$"
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "assets" / "centre.sample.toml"
+
+
+class ConfigError(Exception):
+    """A configuration file that cannot be used; the message is meant for the operator."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CentreInfo(_Strict):
+    id: Annotated[str, Field(pattern=SLUG, description="lowercase letters, digits and '-'")]
+    name: str = Field(min_length=1)
+    name_en: str = ""
+    province: str = ""
+    timezone: str = "Asia/Ho_Chi_Minh"
+    languages: list[Literal["vi", "en"]] = ["vi", "en"]
+    public_url: str = "http://127.0.0.1:8080"
+    notice: str = ""
+    notice_en: str = ""
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}; expected e.g. 'Asia/Ho_Chi_Minh'") from None
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError("expected an http:// or https:// address such as 'http://192.168.1.10:8080'")
+        return value.rstrip("/")
+
+
+class QueueRules(_Strict):
+    priority_run_limit: int = Field(3, ge=1, le=20)
+    max_calls: int = Field(3, ge=1, le=10)
+    wait_alert_minutes: int = Field(30, ge=1, le=600)
+
+
+class PriorityClass(_Strict):
+    code: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,30}$")]
+    name: str = Field(min_length=1)
+    name_en: str = ""
+
+
+class Group(_Strict):
+    code: Annotated[str, Field(pattern=SLUG)]
+    letter: Annotated[str, Field(pattern=r"^[A-Z]$", description="one capital letter")]
+    first_number: int = Field(1, ge=1, le=98_001)
+    capacity: int = Field(999, ge=1, le=9_999, description="most tickets a day")
+    name: str = Field(min_length=1)
+    name_en: str = ""
+    description: str = ""
+    service_minutes: float = Field(gt=0, le=480)
+    legal_days: int = Field(0, ge=0, le=365)
+    documents: list[str] = []
+    wait_alert_minutes: int | None = Field(None, ge=1, le=600)
+
+    @property
+    def last_number(self) -> int:
+        return self.first_number + self.capacity - 1
+
+
+class Counter(_Strict):
+    number: int = Field(ge=1, le=999)
+    name: str = ""
+    groups: list[str] = Field(min_length=1)
+
+    @property
+    def label(self) -> str:
+        return self.name or f"Quầy {self.number}"
+
+
+class Device(_Strict):
+    id: Annotated[str, Field(pattern=DEVICE_ID)]
+    role: Literal["kiosk", "display", "pad", "manager"]
+    counter: int | None = None
+
+
+class MqttSettings(_Strict):
+    host: str | None = Field(None, description="broker host; leave out to start one with the server")
+    port: int = Field(18830, ge=1, le=65535)
+    tls: bool = False
+
+
+class HttpSettings(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+
+
+class StorageSettings(_Strict):
+    path: str = "var/luot.sqlite3"
+
+
+class VoiceSettings(_Strict):
+    voice: str = "vi"
+    rate: int = Field(150, ge=60, le=400)
+    volume: float = Field(1.0, ge=0.0, le=1.0)
+    repeat: int = Field(1, ge=1, le=5)
+    english: bool = False
+
+
+class CentreConfig(_Strict):
+    """The whole validated configuration of one centre."""
+
+    centre: CentreInfo
+    hours: dict[str, list[str]] = {}
+    queue: QueueRules = QueueRules()
+    priority_classes: list[PriorityClass] = []
+    groups: list[Group] = Field(min_length=1)
+    counters: list[Counter] = Field(min_length=1)
+    devices: list[Device] = []
+    mqtt: MqttSettings = MqttSettings()
+    http: HttpSettings = HttpSettings()
+    storage: StorageSettings = StorageSettings()
+    voice: VoiceSettings = VoiceSettings()
+
+    @field_validator("hours")
+    @classmethod
+    def _valid_hours(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for day, sessions in value.items():
+            if day not in WEEKDAYS:
+                raise ValueError(f"unknown day {day!r}; expected one of {', '.join(WEEKDAYS)}")
+            for session in sessions:
+                match = re.fullmatch(r"(\d\d):(\d\d)-(\d\d):(\d\d)", session)
+                if not match:
+                    raise ValueError(f"{day}: {session!r} is not 'HH:MM-HH:MM'")
+                h1, m1, h2, m2 = map(int, match.groups())
+                if not (h1 < 24 and h2 < 24 and m1 < 60 and m2 < 60 and (h1, m1) < (h2, m2)):
+                    raise ValueError(f"{day}: {session!r} must be a valid time range, start before end")
+        return value
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> "CentreConfig":
+        _unique([g.code for g in self.groups], "groups", "code")
+        _unique([g.letter for g in self.groups], "groups", "letter")
+        _unique([c.number for c in self.counters], "counters", "number")
+        _unique([d.id for d in self.devices], "devices", "id")
+        _unique([p.code for p in self.priority_classes], "priority_classes", "code")
+        codes = {g.code for g in self.groups}
+        for index, counter in enumerate(self.counters):
+            for code in counter.groups:
+                if code not in codes:
+                    raise ValueError(
+                        f"counters[{index}].groups: counter {counter.number} serves {code!r}, "
+                        f"which is not a group code; known groups: {', '.join(sorted(codes))}"
+                    )
+        served = {code for c in self.counters for code in c.groups}
+        for index, group in enumerate(self.groups):
+            if group.code not in served:
+                raise ValueError(f"groups[{index}]: no counter serves group {group.code!r}; add it to a counter's groups")
+        ranges = sorted((g.first_number, g.last_number, g.code) for g in self.groups)
+        for (a_first, a_last, a_code), (b_first, _b_last, b_code) in zip(ranges, ranges[1:]):
+            if b_first <= a_last:
+                raise ValueError(
+                    f"groups: numbers of {a_code!r} ({a_first}-{a_last}) overlap those of {b_code!r} "
+                    f"(from {b_first}); change first_number or capacity so each number names one group"
+                )
+        numbers = {c.number for c in self.counters}
+        for index, device in enumerate(self.devices):
+            if device.counter is not None and device.counter not in numbers:
+                raise ValueError(f"devices[{index}].counter: there is no counter {device.counter}")
+            if device.role == "pad" and device.counter is None:
+                raise ValueError(f"devices[{index}]: a satisfaction pad must name its counter")
+        return self
+
+    # -- lookups used everywhere ------------------------------------------------------------
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.centre.timezone)
+
+    def group(self, code: str) -> Group:
+        for group in self.groups:
+            if group.code == code:
+                return group
+        raise KeyError(code)
+
+    def counter(self, number: int) -> Counter:
+        for counter in self.counters:
+            if counter.number == number:
+                return counter
+        raise KeyError(number)
+
+    def device(self, device_id: str) -> Device:
+        for device in self.devices:
+            if device.id == device_id:
+                return device
+        raise KeyError(device_id)
+
+    def group_of_number(self, number: int) -> Group | None:
+        for group in self.groups:
+            if group.first_number <= number <= group.last_number:
+                return group
+        return None
+
+    def wait_alert_minutes(self, group_code: str) -> int:
+        return self.group(group_code).wait_alert_minutes or self.queue.wait_alert_minutes
+
+    def service_day(self, now: datetime) -> date:
+        """The centre's local date at ``now``: computed on every use, never cached."""
+        return now.astimezone(self.zone).date()
+
+    def is_open(self, now: datetime) -> bool:
+        local = now.astimezone(self.zone)
+        for session in self.hours.get(WEEKDAYS[local.weekday()], []):
+            start, end = (time.fromisoformat(part) for part in session.split("-"))
+            if start <= local.time() < end:
+                return True
+        return False
+
+
+def _unique(values: list[Any], section: str, key: str) -> None:
+    seen: set[Any] = set()
+    for index, value in enumerate(values):
+        if value in seen:
+            raise ValueError(f"{section}[{index}].{key}: {value!r} is used twice; each must be unique")
+        seen.add(value)
+
+
+def _location(loc: tuple[Any, ...]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(top level)"
+
+
+def explain(error: ValidationError, source: str) -> str:
+    """Turn pydantic's report into lines an operator can act on."""
+    lines = [f"{source}: the centre configuration has {error.error_count()} problem(s):"]
+    for item in error.errors():
+        where = _location(tuple(item["loc"]))
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown key (a typo?); remove it or check the spelling in assets/centre.sample.toml"
+        elif item["type"] == "missing":
+            message = "required key is missing"
+        got = item.get("input")
+        shown = "" if item["type"] in ("missing", "extra_forbidden") or isinstance(got, (dict, list)) else f" (got {got!r})"
+        lines.append(f"  - {where}: {message}{shown}")
+    return "\n".join(lines)
+
+
+def parse_config(data: dict[str, Any], source: str = "config") -> CentreConfig:
+    try:
+        return CentreConfig.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError(explain(error, source)) from None
+
+
+def load_config(path: str | Path | None = None) -> CentreConfig:
+    """Read and validate a centre file; ``None`` means the shipped sample centre."""
+    file = Path(path) if path else DEFAULT_CONFIG
+    try:
+        raw = file.read_bytes()
+    except OSError as error:
+        raise ConfigError(f"{file}: cannot read the centre configuration ({error.strerror})") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{file}: the file is not UTF-8 text; save it as UTF-8") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{file}: not valid TOML: {error}") from None
+    return parse_config(data, str(file))

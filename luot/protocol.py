@@ -1,0 +1,164 @@
+"""The MQTT protocol shared by the server and every device (see docs/protocol.md).
+
+Topics are built and parsed only here, so a device and the server can never disagree on a
+spelling. Every payload is a JSON object with ``"v": PROTOCOL_VERSION``; inbound payloads are
+validated with pydantic and a bad one raises :class:`PayloadError` with a plain message instead of
+crashing whoever received it. No payload carries personal data or a tracking token.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+PROTOCOL_VERSION = 1
+ROOT = "luot"
+MAX_PAYLOAD_BYTES = 16_384
+
+
+class PayloadError(ValueError):
+    """An inbound MQTT payload that does not follow the protocol."""
+
+
+class Topics:
+    """Every topic of one centre. ``centre`` is the validated centre id (no '/', '+' or '#')."""
+
+    def __init__(self, centre: str) -> None:
+        self.centre = centre
+        self.base = f"{ROOT}/{centre}"
+
+    # server -> everyone (QoS 1, not retained): what happened
+    @property
+    def ticket_events(self) -> str:
+        return f"{self.base}/events/ticket"
+
+    @property
+    def call_events(self) -> str:
+        return f"{self.base}/events/call"
+
+    @property
+    def counter_events(self) -> str:
+        return f"{self.base}/events/counter"
+
+    @property
+    def assistance_events(self) -> str:
+        return f"{self.base}/events/assistance"
+
+    # server -> everyone (QoS 1, retained): what is true now
+    def counter_state(self, number: int) -> str:
+        return f"{self.base}/state/counter/{number}"
+
+    @property
+    def counter_state_all(self) -> str:
+        return f"{self.base}/state/counter/+"
+
+    @property
+    def queue_state(self) -> str:
+        return f"{self.base}/state/queue"
+
+    @property
+    def recent_calls_state(self) -> str:
+        return f"{self.base}/state/calls"
+
+    @property
+    def notice_state(self) -> str:
+        return f"{self.base}/state/notice"
+
+    @property
+    def state_all(self) -> str:
+        return f"{self.base}/state/#"
+
+    # availability (retained, with a last will): one per device and one for the server
+    @property
+    def server_availability(self) -> str:
+        return f"{self.base}/server/availability"
+
+    def device_availability(self, device_id: str) -> str:
+        return f"{self.base}/device/{device_id}/availability"
+
+    @property
+    def device_availability_all(self) -> str:
+        return f"{self.base}/device/+/availability"
+
+    # device -> server (QoS 1, not retained): what a citizen asked for
+    def feedback(self, device_id: str) -> str:
+        return f"{self.base}/device/{device_id}/feedback"
+
+    def assistance(self, device_id: str) -> str:
+        return f"{self.base}/device/{device_id}/assistance"
+
+    @property
+    def inbound_all(self) -> list[str]:
+        return [f"{self.base}/device/+/feedback", f"{self.base}/device/+/assistance"]
+
+    def device_of(self, topic: str) -> str | None:
+        """The device id inside a ``.../device/<id>/...`` topic of this centre, else None."""
+        parts = topic.split("/")
+        if len(parts) == 5 and parts[0] == ROOT and parts[1] == self.centre and parts[2] == "device":
+            return parts[3]
+        return None
+
+
+def encode(kind: str, data: dict[str, Any], **envelope: Any) -> bytes:
+    """A protocol message: ``{"v": 1, "kind": ..., **envelope, "data": {...}}`` as UTF-8 JSON."""
+    message = {"v": PROTOCOL_VERSION, "kind": kind, **envelope, "data": data}
+    return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def decode(payload: bytes) -> dict[str, Any]:
+    """Parse any protocol message; raise PayloadError with a plain reason when it is not one."""
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise PayloadError(f"payload of {len(payload)} bytes is larger than {MAX_PAYLOAD_BYTES}")
+    try:
+        message = json.loads(payload.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise PayloadError("payload is not UTF-8 text") from None
+    except json.JSONDecodeError as error:
+        raise PayloadError(f"payload is not JSON: {error.msg} at character {error.pos}") from None
+    if not isinstance(message, dict):
+        raise PayloadError("payload must be a JSON object")
+    if message.get("v") != PROTOCOL_VERSION:
+        raise PayloadError(f"unsupported protocol version {message.get('v')!r}; this server speaks v{PROTOCOL_VERSION}")
+    if not isinstance(message.get("data"), dict):
+        raise PayloadError("payload needs a 'data' object")
+    return message
+
+
+class _Inbound(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class FeedbackData(_Inbound):
+    """A satisfaction tap: 4 = rất hài lòng, 3 = hài lòng, 2 = bình thường, 1 = không hài lòng."""
+
+    ticket_id: str = Field(min_length=1, max_length=64)
+    rating: int = Field(ge=1, le=4)
+    request_id: str = Field(min_length=1, max_length=64)
+
+
+class AssistanceData(_Inbound):
+    """A visitor asked for a staff member to come to the device."""
+
+    request_id: str = Field(min_length=1, max_length=64)
+    reason: Literal["help", "guided", "language", "other"] = "help"
+
+
+def parse_inbound(kind: Literal["feedback", "assistance"], payload: bytes) -> BaseModel:
+    message = decode(payload)
+    model = FeedbackData if kind == "feedback" else AssistanceData
+    try:
+        return model.model_validate(message["data"])
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "data"
+        raise PayloadError(f"{kind} payload: data.{where}: {first['msg']}") from None
+
+
+RATING_LABELS = {
+    4: ("Rất hài lòng", "Very satisfied"),
+    3: ("Hài lòng", "Satisfied"),
+    2: ("Bình thường", "Neutral"),
+    1: ("Không hài lòng", "Not satisfied"),
+}

@@ -39,7 +39,8 @@ WIDTH_58MM = 384
 
 TOKEN_MIN_CHARS = 16
 """A urlsafe base64 token of 16 characters carries 96 bits; ``secrets.token_urlsafe(16)`` gives 22."""
-TRACKING_URL = re.compile(r"^https?://[^\s/]+(/[^\s]*)?/t/(?P<token>[A-Za-z0-9_-]+)$")
+TRACKING_URL = re.compile(r"^https?://[A-Za-z0-9.:\[\]-]+(/[A-Za-z0-9._~-]+)*/t/(?P<token>[A-Za-z0-9_-]+)$")
+"""Host, optional plain path prefix, ``/t/<token>``: no query string or fragment where data could hide."""
 
 PRINTER_NOT_READY = "Máy in hết giấy hoặc chưa kết nối / Printer not ready"
 PRINTER_SETTING_WRONG = "Cài đặt máy in không đúng / Printer setting is wrong"
@@ -398,8 +399,13 @@ def render_png(view: TicketView, width_px: int = WIDTH_80MM) -> Image.Image:
 
 def render_pdf(view: TicketView, path: str | Path, width_px: int = WIDTH_80MM) -> Path:
     """A one-page PDF at 203 dpi, so it prints at the real ticket size (for staff or a laser printer)."""
+    return save_pdf(render_png(view, width_px), path)
+
+
+def save_pdf(image: Image.Image, path: str | Path) -> Path:
+    """Save an already rendered ticket as PDF at the printer's 203 dpi (real paper size)."""
     target = Path(path)
-    render_png(view, width_px).convert("RGB").save(target, "PDF", resolution=203.0)
+    image.convert("RGB").save(target, "PDF", resolution=203.0)
     return target
 
 
@@ -429,9 +435,10 @@ def escpos_bytes(view: TicketView, profile: str = "default", width_px: int = WID
             printer.qr(view.tracking_url, ec=QR_ECLEVEL_M, size=_qr_box_size(width_px), native=True)
             printer.set(align="left")
             printer.image(_one_bit(_bottom_block(view, sc)), impl="bitImageRaster")
-        except ImageWidthError as error:
+        except ImageWidthError:
+            paper = printer.profile.profile_data["media"]["width"]["pixels"]
             raise ValueError(
-                f"ticket is {width_px} dots wide but printer profile {profile!r} prints only {error}; "
+                f"ticket is {width_px} dots wide but printer profile {profile!r} prints at most {paper}; "
                 f"use width {WIDTH_58MM} for 58 mm paper"
             ) from None
         printer.cut()
@@ -455,6 +462,10 @@ def _open_printer(target: str, profile: str):  # -> escpos.escpos.Escpos
     if kind == "usb":
         vendor, _, product = rest.partition(":")
         from escpos.printer import Usb
+
+        if not Usb.is_usable():
+            # Checked before building the printer: python-escpos's Usb raises from __del__ otherwise.
+            raise PrinterError(PRINTER_NOT_READY, detail="USB printing needs pyusb, which is not installed")
 
         return Usb(int(vendor, 16), int(product, 16), profile=profile)
     raise ValueError(f"unknown printer target {target!r}")
@@ -483,7 +494,7 @@ def print_ticket(view: TicketView, target: str, profile: str = "default", width_
         printer.open()
         printer._raw(data)
     except Exception as error:  # noqa: BLE001 - any driver failure must reach the kiosk as PrinterError
-        raise PrinterError(PRINTER_NOT_READY, detail=f"{type(error).__name__}: {error}") from None
+        raise PrinterError(PRINTER_NOT_READY, detail=" ".join(f"{type(error).__name__}: {error}".split())) from None
     finally:
         with contextlib.suppress(Exception):
             printer.close()

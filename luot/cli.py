@@ -15,6 +15,7 @@ import sys
 # name -> (module, one-line help). Keep sorted by name.
 COMMANDS: dict[str, tuple[str, str]] = {
     "check-config": ("luot.commands.check_config", "validate a centre configuration file and explain any mistake"),
+    "ticket": ("luot.commands.ticket", "render a queue ticket to PNG, PDF and ESC/POS and print JSON"),
 }
 
 

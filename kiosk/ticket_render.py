@@ -146,12 +146,15 @@ def _font_paths() -> tuple[str, str]:
 
 @lru_cache(maxsize=64)
 def _font(size: int, bold: bool = False) -> ImageFont.FreeTypeFont:
+    """Basic layout on purpose: Vietnamese needs no shaping once composed (NFC), and libraqm is not
+    present in every Pillow build, so the same ticket comes out pixel-identical on every kiosk."""
     regular, heavy = _font_paths()
-    return ImageFont.truetype(heavy if bold else regular, max(8, int(size)))
+    return ImageFont.truetype(heavy if bold else regular, max(8, int(size)), layout_engine=ImageFont.Layout.BASIC)
 
 
 def _nfc(text: str) -> str:
-    """Compose combining marks (NFD input from some keyboards) so each letter is one glyph."""
+    """Compose combining marks (NFD text from some keyboards and Mac files) so each letter is one
+    precomposed glyph; basic layout would otherwise place the marks beside the letters."""
     return unicodedata.normalize("NFC", text)
 
 

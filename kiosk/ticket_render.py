@@ -176,7 +176,7 @@ def _greedy(words: list[str], font: ImageFont.FreeTypeFont, max_width: float, jo
 def _balanced(text: str, font: ImageFont.FreeTypeFont, max_width: float) -> list[str]:
     """Word-wrap into as few lines as greedy wrapping needs, but with lines of similar length, so a
     lone word ("bạn", "phút") is never left on a line of its own."""
-    words = text.split()
+    words = [word for word in text.split(" ") if word]  # not split(): that would break at NBSP too
     lines = _greedy(words, font, max_width)
     low, high = max_width / 2, max_width
     while high - low > 2:
@@ -190,7 +190,8 @@ def _balanced(text: str, font: ImageFont.FreeTypeFont, max_width: float) -> list
 
 def _wrap(text: str, font: ImageFont.FreeTypeFont, max_width: float) -> list[str]:
     """Lines that fit ``max_width``, breaking first where the sense breaks: after "label:" and at
-    " · " between English facts, then between words. A single over-long word keeps its own line."""
+    " · " between English facts, then between ordinary spaces (never at a no-break space).
+    A single over-long word keeps its own line."""
     if font.getlength(text) <= max_width:
         return [text]
     if " · " in text:
@@ -334,7 +335,8 @@ def _top_block(view: TicketView, sc: _Scale) -> Image.Image:
         )
         blocks += [_framed(badge, w, m, px(6), 0, _BLACK), _space(w, px(12))]
     blocks += [
-        _text_block(f"{view.letter} · {view.group_name}", w, px(34), bold=True, margin=m),
+        # No-break spaces keep the letter with the first word: "H" alone on a line reads as a typo.
+        _text_block(f"{view.letter}\u00a0·\u00a0{view.group_name}", w, px(34), bold=True, margin=m),
     ]
     if view.group_name_en:
         blocks.append(_text_block(view.group_name_en, w, px(22), margin=m))

@@ -336,3 +336,13 @@ def test_cli_reports_an_unready_printer_without_crashing(capsys: pytest.CaptureF
     assert status == 1
     assert out["printer_error"] == PRINTER_NOT_READY
     assert out["qr_decoded"] == out["tracking_url"]
+
+
+def test_wrapping_breaks_where_the_sense_breaks() -> None:
+    from kiosk.ticket_render import _font, _wrap
+
+    font = _font(34, bold=True)
+    lines = _wrap("H\u00a0·\u00a0Thủ tục khác, hướng dẫn", font, 330)
+    assert len(lines) == 2 and lines[0].startswith("H\u00a0·\u00a0Thủ"), lines  # the letter stays with the name
+    lines = _wrap("Thời gian chờ dự kiến: khoảng 15 phút", _font(21), 354)
+    assert lines == ["Thời gian chờ dự kiến:", "khoảng 15 phút"]

@@ -232,6 +232,18 @@ def test_escpos_job_is_init_raster_native_qr_and_cut() -> None:
     assert job.endswith(GS + b"V\x00"), "the job must end with a full cut"
 
 
+def test_printer_gets_the_same_picture_as_the_screen_not_inverted() -> None:
+    view = make_view(priority=True)
+    job = escpos_bytes(view)
+    match = re.search(re.escape(GS + b"v0"), job)
+    assert match
+    width_bytes, height = raster_headers(job)[0]
+    start = match.end() + 5
+    printed = Image.frombytes("1", (width_bytes * 8, height), job[start : start + width_bytes * height])
+    screen = render_png(view).crop((0, 0, WIDTH_80MM, height)).point(lambda v: 255 if v < 128 else 0, mode="1")
+    assert printed.tobytes() == screen.tobytes()  # a set bit is a burnt (black) dot
+
+
 def test_escpos_sends_vietnamese_as_pictures_not_code_page_text() -> None:
     job = escpos_bytes(make_view())
     for text in ("Hộ tịch", "Quầy", "Trung tâm"):

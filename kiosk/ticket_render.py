@@ -422,14 +422,17 @@ def _one_bit(image: Image.Image) -> Image.Image:
 def escpos_bytes(view: TicketView, profile: str = "default", width_px: int = WIDTH_80MM) -> bytes:
     """The ESC/POS job for one ticket: init, text raster, native QR, text raster, cut.
 
-    Raises ``ValueError`` when the ticket is wider than the printer profile's paper.
+    Raises ``ValueError`` for an unknown profile or a ticket wider than the profile's paper.
     """
     from escpos.constants import QR_ECLEVEL_M
     from escpos.exceptions import ImageWidthError
     from escpos.printer import Dummy
 
     sc = _Scale(width_px)
-    printer = Dummy(profile=profile)
+    try:
+        printer = Dummy(profile=profile)
+    except KeyError:
+        raise ValueError(f"unknown printer profile {profile!r}; e.g. default, TM-T20II, POS-5890") from None
     # python-escpos prints a warning to stdout for profiles without a known paper width; that
     # would corrupt the JSON of `luot ticket`, so it is swallowed here.
     with contextlib.redirect_stdout(io.StringIO()):
@@ -486,7 +489,10 @@ def print_ticket(view: TicketView, target: str, profile: str = "default", width_
     """
     if target.strip().lower() == "none":
         return 0
-    data = escpos_bytes(view, profile=profile, width_px=width_px)
+    try:
+        data = escpos_bytes(view, profile=profile, width_px=width_px)
+    except ValueError as error:  # unknown profile, or paper narrower than the ticket
+        raise PrinterError(f"{PRINTER_SETTING_WRONG}: profile {profile!r}", detail=str(error)) from None
     try:
         printer = _open_printer(target.strip(), profile)
     except (ValueError, TypeError) as error:

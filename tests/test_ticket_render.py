@@ -286,9 +286,14 @@ def test_missing_file_or_usb_printer_raises_printer_error(target: str) -> None:
         print_ticket(make_view(), target)
 
 
-def test_a_malformed_target_is_a_printer_error_naming_the_setting() -> None:
+@pytest.mark.parametrize(
+    ("target", "options"),
+    [("lpt1", {}), ("network:127.0.0.1:notaport", {}), ("none-such", {}),
+     ("file:/dev/null", {"profile": "no-such-printer"}), ("file:/dev/null", {"profile": "POS-5890"})],
+)  # fmt: skip
+def test_a_wrong_printer_setting_is_a_printer_error_naming_the_setting(target: str, options: dict) -> None:
     with pytest.raises(PrinterError, match="Printer setting is wrong"):
-        print_ticket(make_view(), "lpt1")
+        print_ticket(make_view(), target, **options)  # POS-5890 is 58 mm: a 576-dot ticket cannot fit
 
 
 def test_file_printer_receives_the_job_and_none_prints_nothing(tmp_path: Path) -> None:
@@ -334,6 +339,7 @@ def test_cli_58mm_with_a_given_token(capsys: pytest.CaptureFixture[str]) -> None
         (["--number", "1023", "--group", "nope"], "unknown group"),
         (["--number", "2001", "--group", "ho-tich"], "not in group"),
         (["--number", "1023", "--group", "ho-tich", "--token", "abc"], "96 random bits"),
+        (["--number", "1023", "--group", "ho-tich", "--profile", "no-such-printer"], "unknown printer profile"),
     ],
 )
 def test_cli_bad_input_is_a_clear_error(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "check-config": ("luot.commands.check_config", "validate a centre configuration file and explain any mistake"),
     "server": ("luot.commands.server", "run one centre: database, broker, MQTT link and web/API server"),
     "user": ("luot.commands.user", "add or reset an officer or manager account"),
+    "ticket": ("luot.commands.ticket", "render a queue ticket to PNG, PDF and ESC/POS and print JSON"),
 }
 
 

@@ -15,6 +15,7 @@ import sys
 # name -> (module, one-line help). Keep sorted by name.
 COMMANDS: dict[str, tuple[str, str]] = {
     "check-config": ("luot.commands.check_config", "validate a centre configuration file and explain any mistake"),
+    "demo": ("luot.commands.demo", "run a whole centre with simulated visitors and officers, with a live summary"),
     "server": ("luot.commands.server", "run one centre: database, broker, MQTT link and web/API server"),
     "user": ("luot.commands.user", "add or reset an officer or manager account"),
     "ticket": ("luot.commands.ticket", "render a queue ticket to PNG, PDF and ESC/POS and print JSON"),

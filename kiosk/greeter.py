@@ -122,6 +122,7 @@ class Lexicon:
     fallback: set[str] = field(default_factory=set)
     takes_object: dict[tuple[str, ...], str] = field(default_factory=dict)
     clarify: dict[tuple[str, ...], list[str]] = field(default_factory=dict)
+    spelling: dict[tuple[str, ...], str] = field(default_factory=dict)  # phrase as written, with diacritics
     abbreviations: dict[str, list[str]] = field(default_factory=dict)
     known_words: set[str] = field(default_factory=set)
     suggestions: list[dict[str, str]] = field(default_factory=list)
@@ -160,19 +161,18 @@ class Lexicon:
                         "diacritics are stripped; keep one"
                     )
                 spelled[key] = phrase
+                self.spelling[key] = phrase
                 table[key] = float(weight)
 
 
-def _derived_phrases(group: Group, known: set[str]) -> dict[tuple[str, ...], float]:
+def _derived_phrases(group: Group, known: set[str], spelling: dict[tuple[str, ...], str]) -> dict[tuple[str, ...], float]:
     """Phrases read from a group's own name and description, for groups the lexicon lacks."""
     table: dict[tuple[str, ...], float] = {}
-    for part in re.split(r"[,;()/]", group.name):
-        if words(part):
-            table[tuple(words(part))] = 4.0
     for part in re.split(r"[,;()/]", group.description):
         key = tuple(words(part))
         if len(key) >= 2:
             table.setdefault(key, 3.0)
+            spelling.setdefault(key, part.strip().lower())
         for word in key:
             if len(word) >= 3 and word not in known:
                 table.setdefault((word,), 1.5)
@@ -235,15 +235,17 @@ class Greeter:
         lexicon = Lexicon.load([LEXICON_PATH, *map(Path, extra_lexicons)])
         self.abbreviations = lexicon.abbreviations
         self.known_words = lexicon.known_words
-        self.fallback = {code for code in lexicon.fallback}
+        self.fallback = set(lexicon.fallback)
+        self.spelling = dict(lexicon.spelling)
         self._suggestions = [s for s in lexicon.suggestions if self._has_group(s["group"])]
         # phrase -> {group code: weight}, only for groups this centre has
         self.index: dict[tuple[str, ...], dict[str, float]] = {}
         for group in config.groups:
-            table = dict(lexicon.phrases.get(group.code) or _derived_phrases(group, self.known_words))
-            for part in re.split(r"[,;()/]", group.name):
+            table = dict(lexicon.phrases.get(group.code) or _derived_phrases(group, self.known_words, self.spelling))
+            for part in re.split(r"[,;()/]", group.name):  # the name on the kiosk button always works
                 if words(part):
                     table.setdefault(tuple(words(part)), 4.0)
+                    self.spelling.setdefault(tuple(words(part)), part.strip().lower())
             for phrase, weight in table.items():
                 self.index.setdefault(phrase[:MAX_PHRASE_WORDS], {})[group.code] = weight
         self.sound_index: dict[tuple[str, ...], dict[str, float]] = {}
@@ -336,17 +338,25 @@ class Greeter:
 
     def scores(self, text: str) -> dict[str, float]:
         """Evidence per group code (after fallback damping); empty when nothing was recognised."""
+        return self._evidence(self.tokens(text))[0]
+
+    def _evidence(self, tokens: list[str]) -> tuple[dict[str, float], dict[str, tuple[str, ...]]]:
+        """Scores per group and, per group, the phrase that weighed most (to name it back)."""
         totals: dict[str, float] = {}
+        best: dict[str, tuple[float, tuple[str, ...]]] = {}
         verb_group: str | None = None  # set once a document-taking verb was read
-        for match in self._matches(self.tokens(text)):
+        for match in self._matches(tokens):
             for code, weight in self._weights(match).items():
                 damped = verb_group is not None and code != verb_group
-                totals[code] = totals.get(code, 0.0) + weight * (OBJECT_DAMPING if damped else 1.0)
+                weight *= OBJECT_DAMPING if damped else 1.0
+                totals[code] = totals.get(code, 0.0) + weight
+                if match.kind != "sound" and weight > best.get(code, (0.0, ()))[0]:
+                    best[code] = (weight, match.phrase)
             verb_group = self.object_verbs.get(match.phrase, verb_group)
         if any(score >= SPECIFIC_ENOUGH for code, score in totals.items() if code not in self.fallback):
             for code in self.fallback & totals.keys():
                 totals[code] *= FALLBACK_DAMPING
-        return totals
+        return totals, {code: phrase for code, (_, phrase) in best.items()}
 
     @staticmethod
     def _confidences(scores: dict[str, float]) -> list[tuple[str, float]]:
@@ -357,10 +367,12 @@ class Greeter:
     def understand(self, text: str) -> GreeterAnswer:
         """Answer one utterance: the group with what to bring, or a question with suggestions."""
         tokens = self.tokens(text)
-        ranked = self._confidences(self.scores(text))
+        scores, named = self._evidence(tokens)
+        ranked = self._confidences(scores)
         if ranked and ranked[0][1] >= THRESHOLD:
             code, confidence = ranked[0]
-            return self._answer(text, self.config.group(code), confidence, ranked[1:4])
+            phrase = self.spelling.get(named.get(code, ()), "")
+            return self._answer(text, self.config.group(code), confidence, ranked[1:4], phrase)
         if not ranked:  # "đăng ký", "xác nhận": ask which one, naming the groups it could be
             ranked = [(code, 0.0) for code in self._clarifying_groups(tokens)][:3]
         return self._ask(text, ranked[:3])
@@ -374,13 +386,15 @@ class Greeter:
                         codes.append(code)
         return codes
 
-    def _answer(self, text: str, group: Group, confidence: float, alternatives: list[tuple[str, float]]) -> GreeterAnswer:
+    def _answer(self, text: str, group: Group, confidence: float, alternatives: list[tuple[str, float]],
+                phrase: str = "") -> GreeterAnswer:
         documents = list(group.documents)
         about = f" ({group.description})" if group.description else ""
         bring_vi = f" Giấy tờ cần mang: {'; '.join(documents)}." if documents else ""
         bring_en = f" Please bring (names as on the forms): {'; '.join(documents)}." if documents else ""
+        heard = f"Ông/bà cần: \u201c{phrase}\u201d. " if phrase else ""
         reply_vi = (
-            f"Thủ tục của ông/bà thuộc nhóm {group.name}{about}.{bring_vi} "
+            f"{heard}Thủ tục thuộc nhóm {group.name}{about}.{bring_vi} "
             f"Thời hạn giải quyết theo quy định: {legal_time_vi(group.legal_days)}. "
             f"Mời ông/bà lấy số nhóm {group.letter}."
         )

@@ -15,6 +15,7 @@ import sys
 # name -> (module, one-line help). Keep sorted by name.
 COMMANDS: dict[str, tuple[str, str]] = {
     "check-config": ("luot.commands.check_config", "validate a centre configuration file and explain any mistake"),
+    "greet": ("luot.commands.greet", "understand a citizen's free text like the kiosk greeter (JSON), or --evaluate a phrase file"),
 }
 
 

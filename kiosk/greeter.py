@@ -125,6 +125,7 @@ class Lexicon:
     spelling: dict[tuple[str, ...], str] = field(default_factory=dict)  # phrase as written, with diacritics
     abbreviations: dict[str, list[str]] = field(default_factory=dict)
     known_words: set[str] = field(default_factory=set)
+    function_words: set[str] = field(default_factory=set)
     suggestions: list[dict[str, str]] = field(default_factory=list)
 
     @classmethod
@@ -138,6 +139,8 @@ class Lexicon:
         for short, long_ in data.get("abbreviations", {}).items():
             self.abbreviations[normalise(short)] = words(str(long_))
         self.known_words.update(normalise(w) for w in data.get("known_words", {}).get("words", []))
+        self.function_words.update(normalise(w) for w in data.get("known_words", {}).get("function", []))
+        self.known_words |= self.function_words
         for item in data.get("suggestions", []):
             if not {"text", "group"} <= item.keys():
                 raise ValueError(f"{source}: each [[suggestions]] needs 'text' and 'group'")
@@ -235,6 +238,7 @@ class Greeter:
         lexicon = Lexicon.load([LEXICON_PATH, *map(Path, extra_lexicons)])
         self.abbreviations = lexicon.abbreviations
         self.known_words = lexicon.known_words
+        self.function_words = lexicon.function_words
         self.fallback = set(lexicon.fallback)
         self.spelling = dict(lexicon.spelling)
         self._suggestions = [s for s in lexicon.suggestions if self._has_group(s["group"])]
@@ -308,7 +312,7 @@ class Greeter:
                 phrase = tuple(tokens[start:end])
                 if phrase in self.index:
                     found.append(_Match(start, end, phrase, "exact"))
-                elif tuple(keys[start:end]) in self.sound_index:
+                elif tuple(keys[start:end]) in self.sound_index and self._may_sound_alike(phrase):
                     found.append(_Match(start, end, tuple(keys[start:end]), "sound"))
                 elif end - start >= 2 and not set(phrase) <= self.vocabulary:
                     # only when a word is misspelled: "số thứ tự" is one letter from "thủ tục"
@@ -329,6 +333,10 @@ class Greeter:
                 taken |= span
                 chosen.append(match)
         return sorted(chosen, key=lambda m: m.start)
+
+    def _may_sound_alike(self, phrase: tuple[str, ...]) -> bool:
+        """A grammatical word spelled right ("cho") is not a misspelling ("nhà cho" is not "nhà trọ")."""
+        return not any(word in self.function_words for word in phrase)
 
     def _weights(self, match: _Match) -> dict[str, float]:
         if match.kind == "sound":

@@ -1,8 +1,9 @@
 """Measure the greeter on labelled phrasings (tests/data/greeter_phrases.tsv).
 
 Shared by the tests and ``luot greet --evaluate`` so the figure in the docs, the CLI and the test
-suite is one computation. The file keeps a held-out part that the lexicon is never tuned on; its
-accuracy is the honest estimate of how the greeter does on phrasings nobody anticipated.
+suite is one computation. Splits: ``tuned`` lines may guide the lexicon; ``heldout`` lines (drawn by hash
+before the lexicon existed) and ``probe`` lines (written after it, by someone who had not seen them
+answered) never do. The probe figure is the most honest estimate for phrasings nobody anticipated.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 from kiosk.greeter import Greeter
 
 NONE_LABEL = "NONE"
-SPLITS = ("tuned", "heldout")
+SPLITS = ("tuned", "heldout", "probe")
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,7 @@ class Phrase:
 
 
 def load_phrases(path: str | Path) -> list[Phrase]:
-    """Read ``text<TAB>group-or-NONE<TAB>tuned|heldout`` lines; '#' starts a comment line."""
+    """Read ``text<TAB>group-or-NONE<TAB>tuned|heldout|probe`` lines; '#' starts a comment line."""
     phrases: list[Phrase] = []
     for number, raw in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
         if not raw.strip() or raw.startswith("#"):
@@ -69,6 +70,7 @@ def evaluate(greeter: Greeter, phrases: list[Phrase]) -> dict[str, Any]:
         "overall": ratio(sum(hits.values()), total),
         "tuned": ratio(hits["tuned"], counts["tuned"]),
         "heldout": ratio(hits["heldout"], counts["heldout"]),
+        "probe": ratio(hits["probe"], counts["probe"]),
         "counts": counts,
         "confusion": misses,
     }

@@ -8,6 +8,8 @@ When a screen exists it also opens the kiosk and hall display windows.
 
 from __future__ import annotations
 
+HELP = "run a whole centre with simulated visitors and officers, with a live summary"
+
 import argparse
 import asyncio
 import importlib.util

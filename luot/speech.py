@@ -26,6 +26,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+import unicodedata
 import wave
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -272,6 +273,10 @@ class _EngineWorker:
             self.voices = [
                 Voice(v.id, (v.languages or [""])[0].lower()) for v in engine.getProperty("voices")
             ]
+            # Set by the driver after the WAV is written and closed. The driver runs espeak-ng in
+            # its asynchronous mode, so runAndWait() may return before the file exists.
+            finished = threading.Event()
+            engine.connect("finished-utterance", lambda **_kw: finished.set())
         except BaseException as error:  # noqa: BLE001 - any start failure means "use the CLI"
             log.warning("pyttsx3 unavailable, using the espeak-ng command line: %s", error)
             self.failure = error
@@ -285,11 +290,17 @@ class _EngineWorker:
                 continue
             self._current = job
             try:
+                finished.clear()
+                # Voice changes are synchronous in espeak-ng. Rate and volume set through
+                # pyttsx3 properties are NOT reliable: they travel through espeak-ng's async
+                # command queue and, in about one process in three (measured), every phrase
+                # kept the driver's default 200 wpm. Embedded commands (Ctrl-A + value + S/A)
+                # travel inside the text itself, so each phrase carries its own speed/volume.
                 engine.setProperty("voice", job.voice_id)
-                engine.setProperty("rate", job.rate)
-                engine.setProperty("volume", job.volume)
-                engine.save_to_file(job.text, str(job.target))
+                engine.save_to_file(_embedded_prosody(job.rate, job.volume) + job.text, str(job.target))
                 engine.runAndWait()
+                if not finished.wait(ENGINE_TIMEOUT):
+                    raise TimeoutError("pyttsx3 never reported the end of the utterance")
             except BaseException as error:  # noqa: BLE001 - reported to the waiting caller
                 job.error = error
             finally:
@@ -297,6 +308,17 @@ class _EngineWorker:
                 job.done.set()
                 if job.abandoned:
                     job.target.unlink(missing_ok=True)
+
+
+def _embedded_prosody(rate: int, volume: float) -> str:
+    """espeak-ng embedded commands: speed in words a minute (S) and amplitude 0-200 (A), with
+    the same scale as the CLI's ``-s`` and ``-a`` so both paths sound alike."""
+    return f"\x01{rate}S\x01{round(volume * 100)}A"
+
+
+def _clean(text: str) -> str:
+    """Drop control characters: a stray Ctrl-A in text would be read as an espeak-ng command."""
+    return "".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in text)
 
 
 def list_voices() -> list[Voice]:
@@ -346,6 +368,7 @@ class SpeechRenderer:
 
     def render(self, text: str, path: str | Path) -> Path:
         """Speak ``text`` into the WAV ``path`` (replaced atomically) and return the path."""
+        text = _clean(text)
         if not text.strip():
             raise ValueError("nothing to say: the text is empty")
         path = Path(path)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 import threading
 import wave
 from concurrent.futures import ThreadPoolExecutor
@@ -145,3 +147,27 @@ def test_play_never_raises_and_says_where_the_audio_is(tmp_path: Path, caplog: p
     if not played:  # no sound card here (the usual case on these machines): the path is logged
         assert str(out) in caplog.text
     assert play(tmp_path / "missing.wav") is False
+
+
+def test_configured_rate_holds_in_fresh_processes(tmp_path: Path) -> None:
+    """Regression: rate set as a pyttsx3 property was ignored (200 wpm) in about one fresh
+    process in three; the engine's speech must match the espeak-ng CLI at the same settings."""
+    cli = SpeechRenderer("vi", rate=120, volume=0.8, timeout=0.0)
+    try:
+        reference = sox_stat(cli.render(SENTENCE, tmp_path / "cli.wav"))
+    finally:
+        _wait_idle()
+    assert cli.last_method == "espeak-ng"
+    script = (
+        "import sys, time; from luot.speech import SpeechRenderer; r = SpeechRenderer('vi', rate=120, volume=0.8); "
+        "time.sleep(float(sys.argv[2])); r.render(sys.argv[1], sys.argv[3]); print(r.last_method)"
+    )
+    root = Path(__file__).resolve().parent.parent
+    for index, pause in enumerate(("0", "0.3", "0.6", "0", "0.3", "0.6")):
+        out = tmp_path / f"fresh{index}.wav"
+        done = subprocess.run([sys.executable, "-c", script, SENTENCE, pause, str(out)], cwd=root,
+                              capture_output=True, text=True, timeout=60, check=True)
+        assert done.stdout.strip() == "pyttsx3"  # and nothing else on stdout
+        stats = sox_stat(out)
+        assert stats["length"] == pytest.approx(reference["length"], abs=0.15), index
+        assert stats["rms"] == pytest.approx(reference["rms"], rel=0.15), index

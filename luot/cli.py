@@ -14,7 +14,9 @@ import sys
 
 # name -> (module, one-line help). Keep sorted by name.
 COMMANDS: dict[str, tuple[str, str]] = {
+    "announce": ("luot.commands.announce", "render the hall announcement for a ticket and counter to a WAV (JSON)"),
     "check-config": ("luot.commands.check_config", "validate a centre configuration file and explain any mistake"),
+    "number": ("luot.commands.number", "spell a number in Northern Vietnamese and English words (JSON)"),
 }
 
 

@@ -276,7 +276,7 @@ class _EngineWorker:
             # Set by the driver after the WAV is written and closed. The driver runs espeak-ng in
             # its asynchronous mode, so runAndWait() may return before the file exists.
             finished = threading.Event()
-            engine.connect("finished-utterance", lambda **_kw: finished.set())
+            engine.connect("finished-utterance", lambda completed=False, **_kw: completed and finished.set())
         except BaseException as error:  # noqa: BLE001 - any start failure means "use the CLI"
             log.warning("pyttsx3 unavailable, using the espeak-ng command line: %s", error)
             self.failure = error

@@ -210,14 +210,28 @@ def test_cli_announce_renders_the_full_wav(tmp_path: Path) -> None:
     assert sox_stat(out, 0.0, 1.0)["rms"] > 0.05
 
 
-def test_cli_announce_english_and_config(tmp_path: Path) -> None:
+def test_cli_announce_uses_the_centre_voice_settings(tmp_path: Path) -> None:
     sample = (ROOT / "assets" / "centre.sample.toml").read_text(encoding="utf-8")
-    config = tmp_path / "centre.toml"
-    config.write_text(sample.replace("[voice]", "[voice]\n# test") if "[voice]" in sample
-                      else sample + "\n[voice]\nrate = 120\n", encoding="utf-8")
-    plain = _luot("announce", "--number", "7", "--counter", "2", "--out", str(tmp_path / "a.wav"),
-                  "--config", str(config))
-    both = _luot("announce", "--number", "7", "--counter", "2", "--english", "--out", str(tmp_path / "b.wav"),
-                 "--config", str(config))
+    assert "\nrate = 150 " in sample
+    slow = tmp_path / "slow.toml"
+    slow.write_text(sample.replace("\nrate = 150 ", "\nrate = 100 ", 1), encoding="utf-8")
+    default = _luot("announce", "--number", "7", "--counter", "2", "--out", str(tmp_path / "a.wav"))
+    slower = _luot("announce", "--number", "7", "--counter", "2", "--out", str(tmp_path / "b.wav"),
+                   "--config", str(slow))
+    both = _luot("announce", "--number", "7", "--counter", "2", "--english", "--out", str(tmp_path / "c.wav"))
+    assert slower["seconds"] > default["seconds"] + 0.5
+    assert both["text"] == announcement_text(7, 2, english=True)
     assert both["text"].endswith("Ticket number 7, please go to counter 2")
-    assert both["seconds"] > plain["seconds"] + 1.0
+    assert both["seconds"] > default["seconds"] + 1.0
+
+
+def test_cli_announce_reports_a_broken_config(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.toml"
+    sample = (ROOT / "assets" / "centre.sample.toml").read_text(encoding="utf-8")
+    broken.write_text(sample.replace("\nrate = 150 ", "\nrate = 5 ", 1), encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "luot.cli", "announce", "--number", "7", "--counter", "2",
+                           "--config", str(broken), "--out", str(tmp_path / "x.wav")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 1 and done.stdout == ""
+    assert "voice.rate" in done.stderr
+    assert not (tmp_path / "x.wav").exists()

@@ -317,7 +317,9 @@ def _embedded_prosody(rate: int, volume: float) -> str:
 
 
 def _clean(text: str) -> str:
-    """Drop control characters: a stray Ctrl-A in text would be read as an espeak-ng command."""
+    """NFC (espeak-ng reads composed Vietnamese letters; phones and some keyboards send
+    decomposed ones) and no control characters (a stray Ctrl-A is an espeak-ng command)."""
+    text = unicodedata.normalize("NFC", text)
     return "".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in text)
 
 

@@ -171,3 +171,13 @@ def test_configured_rate_holds_in_fresh_processes(tmp_path: Path) -> None:
         stats = sox_stat(out)
         assert stats["length"] == pytest.approx(reference["length"], abs=0.15), index
         assert stats["rms"] == pytest.approx(reference["rms"], rel=0.15), index
+
+
+def test_decomposed_vietnamese_is_spoken_like_composed(tmp_path: Path) -> None:
+    """Text typed on some phones arrives decomposed (NFD); espeak-ng reads that differently."""
+    import unicodedata
+
+    renderer = SpeechRenderer("vi")
+    composed = sox_stat(renderer.render(SENTENCE, tmp_path / "nfc.wav"))
+    decomposed = sox_stat(renderer.render(unicodedata.normalize("NFD", SENTENCE), tmp_path / "nfd.wav"))
+    assert decomposed["length"] == pytest.approx(composed["length"], abs=0.03)

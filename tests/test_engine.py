@@ -478,6 +478,41 @@ def test_tickets_issued_after_close_day_expire_when_the_next_day_opens(centre: C
     assert [e.data["counter"] for e in closes] == [1]
 
 
+def test_after_local_midnight_yesterdays_counters_and_tickets_are_gone(centre: Centre) -> None:
+    """Commands on yesterday's state are refused as on the new day, and a refusal changes nothing."""
+    centre.open_counter(1, None, at(MON, 16))
+    centre.open_counter(2, None, at(MON, 16))
+    done, called, serving, waiting = centre.issue_many("ho-tich", at(MON, 16), 4)
+    centre.call_next(1, at(MON, 16, 5))
+    centre.finish(1, at(MON, 16, 6))
+    centre.call_next(1, at(MON, 16, 7))
+    centre.call_next(2, at(MON, 16, 8))
+    centre.start(2, at(MON, 16, 9))
+    night = at(MON + 1, 0, 5)
+    before = state_of(centre.engine, night)
+    attempts = {
+        "call_ticket": lambda: centre.call_ticket(1, waiting.id, night),
+        "call_next": lambda: centre.call_next(1, night),
+        "recall": lambda: centre.recall(1, night),
+        "no_show": lambda: centre.no_show(1, night),
+        "start": lambda: centre.start(1, night),
+        "finish": lambda: centre.finish(2, night),
+        "transfer": lambda: centre.transfer(1, night, to_group="chung-thuc"),
+        "pause": lambda: centre.pause(2, night),
+        "cancel": lambda: centre.cancel(waiting.id, night),
+        "feedback": lambda: centre.record_feedback(done.id, 4, None, 1, night),
+    }
+    for name, attempt in attempts.items():
+        with pytest.raises(QueueError):
+            attempt()
+        assert state_of(centre.engine, night) == before, name
+    assert centre.resume(1, night) == []
+    assert centre.issue("ho-tich", night).number == 1001
+    assert (called.status, serving.status, waiting.status, done.status) == (EXPIRED, EXPIRED, EXPIRED, DONE)
+    fresh = replayed(centre.config, centre.events)
+    assert state_of(fresh, night) == state_of(centre.engine, night)
+
+
 # ---------------------------------------------------------------- feedback
 def test_record_feedback_once_after_service_at_the_right_counter(centre: Centre) -> None:
     centre.open_counter(1, None, at(MON, 7, 30))

@@ -399,7 +399,10 @@ class QueueEngine:
 
     def lease_block(self, device: str, group: str, size: int, now: datetime) -> tuple[tuple[int, int], list[Event]]:
         """Reserve ``size`` numbers of ``group`` for a kiosk to issue while it is offline."""
-        spec = self.config.group(group)
+        try:
+            spec = self.config.group(group)
+        except KeyError:
+            raise NotFound("group_not_found", f"Không có lĩnh vực '{group}'.", f"There is no procedure group '{group}'.") from None
         if not 1 <= size <= 200:
             raise Invalid("lease_size", "Khối số phải từ 1 đến 200 số.", "A block holds 1 to 200 numbers.")
         events: list[Event] = []

@@ -423,7 +423,9 @@ class QueueEngine:
                           f"Number {number} is not in a block leased to {device}.")
         events: list[Event] = []
         if (group, number) in self.numbering.used_offline:
-            existing = next(t for t in self.tickets.values() if t.group == group and t.number == number)
+            # By number alone: a transfer may have moved the ticket to another group since, and a
+            # number names one ticket per day (group number ranges never overlap).
+            existing = next(t for t in self.tickets.values() if t.offline and t.number == number)
             return existing, events
         since = min(issued_at, now)
         event = self._emit(events, "ticket.issued", now, ticket_id="t" + self._new_id()[:15], number=number,

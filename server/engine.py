@@ -251,7 +251,9 @@ class QueueEngine:
     def _on_ticket_serving(self, event: Event) -> None:
         ticket = self.tickets[event.data["ticket_id"]]
         ticket.status, ticket.started_at = SERVING, event.at
-        self.counters[ticket.counter].status = BUSY  # type: ignore[index]
+        counter = self.counters[ticket.counter]  # type: ignore[index]
+        if counter.status != PAUSED:  # a paused counter stays paused until resumed
+            counter.status = BUSY
 
     def _release_counter(self, ticket: Ticket) -> None:
         if ticket.counter is None:

@@ -364,6 +364,12 @@ class QueueEngine:
         if counter.status == CLOSED or not self._is_today(now):
             raise QueueError("counter_closed", f"Quầy {counter.number} chưa mở.", f"Counter {counter.number} is not open.")
 
+    def _require_calling(self, counter: CounterState, now: datetime) -> None:
+        """A counter may call a citizen only when it is open and not paused."""
+        self._require_open(counter, now)
+        if counter.status == PAUSED:
+            raise QueueError("counter_paused", f"Quầy {counter.number} đang tạm dừng.", f"Counter {counter.number} is paused.")
+
     def _call_record(self, ticket: Ticket, event: Event) -> dict[str, Any]:
         return {"number": ticket.number, "group": ticket.group, "counter": ticket.counter,
                 "at": event.at.isoformat(), "call": ticket.calls, "event_id": event.id}
@@ -500,9 +506,7 @@ class QueueEngine:
     def call_next(self, number: int, now: datetime) -> tuple[Ticket | None, list[Event]]:
         """Finish the counter's current service and call the next ticket it may serve."""
         counter = self.counter(number)
-        self._require_open(counter, now)
-        if counter.status == PAUSED:
-            raise QueueError("counter_paused", f"Quầy {number} đang tạm dừng.", f"Counter {number} is paused.")
+        self._require_calling(counter, now)
         events: list[Event] = []
         self._ensure_day(now, events)
         if counter.ticket_id is not None:
@@ -521,7 +525,7 @@ class QueueEngine:
     def call_ticket(self, number: int, ticket_id: str, now: datetime) -> tuple[Ticket, list[Event]]:
         """Call one particular waiting ticket (the officer chose it from the list)."""
         counter = self.counter(number)
-        self._require_open(counter, now)
+        self._require_calling(counter, now)
         ticket = self._ticket_today(ticket_id, now)
         if ticket.status != WAITING or not self.eligible(ticket, counter):
             raise QueueError("ticket_not_callable", f"Quầy {number} không thể gọi số {ticket.number} lúc này.",

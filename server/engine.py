@@ -187,9 +187,15 @@ class QueueEngine:
         today = self.config.service_day(now)
         if self.day == today:
             return
-        if self.day is not None and not self.day_closed:
+        if self.day is not None and (not self.day_closed or self._has_open_business()):
+            # Also after an early close_day: tickets issued or counters opened since then must end
+            # with events of their own, not vanish when the new day clears the state.
             self._close_day(now, events, reason="new_day")
         self._emit(events, "day.opened", now, day=today.isoformat())
+
+    def _has_open_business(self) -> bool:
+        return any(t.status in OPEN_STATUSES for t in self.tickets.values()) or any(
+            c.status != CLOSED for c in self.counters.values())
 
     # ------------------------------------------------------------------ appliers
     def _on_day_opened(self, event: Event) -> None:
@@ -204,7 +210,7 @@ class QueueEngine:
         self.rated_tickets.clear()
         for counter in self.counters.values():
             counter.status, counter.officer, counter.ticket_id = CLOSED, None, None
-            counter.priority_run, counter.last_ticket_id = 0, None
+            counter.priority_run, counter.last_ticket_id, counter.paused_reason = 0, None, None
 
     def _on_day_closed(self, event: Event) -> None:
         self.day_closed = True

@@ -306,8 +306,9 @@ class QueueEngine:
 
     def _on_counter_opened(self, event: Event) -> None:
         counter = self.counters[event.data["counter"]]
-        counter.status, counter.officer, counter.priority_run = IDLE, event.data.get("officer"), 0
-        counter.paused_reason = None
+        # priority_run is kept: closing and reopening must not restart the anti-starvation count
+        # (only a new service day does), or ordinary citizens could be passed over indefinitely.
+        counter.status, counter.officer, counter.paused_reason = IDLE, event.data.get("officer"), None
 
     def _on_counter_closed(self, event: Event) -> None:
         counter = self.counters[event.data["counter"]]

@@ -147,6 +147,18 @@ def test_anti_starvation_at_most_three_priority_in_a_row(centre: Centre) -> None
     assert called == priority[:3] + ordinary[:1] + priority[3:] + ordinary[1:]
 
 
+def test_reopening_a_counter_does_not_restart_the_priority_run(centre: Centre) -> None:
+    centre.open_counter(1, "an", at(MON, 7, 30))
+    ordinary = centre.issue("ho-tich", at(MON, 8))
+    priority = centre.issue_many("ho-tich", at(MON, 8, 1), 4, priority="elderly")
+    for i in range(3):
+        assert centre.call_next(1, at(MON, 9, 2 * i)) is priority[i]
+        centre.finish(1, at(MON, 9, 2 * i + 1))
+    centre.close_counter(1, at(MON, 9, 10))
+    centre.open_counter(1, "binh", at(MON, 9, 11))  # shift change
+    assert centre.call_next(1, at(MON, 9, 12)) is ordinary
+
+
 def test_priority_runs_on_when_no_ordinary_ticket_waits() -> None:
     centre = Centre(priority_run_limit=1)
     centre.open_counter(1, None, at(MON, 7, 30))

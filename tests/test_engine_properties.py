@@ -47,7 +47,8 @@ class CentreDay(RuleBasedStateMachine):
         # The model, kept from the events alone.
         self.status: dict[str, str] = {}            # every ticket ever issued -> its latest status
         self.day_tickets: set[str] = set()           # tickets of the engine's current service day
-        self.numbers: set[tuple[str, int]] = set()   # (service day, number) ever issued
+        self.numbers: set[tuple[str, int]] = set()   # (service day, number) ever issued or leased
+        self.imported: set[tuple[str, int]] = set()  # (service day, number) imported from a lease
         self.run: dict[int, int] = dict.fromkeys(COUNTERS, 0)  # priority calls in a row today
         self.offline_tokens = 0
         self.steps = 0
@@ -63,9 +64,9 @@ class CentreDay(RuleBasedStateMachine):
             assert state_of(self.engine, self.now) == before, f"refused {error.code} but changed state"
             return None
         value, events = (None, result) if isinstance(result, list) else result
+        self.log.extend(events)
         for event in events:
             self.observe(event)
-        self.log.extend(events)
         return value, events
 
     def observe(self, event: Event) -> None:
@@ -77,8 +78,12 @@ class CentreDay(RuleBasedStateMachine):
             self.run = dict.fromkeys(COUNTERS, 0)
         elif event.type == "ticket.issued":
             key = (event.day, data["number"])
-            assert key not in self.numbers, f"number {data['number']} issued twice on {event.day}"
-            self.numbers.add(key)
+            if data["offline"]:  # its number was reserved by a lease that day, and is imported once
+                assert key in self.numbers and key not in self.imported, f"offline number {key} not leased or twice"
+                self.imported.add(key)
+            else:
+                assert key not in self.numbers, f"number {data['number']} issued twice on {event.day}"
+                self.numbers.add(key)
             self.day_tickets.add(data["ticket_id"])
         elif event.type == "ticket.called":
             self.run[data["counter"]] = self.run[data["counter"]] + 1 if data["priority"] else 0

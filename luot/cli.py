@@ -14,6 +14,7 @@ import sys
 
 # name -> (module, one-line help). Keep sorted by name.
 COMMANDS: dict[str, tuple[str, str]] = {
+    "broker-config": ("luot.commands.broker_config", "write the centre's Mosquitto configuration, passwords and ACLs"),
     "check-config": ("luot.commands.check_config", "validate a centre configuration file and explain any mistake"),
 }
 

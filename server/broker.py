@@ -13,6 +13,8 @@ plugins below close the ones that would break the protocol's promises:
   subscriptions and only where its read rules allow;
 * the topic ACL plugin's configuration class knows only publish and (deprecated) subscribe lists:
   :class:`LuotTopicACL` also takes ``receive_acl``, so delivery is filtered like Mosquitto's;
+* routing a message fails (and loses it) when a client subscribes meanwhile: the subscription
+  table is iterated over a snapshot;
 * the last will is published without any ACL check: :class:`LuotAuthPlugin` refuses a CONNECT
   whose will topic the user may not write, and one whose client id is not its username (the same
   guarantee as Mosquitto's ``use_username_as_clientid``).
@@ -231,6 +233,16 @@ def _topic_allowed(topic: str, allowed: list[str]) -> bool:
     return any(TopicAccessControlListPlugin.topic_ac(topic, pattern) for pattern in allowed)
 
 
+class _SnapshotDict(dict):  # type: ignore[type-arg]
+    """A dict whose iteration walks a copy, so it may change while a coroutine walks it."""
+
+    def __iter__(self) -> Any:
+        return iter(list(super().keys()))
+
+    def items(self) -> Any:  # type: ignore[override]
+        return list(super().items())
+
+
 def _amqtt_classes() -> tuple[type, type, type]:
     """Build the amqtt subclasses lazily: importing amqtt costs time the Mosquitto path never needs."""
     from amqtt.broker import Broker
@@ -267,7 +279,16 @@ def _amqtt_classes() -> tuple[type, type, type]:
             receive_acl: dict[str, list[str]] = field(default_factory=dict)
 
     class _LuotAmqttBroker(Broker):
-        """amqtt's broker, sending retained messages only where the session subscribed and may read."""
+        """amqtt's broker, sending retained messages only where the session subscribed and may read.
+
+        Its subscription table is a :class:`_SnapshotDict`: amqtt iterates it across ``await``s,
+        so a client subscribing while a message was being routed made that routing fail with
+        "dictionary changed size during iteration" and the message was lost for every subscriber.
+        """
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._subscriptions = _SnapshotDict()
 
         async def _publish_retained_messages_for_subscription(self, subscription: tuple[str, int], session: Any) -> None:
             topic_filter, qos = subscription

@@ -211,7 +211,6 @@ class MqttLink:
             log.error("MQTT broker %s:%s refused the server: %s", self.host, self.port, reason_code)
             return
         log.info("connected to MQTT broker %s:%s", self.host, self.port)
-        self._connected.set()
         client.publish(self.topics.server_availability, b"online", qos=QOS, retain=True)
         client.subscribe([(topic, QOS) for topic in (*self.topics.inbound_all, self.topics.device_availability_all)])
         self.publish_notice()
@@ -221,6 +220,8 @@ class MqttLink:
                 self.loop.call_soon_threadsafe(self._republish)
             except RuntimeError:
                 log.warning("event loop closed: retained state not republished")
+        # Last: whoever waits for the link may publish now, and its state is not published twice.
+        self._connected.set()
 
     def _republish(self) -> None:
         if self.engine is not None:

@@ -28,7 +28,7 @@ from server.broker import find_mosquitto, start_broker
 from server.broker_setup import generate
 from server.engine import QueueEngine
 from server.mqtt_link import MqttLink
-from tests.conftest import BrokerHandle, LoopThread, free_port
+from tests.helpers.mqtt import BrokerHandle, LoopThread, free_port
 
 NOW = datetime(2026, 11, 24, 2, 0, tzinfo=timezone.utc)  # Tuesday 09:00 in Hà Nội
 
@@ -138,7 +138,7 @@ async def test_last_will_then_reconnect_and_republish(broker: BrokerHandle) -> N
     await kiosk.wait_for(lambda m: m.topic == topics.counter_state(3))
     await asyncio.sleep(0.2)
     before = len(kiosk.received(topics.counter_state(3)))
-    assert before == 1
+    assert before == 1, "state was published twice"
 
     link._client.socket().shutdown(socket.SHUT_RDWR)  # the server's network dies: no DISCONNECT sent
 

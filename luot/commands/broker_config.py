@@ -7,6 +7,8 @@ printed: devices get theirs from the secrets file through the operator.
 
 from __future__ import annotations
 
+HELP = "write the centre's Mosquitto configuration, passwords and ACLs"
+
 import argparse
 import json
 import os

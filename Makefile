@@ -1,0 +1,21 @@
+# The two commands of the README. Both set up what is missing first.
+VENV ?= .venv
+STAMP := $(VENV)/.luot-installed
+
+.PHONY: centre test bench
+
+$(STAMP): pyproject.toml scripts/setup.sh
+	bash scripts/setup.sh $(VENV)
+	touch $(STAMP)
+
+## make centre: set up and run a whole demo centre (server, broker, simulated visitors and officers)
+centre: $(STAMP)
+	$(VENV)/bin/luot demo $(ARGS)
+
+## make test: set up and run the whole test suite
+test: $(STAMP)
+	$(VENV)/bin/python -m pytest $(ARGS)
+
+## make bench: run the benchmarks (figures are printed, never asserted)
+bench: $(STAMP)
+	for b in bench/bench_*.py; do $(VENV)/bin/python $$b || exit 1; done

@@ -1,0 +1,165 @@
+"""Wiring of one centre: storage, engine, broker, MQTT link and HTTP server in one process.
+
+:class:`CentreRuntime` is what ``luot server`` and ``luot demo`` run, and what integration tests
+start in-process on free ports. It adds nothing of its own: it only connects the adapters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import socket
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable
+
+import uvicorn
+
+from luot.config import CentreConfig
+from luot.credentials import SERVER_USER, Credentials, load_or_create
+from server.api import create_app
+from server.engine import QueueError, utc_now
+from server.service import CentreService
+from server.storage import Storage
+
+log = logging.getLogger("luot.server")
+
+
+@dataclass
+class RuntimeOptions:
+    data_dir: Path = Path("var")
+    http_host: str | None = None
+    http_port: int | None = None
+    mqtt: bool = True
+    broker: str = "auto"  # "auto": external when configured, else Mosquitto if installed, else amqtt
+    mqtt_port: int | None = None
+    clock: Callable[[], datetime] = utc_now
+    db_path: Path | None = None
+
+
+@dataclass
+class CentreRuntime:
+    config: CentreConfig
+    options: RuntimeOptions = field(default_factory=RuntimeOptions)
+    credentials: Credentials | None = None
+    storage: Storage | None = None
+    service: CentreService | None = None
+    broker: Any = None
+    link: Any = None
+    http: uvicorn.Server | None = None
+    http_port: int = 0
+    mqtt_host: str = "127.0.0.1"
+    mqtt_port: int = 0
+    notes: list[str] = field(default_factory=list)
+    _http_task: asyncio.Task[None] | None = None
+
+    async def start(self) -> "CentreRuntime":
+        options, config = self.options, self.config
+        options.data_dir.mkdir(parents=True, exist_ok=True)
+        self.credentials = load_or_create(config, options.data_dir / "secrets.json")
+        db_path = options.db_path or (options.data_dir / Path(config.storage.path).name)
+        self.storage = await Storage.open(db_path, config.zone)
+        self.service = await CentreService.start(config, self.storage, options.clock)
+        await self._ensure_first_manager()
+        if options.mqtt:
+            await self._start_mqtt()
+        await self._start_http()
+        log.info("centre %s ready: http://%s:%d", config.centre.id, self._http_host(), self.http_port)
+        return self
+
+    def _http_host(self) -> str:
+        return self.options.http_host or self.config.http.host
+
+    async def _ensure_first_manager(self) -> None:
+        """A fresh centre gets one manager account; its password is written once for the operator."""
+        assert self.storage is not None
+        if await self.storage.count_users("manager"):
+            return
+        password = secrets.token_urlsafe(9)
+        await self.storage.add_user("quanly", "Quản lý trung tâm", "manager", password)
+        note = self.options.data_dir / "first-login.txt"
+        note.write_text(f"username: quanly\npassword: {password}\n", encoding="utf-8")
+        note.chmod(0o600)
+        self.notes.append(f"Tài khoản quản lý đầu tiên / first manager account: quanly (mật khẩu trong {note})")
+
+    async def _start_mqtt(self) -> None:
+        from server.broker import start_broker
+        from server.mqtt_link import MqttLink
+
+        assert self.credentials is not None and self.service is not None
+        config = self.config
+        if config.mqtt.host and self.options.broker == "auto":
+            self.mqtt_host, self.mqtt_port = config.mqtt.host, config.mqtt.port
+        else:
+            port = self.options.mqtt_port if self.options.mqtt_port is not None else config.mqtt.port
+            if port == 0:
+                port = free_port()
+            kind = None if self.options.broker == "auto" else self.options.broker
+            self.broker = await start_broker(config, self.credentials, self.options.data_dir / "broker", port, kind=kind)
+            self.mqtt_host, self.mqtt_port = "127.0.0.1", port
+        self.link = MqttLink(config, self.mqtt_host, self.mqtt_port, SERVER_USER,
+                             self.credentials.password(SERVER_USER), on_inbound=self._inbound)
+        await self.link.start()
+        self.service.listeners.append(lambda events, now: self.link.publish_committed(events, self.service.engine, now))
+
+    async def _inbound(self, kind: str, device_id: str, data: Any) -> None:
+        """A satisfaction tap or an assistance request from a device, already validated."""
+        assert self.service is not None
+        try:
+            device = self.config.device(device_id)
+        except KeyError:
+            log.warning("message from unknown device %r ignored", device_id)
+            return
+        try:
+            if kind == "feedback":
+                if device.role != "pad":
+                    log.warning("feedback from %s (role %s) ignored: only pads rate", device_id, device.role)
+                    return
+                await self.service.run(lambda e, now: (None, e.record_feedback(
+                    data.ticket_id, data.rating, device.id, device.counter, now)))
+            elif kind == "assistance":
+                await self.service.run(lambda e, now: (None, e.request_assistance(
+                    device.id, data.request_id, data.reason, now, device.counter)))
+        except QueueError as error:
+            log.warning("%s from %s refused: %s", kind, device_id, error.message_en)
+
+    async def _start_http(self) -> None:
+        assert self.service is not None and self.credentials is not None
+        app = create_app(self.service, self.credentials, self.link)
+        self.app = app
+        port = self.options.http_port if self.options.http_port is not None else self.config.http.port
+        server_config = uvicorn.Config(app, host=self._http_host(), port=port, log_level="warning",
+                                       lifespan="off", access_log=False)
+        self.http = uvicorn.Server(server_config)
+        self.http.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        self._http_task = asyncio.create_task(self.http.serve(), name="luot-http")
+        while not self.http.started:
+            if self._http_task.done():
+                error = self._http_task.exception()
+                raise RuntimeError(f"the web server could not start on port {port}: {error or 'port in use?'}")
+            await asyncio.sleep(0.01)
+        self.http_port = self.http.servers[0].sockets[0].getsockname()[1]
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self._http_host()}:{self.http_port}"
+
+    async def stop(self) -> None:
+        if self.http is not None:
+            self.http.should_exit = True
+            if self._http_task:
+                await asyncio.wait([self._http_task], timeout=5)
+        if self.link is not None:
+            await self.link.stop()
+        if self.broker is not None:
+            await self.broker.stop()
+        if self.storage is not None:
+            await self.storage.close()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

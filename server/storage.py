@@ -1,0 +1,478 @@
+"""SQLite storage (aiosqlite): an append-only event log, current-state tables and rollups.
+
+Durability: WAL with ``synchronous=FULL``, so a commit that returned survives kill -9 and power
+loss. Commits are grouped: every operation waiting at the same moment goes into one transaction
+(one fsync), and each caller is released only after that transaction is on disk. Reports read
+rollup tables (per day, hour, group, counter, officer) and a wait histogram, never the raw log,
+so their cost does not grow with history.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Iterable
+from zoneinfo import ZoneInfo
+
+import aiosqlite
+
+from server.engine import Event
+
+log = logging.getLogger("luot.storage")
+
+WAIT_BUCKETS = 240  # one-minute buckets; the last one holds every wait of 4 hours or more
+
+MIGRATIONS: list[str] = [
+    # 1: the base schema
+    """
+    CREATE TABLE events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        type TEXT NOT NULL,
+        at TEXT NOT NULL,
+        day TEXT NOT NULL,
+        data TEXT NOT NULL
+    );
+    CREATE INDEX events_day_opened ON events(type, seq) WHERE type = 'day.opened';
+    CREATE TABLE tickets (
+        id TEXT PRIMARY KEY,
+        day TEXT NOT NULL,
+        number INTEGER NOT NULL,
+        grp TEXT NOT NULL,
+        token TEXT NOT NULL UNIQUE,
+        priority TEXT,
+        source TEXT,
+        offline INTEGER NOT NULL DEFAULT 0,
+        status TEXT NOT NULL,
+        issued_at TEXT NOT NULL,
+        first_called_at TEXT,
+        started_at TEXT,
+        finished_at TEXT,
+        counter INTEGER,
+        officer TEXT,
+        calls INTEGER NOT NULL DEFAULT 0,
+        rating INTEGER,
+        UNIQUE (day, grp, number)
+    );
+    CREATE TABLE stats_hourly (
+        day TEXT NOT NULL,
+        hour INTEGER NOT NULL,
+        grp TEXT NOT NULL,
+        counter INTEGER NOT NULL DEFAULT 0,
+        officer TEXT NOT NULL DEFAULT '',
+        issued INTEGER NOT NULL DEFAULT 0,
+        called INTEGER NOT NULL DEFAULT 0,
+        wait_sum REAL NOT NULL DEFAULT 0,
+        served INTEGER NOT NULL DEFAULT 0,
+        service_sum REAL NOT NULL DEFAULT 0,
+        no_show INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (day, hour, grp, counter, officer)
+    );
+    CREATE TABLE wait_hist (
+        day TEXT NOT NULL,
+        grp TEXT NOT NULL,
+        counter INTEGER NOT NULL,
+        officer TEXT NOT NULL,
+        bucket INTEGER NOT NULL,
+        n INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (day, grp, counter, officer, bucket)
+    );
+    CREATE TABLE satisfaction_daily (
+        day TEXT NOT NULL,
+        grp TEXT NOT NULL,
+        counter INTEGER NOT NULL,
+        officer TEXT NOT NULL,
+        rating INTEGER NOT NULL,
+        n INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (day, grp, counter, officer, rating)
+    );
+    CREATE TABLE users (
+        username TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        role TEXT NOT NULL CHECK (role IN ('officer', 'manager')),
+        password_hash TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE sessions (
+        token_hash TEXT PRIMARY KEY,
+        username TEXT NOT NULL REFERENCES users(username) ON DELETE CASCADE,
+        expires_at TEXT NOT NULL
+    );
+    """,
+]
+
+
+class StorageError(Exception):
+    """The database could not record an operation; nothing was acknowledged."""
+
+
+@dataclass(frozen=True)
+class User:
+    username: str
+    name: str
+    role: str
+
+
+def _hash_password(password: str, salt: bytes | None = None) -> str:
+    salt = salt or secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=2**14, r=8, p=1, dklen=32)
+    return f"scrypt${salt.hex()}${digest.hex()}"
+
+
+def _verify_password(password: str, stored: str) -> bool:
+    try:
+        scheme, salt_hex, digest_hex = stored.split("$")
+    except ValueError:
+        return False
+    if scheme != "scrypt":
+        return False
+    candidate = _hash_password(password, bytes.fromhex(salt_hex))
+    return hmac.compare_digest(candidate, stored)
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Storage:
+    """All persistence of one centre. Create with :meth:`open`, finish with :meth:`close`."""
+
+    def __init__(self, db: aiosqlite.Connection, zone: ZoneInfo) -> None:
+        self.db = db
+        self.zone = zone
+        self._pending: list[tuple[list[Event], asyncio.Future[None]]] = []
+        self._wakeup = asyncio.Event()
+        self._writer: asyncio.Task[None] | None = None
+        self.after_commit: Callable[[list[Event]], Awaitable[None] | None] | None = None
+        self.commits = 0
+        self.committed_events = 0
+
+    @classmethod
+    async def open(cls, path: str | Path, zone: ZoneInfo) -> "Storage":
+        file = Path(path)
+        if str(file) != ":memory:":
+            file.parent.mkdir(parents=True, exist_ok=True)
+        db = await aiosqlite.connect(str(file), isolation_level=None)
+        db.row_factory = aiosqlite.Row
+        await db.execute("PRAGMA journal_mode=WAL")
+        await db.execute("PRAGMA synchronous=FULL")
+        await db.execute("PRAGMA foreign_keys=ON")
+        await db.execute("PRAGMA busy_timeout=5000")
+        storage = cls(db, zone)
+        await storage._migrate()
+        storage._writer = asyncio.create_task(storage._write_loop(), name="luot-storage-writer")
+        return storage
+
+    async def close(self) -> None:
+        if self._writer:
+            while self._pending:
+                await asyncio.sleep(0.001)
+            self._writer.cancel()
+            try:
+                await self._writer
+            except asyncio.CancelledError:
+                pass
+        await self.db.close()
+
+    async def _migrate(self) -> None:
+        row = await (await self.db.execute("PRAGMA user_version")).fetchone()
+        version = row[0]
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            log.info("applying schema migration %d", number)
+            await self.db.executescript(f"BEGIN;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")
+
+    async def schema_version(self) -> int:
+        row = await (await self.db.execute("PRAGMA user_version")).fetchone()
+        return int(row[0])
+
+    # ------------------------------------------------------------------ commits
+    def submit(self, events: list[Event]) -> asyncio.Future[None]:
+        """Queue events for the next group commit. Call synchronously right after the engine
+        produced them, so commits keep the engine's order."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if not events:
+            future.set_result(None)
+            return future
+        self._pending.append((events, future))
+        self._wakeup.set()
+        return future
+
+    async def commit(self, events: list[Event]) -> None:
+        await self.submit(events)
+
+    async def _write_loop(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            if not self._pending:
+                continue
+            batch, self._pending = self._pending, []
+            events = [event for group, _ in batch for event in group]
+            try:
+                await self._write(events)
+            except Exception as error:  # disk full, I/O error: nothing in this batch is acknowledged
+                log.error("could not commit %d events: %s", len(events), error)
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(StorageError(f"không lưu được dữ liệu / could not save: {error}"))
+                continue
+            self.commits += 1
+            self.committed_events += len(events)
+            if self.after_commit is not None:
+                try:
+                    result = self.after_commit(events)
+                    if asyncio.iscoroutine(result):
+                        await result
+                except Exception:  # publishing must never undo or block a commit
+                    log.exception("after-commit hook failed")
+            for _, future in batch:
+                if not future.done():
+                    future.set_result(None)
+
+    async def _write(self, events: list[Event]) -> None:
+        await self.db.execute("BEGIN IMMEDIATE")
+        try:
+            await self.db.executemany(
+                "INSERT INTO events (id, type, at, day, data) VALUES (?, ?, ?, ?, ?)",
+                [(e.id, e.type, e.at.isoformat(), e.day, json.dumps(e.data, ensure_ascii=False)) for e in events],
+            )
+            for event in events:
+                await self._project(event)
+            await self.db.execute("COMMIT")
+        except BaseException:
+            await self.db.execute("ROLLBACK")
+            raise
+
+    def _hour(self, at: datetime) -> int:
+        return at.astimezone(self.zone).hour
+
+    async def _bump(self, event: Event, **columns: float) -> None:
+        d = event.data
+        key = (event.day, self._hour(event.at), d["group"], d.get("counter") or 0, d.get("officer") or "")
+        names = ", ".join(columns)
+        values = ", ".join("?" for _ in columns)
+        updates = ", ".join(f"{name} = {name} + excluded.{name}" for name in columns)
+        await self.db.execute(
+            f"INSERT INTO stats_hourly (day, hour, grp, counter, officer, {names}) VALUES (?, ?, ?, ?, ?, {values}) "
+            f"ON CONFLICT (day, hour, grp, counter, officer) DO UPDATE SET {updates}",
+            (*key, *columns.values()),
+        )
+
+    async def _project(self, event: Event) -> None:
+        """Keep the current-state tables and rollups in step with one event (same transaction)."""
+        d = event.data
+        at = event.at.isoformat()
+        kind = event.type
+        if kind == "ticket.issued":
+            await self.db.execute(
+                "INSERT INTO tickets (id, day, number, grp, token, priority, source, offline, status, issued_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'waiting', ?)",
+                (d["ticket_id"], event.day, d["number"], d["group"], d["token"], d.get("priority"), d.get("source"),
+                 int(bool(d.get("offline"))), d.get("issued_at", at)),
+            )
+            await self._bump(event, issued=1)
+        elif kind == "ticket.called":
+            await self.db.execute(
+                "UPDATE tickets SET status = 'called', counter = ?, officer = ?, calls = 1, "
+                "first_called_at = COALESCE(first_called_at, ?) WHERE id = ?",
+                (d["counter"], d.get("officer"), at, d["ticket_id"]),
+            )
+            if d.get("first_call"):
+                await self._bump(event, called=1, wait_sum=float(d["wait_seconds"]))
+                bucket = min(int(d["wait_seconds"] // 60), WAIT_BUCKETS)
+                await self.db.execute(
+                    "INSERT INTO wait_hist (day, grp, counter, officer, bucket, n) VALUES (?, ?, ?, ?, ?, 1) "
+                    "ON CONFLICT (day, grp, counter, officer, bucket) DO UPDATE SET n = n + 1",
+                    (event.day, d["group"], d["counter"], d.get("officer") or "", bucket),
+                )
+        elif kind == "ticket.recalled":
+            await self.db.execute("UPDATE tickets SET calls = ? WHERE id = ?", (d["call"], d["ticket_id"]))
+        elif kind == "ticket.serving":
+            await self.db.execute("UPDATE tickets SET status = 'serving', started_at = ? WHERE id = ?", (at, d["ticket_id"]))
+        elif kind == "ticket.finished":
+            await self.db.execute("UPDATE tickets SET status = 'done', finished_at = ? WHERE id = ?", (at, d["ticket_id"]))
+            await self._bump(event, served=1, service_sum=float(d["service_seconds"]))
+        elif kind == "ticket.no_show":
+            await self.db.execute("UPDATE tickets SET status = 'no_show', finished_at = ? WHERE id = ?", (at, d["ticket_id"]))
+            await self._bump(event, no_show=1)
+        elif kind == "ticket.transferred":
+            await self.db.execute(
+                "UPDATE tickets SET status = 'waiting', grp = ?, counter = NULL, started_at = NULL WHERE id = ?",
+                (d["group"], d["ticket_id"]),
+            )
+        elif kind in ("ticket.cancelled", "ticket.expired"):
+            status = "cancelled" if kind == "ticket.cancelled" else "expired"
+            await self.db.execute("UPDATE tickets SET status = ?, finished_at = ? WHERE id = ?", (status, at, d["ticket_id"]))
+        elif kind == "feedback.recorded":
+            await self.db.execute("UPDATE tickets SET rating = ? WHERE id = ?", (d["rating"], d["ticket_id"]))
+            await self.db.execute(
+                "INSERT INTO satisfaction_daily (day, grp, counter, officer, rating, n) VALUES (?, ?, ?, ?, ?, 1) "
+                "ON CONFLICT (day, grp, counter, officer, rating) DO UPDATE SET n = n + 1",
+                (event.day, d["group"], d.get("counter") or 0, d.get("officer") or "", d["rating"]),
+            )
+
+    # ------------------------------------------------------------------ reading the log
+    async def current_day_events(self) -> list[Event]:
+        """Events since the last ``day.opened``: all a restarted engine needs to rebuild its state."""
+        row = await (await self.db.execute("SELECT MAX(seq) FROM events WHERE type = 'day.opened'")).fetchone()
+        start = row[0] or 0
+        cursor = await self.db.execute("SELECT id, type, at, day, data FROM events WHERE seq >= ? ORDER BY seq", (start,))
+        return [Event(r["id"], r["type"], datetime.fromisoformat(r["at"]), r["day"], json.loads(r["data"]))
+                for r in await cursor.fetchall()]
+
+    async def events_after(self, seq: int, limit: int = 500) -> list[dict[str, Any]]:
+        cursor = await self.db.execute(
+            "SELECT seq, id, type, at, day, data FROM events WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit))
+        return [{"seq": r["seq"], "id": r["id"], "type": r["type"], "at": r["at"], "day": r["day"],
+                 "data": json.loads(r["data"])} for r in await cursor.fetchall()]
+
+    async def last_seq(self) -> int:
+        row = await (await self.db.execute("SELECT MAX(seq) FROM events")).fetchone()
+        return int(row[0] or 0)
+
+    async def count_tickets(self, day: str | None = None) -> int:
+        if day is None:
+            row = await (await self.db.execute("SELECT COUNT(*) FROM tickets")).fetchone()
+        else:
+            row = await (await self.db.execute("SELECT COUNT(*) FROM tickets WHERE day = ?", (day,))).fetchone()
+        return int(row[0])
+
+    async def ticket_by_token(self, token: str) -> dict[str, Any] | None:
+        cursor = await self.db.execute("SELECT * FROM tickets WHERE token = ?", (token,))
+        row = await cursor.fetchone()
+        return dict(row) if row else None
+
+    # ------------------------------------------------------------------ aggregates (rollups only)
+    async def waiting_stats(self, first: date, last: date, by: str = "group") -> list[dict[str, Any]]:
+        """Tickets, waits, service times and no-shows per day and ``by`` ('group', 'hour',
+        'counter', 'officer'), with the 90th-percentile wait from the histogram."""
+        columns = {"group": "grp", "hour": "hour", "counter": "counter", "officer": "officer"}
+        if by not in columns:
+            raise ValueError(f"cannot group by {by!r}")
+        column = columns[by]
+        cursor = await self.db.execute(
+            f"SELECT day, {column} AS k, SUM(issued) issued, SUM(called) called, SUM(wait_sum) wait_sum, "
+            f"SUM(served) served, SUM(service_sum) service_sum, SUM(no_show) no_show "
+            f"FROM stats_hourly WHERE day BETWEEN ? AND ? GROUP BY day, k ORDER BY day, k",
+            (first.isoformat(), last.isoformat()),
+        )
+        rows = [dict(r) for r in await cursor.fetchall()]
+        p90 = await self._wait_percentiles(first, last, column if by != "hour" else None)
+        result = []
+        for row in rows:
+            called, served = row["called"], row["served"]
+            attended = served + row["no_show"]
+            result.append({
+                "day": row["day"], by: row["k"], "issued": row["issued"], "called": called, "served": served,
+                "no_show": row["no_show"],
+                "mean_wait_minutes": round(row["wait_sum"] / called / 60, 2) if called else None,
+                "p90_wait_minutes": p90.get((row["day"], row["k"])) if by != "hour" else None,
+                "mean_service_minutes": round(row["service_sum"] / served / 60, 2) if served else None,
+                "no_show_rate": round(row["no_show"] / attended, 3) if attended else None,
+            })
+        return result
+
+    async def _wait_percentiles(self, first: date, last: date, column: str | None) -> dict[tuple[str, Any], float]:
+        if column is None:
+            return {}
+        cursor = await self.db.execute(
+            f"SELECT day, {column} AS k, bucket, SUM(n) n FROM wait_hist WHERE day BETWEEN ? AND ? "
+            f"GROUP BY day, k, bucket ORDER BY day, k, bucket",
+            (first.isoformat(), last.isoformat()),
+        )
+        hist: dict[tuple[str, Any], list[tuple[int, int]]] = {}
+        for r in await cursor.fetchall():
+            hist.setdefault((r["day"], r["k"]), []).append((r["bucket"], r["n"]))
+        return {key: percentile_from_histogram(buckets, 0.9) for key, buckets in hist.items()}
+
+    async def satisfaction(self, first: date, last: date, by: str = "counter") -> list[dict[str, Any]]:
+        """Ratings per ``by`` ('counter', 'officer', 'group'): counts per face and a 0-100 index."""
+        columns = {"counter": "counter", "officer": "officer", "group": "grp"}
+        column = columns[by]
+        cursor = await self.db.execute(
+            f"SELECT {column} AS k, rating, SUM(n) n FROM satisfaction_daily WHERE day BETWEEN ? AND ? "
+            f"GROUP BY k, rating ORDER BY k, rating",
+            (first.isoformat(), last.isoformat()),
+        )
+        table: dict[Any, dict[int, int]] = {}
+        for r in await cursor.fetchall():
+            table.setdefault(r["k"], {})[r["rating"]] = r["n"]
+        return [{by: key, "ratings": {str(k): v for k, v in sorted(counts.items())},
+                 "responses": sum(counts.values()), "index": satisfaction_index(counts)}
+                for key, counts in table.items()]
+
+    # ------------------------------------------------------------------ people
+    async def add_user(self, username: str, name: str, role: str, password: str) -> None:
+        await self.db.execute(
+            "INSERT INTO users (username, name, role, password_hash, created_at) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (username) DO UPDATE SET name = excluded.name, role = excluded.role, "
+            "password_hash = excluded.password_hash",
+            (username, name, role, _hash_password(password), datetime.now(timezone.utc).isoformat()),
+        )
+
+    async def count_users(self, role: str | None = None) -> int:
+        if role:
+            row = await (await self.db.execute("SELECT COUNT(*) FROM users WHERE role = ?", (role,))).fetchone()
+        else:
+            row = await (await self.db.execute("SELECT COUNT(*) FROM users")).fetchone()
+        return int(row[0])
+
+    async def verify_user(self, username: str, password: str) -> User | None:
+        row = await (await self.db.execute("SELECT * FROM users WHERE username = ?", (username,))).fetchone()
+        if row is None:
+            _verify_password(password, _hash_password("timing-equaliser"))
+            return None
+        if not _verify_password(password, row["password_hash"]):
+            return None
+        return User(row["username"], row["name"], row["role"])
+
+    async def create_session(self, username: str, now: datetime, hours: int = 12) -> str:
+        token = secrets.token_urlsafe(24)
+        await self.db.execute(
+            "INSERT INTO sessions (token_hash, username, expires_at) VALUES (?, ?, ?)",
+            (_token_hash(token), username, (now + timedelta(hours=hours)).isoformat()),
+        )
+        return token
+
+    async def session_user(self, token: str, now: datetime) -> User | None:
+        cursor = await self.db.execute(
+            "SELECT u.username, u.name, u.role, s.expires_at FROM sessions s JOIN users u USING (username) "
+            "WHERE s.token_hash = ?", (_token_hash(token),))
+        row = await cursor.fetchone()
+        if row is None or datetime.fromisoformat(row["expires_at"]) < now:
+            return None
+        return User(row["username"], row["name"], row["role"])
+
+    async def end_session(self, token: str) -> None:
+        await self.db.execute("DELETE FROM sessions WHERE token_hash = ?", (_token_hash(token),))
+
+
+def percentile_from_histogram(buckets: Iterable[tuple[int, int]], q: float) -> float:
+    """The q-quantile in minutes from one-minute buckets (bucket b holds waits in [b, b+1))."""
+    ordered = sorted(buckets)
+    total = sum(n for _, n in ordered)
+    if total == 0:
+        return 0.0
+    rank = q * total
+    seen = 0
+    for bucket, n in ordered:
+        if seen + n >= rank:
+            fraction = (rank - seen) / n if n else 0.0
+            return round(bucket + fraction, 2)
+        seen += n
+    return float(ordered[-1][0] + 1)
+
+
+def satisfaction_index(counts: dict[int, int]) -> float | None:
+    """0-100: 'rất hài lòng' counts 100, 'hài lòng' 66.7, 'bình thường' 33.3, 'không hài lòng' 0."""
+    total = sum(counts.values())
+    if not total:
+        return None
+    return round(sum((rating - 1) / 3 * 100 * n for rating, n in counts.items()) / total, 1)

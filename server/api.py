@@ -121,8 +121,9 @@ class TransferBody(_Body):
 
 
 class DossierBody(_Body):
-    code: str = Field(min_length=3, max_length=40, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{2,39}$",
-                      description="the dossier code written on the receipt")
+    code: str = Field(min_length=1, max_length=60,
+                      description="the dossier code written on the receipt: 3 to 40 letters, digits or . _ - "
+                                  "(checked by the engine, which explains a wrong code in plain words)")
 
 
 class DossierStatusBody(_Body):

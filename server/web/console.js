@@ -41,7 +41,7 @@
     $("#current-number").textContent = view.number ?? "–";
     $("#current-info").textContent = view.number
       ? `${groups[view.group] ? groups[view.group].name : view.group} — ${TICKET_STATUS[view.ticket_status] || view.ticket_status}`
-      : (status === "closed" ? "Quầy chưa mở" : "Chưa gọi số nào");
+      : (status === "closed" ? "Quầy chưa mở" : (view.last_ticket_id ? "Đã xong số trước — bấm Gọi số tiếp (N)" : "Chưa gọi số nào"));
     const open = status !== "closed", paused = status === "paused";
     const has = !!view.ticket_id, called = view.ticket_status === "called";
     const enable = { "call-next": open && !paused && !called, recall: open && !paused && called, start: open && !paused && called,

@@ -57,7 +57,7 @@
     } catch (e) { showError(e); }
   }
   let statsTimer = null;
-  const statsSoon = () => { if (!statsTimer) statsTimer = setTimeout(() => { statsTimer = null; loadStats(); }, 2000); };
+  const statsSoon = () => { if (!statsTimer) statsTimer = setTimeout(() => { statsTimer = null; loadStats(); }, 700); };
 
   async function loadDevices() {
     try {

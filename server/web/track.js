@@ -84,7 +84,7 @@
   $("sound").onclick = function () {
     try {
       audio = audio || new (window.AudioContext || window.webkitAudioContext)();
-      audio.resume(); soundOn = true; $("sound").textContent = "🔔 Âm báo đã bật"; $("sound").disabled = true;
+      audio.resume(); soundOn = true; $("sound").textContent = "Âm báo đã bật (sound on)"; $("sound").disabled = true;
     } catch (e) { $("sound").hidden = true; }
   };
 })();

@@ -1,33 +1,40 @@
 """The ``luot`` command line: one entry point, one module per subcommand.
 
-Each subcommand lives in its own module exposing ``add_arguments(parser)`` and ``run(args) -> int``;
-those modules keep heavy imports (Kivy, the web server) inside ``run`` so that ``luot number 1023``
-starts in a blink.
-Subcommands that map input to output print JSON so operators can script and check them.
+Every module in ``luot/commands/`` is a subcommand named after it (``check_config`` ->
+``check-config``). A module has a one-line ``HELP``, ``add_arguments(parser)`` and
+``run(args) -> int``, and keeps heavy imports (Kivy, the web server) inside ``run`` so that
+``luot number 1023`` starts in a blink. Subcommands that map input to output print JSON so
+operators can script and check them.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import pkgutil
 import sys
 
-# name -> (module, one-line help). Keep sorted by name.
-COMMANDS: dict[str, tuple[str, str]] = {
-    "check-config": ("luot.commands.check_config", "validate a centre configuration file and explain any mistake"),
-    "server": ("luot.commands.server", "run one centre: database, broker, MQTT link and web/API server"),
-    "user": ("luot.commands.user", "add or reset an officer or manager account"),
-    "ticket": ("luot.commands.ticket", "render a queue ticket to PNG, PDF and ESC/POS and print JSON"),
-}
+import luot.commands
+
+
+def command_modules() -> dict[str, str]:
+    """Subcommand name -> module name, discovered from the luot.commands package."""
+    return {
+        info.name.replace("_", "-"): f"luot.commands.{info.name}"
+        for info in pkgutil.iter_modules(luot.commands.__path__)
+        if not info.name.startswith("_")
+    }
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="luot", description="Luot: queue, kiosk and announcements for a public service centre")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, (module_name, help_text) in sorted(COMMANDS.items()):
+    for name, module_name in sorted(command_modules().items()):
+        module = importlib.import_module(module_name)
+        help_text = getattr(module, "HELP", None) or (module.__doc__ or "").strip().splitlines()[0]
         command = sub.add_parser(name, help=help_text, description=help_text)
         command.set_defaults(_module=module_name)
-        importlib.import_module(module_name).add_arguments(command)
+        module.add_arguments(command)
     return parser
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+HELP = "validate a centre configuration file and explain any mistake"
+
 import argparse
 import json
 import sys

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+HELP = "run one centre: database, broker, MQTT link and web/API server"
+
 import argparse
 import asyncio
 import logging

@@ -6,6 +6,8 @@ so an operator (or a test) sees at once that the printed code is readable and ho
 
 from __future__ import annotations
 
+HELP = "render a queue ticket to PNG, PDF and ESC/POS (JSON)"
+
 import argparse
 import json
 import sys

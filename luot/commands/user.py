@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+HELP = "add or reset an officer or manager account"
+
 import argparse
 import asyncio
 import getpass

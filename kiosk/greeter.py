@@ -1,0 +1,432 @@
+"""Greeter ("AI robot") mode: understand what a citizen types or says and name the procedure group.
+
+Everything runs offline in pure Python: centres have unstable internet and the kiosk must answer
+at once, so there is no cloud service and no downloaded model. Instead:
+
+1. **Normalise** the text: NFC/NFD alike, lowercase, strip diacritics (``đ`` -> ``d``), drop
+   punctuation. Many visitors type without diacritics or with a half-working keyboard; after this
+   step "Sổ đỏ", "so do" and "SỔ ĐỎ" are the same.
+2. **Repair tokens** that are not known words: expand abbreviations ("dk" -> "dang ky"), undo raw
+   Telex/VNI keystrokes ("ddawng" -> "dang"), teen code ("fép" -> "phep"), glued words
+   ("khaisinh"), and finally one-letter typos against the lexicon's own words.
+3. **Match phrases** from ``greeter_lexicon.toml`` (data a centre can extend), longest first and
+   without overlap, so "hộ kinh doanh" is not also read as "hộ ..." of another group. A second,
+   weaker pass compares phrases by sound (tr/ch, s/x, d/gi/r, final n/ng, c/t are confused in
+   writing all over Vietnam: "tạm chú" means "tạm trú").
+4. **Score** each group by the weights found; a *fallback* group (guidance) only counts when no
+   specific procedure was recognised. Confidence grows with the evidence and shrinks with
+   competing groups; below ``THRESHOLD`` the greeter asks back instead of guessing, because a
+   wrong ticket costs the citizen a second wait.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import tomllib
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from luot.config import CentreConfig, Group
+
+LEXICON_PATH = Path(__file__).resolve().parent / "greeter_lexicon.toml"
+THRESHOLD = 0.5          # below this confidence the greeter asks instead of answering
+SATURATION = 2.5         # score at which evidence is "1 - 1/e" convincing
+FALLBACK_DAMPING = 0.25  # weight left to a fallback group once a specific one is recognised
+SPECIFIC_ENOUGH = 2.0    # score of a specific group that silences the fallback group
+SOUND_WEIGHT = 0.75      # a phrase matched only by sound counts less than an exact one
+FUZZY_WEIGHT = 0.75      # a phrase matched with one typo across its letters counts less
+FUZZY_MIN_LETTERS = 6    # shorter phrases are too alike for a one-typo match to mean anything
+OBJECT_DAMPING = 0.3     # weight left to a document named after "công chứng"-like verbs
+MAX_PHRASE_WORDS = 5
+
+
+# -- text normalisation ----------------------------------------------------------------------
+def strip_diacritics(text: str) -> str:
+    """Remove Vietnamese tone and vowel marks (``đ`` -> ``d``), keeping case and everything else."""
+    text = unicodedata.normalize("NFC", text).replace("đ", "d").replace("Đ", "D")
+    decomposed = unicodedata.normalize("NFD", text)
+    return unicodedata.normalize("NFC", "".join(ch for ch in decomposed if unicodedata.category(ch) != "Mn"))
+
+
+def normalise(text: str) -> str:
+    """Lowercase ASCII words separated by single spaces: the form every comparison uses."""
+    plain = strip_diacritics(text).lower()
+    plain = re.sub(r"[^0-9a-z]+", " ", plain)
+    return " ".join(plain.split())
+
+
+def words(text: str) -> list[str]:
+    return normalise(text).split()
+
+
+_INITIAL_SOUNDS = (("ngh", "ng"), ("gh", "g"), ("tr", "ch"), ("gi", "d"), ("s", "x"), ("r", "d"), ("z", "d"), ("l", "n"), ("k", "c"))
+_FINAL_SOUNDS = (("ng", "n"), ("nh", "n"), ("ch", "t"), ("c", "t"), ("y", "i"))
+
+
+def sound_key(word: str) -> str:
+    """Fold the spelling pairs Vietnamese writers confuse (regional pronunciation) into one key."""
+    for written, key in _INITIAL_SOUNDS:
+        if word.startswith(written):
+            word = key + word[len(written):]
+            break
+    for written, key in _FINAL_SOUNDS:
+        if word.endswith(written):
+            word = word[: -len(written)] + key
+            break
+    return word
+
+
+def _damerau_within_one(a: str, b: str) -> bool:
+    """True when ``a`` becomes ``b`` with at most one insertion, deletion, change or swap."""
+    if a == b:
+        return True
+    if abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        if len(diff) == 1:
+            return True
+        return len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]]
+    short, long_ = (a, b) if len(a) < len(b) else (b, a)
+    for i in range(len(long_)):
+        if long_[:i] + long_[i + 1:] == short:
+            return True
+    return False
+
+
+_TELEX_VOWELS = (("uow", "uo"), ("dd", "d"), ("aa", "a"), ("ee", "e"), ("oo", "o"), ("aw", "a"), ("ow", "o"), ("uw", "u"))
+
+
+def _untelex(word: str) -> str:
+    """Undo raw Telex keystrokes typed with the input method off ("ddawngs" -> "dang")."""
+    out = word
+    for keys, letter in _TELEX_VOWELS:
+        out = out.replace(keys, letter)
+    tone = re.sub(r"(?<=[a-z])[sfrxj](?=[a-z]*$)", "", out, count=1) if len(out) > 2 else out
+    return tone.replace("w", "u")
+
+
+_TEEN_INITIALS = (("f", "ph"), ("j", "gi"), ("z", "d"), ("w", "qu"), ("k", "c"), ("dz", "d"))
+
+
+# -- the lexicon -----------------------------------------------------------------------------
+@dataclass
+class Lexicon:
+    """Phrases per group code plus typing aids, merged from one or more TOML files."""
+
+    phrases: dict[str, dict[tuple[str, ...], float]] = field(default_factory=dict)
+    fallback: set[str] = field(default_factory=set)
+    takes_object: dict[tuple[str, ...], str] = field(default_factory=dict)
+    clarify: dict[tuple[str, ...], list[str]] = field(default_factory=dict)
+    spelling: dict[tuple[str, ...], str] = field(default_factory=dict)  # phrase as written, with diacritics
+    abbreviations: dict[str, list[str]] = field(default_factory=dict)
+    known_words: set[str] = field(default_factory=set)
+    function_words: set[str] = field(default_factory=set)
+    suggestions: list[dict[str, str]] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, paths: Iterable[Path]) -> "Lexicon":
+        lexicon = cls()
+        for path in paths:
+            lexicon.merge(tomllib.loads(Path(path).read_text(encoding="utf-8")), str(path))
+        return lexicon
+
+    def merge(self, data: dict[str, Any], source: str = "lexicon") -> None:
+        for short, long_ in data.get("abbreviations", {}).items():
+            self.abbreviations[normalise(short)] = words(str(long_))
+        self.known_words.update(normalise(w) for w in data.get("known_words", {}).get("words", []))
+        self.function_words.update(normalise(w) for w in data.get("known_words", {}).get("function", []))
+        self.known_words |= self.function_words
+        for item in data.get("suggestions", []):
+            if not {"text", "group"} <= item.keys():
+                raise ValueError(f"{source}: each [[suggestions]] needs 'text' and 'group'")
+            self.suggestions.append({"text": item["text"], "text_en": item.get("text_en", ""), "group": item["group"]})
+        for phrase, codes in data.get("clarify", {}).items():
+            self.clarify[tuple(words(phrase))] = [str(code) for code in codes]
+        for code, entry in data.get("groups", {}).items():
+            if entry.get("fallback"):
+                self.fallback.add(code)
+            for verb in entry.get("takes_object", []):
+                self.takes_object[tuple(words(verb))] = code
+            table = self.phrases.setdefault(code, {})
+            spelled: dict[tuple[str, ...], str] = {}
+            for phrase, weight in entry.get("phrases", {}).items():
+                key = tuple(words(phrase))
+                if not key or not isinstance(weight, (int, float)) or weight <= 0:
+                    raise ValueError(f"{source}: groups.{code}.phrases[{phrase!r}] needs words and a positive weight")
+                if key in spelled:  # one would silently overwrite the other
+                    raise ValueError(
+                        f"{source}: groups.{code}.phrases {spelled[key]!r} and {phrase!r} are the same once "
+                        "diacritics are stripped; keep one"
+                    )
+                spelled[key] = phrase
+                self.spelling[key] = phrase
+                table[key] = float(weight)
+
+
+def _derived_phrases(group: Group, known: set[str], spelling: dict[tuple[str, ...], str]) -> dict[tuple[str, ...], float]:
+    """Phrases read from a group's own name and description, for groups the lexicon lacks."""
+    table: dict[tuple[str, ...], float] = {}
+    for part in re.split(r"[,;()/]", group.description):
+        key = tuple(words(part))
+        if len(key) >= 2:
+            table.setdefault(key, 3.0)
+            spelling.setdefault(key, part.strip().lower())
+        for word in key:
+            if len(word) >= 3 and word not in known:
+                table.setdefault((word,), 1.5)
+    return table
+
+
+# -- answers ---------------------------------------------------------------------------------
+def legal_time_vi(days: int) -> str:
+    return "trong ngày" if days == 0 else f"{days} ngày làm việc"
+
+
+def legal_time_en(days: int) -> str:
+    return "the same day" if days == 0 else f"{days} working day{'s' if days != 1 else ''}"
+
+
+@dataclass(frozen=True)
+class GreeterAnswer:
+    """What the kiosk shows and says; ``group`` is None when the greeter asks back instead."""
+
+    text: str
+    group: str | None
+    confidence: float
+    alternatives: list[tuple[str, float]]
+    reply_vi: str
+    reply_en: str
+    documents: list[str] = field(default_factory=list)
+    legal_days: int | None = None
+    question: bool = False
+    suggestions: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "group": self.group,
+            "confidence": round(self.confidence, 3),
+            "alternatives": [{"group": code, "score": round(score, 3)} for code, score in self.alternatives],
+            "reply_vi": self.reply_vi,
+            "reply_en": self.reply_en,
+            "documents": list(self.documents),
+            "legal_days": self.legal_days,
+            "question": self.question,
+            "suggestions": list(self.suggestions),
+        }
+
+
+@dataclass(frozen=True)
+class _Match:
+    start: int
+    end: int
+    phrase: tuple[str, ...]
+    kind: str  # "exact", "sound" (spelling confusions) or "fuzzy" (one typo)
+
+
+# -- the greeter -----------------------------------------------------------------------------
+class Greeter:
+    """Maps free text to one of the centre's procedure groups, or asks a question back."""
+
+    def __init__(self, config: CentreConfig, extra_lexicons: Sequence[str | Path] = ()) -> None:
+        self.config = config
+        lexicon = Lexicon.load([LEXICON_PATH, *map(Path, extra_lexicons)])
+        self.abbreviations = lexicon.abbreviations
+        self.known_words = lexicon.known_words
+        self.function_words = lexicon.function_words
+        self.fallback = set(lexicon.fallback)
+        self.spelling = dict(lexicon.spelling)
+        self._suggestions = [s for s in lexicon.suggestions if self._has_group(s["group"])]
+        # phrase -> {group code: weight}, only for groups this centre has
+        self.index: dict[tuple[str, ...], dict[str, float]] = {}
+        for group in config.groups:
+            table = dict(lexicon.phrases.get(group.code) or _derived_phrases(group, self.known_words, self.spelling))
+            for part in re.split(r"[,;()/]", group.name):  # the name on the kiosk button always works
+                if words(part):
+                    table.setdefault(tuple(words(part)), 4.0)
+                    self.spelling.setdefault(tuple(words(part)), part.strip().lower())
+            for phrase, weight in table.items():
+                self.index.setdefault(phrase[:MAX_PHRASE_WORDS], {})[group.code] = weight
+        self.sound_index: dict[tuple[str, ...], dict[str, float]] = {}
+        for phrase, weights in self.index.items():
+            if len(phrase) >= 2:
+                key = tuple(sound_key(w) for w in phrase)
+                slot = self.sound_index.setdefault(key, {})
+                for code, weight in weights.items():
+                    slot[code] = max(slot.get(code, 0.0), weight * SOUND_WEIGHT)
+        self.object_verbs: dict[tuple[str, ...], str] = {}
+        for verb, code in lexicon.takes_object.items():
+            if self._has_group(code):
+                self.object_verbs[verb] = code
+                self.object_verbs[tuple(sound_key(w) for w in verb)] = code
+        self.clarify = {phrase: [c for c in codes if self._has_group(c)] for phrase, codes in lexicon.clarify.items()}
+        # multi-word phrases by their letters, for one-typo matches across a whole phrase ("ket hpn")
+        self.joined = {"".join(p): p for p in self.index if len(p) >= 2 and len("".join(p)) >= FUZZY_MIN_LETTERS}
+        self.lexicon_words = {w for phrase in self.index for w in phrase}
+        self.vocabulary = self.lexicon_words | self.known_words | {w for exp in self.abbreviations.values() for w in exp}
+
+    def _has_group(self, code: str) -> bool:
+        return any(g.code == code for g in self.config.groups)
+
+    # -- token repair ------------------------------------------------------------------------
+    def tokens(self, text: str) -> list[str]:
+        """Normalised words of ``text`` with abbreviations expanded and typos repaired."""
+        out: list[str] = []
+        for word in words(text):
+            out.extend(self._repair(word))
+        return out
+
+    def _repair(self, word: str) -> list[str]:
+        if word in self.abbreviations:
+            return list(self.abbreviations[word])
+        if word in self.vocabulary or word.isdigit():
+            return [word]
+        candidates = [_untelex(word), re.sub(r"\d", "", word)]
+        candidates += [new + word[len(old):] for old, new in _TEEN_INITIALS if word.startswith(old)]
+        for candidate in candidates:
+            if candidate in self.abbreviations:
+                return list(self.abbreviations[candidate])
+            if candidate in self.vocabulary:
+                return [candidate]
+        for cut in range(2, len(word) - 1):  # glued words: "khaisinh", "tamtru"
+            head, tail = word[:cut], word[cut:]
+            if head in self.lexicon_words and tail in self.lexicon_words and (head, tail) in self.index:
+                return [head, tail]
+        if len(word) >= 4:
+            close = {w for w in self.lexicon_words if len(w) >= 3 and _damerau_within_one(word, w)}
+            if len(close) == 1:
+                return [close.pop()]
+        return [word]
+
+    # -- matching ----------------------------------------------------------------------------
+    def _matches(self, tokens: list[str]) -> list[_Match]:
+        found: list[_Match] = []
+        keys = [sound_key(t) for t in tokens]
+        for start in range(len(tokens)):
+            for end in range(start + 1, min(len(tokens), start + MAX_PHRASE_WORDS) + 1):
+                phrase = tuple(tokens[start:end])
+                if phrase in self.index:
+                    found.append(_Match(start, end, phrase, "exact"))
+                elif tuple(keys[start:end]) in self.sound_index and self._may_sound_alike(phrase):
+                    found.append(_Match(start, end, tuple(keys[start:end]), "sound"))
+                elif end - start >= 2 and not set(phrase) <= self.vocabulary:
+                    # only when a word is misspelled: "số thứ tự" is one letter from "thủ tục"
+                    letters = "".join(phrase)
+                    if len(letters) < FUZZY_MIN_LETTERS:
+                        continue
+                    close = {self.joined[j] for j in self.joined if _damerau_within_one(letters, j)}
+                    if len(close) == 1:
+                        found.append(_Match(start, end, close.pop(), "fuzzy"))
+        # Longest phrases first, exact before sound before fuzzy, then the heavier one; no overlaps.
+        rank = {"exact": 0, "sound": 1, "fuzzy": 2}
+        found.sort(key=lambda m: (-(m.end - m.start), rank[m.kind], -max(self._weights(m).values()), m.start))
+        taken: set[int] = set()
+        chosen: list[_Match] = []
+        for match in found:
+            span = set(range(match.start, match.end))
+            if not span & taken:
+                taken |= span
+                chosen.append(match)
+        return sorted(chosen, key=lambda m: m.start)
+
+    def _may_sound_alike(self, phrase: tuple[str, ...]) -> bool:
+        """A grammatical word spelled right ("cho") is not a misspelling ("nhà cho" is not "nhà trọ")."""
+        return not any(word in self.function_words for word in phrase)
+
+    def _weights(self, match: _Match) -> dict[str, float]:
+        if match.kind == "sound":
+            return self.sound_index[match.phrase]
+        weights = self.index[match.phrase]
+        return weights if match.kind == "exact" else {code: w * FUZZY_WEIGHT for code, w in weights.items()}
+
+    def scores(self, text: str) -> dict[str, float]:
+        """Evidence per group code (after fallback damping); empty when nothing was recognised."""
+        return self._evidence(self.tokens(text))[0]
+
+    def _evidence(self, tokens: list[str]) -> tuple[dict[str, float], dict[str, tuple[str, ...]]]:
+        """Scores per group and, per group, the phrase that weighed most (to name it back)."""
+        totals: dict[str, float] = {}
+        best: dict[str, tuple[float, tuple[str, ...]]] = {}
+        verb_group: str | None = None  # set once a document-taking verb was read
+        for match in self._matches(tokens):
+            for code, weight in self._weights(match).items():
+                damped = verb_group is not None and code != verb_group
+                weight *= OBJECT_DAMPING if damped else 1.0
+                totals[code] = totals.get(code, 0.0) + weight
+                if match.kind != "sound" and weight > best.get(code, (0.0, ()))[0]:
+                    best[code] = (weight, match.phrase)
+            verb_group = self.object_verbs.get(match.phrase, verb_group)
+        if any(score >= SPECIFIC_ENOUGH for code, score in totals.items() if code not in self.fallback):
+            for code in self.fallback & totals.keys():
+                totals[code] *= FALLBACK_DAMPING
+        return totals, {code: phrase for code, (_, phrase) in best.items()}
+
+    @staticmethod
+    def _confidences(scores: dict[str, float]) -> list[tuple[str, float]]:
+        total = sum(scores.values())
+        ranked = [(code, (1 - math.exp(-s / SATURATION)) * s / total) for code, s in scores.items() if s > 0]
+        return sorted(ranked, key=lambda item: (-item[1], item[0]))
+
+    def understand(self, text: str) -> GreeterAnswer:
+        """Answer one utterance: the group with what to bring, or a question with suggestions."""
+        tokens = self.tokens(text)
+        scores, named = self._evidence(tokens)
+        ranked = self._confidences(scores)
+        if ranked and ranked[0][1] >= THRESHOLD:
+            code, confidence = ranked[0]
+            phrase = self.spelling.get(named.get(code, ()), "")
+            return self._answer(text, self.config.group(code), confidence, ranked[1:4], phrase)
+        if not ranked:  # "đăng ký", "xác nhận": ask which one, naming the groups it could be
+            ranked = [(code, 0.0) for code in self._clarifying_groups(tokens)][:3]
+        return self._ask(text, ranked[:3])
+
+    def _clarifying_groups(self, tokens: list[str]) -> list[str]:
+        codes: list[str] = []
+        for start in range(len(tokens)):
+            for end in range(start + 1, min(len(tokens), start + MAX_PHRASE_WORDS) + 1):
+                for code in self.clarify.get(tuple(tokens[start:end]), []):
+                    if code not in codes:
+                        codes.append(code)
+        return codes
+
+    def _answer(self, text: str, group: Group, confidence: float, alternatives: list[tuple[str, float]],
+                phrase: str = "") -> GreeterAnswer:
+        documents = list(group.documents)
+        about = f" ({group.description})" if group.description else ""
+        bring_vi = f" Giấy tờ cần mang: {'; '.join(documents)}." if documents else ""
+        bring_en = f" Please bring (names as on the forms): {'; '.join(documents)}." if documents else ""
+        heard = f"Ông/bà cần: \u201c{phrase}\u201d. " if phrase else ""
+        reply_vi = (
+            f"{heard}Thủ tục thuộc nhóm {group.name}{about}.{bring_vi} "
+            f"Thời hạn giải quyết theo quy định: {legal_time_vi(group.legal_days)}. "
+            f"Mời ông/bà lấy số nhóm {group.letter}."
+        )
+        name_en = group.name_en or group.name
+        reply_en = (
+            f"Your request belongs to {name_en}.{bring_en} "
+            f"Legal processing time: {legal_time_en(group.legal_days)}. "
+            f"Please take a ticket for group {group.letter}."
+        )
+        return GreeterAnswer(text, group.code, confidence, alternatives, reply_vi, reply_en, documents, group.legal_days)
+
+    def _ask(self, text: str, candidates: list[tuple[str, float]]) -> GreeterAnswer:
+        if candidates:
+            names = [self.config.group(code) for code, _ in candidates]
+            reply_vi = "Xin lỗi, tôi chưa rõ. Ông/bà muốn làm thủ tục nào: " + ", ".join(g.name for g in names) + "?"
+            reply_en = "Sorry, I am not sure. Which do you need: " + ", ".join(g.name_en or g.name for g in names) + "?"
+            offered = [g.name for g in names]
+        else:
+            reply_vi = "Xin chào! Ông/bà cần làm thủ tục gì? Hãy nói hoặc gõ, ví dụ: \u201clàm giấy khai sinh\u201d, hoặc chọn một nút bên dưới."
+            reply_en = "Hello! Which procedure do you need? Say or type it, e.g. \u201cregister a birth\u201d, or choose a button below."
+            offered = self.suggestions()
+        return GreeterAnswer(text, None, candidates[0][1] if candidates else 0.0, candidates, reply_vi, reply_en,
+                             question=True, suggestions=offered)
+
+    def suggestions(self) -> list[str]:
+        """Common phrasings to show as buttons (only for groups this centre serves)."""
+        return [s["text"] for s in self._suggestions][:8]

@@ -147,6 +147,9 @@ class CentreRuntime:
         return f"http://{self._http_host()}:{self.http_port}"
 
     async def stop(self) -> None:
+        live = getattr(getattr(getattr(self, "app", None), "state", None), "live", None)
+        if live is not None:
+            live.close()  # end the pages' event streams, or the HTTP server waits for them
         if self.http is not None:
             self.http.should_exit = True
             if self._http_task:

@@ -15,6 +15,7 @@ could serve is waiting, so ordinary citizens are never starved. Within a class t
 
 from __future__ import annotations
 
+import re
 import secrets
 import uuid
 from collections import deque
@@ -34,6 +35,9 @@ CLOSED, IDLE, CALLING, BUSY, PAUSED = "closed", "idle", "calling", "serving", "p
 
 RECENT_CALLS = 10
 MIN_SERVICE_SAMPLES = 3
+# Dossier (hồ sơ) statuses, in the order a dossier normally moves through them
+DOSSIER_STATUSES = ("received", "processing", "needs_documents", "ready", "returned")
+DOSSIER_CODE = r"^[A-Za-z0-9][A-Za-z0-9._-]{2,39}$"
 
 
 class QueueError(Exception):
@@ -114,6 +118,15 @@ class CounterState:
 
 
 @dataclass
+class Dossier:
+    """A case file handed in at a counter: its code (printed on the receipt) and where it stands."""
+
+    code: str
+    ticket_id: str
+    status: str = "received"
+
+
+@dataclass
 class Estimate:
     ahead: int
     wait_minutes: float | None
@@ -159,6 +172,7 @@ class QueueEngine:
         self.service_sum: dict[str, float] = {}
         self.service_count: dict[str, int] = {}
         self.rated_tickets: set[str] = set()
+        self.dossiers: dict[str, Dossier] = {}
         self.last_seq = 0
 
     # ------------------------------------------------------------------ event plumbing
@@ -208,6 +222,7 @@ class QueueEngine:
         self.service_sum.clear()
         self.service_count.clear()
         self.rated_tickets.clear()
+        self.dossiers.clear()
         for counter in self.counters.values():
             counter.status, counter.officer, counter.ticket_id = CLOSED, None, None
             counter.priority_run, counter.last_ticket_id, counter.paused_reason = 0, None, None
@@ -329,6 +344,17 @@ class QueueEngine:
         self.rated_tickets.add(ticket_id)
         if ticket_id in self.tickets:
             self.tickets[ticket_id].rated = True
+
+    def _on_dossier_attached(self, event: Event) -> None:
+        d = event.data
+        self.dossiers[d["code"]] = Dossier(d["code"], d["ticket_id"])
+
+    def _on_dossier_status(self, event: Event) -> None:
+        d = event.data
+        dossier = self.dossiers.get(d["code"])
+        if dossier is None:  # a dossier of an earlier day: the engine only tracks today's
+            self.dossiers[d["code"]] = dossier = Dossier(d["code"], d.get("ticket_id") or "")
+        dossier.status = d["status"]
 
     # ------------------------------------------------------------------ lookups
     def ticket(self, ticket_id: str) -> Ticket:
@@ -679,6 +705,47 @@ class QueueEngine:
         self._emit(events, "assistance.requested", now, device=device, request_id=request_id, reason=reason, counter=counter)
         return events
 
+    def attach_dossier(self, ticket_id: str, code: str, now: datetime) -> tuple[Dossier, list[Event]]:
+        """Link a dossier code to a ticket being (or just) served; the dossier starts as 'received'."""
+        code = code.strip()
+        if not re.match(DOSSIER_CODE, code):
+            raise Invalid("dossier_code", "Mã hồ sơ chỉ gồm chữ, số và . _ - (3 đến 40 ký tự).",
+                          "A dossier code is 3 to 40 letters, digits or . _ -.")
+        ticket = self.ticket(ticket_id)
+        if ticket.status not in (CALLED, SERVING, DONE):
+            raise QueueError("dossier_ticket", f"Số {ticket.number} chưa được phục vụ, chưa thể gắn hồ sơ.",
+                             f"Ticket {ticket.number} has not been served; a dossier cannot be attached yet.")
+        existing = self.dossiers.get(code)
+        if existing is not None:
+            if existing.ticket_id == ticket.id:
+                return existing, []
+            raise QueueError("dossier_taken", f"Mã hồ sơ {code} đã gắn với vé khác.", f"Dossier {code} belongs to another ticket.")
+        events: list[Event] = []
+        self._emit(events, "dossier.attached", now, ticket_id=ticket.id, code=code, number=ticket.number,
+                   group=ticket.group, counter=ticket.counter)
+        self._emit(events, "dossier.status", now, code=code, status="received", ticket_id=ticket.id)
+        return self.dossiers[code], events
+
+    def set_dossier_status(self, code: str, status: str, now: datetime,
+                           known: Dossier | None = None) -> tuple[Dossier, list[Event]]:
+        """Move a dossier to ``status``. ``known`` is the stored dossier when it was attached on an
+        earlier day (the engine keeps only today's); the caller reads it, the engine stays pure."""
+        if status not in DOSSIER_STATUSES:
+            raise Invalid("dossier_status", "Trạng thái hồ sơ không hợp lệ.",
+                          f"Unknown dossier status; expected one of {', '.join(DOSSIER_STATUSES)}.")
+        dossier = self.dossiers.get(code) or known
+        if dossier is None:
+            raise NotFound("dossier_not_found", f"Không tìm thấy hồ sơ {code}.", f"No dossier {code}.")
+        if dossier.status == status:
+            return dossier, []
+        if dossier.status == "returned":
+            raise QueueError("dossier_returned", f"Hồ sơ {code} đã trả kết quả, không thể đổi trạng thái.",
+                             f"Dossier {code} has been returned; its status is final.")
+        events: list[Event] = []
+        self._ensure_day(now, events)
+        self._emit(events, "dossier.status", now, code=code, status=status, ticket_id=dossier.ticket_id)
+        return self.dossiers[code], events
+
     # ------------------------------------------------------------------ read models
     def mean_service_minutes(self, group: str) -> float:
         """Today's observed mean service time, blended with the configured one until data exists."""
@@ -783,6 +850,6 @@ def utc_now() -> datetime:
 
 
 __all__ = [
-    "QueueEngine", "Event", "Ticket", "CounterState", "Estimate", "QueueError", "NotFound", "Invalid",
+    "QueueEngine", "Event", "Ticket", "CounterState", "Estimate", "Dossier", "DOSSIER_STATUSES", "QueueError", "NotFound", "Invalid",
     "new_token", "utc_now",
 ]

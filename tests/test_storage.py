@@ -11,7 +11,7 @@ import pytest
 
 from luot.config import load_config
 from server.engine import QueueEngine
-from server.storage import Storage, percentile_from_histogram, satisfaction_index
+from server.storage import MIGRATIONS, Storage, percentile_from_histogram, satisfaction_index
 
 
 
@@ -64,7 +64,7 @@ async def test_rollups_match_the_truth_and_survive_reopening(tmp_path):
     await storage.close()
 
     reopened = await Storage.open(path, config.zone)
-    assert await reopened.schema_version() == 1
+    assert await reopened.schema_version() == len(MIGRATIONS)
     assert await reopened.waiting_stats(day, day, "group") == rows
     assert await reopened.satisfaction(day, day, "counter") == before
     replayed = QueueEngine(config)

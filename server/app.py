@@ -97,10 +97,12 @@ class CentreRuntime:
             if port == 0:
                 port = free_port()
             kind = None if self.options.broker == "auto" else self.options.broker
-            self.broker = await start_broker(config, self.credentials, self.options.data_dir / "broker", port, kind=kind)
+            self.broker = await start_broker(config, self.credentials, self.options.data_dir / "broker", port,
+                                             kind=kind, bind=config.mqtt.bind)
             self.mqtt_host, self.mqtt_port = "127.0.0.1", port
         self.link = MqttLink(config, self.mqtt_host, self.mqtt_port, SERVER_USER,
-                             self.credentials.password(SERVER_USER), on_inbound=self._inbound)
+                             self.credentials.password(SERVER_USER), on_inbound=self._inbound,
+                             engine=self.service.engine, clock=self.service.now)
         await self.link.start()
         self.service.listeners.append(lambda events, now: self.link.publish_committed(events, self.service.engine, now))
 

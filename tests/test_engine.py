@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from engine_support import at, later, make_config, new_engine, replayed, state_of
+from tests.engine_support import at, later, make_config, new_engine, replayed, state_of
 from server.engine import (
     BUSY, CALLED, CALLING, CANCELLED, CLOSED, DONE, EXPIRED, IDLE, NO_SHOW, PAUSED, SERVING, WAITING,
     Invalid, NotFound, QueueEngine, QueueError, Ticket,

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from engine_support import at, new_engine, replayed, small_config, state_of
+from tests.engine_support import at, new_engine, replayed, small_config, state_of
 from server.engine import (
     BUSY, CALLED, CALLING, CLOSED, DONE, IDLE, OPEN_STATUSES, PAUSED, SERVING, WAITING, Event, QueueError,
 )

@@ -31,6 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--minutes", type=float, help="stop after this many simulated minutes (default: run until Ctrl+C)")
     parser.add_argument("--tickets-per-day", type=int, default=260, help="mean arrivals in a day (default: 260)")
     parser.add_argument("--port", type=int, help="HTTP port (default: from the config)")
+    parser.add_argument("--mqtt-port", type=int, help="port of the broker the demo starts (0 = any free port)")
     parser.add_argument("--broker", choices=["auto", "mosquitto", "amqtt"], default="auto")
     parser.add_argument("--no-mqtt", action="store_true", help="run without a broker (web/API only)")
     parser.add_argument("--headless", action="store_true", help="do not open kiosk and display windows")
@@ -65,6 +66,7 @@ async def _demo(config, args, data: Path) -> int:
 
     clock = SimClock(_morning(config), args.speed, time.monotonic)
     runtime = CentreRuntime(config, RuntimeOptions(data_dir=data, http_port=args.port, broker=args.broker, clock=clock,
+                                                     mqtt_port=args.mqtt_port,
                                                      mqtt=not args.no_mqtt))
     try:
         await runtime.start()

@@ -29,7 +29,6 @@ from paho.mqtt.enums import CallbackAPIVersion
 from pydantic import BaseModel
 
 from luot.config import CentreConfig
-from luot.credentials import SERVER_USER
 from luot.protocol import AVAILABILITY_VALUES, PayloadError, Topics, encode, parse_inbound, public_data
 from server.engine import Event, QueueEngine, utc_now
 

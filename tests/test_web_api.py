@@ -6,7 +6,6 @@ import asyncio
 import csv
 import io
 import json
-from datetime import timedelta
 
 import httpx
 import pytest

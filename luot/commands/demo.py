@@ -39,15 +39,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from luot.config import ConfigError, load_config
+    from luot.config import load_config
     from luot.logs import setup_logging
 
     setup_logging(os.environ.get("LUOT_LOG", "WARNING"))
-    try:
-        config = load_config(args.config)
-    except ConfigError as error:
-        print(error, file=sys.stderr)
-        return 1
+    config = load_config(args.config)
     data = Path(args.data)
     if data.exists():
         shutil.rmtree(data)

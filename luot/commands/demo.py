@@ -27,7 +27,7 @@ from pathlib import Path
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="centre TOML file (default: the shipped sample centre)")
     parser.add_argument("--data", default="var/demo", help="demo data directory, emptied at start (default: var/demo)")
-    parser.add_argument("--speed", type=float, default=30.0, help="simulated seconds per real second (default: 30)")
+    parser.add_argument("--speed", type=float, default=60.0, help="simulated seconds per real second (default: 60)")
     parser.add_argument("--minutes", type=float, help="stop after this many simulated minutes (default: run until Ctrl+C)")
     parser.add_argument("--tickets-per-day", type=int, default=260, help="mean arrivals in a day (default: 260)")
     parser.add_argument("--port", type=int, help="HTTP port (default: from the config)")
@@ -83,6 +83,8 @@ async def _demo(config, args, data: Path) -> int:
         print(f"Luot demo: {config.centre.name}")
         print(f"  web/API {runtime.base_url}   MQTT {runtime.mqtt_host}:{runtime.mqtt_port} "
               f"({getattr(runtime.broker, 'kind', 'external')})   speed x{args.speed:g}")
+        print(f"  quầy / counter console  {runtime.base_url}/console    "
+              f"bảng điều hành / dashboard  {runtime.base_url}/dashboard")
         for note in runtime.notes:
             print(f"  {note}")
         if not windows:

@@ -67,6 +67,7 @@ class CounterTile(Scaled):
     number_text = StringProperty("")
     status_text = StringProperty("")
     status = StringProperty("closed")
+    highlight = BooleanProperty(False)
 
 
 class CallRow(Scaled):
@@ -108,6 +109,7 @@ class HallScreen(Scaled):
     clock_text = StringProperty("")
     date_text = StringProperty("")
     counter_cols = NumericProperty(3)
+    counter_rows = NumericProperty(1)
     no_counter_text = StringProperty("")
     waiting_total_text = StringProperty("")
     notice_text = StringProperty("")
@@ -138,16 +140,16 @@ class HallScreen(Scaled):
                 grid.add_widget(tile)
                 tiles[view.counter] = tile
         self.counter_cols = _counter_cols(len(views))
-        rows = math.ceil(len(views) / self.counter_cols) if views else 1
-        grid.rows = None
+        self.counter_rows = math.ceil(len(views) / self.counter_cols) if views else 1
+        newest = model.newest_call
         for view in views:
             tile = tiles[view.counter]
             tile.title = f"QUẦY {view.counter}"
             tile.number_text = str(view.number) if view.number is not None and view.status in ("calling", "serving") else "—"
             tile.status_text = f"{view.status_vi} · {view.status_en}"
             tile.status = view.status
-        grid.row_default_height = grid.height / max(rows, 2)
-        grid.row_force_default = True
+            tile.highlight = bool(newest and newest.counter == view.counter and newest.number == view.number
+                                  and view.status == "calling")
         self.no_counter_text = "" if views else "Chưa có quầy nào mở\n[size=%d]No counter open yet[/size]" % int(self.u * 2.6)
 
     def _show_calls(self, model: DisplayModel) -> None:
@@ -228,7 +230,7 @@ def _counter_groups(model: DisplayModel, number: int) -> list[str]:
 
 def describe(root: Widget) -> dict[str, Any]:
     """What is on the screen, read from the widget tree (for tests and the benchmark)."""
-    tiles = {int(w.counter): {"number": w.number_text, "status": w.status, "title": w.title}
+    tiles = {int(w.counter): {"number": w.number_text, "status": w.status, "title": w.title, "highlight": w.highlight}
              for w in root.walk() if isinstance(w, CounterTile)}
     rows = [(w.number_text, w.counter_text) for w in root.walk() if isinstance(w, CallRow) and w.number_text]
     newest = next((w for w in root.walk() if isinstance(w, NewestCall)), None)

@@ -168,11 +168,10 @@ def test_broker_restart_shows_the_badge_resyncs_and_says_nothing_twice(tmp_path:
         asyncio.run(broker.running.stop())  # SIGTERM: Mosquitto saves its persistence and exits
         display.wait(lambda: display.model.badge == ("Mất kết nối", "Connection lost"), what="the badge")
         assert display.model.counters[2].number == 1005  # the last state stays on screen
-        connects = display.client.connects
+        connects, seen_before = display.client.connects, len(display.retained_seen)
         restarted = asyncio.run(start_broker(broker.config, broker.credentials, broker.directory, broker.port,
                                              kind="mosquitto"))
         try:
-            seen_before = len(display.retained_seen)
             display.wait(lambda: display.client.connects > connects and display.model.badge is None, timeout=20,
                          what="reconnect")
             # resynced from the broker's persisted retained state, not from memory

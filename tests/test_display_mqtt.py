@@ -169,7 +169,7 @@ def test_broker_restart_shows_the_badge_resyncs_and_says_nothing_twice(tmp_path:
         display.wait(lambda: display.model.badge == ("Mất kết nối", "Connection lost"), what="the badge")
         assert display.model.counters[2].number == 1005  # the last state stays on screen
         connects, seen_before = display.client.connects, len(display.retained_seen)
-        restarted = asyncio.run(start_broker(broker.config, broker.credentials, broker.directory, broker.port,
+        restarted = asyncio.run(start_broker(broker.config, broker.credentials, broker.directory.parent, broker.port,
                                              kind="mosquitto"))
         try:
             display.wait(lambda: display.client.connects > connects and display.model.badge is None, timeout=20,

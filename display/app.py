@@ -1,8 +1,9 @@
 """The thin Kivy view of the hall and counter displays (layout in display/screens.kv).
 
 Everything shown comes from :class:`display.model.DisplayModel`; this module only copies the model
-into widget properties. MQTT arrives on paho's thread and hops to Kivy's main thread with
-``Clock.schedule_once`` (widgets are touched only there). The clock is computed on every tick in
+into widget properties. MQTT arrives on paho's thread, is folded into the model there
+(under the controller's lock, so a call is spoken without waiting for a frame) and the redraw hops
+to Kivy's main thread with ``Clock.schedule_once`` (widgets are touched only there). The clock is computed on every tick in
 the centre's time zone; the newest call flashes for a few seconds after a live call.
 
 Import this module only after the Kivy environment is set (``prepare_kivy_env``): Kivy reads its
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -274,14 +276,16 @@ class LuotDisplayApp(App):
         self.client: Any = None
         self.view_updates: list[tuple[float, Update]] = []
         """(monotonic time the widgets were updated, what changed): for tests and the benchmark."""
-        self._dirty = False
+        self._pending: list[Update] = []
+        self._pending_lock = threading.Lock()
 
     def build(self) -> Widget:
         if str(KV_FILE) not in Builder.files:
             Builder.load_file(str(KV_FILE))
         self.root_widget = CounterScreen() if self.model.counter_mode is not None else HallScreen()
-        self.root_widget.show(self.model)
-        self.root_widget.tick(self.model, time.monotonic())
+        with self.controller.lock:
+            self.root_widget.show(self.model)
+            self.root_widget.tick(self.model, time.monotonic())
         Clock.schedule_interval(self._tick, TICK_SECONDS)
         if isinstance(self.root_widget, HallScreen):
             Clock.schedule_interval(self.root_widget.ids.notice.step, 1 / 30)
@@ -297,23 +301,35 @@ class LuotDisplayApp(App):
         if self.announcer is not None:
             self.announcer.close(timeout=5)
 
-    # -- called from paho's thread: hop to the main thread ---------------------------------------
+    # -- paho's thread: fold the message in (and speak) now, redraw on the main thread ----------
     def post_message(self, topic: str, payload: bytes, retained: bool) -> None:
-        Clock.schedule_once(lambda _dt: self.controller.handle(topic, payload, retained), -1)
+        self.controller.handle(topic, payload, retained)
 
     def post_status(self, connected: bool) -> None:
-        Clock.schedule_once(lambda _dt: self.controller.connection(connected), -1)
+        self.controller.connection(connected)
+
+    def _on_change(self, update: Update) -> None:
+        # Updates arriving within one frame are drawn once; widgets are touched only in _redraw
+        # (main thread). Scheduling on Kivy's Clock is thread-safe.
+        with self._pending_lock:
+            self._pending.append(update)
+        Clock.schedule_once(self._redraw, -1)
 
     # -- main thread ------------------------------------------------------------------------------
-    def _on_change(self, update: Update) -> None:
+    def _redraw(self, _dt: float = 0.0) -> None:
         root = getattr(self, "root_widget", None)
-        if root is None:
+        with self._pending_lock:
+            updates, self._pending = self._pending, []
+        if root is None or not updates:
             return
-        root.show(self.model)
-        if update.announce:
-            root.tick(self.model, time.monotonic())  # start the flash now, not at the next tick
-        self.view_updates.append((time.monotonic(), update))
+        with self.controller.lock:
+            root.show(self.model)
+            if any(update.announce for update in updates):
+                root.tick(self.model, time.monotonic())  # start the flash now, not at the next tick
+        now = time.monotonic()
+        self.view_updates.extend((now, update) for update in updates)
         del self.view_updates[:-1000]
 
     def _tick(self, _dt: float) -> None:
-        self.root_widget.tick(self.model, time.monotonic())
+        with self.controller.lock:
+            self.root_widget.tick(self.model, time.monotonic())

@@ -1,12 +1,14 @@
 """Glue between the MQTT client, the display model and the announcer. No Kivy, no threads of its own.
 
-The caller serialises calls (the Kivy app runs them on its main thread; tests and the benchmark
-may call them directly): the model is then touched by one thread only.
+Messages are folded in on paho's thread, under :attr:`DisplayController.lock`, and a live call goes
+to the announcer at once: the voice never waits for the screen's next frame (a software-rendered
+1080p frame can take 100+ ms). The view reads the model under the same lock on its own thread.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from pathlib import Path
 from typing import Callable, Protocol
@@ -30,19 +32,22 @@ class DisplayController:
         self.announcer = announcer
         self.on_change = on_change
         self.monotonic = monotonic
+        self.lock = threading.RLock()
         self.announced: list[Call] = []
         """Calls handed to the announcer, in order (what the hall will hear)."""
 
     def handle(self, topic: str, payload: bytes, retained: bool) -> Update:
-        update = self.model.apply(topic, payload, retained, self.monotonic())
-        for call in update.announce:
-            self._announce(call)
+        with self.lock:
+            update = self.model.apply(topic, payload, retained, self.monotonic())
+            for call in update.announce:
+                self._announce(call)
         if update.changed and self.on_change is not None:
             self.on_change(update)
         return update
 
     def connection(self, connected: bool) -> Update:
-        update = self.model.set_connected(connected)
+        with self.lock:
+            update = self.model.set_connected(connected)
         if update.changed and self.on_change is not None:
             self.on_change(update)
         return update

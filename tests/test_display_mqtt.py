@@ -103,8 +103,8 @@ def test_wrong_secret_never_gets_the_screen(tmp_path: Path, mosquitto_broker: Br
         display.close()
 
 
-def test_availability_online_then_offline_and_retained_state_on_connect(tmp_path: Path, mosquitto_broker: BrokerHandle) -> None:
-    broker, topics = mosquitto_broker, mosquitto_broker.topics
+def test_availability_online_then_offline_and_retained_state_on_connect(tmp_path: Path, broker: BrokerHandle) -> None:
+    topics = broker.topics
     server = broker.probe("server")
     server.publish(topics.counter_state(3), counter_payload(broker, 3, 2001), retain=True)
     server.publish(topics.recent_calls_state, calls_payload(broker, ("old", 2001, 3)), retain=True)
@@ -124,8 +124,8 @@ def test_availability_online_then_offline_and_retained_state_on_connect(tmp_path
     asyncio.run(watcher.wait_for(lambda m: m.payload == b"offline"))  # a clean stop says so itself
 
 
-def test_duplicate_delivery_is_heard_once_and_a_recall_again(tmp_path: Path, mosquitto_broker: BrokerHandle) -> None:
-    broker, topics = mosquitto_broker, mosquitto_broker.topics
+def test_duplicate_delivery_is_heard_once_and_a_recall_again(tmp_path: Path, broker: BrokerHandle) -> None:
+    topics = broker.topics
     server = broker.probe("server")
     display = LiveDisplay(broker, tmp_path)
     display.client.start()

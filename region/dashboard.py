@@ -121,7 +121,7 @@ def create_app(region: Region, dsn: str, changed: Any = None, clock: Callable[[]
         started = time.perf_counter()
         result = query(lambda conn: figures(conn, clock(), region.zone, thresholds))
         result["query_ms"] = round((time.perf_counter() - started) * 1000, 1)
-        result["region"] = {"id": region.info.id, "name": region.info.name}
+        result["region"] = {"id": region.info.id, "name": region.info.name, "timezone": region.info.timezone}
         return result
 
     app.mount("/static", StaticFiles(directory=CENTRE_WEB_DIR), name="static")
@@ -155,6 +155,7 @@ def create_app(region: Region, dsn: str, changed: Any = None, clock: Callable[[]
             result = figures(conn, now, region.zone, thresholds, centre=centre)
             result["hours"] = hourly_series(conn, centre, now, region.zone)
             result["devices"] = devices(conn, centre)
+            result["region"] = {"id": region.info.id, "name": region.info.name, "timezone": region.info.timezone}
             return result
 
         return JSONResponse(_jsonable(query(load)))

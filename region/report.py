@@ -112,13 +112,17 @@ def figures(conn: psycopg.Connection[Any], now: datetime, zone: ZoneInfo, thresh
     params = {"day": win.day, "month": win.month, "window": win.window, "hour": win.hour}
     centres = {r["centre"]: r for r in _rows(conn, CENTRES_SQL, params, centre)}
     groups: dict[tuple[str, str], dict[str, Any]] = {}
-    thresholds_by_group = {(r["centre"], r["code"]): r for r in _rows(conn, "SELECT * FROM groups WHERE true {one}", {}, centre)}
+    group_rows = _rows(conn, "SELECT * FROM groups", {}, None)
+    thresholds_by_group = {(r["centre"], r["code"]): r for r in group_rows}
+    # a centre whose own list is not known yet (its API unreachable) borrows the name another centre
+    # gives the same procedure group code, so a leader never reads a bare code such as "ho-tich"
+    names_by_code = {r["code"]: r["name"] for r in group_rows}
 
     def group(c: str, g: str | None) -> dict[str, Any]:
         key = (c, g or "")
         if key not in groups:
             meta = thresholds_by_group.get(key, {})
-            groups[key] = {"centre": c, "group": g or "", "name": meta.get("name") or g or "",
+            groups[key] = {"centre": c, "group": g or "", "name": meta.get("name") or names_by_code.get(g or "") or g or "",
                            "threshold_minutes": meta.get("wait_alert_minutes") or thresholds.default_wait_minutes,
                            "waiting": 0, "longest_wait_minutes": 0.0, "issued": 0, "called": 0, "served": 0,
                            "no_show": 0, "mean_wait_minutes": None, "p90_wait_minutes": None}

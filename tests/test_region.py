@@ -261,7 +261,6 @@ async def test_foreign_and_malformed_events_are_refused_and_the_dashboard_tells(
             assert any("not JSON" in r for r in reasons)
             assert any("payload says centre 'hn-cua-nam'" in r for r in reasons)
             assert any("unknown event kind" in r for r in reasons)
-            assert "rejected: hn-hang-bac" not in (tmp_path / "agg.log").read_text() or True
             assert "unsupported protocol version" in (tmp_path / "agg.log").read_text()
 
             # the dashboard agrees with the centre's own engine
@@ -321,9 +320,10 @@ def screenshot(agg: Aggregator, out: Path) -> None:
         page.fill("#filter", "hang")
         assert page.locator("#centres tbody tr").count() == 1
         page.fill("#filter", "")
+        page.locator("#filter").blur()
         out.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(out), full_page=True)
-        page.click("text=Phường hn-hang-bac")
+        page.click("text=Phường Hàng Bạc")
         page.wait_for_selector("#groups tr")
         assert "Hộ tịch" in page.inner_text("#groups")
         browser.close()

@@ -7,6 +7,7 @@
   async function reload() {
     let d;
     try { d = await api("GET", "/api/centre/" + encodeURIComponent(id)); showError(null); } catch (err) { showError(err); return; }
+    Region.setZone(d.region.timezone);
     const c = d.centres[0];
     document.title = c.name + " – Luot";
     $("#title").replaceChildren(c.name, " ", el("span", { class: "en", lang: "en" }, c.district));

@@ -38,6 +38,7 @@
       data = await api("GET", "/api/overview");
       showError(null);
     } catch (err) { showError(err); return; }
+    Region.setZone(data.region.timezone);
     $("#region-name").textContent = data.region.name;
     const rows = data.centres;
     $("#t-waiting").textContent = Region.num(rows.reduce((s, r) => s + r.waiting, 0), 0);

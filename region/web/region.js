@@ -11,11 +11,14 @@ const Region = (() => {
     if (v === null || v === undefined) return "–";
     return Number(v).toLocaleString("vi-VN", { maximumFractionDigits: digits === undefined ? 1 : digits });
   }
+  let zone = "Asia/Ho_Chi_Minh";  // the province's time, whatever the viewing computer's clock says
+  function setZone(z) { if (z) zone = z; }
   function time(iso) {
     if (!iso) return "–";
     const d = new Date(iso);
-    const today = new Date().toDateString() === d.toDateString();
-    return d.toLocaleTimeString("vi-VN", { hour: "2-digit", minute: "2-digit" }) + (today ? "" : " " + d.toLocaleDateString("vi-VN"));
+    const day = x => x.toLocaleDateString("vi-VN", { timeZone: zone });
+    const hm = d.toLocaleTimeString("vi-VN", { hour: "2-digit", minute: "2-digit", timeZone: zone });
+    return day(d) === day(new Date()) ? hm : hm + " " + day(d);
   }
   function linkBadge(link) {
     const [vi, en] = LINK[link] || [link, link];
@@ -39,5 +42,5 @@ const Region = (() => {
     }
     connect();
   }
-  return { num, time, linkBadge, warnings, live };
+  return { num, time, setZone, linkBadge, warnings, live };
 })();

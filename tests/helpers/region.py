@@ -174,11 +174,14 @@ class Aggregator:
                 self.proc.wait()
 
 
+NAMES = {"hn-cua-nam": "Phường Cửa Nam", "hn-hang-bac": "Phường Hàng Bạc", "hn-a": "Phường A", "hn-b": "Phường B"}
+
+
 def write_centres_toml(path: Path, centres: list[tuple[str, str, Path]], region_id: str = "ha-noi-test") -> Path:
     """centres: (id, api url, credentials file)."""
     lines = ["[region]", f'id = "{region_id}"', 'name = "Hà Nội (thử nghiệm)"', ""]
     for centre_id, api, creds in centres:
-        lines += ["[[centres]]", f'id = "{centre_id}"', f'name = "Phường {centre_id}"', f'api = "{api}"',
+        lines += ["[[centres]]", f'id = "{centre_id}"', f'name = "{NAMES.get(centre_id, centre_id)}"', f'api = "{api}"',
                   f'credentials = "{creds}"', 'district = "Quận Hoàn Kiếm"', ""]
     path.write_text("\n".join(lines), encoding="utf-8")
     return path

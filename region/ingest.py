@@ -104,8 +104,9 @@ class Ingest:
             store.register_centres((c.id, c.name, c.district) for c in self.region.centres.values())
         finally:
             store.close()
-        self._threads = [threading.Thread(target=self._writer, name="region-writer", daemon=True),
-                         threading.Thread(target=self._catch_up_loop, name="region-catch-up", daemon=True)]
+        self._threads = [threading.Thread(target=self._writer, name="region-writer", daemon=True)]
+        if self.catch_up_seconds > 0:  # 0 turns the HTTP catch-up off (benchmarks without centre servers)
+            self._threads.append(threading.Thread(target=self._catch_up_loop, name="region-catch-up", daemon=True))
         for thread in self._threads:
             thread.start()
         self.client.connect_async(self.mqtt_host, self.mqtt_port, keepalive=30)

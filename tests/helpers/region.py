@@ -24,7 +24,8 @@ from region.settings import DASHBOARD_USER, load_region
 from server.broker import find_mosquitto
 
 ROOT = Path(__file__).resolve().parents[2]
-ADMIN_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
+ADMIN_DSN = os.environ.get("LUOT_TEST_PG", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
+"""Where the tests create their scratch databases (a superuser). Override with LUOT_TEST_PG."""
 
 
 def ensure_postgres() -> None:
@@ -55,7 +56,7 @@ def scratch_database() -> Iterator[str]:
     with psycopg.connect(ADMIN_DSN, autocommit=True) as admin:
         admin.execute(f"CREATE DATABASE {name}")
     try:
-        yield f"host=127.0.0.1 port=5432 user=postgres dbname={name}"
+        yield psycopg.conninfo.make_conninfo(ADMIN_DSN, dbname=name)
     finally:
         with psycopg.connect(ADMIN_DSN, autocommit=True) as admin:
             admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

@@ -286,6 +286,7 @@ async def test_foreign_and_malformed_events_are_refused_and_the_dashboard_tells(
                 assert sheet.max_row == 3 + 2
 
                 # centre A's broker dies: its bridge's last will reaches the region
+                await until(lambda: bridges_up(pg, "hn-cua-nam"), 30, "centre A's bridge")
                 assert a.broker is not None
                 a.broker.process.kill()
                 async def bridge_down() -> bool:

@@ -96,6 +96,7 @@ class MqttLink:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
         self._client = client
 
     # ------------------------------------------------------------------ life cycle
@@ -131,7 +132,7 @@ class MqttLink:
         return self._connected.is_set()
 
     async def wait_connected(self, timeout: float = 10.0) -> bool:
-        """True once the broker has accepted the link, False after ``timeout`` seconds."""
+        """True once the broker has accepted the link and its subscriptions, False after ``timeout`` seconds."""
         return await asyncio.to_thread(self._connected.wait, timeout)
 
     # ------------------------------------------------------------------ out
@@ -219,7 +220,11 @@ class MqttLink:
                 self.loop.call_soon_threadsafe(self._republish)
             except RuntimeError:
                 log.warning("event loop closed: retained state not republished")
-        # Last: whoever waits for the link may publish now, and its state is not published twice.
+
+    def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reason_codes: Any, properties: Any) -> None:
+        # Ready only once the broker confirmed the subscriptions: a pad's rating sent right after
+        # "connected" would otherwise be routed before the server listens, and be lost. Last, so
+        # whoever waits for the link may publish now, and its state is not published twice.
         self._connected.set()
 
     def _republish(self) -> None:

@@ -87,6 +87,8 @@ class KioskApp(App):
     online = BooleanProperty(True)
     busy = BooleanProperty(False)
     centre = DictProperty({})
+    centre_name = StringProperty("")
+    centre_notice = StringProperty("")
     chosen_group = DictProperty({})
     chosen_priority = ObjectProperty(None, allownone=True)
     priority_classes = ListProperty([])
@@ -139,7 +141,9 @@ class KioskApp(App):
         if ticket.ahead is None:
             return self.t(lang, "Số người chờ trước: chưa biết (mất kết nối)", "People ahead: unknown (offline)")
         lines = [self.t(lang, f"Số người chờ trước: {ticket.ahead}", f"People ahead of you: {ticket.ahead}")]
-        if ticket.wait_minutes is not None:
+        if ticket.wait_minutes is not None and ticket.wait_minutes < 1:
+            lines.append(self.t(lang, "Sắp đến lượt của ông/bà", "You will be called soon"))
+        elif ticket.wait_minutes is not None:
             minutes = max(1, int(round(ticket.wait_minutes)))
             lines.append(self.t(lang, f"Thời gian chờ dự kiến: khoảng {minutes} phút", f"Expected wait: about {minutes} min"))
         return "\n".join(lines)
@@ -163,7 +167,7 @@ class KioskApp(App):
         self.link.listeners.append(lambda online: Clock.schedule_once(lambda _dt: self._link_changed(online), 0))
         self.runner.call(self.link.start(), timeout=30)
         self.online = self.link.online
-        self._centre_loaded()
+        Clock.schedule_once(lambda _dt: self._centre_loaded(), 0)  # once self.root is set
         if self.options.mqtt_host and self.centre.get("id"):
             self.mqtt = DeviceMqtt(self.centre["id"], self.options.device_id, self.options.secret,
                                    self.options.mqtt_host, self.options.mqtt_port)
@@ -194,6 +198,8 @@ class KioskApp(App):
             self.message = "Chưa có thông tin trung tâm. Xin mời đến quầy hướng dẫn."
             return
         self.centre = centre
+        self.centre_name = centre.get("name", "")
+        self.centre_notice = centre.get("notice", "")
         self.priority_classes = list(centre.get("priority_classes", []))
         self._build_group_buttons()
         self.runner.submit(self.link.outbox.popularity(since_days(30)), self._popularity_loaded)

@@ -16,6 +16,7 @@ from kivy.graphics import Color, Ellipse, Line, Rectangle, RoundedRectangle
 from kivy.lang import Builder
 from kivy.properties import BooleanProperty, ListProperty, NumericProperty, ObjectProperty, StringProperty
 from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.behaviors import ButtonBehavior
 from kivy.uix.button import Button
 from kivy.uix.widget import Widget
 
@@ -195,7 +196,7 @@ class VietKeyboard(BoxLayout):
         self.add_widget(self._row([(c, c) for c in SHAPES], "vowel"))
         for letters in ROWS:
             self.add_widget(self._row([(c, c) for c in letters]))
-        self.add_widget(self._row([("Xoá hết", "clear"), ("Dấu cách", " "), ("⌫ Xoá", "back")], "action"))
+        self.add_widget(self._row([("Xoá hết", "clear"), ("Dấu cách", " "), ("← Xoá", "back")], "action"))
 
     def _press(self, button: BigButton) -> None:
         value = button.key_value
@@ -207,6 +208,38 @@ class VietKeyboard(BoxLayout):
             self.text = add_tone(self.text, value[5:])
         else:
             self.text = unicodedata.normalize("NFC", self.text + value)
+
+
+class MoodFace(ButtonBehavior, Widget):
+    """One of the pad's four faces, drawn with canvas instructions: 4 a broad smile on green,
+    3 a smile on light green, 2 a straight mouth on yellow, 1 a frown on orange."""
+
+    mood = NumericProperty(4)
+    COLOURS = {4: (0.18, 0.62, 0.25, 1), 3: (0.55, 0.78, 0.29, 1), 2: (1.0, 0.80, 0.18, 1), 1: (0.93, 0.42, 0.16, 1)}
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.bind(pos=self._draw, size=self._draw, mood=self._draw, state=self._draw)
+
+    def _draw(self, *_args) -> None:
+        self.canvas.clear()
+        r = min(self.width, self.height) / 2 * (0.92 if self.state == "down" else 1.0)
+        cx, cy = self.center
+        ink = (0.05, 0.05, 0.05, 1)
+        with self.canvas:
+            Color(*self.COLOURS.get(int(self.mood), (0.5, 0.5, 0.5, 1)))
+            Ellipse(pos=(cx - r, cy - r), size=(2 * r, 2 * r))
+            Color(*ink)
+            for side in (-1, 1):
+                Ellipse(pos=(cx + side * r * 0.35 - r * 0.1, cy + r * 0.2), size=(r * 0.2, r * 0.26))
+            w = max(3, r * 0.09)
+            if self.mood >= 3:
+                depth = 0.5 if self.mood == 4 else 0.32
+                Line(ellipse=(cx - r * 0.5, cy - r * 0.25 - r * depth, r, r * depth * 2, 100, 260), width=w)
+            elif self.mood == 2:
+                Line(points=[cx - r * 0.4, cy - r * 0.38, cx + r * 0.4, cy - r * 0.38], width=w)
+            else:
+                Line(ellipse=(cx - r * 0.45, cy - r * 0.6, r * 0.9, r * 0.6, -70, 70), width=w)
 
 
 class Rect(Widget):

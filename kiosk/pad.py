@@ -74,7 +74,7 @@ class PadApp(App):
 
     def labels(self, rating: int) -> str:
         vi, en = RATING_LABELS[rating]
-        return f"{vi}\n[size={int(24 * self.u)}]{en}[/size]"
+        return f"{vi}\n[size={int(30 * self.u)}]{en}[/size]"
 
     def load_kv(self, filename: str | None = None) -> bool:
         load_kv("common.kv")

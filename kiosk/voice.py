@@ -78,6 +78,10 @@ class Speaker:
         except ImportError:
             log.info("speech module not installed; prompt not spoken: %s", text)
             self.spoken.append((text, None, False))
+            self._interrupt.clear()
+            self._notify(True)  # the face still "reads" the sentence shown on screen
+            self._interrupt.wait(min(len(text) * 0.06, 6.0))
+            self._notify(False)
             return
         try:
             if self._renderer is None:

@@ -196,7 +196,7 @@ class VietKeyboard(BoxLayout):
         self.add_widget(self._row([(c, c) for c in SHAPES], "vowel"))
         for letters in ROWS:
             self.add_widget(self._row([(c, c) for c in letters]))
-        self.add_widget(self._row([("Xoá hết", "clear"), ("Dấu cách", " "), ("← Xoá", "back")], "action"))
+        self.add_widget(self._row([("Xoá hết", "clear"), ("Dấu cách", " "), ("Xoá lùi", "back")], "action"))
 
     def _press(self, button: BigButton) -> None:
         value = button.key_value

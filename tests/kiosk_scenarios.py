@@ -15,7 +15,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.helpers.kiosk_driver import CentreThread, Driver  # sets the Kivy environment first
+import os
+
+if len(sys.argv) > 1 and sys.argv[1] == "pad":  # the pad is a landscape tablet
+    os.environ.setdefault("LUOT_KIOSK_WIDTH", "1280")
+    os.environ.setdefault("LUOT_KIOSK_HEIGHT", "800")
+
+from tests.helpers.kiosk_driver import CentreThread, Driver  # noqa: E402  (sets the Kivy environment first)
 
 import httpx  # noqa: E402
 
@@ -145,13 +151,14 @@ def greeter(centre: CentreThread, out: Path, driver: Driver) -> dict[str, Any]:
     typed = keyboard.text
     driver.tap(driver.screen().ids.ask)
     driver.wait(lambda: app.greeter_group != "", what="greeter answer")
-    driver.pump(0.3)  # let the face open its mouth
+    driver.wait(lambda: app.speaking, what="the face speaking")
+    speaking = app.speaking
     driver.shot("greeter-answer")
     reply = app.greeter_reply
     driver.tap(driver.screen().ids.take)
     driver.wait(lambda: app.root.current == "ticket", what="ticket from greeter")
     driver.shot("greeter-ticket")
-    return {"typed": typed, "group": app.greeter_group, "reply": reply, "shown": shown_number(driver),
+    return {"typed": typed, "group": app.greeter_group, "speaking": speaking, "reply": reply, "shown": shown_number(driver),
             "number": app.issued[-1].number, "server": server_tickets(centre)}
 
 
@@ -237,7 +244,7 @@ def main(name: str, out: Path) -> int:
         app = PadApp(PadOptions(server_url=centre.url, device_id="pad-1", secret=centre.secret("pad-1"),
                                 data_dir=out / "pad", counter=1, transitions=False, **mqtt))
     else:
-        app = kiosk(centre, out / "kiosk", speech=(name == "guided"), lease_size=20, **mqtt)
+        app = kiosk(centre, out / "kiosk", speech=(name in ("guided", "greeter")), lease_size=20, **mqtt)
     driver = Driver(app, out / "shots")
     driver.start()
     started = time.monotonic()

@@ -92,6 +92,7 @@ def test_greeter_understands_text_without_diacritics_and_issues_the_ticket(tmp_p
     result = run_scenario("greeter", tmp_path)
     assert result["typed"] == "ket hon"
     assert result["group"] == "ho-tich"
+    assert result["speaking"], "the face moves its mouth while the answer is read"
     assert "Hộ tịch" in result["reply"] and "Giấy tờ cần mang" in result["reply"] and "3 ngày làm việc" in result["reply"]
     [ticket] = result["server"]
     assert result["shown"] == str(ticket["number"]) and ticket["group"] == "ho-tich"

@@ -44,7 +44,13 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "_module", None):
         parser.print_help()
         return 2
-    return int(importlib.import_module(args._module).run(args) or 0)
+    from luot.config import ConfigError
+
+    try:
+        return int(importlib.import_module(args._module).run(args) or 0)
+    except ConfigError as error:  # a broken centre file: say what is wrong, key by key, and stop
+        print(error, file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -107,6 +107,7 @@ class Device(_Strict):
 class MqttSettings(_Strict):
     host: str | None = Field(None, description="broker host; leave out to start one with the server")
     port: int = Field(18830, ge=1, le=65535)
+    bind: str = Field("127.0.0.1", description="address the started broker listens on; 0.0.0.0 for devices on the LAN")
     tls: bool = False
 
 

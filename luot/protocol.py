@@ -89,6 +89,22 @@ class Topics:
     def assistance(self, device_id: str) -> str:
         return f"{self.base}/device/{device_id}/assistance"
 
+    def event_topics(self, kind: str) -> list[str]:
+        """Where the server publishes an event of type ``kind``; ``[]`` for internal events.
+
+        A call goes to ``events/ticket`` (the whole ticket story) and also to ``events/call``, the
+        one topic a hall display needs for its announcements.
+        """
+        if kind in ("ticket.called", "ticket.recalled"):
+            return [self.ticket_events, self.call_events]
+        if kind.startswith("ticket."):
+            return [self.ticket_events]
+        if kind.startswith("counter."):
+            return [self.counter_events]
+        if kind == "assistance.requested":
+            return [self.assistance_events]
+        return []
+
     @property
     def inbound_all(self) -> list[str]:
         return [f"{self.base}/device/+/feedback", f"{self.base}/device/+/assistance"]
@@ -99,6 +115,25 @@ class Topics:
         if len(parts) == 5 and parts[0] == ROOT and parts[1] == self.centre and parts[2] == "device":
             return parts[3]
         return None
+
+
+PRIVATE_FIELDS = frozenset({"token", "source"})
+"""Event fields that never leave the server: the tracking token is the key to a citizen's ticket
+page, ``source`` names the kiosk that printed a ticket. The priority class is reduced to a boolean:
+whether someone is elderly, disabled or pregnant is nobody else's business."""
+
+
+def public_data(data: dict[str, Any]) -> dict[str, Any]:
+    """The part of an event's data that may be published (see :data:`PRIVATE_FIELDS`)."""
+    public = {key: value for key, value in data.items() if key not in PRIVATE_FIELDS}
+    if "priority" in public:
+        public["priority"] = bool(public["priority"])
+    return public
+
+
+AVAILABILITY_VALUES = ("online", "offline")
+"""Availability topics carry the plain text ``online`` or ``offline`` (retained; ``offline`` is also
+the last will), the convention most MQTT tools understand."""
 
 
 def encode(kind: str, data: dict[str, Any], **envelope: Any) -> bytes:

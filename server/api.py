@@ -24,7 +24,8 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from luot.credentials import Credentials
-from server.engine import QueueError
+from server.engine import DOSSIER_STATUSES, Dossier, QueueError
+from server.live import public_ticket
 from server.service import CentreService
 from server.storage import StorageError
 
@@ -103,6 +104,7 @@ class TrackOut(BaseModel):
     called_at: str | None
     calls: int
     day: str
+    dossiers: list[dict[str, Any]] = []
 
 
 class PauseBody(_Body):
@@ -116,6 +118,16 @@ class CallBody(_Body):
 class TransferBody(_Body):
     group: str | None = Field(None, max_length=40)
     counter: int | None = Field(None, ge=1, le=999)
+
+
+class DossierBody(_Body):
+    code: str = Field(min_length=1, max_length=60,
+                      description="the dossier code written on the receipt: 3 to 40 letters, digits or . _ - "
+                                  "(checked by the engine, which explains a wrong code in plain words)")
+
+
+class DossierStatusBody(_Body):
+    status: Literal[DOSSIER_STATUSES]  # type: ignore[valid-type]
 
 
 class FeedbackBody(_Body):
@@ -220,6 +232,7 @@ def create_app(service: CentreService, credentials: Credentials, link: Any = Non
 
     staff = require("officer", "manager")
     manager = require("manager")
+    app.state.require = require  # the web pages' module (server/web.py) uses the same checks
 
     # ------------------------------------------------------------------ public
     @app.get("/health", tags=["public"])
@@ -252,18 +265,10 @@ def create_app(service: CentreService, credentials: Credentials, link: Any = Non
         """A ticket's place in line, by the unguessable token printed in its QR code."""
         not_found = ApiError(404, "ticket_not_found", "Không tìm thấy vé. Hãy kiểm tra lại mã trên vé.",
                              "Ticket not found. Check the code on your ticket.")
-        ticket = service.engine.ticket_by_token(token)
-        if ticket is None:
-            row = await service.storage.ticket_by_token(token)
-            if row is None:
-                raise not_found
-            group = config.group(row["grp"]) if row["grp"] in {g.code for g in config.groups} else None
-            return {"number": row["number"], "group_name": group.name if group else row["grp"],
-                    "group_name_en": group.name_en if group else "", "status": row["status"], "ahead": None,
-                    "wait_minutes": None, "counter": row["counter"], "called_at": row["first_called_at"],
-                    "calls": row["calls"], "day": row["day"]}
-        view = service.ticket_view(ticket.id)
-        return {**view, "day": service.engine.day.isoformat() if service.engine.day else ""}
+        found = await public_ticket(service, token)
+        if found is None:
+            raise not_found
+        return found[1]
 
     # ------------------------------------------------------------------ sessions
     @app.post("/api/v1/login", tags=["staff"])
@@ -369,6 +374,35 @@ def create_app(service: CentreService, credentials: Credentials, link: Any = Non
         await service.run(lambda e, now: (None, e.close_day(now)))
         return {"ok": True, "day": service.engine.day.isoformat() if service.engine.day else None}
 
+    # ------------------------------------------------------------------ dossiers
+    @app.post("/api/v1/tickets/{ticket_id}/dossier", tags=["dossiers"])
+    async def attach_dossier(ticket_id: Annotated[str, Path(max_length=64)], body: DossierBody,
+                             who: Annotated[Principal, Depends(staff)]) -> dict[str, Any]:
+        """Attach the dossier handed in with this ticket; the citizen's tracking page then follows it."""
+        stored = await service.storage.dossier(body.code)
+        if stored is not None and stored["ticket_id"] != ticket_id:
+            raise ApiError(409, "dossier_taken", f"Mã hồ sơ {body.code} đã gắn với vé khác.",
+                           f"Dossier {body.code} belongs to another ticket.")
+        dossier = await service.run(lambda e, now: e.attach_dossier(ticket_id, body.code, now))
+        return await service.storage.dossier(dossier.code) or {"code": dossier.code, "status": dossier.status}
+
+    @app.post("/api/v1/dossiers/{code}/status", tags=["dossiers"])
+    async def dossier_status(code: Annotated[str, Path(min_length=3, max_length=40)], body: DossierStatusBody,
+                             who: Annotated[Principal, Depends(staff)]) -> dict[str, Any]:
+        """Move a dossier on: received, processing, needs_documents, ready, returned (final)."""
+        stored = await service.storage.dossier(code)
+        known = Dossier(stored["code"], stored["ticket_id"], stored["status"]) if stored else None
+        await service.run(lambda e, now: e.set_dossier_status(code, body.status, now, known=known))
+        return await service.storage.dossier(code) or {}
+
+    @app.get("/api/v1/dossiers/{code}", tags=["dossiers"])
+    async def dossier_get(code: Annotated[str, Path(min_length=3, max_length=40)],
+                          who: Annotated[Principal, Depends(staff)]) -> dict[str, Any]:
+        stored = await service.storage.dossier(code)
+        if stored is None:
+            raise ApiError(404, "dossier_not_found", f"Không tìm thấy hồ sơ {code}.", f"No dossier {code}.")
+        return stored
+
     # ------------------------------------------------------------------ devices
     @app.post("/api/v1/feedback", tags=["devices"])
     async def feedback(body: FeedbackBody, who: Annotated[Principal, Depends(require("pad"))]) -> dict[str, Any]:
@@ -449,6 +483,8 @@ def create_app(service: CentreService, credentials: Credentials, link: Any = Non
         return {"devices": [{"id": d.id, "role": d.role, "counter": d.counter, **_availability(status.get(d.id))}
                             for d in config.devices]}
 
+    from server.web import mount_pages  # pages and live streams; imported here to keep api.py their only entry
+    mount_pages(app, service)
     return app
 
 

@@ -97,10 +97,12 @@ class CentreRuntime:
             if port == 0:
                 port = free_port()
             kind = None if self.options.broker == "auto" else self.options.broker
-            self.broker = await start_broker(config, self.credentials, self.options.data_dir / "broker", port, kind=kind)
+            self.broker = await start_broker(config, self.credentials, self.options.data_dir / "broker", port,
+                                             kind=kind, bind=config.mqtt.bind)
             self.mqtt_host, self.mqtt_port = "127.0.0.1", port
         self.link = MqttLink(config, self.mqtt_host, self.mqtt_port, SERVER_USER,
-                             self.credentials.password(SERVER_USER), on_inbound=self._inbound)
+                             self.credentials.password(SERVER_USER), on_inbound=self._inbound,
+                             engine=self.service.engine, clock=self.service.now)
         await self.link.start()
         self.service.listeners.append(lambda events, now: self.link.publish_committed(events, self.service.engine, now))
 
@@ -147,6 +149,9 @@ class CentreRuntime:
         return f"http://{self._http_host()}:{self.http_port}"
 
     async def stop(self) -> None:
+        live = getattr(getattr(getattr(self, "app", None), "state", None), "live", None)
+        if live is not None:
+            live.close()  # end the pages' event streams, or the HTTP server waits for them
         if self.http is not None:
             self.http.should_exit = True
             if self._http_task:

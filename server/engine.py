@@ -15,6 +15,7 @@ could serve is waiting, so ordinary citizens are never starved. Within a class t
 
 from __future__ import annotations
 
+import re
 import secrets
 import uuid
 from collections import deque
@@ -34,6 +35,9 @@ CLOSED, IDLE, CALLING, BUSY, PAUSED = "closed", "idle", "calling", "serving", "p
 
 RECENT_CALLS = 10
 MIN_SERVICE_SAMPLES = 3
+# Dossier (hồ sơ) statuses, in the order a dossier normally moves through them
+DOSSIER_STATUSES = ("received", "processing", "needs_documents", "ready", "returned")
+DOSSIER_CODE = r"^[A-Za-z0-9][A-Za-z0-9._-]{2,39}$"
 
 
 class QueueError(Exception):
@@ -114,6 +118,15 @@ class CounterState:
 
 
 @dataclass
+class Dossier:
+    """A case file handed in at a counter: its code (printed on the receipt) and where it stands."""
+
+    code: str
+    ticket_id: str
+    status: str = "received"
+
+
+@dataclass
 class Estimate:
     ahead: int
     wait_minutes: float | None
@@ -159,6 +172,7 @@ class QueueEngine:
         self.service_sum: dict[str, float] = {}
         self.service_count: dict[str, int] = {}
         self.rated_tickets: set[str] = set()
+        self.dossiers: dict[str, Dossier] = {}
         self.last_seq = 0
 
     # ------------------------------------------------------------------ event plumbing
@@ -187,9 +201,15 @@ class QueueEngine:
         today = self.config.service_day(now)
         if self.day == today:
             return
-        if self.day is not None and not self.day_closed:
+        if self.day is not None and (not self.day_closed or self._has_open_business()):
+            # Also after an early close_day: tickets issued or counters opened since then must end
+            # with events of their own, not vanish when the new day clears the state.
             self._close_day(now, events, reason="new_day")
         self._emit(events, "day.opened", now, day=today.isoformat())
+
+    def _has_open_business(self) -> bool:
+        return any(t.status in OPEN_STATUSES for t in self.tickets.values()) or any(
+            c.status != CLOSED for c in self.counters.values())
 
     # ------------------------------------------------------------------ appliers
     def _on_day_opened(self, event: Event) -> None:
@@ -202,9 +222,10 @@ class QueueEngine:
         self.service_sum.clear()
         self.service_count.clear()
         self.rated_tickets.clear()
+        self.dossiers.clear()
         for counter in self.counters.values():
             counter.status, counter.officer, counter.ticket_id = CLOSED, None, None
-            counter.priority_run, counter.last_ticket_id = 0, None
+            counter.priority_run, counter.last_ticket_id, counter.paused_reason = 0, None, None
 
     def _on_day_closed(self, event: Event) -> None:
         self.day_closed = True
@@ -251,7 +272,9 @@ class QueueEngine:
     def _on_ticket_serving(self, event: Event) -> None:
         ticket = self.tickets[event.data["ticket_id"]]
         ticket.status, ticket.started_at = SERVING, event.at
-        self.counters[ticket.counter].status = BUSY  # type: ignore[index]
+        counter = self.counters[ticket.counter]  # type: ignore[index]
+        if counter.status != PAUSED:  # a paused counter stays paused until resumed
+            counter.status = BUSY
 
     def _release_counter(self, ticket: Ticket) -> None:
         if ticket.counter is None:
@@ -298,8 +321,9 @@ class QueueEngine:
 
     def _on_counter_opened(self, event: Event) -> None:
         counter = self.counters[event.data["counter"]]
-        counter.status, counter.officer, counter.priority_run = IDLE, event.data.get("officer"), 0
-        counter.paused_reason = None
+        # priority_run is kept: closing and reopening must not restart the anti-starvation count
+        # (only a new service day does), or ordinary citizens could be passed over indefinitely.
+        counter.status, counter.officer, counter.paused_reason = IDLE, event.data.get("officer"), None
 
     def _on_counter_closed(self, event: Event) -> None:
         counter = self.counters[event.data["counter"]]
@@ -321,6 +345,17 @@ class QueueEngine:
         if ticket_id in self.tickets:
             self.tickets[ticket_id].rated = True
 
+    def _on_dossier_attached(self, event: Event) -> None:
+        d = event.data
+        self.dossiers[d["code"]] = Dossier(d["code"], d["ticket_id"])
+
+    def _on_dossier_status(self, event: Event) -> None:
+        d = event.data
+        dossier = self.dossiers.get(d["code"])
+        if dossier is None:  # a dossier of an earlier day: the engine only tracks today's
+            self.dossiers[d["code"]] = dossier = Dossier(d["code"], d.get("ticket_id") or "")
+        dossier.status = d["status"]
+
     # ------------------------------------------------------------------ lookups
     def ticket(self, ticket_id: str) -> Ticket:
         try:
@@ -338,15 +373,35 @@ class QueueEngine:
         except KeyError:
             raise NotFound("counter_not_found", f"Không có quầy số {number}.", f"There is no counter {number}.") from None
 
-    def _current(self, counter: CounterState) -> Ticket:
-        if counter.ticket_id is None:
+    def _is_today(self, now: datetime) -> bool:
+        """Whether the engine's state is that of ``now``'s service day.
+
+        After local midnight the state still shows yesterday until a command opens the new day.
+        Commands that only act on existing tickets or counters must see the new day (every counter
+        closed, no tickets) without opening it, so that a refusal changes nothing.
+        """
+        return self.day == self.config.service_day(now)
+
+    def _ticket_today(self, ticket_id: str, now: datetime) -> Ticket:
+        if not self._is_today(now):
+            raise NotFound("ticket_not_found", "Không tìm thấy vé này trong ngày hôm nay.", "No such ticket today.")
+        return self.ticket(ticket_id)
+
+    def _current(self, counter: CounterState, now: datetime) -> Ticket:
+        if counter.ticket_id is None or not self._is_today(now):
             raise QueueError("counter_idle", f"Quầy {counter.number} chưa gọi số nào.",
                              f"Counter {counter.number} has no current ticket.")
         return self.tickets[counter.ticket_id]
 
-    def _require_open(self, counter: CounterState) -> None:
-        if counter.status == CLOSED:
+    def _require_open(self, counter: CounterState, now: datetime) -> None:
+        if counter.status == CLOSED or not self._is_today(now):
             raise QueueError("counter_closed", f"Quầy {counter.number} chưa mở.", f"Counter {counter.number} is not open.")
+
+    def _require_calling(self, counter: CounterState, now: datetime) -> None:
+        """A counter may call a citizen only when it is open and not paused."""
+        self._require_open(counter, now)
+        if counter.status == PAUSED:
+            raise QueueError("counter_paused", f"Quầy {counter.number} đang tạm dừng.", f"Counter {counter.number} is paused.")
 
     def _call_record(self, ticket: Ticket, event: Event) -> dict[str, Any]:
         return {"number": ticket.number, "group": ticket.group, "counter": ticket.counter,
@@ -385,7 +440,10 @@ class QueueEngine:
 
     def lease_block(self, device: str, group: str, size: int, now: datetime) -> tuple[tuple[int, int], list[Event]]:
         """Reserve ``size`` numbers of ``group`` for a kiosk to issue while it is offline."""
-        spec = self.config.group(group)
+        try:
+            spec = self.config.group(group)
+        except KeyError:
+            raise NotFound("group_not_found", f"Không có lĩnh vực '{group}'.", f"There is no procedure group '{group}'.") from None
         if not 1 <= size <= 200:
             raise Invalid("lease_size", "Khối số phải từ 1 đến 200 số.", "A block holds 1 to 200 numbers.")
         events: list[Event] = []
@@ -400,14 +458,15 @@ class QueueEngine:
     def import_offline(self, device: str, group: str, number: int, issued_at: datetime, token: str,
                        now: datetime, priority: str | None = None) -> tuple[Ticket, list[Event]]:
         """Accept a ticket a kiosk issued offline from its leased block; idempotent per number."""
-        events: list[Event] = []
-        self._ensure_day(now, events)
-        leases = self.numbering.leases.get(device, [])
+        leases = self.numbering.leases.get(device, []) if self._is_today(now) else []  # leases last one day
         if not any(g == group and first <= number <= last for g, first, last in leases):
             raise Invalid("not_leased", f"Số {number} không thuộc khối số đã cấp cho {device}.",
                           f"Number {number} is not in a block leased to {device}.")
+        events: list[Event] = []
         if (group, number) in self.numbering.used_offline:
-            existing = next(t for t in self.tickets.values() if t.group == group and t.number == number)
+            # By number alone: a transfer may have moved the ticket to another group since, and a
+            # number names one ticket per day (group number ranges never overlap).
+            existing = next(t for t in self.tickets.values() if t.offline and t.number == number)
             return existing, events
         since = min(issued_at, now)
         event = self._emit(events, "ticket.issued", now, ticket_id="t" + self._new_id()[:15], number=number,
@@ -440,7 +499,7 @@ class QueueEngine:
 
     def pause(self, number: int, now: datetime, reason: str | None = None) -> list[Event]:
         counter = self.counter(number)
-        self._require_open(counter)
+        self._require_open(counter, now)
         if counter.status == PAUSED:
             return []
         events: list[Event] = []
@@ -450,7 +509,7 @@ class QueueEngine:
 
     def resume(self, number: int, now: datetime) -> list[Event]:
         counter = self.counter(number)
-        if counter.status != PAUSED:
+        if counter.status != PAUSED or not self._is_today(now):
             return []
         events: list[Event] = []
         self._emit(events, "counter.resumed", now, counter=number)
@@ -458,7 +517,7 @@ class QueueEngine:
 
     def _settle_current(self, counter: CounterState, now: datetime, events: list[Event]) -> None:
         """Before a counter moves on, its current ticket is finished (served) or put back."""
-        ticket = self._current(counter)
+        ticket = self._current(counter, now)
         if ticket.status == SERVING:
             self._finish(ticket, now, events)
         elif ticket.status == CALLED:
@@ -480,9 +539,7 @@ class QueueEngine:
     def call_next(self, number: int, now: datetime) -> tuple[Ticket | None, list[Event]]:
         """Finish the counter's current service and call the next ticket it may serve."""
         counter = self.counter(number)
-        self._require_open(counter)
-        if counter.status == PAUSED:
-            raise QueueError("counter_paused", f"Quầy {number} đang tạm dừng.", f"Counter {number} is paused.")
+        self._require_calling(counter, now)
         events: list[Event] = []
         self._ensure_day(now, events)
         if counter.ticket_id is not None:
@@ -501,8 +558,8 @@ class QueueEngine:
     def call_ticket(self, number: int, ticket_id: str, now: datetime) -> tuple[Ticket, list[Event]]:
         """Call one particular waiting ticket (the officer chose it from the list)."""
         counter = self.counter(number)
-        self._require_open(counter)
-        ticket = self.ticket(ticket_id)
+        self._require_calling(counter, now)
+        ticket = self._ticket_today(ticket_id, now)
         if ticket.status != WAITING or not self.eligible(ticket, counter):
             raise QueueError("ticket_not_callable", f"Quầy {number} không thể gọi số {ticket.number} lúc này.",
                              f"Counter {number} cannot call ticket {ticket.number} now.")
@@ -524,7 +581,7 @@ class QueueEngine:
     def recall(self, number: int, now: datetime) -> tuple[Ticket, list[Event]]:
         """Call the current ticket again; past ``max_calls`` calls it is marked absent."""
         counter = self.counter(number)
-        ticket = self._current(counter)
+        ticket = self._current(counter, now)
         if ticket.status != CALLED:
             raise QueueError("not_called", f"Số {ticket.number} đang được phục vụ, không cần gọi lại.",
                              f"Ticket {ticket.number} is already being served.")
@@ -538,7 +595,7 @@ class QueueEngine:
 
     def no_show(self, number: int, now: datetime) -> tuple[Ticket, list[Event]]:
         counter = self.counter(number)
-        ticket = self._current(counter)
+        ticket = self._current(counter, now)
         if ticket.status != CALLED:
             raise QueueError("not_called", "Chỉ đánh dấu vắng mặt cho số đang gọi.", "Only a called ticket can be marked absent.")
         events: list[Event] = []
@@ -551,7 +608,7 @@ class QueueEngine:
 
     def start(self, number: int, now: datetime) -> tuple[Ticket, list[Event]]:
         counter = self.counter(number)
-        ticket = self._current(counter)
+        ticket = self._current(counter, now)
         if ticket.status != CALLED:
             raise QueueError("not_called", f"Số {ticket.number} đã đang được phục vụ.", f"Ticket {ticket.number} is already in service.")
         events: list[Event] = []
@@ -561,7 +618,7 @@ class QueueEngine:
 
     def finish(self, number: int, now: datetime) -> tuple[Ticket, list[Event]]:
         counter = self.counter(number)
-        ticket = self._current(counter)
+        ticket = self._current(counter, now)
         events: list[Event] = []
         if ticket.status == CALLED:  # served straight away without pressing "start"
             self._emit(events, "ticket.serving", now, ticket_id=ticket.id, number=ticket.number, group=ticket.group,
@@ -579,7 +636,7 @@ class QueueEngine:
                  to_counter: int | None = None) -> tuple[Ticket, list[Event]]:
         """Send the current ticket to another group or counter, keeping the citizen's place."""
         counter = self.counter(number)
-        ticket = self._current(counter)
+        ticket = self._current(counter, now)
         group = to_group or ticket.group
         try:
             self.config.group(group)
@@ -600,7 +657,7 @@ class QueueEngine:
         return ticket, events
 
     def cancel(self, ticket_id: str, now: datetime, reason: str = "citizen") -> tuple[Ticket, list[Event]]:
-        ticket = self.ticket(ticket_id)
+        ticket = self._ticket_today(ticket_id, now)
         if ticket.status not in (WAITING, CALLED):
             raise QueueError("not_cancellable", f"Số {ticket.number} không thể huỷ lúc này.", f"Ticket {ticket.number} cannot be cancelled now.")
         events: list[Event] = []
@@ -629,7 +686,7 @@ class QueueEngine:
         """One satisfaction rating per finished ticket, from the pad at the counter that served it."""
         if not 1 <= rating <= 4:
             raise Invalid("rating", "Mức hài lòng phải từ 1 đến 4.", "A rating is 1 to 4.")
-        ticket = self.ticket(ticket_id)
+        ticket = self._ticket_today(ticket_id, now)
         if ticket.status != DONE:
             raise QueueError("not_finished", "Chỉ đánh giá sau khi được phục vụ xong.", "Rate only after the service ends.")
         if counter is not None and ticket.counter != counter:
@@ -647,6 +704,47 @@ class QueueEngine:
         self._ensure_day(now, events)
         self._emit(events, "assistance.requested", now, device=device, request_id=request_id, reason=reason, counter=counter)
         return events
+
+    def attach_dossier(self, ticket_id: str, code: str, now: datetime) -> tuple[Dossier, list[Event]]:
+        """Link a dossier code to a ticket being (or just) served; the dossier starts as 'received'."""
+        code = code.strip()
+        if not re.match(DOSSIER_CODE, code):
+            raise Invalid("dossier_code", "Mã hồ sơ chỉ gồm chữ, số và . _ - (3 đến 40 ký tự).",
+                          "A dossier code is 3 to 40 letters, digits or . _ -.")
+        ticket = self.ticket(ticket_id)
+        if ticket.status not in (CALLED, SERVING, DONE):
+            raise QueueError("dossier_ticket", f"Số {ticket.number} chưa được phục vụ, chưa thể gắn hồ sơ.",
+                             f"Ticket {ticket.number} has not been served; a dossier cannot be attached yet.")
+        existing = self.dossiers.get(code)
+        if existing is not None:
+            if existing.ticket_id == ticket.id:
+                return existing, []
+            raise QueueError("dossier_taken", f"Mã hồ sơ {code} đã gắn với vé khác.", f"Dossier {code} belongs to another ticket.")
+        events: list[Event] = []
+        self._emit(events, "dossier.attached", now, ticket_id=ticket.id, code=code, number=ticket.number,
+                   group=ticket.group, counter=ticket.counter)
+        self._emit(events, "dossier.status", now, code=code, status="received", ticket_id=ticket.id)
+        return self.dossiers[code], events
+
+    def set_dossier_status(self, code: str, status: str, now: datetime,
+                           known: Dossier | None = None) -> tuple[Dossier, list[Event]]:
+        """Move a dossier to ``status``. ``known`` is the stored dossier when it was attached on an
+        earlier day (the engine keeps only today's); the caller reads it, the engine stays pure."""
+        if status not in DOSSIER_STATUSES:
+            raise Invalid("dossier_status", "Trạng thái hồ sơ không hợp lệ.",
+                          f"Unknown dossier status; expected one of {', '.join(DOSSIER_STATUSES)}.")
+        dossier = self.dossiers.get(code) or known
+        if dossier is None:
+            raise NotFound("dossier_not_found", f"Không tìm thấy hồ sơ {code}.", f"No dossier {code}.")
+        if dossier.status == status:
+            return dossier, []
+        if dossier.status == "returned":
+            raise QueueError("dossier_returned", f"Hồ sơ {code} đã trả kết quả, không thể đổi trạng thái.",
+                             f"Dossier {code} has been returned; its status is final.")
+        events: list[Event] = []
+        self._ensure_day(now, events)
+        self._emit(events, "dossier.status", now, code=code, status=status, ticket_id=dossier.ticket_id)
+        return self.dossiers[code], events
 
     # ------------------------------------------------------------------ read models
     def mean_service_minutes(self, group: str) -> float:
@@ -752,6 +850,6 @@ def utc_now() -> datetime:
 
 
 __all__ = [
-    "QueueEngine", "Event", "Ticket", "CounterState", "Estimate", "QueueError", "NotFound", "Invalid",
+    "QueueEngine", "Event", "Ticket", "CounterState", "Estimate", "Dossier", "DOSSIER_STATUSES", "QueueError", "NotFound", "Invalid",
     "new_token", "utc_now",
 ]

@@ -106,6 +106,26 @@ MIGRATIONS: list[str] = [
         expires_at TEXT NOT NULL
     );
     """,
+    # 2: dossiers (hồ sơ) handed in at a counter, and each one's status history for the tracking page
+    """
+    CREATE TABLE dossiers (
+        code TEXT PRIMARY KEY,
+        ticket_id TEXT NOT NULL,
+        day TEXT NOT NULL,
+        grp TEXT NOT NULL,
+        status TEXT NOT NULL,
+        attached_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX dossiers_ticket ON dossiers(ticket_id);
+    CREATE TABLE dossier_events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        code TEXT NOT NULL REFERENCES dossiers(code),
+        status TEXT NOT NULL,
+        at TEXT NOT NULL
+    );
+    CREATE INDEX dossier_events_code ON dossier_events(code, seq);
+    """,
 ]
 
 
@@ -318,6 +338,16 @@ class Storage:
                 (event.day, d["group"], d.get("counter") or 0, d.get("officer") or "", d["rating"]),
             )
 
+        elif kind == "dossier.attached":
+            await self.db.execute(
+                "INSERT INTO dossiers (code, ticket_id, day, grp, status, attached_at, updated_at) "
+                "VALUES (?, ?, ?, ?, 'received', ?, ?)",
+                (d["code"], d["ticket_id"], event.day, d.get("group") or "", at, at),
+            )
+        elif kind == "dossier.status":
+            await self.db.execute("UPDATE dossiers SET status = ?, updated_at = ? WHERE code = ?", (d["status"], at, d["code"]))
+            await self.db.execute("INSERT INTO dossier_events (code, status, at) VALUES (?, ?, ?)", (d["code"], d["status"], at))
+
     # ------------------------------------------------------------------ reading the log
     async def current_day_events(self) -> list[Event]:
         """Events since the last ``day.opened``: all a restarted engine needs to rebuild its state."""
@@ -348,6 +378,21 @@ class Storage:
         cursor = await self.db.execute("SELECT * FROM tickets WHERE token = ?", (token,))
         row = await cursor.fetchone()
         return dict(row) if row else None
+
+    async def dossier(self, code: str) -> dict[str, Any] | None:
+        """A dossier with its status timeline (oldest first), or None."""
+        row = await (await self.db.execute("SELECT * FROM dossiers WHERE code = ?", (code,))).fetchone()
+        if row is None:
+            return None
+        cursor = await self.db.execute("SELECT status, at FROM dossier_events WHERE code = ? ORDER BY seq", (code,))
+        return {"code": row["code"], "ticket_id": row["ticket_id"], "status": row["status"], "day": row["day"],
+                "attached_at": row["attached_at"], "updated_at": row["updated_at"],
+                "timeline": [{"status": r["status"], "at": r["at"]} for r in await cursor.fetchall()]}
+
+    async def dossiers_of_ticket(self, ticket_id: str) -> list[dict[str, Any]]:
+        cursor = await self.db.execute("SELECT code FROM dossiers WHERE ticket_id = ? ORDER BY attached_at", (ticket_id,))
+        codes = [r["code"] for r in await cursor.fetchall()]
+        return [d for d in [await self.dossier(code) for code in codes] if d is not None]
 
     # ------------------------------------------------------------------ aggregates (rollups only)
     async def waiting_stats(self, first: date, last: date, by: str = "group") -> list[dict[str, Any]]:

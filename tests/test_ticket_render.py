@@ -73,7 +73,7 @@ def dark_rows(image: Image.Image) -> list[float]:
 
 def longest_run(flags: list[bool]) -> tuple[int, int]:
     """(start, length) of the longest run of True."""
-    best, start, run_start = (0, 0), 0, None
+    best, run_start = (0, 0), None
     for index, flag in enumerate(flags + [False]):
         if flag and run_start is None:
             run_start = index

@@ -6,7 +6,6 @@ HELP = "validate a centre configuration file and explain any mistake"
 
 import argparse
 import json
-import sys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -14,13 +13,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from luot.config import ConfigError, load_config
+    from luot.config import load_config
 
-    try:
-        config = load_config(args.config)
-    except ConfigError as error:
-        print(error, file=sys.stderr)
-        return 1
+    config = load_config(args.config)
     summary = {
         "ok": True,
         "centre": config.centre.id,

@@ -27,10 +27,11 @@ from pathlib import Path
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="centre TOML file (default: the shipped sample centre)")
     parser.add_argument("--data", default="var/demo", help="demo data directory, emptied at start (default: var/demo)")
-    parser.add_argument("--speed", type=float, default=30.0, help="simulated seconds per real second (default: 30)")
+    parser.add_argument("--speed", type=float, default=60.0, help="simulated seconds per real second (default: 60)")
     parser.add_argument("--minutes", type=float, help="stop after this many simulated minutes (default: run until Ctrl+C)")
     parser.add_argument("--tickets-per-day", type=int, default=260, help="mean arrivals in a day (default: 260)")
     parser.add_argument("--port", type=int, help="HTTP port (default: from the config)")
+    parser.add_argument("--mqtt-port", type=int, help="port of the broker the demo starts (0 = any free port)")
     parser.add_argument("--broker", choices=["auto", "mosquitto", "amqtt"], default="auto")
     parser.add_argument("--no-mqtt", action="store_true", help="run without a broker (web/API only)")
     parser.add_argument("--headless", action="store_true", help="do not open kiosk and display windows")
@@ -38,15 +39,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from luot.config import ConfigError, load_config
+    from luot.config import load_config
     from luot.logs import setup_logging
 
     setup_logging(os.environ.get("LUOT_LOG", "WARNING"))
-    try:
-        config = load_config(args.config)
-    except ConfigError as error:
-        print(error, file=sys.stderr)
-        return 1
+    config = load_config(args.config)
     data = Path(args.data)
     if data.exists():
         shutil.rmtree(data)
@@ -65,6 +62,7 @@ async def _demo(config, args, data: Path) -> int:
 
     clock = SimClock(_morning(config), args.speed, time.monotonic)
     runtime = CentreRuntime(config, RuntimeOptions(data_dir=data, http_port=args.port, broker=args.broker, clock=clock,
+                                                     mqtt_port=args.mqtt_port,
                                                      mqtt=not args.no_mqtt))
     try:
         await runtime.start()
@@ -85,6 +83,8 @@ async def _demo(config, args, data: Path) -> int:
         print(f"Luot demo: {config.centre.name}")
         print(f"  web/API {runtime.base_url}   MQTT {runtime.mqtt_host}:{runtime.mqtt_port} "
               f"({getattr(runtime.broker, 'kind', 'external')})   speed x{args.speed:g}")
+        print(f"  quầy / counter console  {runtime.base_url}/console    "
+              f"bảng điều hành / dashboard  {runtime.base_url}/dashboard")
         for note in runtime.notes:
             print(f"  {note}")
         if not windows:

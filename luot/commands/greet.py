@@ -25,16 +25,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from kiosk.greeter import Greeter
     from kiosk.greeter_eval import evaluate, load_phrases
-    from luot.config import ConfigError, load_config
+    from luot.config import load_config
 
     if not args.text and not args.evaluate:
         print('luot greet: give the text to understand, e.g. luot greet "dang ky ket hon", or --evaluate FILE', file=sys.stderr)
         return 2
     try:
         greeter = Greeter(load_config(args.config), extra_lexicons=args.lexicon)
-    except ConfigError as error:
-        print(error, file=sys.stderr)
-        return 1
     except (OSError, ValueError) as error:  # unreadable or malformed lexicon file
         print(f"luot greet: cannot load the lexicon: {error}", file=sys.stderr)
         return 1

@@ -8,7 +8,6 @@ import argparse
 import asyncio
 import logging
 import signal
-import sys
 from pathlib import Path
 
 
@@ -31,15 +30,11 @@ def options_from(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from luot.config import ConfigError, load_config
+    from luot.config import load_config
     from luot.logs import setup_logging
 
     setup_logging()
-    try:
-        config = load_config(args.config)
-    except ConfigError as error:
-        print(error, file=sys.stderr)
-        return 1
+    config = load_config(args.config)
     return asyncio.run(serve(config, options_from(args)))
 
 

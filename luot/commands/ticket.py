@@ -53,13 +53,9 @@ def run(args: argparse.Namespace) -> int:
         save_pdf,
         tracking_url,
     )
-    from luot.config import ConfigError, load_config
+    from luot.config import load_config
 
-    try:
-        config = load_config(args.config)
-    except ConfigError as error:
-        print(error, file=sys.stderr)
-        return 1
+    config = load_config(args.config)
     try:
         group = config.group(args.group)
     except KeyError:

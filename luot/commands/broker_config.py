@@ -1,0 +1,49 @@
+"""``luot broker-config --config FILE --out DIR``: write the centre's Mosquitto set-up.
+
+Creates any missing device secrets (in the secrets file, mode 0600), then writes mosquitto.conf,
+passwd and acl into DIR and prints JSON naming the files and the MQTT users. Secrets are never
+printed: devices get theirs from the secrets file through the operator.
+"""
+
+from __future__ import annotations
+
+HELP = "write the centre's Mosquitto configuration, passwords and ACLs"
+
+import argparse
+import json
+import os
+import sys
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="centre TOML file (default: the shipped sample centre)")
+    parser.add_argument("--out", required=True, help="directory to write mosquitto.conf, passwd and acl into")
+    parser.add_argument("--port", type=int, help="MQTT port (default: [mqtt] port of the centre file)")
+    parser.add_argument("--bind", default="127.0.0.1",
+                        help="address to listen on (default 127.0.0.1; 0.0.0.0 for devices on the LAN)")
+    parser.add_argument("--secrets", default="var/secrets.json", help="device secrets file (created if missing)")
+    parser.add_argument("--run-as-root", action="store_true",
+                        help="add 'user root' so Mosquitto started as root keeps access to DIR")
+
+
+def run(args: argparse.Namespace) -> int:
+    from luot.config import ConfigError, load_config
+    from luot.credentials import load_or_create
+    from server.broker_setup import acl_rules, generate
+
+    try:
+        config = load_config(args.config)
+        credentials = load_or_create(config, args.secrets)
+        port = args.port if args.port is not None else config.mqtt.port
+        conf = generate(config, credentials, args.out, port, bind=args.bind, run_as_root=args.run_as_root)
+    except (ConfigError, ValueError, OSError) as error:
+        print(f"luot broker-config: {error}", file=sys.stderr)
+        return 1
+    print(json.dumps({
+        "dir": str(conf.parent),
+        "conf": str(conf),
+        "port": port,
+        "users": list(acl_rules(config)),
+        "secrets": os.fspath(credentials.path),
+    }, ensure_ascii=False, indent=2))
+    return 0

@@ -1,0 +1,188 @@
+"""Live updates for the web pages: after each commit, every open page hears what changed.
+
+The hub is one of ``CentreService.listeners``, so it only ever sees committed events. It fans each
+commit out to per-client bounded ``asyncio.Queue`` s with ``put_nowait``: a page that does not read
+(a phone gone to sleep, a dead connection) fills its queue and is dropped, never waited for, so one
+slow client cannot delay a commit or the other pages. EventSource reconnects by itself and gets a
+fresh full state, so a dropped page loses nothing.
+
+Two kinds of subscriber:
+- staff (console, dashboard): the queue snapshot plus the commit's events (tracking tokens removed);
+- one ticket (the citizen's tracking page): only that ticket's public view, and only when it changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, AsyncIterator
+
+from server.engine import Estimate, Event, Ticket
+from server.service import CentreService
+
+log = logging.getLogger("luot.live")
+
+HEARTBEAT_SECONDS = 15.0
+QUEUE_SIZE = 32
+MAX_SUBSCRIBERS = 2000
+
+
+@dataclass(eq=False)
+class Subscriber:
+    kind: str  # "staff" or "ticket"
+    ticket_id: str | None = None
+    queue: asyncio.Queue[str | None] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
+    last: str | None = None  # the last ticket view sent, to send only changes
+    dossiers: list[dict[str, Any]] = field(default_factory=list)
+
+
+def public_fields(service: CentreService, ticket: Ticket, estimate: Estimate | None) -> dict[str, Any]:
+    """A live ticket's public view: what its QR code holder may see, nothing about anyone else."""
+    group = service.config.group(ticket.group)
+    return {
+        "number": ticket.number, "group_name": group.name, "group_name_en": group.name_en,
+        "status": ticket.status, "ahead": estimate.ahead if estimate else 0,
+        "wait_minutes": estimate.wait_minutes if estimate else None, "counter": ticket.counter,
+        "called_at": ticket.called_at.isoformat() if ticket.called_at else None, "calls": ticket.calls,
+        "day": service.engine.day.isoformat() if service.engine.day else "",
+    }
+
+
+def _public_dossiers(dossiers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"code": d["code"], "status": d["status"], "timeline": d["timeline"]} for d in dossiers]
+
+
+async def public_ticket(service: CentreService, token: str) -> tuple[str | None, dict[str, Any]] | None:
+    """(ticket id if it is today's, public view) for a tracking token, or None when unknown.
+    Tickets of earlier days are read from the database and have no place in line any more."""
+    config = service.config
+    ticket = service.engine.ticket_by_token(token)
+    if ticket is not None:
+        view = public_fields(service, ticket, service.engine.estimates(service.now()).get(ticket.id))
+        live_id: str | None = ticket.id
+        ticket_id = ticket.id
+    else:
+        row = await service.storage.ticket_by_token(token)
+        if row is None:
+            return None
+        known = {g.code for g in config.groups}
+        group = config.group(row["grp"]) if row["grp"] in known else None
+        view = {"number": row["number"], "group_name": group.name if group else row["grp"],
+                "group_name_en": group.name_en if group else "", "status": row["status"], "ahead": None,
+                "wait_minutes": None, "counter": row["counter"], "called_at": row["first_called_at"],
+                "calls": row["calls"], "day": row["day"]}
+        live_id, ticket_id = None, row["id"]
+    view["dossiers"] = _public_dossiers(await service.storage.dossiers_of_ticket(ticket_id))
+    return live_id, view
+
+
+def staff_event(event: Event) -> dict[str, Any]:
+    data = {k: v for k, v in event.data.items() if k != "token"}
+    return {"id": event.id, "type": event.type, "at": event.at.isoformat(), "data": data}
+
+
+def sse(kind: str, payload: Any) -> str:
+    return f"event: {kind}\ndata: {json.dumps(payload, ensure_ascii=False, separators=(',', ':'))}\n\n"
+
+
+class LiveHub:
+    """Fans committed events out to the pages' Server-Sent Event streams."""
+
+    def __init__(self, service: CentreService, heartbeat: float = HEARTBEAT_SECONDS) -> None:
+        self.service = service
+        self.heartbeat = heartbeat
+        self.subscribers: set[Subscriber] = set()
+        self.dropped = 0
+        self.closed = False
+        service.listeners.append(self.on_commit)
+
+    # ------------------------------------------------------------------ fan-out
+    def on_commit(self, events: list[Event], now: datetime) -> None:
+        """Runs inside the commit path: synchronous, no I/O, never blocks on a client."""
+        if not self.subscribers:
+            return
+        engine = self.service.engine
+        staff = [s for s in self.subscribers if s.kind == "staff"]
+        if staff:
+            message = sse("update", {"snapshot": engine.snapshot(now), "events": [staff_event(e) for e in events]})
+            for subscriber in staff:
+                self._offer(subscriber, message)
+        watchers = [s for s in self.subscribers if s.kind == "ticket"]
+        if watchers:
+            estimates = engine.estimates(now)
+            for subscriber in watchers:
+                ticket = engine.tickets.get(subscriber.ticket_id or "")
+                if ticket is None:  # a new service day began: the page reconnects and reads the database
+                    self._drop(subscriber)
+                    continue
+                for event in events:
+                    if event.type == "dossier.status" and event.data.get("ticket_id") == ticket.id:
+                        self._note_dossier(subscriber, event)
+                view = public_fields(self.service, ticket, estimates.get(ticket.id))
+                view["dossiers"] = subscriber.dossiers
+                message = sse("ticket", view)
+                if message != subscriber.last:
+                    subscriber.last = message
+                    self._offer(subscriber, message)
+
+    @staticmethod
+    def _note_dossier(subscriber: Subscriber, event: Event) -> None:
+        code, status, at = event.data["code"], event.data["status"], event.at.isoformat()
+        entry = next((d for d in subscriber.dossiers if d["code"] == code), None)
+        if entry is None:
+            entry = {"code": code, "status": status, "timeline": []}
+            subscriber.dossiers = [*subscriber.dossiers, entry]
+        entry["status"] = status
+        entry["timeline"] = [*entry["timeline"], {"status": status, "at": at}]
+
+    def _offer(self, subscriber: Subscriber, message: str) -> None:
+        try:
+            subscriber.queue.put_nowait(message)
+        except asyncio.QueueFull:
+            log.info("dropping a slow live-update client (%s)", subscriber.kind)
+            self._drop(subscriber)
+
+    def _drop(self, subscriber: Subscriber) -> None:
+        """End one stream now: empty its queue and leave the end mark."""
+        self.subscribers.discard(subscriber)
+        self.dropped += 1
+        while not subscriber.queue.empty():
+            subscriber.queue.get_nowait()
+        subscriber.queue.put_nowait(None)
+
+    def close(self) -> None:
+        """Server shutdown: end every stream so the HTTP server can stop."""
+        self.closed = True
+        for subscriber in list(self.subscribers):
+            self._drop(subscriber)
+
+    # ------------------------------------------------------------------ streams
+    def subscribe(self, kind: str, ticket_id: str | None = None,
+                  dossiers: list[dict[str, Any]] | None = None) -> Subscriber | None:
+        if self.closed or len(self.subscribers) >= MAX_SUBSCRIBERS:
+            return None
+        subscriber = Subscriber(kind, ticket_id, dossiers=dossiers or [])
+        self.subscribers.add(subscriber)
+        return subscriber
+
+    async def stream(self, subscriber: Subscriber | None, first: str) -> AsyncIterator[str]:
+        """The SSE body: the current state first, then each change, and a comment as heartbeat."""
+        try:
+            yield "retry: 3000\n\n" + first
+            if subscriber is None:  # nothing live to follow (an earlier day's ticket, or shutting down)
+                return
+            while True:
+                try:
+                    message = await asyncio.wait_for(subscriber.queue.get(), timeout=self.heartbeat)
+                except asyncio.TimeoutError:
+                    yield ": heartbeat\n\n"
+                    continue
+                if message is None:
+                    return
+                yield message
+        finally:
+            if subscriber is not None:
+                self.subscribers.discard(subscriber)

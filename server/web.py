@@ -1,0 +1,187 @@
+"""Web pages served by the centre: counter console, manager dashboard, reports, citizen tracking.
+
+Pages are plain HTML, CSS and small vanilla JavaScript under ``server/web/`` (nothing is loaded
+from the internet). They use the JSON API and two Server-Sent Event streams fed by
+:class:`server.live.LiveHub`:
+
+- ``GET /api/v1/stream`` (officers, managers): the queue snapshot and events after every commit;
+- ``GET /api/v1/track/{token}/stream`` (anyone with the QR code): that one ticket's public view.
+
+Reports are exported as CSV (UTF-8 with BOM) and XLSX. :func:`mount_pages` is the only entry,
+called once from :func:`server.api.create_app`.
+"""
+
+# No "from __future__ import annotations": FastAPI must see the closures used in Depends().
+
+import html
+import json
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, FastAPI, Query
+from fastapi.responses import FileResponse, HTMLResponse, Response, StreamingResponse
+from fastapi.staticfiles import StaticFiles
+
+from server.live import LiveHub, public_ticket, sse
+from server.reports import build_report, to_csv, to_xlsx
+from server.service import CentreService
+
+WEB_DIR = Path(__file__).resolve().parent / "web"
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+PAGES = {"/console": "console.html", "/dashboard": "dashboard.html", "/reports": "reports.html", "/": "index.html"}
+
+NOT_FOUND_PAGE = """<!doctype html>
+<html lang="vi"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<title>Không tìm thấy vé</title><link rel="stylesheet" href="/static/track.css"></head>
+<body><main class="track"><h1>Không tìm thấy vé</h1>
+<p>Hãy kiểm tra lại mã QR trên vé, hoặc hỏi quầy hướng dẫn.</p>
+<p lang="en" class="en">Ticket not found. Check the QR code on your ticket or ask the help desk.</p>
+</main></body></html>
+"""
+
+
+def _json_for_script(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def mount_pages(app: FastAPI, service: CentreService) -> LiveHub:
+    """Add the pages, static files, live streams and report exports to ``app``."""
+    hub = LiveHub(service)
+    app.state.live = hub
+    require = app.state.require
+    staff = require("officer", "manager")
+    manager = require("manager")
+    config = service.config
+    track_template = (WEB_DIR / "track.html").read_text(encoding="utf-8")
+
+    app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
+
+    def page(file_name: str):
+        async def serve() -> FileResponse:
+            return FileResponse(WEB_DIR / file_name, media_type="text/html; charset=utf-8",
+                                headers={"Cache-Control": "no-cache"})
+        return serve
+
+    for path, file_name in PAGES.items():
+        app.add_api_route(path, page(file_name), methods=["GET"], include_in_schema=False)
+
+    @app.get("/api/v1/me", tags=["staff"])
+    async def me(who: Annotated[Any, Depends(require("officer", "manager"))]) -> dict[str, Any]:
+        """Who the session belongs to: the pages ask this to decide whether to show the login form."""
+        return {"username": who.id, "role": who.role}
+
+    @app.get("/api/v1/dashboard", tags=["reports"])
+    async def dashboard_settings(who: Annotated[Any, Depends(manager)]) -> dict[str, Any]:
+        """What the dashboard needs besides the snapshot: alert thresholds, and whether device
+        availability is known at all (it comes from the MQTT link, absent when MQTT is off)."""
+        link = app.state.link
+        return {"centre": config.centre.name,
+                "wait_alert_minutes": {g.code: config.wait_alert_minutes(g.code) for g in config.groups},
+                "availability_known": bool(link is not None and hasattr(link, "devices_status")),
+                "mqtt_connected": bool(link is not None and getattr(link, "connected", False))}
+
+    # ------------------------------------------------------------------ live streams
+    @app.get("/api/v1/stream", tags=["live"], response_class=StreamingResponse)
+    async def staff_stream(who: Annotated[Any, Depends(staff)]) -> StreamingResponse:
+        """Server-Sent Events for the console and dashboard: ``update`` {snapshot, events} after
+        every commit, starting with the current snapshot; a comment line every 15 s."""
+        first = sse("update", {"snapshot": service.engine.snapshot(service.now()), "events": []})
+        subscriber = hub.subscribe("staff")
+        return StreamingResponse(hub.stream(subscriber, first), media_type="text/event-stream", headers=SSE_HEADERS)
+
+    @app.get("/api/v1/track/{token}/stream", tags=["live"], response_class=StreamingResponse)
+    async def ticket_stream(token: str) -> Response:
+        """Server-Sent Events for one ticket: ``ticket`` with its public view whenever it changes."""
+        found = await public_ticket(service, token) if 1 <= len(token) <= 64 else None
+        if found is None:
+            return Response(json.dumps({"error": "ticket_not_found",
+                                        "message": "Không tìm thấy vé. Hãy kiểm tra lại mã trên vé.",
+                                        "message_en": "Ticket not found. Check the code on your ticket."},
+                                       ensure_ascii=False), status_code=404, media_type="application/json")
+        live_id, view = found
+        first = sse("ticket", view)
+        subscriber = hub.subscribe("ticket", live_id, view["dossiers"]) if live_id else None
+        if subscriber is not None:
+            subscriber.last = first
+        return StreamingResponse(hub.stream(subscriber, first), media_type="text/event-stream", headers=SSE_HEADERS)
+
+    # ------------------------------------------------------------------ citizen tracking page
+    @app.get("/t/{token}", include_in_schema=False)
+    async def tracking_page(token: str) -> HTMLResponse:
+        found = await public_ticket(service, token) if 1 <= len(token) <= 64 else None
+        if found is None:
+            return HTMLResponse(NOT_FOUND_PAGE, status_code=404, headers={"Cache-Control": "no-store"})
+        view = found[1]
+        body = (track_template
+                .replace("{{centre}}", html.escape(config.centre.name))
+                .replace("{{number}}", str(int(view["number"])))
+                .replace("{{group}}", html.escape(view["group_name"]))
+                .replace("{{token}}", html.escape(token))
+                .replace("{{data}}", _json_for_script(view)))
+        return HTMLResponse(body, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
+
+    # ------------------------------------------------------------------ reports
+    def _range(first: date | None, last: date | None) -> tuple[date, date]:
+        from server.api import ApiError
+
+        today = config.service_day(service.now())
+        last = last or today
+        first = first or last
+        if first > last or (last - first) > timedelta(days=366):
+            raise ApiError(422, "invalid_range", "Khoảng ngày không hợp lệ (tối đa 1 năm).",
+                           "Invalid date range (at most one year).")
+        return first, last
+
+    async def _report(first: date | None, last: date | None, by: str, period: str) -> tuple[date, date, list[dict[str, Any]]]:
+        a, b = _range(first, last)
+        return a, b, await build_report(service.storage, config, a, b, by, period)  # type: ignore[arg-type]
+
+    By = Literal["group", "counter", "officer"]
+    Period = Literal["day", "week"]
+
+    @app.get("/api/v1/reports", tags=["reports"])
+    async def report(
+        who: Annotated[Any, Depends(manager)],
+        first: Annotated[date | None, Query(alias="from")] = None,
+        last: Annotated[date | None, Query(alias="to")] = None,
+        by: By = "group",
+        period: Period = "day",
+    ) -> dict[str, Any]:
+        """Per day or ISO week, by group, counter or officer: tickets, mean and P90 wait, mean
+        service time, no-show rate (%) and satisfaction index (0-100)."""
+        a, b, rows = await _report(first, last, by, period)
+        return {"from": a.isoformat(), "to": b.isoformat(), "by": by, "period": period, "rows": rows}
+
+    def _file_name(a: date, b: date, by: str, period: str, ext: str) -> str:
+        return f"luot-{config.centre.id}-{by}-{period}-{a.isoformat()}-{b.isoformat()}.{ext}"
+
+    @app.get("/api/v1/reports/export.csv", tags=["reports"])
+    async def export_csv(
+        who: Annotated[Any, Depends(manager)],
+        first: Annotated[date | None, Query(alias="from")] = None,
+        last: Annotated[date | None, Query(alias="to")] = None,
+        by: By = "group",
+        period: Period = "day",
+    ) -> Response:
+        """The report as CSV (UTF-8 with BOM, Vietnamese headers) for Excel."""
+        a, b, rows = await _report(first, last, by, period)
+        return Response(to_csv(rows), media_type="text/csv; charset=utf-8", headers={
+            "Content-Disposition": f'attachment; filename="{_file_name(a, b, by, period, "csv")}"'})
+
+    @app.get("/api/v1/reports/export.xlsx", tags=["reports"])
+    async def export_xlsx(
+        who: Annotated[Any, Depends(manager)],
+        first: Annotated[date | None, Query(alias="from")] = None,
+        last: Annotated[date | None, Query(alias="to")] = None,
+        by: By = "group",
+        period: Period = "day",
+    ) -> Response:
+        """The report as an Excel workbook (Vietnamese headers, English below them)."""
+        a, b, rows = await _report(first, last, by, period)
+        title = f"{config.centre.name} — báo cáo {a.isoformat()} đến {b.isoformat()}"
+        return Response(to_xlsx(rows, title),
+                        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                        headers={"Content-Disposition": f'attachment; filename="{_file_name(a, b, by, period, "xlsx")}"'})
+
+    return hub

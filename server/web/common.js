@@ -1,0 +1,105 @@
+/* Shared by the staff pages: API calls with plain-word errors, login, live stream. No framework. */
+"use strict";
+const Luot = (() => {
+  class ApiError extends Error {
+    constructor(status, body) {
+      super((body && body.message) || "Lỗi không xác định");
+      this.status = status; this.code = body && body.error; this.en = body && body.message_en;
+    }
+  }
+  async function api(method, path, body) {
+    let res;
+    try {
+      res = await fetch(path, { method, credentials: "same-origin",
+        headers: body === undefined ? {} : { "Content-Type": "application/json" },
+        body: body === undefined ? undefined : JSON.stringify(body) });
+    } catch (e) {
+      throw new ApiError(0, { error: "network", message: "Mất kết nối tới máy chủ trung tâm.", message_en: "Lost connection to the centre server." });
+    }
+    let data = null;
+    try { data = await res.json(); } catch (e) { data = null; }
+    if (!res.ok) throw new ApiError(res.status, data || { message: "Lỗi máy chủ (" + res.status + ")", message_en: "Server error" });
+    return data;
+  }
+  const $ = (sel, root) => (root || document).querySelector(sel);
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === null || v === undefined || v === false) continue;
+      if (k === "class") node.className = v; else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+      else node.setAttribute(k, v === true ? "" : v);
+    }
+    for (const c of children.flat()) if (c !== null && c !== undefined) node.append(c.nodeType ? c : String(c));
+    return node;
+  }
+  function showError(err) {
+    const box = $("#error");
+    if (!box) return;
+    if (!err) { box.hidden = true; return; }
+    box.replaceChildren(el("span", {}, err.message || String(err)), " ", err.en ? el("span", { class: "en", lang: "en" }, err.en) : "");
+    box.hidden = false;
+    clearTimeout(showError.timer);
+    showError.timer = setTimeout(() => { box.hidden = true; }, 8000);
+  }
+  /* Resolves with the signed-in user once they have one of `roles`; shows the login form until then. */
+  async function signIn(roles) {
+    const app = $("#app"), form = $("#login-form"), panel = $("#login");
+    for (;;) {
+      try {
+        const me = await api("GET", "/api/v1/me");
+        if (roles.includes(me.role)) {
+          panel.hidden = true; app.hidden = false;
+          const who = $("#who"); if (who) who.textContent = me.username;
+          return me;
+        }
+        $("#login-error").textContent = "Tài khoản này không có quyền xem trang này. / This account may not open this page.";
+      } catch (e) {
+        if (e.status !== 401) { $("#login-error").textContent = e.message; }
+      }
+      panel.hidden = false; app.hidden = true;
+      await new Promise((resolve) => {
+        form.onsubmit = async (ev) => {
+          ev.preventDefault();
+          try {
+            await api("POST", "/api/v1/login", { username: form.username.value.trim(), password: form.password.value });
+            $("#login-error").textContent = ""; form.password.value = ""; resolve();
+          } catch (e) { $("#login-error").textContent = e.message + (e.en ? " / " + e.en : ""); }
+        };
+      });
+    }
+  }
+  async function logout() { try { await api("POST", "/api/v1/logout"); } finally { location.reload(); } }
+  /* EventSource with a status light; onUpdate gets {snapshot, events}. */
+  function stream(onUpdate) {
+    const light = $("#live");
+    const source = new EventSource("/api/v1/stream");
+    source.addEventListener("update", (ev) => { onUpdate(JSON.parse(ev.data)); });
+    source.onopen = () => { if (light) { light.className = "live on"; light.textContent = "Trực tuyến"; } };
+    source.onerror = () => { if (light) { light.className = "live off"; light.textContent = "Mất kết nối, đang thử lại…"; } };
+    return source;
+  }
+  const COUNTER_STATUS = { closed: "Đóng", idle: "Đang rảnh", calling: "Đang gọi", serving: "Đang phục vụ", paused: "Tạm dừng" };
+  const TICKET_STATUS = { waiting: "Đang chờ", called: "Đã gọi", serving: "Đang phục vụ", done: "Đã xong",
+    no_show: "Vắng mặt", cancelled: "Đã huỷ", expired: "Hết hiệu lực" };
+  const DOSSIER_STATUS = { received: "Đã tiếp nhận", processing: "Đang xử lý", needs_documents: "Cần bổ sung giấy tờ",
+    ready: "Đã có kết quả, chờ trả", returned: "Đã trả kết quả" };
+  function badge(status) { return el("span", { class: "badge b-" + status }, COUNTER_STATUS[status] || status); }
+  function minutes(m) { return m === null || m === undefined ? "–" : Math.round(m) + " phút"; }
+  function beep() {
+    try {
+      const Ctx = window.AudioContext || window.webkitAudioContext;
+      const ctx = beep.ctx || (beep.ctx = new Ctx());
+      if (ctx.state === "suspended") ctx.resume();
+      [0, 0.25].forEach((at, i) => {
+        const osc = ctx.createOscillator(), gain = ctx.createGain();
+        osc.frequency.value = i ? 660 : 880; osc.type = "sine";
+        gain.gain.setValueAtTime(0.0001, ctx.currentTime + at);
+        gain.gain.exponentialRampToValueAtTime(0.3, ctx.currentTime + at + 0.02);
+        gain.gain.exponentialRampToValueAtTime(0.0001, ctx.currentTime + at + 0.22);
+        osc.connect(gain).connect(ctx.destination); osc.start(ctx.currentTime + at); osc.stop(ctx.currentTime + at + 0.25);
+      });
+      return true;
+    } catch (e) { return false; }
+  }
+  return { api, $, el, showError, signIn, logout, stream, badge, minutes, beep, COUNTER_STATUS, TICKET_STATUS, DOSSIER_STATUS };
+})();

@@ -1,0 +1,81 @@
+/* Manager dashboard: live over the staff event stream; hourly charts from the rollups. */
+"use strict";
+(async () => {
+  const { api, $, el, showError, signIn, stream, badge, minutes } = Luot;
+  await signIn(["manager"]);
+  $("#logout").hidden = false; $("#logout").onclick = Luot.logout;
+  const [centre, settings] = await Promise.all([api("GET", "/api/v1/centre"), api("GET", "/api/v1/dashboard")]);
+  const groupName = Object.fromEntries(centre.groups.map((g) => [g.code, g.name]));
+  let snapshot = null, receivedAt = 0;
+
+  function render() {
+    if (!snapshot) return;
+    const extra = (Date.now() - receivedAt) / 60000;  // waits keep growing between commits
+    const groups = Object.entries(snapshot.groups).map(([code, g]) => ({ code, ...g,
+      longest: g.waiting ? g.longest_wait_minutes + extra : 0, threshold: settings.wait_alert_minutes[code] }));
+    $("#s-waiting").textContent = snapshot.waiting_total;
+    const longest = groups.reduce((m, g) => Math.max(m, g.longest), 0);
+    $("#s-longest").textContent = minutes(longest);
+    const cs = snapshot.counters;
+    const open = cs.filter((c) => c.status !== "closed").length;
+    $("#s-counters").textContent = `${open} / ${cs.filter((c) => c.status === "paused").length} / ${cs.filter((c) => c.status === "idle").length}`;
+    $("#groups").replaceChildren(...groups.map((g) => el("tr", {},
+      el("th", { scope: "row" }, groupName[g.code] || g.code),
+      el("td", { class: "num" }, g.waiting), el("td", { class: "num" }, g.priority_waiting),
+      el("td", { class: "num" }, g.waiting ? minutes(g.longest) : "–", " ",
+        g.waiting && g.longest >= g.threshold ? el("span", { class: "badge b-alert" }, "Quá " + g.threshold + " phút") : ""))));
+    $("#counters").replaceChildren(...cs.map((c) => el("tr", { "data-counter": c.counter },
+      el("th", { scope: "row" }, c.name), el("td", {}, badge(c.status)),
+      el("td", { class: "serving-number" }, c.number ? el("strong", {}, c.number) : "–"),
+      el("td", {}, c.officer || "–"))));
+    const alerts = groups.filter((g) => g.waiting && g.longest >= g.threshold).map((g) =>
+      el("li", {}, `${groupName[g.code]}: có người đã chờ ${Math.round(g.longest)} phút (ngưỡng ${g.threshold} phút). `,
+        el("span", { class: "en", lang: "en" }, `Longest wait over ${g.threshold} min.`)));
+    if (!open && snapshot.waiting_total) alerts.push(el("li", {}, `Có ${snapshot.waiting_total} người chờ nhưng chưa quầy nào mở.`));
+    $("#alerts").replaceChildren(...(alerts.length ? alerts : [el("li", { style: "color:#146c2e" }, "Không có cảnh báo. ", el("span", { class: "en", lang: "en" }, "No alerts."))]));
+  }
+
+  async function loadStats() {
+    try {
+      const [hourly, sat] = await Promise.all([api("GET", "/api/v1/stats/waiting?by=hour"), api("GET", "/api/v1/stats/satisfaction?by=group")]);
+      const byHour = {};
+      for (const r of hourly.rows) {
+        const h = byHour[r.hour] || (byHour[r.hour] = { called: 0, waitSum: 0, served: 0, serviceSum: 0 });
+        h.called += r.called; h.waitSum += (r.mean_wait_minutes || 0) * r.called;
+        h.served += r.served; h.serviceSum += (r.mean_service_minutes || 0) * r.served;
+      }
+      const hours = Object.keys(byHour).map(Number);
+      const first = Math.min(7, ...hours), last = Math.max(17, ...hours);
+      const points = (f) => Array.from({ length: last - first + 1 }, (_, i) => ({ hour: first + i, value: byHour[first + i] ? f(byHour[first + i]) : null }));
+      barChart($("#chart-wait"), points((h) => h.called ? h.waitSum / h.called : null), { unit: " phút", label: "Thời gian chờ trung bình theo giờ" });
+      barChart($("#chart-service"), points((h) => h.served ? h.serviceSum / h.served : null), { unit: " phút", color: "#146c2e", label: "Thời gian phục vụ trung bình theo giờ" });
+      barChart($("#chart-served"), points((h) => h.served), { color: "#8a5300", label: "Số lượt phục vụ theo giờ" });
+      $("#s-served").textContent = hourly.rows.reduce((s, r) => s + r.served, 0);
+      let n = 0, sum = 0;
+      for (const r of sat.rows) if (r.index !== null) { n += r.responses; sum += r.index * r.responses; }
+      $("#s-satisfaction").textContent = n ? Math.round(sum / n) + " (" + n + " lượt)" : "–";
+    } catch (e) { showError(e); }
+  }
+  let statsTimer = null;
+  const statsSoon = () => { if (!statsTimer) statsTimer = setTimeout(() => { statsTimer = null; loadStats(); }, 700); };
+
+  async function loadDevices() {
+    try {
+      const data = await api("GET", "/api/v1/devices");
+      const ROLE = { kiosk: "Ki-ốt lấy số", display: "Màn hình", pad: "Bảng đánh giá", manager: "Quản lý" };
+      $("#devices").replaceChildren(...data.devices.map((d) => {
+        const state = !settings.availability_known ? "unknown" : d.online ? "online" : "offline";
+        const text = { unknown: "Không rõ (chưa có MQTT)", online: "Trực tuyến", offline: "Mất kết nối" }[state];
+        return el("tr", {}, el("th", { scope: "row" }, d.id), el("td", {}, ROLE[d.role] || d.role),
+          el("td", {}, d.counter || "–"), el("td", {}, el("span", { class: "badge b-" + state }, text)));
+      }));
+    } catch (e) { showError(e); }
+  }
+
+  stream((update) => {
+    snapshot = update.snapshot; receivedAt = Date.now(); render();
+    if (update.events.some((e) => /^(ticket\.(called|finished|no_show|issued)|feedback\.recorded)$/.test(e.type))) statsSoon();
+  });
+  loadStats(); loadDevices();
+  setInterval(render, 15000); setInterval(loadStats, 60000); setInterval(loadDevices, 30000);
+})();

@@ -1,0 +1,31 @@
+/* Reports: per day or week by group, counter or officer, with CSV and XLSX downloads. */
+"use strict";
+(async () => {
+  const { api, $, el, showError, signIn } = Luot;
+  await signIn(["manager"]);
+  $("#logout").hidden = false; $("#logout").onclick = Luot.logout;
+  const form = $("#filter");
+  const centre = await api("GET", "/api/v1/centre");
+  form.to.value = centre.day;
+  const start = new Date(centre.day + "T00:00:00Z"); start.setUTCDate(start.getUTCDate() - 6);
+  form.from.value = start.toISOString().slice(0, 10);
+  const fmt = (v) => (v === null || v === undefined ? "–" : String(Math.round(v * 10) / 10).replace(".", ","));
+  async function show() {
+    const q = new URLSearchParams({ from: form.from.value, to: form.to.value, by: form.by.value, period: form.period.value });
+    $("#csv").href = "/api/v1/reports/export.csv?" + q; $("#xlsx").href = "/api/v1/reports/export.xlsx?" + q;
+    showError(null);
+    try {
+      const data = await api("GET", "/api/v1/reports?" + q);
+      $("#rows").replaceChildren(...data.rows.map((r) => el("tr", {},
+        el("td", {}, r.period), el("th", { scope: "row" }, r.name),
+        el("td", { class: "num" }, r.issued), el("td", { class: "num" }, r.called), el("td", { class: "num" }, r.served),
+        el("td", { class: "num" }, fmt(r.mean_wait_minutes)), el("td", { class: "num" }, fmt(r.p90_wait_minutes)),
+        el("td", { class: "num" }, fmt(r.mean_service_minutes)), el("td", { class: "num" }, fmt(r.no_show_rate)),
+        el("td", { class: "num" }, fmt(r.satisfaction_index)))));
+      if (!data.rows.length) $("#rows").append(el("tr", {}, el("td", { colspan: 10 }, "Không có số liệu trong khoảng này. ", el("span", { class: "en", lang: "en" }, "No data in this range."))));
+    } catch (e) { showError(e); }
+  }
+  form.onsubmit = (ev) => { ev.preventDefault(); show(); };
+  for (const input of form.querySelectorAll("select")) input.onchange = show;
+  show();
+})();

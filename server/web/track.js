@@ -1,0 +1,90 @@
+/* Citizen tracking: live over Server-Sent Events, polling if they fail. No personal data here. */
+"use strict";
+(function () {
+  var token = document.getElementById("track").getAttribute("data-token");
+  var $ = function (id) { return document.getElementById(id); };
+  var DOSSIER = { received: "Đã tiếp nhận hồ sơ", processing: "Đang xử lý", needs_documents: "Cần bổ sung giấy tờ — mời bạn liên hệ quầy",
+    ready: "Đã có kết quả — mời bạn đến nhận", returned: "Đã trả kết quả" };
+  var last = null, audio = null, soundOn = false;
+  function time(iso) {
+    var d = new Date(iso);
+    return d.toLocaleString("vi-VN", { hour: "2-digit", minute: "2-digit", day: "2-digit", month: "2-digit" });
+  }
+  function set(id, text) { $(id).textContent = text; }
+  function alertCitizen() {
+    if (navigator.vibrate) { try { navigator.vibrate([400, 200, 400, 200, 400]); } catch (e) {} }
+    if (soundOn && audio) {
+      [0, 0.35, 0.7].forEach(function (at) {
+        var o = audio.createOscillator(), g = audio.createGain();
+        o.frequency.value = 880; o.connect(g); g.connect(audio.destination);
+        g.gain.setValueAtTime(0.3, audio.currentTime + at); g.gain.exponentialRampToValueAtTime(0.001, audio.currentTime + at + 0.3);
+        o.start(audio.currentTime + at); o.stop(audio.currentTime + at + 0.3);
+      });
+    }
+  }
+  function render(v) {
+    var state = $("state"), s = v.status, cls = "state", head, detail = "";
+    if (s === "waiting") {
+      head = v.ahead === 0 ? "Sắp đến lượt bạn" : "Đang chờ";
+      detail = "Hãy ở gần khu vực chờ và theo dõi màn hình. (Please stay near the waiting area.)";
+    } else if (s === "called") {
+      cls += " called"; head = "Mời bạn đến quầy " + v.counter;
+      detail = "Please go to counter " + v.counter + (v.calls > 1 ? " — gọi lần " + v.calls : "");
+    } else if (s === "serving") {
+      cls += " serving"; head = "Đang được phục vụ tại quầy " + v.counter; detail = "Being served at counter " + v.counter;
+    } else if (s === "done") {
+      cls += " ended"; head = "Đã phục vụ xong. Cảm ơn bạn!"; detail = "Served. Thank you!";
+    } else if (s === "no_show") {
+      cls += " missed"; head = "Bạn đã bị gọi nhỡ"; detail = "Số đã được gọi nhưng bạn không có mặt. Xin hỏi quầy hướng dẫn để được giúp.";
+    } else if (s === "cancelled") {
+      cls += " ended"; head = "Vé đã huỷ"; detail = "This ticket was cancelled.";
+    } else {
+      cls += " ended"; head = "Vé đã hết hiệu lực"; detail = "Hết ngày làm việc. This ticket has expired.";
+    }
+    state.className = cls; set("headline", head); set("detail", detail);
+    var waiting = s === "waiting";
+    $("facts").hidden = !waiting;
+    set("ahead", v.ahead === null || v.ahead === undefined ? "–" : v.ahead + " người");
+    set("wait", v.wait_minutes === null || v.wait_minutes === undefined ? "–" : (v.wait_minutes < 1 ? "dưới 1 phút" : "~" + Math.round(v.wait_minutes) + " phút"));
+    var list = $("dossier-list");
+    list.textContent = "";
+    (v.dossiers || []).forEach(function (d) {
+      var h = document.createElement("p"); h.innerHTML = ""; h.appendChild(document.createTextNode("Mã hồ sơ: "));
+      var b = document.createElement("strong"); b.textContent = d.code; h.appendChild(b); list.appendChild(h);
+      var ol = document.createElement("ol");
+      d.timeline.forEach(function (step, i) {
+        var li = document.createElement("li"); if (i === d.timeline.length - 1) li.className = "now";
+        li.appendChild(document.createTextNode(DOSSIER[step.status] || step.status));
+        var t = document.createElement("time"); t.dateTime = step.at; t.textContent = time(step.at); li.appendChild(t);
+        ol.appendChild(li);
+      });
+      list.appendChild(ol);
+    });
+    $("dossiers").hidden = !(v.dossiers && v.dossiers.length);
+    if (s === "called" && (!last || last.status !== "called" || last.calls !== v.calls)) alertCitizen();
+    document.title = (s === "called" ? "Mời đến quầy " + v.counter + " – " : "") + "Số " + v.number;
+    set("updated", "Cập nhật lúc " + new Date().toLocaleTimeString("vi-VN", { hour: "2-digit", minute: "2-digit" }) + ".");
+    last = v;
+  }
+  render(JSON.parse($("data").textContent));
+  var polling = null;
+  function poll() {
+    var xhr = new XMLHttpRequest();
+    xhr.open("GET", "/api/v1/track/" + encodeURIComponent(token));
+    xhr.onload = function () { if (xhr.status === 200) render(JSON.parse(xhr.responseText)); };
+    xhr.send();
+  }
+  function startPolling() { if (!polling) polling = setInterval(poll, 10000); }
+  if (window.EventSource) {
+    var source = new EventSource("/api/v1/track/" + encodeURIComponent(token) + "/stream");
+    var failures = 0;
+    source.addEventListener("ticket", function (ev) { failures = 0; if (polling) { clearInterval(polling); polling = null; } render(JSON.parse(ev.data)); });
+    source.onerror = function () { failures += 1; if (failures >= 2) startPolling(); };
+  } else { startPolling(); }
+  $("sound").onclick = function () {
+    try {
+      audio = audio || new (window.AudioContext || window.webkitAudioContext)();
+      audio.resume(); soundOn = true; $("sound").textContent = "Âm báo đã bật (sound on)"; $("sound").disabled = true;
+    } catch (e) { $("sound").hidden = true; }
+  };
+})();

@@ -97,6 +97,7 @@ class KioskApp(App):
     message = StringProperty("")  # error or status shown on the current screen
     printer_message = StringProperty("")
     assist_message = StringProperty("")
+    assist_via = StringProperty("")  # "mqtt" or "http": how the last call for staff went
     greeter_reply = StringProperty("")
     greeter_group = StringProperty("")
     suggestions = ListProperty([])
@@ -168,8 +169,9 @@ class KioskApp(App):
         self.runner.call(self.link.start(), timeout=30)
         self.online = self.link.online
         Clock.schedule_once(lambda _dt: self._centre_loaded(), 0)  # once self.root is set
-        if self.options.mqtt_host and self.centre.get("id"):
-            self.mqtt = DeviceMqtt(self.centre["id"], self.options.device_id, self.options.secret,
+        centre_id = self.link.centre.get("id") or (self.options.config.centre.id if self.options.config else "")
+        if self.options.mqtt_host and centre_id:
+            self.mqtt = DeviceMqtt(centre_id, self.options.device_id, self.options.secret,
                                    self.options.mqtt_host, self.options.mqtt_port)
             self.mqtt.start()
         return manager
@@ -327,6 +329,7 @@ class KioskApp(App):
                 self.assist_message = ASSIST_FAILED
             else:
                 log.info("assistance requested via %s", via)
+                self.assist_via = via or ""
                 self.assist_message = ASSIST_SENT
             self.say(self.assist_message)
 
@@ -367,8 +370,11 @@ class KioskApp(App):
     def ticket_speech(self, ticket: IssuedTicket | None) -> str:
         if ticket is None:
             return ""
-        from_words = f"Số của ông bà là {ticket.number}. Mời ông bà ngồi chờ, quầy số {', '.join(map(str, ticket.counters))} sẽ gọi."
-        return from_words + (" Đang mất kết nối, vé vẫn hợp lệ." if ticket.offline else "")
+        from luot.vinumber import read_number, read_ticket  # espeak-ng misreads digits: spell them
+
+        counters = " hoặc ".join(read_number(c) for c in ticket.counters)
+        words = f"Số của ông bà là {read_ticket(ticket.number)}. Mời ông bà ngồi chờ, quầy số {counters} sẽ gọi."
+        return words + (" Đang mất kết nối, vé vẫn hợp lệ." if ticket.offline else "")
 
     def ticket_view(self, ticket: IssuedTicket):
         from kiosk.ticket_render import TicketView

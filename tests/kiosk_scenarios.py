@@ -126,6 +126,7 @@ def guided(centre: CentreThread, out: Path, driver: Driver) -> dict[str, Any]:
     driver.wait(lambda: any("Số của ông bà" in text for text, *_ in app.speaker.spoken), timeout=20,
                 what="ticket spoken")
     assist_message = app.assist_message
+    assist_via = app.assist_via
     # ordinary screens for comparison of text size
     app.restart()
     driver.pump(0.1)
@@ -134,6 +135,8 @@ def guided(centre: CentreThread, out: Path, driver: Driver) -> dict[str, Any]:
             "choices": choices, "font_sizes": font_sizes, "assist_message": assist_message,
             "assistance": events(centre, "assistance.requested"), "server": server_tickets(centre),
             "spoken": [text for text, *_ in app.speaker.spoken],
+            "wavs": [str(wav) for _, wav, _ in app.speaker.spoken if wav],
+            "assist_via": assist_via,
             "speech_module": importlib.util.find_spec("luot.speech") is not None,
             "mqtt": app.mqtt is not None}
 

@@ -79,12 +79,18 @@ def test_guided_flow_gives_a_priority_ticket_in_three_taps_and_calls_staff(tmp_p
     sizes = result["font_sizes"]
     assert sizes["guided_choice"] >= 1.5 * sizes["ordinary_choice"]
     assert result["assist_message"].startswith("Đã gọi cán bộ")
+    assert result["assist_via"] == "mqtt", "the call for staff went over MQTT with the kiosk's own user"
     [assist] = result["assistance"]
     assert assist["data"]["device"] == "kiosk-1" and assist["data"]["reason"] == "guided"
     spoken = result["spoken"]
     assert any("cần làm thủ tục gì" in s for s in spoken), "the group screen is read aloud"
     assert any("Lấy số ưu tiên" in s for s in spoken), "the confirm screen is read aloud"
-    assert any(str(result["number"]) in s for s in spoken), "the number is read aloud"
+    from luot.vinumber import read_number
+
+    assert any(read_number(result["number"]) in s for s in spoken), "the number is read aloud, in words"
+    if result["speech_module"]:
+        assert result["wavs"] and all(Path(w).exists() for w in result["wavs"]), "every prompt was rendered to a WAV"
+    assert result["mqtt"], "the kiosk has its own MQTT connection"
     assert_real_screenshots(tmp_path, result["shots"])
 
 

@@ -11,6 +11,7 @@ transaction, so it can never be given twice, even across restarts.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -75,6 +76,7 @@ class Outbox:
     def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
         self.db = db
         self.path = path
+        self._lock = asyncio.Lock()  # one transaction at a time on the one connection
 
     @classmethod
     async def open(cls, path: str | Path) -> "Outbox":
@@ -91,11 +93,15 @@ class Outbox:
         await self.db.close()
 
     # ------------------------------------------------------------------ leases
+    async def _write(self, sql: str, params: tuple[Any, ...]) -> None:
+        """One statement in its own committed transaction, never inside a ``take``."""
+        async with self._lock:
+            await self.db.execute(sql, params)
+            await self.db.commit()
+
     async def add_lease(self, day: str, group: str, first: int, last: int) -> None:
-        await self.db.execute(
-            "INSERT OR IGNORE INTO leases (day, grp, first, last, next) VALUES (?, ?, ?, ?, ?)",
-            (day, group, first, last, first))
-        await self.db.commit()
+        await self._write("INSERT OR IGNORE INTO leases (day, grp, first, last, next) VALUES (?, ?, ?, ?, ?)",
+                          (day, group, first, last, first))
 
     async def remaining(self, day: str, group: str) -> int:
         async with self.db.execute(
@@ -107,6 +113,10 @@ class Outbox:
     async def take(self, day: str, group: str, priority: str | None, issued_at: datetime) -> OfflineTicket:
         """Claim the next leased number and record the ticket, in one committed transaction."""
         token = secrets.token_urlsafe(16)
+        async with self._lock:
+            return await self._take(token, day, group, priority, issued_at)
+
+    async def _take(self, token: str, day: str, group: str, priority: str | None, issued_at: datetime) -> OfflineTicket:
         await self.db.execute("BEGIN IMMEDIATE")
         try:
             async with self.db.execute(
@@ -136,24 +146,22 @@ class Outbox:
         return [OfflineTicket(*row) for row in rows]
 
     async def mark_synced(self, token: str, server_id: str, at: datetime) -> None:
-        await self.db.execute("UPDATE tickets SET synced_at = ?, server_id = ?, last_error = NULL WHERE token = ?",
-                              (at.isoformat(), server_id, token))
-        await self.db.commit()
+        await self._write("UPDATE tickets SET synced_at = ?, server_id = ?, last_error = NULL WHERE token = ?",
+                          (at.isoformat(), server_id, token))
 
     async def mark_error(self, token: str, error: str) -> None:
         """Keep the ticket (never lose one) and remember why the server refused it, for staff."""
-        await self.db.execute("UPDATE tickets SET last_error = ? WHERE token = ?", (error[:500], token))
-        await self.db.commit()
+        await self._write("UPDATE tickets SET last_error = ? WHERE token = ?", (error[:500], token))
 
     # ------------------------------------------------------------------ local history (guided flow order)
+    COUNT = ("INSERT INTO issued (day, grp, count) VALUES (?, ?, 1) "
+             "ON CONFLICT (day, grp) DO UPDATE SET count = count + 1")
+
     async def _count(self, day: str, group: str) -> None:
-        await self.db.execute(
-            "INSERT INTO issued (day, grp, count) VALUES (?, ?, 1) "
-            "ON CONFLICT (day, grp) DO UPDATE SET count = count + 1", (day, group))
+        await self.db.execute(self.COUNT, (day, group))
 
     async def count_issued(self, day: str, group: str) -> None:
-        await self._count(day, group)
-        await self.db.commit()
+        await self._write(self.COUNT, (day, group))
 
     async def popularity(self, since: date) -> dict[str, int]:
         """Tickets this kiosk issued per group since ``since``: the guided flow shows the top ones."""

@@ -128,6 +128,34 @@ class VoiceSettings(_Strict):
     english: bool = False
 
 
+class RegionLink(_Strict):
+    """Optional ``[region]``: the regional broker this centre's Mosquitto bridges its events to.
+
+    Leave the table out and the centre runs exactly as before. See docs/region.md.
+    """
+
+    host: str = Field(min_length=1, pattern=r"^[^\s/:]+$", description="regional broker host name or address")
+    port: int = Field(8883, ge=1, le=65535)
+    username: Annotated[str, Field(pattern=SLUG)] | None = Field(None, description="MQTT user on the regional broker; default: the centre id")
+    ca_file: str | None = Field(None, min_length=1, description="CA certificate that signed the regional broker's (turns TLS on)")
+    cert_file: str | None = Field(None, min_length=1, description="this centre's client certificate (with key_file)")
+    key_file: str | None = Field(None, min_length=1)
+    api_device: Annotated[str, Field(pattern=DEVICE_ID)] = Field("region", description="manager device whose secret the region uses for catch-up")
+    max_queued_messages: int = Field(60_000, ge=10, le=2_000_000, description="bridge queue while the region is unreachable")
+    reconnect_min_seconds: int = Field(5, ge=1, le=3600)
+    reconnect_max_seconds: int = Field(60, ge=1, le=3600)
+
+    @model_validator(mode="after")
+    def _tls_pairs(self) -> "RegionLink":
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together: give both or neither")
+        if self.cert_file is not None and self.ca_file is None:
+            raise ValueError("a client certificate needs ca_file too (TLS to the regional broker)")
+        if self.reconnect_max_seconds < self.reconnect_min_seconds:
+            raise ValueError("reconnect_max_seconds must not be below reconnect_min_seconds")
+        return self
+
+
 class CentreConfig(_Strict):
     """The whole validated configuration of one centre."""
 
@@ -142,6 +170,7 @@ class CentreConfig(_Strict):
     http: HttpSettings = HttpSettings()
     storage: StorageSettings = StorageSettings()
     voice: VoiceSettings = VoiceSettings()
+    region: RegionLink | None = None
 
     @field_validator("hours")
     @classmethod
@@ -190,6 +219,12 @@ class CentreConfig(_Strict):
                 raise ValueError(f"devices[{index}].counter: there is no counter {device.counter}")
             if device.role == "pad" and device.counter is None:
                 raise ValueError(f"devices[{index}]: a satisfaction pad must name its counter")
+        if self.region is not None:
+            api = next((d for d in self.devices if d.id == self.region.api_device), None)
+            if api is None or api.role != "manager":
+                raise ValueError(
+                    f"region: the region reads this centre's event log as device {self.region.api_device!r}; "
+                    f"add [[devices]] id = \"{self.region.api_device}\", role = \"manager\"")
         return self
 
     # -- lookups used everywhere ------------------------------------------------------------

@@ -75,6 +75,12 @@ class Topics:
     def server_availability(self) -> str:
         return f"{self.base}/server/availability"
 
+    @property
+    def bridge_availability(self) -> str:
+        """Written by the centre broker's bridge to the regional broker (``1`` up, ``0`` down, retained,
+        and the bridge's last will there), so the region sees a centre's link drop at once."""
+        return f"{self.base}/bridge/availability"
+
     def device_availability(self, device_id: str) -> str:
         return f"{self.base}/device/{device_id}/availability"
 

@@ -6,7 +6,7 @@ VENV="${1:-.venv}"
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(mosquitto mosquitto-clients espeak-ng sox alsa-utils xvfb xauth libgl1 libgl1-mesa-dri libegl1 libegl-mesa0
-              libmtdev1 fonts-noto-core fonts-dejavu-core chromium chromium-driver)
+              libmtdev1 fonts-noto-core fonts-dejavu-core chromium chromium-driver postgresql)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -17,6 +17,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# The region tests use the machine's PostgreSQL (a scratch database each); start it when it is down.
+if command -v pg_ctlcluster >/dev/null && [ -d /etc/postgresql ] && ! pg_isready -q 2>/dev/null; then
+  for version in $(ls /etc/postgresql); do
+    pg_ctlcluster --skip-systemctl-redirect "$version" main start || echo "==> could not start PostgreSQL $version (the region tests start it again)"
+  done
 fi
 
 PYTHON="${PYTHON:-python3}"

@@ -254,8 +254,9 @@ def create_app(service: CentreService, credentials: Credentials, link: Any = Non
             "id": config.centre.id, "name": config.centre.name, "name_en": config.centre.name_en,
             "notice": config.centre.notice, "notice_en": config.centre.notice_en,
             "open_now": config.is_open(now), "day": config.service_day(now).isoformat(),
-            "groups": [g.model_dump(include={"code", "letter", "name", "name_en", "description", "service_minutes",
-                                             "legal_days", "documents"}) for g in config.groups],
+            "groups": [{**g.model_dump(include={"code", "letter", "name", "name_en", "description", "service_minutes",
+                                                "legal_days", "documents"}),
+                        "wait_alert_minutes": config.wait_alert_minutes(g.code)} for g in config.groups],
             "counters": [{"number": c.number, "name": c.label, "groups": c.groups} for c in config.counters],
             "priority_classes": [p.model_dump() for p in config.priority_classes],
         }

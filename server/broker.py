@@ -131,6 +131,10 @@ async def start_broker(
 async def _start_mosquitto(binary: str, config: CentreConfig, credentials: Credentials, directory: Path,
                            port: int, bind: str) -> RunningBroker:
     conf = generate(config, credentials, directory, port, bind=bind, run_as_root=os.geteuid() == 0)
+    if config.region is not None:  # a centre in a region: its broker bridges events out (docs/region.md)
+        from region.bridge import include_bridge
+
+        include_bridge(conf, config, credentials)
     # Mosquitto logs to its own file (log_dest file); stdout/stderr keep only what it prints before
     # reading its configuration (a bad option), so start-up failures can be explained.
     console = open(directory / "mosquitto.console.log", "wb")  # noqa: SIM115 - closed in stop()

@@ -149,11 +149,14 @@ def _open_windows(runtime, data: Path) -> list[subprocess.Popen]:
     """Start the kiosk and hall display as their own processes when a screen exists."""
     if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         return []
+    broker = f"{runtime.mqtt_host}:{runtime.mqtt_port}"
+    wanted = {
+        "kiosk": ["--server", runtime.base_url, "--mqtt", broker, "--data", str(data)],
+        "display": ["--mqtt", broker, "--data", str(data), "--size", "1280x720"],
+    }
     windows = []
-    for command in ("kiosk", "display"):
-        module = f"luot.commands.{command}"
-        if importlib.util.find_spec(module) is None:
+    for command, options in wanted.items():
+        if importlib.util.find_spec(f"luot.commands.{command}") is None:
             continue
-        windows.append(subprocess.Popen([sys.executable, "-m", "luot.cli", command, "--server", runtime.base_url,
-                                         "--mqtt", f"{runtime.mqtt_host}:{runtime.mqtt_port}", "--data", str(data)]))
+        windows.append(subprocess.Popen([sys.executable, "-m", "luot.cli", command, *options]))
     return windows

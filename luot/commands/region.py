@@ -1,0 +1,66 @@
+"""``luot region --pg DSN --mqtt host:port --centres centres.toml``: the regional aggregator.
+
+Subscribes to the regional broker (persistent session, QoS 1, acknowledged after commit), reads
+each centre's event log over HTTP to fill any gap, writes every event once into PostgreSQL, and
+serves the province dashboard on ``--http`` (default 127.0.0.1:8090; user ``tinh``, password in
+the region secrets file). Stops cleanly on SIGTERM or Ctrl-C. See docs/region.md.
+"""
+
+from __future__ import annotations
+
+HELP = "run the regional aggregator and the province dashboard (PostgreSQL)"
+
+import argparse
+import sys
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--pg", required=True, help="PostgreSQL DSN, e.g. 'dbname=luot_region host=/var/run/postgresql'")
+    parser.add_argument("--mqtt", required=True, help="regional broker host:port")
+    parser.add_argument("--centres", required=True, help="the region's centres.toml")
+    parser.add_argument("--http", default="127.0.0.1:8090", help="dashboard address host:port")
+    parser.add_argument("--catch-up-seconds", type=float, help="override [region] catch_up_seconds")
+    parser.add_argument("--tls-ca", help="CA file when the regional broker speaks TLS")
+    parser.add_argument("--log-level", default="INFO")
+
+
+def run(args: argparse.Namespace) -> int:
+    import logging
+    import signal
+
+    import uvicorn
+
+    from luot.config import ConfigError
+    from region.bridge import parse_target
+    from region.dashboard import create_app
+    from region.ingest import Ingest
+    from region.settings import load_region
+
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        region = load_region(args.centres)
+        broker = parse_target(args.mqtt)
+        http = parse_target(args.http)
+    except (ConfigError, ValueError) as error:
+        print(f"luot region: {error}", file=sys.stderr)
+        return 1
+    ingest = Ingest(region, args.pg, broker.host, broker.port, catch_up_seconds=args.catch_up_seconds, tls_ca=args.tls_ca)
+    try:
+        ingest.start()
+    except Exception as error:  # noqa: BLE001 - PostgreSQL unreachable: say so plainly
+        print(f"luot region: cannot prepare PostgreSQL ({args.pg}): {error}", file=sys.stderr)
+        return 1
+    app = create_app(region, args.pg, ingest.changed)
+    server = uvicorn.Server(uvicorn.Config(app, host=http.host, port=http.port, log_level="warning", access_log=False))
+
+    def stop(*_: object) -> None:
+        server.should_exit = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    try:
+        server.run()
+    finally:
+        ingest.stop()
+    return 0

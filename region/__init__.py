@@ -1,0 +1,8 @@
+"""Luot region: many centres bridged into one provincial picture on PostgreSQL (docs/region.md).
+
+- :mod:`region.bridge` generates each centre's Mosquitto bridge and the regional broker's set-up;
+- :mod:`region.ingest` subscribes to the regional broker and catches up over HTTP;
+- :mod:`region.store` is the PostgreSQL schema (monthly partitions, hourly rollups) and queries;
+- :mod:`region.warnings` turns figures into early warnings in plain Vietnamese;
+- :mod:`region.dashboard` serves the province dashboard.
+"""

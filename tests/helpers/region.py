@@ -1,0 +1,195 @@
+"""Region test parts: a throw-away PostgreSQL database, the regional Mosquitto, the aggregator as a
+child process, and centres whose brokers bridge to the region (all real, on free ports)."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import httpx
+import psycopg
+
+from luot.config import DEFAULT_CONFIG, CentreConfig, parse_config
+from region.bridge import write_regional_broker_for
+from region.settings import DASHBOARD_USER, load_region
+from server.broker import find_mosquitto
+
+ROOT = Path(__file__).resolve().parents[2]
+ADMIN_DSN = os.environ.get("LUOT_TEST_PG", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
+"""Where the tests create their scratch databases (a superuser). Override with LUOT_TEST_PG."""
+
+
+def ensure_postgres() -> None:
+    """Start the machine's PostgreSQL cluster when it is not running (the tests need a real one)."""
+    try:
+        psycopg.connect(ADMIN_DSN, connect_timeout=3).close()
+        return
+    except psycopg.OperationalError:
+        pass
+    versions = sorted(os.listdir("/etc/postgresql")) if os.path.isdir("/etc/postgresql") else []
+    if not versions or not shutil.which("pg_ctlcluster"):
+        raise RuntimeError("PostgreSQL is not installed (apt install postgresql); scripts/setup.sh installs it")
+    subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", versions[-1], "main", "start"], check=False)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            psycopg.connect(ADMIN_DSN, connect_timeout=3).close()
+            return
+        except psycopg.OperationalError:
+            time.sleep(0.5)
+    raise RuntimeError("PostgreSQL did not start")
+
+
+def scratch_database() -> Iterator[str]:
+    """CREATE DATABASE luot_test_<random>, yield its DSN, drop it afterwards."""
+    ensure_postgres()
+    name = f"luot_test_{secrets.token_hex(6)}"
+    with psycopg.connect(ADMIN_DSN, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    try:
+        yield psycopg.conninfo.make_conninfo(ADMIN_DSN, dbname=name)
+    finally:
+        with psycopg.connect(ADMIN_DSN, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def accepts(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.3):
+            return True
+    except OSError:
+        return False
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float, what: str, every: float = 0.1) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(every)
+
+
+def centre_config(centre_id: str, region_port: int, **region: Any) -> CentreConfig:
+    """The sample centre renamed, with [region] pointing at the test's regional broker and the
+    ``region`` manager device the aggregator uses for catch-up."""
+    raw = tomllib.loads(DEFAULT_CONFIG.read_text("utf-8"))
+    raw["centre"]["id"] = centre_id
+    raw["centre"]["name"] = f"Trung tâm {centre_id}"
+    raw["devices"] = [*raw.get("devices", []), {"id": "region", "role": "manager"}]
+    raw["region"] = {"host": "127.0.0.1", "port": region_port, "reconnect_min_seconds": 1,
+                     "reconnect_max_seconds": 2, **region}
+    return parse_config(raw, centre_id)
+
+
+class RegionalBroker:
+    """The regional Mosquitto, from the generated configuration; stop() and start() again keep its
+    persistence (sessions and queued messages survive, as on a real box)."""
+
+    def __init__(self, centres_toml: Path, directory: Path, port: int) -> None:
+        self.conf = write_regional_broker_for(load_region(centres_toml), directory, port,
+                                              run_as_root=os.geteuid() == 0)
+        self.port = port
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> "RegionalBroker":
+        mosquitto = find_mosquitto()
+        assert mosquitto, "mosquitto is not installed"
+        self.proc = subprocess.Popen([mosquitto, "-c", str(self.conf)], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        wait_until(lambda: accepts(self.port), 10, "the regional broker")
+        return self
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
+class Aggregator:
+    """``luot region`` as a child process (for kill -9)."""
+
+    def __init__(self, dsn: str, centres_toml: Path, mqtt_port: int, log: Path, catch_up: float) -> None:
+        self.dsn, self.centres_toml, self.mqtt_port, self.log, self.catch_up = dsn, centres_toml, mqtt_port, log, catch_up
+        self.http_port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.secret = json.loads((centres_toml.parent / "region-secrets.json").read_text())[DASHBOARD_USER]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def auth(self) -> tuple[str, str]:
+        return (DASHBOARD_USER, self.secret)
+
+    def start(self) -> "Aggregator":
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "luot.cli", "region", "--pg", self.dsn, "--mqtt", f"127.0.0.1:{self.mqtt_port}",
+                 "--centres", str(self.centres_toml), "--http", f"127.0.0.1:{self.http_port}",
+                 "--catch-up-seconds", str(self.catch_up)],
+                stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+        def healthy() -> bool:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"aggregator exited {self.proc.returncode}: {self.log.read_text()[-2000:]}")
+            try:
+                return httpx.get(self.url + "/health", timeout=0.5).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_until(healthy, 30, "the aggregator")
+        return self
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+NAMES = {"hn-cua-nam": "Phường Cửa Nam", "hn-hang-bac": "Phường Hàng Bạc", "hn-a": "Phường A", "hn-b": "Phường B"}
+
+
+def write_centres_toml(path: Path, centres: list[tuple[str, str, Path]], region_id: str = "ha-noi-test") -> Path:
+    """centres: (id, api url, credentials file)."""
+    lines = ["[region]", f'id = "{region_id}"', 'name = "Hà Nội (thử nghiệm)"', ""]
+    for centre_id, api, creds in centres:
+        lines += ["[[centres]]", f'id = "{centre_id}"', f'name = "{NAMES.get(centre_id, centre_id)}"', f'api = "{api}"',
+                  f'credentials = "{creds}"', 'district = "Quận Hoàn Kiếm"', ""]
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+def pg_ids(dsn: str, centre: str | None = None) -> list[str]:
+    with psycopg.connect(dsn) as conn:
+        if centre:
+            return [r[0] for r in conn.execute("SELECT id FROM events WHERE centre = %s", (centre,))]
+        return [r[0] for r in conn.execute("SELECT id FROM events")]

@@ -1,0 +1,497 @@
+"""The kiosk: ticket flow, guided flow for elderly and disabled visitors, and the greeter.
+
+Screens (layout in ``kiosk_screens.kv``):
+
+* ``attract`` → ``language`` → ``group`` → ``priority`` → ``confirm`` → ``ticket`` → back to ``attract``;
+* guided: ``attract`` →(1) ``guided_group`` (the most used groups + "Khác") →(2) ``guided_confirm``
+  →(3) ``guided_ticket``: a priority ticket in three taps, larger text, high contrast, each screen
+  read aloud, and a "Gọi cán bộ hỗ trợ" button on every guided screen;
+* greeter: ``greeter`` (face, keyboard, suggestions) → ``ticket`` on "Lấy số".
+
+All networking runs on the :class:`~kiosk.backend.AsyncRunner` loop; results come back to the main
+thread through ``Clock.schedule_once``. The app class is ``KioskApp`` and its kv file is *not*
+``kiosk.kv``, so Kivy's automatic load of a kv named after the app cannot apply the rules twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from kivy.app import App
+from kivy.clock import Clock
+from kivy.core.window import Window
+from kivy.properties import BooleanProperty, DictProperty, ListProperty, NumericProperty, ObjectProperty, StringProperty
+from kivy.uix.screenmanager import FadeTransition, NoTransition, Screen, ScreenManager
+
+from kiosk.backend import AsyncRunner, CentreLink, DeviceIdentity, IssuedTicket, KioskError, new_request_id, \
+    popular_groups, since_days
+from kiosk.device_mqtt import DeviceMqtt
+from kiosk.voice import Speaker
+from kiosk.widgets import CodeButton, GroupButton, load_kv, texture_from_pil
+
+log = logging.getLogger("luot.kiosk")
+
+OFFLINE_NOTICE = "Đang mất kết nối – vé vẫn hợp lệ"
+OFFLINE_NOTICE_EN = "Offline – your ticket is still valid"
+ASSIST_SENT = "Đã gọi cán bộ. Xin ông/bà chờ tại đây, cán bộ sẽ đến ngay."
+ASSIST_FAILED = "Chưa gọi được cán bộ. Xin mời đến quầy hướng dẫn."
+
+
+@dataclass
+class KioskOptions:
+    server_url: str
+    device_id: str
+    secret: str
+    data_dir: Path
+    printer: str = "none"
+    printer_profile: str = "default"
+    printer_width: int = 576
+    mqtt_host: str | None = None
+    mqtt_port: int = 18830
+    centre_id: str = ""
+    fallback_centre: dict[str, Any] | None = None
+    timezone: str = "Asia/Ho_Chi_Minh"
+    ticket_seconds: float = 25.0
+    idle_seconds: float = 60.0
+    speech: bool = True
+    voice: str = "vi"
+    voice_rate: int = 140
+    transitions: bool = True
+    fullscreen: bool = False
+    lease_size: int = 30
+    guided_priority: str | None = None  # default: "elderly" when configured, else the first class
+    guided_groups: int = 3  # the "most used" buttons; with "Khác" a guided screen has 4 choices
+    config: Any = None  # a CentreConfig when the kiosk was given the centre file (greeter, offline start)
+
+
+class KioskScreen(Screen):
+    """A screen that may be read aloud when it appears (``speech`` set in kv)."""
+
+    speech = StringProperty("")
+
+    def on_enter(self, *args: Any) -> None:
+        app = App.get_running_app()
+        if app is not None and self.speech:
+            app.say(self.speech)
+
+
+class KioskApp(App):
+    title = "Lượt – Kiosk lấy số"
+    lang = StringProperty("vi")
+    u = NumericProperty(1.0)  # layout unit: 1.0 on a 720x1280 portrait screen
+    online = BooleanProperty(True)
+    busy = BooleanProperty(False)
+    centre = DictProperty({})
+    centre_name = StringProperty("")
+    centre_notice = StringProperty("")
+    chosen_group = DictProperty({})
+    chosen_priority = ObjectProperty(None, allownone=True)
+    priority_classes = ListProperty([])
+    ticket = ObjectProperty(None, allownone=True)
+    ticket_qr = ObjectProperty(None, allownone=True)
+    message = StringProperty("")  # error or status shown on the current screen
+    printer_message = StringProperty("")
+    assist_message = StringProperty("")
+    assist_via = StringProperty("")  # "mqtt" or "http": how the last call for staff went
+    greeter_reply = StringProperty("")
+    greeter_group = StringProperty("")
+    suggestions = ListProperty([])
+    speaking = BooleanProperty(False)
+    guided_codes = ListProperty([])
+
+    def __init__(self, options: KioskOptions, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.options = options
+        self.runner = AsyncRunner()
+        self.link = CentreLink(options.server_url, DeviceIdentity(options.device_id, options.secret),
+                               options.data_dir, lease_size=options.lease_size,
+                               fallback_centre=options.fallback_centre, timezone_name=options.timezone)
+        self.mqtt: DeviceMqtt | None = None
+        self.speaker = Speaker(options.data_dir / "voice", voice=options.voice, rate=options.voice_rate,
+                               on_speaking=lambda s: Clock.schedule_once(lambda _dt: setattr(self, "speaking", s), 0),
+                               enabled=options.speech)
+        self.greeter = None
+        self.issued: list[IssuedTicket] = []  # this session's tickets, newest last (tests, bench)
+        self._idle_event = None
+        self._ticket_event = None
+
+    # ------------------------------------------------------------------ text helpers used in kv
+    def t(self, lang: str, vi: str, en: str) -> str:
+        """Vietnamese first; English when the visitor chose it. kv passes ``app.lang`` to rebind."""
+        return en if lang == "en" and en else vi
+
+    def group_name(self, group: dict[str, Any], lang: str) -> str:
+        return self.t(lang, group.get("name", ""), group.get("name_en", ""))
+
+    def group_label(self, code: str, lang: str, u: float) -> str:
+        """A group button: its letter large, then its name."""
+        group = self.group_by_code(code)
+        if not group:
+            return ""
+        return f"[size={int(60 * u)}]{group['letter']}[/size]\n{self.group_name(group, lang)}"
+
+    def ticket_lines(self, ticket: IssuedTicket | None, lang: str) -> str:
+        """People ahead and expected wait (unknown for a ticket issued offline)."""
+        if ticket is None:
+            return ""
+        if ticket.ahead is None:
+            return self.t(lang, "Số người chờ trước: chưa biết (mất kết nối)", "People ahead: unknown (offline)")
+        lines = [self.t(lang, f"Số người chờ trước: {ticket.ahead}", f"People ahead of you: {ticket.ahead}")]
+        if ticket.wait_minutes is not None and ticket.wait_minutes < 1:
+            lines.append(self.t(lang, "Sắp đến lượt của ông/bà", "You will be called soon"))
+        elif ticket.wait_minutes is not None:
+            minutes = max(1, int(round(ticket.wait_minutes)))
+            lines.append(self.t(lang, f"Thời gian chờ dự kiến: khoảng {minutes} phút", f"Expected wait: about {minutes} min"))
+        return "\n".join(lines)
+
+    # ------------------------------------------------------------------ start and stop
+    def load_kv(self, filename: str | None = None) -> bool:
+        load_kv("common.kv")
+        load_kv("kiosk_screens.kv")
+        return True
+
+    def build(self) -> ScreenManager:
+        Window.clearcolor = (0.04, 0.09, 0.17, 1)
+        if self.options.fullscreen:
+            Window.fullscreen = "auto"
+        Window.bind(size=self._resize, on_touch_down=self._touched)
+        self._resize(Window, Window.size)
+        manager = ScreenManager(transition=FadeTransition(duration=0.15) if self.options.transitions else NoTransition())
+        for name in ("attract", "language", "group", "priority", "confirm", "ticket",
+                     "guided_group", "guided_confirm", "guided_ticket", "greeter"):
+            manager.add_widget(KioskScreenFactory.make(name))
+        self.link.listeners.append(lambda online: Clock.schedule_once(lambda _dt: self._link_changed(online), 0))
+        self.runner.call(self.link.start(), timeout=30)
+        self.online = self.link.online
+        Clock.schedule_once(lambda _dt: self._centre_loaded(), 0)  # once self.root is set
+        centre_id = self.link.centre.get("id") or (self.options.config.centre.id if self.options.config else "")
+        if self.options.mqtt_host and centre_id:
+            self.mqtt = DeviceMqtt(centre_id, self.options.device_id, self.options.secret,
+                                   self.options.mqtt_host, self.options.mqtt_port)
+            self.mqtt.start()
+        return manager
+
+    def on_stop(self) -> None:
+        if self.mqtt:
+            self.mqtt.stop()
+        try:
+            self.runner.call(self.link.stop(), timeout=10)
+        finally:
+            self.runner.stop()
+            self.speaker.stop()
+
+    def _resize(self, _window: Any, size: tuple[int, int]) -> None:
+        width, height = size
+        self.u = max(0.4, min(width / 720.0, height / 1280.0))
+
+    def _link_changed(self, online: bool) -> None:
+        self.online = online
+        if online:
+            self._centre_loaded()
+
+    def _centre_loaded(self) -> None:
+        centre = self.link.centre
+        if not centre:
+            self.message = "Chưa có thông tin trung tâm. Xin mời đến quầy hướng dẫn."
+            return
+        self.centre = centre
+        self.centre_name = centre.get("name", "")
+        self.centre_notice = centre.get("notice", "")
+        self.priority_classes = list(centre.get("priority_classes", []))
+        self._build_group_buttons()
+        self.runner.submit(self.link.outbox.popularity(since_days(30)), self._popularity_loaded)
+
+    def _popularity_loaded(self, counts: dict[str, int] | None, error: BaseException | None) -> None:
+        groups = self.centre.get("groups", [])
+        other = self.other_group_code()
+        self.guided_codes = popular_groups(counts or {}, groups, self.options.guided_groups, other)
+
+    def other_group_code(self) -> str | None:
+        codes = [g["code"] for g in self.centre.get("groups", [])]
+        return "khac" if "khac" in codes else (codes[-1] if codes else None)
+
+    def group_by_code(self, code: str | None) -> dict[str, Any]:
+        for group in self.centre.get("groups", []):
+            if group["code"] == code:
+                return group
+        return {}
+
+    def _build_group_buttons(self) -> None:
+        grid = self.root.get_screen("group").ids.groups if self.root else None
+        if grid is None:
+            return
+        grid.clear_widgets()
+        for group in self.centre.get("groups", []):
+            button = GroupButton(code=group["code"], letter=group["letter"], scale=1.0)
+            button.bind(on_release=lambda b: self.choose_group(b.code))
+            grid.add_widget(button)
+        classes = self.root.get_screen("priority").ids.classes
+        classes.clear_widgets()
+        for item in [*self.priority_classes, {"code": None}]:
+            button = CodeButton(code=item["code"] or "", kind="primary" if item["code"] else "light", scale=0.95)
+            button.bind(on_release=lambda b: self.choose_priority(b.code or None))
+            button.text = self.priority_name(item["code"], self.lang)
+            self.bind(lang=lambda _a, lang, b=button, c=item["code"]: setattr(b, "text", self.priority_name(c, lang)))
+            classes.add_widget(button)
+
+    # ------------------------------------------------------------------ navigation
+    def go(self, name: str) -> None:
+        self.message = ""
+        self.assist_message = ""
+        if self.root.current != name:
+            self.root.current = name
+        self._arm_idle()
+
+    def _touched(self, *_args: Any) -> None:
+        self._arm_idle()
+
+    def _arm_idle(self) -> None:
+        if self._idle_event:
+            self._idle_event.cancel()
+        if self.root and self.root.current not in ("attract", "ticket", "guided_ticket"):
+            self._idle_event = Clock.schedule_once(lambda _dt: self.restart(), self.options.idle_seconds)
+
+    def restart(self) -> None:
+        if self._ticket_event:
+            self._ticket_event.cancel()
+        self.chosen_group = {}
+        self.chosen_priority = None
+        self.lang = "vi"
+        self.greeter_reply = ""
+        self.greeter_group = ""
+        self.go("attract")
+
+    def start_ticket(self) -> None:
+        self.go("language")
+
+    def choose_language(self, lang: str) -> None:
+        self.lang = lang
+        self.go("group")
+
+    def choose_group(self, code: str) -> None:
+        self.chosen_group = self.group_by_code(code)
+        self.chosen_priority = None
+        self.go("priority" if self.priority_classes else "confirm")
+
+    def choose_priority(self, code: str | None) -> None:
+        self.chosen_priority = code
+        self.go("confirm")
+
+    def priority_name(self, code: str | None, lang: str) -> str:
+        for p in self.priority_classes:
+            if p["code"] == code:
+                return self.t(lang, p["name"], p.get("name_en", ""))
+        return self.t(lang, "Không ưu tiên", "No priority")
+
+    # ------------------------------------------------------------------ guided flow
+    def start_guided(self) -> None:
+        self.lang = "vi"
+        self.go("guided_group")
+
+    def guided_choose(self, code: str | None) -> None:
+        self.chosen_group = self.group_by_code(code)
+        self.chosen_priority = self.guided_priority()
+        self.go("guided_confirm")
+
+    def guided_priority(self) -> str | None:
+        codes = [p["code"] for p in self.priority_classes]
+        wanted = self.options.guided_priority
+        if wanted in codes:
+            return wanted
+        if "elderly" in codes:
+            return "elderly"
+        return codes[0] if codes else None
+
+    def call_staff(self, reason: str = "guided") -> None:
+        """Ask a staff member to come: MQTT (QoS 1, own identity), HTTP when the broker is away."""
+        self.assist_message = "Đang gọi cán bộ…"
+        self.say("Đang gọi cán bộ hỗ trợ.")
+        data = {"request_id": new_request_id(), "reason": reason}
+
+        async def send() -> str:
+            import asyncio
+
+            if self.mqtt is not None:
+                sent = await asyncio.get_running_loop().run_in_executor(None, self.mqtt.send, "assistance", data)
+                if sent:
+                    return "mqtt"
+            await self.link.post_request("assistance", data)
+            return "http"
+
+        def done(via: str | None, error: BaseException | None) -> None:
+            if error is not None:
+                log.warning("assistance request failed: %s", error)
+                self.assist_message = ASSIST_FAILED
+            else:
+                log.info("assistance requested via %s", via)
+                self.assist_via = via or ""
+                self.assist_message = ASSIST_SENT
+            self.say(self.assist_message)
+
+        self.runner.submit(send(), done)
+
+    # ------------------------------------------------------------------ issuing
+    def take_ticket(self, guided: bool = False) -> None:
+        if self.busy or not self.chosen_group:
+            return
+        self.busy = True
+        self.message = "Đang lấy số…"
+        target = "guided_ticket" if guided else "ticket"
+        self.runner.submit(self.link.issue(self.chosen_group["code"], self.chosen_priority),
+                           lambda ticket, error: self._issued(ticket, error, target))
+
+    def _issued(self, ticket: IssuedTicket | None, error: BaseException | None, target: str) -> None:
+        self.busy = False
+        if error is not None or ticket is None:
+            message = error.message if isinstance(error, KioskError) else "Không lấy được số, xin thử lại."
+            log.warning("ticket not issued: %s", error)
+            self.message = message
+            if target == "guided_ticket":
+                self.say(message)
+            return
+        self.issued.append(ticket)
+        self.ticket = ticket
+        self.online = self.link.online
+        from kiosk.ticket_render import qr_png
+
+        self.ticket_qr = texture_from_pil(qr_png(ticket.tracking_url, box_size=8, border=2))
+        self.printer_message = ""
+        self.go(target)
+        self._print(ticket)
+        if self._ticket_event:
+            self._ticket_event.cancel()
+        self._ticket_event = Clock.schedule_once(lambda _dt: self.restart(), self.options.ticket_seconds)
+
+    def ticket_speech(self, ticket: IssuedTicket | None) -> str:
+        if ticket is None:
+            return ""
+        from luot.vinumber import read_number, read_ticket  # espeak-ng misreads digits: spell them
+
+        counters = " hoặc ".join(read_number(c) for c in ticket.counters)
+        words = f"Số của ông bà là {read_ticket(ticket.number)}. Mời ông bà ngồi chờ, quầy số {counters} sẽ gọi."
+        return words + (" Đang mất kết nối, vé vẫn hợp lệ." if ticket.offline else "")
+
+    def ticket_view(self, ticket: IssuedTicket):
+        from kiosk.ticket_render import TicketView
+
+        wait = ticket.wait_minutes
+        return TicketView(
+            number=ticket.number, group_code=ticket.group, group_name=ticket.group_name,
+            group_name_en=ticket.group_name_en, letter=ticket.letter, counters=ticket.counters,
+            people_ahead=ticket.ahead or 0, estimated_wait_minutes=None if wait is None else int(round(wait)),
+            issued_at=ticket.issued_at, priority=ticket.priority, centre_name=self.centre.get("name", ""),
+            tracking_url=ticket.tracking_url, offline=ticket.offline, timezone=self.options.timezone)
+
+    def _print(self, ticket: IssuedTicket) -> None:
+        """Save a PNG of the ticket and send it to the printer, off the main thread."""
+        view = self.ticket_view(ticket)
+        out_dir = self.options.data_dir / "tickets"
+
+        def work() -> None:
+            from kiosk.ticket_render import PrinterError, print_ticket, render_png
+
+            try:
+                out_dir.mkdir(parents=True, exist_ok=True)
+                stamp = ticket.issued_at.strftime("%Y%m%d-%H%M%S")
+                render_png(view, self.options.printer_width).save(out_dir / f"{stamp}-{ticket.group}-{ticket.number}.png")
+                print_ticket(view, self.options.printer, profile=self.options.printer_profile,
+                             width_px=self.options.printer_width)
+            except PrinterError as error:
+                log.warning("printer: %s (%s)", error, error.detail)
+                message = str(error)
+                Clock.schedule_once(lambda _dt: setattr(self, "printer_message", message), 0)
+            except Exception as error:  # noqa: BLE001 - the ticket is issued; printing is best effort
+                log.exception("ticket image or print failed")
+                text = f"Không in được vé ({type(error).__name__}). Vé trên màn hình vẫn hợp lệ."
+                Clock.schedule_once(lambda _dt: setattr(self, "printer_message", text), 0)
+
+        threading.Thread(target=work, name="luot-kiosk-print", daemon=True).start()
+
+    # ------------------------------------------------------------------ greeter
+    def start_greeter(self) -> None:
+        self.lang = "vi"
+        if self.greeter is None:
+            self._make_greeter()
+        self.suggestions = self.greeter.suggestions()[:4] if self.greeter else []
+        self.greeter_reply = "Xin chào! Tôi là trợ lý của trung tâm. Ông/bà cần làm thủ tục gì? Hãy gõ hoặc chọn bên dưới."
+        self.greeter_group = ""
+        self.go("greeter")
+        screen = self.root.get_screen("greeter")
+        screen.ids.keyboard.text = ""
+        self.say(self.greeter_reply)
+
+    def _make_greeter(self) -> None:
+        from kiosk.greeter import Greeter
+
+        try:
+            self.greeter = Greeter(self.options.config or _config_from_centre(self.centre))
+        except Exception:  # noqa: BLE001
+            log.exception("greeter unavailable")
+            self.greeter = None
+
+    def greet_again(self) -> None:
+        self.say(self.greeter_reply)
+
+    def ask(self, text: str) -> None:
+        if not text.strip():
+            self.say(self.greeter_reply)
+            return
+        if self.greeter is None:
+            self._make_greeter()
+        if self.greeter is None:
+            self.greeter_reply = "Xin lỗi, trợ lý đang bận. Xin mời đến quầy hướng dẫn."
+            return
+        answer = self.greeter.understand(text)
+        self.greeter_reply = answer.reply_vi
+        self.greeter_group = answer.group or ""
+        if answer.question:
+            self.suggestions = list(answer.suggestions)[:4]
+        self.say(answer.reply_vi)
+
+    def greeter_take(self) -> None:
+        if not self.greeter_group:
+            return
+        self.chosen_group = self.group_by_code(self.greeter_group)
+        self.chosen_priority = None
+        self.take_ticket()
+
+    # ------------------------------------------------------------------ voice
+    def say(self, text: str) -> None:
+        self.speaker.say(text)
+
+
+def _config_from_centre(centre: dict[str, Any]):
+    """A CentreConfig rebuilt from ``GET /api/v1/centre`` so the greeter knows this centre's groups."""
+    from luot.config import parse_config
+
+    groups = [{k: g[k] for k in ("code", "letter", "name", "name_en", "description", "service_minutes",
+                                 "legal_days", "documents") if k in g} | {"first_number": 1 + 1000 * i}
+              for i, g in enumerate(centre.get("groups", []))]  # numbering is the server's business
+    counters = [{"number": c["number"], "name": c.get("name", ""), "groups": c["groups"]} for c in centre.get("counters", [])]
+    return parse_config({"centre": {"id": centre.get("id", "centre"), "name": centre.get("name", "Trung tâm")},
+                         "groups": groups, "counters": counters,
+                         "priority_classes": centre.get("priority_classes", [])}, "centre description")
+
+
+class KioskScreenFactory:
+    """Screen classes by name; their layout is in kiosk_screens.kv (``<AttractScreen>`` ...)."""
+
+    @staticmethod
+    def make(name: str) -> Screen:
+        from kivy.factory import Factory
+
+        class_name = "".join(part.title() for part in name.split("_")) + "Screen"
+        return getattr(Factory, class_name)(name=name)
+
+
+for _name in ("Attract", "Language", "Group", "Priority", "Confirm", "Ticket", "GuidedGroup", "GuidedConfirm",
+              "GuidedTicket", "Greeter"):
+    globals()[f"{_name}Screen"] = type(f"{_name}Screen", (KioskScreen,), {})
+    from kivy.factory import Factory as _F
+
+    _F.register(f"{_name}Screen", cls=globals()[f"{_name}Screen"])

@@ -1,0 +1,266 @@
+"""Kiosk and pad scenarios, each run in its own process by tests/test_kiosk_ui.py.
+
+``python -m tests.kiosk_scenarios NAME OUT_DIR`` starts a real centre in a background thread,
+runs the real Kivy app on an offscreen window, taps through with real touches, screenshots every
+screen into OUT_DIR/shots and writes what a visitor saw and what the server recorded to
+OUT_DIR/result.json. The pytest side asserts on that file.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import os
+
+if len(sys.argv) > 1 and sys.argv[1] == "pad":  # the pad is a landscape tablet
+    os.environ.setdefault("LUOT_KIOSK_WIDTH", "1280")
+    os.environ.setdefault("LUOT_KIOSK_HEIGHT", "800")
+
+from tests.helpers.kiosk_driver import CentreThread, Driver  # noqa: E402  (sets the Kivy environment first)
+
+import httpx  # noqa: E402
+
+
+def kiosk(centre: CentreThread, data: Path, **extra: Any):
+    from kiosk.app import KioskApp, KioskOptions
+
+    options = KioskOptions(server_url=centre.url, device_id="kiosk-1", secret=centre.secret("kiosk-1"),
+                           data_dir=data, transitions=False, **extra)
+    return KioskApp(options)
+
+
+def events(centre: CentreThread, kind: str) -> list[dict[str, Any]]:
+    rows = centre.call(centre.runtime.storage.events_after(0, 5000))
+    return [row for row in rows if row["type"] == kind]
+
+
+def server_tickets(centre: CentreThread) -> list[dict[str, Any]]:
+    return [{"id": t.id, "number": t.number, "group": t.group, "offline": t.offline, "token": t.token,
+             "priority": t.priority} for t in centre.engine().tickets.values()]
+
+
+def shown_number(driver: Driver) -> str:
+    info = driver.screen().ids.info
+    return info.ids.number.text.replace("[b]", "").replace("[/b]", "")
+
+
+def tap_ordinary_ticket(driver: Driver, group_index: int = 0, shots: str | None = None) -> dict[str, Any]:
+    """attract -> language -> group -> priority -> confirm -> ticket, with optional screenshots."""
+    app = driver.app
+
+    def shot(name: str) -> None:
+        if shots:
+            driver.shot(f"{shots}-{name}")
+
+    driver.wait(lambda: app.root.current == "attract", what="attract")
+    shot("attract")
+    driver.tap(driver.screen().ids.take)
+    shot("language")
+    driver.tap(driver.screen().ids.vi)
+    groups = driver.screen().ids.groups.children[::-1]  # GridLayout keeps children last-first
+    driver.wait(lambda: len(driver.screen().ids.groups.children) > group_index, what="group buttons")
+    shot("group")
+    driver.tap(groups[group_index])
+    shot("priority")
+    driver.tap(driver.screen().ids.classes.children[0])  # the last button: "Không ưu tiên"
+    shot("confirm")
+    before = len(app.issued)
+    driver.tap(driver.screen().ids.take)
+    driver.wait(lambda: app.root.current == "ticket" and len(app.issued) > before, what="ticket screen")
+    shot("ticket")
+    ticket = app.issued[-1]
+    seen = {"shown": shown_number(driver), "number": ticket.number, "group": ticket.group,
+            "offline": ticket.offline, "token": ticket.token, "texts": driver.texts()}
+    driver.tap(driver.screen().ids.done)
+    return seen
+
+
+# ---------------------------------------------------------------------- scenarios
+def flow(centre: CentreThread, out: Path, driver: Driver) -> dict[str, Any]:
+    app = driver.app
+    seen = tap_ordinary_ticket(driver, 0, shots="flow")
+    # English: the same path, one screenshot of the group screen in English
+    driver.tap(driver.screen().ids.take)
+    driver.tap(driver.screen().ids.en)
+    driver.shot("flow-group-en")
+    english = driver.texts()
+    app.restart()
+    driver.pump(0.1)
+    pngs = sorted(p.name for p in (out / "kiosk" / "tickets").glob("*.png")) if (out / "kiosk" / "tickets").exists() else []
+    deadline = time.monotonic() + 10
+    while not pngs and time.monotonic() < deadline:
+        driver.pump(0.2)
+        pngs = sorted(p.name for p in (out / "kiosk" / "tickets").glob("*.png"))
+    return {"ticket": seen, "server": server_tickets(centre), "english_texts": english, "ticket_pngs": pngs,
+            "screen_after": app.root.current}
+
+
+def guided(centre: CentreThread, out: Path, driver: Driver) -> dict[str, Any]:
+    app = driver.app
+    driver.wait(lambda: app.root.current == "attract" and len(app.guided_codes) == 3, what="attract")
+    start_taps = driver.taps
+    driver.tap(driver.screen().ids.guided)
+    driver.shot("guided-group")
+    choices = [w.text for w in driver.screen().walk()
+               if w.__class__.__name__ == "CodeButton" and w.opacity > 0]
+    font_sizes = {"guided_choice": driver.screen().ids.g0.font_size}
+    driver.tap(driver.screen().ids.g0)
+    driver.shot("guided-confirm")
+    driver.tap(driver.screen().ids.take)
+    driver.wait(lambda: app.root.current == "guided_ticket", what="guided ticket")
+    taps = driver.taps - start_taps
+    driver.shot("guided-ticket")
+    ticket = app.issued[-1]
+    shown = shown_number(driver)
+    # call staff from the ticket screen
+    help_button = driver.find_text(driver.screen(), "Gọi cán bộ hỗ trợ")
+    driver.tap(help_button)
+    driver.wait(lambda: app.assist_message.startswith("Đã gọi") or app.assist_message.startswith("Chưa"),
+                what="assistance answer")
+    driver.wait(lambda: len(events(centre, "assistance.requested")) > 0, what="assistance on the server")
+    driver.wait(lambda: any("Số của ông bà" in text for text, *_ in app.speaker.spoken), timeout=20,
+                what="ticket spoken")
+    assist_message = app.assist_message
+    assist_via = app.assist_via
+    # ordinary screens for comparison of text size
+    app.restart()
+    driver.pump(0.1)
+    font_sizes["ordinary_choice"] = app.root.get_screen("group").ids.groups.children[0].font_size
+    return {"taps": taps, "shown": shown, "number": ticket.number, "group": ticket.group, "priority": ticket.priority,
+            "choices": choices, "font_sizes": font_sizes, "assist_message": assist_message,
+            "assistance": events(centre, "assistance.requested"), "server": server_tickets(centre),
+            "spoken": [text for text, *_ in app.speaker.spoken],
+            "wavs": [str(wav) for _, wav, _ in app.speaker.spoken if wav],
+            "assist_via": assist_via,
+            "speech_module": importlib.util.find_spec("luot.speech") is not None,
+            "mqtt": app.mqtt is not None}
+
+
+def greeter(centre: CentreThread, out: Path, driver: Driver) -> dict[str, Any]:
+    app = driver.app
+    driver.wait(lambda: app.root.current == "attract", what="attract")
+    driver.tap(driver.screen().ids.greeter)
+    driver.wait(lambda: app.root.current == "greeter", what="greeter")
+    driver.shot("greeter-hello")
+    keyboard = driver.screen().ids.keyboard
+    keys = {getattr(b, "key_value", None): b for b in keyboard.walk() if hasattr(b, "key_value")}
+    for char in "ket hon":  # typed without diacritics, as many visitors do
+        driver.tap(keys[char])
+    typed = keyboard.text
+    driver.tap(driver.screen().ids.ask)
+    driver.wait(lambda: app.greeter_group != "", what="greeter answer")
+    driver.wait(lambda: app.speaking, what="the face speaking")
+    speaking = app.speaking
+    driver.shot("greeter-answer")
+    reply = app.greeter_reply
+    driver.tap(driver.screen().ids.take)
+    driver.wait(lambda: app.root.current == "ticket", what="ticket from greeter")
+    driver.shot("greeter-ticket")
+    return {"typed": typed, "group": app.greeter_group, "speaking": speaking, "reply": reply, "shown": shown_number(driver),
+            "number": app.issued[-1].number, "server": server_tickets(centre)}
+
+
+def offline(centre: CentreThread, out: Path, driver: Driver) -> dict[str, Any]:
+    app = driver.app
+    link = app.link
+    first = tap_ordinary_ticket(driver, 0)
+    leased = app.runner.call(link.outbox.remaining(link.service_day(), "ho-tich"))
+    centre.stop()  # the server goes away (power cut in the server room)
+    seen = []
+    for index, group in enumerate((0, 0, 1)):
+        seen.append(tap_ordinary_ticket(driver, group, shots="offline" if index == 0 else None))
+    pending_offline = len(app.runner.call(link.outbox.pending()))
+    driver.shot("offline-attract")
+    banner = [t for t in driver.texts() if "mất kết nối" in t]
+    centre.start()  # same address, same database
+    driver.wait(lambda: app.online and not app.runner.call(link.outbox.pending()), timeout=30, what="sync")
+    after = tap_ordinary_ticket(driver, 0)
+    # repeating the hand-over must not create anything new (idempotent)
+    repeated = []
+    for ticket in app.runner.call(_all_offline(link)):
+        answer = httpx.post(centre.url + "/api/v1/offline-tickets", json=ticket.body(),
+                            headers={"Authorization": f"Bearer kiosk-1:{centre.secret('kiosk-1')}"})
+        repeated.append(answer.status_code)
+    return {"first": first, "offline": seen, "after": after, "leased_before": leased,
+            "pending_while_offline": pending_offline, "attract_banner": banner, "repeated": repeated,
+            "server": server_tickets(centre)}
+
+
+async def _all_offline(link):
+    async with link.outbox.db.execute("SELECT token, day, grp, number, priority, issued_at FROM tickets") as cursor:
+        from kiosk.outbox import OfflineTicket
+
+        return [OfflineTicket(*row) for row in await cursor.fetchall()]
+
+
+def pad(centre: CentreThread, out: Path, driver: Driver) -> dict[str, Any]:
+    """A ticket is served and finished at counter 1; the pad shows faces; one tap, one rating."""
+    app = driver.app
+    kiosk_auth = {"Authorization": f"Bearer kiosk-1:{centre.secret('kiosk-1')}"}
+    ticket = httpx.post(centre.url + "/api/v1/tickets", json={"group": "ho-tich"}, headers=kiosk_auth).json()
+    centre.run(lambda e, now: (None, e.open_counter(1, "canbo1", now)))
+    centre.run(lambda e, now: e.call_next(1, now))
+    centre.run(lambda e, now: e.start(1, now))
+    driver.shot("pad-idle")
+    mqtt = app.mqtt is not None
+    if not mqtt:  # no broker yet: hand the pad the retained state the server would publish
+        app.counter_state(centre.engine().counter_view(1))
+    centre.run(lambda e, now: e.finish(1, now))
+    if not mqtt:
+        app.counter_state(centre.engine().counter_view(1))
+    driver.wait(lambda: app.root.current == "rate", what="faces")
+    driver.shot("pad-rate")
+    faces = [w for w in driver.screen().walk() if w.__class__.__name__ == "MoodFace"]
+    satisfied = next(f for f in faces if f.mood == 3)
+    driver.tap(satisfied)
+    driver.wait(lambda: app.root.current == "thanks", what="thanks")
+    driver.shot("pad-thanks")
+    driver.wait(lambda: app.sent_via != "" or app.error != "", what="rating sent")
+    driver.wait(lambda: len(events(centre, "feedback.recorded")) > 0, what="rating on the server")
+    # a second tap chance for the same ticket never comes: the same state again does not reopen faces
+    app.idle()
+    if not mqtt:
+        app.counter_state(centre.engine().counter_view(1))
+    driver.pump(0.5)
+    second_screen = app.root.current
+    return {"ticket_id": ticket["id"], "via": app.sent_via, "error": app.error, "second_screen": second_screen,
+            "feedback": events(centre, "feedback.recorded"), "mqtt": mqtt}
+
+
+SCENARIOS = {"flow": flow, "guided": guided, "greeter": greeter, "offline": offline, "pad": pad}
+
+
+def main(name: str, out: Path) -> int:
+    with_mqtt = importlib.util.find_spec("server.broker") is not None and name in ("pad", "guided")
+    centre = CentreThread(out / "server", mqtt=with_mqtt).start()
+    mqtt = {}
+    if with_mqtt and centre.runtime.mqtt_port:
+        mqtt = {"mqtt_host": centre.runtime.mqtt_host, "mqtt_port": centre.runtime.mqtt_port}
+    if name == "pad":
+        from kiosk.pad import PadApp, PadOptions
+
+        app = PadApp(PadOptions(server_url=centre.url, device_id="pad-1", secret=centre.secret("pad-1"),
+                                data_dir=out / "pad", counter=1, transitions=False, **mqtt))
+    else:
+        app = kiosk(centre, out / "kiosk", speech=(name in ("guided", "greeter")), lease_size=20, **mqtt)
+    driver = Driver(app, out / "shots")
+    driver.start()
+    started = time.monotonic()
+    try:
+        result = SCENARIOS[name](centre, out, driver)
+    finally:
+        driver.stop()
+        centre.stop()
+    result["seconds"] = round(time.monotonic() - started, 2)
+    result["shots"] = sorted(p.name for p in (out / "shots").glob("*.png"))
+    (out / "result.json").write_text(json.dumps(result, ensure_ascii=False, indent=2, default=str), "utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1], Path(sys.argv[2])))

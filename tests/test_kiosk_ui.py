@@ -1,0 +1,139 @@
+"""The kiosk and the pad as a visitor uses them: real Kivy window (SDL offscreen), real touches,
+a real centre server; every screen is screenshotted.
+
+Each scenario runs in its own process (tests/kiosk_scenarios.py) because Kivy's Window belongs to
+the whole process. The child writes what was on screen and what the server recorded; the
+assertions are here. Screenshots are kept under the test's tmp dir (and LUOT_KIOSK_SHOTS if set).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_scenario(name: str, tmp_path: Path) -> dict:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("KIVY_HOME", None)
+    done = subprocess.run([sys.executable, "-m", "tests.kiosk_scenarios", name, str(tmp_path)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    result_file = tmp_path / "result.json"
+    if done.returncode != 0 or not result_file.exists():
+        pytest.fail(f"scenario {name} failed (exit {done.returncode}):\n{done.stderr[-6000:]}")
+    keep = os.environ.get("LUOT_KIOSK_SHOTS")
+    if keep:
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        for shot in (tmp_path / "shots").glob("*.png"):
+            shutil.copy(shot, Path(keep) / shot.name)
+    return json.loads(result_file.read_text("utf-8"))
+
+
+def assert_real_screenshots(tmp_path: Path, names: list[str]) -> None:
+    """Each screenshot exists, is the window's size, and is not a blank frame."""
+    for name in names:
+        image = Image.open(tmp_path / "shots" / name).convert("RGB")
+        assert image.size == (720, 1280) or image.size == (800, 600) or image.width > 300, name
+        colours = image.resize((90, 160)).getcolors(maxcolors=90 * 160)
+        assert colours is None or len(colours) > 8, f"{name} looks blank"
+
+
+def bare(text: str) -> str:
+    return text.replace("[b]", "").replace("[/b]", "")
+
+
+def test_ticket_flow_shows_the_number_the_server_issued(tmp_path: Path) -> None:
+    result = run_scenario("flow", tmp_path)
+    seen, server = result["ticket"], result["server"]
+    assert len(server) == 1, "one visit, one ticket"
+    assert seen["shown"] == str(server[0]["number"]) == str(seen["number"])
+    assert server[0]["group"] == "ho-tich" and server[0]["priority"] is None and not seen["offline"]
+    assert seen["token"] == server[0]["token"]
+    texts = " | ".join(seen["texts"])
+    assert "Hộ tịch" in texts and "Mời đến quầy: 1 hoặc 2" in texts and "Số người chờ trước: 0" in texts
+    assert "mất kết nối" not in texts
+    assert any("Civil status" in t for t in result["english_texts"]), "English was chosen"
+    assert result["ticket_pngs"] and result["ticket_pngs"][0].endswith(f"-{server[0]['number']}.png")
+    assert result["screen_after"] == "attract"
+    expected = ["flow-attract", "flow-language", "flow-group", "flow-priority", "flow-confirm", "flow-ticket", "flow-group-en"]
+    assert sorted(result["shots"]) == sorted(f"{n}.png" for n in expected)
+    assert_real_screenshots(tmp_path, result["shots"])
+
+
+def test_guided_flow_gives_a_priority_ticket_in_three_taps_and_calls_staff(tmp_path: Path) -> None:
+    result = run_scenario("guided", tmp_path)
+    assert result["taps"] == 3
+    assert result["choices"] == ["Hộ tịch", "Chứng thực", "Đất đai", "Khác"], "at most four choices"
+    assert result["shown"] == str(result["number"])
+    [ticket] = result["server"]
+    assert ticket["number"] == result["number"] and ticket["priority"] == "elderly"
+    sizes = result["font_sizes"]
+    assert sizes["guided_choice"] >= 1.5 * sizes["ordinary_choice"]
+    assert result["assist_message"].startswith("Đã gọi cán bộ")
+    assert result["assist_via"] == "mqtt", "the call for staff went over MQTT with the kiosk's own user"
+    [assist] = result["assistance"]
+    assert assist["data"]["device"] == "kiosk-1" and assist["data"]["reason"] == "guided"
+    spoken = result["spoken"]
+    assert any("cần làm thủ tục gì" in s for s in spoken), "the group screen is read aloud"
+    assert any("Lấy số ưu tiên" in s for s in spoken), "the confirm screen is read aloud"
+    from luot.vinumber import read_number
+
+    assert any(read_number(result["number"]) in s for s in spoken), "the number is read aloud, in words"
+    if result["speech_module"]:
+        assert result["wavs"] and all(Path(w).exists() for w in result["wavs"]), "every prompt was rendered to a WAV"
+    assert result["mqtt"], "the kiosk has its own MQTT connection"
+    assert_real_screenshots(tmp_path, result["shots"])
+
+
+def test_greeter_understands_text_without_diacritics_and_issues_the_ticket(tmp_path: Path) -> None:
+    result = run_scenario("greeter", tmp_path)
+    assert result["typed"] == "ket hon"
+    assert result["group"] == "ho-tich"
+    assert result["speaking"], "the face moves its mouth while the answer is read"
+    assert "Hộ tịch" in result["reply"] and "Giấy tờ cần mang" in result["reply"] and "3 ngày làm việc" in result["reply"]
+    [ticket] = result["server"]
+    assert result["shown"] == str(ticket["number"]) and ticket["group"] == "ho-tich"
+    assert_real_screenshots(tmp_path, result["shots"])
+
+
+def test_offline_tickets_come_from_the_lease_and_reach_the_server_once(tmp_path: Path) -> None:
+    result = run_scenario("offline", tmp_path)
+    offline = result["offline"]
+    assert [t["offline"] for t in offline] == [True, True, True]
+    for ticket in offline:
+        texts = " | ".join(ticket["texts"])
+        assert "Đang mất kết nối – vé vẫn hợp lệ" in texts
+        assert ticket["shown"] == str(ticket["number"])
+    assert result["pending_while_offline"] == 3
+    assert result["attract_banner"], "the start screen says plainly that the kiosk is offline"
+    server = result["server"]
+    pairs = Counter((t["group"], t["number"]) for t in server)
+    assert all(count == 1 for count in pairs.values()), f"duplicate numbers: {pairs}"
+    by_token = {t["token"]: t for t in server}
+    for ticket in offline:
+        assert by_token[ticket["token"]]["number"] == ticket["number"], "every offline ticket reached the server"
+        assert by_token[ticket["token"]]["offline"] is True
+    assert len(server) == 5  # one before, three offline, one after
+    assert result["after"]["offline"] is False
+    assert result["after"]["number"] not in {t["number"] for t in offline if t["group"] == "ho-tich"}
+    assert result["repeated"] == [200, 200, 200]  # handing over again is harmless
+
+
+def test_pad_records_one_rating_for_a_finished_ticket(tmp_path: Path) -> None:
+    result = run_scenario("pad", tmp_path)
+    assert result["error"] == ""
+    [feedback] = result["feedback"]
+    assert feedback["data"]["ticket_id"] == result["ticket_id"]
+    assert feedback["data"]["rating"] == 3 and feedback["data"]["device"] == "pad-1"
+    assert result["via"] == ("mqtt" if result["mqtt"] else "http")
+    assert result["second_screen"] == "idle", "a rated ticket does not bring the faces back"
+    assert sorted(result["shots"]) == ["pad-idle.png", "pad-rate.png", "pad-thanks.png"]

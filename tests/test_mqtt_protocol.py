@@ -143,11 +143,12 @@ async def test_last_will_then_reconnect_and_republish(broker: BrokerHandle) -> N
     link._client.socket().shutdown(socket.SHUT_RDWR)  # the server's network dies: no DISCONNECT sent
 
     statuses = lambda: [m.payload for m in kiosk.received(topics.server_availability)]  # noqa: E731
-    await kiosk.wait_for(lambda m: m.topic == topics.server_availability and m.payload == b"offline")
+    await kiosk.wait_for(lambda m: m.topic == topics.server_availability and m.payload == b"offline", timeout=15)
     # paho reconnects by itself, says online again and republishes the retained state.
-    await kiosk.wait_for(lambda m: m.topic == topics.server_availability and m.payload == b"online", count=2)
+    await kiosk.wait_for(lambda m: m.topic == topics.server_availability and m.payload == b"online", count=2,
+                          timeout=15)  # paho waits a second or more before reconnecting; the machine may be busy
     assert statuses()[-3:] == [b"online", b"offline", b"online"]
-    await kiosk.wait_for(lambda m: m.topic == topics.counter_state(3), count=before + 1)
+    await kiosk.wait_for(lambda m: m.topic == topics.counter_state(3), count=before + 1, timeout=15)
     assert payload(kiosk.received(topics.counter_state(3))[-1])["data"]["number"] == 2001
 
     await link.stop()  # a clean stop says offline itself

@@ -32,6 +32,13 @@ OUTAGE = float(os.environ.get("LUOT_TEST_OUTAGE_SECONDS", "3"))
 PUBLISHED = ("ticket.", "counter.", "assistance.")
 
 
+def shot_dir(tmp_path: Path) -> Path:
+    """Screenshots go to $LUOT_SCREENSHOT_DIR (docs/img to refresh the docs), else the test's tmp dir."""
+    path = Path(os.environ.get("LUOT_SCREENSHOT_DIR") or tmp_path / "shots")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 @pytest.fixture
 def pg() -> Iterator[str]:
     yield from scratch_database()
@@ -298,7 +305,7 @@ async def test_foreign_and_malformed_events_are_refused_and_the_dashboard_tells(
                     await asyncio.sleep(0.2)
                 overview = (await web.get("/api/overview")).json()
                 assert any(w["kind"] == "bridge-down" and "Mất đường truyền" in w["vi"] for w in overview["warnings"])
-            await asyncio.to_thread(screenshot, agg, Path(__file__).resolve().parents[1] / "docs" / "img" / "province-dashboard.png")
+            await asyncio.to_thread(screenshot, agg, shot_dir(tmp_path) / "province-dashboard.png")
         finally:
             client.loop_stop()
             client.disconnect()

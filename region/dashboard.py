@@ -12,9 +12,7 @@ dashboard secret from the region secrets file (the aggregator listens on 127.0.0
 # No "from __future__ import annotations": FastAPI must see the closures used in Depends().
 
 import asyncio
-import csv
 import hmac
-import io
 import json
 import time
 from datetime import datetime
@@ -30,6 +28,7 @@ from fastapi.staticfiles import StaticFiles
 from region.report import devices, figures, hourly_series, utc_now
 from region.settings import DASHBOARD_USER, Region
 from region.warnings import Thresholds
+from server.reports import table_csv, table_xlsx
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
 CENTRE_WEB_DIR = Path(__file__).resolve().parent.parent / "server" / "web"
@@ -64,36 +63,16 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def _export_rows(rows: list[dict[str, Any]], zone: Any) -> list[list[Any]]:
+    return [[_plain(row.get(key), zone) for key, _, _ in EXPORT_FIELDS] for row in rows]
+
+
 def export_csv(rows: list[dict[str, Any]], zone: Any) -> bytes:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow([vi for _, vi, _ in EXPORT_FIELDS])
-    for row in rows:
-        writer.writerow([_plain(row.get(key), zone) for key, _, _ in EXPORT_FIELDS])
-    return ("\ufeff" + out.getvalue()).encode("utf-8")
+    return table_csv(EXPORT_FIELDS, _export_rows(rows, zone))
 
 
 def export_xlsx(rows: list[dict[str, Any]], title: str, zone: Any) -> bytes:
-    from openpyxl import Workbook
-    from openpyxl.styles import Font
-
-    book = Workbook()
-    sheet = book.active
-    sheet.title = "Tỉnh"
-    sheet.append([title])
-    sheet["A1"].font = Font(bold=True, size=13)
-    sheet.append([vi for _, vi, _ in EXPORT_FIELDS])
-    sheet.append([en for _, _, en in EXPORT_FIELDS])
-    for cell in sheet[2]:
-        cell.font = Font(bold=True)
-    for cell in sheet[3]:
-        cell.font = Font(italic=True, color="555555")
-    for row in rows:
-        sheet.append([_plain(row.get(key), zone) for key, _, _ in EXPORT_FIELDS])
-    sheet.freeze_panes = "C4"
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
+    return table_xlsx(EXPORT_FIELDS, _export_rows(rows, zone), title, "Tỉnh", freeze="C4", wide=frozenset({"name", "centre"}))
 
 
 def create_app(region: Region, dsn: str, changed: Any = None, clock: Callable[[], datetime] = utc_now) -> FastAPI:

@@ -119,37 +119,50 @@ def _cell(value: Any) -> Any:
     return "" if value is None else value
 
 
-def to_csv(rows: list[dict[str, Any]]) -> bytes:
+Fields = list[tuple[str, str, str]]  # (key, Vietnamese heading, English heading)
+
+
+def table_csv(fields: Fields, rows: list[list[Any]]) -> bytes:
+    """CSV with Vietnamese headings, UTF-8 with a BOM so Excel opens the diacritics right."""
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow([vi for _, vi, _ in FIELDS])
-    for row in rows:
-        writer.writerow([_cell(row[key]) for key, _, _ in FIELDS])
+    writer.writerow([vi for _, vi, _ in fields])
+    writer.writerows(rows)
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
-def to_xlsx(rows: list[dict[str, Any]], title: str) -> bytes:
+def table_xlsx(fields: Fields, rows: list[list[Any]], title: str, sheet_name: str, freeze: str = "A4",
+               wide: frozenset[str] = frozenset({"name"})) -> bytes:
+    """A workbook: the title, Vietnamese headings (bold), English ones below (grey), then the rows."""
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Font
 
     book = Workbook()
     sheet = book.active
-    sheet.title = "Báo cáo"
+    sheet.title = sheet_name
     sheet.append([title])
     sheet["A1"].font = Font(bold=True, size=13)
-    sheet.append([vi for _, vi, _ in FIELDS])
-    sheet.append([en for _, _, en in FIELDS])
+    sheet.append([vi for _, vi, _ in fields])
+    sheet.append([en for _, _, en in fields])
     for cell in sheet[2]:
         cell.font = Font(bold=True)
         cell.alignment = Alignment(wrap_text=True)
     for cell in sheet[3]:
         cell.font = Font(italic=True, color="555555")
     for row in rows:
-        sheet.append([row[key] for key, _, _ in FIELDS])
-    for index, (key, vi, _) in enumerate(FIELDS, start=1):
-        width = max(12, min(40, len(vi) + 2)) if key != "name" else 34
+        sheet.append(row)
+    for index, (key, vi, _) in enumerate(fields, start=1):
+        width = max(12, min(40, len(vi) + 2)) if key not in wide else 34
         sheet.column_dimensions[sheet.cell(2, index).column_letter].width = width
-    sheet.freeze_panes = "A4"
+    sheet.freeze_panes = freeze
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
+
+
+def to_csv(rows: list[dict[str, Any]]) -> bytes:
+    return table_csv(FIELDS, [[_cell(row[key]) for key, _, _ in FIELDS] for row in rows])
+
+
+def to_xlsx(rows: list[dict[str, Any]], title: str) -> bytes:
+    return table_xlsx(FIELDS, [[row[key] for key, _, _ in FIELDS] for row in rows], title, "Báo cáo")

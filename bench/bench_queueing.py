@@ -78,7 +78,7 @@ def mmc_mean_wait(c: int, rho: float, customers: int, seed: int, warmup: int = 1
                   per_day: int = 9500) -> tuple[float, int]:
     """Mean wait (in mean service times) measured on the engine; returns (mean, customers counted).
 
-    Engine time: one mean service time = 60 s. Each day gets at most ``per_day`` tickets (numbers
+    Engine time: one mean service time = 1 s (so a day holds thousands of services). Each day gets at most ``per_day`` tickets (numbers
     run 1-9999), then arrivals stop, the queue drains, and the next day starts empty.
     """
     config = single_group_config(c)
@@ -86,7 +86,7 @@ def mmc_mean_wait(c: int, rho: float, customers: int, seed: int, warmup: int = 1
     engine = QueueEngine(config, new_id=new_id, new_token=new_token)
     rng = random.Random(seed)
     group = config.groups[0].code
-    lam = rho * c  # arrivals per minute (mean service = 1 minute)
+    lam = rho * c  # arrivals per second (mean service = 1 second)
     waits: list[float] = []
     day = datetime(2026, 1, 5, 0, 30, tzinfo=ZONE)
     while len(waits) < customers:
@@ -101,13 +101,13 @@ def mmc_mean_wait(c: int, rho: float, customers: int, seed: int, warmup: int = 1
         while arrivals < per_day or pending:
             if arrivals < per_day and (not pending or next_arrival <= pending[0][0]):
                 t = next_arrival
-                now = day + timedelta(minutes=t)
+                now = day + timedelta(seconds=t)
                 engine.issue(group, now)
                 arrivals += 1
                 next_arrival = t + rng.expovariate(lam)
             else:
                 t, _, counter = heapq.heappop(pending)
-                now = day + timedelta(minutes=t)
+                now = day + timedelta(seconds=t)
                 engine.finish(counter, now)
                 free.append(counter)
             while free and engine._waiting:
@@ -117,7 +117,7 @@ def mmc_mean_wait(c: int, rho: float, customers: int, seed: int, warmup: int = 1
                     free.append(counter)
                     break
                 if ticket.number > warmup:
-                    waits.append(events[-1].data["wait_seconds"] / 60.0)
+                    waits.append(events[-1].data["wait_seconds"])
                 engine.start(counter, now)
                 heapq.heappush(pending, (t + rng.expovariate(1.0), next(order), counter))
         day += timedelta(days=1)
@@ -132,8 +132,9 @@ def part1(seeds: int, scale: float) -> list[dict]:
         for rho in (0.5, 0.7, 0.85):
             started = time.perf_counter()
             theory = erlang_c_wait(c, rho, 1.0)
-            # the sample mean's noise grows like 1/(1-rho)^2: scale the run length with it
-            customers = int(scale * 6000 / (1 - rho) ** 2 / max(1.0, c ** 0.5))
+            # the sample mean's noise grows like 1/(1-rho)^2, and relative noise grows when few wait
+            # at all (many counters, light load): scale the run length with both
+            customers = int(scale * 6000 / (1 - rho) ** 2 * max(1.0, 0.5 / theory))
             means, counted = [], 0
             for seed in range(seeds):
                 mean, n = mmc_mean_wait(c, rho, customers // seeds, seed=1000 * c + int(rho * 100) + seed)

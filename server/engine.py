@@ -115,6 +115,8 @@ class CounterState:
     priority_run: int = 0
     last_ticket_id: str | None = None
     paused_reason: str | None = None
+    busy_since: datetime | None = None  # when the current ticket was first called here
+    released_at: datetime | None = None  # when the counter last let a ticket go
 
 
 @dataclass
@@ -163,6 +165,9 @@ class QueueEngine:
         self.day: date | None = None
         self.day_closed = False
         self.tickets: dict[str, Ticket] = {}
+        # The waiting tickets only (kept by the appliers): calling, snapshots and estimates look at
+        # these, not at every ticket of the day, so a busy afternoon costs what its queue costs.
+        self._waiting: dict[str, Ticket] = {}
         self.by_token: dict[str, str] = {}
         self.counters: dict[int, CounterState] = {
             c.number: CounterState(c.number, tuple(c.groups)) for c in config.counters
@@ -171,6 +176,14 @@ class QueueEngine:
         self.recent_calls: deque[dict[str, Any]] = deque(maxlen=RECENT_CALLS)
         self.service_sum: dict[str, float] = {}
         self.service_count: dict[str, int] = {}
+        # What a counter really spends on a ticket: from its first call there to its release
+        # (walk-up, recalls of absent citizens and the service), and the pause between a release
+        # and the next call while citizens were waiting. Both feed the expected waits.
+        self.handle_sum: dict[str, float] = {}
+        self.handle_count: dict[str, int] = {}
+        self.gap_sum = 0.0
+        self.gap_count = 0
+        self.service_samples: dict[str, list[float]] = {}
         self.rated_tickets: set[str] = set()
         self.dossiers: dict[str, Dossier] = {}
         self.last_seq = 0
@@ -216,16 +229,22 @@ class QueueEngine:
         self.day = date.fromisoformat(event.data["day"])
         self.day_closed = False
         self.tickets.clear()
+        self._waiting.clear()
         self.by_token.clear()
         self.numbering = _Numbering()
         self.recent_calls.clear()
         self.service_sum.clear()
         self.service_count.clear()
+        self.handle_sum.clear()
+        self.handle_count.clear()
+        self.gap_sum, self.gap_count = 0.0, 0
+        self.service_samples.clear()
         self.rated_tickets.clear()
         self.dossiers.clear()
         for counter in self.counters.values():
             counter.status, counter.officer, counter.ticket_id = CLOSED, None, None
             counter.priority_run, counter.last_ticket_id, counter.paused_reason = 0, None, None
+            counter.busy_since, counter.released_at = None, None
 
     def _on_day_closed(self, event: Event) -> None:
         self.day_closed = True
@@ -244,6 +263,7 @@ class QueueEngine:
             priority=d.get("priority"), source=d.get("source"), offline=bool(d.get("offline")),
         )
         self.tickets[ticket.id] = ticket
+        self._waiting[ticket.id] = ticket
         self.by_token[ticket.token] = ticket.id
         if ticket.offline:
             self.numbering.used_offline.add((ticket.group, ticket.number))
@@ -257,9 +277,15 @@ class QueueEngine:
         ticket = self.tickets[d["ticket_id"]]
         counter = self.counters[d["counter"]]
         ticket.status, ticket.counter, ticket.officer = CALLED, counter.number, counter.officer
+        self._waiting.pop(ticket.id, None)
         ticket.calls, ticket.called_at, ticket.target_counter = 1, event.at, None
         ticket.first_called_at = ticket.first_called_at or event.at
+        if counter.released_at is not None and ticket.queue_since <= counter.released_at and counter.ticket_id is None:
+            # the citizen was already waiting when the counter became free: the pause is overhead
+            self.gap_sum += max(0.0, (event.at - counter.released_at).total_seconds())
+            self.gap_count += 1
         counter.status, counter.ticket_id, counter.last_ticket_id = CALLING, ticket.id, ticket.id
+        counter.busy_since = event.at
         counter.priority_run = counter.priority_run + 1 if ticket.priority else 0
         self.recent_calls.appendleft(self._call_record(ticket, event))
 
@@ -276,11 +302,18 @@ class QueueEngine:
         if counter.status != PAUSED:  # a paused counter stays paused until resumed
             counter.status = BUSY
 
-    def _release_counter(self, ticket: Ticket) -> None:
+    def _release_counter(self, ticket: Ticket, at: datetime | None = None, handled: bool = False) -> None:
         if ticket.counter is None:
             return
         counter = self.counters[ticket.counter]
         if counter.ticket_id == ticket.id:
+            if at is not None:
+                if handled and counter.busy_since is not None:
+                    seconds = max(0.0, (at - counter.busy_since).total_seconds())
+                    self.handle_sum[ticket.group] = self.handle_sum.get(ticket.group, 0.0) + seconds
+                    self.handle_count[ticket.group] = self.handle_count.get(ticket.group, 0) + 1
+                counter.released_at = at
+            counter.busy_since = None
             counter.ticket_id = None
             if counter.status in (CALLING, BUSY):
                 counter.status = IDLE
@@ -292,18 +325,20 @@ class QueueEngine:
         if seconds is not None:
             self.service_sum[ticket.group] = self.service_sum.get(ticket.group, 0.0) + seconds
             self.service_count[ticket.group] = self.service_count.get(ticket.group, 0) + 1
-        self._release_counter(ticket)
+            self.service_samples.setdefault(ticket.group, []).append(seconds / 60.0)
+        self._release_counter(ticket, event.at, handled=True)
 
     def _on_ticket_no_show(self, event: Event) -> None:
         ticket = self.tickets[event.data["ticket_id"]]
         ticket.status, ticket.finished_at = NO_SHOW, event.at
-        self._release_counter(ticket)
+        self._release_counter(ticket, event.at, handled=True)
 
     def _on_ticket_transferred(self, event: Event) -> None:
         d = event.data
         ticket = self.tickets[d["ticket_id"]]
-        self._release_counter(ticket)
+        self._release_counter(ticket, event.at)
         ticket.status, ticket.group = WAITING, d["group"]
+        self._waiting[ticket.id] = ticket
         ticket.counter, ticket.officer, ticket.calls = None, None, 0
         ticket.target_counter = d.get("target_counter")
         ticket.started_at = None
@@ -312,11 +347,13 @@ class QueueEngine:
     def _on_ticket_cancelled(self, event: Event) -> None:
         ticket = self.tickets[event.data["ticket_id"]]
         self._release_counter(ticket)
+        self._waiting.pop(ticket.id, None)
         ticket.status, ticket.finished_at = CANCELLED, event.at
 
     def _on_ticket_expired(self, event: Event) -> None:
         ticket = self.tickets[event.data["ticket_id"]]
         self._release_counter(ticket)
+        self._waiting.pop(ticket.id, None)
         ticket.status, ticket.finished_at = EXPIRED, event.at
 
     def _on_counter_opened(self, event: Event) -> None:
@@ -409,7 +446,7 @@ class QueueEngine:
 
     def waiting(self) -> list[Ticket]:
         """Waiting tickets in calling order, ignoring the anti-starvation rule."""
-        return sorted((t for t in self.tickets.values() if t.status == WAITING),
+        return sorted(self._waiting.values(),
                       key=lambda t: (t.priority is None, *t.order_key()))
 
     def eligible(self, ticket: Ticket, counter: CounterState) -> bool:
@@ -527,7 +564,7 @@ class QueueEngine:
                        target_counter=None, reason="counter_moved_on")
 
     def _pick(self, counter: CounterState) -> Ticket | None:
-        candidates = [t for t in self.tickets.values() if t.status == WAITING and self.eligible(t, counter)]
+        candidates = [t for t in self._waiting.values() if self.eligible(t, counter)]
         if not candidates:
             return None
         priority = [t for t in candidates if t.priority]
@@ -757,13 +794,50 @@ class QueueEngine:
         weight = count / (count + 5)
         return weight * observed + (1 - weight) * configured
 
-    def estimates(self, now: datetime) -> dict[str, Estimate]:
-        """People ahead and expected wait for every waiting ticket.
+    def _blend(self, observed_sum: float, count: int, configured: float) -> float:
+        """Today's observed mean (minutes) blended with the configured one until data exists."""
+        if count < MIN_SERVICE_SAMPLES:
+            return configured
+        weight = count / (count + 5)
+        return weight * observed_sum / count / 60.0 + (1 - weight) * configured
 
-        Simulates the counters: each available counter becomes free when its current service is
-        expected to end; tickets are handed in calling order to the earliest-free counter that may
-        serve them. When no open counter serves a group, the group's configured counters are
-        assumed to open now (better an estimate than a blank on the ticket).
+    def cycle_minutes(self, group: str) -> float:
+        """What a counter is expected to spend on one ticket of ``group``: from the call to the
+        release (walk-up, recalls, service) plus the usual pause before the next call."""
+        configured = self.config.group(group).service_minutes
+        handle = self._blend(self.handle_sum.get(group, 0.0), self.handle_count.get(group, 0), configured)
+        gap = self.gap_sum / self.gap_count / 60.0 if self.gap_count >= MIN_SERVICE_SAMPLES else 0.0
+        return handle + gap
+
+    def _remaining_minutes(self, ticket: Ticket, now: datetime) -> float:
+        """Expected time until the counter serving ``ticket`` is free again.
+
+        With enough of today's services of its group, the mean residual service time of those that
+        lasted longer than this one so far (long services tend to go on); otherwise the expected
+        service minus what has elapsed, never below a tenth of it.
+        """
+        expected = self.mean_service_minutes(ticket.group)
+        elapsed = ((now - ticket.started_at).total_seconds() / 60.0) if ticket.started_at else 0.0
+        longer = [s - elapsed for s in self.service_samples.get(ticket.group, ()) if s > elapsed]
+        if len(longer) >= 2 * MIN_SERVICE_SAMPLES:
+            remaining = sum(longer) / len(longer)
+        else:
+            remaining = max(expected - elapsed, expected * 0.1)
+        if self.gap_count >= MIN_SERVICE_SAMPLES:
+            remaining += self.gap_sum / self.gap_count / 60.0
+        return remaining
+
+    def estimates(self, now: datetime, only: str | None = None) -> dict[str, Estimate]:
+        """People ahead and expected wait for every waiting ticket (or up to ``only``, one ticket).
+
+        Simulates the counters: each available counter becomes free when its current ticket is
+        expected to be done; tickets are handed in calling order to the earliest-free counter that
+        may serve them, each taking the group's cycle (today's observed call-to-release time and the
+        pause before the next call, blended with the configured service time until data exists:
+        officers spend more than the service on each citizen, and ignoring it made every estimate
+        too short, bench/bench_queueing.py). When no open
+        counter serves a group, the group's configured counters are assumed to open now (better an
+        estimate than a blank on the ticket).
         """
         waiting = self.waiting()
         if not waiting:
@@ -772,14 +846,9 @@ class QueueEngine:
         for counter in self.counters.values():
             if counter.status in (CLOSED, PAUSED):
                 continue
-            remaining = 0.0
-            if counter.ticket_id:
-                current = self.tickets[counter.ticket_id]
-                expected = self.mean_service_minutes(current.group)
-                elapsed = ((now - current.started_at).total_seconds() / 60.0) if current.started_at else 0.0
-                remaining = max(expected - elapsed, expected * 0.1)
-            free_at[counter.number] = remaining
+            free_at[counter.number] = self._remaining_minutes(self.tickets[counter.ticket_id], now) if counter.ticket_id else 0.0
         compatible = self._compatibility()
+        cycles = {g.code: self.cycle_minutes(g.code) for g in self.config.groups}
         seen_per_group: dict[str, int] = {}
         result: dict[str, Estimate] = {}
         for ticket in waiting:
@@ -794,8 +863,10 @@ class QueueEngine:
             else:
                 chosen = min(options, key=lambda n: free_at[n])
                 result[ticket.id] = Estimate(ahead, round(free_at[chosen], 1))
-                free_at[chosen] += self.mean_service_minutes(ticket.group)
+                free_at[chosen] += cycles[ticket.group]
             seen_per_group[ticket.group] = seen_per_group.get(ticket.group, 0) + 1
+            if ticket.id == only:
+                break
         return result
 
     def _compatibility(self) -> dict[str, set[str]]:
@@ -811,13 +882,12 @@ class QueueEngine:
         groups: dict[str, dict[str, Any]] = {
             g.code: {"waiting": 0, "priority_waiting": 0, "longest_wait_minutes": 0.0} for g in self.config.groups
         }
-        for ticket in self.tickets.values():
-            if ticket.status == WAITING:
-                entry = groups[ticket.group]
-                entry["waiting"] += 1
-                entry["priority_waiting"] += ticket.priority is not None
-                waited = (now - ticket.queue_since).total_seconds() / 60.0
-                entry["longest_wait_minutes"] = round(max(entry["longest_wait_minutes"], waited), 1)
+        for ticket in self._waiting.values():
+            entry = groups[ticket.group]
+            entry["waiting"] += 1
+            entry["priority_waiting"] += ticket.priority is not None
+            waited = (now - ticket.queue_since).total_seconds() / 60.0
+            entry["longest_wait_minutes"] = round(max(entry["longest_wait_minutes"], waited), 1)
         return {
             "day": self.day.isoformat() if self.day else None,
             "at": now.isoformat(),

@@ -61,7 +61,7 @@ async def public_ticket(service: CentreService, token: str) -> tuple[str | None,
     config = service.config
     ticket = service.engine.ticket_by_token(token)
     if ticket is not None:
-        view = public_fields(service, ticket, service.engine.estimates(service.now()).get(ticket.id))
+        view = public_fields(service, ticket, service.engine.estimates(service.now(), only=ticket.id).get(ticket.id))
         live_id: str | None = ticket.id
         ticket_id = ticket.id
     else:

@@ -77,7 +77,7 @@ class CentreService:
         engine = self.engine
         ticket = engine.ticket(ticket_id)
         group = self.config.group(ticket.group)
-        estimate = engine.estimates(self.now()).get(ticket.id)
+        estimate = engine.estimates(self.now(), only=ticket.id).get(ticket.id)
         return {
             "id": ticket.id,
             "number": ticket.number,

@@ -673,6 +673,24 @@ def test_estimates_count_compatible_groups_ahead(centre: Centre) -> None:
     assert est[a.id].wait_minutes == 4.0
 
 
+
+def test_estimates_use_the_observed_cycle_not_only_the_service(centre: Centre) -> None:
+    """Officers spend more than the service on each citizen (walk-up, the pause before the next
+    call): the wait predictor counts today's observed call-to-release time and that pause."""
+    centre.open_counter(1, None, at(MON, 7, 30))
+    tickets = centre.issue_many("ho-tich", at(MON, 8), 7, every=0)
+    for i in range(4):  # call, 2 minutes to come forward, 8 minutes of service, 1 minute before the next call
+        centre.call_next(1, at(MON, 8, 11 * i))
+        centre.start(1, at(MON, 8, 11 * i + 2))
+        centre.finish(1, at(MON, 8, 11 * i + 10))
+    assert centre.engine.mean_service_minutes("ho-tich") == 8  # the service itself did not change
+    cycle = 4 / 9 * 10 + 5 / 9 * 8 + 1  # observed handling blended with the configured 8, plus the pause
+    assert centre.engine.cycle_minutes("ho-tich") == pytest.approx(cycle)
+    est = centre.engine.estimates(at(MON, 8, 43))
+    assert [est[t.id].wait_minutes for t in tickets[4:]] == [0.0, round(cycle, 1), round(2 * cycle, 1)]
+    assert centre.engine.estimates(at(MON, 8, 43), only=tickets[5].id) == {
+        tickets[4].id: est[tickets[4].id], tickets[5].id: est[tickets[5].id]}
+
 # ---------------------------------------------------------------- replay
 def test_replay_rebuilds_exactly_the_same_state(centre: Centre) -> None:
     for n in (1, 2, 3, 4):

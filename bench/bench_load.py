@@ -1,0 +1,215 @@
+"""Load on a real centre: kiosks and counters over HTTP, displays on MQTT, the server a child process.
+
+Starts Mosquitto (broker_config/) and ``luot server`` (SQLite with synchronous=FULL, MQTT link on),
+then prints:
+
+* durable ticket operations per second: kiosks issue, counters call-next/finish as fast as they
+  can; an operation counts once its HTTP answer (given only after the SQLite commit) arrived;
+* call-to-display latency at 10 and 100 calls/s: from just before the counter's HTTP request to
+  the moment a display (its own MQTT user, subscribed to events/call) receives the call; the
+  kiosks meanwhile issue tickets at the same rate;
+* the server process's CPU (cores used) and resident memory (psutil).
+
+Figures are printed, never asserted (docs/performance.md has the targets). Noisy on shared machines:
+compare within one run.
+
+    /work/venv/bin/python bench/bench_load.py [--seconds 10] [--kiosks 4] [--rates 10,100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+from loadkit import Centre, Display, Http, percentile
+
+ISSUE, CALL_NEXT, START, FINISH = "issue", "call-next", "start", "finish"
+
+
+class ServerMeter:
+    """CPU seconds and resident memory of the server process over an interval."""
+
+    def __init__(self, pid: int) -> None:
+        self.process = psutil.Process(pid)
+
+    def __enter__(self) -> "ServerMeter":
+        times = self.process.cpu_times()
+        self.cpu0, self.wall0 = times.user + times.system, time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        times = self.process.cpu_times()
+        self.cpu = times.user + times.system - self.cpu0
+        self.wall = time.perf_counter() - self.wall0
+        self.rss_mb = self.process.memory_info().rss / 2**20
+
+    @property
+    def cores(self) -> float:
+        return self.cpu / self.wall
+
+
+async def open_counters(centre: Centre, staff: dict[str, str]) -> list[int]:
+    numbers = [c.number for c in centre.config.counters]
+    async with Http(centre.url, staff) as http:
+        for number in numbers:
+            status, body = await http.request("POST", f"/api/v1/counters/{number}/open")
+            assert status == 200, body
+    return numbers
+
+
+async def throughput(centre: Centre, staff: dict[str, str], seconds: float, kiosks: int) -> dict[str, float]:
+    """Closed loop: every client sends its next request as soon as the previous one is answered."""
+    counters = await open_counters(centre, staff)
+    groups = itertools.cycle([g.code for g in centre.config.groups])
+    done = {ISSUE: 0, CALL_NEXT: 0, FINISH: 0}
+    errors: list[str] = []
+    end = time.perf_counter() + seconds
+
+    async def kiosk(index: int) -> None:
+        device = ["kiosk-1", "kiosk-2"][index % 2]
+        async with Http(centre.url, centre.device_header(device)) as http:
+            while time.perf_counter() < end:
+                status, body = await http.request("POST", "/api/v1/tickets", {"group": next(groups)})
+                if status == 201:
+                    done[ISSUE] += 1
+                else:
+                    errors.append(f"issue {status} {body}")
+
+    async def counter(number: int) -> None:
+        async with Http(centre.url, staff) as http:
+            while time.perf_counter() < end:
+                status, body = await http.request("POST", f"/api/v1/counters/{number}/call-next")
+                if status != 200:
+                    errors.append(f"call {status} {body}")
+                    continue
+                if body["ticket"] is None:
+                    await asyncio.sleep(0.005)
+                    continue
+                done[CALL_NEXT] += 1
+                status, body = await http.request("POST", f"/api/v1/counters/{number}/finish")
+                if status == 200:
+                    done[FINISH] += 1
+                else:
+                    errors.append(f"finish {status} {body}")
+
+    with ServerMeter(centre.pid) as meter:
+        await asyncio.gather(*(kiosk(i) for i in range(kiosks)), *(counter(n) for n in counters))
+    ops = sum(done.values())
+    async with Http(centre.url, staff) as http:  # leave an empty hall for the latency runs
+        await http.request("POST", "/api/v1/day/close")
+    return {"ops": ops, "ops_per_s": ops / meter.wall, "ops_per_cpu_s": ops / max(meter.cpu, 1e-9),
+            "cores": meter.cores, "rss_mb": meter.rss_mb, "errors": len(errors), **{k: v for k, v in done.items()},
+            "first_error": errors[0] if errors else ""}
+
+
+async def latency(centre: Centre, staff: dict[str, str], display: Display, rate: float, seconds: float) -> dict[str, float]:
+    """Open loop at ``rate`` calls/s over all counters; kiosks issue at the same rate."""
+    counters = await open_counters(centre, staff)
+    config = centre.config
+    serves = {c.number: c.groups[0] for c in config.counters}
+    async with Http(centre.url, centre.device_header("kiosk-1")) as http:  # a small backlog per group
+        for number in counters:
+            for _ in range(20):
+                status, body = await http.request("POST", "/api/v1/tickets", {"group": serves[number]})
+                assert status == 201, body
+    period = len(counters) / rate
+    samples: list[tuple[float, str]] = []  # (t0, ticket_id)
+    refused: list[str] = []
+    start = time.perf_counter() + 0.2
+    end = start + seconds
+
+    async def counter(number: int, offset: float) -> None:
+        async with Http(centre.url, staff) as http:
+            due = start + offset
+            while due < end:
+                await asyncio.sleep(max(0.0, due - time.perf_counter()))
+                t0 = time.perf_counter()
+                status, body = await http.request("POST", f"/api/v1/counters/{number}/call-next")
+                if status == 200 and body["ticket"]:
+                    samples.append((t0, body["ticket"]["id"]))
+                    status, body = await http.request("POST", f"/api/v1/counters/{number}/start")
+                if status != 200:
+                    refused.append(f"{status} {body}")
+                due += period
+
+    async def kiosk() -> None:
+        async with Http(centre.url, centre.device_header("kiosk-2")) as http:
+            due, order = start, itertools.cycle(counters)
+            while due < end:
+                await asyncio.sleep(max(0.0, due - time.perf_counter()))
+                status, body = await http.request("POST", "/api/v1/tickets", {"group": serves[next(order)]})
+                if status != 201:
+                    refused.append(f"{status} {body}")
+                due += 1 / rate
+
+    with ServerMeter(centre.pid) as meter:
+        await asyncio.gather(kiosk(), *(counter(n, i * period / len(counters)) for i, n in enumerate(counters)))
+        await asyncio.sleep(0.5)  # the last calls' messages
+    latencies, missing = [], 0
+    for t0, ticket_id in samples:
+        received = display.received(ticket_id)
+        if received is None:
+            missing += 1
+        else:
+            latencies.append((received - t0) * 1000)
+    async with Http(centre.url, staff) as http:
+        await http.request("POST", "/api/v1/day/close")
+    return {"rate": rate, "calls": len(samples), "achieved": len(samples) / seconds,
+            "p50": percentile(latencies, 0.5), "p99": percentile(latencies, 0.99), "max": max(latencies, default=float("nan")),
+            "missing": missing, "refused": len(refused), "cores": meter.cores, "rss_mb": meter.rss_mb}
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, object]:
+    with tempfile.TemporaryDirectory(prefix="luot-bench-load-") as tmp:
+        centre = Centre(Path(tmp), capacity=9999)
+        try:
+            centre.start_broker()
+            centre.start_server()
+            staff = await centre.staff_header()
+            display = Display(centre).start()
+            idle_rss = psutil.Process(centre.pid).memory_info().rss / 2**20
+            print(f"server pid {centre.pid}, {psutil.cpu_count()} cores, load average {psutil.getloadavg()[0]:.2f}; "
+                  f"idle RSS {idle_rss:.0f} MB")
+            result: dict[str, object] = {"idle_rss_mb": idle_rss}
+            tp = await throughput(centre, staff, args.seconds, args.kiosks)
+            result["throughput"] = tp
+            print(f"durable ops: {tp['ops_per_s']:7.0f} acknowledged ops/s  ({tp['issue']} issued, {tp['call-next']} called, "
+                  f"{tp['finish']} finished in {args.seconds:.0f} s; errors {tp['errors']})")
+            print(f"             server CPU {tp['cores']:.2f} cores -> {tp['ops_per_cpu_s']:7.0f} ops per server CPU-second;"
+                  f" RSS {tp['rss_mb']:.0f} MB")
+            if tp["errors"]:
+                print(f"             first error: {tp['first_error']}")
+            for rate in args.rates:
+                lat = await latency(centre, staff, display, rate, args.seconds)
+                result[f"latency_{rate:g}"] = lat
+                print(f"call->display at {rate:5.0f} calls/s ({lat['achieved']:.0f} achieved, {lat['calls']} calls): "
+                      f"p50 {lat['p50']:.2f} ms  p99 {lat['p99']:.2f} ms  max {lat['max']:.1f} ms  "
+                      f"missing {lat['missing']}  refused {lat['refused']}  server CPU {lat['cores']:.2f} cores  RSS {lat['rss_mb']:.0f} MB")
+            display.stop()
+            return result
+        finally:
+            centre.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--kiosks", type=int, default=4, help="concurrent kiosk clients in the throughput run")
+    parser.add_argument("--rates", default="10,100", help="call rates for the latency runs (calls/s)")
+    parser.add_argument("--json", help="also write the figures to this JSON file")
+    args = parser.parse_args()
+    args.rates = [float(r) for r in args.rates.split(",")]
+    result = asyncio.run(main_async(args))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

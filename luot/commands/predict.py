@@ -1,0 +1,99 @@
+"""``luot predict``: the expected-wait predictor's answer for a queue scenario, as JSON.
+
+Either a simple scenario (``--waiting 12 --counters 2 --group ho-tich``: that many tickets of one
+group waiting, that many counters open for it), or a JSON file describing the queue::
+
+    {"counters": [{"number": 1, "serving": {"group": "ho-tich", "elapsed_minutes": 3}}, {"number": 2}],
+     "waiting": [{"group": "ho-tich"}, {"group": "chung-thuc", "priority": "elderly"}]}
+
+Counters keep the groups of the centre file. The scenario is played into a fresh engine (the same
+code the server runs) and its estimates are printed, in calling order, with the naive baseline
+"people ahead x mean service time / open counters" beside them.
+"""
+
+from __future__ import annotations
+
+HELP = "expected waits the predictor gives for a queue scenario (JSON)"
+
+import argparse
+import json
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="centre TOML file (default: the shipped sample centre)")
+    parser.add_argument("--waiting", type=int, default=0, help="number of tickets waiting (simple scenario)")
+    parser.add_argument("--counters", type=int, default=1, help="open counters serving the group (simple scenario)")
+    parser.add_argument("--group", help="group code of the simple scenario (default: the first group)")
+    parser.add_argument("--queue", help="JSON file describing counters and waiting tickets (instead of the above)")
+
+
+def _scenario(args: argparse.Namespace, config: Any) -> dict[str, Any]:
+    if args.queue:
+        return json.loads(Path(args.queue).read_text("utf-8"))
+    group = args.group or config.groups[0].code
+    config.group(group)  # KeyError for an unknown group
+    serving = [c.number for c in config.counters if group in c.groups]
+    if args.counters > len(serving):
+        raise ValueError(f"only {len(serving)} counter(s) serve {group} in this centre: {serving}")
+    if args.waiting < 0 or args.waiting > 999:
+        raise ValueError("--waiting must be between 0 and 999")
+    return {"counters": [{"number": n} for n in serving[:args.counters]],
+            "waiting": [{"group": group} for _ in range(args.waiting)]}
+
+
+def predict(config: Any, scenario: dict[str, Any], now: Any) -> dict[str, Any]:
+    from server.engine import QueueEngine
+
+    engine = QueueEngine(config)
+    start = now - timedelta(hours=1)
+    counters = scenario.get("counters", [])
+    for item in counters:
+        engine.open_counter(int(item["number"]), item.get("officer", "predict"), start)
+    for item in counters:  # a counter busy with a citizen: called and started `elapsed_minutes` ago
+        serving = item.get("serving")
+        if serving:
+            began = now - timedelta(minutes=float(serving.get("elapsed_minutes", 0)))
+            ticket, _ = engine.issue(serving["group"], start)
+            engine.call_ticket(int(item["number"]), ticket.id, began)
+            engine.start(int(item["number"]), began)
+    tickets = []
+    for index, item in enumerate(scenario.get("waiting", [])):
+        ticket, _ = engine.issue(item["group"], now - timedelta(seconds=len(scenario["waiting"]) - index),
+                                 priority=item.get("priority"))
+        tickets.append(ticket)
+    estimates = engine.estimates(now)
+    rows = []
+    for ticket in engine.waiting():
+        estimate = estimates[ticket.id]
+        open_for_group = [c for c in engine.counters.values() if c.status not in ("closed", "paused")
+                          and ticket.group in c.groups]
+        baseline = (round(estimate.ahead * engine.mean_service_minutes(ticket.group) / len(open_for_group), 1)
+                    if open_for_group else None)
+        rows.append({"number": ticket.number, "group": ticket.group, "priority": ticket.priority,
+                     "ahead": estimate.ahead, "wait_minutes": estimate.wait_minutes, "baseline_minutes": baseline})
+    return {"counters_open": [c.number for c in engine.counters.values() if c.status != "closed"],
+            "cycle_minutes": {g.code: round(engine.cycle_minutes(g.code), 2) for g in config.groups
+                              if any(t.group == g.code for t in tickets)},
+            "tickets": rows}
+
+
+def run(args: argparse.Namespace) -> int:
+    from luot.config import load_config
+    from server.engine import QueueError, utc_now
+
+    config = load_config(args.config)
+    try:
+        scenario = _scenario(args, config)
+        result = predict(config, scenario, utc_now())
+    except (ValueError, KeyError, TypeError, OSError) as error:
+        print(f"luot predict: {error}", file=sys.stderr)
+        return 1
+    except QueueError as error:
+        print(f"luot predict: {error.message_en}", file=sys.stderr)
+        return 1
+    print(json.dumps(result, ensure_ascii=False))
+    return 0

@@ -1,0 +1,35 @@
+"""``luot predict`` prints the engine's estimates for a scenario as JSON."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "luot.cli", "predict", *args], capture_output=True, text=True, timeout=60)
+
+
+def test_simple_scenario_waits_grow_with_the_queue_and_shrink_with_counters() -> None:
+    one = json.loads(run("--waiting", "4", "--counters", "1", "--group", "ho-tich").stdout)
+    two = json.loads(run("--waiting", "4", "--counters", "2", "--group", "ho-tich").stdout)
+    assert [t["wait_minutes"] for t in one["tickets"]] == [0, 8, 16, 24]  # 8 configured minutes each
+    assert [t["wait_minutes"] for t in two["tickets"]] == [0, 0, 8, 8]
+    assert [t["ahead"] for t in one["tickets"]] == [0, 1, 2, 3]
+
+
+def test_queue_file_with_a_busy_counter_and_a_priority_ticket(tmp_path) -> None:
+    queue = tmp_path / "queue.json"
+    queue.write_text(json.dumps({
+        "counters": [{"number": 1, "serving": {"group": "ho-tich", "elapsed_minutes": 3}}],
+        "waiting": [{"group": "ho-tich"}, {"group": "ho-tich", "priority": "elderly"}]}))
+    result = json.loads(run("--queue", str(queue)).stdout)
+    first, second = result["tickets"]
+    assert first["priority"] == "elderly" and first["wait_minutes"] == 5.0  # 8 - 3 minutes left
+    assert second["wait_minutes"] == 13.0
+
+
+def test_impossible_scenario_is_explained() -> None:
+    answer = run("--waiting", "3", "--counters", "9", "--group", "ho-tich")
+    assert answer.returncode == 1 and "serve ho-tich" in answer.stderr

@@ -153,35 +153,26 @@ def mount_pages(app: FastAPI, service: CentreService) -> LiveHub:
         a, b, rows = await _report(first, last, by, period)
         return {"from": a.isoformat(), "to": b.isoformat(), "by": by, "period": period, "rows": rows}
 
-    def _file_name(a: date, b: date, by: str, period: str, ext: str) -> str:
-        return f"luot-{config.centre.id}-{by}-{period}-{a.isoformat()}-{b.isoformat()}.{ext}"
+    exports = {
+        "csv": ("text/csv; charset=utf-8", lambda rows, title: to_csv(rows)),
+        "xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", to_xlsx),
+    }
 
-    @app.get("/api/v1/reports/export.csv", tags=["reports"])
-    async def export_csv(
+    @app.get("/api/v1/reports/export.{fmt}", tags=["reports"])
+    async def export(
+        fmt: Literal["csv", "xlsx"],
         who: Annotated[Any, Depends(manager)],
         first: Annotated[date | None, Query(alias="from")] = None,
         last: Annotated[date | None, Query(alias="to")] = None,
         by: By = "group",
         period: Period = "day",
     ) -> Response:
-        """The report as CSV (UTF-8 with BOM, Vietnamese headers) for Excel."""
+        """The report as CSV (UTF-8 with BOM, for Excel) or as an Excel workbook; Vietnamese headings."""
         a, b, rows = await _report(first, last, by, period)
-        return Response(to_csv(rows), media_type="text/csv; charset=utf-8", headers={
-            "Content-Disposition": f'attachment; filename="{_file_name(a, b, by, period, "csv")}"'})
-
-    @app.get("/api/v1/reports/export.xlsx", tags=["reports"])
-    async def export_xlsx(
-        who: Annotated[Any, Depends(manager)],
-        first: Annotated[date | None, Query(alias="from")] = None,
-        last: Annotated[date | None, Query(alias="to")] = None,
-        by: By = "group",
-        period: Period = "day",
-    ) -> Response:
-        """The report as an Excel workbook (Vietnamese headers, English below them)."""
-        a, b, rows = await _report(first, last, by, period)
+        media_type, render = exports[fmt]
         title = f"{config.centre.name} — báo cáo {a.isoformat()} đến {b.isoformat()}"
-        return Response(to_xlsx(rows, title),
-                        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                        headers={"Content-Disposition": f'attachment; filename="{_file_name(a, b, by, period, "xlsx")}"'})
+        name = f"luot-{config.centre.id}-{by}-{period}-{a.isoformat()}-{b.isoformat()}.{fmt}"
+        return Response(render(rows, title), media_type=media_type,
+                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
     return hub

@@ -19,13 +19,12 @@ from __future__ import annotations
 import argparse
 import heapq
 import itertools
-import math
 import random
 import statistics
 import sys
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 

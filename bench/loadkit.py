@@ -46,7 +46,7 @@ def write_centre(directory: Path, mqtt_port: int, capacity: int = 999) -> Path:
             index = int(match.group(1)) // 1000  # 1001 -> group 1, 7001 -> group 7
             return f"first_number = {(index - 1) * 10_000 + 1}\ncapacity = {capacity}"
         text = re.sub(r"^first_number = (\d+)$", widen, text, flags=re.M)
-    text = text.replace("[mqtt]\n", f'[mqtt]\nhost = "127.0.0.1"\n', 1)
+    text = text.replace("[mqtt]\n", '[mqtt]\nhost = "127.0.0.1"\n', 1)
     text = re.sub(r"^port = 18830$", f"port = {mqtt_port}", text, flags=re.M)
     text = re.sub(r'^bind = "0.0.0.0".*$', 'bind = "127.0.0.1"', text, flags=re.M)
     directory.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,7 @@ from kivy.core.window import Window
 from kivy.properties import BooleanProperty, DictProperty, ListProperty, NumericProperty, ObjectProperty, StringProperty
 from kivy.uix.screenmanager import FadeTransition, NoTransition, Screen, ScreenManager
 
-from kiosk.backend import AsyncRunner, CentreLink, DeviceIdentity, IssuedTicket, KioskError, new_request_id, \
+from kiosk.backend import AsyncRunner, stop_networking, CentreLink, DeviceIdentity, IssuedTicket, KioskError, new_request_id, \
     popular_groups, since_days
 from kiosk.device_mqtt import DeviceMqtt
 from kiosk.voice import Speaker
@@ -177,12 +176,9 @@ class KioskApp(App):
         return manager
 
     def on_stop(self) -> None:
-        if self.mqtt:
-            self.mqtt.stop()
         try:
-            self.runner.call(self.link.stop(), timeout=10)
+            stop_networking(self.mqtt, self.runner, self.link)
         finally:
-            self.runner.stop()
             self.speaker.stop()
 
     def _resize(self, _window: Any, size: tuple[int, int]) -> None:

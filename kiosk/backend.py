@@ -360,6 +360,17 @@ class CentreLink:
         return body
 
 
+def stop_networking(mqtt: Any, runner: AsyncRunner, link: CentreLink) -> None:
+    """A device app's shutdown: its MQTT client, then its server link on the network thread, then
+    that thread (even when the link does not stop cleanly)."""
+    if mqtt:
+        mqtt.stop()
+    try:
+        runner.call(link.stop(), timeout=10)
+    finally:
+        runner.stop()
+
+
 def _json(answer: httpx.Response) -> dict[str, Any]:
     try:
         body = answer.json()

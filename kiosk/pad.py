@@ -23,7 +23,7 @@ from kivy.core.window import Window
 from kivy.properties import NumericProperty, StringProperty
 from kivy.uix.screenmanager import FadeTransition, NoTransition, Screen, ScreenManager
 
-from kiosk.backend import AsyncRunner, CentreLink, DeviceIdentity, new_request_id
+from kiosk.backend import AsyncRunner, CentreLink, DeviceIdentity, new_request_id, stop_networking
 from kiosk.device_mqtt import DeviceMqtt
 from kiosk.widgets import load_kv
 from luot.protocol import RATING_LABELS
@@ -104,12 +104,7 @@ class PadApp(App):
         return manager
 
     def on_stop(self) -> None:
-        if self.mqtt:
-            self.mqtt.stop()
-        try:
-            self.runner.call(self.link.stop(), timeout=10)
-        finally:
-            self.runner.stop()
+        stop_networking(self.mqtt, self.runner, self.link)
 
     # ------------------------------------------------------------------ counter state
     def _mqtt_state(self, topic: str, message: dict[str, Any], retained: bool) -> None:

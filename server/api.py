@@ -14,7 +14,7 @@ Every refusal is a 4xx with ``{"error", "message" (Vietnamese), "message_en"}``;
 
 import logging
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Path, Query, Request
@@ -424,7 +424,6 @@ def create_app(service: CentreService, credentials: Credentials, link: Any = Non
     @app.post("/api/v1/offline-tickets", response_model=TicketOut, tags=["devices"])
     async def offline_ticket(body: OfflineTicketBody, who: Annotated[Principal, Depends(require("kiosk"))]) -> dict[str, Any]:
         """Hand over a ticket the kiosk issued offline from its leased block (safe to repeat)."""
-        from datetime import datetime
         try:
             issued_at = datetime.fromisoformat(body.issued_at)
         except ValueError:

@@ -13,7 +13,7 @@ then prints:
 Figures are printed, never asserted (docs/performance.md has the targets). Noisy on shared machines:
 compare within one run.
 
-    /work/venv/bin/python bench/bench_load.py [--seconds 10] [--kiosks 4] [--rates 10,100]
+    .venv/bin/python bench/bench_load.py [--seconds 10] [--kiosks 3] [--backlog 150] [--rates 10,100] [--server-core 0]
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import itertools
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -55,6 +56,20 @@ class ServerMeter:
         return self.cpu / self.wall
 
 
+def pin(server_pid: int, core: int) -> str:
+    """Server on one core, this load generator on the others: the target is per core, and on a
+    2-core machine an unpinned server borrows the generator's core (or the other way round)."""
+    cores = list(range(psutil.cpu_count() or 1))
+    if core < 0 or len(cores) < 2 or core not in cores:
+        return "not pinned"
+    psutil.Process(server_pid).cpu_affinity([core])
+    for child in psutil.Process(server_pid).threads():
+        os.sched_setaffinity(child.id, [core])
+    rest = [c for c in cores if c != core]
+    os.sched_setaffinity(0, rest)
+    return f"server pinned to CPU {core}, load on CPU {','.join(map(str, rest))}"
+
+
 async def open_counters(centre: Centre, staff: dict[str, str]) -> list[int]:
     numbers = [c.number for c in centre.config.counters]
     async with Http(centre.url, staff) as http:
@@ -64,10 +79,27 @@ async def open_counters(centre: Centre, staff: dict[str, str]) -> list[int]:
     return numbers
 
 
-async def throughput(centre: Centre, staff: dict[str, str], seconds: float, kiosks: int) -> dict[str, float]:
-    """Closed loop: every client sends its next request as soon as the previous one is answered."""
+async def waiting_now(centre: Centre, staff: dict[str, str]) -> int:
+    async with Http(centre.url, staff) as http:
+        status, body = await http.request("GET", "/api/v1/queue")
+        assert status == 200, body
+        return int(body["waiting_total"])
+
+
+async def throughput(centre: Centre, staff: dict[str, str], seconds: float, kiosks: int, backlog: int) -> dict[str, float]:
+    """Closed loop: every client sends its next request as soon as the previous one is answered.
+
+    The hall starts with ``backlog`` citizens waiting (a busy morning). Each counter does two
+    requests per citizen (call-next, finish) and each kiosk one, so with half as many kiosks as
+    counters the line stays about that long; more kiosks make it grow all run long.
+    """
     counters = await open_counters(centre, staff)
     groups = itertools.cycle([g.code for g in centre.config.groups])
+    async with Http(centre.url, centre.device_header("kiosk-1")) as http:
+        for _ in range(backlog):
+            status, body = await http.request("POST", "/api/v1/tickets", {"group": next(groups)})
+            assert status == 201, body
+    waiting_before = await waiting_now(centre, staff)
     done = {ISSUE: 0, CALL_NEXT: 0, FINISH: 0}
     errors: list[str] = []
     end = time.perf_counter() + seconds
@@ -102,10 +134,12 @@ async def throughput(centre: Centre, staff: dict[str, str], seconds: float, kios
     with ServerMeter(centre.pid) as meter:
         await asyncio.gather(*(kiosk(i) for i in range(kiosks)), *(counter(n) for n in counters))
     ops = sum(done.values())
+    waiting_after = await waiting_now(centre, staff)
     async with Http(centre.url, staff) as http:  # leave an empty hall for the latency runs
         await http.request("POST", "/api/v1/day/close")
     return {"ops": ops, "ops_per_s": ops / meter.wall, "ops_per_cpu_s": ops / max(meter.cpu, 1e-9),
             "cores": meter.cores, "rss_mb": meter.rss_mb, "errors": len(errors), **{k: v for k, v in done.items()},
+            "waiting_before": waiting_before, "waiting_after": waiting_after,
             "first_error": errors[0] if errors else ""}
 
 
@@ -173,15 +207,17 @@ async def main_async(args: argparse.Namespace) -> dict[str, object]:
             centre.start_broker()
             centre.start_server()
             staff = await centre.staff_header()
+            pinned = pin(centre.pid, args.server_core)
             display = Display(centre).start()
             idle_rss = psutil.Process(centre.pid).memory_info().rss / 2**20
             print(f"server pid {centre.pid}, {psutil.cpu_count()} cores, load average {psutil.getloadavg()[0]:.2f}; "
-                  f"idle RSS {idle_rss:.0f} MB")
+                  f"idle RSS {idle_rss:.0f} MB; {pinned}")
             result: dict[str, object] = {"idle_rss_mb": idle_rss}
-            tp = await throughput(centre, staff, args.seconds, args.kiosks)
+            tp = await throughput(centre, staff, args.seconds, args.kiosks, args.backlog)
             result["throughput"] = tp
             print(f"durable ops: {tp['ops_per_s']:7.0f} acknowledged ops/s  ({tp['issue']} issued, {tp['call-next']} called, "
-                  f"{tp['finish']} finished in {args.seconds:.0f} s; errors {tp['errors']})")
+                  f"{tp['finish']} finished in {args.seconds:.0f} s; errors {tp['errors']}; "
+                  f"waiting {tp['waiting_before']} -> {tp['waiting_after']})")
             print(f"             server CPU {tp['cores']:.2f} cores -> {tp['ops_per_cpu_s']:7.0f} ops per server CPU-second;"
                   f" RSS {tp['rss_mb']:.0f} MB")
             if tp["errors"]:
@@ -201,7 +237,11 @@ async def main_async(args: argparse.Namespace) -> dict[str, object]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--kiosks", type=int, default=4, help="concurrent kiosk clients in the throughput run")
+    parser.add_argument("--kiosks", type=int, default=3, help="concurrent kiosk clients in the throughput run "
+                        "(half the counters keeps the line steady)")
+    parser.add_argument("--backlog", type=int, default=150, help="citizens waiting when the throughput run starts")
+    parser.add_argument("--server-core", type=int, default=0,
+                        help="pin the server to this CPU and the load to the others (-1: no pinning)")
     parser.add_argument("--rates", default="10,100", help="call rates for the latency runs (calls/s)")
     parser.add_argument("--json", help="also write the figures to this JSON file")
     args = parser.parse_args()

@@ -24,6 +24,7 @@ from datetime import date, datetime, timezone
 from typing import Any, Callable, Iterable
 
 from luot.config import CentreConfig
+from server.waiting_line import WaitingLine
 
 # Ticket statuses
 WAITING, CALLED, SERVING, DONE, NO_SHOW, CANCELLED, EXPIRED = (
@@ -167,7 +168,7 @@ class QueueEngine:
         self.tickets: dict[str, Ticket] = {}
         # The waiting tickets only (kept by the appliers): calling, snapshots and estimates look at
         # these, not at every ticket of the day, so a busy afternoon costs what its queue costs.
-        self._waiting: dict[str, Ticket] = {}
+        self._line: WaitingLine[Ticket] = WaitingLine()
         self.by_token: dict[str, str] = {}
         self.counters: dict[int, CounterState] = {
             c.number: CounterState(c.number, tuple(c.groups)) for c in config.counters
@@ -229,7 +230,7 @@ class QueueEngine:
         self.day = date.fromisoformat(event.data["day"])
         self.day_closed = False
         self.tickets.clear()
-        self._waiting.clear()
+        self._line.clear()
         self.by_token.clear()
         self.numbering = _Numbering()
         self.recent_calls.clear()
@@ -263,7 +264,7 @@ class QueueEngine:
             priority=d.get("priority"), source=d.get("source"), offline=bool(d.get("offline")),
         )
         self.tickets[ticket.id] = ticket
-        self._waiting[ticket.id] = ticket
+        self._line.add(ticket)
         self.by_token[ticket.token] = ticket.id
         if ticket.offline:
             self.numbering.used_offline.add((ticket.group, ticket.number))
@@ -277,7 +278,7 @@ class QueueEngine:
         ticket = self.tickets[d["ticket_id"]]
         counter = self.counters[d["counter"]]
         ticket.status, ticket.counter, ticket.officer = CALLED, counter.number, counter.officer
-        self._waiting.pop(ticket.id, None)
+        self._line.discard(ticket.id)
         ticket.calls, ticket.called_at, ticket.target_counter = 1, event.at, None
         ticket.first_called_at = ticket.first_called_at or event.at
         if counter.released_at is not None and ticket.queue_since <= counter.released_at and counter.ticket_id is None:
@@ -338,7 +339,7 @@ class QueueEngine:
         ticket = self.tickets[d["ticket_id"]]
         self._release_counter(ticket, event.at)
         ticket.status, ticket.group = WAITING, d["group"]
-        self._waiting[ticket.id] = ticket
+        self._line.add(ticket)
         ticket.counter, ticket.officer, ticket.calls = None, None, 0
         ticket.target_counter = d.get("target_counter")
         ticket.started_at = None
@@ -347,13 +348,13 @@ class QueueEngine:
     def _on_ticket_cancelled(self, event: Event) -> None:
         ticket = self.tickets[event.data["ticket_id"]]
         self._release_counter(ticket)
-        self._waiting.pop(ticket.id, None)
+        self._line.discard(ticket.id)
         ticket.status, ticket.finished_at = CANCELLED, event.at
 
     def _on_ticket_expired(self, event: Event) -> None:
         ticket = self.tickets[event.data["ticket_id"]]
         self._release_counter(ticket)
-        self._waiting.pop(ticket.id, None)
+        self._line.discard(ticket.id)
         ticket.status, ticket.finished_at = EXPIRED, event.at
 
     def _on_counter_opened(self, event: Event) -> None:
@@ -446,8 +447,7 @@ class QueueEngine:
 
     def waiting(self) -> list[Ticket]:
         """Waiting tickets in calling order, ignoring the anti-starvation rule."""
-        return sorted(self._waiting.values(),
-                      key=lambda t: (t.priority is None, *t.order_key()))
+        return self._line.in_order()
 
     def eligible(self, ticket: Ticket, counter: CounterState) -> bool:
         if ticket.target_counter is not None:
@@ -564,14 +564,19 @@ class QueueEngine:
                        target_counter=None, reason="counter_moved_on")
 
     def _pick(self, counter: CounterState) -> Ticket | None:
-        candidates = [t for t in self._waiting.values() if self.eligible(t, counter)]
-        if not candidates:
-            return None
-        priority = [t for t in candidates if t.priority]
-        ordinary = [t for t in candidates if not t.priority]
-        if priority and (not ordinary or counter.priority_run < self.config.queue.priority_run_limit):
-            return min(priority, key=Ticket.order_key)
-        return min(ordinary, key=Ticket.order_key)
+        # The line is in calling order, priority tickets first: the first eligible ticket is the
+        # answer unless it is a priority one and this counter has reached its run of priority
+        # calls, in which case the first eligible ordinary ticket goes first (if there is one).
+        first_priority: Ticket | None = None
+        for ticket in self._line:
+            if not self.eligible(ticket, counter):
+                continue
+            if ticket.priority is None:
+                return ticket
+            if counter.priority_run < self.config.queue.priority_run_limit:
+                return ticket
+            first_priority = first_priority or ticket
+        return first_priority
 
     def call_next(self, number: int, now: datetime) -> tuple[Ticket | None, list[Event]]:
         """Finish the counter's current service and call the next ticket it may serve."""
@@ -828,7 +833,7 @@ class QueueEngine:
         return remaining
 
     def estimates(self, now: datetime, only: str | None = None) -> dict[str, Estimate]:
-        """People ahead and expected wait for every waiting ticket (or up to ``only``, one ticket).
+        """People ahead and expected wait for every waiting ticket, or for ``only`` alone.
 
         Simulates the counters: each available counter becomes free when its current ticket is
         expected to be done; tickets are handed in calling order to the earliest-free counter that
@@ -839,8 +844,7 @@ class QueueEngine:
         counter serves a group, the group's configured counters are assumed to open now (better an
         estimate than a blank on the ticket).
         """
-        waiting = self.waiting()
-        if not waiting:
+        if not self._line:
             return {}
         free_at: dict[int, float] = {}
         for counter in self.counters.values():
@@ -849,24 +853,51 @@ class QueueEngine:
             free_at[counter.number] = self._remaining_minutes(self.tickets[counter.ticket_id], now) if counter.ticket_id else 0.0
         compatible = self._compatibility()
         cycles = {g.code: self.cycle_minutes(g.code) for g in self.config.groups}
-        seen_per_group: dict[str, int] = {}
-        result: dict[str, Estimate] = {}
-        for ticket in waiting:
-            options = [n for n in free_at if self.eligible(ticket, self.counters[n])]
-            if not options:
-                options = [c.number for c in self.counters.values() if self.eligible(ticket, c)]
+        # Counters a group may go to: the available ones, or else its configured ones, assumed to
+        # open now (they then count as available for every group). Worked out once per group, not
+        # for every waiting ticket, and again only when an assumed opening changes the picture.
+        group_options: dict[str, list[int]] = {}
+
+        def options_for(ticket: Ticket) -> list[int]:
+            if ticket.target_counter is not None:  # sent to one counter by a transfer
+                options = [ticket.target_counter] if ticket.target_counter in self.counters else []
+            else:
+                cached = group_options.get(ticket.group)
+                if cached is not None:
+                    return cached
+                options = [n for n in free_at if ticket.group in self.counters[n].groups]
+                if not options:
+                    options = [c.number for c in self.counters.values() if ticket.group in c.groups]
+            if any(n not in free_at for n in options):
                 for n in options:
                     free_at.setdefault(n, 0.0)
-            ahead = sum(seen_per_group.get(g, 0) for g in compatible[ticket.group])
-            if not options:
-                result[ticket.id] = Estimate(ahead, None)
-            else:
-                chosen = min(options, key=lambda n: free_at[n])
-                result[ticket.id] = Estimate(ahead, round(free_at[chosen], 1))
-                free_at[chosen] += cycles[ticket.group]
-            seen_per_group[ticket.group] = seen_per_group.get(ticket.group, 0) + 1
-            if ticket.id == only:
-                break
+                group_options.clear()
+            if ticket.target_counter is None:
+                group_options[ticket.group] = options
+            return options
+
+        seen_per_group: dict[str, int] = dict.fromkeys(cycles, 0)
+        result: dict[str, Estimate] = {}
+        everyone = only is None
+        # The hot loop of a busy hall (every issued ticket asks for its own estimate, at the end
+        # of a line of hundreds): plain local look-ups, and the estimate itself built only for
+        # the tickets asked about.
+        for ticket in self._line:
+            group = ticket.group
+            options = group_options.get(group) if ticket.target_counter is None else None
+            if options is None:
+                options = options_for(ticket)
+            wait: float | None = None
+            if options:
+                chosen = options[0] if len(options) == 1 else min(options, key=free_at.__getitem__)
+                wait = free_at[chosen]
+                free_at[chosen] = wait + cycles[group]
+            if everyone or ticket.id == only:
+                ahead = sum(seen_per_group[g] for g in compatible[group])
+                result[ticket.id] = Estimate(ahead, None if wait is None else round(wait, 1))
+                if not everyone:
+                    break
+            seen_per_group[group] += 1
         return result
 
     def _compatibility(self) -> dict[str, set[str]]:
@@ -882,12 +913,17 @@ class QueueEngine:
         groups: dict[str, dict[str, Any]] = {
             g.code: {"waiting": 0, "priority_waiting": 0, "longest_wait_minutes": 0.0} for g in self.config.groups
         }
-        for ticket in self._waiting.values():
+        earliest: dict[str, datetime] = {}
+        for ticket in self._line:
             entry = groups[ticket.group]
             entry["waiting"] += 1
-            entry["priority_waiting"] += ticket.priority is not None
-            waited = (now - ticket.queue_since).total_seconds() / 60.0
-            entry["longest_wait_minutes"] = round(max(entry["longest_wait_minutes"], waited), 1)
+            if ticket.priority is not None:
+                entry["priority_waiting"] += 1
+            since = earliest.get(ticket.group)
+            if since is None or ticket.queue_since < since:
+                earliest[ticket.group] = ticket.queue_since
+        for group, since in earliest.items():
+            groups[group]["longest_wait_minutes"] = round(max(0.0, (now - since).total_seconds() / 60.0), 1)
         return {
             "day": self.day.isoformat() if self.day else None,
             "at": now.isoformat(),

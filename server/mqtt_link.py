@@ -1,8 +1,9 @@
 """The server's MQTT adapter: committed events out, device requests in. No queue logic here.
 
 Out: :meth:`MqttLink.publish_committed` is called only *after* the events are in SQLite, so a
-device never hears of a ticket the server could lose. Each event goes to its events topic; then the
-retained state topics are refreshed, so a display that reboots shows the right numbers at once.
+device never hears of a ticket the server could lose. Each event goes to its events topic at once; then the
+retained state topics are refreshed (at most every ``STATE_INTERVAL``, with everything that changed
+meanwhile), so a display that reboots shows the right numbers at once.
 On every (re)connect the link announces ``online`` (its last will says ``offline``) and republishes
 all retained state, because a broker restarted without persistence has forgotten it.
 
@@ -39,6 +40,8 @@ InboundHandler = Callable[[str, str, BaseModel], Awaitable[Any]]
 INBOUND_KINDS = ("feedback", "assistance")
 CALL_KINDS = frozenset({"ticket.called", "ticket.recalled"})
 DAY_KINDS = frozenset({"day.opened", "day.closed"})
+STATE_INTERVAL = 0.05
+"""Seconds between two refreshes of the retained state topics at most (events are never delayed)."""
 
 
 class DeviceStatus(NamedTuple):
@@ -98,6 +101,13 @@ class MqttLink:
         client.on_message = self._on_message
         client.on_subscribe = self._on_subscribe
         self._client = client
+        # Retained state waiting to go out (see _state_changed): counters whose view changed,
+        # whether the recent calls changed, and the time the state is as of.
+        self._dirty_counters: set[int] = set()
+        self._dirty_calls = False
+        self._dirty_now: datetime | None = None
+        self._flush_handle: asyncio.TimerHandle | None = None
+        self._last_flush = float("-inf")
 
     # ------------------------------------------------------------------ life cycle
     async def start(self, wait: float = 0.0) -> bool:
@@ -114,6 +124,9 @@ class MqttLink:
 
     async def stop(self, timeout: float = 3.0) -> None:
         """Say ``offline`` (retained) and disconnect cleanly, so no last will is needed."""
+        if self._flush_handle is not None:  # the last picture goes out before "offline"
+            self._flush_handle.cancel()
+            self._flush_state()
         await asyncio.to_thread(self._stop, timeout)
 
     def _stop(self, timeout: float) -> None:
@@ -155,7 +168,45 @@ class MqttLink:
             if event.type in DAY_KINDS:
                 counters.update(engine.counters)
             calls_changed = calls_changed or event.type in CALL_KINDS or event.type in DAY_KINDS
-        self.publish_state(engine, now, counters=sorted(counters), calls=calls_changed, notice=False)
+        self._state_changed(counters, calls_changed, now)
+
+    def _state_changed(self, counters: set[int], calls: bool, now: datetime) -> None:
+        """Refresh retained state now, or, if it went out less than ``STATE_INTERVAL`` ago, once
+        that interval is over, with everything that changed meanwhile.
+
+        Events (a call, a new ticket) always go out at once; only the retained pictures of the
+        hall (queue, counters, recent calls) are throttled. At a busy moment hundreds of commits a
+        second would each rebuild and send the whole queue picture, which costs more than the
+        commit itself; a display still gets the latest picture within ``STATE_INTERVAL``.
+        """
+        self._dirty_counters |= counters
+        self._dirty_calls = self._dirty_calls or calls
+        self._dirty_now = now
+        if self._flush_handle is not None:
+            return  # a refresh is already due
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # called outside the server's loop (scripts): no timer to wait for
+            self._flush_state()
+            return
+        wait = self._last_flush + STATE_INTERVAL - loop.time()
+        if wait <= 0:
+            self._flush_state()
+        else:
+            self._flush_handle = loop.call_later(wait, self._flush_state)
+
+    def _flush_state(self) -> None:
+        self._flush_handle = None
+        if self.engine is None or self._dirty_now is None:
+            return
+        try:
+            self._last_flush = asyncio.get_running_loop().time()
+        except RuntimeError:
+            pass
+        counters, self._dirty_counters = sorted(self._dirty_counters), set()
+        calls, self._dirty_calls = self._dirty_calls, False
+        now, self._dirty_now = self._dirty_now, None
+        self.publish_state(self.engine, now, counters=counters, calls=calls, notice=False)
 
     def publish_state(self, engine: QueueEngine, now: datetime, counters: Iterable[int] | None = None,
                       calls: bool = True, notice: bool = True) -> None:

@@ -15,10 +15,12 @@ import hmac
 import json
 import logging
 import secrets
+import sqlite3
+import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterable
+from typing import Any, Awaitable, Callable, Iterable, TypeVar
 from zoneinfo import ZoneInfo
 
 import aiosqlite
@@ -26,7 +28,10 @@ import aiosqlite
 from server.engine import Event
 
 log = logging.getLogger("luot.storage")
+T = TypeVar("T")
 
+SESSION_CACHE_SECONDS = 30.0
+"""How long a looked-up staff session is trusted from memory."""
 WAIT_BUCKETS = 240  # one-minute buckets; the last one holds every wait of 4 hours or more
 
 MIGRATIONS: list[str] = [
@@ -181,6 +186,7 @@ class Storage:
         self.after_commit: Callable[[list[Event]], Awaitable[None] | None] | None = None
         self.commits = 0
         self.committed_events = 0
+        self._sessions: dict[str, tuple[User, datetime, float]] = {}  # token hash -> (user, expiry, cached at)
 
     @classmethod
     async def open(cls, path: str | Path, zone: ZoneInfo) -> "Storage":
@@ -265,96 +271,113 @@ class Storage:
                     future.set_result(None)
 
     async def _write(self, events: list[Event]) -> None:
-        await self.db.execute("BEGIN IMMEDIATE")
+        await self.in_sqlite_thread(self._write_transaction, events)
+
+    async def in_sqlite_thread(self, function: Callable[[sqlite3.Connection], T], *args: Any) -> T:
+        """Run ``function(connection, *args)`` on aiosqlite's own thread, in one hop.
+
+        Why: a commit is BEGIN, the event INSERT, one to three projection statements per event and
+        COMMIT. Awaited one by one, each is a round trip between the event loop and the SQLite
+        thread (a queue put, a thread wake-up, a call_soon_threadsafe back), and that cost more
+        than the SQL itself under load (bench/bench_load.py). In one call the whole transaction
+        also runs without anything else on the connection slipping in between its statements.
+        aiosqlite offers no public way to do this; ``_execute`` and ``_conn`` have been stable
+        across its releases (pinned in pyproject.toml) and tests/test_storage.py covers them.
+        """
+        return await self.db._execute(lambda: function(self.db._conn, *args))
+
+    def _write_transaction(self, db: sqlite3.Connection, events: list[Event]) -> None:
+        db.execute("BEGIN IMMEDIATE")
         try:
-            await self.db.executemany(
+            db.executemany(
                 "INSERT INTO events (id, type, at, day, data) VALUES (?, ?, ?, ?, ?)",
                 [(e.id, e.type, e.at.isoformat(), e.day, json.dumps(e.data, ensure_ascii=False)) for e in events],
             )
             for event in events:
-                await self._project(event)
-            await self.db.execute("COMMIT")
+                self._project(db, event)
+            db.execute("COMMIT")
         except BaseException:
-            await self.db.execute("ROLLBACK")
+            if db.in_transaction:
+                db.execute("ROLLBACK")
             raise
 
     def _hour(self, at: datetime) -> int:
         return at.astimezone(self.zone).hour
 
-    async def _bump(self, event: Event, **columns: float) -> None:
+    def _bump(self, db: sqlite3.Connection, event: Event, **columns: float) -> None:
         d = event.data
         key = (event.day, self._hour(event.at), d["group"], d.get("counter") or 0, d.get("officer") or "")
         names = ", ".join(columns)
         values = ", ".join("?" for _ in columns)
         updates = ", ".join(f"{name} = {name} + excluded.{name}" for name in columns)
-        await self.db.execute(
+        db.execute(
             f"INSERT INTO stats_hourly (day, hour, grp, counter, officer, {names}) VALUES (?, ?, ?, ?, ?, {values}) "
             f"ON CONFLICT (day, hour, grp, counter, officer) DO UPDATE SET {updates}",
             (*key, *columns.values()),
         )
 
-    async def _project(self, event: Event) -> None:
+    def _project(self, db: sqlite3.Connection, event: Event) -> None:
         """Keep the current-state tables and rollups in step with one event (same transaction)."""
         d = event.data
         at = event.at.isoformat()
         kind = event.type
         if kind == "ticket.issued":
-            await self.db.execute(
+            db.execute(
                 "INSERT INTO tickets (id, day, number, grp, token, priority, source, offline, status, issued_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'waiting', ?)",
                 (d["ticket_id"], event.day, d["number"], d["group"], d["token"], d.get("priority"), d.get("source"),
                  int(bool(d.get("offline"))), d.get("issued_at", at)),
             )
-            await self._bump(event, issued=1)
+            self._bump(db, event, issued=1)
         elif kind == "ticket.called":
-            await self.db.execute(
+            db.execute(
                 "UPDATE tickets SET status = 'called', counter = ?, officer = ?, calls = 1, "
                 "first_called_at = COALESCE(first_called_at, ?) WHERE id = ?",
                 (d["counter"], d.get("officer"), at, d["ticket_id"]),
             )
             if d.get("first_call"):
-                await self._bump(event, called=1, wait_sum=float(d["wait_seconds"]))
+                self._bump(db, event, called=1, wait_sum=float(d["wait_seconds"]))
                 bucket = min(int(d["wait_seconds"] // 60), WAIT_BUCKETS)
-                await self.db.execute(
+                db.execute(
                     "INSERT INTO wait_hist (day, grp, counter, officer, bucket, n) VALUES (?, ?, ?, ?, ?, 1) "
                     "ON CONFLICT (day, grp, counter, officer, bucket) DO UPDATE SET n = n + 1",
                     (event.day, d["group"], d["counter"], d.get("officer") or "", bucket),
                 )
         elif kind == "ticket.recalled":
-            await self.db.execute("UPDATE tickets SET calls = ? WHERE id = ?", (d["call"], d["ticket_id"]))
+            db.execute("UPDATE tickets SET calls = ? WHERE id = ?", (d["call"], d["ticket_id"]))
         elif kind == "ticket.serving":
-            await self.db.execute("UPDATE tickets SET status = 'serving', started_at = ? WHERE id = ?", (at, d["ticket_id"]))
+            db.execute("UPDATE tickets SET status = 'serving', started_at = ? WHERE id = ?", (at, d["ticket_id"]))
         elif kind == "ticket.finished":
-            await self.db.execute("UPDATE tickets SET status = 'done', finished_at = ? WHERE id = ?", (at, d["ticket_id"]))
-            await self._bump(event, served=1, service_sum=float(d["service_seconds"]))
+            db.execute("UPDATE tickets SET status = 'done', finished_at = ? WHERE id = ?", (at, d["ticket_id"]))
+            self._bump(db, event, served=1, service_sum=float(d["service_seconds"]))
         elif kind == "ticket.no_show":
-            await self.db.execute("UPDATE tickets SET status = 'no_show', finished_at = ? WHERE id = ?", (at, d["ticket_id"]))
-            await self._bump(event, no_show=1)
+            db.execute("UPDATE tickets SET status = 'no_show', finished_at = ? WHERE id = ?", (at, d["ticket_id"]))
+            self._bump(db, event, no_show=1)
         elif kind == "ticket.transferred":
-            await self.db.execute(
+            db.execute(
                 "UPDATE tickets SET status = 'waiting', grp = ?, counter = NULL, started_at = NULL WHERE id = ?",
                 (d["group"], d["ticket_id"]),
             )
         elif kind in ("ticket.cancelled", "ticket.expired"):
             status = "cancelled" if kind == "ticket.cancelled" else "expired"
-            await self.db.execute("UPDATE tickets SET status = ?, finished_at = ? WHERE id = ?", (status, at, d["ticket_id"]))
+            db.execute("UPDATE tickets SET status = ?, finished_at = ? WHERE id = ?", (status, at, d["ticket_id"]))
         elif kind == "feedback.recorded":
-            await self.db.execute("UPDATE tickets SET rating = ? WHERE id = ?", (d["rating"], d["ticket_id"]))
-            await self.db.execute(
+            db.execute("UPDATE tickets SET rating = ? WHERE id = ?", (d["rating"], d["ticket_id"]))
+            db.execute(
                 "INSERT INTO satisfaction_daily (day, grp, counter, officer, rating, n) VALUES (?, ?, ?, ?, ?, 1) "
                 "ON CONFLICT (day, grp, counter, officer, rating) DO UPDATE SET n = n + 1",
                 (event.day, d["group"], d.get("counter") or 0, d.get("officer") or "", d["rating"]),
             )
 
         elif kind == "dossier.attached":
-            await self.db.execute(
+            db.execute(
                 "INSERT INTO dossiers (code, ticket_id, day, grp, status, attached_at, updated_at) "
                 "VALUES (?, ?, ?, ?, 'received', ?, ?)",
                 (d["code"], d["ticket_id"], event.day, d.get("group") or "", at, at),
             )
         elif kind == "dossier.status":
-            await self.db.execute("UPDATE dossiers SET status = ?, updated_at = ? WHERE code = ?", (d["status"], at, d["code"]))
-            await self.db.execute("INSERT INTO dossier_events (code, status, at) VALUES (?, ?, ?)", (d["code"], d["status"], at))
+            db.execute("UPDATE dossiers SET status = ?, updated_at = ? WHERE code = ?", (d["status"], at, d["code"]))
+            db.execute("INSERT INTO dossier_events (code, status, at) VALUES (?, ?, ?)", (d["code"], d["status"], at))
 
     # ------------------------------------------------------------------ reading the log
     async def current_day_events(self) -> list[Event]:
@@ -496,15 +519,31 @@ class Storage:
         return token
 
     async def session_user(self, token: str, now: datetime) -> User | None:
-        cursor = await self.db.execute(
-            "SELECT u.username, u.name, u.role, s.expires_at FROM sessions s JOIN users u USING (username) "
-            "WHERE s.token_hash = ?", (_token_hash(token),))
-        row = await cursor.fetchone()
-        if row is None or datetime.fromisoformat(row["expires_at"]) < now:
-            return None
-        return User(row["username"], row["name"], row["role"])
+        """The user a session token belongs to, or None if unknown or expired.
+
+        Every request of a counter console carries its session: a hit is answered from memory for
+        up to ``SESSION_CACHE_SECONDS`` (no SQLite round trip per click), so a user removed or a
+        session deleted by another process (``luot user``) stops working within that time."""
+        key = _token_hash(token)
+        cached = self._sessions.get(key)
+        if cached is not None and time.monotonic() - cached[2] < SESSION_CACHE_SECONDS:
+            user, expires = cached[0], cached[1]
+        else:
+            cursor = await self.db.execute(
+                "SELECT u.username, u.name, u.role, s.expires_at FROM sessions s JOIN users u USING (username) "
+                "WHERE s.token_hash = ?", (key,))
+            row = await cursor.fetchone()
+            if row is None:
+                self._sessions.pop(key, None)
+                return None
+            user, expires = User(row["username"], row["name"], row["role"]), datetime.fromisoformat(row["expires_at"])
+            if len(self._sessions) >= 10_000:  # bounded: stale entries of a long day go
+                self._sessions.clear()
+            self._sessions[key] = (user, expires, time.monotonic())
+        return None if expires < now else user
 
     async def end_session(self, token: str) -> None:
+        self._sessions.pop(_token_hash(token), None)
         await self.db.execute("DELETE FROM sessions WHERE token_hash = ?", (_token_hash(token),))
 
 

@@ -58,6 +58,8 @@ async def test_a_call_reaches_displays_and_a_rebooted_display_sees_it_at_once(tm
         data = payload(call)
         assert data["kind"] == "ticket.called" and data["data"]["number"] == ticket["number"] and data["data"]["counter"] == 2
         assert ticket["token"] not in call.payload.decode(), "no tracking token on MQTT"
+        # The retained picture follows the event within the state interval (50 ms).
+        await hall.wait_for(lambda m: m.topic == topics.counter_state(2) and payload(m)["data"]["number"])
         rebooted = await off_loop(mqtt.probe, "display-counter-1")
         await off_loop(rebooted.subscribe, topics.state_all)
         [state] = await rebooted.wait_for(lambda m: m.topic == topics.counter_state(2) and payload(m)["data"]["number"])

@@ -36,6 +36,7 @@ CLOSED, IDLE, CALLING, BUSY, PAUSED = "closed", "idle", "calling", "serving", "p
 
 RECENT_CALLS = 10
 MIN_SERVICE_SAMPLES = 3
+SERVICE_SAMPLES = 200  # services per group kept for the residual service time
 # Dossier (hồ sơ) statuses, in the order a dossier normally moves through them
 DOSSIER_STATUSES = ("received", "processing", "needs_documents", "ready", "returned")
 DOSSIER_CODE = r"^[A-Za-z0-9][A-Za-z0-9._-]{2,39}$"
@@ -184,7 +185,9 @@ class QueueEngine:
         self.handle_count: dict[str, int] = {}
         self.gap_sum = 0.0
         self.gap_count = 0
-        self.service_samples: dict[str, list[float]] = {}
+        # The latest services of each group (minutes), for the busy counters' remaining time: read
+        # on every estimate, so bounded, and the latest ones say most about this afternoon.
+        self.service_samples: dict[str, deque[float]] = {}
         self.rated_tickets: set[str] = set()
         self.dossiers: dict[str, Dossier] = {}
         self.last_seq = 0
@@ -326,7 +329,7 @@ class QueueEngine:
         if seconds is not None:
             self.service_sum[ticket.group] = self.service_sum.get(ticket.group, 0.0) + seconds
             self.service_count[ticket.group] = self.service_count.get(ticket.group, 0) + 1
-            self.service_samples.setdefault(ticket.group, []).append(seconds / 60.0)
+            self.service_samples.setdefault(ticket.group, deque(maxlen=SERVICE_SAMPLES)).append(seconds / 60.0)
         self._release_counter(ticket, event.at, handled=True)
 
     def _on_ticket_no_show(self, event: Event) -> None:

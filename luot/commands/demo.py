@@ -57,6 +57,7 @@ def _morning(config) -> datetime:
 
 
 async def _demo(config, args, data: Path) -> int:
+    from luot.aio import freeze_startup_objects
     from server.app import CentreRuntime, RuntimeOptions
     from server.simulation import SimClock, Simulation
 
@@ -70,6 +71,7 @@ async def _demo(config, args, data: Path) -> int:
         print(f"Không khởi động được trung tâm / the centre could not start: {error}", file=sys.stderr)
         await runtime.stop()
         return 1
+    freeze_startup_objects()
     assert runtime.service is not None
     sim = Simulation(runtime.service, tickets_per_day=args.tickets_per_day)
     await sim.open_counters()

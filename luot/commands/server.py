@@ -39,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def serve(config, options) -> int:
+    from luot.aio import freeze_startup_objects
     from server.app import CentreRuntime
 
     runtime = CentreRuntime(config, options)
@@ -55,6 +56,7 @@ async def serve(config, options) -> int:
         print(f"  MQTT      {runtime.mqtt_host}:{runtime.mqtt_port} ({broker})", flush=True)
     for note in runtime.notes:
         print(f"  {note}", flush=True)
+    freeze_startup_objects()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

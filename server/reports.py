@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from luot.config import CentreConfig
 from server import summaries
-from server.storage import Storage, percentile_from_histogram, satisfaction_index
+from server.storage import Storage, satisfaction_index
 
 By = Literal["group", "counter", "officer"]
 Period = Literal["day", "week"]
@@ -80,31 +80,33 @@ async def build_report(storage: Storage, config: CentreConfig, first: date, last
     """Rows per period and key. Days before ``today`` (default: the storage clock's date) are read
     from their stored daily summaries, later ones from the rollups (server/summaries.py)."""
     column = COLUMNS[by]
-    day_rows = await summaries.day_rows(storage, first, last, by, today)
+    by_day: dict[str, list[summaries.DayRow]] = {}
+    for day_row in await summaries.day_rows(storage, first, last, by, today):
+        by_day.setdefault(day_row.day, []).append(day_row)
     cursor = await storage.db.execute(
         f"SELECT day, {column} AS k, rating, SUM(n) n FROM satisfaction_daily WHERE day BETWEEN ? AND ? "
         f"GROUP BY day, k, rating", (first.isoformat(), last.isoformat()))
-    day_ratings = [(r["day"], r["k"], r["rating"], r["n"]) for r in await cursor.fetchall()]
+    ratings_by_day: dict[str, list[tuple[Any, int, int]]] = {}
+    for r in await cursor.fetchall():
+        ratings_by_day.setdefault(r["day"], []).append((r["k"], r["rating"], r["n"]))
     rows: list[dict[str, Any]] = []
     for label, a, b in periods(first, last, period):
-        lo, hi = a.isoformat(), b.isoformat()
+        days = [(a + timedelta(days=i)).isoformat() for i in range((b - a).days + 1)]
         totals: dict[Any, list[Any]] = {}
         hists: dict[Any, list[summaries.DayRow]] = {}
-        for day_row in day_rows:
-            if not lo <= day_row.day <= hi:
-                continue
-            if day_row.totals is not None:
-                sums = totals.get(day_row.key)
-                if sums is None:
-                    totals[day_row.key] = list(day_row.totals)
-                else:
-                    for i, value in enumerate(day_row.totals):
-                        sums[i] += value
-            if day_row.has_hist:
-                hists.setdefault(day_row.key, []).append(day_row)
         ratings: dict[Any, dict[int, int]] = {}
-        for day, key, rating, n in day_ratings:
-            if lo <= day <= hi:
+        for day in days:
+            for day_row in by_day.get(day, ()):
+                if day_row.totals is not None:
+                    sums = totals.get(day_row.key)
+                    if sums is None:
+                        totals[day_row.key] = list(day_row.totals)
+                    else:
+                        for i, value in enumerate(day_row.totals):
+                            sums[i] += value
+                if day_row.has_hist:
+                    hists.setdefault(day_row.key, []).append(day_row)
+            for key, rating, n in ratings_by_day.get(day, ()):
                 counts = ratings.setdefault(key, {})
                 counts[rating] = counts.get(rating, 0) + n
         for key in sorted(set(totals) | set(ratings), key=str):
@@ -114,28 +116,17 @@ async def build_report(storage: Storage, config: CentreConfig, first: date, last
             attended = served + no_show
             counts = ratings.get(key, {})
             rows.append({
-                "period": label, "from": lo, "to": hi, "key": key,
+                "period": label, "from": days[0], "to": days[-1], "key": key,
                 "name": _label(config, by, key) if key not in (0, "") else "(chưa phân công)",
                 "issued": issued, "called": called, "served": served, "no_show": no_show,
                 "mean_wait_minutes": round(wait_sum / called / 60, 2) if called else None,
-                "p90_wait_minutes": _p90(hists[key]) if key in hists else None,
+                "p90_wait_minutes": summaries.merged_percentile(hists[key]) if key in hists else None,
                 "mean_service_minutes": round(service_sum / served / 60, 2) if served else None,
                 "no_show_rate": round(no_show / attended * 100, 1) if attended else None,
                 "responses": sum(counts.values()),
                 "satisfaction_index": satisfaction_index(dict(sorted(counts.items()))),  # summed in rating order
             })
     return rows
-
-
-def _p90(days: list[summaries.DayRow]) -> float:
-    """The 90th percentile of the merged daily histograms (one day: its own, already computed)."""
-    if len(days) == 1 and days[0].p90 is not None:
-        return days[0].p90
-    merged: dict[int, int] = {}
-    for day in days:
-        for bucket, n in day.buckets():
-            merged[bucket] = merged.get(bucket, 0) + n
-    return percentile_from_histogram(merged.items(), 0.9)
 
 
 def _cell(value: Any) -> Any:

@@ -4,7 +4,8 @@ A report needs, per day and key (group, hour, counter or officer), the sums of t
 (`stats_hourly`) and the one-minute wait histogram (`wait_hist`). For today those are read from
 the rollups as before. For a day before today (in the centre's time zone) they are computed once,
 the first time a report asks for that day, and stored in `day_summary` (one row per day, dimension
-and key: the sums, the day's 90th-percentile wait and its histogram as a compact JSON list), with
+and key: the sums, the day's 90th-percentile wait and its histogram as a JSON list of counts per
+one-minute bucket, from bucket 0 to the last one used), with
 the day recorded in `summarised_days`. A week's or a month's 90th percentile is then the percentile
 of the merged daily histograms: exactly what the rollups give, from 7-31 rows per key.
 
@@ -22,6 +23,7 @@ commit can split, and a report's reads see one snapshot.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import sqlite3
 from datetime import date, timedelta
@@ -63,15 +65,14 @@ class DayRow:
     __slots__ = ("day", "key", "totals", "p90", "_hist")
 
     def __init__(self, day: str, key: Any, totals: Totals | None, p90: float | None,
-                 hist: list[tuple[int, int]] | str | None) -> None:
+                 hist: list[int] | str | None) -> None:
         self.day, self.key, self.totals, self.p90, self._hist = day, key, totals, p90, hist
 
-    def buckets(self) -> list[tuple[int, int]]:
-        """(bucket, count) pairs; decoded from the stored JSON on first use."""
+    def counts(self) -> list[int]:
+        """Waits per one-minute bucket, index = bucket; decoded from the stored JSON on first use."""
         if isinstance(self._hist, str):
-            flat = json.loads(self._hist)
-            self._hist = list(zip(flat[::2], flat[1::2]))
-        return self._hist or []
+            self._hist = json.loads(self._hist)
+        return self._hist or []  # type: ignore[return-value]
 
     @property
     def has_hist(self) -> bool:
@@ -81,8 +82,21 @@ class DayRow:
         return f"DayRow({self.day!r}, {self.key!r}, {self.totals!r}, p90={self.p90!r})"
 
 
-def encode_hist(pairs: list[tuple[int, int]]) -> str:
-    return json.dumps([x for pair in pairs for x in pair], separators=(",", ":"))
+def dense(pairs: list[tuple[int, int]]) -> list[int]:
+    """(bucket, n) pairs -> counts per bucket from 0 to the last bucket used."""
+    counts = [0] * (max(bucket for bucket, _ in pairs) + 1) if pairs else []
+    for bucket, n in pairs:
+        counts[bucket] += n
+    return counts
+
+
+def merged_percentile(rows: list[DayRow], q: float = 0.9) -> float:
+    """The q-quantile of the summed histograms of ``rows``: exactly ``percentile_from_histogram``
+    of the rollup rows of all those days (one row: its stored percentile)."""
+    if len(rows) == 1 and rows[0].p90 is not None and q == 0.9:
+        return rows[0].p90
+    total = [sum(column) for column in itertools.zip_longest(*(row.counts() for row in rows), fillvalue=0)]
+    return percentile_from_histogram([(bucket, n) for bucket, n in enumerate(total) if n], q)
 
 
 # ---------------------------------------------------------------------- on the SQLite thread
@@ -136,7 +150,7 @@ def compute(conn: sqlite3.Connection, first: str, last: str, dim: str) -> list[D
         if row is None:
             row = rows[(day, key)] = DayRow(day, key, None, None, None)
             out.append(row)
-        row._hist = pairs
+        row._hist = dense(pairs)
         row.p90 = percentile_from_histogram(pairs, 0.9)
     return out
 
@@ -156,7 +170,7 @@ def summarise(conn: sqlite3.Connection, days: list[str]) -> None:
             "INSERT INTO day_summary (day, dim, k, issued, called, wait_sum, served, service_sum, no_show, p90, hist) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [(row.day, dim, row.key, *(row.totals or (None,) * 6), row.p90,
-              encode_hist(row.buckets()) if row.has_hist else None)
+              json.dumps(row.counts(), separators=(",", ":")) if row.has_hist else None)
              for row in compute(conn, days[0], days[-1], dim) if row.day in wanted])
     conn.executemany("INSERT INTO summarised_days (day) VALUES (?)", [(day,) for day in days])
 

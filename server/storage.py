@@ -4,7 +4,8 @@ Durability: WAL with ``synchronous=FULL``, so a commit that returned survives ki
 loss. Commits are grouped: every operation waiting at the same moment goes into one transaction
 (one fsync), and each caller is released only after that transaction is on disk. Reports read
 rollup tables (per day, hour, group, counter, officer) and a wait histogram, never the raw log,
-so their cost does not grow with history.
+so their cost does not grow with history; days before today are read from stored summaries of
+those rollups (server/summaries.py), so a month costs a few rows per day and key.
 """
 
 from __future__ import annotations

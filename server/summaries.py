@@ -25,12 +25,15 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import logging
 import sqlite3
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any, Iterable
 
 if TYPE_CHECKING:
     from server.storage import Storage
+
+log = logging.getLogger("luot.summaries")
 
 # report dimension -> rollup column
 DIMS: dict[str, str] = {"group": "grp", "hour": "hour", "counter": "counter", "officer": "officer"}
@@ -193,17 +196,23 @@ def collect(conn: sqlite3.Connection, first: date, last: date, dim: str, today: 
         if missing:
             if not own:
                 return _BUSY  # inside the commit loop's transaction: summarise on a later try
-            conn.execute("BEGIN IMMEDIATE")
             try:
+                conn.execute("BEGIN IMMEDIATE")
                 missing = _closed_unsummarised(cursor, days, today)[1]  # now under the write lock
                 if missing:
                     summarise(conn, missing[:CHUNK_DAYS])
                 conn.execute("COMMIT")
+            except sqlite3.Error as error:  # disk full, locked by another process: answer from the rollups
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                log.warning("could not store day summaries: %s", error)
             except BaseException:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
                 raise
-            if len(missing) > CHUNK_DAYS:
-                return _MORE
+            else:
+                if len(missing) > CHUNK_DAYS:
+                    return _MORE
     if own:
         conn.execute("BEGIN")  # one snapshot for every read below
     try:

@@ -265,3 +265,20 @@ async def test_summarising_while_the_queue_commits(tmp_path):
     assert await storage.count_tickets(today.isoformat()) == 300
     await _assert_same_as_before(storage, today)
     await storage.close()
+
+
+@pytest.mark.asyncio
+async def test_reports_still_answer_when_summaries_cannot_be_stored(tmp_path):
+    storage = await Storage.open(tmp_path / "luot.sqlite3", CONFIG.zone)
+    await _history(storage)
+    await storage.db.execute("CREATE TEMP TRIGGER full_disk BEFORE INSERT ON summarised_days "
+                             "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")
+    today = date(2026, 11, 20)
+    await _assert_same_as_before(storage, today)
+    assert await _summarised(storage) == []
+    cursor = await storage.db.execute("SELECT COUNT(*) FROM day_summary")
+    assert (await cursor.fetchone())[0] == 0  # nothing half-stored
+    await storage.db.execute("DROP TRIGGER full_disk")
+    await _assert_same_as_before(storage, today)
+    assert len(await _summarised(storage)) > 20
+    await storage.close()

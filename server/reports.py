@@ -1,9 +1,11 @@
 """Reports for managers: per day or ISO week, by group, counter or officer, from the rollup tables.
 
 Each row: tickets, mean and 90th-percentile wait, mean service time, no-show rate and the
-satisfaction index. Weeks are summed from the same hourly rollups and wait histogram the daily
-figures come from (a week's 90th percentile is the percentile of the week's histogram, not an
-average of daily percentiles). The CSV has a UTF-8 BOM so Excel shows Vietnamese correctly.
+satisfaction index. Weeks are summed from the same per-day sums and wait histograms the daily
+figures come from (a week's 90th percentile is the percentile of the week's merged histogram, not
+an average of daily percentiles); closed days come from their stored summaries
+(server/summaries.py), so a month reads a few rows per day and key. The CSV has a UTF-8 BOM so
+Excel shows Vietnamese correctly.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from datetime import date, timedelta
 from typing import Any, Literal
 
 from luot.config import CentreConfig
-from server.storage import Storage, percentile_from_histogram, satisfaction_index
+from server import summaries
+from server.storage import Storage, satisfaction_index
 
 By = Literal["group", "counter", "officer"]
 Period = Literal["day", "week"]
@@ -73,44 +76,55 @@ def _label(config: CentreConfig, by: By, key: Any) -> str:
 
 
 async def build_report(storage: Storage, config: CentreConfig, first: date, last: date,
-                       by: By = "group", period: Period = "day") -> list[dict[str, Any]]:
+                       by: By = "group", period: Period = "day", today: date | None = None) -> list[dict[str, Any]]:
+    """Rows per period and key. Days before ``today`` (default: the storage clock's date) are read
+    from their stored daily summaries, later ones from the rollups (server/summaries.py)."""
     column = COLUMNS[by]
+    by_day: dict[str, list[summaries.DayRow]] = {}
+    for day_row in await summaries.day_rows(storage, first, last, by, today):
+        by_day.setdefault(day_row.day, []).append(day_row)
+    cursor = await storage.db.execute(
+        f"SELECT day, {column} AS k, rating, SUM(n) n FROM satisfaction_daily WHERE day BETWEEN ? AND ? "
+        f"GROUP BY day, k, rating", (first.isoformat(), last.isoformat()))
+    ratings_by_day: dict[str, list[tuple[Any, int, int]]] = {}
+    for r in await cursor.fetchall():
+        ratings_by_day.setdefault(r["day"], []).append((r["k"], r["rating"], r["n"]))
     rows: list[dict[str, Any]] = []
     for label, a, b in periods(first, last, period):
-        span = (a.isoformat(), b.isoformat())
-        cursor = await storage.db.execute(
-            f"SELECT {column} AS k, SUM(issued) issued, SUM(called) called, SUM(wait_sum) wait_sum, "
-            f"SUM(served) served, SUM(service_sum) service_sum, SUM(no_show) no_show "
-            f"FROM stats_hourly WHERE day BETWEEN ? AND ? GROUP BY k ORDER BY k", span)
-        totals = {r["k"]: dict(r) for r in await cursor.fetchall()}
-        cursor = await storage.db.execute(
-            f"SELECT {column} AS k, bucket, SUM(n) n FROM wait_hist WHERE day BETWEEN ? AND ? GROUP BY k, bucket", span)
-        hist: dict[Any, list[tuple[int, int]]] = {}
-        for r in await cursor.fetchall():
-            hist.setdefault(r["k"], []).append((r["bucket"], r["n"]))
-        cursor = await storage.db.execute(
-            f"SELECT {column} AS k, rating, SUM(n) n FROM satisfaction_daily WHERE day BETWEEN ? AND ? "
-            f"GROUP BY k, rating", span)
+        days = [(a + timedelta(days=i)).isoformat() for i in range((b - a).days + 1)]
+        totals: dict[Any, list[Any]] = {}
+        hists: dict[Any, list[summaries.DayRow]] = {}
         ratings: dict[Any, dict[int, int]] = {}
-        for r in await cursor.fetchall():
-            ratings.setdefault(r["k"], {})[r["rating"]] = r["n"]
+        for day in days:
+            for day_row in by_day.get(day, ()):
+                if day_row.totals is not None:
+                    sums = totals.get(day_row.key)
+                    if sums is None:
+                        totals[day_row.key] = list(day_row.totals)
+                    else:
+                        for i, value in enumerate(day_row.totals):
+                            sums[i] += value
+                if day_row.has_hist:
+                    hists.setdefault(day_row.key, []).append(day_row)
+            for key, rating, n in ratings_by_day.get(day, ()):
+                counts = ratings.setdefault(key, {})
+                counts[rating] = counts.get(rating, 0) + n
         for key in sorted(set(totals) | set(ratings), key=str):
-            t = totals.get(key, {"issued": 0, "called": 0, "wait_sum": 0, "served": 0, "service_sum": 0, "no_show": 0})
-            if by != "group" and key in (0, "") and not t["called"]:
+            issued, called, wait_sum, served, service_sum, no_show = totals.get(key, (0, 0, 0, 0, 0, 0))
+            if by != "group" and key in (0, "") and not called:
                 continue  # issued tickets not yet called belong to no counter or officer
-            called, served, no_show = t["called"], t["served"], t["no_show"]
             attended = served + no_show
             counts = ratings.get(key, {})
             rows.append({
-                "period": label, "from": a.isoformat(), "to": b.isoformat(), "key": key,
+                "period": label, "from": days[0], "to": days[-1], "key": key,
                 "name": _label(config, by, key) if key not in (0, "") else "(chưa phân công)",
-                "issued": t["issued"], "called": called, "served": served, "no_show": no_show,
-                "mean_wait_minutes": round(t["wait_sum"] / called / 60, 2) if called else None,
-                "p90_wait_minutes": percentile_from_histogram(hist[key], 0.9) if key in hist else None,
-                "mean_service_minutes": round(t["service_sum"] / served / 60, 2) if served else None,
+                "issued": issued, "called": called, "served": served, "no_show": no_show,
+                "mean_wait_minutes": round(wait_sum / called / 60, 2) if called else None,
+                "p90_wait_minutes": summaries.merged_percentile(hists[key]) if key in hists else None,
+                "mean_service_minutes": round(service_sum / served / 60, 2) if served else None,
                 "no_show_rate": round(no_show / attended * 100, 1) if attended else None,
                 "responses": sum(counts.values()),
-                "satisfaction_index": satisfaction_index(counts),
+                "satisfaction_index": satisfaction_index(dict(sorted(counts.items()))),  # summed in rating order
             })
     return rows
 

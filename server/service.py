@@ -33,6 +33,7 @@ class CentreService:
         self.engine = QueueEngine(config)
         self.listeners: list[Listener] = []
         storage.after_commit = self._committed
+        storage.clock = clock  # which days are closed (and may be summarised) follows the centre's clock
 
     @classmethod
     async def start(cls, config: CentreConfig, storage: Storage, clock: Callable[[], datetime] = utc_now) -> "CentreService":

@@ -4,7 +4,8 @@ Durability: WAL with ``synchronous=FULL``, so a commit that returned survives ki
 loss. Commits are grouped: every operation waiting at the same moment goes into one transaction
 (one fsync), and each caller is released only after that transaction is on disk. Reports read
 rollup tables (per day, hour, group, counter, officer) and a wait histogram, never the raw log,
-so their cost does not grow with history.
+so their cost does not grow with history; days before today are read from stored summaries of
+those rollups (server/summaries.py), so a month costs a few rows per day and key.
 """
 
 from __future__ import annotations
@@ -20,12 +21,14 @@ import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterable, TypeVar
+from typing import Any, Awaitable, Callable, TypeVar
 from zoneinfo import ZoneInfo
 
 import aiosqlite
 
+from server import summaries
 from server.engine import Event
+from server.summaries import percentile_from_histogram  # re-exported: reports and tests import it from here
 
 log = logging.getLogger("luot.storage")
 T = TypeVar("T")
@@ -139,6 +142,59 @@ MIGRATIONS: list[str] = [
     CREATE INDEX wait_hist_by_counter ON wait_hist(day, counter, bucket, n);
     CREATE INDEX wait_hist_by_officer ON wait_hist(day, officer, bucket, n);
     """,
+    # 4: summaries of closed days (server/summaries.py): per day, dimension ('group', 'hour',
+    # 'counter', 'officer') and key, the rollup sums, the 90th-percentile wait and the day's wait
+    # histogram as a JSON list [bucket, n, bucket, n, ...]; `k` has no type so counters and hours
+    # stay integers and groups and officers text. Any change to a summarised day's rollup rows
+    # deletes its summaries in the same transaction (a late offline ticket for a past day), so a
+    # stored summary always equals what the rollups give.
+    """
+    CREATE TABLE day_summary (
+        day TEXT NOT NULL,
+        dim TEXT NOT NULL,
+        k NOT NULL,
+        issued INTEGER,
+        called INTEGER,
+        wait_sum REAL,
+        served INTEGER,
+        service_sum REAL,
+        no_show INTEGER,
+        p90 REAL,
+        hist TEXT,
+        PRIMARY KEY (day, dim, k)
+    ) WITHOUT ROWID;
+    CREATE TABLE summarised_days (day TEXT PRIMARY KEY) WITHOUT ROWID;
+    CREATE TRIGGER stats_hourly_insert_unsummarises AFTER INSERT ON stats_hourly
+    WHEN EXISTS (SELECT 1 FROM summarised_days WHERE day = NEW.day) BEGIN
+        DELETE FROM day_summary WHERE day = NEW.day;
+        DELETE FROM summarised_days WHERE day = NEW.day;
+    END;
+    CREATE TRIGGER stats_hourly_update_unsummarises AFTER UPDATE ON stats_hourly
+    WHEN EXISTS (SELECT 1 FROM summarised_days WHERE day IN (OLD.day, NEW.day)) BEGIN
+        DELETE FROM day_summary WHERE day IN (OLD.day, NEW.day);
+        DELETE FROM summarised_days WHERE day IN (OLD.day, NEW.day);
+    END;
+    CREATE TRIGGER stats_hourly_delete_unsummarises AFTER DELETE ON stats_hourly
+    WHEN EXISTS (SELECT 1 FROM summarised_days WHERE day = OLD.day) BEGIN
+        DELETE FROM day_summary WHERE day = OLD.day;
+        DELETE FROM summarised_days WHERE day = OLD.day;
+    END;
+    CREATE TRIGGER wait_hist_insert_unsummarises AFTER INSERT ON wait_hist
+    WHEN EXISTS (SELECT 1 FROM summarised_days WHERE day = NEW.day) BEGIN
+        DELETE FROM day_summary WHERE day = NEW.day;
+        DELETE FROM summarised_days WHERE day = NEW.day;
+    END;
+    CREATE TRIGGER wait_hist_update_unsummarises AFTER UPDATE ON wait_hist
+    WHEN EXISTS (SELECT 1 FROM summarised_days WHERE day IN (OLD.day, NEW.day)) BEGIN
+        DELETE FROM day_summary WHERE day IN (OLD.day, NEW.day);
+        DELETE FROM summarised_days WHERE day IN (OLD.day, NEW.day);
+    END;
+    CREATE TRIGGER wait_hist_delete_unsummarises AFTER DELETE ON wait_hist
+    WHEN EXISTS (SELECT 1 FROM summarised_days WHERE day = OLD.day) BEGIN
+        DELETE FROM day_summary WHERE day = OLD.day;
+        DELETE FROM summarised_days WHERE day = OLD.day;
+    END;
+    """,
 ]
 
 
@@ -184,6 +240,9 @@ class Storage:
         self._wakeup = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
         self.after_commit: Callable[[list[Event]], Awaitable[None] | None] | None = None
+        # Decides which days are closed (before today in the centre's zone) and may be summarised;
+        # CentreService sets its own clock here.
+        self.clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
         self.commits = 0
         self.committed_events = 0
         self._sessions: dict[str, tuple[User, datetime, float]] = {}  # token hash -> (user, expiry, cached at)
@@ -225,6 +284,10 @@ class Storage:
     async def schema_version(self) -> int:
         row = await (await self.db.execute("PRAGMA user_version")).fetchone()
         return int(row[0])
+
+    def today(self) -> date:
+        """The centre's local date by :attr:`clock`: days before it are closed."""
+        return self.clock().astimezone(self.zone).date()
 
     # ------------------------------------------------------------------ commits
     def submit(self, events: list[Event]) -> asyncio.Future[None]:
@@ -426,48 +489,28 @@ class Storage:
         return [d for d in [await self.dossier(code) for code in codes] if d is not None]
 
     # ------------------------------------------------------------------ aggregates (rollups only)
-    async def waiting_stats(self, first: date, last: date, by: str = "group") -> list[dict[str, Any]]:
+    async def waiting_stats(self, first: date, last: date, by: str = "group",
+                            today: date | None = None) -> list[dict[str, Any]]:
         """Tickets, waits, service times and no-shows per day and ``by`` ('group', 'hour',
-        'counter', 'officer'), with the 90th-percentile wait from the histogram."""
-        columns = {"group": "grp", "hour": "hour", "counter": "counter", "officer": "officer"}
-        if by not in columns:
+        'counter', 'officer'), with the 90th-percentile wait from the histogram. Days before
+        ``today`` (default: :meth:`today`) come from their stored summaries (server/summaries.py)."""
+        if by not in summaries.DIMS:
             raise ValueError(f"cannot group by {by!r}")
-        column = columns[by]
-        cursor = await self.db.execute(
-            f"SELECT day, {column} AS k, SUM(issued) issued, SUM(called) called, SUM(wait_sum) wait_sum, "
-            f"SUM(served) served, SUM(service_sum) service_sum, SUM(no_show) no_show "
-            f"FROM stats_hourly WHERE day BETWEEN ? AND ? GROUP BY day, k ORDER BY day, k",
-            (first.isoformat(), last.isoformat()),
-        )
-        rows = [dict(r) for r in await cursor.fetchall()]
-        p90 = await self._wait_percentiles(first, last, column if by != "hour" else None)
         result = []
-        for row in rows:
-            called, served = row["called"], row["served"]
-            attended = served + row["no_show"]
+        for row in await summaries.day_rows(self, first, last, by, today):
+            if row.totals is None:
+                continue  # a key with histogram rows only (never written by the projection)
+            issued, called, wait_sum, served, service_sum, no_show = row.totals
+            attended = served + no_show
             result.append({
-                "day": row["day"], by: row["k"], "issued": row["issued"], "called": called, "served": served,
-                "no_show": row["no_show"],
-                "mean_wait_minutes": round(row["wait_sum"] / called / 60, 2) if called else None,
-                "p90_wait_minutes": p90.get((row["day"], row["k"])) if by != "hour" else None,
-                "mean_service_minutes": round(row["service_sum"] / served / 60, 2) if served else None,
-                "no_show_rate": round(row["no_show"] / attended, 3) if attended else None,
+                "day": row.day, by: row.key, "issued": issued, "called": called, "served": served,
+                "no_show": no_show,
+                "mean_wait_minutes": round(wait_sum / called / 60, 2) if called else None,
+                "p90_wait_minutes": row.p90 if by != "hour" else None,
+                "mean_service_minutes": round(service_sum / served / 60, 2) if served else None,
+                "no_show_rate": round(no_show / attended, 3) if attended else None,
             })
         return result
-
-    async def _wait_percentiles(self, first: date, last: date, column: str | None) -> dict[tuple[str, Any], float]:
-        if column is None:
-            return {}
-        # Rows come in index order (migration 3): one pass, no sort, no table look-up.
-        cursor = await self.db.execute(
-            f"SELECT day, {column} AS k, bucket, SUM(n) FROM wait_hist WHERE day BETWEEN ? AND ? "
-            f"GROUP BY day, k, bucket ORDER BY day, k, bucket",
-            (first.isoformat(), last.isoformat()),
-        )
-        hist: dict[tuple[str, Any], list[tuple[int, int]]] = {}
-        for day, key, bucket, n in await cursor.fetchall():
-            hist.setdefault((day, key), []).append((bucket, n))
-        return {key: percentile_from_histogram(buckets, 0.9) for key, buckets in hist.items()}
 
     async def satisfaction(self, first: date, last: date, by: str = "counter") -> list[dict[str, Any]]:
         """Ratings per ``by`` ('counter', 'officer', 'group'): counts per face and a 0-100 index."""
@@ -545,22 +588,6 @@ class Storage:
     async def end_session(self, token: str) -> None:
         self._sessions.pop(_token_hash(token), None)
         await self.db.execute("DELETE FROM sessions WHERE token_hash = ?", (_token_hash(token),))
-
-
-def percentile_from_histogram(buckets: Iterable[tuple[int, int]], q: float) -> float:
-    """The q-quantile in minutes from one-minute buckets (bucket b holds waits in [b, b+1))."""
-    ordered = sorted(buckets)
-    total = sum(n for _, n in ordered)
-    if total == 0:
-        return 0.0
-    rank = q * total
-    seen = 0
-    for bucket, n in ordered:
-        if seen + n >= rank:
-            fraction = (rank - seen) / n if n else 0.0
-            return round(bucket + fraction, 2)
-        seen += n
-    return float(ordered[-1][0] + 1)
 
 
 def satisfaction_index(counts: dict[int, int]) -> float | None:

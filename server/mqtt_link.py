@@ -130,7 +130,9 @@ class MqttLink:
         await asyncio.to_thread(self._stop, timeout)
 
     def _stop(self, timeout: float) -> None:
-        if self._connected.is_set():
+        # Connected as soon as the broker accepted the login (is_connected), even if it has not
+        # confirmed the subscriptions yet: "online" went out then, so "offline" must follow.
+        if self._connected.is_set() or self._client.is_connected():
             info = self._client.publish(self.topics.server_availability, b"offline", qos=QOS, retain=True)
             try:
                 info.wait_for_publish(timeout)

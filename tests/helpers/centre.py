@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
 from pathlib import Path
 from typing import AsyncIterator, Callable
 
@@ -16,10 +17,18 @@ from server.engine import utc_now
 
 
 class ManualClock:
-    """A clock the test moves by hand, so waits and service times are known exactly."""
+    """A clock the test moves by hand, so waits and service times are known exactly.
 
-    def __init__(self, start: datetime | None = None) -> None:
-        self.now = start or utc_now()
+    By default it starts at 08:00 of the centre's current day (computed when the test runs), not
+    at the real time: a test that moves it on by a few minutes must not cross local midnight when
+    the suite happens to run at 23:50 in Hanoi (16:50 UTC).
+    """
+
+    def __init__(self, start: datetime | None = None, zone: str = "Asia/Ho_Chi_Minh") -> None:
+        if start is None:
+            local = utc_now().astimezone(ZoneInfo(zone))
+            start = local.replace(hour=8, minute=0, second=0, microsecond=0).astimezone(timezone.utc)
+        self.now = start
 
     def __call__(self) -> datetime:
         return self.now

@@ -56,18 +56,24 @@ class ServerMeter:
         return self.cpu / self.wall
 
 
-def pin(server_pid: int, core: int) -> str:
-    """Server on one core, this load generator on the others: the target is per core, and on a
-    2-core machine an unpinned server borrows the generator's core (or the other way round)."""
+def other_cores(core: int) -> list[int] | None:
+    """The CPUs left for the load generator and the broker, or None when not pinning."""
     cores = list(range(psutil.cpu_count() or 1))
     if core < 0 or len(cores) < 2 or core not in cores:
+        return None
+    return [c for c in cores if c != core]
+
+
+def pin_server(server_pid: int, core: int) -> str:
+    """The server alone on one core; the load generator and Mosquitto (started from this process
+    after it was moved, so they inherit its CPUs) on the others. The target is per core, and on a
+    2-core machine an unpinned server borrows the generator's core (or the other way round)."""
+    rest = other_cores(core)
+    if rest is None:
         return "not pinned"
-    psutil.Process(server_pid).cpu_affinity([core])
-    for child in psutil.Process(server_pid).threads():
-        os.sched_setaffinity(child.id, [core])
-    rest = [c for c in cores if c != core]
-    os.sched_setaffinity(0, rest)
-    return f"server pinned to CPU {core}, load on CPU {','.join(map(str, rest))}"
+    for thread in psutil.Process(server_pid).threads():
+        os.sched_setaffinity(thread.id, [core])
+    return f"server pinned to CPU {core}; load generator and Mosquitto on CPU {','.join(map(str, rest))}"
 
 
 async def open_counters(centre: Centre, staff: dict[str, str]) -> list[int]:
@@ -203,11 +209,14 @@ async def latency(centre: Centre, staff: dict[str, str], display: Display, rate:
 async def main_async(args: argparse.Namespace) -> dict[str, object]:
     with tempfile.TemporaryDirectory(prefix="luot-bench-load-") as tmp:
         centre = Centre(Path(tmp), capacity=9999)
+        rest = other_cores(args.server_core)
+        if rest is not None:
+            os.sched_setaffinity(0, rest)  # before anything starts: threads and children inherit it
         try:
             centre.start_broker()
             centre.start_server()
             staff = await centre.staff_header()
-            pinned = pin(centre.pid, args.server_core)
+            pinned = pin_server(centre.pid, args.server_core)
             display = Display(centre).start()
             idle_rss = psutil.Process(centre.pid).memory_info().rss / 2**20
             print(f"server pid {centre.pid}, {psutil.cpu_count()} cores, load average {psutil.getloadavg()[0]:.2f}; "

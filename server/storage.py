@@ -11,6 +11,7 @@ those rollups (server/summaries.py), so a month costs a few rows per day and key
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import hmac
 import json
@@ -198,6 +199,16 @@ MIGRATIONS: list[str] = [
 ]
 
 
+@functools.lru_cache(maxsize=None)
+def _bump_sql(columns: tuple[str, ...]) -> str:
+    """The upsert adding ``columns`` to an hourly rollup row (built once per set of columns)."""
+    names = ", ".join(columns)
+    values = ", ".join("?" for _ in columns)
+    updates = ", ".join(f"{name} = {name} + excluded.{name}" for name in columns)
+    return (f"INSERT INTO stats_hourly (day, hour, grp, counter, officer, {names}) VALUES (?, ?, ?, ?, ?, {values}) "
+            f"ON CONFLICT (day, hour, grp, counter, officer) DO UPDATE SET {updates}")
+
+
 class StorageError(Exception):
     """The database could not record an operation; nothing was acknowledged."""
 
@@ -245,7 +256,7 @@ class Storage:
         self.clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
         self.commits = 0
         self.committed_events = 0
-        self._sessions: dict[str, tuple[User, datetime, float]] = {}  # token hash -> (user, expiry, cached at)
+        self._sessions: dict[str, tuple[User, datetime, float]] = {}  # token -> (user, expiry, cached at)
 
     @classmethod
     async def open(cls, path: str | Path, zone: ZoneInfo) -> "Storage":
@@ -370,14 +381,7 @@ class Storage:
     def _bump(self, db: sqlite3.Connection, event: Event, **columns: float) -> None:
         d = event.data
         key = (event.day, self._hour(event.at), d["group"], d.get("counter") or 0, d.get("officer") or "")
-        names = ", ".join(columns)
-        values = ", ".join("?" for _ in columns)
-        updates = ", ".join(f"{name} = {name} + excluded.{name}" for name in columns)
-        db.execute(
-            f"INSERT INTO stats_hourly (day, hour, grp, counter, officer, {names}) VALUES (?, ?, ?, ?, ?, {values}) "
-            f"ON CONFLICT (day, hour, grp, counter, officer) DO UPDATE SET {updates}",
-            (*key, *columns.values()),
-        )
+        db.execute(_bump_sql(tuple(columns)), (*key, *columns.values()))
 
     def _project(self, db: sqlite3.Connection, event: Event) -> None:
         """Keep the current-state tables and rollups in step with one event (same transaction)."""
@@ -567,26 +571,26 @@ class Storage:
         Every request of a counter console carries its session: a hit is answered from memory for
         up to ``SESSION_CACHE_SECONDS`` (no SQLite round trip per click), so a user removed or a
         session deleted by another process (``luot user``) stops working within that time."""
-        key = _token_hash(token)
-        cached = self._sessions.get(key)
+        cached = self._sessions.get(token)
         if cached is not None and time.monotonic() - cached[2] < SESSION_CACHE_SECONDS:
             user, expires = cached[0], cached[1]
         else:
+            key = _token_hash(token)
             cursor = await self.db.execute(
                 "SELECT u.username, u.name, u.role, s.expires_at FROM sessions s JOIN users u USING (username) "
                 "WHERE s.token_hash = ?", (key,))
             row = await cursor.fetchone()
             if row is None:
-                self._sessions.pop(key, None)
+                self._sessions.pop(token, None)
                 return None
             user, expires = User(row["username"], row["name"], row["role"]), datetime.fromisoformat(row["expires_at"])
             if len(self._sessions) >= 10_000:  # bounded: stale entries of a long day go
                 self._sessions.clear()
-            self._sessions[key] = (user, expires, time.monotonic())
+            self._sessions[token] = (user, expires, time.monotonic())
         return None if expires < now else user
 
     async def end_session(self, token: str) -> None:
-        self._sessions.pop(_token_hash(token), None)
+        self._sessions.pop(token, None)
         await self.db.execute("DELETE FROM sessions WHERE token_hash = ?", (_token_hash(token),))
 
 

@@ -156,3 +156,19 @@ async def test_concurrent_kiosks_and_counters_never_duplicate(tmp_path):
             calls = await asyncio.gather(*(counter_client(1 + i % 2, officers[i % 2]) for i in range(8)))
         everything = [n for batch in calls for n in batch]
         assert sorted(everything) == sorted(numbers), "every ticket called exactly once"
+
+
+async def test_a_signed_out_or_expired_session_stops_working_at_once(tmp_path):
+    """Session look-ups are served from memory: signing out and the 12-hour expiry must still
+    take effect on the very next click."""
+    clock = ManualClock()
+    async with running_centre(tmp_path, clock=clock) as centre, httpx.AsyncClient(base_url=centre.base_url) as http:
+        officer = await staff_auth(centre)
+        assert (await http.get("/api/v1/queue", headers=officer)).status_code == 200
+        assert (await http.post("/api/v1/logout", headers=officer)).status_code == 200
+        assert (await http.get("/api/v1/queue", headers=officer)).status_code == 401
+
+        again = await staff_auth(centre, "canbo2")
+        assert (await http.get("/api/v1/queue", headers=again)).status_code == 200  # now cached
+        clock.advance(hours=12, minutes=1)
+        assert (await http.get("/api/v1/queue", headers=again)).status_code == 401

@@ -885,14 +885,15 @@ class QueueEngine:
         # The hot loop of a busy hall (every issued ticket asks for its own estimate, at the end
         # of a line of hundreds): plain local look-ups, and the estimate itself built only for
         # the tickets asked about.
+        options_of, free_time = group_options.get, free_at.__getitem__
         for ticket in self._line:
             group = ticket.group
-            options = group_options.get(group) if ticket.target_counter is None else None
+            options = options_of(group) if ticket.target_counter is None else None
             if options is None:
                 options = options_for(ticket)
             wait: float | None = None
             if options:
-                chosen = options[0] if len(options) == 1 else min(options, key=free_at.__getitem__)
+                chosen = options[0] if len(options) == 1 else min(options, key=free_time)
                 wait = free_at[chosen]
                 free_at[chosen] = wait + cycles[group]
             if everyone or ticket.id == only:

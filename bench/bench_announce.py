@@ -3,7 +3,7 @@
 Prints p50/p99 over N calls, one at a time (latency a citizen waits after the officer presses
 "call") and as a burst (calls queued behind each other). Figures are printed, never asserted.
 
-    /work/venv/bin/python bench/bench_announce.py [--calls 30] [--english] [--repeat 1]
+    .venv/bin/python bench/bench_announce.py [--calls 30] [--english] [--repeat 1]
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ are ``time.monotonic()`` in one process, so no clock skew:
 
 Figures are printed, never asserted.
 
-    /work/venv/bin/python bench/bench_display.py [--calls 200] [--voice-calls 10]
+    .venv/bin/python bench/bench_display.py [--calls 200] [--voice-calls 10]
 """
 
 from __future__ import annotations

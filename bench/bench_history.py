@@ -20,7 +20,7 @@ so the first report over the month summarises its 29 closed days: that first rea
 own, and so is a month report right after one more day closed (it summarises that day); the table
 is the steady state.
 
-    /work/venv/bin/python bench/bench_history.py [--sizes 10000,1000000,10000000] [--per-day 400] [--keep DIR]
+    .venv/bin/python bench/bench_history.py [--sizes 10000,1000000,10000000] [--per-day 400] [--keep DIR]
 
 Cost must stay flat with history size (reports read rollups by day range only).
 """

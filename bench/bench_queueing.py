@@ -11,7 +11,7 @@ citizens recalled three times) and compares, for every ticket, the wait predicte
 with the actual wait until its first call. The baseline is "people ahead x mean service time /
 open counters that serve the group".
 
-    /work/venv/bin/python bench/bench_queueing.py [--quick] [--seeds 4]
+    .venv/bin/python bench/bench_queueing.py [--quick] [--seeds 4]
 """
 
 from __future__ import annotations

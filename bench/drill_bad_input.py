@@ -10,7 +10,7 @@
 
 Prints what was lost or broken (the answer must be 0) and exits 1 otherwise.
 
-    /work/venv/bin/python bench/drill_bad_input.py [--payloads 10000] [--max-examples 50]
+    .venv/bin/python bench/drill_bad_input.py [--payloads 10000] [--max-examples 50]
 """
 
 from __future__ import annotations

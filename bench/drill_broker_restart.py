@@ -8,7 +8,7 @@ was down are kept by the server's MQTT client and delivered after it reconnects)
 must have its retained state again within 5 s of the broker's return. Prints what was lost (the
 answer must be 0) and exits 1 if anything was, or if the resync took longer than 5 s.
 
-    /work/venv/bin/python bench/drill_broker_restart.py [--seconds 6] [--rate 10] [--down 2]
+    .venv/bin/python bench/drill_broker_restart.py [--seconds 6] [--rate 10] [--down 2]
 """
 
 from __future__ import annotations

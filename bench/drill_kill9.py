@@ -6,7 +6,7 @@ on. Repeated ``--kills`` times. Then every ticket whose HTTP answer arrived (ack
 in the server's event log, and no number may appear twice in a day. Prints what was lost (the
 answer must be 0) and exits 1 if anything was.
 
-    /work/venv/bin/python bench/drill_kill9.py [--kills 5] [--seconds 2] [--kiosks 4]
+    .venv/bin/python bench/drill_kill9.py [--kills 5] [--seconds 2] [--kiosks 4]
 """
 
 from __future__ import annotations

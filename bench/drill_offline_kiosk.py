@@ -10,7 +10,7 @@ server exactly once, in line at the time it was printed, and no number may be us
 The cut lasts ``--minutes`` (default 10) of simulated time, run ``--speed`` times faster than
 real time (default 20: 30 s). ``--speed 1`` makes it a real ten minutes.
 
-    /work/venv/bin/python bench/drill_offline_kiosk.py [--minutes 10] [--speed 20] [--per-minute 3]
+    .venv/bin/python bench/drill_offline_kiosk.py [--minutes 10] [--speed 20] [--per-minute 3]
 """
 
 from __future__ import annotations

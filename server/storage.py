@@ -38,6 +38,18 @@ SESSION_CACHE_SECONDS = 30.0
 """How long a looked-up staff session is trusted from memory."""
 WAIT_BUCKETS = 240  # one-minute buckets; the last one holds every wait of 4 hours or more
 
+def _unsummarising_triggers(table: str) -> str:
+    """Triggers that drop a summarised day's summaries whenever a row of ``table`` of that day is
+    inserted, updated or deleted (migration 4): a late ticket for a past day changes its report."""
+    days = {"INSERT": "NEW.day", "UPDATE": "OLD.day, NEW.day", "DELETE": "OLD.day"}
+    return "".join(f"""
+    CREATE TRIGGER {table}_{operation.lower()}_unsummarises AFTER {operation} ON {table}
+    WHEN EXISTS (SELECT 1 FROM summarised_days WHERE day IN ({which})) BEGIN
+        DELETE FROM day_summary WHERE day IN ({which});
+        DELETE FROM summarised_days WHERE day IN ({which});
+    END;""" for operation, which in days.items())
+
+
 MIGRATIONS: list[str] = [
     # 1: the base schema
     """
@@ -165,37 +177,7 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (day, dim, k)
     ) WITHOUT ROWID;
     CREATE TABLE summarised_days (day TEXT PRIMARY KEY) WITHOUT ROWID;
-    CREATE TRIGGER stats_hourly_insert_unsummarises AFTER INSERT ON stats_hourly
-    WHEN EXISTS (SELECT 1 FROM summarised_days WHERE day = NEW.day) BEGIN
-        DELETE FROM day_summary WHERE day = NEW.day;
-        DELETE FROM summarised_days WHERE day = NEW.day;
-    END;
-    CREATE TRIGGER stats_hourly_update_unsummarises AFTER UPDATE ON stats_hourly
-    WHEN EXISTS (SELECT 1 FROM summarised_days WHERE day IN (OLD.day, NEW.day)) BEGIN
-        DELETE FROM day_summary WHERE day IN (OLD.day, NEW.day);
-        DELETE FROM summarised_days WHERE day IN (OLD.day, NEW.day);
-    END;
-    CREATE TRIGGER stats_hourly_delete_unsummarises AFTER DELETE ON stats_hourly
-    WHEN EXISTS (SELECT 1 FROM summarised_days WHERE day = OLD.day) BEGIN
-        DELETE FROM day_summary WHERE day = OLD.day;
-        DELETE FROM summarised_days WHERE day = OLD.day;
-    END;
-    CREATE TRIGGER wait_hist_insert_unsummarises AFTER INSERT ON wait_hist
-    WHEN EXISTS (SELECT 1 FROM summarised_days WHERE day = NEW.day) BEGIN
-        DELETE FROM day_summary WHERE day = NEW.day;
-        DELETE FROM summarised_days WHERE day = NEW.day;
-    END;
-    CREATE TRIGGER wait_hist_update_unsummarises AFTER UPDATE ON wait_hist
-    WHEN EXISTS (SELECT 1 FROM summarised_days WHERE day IN (OLD.day, NEW.day)) BEGIN
-        DELETE FROM day_summary WHERE day IN (OLD.day, NEW.day);
-        DELETE FROM summarised_days WHERE day IN (OLD.day, NEW.day);
-    END;
-    CREATE TRIGGER wait_hist_delete_unsummarises AFTER DELETE ON wait_hist
-    WHEN EXISTS (SELECT 1 FROM summarised_days WHERE day = OLD.day) BEGIN
-        DELETE FROM day_summary WHERE day = OLD.day;
-        DELETE FROM summarised_days WHERE day = OLD.day;
-    END;
-    """,
+    """ + _unsummarising_triggers("stats_hourly") + _unsummarising_triggers("wait_hist"),
 ]
 
 

@@ -18,7 +18,7 @@ HELP = "expected waits the predictor gives for a queue scenario (JSON)"
 import argparse
 import json
 import sys
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,14 @@ def _scenario(args: argparse.Namespace, config: Any) -> dict[str, Any]:
         raise ValueError("--waiting must be between 0 and 999")
     return {"counters": [{"number": n} for n in serving[:args.counters]],
             "waiting": [{"group": group} for _ in range(args.waiting)]}
+
+
+def scenario_time(config: Any, now: datetime) -> datetime:
+    """10:00 of the centre's current day: the scenario opens its counters an hour before "now"
+    and its busy counters started minutes before that, all of which must fall on the same service
+    day even when the command is run just after midnight (the engine would close the day)."""
+    local = now.astimezone(config.zone)
+    return local.replace(hour=10, minute=0, second=0, microsecond=0).astimezone(timezone.utc)
 
 
 def predict(config: Any, scenario: dict[str, Any], now: Any) -> dict[str, Any]:
@@ -88,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     try:
         scenario = _scenario(args, config)
-        result = predict(config, scenario, utc_now())
+        result = predict(config, scenario, scenario_time(config, utc_now()))
     except (ValueError, KeyError, TypeError, OSError) as error:
         print(f"luot predict: {error}", file=sys.stderr)
         return 1

@@ -33,3 +33,20 @@ def test_queue_file_with_a_busy_counter_and_a_priority_ticket(tmp_path) -> None:
 def test_impossible_scenario_is_explained() -> None:
     answer = run("--waiting", "3", "--counters", "9", "--group", "ho-tich")
     assert answer.returncode == 1 and "serve ho-tich" in answer.stderr
+
+
+def test_a_scenario_asked_just_after_midnight_keeps_its_counters_open() -> None:
+    """At 00:10 in Hanoi the scenario's counters, opened "an hour earlier", must not fall on
+    yesterday (the engine would close them and answer with the wrong counters)."""
+    from datetime import datetime, timezone
+
+    from luot.commands.predict import predict, scenario_time
+    from luot.config import load_config
+
+    config = load_config()
+    just_after_midnight = datetime(2026, 11, 23, 17, 10, tzinfo=timezone.utc)  # 00:10 on the 24th in Hanoi
+    at = scenario_time(config, just_after_midnight)
+    assert at.astimezone(config.zone).date().isoformat() == "2026-11-24"
+    result = predict(config, {"counters": [{"number": 1}], "waiting": [{"group": "ho-tich"}] * 3}, at)
+    assert result["counters_open"] == [1]
+    assert [t["wait_minutes"] for t in result["tickets"]] == [0, 8, 16]

@@ -83,6 +83,9 @@ class MqttLink:
         """Inbound payloads refused (bad JSON, wrong version, invalid data, unknown device)."""
         self.accepted = 0
         self._connected = threading.Event()
+        # Set when the broker routes our own "offline" back to us: proof it was delivered before
+        # we hang up (amqtt acknowledges a message before routing it and may drop it on disconnect).
+        self._own_offline_routed = threading.Event()
         self._status_lock = threading.Lock()
         self._status: dict[str, DeviceStatus] = {}
         self._devices = {device.id for device in config.devices}
@@ -133,11 +136,15 @@ class MqttLink:
         # Connected as soon as the broker accepted the login (is_connected), even if it has not
         # confirmed the subscriptions yet: "online" went out then, so "offline" must follow.
         if self._connected.is_set() or self._client.is_connected():
+            self._own_offline_routed.clear()
             info = self._client.publish(self.topics.server_availability, b"offline", qos=QOS, retain=True)
             try:
                 info.wait_for_publish(timeout)
             except (RuntimeError, ValueError) as error:
                 log.warning("could not announce offline before stopping: %s", error)
+            else:
+                if not self._own_offline_routed.wait(timeout):
+                    log.warning("the broker did not confirm routing 'offline' within %.0f s", timeout)
         self._connected.clear()
         self._client.disconnect()
         self._client.loop_stop()
@@ -265,7 +272,8 @@ class MqttLink:
             return
         log.info("connected to MQTT broker %s:%s", self.host, self.port)
         client.publish(self.topics.server_availability, b"online", qos=QOS, retain=True)
-        client.subscribe([(topic, QOS) for topic in (*self.topics.inbound_all, self.topics.device_availability_all)])
+        client.subscribe([(topic, QOS) for topic in (*self.topics.inbound_all, self.topics.device_availability_all,
+                                                     self.topics.server_availability)])
         self.publish_notice()
         if self.engine is not None and self.loop is not None:
             # The engine belongs to the loop's thread: read it there, not here.
@@ -291,6 +299,10 @@ class MqttLink:
             log.warning("lost the MQTT broker (%s); reconnecting", reason_code)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        if message.topic == self.topics.server_availability:  # our own status, routed back
+            if message.payload == b"offline":
+                self._own_offline_routed.set()
+            return
         try:
             self._handle(message.topic, message.payload)
         except Exception:  # a bug here must not kill paho's thread and with it all MQTT traffic

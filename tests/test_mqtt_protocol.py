@@ -152,7 +152,8 @@ async def test_last_will_then_reconnect_and_republish(broker: BrokerHandle) -> N
     assert payload(kiosk.received(topics.counter_state(3))[-1])["data"]["number"] == 2001
 
     await link.stop()  # a clean stop says offline itself
-    await kiosk.wait_for(lambda m: m.topic == topics.server_availability and m.payload == b"offline", count=2)
+    await kiosk.wait_for(lambda m: m.topic == topics.server_availability and m.payload == b"offline", count=2,
+                          timeout=15)
 
 
 async def test_device_availability_reaches_dashboard(broker: BrokerHandle) -> None:

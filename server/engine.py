@@ -794,28 +794,27 @@ class QueueEngine:
     # ------------------------------------------------------------------ read models
     def mean_service_minutes(self, group: str) -> float:
         """Today's observed mean service time, blended with the configured one until data exists."""
-        configured = self.config.group(group).service_minutes
-        count = self.service_count.get(group, 0)
+        return self._blend(self.service_sum.get(group, 0.0), self.service_count.get(group, 0),
+                           self.config.group(group).service_minutes)
+
+    def _blend(self, observed_sum: float, count: int, configured: float) -> float:
+        """Today's observed mean (minutes, from seconds) blended with the configured one until data exists."""
         if count < MIN_SERVICE_SAMPLES:
             return configured
-        observed = self.service_sum[group] / count / 60.0
+        observed = observed_sum / count / 60.0
         weight = count / (count + 5)
         return weight * observed + (1 - weight) * configured
 
-    def _blend(self, observed_sum: float, count: int, configured: float) -> float:
-        """Today's observed mean (minutes) blended with the configured one until data exists."""
-        if count < MIN_SERVICE_SAMPLES:
-            return configured
-        weight = count / (count + 5)
-        return weight * observed_sum / count / 60.0 + (1 - weight) * configured
+    def _gap_minutes(self) -> float:
+        """Today's mean pause between a counter's release and its next call while citizens waited."""
+        return self.gap_sum / self.gap_count / 60.0 if self.gap_count >= MIN_SERVICE_SAMPLES else 0.0
 
     def cycle_minutes(self, group: str) -> float:
         """What a counter is expected to spend on one ticket of ``group``: from the call to the
         release (walk-up, recalls, service) plus the usual pause before the next call."""
         configured = self.config.group(group).service_minutes
         handle = self._blend(self.handle_sum.get(group, 0.0), self.handle_count.get(group, 0), configured)
-        gap = self.gap_sum / self.gap_count / 60.0 if self.gap_count >= MIN_SERVICE_SAMPLES else 0.0
-        return handle + gap
+        return handle + self._gap_minutes()
 
     def _remaining_minutes(self, ticket: Ticket, now: datetime) -> float:
         """Expected time until the counter serving ``ticket`` is free again.
@@ -831,9 +830,7 @@ class QueueEngine:
             remaining = sum(longer) / len(longer)
         else:
             remaining = max(expected - elapsed, expected * 0.1)
-        if self.gap_count >= MIN_SERVICE_SAMPLES:
-            remaining += self.gap_sum / self.gap_count / 60.0
-        return remaining
+        return remaining + self._gap_minutes()
 
     def estimates(self, now: datetime, only: str | None = None) -> dict[str, Estimate]:
         """People ahead and expected wait for every waiting ticket, or for ``only`` alone.
@@ -864,10 +861,7 @@ class QueueEngine:
         def options_for(ticket: Ticket) -> list[int]:
             if ticket.target_counter is not None:  # sent to one counter by a transfer
                 options = [ticket.target_counter] if ticket.target_counter in self.counters else []
-            else:
-                cached = group_options.get(ticket.group)
-                if cached is not None:
-                    return cached
+            else:  # not worked out yet for this group (the loop below reads the cache itself)
                 options = [n for n in free_at if ticket.group in self.counters[n].groups]
                 if not options:
                     options = [c.number for c in self.counters.values() if ticket.group in c.groups]

@@ -91,7 +91,7 @@ async def build_report(storage: Storage, config: CentreConfig, first: date, last
         ratings_by_day.setdefault(r["day"], []).append((r["k"], r["rating"], r["n"]))
     rows: list[dict[str, Any]] = []
     for label, a, b in periods(first, last, period):
-        days = [(a + timedelta(days=i)).isoformat() for i in range((b - a).days + 1)]
+        days = summaries.iso_days(a, b)
         totals: dict[Any, list[Any]] = {}
         hists: dict[Any, list[summaries.DayRow]] = {}
         ratings: dict[Any, dict[int, int]] = {}

@@ -106,7 +106,8 @@ def _cursor(conn: sqlite3.Connection) -> sqlite3.Cursor:
     return cursor
 
 
-def _days(first: date, last: date) -> list[str]:
+def iso_days(first: date, last: date) -> list[str]:
+    """Every day of [first, last] as an ISO date, in order."""
     return [(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
 
 
@@ -183,7 +184,7 @@ def collect(conn: sqlite3.Connection, first: date, last: date, dim: str, today: 
     the queue is one call too), so it opens and closes its own."""
     if dim not in DIMS:
         raise ValueError(f"cannot group by {dim!r}")
-    days = _days(first, last)
+    days = iso_days(first, last)
     if not days:
         return []
     cursor = _cursor(conn)

@@ -11,7 +11,7 @@ import io
 import json
 import os
 import random
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Iterator
 from zoneinfo import ZoneInfo
@@ -320,10 +320,10 @@ async def test_foreign_and_malformed_events_are_refused_and_the_dashboard_tells(
 
 
 def long_waits_of_today_exist(now: datetime) -> bool:
-    """Whether a ticket issued 50 minutes before ``now`` is of today in Hanoi: not when the test
-    runs in the first 50 minutes after local midnight, when it belongs to yesterday's report."""
-    local = now.astimezone(ZoneInfo("Asia/Ho_Chi_Minh"))
-    return local.hour * 60 + local.minute > 52
+    """Whether the ticket issued 50 minutes before ``now`` belongs to the day the dashboard shows
+    (today in Hanoi, asked now): not in the first 50 minutes after local midnight."""
+    zone = ZoneInfo("Asia/Ho_Chi_Minh")
+    return (now - timedelta(minutes=50)).astimezone(zone).date() == utc_now().astimezone(zone).date()
 
 
 def screenshot(agg: Aggregator, out: Path, group_shown: str) -> None:

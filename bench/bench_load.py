@@ -23,6 +23,7 @@ import asyncio
 import itertools
 import json
 import os
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -35,13 +36,25 @@ ISSUE, CALL_NEXT, START, FINISH = "issue", "call-next", "start", "finish"
 
 
 class ServerMeter:
-    """CPU seconds and resident memory of the server process over an interval."""
+    """CPU seconds and resident memory of the server process over an interval, and what else
+    happened on its core meanwhile (other processes' time, the hypervisor's steal): on a shared
+    machine these explain why the same code gives different figures from one hour to the next."""
 
-    def __init__(self, pid: int) -> None:
+    def __init__(self, pid: int, core: int | None = None) -> None:
         self.process = psutil.Process(pid)
+        self.core = core
+
+    def _core_times(self) -> tuple[float, float, float]:
+        """(busy, steal, total) seconds of the server's core so far, or zeros when not pinned."""
+        if self.core is None:
+            return 0.0, 0.0, 0.0
+        times = psutil.cpu_times(percpu=True)[self.core]
+        total = sum(times)
+        return total - times.idle - times.iowait - times.steal, times.steal, total
 
     def __enter__(self) -> "ServerMeter":
         times = self.process.cpu_times()
+        self.core0 = self._core_times()
         self.cpu0, self.wall0 = times.user + times.system, time.perf_counter()
         return self
 
@@ -50,10 +63,34 @@ class ServerMeter:
         self.cpu = times.user + times.system - self.cpu0
         self.wall = time.perf_counter() - self.wall0
         self.rss_mb = self.process.memory_info().rss / 2**20
+        busy, steal, total = (b - a for a, b in zip(self.core0, self._core_times()))
+        self.others = max(0.0, busy - self.cpu) / total if total else float("nan")
+        self.steal = steal / total if total else float("nan")
 
     @property
     def cores(self) -> float:
         return self.cpu / self.wall
+
+
+def core_speed(core: int, seconds: float = 0.6) -> float:
+    """Millions of simple interpreter steps per second on ``core``: the median of short timed
+    loops run there. It is the yardstick for the machine's speed at the moment of a run (on this
+    shared machine it has moved by half between hours), so that runs can be compared as ratios."""
+    if other_cores(core) is None:
+        return float("nan")
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, [core])  # this thread only, for the measurement
+    try:
+        rates, end = [], time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            t0, table, total = time.perf_counter(), dict.fromkeys(range(64), 0), 0
+            for i in range(20_000):
+                table[i & 63] = i
+                total += table[(i * 7) & 63]
+            rates.append(20_000 / (time.perf_counter() - t0) / 1e6)
+        return statistics.median(rates)
+    finally:
+        os.sched_setaffinity(0, before)
 
 
 def other_cores(core: int) -> list[int] | None:
@@ -92,12 +129,16 @@ async def waiting_now(centre: Centre, staff: dict[str, str]) -> int:
         return int(body["waiting_total"])
 
 
-async def throughput(centre: Centre, staff: dict[str, str], seconds: float, kiosks: int, backlog: int) -> dict[str, float]:
+async def throughput(centre: Centre, staff: dict[str, str], seconds: float, kiosks: int, backlog: int,
+                     core: int | None) -> dict[str, float]:
     """Closed loop: every client sends its next request as soon as the previous one is answered.
 
     The hall starts with ``backlog`` citizens waiting (a busy morning). Each counter does two
-    requests per citizen (call-next, finish) and each kiosk one, so with half as many kiosks as
-    counters the line stays about that long; more kiosks make it grow all run long.
+    requests per citizen (call-next, finish) and each kiosk one, so half as many kiosks as counters
+    would balance them if every counter always had work; but tickets go to the seven groups in
+    turn and some groups have one counter while others share two, so the line still grows (150 to
+    about 700 in 10 s on a quiet machine, the printed "waiting" figures): a hall that gets busier,
+    with every issued ticket's estimate walking the whole line. More kiosks make it grow faster.
     """
     counters = await open_counters(centre, staff)
     groups = itertools.cycle([g.code for g in centre.config.groups])
@@ -137,19 +178,21 @@ async def throughput(centre: Centre, staff: dict[str, str], seconds: float, kios
                 else:
                     errors.append(f"finish {status} {body}")
 
-    with ServerMeter(centre.pid) as meter:
+    with ServerMeter(centre.pid, core) as meter:
         await asyncio.gather(*(kiosk(i) for i in range(kiosks)), *(counter(n) for n in counters))
     ops = sum(done.values())
     waiting_after = await waiting_now(centre, staff)
     async with Http(centre.url, staff) as http:  # leave an empty hall for the latency runs
         await http.request("POST", "/api/v1/day/close")
     return {"ops": ops, "ops_per_s": ops / meter.wall, "ops_per_cpu_s": ops / max(meter.cpu, 1e-9),
-            "cores": meter.cores, "rss_mb": meter.rss_mb, "errors": len(errors), **{k: v for k, v in done.items()},
+            "cores": meter.cores, "rss_mb": meter.rss_mb, "others_on_core": meter.others, "steal": meter.steal,
+            "errors": len(errors), **{k: v for k, v in done.items()},
             "waiting_before": waiting_before, "waiting_after": waiting_after,
             "first_error": errors[0] if errors else ""}
 
 
-async def latency(centre: Centre, staff: dict[str, str], display: Display, rate: float, seconds: float) -> dict[str, float]:
+async def latency(centre: Centre, staff: dict[str, str], display: Display, rate: float, seconds: float,
+                  core: int | None) -> dict[str, float]:
     """Open loop at ``rate`` calls/s over all counters; kiosks issue at the same rate."""
     counters = await open_counters(centre, staff)
     config = centre.config
@@ -189,7 +232,7 @@ async def latency(centre: Centre, staff: dict[str, str], display: Display, rate:
                     refused.append(f"{status} {body}")
                 due += 1 / rate
 
-    with ServerMeter(centre.pid) as meter:
+    with ServerMeter(centre.pid, core) as meter:
         await asyncio.gather(kiosk(), *(counter(n, i * period / len(counters)) for i, n in enumerate(counters)))
         await asyncio.sleep(0.5)  # the last calls' messages
     latencies, missing = [], 0
@@ -203,7 +246,8 @@ async def latency(centre: Centre, staff: dict[str, str], display: Display, rate:
         await http.request("POST", "/api/v1/day/close")
     return {"rate": rate, "calls": len(samples), "achieved": len(samples) / seconds,
             "p50": percentile(latencies, 0.5), "p99": percentile(latencies, 0.99), "max": max(latencies, default=float("nan")),
-            "missing": missing, "refused": len(refused), "cores": meter.cores, "rss_mb": meter.rss_mb}
+            "missing": missing, "refused": len(refused), "cores": meter.cores, "rss_mb": meter.rss_mb,
+            "others_on_core": meter.others, "steal": meter.steal}
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, object]:
@@ -222,21 +266,30 @@ async def main_async(args: argparse.Namespace) -> dict[str, object]:
             print(f"server pid {centre.pid}, {psutil.cpu_count()} cores, load average {psutil.getloadavg()[0]:.2f}; "
                   f"idle RSS {idle_rss:.0f} MB; {pinned}")
             result: dict[str, object] = {"idle_rss_mb": idle_rss}
-            tp = await throughput(centre, staff, args.seconds, args.kiosks, args.backlog)
+            core = args.server_core if rest is not None else None
+            speed = core_speed(args.server_core)
+            result["core_speed_before"] = speed
+            print(f"speed of the server's core before the runs: {speed:.1f} M steps/s (core_speed)")
+            tp = await throughput(centre, staff, args.seconds, args.kiosks, args.backlog, core)
             result["throughput"] = tp
             print(f"durable ops: {tp['ops_per_s']:7.0f} acknowledged ops/s  ({tp['issue']} issued, {tp['call-next']} called, "
                   f"{tp['finish']} finished in {args.seconds:.0f} s; errors {tp['errors']}; "
                   f"waiting {tp['waiting_before']} -> {tp['waiting_after']})")
             print(f"             server CPU {tp['cores']:.2f} cores -> {tp['ops_per_cpu_s']:7.0f} ops per server CPU-second;"
-                  f" RSS {tp['rss_mb']:.0f} MB")
+                  f" RSS {tp['rss_mb']:.0f} MB;"
+                  f" others on its core {tp['others_on_core']:.0%}, steal {tp['steal']:.0%}")
             if tp["errors"]:
                 print(f"             first error: {tp['first_error']}")
             for rate in args.rates:
-                lat = await latency(centre, staff, display, rate, args.seconds)
+                lat = await latency(centre, staff, display, rate, args.seconds, core)
                 result[f"latency_{rate:g}"] = lat
                 print(f"call->display at {rate:5.0f} calls/s ({lat['achieved']:.0f} achieved, {lat['calls']} calls): "
                       f"p50 {lat['p50']:.2f} ms  p99 {lat['p99']:.2f} ms  max {lat['max']:.1f} ms  "
-                      f"missing {lat['missing']}  refused {lat['refused']}  server CPU {lat['cores']:.2f} cores  RSS {lat['rss_mb']:.0f} MB")
+                      f"missing {lat['missing']}  refused {lat['refused']}  server CPU {lat['cores']:.2f} cores  RSS {lat['rss_mb']:.0f} MB  "
+                      f"others on its core {lat['others_on_core']:.0%}, steal {lat['steal']:.0%}")
+            speed = core_speed(args.server_core)
+            result["core_speed_after"] = speed
+            print(f"speed of the server's core after the runs: {speed:.1f} M steps/s; load average {psutil.getloadavg()[0]:.2f}")
             display.stop()
             return result
         finally:
@@ -247,7 +300,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--kiosks", type=int, default=3, help="concurrent kiosk clients in the throughput run "
-                        "(half the counters keeps the line steady)")
+                        "(the line grows during the run; more kiosks, faster)")
     parser.add_argument("--backlog", type=int, default=150, help="citizens waiting when the throughput run starts")
     parser.add_argument("--server-core", type=int, default=0,
                         help="pin the server to this CPU and the load to the others (-1: no pinning)")

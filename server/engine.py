@@ -877,9 +877,9 @@ class QueueEngine:
         result: dict[str, Estimate] = {}
         everyone = only is None
         # The hot loop of a busy hall (every issued ticket asks for its own estimate, at the end
-        # of a line of hundreds): plain local look-ups, and the estimate itself built only for
-        # the tickets asked about.
-        options_of, free_time = group_options.get, free_at.__getitem__
+        # of a line of hundreds): plain local look-ups, no call for the usual one or two counters
+        # a group may go to, and the estimate itself built only for the tickets asked about.
+        options_of = group_options.get
         for ticket in self._line:
             group = ticket.group
             options = options_of(group) if ticket.target_counter is None else None
@@ -887,7 +887,13 @@ class QueueEngine:
                 options = options_for(ticket)
             wait: float | None = None
             if options:
-                chosen = options[0] if len(options) == 1 else min(options, key=free_time)
+                if len(options) == 1:
+                    chosen = options[0]
+                elif len(options) == 2:  # the earlier-free of two, the first on a tie (as min() does)
+                    first, second = options
+                    chosen = second if free_at[second] < free_at[first] else first
+                else:
+                    chosen = min(options, key=free_at.__getitem__)
                 wait = free_at[chosen]
                 free_at[chosen] = wait + cycles[group]
             if everyone or ticket.id == only:

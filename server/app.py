@@ -132,8 +132,10 @@ class CentreRuntime:
         app = create_app(self.service, self.credentials, self.link)
         self.app = app
         port = self.options.http_port if self.options.http_port is not None else self.config.http.port
+        # proxy_headers off: nothing here reads the client's address or scheme, and the
+        # middleware that would rewrite them from X-Forwarded-* costs every request a little.
         server_config = uvicorn.Config(app, host=self._http_host(), port=port, log_level="warning",
-                                       lifespan="off", access_log=False)
+                                       lifespan="off", access_log=False, proxy_headers=False)
         self.http = uvicorn.Server(server_config)
         self.http.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         self._http_task = asyncio.create_task(self.http.serve(), name="luot-http")

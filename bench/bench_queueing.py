@@ -109,7 +109,7 @@ def mmc_mean_wait(c: int, rho: float, customers: int, seed: int, warmup: int = 1
                 now = day + timedelta(seconds=t)
                 engine.finish(counter, now)
                 free.append(counter)
-            while free and engine._waiting:
+            while free and engine.waiting_count:
                 counter = free.pop()
                 ticket, events = engine.call_next(counter, now)
                 if ticket is None:

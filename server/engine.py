@@ -452,6 +452,11 @@ class QueueEngine:
         """Waiting tickets in calling order, ignoring the anti-starvation rule."""
         return self._line.in_order()
 
+    @property
+    def waiting_count(self) -> int:
+        """How many tickets wait, without copying the line (simulations ask after every event)."""
+        return len(self._line)
+
     def eligible(self, ticket: Ticket, counter: CounterState) -> bool:
         if ticket.target_counter is not None:
             return ticket.target_counter == counter.number

@@ -8,7 +8,12 @@ then prints:
 * call-to-display latency at 10 and 100 calls/s: from just before the counter's HTTP request to
   the moment a display (its own MQTT user, subscribed to events/call) receives the call; the
   kiosks meanwhile issue tickets at the same rate;
-* the server process's CPU (cores used) and resident memory (psutil).
+* the server process's CPU (cores used) and resident memory (psutil);
+* the machine's state at the time: the speed of the server's core before and after the runs
+  (``core_speed``: short interpreter loops timed on that core; a slower figure means a slower
+  machine, as when the hypervisor shares the physical core) and, during each run, the share of
+  that core other processes took and the hypervisor stole. A run with others on the server's
+  core measures a shared core, not one core.
 
 Figures are printed, never asserted (docs/performance.md has the targets). Noisy on shared machines:
 compare within one run.

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Query
-from fastapi.responses import FileResponse, HTMLResponse, Response, StreamingResponse
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 
 from server.live import LiveHub, public_ticket, sse
@@ -29,7 +29,14 @@ from server.service import CentreService
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-PAGES = {"/console": "console.html", "/dashboard": "dashboard.html", "/reports": "reports.html", "/": "index.html"}
+# path -> (file, the title of its sign-in form in Vietnamese and English; None: a public page)
+PAGES: dict[str, tuple[str, tuple[str, str] | None]] = {
+    "/console": ("console.html", ("Đăng nhập", "Sign in")),
+    "/dashboard": ("dashboard.html", ("Đăng nhập quản lý", "Manager sign in")),
+    "/reports": ("reports.html", ("Đăng nhập quản lý", "Manager sign in")),
+    "/": ("index.html", None),
+}
+STAFF_LOGIN_MARK = "<!--#staff-login-->"
 
 NOT_FOUND_PAGE = """<!doctype html>
 <html lang="vi"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
@@ -45,6 +52,20 @@ def _json_for_script(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
+def render_page(file_name: str, login_title: tuple[str, str] | None) -> str:
+    """A page's HTML, with the staff sign-in form (server/web/staff_login.html, one copy for the
+    three staff pages) put where the page marks it, under the page's own title."""
+    text = (WEB_DIR / file_name).read_text(encoding="utf-8")
+    if login_title is None:
+        return text
+    title, title_en = login_title
+    form = ((WEB_DIR / "staff_login.html").read_text(encoding="utf-8")
+            .replace("{{login_title}}", html.escape(title)).replace("{{login_title_en}}", html.escape(title_en)))
+    if STAFF_LOGIN_MARK not in text:
+        raise ValueError(f"{file_name}: a staff page must mark where its sign-in form goes with {STAFF_LOGIN_MARK}")
+    return text.replace(STAFF_LOGIN_MARK + "\n", form, 1)
+
+
 def mount_pages(app: FastAPI, service: CentreService) -> LiveHub:
     """Add the pages, static files, live streams and report exports to ``app``."""
     hub = LiveHub(service)
@@ -57,14 +78,15 @@ def mount_pages(app: FastAPI, service: CentreService) -> LiveHub:
 
     app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
 
-    def page(file_name: str):
-        async def serve() -> FileResponse:
-            return FileResponse(WEB_DIR / file_name, media_type="text/html; charset=utf-8",
-                                headers={"Cache-Control": "no-cache"})
+    def page(file_name: str, login_title: tuple[str, str] | None):
+        text = render_page(file_name, login_title)
+
+        async def serve() -> HTMLResponse:
+            return HTMLResponse(text, headers={"Cache-Control": "no-cache"})
         return serve
 
-    for path, file_name in PAGES.items():
-        app.add_api_route(path, page(file_name), methods=["GET"], include_in_schema=False)
+    for path, (file_name, login_title) in PAGES.items():
+        app.add_api_route(path, page(file_name, login_title), methods=["GET"], include_in_schema=False)
 
     @app.get("/api/v1/me", tags=["staff"])
     async def me(who: Annotated[Any, Depends(require("officer", "manager"))]) -> dict[str, Any]:

@@ -212,3 +212,20 @@ async def test_tracking_page_and_identical_404_for_unknown_tokens(tmp_path):
         assert len({a.text for a in answers}) == 1 and "Không tìm thấy vé" in answers[0].text
         for path in ("/console", "/dashboard", "/reports", "/static/track.js"):
             assert (await http.get(path)).status_code == 200, path
+
+
+async def test_each_staff_page_carries_one_sign_in_form_with_its_own_title(tmp_path):
+    """The form is one file (server/web/staff_login.html) put into the three staff pages."""
+    titles = {"/console": ("Đăng nhập", "Sign in"), "/dashboard": ("Đăng nhập quản lý", "Manager sign in"),
+              "/reports": ("Đăng nhập quản lý", "Manager sign in")}
+    async with running_centre(tmp_path) as centre, httpx.AsyncClient(base_url=centre.base_url) as http:
+        for path, (title, title_en) in titles.items():
+            response = await http.get(path)
+            assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
+            page = response.text
+            assert page.count('id="login-form"') == 1 and page.count('name="password"') == 1, path
+            assert f'<h2 id="login-title">{title} <span class="en" lang="en">{title_en}</span></h2>' in page, path
+            assert "#staff-login" not in page and "{{" not in page, path
+            assert page.index('id="login"') < page.index('<main id="app" hidden>'), path
+        public = (await http.get("/")).text
+        assert 'id="login-form"' not in public

@@ -2,8 +2,11 @@
 
 Shared by the tests and ``luot greet --evaluate`` so the figure in the docs, the CLI and the test
 suite is one computation. Splits: ``tuned`` lines may guide the lexicon; ``heldout`` lines (drawn by hash
-before the lexicon existed) and ``probe`` lines (written after it, by someone who had not seen them
-answered) never do. The probe figure is the most honest estimate for phrasings nobody anticipated.
+before the lexicon existed) never do. ``probe`` and ``probe2`` are fresh batches written later, by
+someone who had not seen them answered, and measured as they are; a probe batch is never tuned on
+while it is a probe (once its misses are used to tune the lexicon, its lines move to ``tuned`` and
+the next batch becomes the honest figure). The newest probe figure is the most honest estimate for
+phrasings nobody anticipated.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from typing import Any
 from kiosk.greeter import Greeter
 
 NONE_LABEL = "NONE"
-SPLITS = ("tuned", "heldout", "probe")
+SPLITS = ("tuned", "heldout", "probe", "probe2")
 
 
 @dataclass(frozen=True)
@@ -28,7 +31,8 @@ class Phrase:
 
 
 def load_phrases(path: str | Path) -> list[Phrase]:
-    """Read ``text<TAB>group-or-NONE<TAB>tuned|heldout|probe`` lines; '#' starts a comment line."""
+    """Read ``text<TAB>group-or-NONE<TAB>split`` lines (a split of ``SPLITS``, ``tuned`` when left out);
+    '#' starts a comment line."""
     phrases: list[Phrase] = []
     for number, raw in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
         if not raw.strip() or raw.startswith("#"):
@@ -45,7 +49,7 @@ def load_phrases(path: str | Path) -> list[Phrase]:
 
 
 def evaluate(greeter: Greeter, phrases: list[Phrase]) -> dict[str, Any]:
-    """Accuracy overall and per split, plus every miss (text, expected, got, confidence)."""
+    """Accuracy overall and per split (None for a split without lines), plus every miss."""
     hits = {split: 0 for split in SPLITS}
     counts = {split: 0 for split in SPLITS}
     misses: list[dict[str, Any]] = []
@@ -68,9 +72,7 @@ def evaluate(greeter: Greeter, phrases: list[Phrase]) -> dict[str, Any]:
     return {
         "phrases": total,
         "overall": ratio(sum(hits.values()), total),
-        "tuned": ratio(hits["tuned"], counts["tuned"]),
-        "heldout": ratio(hits["heldout"], counts["heldout"]),
-        "probe": ratio(hits["probe"], counts["probe"]),
+        **{split: ratio(hits[split], counts[split]) for split in SPLITS},
         "counts": counts,
         "confusion": misses,
     }

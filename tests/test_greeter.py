@@ -1,8 +1,9 @@
 """Kiosk greeter: does it send citizens to the right queue, and ask back when it cannot tell?
 
 Accuracy is measured on tests/data/greeter_phrases.tsv. The "heldout" lines were split off by hash
-before the lexicon was written and are never used to tune it; their accuracy is the honest figure
-(printed; run pytest with -s to see it).
+before the lexicon was written and are never used to tune it. The "probe" and "probe2" lines are
+fresh batches written later and never tuned on while they are probes; the newest probe is the honest
+figure for phrasings nobody anticipated (printed; run pytest with -s to see it).
 """
 
 from __future__ import annotations
@@ -35,10 +36,14 @@ def test_phrase_file_is_big_varied_and_split() -> None:
     labels = {p.expected for p in PHRASES}
     assert labels == SAMPLE_CODES | {None}
     assert sum(p.expected is None for p in PHRASES) >= 12
-    first_batch = [p for p in PHRASES if p.split != "probe"]
+    first_batch = [p for p in PHRASES if p.split in ("tuned", "heldout")]
     heldout = sum(p.split == "heldout" for p in first_batch) / len(first_batch)
     assert 0.25 <= heldout <= 0.35
     assert sum(p.split == "probe" for p in PHRASES) >= 25
+    probe2 = [p for p in PHRASES if p.split == "probe2"]
+    assert len(probe2) >= 40
+    assert {p.expected for p in probe2} == SAMPLE_CODES | {None}  # every group, and lines that are none
+    assert 0.3 * len(probe2) <= sum(normalise(p.text) == p.text for p in probe2) <= 0.7 * len(probe2)
     plain = sum(normalise(p.text) == p.text for p in PHRASES)  # typed without diacritics
     assert 0.2 * len(PHRASES) <= plain <= 0.8 * len(PHRASES)
 
@@ -46,13 +51,16 @@ def test_phrase_file_is_big_varied_and_split() -> None:
 def test_accuracy_on_tuned_and_heldout_phrases(record_property: pytest.RecordProperty) -> None:
     result = evaluate(GREETER, PHRASES)
     print(f"\ngreeter accuracy: tuned {result['tuned']:.3f}, held-out {result['heldout']:.3f}, "
-          f"probe {result['probe']:.3f}, overall {result['overall']:.3f} on {result['phrases']} phrasings")
+          f"probe {result['probe']:.3f}, probe2 {result['probe2']:.3f}, "
+          f"overall {result['overall']:.3f} on {result['phrases']} phrasings")
     for miss in result["confusion"]:
         print(f"  miss ({miss['split']}): {miss['text']!r} expected {miss['expected']} got {miss['got']}")
-    record_property("greeter_accuracy", json.dumps({k: result[k] for k in ("tuned", "heldout", "probe", "overall")}))
+    record_property("greeter_accuracy",
+                    json.dumps({k: result[k] for k in ("tuned", "heldout", "probe", "probe2", "overall")}))
     assert result["tuned"] >= 0.90
     assert result["heldout"] >= 0.75
     assert result["probe"] >= 0.60  # fresh phrasings: a floor against regressions, not a goal
+    assert result["probe2"] >= 0.60  # the second fresh batch: likewise a floor against regressions, not a goal
     wrong_confident = [m for m in result["confusion"] if m["got"] != "NONE"]
     assert len(wrong_confident) <= 0.03 * result["phrases"]  # failing should mean asking back
 
@@ -125,7 +133,8 @@ def test_legal_time_wording() -> None:
     assert "sổ đỏ" in land.reply_vi  # names what it heard, spelled properly
 
 
-@pytest.mark.parametrize("text", [p.text for p in PHRASES if p.expected is None] + [
+# probe2 is measured, not required: its lines that are no procedure count in its accuracy above.
+@pytest.mark.parametrize("text", [p.text for p in PHRASES if p.expected is None and p.split != "probe2"] + [
     "hôm nay trời đẹp quá", "mấy giờ rồi", "nhà vệ sinh ở đâu", "", "   ", "???", "0912345678",
 ])
 def test_unclear_text_gets_a_question_not_a_guess(text: str) -> None:

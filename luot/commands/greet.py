@@ -19,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lexicon", action="append", default=[], metavar="FILE",
                         help="extra greeter lexicon TOML adding a centre's own phrases (repeatable)")
     parser.add_argument("--evaluate", metavar="TSV",
-                        help="labelled phrasings (text<TAB>group|NONE<TAB>tuned|heldout); print accuracy figures")
+                        help="labelled phrasings (text<TAB>group|NONE<TAB>tuned|heldout|probe|probe2); print accuracy figures")
 
 
 def run(args: argparse.Namespace) -> int:

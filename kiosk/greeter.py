@@ -12,7 +12,9 @@ at once, so there is no cloud service and no downloaded model. Instead:
 3. **Match phrases** from ``greeter_lexicon.toml`` (data a centre can extend), longest first and
    without overlap, so "hộ kinh doanh" is not also read as "hộ ..." of another group. A second,
    weaker pass compares phrases by sound (tr/ch, s/x, d/gi/r, final n/ng, c/t are confused in
-   writing all over Vietnam: "tạm chú" means "tạm trú").
+   writing all over Vietnam: "tạm chú" means "tạm trú"). A phrase may name a word class
+   ("{kin} {mine} mất": "mẹ tôi mất", "chồng em mất"), and a phrase ending in a ``[not_before]``
+   word does not count when one of its listed words follows ("mẹ tôi mất sổ đỏ" is a lost title).
 4. **Score** each group by the weights found; a *fallback* group (guidance) only counts when no
    specific procedure was recognised. Confidence grows with the evidence and shrinks with
    competing groups; below ``THRESHOLD`` the greeter asks back instead of guessing, because a
@@ -21,6 +23,7 @@ at once, so there is no cloud service and no downloaded model. Instead:
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import tomllib
@@ -127,15 +130,49 @@ class Lexicon:
     known_words: set[str] = field(default_factory=set)
     function_words: set[str] = field(default_factory=set)
     suggestions: list[dict[str, str]] = field(default_factory=list)
+    word_classes: dict[str, list[tuple[str, ...]]] = field(default_factory=dict)
+    # group code -> phrase naming word classes ("{kin} {mine} mất") -> (weight, file it came from)
+    patterns: dict[str, dict[str, tuple[float, str]]] = field(default_factory=dict)
+    not_before: dict[str, list[tuple[str, ...]]] = field(default_factory=dict)
 
     @classmethod
     def load(cls, paths: Iterable[Path]) -> "Lexicon":
         lexicon = cls()
         for path in paths:
             lexicon.merge(tomllib.loads(Path(path).read_text(encoding="utf-8")), str(path))
+        lexicon.expand_patterns()
         return lexicon
 
+    def expand_patterns(self) -> None:
+        """Turn each phrase naming word classes into one phrase per choice of words (after every file
+        is merged, so a centre's file may add words to a class). A phrase written out in full keeps
+        its own weight. Expanded phrases are not echoed back to the citizen ("Ông/bà cần: …"): they
+        name a life event ("mẹ tôi mất"), not the procedure."""
+        for code, table in self.patterns.items():
+            phrases = self.phrases.setdefault(code, {})
+            for pattern, (weight, source) in table.items():
+                choices: list[list[tuple[str, ...]]] = []
+                for part in pattern.split():
+                    name = re.fullmatch(r"\{(\w+)\}", part)
+                    if name and name.group(1) not in self.word_classes:
+                        raise ValueError(f"{source}: groups.{code}.phrases[{pattern!r}] names the word class "
+                                         f"{name.group(1)!r}, which [word_classes] does not define")
+                    choices.append(self.word_classes[name.group(1)] if name else [tuple(words(part))])
+                for choice in itertools.product(*choices):
+                    key = tuple(w for part in choice for w in part)
+                    if len(key) > MAX_PHRASE_WORDS:
+                        raise ValueError(f"{source}: groups.{code}.phrases[{pattern!r}] gives {' '.join(key)!r}, "
+                                         f"longer than {MAX_PHRASE_WORDS} words")
+                    phrases.setdefault(key, weight)
+
     def merge(self, data: dict[str, Any], source: str = "lexicon") -> None:
+        for name, members in data.get("word_classes", {}).items():
+            known = self.word_classes.setdefault(name, [])
+            for member in members:
+                if words(member) and tuple(words(member)) not in known:  # "bà" and "ba" are one entry
+                    known.append(tuple(words(member)))
+        for word, followers in data.get("not_before", {}).items():
+            self.not_before.setdefault(normalise(word), []).extend(tuple(words(f)) for f in followers if words(f))
         for short, long_ in data.get("abbreviations", {}).items():
             self.abbreviations[normalise(short)] = words(str(long_))
         self.known_words.update(normalise(w) for w in data.get("known_words", {}).get("words", []))
@@ -158,6 +195,9 @@ class Lexicon:
                 key = tuple(words(phrase))
                 if not key or not isinstance(weight, (int, float)) or weight <= 0:
                     raise ValueError(f"{source}: groups.{code}.phrases[{phrase!r}] needs words and a positive weight")
+                if "{" in phrase:  # names a word class: expanded once every file is merged
+                    self.patterns.setdefault(code, {})[" ".join(phrase.split())] = (float(weight), source)
+                    continue
                 if key in spelled:  # one would silently overwrite the other
                     raise ValueError(
                         f"{source}: groups.{code}.phrases {spelled[key]!r} and {phrase!r} are the same once "
@@ -239,6 +279,7 @@ class Greeter:
         self.abbreviations = lexicon.abbreviations
         self.known_words = lexicon.known_words
         self.function_words = lexicon.function_words
+        self.not_before = lexicon.not_before
         self.fallback = set(lexicon.fallback)
         self.spelling = dict(lexicon.spelling)
         self._suggestions = [s for s in lexicon.suggestions if self._has_group(s["group"])]
@@ -322,6 +363,7 @@ class Greeter:
                     close = {self.joined[j] for j in self.joined if _damerau_within_one(letters, j)}
                     if len(close) == 1:
                         found.append(_Match(start, end, close.pop(), "fuzzy"))
+        found = [match for match in found if not self._object_follows(tokens, match.end)]
         # Longest phrases first, exact before sound before fuzzy, then the heavier one; no overlaps.
         rank = {"exact": 0, "sound": 1, "fuzzy": 2}
         found.sort(key=lambda m: (-(m.end - m.start), rank[m.kind], -max(self._weights(m).values()), m.start))
@@ -333,6 +375,11 @@ class Greeter:
                 taken |= span
                 chosen.append(match)
         return sorted(chosen, key=lambda m: m.start)
+
+    def _object_follows(self, tokens: list[str], end: int) -> bool:
+        """The phrase ending before ``end`` means something else before these words ("mất sổ": lost)."""
+        followers = self.not_before.get(tokens[end - 1], ())
+        return any(tuple(tokens[end:end + len(f)]) == f for f in followers)
 
     def _may_sound_alike(self, phrase: tuple[str, ...]) -> bool:
         """A grammatical word spelled right ("cho") is not a misspelling ("nhà cho" is not "nhà trọ")."""

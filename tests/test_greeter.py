@@ -249,3 +249,23 @@ def test_cli_explains_bad_input(tmp_path: Path) -> None:
     broken.write_text("[groups.khac.phrases\n", encoding="utf-8")
     done = _luot("chào", "--lexicon", str(broken))
     assert done.returncode == 1 and "lexicon" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_word_classes_and_words_a_phrase_must_not_come_before(tmp_path: Path) -> None:
+    kin = tmp_path / "kin.toml"
+    kin.write_text('[word_classes]\nkin = ["mẹ", "ông nội"]\nmine = ["tôi", "em"]\n\n'
+                   '[not_before]\n"mất" = ["sổ", "giấy tờ"]\n\n'
+                   '[groups.ho-tich.phrases]\n"{kin} {mine} mất" = 3\n', encoding="utf-8")
+    more = tmp_path / "more.toml"
+    more.write_text('[word_classes]\nkin = ["chồng"]\n', encoding="utf-8")
+    greeter = Greeter(CONFIG, extra_lexicons=[kin, more])
+    for text in ("ông nội em mất hôm qua", "me toi mat", "chồng tôi mất"):  # a later file adds to a class
+        assert greeter.understand(text).group == "ho-tich", text
+    assert not greeter.understand("mẹ tôi mất").reply_vi.startswith("Ông/bà cần")  # a death is not echoed
+    assert greeter.understand("mẹ mất").group is None and greeter.understand("tôi mất").group is None
+    assert greeter.understand("mẹ tôi mất sổ hộ khẩu").group == "cu-tru"  # lost, not dead
+    assert greeter.understand("mẹ tôi mất giấy tờ").group is None
+    unknown = tmp_path / "unknown.toml"
+    unknown.write_text('[groups.ho-tich.phrases]\n"{nobody} mất" = 3\n', encoding="utf-8")
+    with pytest.raises(ValueError, match="word class 'nobody'"):
+        Greeter(CONFIG, extra_lexicons=[unknown])

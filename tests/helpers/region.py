@@ -109,19 +109,32 @@ class RegionalBroker:
     """The regional Mosquitto, from the generated configuration; stop() and start() again keep its
     persistence (sessions and queued messages survive, as on a real box)."""
 
-    def __init__(self, centres_toml: Path, directory: Path, port: int) -> None:
+    def __init__(self, centres_toml: Path, directory: Path, port: int, tls: dict[str, str] | None = None) -> None:
         self.conf = write_regional_broker_for(load_region(centres_toml), directory, port,
-                                              run_as_root=os.geteuid() == 0)
+                                              run_as_root=os.geteuid() == 0, tls=tls)
         self.port = port
+        self.log = self.conf.parent / "mosquitto.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> "RegionalBroker":
         mosquitto = find_mosquitto()
         assert mosquitto, "mosquitto is not installed"
-        self.proc = subprocess.Popen([mosquitto, "-c", str(self.conf)], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
-        wait_until(lambda: accepts(self.port), 10, "the regional broker")
+        console = self.conf.parent / "mosquitto.console.log"  # what it prints before its log file opens
+        with open(console, "ab") as out:
+            self.proc = subprocess.Popen([mosquitto, "-c", str(self.conf)], stdout=out, stderr=subprocess.STDOUT)
+
+        def listening() -> bool:
+            assert self.proc is not None
+            if self.proc.poll() is not None:  # e.g. a TLS file it cannot read: say what Mosquitto said
+                raise RuntimeError(f"regional Mosquitto exited {self.proc.returncode}: "
+                                   f"{console.read_text(errors='replace').strip()[-1000:]}")
+            return accepts(self.port)
+
+        wait_until(listening, 10, "the regional broker")
         return self
+
+    def log_text(self) -> str:
+        return self.log.read_text("utf-8", errors="replace") if self.log.exists() else ""
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -132,8 +145,10 @@ class RegionalBroker:
 class Aggregator:
     """``luot region`` as a child process (for kill -9)."""
 
-    def __init__(self, dsn: str, centres_toml: Path, mqtt_port: int, log: Path, catch_up: float) -> None:
+    def __init__(self, dsn: str, centres_toml: Path, mqtt_port: int, log: Path, catch_up: float,
+                 tls_ca: Path | None = None) -> None:
         self.dsn, self.centres_toml, self.mqtt_port, self.log, self.catch_up = dsn, centres_toml, mqtt_port, log, catch_up
+        self.tls_ca = tls_ca
         self.http_port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.secret = json.loads((centres_toml.parent / "region-secrets.json").read_text())[DASHBOARD_USER]
@@ -151,7 +166,7 @@ class Aggregator:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "luot.cli", "region", "--pg", self.dsn, "--mqtt", f"127.0.0.1:{self.mqtt_port}",
                  "--centres", str(self.centres_toml), "--http", f"127.0.0.1:{self.http_port}",
-                 "--catch-up-seconds", str(self.catch_up)],
+                 "--catch-up-seconds", str(self.catch_up), *(["--tls-ca", str(self.tls_ca)] if self.tls_ca else [])],
                 stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
         def healthy() -> bool:

@@ -31,6 +31,7 @@ from pathlib import Path
 from luot.config import CentreConfig
 from luot.credentials import Credentials
 from luot.protocol import ROOT, Topics
+from region.tls import check_ca, check_pair
 from server.broker_setup import Rule, _write_private, mosquitto_hash, render_acl
 
 BRIDGE_SECRET_KEY = "@region-bridge"
@@ -116,9 +117,14 @@ def render_bridge(config: CentreConfig, secret: str, target: RegionTarget | None
         f"topic {topics.notice_state} in 1",
     ]
     if region.ca_file:
-        lines += ["", f"bridge_cafile {region.ca_file}", "bridge_insecure false"]
+        # checked now: Mosquitto reads them only when the bridge connects, and says why not only in its log
+        ca = check_ca("[region] ca_file", region.ca_file)
+        # bridge_insecure false: the broker's certificate must also name the host above
+        lines += ["", f"bridge_cafile {ca}", "bridge_insecure false"]
         if region.cert_file:
-            lines += [f"bridge_certfile {region.cert_file}", f"bridge_keyfile {region.key_file}"]
+            assert region.key_file is not None  # the centre file's validation pairs them
+            cert, key = check_pair("[region] cert_file", region.cert_file, "[region] key_file", region.key_file)
+            lines += [f"bridge_certfile {cert}", f"bridge_keyfile {key}"]
     return "\n".join(lines) + "\n"
 
 
@@ -205,7 +211,8 @@ def write_regional_broker(centre_users: dict[str, str], centre_secrets: dict[str
     """mosquitto.conf, passwd and acl of the regional broker in ``out_dir``; returns the conf path.
 
     ``centre_users``: centre id -> MQTT username; ``centre_secrets``: username -> secret.
-    ``tls``: ``{"cafile", "certfile", "keyfile"}`` for a listener on a real network.
+    ``tls``: ``{"cafile", "certfile", "keyfile"}`` for a listener on a real network (then it speaks
+    only TLS); the files are checked and written as absolute paths.
     """
     from region.settings import AGGREGATOR_USER
 
@@ -224,7 +231,12 @@ def write_regional_broker(centre_users: dict[str, str], centre_secrets: dict[str
     _write_private(out / "acl", render_acl(rules))
     tls_lines = ""
     if tls:
-        tls_lines = "\n".join(f"{key} {value}" for key, value in tls.items()) + "\nrequire_certificate false"
+        if set(tls) != {"cafile", "certfile", "keyfile"}:
+            raise ValueError(f"tls: expected cafile, certfile and keyfile, got {', '.join(sorted(tls))}")
+        ca = check_ca("--tls-ca", tls["cafile"])
+        cert, key = check_pair("--tls-cert", tls["certfile"], "--tls-key", tls["keyfile"])
+        # require_certificate false: centres log in with their password; a client certificate is not asked for
+        tls_lines = f"cafile {ca}\ncertfile {cert}\nkeyfile {key}\nrequire_certificate false"
     conf = out / "mosquitto.conf"
     _write_private(conf, REGION_CONF.format(
         user_line="user root" if run_as_root else "", port=port, bind=bind, tls=tls_lines,

@@ -9,13 +9,18 @@ import asyncio
 import json
 import random
 import ssl
+import subprocess
 import threading
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import psycopg
+import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from luot.cli import main as luot_main
+from luot.config import DEFAULT_CONFIG
+from server.app import CentreRuntime, RuntimeOptions
 from server.broker_setup import LOG_NAME
 from tests.helpers.centre import running_centre
 from tests.helpers.region import (Aggregator, RegionalBroker, bridges_up, centre_config, creds_of, free_port, log_ids,
@@ -107,3 +112,85 @@ async def test_events_reach_the_region_over_tls_and_only_where_the_ca_says(tmp_p
             if agg is not None:
                 agg.stop()
             broker.stop()
+
+
+# ------------------------------------------------------------------ bad TLS files: refused at start, by name
+def sample_centre_toml(path: Path, region: str) -> Path:
+    """The shipped sample centre with a [region] table (and the region's manager device)."""
+    text = DEFAULT_CONFIG.read_text("utf-8")
+    path.write_text(f'{text}\n[[devices]]\nid = "region"\nrole = "manager"\n\n[region]\n{region}\n', encoding="utf-8")
+    return path
+
+
+def luot(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    code = luot_main(argv)
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("pki")
+    province = make_ca(d, "province")
+    region = issue_server_cert(province, d, "region")
+    other = issue_server_cert(province, d, "other")
+    locked = d / "locked.key"
+    subprocess.run(["openssl", "pkey", "-in", str(region.key), "-aes256", "-passout", "pass:secret", "-out", str(locked)],
+                   check=True, capture_output=True)
+    return {"ca": province.crt, "crt": region.crt, "key": region.key, "other_key": other.key, "locked_key": locked}
+
+
+async def test_a_centre_whose_ca_file_is_missing_does_not_start_and_says_which_file(tmp_path: Path) -> None:
+    # before: the centre ran, its bridge never connected, and only Mosquitto's own log said why.
+    # `luot server` logs "the centre could not start: <this message>" and exits 1 (luot/commands/server.py)
+    config = centre_config("hn-a", free_port(), ca_file=str(tmp_path / "region-ca.crt"))
+    runtime = CentreRuntime(config, RuntimeOptions(data_dir=tmp_path / "var", http_port=0, mqtt=True,
+                                                   broker="mosquitto", mqtt_port=0))
+    try:
+        with pytest.raises(ValueError) as refused:
+            await runtime.start()
+    finally:
+        await runtime.stop()
+    assert str(refused.value) == f"[region] ca_file {tmp_path / 'region-ca.crt'}: no such file"
+
+
+def test_bridge_config_checks_the_files_and_writes_absolute_paths(tmp_path: Path, pki: dict[str, Path],
+                                                                  capsys: pytest.CaptureFixture[str],
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(pki["ca"].parent)
+    out = tmp_path / "bridge"
+    common = ["bridge-config", "--secrets", str(tmp_path / "secrets.json"), "--out", str(out), "--config"]
+    good = sample_centre_toml(tmp_path / "good.toml", f'host = "vung.example.vn"\nca_file = "{pki["ca"].name}"\n'
+                                                      f'cert_file = "{pki["crt"].name}"\nkey_file = "{pki["key"].name}"')
+    code, said = luot([*common, str(good)], capsys)
+    assert code == 0, said
+    conf = (out / "bridge.d" / "region.conf").read_text()
+    # relative names are resolved where luot ran; Mosquitto would read them from its own directory
+    assert f"bridge_cafile {pki['ca']}\n" in conf and f"bridge_keyfile {pki['key']}\n" in conf
+
+    cases = [
+        (f'ca_file = "{pki["key"]}"', f"[region] ca_file {pki['key']}: holds no PEM certificate"),
+        (f'ca_file = "{pki["ca"]}"\ncert_file = "{pki["crt"]}"\nkey_file = "{pki["other_key"]}"',
+         f"[region] key_file {pki['other_key']} is not the private key of [region] cert_file {pki['crt']}"),
+        (f'ca_file = "{pki["ca"]}"\ncert_file = "{pki["crt"]}"\nkey_file = "{pki["locked_key"]}"',
+         "the key is protected by a passphrase, which Mosquitto cannot ask for"),
+    ]
+    for region, told in cases:
+        code, said = luot([*common, str(sample_centre_toml(tmp_path / "bad.toml", f'host = "vung.example.vn"\n{region}'))], capsys)
+        assert code == 1 and told in said, said
+
+
+def test_regional_broker_checks_its_tls_files(tmp_path: Path, pki: dict[str, Path],
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    creds = tmp_path / "hn-a.json"
+    creds.write_text(json.dumps({"centre": "hn-a", "mqtt_username": "hn-a", "mqtt_password": "x",
+                                 "api_device": "region", "api_secret": "y"}))
+    toml = write_centres_toml(tmp_path / "centres.toml", [("hn-a", "http://127.0.0.1:9", creds)])
+    broker = ["bridge-config", "--centres", str(toml), "--out", str(tmp_path / "rb"), "--tls-ca", str(pki["ca"]),
+              "--tls-cert", str(pki["crt"])]
+    code, said = luot([*broker, "--tls-key", str(pki["other_key"])], capsys)
+    assert code == 1 and f"--tls-key {pki['other_key']} is not the private key of --tls-cert {pki['crt']}" in said
+    assert not (tmp_path / "rb" / "mosquitto.conf").exists()
+    code, said = luot([*broker, "--tls-key", str(pki["key"])], capsys)
+    assert code == 0, said
+    assert f"cafile {pki['ca']}\ncertfile {pki['crt']}\nkeyfile {pki['key']}\n" in (tmp_path / "rb" / "mosquitto.conf").read_text()

@@ -1,0 +1,68 @@
+"""TLS between the centres and the regional broker: the files, checked before they are used.
+
+Mosquitto reads the TLS files only when a bridge connects (centre side), so a missing or wrong file
+would otherwise leave a centre running with a link that never comes up and a reason only in its
+broker's log. The files are therefore checked where a configuration is generated (``luot server``,
+``luot bridge-config``), and written as absolute paths (Mosquitto would read a relative one from whatever directory it was started in).
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+from pathlib import Path
+
+
+class _Encrypted(Exception):
+    pass
+
+
+def _asks_passphrase() -> bytes:
+    raise _Encrypted
+
+
+def _readable(label: str, path: str | Path) -> Path:
+    # absolute, but symlinks kept: a renewed certificate is often a link moved to a new file
+    file = Path(os.path.abspath(Path(path).expanduser()))
+    if any(ch.isspace() for ch in str(file)):
+        raise ValueError(f"{label} {file}: Mosquitto cannot read paths with spaces in its configuration")
+    try:
+        with open(file, "rb") as handle:
+            handle.read(1)
+    except FileNotFoundError:
+        raise ValueError(f"{label} {file}: no such file") from None
+    except IsADirectoryError:
+        raise ValueError(f"{label} {file}: is a directory, not a PEM file") from None
+    except OSError as error:
+        raise ValueError(f"{label} {file}: cannot be read ({error.strerror})") from None
+    return file
+
+
+def check_ca(label: str, path: str | Path) -> Path:
+    """The CA file as an absolute path, once it is known to hold at least one PEM certificate."""
+    file = _readable(label, path)
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cafile=str(file))
+    except ssl.SSLError:
+        raise ValueError(f"{label} {file}: holds no PEM certificate (expected the CA certificate, "
+                         "'-----BEGIN CERTIFICATE-----')") from None
+    return file
+
+
+def check_pair(cert_label: str, cert: str | Path, key_label: str, key: str | Path) -> tuple[Path, Path]:
+    """A certificate and its private key (unencrypted: Mosquitto cannot ask for a passphrase)."""
+    cert_file, key_file = _readable(cert_label, cert), _readable(key_label, key)
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cafile=str(cert_file))
+    except ssl.SSLError:
+        raise ValueError(f"{cert_label} {cert_file}: holds no PEM certificate") from None
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(str(cert_file), str(key_file), password=_asks_passphrase)
+    except _Encrypted:
+        raise ValueError(f"{key_label} {key_file}: the key is protected by a passphrase, which Mosquitto cannot "
+                         "ask for; give it an unencrypted copy (mode 0600)") from None
+    except ssl.SSLError as error:
+        if error.reason == "KEY_VALUES_MISMATCH":
+            raise ValueError(f"{key_label} {key_file} is not the private key of {cert_label} {cert_file}") from None
+        raise ValueError(f"{key_label} {key_file}: holds no PEM private key") from None
+    return cert_file, key_file

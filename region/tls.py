@@ -1,14 +1,17 @@
-"""TLS between the centres and the regional broker: the files, checked before they are used.
+"""TLS between the centres and the regional broker: the files, checked before they are used, and
+why a connection fails, said in words an operator can act on.
 
 Mosquitto reads the TLS files only when a bridge connects (centre side), so a missing or wrong file
 would otherwise leave a centre running with a link that never comes up and a reason only in its
 broker's log. The files are therefore checked where a configuration is generated (``luot server``,
-``luot bridge-config``), and written as absolute paths (Mosquitto would read a relative one from whatever directory it was started in).
+``luot bridge-config``) and where the aggregator starts (``luot region --tls-ca``), and written as
+absolute paths (Mosquitto would read a relative one from whatever directory it was started in).
 """
 
 from __future__ import annotations
 
 import os
+import socket
 import ssl
 from pathlib import Path
 
@@ -66,3 +69,35 @@ def check_pair(cert_label: str, cert: str | Path, key_label: str, key: str | Pat
             raise ValueError(f"{key_label} {key_file} is not the private key of {cert_label} {cert_file}") from None
         raise ValueError(f"{key_label} {key_file}: holds no PEM private key") from None
     return cert_file, key_file
+
+
+def client_context(ca: str | Path) -> ssl.SSLContext:
+    """How the aggregator connects: the broker's certificate must come from ``ca`` and name the host."""
+    return ssl.create_default_context(cafile=str(ca))
+
+
+def diagnose(host: str, port: int, ca: str | Path | None, timeout: float = 5.0) -> str:
+    """Why an MQTT connection to ``host:port`` fails: a fresh TCP connection and, with a CA, a TLS
+    handshake made exactly as the aggregator's client makes it; without one, a probe for a TLS listener."""
+    try:
+        sock = socket.create_connection((host, port), timeout=timeout)
+    except OSError as error:
+        return f"cannot reach {host}:{port} ({error.strerror or error})"
+    with sock:
+        if ca is not None:
+            try:
+                client_context(ca).wrap_socket(sock, server_hostname=host).close()
+            except ssl.SSLCertVerificationError as error:
+                return (f"TLS: the broker's certificate is not trusted ({error.verify_message}); is --tls-ca {ca} "
+                        f"the CA that signed it, and is {host} a name in it?")
+            except (ssl.SSLError, OSError) as error:
+                return f"TLS handshake failed ({error}); is {host}:{port} the broker's TLS listener?"
+            return "TLS is fine, the broker closed the MQTT connection (see the broker's log)"
+        probe = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        probe.check_hostname = False
+        probe.verify_mode = ssl.CERT_NONE  # only to learn whether the listener speaks TLS at all
+        try:
+            probe.wrap_socket(sock, server_hostname=host).close()
+        except (ssl.SSLError, OSError):
+            return "the broker accepted the connection and closed it (see the broker's log)"
+        return "the broker speaks TLS: give --tls-ca, the CA that signed its certificate"

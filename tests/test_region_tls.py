@@ -96,6 +96,7 @@ async def test_events_reach_the_region_over_tls_and_only_where_the_ca_says(tmp_p
             with psycopg.connect(pg) as conn:
                 vias = {r[0] for r in conn.execute("SELECT DISTINCT via FROM events WHERE centre = 'hn-a'")}
             assert vias == {"mqtt"}
+            assert "cannot connect" not in agg.log.read_text()
 
             # hn-b's bridge refuses the broker's certificate: nothing leaves, and its broker log says why
             await until(lambda: "certificate verify failed" in bridge_log(b), 10, "hn-b's bridge to refuse the certificate")
@@ -108,6 +109,18 @@ async def test_events_reach_the_region_over_tls_and_only_where_the_ca_says(tmp_p
             secret = json.loads(creds_of(b).read_text())["mqtt_password"]
             assert mqtt_connect(region_port, "hn-b", secret, None).startswith("no answer")
             assert mqtt_connect(region_port, "hn-b", secret, province.crt) == "accepted"
+
+            # an aggregator started with the wrong CA, or none, says so in its log (paho alone retries silently)
+            for ca, told in [(impostor.crt, "TLS: the broker's certificate is not trusted"), (None, "the broker speaks TLS: give --tls-ca")]:
+                wrong = Aggregator(pg, toml, region_port, tmp_path / f"agg-{ca.stem if ca else 'plain'}.log", catch_up=0, tls_ca=ca)
+                await asyncio.to_thread(wrong.start)
+                try:
+                    line = await until(lambda w=wrong: next((x for x in w.log.read_text().splitlines() if "cannot connect" in x), None),
+                                       10, f"the aggregator with CA {ca} to complain")
+                finally:
+                    wrong.stop()
+                assert f"cannot connect to the regional broker 127.0.0.1:{region_port} (retrying): {told}" in line, line
+            assert bridges_up(pg, "hn-a")  # the right aggregator's session was never disturbed
         finally:
             if agg is not None:
                 agg.stop()
@@ -180,8 +193,8 @@ def test_bridge_config_checks_the_files_and_writes_absolute_paths(tmp_path: Path
         assert code == 1 and told in said, said
 
 
-def test_regional_broker_checks_its_tls_files(tmp_path: Path, pki: dict[str, Path],
-                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_regional_broker_and_aggregator_check_their_tls_files(tmp_path: Path, pki: dict[str, Path],
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
     creds = tmp_path / "hn-a.json"
     creds.write_text(json.dumps({"centre": "hn-a", "mqtt_username": "hn-a", "mqtt_password": "x",
                                  "api_device": "region", "api_secret": "y"}))
@@ -194,3 +207,8 @@ def test_regional_broker_checks_its_tls_files(tmp_path: Path, pki: dict[str, Pat
     code, said = luot([*broker, "--tls-key", str(pki["key"])], capsys)
     assert code == 0, said
     assert f"cafile {pki['ca']}\ncertfile {pki['crt']}\nkeyfile {pki['key']}\n" in (tmp_path / "rb" / "mosquitto.conf").read_text()
+
+    missing = tmp_path / "ca.crt"
+    code, said = luot(["region", "--pg", "dbname=never-reached", "--mqtt", "127.0.0.1:8883", "--centres", str(toml),
+                       "--tls-ca", str(missing)], capsys)
+    assert code == 1 and f"luot region: --tls-ca {missing}: no such file" in said

@@ -23,6 +23,7 @@ aggregator reading ``luot/#`` (writing only notices).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 from dataclasses import dataclass
@@ -31,8 +32,10 @@ from pathlib import Path
 from luot.config import CentreConfig
 from luot.credentials import Credentials
 from luot.protocol import ROOT, Topics
-from region.tls import check_ca, check_pair
+from region.tls import check_ca, check_pair, handshake
 from server.broker_setup import Rule, _write_private, mosquitto_hash, render_acl
+
+log = logging.getLogger("luot.bridge")
 
 BRIDGE_SECRET_KEY = "@region-bridge"
 """Key of the bridge's secret in the centre's secrets file; '@' can never be a device id, so this
@@ -150,10 +153,26 @@ def write_centre_bridge(config: CentreConfig, credentials: Credentials, out_dir:
 
 
 def include_bridge(conf: Path, config: CentreConfig, credentials: Credentials) -> Path | None:
-    """Add the region bridge to a generated centre mosquitto.conf when the centre has ``[region]``."""
-    if config.region is None:
+    """Add the region bridge to a generated centre mosquitto.conf when the centre has ``[region]``.
+
+    With TLS, the regional broker is tried first (a handshake with ``ca_file``, a few seconds at
+    most): Mosquitto 2.0.11 can hang, at full CPU and deaf to the centre's own kiosks and displays,
+    retrying a bridge whose TLS handshake fails (reproduced: docs/region.md), so a bridge
+    that could only fail is left out until the next start, with the reason logged. An unreachable
+    region proves nothing and keeps the bridge. The credentials file is written either way."""
+    region = config.region
+    if region is None:
         return None
     files = write_centre_bridge(config, credentials, conf.parent)
+    if region.ca_file:
+        outcome, why = handshake(region.host, region.port, check_ca("[region] ca_file", region.ca_file),
+                                 region.cert_file, region.key_file)
+        if outcome in ("untrusted", "failed"):
+            log.error("region bridge left out until the next start: %s:%s with [region] ca_file %s: %s. "
+                      "(Mosquitto 2.0.11 can hang retrying a bridge whose TLS handshake fails; docs/region.md.) "
+                      "The region still reads this centre's events over HTTP.",
+                      region.host, region.port, region.ca_file, why)
+            return None
     with open(conf, "a", encoding="utf-8") as handle:
         handle.write(f"\n# --- region bridge (centre file [region]) ---\ninclude_dir {files['bridge_dir']}\n")
     return files["bridge_conf"]

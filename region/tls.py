@@ -71,28 +71,50 @@ def check_pair(cert_label: str, cert: str | Path, key_label: str, key: str | Pat
     return cert_file, key_file
 
 
-def client_context(ca: str | Path) -> ssl.SSLContext:
-    """How the aggregator connects: the broker's certificate must come from ``ca`` and name the host."""
-    return ssl.create_default_context(cafile=str(ca))
+def client_context(ca: str | Path, cert: str | Path | None = None, key: str | Path | None = None) -> ssl.SSLContext:
+    """How a centre's bridge or the aggregator connects: the broker's certificate must come from
+    ``ca`` and name the host (as Mosquitto's ``bridge_insecure false`` and paho's defaults check)."""
+    context = ssl.create_default_context(cafile=str(ca))
+    if cert is not None and key is not None:
+        context.load_cert_chain(str(cert), str(key))
+    return context
+
+
+def handshake(host: str, port: int, ca: str | Path, cert: str | Path | None = None, key: str | Path | None = None,
+              timeout: float = 3.0) -> tuple[str, str]:
+    """A TLS handshake with ``host:port`` trusting only ``ca``: ``("ok", "")``, ``("unreachable",
+    why)`` (no TCP connection: nothing is known yet), ``("untrusted", why)`` (the certificate failed
+    verification, or does not name ``host``) or ``("failed", why)`` (any other TLS failure, e.g. a
+    listener that does not speak TLS)."""
+    try:
+        sock = socket.create_connection((host, port), timeout=timeout)
+    except OSError as error:
+        return "unreachable", f"cannot reach {host}:{port} ({error.strerror or error})"
+    with sock:
+        try:
+            client_context(ca, cert, key).wrap_socket(sock, server_hostname=host).close()
+        except ssl.SSLCertVerificationError as error:
+            return "untrusted", f"the broker's certificate is not trusted ({error.verify_message})"
+        except (ssl.SSLError, OSError) as error:
+            return "failed", f"the TLS handshake failed ({error})"
+    return "ok", ""
 
 
 def diagnose(host: str, port: int, ca: str | Path | None, timeout: float = 5.0) -> str:
-    """Why an MQTT connection to ``host:port`` fails: a fresh TCP connection and, with a CA, a TLS
-    handshake made exactly as the aggregator's client makes it; without one, a probe for a TLS listener."""
+    """Why the aggregator's MQTT connection to ``host:port`` fails: with a CA, a TLS handshake made
+    as its client makes it; without one, a probe for a TLS listener."""
+    if ca is not None:
+        outcome, why = handshake(host, port, ca, timeout=timeout)
+        if outcome == "untrusted":
+            return f"TLS: {why}; is --tls-ca {ca} the CA that signed it, and is {host} a name in it?"
+        if outcome == "failed":
+            return f"TLS: {why}; is {host}:{port} the broker's TLS listener?"
+        return why or "TLS is fine, the broker closed the MQTT connection (see the broker's log)"
     try:
         sock = socket.create_connection((host, port), timeout=timeout)
     except OSError as error:
         return f"cannot reach {host}:{port} ({error.strerror or error})"
     with sock:
-        if ca is not None:
-            try:
-                client_context(ca).wrap_socket(sock, server_hostname=host).close()
-            except ssl.SSLCertVerificationError as error:
-                return (f"TLS: the broker's certificate is not trusted ({error.verify_message}); is --tls-ca {ca} "
-                        f"the CA that signed it, and is {host} a name in it?")
-            except (ssl.SSLError, OSError) as error:
-                return f"TLS handshake failed ({error}); is {host}:{port} the broker's TLS listener?"
-            return "TLS is fine, the broker closed the MQTT connection (see the broker's log)"
         probe = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         probe.check_hostname = False
         probe.verify_mode = ssl.CERT_NONE  # only to learn whether the listener speaks TLS at all

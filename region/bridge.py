@@ -23,6 +23,7 @@ aggregator reading ``luot/#`` (writing only notices).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 from dataclasses import dataclass
@@ -31,7 +32,10 @@ from pathlib import Path
 from luot.config import CentreConfig
 from luot.credentials import Credentials
 from luot.protocol import ROOT, Topics
+from region.tls import check_ca, check_pair, handshake
 from server.broker_setup import Rule, _write_private, mosquitto_hash, render_acl
+
+log = logging.getLogger("luot.bridge")
 
 BRIDGE_SECRET_KEY = "@region-bridge"
 """Key of the bridge's secret in the centre's secrets file; '@' can never be a device id, so this
@@ -116,9 +120,14 @@ def render_bridge(config: CentreConfig, secret: str, target: RegionTarget | None
         f"topic {topics.notice_state} in 1",
     ]
     if region.ca_file:
-        lines += ["", f"bridge_cafile {region.ca_file}", "bridge_insecure false"]
+        # checked now: Mosquitto reads them only when the bridge connects, and says why not only in its log
+        ca = check_ca("[region] ca_file", region.ca_file)
+        # bridge_insecure false: the broker's certificate must also name the host above
+        lines += ["", f"bridge_cafile {ca}", "bridge_insecure false"]
         if region.cert_file:
-            lines += [f"bridge_certfile {region.cert_file}", f"bridge_keyfile {region.key_file}"]
+            assert region.key_file is not None  # the centre file's validation pairs them
+            cert, key = check_pair("[region] cert_file", region.cert_file, "[region] key_file", region.key_file)
+            lines += [f"bridge_certfile {cert}", f"bridge_keyfile {key}"]
     return "\n".join(lines) + "\n"
 
 
@@ -144,10 +153,26 @@ def write_centre_bridge(config: CentreConfig, credentials: Credentials, out_dir:
 
 
 def include_bridge(conf: Path, config: CentreConfig, credentials: Credentials) -> Path | None:
-    """Add the region bridge to a generated centre mosquitto.conf when the centre has ``[region]``."""
-    if config.region is None:
+    """Add the region bridge to a generated centre mosquitto.conf when the centre has ``[region]``.
+
+    With TLS, the regional broker is tried first (a handshake with ``ca_file``, a few seconds at
+    most): Mosquitto 2.0.11 can hang, at full CPU and deaf to the centre's own kiosks and displays,
+    retrying a bridge whose TLS handshake fails (reproduced: docs/region.md), so a bridge
+    that could only fail is left out until the next start, with the reason logged. An unreachable
+    region proves nothing and keeps the bridge. The credentials file is written either way."""
+    region = config.region
+    if region is None:
         return None
     files = write_centre_bridge(config, credentials, conf.parent)
+    if region.ca_file:
+        outcome, why = handshake(region.host, region.port, check_ca("[region] ca_file", region.ca_file),
+                                 region.cert_file, region.key_file)
+        if outcome in ("untrusted", "failed"):
+            log.error("region bridge left out until the next start: %s:%s with [region] ca_file %s: %s. "
+                      "(Mosquitto 2.0.11 can hang retrying a bridge whose TLS handshake fails; docs/region.md.) "
+                      "The region still reads this centre's events over HTTP.",
+                      region.host, region.port, region.ca_file, why)
+            return None
     with open(conf, "a", encoding="utf-8") as handle:
         handle.write(f"\n# --- region bridge (centre file [region]) ---\ninclude_dir {files['bridge_dir']}\n")
     return files["bridge_conf"]
@@ -205,7 +230,8 @@ def write_regional_broker(centre_users: dict[str, str], centre_secrets: dict[str
     """mosquitto.conf, passwd and acl of the regional broker in ``out_dir``; returns the conf path.
 
     ``centre_users``: centre id -> MQTT username; ``centre_secrets``: username -> secret.
-    ``tls``: ``{"cafile", "certfile", "keyfile"}`` for a listener on a real network.
+    ``tls``: ``{"cafile", "certfile", "keyfile"}`` for a listener on a real network (then it speaks
+    only TLS); the files are checked and written as absolute paths.
     """
     from region.settings import AGGREGATOR_USER
 
@@ -224,7 +250,12 @@ def write_regional_broker(centre_users: dict[str, str], centre_secrets: dict[str
     _write_private(out / "acl", render_acl(rules))
     tls_lines = ""
     if tls:
-        tls_lines = "\n".join(f"{key} {value}" for key, value in tls.items()) + "\nrequire_certificate false"
+        if set(tls) != {"cafile", "certfile", "keyfile"}:
+            raise ValueError(f"tls: expected cafile, certfile and keyfile, got {', '.join(sorted(tls))}")
+        ca = check_ca("--tls-ca", tls["cafile"])
+        cert, key = check_pair("--tls-cert", tls["certfile"], "--tls-key", tls["keyfile"])
+        # require_certificate false: centres log in with their password; a client certificate is not asked for
+        tls_lines = f"cafile {ca}\ncertfile {cert}\nkeyfile {key}\nrequire_certificate false"
     conf = out / "mosquitto.conf"
     _write_private(conf, REGION_CONF.format(
         user_line="user root" if run_as_root else "", port=port, bind=bind, tls=tls_lines,

@@ -29,6 +29,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from luot.protocol import ROOT
 from region.settings import AGGREGATOR_USER, Region
 from region.store import Store
+from region.tls import client_context, diagnose
 from region.validate import Availability, RegionEvent, Rejected, parse_logged, parse_mqtt
 
 log = logging.getLogger("luot.region")
@@ -37,6 +38,8 @@ QOS = 1
 BATCH_MAX = 500
 BATCH_WAIT = 0.05
 PAGE = 2000
+COMPLAIN_EVERY = 300.0
+"""While the aggregator cannot connect, the reason is logged at most this often (seconds)."""
 
 
 def subscriptions() -> list[str]:
@@ -86,15 +89,18 @@ class Ingest:
         client.username_pw_set(AGGREGATOR_USER, region.secrets[AGGREGATOR_USER])
         client.reconnect_delay_set(min_delay=1, max_delay=10)
         client.max_inflight_messages_set(100)
+        self.tls_ca = tls_ca
         if tls_ca:
-            client.tls_set(ca_certs=tls_ca)
+            client.tls_set_context(client_context(tls_ca))
         client.on_connect = self._on_connect
+        client.on_connect_fail = self._connect_failed
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         self.client = client
         self.mqtt_host, self.mqtt_port = mqtt_host, mqtt_port
         self._threads: list[threading.Thread] = []
         self.connected = threading.Event()
+        self._next_complaint = 0.0
 
     # ------------------------------------------------------------------ life cycle
     def start(self) -> None:
@@ -128,14 +134,29 @@ class Ingest:
             self._generation += 1
         client.subscribe([(topic, QOS) for topic in subscriptions()])
         self.connected.set()
+        self._next_complaint = 0.0  # the next failure is news again
         log.info("connected to the regional broker %s:%s", self.mqtt_host, self.mqtt_port)
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
+        was_connected = self.connected.is_set()
         self.connected.clear()
         with self._lock:
             self._generation += 1  # acknowledgements of the old connection's messages must not be sent
-        if not self._stop.is_set():
+        if self._stop.is_set():
+            return
+        if was_connected:
             log.warning("lost the regional broker (%s); paho reconnects", reason)
+        else:  # closed before the broker answered: e.g. plain MQTT sent to its TLS listener
+            self._connect_failed(client, userdata)
+
+    def _connect_failed(self, client: mqtt.Client, userdata: Any) -> None:
+        """paho retries on its own, silently; say once (then every few minutes) why it does not get in."""
+        now = time.monotonic()
+        if self._stop.is_set() or now < self._next_complaint:
+            return
+        self._next_complaint = now + COMPLAIN_EVERY
+        log.error("cannot connect to the regional broker %s:%s (retrying): %s", self.mqtt_host, self.mqtt_port,
+                  diagnose(self.mqtt_host, self.mqtt_port, self.tls_ca))
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         with self._lock:

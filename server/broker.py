@@ -134,7 +134,7 @@ async def _start_mosquitto(binary: str, config: CentreConfig, credentials: Crede
     if config.region is not None:  # a centre in a region: its broker bridges events out (docs/region.md)
         from region.bridge import include_bridge
 
-        include_bridge(conf, config, credentials)
+        await asyncio.to_thread(include_bridge, conf, config, credentials)  # it may try the region (TLS)
     # Mosquitto logs to its own file (log_dest file); stdout/stderr keep only what it prints before
     # reading its configuration (a bad option), so start-up failures can be explained.
     console = open(directory / "mosquitto.console.log", "wb")  # noqa: SIM115 - closed in stop()

@@ -1,7 +1,8 @@
 """Shared fixtures: real MQTT brokers (Mosquitto and the embedded amqtt) on free ports.
 
 Each broker runs with the centre's generated users and ACLs (the shipped sample centre) from a
-temporary directory, in its own thread and event loop (tests/helpers/mqtt.py).
+temporary directory, in its own thread and event loop (tests/helpers/mqtt.py). ``pg``: a scratch
+PostgreSQL database for the region tests.
 """
 
 from __future__ import annotations
@@ -51,3 +52,11 @@ def amqtt_broker(tmp_path: Path) -> Iterator[BrokerHandle]:
 def broker(request: pytest.FixtureRequest) -> BrokerHandle:
     """Each test using it runs once on Mosquitto and once on amqtt."""
     return request.getfixturevalue(f"{request.param}_broker")
+
+
+@pytest.fixture
+def pg() -> Iterator[str]:
+    """A scratch PostgreSQL database on the machine's server (tests/helpers/region.py), dropped after."""
+    from tests.helpers.region import scratch_database
+
+    yield from scratch_database()

@@ -13,7 +13,7 @@ import os
 import random
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -24,14 +24,12 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from luot.config import ConfigError
 from luot.protocol import Topics, encode
-from server.app import CentreRuntime
-from server.engine import QueueError, utc_now
+from server.engine import utc_now
 from tests.helpers.centre import running_centre
-from tests.helpers.region import (Aggregator, RegionalBroker, centre_config, free_port, pg_ids, scratch_database,
-                                  write_centres_toml)
+from tests.helpers.region import (Aggregator, RegionalBroker, bridges_up, centre_config, creds_of, free_port, log_ids,
+                                  pg_ids, traffic, until, write_centres_toml)
 
 OUTAGE = float(os.environ.get("LUOT_TEST_OUTAGE_SECONDS", "3"))
-PUBLISHED = ("ticket.", "counter.", "assistance.")
 
 
 def shot_dir(tmp_path: Path) -> Path:
@@ -39,72 +37,6 @@ def shot_dir(tmp_path: Path) -> Path:
     path = Path(os.environ.get("LUOT_SCREENSHOT_DIR") or tmp_path / "shots")
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-@pytest.fixture
-def pg() -> Iterator[str]:
-    yield from scratch_database()
-
-
-async def until(predicate: Any, timeout: float, what: str) -> Any:
-    """Poll (without blocking the loop the centres run on) until predicate() is truthy."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = await asyncio.to_thread(predicate)
-        if value:
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0.2)
-
-
-async def log_ids(runtime: CentreRuntime, published_only: bool = False) -> set[str]:
-    assert runtime.storage is not None
-    rows = await runtime.storage.events_after(0, 100_000)
-    return {r["id"] for r in rows if not published_only or r["type"].startswith(PUBLISHED)}
-
-
-async def traffic(runtime: CentreRuntime, tickets: int, serve: int, rng: random.Random, pause: float = 0.0) -> None:
-    """Citizens take tickets; officers call, serve and finish some; some rate the service."""
-    service = runtime.service
-    assert service is not None
-    config = runtime.config
-    for number in [c.number for c in config.counters]:
-        if service.engine.counters[number].status == "closed":
-            await service.run(lambda e, t, n=number: (None, e.open_counter(n, f"cb{n}", t)))
-    for _ in range(tickets):
-        group = rng.choice(config.groups).code
-        await service.run(lambda e, t: e.issue(group, t))
-        if pause:
-            await asyncio.sleep(pause)
-    served = 0
-    for _ in range(serve * 3):
-        if served >= serve:
-            break
-        number = rng.choice(config.counters).number
-        try:
-            called = await service.run(lambda e, t: e.call_next(number, t))
-            if called is None:
-                continue
-            await service.run(lambda e, t: e.start(number, t))
-            done = await service.run(lambda e, t: e.finish(number, t))
-            await service.run(lambda e, t: (None, e.record_feedback(done.id, rng.randint(1, 4), None, number, t)))
-            served += 1
-        except QueueError:
-            continue
-        if pause:
-            await asyncio.sleep(pause)
-
-
-def creds_of(runtime: CentreRuntime) -> Path:
-    return runtime.options.data_dir / "broker" / "mosquitto" / "region-credentials.json"
-
-
-def bridges_up(dsn: str, *centres: str) -> bool:
-    """The bridges announced themselves to the region (a bridge queues only after its first connect)."""
-    with psycopg.connect(dsn) as conn:
-        up = {r[0] for r in conn.execute("SELECT centre FROM centres WHERE bridge_online")}
-    return set(centres) <= up
 
 
 def rollups_match_events(dsn: str) -> None:

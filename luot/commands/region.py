@@ -20,7 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--centres", required=True, help="the region's centres.toml")
     parser.add_argument("--http", default="127.0.0.1:8090", help="dashboard address host:port")
     parser.add_argument("--catch-up-seconds", type=float, help="override [region] catch_up_seconds")
-    parser.add_argument("--tls-ca", help="CA file when the regional broker speaks TLS")
+    parser.add_argument("--tls-ca", help="the CA that signed the regional broker's certificate, when it speaks TLS "
+                        "(the --mqtt host must then be a name in that certificate)")
     parser.add_argument("--log-level", default="INFO")
 
 
@@ -35,16 +36,18 @@ def run(args: argparse.Namespace) -> int:
     from region.dashboard import create_app
     from region.ingest import Ingest
     from region.settings import load_region
+    from region.tls import check_ca
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         region = load_region(args.centres)
         broker = parse_target(args.mqtt)
         http = parse_target(args.http)
+        tls_ca = str(check_ca("--tls-ca", args.tls_ca)) if args.tls_ca else None
     except (ConfigError, ValueError) as error:
         print(f"luot region: {error}", file=sys.stderr)
         return 1
-    ingest = Ingest(region, args.pg, broker.host, broker.port, catch_up_seconds=args.catch_up_seconds, tls_ca=args.tls_ca)
+    ingest = Ingest(region, args.pg, broker.host, broker.port, catch_up_seconds=args.catch_up_seconds, tls_ca=tls_ca)
     try:
         ingest.start()
     except Exception as error:  # noqa: BLE001 - PostgreSQL unreachable: say so plainly

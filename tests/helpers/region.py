@@ -3,8 +3,10 @@ child process, and centres whose brokers bridge to the region (all real, on free
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import random
 import secrets
 import shutil
 import socket
@@ -21,11 +23,15 @@ import psycopg
 from luot.config import DEFAULT_CONFIG, CentreConfig, parse_config
 from region.bridge import write_regional_broker_for
 from region.settings import DASHBOARD_USER, load_region
+from server.app import CentreRuntime
 from server.broker import find_mosquitto
+from server.engine import QueueError
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN_DSN = os.environ.get("LUOT_TEST_PG", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
 """Where the tests create their scratch databases (a superuser). Override with LUOT_TEST_PG."""
+PUBLISHED = ("ticket.", "counter.", "assistance.")
+"""Event kinds a centre publishes on MQTT (so they cross the bridge); the rest arrive by catch-up."""
 
 
 def ensure_postgres() -> None:
@@ -103,19 +109,32 @@ class RegionalBroker:
     """The regional Mosquitto, from the generated configuration; stop() and start() again keep its
     persistence (sessions and queued messages survive, as on a real box)."""
 
-    def __init__(self, centres_toml: Path, directory: Path, port: int) -> None:
+    def __init__(self, centres_toml: Path, directory: Path, port: int, tls: dict[str, str] | None = None) -> None:
         self.conf = write_regional_broker_for(load_region(centres_toml), directory, port,
-                                              run_as_root=os.geteuid() == 0)
+                                              run_as_root=os.geteuid() == 0, tls=tls)
         self.port = port
+        self.log = self.conf.parent / "mosquitto.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> "RegionalBroker":
         mosquitto = find_mosquitto()
         assert mosquitto, "mosquitto is not installed"
-        self.proc = subprocess.Popen([mosquitto, "-c", str(self.conf)], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
-        wait_until(lambda: accepts(self.port), 10, "the regional broker")
+        console = self.conf.parent / "mosquitto.console.log"  # what it prints before its log file opens
+        with open(console, "ab") as out:
+            self.proc = subprocess.Popen([mosquitto, "-c", str(self.conf)], stdout=out, stderr=subprocess.STDOUT)
+
+        def listening() -> bool:
+            assert self.proc is not None
+            if self.proc.poll() is not None:  # e.g. a TLS file it cannot read: say what Mosquitto said
+                raise RuntimeError(f"regional Mosquitto exited {self.proc.returncode}: "
+                                   f"{console.read_text(errors='replace').strip()[-1000:]}")
+            return accepts(self.port)
+
+        wait_until(listening, 10, "the regional broker")
         return self
+
+    def log_text(self) -> str:
+        return self.log.read_text("utf-8", errors="replace") if self.log.exists() else ""
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -126,8 +145,10 @@ class RegionalBroker:
 class Aggregator:
     """``luot region`` as a child process (for kill -9)."""
 
-    def __init__(self, dsn: str, centres_toml: Path, mqtt_port: int, log: Path, catch_up: float) -> None:
+    def __init__(self, dsn: str, centres_toml: Path, mqtt_port: int, log: Path, catch_up: float,
+                 tls_ca: Path | None = None) -> None:
         self.dsn, self.centres_toml, self.mqtt_port, self.log, self.catch_up = dsn, centres_toml, mqtt_port, log, catch_up
+        self.tls_ca = tls_ca
         self.http_port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.secret = json.loads((centres_toml.parent / "region-secrets.json").read_text())[DASHBOARD_USER]
@@ -145,7 +166,7 @@ class Aggregator:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "luot.cli", "region", "--pg", self.dsn, "--mqtt", f"127.0.0.1:{self.mqtt_port}",
                  "--centres", str(self.centres_toml), "--http", f"127.0.0.1:{self.http_port}",
-                 "--catch-up-seconds", str(self.catch_up)],
+                 "--catch-up-seconds", str(self.catch_up), *(["--tls-ca", str(self.tls_ca)] if self.tls_ca else [])],
                 stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
         def healthy() -> bool:
@@ -193,3 +214,66 @@ def pg_ids(dsn: str, centre: str | None = None) -> list[str]:
         if centre:
             return [r[0] for r in conn.execute("SELECT id FROM events WHERE centre = %s", (centre,))]
         return [r[0] for r in conn.execute("SELECT id FROM events")]
+
+
+# ------------------------------------------------------------------ centres in the test's event loop
+async def until(predicate: Any, timeout: float, what: str) -> Any:
+    """Poll (without blocking the loop the centres run on) until predicate() is truthy."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = await asyncio.to_thread(predicate)
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(0.2)
+
+
+async def log_ids(runtime: CentreRuntime, published_only: bool = False) -> set[str]:
+    assert runtime.storage is not None
+    rows = await runtime.storage.events_after(0, 100_000)
+    return {r["id"] for r in rows if not published_only or r["type"].startswith(PUBLISHED)}
+
+
+async def traffic(runtime: CentreRuntime, tickets: int, serve: int, rng: random.Random, pause: float = 0.0) -> None:
+    """Citizens take tickets; officers call, serve and finish some; some rate the service."""
+    service = runtime.service
+    assert service is not None
+    config = runtime.config
+    for number in [c.number for c in config.counters]:
+        if service.engine.counters[number].status == "closed":
+            await service.run(lambda e, t, n=number: (None, e.open_counter(n, f"cb{n}", t)))
+    for _ in range(tickets):
+        group = rng.choice(config.groups).code
+        await service.run(lambda e, t: e.issue(group, t))
+        if pause:
+            await asyncio.sleep(pause)
+    served = 0
+    for _ in range(serve * 3):
+        if served >= serve:
+            break
+        number = rng.choice(config.counters).number
+        try:
+            called = await service.run(lambda e, t: e.call_next(number, t))
+            if called is None:
+                continue
+            await service.run(lambda e, t: e.start(number, t))
+            done = await service.run(lambda e, t: e.finish(number, t))
+            await service.run(lambda e, t: (None, e.record_feedback(done.id, rng.randint(1, 4), None, number, t)))
+            served += 1
+        except QueueError:
+            continue
+        if pause:
+            await asyncio.sleep(pause)
+
+
+def creds_of(runtime: CentreRuntime) -> Path:
+    """The region-credentials.json a centre's broker start wrote (its bridge secret, its API secret)."""
+    return runtime.options.data_dir / "broker" / "mosquitto" / "region-credentials.json"
+
+
+def bridges_up(dsn: str, *centres: str) -> bool:
+    """The bridges announced themselves to the region (a bridge queues only after its first connect)."""
+    with psycopg.connect(dsn) as conn:
+        up = {r[0] for r in conn.execute("SELECT centre FROM centres WHERE bridge_online")}
+    return set(centres) <= up

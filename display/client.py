@@ -24,13 +24,12 @@ from pathlib import Path
 from typing import Any, Callable
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 
+from luot.mqtt_client import QOS, new_client
 from luot.protocol import Topics
 
 log = logging.getLogger(__name__)
 
-QOS = 1
 MessageHandler = Callable[[str, bytes, bool], None]
 """(topic, payload, retained) on paho's thread."""
 StatusHandler = Callable[[bool], None]
@@ -78,13 +77,8 @@ class DisplayClient:
         self._subscribed = threading.Event()
         self._sub_mid: int | None = None
         self._availability = topics.device_availability(device_id)
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=device_id, clean_session=True,
-                             protocol=mqtt.MQTTv311)
-        client.username_pw_set(device_id, secret)
-        client.will_set(self._availability, b"offline", qos=QOS, retain=True)
-        client.reconnect_delay_set(min_delay=min_delay, max_delay=max_delay)
-        if tls:
-            client.tls_set()
+        client = new_client(device_id, secret, persistent=False, reconnect=(min_delay, max_delay),
+                            will_topic=self._availability, tls=tls)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_subscribe = self._on_subscribe

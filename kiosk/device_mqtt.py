@@ -15,10 +15,10 @@ from typing import Any, Callable
 
 import paho.mqtt.client as mqtt
 
+from luot.mqtt_client import QOS, new_client
 from luot.protocol import PayloadError, Topics, decode, encode
 
 log = logging.getLogger("luot.kiosk.mqtt")
-QOS = 1
 
 
 class DeviceMqtt:
@@ -31,11 +31,8 @@ class DeviceMqtt:
         self.on_state = on_state
         self.subscriptions = subscriptions or []
         self._connected = threading.Event()
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=device_id, protocol=mqtt.MQTTv311,
-                             clean_session=True)
-        client.username_pw_set(device_id, secret)
-        client.will_set(self.topics.device_availability(device_id), b"offline", qos=QOS, retain=True)
-        client.reconnect_delay_set(1, 10)
+        client = new_client(device_id, secret, persistent=False, reconnect=(1, 10),
+                            will_topic=self.topics.device_availability(device_id))
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message

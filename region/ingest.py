@@ -24,8 +24,8 @@ from typing import Any
 
 import httpx
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 
+from luot.mqtt_client import QOS, new_client
 from luot.protocol import ROOT
 from region.settings import AGGREGATOR_USER, Region
 from region.store import Store
@@ -34,7 +34,6 @@ from region.validate import Availability, RegionEvent, Rejected, parse_logged, p
 
 log = logging.getLogger("luot.region")
 
-QOS = 1
 BATCH_MAX = 500
 BATCH_WAIT = 0.05
 PAGE = 2000
@@ -84,14 +83,9 @@ class Ingest:
         self._lock = threading.Lock()
         self.changed = threading.Event()
         """Set after each commit that stored something: the dashboard's live stream waits on it."""
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=AGGREGATOR_USER, clean_session=False,
-                             protocol=mqtt.MQTTv311, manual_ack=True)
-        client.username_pw_set(AGGREGATOR_USER, region.secrets[AGGREGATOR_USER])
-        client.reconnect_delay_set(min_delay=1, max_delay=10)
-        client.max_inflight_messages_set(100)
         self.tls_ca = tls_ca
-        if tls_ca:
-            client.tls_set_context(client_context(tls_ca))
+        client = new_client(AGGREGATOR_USER, region.secrets[AGGREGATOR_USER], persistent=True, reconnect=(1, 10),
+                            tls=client_context(tls_ca) if tls_ca else False, max_inflight=100, manual_ack=True)
         client.on_connect = self._on_connect
         client.on_connect_fail = self._connect_failed
         client.on_disconnect = self._on_disconnect

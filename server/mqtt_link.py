@@ -26,16 +26,15 @@ from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable, Iterable, NamedTuple
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 from pydantic import BaseModel
 
 from luot.config import CentreConfig
+from luot.mqtt_client import QOS, new_client
 from luot.protocol import AVAILABILITY_VALUES, PayloadError, Topics, encode, parse_inbound, public_data
 from server.engine import Event, QueueEngine, utc_now
 
 log = logging.getLogger("luot.mqtt")
 
-QOS = 1
 InboundHandler = Callable[[str, str, BaseModel], Awaitable[Any]]
 INBOUND_KINDS = ("feedback", "assistance")
 CALL_KINDS = frozenset({"ticket.called", "ticket.recalled"})
@@ -91,14 +90,8 @@ class MqttLink:
         self._devices = {device.id for device in config.devices}
         # The client id is the username: Mosquitto enforces it (use_username_as_clientid) and the
         # embedded broker refuses anything else.
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=username, clean_session=False,
-                             protocol=mqtt.MQTTv311)
-        client.username_pw_set(username, password)
-        client.will_set(self.topics.server_availability, b"offline", qos=QOS, retain=True)
-        client.reconnect_delay_set(min_delay=1, max_delay=30)
-        client.max_inflight_messages_set(100)
-        if config.mqtt.tls:
-            client.tls_set()
+        client = new_client(username, password, persistent=True, reconnect=(1, 30),
+                            will_topic=self.topics.server_availability, tls=config.mqtt.tls, max_inflight=100)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message

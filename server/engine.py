@@ -864,12 +864,10 @@ class QueueEngine:
         group_options: dict[str, list[int]] = {}
 
         def options_for(ticket: Ticket) -> list[int]:
-            if ticket.target_counter is not None:  # sent to one counter by a transfer
-                options = [ticket.target_counter] if ticket.target_counter in self.counters else []
-            else:  # not worked out yet for this group (the loop below reads the cache itself)
-                options = [n for n in free_at if ticket.group in self.counters[n].groups]
-                if not options:
-                    options = [c.number for c in self.counters.values() if ticket.group in c.groups]
+            # A ticket sent to one counter by a transfer, or a group not worked out yet (the loop
+            # below reads the cache itself).
+            options = ([n for n in free_at if self.eligible(ticket, self.counters[n])]
+                       or [c.number for c in self.counters.values() if self.eligible(ticket, c)])
             if any(n not in free_at for n in options):
                 for n in options:
                     free_at.setdefault(n, 0.0)

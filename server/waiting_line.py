@@ -66,9 +66,6 @@ class WaitingLine(Generic[T]):
         self._tickets.clear()
         self._key_of.clear()
 
-    def __contains__(self, ticket_id: object) -> bool:
-        return ticket_id in self._key_of
-
     def __len__(self) -> int:
         return len(self._tickets)
 

@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from luot.credentials import Credentials
+from server.devices import DeviceRegistry
 from server.engine import DOSSIER_STATUSES, Dossier, QueueError
 from server.live import public_ticket
 from server.service import CentreService
@@ -44,6 +45,9 @@ def _error(status: int, code: str, message: str, message_en: str) -> JSONRespons
     return JSONResponse({"error": code, "message": message, "message_en": message_en}, status_code=status)
 
 
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+READ_ONLY = ApiError(403, "read_only_device", "Màn hình quản lý chỉ được xem, không được thay đổi gì.",
+                     "A manager screen (device) may read, never change anything.")
 UNAUTHORISED = ApiError(401, "unauthorised", "Cần đăng nhập hoặc mã thiết bị hợp lệ.", "Log in or use a valid device credential.")
 
 
@@ -156,9 +160,12 @@ class OfflineTicketBody(_Body):
 CounterAction = Literal["open", "close", "pause", "resume", "call-next", "recall", "no-show", "start", "finish"]
 
 
-def create_app(service: CentreService, credentials: Credentials, link: Any = None) -> FastAPI:
-    """Build the FastAPI application for one centre."""
+def create_app(service: CentreService, credentials: Credentials, link: Any = None,
+               registry: DeviceRegistry | None = None) -> FastAPI:
+    """Build the FastAPI application for one centre; devices are checked in ``registry`` (one over
+    the centre's data directory, where secrets.json is, when none is given)."""
     config = service.config
+    registry = registry or DeviceRegistry(config, credentials, credentials.path.parent)
     app = FastAPI(
         title="Luot centre API",
         version="1",
@@ -167,6 +174,7 @@ def create_app(service: CentreService, credentials: Credentials, link: Any = Non
     app.state.service = service
     app.state.credentials = credentials
     app.state.link = link
+    app.state.registry = registry
 
     # ------------------------------------------------------------------ errors: plain words, never a 500
     @app.exception_handler(QueueError)
@@ -209,15 +217,10 @@ def create_app(service: CentreService, credentials: Credentials, link: Any = Non
         token = header[7:].strip() if header.lower().startswith("bearer ") else request.cookies.get(SESSION_COOKIE, "")
         if not token:
             return None
-        if ":" in token:
+        if ":" in token:  # a device: asked of the registry on every request, so a revocation counts at once
             device_id, _, secret = token.partition(":")
-            if credentials.check(device_id, secret):
-                try:
-                    device = config.device(device_id)
-                except KeyError:
-                    return None
-                return Principal("device", device.id, device.role, device.counter)
-            return None
+            device = registry.http_device(device_id, secret)
+            return Principal("device", device.id, device.role, device.counter) if device else None
         user = await service.storage.session_user(token, service.now())
         return Principal("user", user.username, user.role) if user else None
 
@@ -230,6 +233,8 @@ def create_app(service: CentreService, credentials: Credentials, link: Any = Non
                 raise UNAUTHORISED
             if who.role not in roles:
                 raise ApiError(403, "forbidden", "Bạn không có quyền làm việc này.", "You are not allowed to do this.")
+            if who.kind == "device" and who.role == "manager" and request.method not in READ_METHODS:
+                raise READ_ONLY  # a dashboard screen reads what a manager reads, and changes nothing
             return who
         return dependency
 

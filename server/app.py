@@ -20,6 +20,7 @@ import uvicorn
 from luot.config import CentreConfig
 from luot.credentials import SERVER_USER, Credentials, load_or_create
 from server.api import create_app
+from server.devices import DeviceRegistry
 from server.engine import QueueError, utc_now
 from server.service import CentreService
 from server.storage import Storage
@@ -53,18 +54,29 @@ class CentreRuntime:
     mqtt_host: str = "127.0.0.1"
     mqtt_port: int = 0
     notes: list[str] = field(default_factory=list)
+    registry: DeviceRegistry | None = None
+    access: Any = None
     _http_task: asyncio.Task[None] | None = None
 
     async def start(self) -> "CentreRuntime":
         options, config = self.options, self.config
         options.data_dir.mkdir(parents=True, exist_ok=True)
         self.credentials = load_or_create(config, options.data_dir / "secrets.json")
+        if config.region is not None:  # before the registry copies the secrets (region/bridge.py)
+            from region.bridge import ensure_bridge_secret
+
+            ensure_bridge_secret(self.credentials)
+        self.registry = DeviceRegistry(config, self.credentials, options.data_dir)
         db_path = options.db_path or (options.data_dir / Path(config.storage.path).name)
         self.storage = await Storage.open(db_path, config.zone)
         self.service = await CentreService.start(config, self.storage, options.clock)
         await self._ensure_first_manager()
         if options.mqtt:
             await self._start_mqtt()
+        from server.device_access import DeviceAccess
+
+        self.access = DeviceAccess(self.registry, self.broker, self.link)
+        await self.access.start()
         await self._start_http()
         log.info("centre %s ready: http://%s:%d", config.centre.id, self._http_host(), self.http_port)
         return self
@@ -88,7 +100,7 @@ class CentreRuntime:
         from server.broker import start_broker
         from server.mqtt_link import MqttLink
 
-        assert self.credentials is not None and self.service is not None
+        assert self.credentials is not None and self.service is not None and self.registry is not None
         config = self.config
         if config.mqtt.host and self.options.broker == "auto":
             self.mqtt_host, self.mqtt_port = config.mqtt.host, config.mqtt.port
@@ -97,8 +109,9 @@ class CentreRuntime:
             if port == 0:
                 port = free_port()
             kind = None if self.options.broker == "auto" else self.options.broker
-            self.broker = await start_broker(config, self.credentials, self.options.data_dir / "broker", port,
-                                             kind=kind, bind=config.mqtt.bind)
+            # The devices that may use MQTT now: the centre file's minus revoked ones, plus enrolled ones.
+            self.broker = await start_broker(self.registry.mqtt_config(), self.registry.mqtt_credentials(),
+                                             self.options.data_dir / "broker", port, kind=kind, bind=config.mqtt.bind)
             self.mqtt_host, self.mqtt_port = "127.0.0.1", port
         self.link = MqttLink(config, self.mqtt_host, self.mqtt_port, SERVER_USER,
                              self.credentials.password(SERVER_USER), on_inbound=self._inbound,
@@ -108,11 +121,10 @@ class CentreRuntime:
 
     async def _inbound(self, kind: str, device_id: str, data: Any) -> None:
         """A satisfaction tap or an assistance request from a device, already validated."""
-        assert self.service is not None
-        try:
-            device = self.config.device(device_id)
-        except KeyError:
-            log.warning("message from unknown device %r ignored", device_id)
+        assert self.service is not None and self.registry is not None
+        device = self.registry.active(device_id)
+        if device is None:
+            log.warning("message from unknown or revoked device %r ignored", device_id)
             return
         try:
             if kind == "feedback":
@@ -129,7 +141,7 @@ class CentreRuntime:
 
     async def _start_http(self) -> None:
         assert self.service is not None and self.credentials is not None
-        app = create_app(self.service, self.credentials, self.link)
+        app = create_app(self.service, self.credentials, self.link, self.registry)
         self.app = app
         port = self.options.http_port if self.options.http_port is not None else self.config.http.port
         # proxy_headers off: nothing here reads the client's address or scheme, and the
@@ -158,6 +170,8 @@ class CentreRuntime:
             self.http.should_exit = True
             if self._http_task:
                 await asyncio.wait([self._http_task], timeout=5)
+        if self.access is not None:
+            await self.access.stop()
         if self.link is not None:
             await self.link.stop()
         if self.broker is not None:

@@ -26,6 +26,7 @@ import asyncio
 import logging
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -35,7 +36,7 @@ from typing import Any, Awaitable, Callable, Literal
 
 from luot.config import CentreConfig
 from luot.credentials import Credentials
-from server.broker_setup import LOG_NAME, Rule, acl_rules, generate
+from server.broker_setup import LOG_NAME, Rule, acl_rules, generate, write_access
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,18 @@ class RunningBroker:
     directory: Path
     _stop: Callable[[], Awaitable[None]] = field(repr=False)
     _stopped: bool = field(default=False, repr=False)
+    _apply: Callable[[CentreConfig, Credentials], Awaitable[None]] | None = field(default=None, repr=False)
+
+    async def apply(self, config: CentreConfig, credentials: Credentials) -> None:
+        """Make the running broker admit exactly ``config``'s devices with ``credentials``.
+
+        Mosquitto: the password file and ACL are rewritten and the broker gets SIGHUP; on reload
+        Mosquitto 2.0.11 re-checks every connected client and disconnects one whose user is gone
+        from the password file or whose password changed (tests/test_enrolment.py; removing a
+        user from the ACL alone does not disconnect it). amqtt: see :func:`_apply_amqtt`.
+        """
+        if self._apply is not None and not self._stopped:
+            await self._apply(config, credentials)
 
     async def stop(self) -> None:
         if self._stopped:
@@ -165,6 +178,14 @@ async def _start_mosquitto(binary: str, config: CentreConfig, credentials: Crede
     log.info("Mosquitto (pid %s) listening on %s:%s, files in %s", process.pid, bind, port, directory)
     running = RunningBroker("mosquitto", host, port, directory, stop)
     running.process = process  # type: ignore[attr-defined]  # for tests that need to kill it
+
+    async def apply(new_config: CentreConfig, new_credentials: Credentials) -> None:
+        await asyncio.to_thread(write_access, new_config, new_credentials, directory.resolve())
+        current = running.process  # type: ignore[attr-defined]  # the one running now, after any restart
+        if current.poll() is None:
+            current.send_signal(signal.SIGHUP)
+
+    running._apply = apply
     return running
 
 
@@ -183,6 +204,14 @@ def amqtt_acl(rules: dict[str, list[Rule]]) -> dict[str, dict[str, list[str]]]:
         "subscribe_acl": {user: [r.topic for r in rs if r.can_read] for user, rs in rules.items()},
         "receive_acl": {user: [r.topic for r in rs if r.can_read] for user, rs in rules.items()},
     }
+
+
+def _read_amqtt_passwords(path: Path) -> dict[str, str]:
+    try:
+        lines = path.read_text("utf-8").splitlines()
+    except OSError:
+        return {}
+    return dict(line.split(":", 1) for line in lines if ":" in line)
 
 
 def write_amqtt_passwords(credentials: Credentials, users: list[str], path: Path) -> None:
@@ -213,7 +242,7 @@ async def _start_amqtt(config: CentreConfig, credentials: Credentials, directory
         "listeners": {"default": {"type": "tcp", "bind": f"{bind}:{port}"}},
         "plugins": {
             "server.broker.LuotAuthPlugin": {"password_file": str(passwd), "publish_acl": acl["publish_acl"]},
-            "server.broker.LuotTopicACL": acl,
+            "server.broker.LuotTopicACL": {**acl, "key": str(passwd)},
         },
     }
     broker = __getattr__("LuotAmqttBroker")(broker_config)  # must be built inside the running loop
@@ -224,11 +253,34 @@ async def _start_amqtt(config: CentreConfig, credentials: Credentials, directory
 
     async def stop() -> None:
         await broker.shutdown()
+        _LIVE_PLUGINS.pop(str(passwd), None)
+
+    async def apply(new_config: CentreConfig, new_credentials: Credentials) -> None:
+        await _apply_amqtt(new_config, new_credentials, passwd)
 
     log.info("embedded amqtt broker listening on %s:%s (demo only; see docs/protocol.md)", bind, port)
-    running = RunningBroker("amqtt", _client_host(bind), port, directory, stop)
+    running = RunningBroker("amqtt", _client_host(bind), port, directory, stop, _apply=apply)
     running.broker = broker  # type: ignore[attr-defined]
     return running
+
+
+_LIVE_PLUGINS: dict[str, list[Any]] = {}
+"""The auth and ACL plugins of each running embedded broker, by its password file's path."""
+
+
+async def _apply_amqtt(config: CentreConfig, credentials: Credentials, passwd: Path) -> None:
+    """The embedded broker's reload (demo only), as far as amqtt 0.12.1 allows.
+
+    The password file is rewritten and re-read, and every user's topic lists replaced, so a new
+    device can log in and a revoked one cannot log in again, publish or receive anything. Unlike
+    Mosquitto, amqtt has no public way to close a connected client: a revoked device stays connected
+    (hearing and saying nothing) until it disconnects by itself.
+    """
+    rules = acl_rules(config)
+    await asyncio.to_thread(write_amqtt_passwords, credentials, list(rules), passwd)
+    acl = amqtt_acl(rules)
+    for plugin in _LIVE_PLUGINS.get(str(passwd), []):
+        plugin.reload(acl)
 
 
 def _topic_allowed(topic: str, allowed: list[str]) -> bool:
@@ -262,8 +314,22 @@ def _amqtt_classes() -> tuple[type, type, type]:
             password_file: str | None = None
             publish_acl: dict[str, list[str]] = field(default_factory=dict)
 
+        def __init__(self, context: Any) -> None:
+            super().__init__(context)
+            self.users = _read_amqtt_passwords(Path(self.config.password_file or ""))
+            _LIVE_PLUGINS.setdefault(str(self.config.password_file), []).append(self)
+
+        def reload(self, acl: dict[str, dict[str, list[str]]]) -> None:
+            self.users = _read_amqtt_passwords(Path(self.config.password_file or ""))
+            self.config.publish_acl = acl["publish_acl"]
+
+        async def _password_ok(self, session: Any) -> bool:
+            stored = self.users.get(session.username or "")
+            return stored is not None and self.pwd_hasher.verify(session.password or "", stored)
+
         async def authenticate(self, *, session: Any) -> bool | None:
-            if not await super().authenticate(session=session):
+            # FileAuthPlugin reads its users once at start; ours are re-read by reload().
+            if not await super(FileAuthPlugin, self).authenticate(session=session) or not await self._password_ok(session):
                 return False
             if session.client_id != session.username:
                 self.context.logger.warning("refused %s: client id must equal the username", session.username)
@@ -281,6 +347,16 @@ def _amqtt_classes() -> tuple[type, type, type]:
             publish_acl: dict[str, list[str]] = field(default_factory=dict)
             subscribe_acl: dict[str, list[str]] = field(default_factory=dict)
             receive_acl: dict[str, list[str]] = field(default_factory=dict)
+            key: str = ""
+
+        def __init__(self, context: Any) -> None:
+            super().__init__(context)
+            _LIVE_PLUGINS.setdefault(self.config.key, []).append(self)
+
+        def reload(self, acl: dict[str, dict[str, list[str]]]) -> None:
+            self.config.publish_acl = acl["publish_acl"]
+            self.config.subscribe_acl = acl["subscribe_acl"]
+            self.config.receive_acl = acl["receive_acl"]
 
     class _LuotAmqttBroker(Broker):
         """amqtt's broker, sending retained messages only where the session subscribed and may read.

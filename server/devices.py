@@ -94,6 +94,27 @@ def format_code(code: str) -> str:
     return f"{code[:4]}-{code[4:]}"
 
 
+def enrolment_text(server_url: str, code: str) -> str:
+    """What the QR code holds: the server's address and the code, exactly the two words that follow
+    ``luot kiosk --enrol`` (no personal data: a device address and a one-time code)."""
+    return f"{server_url.rstrip('/')} {format_code(code)}"
+
+
+def qr_svg(text: str) -> str:
+    """The QR code of ``text`` as an SVG document (the dashboard shows it; no JavaScript library)."""
+    import qrcode
+    import qrcode.image.svg
+
+    image = qrcode.make(text, image_factory=qrcode.image.svg.SvgPathImage, box_size=8, border=2)
+    return image.to_string(encoding="unicode")
+
+
+def write_qr_png(text: str, path: Path) -> None:
+    import qrcode
+
+    qrcode.make(text, box_size=8, border=2).save(str(path))
+
+
 def normalise_code(text: str) -> str:
     """What a person typed -> the code: any case, dashes and spaces ignored, O read as 0, I and L as 1."""
     cleaned = re.sub(r"[\s-]", "", text).upper().translate(str.maketrans("OIL", "011"))
@@ -253,13 +274,15 @@ class DeviceRegistry:
 
     # ------------------------------------------------------------------ changes
     def add(self, device_id: str, role: str, counter: int | None, now: datetime) -> tuple[RegisteredDevice, str]:
-        """Add a device waiting for enrolment; return it and its one-time code (shown once)."""
+        """Add a device waiting for enrolment (or a new code for one still waiting, or a revoked one to
+        replace); return it and its one-time code, shown once."""
         self._check_new(device_id, role, counter)
         code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
         salt = secrets.token_hex(16)
         with self._editing() as data:
             existing = data["devices"].get(device_id)
-            if existing is not None and existing.get("state") != "revoked":
+            # A pending device may be added again: it gets a new code and the old one stops working.
+            if existing is not None and existing.get("state") == "active":
                 raise RegistryError(409, "device_exists", f"Đã có thiết bị {device_id}; thu hồi nó trước nếu muốn thay.",
                                     f"device {device_id} already exists; revoke it first to replace it")
             data["devices"][device_id] = {

@@ -166,3 +166,29 @@ def enrol(server_url: str, code: str, data_dir: str | Path, timeout: float = 15.
     credentials = DeviceCredentials.from_enrolment(body, url)
     credentials.save(data_dir)
     return credentials
+
+
+def enrolled_identity(data_dir: str | Path, enrol_args: list[str] | None, role: str) -> DeviceCredentials | None:
+    """The identity a device program runs with: from ``--enrol URL CODE`` (claimed now and saved),
+    else from an earlier enrolment's file in ``data_dir``, else None (a device declared in the centre
+    file, whose secret comes from ``secrets.json`` or ``--secret``). A file for another role is refused.
+    """
+    if enrol_args:
+        url, code = enrol_args
+        identity = enrol(url, code, data_dir)
+    elif DeviceCredentials.exists(data_dir):
+        identity = DeviceCredentials.load(data_dir)
+    else:
+        return None
+    if identity.role != role:
+        raise DeviceCredentialsError(f"{Path(data_dir) / DEVICE_FILE}: this device was enrolled as a {identity.role}, "
+                                     f"not a {role}; use another --data directory or enrol it again")
+    return identity
+
+
+def add_enrol_argument(parser: Any) -> None:
+    """``--enrol URL CODE``, the same for ``luot kiosk``, ``luot display`` and ``luot pad``."""
+    parser.add_argument("--enrol", nargs=2, metavar=("URL", "CODE"),
+                        help="join the centre with a one-time code from the dashboard or `luot device add` "
+                             f"(URL = the server's address); the identity is kept in <data>/{DEVICE_FILE} (0600) "
+                             "and used on every later start")

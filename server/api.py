@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from luot.credentials import Credentials
-from server.devices import DeviceRegistry
+from server.devices import DeviceRegistry, RegistryError
 from server.engine import DOSSIER_STATUSES, Dossier, QueueError
 from server.live import public_ticket
 from server.service import CentreService
@@ -201,6 +201,10 @@ def create_app(service: CentreService, credentials: Credentials, link: Any = Non
         if error.status_code == 405:
             return _error(405, "method_not_allowed", "Phương thức không được hỗ trợ.", "Method not allowed.")
         return _error(error.status_code, "http_error", str(error.detail), str(error.detail))
+
+    @app.exception_handler(RegistryError)
+    async def _registry_error(_: Request, error: RegistryError) -> JSONResponse:
+        return _error(error.status, error.code, error.message, error.message_en)
 
     @app.exception_handler(StorageError)
     async def _storage(_: Request, error: StorageError) -> JSONResponse:
@@ -486,11 +490,14 @@ def create_app(service: CentreService, credentials: Credentials, link: Any = Non
 
     @app.get("/api/v1/devices", tags=["reports"])
     async def devices(who: Annotated[Principal, Depends(staff)]) -> dict[str, Any]:
-        """Configured devices and whether each is online (from MQTT availability)."""
+        """Every device, declared or enrolled, its state (pending, active, revoked) and whether it is online."""
         status = link.devices_status() if link is not None and hasattr(link, "devices_status") else {}
-        return {"devices": [{"id": d.id, "role": d.role, "counter": d.counter, **_availability(status.get(d.id))}
-                            for d in config.devices]}
+        return {"devices": [{**d.public(), **_availability(status.get(d.id))} for d in registry.devices()]}
 
+    from server.routes import device_admin, enrol
+
+    app.include_router(enrol.router)
+    app.include_router(device_admin.router)
     from server.web import mount_pages  # pages and live streams; imported here to keep api.py their only entry
     mount_pages(app, service)
     return app
@@ -498,6 +505,7 @@ def create_app(service: CentreService, credentials: Credentials, link: Any = Non
 
 def _availability(entry: Any) -> dict[str, Any]:
     if not entry:
-        return {"online": False, "since": None}
+        return {"online": False, "availability": "unknown", "since": None}
     state, since = entry
-    return {"online": state == "online", "since": since.isoformat() if hasattr(since, "isoformat") else since}
+    return {"online": state == "online", "availability": state,
+            "since": since.isoformat() if hasattr(since, "isoformat") else since}

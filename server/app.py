@@ -142,6 +142,7 @@ class CentreRuntime:
     async def _start_http(self) -> None:
         assert self.service is not None and self.credentials is not None
         app = create_app(self.service, self.credentials, self.link, self.registry)
+        app.state.access = self.access  # enrolment and revocation routes apply the registry at once
         # Where enrolling devices are sent: the centre file's broker, else ours (host None: the one they reach us at).
         app.state.mqtt_address = (self.config.mqtt.host, self.mqtt_port) if self.options.mqtt else None
         self.app = app

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, Field
 
 from server.devices import DeviceRegistry, enrolment_text, format_code, qr_svg
+from server.routes.enrol import apply_registry
 
 router = APIRouter(tags=["devices"])
 
@@ -52,4 +53,6 @@ async def add_device(body: AddDeviceBody, who: Annotated[Any, Depends(manager)],
 async def revoke_device(device_id: Annotated[str, Path(min_length=1, max_length=40)],
                         who: Annotated[Any, Depends(manager)], request: Request) -> dict[str, Any]:
     """Throw a device out: its HTTP token is refused at once, its MQTT connection within a second."""
-    return {"device": _registry(request).revoke(device_id, datetime.now(timezone.utc)).public()}
+    device = _registry(request).revoke(device_id, datetime.now(timezone.utc))
+    await apply_registry(request)
+    return {"device": device.public()}

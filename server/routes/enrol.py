@@ -20,6 +20,13 @@ from server.devices import DeviceRegistry, RegistryError
 router = APIRouter(tags=["devices"])
 
 
+async def apply_registry(request: Request) -> None:
+    """Apply a registry change to the broker at once (server/device_access.py), when there is one."""
+    access = getattr(request.app.state, "access", None)
+    if access is not None:
+        await access.sync()
+
+
 class EnrolBody(BaseModel):
     model_config = {"extra": "forbid"}
 
@@ -36,6 +43,7 @@ async def enrol(body: EnrolBody, request: Request) -> dict[str, Any]:
                             "The centre runs without MQTT; devices cannot enrol now.")
     caller = request.client.host if request.client else "?"
     enrolment = registry.enrol(body.code, caller, datetime.now(timezone.utc))
+    await apply_registry(request)  # tell the broker now rather than at the watcher's next look
     device = enrolment.device
     host, port = address
     # The broker runs beside this server unless the centre file names one: the device reaches it

@@ -1,0 +1,239 @@
+"""Devices join with a one-time code and can be thrown out (real Mosquitto, real HTTP, real files).
+
+A kiosk enrols with a code from the manager and then works over MQTT and HTTP with two different
+secrets; a used, expired or wrong code is refused in plain words; revoking it (from another
+process, ``luot device revoke``) drops its MQTT connection and refuses its HTTP token within 5
+seconds, and its retained availability says ``revoked``; a manager-role device reads but changes
+nothing; the device's credentials file is readable by its owner only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import stat
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import httpx
+import pytest
+
+from luot.credentials import DEVICE_FILE, DeviceCredentials, DeviceCredentialsError, enrol
+from luot.protocol import Topics
+from server.devices import CODE_ALPHABET, normalise_code
+from tests.helpers.centre import device_auth, running_centre, staff_auth
+from tests.helpers.mqtt import BrokerHandle, Probe
+
+pytestmark = pytest.mark.asyncio
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def handle(centre) -> BrokerHandle:
+    return BrokerHandle(centre.broker.kind, centre.mqtt_host, centre.mqtt_port, centre.config, centre.credentials,
+                        centre.options.data_dir, centre.broker)
+
+
+class Watched(Probe):
+    """A device client that also records when the broker drops it."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.dropped = threading.Event()
+        self.client.on_disconnect = lambda *a: self.dropped.set()
+
+
+async def until(predicate, timeout: float, what: str) -> float:
+    """Poll ``predicate`` (a plain function) until true; return the seconds it took."""
+    start = time.monotonic()
+    while not await asyncio.to_thread(predicate):
+        if time.monotonic() - start > timeout:
+            raise AssertionError(f"not within {timeout} s: {what}")
+        await asyncio.sleep(0.05)
+    return time.monotonic() - start
+
+
+async def add_device(centre, http: httpx.AsyncClient, manager: dict, device_id: str, role: str = "kiosk",
+                     counter: int | None = None) -> dict:
+    answer = await http.post("/api/v1/devices", json={"id": device_id, "role": role, "counter": counter}, headers=manager)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def luot(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "luot.cli", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+async def test_a_kiosk_enrols_with_a_code_works_and_is_thrown_out_within_five_seconds(tmp_path):
+    async with running_centre(tmp_path, mqtt=True, broker="mosquitto") as centre:
+        mqtt = handle(centre)
+        topics = Topics(centre.config.centre.id)
+        async with httpx.AsyncClient(base_url=centre.base_url) as http:
+            manager = await staff_auth(centre, "quanly2", "manager")
+            added = await add_device(centre, http, manager, "kiosk-9")
+            code = added["code"]
+            assert len(normalise_code(code)) == 8 and all(c in CODE_ALPHABET for c in normalise_code(code))
+            assert added["qr_text"] == f"{centre.base_url} {code}" and added["qr_svg"].lstrip().startswith("<svg")
+            assert code not in (tmp_path / "var" / "devices.json").read_text(), "the code is stored hashed"
+
+            # On the kiosk: what `luot kiosk --enrol URL CODE` does first (typed in lower case).
+            kiosk_dir = tmp_path / "kiosk"
+            identity = await asyncio.to_thread(enrol, centre.base_url, code.lower(), kiosk_dir)
+            file = kiosk_dir / DEVICE_FILE
+            assert stat.S_IMODE(file.stat().st_mode) == 0o600
+            assert DeviceCredentials.load(kiosk_dir) == identity
+            assert (identity.device_id, identity.role, identity.mqtt_port) == ("kiosk-9", "kiosk", centre.mqtt_port)
+            assert identity.mqtt_password != identity.http_token
+
+            # It issues a ticket over HTTP with its token ...
+            kiosk_http = {"Authorization": f"Bearer kiosk-9:{identity.http_token}"}
+            ticket = await http.post("/api/v1/tickets", json={"group": "ho-tich"}, headers=kiosk_http)
+            assert ticket.status_code == 201 and ticket.json()["number"] > 0, ticket.text
+            # ... and its MQTT password is no key to HTTP, nor its HTTP token to MQTT.
+            assert (await http.post("/api/v1/tickets", json={"group": "ho-tich"},
+                                    headers={"Authorization": f"Bearer kiosk-9:{identity.mqtt_password}"})).status_code == 401
+            wrong = Probe(mqtt, "kiosk-9", identity.http_token)
+            assert (await asyncio.to_thread(wrong.connect)).is_failure
+
+            # It connects to MQTT as itself and says it is online (retained), as kiosks do.
+            kiosk = Watched(mqtt, identity.mqtt_username, identity.mqtt_password,
+                            will=(topics.device_availability("kiosk-9"), b"offline"))
+            mqtt.probes.append(kiosk)
+            # The broker was told before the enrolment answered; Mosquitto reloads a moment later,
+            # and a device's client keeps retrying (paho), as this one does.
+            def connected() -> bool:
+                return not kiosk.connect().is_failure
+            await until(connected, 5.0, "the enrolled kiosk logs in to Mosquitto")
+            await asyncio.to_thread(kiosk.publish, topics.device_availability("kiosk-9"), b"online", True)
+            other = mqtt.probe("kiosk-2")  # a declared kiosk, which must keep its connection
+            other_dropped = threading.Event()
+            other.client.on_disconnect = lambda *a: other_dropped.set()
+
+            # The dashboard's list shows it active.
+            listed = {d["id"]: d for d in (await http.get("/api/v1/devices", headers=manager)).json()["devices"]}
+            assert listed["kiosk-9"]["state"] == "active" and listed["kiosk-9"]["source"] == "enrolled"
+
+            # A stolen kiosk: revoked from another process on the server.
+            revoked = await asyncio.to_thread(luot, "device", "revoke", "kiosk-9", "--data", str(tmp_path / "var"))
+            assert revoked.returncode == 0, revoked.stderr
+            assert json.loads(revoked.stdout)["device"]["state"] == "revoked"
+            http_refused = await http.post("/api/v1/tickets", json={"group": "ho-tich"}, headers=kiosk_http)
+            assert http_refused.status_code == 401, "the registry is read on every request"
+            took = await until(kiosk.dropped.is_set, 5.0, "Mosquitto dropped the revoked kiosk")
+            print(f"revoked kiosk dropped by Mosquitto {took:.2f} s after `luot device revoke` returned")
+            assert not other_dropped.is_set(), "only the revoked device is disconnected"
+            assert (await asyncio.to_thread(Probe(mqtt, "kiosk-9", identity.mqtt_password).connect)).is_failure
+
+            # Its retained availability says revoked, even after its last will ("offline").
+            observer = mqtt.probe("manager-1")
+            await asyncio.to_thread(observer.subscribe, topics.device_availability("kiosk-9"))
+
+            def says_revoked() -> bool:
+                seen = observer.received(topics.device_availability("kiosk-9"))
+                return bool(seen) and seen[-1].payload == b"revoked"
+            await until(says_revoked, 5.0, "retained availability 'revoked'")
+            listed = {d["id"]: d for d in (await http.get("/api/v1/devices", headers=manager)).json()["devices"]}
+            assert listed["kiosk-9"]["state"] == "revoked" and listed["kiosk-9"]["availability"] == "revoked"
+
+
+async def test_used_expired_wrong_and_guessed_codes_are_refused_in_plain_words(tmp_path):
+    async with running_centre(tmp_path, mqtt=True, broker="mosquitto") as centre:
+        async with httpx.AsyncClient(base_url=centre.base_url) as http:
+            manager = await staff_auth(centre, "quanly2", "manager")
+            code = (await add_device(centre, http, manager, "display-9", "display"))["code"]
+            first = await http.post("/api/v1/enrol", json={"code": code})
+            assert first.status_code == 200
+            again = await http.post("/api/v1/enrol", json={"code": code})
+            assert again.status_code == 410 and again.json()["error"] == "enrolment_code_used"
+            assert "đã được dùng" in again.json()["message"] and "already been used" in again.json()["message_en"]
+
+            # A code made eleven minutes ago has expired (ten minutes).
+            registry = centre.registry
+            _, old = registry.add("pad-9", "pad", 1, datetime.now(timezone.utc) - timedelta(minutes=11))
+            expired = await http.post("/api/v1/enrol", json={"code": old})
+            assert expired.status_code == 410 and expired.json()["error"] == "enrolment_code_expired"
+            assert "hết hạn" in expired.json()["message"] and "expired" in expired.json()["message_en"]
+
+            # The device side reports the centre's words and writes nothing.
+            with pytest.raises(DeviceCredentialsError, match="expired"):
+                await asyncio.to_thread(enrol, centre.base_url, old, tmp_path / "pad")
+            assert not (tmp_path / "pad" / DEVICE_FILE).exists()
+            refused = await asyncio.to_thread(luot, "kiosk", "--enrol", centre.base_url, code, "--data", str(tmp_path / "k"))
+            assert refused.returncode == 1 and "đã được dùng" in refused.stderr and "already been used" in refused.stderr
+
+            # Wrong guesses: five per caller a minute, then a plain refusal even for a right code.
+            live = (await add_device(centre, http, manager, "kiosk-8"))["code"]
+            for _ in range(5):
+                wrong = await http.post("/api/v1/enrol", json={"code": "2222-2222"})
+                assert wrong.status_code == 400 and wrong.json()["error"] == "enrolment_code_invalid"
+            limited = await http.post("/api/v1/enrol", json={"code": live})
+            assert limited.status_code == 429 and "quá nhiều" in limited.json()["message"]
+
+
+async def test_a_manager_screen_reads_but_changes_nothing(tmp_path):
+    async with running_centre(tmp_path, mqtt=False) as centre:
+        screen = device_auth(centre, "manager-1")
+        async with httpx.AsyncClient(base_url=centre.base_url) as http:
+            assert (await http.get("/api/v1/events", headers=screen)).status_code == 200
+            assert (await http.get("/api/v1/devices", headers=screen)).status_code == 200
+            public = {"/api/v1/login", "/api/v1/logout", "/api/v1/enrol"}
+            checked = []
+            # Every route the application documents (OpenAPI), so a route added later is checked too.
+            for template, operations in centre.app.openapi()["paths"].items():
+                for method in {m.upper() for m in operations} - {"GET", "HEAD", "OPTIONS"}:
+                    if template in public:
+                        continue
+                    path = template
+                    for name in re.findall(r"{(\w+)}", template):
+                        path = path.replace("{" + name + "}", "open" if name == "action" else "1")
+                    answer = await http.request(method, path, json={}, headers=screen)
+                    assert answer.status_code in (401, 403), f"{method} {template}: {answer.status_code} {answer.text}"
+                    checked.append(f"{method} {template}")
+            print("refused to the manager screen:", ", ".join(sorted(checked)))
+            assert len(checked) >= 14 and {"POST /api/v1/devices", "POST /api/v1/devices/{device_id}/revoke",
+                                           "POST /api/v1/day/close", "POST /api/v1/counters/{number}/{action}"} <= set(checked)
+            day = await http.post("/api/v1/day/close", headers=screen)
+            assert day.json()["error"] == "read_only_device" and "chỉ được xem" in day.json()["message"]
+
+
+async def test_mosquitto_reload_drops_exactly_the_clients_whose_user_is_gone(mosquitto_broker):
+    """Mosquitto 2.0.11, SIGHUP after the password file lost a user: that client is disconnected at
+    once and refused on reconnect; the others keep their connections (server/broker.py apply)."""
+    broker = mosquitto_broker
+    gone = Watched(broker, "pad-1")
+    stays = Watched(broker, "pad-2")
+    broker.probes += [gone, stays]
+    for probe in (gone, stays):
+        assert not (await asyncio.to_thread(probe.connect)).is_failure
+    config = broker.config.model_copy(update={"devices": [d for d in broker.config.devices if d.id != "pad-1"]})
+    await asyncio.to_thread(asyncio.run, broker.running.apply(config, broker.credentials))
+    await until(gone.dropped.is_set, 5.0, "pad-1 disconnected on reload")
+    assert not stays.dropped.is_set()
+    again = Probe(broker, "pad-1")
+    assert (await asyncio.to_thread(again.connect)).is_failure
+
+
+async def test_amqtt_demo_broker_admits_enrolled_and_refuses_revoked_devices(tmp_path):
+    """The embedded broker (demo only) does what it can: a new device logs in, a revoked one can no
+    longer log in, publish or receive; it is not disconnected (docs/protocol.md)."""
+    async with running_centre(tmp_path, mqtt=True, broker="amqtt") as centre:
+        mqtt = handle(centre)
+        async with httpx.AsyncClient(base_url=centre.base_url) as http:
+            manager = await staff_auth(centre, "quanly2", "manager")
+            code = (await add_device(centre, http, manager, "kiosk-7"))["code"]
+            identity = await asyncio.to_thread(enrol, centre.base_url, code, tmp_path / "kiosk")
+
+            def connects() -> bool:
+                probe = Probe(mqtt, "kiosk-7", identity.mqtt_password)
+                ok = not probe.connect().is_failure
+                probe.close()
+                return ok
+            await until(connects, 15.0, "the enrolled kiosk logs in to amqtt")
+            await http.post("/api/v1/devices/kiosk-7/revoke", headers=manager)
+            await until(lambda: not connects(), 15.0, "the revoked kiosk is refused by amqtt")

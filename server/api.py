@@ -26,6 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from luot.credentials import Credentials
 from server.engine import DOSSIER_STATUSES, Dossier, QueueError
 from server.live import public_ticket
+from server.accounts import Accounts
 from server.service import CentreService
 from server.storage import StorageError
 
@@ -167,6 +168,7 @@ def create_app(service: CentreService, credentials: Credentials, link: Any = Non
     app.state.service = service
     app.state.credentials = credentials
     app.state.link = link
+    accounts = app.state.accounts = Accounts(service.storage)
 
     # ------------------------------------------------------------------ errors: plain words, never a 500
     @app.exception_handler(QueueError)
@@ -218,7 +220,7 @@ def create_app(service: CentreService, credentials: Credentials, link: Any = Non
                     return None
                 return Principal("device", device.id, device.role, device.counter)
             return None
-        user = await service.storage.session_user(token, service.now())
+        user = await accounts.session_user(token, service.now())
         return Principal("user", user.username, user.role) if user else None
 
     def require(*roles: str):
@@ -277,10 +279,10 @@ def create_app(service: CentreService, credentials: Credentials, link: Any = Non
     # ------------------------------------------------------------------ sessions
     @app.post("/api/v1/login", tags=["staff"])
     async def login(body: LoginBody) -> JSONResponse:
-        user = await service.storage.verify_user(body.username, body.password)
+        user = await accounts.verify_user(body.username, body.password)
         if user is None:
             raise ApiError(401, "bad_login", "Sai tên đăng nhập hoặc mật khẩu.", "Wrong username or password.")
-        token = await service.storage.create_session(user.username, service.now())
+        token = await accounts.create_session(user.username, service.now())
         response = JSONResponse({"token": token, "username": user.username, "name": user.name, "role": user.role})
         response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict", max_age=12 * 3600)
         return response
@@ -289,7 +291,7 @@ def create_app(service: CentreService, credentials: Credentials, link: Any = Non
     async def logout(request: Request) -> JSONResponse:
         token = request.cookies.get(SESSION_COOKIE) or request.headers.get("authorization", "")[7:]
         if token:
-            await service.storage.end_session(token)
+            await accounts.end_session(token)
         response = JSONResponse({"ok": True})
         response.delete_cookie(SESSION_COOKIE)
         return response

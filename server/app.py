@@ -140,7 +140,9 @@ class CentreRuntime:
         server_config = uvicorn.Config(app, host=self._http_host(), port=port, log_level="warning",
                                        lifespan="off", access_log=False, proxy_headers=False)
         self.http = uvicorn.Server(server_config)
-        self.http.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        # Signals: uvicorn (>= 0.29) swaps in its own SIGINT/SIGTERM handlers only while serve() runs
+        # on the main thread; `luot server` and `luot demo` install theirs (loop.add_signal_handler)
+        # after start() returns, so theirs decide, and stop() ends the server.
         self._http_task = asyncio.create_task(self.http.serve(), name="luot-http")
         while not self.http.started:
             if self._http_task.done():

@@ -1,4 +1,4 @@
-"""SQLite storage (aiosqlite): an append-only event log, current-state tables and rollups.
+"""SQLite storage: an append-only event log, current-state tables and rollups.
 
 Durability: WAL with ``synchronous=FULL``, so a commit that returned survives kill -9 and power
 loss. Commits are grouped: every operation waiting at the same moment goes into one transaction
@@ -21,10 +21,9 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable, TypeVar
 from zoneinfo import ZoneInfo
 
-import aiosqlite
-
 from server import summaries
 from server.engine import Event
+from server.sqlite_thread import SqliteThread
 from server.summaries import percentile_from_histogram  # re-exported: reports and tests import it from here
 
 log = logging.getLogger("luot.storage")
@@ -192,7 +191,7 @@ class StorageError(Exception):
 class Storage:
     """All persistence of one centre. Create with :meth:`open`, finish with :meth:`close`."""
 
-    def __init__(self, db: aiosqlite.Connection, zone: ZoneInfo) -> None:
+    def __init__(self, db: SqliteThread, zone: ZoneInfo) -> None:
         self.db = db
         self.zone = zone
         self._pending: list[tuple[list[Event], asyncio.Future[None]]] = []
@@ -210,8 +209,7 @@ class Storage:
         file = Path(path)
         if str(file) != ":memory:":
             file.parent.mkdir(parents=True, exist_ok=True)
-        db = await aiosqlite.connect(str(file), isolation_level=None)
-        db.row_factory = aiosqlite.Row
+        db = await SqliteThread.open(str(file))
         await db.execute("PRAGMA journal_mode=WAL")
         await db.execute("PRAGMA synchronous=FULL")
         await db.execute("PRAGMA foreign_keys=ON")
@@ -295,17 +293,16 @@ class Storage:
         await self.in_sqlite_thread(self._write_transaction, events)
 
     async def in_sqlite_thread(self, function: Callable[[sqlite3.Connection], T], *args: Any) -> T:
-        """Run ``function(connection, *args)`` on aiosqlite's own thread, in one hop.
+        """Run ``function(connection, *args)`` on the storage's SQLite thread, in one hop.
 
         Why: a commit is BEGIN, the event INSERT, one to three projection statements per event and
         COMMIT. Awaited one by one, each is a round trip between the event loop and the SQLite
         thread (a queue put, a thread wake-up, a call_soon_threadsafe back), and that cost more
         than the SQL itself under load (bench/bench_load.py). In one call the whole transaction
-        also runs without anything else on the connection slipping in between its statements.
-        aiosqlite offers no public way to do this; ``_execute`` and ``_conn`` have been stable
-        across its releases (pinned in pyproject.toml) and tests/test_storage.py covers them.
+        also runs without anything else on the connection slipping in between its statements
+        (server/sqlite_thread.py owns the connection and its one thread).
         """
-        return await self.db._execute(lambda: function(self.db._conn, *args))
+        return await self.db.call(function, *args)
 
     def _write_transaction(self, db: sqlite3.Connection, events: list[Event]) -> None:
         db.execute("BEGIN IMMEDIATE")

@@ -13,23 +13,15 @@ from datetime import datetime, timezone
 from typing import Any
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from server.devices import DeviceRegistry, RegistryError
+from server.http_common import Body, apply_registry
 
 router = APIRouter(tags=["devices"])
 
 
-async def apply_registry(request: Request) -> None:
-    """Apply a registry change to the broker at once (server/device_access.py), when there is one."""
-    access = getattr(request.app.state, "access", None)
-    if access is not None:
-        await access.sync()
-
-
-class EnrolBody(BaseModel):
-    model_config = {"extra": "forbid"}
-
+class EnrolBody(Body):
     code: str = Field(min_length=1, max_length=32, description="the one-time code, e.g. 'ABCD-EFGH' (case and dashes ignored)")
 
 

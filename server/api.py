@@ -488,6 +488,8 @@ def create_app(service: CentreService, credentials: Credentials, link: Any = Non
 
     from server.web import mount_pages  # pages and live streams; imported here to keep api.py their only entry
     mount_pages(app, service)
+    from server.routes.metrics import install_metrics  # /metrics (Prometheus); after the pages' live hub
+    install_metrics(app)
     return app
 
 

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import shutil
+import signal
+import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -215,3 +220,87 @@ def test_broker_port_is_read_from_the_generated_configuration(tmp_path):
     conf.write_text("user root\nlistener 41234 0.0.0.0\nallow_anonymous false\n")
     assert mosquitto_listener(conf) == ("127.0.0.1", 41234)
     assert mosquitto_listener(tmp_path / "absent.conf") is None
+
+
+@contextmanager
+def lan(prefix: str):
+    """Two network namespaces joined by a cable: the centre's server box and a phone on its LAN
+    (10.213.x.0/24, no route out). Deleted afterwards, whatever happens."""
+    if os.geteuid() != 0 or not shutil.which("ip"):
+        pytest.fail("this test builds a LAN with `ip netns` and needs root (docs: platform findings)")
+    box, phone = f"{prefix}-box", f"{prefix}-phone"
+    subnet = f"10.213.{os.getpid() % 250}"
+    commands = [
+        ["ip", "netns", "add", box], ["ip", "netns", "add", phone],
+        ["ip", "link", "add", f"{prefix}b", "type", "veth", "peer", "name", f"{prefix}p"],
+        ["ip", "link", "set", f"{prefix}b", "netns", box], ["ip", "link", "set", f"{prefix}p", "netns", phone],
+        ["ip", "-n", box, "addr", "add", f"{subnet}.10/24", "dev", f"{prefix}b"],
+        ["ip", "-n", phone, "addr", "add", f"{subnet}.50/24", "dev", f"{prefix}p"],
+        *(["ip", "-n", ns, "link", "set", dev, "up"] for ns, dev in ((box, "lo"), (box, f"{prefix}b"),
+                                                                      (phone, "lo"), (phone, f"{prefix}p"))),
+    ]
+    try:
+        for command in commands:
+            subprocess.run(command, check=True, capture_output=True)
+        yield box, phone, f"{subnet}.10"
+    finally:
+        for ns in (box, phone):
+            subprocess.run(["ip", "netns", "delete", ns], capture_output=True)
+
+
+async def in_namespace(ns: str, *argv: str, timeout: float = 120) -> tuple[int, str]:
+    process = await asyncio.create_subprocess_exec("ip", "netns", "exec", ns, *argv, cwd=ROOT,
+                                                   stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    out, _ = await asyncio.wait_for(process.communicate(), timeout)
+    assert process.returncode is not None
+    return process.returncode, out.decode()
+
+
+@pytest.mark.asyncio
+async def test_on_a_box_with_a_lan_address_every_check_passes(tmp_path):
+    """`luot server` on a box whose public_url is its LAN address, the doctor run on that box:
+    nothing fails and nothing warns but the missing sound card (this machine has none)."""
+    with lan(f"ldoc{os.getpid() % 10000}") as (box, phone, address):
+        text = DEFAULT_CONFIG.read_text("utf-8")
+        text = text.replace('public_url = "http://127.0.0.1:8080"', f'public_url = "http://{address}:8080"')
+        text = text.replace('host = "127.0.0.1"\nport = 8080', 'host = "0.0.0.0"\nport = 8080')
+        assert address in text and 'host = "0.0.0.0"' in text
+        conf = tmp_path / "centre.toml"
+        conf.write_text(text, "utf-8")
+        data = tmp_path / "var"
+        log = (tmp_path / "server.log").open("wb")
+        server = subprocess.Popen(["ip", "netns", "exec", box, sys.executable, "-m", "luot.cli", "server",
+                                   "--config", str(conf), "--data", str(data)], cwd=ROOT, stdout=log,
+                                  stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            deadline = time.monotonic() + 60
+            while True:  # the phone reaches the box across the cable, as a citizen's phone would
+                code, answer = await in_namespace(phone, "curl", "-sf", "--max-time", "2", f"http://{address}:8080/health")
+                if code == 0 and json.loads(answer)["mqtt"]:
+                    break
+                assert server.poll() is None and time.monotonic() < deadline, (tmp_path / "server.log").read_text()
+                await asyncio.sleep(0.5)
+            secrets = json.loads((data / "secrets.json").read_text())
+            code, ticket = await in_namespace(phone, "curl", "-sf", "-X", "POST", "-H", "Content-Type: application/json",
+                                              "-H", f"Authorization: Bearer kiosk-1:{secrets['kiosk-1']}",
+                                              "-d", '{"group": "ho-tich"}', f"http://{address}:8080/api/v1/tickets")
+            assert code == 0, ticket
+            code, output = await in_namespace(box, sys.executable, "-m", "luot.cli", "doctor", "--config", str(conf),
+                                              "--data", str(data), "--printer", printer(tmp_path), "--json")
+            report = json.loads(output)
+            checks = {check["key"]: check for check in report["checks"]}
+            assert code == 0 and report["ok"], output
+            for key, check in checks.items():
+                if key != "audio":
+                    assert check["status"] == "ok", check
+            assert checks["http"]["facts"]["url"] == f"http://{address}:8080/health"
+            assert checks["broker"]["facts"]["port"] == 18830
+            assert checks["audio"]["status"] == ("ok" if checks["audio"]["facts"]["sound_cards"] else "warn")
+        finally:
+            os.killpg(server.pid, signal.SIGTERM)
+            try:
+                server.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+                server.wait()
+            log.close()

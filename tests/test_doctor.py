@@ -115,6 +115,10 @@ async def test_a_running_centre_passes_and_a_stopped_broker_fails_with_its_fix(t
 
         code, text = await doctor(conf, data, "--printer", printer(tmp_path))
         assert code == 0
+        # two doctor runs left the live server's session alone: it logged in once, nobody took it over
+        broker_log = (runtime.broker.directory / "mosquitto.log").read_text()
+        assert broker_log.count("as server (") == 1 and "already connected" not in broker_log
+        assert broker_log.count("not authorised") == 2 and runtime.link.connected
         assert "✔ Cấu hình hợp lệ" in text and "Configuration valid" in text and "0 failed" in text
 
         # the server's own MQTT link gone, the broker still up: the doctor logs in as `server` itself

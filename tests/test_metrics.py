@@ -151,6 +151,24 @@ def query(base: str, expression: str) -> list[dict]:
     return body["data"]["result"]
 
 
+async def prometheus_answer(process: subprocess.Popen, tmp_path: Path, base: str, expression: str, good,
+                            seconds: float = 90) -> list[dict]:
+    """Ask Prometheus until its answer is ``good`` (it scrapes every second; start-up takes a few)."""
+    deadline = time.monotonic() + seconds
+    result: list[dict] = []
+    while time.monotonic() < deadline:
+        assert process.poll() is None, (tmp_path / "prometheus.log").read_text()[-2000:]
+        try:
+            result = await asyncio.to_thread(query, base, expression)
+        except OSError:
+            result = []
+        if good(result):
+            return result
+        await asyncio.sleep(0.5)
+    raise AssertionError(f"Prometheus answered {result} for {expression}: "
+                         + (tmp_path / "prometheus.log").read_text()[-2000:])
+
+
 async def test_the_real_prometheus_scrapes_the_waiting_count(tmp_path):
     if not shutil.which(PROMETHEUS):
         pytest.fail("prometheus is not installed (apt install prometheus): this test runs the real server")
@@ -170,23 +188,20 @@ async def test_the_real_prometheus_scrapes_the_waiting_count(tmp_path):
                                     f"--web.listen-address=127.0.0.1:{port}"], stdout=log, stderr=subprocess.STDOUT)
         try:
             base = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 90
-            result: list[dict] = []
-            while time.monotonic() < deadline:
-                assert process.poll() is None, (tmp_path / "prometheus.log").read_text()[-2000:]
-                try:
-                    result = await asyncio.to_thread(query, base, 'luot_waiting{group="chung-thuc"}')
-                except OSError:
-                    result = []
-                if result:
-                    break
-                await asyncio.sleep(0.5)
-            assert result, "Prometheus never stored luot_waiting: " + (tmp_path / "prometheus.log").read_text()[-2000:]
-            [series] = result
+            waiting = 'luot_waiting{group="chung-thuc"}'
+            [series] = await prometheus_answer(process, tmp_path, base, waiting, lambda result: bool(result))
             assert float(series["value"][1]) == expected
             assert series["metric"]["centre"] == "hn-cua-nam" and series["metric"]["job"] == "luot"
             up = await asyncio.to_thread(query, base, 'up{job="luot"}')
             assert float(up[0]["value"][1]) == 1
+
+            async with httpx.AsyncClient(base_url=centre.base_url) as http:  # the queue grows; Prometheus follows
+                for _ in range(2):
+                    (await http.post("/api/v1/tickets", json={"group": "chung-thuc"}, headers=device_auth(centre, "kiosk-2"))).raise_for_status()
+            expected = centre.service.engine.snapshot(centre.service.now())["groups"]["chung-thuc"]["waiting"]
+            assert expected == 7
+            await prometheus_answer(process, tmp_path, base, waiting,
+                                    lambda result: bool(result) and float(result[0]["value"][1]) == expected)
         finally:
             process.terminate()
             try:

@@ -30,7 +30,7 @@ from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 from zoneinfo import ZoneInfo
 
 from luot.config import CentreConfig
@@ -103,8 +103,9 @@ def check_http(config: CentreConfig, timeout: float = 5.0) -> tuple[Check, dict[
     """GET public_url + /health: what a phone scanning a ticket's QR code reaches. Also returns
     the health answer, which the broker check reads (is the server's own MQTT link up?)."""
     url = config.centre.public_url + "/health"
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # the LAN path itself, never a proxy
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as answer:
+        with direct.open(url, timeout=timeout) as answer:
             health = json.loads(answer.read().decode("utf-8"))
     except (urllib.error.URLError, OSError, ValueError) as error:
         reason = getattr(error, "reason", error)
@@ -154,18 +155,17 @@ def broker_address(config: CentreConfig, files: CentreFiles, port: int | None = 
 
 
 def mqtt_connack(host: str, port: int, user: str, password: str, timeout: float = 5.0, *,
-                 keep_session: bool = False) -> int | str:
+                 keep_session: bool = False, tls: bool = False) -> int | str:
     """Log in once and hang up; the CONNACK return code (0 = accepted) or why no answer came.
 
     ``keep_session``: connect without cleaning the user's persistent session and without
     acknowledging anything the broker hands over, so every queued message stays for its owner.
     """
-    import paho.mqtt.client as mqtt
     from luot.mqtt_client import new_client
 
     answer: list[int] = []
     done = threading.Event()
-    client = new_client(user, password, persistent=keep_session, reconnect=(1, 1), manual_ack=True)
+    client = new_client(user, password, persistent=keep_session, reconnect=(1, 1), manual_ack=True, tls=tls)
 
     def on_connect(_c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         answer.append(int(getattr(reason, "value", reason)))
@@ -205,7 +205,8 @@ def check_broker(config: CentreConfig, files: CentreFiles, secret: str | None, h
     if config.mqtt.host:
         fix_down = f"Khởi động broker tại {host}:{port} (systemctl start mosquitto) và kiểm tra mạng."
         fix_down_en = f"Start the broker at {host}:{port} (systemctl start mosquitto) and check the network."
-    refused = mqtt_connack(host, port, SERVER_USER, "doctor-wrong-password-" + os.urandom(6).hex())
+    tls = config.mqtt.tls
+    refused = mqtt_connack(host, port, SERVER_USER, "doctor-wrong-password-" + os.urandom(6).hex(), tls=tls)
     facts: dict[str, Any] = {"host": host, "port": port}
     if isinstance(refused, str):
         return fail("broker", f"Broker MQTT không chạy tại {host}:{port} ({refused})",
@@ -225,7 +226,7 @@ def check_broker(config: CentreConfig, files: CentreFiles, secret: str | None, h
                     "No MQTT secret for the server in secrets.json",
                     f"Chạy `luot server --data {files.data_dir}` một lần để tạo {files.secrets}.",
                     f"Run `luot server --data {files.data_dir}` once to create {files.secrets}.", **facts)
-    accepted = mqtt_connack(host, port, SERVER_USER, secret, keep_session=True)
+    accepted = mqtt_connack(host, port, SERVER_USER, secret, keep_session=True, tls=tls)
     if accepted != 0:
         return fail("broker", f"Broker từ chối tài khoản `server` (mã {accepted})",
                     f"The broker refuses the `server` login (code {accepted})",
@@ -539,7 +540,7 @@ def check_config(path: str | None) -> tuple[Check, CentreConfig | None]:
               f"Configuration valid: {config.centre.name_en or config.centre.id} ({source})", path=source), config
 
 
-def diagnose(config_path: str | None, locate: Any, *, printer: str = "none", mqtt_port: int | None = None,
+def diagnose(config_path: str | None, locate: Callable[[CentreConfig], CentreFiles], *, printer: str = "none", mqtt_port: int | None = None,
              now: datetime) -> list[Check]:
     """Every check, in the order a technician would fix things. ``locate(config)`` names the
     centre's files (:class:`CentreFiles`), the way ``luot server`` does."""

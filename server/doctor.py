@@ -540,8 +540,8 @@ def check_config(path: str | None) -> tuple[Check, CentreConfig | None]:
               f"Configuration valid: {config.centre.name_en or config.centre.id} ({source})", path=source), config
 
 
-def diagnose(config_path: str | None, locate: Callable[[CentreConfig], CentreFiles], *, printer: str = "none", mqtt_port: int | None = None,
-             now: datetime) -> list[Check]:
+def diagnose(config_path: str | None, locate: Callable[[CentreConfig], CentreFiles], *, printer: str = "none",
+             mqtt_port: int | None = None, now: datetime, max_gap_hours: float = CLOCK_GAP_HOURS) -> list[Check]:
     """Every check, in the order a technician would fix things. ``locate(config)`` names the
     centre's files (:class:`CentreFiles`), the way ``luot server`` does."""
     from luot.credentials import SERVER_USER
@@ -562,7 +562,7 @@ def diagnose(config_path: str | None, locate: Callable[[CentreConfig], CentreFil
         checks.append(check_disk(files))
         database, last_event = check_database(files)
         checks.append(database)
-        checks.append(judge_clock(now, last_event, config.zone))
+        checks.append(judge_clock(now, last_event, config.zone, max_gap_hours))
     checks.append(check_printer(printer))
     checks.append(check_audio())
     checks.append(judge_versions(versions(), need_mosquitto=config is None or not config.mqtt.host))

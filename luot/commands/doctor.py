@@ -15,6 +15,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mqtt-port", type=int, help="port of the broker (default: the port `luot server` wrote in its broker files)")
     parser.add_argument("--printer", default="none",
                         help="the kiosk's printer target, as for `luot kiosk`: file:/dev/usb/lp0, network:HOST:9100, usb:VID:PID, none")
+    parser.add_argument("--max-gap-hours", type=float, default=96.0,
+                        help="warn when the clock is this many hours past the last event, on a later day (default: 96)")
     parser.add_argument("--json", action="store_true", help="print the checks as JSON instead of the checklist")
 
 
@@ -36,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     from server.engine import utc_now
 
     checks = diagnose(args.config, lambda config: locate(args, config), printer=args.printer,
-                      mqtt_port=args.mqtt_port, now=utc_now())
+                      mqtt_port=args.mqtt_port, now=utc_now(), max_gap_hours=args.max_gap_hours)
     failed = any(check.status == "fail" for check in checks)
     if args.json:
         print(json.dumps({"ok": not failed, "checks": [c.as_dict() for c in checks]}, ensure_ascii=False, indent=2, default=str))

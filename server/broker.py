@@ -214,12 +214,27 @@ def _read_amqtt_passwords(path: Path) -> dict[str, str]:
     return dict(line.split(":", 1) for line in lines if ":" in line)
 
 
-def write_amqtt_passwords(credentials: Credentials, users: list[str], path: Path) -> None:
-    """amqtt's password file: ``user:<argon2 hash>`` per line, mode 0600."""
+def write_amqtt_passwords(credentials: Credentials, users: list[str], path: Path,
+                          cache: dict[str, tuple[str, str]] | None = None) -> None:
+    """amqtt's password file: ``user:<argon2 hash>`` per line, mode 0600.
+
+    ``cache`` (user -> (SHA-256 of the password, argon2 hash)) keeps the hashes of unchanged
+    passwords: an argon2 hash costs a tenth of a second or more, too much to redo for every user on
+    each enrolment or revocation while a manager waits for the answer."""
+    import hashlib
+
     from pwdlib.hashers.argon2 import Argon2Hasher
 
     hasher = Argon2Hasher()
-    text = "".join(f"{user}:{hasher.hash(credentials.password(user))}\n" for user in users)
+    cache = {} if cache is None else cache
+    lines = []
+    for user in users:
+        password = credentials.password(user)
+        digest = hashlib.sha256(password.encode()).hexdigest()
+        if cache.get(user, ("", ""))[0] != digest:
+            cache[user] = (digest, hasher.hash(password))
+        lines.append(f"{user}:{cache[user][1]}\n")
+    text = "".join(lines)
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -235,7 +250,8 @@ async def _start_amqtt(config: CentreConfig, credentials: Credentials, directory
         raise BrokerError(f"no secret for MQTT user(s) {', '.join(missing)}")
     directory.mkdir(parents=True, exist_ok=True)
     passwd = directory / "passwd"
-    await asyncio.to_thread(write_amqtt_passwords, credentials, list(rules), passwd)
+    await asyncio.to_thread(write_amqtt_passwords, credentials, list(rules), passwd,
+                            _AMQTT_HASHES.setdefault(str(passwd), {}))
     acl = amqtt_acl(rules)
     broker_config = {
         # An explicit bind: with no listener amqtt binds 0.0.0.0:1883.
@@ -254,6 +270,7 @@ async def _start_amqtt(config: CentreConfig, credentials: Credentials, directory
     async def stop() -> None:
         await broker.shutdown()
         _LIVE_PLUGINS.pop(str(passwd), None)
+        _AMQTT_HASHES.pop(str(passwd), None)
 
     async def apply(new_config: CentreConfig, new_credentials: Credentials) -> None:
         await _apply_amqtt(new_config, new_credentials, passwd)
@@ -266,6 +283,8 @@ async def _start_amqtt(config: CentreConfig, credentials: Credentials, directory
 
 _LIVE_PLUGINS: dict[str, list[Any]] = {}
 """The auth and ACL plugins of each running embedded broker, by its password file's path."""
+_AMQTT_HASHES: dict[str, dict[str, tuple[str, str]]] = {}
+"""Each embedded broker's argon2 hashes by user (see write_amqtt_passwords), by password file."""
 
 
 async def _apply_amqtt(config: CentreConfig, credentials: Credentials, passwd: Path) -> None:
@@ -277,7 +296,8 @@ async def _apply_amqtt(config: CentreConfig, credentials: Credentials, passwd: P
     (hearing and saying nothing) until it disconnects by itself.
     """
     rules = acl_rules(config)
-    await asyncio.to_thread(write_amqtt_passwords, credentials, list(rules), passwd)
+    await asyncio.to_thread(write_amqtt_passwords, credentials, list(rules), passwd,
+                            _AMQTT_HASHES.setdefault(str(passwd), {}))
     acl = amqtt_acl(rules)
     for plugin in _LIVE_PLUGINS.get(str(passwd), []):
         plugin.reload(acl)

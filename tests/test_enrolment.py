@@ -224,7 +224,7 @@ async def test_amqtt_demo_broker_admits_enrolled_and_refuses_revoked_devices(tmp
     longer log in, publish or receive; it is not disconnected (docs/protocol.md)."""
     async with running_centre(tmp_path, mqtt=True, broker="amqtt") as centre:
         mqtt = handle(centre)
-        async with httpx.AsyncClient(base_url=centre.base_url) as http:
+        async with httpx.AsyncClient(base_url=centre.base_url, timeout=30) as http:
             manager = await staff_auth(centre, "quanly2", "manager")
             code = (await add_device(centre, http, manager, "kiosk-7"))["code"]
             identity = await asyncio.to_thread(enrol, centre.base_url, code, tmp_path / "kiosk")

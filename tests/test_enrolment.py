@@ -237,3 +237,46 @@ async def test_amqtt_demo_broker_admits_enrolled_and_refuses_revoked_devices(tmp
             await until(connects, 15.0, "the enrolled kiosk logs in to amqtt")
             await http.post("/api/v1/devices/kiosk-7/revoke", headers=manager)
             await until(lambda: not connects(), 15.0, "the revoked kiosk is refused by amqtt")
+
+
+async def test_luot_display_enrol_joins_runs_and_restarts_without_the_code(tmp_path):
+    """The real command: `luot device add` on the server box, `luot display --enrol URL CODE` on the
+    screen; the display comes online on MQTT as itself, and starts again later from its saved file."""
+    async with running_centre(tmp_path, mqtt=True, broker="mosquitto") as centre:
+        mqtt = handle(centre)
+        topics = Topics(centre.config.centre.id)
+        added = await asyncio.to_thread(luot, "device", "add", "display-9", "--role", "display",
+                                        "--url", centre.base_url, "--data", str(tmp_path / "var"))
+        assert added.returncode == 0, added.stderr
+        answer = json.loads(added.stdout)
+        assert answer["command"] == f"luot display --enrol {centre.base_url} {answer['code']}"
+        observer = mqtt.probe("manager-1")
+        await asyncio.to_thread(observer.subscribe, topics.device_availability("display-9"))
+
+        screen_dir = tmp_path / "screen"
+        env = {**os.environ, "SDL_VIDEODRIVER": "offscreen", "KIVY_NO_ARGS": "1", "KIVY_NO_FILELOG": "1",
+               "KIVY_HOME": str(tmp_path / "kivy"), "PYTHONPATH": str(ROOT)}
+        env.pop("DISPLAY", None)
+
+        def start(*extra: str) -> subprocess.Popen:
+            return subprocess.Popen([sys.executable, "-m", "luot.cli", "display", "--data", str(screen_dir),
+                                     "--no-voice", "--size", "640x360", *extra], cwd=ROOT, env=env,
+                                    stdout=subprocess.DEVNULL, stderr=open(tmp_path / "display.log", "ab"))
+
+        def online_since(count: int):
+            def online() -> bool:
+                seen = observer.received(topics.device_availability("display-9"))
+                return len(seen) > count and seen[-1].payload == b"online"
+            return online
+
+        for extra in (("--enrol", centre.base_url, answer["code"]), ()):  # then again, from its saved file
+            online = online_since(len(observer.received(topics.device_availability("display-9"))))
+            display = start(*extra)
+            try:
+                await until(online, 60.0, f"luot display {' '.join(extra)} online on MQTT")
+            finally:
+                display.terminate()
+                display.wait(20)
+        assert stat.S_IMODE((screen_dir / DEVICE_FILE).stat().st_mode) == 0o600
+        saved = json.loads((screen_dir / DEVICE_FILE).read_text())
+        assert saved["device_id"] == "display-9" and saved["mqtt_port"] == centre.mqtt_port

@@ -280,3 +280,49 @@ async def test_luot_display_enrol_joins_runs_and_restarts_without_the_code(tmp_p
         assert stat.S_IMODE((screen_dir / DEVICE_FILE).stat().st_mode) == 0o600
         saved = json.loads((screen_dir / DEVICE_FILE).read_text())
         assert saved["device_id"] == "display-9" and saved["mqtt_port"] == centre.mqtt_port
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium")
+async def test_the_dashboard_adds_a_device_shows_its_code_and_qr_and_revokes_it(tmp_path):
+    playwright_api = pytest.importorskip("playwright.async_api")
+    expect = playwright_api.expect
+    args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+    async with running_centre(tmp_path, mqtt=True, broker="mosquitto") as centre:
+        await centre.accounts.add_user("quanly2", "Quản lý", "manager", "matkhau-123")
+        async with playwright_api.async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=args)
+            page = await (await browser.new_context(viewport={"width": 1366, "height": 768})).new_page()
+            page.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+            await page.goto(f"{centre.base_url}/dashboard")
+            await page.fill("input[name=username]", "quanly2")
+            await page.fill("input[name=password]", "matkhau-123")
+            await page.click("#login-form button[type=submit]")
+            await page.wait_for_selector("#app:not([hidden])")
+
+            await page.fill("#add-id", "pad-9")
+            await page.select_option("#add-role", "pad")
+            await page.fill("#add-counter", "2")
+            await page.click("#add-device button[type=submit]")
+            await expect(page.locator("#enrolment")).to_be_visible()
+            code = (await page.locator("#enrol-code").inner_text()).strip()
+            await expect(page.locator("#enrol-command")).to_have_text(f"luot pad --enrol {centre.base_url} {code}")
+            width = await page.locator("#enrol-qr").evaluate("img => img.complete ? img.naturalWidth : 0")
+            assert width > 0, "the QR image loads"
+            await expect(page.locator("tr[data-device='pad-9']")).to_contain_text("Chờ đăng ký")
+
+            # The code on the screen is the real one: the pad enrols with it.
+            identity = await asyncio.to_thread(enrol, centre.base_url, code, tmp_path / "pad")
+            assert (identity.device_id, identity.counter) == ("pad-9", 2)
+            pad_http = {"Authorization": f"Bearer pad-9:{identity.http_token}"}
+            async with httpx.AsyncClient(base_url=centre.base_url) as http:
+                assert (await http.get("/api/v1/queue", headers=pad_http)).status_code == 403  # a pad: known, not allowed
+                await page.reload()
+                await page.wait_for_selector("#app:not([hidden])")
+                await page.click("tr[data-device='pad-9'] button.revoke")
+                await expect(page.locator("tr[data-device='pad-9']")).to_contain_text("Đã thu hồi")
+                assert (await http.get("/api/v1/queue", headers=pad_http)).status_code == 401  # no longer known
+            await browser.close()

@@ -326,3 +326,48 @@ async def test_the_dashboard_adds_a_device_shows_its_code_and_qr_and_revokes_it(
                 await expect(page.locator("tr[data-device='pad-9']")).to_contain_text("Đã thu hồi")
                 assert (await http.get("/api/v1/queue", headers=pad_http)).status_code == 401  # no longer known
             await browser.close()
+
+
+async def test_codes_registry_and_limits_without_a_server(tmp_path):
+    """The registry on its own: code alphabet and typing, a new code voids the old, declared devices
+    can be revoked too, the attempt limit forgets after a minute, a damaged file admits nobody."""
+    from luot.config import load_config
+    from luot.credentials import load_or_create
+    from server.devices import AttemptLimiter, DeviceRegistry, RegistryError
+
+    assert len(set(CODE_ALPHABET)) == 32 and not set("ILOU") & set(CODE_ALPHABET)  # 8 symbols = 40 bits
+    assert normalise_code(" ab0o-1il2 ") == "AB001112"
+    config = load_config()
+    credentials = load_or_create(config, tmp_path / "secrets.json")
+    registry = DeviceRegistry(config, credentials, tmp_path)
+    now = datetime.now(timezone.utc)
+    _, first = registry.add("kiosk-5", "kiosk", None, now)
+    _, second = registry.add("kiosk-5", "kiosk", None, now)  # asked again: a new code
+    with pytest.raises(RegistryError) as refused:
+        registry.enrol(first, "a", now)
+    assert refused.value.code == "enrolment_code_invalid"
+    assert registry.enrol(second.lower(), "a", now).device.state == "active"
+    for bad_id, role, counter in (("Kiosk 5", "kiosk", None), ("server", "kiosk", None), ("kiosk-1", "kiosk", None),
+                                  ("pad-7", "pad", None), ("pad-7", "pad", 99), ("x", "printer", None)):
+        with pytest.raises(RegistryError):
+            registry.add(bad_id, role, counter, now)
+
+    assert registry.http_device("kiosk-1", credentials.password("kiosk-1")) is not None
+    registry.revoke("kiosk-1", now)
+    assert registry.http_device("kiosk-1", credentials.password("kiosk-1")) is None
+    assert "kiosk-1" not in {d.id for d in registry.mqtt_config().devices}
+    assert "kiosk-5" in {d.id for d in registry.mqtt_config().devices}
+    assert stat.S_IMODE((tmp_path / "devices.json").stat().st_mode) == 0o600
+
+    limiter = AttemptLimiter(per_caller=2, total=3)
+    for _ in range(2):
+        limiter.failed("x", now)
+    assert not limiter.allowed("x", now) and limiter.allowed("y", now)
+    limiter.failed("y", now)
+    assert not limiter.allowed("z", now), "the total limit holds whatever the caller's address"
+    assert limiter.allowed("x", now + timedelta(minutes=1))
+
+    (tmp_path / "devices.json").write_text("{not json")
+    with pytest.raises(RegistryError) as damaged:
+        registry.http_device("kiosk-2", credentials.password("kiosk-2"))
+    assert damaged.value.status == 503

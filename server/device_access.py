@@ -37,7 +37,7 @@ class DeviceAccess:
         credentials = self.registry.mqtt_credentials()
         devices = tuple(sorted((d.id, d.role, d.counter or 0) for d in self.registry.active_devices()))
         process = getattr(self.broker, "process", None)  # a restarted Mosquitto must be told again
-        return devices, tuple(sorted(credentials.secrets.items())), id(process)
+        return devices, tuple(sorted(credentials.secrets.items())), getattr(process, "pid", None)
 
     async def sync(self) -> bool:
         """Apply the registry now if it changed since the last time; True when something was applied."""

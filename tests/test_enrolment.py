@@ -282,6 +282,41 @@ async def test_luot_display_enrol_joins_runs_and_restarts_without_the_code(tmp_p
         assert saved["device_id"] == "display-9" and saved["mqtt_port"] == centre.mqtt_port
 
 
+async def test_luot_kiosk_enrol_leases_numbers_over_http_and_comes_online_on_mqtt(tmp_path):
+    """The real `luot kiosk --enrol URL CODE`: with what it received it leases number blocks over
+    HTTP (its token) and announces itself on MQTT (its password), both as kiosk-6."""
+    async with running_centre(tmp_path, mqtt=True, broker="mosquitto") as centre:
+        mqtt = handle(centre)
+        topics = Topics(centre.config.centre.id)
+        async with httpx.AsyncClient(base_url=centre.base_url) as http:
+            manager = await staff_auth(centre, "quanly2", "manager")
+            code = (await add_device(centre, http, manager, "kiosk-6"))["code"]
+            observer = mqtt.probe("manager-1")
+            await asyncio.to_thread(observer.subscribe, topics.device_availability("kiosk-6"))
+            env = {**os.environ, "SDL_VIDEODRIVER": "offscreen", "KIVY_NO_ARGS": "1", "KIVY_NO_FILELOG": "1",
+                   "PYTHONPATH": str(ROOT)}
+            env.pop("DISPLAY", None)
+            kiosk = subprocess.Popen([sys.executable, "-m", "luot.cli", "kiosk", "--enrol", centre.base_url, code,
+                                      "--data", str(tmp_path / "kiosk"), "--no-voice"], cwd=ROOT, env=env,
+                                     stdout=subprocess.DEVNULL, stderr=open(tmp_path / "kiosk.log", "ab"))
+            try:
+                def online() -> bool:
+                    seen = observer.received(topics.device_availability("kiosk-6"))
+                    return bool(seen) and seen[-1].payload == b"online"
+                await until(online, 60.0, "the enrolled kiosk online on MQTT")
+                leased: list[dict] = []
+
+                def leases() -> bool:
+                    events = httpx.get(f"{centre.base_url}/api/v1/events", headers=manager).json()["events"]
+                    leased[:] = [e for e in events if e["type"] == "block.leased"]
+                    return bool(leased)
+                await until(leases, 60.0, "the enrolled kiosk leased number blocks")
+                assert {e["data"]["device"] for e in leased} == {"kiosk-6"}
+            finally:
+                kiosk.terminate()
+                kiosk.wait(20)
+
+
 CHROMIUM = "/usr/bin/chromium"
 
 

@@ -26,6 +26,7 @@ from luot.credentials import Credentials
 from server.accounts import Accounts
 from server.engine import QueueError
 from server.http_common import ApiError, error_response
+from server.http_limits import EdgeMiddleware
 from server.live import LiveHub
 from server.routes import counters, devices, dossiers, pages, public, reports, staff, tickets
 from server.service import CentreService
@@ -47,6 +48,7 @@ def create_app(service: CentreService, credentials: Credentials, link: Any = Non
     app.state.accounts = Accounts(service.storage)
     app.state.live = LiveHub(service)
     _add_error_handlers(app)
+    app.add_middleware(EdgeMiddleware)  # body size and origin, before routing and authentication
 
     app.include_router(public.router)
     app.include_router(staff.router)

@@ -3,10 +3,14 @@
 A centre's server listens on the hall's Wi-Fi, where any phone can connect. Each limit here keeps
 one client from taking what the kiosks and the officers need:
 
-- :class:`HeaderTimeoutProtocol`: a connection must finish its request headers within
+- :class:`EdgeProtocol`: a connection must finish its request headers within
   :data:`HEADER_TIMEOUT_SECONDS` of connecting (or of starting its next request). uvicorn arms a
   timer only *after* a response (keep-alive), so a connection that never sends a full request was
   held for ever: about 1,000 of them used every file descriptor and stopped all new connections.
+  One address holds at most :data:`MAX_CONNECTIONS_PER_ADDRESS` connections at once: a flood of
+  2,000 connections from one phone is cut at the door, before any HTTP is parsed, so a kiosk's
+  request does not wait behind it. The cap is generous because a Wi-Fi router that translates
+  addresses shows every phone in the hall as one.
 - :class:`EdgeMiddleware` (pure ASGI, runs before routing and authentication):
   a body larger than :data:`MAX_BODY_BYTES` gets 413 before it is read into memory (one 200 MB
   body took the server from 131 to 757 MB), and a state-changing request sent by a browser from
@@ -22,14 +26,18 @@ import json
 import logging
 import resource
 from asyncio import TimerHandle
+from collections import Counter
+from weakref import WeakKeyDictionary
 from typing import Any, Awaitable, Callable
 from urllib.parse import urlsplit
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.server import ServerState
 
 log = logging.getLogger("luot.http")
 
 HEADER_TIMEOUT_SECONDS = 10.0
+MAX_CONNECTIONS_PER_ADDRESS = 256
 MAX_BODY_BYTES = 1024 * 1024  # the largest legitimate body (an offline ticket, a login) is under 2 KB
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -40,8 +48,13 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
-class HeaderTimeoutProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol with a deadline for each request's headers.
+# Connections per client address, per server (tests run several servers in one process).
+_open_per_address: "WeakKeyDictionary[ServerState, Counter[str]]" = WeakKeyDictionary()
+
+
+class EdgeProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with a deadline for each request's headers and a cap on the
+    connections one address holds.
 
     Passed to ``uvicorn.Config(http=...)``, uvicorn's public way to choose the protocol class. The
     deadline runs from the connection (or from the first byte of a further request on a kept-alive
@@ -50,9 +63,22 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
     """
 
     header_timeout = HEADER_TIMEOUT_SECONDS
+    max_per_address = MAX_CONNECTIONS_PER_ADDRESS
     _header_deadline: TimerHandle | None = None
+    _address: str | None = None
+
+    def __init__(self, config: Any, server_state: ServerState, app_state: dict[str, Any], _loop: Any = None) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        self._open = _open_per_address.setdefault(server_state, Counter())
 
     def connection_made(self, transport: Any) -> None:  # type: ignore[override]
+        peer = transport.get_extra_info("peername")
+        address = str(peer[0]) if peer else ""
+        if self._open[address] >= self.max_per_address:
+            transport.abort()  # before uvicorn knows of it: nothing parsed, nothing logged per connection
+            return
+        self._open[address] += 1
+        self._address = address
         super().connection_made(transport)
         self._arm_header_deadline()
 
@@ -66,6 +92,12 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
         super().on_headers_complete()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._address is None:
+            return  # refused at the door; uvicorn never saw it
+        self._open[self._address] -= 1
+        if self._open[self._address] <= 0:
+            del self._open[self._address]
+        self._address = None
         self._disarm_header_deadline()
         super().connection_lost(exc)
 

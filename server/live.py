@@ -172,19 +172,24 @@ class LiveHub:
             self._drop(subscriber)
 
     # ------------------------------------------------------------------ streams
+    def has_room(self, kind: str, ticket_id: str | None = None) -> bool:
+        """Would :meth:`subscribe` take this stream? Asked first, so a refusal costs no look-up."""
+        if kind == "staff":
+            return self.staff_streams < MAX_STAFF_STREAMS
+        return (self.public_streams < MAX_PUBLIC_STREAMS
+                and self.per_ticket.get(ticket_id or "", 0) < MAX_STREAMS_PER_TICKET)
+
     def subscribe(self, kind: str, ticket_id: str | None = None,
                   dossiers: list[dict[str, Any]] | None = None) -> Subscriber | None:
         """A new stream, or None when shutting down; :class:`StreamsFull` when its budget is spent."""
         if self.closed:
             return None
+        if not self.has_room(kind, ticket_id):
+            raise StreamsFull(kind)
         if kind == "staff":
-            if self.staff_streams >= MAX_STAFF_STREAMS:
-                raise StreamsFull(kind)
             self.staff_streams += 1
         else:
             key = ticket_id or ""
-            if self.public_streams >= MAX_PUBLIC_STREAMS or self.per_ticket.get(key, 0) >= MAX_STREAMS_PER_TICKET:
-                raise StreamsFull(kind)
             self.public_streams += 1
             self.per_ticket[key] = self.per_ticket.get(key, 0) + 1
         subscriber = Subscriber(kind, ticket_id, dossiers=dossiers or [])

@@ -83,13 +83,16 @@ TRACK_TEMPLATE = (WEB_DIR / "track.html").read_text(encoding="utf-8")
 
 
 # ---------------------------------------------------------------------- live streams
+TOO_MANY_STREAMS = ApiError(503, "too_many_streams", "Đang có quá nhiều kết nối theo dõi; trang sẽ tự cập nhật sau ít giây.",
+                            "Too many live connections; the page will refresh itself shortly.")
+
+
 def _subscribe(hub: LiveHub, kind: str, ticket_id: str | None = None,
                dossiers: list[dict[str, Any]] | None = None) -> Subscriber | None:
     try:
         return hub.subscribe(kind, ticket_id, dossiers)
     except StreamsFull:
-        raise ApiError(503, "too_many_streams", "Đang có quá nhiều kết nối theo dõi; trang sẽ tự cập nhật sau ít giây.",
-                       "Too many live connections; the page will refresh itself shortly.") from None
+        raise TOO_MANY_STREAMS from None
 
 
 @router.get("/api/v1/stream", tags=["live"], response_class=StreamingResponse)
@@ -106,6 +109,9 @@ async def staff_stream(who: Annotated[Principal, Depends(staff)], service: Annot
 async def ticket_stream(token: str, service: Annotated[CentreService, Depends(get_service)],
                         hub: Annotated[LiveHub, Depends(get_live)]) -> Response:
     """Server-Sent Events for one ticket: ``ticket`` with its public view whenever it changes."""
+    known = service.engine.ticket_by_token(token) if 1 <= len(token) <= 64 else None
+    if known is not None and not hub.has_room("ticket", known.id):
+        raise TOO_MANY_STREAMS  # refused before the database is asked anything
     found = await public_ticket(service, token) if 1 <= len(token) <= 64 else None
     if found is None:
         return Response(json.dumps({"error": "ticket_not_found",
@@ -123,6 +129,9 @@ async def ticket_stream(token: str, service: Annotated[CentreService, Depends(ge
 # ---------------------------------------------------------------------- citizen tracking page
 @router.get("/t/{token}", include_in_schema=False)
 async def tracking_page(token: str, service: Annotated[CentreService, Depends(get_service)]) -> HTMLResponse:
+    known = service.engine.ticket_by_token(token) if 1 <= len(token) <= 64 else None
+    if known is not None and not hub.has_room("ticket", known.id):
+        raise TOO_MANY_STREAMS  # refused before the database is asked anything
     found = await public_ticket(service, token) if 1 <= len(token) <= 64 else None
     if found is None:
         return HTMLResponse(NOT_FOUND_PAGE, status_code=404, headers={"Cache-Control": "no-store"})

@@ -317,6 +317,35 @@ async def test_luot_kiosk_enrol_leases_numbers_over_http_and_comes_online_on_mqt
                 kiosk.wait(20)
 
 
+async def test_an_enrolled_pad_rates_over_mqtt(tmp_path):
+    """The server takes an enrolled pad's rating over MQTT, with its counter from the registry."""
+    from luot.protocol import encode
+
+    async with running_centre(tmp_path, mqtt=True, broker="mosquitto") as centre:
+        mqtt = handle(centre)
+        topics = Topics(centre.config.centre.id)
+        async with httpx.AsyncClient(base_url=centre.base_url) as http:
+            manager = await staff_auth(centre, "quanly2", "manager")
+            officer = await staff_auth(centre)
+            code = (await add_device(centre, http, manager, "pad-8", "pad", 1))["code"]
+            identity = await asyncio.to_thread(enrol, centre.base_url, code, tmp_path / "pad")
+            ticket = (await http.post("/api/v1/tickets", json={"group": "ho-tich"},
+                                      headers=device_auth(centre, "kiosk-1"))).json()
+            for action in ("open", "call-next", "finish"):
+                await http.post(f"/api/v1/counters/1/{action}", headers=officer)
+            pad = Probe(mqtt, "pad-8", identity.mqtt_password)
+            mqtt.probes.append(pad)
+            await until(lambda: not pad.connect().is_failure, 5.0, "the enrolled pad logs in")
+            await asyncio.to_thread(pad.publish, topics.feedback("pad-8"),
+                                    encode("feedback", {"ticket_id": ticket["id"], "rating": 3, "request_id": "p8"}))
+
+            def rated() -> list:
+                return httpx.get(f"{centre.base_url}/api/v1/stats/satisfaction", headers=manager).json()["rows"]
+            await until(lambda: bool(rated()), 5.0, "the enrolled pad's rating is recorded")
+            rows = await asyncio.to_thread(rated)
+            assert [(r["counter"], r["ratings"], r["responses"]) for r in rows] == [(1, {"3": 1}, 1)]
+
+
 CHROMIUM = "/usr/bin/chromium"
 
 

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable, Literal
 
 from luot.config import CentreConfig
-from luot.credentials import Credentials
+from luot.credentials import Credentials, write_private
 from server.broker_setup import LOG_NAME, Rule, acl_rules, generate, write_access
 
 log = logging.getLogger(__name__)
@@ -207,6 +207,7 @@ def amqtt_acl(rules: dict[str, list[Rule]]) -> dict[str, dict[str, list[str]]]:
 
 
 def _read_amqtt_passwords(path: Path) -> dict[str, str]:
+    """user -> argon2 hash from amqtt's password file (re-read on every reload)."""
     try:
         lines = path.read_text("utf-8").splitlines()
     except OSError:
@@ -234,12 +235,7 @@ def write_amqtt_passwords(credentials: Credentials, users: list[str], path: Path
         if cache.get(user, ("", ""))[0] != digest:
             cache[user] = (digest, hasher.hash(password))
         lines.append(f"{user}:{cache[user][1]}\n")
-    text = "".join(lines)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
+    write_private(path, "".join(lines))
 
 
 async def _start_amqtt(config: CentreConfig, credentials: Credentials, directory: Path, port: int,

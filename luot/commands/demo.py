@@ -62,7 +62,9 @@ async def _demo(config, args, data: Path) -> int:
     from server.simulation import SimClock, Simulation
 
     clock = SimClock(_morning(config), args.speed, time.monotonic)
-    runtime = CentreRuntime(config, RuntimeOptions(data_dir=data, http_port=args.port, broker=args.broker, clock=clock,
+    # The demo is one box: its web server stays on loopback whatever [http] host says.
+    runtime = CentreRuntime(config, RuntimeOptions(data_dir=data, http_host="127.0.0.1", http_port=args.port,
+                                                     broker=args.broker, clock=clock,
                                                      mqtt_port=args.mqtt_port,
                                                      mqtt=not args.no_mqtt))
     try:

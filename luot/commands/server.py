@@ -13,7 +13,6 @@ import argparse
 import asyncio
 import logging
 import signal
-from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -60,6 +60,12 @@ def data_dir(given: str | Path | None, config: CentreConfig | None = None) -> Pa
     return DEFAULT_DATA
 
 
+def secrets_file(given: str | Path | None, config: CentreConfig) -> Path:
+    """The device secrets file: ``given``, else ``secrets.json`` in the data directory (the one the
+    server writes and reads, so a helper command never creates a second set of secrets)."""
+    return Path(given) if given else data_dir(None, config) / "secrets.json"
+
+
 def database_file(data: Path, config: CentreConfig) -> Path:
     """The SQLite file of the centre whose data directory is ``data``."""
     return data / Path(config.storage.path).name

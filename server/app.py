@@ -162,6 +162,9 @@ class CentreRuntime:
         return f"http://{host}:{self.http_port}"
 
     async def stop(self) -> None:
+        supervisor = getattr(self.broker, "supervisor", None)
+        if supervisor is not None:  # a broker ending from here on is part of the shutdown
+            supervisor.stop_watching()
         live = getattr(getattr(getattr(self, "app", None), "state", None), "live", None)
         if live is not None:
             live.close()  # end the pages' event streams, or the HTTP server waits for them

@@ -23,6 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from luot.paths import centre_config, data_dir, database_file
+    from server.accounts import Accounts
     from server.storage import Storage
 
     config = centre_config(args.config)
@@ -42,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     async def add() -> None:
         storage = await Storage.open(database, config.zone)
         try:
-            await storage.add_user(args.username, args.name or args.username, args.role, password)
+            await Accounts(storage).add_user(args.username, args.name or args.username, args.role, password)
         finally:
             await storage.close()
 

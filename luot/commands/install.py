@@ -71,11 +71,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 @dataclass
 class Plan:
-    """What an install does: files to write (path under the root -> text, mode) and commands."""
+    """What an install or uninstall does: files to write (path under the root -> text, mode),
+    directories to make, paths to remove, and the system commands."""
 
     root: Path
     files: dict[Path, tuple[str, int]] = field(default_factory=dict)
     directories: list[Path] = field(default_factory=list)
+    remove: list[Path] = field(default_factory=list)
     commands: list[list[str]] = field(default_factory=list)
 
     def at(self, path: Path) -> Path:

@@ -32,10 +32,10 @@ def plan_uninstall(args: argparse.Namespace) -> Plan:
     units = [unit_name(r) for r in roles]
     if units:
         plan.commands.append(["systemctl", "disable", "--now", *units])
-    plan.directories += [plan.at(UNITS / u) for u in units]  # here: paths to remove
+    plan.remove += [plan.at(UNITS / u) for u in units]
     plan.commands.append(["systemctl", "daemon-reload"])
     if args.purge:
-        plan.directories += [plan.at(ETC), plan.at(DATA)]
+        plan.remove += [plan.at(ETC), plan.at(DATA)]
         plan.commands.append(["userdel", USER])
     return plan
 
@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         subprocess.run(plan.commands[0], check=False)  # a unit already stopped is fine
         ran.append(plan.commands[0])
     removed = []
-    for path in plan.directories:
+    for path in plan.remove:
         if path.is_dir():
             shutil.rmtree(path)
         elif path.exists():

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -126,3 +127,28 @@ def test_luot_user_add_writes_the_servers_database_and_never_a_second_one(tmp_pa
     finally:
         server.stop()
     assert not list(elsewhere.rglob("*.sqlite3"))
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("unshare"), reason="needs root and unshare for a private /etc/hosts")
+def test_names_are_judged_by_what_they_resolve_to(tmp_path):
+    """A name resolving to a LAN address is accepted; one resolving only to this box (Debian's
+    127.0.1.1 for the box's own name) is refused. /etc/hosts is replaced in a private mount
+    namespace, so the machine's own file is never touched."""
+    hosts = tmp_path / "hosts"
+    hosts.write_text("127.0.0.1 localhost\n10.44.0.7 luot-box.lan\n127.0.1.1 selfname\n")
+    program = (
+        "from luot.reachability import check\n"
+        "from luot.config import ConfigError\n"
+        "from tests.test_reachability import centre\n"
+        "print(check(centre('http://luot-box.lan:8080'), '0.0.0.0', 8080).config.centre.public_url)\n"
+        "try:\n"
+        "    check(centre('http://selfname:8080'), '0.0.0.0', 8080)\n"
+        "except ConfigError as error:\n"
+        "    print(str(error).splitlines()[1])\n")
+    result = subprocess.run(["unshare", "--mount", "sh", "-c", f'mount --bind "{hosts}" /etc/hosts && exec "$0" -c "$1"',
+                             sys.executable, program], capture_output=True, text=True, timeout=60, cwd=ROOT_DIR,
+                            env={**os.environ, "PYTHONPATH": str(ROOT_DIR)})
+    assert result.returncode == 0, result.stderr
+    accepted, refused = result.stdout.splitlines()
+    assert accepted == "http://luot-box.lan:8080"
+    assert "resolves only to this machine (127.0.1.1)" in refused and "fix /etc/hosts" in refused

@@ -24,8 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--url", help="the server's address as devices reach it "
                                       "(default: http://<[http] host>:<[http] port> of the centre file)")
     parser.add_argument("--qr", metavar="PNG", help="also write the enrolment QR code (URL and code) to this file")
-    parser.add_argument("--config", help="centre TOML file")
-    parser.add_argument("--data", default="var", help="data directory of the centre (default: var)")
+    parser.add_argument("--config", help="centre TOML file (default: $LUOT_CONFIG, /etc/luot/centre.toml, the sample)")
+    parser.add_argument("--data", help="data directory of the centre "
+                                       "(default: $LUOT_DATA, else the directory of [storage] path, else var)")
 
 
 def server_url(host: str, port: int) -> str:
@@ -34,12 +35,12 @@ def server_url(host: str, port: int) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from luot.config import load_config
     from luot.credentials import load_or_create
+    from luot.paths import centre_config, data_dir
     from server.devices import DeviceRegistry, RegistryError, enrolment_text, format_code, write_qr_png
 
-    config = load_config(args.config)
-    data = Path(args.data)
+    config = centre_config(args.config)
+    data = data_dir(args.data, config)
     now = datetime.now(timezone.utc)
     try:
         registry = DeviceRegistry(config, load_or_create(config, data / "secrets.json"), data)

@@ -9,7 +9,6 @@ from __future__ import annotations
 HELP = "run the hall or counter display (Kivy, driven by MQTT)"
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,13 +24,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="centre TOML file (default: the sample centre)")
     parser.add_argument("--mqtt", metavar="HOST:PORT", help="broker address (default: [mqtt] host/port of the centre file, 127.0.0.1 when no host)")
     parser.add_argument("--device", help="this display's device id (default: the first display in the centre file)")
-    parser.add_argument("--data", default="var", help="data directory: secrets.json, announcements, Kivy settings (default: var)")
+    parser.add_argument("--data", help="data directory: device-credentials.json or secrets.json, announcements, Kivy "
+                                       "settings, logs (default: $LUOT_DATA, else the directory of [storage] path, else var)")
     parser.add_argument("--secret", help="the device's secret (default: read from <data>/secrets.json)")
     add_enrol_argument(parser)
     parser.add_argument("--counter", type=int, help="show only this counter's number (counter display)")
     parser.add_argument("--size", default="1920x1080", help="window size WIDTHxHEIGHT (default 1920x1080)")
     parser.add_argument("--fullscreen", action="store_true", help="fill the screen (a TV)")
     parser.add_argument("--no-voice", action="store_true", help="do not announce calls")
+    parser.add_argument("--debug", action="store_true", help="log at DEBUG (default INFO; only while chasing a problem)")
 
 
 def _parse_size(text: str) -> tuple[int, int]:
@@ -56,19 +57,22 @@ def run(args: argparse.Namespace) -> int:
     from display.runner import DisplayOptions, build_app
     from luot.config import load_config
     from luot.credentials import DeviceCredentialsError, enrolled_identity
+    from luot.logs import setup_device_logging
+    from luot.paths import data_dir
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = load_config(args.config)
+    data = data_dir(args.data, config)
+    setup_device_logging("display", data, args.debug)
     try:
-        identity = None if args.secret else enrolled_identity(args.data, args.enrol, "display")
-        login = _declared(args, config) if identity is None else _enrolled(args, config, identity)
+        identity = None if args.secret else enrolled_identity(data, args.enrol, "display")
+        login = _declared(args, config, data) if identity is None else _enrolled(args, config, identity)
         size = _parse_size(args.size)
     except (ValueError, SecretError, DeviceCredentialsError) as error:
         print(f"luot display: {error}", file=sys.stderr)
         return 1
     device_id, secret, host, port, counter = login
     app = build_app(DisplayOptions(config, device_id, secret, host, port, counter, size, args.fullscreen,
-                                   not args.no_voice, Path(args.data)))
+                                   not args.no_voice, data))
     app.run()
     return 0
 
@@ -89,7 +93,7 @@ def _enrolled(args: argparse.Namespace, config: "CentreConfig", identity: "Devic
     return identity.device_id, identity.mqtt_password, host, port, _checked_counter(config, counter)
 
 
-def _declared(args: argparse.Namespace, config: "CentreConfig") -> Login:
+def _declared(args: argparse.Namespace, config: "CentreConfig", data: Path) -> Login:
     """A display declared in the centre file, its secret from --secret or <data>/secrets.json."""
     from display.client import load_secret
 
@@ -105,7 +109,7 @@ def _declared(args: argparse.Namespace, config: "CentreConfig") -> Login:
         raise ValueError(f"device {device_id!r} has role {device.role!r}, not display")
     counter = _checked_counter(config, args.counter if args.counter is not None else device.counter)
     host, port = _parse_address(args.mqtt) if args.mqtt else (config.mqtt.host or "127.0.0.1", config.mqtt.port)
-    return device_id, args.secret or load_secret(args.data, device_id), host, port, counter
+    return device_id, args.secret or load_secret(data, device_id), host, port, counter
 
 
 def _checked_counter(config: "CentreConfig", counter: int | None) -> int | None:

@@ -22,14 +22,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                          "an enrolled kiosk knows its own)")
     parser.add_argument("--secret", help="device secret (default: read from <data>/secrets.json)")
     add_enrol_argument(parser)
-    parser.add_argument("--data", default="var",
-                        help="data dir: device-credentials.json or secrets.json, outbox, ticket PNGs, prompts")
+    parser.add_argument("--data", help="data dir: device-credentials.json or secrets.json, outbox, ticket PNGs, "
+                                       "prompts, logs (default: $LUOT_DATA, else the directory of [storage] path, else var)")
     parser.add_argument("--printer", default="none",
                         help="file:/dev/usb/lp0, network:HOST:9100, usb:0xVID:0xPID or none (default)")
     parser.add_argument("--printer-profile", default="default", help="python-escpos profile, e.g. TM-T20II")
     parser.add_argument("--paper", choices=["80", "58"], default="80", help="paper width in mm")
     parser.add_argument("--fullscreen", action="store_true", help="fill the screen (a real kiosk)")
     parser.add_argument("--no-voice", action="store_true", help="do not speak prompts")
+    parser.add_argument("--debug", action="store_true", help="log at DEBUG (default INFO; only while chasing a problem)")
 
 
 def parse_mqtt(value: str | None) -> tuple[str | None, int]:
@@ -55,14 +56,13 @@ class DeviceLogin:
     enrolled: bool = False
 
 
-def device_login(args: argparse.Namespace, role: str, default_device: str) -> DeviceLogin:
-    """The kiosk's or pad's identity: enrolled (``--enrol URL CODE`` now, or its saved file), or the
-    centre file's device with its secret from ``--secret`` / ``<data>/secrets.json``.
+def device_login(args: argparse.Namespace, data: Path, role: str, default_device: str) -> DeviceLogin:
+    """The kiosk's or pad's identity: enrolled (``--enrol URL CODE`` now, or its saved file in
+    ``data``), or the centre file's device with its secret from ``--secret`` / ``<data>/secrets.json``.
     ``--server``, ``--mqtt`` and ``--device`` given on the command line win over the enrolled file's."""
     from kiosk.backend import read_secret
     from luot.credentials import DeviceCredentialsError, enrolled_identity
 
-    data = Path(args.data)
     mqtt_host, mqtt_port = parse_mqtt(args.mqtt)
     identity = None if args.secret else enrolled_identity(data, args.enrol, role)
     if identity is None:
@@ -89,11 +89,14 @@ def run(args: argparse.Namespace) -> int:
     from kiosk.backend import KioskError
     from luot.config import ConfigError, load_config
     from luot.credentials import DeviceCredentialsError
+    from luot.logs import setup_device_logging
+    from luot.paths import data_dir
 
-    data = Path(args.data)
     try:
-        login = device_login(args, "kiosk", "kiosk-1")
         config = load_config(args.config) if args.config else None
+        data = data_dir(args.data, config)
+        setup_device_logging("kiosk", data, args.debug)
+        login = device_login(args, data, "kiosk", "kiosk-1")
     except (ValueError, KioskError, ConfigError, DeviceCredentialsError) as error:
         print(f"luot kiosk: {error}", file=sys.stderr)
         return 1

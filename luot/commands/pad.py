@@ -6,7 +6,6 @@ HELP = "run a counter's satisfaction pad (Kivy)"
 
 import argparse
 import sys
-from pathlib import Path
 
 from luot.credentials import add_enrol_argument
 
@@ -21,8 +20,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--counter", type=int, help="counter number (default: the enrolled one, or the centre file's)")
     parser.add_argument("--secret", help="device secret (default: read from <data>/secrets.json)")
     add_enrol_argument(parser)
-    parser.add_argument("--data", default="var", help="data dir holding device-credentials.json or secrets.json")
+    parser.add_argument("--data", help="data dir holding device-credentials.json or secrets.json, and logs "
+                                       "(default: $LUOT_DATA, else the directory of [storage] path, else var)")
     parser.add_argument("--fullscreen", action="store_true")
+    parser.add_argument("--debug", action="store_true", help="log at DEBUG (default INFO; only while chasing a problem)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -30,15 +31,21 @@ def run(args: argparse.Namespace) -> int:
     from luot.commands.kiosk import device_login, kivy_environment
     from luot.config import ConfigError, load_config
     from luot.credentials import DeviceCredentialsError
+    from luot.logs import setup_device_logging
+    from luot.paths import data_dir
 
-    data = Path(args.data)
+    device = args.device or "pad-1"
     try:
-        login = device_login(args, "pad", "pad-1")
+        config = load_config(args.config) if args.config else None
+        data = data_dir(args.data, config)
+        setup_device_logging("pad", data, args.debug)
+        login = device_login(args, data, "pad", "pad-1")
+        device = login.device_id
         counter = args.counter if args.counter is not None else login.counter
         if counter is None:
-            counter = load_config(args.config).device(login.device_id).counter
+            counter = (config or load_config()).device(device).counter
     except KeyError:
-        print(f"luot pad: device {login.device_id!r} is not in the centre file; give --counter", file=sys.stderr)
+        print(f"luot pad: device {device!r} is not in the centre file; give --counter", file=sys.stderr)
         return 1
     except (ValueError, KioskError, ConfigError, DeviceCredentialsError) as error:
         print(f"luot pad: {error}", file=sys.stderr)

@@ -33,6 +33,9 @@ OVERTIME_MINUTES = 30.0
 """After the last session ends, officers keep serving the people already waiting this long; then the
 counters close and the manager closes the day (what is still waiting expires)."""
 IDLE_POLL_MINUTES = 0.5
+MAX_CATCH_UP = 50
+"""Actions one officer may take in one step: a live step that lags (a fast --speed on a loaded
+machine) catches up on what was due instead of slowing every officer down."""
 
 
 class SimClock:
@@ -353,7 +356,9 @@ class Simulation:
             return
         await self._arrivals(now)
         for officer in self._officers:
-            if officer.next_action <= now:
+            for _ in range(MAX_CATCH_UP):
+                if officer.next_action > now:
+                    break
                 await self._act(officer, now)
 
     async def _arrivals(self, now: datetime) -> None:
@@ -412,9 +417,10 @@ class Simulation:
                 if called is None:
                     officer.next_action = now + timedelta(minutes=IDLE_POLL_MINUTES)
                 else:
+                    due = min(officer.next_action, now)
                     officer.visitor = self._by_ticket.get(called.id)
                     officer.absent_ticket = called.id if officer.visitor and officer.visitor.walks_away else None
-                    officer.next_action = now + timedelta(minutes=officer.rng.uniform(0.3, 1.0))
+                    officer.next_action = due + timedelta(minutes=officer.rng.uniform(0.3, 1.0))
             else:  # overtime with nobody left for this counter, or gone home
                 if status != CLOSED:
                     await self.service.run(lambda e, t: (None, e.close_counter(officer.counter, t)))
@@ -423,21 +429,24 @@ class Simulation:
             officer.next_action = now + timedelta(minutes=IDLE_POLL_MINUTES)
 
     async def _serve(self, officer: _Officer, ticket: Any, now: datetime) -> None:
+        # The officer's own schedule runs from when the action was due, not from when the step
+        # noticed it: in the fast mode the two are equal; live, a late step does not stretch a service.
+        due = min(officer.next_action, now)
         if ticket.status == CALLED and officer.absent_ticket == ticket.id:
             await self.service.run(lambda e, t: e.recall(officer.counter, t))
-            officer.next_action = now + timedelta(minutes=1)
+            officer.next_action = due + timedelta(minutes=1)
         elif ticket.status == CALLED:
             await self.service.run(lambda e, t: e.start(officer.counter, t))
             visitor = officer.visitor
             minutes = visitor.service_minutes if visitor else self.service.config.group(ticket.group).service_minutes
-            officer.next_action = now + timedelta(minutes=minutes)
+            officer.next_action = due + timedelta(minutes=minutes)
         else:  # SERVING
             done = await self.service.run(lambda e, t: e.finish(officer.counter, t))
             visitor = self._by_ticket.get(done.id)
             if visitor is not None and visitor.rating is not None:
                 await self.service.run(
                     lambda e, t: (None, e.record_feedback(done.id, visitor.rating, "demo", officer.counter, t)))
-            officer.next_action = now + timedelta(minutes=officer.rng.uniform(0.2, 0.8))
+            officer.next_action = due + timedelta(minutes=officer.rng.uniform(0.2, 0.8))
 
 
 async def run_fast(sim: Simulation, clock: StepClock, stop: Callable[[], bool] = lambda: False) -> None:

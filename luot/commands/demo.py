@@ -140,13 +140,14 @@ def _print_comparison(result: dict) -> None:
     print("Nếu / what if: " + "; ".join(result["changes"]) + f"   (seed {result['seed']}, same citizens both runs)")
     for note in result["notes"]:
         print(f"  ({note})")
-    print(f"{'ngày / day':<16}{'chờ TB / mean wait (min)':<28}{'P90 (min)':<28}{'hết giờ / expired':<18}")
+    print(f"{'ngày / day':<16}{'chờ TB / mean wait (min)':<28}{'P90 (min)':<28}{'phục vụ / served':<18}"
+          f"{'hết giờ / expired':<18}")
     rows = list(zip(result["baseline"]["days"], result["what_if"]["days"]))
     rows.append(({"day": "all days", **result["baseline"]["period"]}, {"day": "all days", **result["what_if"]["period"]}))
     for before, after in rows:
         print(f"{before['day']:<16}{_side(before['mean_wait_minutes'], after['mean_wait_minutes']):<28}"
               f"{_side(before['p90_wait_minutes'], after['p90_wait_minutes']):<28}"
-              f"{before['expired_at_closing']} → {after['expired_at_closing']}")
+              f"{before['served']} → {after['served']:<12}{before['expired_at_closing']} → {after['expired_at_closing']}")
     print(f"{'nhóm / group':<16}{'chờ TB / mean wait (min)':<28}{'P90 (min)':<28}")
     after_groups = result["what_if"]["period"]["groups"]
     for code, before in result["baseline"]["period"]["groups"].items():

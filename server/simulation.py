@@ -274,16 +274,16 @@ class Simulation:
     overtime_minutes: float = OVERTIME_MINUTES
     first_day: date | None = None
     days: int | None = None
-    ledger: DayLedger = field(default_factory=DayLedger)
-    issued: int = 0
-    day: date | None = None
-    finished_days: list[date] = field(default_factory=list)
-    _calendar: Any = None
-    _sessions: list[tuple[datetime, datetime]] = field(default_factory=list)
-    _visitors: list[Visitor] = field(default_factory=list)
-    _next_visitor: int = 0
-    _officers: list[_Officer] = field(default_factory=list)
-    _by_ticket: dict[str, Visitor] = field(default_factory=dict)
+    ledger: DayLedger = field(default_factory=DayLedger, init=False)
+    issued: int = field(default=0, init=False)
+    day: date | None = field(default=None, init=False)
+    finished_days: list[date] = field(default_factory=list, init=False)
+    _calendar: Any = field(default=None, init=False)
+    _sessions: list[tuple[datetime, datetime]] = field(default_factory=list, init=False)
+    _visitors: list[Visitor] = field(default_factory=list, init=False)
+    _next_visitor: int = field(default=0, init=False)
+    _officers: list[_Officer] = field(default_factory=list, init=False)
+    _by_ticket: dict[str, Visitor] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
         self.service.listeners.append(self.ledger)

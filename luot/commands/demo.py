@@ -28,7 +28,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     if args.days is not None and not 1 <= args.days <= 366:
         print("luot demo: --days must be between 1 and 366", file=sys.stderr)
         return 2
-    first = args.start or date.today()
+    first = args.start or datetime.now(config.zone).date()  # the centre's today, not the machine's
     if args.what_if:
         return _what_if(config, args, first)
     if args.days is not None and not args.live:

@@ -26,6 +26,7 @@ from luot.credentials import Credentials
 from server.accounts import Accounts
 from server.engine import QueueError
 from server.http_common import ApiError, error_response
+from server.http_limits import EdgeMiddleware
 from server.live import LiveHub
 from server.metrics import CentreMetrics
 from server.routes import counters, devices, dossiers, metrics, pages, public, reports, staff, tickets
@@ -49,6 +50,7 @@ def create_app(service: CentreService, credentials: Credentials, link: Any = Non
     app.state.live = LiveHub(service)
     app.state.metrics = CentreMetrics(service, link, app.state.live)  # hooked into commits from the start
     _add_error_handlers(app)
+    app.add_middleware(EdgeMiddleware)  # body size and origin, before routing and authentication
 
     app.include_router(public.router)
     app.include_router(staff.router)

@@ -302,10 +302,6 @@ class Simulation:
         """When the manager closes the current day: the last session's end plus the overtime."""
         return self._sessions[-1][1] + timedelta(minutes=self.overtime_minutes + 1)
 
-    def opening(self) -> datetime | None:
-        """The current day's first session start (the live demo starts its clock a little before)."""
-        return self._sessions[0][0] if self._sessions else None
-
     def _plan(self, day: date | None) -> None:
         self.day = day
         if day is None:

@@ -7,7 +7,10 @@ are ``time.monotonic()`` in one process, so no clock skew:
 * screen: publish of a ``ticket.called`` on events/call -> the tile and newest-call widgets carry
   the number (``LuotDisplayApp.view_updates``), and -> the next Kivy frame after that;
 * voice: publish -> the announcement WAV (chime + Vietnamese) is on disk, i.e. its first sample
-  could play; calls spaced so none waits behind another.
+  could play; calls spaced so none waits behind another;
+* the same spaced calls on screen: a hall's usual case, one call at a time on a resting screen
+  (the burst of phase 1 is a stress: every call there costs a software-drawn frame);
+* the machine's state: CPUs and load average before and after.
 
 Figures are printed, never asserted.
 
@@ -123,6 +126,7 @@ def main() -> None:
 
     threading.Thread(target=publisher, daemon=True).start()
     started = time.monotonic()
+    load_before = os.getloadavg()
     app.run()
     asyncio.run(broker.stop())
 
@@ -143,6 +147,10 @@ def main() -> None:
     _report("  widgets updated, after the first 20", [(updated[e] - published[e]) * 1000 for e in ordered[20:]])
     _report("publish -> announcement WAV ready", ready)
     _report("  of which rendering (chime+speech)", render)
+    spaced = [e for e in voice_ids if e in framed]
+    _report("spaced calls: publish -> widgets updated", [(updated[e] - published[e]) * 1000 for e in spaced if e in updated])
+    _report("spaced calls: publish -> next frame", [(framed[e] - published[e]) * 1000 for e in spaced])
+    print(f"machine: {os.cpu_count()} CPUs, load average {load_before[0]:.2f} before, {os.getloadavg()[0]:.2f} after")
     lost = args.calls - len(screen)
     print(f"calls not seen on screen: {lost}")
 

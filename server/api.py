@@ -27,7 +27,7 @@ from server.accounts import Accounts
 from server.engine import QueueError
 from server.http_common import ApiError, error_response
 from server.live import LiveHub
-from server.routes import counters, devices, dossiers, pages, public, reports, staff, tickets
+from server.routes import counters, devices, docs, dossiers, pages, public, reports, staff, tickets
 from server.service import CentreService
 from server.storage import StorageError
 
@@ -40,6 +40,7 @@ def create_app(service: CentreService, credentials: Credentials, link: Any = Non
         title="Luot centre API",
         version="1",
         description="Queue, kiosk and announcement API of one Public Administration Service Centre.",
+        docs_url=None, redoc_url=None,  # FastAPI's pages load from CDNs: /docs comes from routes/docs.py
     )
     app.state.service = service
     app.state.credentials = credentials
@@ -57,6 +58,8 @@ def create_app(service: CentreService, credentials: Credentials, link: Any = Non
     app.include_router(reports.router)
     app.mount("/static", StaticFiles(directory=pages.WEB_DIR), name="static")
     app.include_router(pages.router)
+    app.include_router(docs.router)
+    docs.mount_assets(app)
     return app
 
 

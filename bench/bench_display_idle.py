@@ -95,14 +95,16 @@ async def call_some(centre: Centre, count: int) -> None:
             await asyncio.sleep(1.0)
 
 
-def start_display(centre: Centre, work: Path, display_env: dict[str, str]) -> tuple[subprocess.Popen[bytes], Path]:
+def start_display(centre: Centre, work: Path, display_env: dict[str, str],
+                  counter: int | None = None) -> tuple[subprocess.Popen[bytes], Path]:
     log = work / "display.log"
     env = {**os.environ, **display_env, "PYTHONUNBUFFERED": "1", "KIVY_NO_ARGS": "1",
            "KIVY_HOME": str(work / "kivy"), "KIVY_NO_FILELOG": "1", "KIVY_LOG_MODE": "PYTHON"}
     with open(log, "ab") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "luot.cli", "display", "--config", str(centre.config_path),
-             "--mqtt", f"127.0.0.1:{centre.mqtt_port}", "--data", str(centre.data), "--size", "1920x1080"],
+             "--mqtt", f"127.0.0.1:{centre.mqtt_port}", "--data", str(centre.data), "--size", "1920x1080",
+             *(["--counter", str(counter)] if counter is not None else [])],
             stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
     return proc, log
 
@@ -130,10 +132,12 @@ def report(label: str, window: CpuWindow) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     epilog="--counter N measures that counter's display instead")
     parser.add_argument("--seconds", type=float, default=25.0, help="length of the idle window")
     parser.add_argument("--settle", type=float, default=5.0, help="seconds after the first draw before measuring")
     parser.add_argument("--calls", type=int, default=3, help="calls made after the idle window (then measured)")
+    parser.add_argument("--counter", type=int, help="a counter's display instead of the hall's")
     parser.add_argument("--xvfb", action="store_true", help="a virtual X screen instead of SDL offscreen")
     args = parser.parse_args()
 
@@ -155,7 +159,7 @@ def main() -> int:
         centre.start_server()
         asyncio.run(prepare_day(centre))
         load_before = os.getloadavg()
-        display, log = start_display(centre, work, display_env)
+        display, log = start_display(centre, work, display_env, args.counter)
         wait_for_log(display, log, r"connected to MQTT broker", 60)
         time.sleep(args.settle)
         with CpuWindow(display.pid) as idle:
@@ -166,7 +170,8 @@ def main() -> int:
         with CpuWindow(display.pid) as idle_again:
             time.sleep(args.seconds)
         rss = psutil.Process(display.pid).memory_info().rss / 2**20
-        print(f"hall display idle bench: luot display 1920x1080, "
+        what = f"counter {args.counter}" if args.counter is not None else "hall"
+        print(f"{what} display idle bench: luot display 1920x1080, "
               f"{'Xvfb' if args.xvfb else 'SDL offscreen'}, GL renderer: {gl_renderer(log)}, "
               f"{psutil.cpu_count()} CPUs, load average before {load_before[0]:.2f}, RSS {rss:.0f} MB")
         report(f"idle, retained state shown ({args.seconds:.0f} s)", idle)

@@ -11,7 +11,7 @@ that the server, the broker and the voice need. This benchmark runs the real thi
   ``--xvfb``: a virtual X screen), Mesa software GL, exactly as on such a box;
 * after it has drawn the retained state and settled, its CPU time (user + system, all threads) is
   sampled with psutil over ``--seconds`` with no message at all; then a few calls are made and the
-  CPU of the minute after is printed too (a call flashes and is spoken, then the screen rests).
+  CPU of that window is printed too (a call flashes and is spoken), then another idle window.
 
 Printed, never asserted: the display's CPU as % of one core, the GL renderer it reported, and the
 machine's state (load, what the other processes took, the hypervisor's steal).

@@ -21,17 +21,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("device_id", nargs="?", help="the device's id, e.g. kiosk-3 (add, revoke)")
     parser.add_argument("--role", choices=["kiosk", "display", "pad", "manager"], help="its role (add)")
     parser.add_argument("--counter", type=int, help="its counter (a pad must have one; a display may)")
-    parser.add_argument("--url", help="the server's address as devices reach it "
-                                      "(default: http://<[http] host>:<[http] port> of the centre file)")
+    parser.add_argument("--url", help="the server's address as devices reach it (default: [centre] public_url, "
+                                      "the server's LAN address that tickets' QR links use)")
     parser.add_argument("--qr", metavar="PNG", help="also write the enrolment QR code (URL and code) to this file")
     parser.add_argument("--config", help="centre TOML file (default: $LUOT_CONFIG, /etc/luot/centre.toml, the sample)")
     parser.add_argument("--data", help="data directory of the centre "
                                        "(default: $LUOT_DATA, else the directory of [storage] path, else var)")
-
-
-def server_url(host: str, port: int) -> str:
-    """The address devices are told to enrol at; 0.0.0.0 is no address, so say 127.0.0.1 and let --url fix it."""
-    return f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -54,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
                 print("luot device add: give --role kiosk|display|pad|manager", file=sys.stderr)
                 return 2
             device, code = registry.add(args.device_id, args.role, args.counter, now)
-            url = (args.url or server_url(config.http.host, config.http.port)).rstrip("/")
+            # public_url is the server's address on the centre's LAN (luot server checks it opens from the hall).
+            url = (args.url or config.centre.public_url).rstrip("/")
             text = enrolment_text(url, code)
             result = {"device": device.public(), "code": format_code(code), "expires_at": device.code_expires_at,
                       "url": url, "qr_text": text}

@@ -64,7 +64,7 @@ async def _demo(config, args, data: Path) -> int:
     clock = SimClock(_morning(config), args.speed, time.monotonic)
     runtime = CentreRuntime(config, RuntimeOptions(data_dir=data, http_port=args.port, broker=args.broker, clock=clock,
                                                      mqtt_port=args.mqtt_port,
-                                                     mqtt=not args.no_mqtt))
+                                                     mqtt=not args.no_mqtt, init=True))
     try:
         await runtime.start()
     except Exception as error:

@@ -7,6 +7,7 @@ HELP = "run one centre: database, broker, MQTT link and web/API server"
 import argparse
 import asyncio
 import logging
+import os
 import signal
 from pathlib import Path
 
@@ -20,13 +21,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--broker", choices=["auto", "mosquitto", "amqtt"], default="auto",
                         help="which broker to start when the config names none (default: Mosquitto if installed)")
     parser.add_argument("--no-mqtt", action="store_true", help="run without MQTT (HTTP only)")
+    parser.add_argument("--init", action="store_true",
+                        help="create a new centre's database if there is none (without it a missing or empty database stops the start)")
 
 
 def options_from(args: argparse.Namespace):
     from server.app import RuntimeOptions
 
     return RuntimeOptions(data_dir=Path(args.data), http_host=args.host, http_port=args.port,
-                          mqtt=not args.no_mqtt, broker=args.broker, mqtt_port=args.mqtt_port)
+                          mqtt=not args.no_mqtt, broker=args.broker, mqtt_port=args.mqtt_port, init=args.init)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from luot.logs import setup_logging
 
     setup_logging()
+    os.umask(0o077)  # the database, its -wal/-shm, backups and secrets: readable by the service user only
     config = load_config(args.config)
     return asyncio.run(serve(config, options_from(args)))
 

@@ -30,7 +30,8 @@ class ServerProcess:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "luot.cli", "server", "--data", str(self.data_dir), "--port", str(self.port), *self.extra],
+                [sys.executable, "-m", "luot.cli", "server", "--init", "--data", str(self.data_dir), "--port", str(self.port),
+                 *self.extra],
                 stdout=log, stderr=subprocess.STDOUT, env=env, cwd=Path(__file__).resolve().parents[2],
             )
         deadline = time.monotonic() + timeout

@@ -411,9 +411,10 @@ class BackupScheduler:
     The last result (or error) is kept for /health. A backup that finds the database corrupt
     (its copy fails quick_check) is recorded as storage trouble."""
 
-    def __init__(self, config: CentreConfig, data_dir: Path) -> None:
+    def __init__(self, config: CentreConfig, data_dir: Path, interval_seconds: float | None = None) -> None:
         self.config = config
         self.data_dir = Path(data_dir)
+        self.interval = config.backup.interval_minutes * 60 if interval_seconds is None else interval_seconds
         self.last: BackupResult | None = None
         self.last_error: BackupError | None = None
         self.last_at: datetime | None = None
@@ -421,7 +422,7 @@ class BackupScheduler:
         self._running = asyncio.Lock()
 
     def start(self) -> None:
-        if self.config.backup.interval_minutes > 0:
+        if self.interval > 0:
             self._task = asyncio.create_task(self._loop(), name="luot-backups")
 
     async def run_now(self) -> BackupResult:
@@ -439,9 +440,8 @@ class BackupScheduler:
             return result
 
     async def _loop(self) -> None:
-        interval = self.config.backup.interval_minutes * 60
         while True:
-            await asyncio.sleep(interval)
+            await asyncio.sleep(self.interval)
             try:
                 result = await self.run_now()
                 log.info("backup %s: %d bytes in %.2f s", result.path, result.size, result.seconds)

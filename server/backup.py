@@ -44,6 +44,13 @@ NAME = re.compile(r"^luot-(\d{8}T\d{6}\d{3})Z\.sqlite3$")
 STAMP = "%Y%m%dT%H%M%S"
 CHECKSUM_SUFFIX = ".sha256"
 CHUNK = 1 << 20
+RESTORE_SEQ_GAP = 1_000_000
+"""How far a restore moves the event log's next ``seq`` on. The province aggregator catches up by
+``GET /api/v1/events?after=<highest seq it has seen>``; the lost centre may have written events
+past the backup's last seq, and a restored centre numbering its new events from there would have
+them skipped by that catch-up. Seq values are only an order (nothing needs them contiguous), so
+the restored log continues far above anything the lost one can have reached (a busy day is about
+15,000 events); the events in the backup keep their ids and seqs, so nothing is sent twice."""
 
 
 class BackupError(Exception):
@@ -363,7 +370,8 @@ def restore(config: CentreConfig, data_dir: Path, backup: Path, now: datetime | 
     Refused while a server (or another restore) holds the database lock. The backup is verified,
     copied next to the database under a temporary name, fsynced and verified again, and then the
     current database with its -wal and -shm is renamed aside (never deleted: -wal first, so a
-    stale -wal can never be applied to the restored file) and the copy renamed into place."""
+    stale -wal can never be applied to the restored file) and the copy renamed into place. The
+    event log's next seq is moved on by :data:`RESTORE_SEQ_GAP` (why: see there)."""
     started = time.perf_counter()
     now = now or datetime.now(timezone.utc)
     target = database_path(config, data_dir)
@@ -379,6 +387,7 @@ def restore(config: CentreConfig, data_dir: Path, backup: Path, now: datetime | 
                 os.fsync(out.fileno())
             if sha256_of(tmp) != digest:
                 raise BackupError("bản chép vào thư mục dữ liệu bị sai", "the copy in the data directory differs from the backup")
+            next_seq = _skip_seq(tmp)
             aside = None
             if target.exists():
                 aside = target.with_name(f"{target.name}.before-restore-{now.astimezone(timezone.utc).strftime(STAMP)}Z")
@@ -401,7 +410,27 @@ def restore(config: CentreConfig, data_dir: Path, backup: Path, now: datetime | 
             db.close()
     return {"ok": True, "restored": str(target), "from": str(backup), "sha256": digest,
             "size": target.stat().st_size, "tickets": tickets, "last_seq": last_seq,
-            "previous": str(aside) if aside else None, "seconds": round(time.perf_counter() - started, 3)}
+            "next_seq": next_seq, "previous": str(aside) if aside else None,
+            "seconds": round(time.perf_counter() - started, 3)}
+
+
+def _skip_seq(database: Path) -> int:
+    """Move the event log's AUTOINCREMENT on by :data:`RESTORE_SEQ_GAP`; return the next seq."""
+    db = sqlite3.connect(database, isolation_level=None)
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        top = db.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0]
+        db.execute("DELETE FROM sqlite_sequence WHERE name = 'events'")
+        db.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('events', ?)", (top + RESTORE_SEQ_GAP,))
+        db.execute("COMMIT")
+    finally:
+        db.close()
+    fd = os.open(database, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return int(top) + RESTORE_SEQ_GAP + 1
 
 
 # ------------------------------------------------------------------------------------ scheduler

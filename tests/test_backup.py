@@ -57,6 +57,16 @@ def ticket_rows(database: Path) -> list[tuple]:
         db.close()
 
 
+def event_rows(database: Path, up_to: int) -> list[tuple]:
+    import sqlite3
+
+    db = sqlite3.connect(database)
+    try:
+        return db.execute("SELECT seq, id FROM events WHERE seq <= ? ORDER BY seq", (up_to,)).fetchall()
+    finally:
+        db.close()
+
+
 async def test_backup_while_live_then_restore_on_a_fresh_directory_continues_the_numbering(tmp_path: Path) -> None:
     clock = ManualClock()
     old = tmp_path / "old"
@@ -68,12 +78,14 @@ async def test_backup_while_live_then_restore_on_a_fresh_directory_continues_the
         assert backup["tickets"] == 8 and backup["size"] == Path(backup["path"]).stat().st_size
         assert len(backup["sha256"]) == 64 and backup["seconds"] >= 0
         saved = ticket_rows(old / "var" / "luot.sqlite3")
+        saved_events = event_rows(old / "var" / "luot.sqlite3", backup["last_seq"])
     fresh = tmp_path / "fresh" / "var"
     restored = luot("restore", "--data", str(fresh), backup["path"])
     assert restored.returncode == 0, restored.stderr
     answer = json.loads(restored.stdout)
     assert answer["ok"] and answer["tickets"] == 8 and answer["previous"] is None
     assert ticket_rows(fresh / "luot.sqlite3") == saved
+    assert answer["next_seq"] > backup["last_seq"] + 100_000  # the province's catch-up sees new events
     assert mode(fresh / "luot.sqlite3") == 0o600 and mode(fresh) == 0o700
     # A restored database is an existing centre: no --init needed, no new first manager.
     runtime = CentreRuntime(CONFIG, RuntimeOptions(data_dir=fresh, http_port=0, mqtt=False, clock=clock))
@@ -86,6 +98,10 @@ async def test_backup_while_live_then_restore_on_a_fresh_directory_continues_the
         assert next_cu_tru["number"] == max(t["number"] for t in before if t["group"] == "cu-tru") + 1
         rows = ticket_rows(fresh / "luot.sqlite3")
         assert len(rows) == 10 and len({(r[2], r[1]) for r in rows}) == 10  # no number twice
+        events = await runtime.storage.events_after(0, limit=10_000)
+        kept = [(e["seq"], e["id"]) for e in events if e["seq"] <= backup["last_seq"]]
+        assert kept == saved_events  # the backup's events keep their ids and seqs: nothing sent twice
+        assert min(e["seq"] for e in events if e["seq"] > backup["last_seq"]) >= answer["next_seq"]
     finally:
         await runtime.stop()
 

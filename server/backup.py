@@ -56,10 +56,11 @@ the restored log continues far above anything the lost one can have reached (a b
 class BackupError(Exception):
     """A backup or restore that did not happen, with the reason in Vietnamese and English."""
 
-    def __init__(self, message: str, message_en: str) -> None:
+    def __init__(self, message: str, message_en: str, problem: str = "backup-failed") -> None:
         super().__init__(f"{message} / {message_en}")
         self.message = message
         self.message_en = message_en
+        self.problem = problem  # "quick-check-failed": the database itself is damaged (see storage_health)
 
 
 # ---------------------------------------------------------------------------------------- paths
@@ -212,7 +213,8 @@ def _snapshot(database: Path, target: Path) -> tuple[int, int]:
             problems = _check(copy, "quick_check")
             if problems != ["ok"]:
                 raise BackupError("bản sao lưu không qua được quick_check (cơ sở dữ liệu hỏng?)",
-                                  f"the backup copy fails quick_check (is the database corrupt?): {'; '.join(problems[:5])}")
+                                  f"the backup copy fails quick_check (is the database corrupt?): {'; '.join(problems[:5])}",
+                                  problem="quick-check-failed")
             tickets = copy.execute("SELECT COUNT(*) FROM tickets").fetchone()[0]
             last_seq = copy.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0]
         finally:
@@ -494,15 +496,14 @@ class BackupScheduler:
 
 
 # --------------------------------------------------------------------------------------- health
-def storage_health(storage: Any, database: Path, min_free_mb: int,
-                   backups: BackupScheduler | None = None) -> dict[str, Any]:
+def storage_health(storage: Any, min_free_mb: int, backups: BackupScheduler | None = None) -> dict[str, Any]:
     """Storage trouble a manager must hear about: ``status`` is "ok" or "storage-trouble" (answer
     503), with each problem in Vietnamese and English. Trouble: less than ``min_free_mb`` free
     on the database's disk, the latest commit failed, or the latest backup found the database
     corrupt. A backup that could not be made or copied to the second location is reported under
     ``backup`` without turning the status (the queue still works)."""
     problems: list[dict[str, str]] = []
-    stats = os.statvfs(database.parent)
+    stats = os.statvfs(storage.path.parent if storage.path else ".")
     free_mb = stats.f_bavail * stats.f_frsize // (1 << 20)
     if free_mb < min_free_mb:
         problems.append({"problem": "disk-nearly-full", "message": f"ổ đĩa sắp đầy: còn {free_mb} MB",
@@ -511,8 +512,8 @@ def storage_health(storage: Any, database: Path, min_free_mb: int,
         problems.append({"problem": "commit-failed", "message": "lần ghi dữ liệu gần nhất thất bại",
                          "message_en": f"the latest commit failed: {storage.last_commit_error}"})
     error = backups.last_error if backups else None
-    if error is not None and "quick_check" in error.message_en:
-        problems.append({"problem": "quick-check-failed", "message": error.message, "message_en": error.message_en})
+    if error is not None and error.problem == "quick-check-failed":
+        problems.append({"problem": error.problem, "message": error.message, "message_en": error.message_en})
     result: dict[str, Any] = {"status": "storage-trouble" if problems else "ok", "free_mb": free_mb,
                               "problems": problems}
     if backups is not None:

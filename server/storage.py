@@ -256,6 +256,7 @@ class Storage:
         self.commits = 0
         self.committed_events = 0
         self.last_commit_error: str | None = None  # the reason the latest commit failed; /health reports it
+        self.path: Path | None = None
         self._sessions: dict[str, tuple[User, datetime, float]] = {}  # token -> (user, expiry, cached at)
 
     @classmethod
@@ -295,6 +296,7 @@ class Storage:
                     raise StorageError(f"cơ sở dữ liệu {file} bị hỏng / the database {file} is corrupt "
                                        f"(quick_check: {'; '.join(problems[:5])})")
             storage = cls(db, zone)
+            storage.path = None if memory else file  # where its disk's free space is measured (/health)
             await storage._migrate()
         except Exception as error:
             await db.close()

@@ -18,7 +18,7 @@ import pytest
 
 from luot.config import load_config
 from server.app import CentreRuntime, RuntimeOptions
-from server.backup import (BackupScheduler, backups_in, make_backup, prune, run_backup,
+from server.backup import (BackupError, BackupScheduler, backups_in, make_backup, prune, run_backup,
                            storage_health)
 from server.engine import Event
 from server.storage import Storage, StorageError
@@ -155,8 +155,8 @@ def test_a_missing_empty_or_corrupt_database_stops_the_server_with_the_reason(tm
     assert not (data / "first-login.txt").exists()  # no new centre, no new manager
 
 
-async def test_a_database_with_a_damaged_page_fails_quick_check_at_start(tmp_path: Path) -> None:
-    path = tmp_path / "luot.sqlite3"
+async def damaged_database(path: Path) -> None:
+    """A database whose file opens but has index pages overwritten (a failing disk sector)."""
     storage = await Storage.open(path, CONFIG.zone)
     await storage.db.execute("CREATE TABLE filler (x TEXT)")
     await storage.db.executemany("INSERT INTO filler VALUES (?)", [("x" * 500,) for _ in range(2000)])
@@ -168,9 +168,31 @@ async def test_a_database_with_a_damaged_page_fails_quick_check_at_start(tmp_pat
     for offset in range(len(raw) - 40 * page, len(raw) - 30 * page):  # index pages near the end
         raw[offset] = 0x55
     path.write_bytes(bytes(raw))
+
+
+async def test_a_database_with_a_damaged_page_fails_quick_check_at_start(tmp_path: Path) -> None:
+    path = tmp_path / "luot.sqlite3"
+    await damaged_database(path)
     with pytest.raises(StorageError) as refused:
         await Storage.open(path, CONFIG.zone, create=False)
     assert "is corrupt (quick_check:" in str(refused.value), refused.value
+
+
+async def test_a_backup_that_finds_the_database_damaged_is_storage_trouble(tmp_path: Path) -> None:
+    data = tmp_path / "var"
+    data.mkdir()
+    await damaged_database(data / "luot.sqlite3")
+    scheduler = BackupScheduler(CONFIG, data)
+    with pytest.raises(BackupError):
+        await scheduler.run_now()
+    assert not backups_in(data / "backups")  # a damaged copy never counts as a backup
+    healthy = await Storage.open(tmp_path / "other.sqlite3", CONFIG.zone)
+    try:
+        health = storage_health(healthy, 0, scheduler)
+    finally:
+        await healthy.close()
+    assert health["status"] == "storage-trouble" and health["problems"][0]["problem"] == "quick-check-failed"
+    assert "quick_check" in health["backup"]["error"]
 
 
 async def test_database_wal_shm_and_backups_are_readable_by_the_service_user_only(tmp_path: Path) -> None:
@@ -220,7 +242,7 @@ async def test_second_location_gets_a_verified_copy_and_a_missing_one_is_reporte
         copy = Path(copied.second_location["path"])
         assert copy.read_bytes() == Path(copied.path).read_bytes()
         assert copied.sha256 in Path(str(copy) + ".sha256").read_text()
-        health = storage_health(centre.storage, tmp_path / "var" / "luot.sqlite3", 0, centre.backups)
+        health = storage_health(centre.storage, 0, centre.backups)
         assert health["status"] == "ok" and health["backup"]["second_location_ok"] is True
 
 
@@ -228,19 +250,19 @@ async def test_storage_health_reports_a_failed_commit_and_a_nearly_full_disk(tmp
     path = tmp_path / "luot.sqlite3"
     storage = await Storage.open(path, CONFIG.zone)
     try:
-        assert storage_health(storage, path, 0)["status"] == "ok"
-        full = storage_health(storage, path, 10**9)  # a threshold above any disk: "nearly full"
+        assert storage_health(storage, 0)["status"] == "ok"
+        full = storage_health(storage, 10**9)  # a threshold above any disk: "nearly full"
         assert full["status"] == "storage-trouble" and full["problems"][0]["problem"] == "disk-nearly-full"
         now = datetime.now(timezone.utc)
         event = Event("e-1", "day.opened", now, now.date().isoformat(), {})
         await storage.db.execute("PRAGMA query_only=ON")  # every write now fails inside SQLite
         with pytest.raises(StorageError):
             await storage.commit([event])
-        failed = storage_health(storage, path, 0)
+        failed = storage_health(storage, 0)
         assert failed["status"] == "storage-trouble" and failed["problems"][0]["problem"] == "commit-failed"
         await storage.db.execute("PRAGMA query_only=OFF")
         await storage.commit([event])
-        assert storage_health(storage, path, 0)["status"] == "ok"
+        assert storage_health(storage, 0)["status"] == "ok"
     finally:
         await storage.close()
 

@@ -51,7 +51,8 @@ NAME_TIME = re.compile(r"luot-(\d{8}T\d{6})(\d{3})Z\.sqlite3")
 
 
 def fill_history(path: Path, tickets: int) -> dict[str, float]:
-    """Past tickets with rollups (bench_history.generate) plus the log events the engine writes."""
+    """Past tickets with rollups (bench_history.generate) plus the log events the engine writes
+    (their order within a day is not the engine's; the backup copies pages, not meaning)."""
     started = time.perf_counter()
     generate(path, tickets, 400)
     db = sqlite3.connect(path, isolation_level=None)
@@ -67,6 +68,11 @@ def fill_history(path: Path, tickets: int) -> dict[str, float]:
                        SELECT lower(hex(randomblob(16))), '{kind}', issued_at, day,
                               json_object('ticket_id', id, 'number', number, 'group', grp, {extra})
                        FROM tickets ORDER BY rowid""")
+    # The log's latest day.opened, as a centre's log has after each day: a restart replays from it
+    # (without one the server would replay the whole history at start).
+    last = db.execute("SELECT MAX(day) FROM tickets").fetchone()[0]
+    db.execute("INSERT INTO events (id, type, at, day, data) VALUES (lower(hex(randomblob(16))), 'day.opened', ?, ?, ?)",
+               (f"{last}T00:00:00+00:00", last, json.dumps({"day": last})))
     db.execute("COMMIT")
     db.close()
     return {"seconds": time.perf_counter() - started}

@@ -29,16 +29,18 @@ import os
 import re
 import shutil
 import sqlite3
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, TypeVar
 from zoneinfo import ZoneInfo
 
 from luot.config import CentreConfig
 
 log = logging.getLogger("luot.backup")
+T = TypeVar("T")
 
 NAME = re.compile(r"^luot-(\d{8}T\d{6}\d{3})Z\.sqlite3$")
 STAMP = "%Y%m%dT%H%M%S"
@@ -436,8 +438,42 @@ def _skip_seq(database: Path) -> int:
 
 
 # ------------------------------------------------------------------------------------ scheduler
+async def in_low_priority_thread(function: Callable[..., T], *args: Any) -> T:
+    """Run ``function(*args)`` in a thread of its own at nice +10 and await its result.
+
+    Why: the copy, its quick_check and its SHA-256 keep a core busy for about 2 s per 150 MB; at
+    equal priority the server's event loop (which answers kiosks) shared that core. Linux gives
+    each thread its own nice value, so only this thread is lowered; a thread of its own, because
+    a lowered thread of the shared executor could not be raised back without privileges."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def settle(result: Any, error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+
+    def work() -> None:
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+        except (OSError, AttributeError):  # not Linux: run at the server's priority
+            pass
+        try:
+            result = function(*args)
+        except BaseException as error:  # handed to the awaiting coroutine
+            loop.call_soon_threadsafe(settle, None, error)
+        else:
+            loop.call_soon_threadsafe(settle, result, None)
+
+    threading.Thread(target=work, name="luot-backup").start()
+    return await future
+
+
 class BackupScheduler:
-    """Scheduled backups inside the server: every ``interval_minutes``, in a worker thread.
+    """Scheduled backups inside the server: every ``interval_minutes``, in a low-priority thread.
 
     The last result (or error) is kept for /health. A backup that finds the database corrupt
     (its copy fails quick_check) is recorded as storage trouble."""
@@ -460,7 +496,7 @@ class BackupScheduler:
         async with self._running:  # never two at once
             self.last_at = datetime.now(timezone.utc)
             try:
-                result = await asyncio.to_thread(run_backup, self.config, self.data_dir)
+                result = await in_low_priority_thread(run_backup, self.config, self.data_dir)
             except BackupError as error:
                 self.last_error = error
                 raise

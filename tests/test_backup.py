@@ -291,19 +291,3 @@ async def test_the_scheduler_backs_up_on_its_own_without_stopping_the_queue(tmp_
             await scheduler.stop()
         assert len(backups_in(tmp_path / "var" / "backups")) >= 2
         assert scheduler.status()["error"] is None and scheduler.last is not None
-
-
-async def test_scheduled_backups_run_below_the_servers_priority() -> None:
-    import threading
-
-    from server.backup import in_low_priority_thread
-
-    def niceness() -> tuple[int, str]:
-        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id()), threading.current_thread().name
-
-    server_nice = os.getpriority(os.PRIO_PROCESS, 0)
-    nice, name = await in_low_priority_thread(niceness)
-    assert nice == min(19, server_nice + 10) and name == "luot-backup"
-    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == server_nice  # the loop's thread untouched
-    with pytest.raises(ZeroDivisionError):
-        await in_low_priority_thread(lambda: 1 / 0)

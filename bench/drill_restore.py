@@ -200,8 +200,13 @@ async def main() -> int:
           f"{len(acked)} acknowledged, {len(refused)} refused")
     inside = [a for a in answers if any(s <= a["sent"] <= e for s, e in windows.values())]
     print(latency_line("issue latency outside backups", [a for a in answers if a not in inside]))
+    # The latency grows with the waiting line (nobody is served), so each backup is compared with
+    # the 5 s just before and just after it, not with the whole run.
     for label, (s, e) in windows.items():
-        print(latency_line(f"... during {label}", [a for a in answers if s <= a["sent"] <= e]))
+        print(f"  {label}:")
+        print(latency_line("5 s before", [a for a in answers if s - 5 <= a["sent"] < s]))
+        print(latency_line("during", [a for a in answers if s <= a["sent"] <= e]))
+        print(latency_line("5 s after", [a for a in answers if e < a["sent"] <= e + 5]))
     if manual_result:
         print(f"\nluot backup: {manual_result['size'] / 2**20:.1f} MB in {manual_result['seconds']:.2f} s "
               f"({manual_result['tickets']} tickets, last seq {manual_result['last_seq']}); "

@@ -291,3 +291,30 @@ async def test_the_scheduler_backs_up_on_its_own_without_stopping_the_queue(tmp_
             await scheduler.stop()
         assert len(backups_in(tmp_path / "var" / "backups")) >= 2
         assert scheduler.status()["error"] is None and scheduler.last is not None
+
+
+async def test_health_answers_503_while_commits_fail_and_ok_again_after(tmp_path: Path) -> None:
+    async with running_centre(tmp_path) as centre:
+        async with httpx.AsyncClient(base_url=centre.base_url) as http:
+            healthy = await http.get("/health")
+            assert healthy.status_code == 200 and healthy.json()["status"] == "ok"
+            await centre.storage.db.execute("PRAGMA query_only=ON")  # every write now fails inside SQLite
+            refused = await http.post("/api/v1/tickets", json={"group": "ho-tich"}, headers=device_auth(centre, "kiosk-1"))
+            assert refused.status_code >= 500 and refused.json()["message_en"]
+            trouble = await http.get("/health")
+            assert trouble.status_code == 503 and trouble.json()["status"] == "storage-trouble"
+            assert [p["problem"] for p in trouble.json()["storage"]["problems"]] == ["commit-failed"]
+            await centre.storage.db.execute("PRAGMA query_only=OFF")
+            assert (await http.post("/api/v1/tickets", json={"group": "ho-tich"},
+                                    headers=device_auth(centre, "kiosk-1"))).status_code == 201
+            assert (await http.get("/health")).status_code == 200
+
+
+async def test_health_answers_503_when_the_disk_is_nearly_full(tmp_path: Path) -> None:
+    config = CONFIG.model_copy(update={"storage": CONFIG.storage.model_copy(update={"min_free_mb": 10**9})})
+    async with running_centre(tmp_path, config=config) as centre:
+        async with httpx.AsyncClient(base_url=centre.base_url) as http:
+            answer = await http.get("/health")
+    assert answer.status_code == 503 and answer.json()["ok"] is False
+    [problem] = answer.json()["storage"]["problems"]
+    assert problem["problem"] == "disk-nearly-full" and "MB free" in problem["message_en"] and problem["message"]

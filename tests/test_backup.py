@@ -157,12 +157,16 @@ def test_a_missing_empty_or_corrupt_database_stops_the_server_with_the_reason(tm
 
 async def damaged_database(path: Path) -> None:
     """A database whose file opens but has index pages overwritten (a failing disk sector)."""
-    storage = await Storage.open(path, CONFIG.zone)
-    await storage.db.execute("CREATE TABLE filler (x TEXT)")
-    await storage.db.executemany("INSERT INTO filler VALUES (?)", [("x" * 500,) for _ in range(2000)])
-    await storage.db.execute("CREATE INDEX filler_x ON filler(x)")
-    await storage.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    await storage.close()
+    import sqlite3
+
+    await (await Storage.open(path, CONFIG.zone)).close()
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE filler (x TEXT)")
+    db.executemany("INSERT INTO filler VALUES (?)", [("x" * 500,) for _ in range(2000)])
+    db.execute("CREATE INDEX filler_x ON filler(x)")
+    db.commit()
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
     raw = bytearray(path.read_bytes())
     page = 4096
     for offset in range(len(raw) - 40 * page, len(raw) - 30 * page):  # index pages near the end

@@ -48,7 +48,7 @@ async def start_centre(tmp_path: Path, mqtt: bool = True, clock=utc_now) -> tupl
     port = free_port()
     conf = centre_file(tmp_path, port)
     runtime = CentreRuntime(load_config(conf), RuntimeOptions(data_dir=tmp_path / "var", http_port=port, mqtt=mqtt,
-                                                              broker="mosquitto", mqtt_port=0, clock=clock))
+                                                              broker="mosquitto", mqtt_port=0, clock=clock, init=True))
     await runtime.start()
     async with httpx.AsyncClient(base_url=runtime.base_url) as http:
         (await http.post("/api/v1/tickets", json={"group": "ho-tich"}, headers=device_auth(runtime, "kiosk-1"))).raise_for_status()
@@ -273,7 +273,7 @@ async def test_on_a_box_with_a_lan_address_every_check_passes(tmp_path):
         conf.write_text(text, "utf-8")
         data = tmp_path / "var"
         log = (tmp_path / "server.log").open("wb")
-        server = subprocess.Popen(["ip", "netns", "exec", box, sys.executable, "-m", "luot.cli", "server",
+        server = subprocess.Popen(["ip", "netns", "exec", box, sys.executable, "-m", "luot.cli", "server", "--init",
                                    "--config", str(conf), "--data", str(data)], cwd=ROOT, stdout=log,
                                   stderr=subprocess.STDOUT, start_new_session=True)
         try:

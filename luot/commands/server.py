@@ -29,7 +29,8 @@ def options_from(args: argparse.Namespace):
     from server.app import RuntimeOptions
 
     return RuntimeOptions(data_dir=Path(args.data), http_host=args.host, http_port=args.port,
-                          mqtt=not args.no_mqtt, broker=args.broker, mqtt_port=args.mqtt_port, init=args.init)
+                          mqtt=not args.no_mqtt, broker=args.broker, mqtt_port=args.mqtt_port,
+                          init=getattr(args, "init", False))  # luot doctor builds its own Namespace
 
 
 def run(args: argparse.Namespace) -> int:

@@ -494,6 +494,16 @@ def _child_main() -> int:
     return 0
 
 
+def first_delay(interval: float, newest_age: float | None, settle: float = 60.0) -> float:
+    """Seconds until a starting server's first scheduled backup: the rest of the interval since
+    the newest backup, so a server restarted more often than ``interval`` still backs up on time
+    (never sooner than ``settle`` after the start, which is busy enough); a full interval when
+    there is none yet (a new centre has nothing worth copying)."""
+    if newest_age is None:
+        return interval
+    return min(interval, max(settle, interval - newest_age))
+
+
 class BackupScheduler:
     """Scheduled backups of a running server: every ``interval_minutes``, in a child process.
 
@@ -529,8 +539,12 @@ class BackupScheduler:
             return result
 
     async def _loop(self) -> None:
+        found = backups_in(backup_directory(self.config, self.data_dir))
+        age = (datetime.now(timezone.utc) - found[0][0]).total_seconds() if found else None
+        delay = first_delay(self.interval, age)
         while True:
-            await asyncio.sleep(self.interval)
+            await asyncio.sleep(delay)
+            delay = self.interval
             try:
                 result = await self.run_now()
                 log.info("backup %s: %d bytes in %.2f s", result.path, result.size, result.seconds)

@@ -322,3 +322,12 @@ async def test_health_answers_503_when_the_disk_is_nearly_full(tmp_path: Path) -
     assert answer.status_code == 503 and answer.json()["ok"] is False
     [problem] = answer.json()["storage"]["problems"]
     assert problem["problem"] == "disk-nearly-full" and "MB free" in problem["message_en"] and problem["message"]
+
+
+def test_a_restarted_server_backs_up_when_the_interval_since_the_newest_backup_ends() -> None:
+    from server.backup import first_delay
+
+    assert first_delay(3600, None) == 3600  # a new centre: one interval
+    assert first_delay(3600, 600) == 3000  # restarted 10 minutes after a backup: 50 minutes more
+    assert first_delay(3600, 7200) == 60  # overdue: soon, but not in the busy start itself
+    assert first_delay(3600, -30) == 3600  # a backup "from the future" (clock moved back): one interval

@@ -40,6 +40,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from luot.config import CentreConfig
+from luot.paths import database_file
 
 log = logging.getLogger("luot.backup")
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -69,11 +70,6 @@ class BackupError(Exception):
 
 
 # ---------------------------------------------------------------------------------------- paths
-def database_path(config: CentreConfig, data_dir: Path) -> Path:
-    """The centre's database file, as ``luot server --data`` places it."""
-    return Path(data_dir) / Path(config.storage.path).name
-
-
 def backup_directory(config: CentreConfig, data_dir: Path) -> Path:
     directory = Path(config.backup.directory)
     return directory if directory.is_absolute() else Path(data_dir) / directory
@@ -329,7 +325,7 @@ def prune(directory: Path, keep_hourly: int, keep_daily: int, zone: ZoneInfo) ->
 def run_backup(config: CentreConfig, data_dir: Path, now: datetime | None = None) -> BackupResult:
     """A backup as configured: make it, copy it to the second location, apply retention to both."""
     settings = config.backup
-    result = make_backup(database_path(config, data_dir), backup_directory(config, data_dir), now)
+    result = make_backup(database_file(Path(data_dir), config), backup_directory(config, data_dir), now)
     backup = Path(result.path)
     removed = prune(backup.parent, settings.keep_hourly, settings.keep_daily, config.zone)
     if settings.second_location:
@@ -383,7 +379,7 @@ def restore(config: CentreConfig, data_dir: Path, backup: Path, now: datetime | 
     event log's next seq is moved on by :data:`RESTORE_SEQ_GAP` (why: see there)."""
     started = time.perf_counter()
     now = now or datetime.now(timezone.utc)
-    target = database_path(config, data_dir)
+    target = database_file(Path(data_dir), config)
     private_directory(Path(data_dir))
     with DatabaseLock(target):
         digest = verify_backup(backup)

@@ -7,24 +7,23 @@ HELP = "back up the centre's database now (online; prints JSON: path, size, chec
 import argparse
 import json
 import sys
-from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", help="centre TOML file (default: the shipped sample centre)")
-    parser.add_argument("--data", default="var", help="the server's data directory (default: var)")
+    parser.add_argument("--config", help="centre file (found like `luot server` finds it: $LUOT_CONFIG, /etc/luot/centre.toml)")
+    parser.add_argument("--data", help="the server's data directory (found like `luot server` finds it: $LUOT_DATA, [storage] path)")
 
 
 def run(args: argparse.Namespace) -> int:
     import os
 
-    from luot.config import load_config
+    from luot.paths import centre_config, data_dir
     from server.backup import BackupError, run_backup
 
     os.umask(0o077)
-    config = load_config(args.config)
+    config = centre_config(args.config)
     try:
-        result = run_backup(config, Path(args.data))
+        result = run_backup(config, data_dir(args.data, config))
     except BackupError as error:
         print(json.dumps({"ok": False, "message": error.message, "message_en": error.message_en},
                          ensure_ascii=False), file=sys.stderr)

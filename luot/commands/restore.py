@@ -12,20 +12,20 @@ from pathlib import Path
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", help="the backup file (its .sha256 file must be beside it)")
-    parser.add_argument("--config", help="centre TOML file (default: the shipped sample centre)")
-    parser.add_argument("--data", default="var", help="the server's data directory to restore into (default: var)")
+    parser.add_argument("--config", help="centre file (found like `luot server` finds it: $LUOT_CONFIG, /etc/luot/centre.toml)")
+    parser.add_argument("--data", help="the data directory to restore into (found like `luot server` finds it: $LUOT_DATA, [storage] path)")
 
 
 def run(args: argparse.Namespace) -> int:
     import os
 
-    from luot.config import load_config
+    from luot.paths import centre_config, data_dir
     from server.backup import BackupError, restore
 
     os.umask(0o077)
-    config = load_config(args.config)
+    config = centre_config(args.config)
     try:
-        result = restore(config, Path(args.data), Path(args.file))
+        result = restore(config, data_dir(args.data, config), Path(args.file))
     except BackupError as error:
         print(json.dumps({"ok": False, "message": error.message, "message_en": error.message_en},
                          ensure_ascii=False), file=sys.stderr)

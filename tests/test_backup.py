@@ -331,3 +331,19 @@ def test_a_restarted_server_backs_up_when_the_interval_since_the_newest_backup_e
     assert first_delay(3600, 600) == 3000  # restarted 10 minutes after a backup: 50 minutes more
     assert first_delay(3600, 7200) == 60  # overdue: soon, but not in the busy start itself
     assert first_delay(3600, -30) == 3600  # a backup "from the future" (clock moved back): one interval
+
+
+def test_init_only_creates_a_database_once_and_never_replaces_a_damaged_one(tmp_path: Path) -> None:
+    data = tmp_path / "var"
+    first = luot("server", "--init-only", "--data", str(data))
+    assert first.returncode == 0 and json.loads(first.stdout)["created"] is True
+    assert mode(data / "luot.sqlite3") == 0o600
+    again = luot("server", "--init-only", "--data", str(data))
+    assert again.returncode == 0 and json.loads(again.stdout)["created"] is False
+    damaged = tmp_path / "damaged"
+    damaged.mkdir()
+    junk = b"SQLite format 3\x00" + os.urandom(8192)
+    (damaged / "luot.sqlite3").write_bytes(junk)
+    refused = luot("server", "--init-only", "--data", str(damaged))
+    assert refused.returncode == 1 and json.loads(refused.stdout)["ok"] is False
+    assert (damaged / "luot.sqlite3").read_bytes() == junk

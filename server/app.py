@@ -22,6 +22,7 @@ from luot.credentials import SERVER_USER, Credentials, load_or_create
 from luot.paths import database_file
 from server.accounts import Accounts
 from server.api import create_app
+from server.backup import BackupScheduler, DatabaseLock, private_directory
 from server.devices import DeviceRegistry
 from server.engine import QueueError, utc_now
 from server.http_limits import EdgeProtocol, raise_open_files_limit
@@ -41,6 +42,7 @@ class RuntimeOptions:
     mqtt_port: int | None = None
     clock: Callable[[], datetime] = utc_now
     db_path: Path | None = None
+    init: bool = False  # create a new centre's database if there is none (luot server --init, the demo, tests)
 
 
 @dataclass
@@ -58,24 +60,29 @@ class CentreRuntime:
     mqtt_host: str = "127.0.0.1"
     mqtt_port: int = 0
     notes: list[str] = field(default_factory=list)
+    backups: BackupScheduler | None = None
+    _lock: DatabaseLock | None = None
     registry: DeviceRegistry | None = None
     access: Any = None
     _http_task: asyncio.Task[None] | None = None
 
     async def start(self) -> "CentreRuntime":
         options, config = self.options, self.config
-        options.data_dir.mkdir(parents=True, exist_ok=True)
+        private_directory(options.data_dir)  # database, backups and secrets: the service user only
+        db_path = options.db_path or database_file(options.data_dir, config)
+        self._lock = DatabaseLock(db_path).acquire()  # one server per database; `luot restore` checks it
         self.credentials = load_or_create(config, options.data_dir / "secrets.json")
         if config.region is not None:  # before the registry copies the secrets (region/bridge.py)
             from region.bridge import ensure_bridge_secret
 
             ensure_bridge_secret(self.credentials)
         self.registry = DeviceRegistry(config, self.credentials, options.data_dir)
-        db_path = options.db_path or database_file(options.data_dir, config)
-        self.storage = await Storage.open(db_path, config.zone)
+        self.storage = await Storage.open(db_path, config.zone, create=options.init)
         self.accounts = Accounts(self.storage)
         self.service = await CentreService.start(config, self.storage, options.clock)
         await self._ensure_first_manager()
+        self.backups = BackupScheduler(config, options.data_dir)
+        self.backups.start()
         if options.mqtt:
             await self._start_mqtt()
         from server.device_access import DeviceAccess
@@ -148,6 +155,7 @@ class CentreRuntime:
     async def _start_http(self) -> None:
         assert self.service is not None and self.credentials is not None
         app = create_app(self.service, self.credentials, self.link, self.registry)
+        app.state.backups = self.backups  # for /health: server.backup.storage_health
         app.state.access = self.access  # enrolment and revocation routes apply the registry at once
         # Where enrolling devices are sent: the centre file's broker, else ours (host None: the one they reach us at).
         app.state.mqtt_address = (self.config.mqtt.host, self.mqtt_port) if self.options.mqtt else None
@@ -201,8 +209,12 @@ class CentreRuntime:
             await self.link.stop()
         if self.broker is not None:
             await self.broker.stop()
+        if self.backups is not None:
+            await self.backups.stop()
         if self.storage is not None:
             await self.storage.close()
+        if self._lock is not None:
+            self._lock.release()
 
 
 def free_port() -> int:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-import socket
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any, Callable
 import uvicorn
 
 from luot.config import CentreConfig
+from luot.ports import free_port
 from luot.credentials import SERVER_USER, Credentials, load_or_create
 from luot.paths import database_file
 from server.accounts import Accounts
@@ -217,7 +217,3 @@ class CentreRuntime:
             self._lock.release()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])

@@ -686,10 +686,13 @@ class QueueEngine:
             raise Invalid("priority_unknown", f"Đối tượng ưu tiên '{priority}' không có trong cấu hình.",
                           f"Priority class '{priority}' is not configured.")
         granted = datetime.fromisoformat(lease[3])
-        if issued_at.tzinfo is None or issued_at < granted or issued_at > now + CLOCK_BACK_TOLERANCE:
+        # A kiosk's clock is its own: a few minutes either way are tolerated, and its place in line
+        # is kept inside the lease's window whatever it says (no year 0001 at the front).
+        if (issued_at.tzinfo is None or issued_at < granted - CLOCK_BACK_TOLERANCE
+                or issued_at > now + CLOCK_BACK_TOLERANCE):
             raise Invalid("issued_at", "Thời điểm in vé nằm ngoài thời gian của khối số đã cấp.",
                           f"issued_at must lie between the lease ({granted.isoformat()}) and now.")
-        since = min(issued_at, now)
+        since = min(max(issued_at, granted), now)
         event = self._emit(events, "ticket.issued", now, ticket_id="t" + self._new_id()[:15], number=number,
                            group=group, token_hash=hashed, priority=priority, source=device, offline=True,
                            issued_at=since.isoformat())

@@ -127,7 +127,7 @@ def test_an_offline_ticket_stays_inside_its_own_lease() -> None:
         "kiosk-1", "ho-tich", 1002, at(MON, 8, 30), TOKENS[0], now))
     refused("offline_conflict", engine, now, lambda: engine.import_offline(
         "kiosk-1", "ho-tich", 1001, at(MON, 8, 30), TOKENS[1], now))
-    for issued_at in (at(MON, 7, 59), at(MON, 9, 10), at(MON - 1, 9).replace(year=1)):  # before the lease, future
+    for issued_at in (at(MON, 7, 50), at(MON, 9, 10), at(MON - 1, 9).replace(year=1)):  # before the lease, future, year 1
         refused("issued_at", engine, now, lambda: engine.import_offline(
             "kiosk-1", "ho-tich", 1002, issued_at, TOKENS[1], now))
     refused("priority_unknown", engine, now, lambda: engine.import_offline(

@@ -60,6 +60,10 @@ score 91 bits on average in base64url (22 characters; the lowest of 200,000 was 
 (lowest 91); ``AAAA…`` scores 0 and ``abab…`` 22. The bar sits well below what a random token can
 score, because refusing a genuine offline ticket would lose it; it stops chosen and repeated tokens,
 not every pattern (a kiosk's own tokens come from :func:`new_token`)."""
+KIOSK_CLOCK_TOLERANCE = timedelta(minutes=10)
+"""How far a kiosk's own clock may be off the server's when it stamps an offline ticket: refusing a
+ticket already printed for a citizen over a slow kiosk clock would lose it, so only times outside
+the lease's window by more than this are refused; the ticket's place is kept inside the window."""
 ASSISTANCE_WINDOW = timedelta(minutes=1)
 ASSISTANCE_PER_WINDOW = 5
 """Help requests one device may make per minute: a visitor presses a few times, a loop does not."""
@@ -686,10 +690,10 @@ class QueueEngine:
             raise Invalid("priority_unknown", f"Đối tượng ưu tiên '{priority}' không có trong cấu hình.",
                           f"Priority class '{priority}' is not configured.")
         granted = datetime.fromisoformat(lease[3])
-        # A kiosk's clock is its own: a few minutes either way are tolerated, and its place in line
-        # is kept inside the lease's window whatever it says (no year 0001 at the front).
-        if (issued_at.tzinfo is None or issued_at < granted - CLOCK_BACK_TOLERANCE
-                or issued_at > now + CLOCK_BACK_TOLERANCE):
+        # A kiosk's clock is its own: a few minutes either way are tolerated (KIOSK_CLOCK_TOLERANCE),
+        # and its place in line is kept inside the lease's window (no year 0001 at the front).
+        if (issued_at.tzinfo is None or issued_at < granted - KIOSK_CLOCK_TOLERANCE
+                or issued_at > now + KIOSK_CLOCK_TOLERANCE):
             raise Invalid("issued_at", "Thời điểm in vé nằm ngoài thời gian của khối số đã cấp.",
                           f"issued_at must lie between the lease ({granted.isoformat()}) and now.")
         since = min(max(issued_at, granted), now)

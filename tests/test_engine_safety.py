@@ -127,9 +127,11 @@ def test_an_offline_ticket_stays_inside_its_own_lease() -> None:
         "kiosk-1", "ho-tich", 1002, at(MON, 8, 30), TOKENS[0], now))
     refused("offline_conflict", engine, now, lambda: engine.import_offline(
         "kiosk-1", "ho-tich", 1001, at(MON, 8, 30), TOKENS[1], now))
-    for issued_at in (at(MON, 7, 50), at(MON, 9, 10), at(MON - 1, 9).replace(year=1)):  # before the lease, future, year 1
+    for issued_at in (at(MON, 7, 45), at(MON, 9, 15), at(MON - 1, 9).replace(year=1)):  # before the lease, future, year 1
         refused("issued_at", engine, now, lambda: engine.import_offline(
             "kiosk-1", "ho-tich", 1002, issued_at, TOKENS[1], now))
+    slow = run(engine, log, engine.import_offline("kiosk-1", "ho-tich", 1003, at(MON, 7, 55), TOKENS[2], now))
+    assert slow.queue_since == at(MON, 8)  # a kiosk clock 5 minutes slow: kept, placed at the lease
     refused("priority_unknown", engine, now, lambda: engine.import_offline(
         "kiosk-1", "ho-tich", 1002, at(MON, 8, 30), TOKENS[1], now, priority="vip"))
     refused("not_leased", engine, now, lambda: engine.import_offline(

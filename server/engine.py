@@ -187,6 +187,11 @@ def new_token() -> str:
     return secrets.token_urlsafe(16)
 
 
+def _is_int(value: object) -> bool:
+    """An integer that is not a bool (``isinstance(True, int)`` holds in Python; JSON ``true`` is no number)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def token_hash(token: str) -> str:
     """What the log and the database keep of a tracking token: its SHA-256, hex.
 
@@ -630,7 +635,7 @@ class QueueEngine:
             spec = self.config.group(group)
         except KeyError:
             raise NotFound("group_not_found", f"Không có lĩnh vực '{group}'.", f"There is no procedure group '{group}'.") from None
-        if not 1 <= size <= 200:
+        if not _is_int(size) or not 1 <= size <= 200:
             raise Invalid("lease_size", "Khối số phải từ 1 đến 200 số.", "A block holds 1 to 200 numbers.")
         limit = self.config.queue.lease_limit
         if self._is_today(now) and self.open_leased(device, group) + size > limit:
@@ -919,8 +924,8 @@ class QueueEngine:
     def record_feedback(self, ticket_id: str, rating: int, device: str | None, counter: int | None,
                         now: datetime) -> list[Event]:
         """One satisfaction rating per finished ticket, from the pad at the counter that served it."""
-        if not 1 <= rating <= 4:
-            raise Invalid("rating", "Mức hài lòng phải từ 1 đến 4.", "A rating is 1 to 4.")
+        if not _is_int(rating) or not 1 <= rating <= 4:  # ``True`` is not the rating 1
+            raise Invalid("rating", "Mức hài lòng phải từ 1 đến 4.", "A rating is a whole number from 1 to 4.")
         ticket = self._ticket_today(ticket_id, now)
         if ticket.status != DONE:
             raise QueueError("not_finished", "Chỉ đánh giá sau khi được phục vụ xong.", "Rate only after the service ends.")

@@ -166,6 +166,17 @@ def test_help_requests_are_deduplicated_and_rate_limited_also_after_a_restart() 
     assert sum(e.type == "assistance.requested" for e in log) == 7
 
 
+def test_a_boolean_is_no_rating_whatever_the_adapter() -> None:
+    engine, log = new_engine(CONFIG), []
+    run(engine, log, engine.open_counter(1, None, at(MON, 8)))
+    ticket = run(engine, log, engine.issue("ho-tich", at(MON, 8)))
+    run(engine, log, engine.call_next(1, at(MON, 8, 1)))
+    run(engine, log, engine.finish(1, at(MON, 8, 2)))
+    refused("rating", engine, at(MON, 8, 3), lambda: engine.record_feedback(ticket.id, True, "pad-1", 1, at(MON, 8, 3)))
+    refused("lease_size", engine, at(MON, 8, 3), lambda: engine.lease_block("kiosk-1", "ho-tich", True, at(MON, 8, 3)))
+    run(engine, log, engine.record_feedback(ticket.id, 1, "pad-1", 1, at(MON, 8, 3)))
+
+
 def test_inbound_payloads_have_strict_types() -> None:
     good = parse_inbound("feedback", encode("feedback", {"ticket_id": "t1", "rating": 4, "request_id": "r"}))
     assert good.rating == 4  # type: ignore[attr-defined]

@@ -87,7 +87,7 @@ async def drill(directory: Path, speed: float = 600.0, phase_seconds: float = 0.
     config = load_config()
     local = datetime.now(config.zone).replace(hour=22, minute=0, second=0, microsecond=0) - timedelta(days=1)
     clock = JumpingClock(local.astimezone(timezone.utc), speed)
-    options = RuntimeOptions(data_dir=directory, http_port=0, mqtt=False, clock=clock)
+    options = RuntimeOptions(data_dir=directory, http_port=0, mqtt=False, clock=clock, init=True)
     runtime = await CentreRuntime(config, options).start()
     log: list[dict[str, Any]] = []
     phase = ["start"]

@@ -19,8 +19,12 @@ import uvicorn
 
 from luot.config import CentreConfig
 from luot.credentials import SERVER_USER, Credentials, load_or_create
+from luot.paths import database_file
+from server.accounts import Accounts
 from server.api import create_app
+from server.backup import BackupScheduler, DatabaseLock, private_directory
 from server.engine import QueueError, utc_now
+from server.http_limits import EdgeProtocol, raise_open_files_limit
 from server.service import CentreService
 from server.storage import Storage
 
@@ -37,6 +41,7 @@ class RuntimeOptions:
     mqtt_port: int | None = None
     clock: Callable[[], datetime] = utc_now
     db_path: Path | None = None
+    init: bool = False  # create a new centre's database if there is none (luot server --init, the demo, tests)
 
 
 @dataclass
@@ -45,6 +50,7 @@ class CentreRuntime:
     options: RuntimeOptions = field(default_factory=RuntimeOptions)
     credentials: Credentials | None = None
     storage: Storage | None = None
+    accounts: Accounts | None = None
     service: CentreService | None = None
     broker: Any = None
     link: Any = None
@@ -53,20 +59,27 @@ class CentreRuntime:
     mqtt_host: str = "127.0.0.1"
     mqtt_port: int = 0
     notes: list[str] = field(default_factory=list)
+    backups: BackupScheduler | None = None
+    _lock: DatabaseLock | None = None
     _http_task: asyncio.Task[None] | None = None
 
     async def start(self) -> "CentreRuntime":
         options, config = self.options, self.config
-        options.data_dir.mkdir(parents=True, exist_ok=True)
+        private_directory(options.data_dir)  # database, backups and secrets: the service user only
+        db_path = options.db_path or database_file(options.data_dir, config)
+        self._lock = DatabaseLock(db_path).acquire()  # one server per database; `luot restore` checks it
         self.credentials = load_or_create(config, options.data_dir / "secrets.json")
-        db_path = options.db_path or (options.data_dir / Path(config.storage.path).name)
-        self.storage = await Storage.open(db_path, config.zone)
+        self.storage = await Storage.open(db_path, config.zone, create=options.init)
+        self.accounts = Accounts(self.storage)
         self.service = await CentreService.start(config, self.storage, options.clock)
         await self._ensure_first_manager()
+        self.backups = BackupScheduler(config, options.data_dir)
+        self.backups.start()
         if options.mqtt:
             await self._start_mqtt()
         await self._start_http()
-        log.info("centre %s ready: http://%s:%d", config.centre.id, self._http_host(), self.http_port)
+        log.info("centre %s ready: listening on %s:%d, QR links %s", config.centre.id, self._http_host(),
+                 self.http_port, config.centre.public_url)
         return self
 
     def _http_host(self) -> str:
@@ -74,11 +87,11 @@ class CentreRuntime:
 
     async def _ensure_first_manager(self) -> None:
         """A fresh centre gets one manager account; its password is written once for the operator."""
-        assert self.storage is not None
-        if await self.storage.count_users("manager"):
+        assert self.accounts is not None
+        if await self.accounts.count_users("manager"):
             return
         password = secrets.token_urlsafe(9)
-        await self.storage.add_user("quanly", "Quản lý trung tâm", "manager", password)
+        await self.accounts.add_user("quanly", "Quản lý trung tâm", "manager", password)
         note = self.options.data_dir / "first-login.txt"
         note.write_text(f"username: quanly\npassword: {password}\n", encoding="utf-8")
         note.chmod(0o600)
@@ -130,14 +143,19 @@ class CentreRuntime:
     async def _start_http(self) -> None:
         assert self.service is not None and self.credentials is not None
         app = create_app(self.service, self.credentials, self.link)
+        app.state.backups = self.backups  # for /health: server.backup.storage_health
         self.app = app
         port = self.options.http_port if self.options.http_port is not None else self.config.http.port
         # proxy_headers off: nothing here reads the client's address or scheme, and the
         # middleware that would rewrite them from X-Forwarded-* costs every request a little.
         server_config = uvicorn.Config(app, host=self._http_host(), port=port, log_level="warning",
-                                       lifespan="off", access_log=False, proxy_headers=False)
+                                       lifespan="off", access_log=False, proxy_headers=False,
+                                       http=EdgeProtocol)
+        raise_open_files_limit()
         self.http = uvicorn.Server(server_config)
-        self.http.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        # Signals: uvicorn (>= 0.29) swaps in its own SIGINT/SIGTERM handlers only while serve() runs
+        # on the main thread; `luot server` and `luot demo` install theirs (loop.add_signal_handler)
+        # after start() returns, so theirs decide, and stop() ends the server.
         self._http_task = asyncio.create_task(self.http.serve(), name="luot-http")
         while not self.http.started:
             if self._http_task.done():
@@ -148,9 +166,21 @@ class CentreRuntime:
 
     @property
     def base_url(self) -> str:
-        return f"http://{self._http_host()}:{self.http_port}"
+        """Where programs on this box reach the web server (loopback when it listens on every
+        interface: ``http://0.0.0.0:8080`` is not an address a client can open)."""
+        host = self._http_host()
+        if host in ("0.0.0.0", ""):
+            host = "127.0.0.1"
+        elif host == "::":
+            host = "[::1]"
+        elif ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.http_port}"
 
     async def stop(self) -> None:
+        supervisor = getattr(self.broker, "supervisor", None)
+        if supervisor is not None:  # a broker ending from here on is part of the shutdown
+            supervisor.stop_watching()
         live = getattr(getattr(getattr(self, "app", None), "state", None), "live", None)
         if live is not None:
             live.close()  # end the pages' event streams, or the HTTP server waits for them
@@ -162,8 +192,12 @@ class CentreRuntime:
             await self.link.stop()
         if self.broker is not None:
             await self.broker.stop()
+        if self.backups is not None:
+            await self.backups.stop()
         if self.storage is not None:
             await self.storage.close()
+        if self._lock is not None:
+            self._lock.release()
 
 
 def free_port() -> int:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import datetime
 from typing import Any, Awaitable, Callable, TypeVar
 
@@ -43,6 +44,9 @@ class CentreService:
         """Generation of :attr:`engine`: moves on each time a failed commit makes it rebuild."""
         self.reloads = 0
         self._reloading: asyncio.Future[None] | None = None
+        # Told how long each awaited commit took (seconds): the metrics' one hook into the write
+        # path (server/metrics.py), so storage itself needs no instrumentation.
+        self.commit_timer: Callable[[float], None] | None = None
         storage.after_commit = self._committed
         storage.clock = clock  # which days are closed (and may be summarised) follows the centre's clock
 
@@ -77,12 +81,15 @@ class CentreService:
         now = self.now()
         epoch = self.epoch
         result, events = command(self.engine, now)  # raises QueueError before anything changes
+        started = time.perf_counter()
         future = self.storage.submit(events, epoch)
         try:
             await future
         except StorageError:
             await self._recover(epoch)
             raise
+        if self.commit_timer is not None:
+            self.commit_timer(time.perf_counter() - started)
         return result
 
     async def _recover(self, epoch: int) -> None:

@@ -49,7 +49,8 @@ async def running_centre(
 ) -> AsyncIterator[CentreRuntime]:
     runtime = CentreRuntime(
         config or load_config(),
-        RuntimeOptions(data_dir=tmp_path / "var", http_port=0, mqtt=mqtt, broker=broker, mqtt_port=0, clock=clock),
+        RuntimeOptions(data_dir=tmp_path / "var", http_port=0, mqtt=mqtt, broker=broker, mqtt_port=0, clock=clock,
+                       init=True),
     )
     await runtime.start()
     try:
@@ -67,8 +68,8 @@ def device_auth(runtime_or_dir: CentreRuntime | Path, device: str) -> dict[str, 
 
 
 async def staff_auth(runtime: CentreRuntime, username: str = "canbo1", role: str = "officer") -> dict[str, str]:
-    assert runtime.storage is not None
-    await runtime.storage.add_user(username, username.title(), role, "matkhau-123")
+    assert runtime.accounts is not None
+    await runtime.accounts.add_user(username, username.title(), role, "matkhau-123")
     async with httpx.AsyncClient(base_url=runtime.base_url) as client:
         answer = await client.post("/api/v1/login", json={"username": username, "password": "matkhau-123"})
         answer.raise_for_status()

@@ -9,7 +9,7 @@ issue tickets over HTTP the whole time and an officer calls and finishes at coun
 - local midnight passing normally (the new day opens by itself, numbering starts again);
 - ``-1 day`` and ``-3 h`` (back into yesterday) after midnight, each corrected;
 - ``-3 h`` at 04:00 that is the truth (the clock had been 3 h fast): refused until a manager confirms the
-  clock (QueueEngine.confirm_clock, run in-process: there is no HTTP route for it yet);
+  clock (POST /api/v1/day/confirm-clock);
 - a restart of the server on the same database, and one more ticket.
 
 Printed: per phase (the one a request was sent in; a request sent just before a correction may
@@ -148,8 +148,9 @@ async def drill(directory: Path, speed: float = 600.0, phase_seconds: float = 0.
         # The clock had been 3 h fast all along: the true time is 3 h earlier (01:00), and stays so.
         clock.start -= timedelta(hours=3)
         await hold("true clock 3 h behind the log, not confirmed")
-        assert runtime.service is not None
-        await runtime.service.run(lambda e, now: (None, e.confirm_clock(now)))
+        manager = await staff_auth(runtime, "quanly2", "manager")
+        confirmed = await http.post("/api/v1/day/confirm-clock", headers=manager)
+        assert confirmed.status_code == 200, confirmed.text
         before = len(log)
         await hold("after a manager confirmed the clock")
         resumed["-3 h for good, confirmed by a manager"] = await issued_since(before)

@@ -37,3 +37,27 @@ async def test_a_used_offline_token_fails_only_its_own_kiosk(tmp_path):
         assert len({a.json()["number"] for a in good}) == 20
         for answer in good:  # every acknowledged ticket is really there
             assert (await http.get(f"/api/v1/track/{answer.json()['token']}")).status_code == 200
+
+
+async def test_a_manager_confirms_the_clock_over_http(tmp_path):
+    """The clock was 3 hours fast and is put right: tickets are refused with the reason until a
+    manager confirms, then numbering goes on where it was; an officer may not confirm."""
+    from datetime import timedelta
+
+    from tests.helpers.centre import staff_auth
+
+    clock = ManualClock()
+    async with running_centre(tmp_path, clock=clock) as centre, httpx.AsyncClient(base_url=centre.base_url) as http:
+        kiosk = device_auth(centre, "kiosk-1")
+        clock.advance(hours=3)
+        first = (await http.post("/api/v1/tickets", json={"group": "ho-tich"}, headers=kiosk)).json()
+        clock.now -= timedelta(hours=3)
+        refused = await http.post("/api/v1/tickets", json={"group": "ho-tich"}, headers=kiosk)
+        assert refused.status_code == 409 and refused.json()["error"] == "clock_suspect"
+        assert "Đồng hồ" in refused.json()["message"] and "clock" in refused.json()["message_en"]
+        officer = await staff_auth(centre)
+        assert (await http.post("/api/v1/day/confirm-clock", headers=officer)).status_code == 403
+        manager = await staff_auth(centre, "quanly2", "manager")
+        assert (await http.post("/api/v1/day/confirm-clock", headers=manager)).status_code == 200
+        second = await http.post("/api/v1/tickets", json={"group": "ho-tich"}, headers=kiosk)
+        assert second.status_code == 201 and second.json()["number"] == first["number"] + 1

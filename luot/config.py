@@ -63,6 +63,7 @@ class QueueRules(_Strict):
     priority_run_limit: int = Field(3, ge=1, le=20)
     max_calls: int = Field(3, ge=1, le=10)
     wait_alert_minutes: int = Field(30, ge=1, le=600)
+    lease_limit: int = Field(200, ge=1, le=5000, description="numbers of one group a kiosk may hold leased and unused")
 
 
 class PriorityClass(_Strict):

@@ -9,7 +9,9 @@ all retained state, because a broker restarted without persistence has forgotten
 
 In: feedback and assistance payloads from devices are validated with :mod:`luot.protocol`; a bad
 one is logged with a plain reason, counted in :attr:`MqttLink.rejected` and dropped — nothing a
-device sends can raise out of the paho callback. Good ones are handed to the server's coroutine
+device sends can raise out of the paho callback. A *retained* request is dropped too: the broker
+hands it to every new subscription, so it would come back as new after each restart; a request is
+an event, never state, and devices send them not retained. Good ones are handed to the server's coroutine
 ``on_inbound(kind, device_id, data)`` on the server's event loop (paho runs its own thread).
 
 MQTT 3.1.1 with paho-mqtt 2.x, because the embedded amqtt broker has no MQTT 5. The session is
@@ -316,12 +318,12 @@ class MqttLink:
                 self._own_offline_routed.set()
             return
         try:
-            self._handle(message.topic, message.payload)
+            self._handle(message.topic, message.payload, bool(message.retain))
         except Exception:  # a bug here must not kill paho's thread and with it all MQTT traffic
             self.rejected += 1
             log.exception("unexpected error handling a message on %s", message.topic)
 
-    def _handle(self, topic: str, payload: bytes) -> None:
+    def _handle(self, topic: str, payload: bytes, retained: bool = False) -> None:
         device = self.topics.device_of(topic)
         kind = topic.rsplit("/", 1)[-1]
         if device is None:
@@ -330,6 +332,8 @@ class MqttLink:
             return self._availability(device, payload)
         if kind not in INBOUND_KINDS:
             return self._reject(topic, device, f"unknown message kind {kind!r}")
+        if retained:
+            return self._reject(topic, device, "a retained request is a stale one (requests are never retained)")
         if device not in self._devices:
             return self._reject(topic, device, "device is not in the centre configuration")
         try:

@@ -23,7 +23,7 @@ from typing import Any, Awaitable, Callable, TypeVar
 from zoneinfo import ZoneInfo
 
 from server import summaries
-from server.engine import Event
+from server.engine import Event, token_hash
 from server.sqlite_thread import SqliteThread
 from server.summaries import percentile_from_histogram  # re-exported: reports and tests import it from here
 
@@ -172,7 +172,52 @@ MIGRATIONS: list[str] = [
     ) WITHOUT ROWID;
     CREATE TABLE summarised_days (day TEXT PRIMARY KEY) WITHOUT ROWID;
     """ + _unsummarising_triggers("stats_hourly") + _unsummarising_triggers("wait_hist"),
+    # 5: tracking tokens kept only as SHA-256 hashes (server.engine.token_hash), in the tickets
+    # table and in the log: a copied database opens nobody's tracking page. A token is unique per
+    # service day (the engine knows the day's tokens and refuses a repeat; it cannot know every
+    # earlier day's, and the database must never refuse what the engine accepted, or one kiosk's
+    # replayed token would fail everyone's group commit). ``luot_sha256`` is registered on the
+    # connection by Storage.open. Leases get an index so start-up reads each day's highest number.
+    """
+    CREATE TABLE tickets_v5 (
+        id TEXT PRIMARY KEY,
+        day TEXT NOT NULL,
+        number INTEGER NOT NULL,
+        grp TEXT NOT NULL,
+        token_hash TEXT NOT NULL,
+        priority TEXT,
+        source TEXT,
+        offline INTEGER NOT NULL DEFAULT 0,
+        status TEXT NOT NULL,
+        issued_at TEXT NOT NULL,
+        first_called_at TEXT,
+        started_at TEXT,
+        finished_at TEXT,
+        counter INTEGER,
+        officer TEXT,
+        calls INTEGER NOT NULL DEFAULT 0,
+        rating INTEGER,
+        UNIQUE (day, grp, number),
+        UNIQUE (day, token_hash)
+    );
+    INSERT INTO tickets_v5 (id, day, number, grp, token_hash, priority, source, offline, status, issued_at,
+                            first_called_at, started_at, finished_at, counter, officer, calls, rating)
+        SELECT id, day, number, grp, luot_sha256(token), priority, source, offline, status, issued_at,
+               first_called_at, started_at, finished_at, counter, officer, calls, rating FROM tickets;
+    DROP TABLE tickets;
+    ALTER TABLE tickets_v5 RENAME TO tickets;
+    CREATE INDEX tickets_token_hash ON tickets(token_hash);
+    UPDATE events SET data = json_set(json_remove(data, '$.token'), '$.token_hash',
+                                      luot_sha256(json_extract(data, '$.token')))
+        WHERE type = 'ticket.issued' AND json_extract(data, '$.token') IS NOT NULL;
+    CREATE INDEX events_leases ON events(day) WHERE type = 'block.leased';
+    """,
 ]
+
+
+def _sha256_sql(text: str | None) -> str | None:
+    """``luot_sha256(text)`` in SQL, for migration 5: the same hash as :func:`server.engine.token_hash`."""
+    return None if text is None else token_hash(text)
 
 
 @functools.lru_cache(maxsize=None)
@@ -211,7 +256,13 @@ class Storage:
     def __init__(self, db: SqliteThread, zone: ZoneInfo) -> None:
         self.db = db
         self.zone = zone
-        self._pending: list[tuple[list[Event], asyncio.Future[None]]] = []
+        self._pending: list[tuple[list[Event], int | None, asyncio.Future[None]]] = []
+        self._writing = False
+        self._failed_epoch = -1
+        self.fault: Callable[[list[Event]], None] | None = None
+        """Fault injection for tests and drills: called inside each commit's transaction, after its
+        statements and before COMMIT; whatever it raises fails that commit exactly as a full disk
+        or an I/O error would (the transaction is rolled back)."""
         self._wakeup = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
         self.after_commit: Callable[[list[Event]], Awaitable[None] | None] | None = None
@@ -253,6 +304,8 @@ class Storage:
             await db.execute("PRAGMA synchronous=FULL")
             await db.execute("PRAGMA foreign_keys=ON")
             await db.execute("PRAGMA busy_timeout=5000")
+            await db.call(lambda connection: connection.create_function(
+                "luot_sha256", 1, _sha256_sql, deterministic=True))  # migration 5
             if version:
                 problems = [row[0] for row in await (await db.execute("PRAGMA quick_check")).fetchall()]
                 if problems != ["ok"]:
@@ -296,14 +349,28 @@ class Storage:
         return self.clock().astimezone(self.zone).date()
 
     # ------------------------------------------------------------------ commits
-    def submit(self, events: list[Event]) -> asyncio.Future[None]:
+    def submit(self, events: list[Event], epoch: int | None = None) -> asyncio.Future[None]:
         """Queue events for the next group commit. Call synchronously right after the engine
-        produced them, so commits keep the engine's order."""
+        produced them, so commits keep the engine's order.
+
+        ``epoch`` is the generation of the engine state the events were computed on
+        (:class:`server.service.CentreService`). When a commit fails, every later submission of
+        that epoch or an earlier one was computed on top of events that are not on disk: it fails
+        too, without being written, until the caller has rebuilt its engine and moved to a new
+        epoch. So the log never holds an event whose cause was lost (a call of a ticket whose
+        issue failed). ``None``: events not tied to an engine's epoch (tests, tools).
+
+        Events of no command (a command that changed nothing) still wait here while earlier
+        events are being written, so that its answer, read from the engine, is durable too.
+        """
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        if not events:
+        if epoch is not None and epoch <= self._failed_epoch:
+            future.set_exception(_stale(epoch))
+            return future
+        if not events and not self._pending and not self._writing:
             future.set_result(None)
             return future
-        self._pending.append((events, future))
+        self._pending.append((events, epoch, future))
         self._wakeup.set()
         return future
 
@@ -317,27 +384,43 @@ class Storage:
             if not self._pending:
                 continue
             batch, self._pending = self._pending, []
-            events = [event for group, _ in batch for event in group]
+            live = []
+            for entry in batch:
+                epoch, future = entry[1], entry[2]
+                if epoch is not None and epoch <= self._failed_epoch:
+                    if not future.done():  # computed on a state that a failed commit never made durable
+                        future.set_exception(_stale(epoch))
+                else:
+                    live.append(entry)
+            events = [event for group, _, _ in live for event in group]
+            self._writing = True
             try:
-                await self._write(events)
+                if events:
+                    await self._write(events)
             except Exception as error:  # disk full, I/O error: nothing in this batch is acknowledged
                 log.error("could not commit %d events: %s", len(events), error)
                 self.last_commit_error = str(error)
-                for _, future in batch:
+                epochs = [epoch for _, epoch, _ in live if epoch is not None]
+                if epochs:
+                    self._failed_epoch = max(self._failed_epoch, *epochs)
+                for _, _, future in live:
                     if not future.done():
                         future.set_exception(StorageError(f"không lưu được dữ liệu / could not save: {error}"))
                 continue
-            self.commits += 1
-            self.committed_events += len(events)
-            self.last_commit_error = None
-            if self.after_commit is not None:
-                try:
-                    result = self.after_commit(events)
-                    if asyncio.iscoroutine(result):
-                        await result
-                except Exception:  # publishing must never undo or block a commit
-                    log.exception("after-commit hook failed")
-            for _, future in batch:
+            finally:
+                self._writing = False
+            if events:
+                self.commits += 1
+                self.committed_events += len(events)
+                self.last_commit_error = None
+                if self.after_commit is not None:
+                    try:
+                        result = self.after_commit(events)
+                        if asyncio.iscoroutine(result):
+                            await result
+                    except Exception:  # publishing must never undo or block a commit
+                        log.exception("after-commit hook failed")
+            for _, _, future in live:
                 if not future.done():
                     future.set_result(None)
 
@@ -365,6 +448,8 @@ class Storage:
             )
             for event in events:
                 self._project(db, event)
+            if self.fault is not None:
+                self.fault(events)
             db.execute("COMMIT")
         except BaseException:
             if db.in_transaction:
@@ -386,9 +471,10 @@ class Storage:
         kind = event.type
         if kind == "ticket.issued":
             db.execute(
-                "INSERT INTO tickets (id, day, number, grp, token, priority, source, offline, status, issued_at) "
+                "INSERT INTO tickets (id, day, number, grp, token_hash, priority, source, offline, status, issued_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'waiting', ?)",
-                (d["ticket_id"], event.day, d["number"], d["group"], d["token"], d.get("priority"), d.get("source"),
+                (d["ticket_id"], event.day, d["number"], d["group"], d.get("token_hash") or token_hash(d["token"]),
+                 d.get("priority"), d.get("source"),
                  int(bool(d.get("offline"))), d.get("issued_at", at)),
             )
             self._bump(db, event, issued=1)
@@ -469,9 +555,28 @@ class Storage:
         return int(row[0])
 
     async def ticket_by_token(self, token: str) -> dict[str, Any] | None:
-        cursor = await self.db.execute("SELECT * FROM tickets WHERE token = ?", (token,))
+        """The ticket a tracking token belongs to (the latest day's, should a kiosk have reused one)."""
+        cursor = await self.db.execute("SELECT * FROM tickets WHERE token_hash = ? ORDER BY day DESC LIMIT 1",
+                                       (token_hash(token),))
         row = await cursor.fetchone()
         return dict(row) if row else None
+
+    async def used_numbers(self, since: str) -> dict[tuple[str, str], int]:
+        """The highest number stored per (service day, group) from day ``since`` on: tickets and
+        leased blocks (a leased number may not be imported yet, and must not be issued again).
+        The engine gets these at start-up (QueueEngine(used_numbers=...)), so a day it opens
+        continues after them even if the log's last ``day.opened`` is not where that day began."""
+        highest: dict[tuple[str, str], int] = {}
+        cursor = await self.db.execute(
+            "SELECT day, grp, MAX(number) FROM tickets WHERE day >= ? GROUP BY day, grp", (since,))
+        for day, group, number in await cursor.fetchall():
+            highest[(day, group)] = int(number)
+        cursor = await self.db.execute(
+            "SELECT day, json_extract(data, '$.group'), MAX(json_extract(data, '$.last')) FROM events "
+            "WHERE type = 'block.leased' AND day >= ? GROUP BY 1, 2", (since,))
+        for day, group, last in await cursor.fetchall():
+            highest[(day, group)] = max(highest.get((day, group), 0), int(last))
+        return highest
 
     async def dossier(self, code: str) -> dict[str, Any] | None:
         """A dossier with its status timeline (oldest first), or None."""
@@ -525,6 +630,11 @@ class Storage:
         return [{by: key, "ratings": {str(k): v for k, v in sorted(counts.items())},
                  "responses": sum(counts.values()), "index": satisfaction_index(counts)}
                 for key, counts in table.items()]
+
+
+def _stale(epoch: int) -> StorageError:
+    return StorageError(f"không lưu được dữ liệu (thao tác dựa trên lần ghi đã hỏng) / could not save: "
+                        f"this operation built on a commit that failed (epoch {epoch})")
 
 
 def satisfaction_index(counts: dict[int, int]) -> float | None:

@@ -11,7 +11,7 @@
 3. The newest backup is restored with ``luot restore`` into a FRESH data directory (with the
    old secrets.json, as docs/backup.md asks an operator to keep it), and ``luot server`` starts on
    it WITHOUT ``--init``. Checked and printed: every ticket acknowledged before the backup began is
-   there with the same id, number and token; a new ticket in each group is numbered above the
+   there with the same id, number and token (hash); a new ticket in each group is numbered above the
    highest of its group; no (day, group, number) twice; the backup's events keep their ids and
    seqs; the restored centre's new events come after the old centre's last seq (the province's
    catch-up asks for ``after=<its high-water seq>``) and have ids the province has not seen (it
@@ -42,6 +42,7 @@ import psutil  # noqa: E402
 
 from bench_history import generate  # noqa: E402
 from loadkit import ROOT, Centre, Http, percentile  # noqa: E402
+from server.engine import token_hash  # noqa: E402
 from server.storage import Storage  # noqa: E402
 from tests.helpers.process import ServerProcess  # noqa: E402
 
@@ -241,16 +242,16 @@ async def main() -> int:
     shutil.copy2(centre.data / "secrets.json", fresh / "secrets.json")
 
     old_db, new_db = database, fresh / "luot.sqlite3"
-    backup_tickets = rows_of(backup, "SELECT id, day, grp, number, token FROM tickets ORDER BY id")
-    if rows_of(new_db, "SELECT id, day, grp, number, token FROM tickets ORDER BY id") != backup_tickets:
+    backup_tickets = rows_of(backup, "SELECT id, day, grp, number, token_hash FROM tickets ORDER BY id")
+    if rows_of(new_db, "SELECT id, day, grp, number, token_hash FROM tickets ORDER BY id") != backup_tickets:
         failures.append("restored tickets differ from the backup's")
     in_backup = {row[4] for row in backup_tickets}
     before = [a for a in acked if a["sent"] + a["latency"] < backup_start]
     after = [a for a in acked if a["sent"] > backup_start]
-    missing = [a for a in before if a["token"] not in in_backup]
+    missing = [a for a in before if token_hash(a["token"]) not in in_backup]
     print(f"tickets acknowledged before the backup began: {len(before)}, missing from the restored centre: {len(missing)}")
     print(f"tickets acknowledged after the backup began (lost with the old disk; their numbers will be issued again "
-          f"today): {len([a for a in after if a['token'] not in in_backup])}")
+          f"today): {len([a for a in after if token_hash(a['token']) not in in_backup])}")
     if missing:
         failures.append(f"{len(missing)} acknowledged tickets missing")
     today = rows_of(new_db, "SELECT MAX(day) FROM tickets")[0][0]

@@ -299,6 +299,14 @@ class CentreConfig(_Strict):
         """The centre's local date at ``now``: computed on every use, never cached."""
         return now.astimezone(self.zone).date()
 
+    def opening_hours(self, day: date) -> tuple[time, time] | None:
+        """When ``day``'s first session starts and its last one ends (local time); None when closed."""
+        sessions = [tuple(time.fromisoformat(part) for part in session.split("-"))
+                    for session in self.hours.get(WEEKDAYS[day.weekday()], [])]
+        if not sessions:
+            return None
+        return min(start for start, _ in sessions), max(end for _, end in sessions)
+
     def is_open(self, now: datetime) -> bool:
         local = now.astimezone(self.zone)
         for session in self.hours.get(WEEKDAYS[local.weekday()], []):

@@ -52,6 +52,15 @@ NEW_DAY_MAX_GAP = timedelta(hours=1)
 """A new service day opens by itself only this soon after the last event of an unclosed day (service
 going on across midnight); after a longer gap the day was either closed by a manager or the clock
 has jumped, and a manager confirms the clock (:meth:`QueueEngine.confirm_clock`)."""
+CLOSING_WINDOW = timedelta(minutes=90)
+MORNING_LEAD = timedelta(hours=2)
+OVERNIGHT_MAX_GAP = timedelta(days=4)
+"""A day left open opens the next one by itself when it looks like a night passed: the open day went
+quiet in the final :data:`CLOSING_WINDOW` of its opening hours or after them (the last citizens
+served, nobody pressed "close the day"), ``now`` falls in a working day's hours (from
+:data:`MORNING_LEAD` before opening to closing), and less than :data:`OVERNIGHT_MAX_GAP` passed (a
+weekend and a holiday). A clock that leaps a day at 10:00 (the day went quiet mid-morning), or three
+hours past midnight (02:00 is no working hour), still needs a manager to confirm it."""
 # Devices (issue 14 part 3)
 OFFLINE_TOKEN = re.compile(r"^(?:[A-Za-z0-9_-]{22,64}|[0-9a-f]{32,64})$")
 MIN_TOKEN_BITS = 60.0
@@ -302,9 +311,9 @@ class QueueEngine:
           day before the engine's: the clock went back. Accepting it would reopen a closed day
           (numbering from the first number again) or expire today's queue.
         - on a later service day while the current one is still open, more than
-          :data:`NEW_DAY_MAX_GAP` after the last event: the clock leapt forward (accepting it would
-          expire everyone waiting), or the day was left open overnight. Either way a manager looks
-          at the clock and confirms it (:meth:`confirm_clock`).
+          :data:`NEW_DAY_MAX_GAP` after the last event, unless a night passed as nights do
+          (:meth:`_ended_as_days_end`): the clock leapt forward (accepting it would expire everyone
+          waiting). A manager looks at the clock and confirms it (:meth:`confirm_clock`).
         """
         if self.last_at is None or self.day is None:
             return  # a new centre: nothing to judge the clock by
@@ -316,7 +325,8 @@ class QueueEngine:
                 "Hãy kiểm tra đồng hồ; nếu giờ hiện tại là đúng, quản lý cần xác nhận đồng hồ.",
                 f"The server clock is behind the last recorded event ({local}): refused. Check the clock; "
                 "if the current time is right, a manager must confirm the clock.")
-        if today > self.day and not self.day_closed and now - self.last_at > NEW_DAY_MAX_GAP:
+        if (today > self.day and not self.day_closed and now - self.last_at > NEW_DAY_MAX_GAP
+                and not self._ended_as_days_end(now)):
             hours = (now - self.last_at).total_seconds() / 3600
             raise clock_suspect(
                 f"Đồng hồ máy chủ đã sang ngày {today:%d/%m/%Y}, {hours:.1f} giờ sau sự kiện cuối lúc {local}, "
@@ -325,6 +335,24 @@ class QueueEngine:
                 f"The server clock moved to {today.isoformat()}, {hours:.1f} h after the last event ({local}), "
                 f"while {self.day.isoformat()} is still open: refused so the queue is not expired. "
                 "A manager must close the day or confirm the clock.")
+
+    def _ended_as_days_end(self, now: datetime) -> bool:
+        """Did the open day go quiet at its closing time, and is ``now`` a working day's hour?"""
+        assert self.last_at is not None and self.day is not None
+        if now - self.last_at > OVERNIGHT_MAX_GAP:
+            return False
+        zone = self.config.zone
+        local = now.astimezone(zone)
+        hours_now = self.config.opening_hours(local.date())
+        if hours_now is None:
+            return False
+        opens, closes = (datetime.combine(local.date(), t, tzinfo=zone) for t in hours_now)
+        if not opens - MORNING_LEAD <= local <= closes:
+            return False
+        hours_then = self.config.opening_hours(self.day)
+        if hours_then is None:
+            return True  # the open day had no opening hours (overtime on a Sunday): nothing to judge its end by
+        return self.last_at >= datetime.combine(self.day, hours_then[1], tzinfo=zone) - CLOSING_WINDOW
 
     def confirm_clock(self, now: datetime) -> list[Event]:
         """A manager says ``now`` is the right time: commands are judged against it from then on.

@@ -52,7 +52,7 @@ def ticket_rows(database: Path) -> list[tuple]:
 
     db = sqlite3.connect(database)
     try:
-        return db.execute("SELECT id, number, grp, token, status FROM tickets ORDER BY id").fetchall()
+        return db.execute("SELECT id, number, grp, token_hash, status FROM tickets ORDER BY id").fetchall()
     finally:
         db.close()
 

@@ -52,6 +52,32 @@ def test_a_clock_that_goes_back_is_refused_and_no_day_is_reopened() -> None:
     assert first.status == "waiting"
 
 
+def test_a_day_left_open_at_closing_time_gives_way_to_the_next_working_morning() -> None:
+    """Nobody pressed "close the day" (the usual evening): the next working morning opens a new day
+    by itself; a day that went quiet mid-morning, or a clock far ahead, still needs a manager."""
+    engine, log = new_engine(CONFIG), []  # sample hours: Mon-Fri 07:30-12:00 and 13:00-16:30, Sat 07:30-11:30
+    left = run(engine, log, engine.issue("ho-tich", at(MON, 16, 10)))  # in the last 90 minutes of Monday
+    morning = run(engine, log, engine.issue("ho-tich", at(MON + 1, 7, 20)))  # Tuesday, before the doors open
+    assert engine.day.isoformat() == "2026-03-03" and morning.number == 1001
+    assert state_of(replayed(CONFIG, log), at(MON + 1, 7, 21)) == state_of(engine, at(MON + 1, 7, 21))
+    assert left.id not in engine.tickets  # Monday's leftover ended with Monday
+
+
+def test_a_day_that_went_quiet_mid_morning_or_a_clock_far_ahead_needs_a_manager() -> None:
+    quiet, log = new_engine(CONFIG), []
+    run(quiet, log, quiet.issue("ho-tich", at(MON, 10)))  # then nothing: a clock leapt to the next morning
+    error = refused("clock_suspect", quiet, at(MON + 1, 8), lambda: quiet.issue("ho-tich", at(MON + 1, 8)))
+    assert "still open" in error.message_en
+    for wrong in (at(MON + 7, 8), at(MON + 1, 2)):  # a week later; 02:00 is no working hour
+        late, late_log = new_engine(CONFIG), []
+        run(late, late_log, late.issue("ho-tich", at(MON, 16, 20)))
+        refused("clock_suspect", late, wrong, lambda: late.issue("ho-tich", wrong))
+    weekend, weekend_log = new_engine(CONFIG), []
+    run(weekend, weekend_log, weekend.issue("ho-tich", at(MON + 4, 16, 0)))  # Friday afternoon
+    monday = run(weekend, weekend_log, weekend.issue("ho-tich", at(MON + 7, 7, 35)))  # Monday morning
+    assert monday.number == 1001 and weekend.day.isoformat() == "2026-03-09"
+
+
 def test_a_clock_a_day_or_three_hours_ahead_does_not_expire_the_queue() -> None:
     engine, log = new_engine(CONFIG), []
     waiting = run(engine, log, engine.issue("ho-tich", at(MON, 22)))

@@ -1,0 +1,437 @@
+"""A centre's LAN on one machine: one network namespace per box, a bridge in a "switch" namespace.
+
+Why namespaces: the proof that a centre works across machines needs separate network stacks (the
+server's broker really listens on its LAN address, a kiosk's cable can be pulled, a phone reaches
+the server only through the switch), and namespaces give exactly that on one CI machine, as root,
+without touching the host's own interfaces. Every name carries the test process's pid, so two runs
+never meet; the addresses (10.77.0.0/24) exist only inside these namespaces and there is no default
+route, so nothing can leave them.
+
+Pieces:
+* :class:`Lan` creates the switch and the boxes and removes everything in ``close()`` (processes in
+  its namespaces first, then the namespaces), also when the test failed;
+* :class:`Box` runs a program "on that machine" (``ip netns exec``) or a Python function in a
+  thread that has entered the box's network namespace (``setns``), and pulls its cable;
+* :class:`LineDriver` talks JSON lines to a driver process in a box (the display, the kiosk, the
+  browsers: tests/helpers/display_driver.py, lan_kiosk.py, lan_browser.py);
+* :class:`CentreServer` is ``luot server`` on the server box (start, kill -9, start again);
+* the *stand-ins* at the end do, with today's mechanism, the steps other branches are building
+  (enrolment, revocation, a broker that does not outlive a killed server). Each says which branch
+  replaces it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import queue
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+ROOT = Path(__file__).resolve().parents[2]
+SUBNET = "10.77.0"  # private, and only ever inside the namespaces below
+CLONE_NEWNET = 0x40000000
+T = TypeVar("T")
+
+
+def lan_unavailable() -> str | None:
+    """Why this machine cannot build the LAN (None when it can): root and ``ip`` are needed."""
+    if os.geteuid() != 0:
+        return "needs root to create network namespaces (CI runs as root)"
+    if shutil.which("ip") is None:
+        return "needs iproute2's `ip` command (apt-get install iproute2)"
+    return None
+
+
+def _ip(*args: str) -> None:
+    done = subprocess.run(["ip", *args], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"ip {' '.join(args)}: {done.stderr.strip()}")
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The environment of a program on a box: no proxy (there is nothing beyond the LAN), unbuffered."""
+    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+    env.pop("DISPLAY", None)
+    env.update(PYTHONUNBUFFERED="1", PYTHONPATH=str(ROOT), **extra)
+    return env
+
+
+class Box:
+    """One machine of the centre: a namespace with one cable (``lan0``) to the switch."""
+
+    def __init__(self, lan: "Lan", name: str, host: int) -> None:
+        self.lan, self.name, self.ip = lan, name, f"{SUBNET}.{host}"
+        self.ns = f"{lan.prefix}-{name}"
+        self._executor: ThreadPoolExecutor | None = None
+
+    def argv(self, command: list[str]) -> list[str]:
+        return ["ip", "netns", "exec", self.ns, *command]
+
+    def popen(self, command: list[str], log: Path, env: dict[str, str] | None = None,
+              stdin: Any = subprocess.DEVNULL, stdout: Any = None) -> subprocess.Popen[bytes]:
+        """Start ``command`` on this box (``ip netns exec`` execs it: the pid is the program's own)."""
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "ab") as sink:
+            proc = subprocess.Popen(self.argv(command), stdin=stdin, stdout=stdout or sink, stderr=sink,
+                                    env=env or clean_env(), cwd=ROOT)
+        self.lan.processes.append(proc)
+        return proc
+
+    def run(self, command: list[str], timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(self.argv(command), capture_output=True, text=True, timeout=timeout,
+                              env=clean_env(), cwd=ROOT)
+
+    def call(self, function: Callable[..., T], *args: Any, timeout: float = 60.0) -> T:
+        """Run ``function(*args)`` in this box's network (a thread that entered its namespace):
+        sockets it opens are this box's, so an HTTP request really crosses the switch."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"netns-{self.name}",
+                                                initializer=_enter_netns, initargs=(self.ns,))
+        return self._executor.submit(function, *args).result(timeout)
+
+    def cable(self, connected: bool) -> None:
+        """Plug or pull this box's network cable (its end of the veth pair goes down or up)."""
+        _ip("-n", self.ns, "link", "set", "lan0", "up" if connected else "down")
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _enter_netns(ns: str) -> None:
+    """Thread initializer: move this thread (only) into the namespace ``ns``."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = os.open(f"/run/netns/{ns}", os.O_RDONLY)
+    try:
+        if libc.setns(fd, CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), f"setns into {ns} failed")
+    finally:
+        os.close(fd)
+
+
+class Lan:
+    """A switch (a bridge in its own namespace) and the boxes cabled to it."""
+
+    def __init__(self, prefix: str | None = None) -> None:
+        self.prefix = prefix or f"luot{os.getpid()}"
+        self.switch = f"{self.prefix}-sw"
+        self.boxes: list[Box] = []
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self.namespaces: list[str] = []
+
+    def __enter__(self) -> "Lan":
+        self._add_ns(self.switch)
+        _ip("-n", self.switch, "link", "add", "br0", "type", "bridge")
+        _ip("-n", self.switch, "link", "set", "br0", "up")
+        return self
+
+    def __exit__(self, *_exc: Any) -> None:
+        self.close()
+
+    def _add_ns(self, ns: str) -> None:
+        _ip("netns", "add", ns)
+        self.namespaces.append(ns)
+        _ip("-n", ns, "link", "set", "lo", "up")
+
+    def add_box(self, name: str, host: int) -> Box:
+        box = Box(self, name, host)
+        port = f"p-{name}"[:15]
+        self._add_ns(box.ns)
+        _ip("-n", self.switch, "link", "add", port, "type", "veth", "peer", "name", "lan0", "netns", box.ns)
+        _ip("-n", self.switch, "link", "set", port, "master", "br0")
+        _ip("-n", self.switch, "link", "set", port, "up")
+        _ip("-n", box.ns, "addr", "add", f"{box.ip}/24", "dev", "lan0")
+        _ip("-n", box.ns, "link", "set", "lan0", "up")
+        self.boxes.append(box)
+        return box
+
+    def close(self) -> None:
+        """Stop what runs on the boxes (politely, then kill -9), then delete every namespace."""
+        for box in self.boxes:
+            box.close()
+        for proc in self.processes:
+            if proc.poll() is None:
+                proc.terminate()
+        deadline = time.monotonic() + 5
+        for proc in self.processes:
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        for ns in reversed(self.namespaces):
+            # anything still in a namespace was started by this test (a browser, a broker)
+            for pid in self.pids(ns):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        self.namespaces.clear()
+
+    @staticmethod
+    def pids(ns: str) -> list[int]:
+        done = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True)
+        return [int(p) for p in done.stdout.split()]
+
+
+class Timings:
+    """Wall-clock time of each step of a drill, printed as a table (``pytest -s`` shows it)."""
+
+    def __init__(self) -> None:
+        self.start = self.last = time.monotonic()
+        self.rows: list[tuple[str, float, float]] = []
+
+    def step(self, name: str) -> None:
+        now = time.monotonic()
+        self.rows.append((name, now - self.last, now - self.start))
+        self.last = now
+        print(f"  [{now - self.start:7.1f} s] {name} ({self.rows[-1][1]:.2f} s)", flush=True)
+
+    def table(self) -> str:
+        width = max((len(n) for n, *_ in self.rows), default=10)
+        lines = [f"{'step':<{width}}  {'took s':>7}  {'at s':>7}"]
+        lines += [f"{n:<{width}}  {d:7.2f}  {t:7.2f}" for n, d, t in self.rows]
+        return "\n".join(lines)
+
+
+def wait_for(predicate: Callable[[], T], timeout: float, what: str, every: float = 0.2) -> T:
+    """Poll ``predicate`` until it returns something true; its last error or value explains a timeout."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while True:
+        try:
+            value = predicate()
+            if value:
+                return value
+            last = value
+        except Exception as error:  # noqa: BLE001 - a box may be unreachable for a while
+            last = error
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not seen in {timeout} s (last: {last!r})")
+        time.sleep(every)
+
+
+class LineDriver:
+    """A driver program on a box: one JSON command on stdin, one JSON answer on stdout."""
+
+    def __init__(self, box: Box, module: str, options: dict[str, Any], log: Path,
+                 env: dict[str, str] | None = None) -> None:
+        self.box, self.log = box, log
+        self.proc = box.popen([sys.executable, "-m", module, json.dumps(options)], log, env=env,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self._answers: "queue.Queue[dict[str, Any]]" = queue.Queue()
+        threading.Thread(target=self._read, daemon=True, name=f"driver-{box.name}").start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            try:
+                self._answers.put(json.loads(line))
+            except ValueError:  # a stray line from a library: keep it in the log
+                with open(self.log, "ab") as sink:
+                    sink.write(b"[stdout] " + line)
+
+    def command(self, cmd: str, timeout: float = 30.0, **fields: Any) -> dict[str, Any]:
+        assert self.proc.stdin is not None
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"{self.box.name} driver exited with {self.proc.returncode}: {self.tail()}")
+        self.proc.stdin.write((json.dumps({"cmd": cmd, **fields}) + "\n").encode())
+        self.proc.stdin.flush()
+        try:
+            answer = self._answers.get(timeout=timeout)
+        except queue.Empty:
+            raise TimeoutError(f"{self.box.name} did not answer {cmd!r} in {timeout} s: {self.tail()}") from None
+        if "error" in answer:
+            raise RuntimeError(f"{self.box.name} failed on {cmd!r}: {answer['error']}\n{self.tail()}")
+        return answer
+
+    def wait_until(self, cmd: str, predicate: Callable[[dict[str, Any]], bool], timeout: float, what: str,
+                   **fields: Any) -> dict[str, Any]:
+        seen: dict[str, Any] = {}
+
+        def check() -> bool:
+            seen.update(self.command(cmd, **fields))
+            return predicate(seen)
+
+        try:
+            wait_for(check, timeout, what)
+        except AssertionError as error:
+            raise AssertionError(f"{self.box.name}: {error}; it shows {json.dumps(seen, ensure_ascii=False)[:1500]}") from None
+        return dict(seen)
+
+    def tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log.read_text("utf-8", "replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                self.command("quit", timeout=10)
+                self.proc.wait(10)
+            except (TimeoutError, RuntimeError, subprocess.TimeoutExpired, BrokenPipeError, OSError):
+                self.proc.kill()
+                self.proc.wait()
+
+
+def http(box: Box, method: str, url: str, **kwargs: Any) -> Any:
+    """One HTTP request made from ``box`` (through the switch); returns the httpx response."""
+    import httpx
+
+    def request() -> httpx.Response:
+        with httpx.Client(timeout=5.0, trust_env=False) as client:
+            return client.request(method, url, **kwargs)
+
+    return box.call(request)
+
+
+# ----------------------------------------------------------------------------------- the server
+class CentreServer:
+    """``luot server`` on the server box, with its own data directory (kept across restarts)."""
+
+    def __init__(self, box: Box, config: Path, data: Path, http_port: int, mqtt_port: int) -> None:
+        self.box, self.config, self.data = box, config, data
+        self.http_port, self.mqtt_port = http_port, mqtt_port
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = data.parent / "server.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.box.ip}:{self.http_port}"
+
+    def start(self, timeout: float = 60.0) -> "CentreServer":
+        self.proc = self.box.popen([sys.executable, "-m", "luot.cli", "server", "--config", str(self.config),
+                                    "--data", str(self.data)], self.log)
+
+        def healthy() -> bool:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"luot server exited with {self.proc.returncode}: {self.tail()}")
+            answer = http(self.box, "GET", self.url + "/health")
+            return answer.status_code == 200 and answer.json()["mqtt"]
+
+        try:
+            wait_for(healthy, timeout, f"luot server healthy on {self.url} with its MQTT link up")
+        except AssertionError as error:
+            raise AssertionError(f"{error}\n{self.tail()}") from None
+        return self
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def luot(self, *args: str) -> dict[str, Any]:
+        """A ``luot`` command on the server box (for the technician's commands); its JSON answer."""
+        done = self.box.run([sys.executable, "-m", "luot.cli", *args])
+        if done.returncode != 0:
+            raise RuntimeError(f"luot {' '.join(args)} failed ({done.returncode}): {done.stderr[-2000:]}")
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    def tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log.read_text("utf-8", "replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+def centre_file(sample: Path, out: Path, server_ip: str, http_port: int, mqtt_port: int) -> Path:
+    """The sample centre adapted to this LAN: the public URL and both listeners on the server's
+    LAN address (a QR code must name an address a phone can reach)."""
+    text = sample.read_text("utf-8")
+    text = re.sub(r'(?m)^public_url = .*$', f'public_url = "http://{server_ip}:{http_port}"', text)
+    text = re.sub(r'(?ms)^\[mqtt\].*?(?=^\[)', f'[mqtt]\nport = {mqtt_port}\nbind = "{server_ip}"\n\n', text)
+    # TODO(network-install): once luot server listens on every interface by default, drop this line.
+    text = re.sub(r'(?ms)^\[http\].*?(?=^\[)', f'[http]\nhost = "{server_ip}"\nport = {http_port}\n\n', text)
+    out.write_text(text, "utf-8")
+    return out
+
+
+# ----------------------------------------------------------------------------------- stand-ins
+# Each function below does one step the way a technician must do it TODAY. Other branches are
+# building the real mechanism; when they land on main, replace the body, keep the signature.
+
+def enrol_device(server: CentreServer, device_id: str, device_data: Path) -> Path:
+    """Give a device its identity; return its data directory.
+
+    TODO(enrol): replace with `luot device add ID --role ROLE` on the server box (prints a pairing
+    code as JSON) and `luot kiosk|display --enrol URL CODE` on the device's box, over the LAN.
+    Today the server writes every configured device's secret to <data>/secrets.json and the
+    technician copies that device's line to the device's own data directory (by USB stick).
+    """
+    secrets = json.loads((server.data / "secrets.json").read_text("utf-8"))
+    device_data.mkdir(parents=True, exist_ok=True)
+    target = device_data / "secrets.json"
+    target.write_text(json.dumps({device_id: secrets[device_id]}), "utf-8")
+    target.chmod(0o600)
+    shutil.copy(server.config, device_data / "centre.toml")  # the display reads the centre file
+    return device_data
+
+
+def revoke_device(server: CentreServer, device_id: str) -> None:
+    """Take a device's rights away (a stolen or replaced screen).
+
+    TODO(enrol): replace with `luot device revoke ID` (no restart). Today: remove the device's
+    [[devices]] block from the centre file and its secret from secrets.json, then restart the
+    server, which rewrites the broker's password and ACL files without it.
+    """
+    text = server.config.read_text("utf-8")
+    block = re.compile(r'(?ms)^\[\[devices\]\]\nid = "' + re.escape(device_id) + r'"\n.*?(?=^\[|\Z)')
+    if not block.search(text):
+        raise ValueError(f"{device_id} is not in {server.config}")
+    server.config.write_text(block.sub("", text), "utf-8")
+    secrets_file = server.data / "secrets.json"
+    secrets = json.loads(secrets_file.read_text("utf-8"))
+    secrets.pop(device_id, None)
+    secrets_file.write_text(json.dumps(secrets, indent=2), "utf-8")
+    server.stop()
+    server.start()
+
+
+def clear_orphaned_broker(server: CentreServer) -> list[int]:
+    """After kill -9 of luot server: end the Mosquitto it had started, which outlives it and keeps
+    the MQTT port, so the restarted server could not start its own. Returns the pids it ended.
+
+    TODO(network-install): the supervised broker must not outlive the server (or the restart must
+    take it over); then this returns [] and the call goes.
+    """
+    ended = []
+    for pid in Lan.pids(server.box.ns):
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if command and command[0].endswith(b"mosquitto") and str(server.data).encode() in b" ".join(command):
+            os.kill(pid, signal.SIGKILL)
+            ended.append(pid)
+    for pid in ended:
+        wait_for(lambda: _gone(pid), 10, f"broker {pid} gone")
+    return ended
+
+
+def _gone(pid: int) -> bool:
+    """The process has exited (a zombie waiting for its new parent to reap it counts as gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True

@@ -124,13 +124,14 @@ def _drill(lan: Lan, tmp: Path, clock: Timings, drivers: list[LineDriver]) -> No
     officer.command("wait", selector="#app:not([hidden])")
     officer.command("select", selector="#counter", value=str(COUNTER))
     officer.command("click", selector="#open")
+    officer.wait_until("text", lambda a: "Đang rảnh" in a["text"], 15, "the counter open", selector="#counter-status")
     officer.wait_until("text", lambda a: str(first["number"]) in a["text"], 15, "the ticket in the waiting list",
                        selector="#waiting")
-    called_at = time.monotonic()
-    officer.command("press", selector="body", key="n")
+    pressed = time.monotonic()
+    officer.command("click", selector="button[data-action=call-next]")  # waits until the console enables it
     phone.wait_until("text", lambda a: a["text"] == f"Mời bạn đến quầy {COUNTER}", 15, "the call on the phone",
                      selector="#headline")
-    clock.step(f"officer called it: phone shows the call ({time.monotonic() - called_at:.2f} s after the key)")
+    clock.step(f"officer called it: phone shows the call ({time.monotonic() - pressed:.2f} s after the click)")
     shown = display.wait_until(
         "describe", lambda s: s["tiles"].get(str(COUNTER), {}).get("number") == str(first["number"])
         and any(a["number"] == first["number"] and a["wav"] for a in s["announced"]), 30, "the call on the hall display")
@@ -180,8 +181,8 @@ def _drill(lan: Lan, tmp: Path, clock: Timings, drivers: list[LineDriver]) -> No
     officer.command("select", selector="#counter", value=str(COUNTER))
     officer.wait_until("text", lambda a: str(offline["number"]) in a["text"], 15, "the offline ticket waiting",
                        selector="#waiting")
-    officer.command("click", selector="button[data-action=start]")  # serve the first ticket; N finishes it
-    officer.command("press", selector="body", key="n")
+    officer.command("click", selector="button[data-action=start]")  # serve the first ticket; calling the next finishes it
+    officer.command("click", selector="button[data-action=call-next]")
     phone.wait_until("text", lambda a: a["text"] == f"Mời bạn đến quầy {COUNTER}", 15, "the offline ticket called",
                      selector="#headline")
     time.sleep(3.0)  # what the revoked display would have needed to show it

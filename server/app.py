@@ -19,6 +19,7 @@ import uvicorn
 
 from luot.config import CentreConfig
 from luot.credentials import SERVER_USER, Credentials, load_or_create
+from server.accounts import Accounts
 from server.api import create_app
 from server.engine import QueueError, utc_now
 from server.service import CentreService
@@ -45,6 +46,7 @@ class CentreRuntime:
     options: RuntimeOptions = field(default_factory=RuntimeOptions)
     credentials: Credentials | None = None
     storage: Storage | None = None
+    accounts: Accounts | None = None
     service: CentreService | None = None
     broker: Any = None
     link: Any = None
@@ -61,6 +63,7 @@ class CentreRuntime:
         self.credentials = load_or_create(config, options.data_dir / "secrets.json")
         db_path = options.db_path or (options.data_dir / Path(config.storage.path).name)
         self.storage = await Storage.open(db_path, config.zone)
+        self.accounts = Accounts(self.storage)
         self.service = await CentreService.start(config, self.storage, options.clock)
         await self._ensure_first_manager()
         if options.mqtt:
@@ -74,11 +77,11 @@ class CentreRuntime:
 
     async def _ensure_first_manager(self) -> None:
         """A fresh centre gets one manager account; its password is written once for the operator."""
-        assert self.storage is not None
-        if await self.storage.count_users("manager"):
+        assert self.accounts is not None
+        if await self.accounts.count_users("manager"):
             return
         password = secrets.token_urlsafe(9)
-        await self.storage.add_user("quanly", "Quản lý trung tâm", "manager", password)
+        await self.accounts.add_user("quanly", "Quản lý trung tâm", "manager", password)
         note = self.options.data_dir / "first-login.txt"
         note.write_text(f"username: quanly\npassword: {password}\n", encoding="utf-8")
         note.chmod(0o600)
@@ -137,7 +140,9 @@ class CentreRuntime:
         server_config = uvicorn.Config(app, host=self._http_host(), port=port, log_level="warning",
                                        lifespan="off", access_log=False, proxy_headers=False)
         self.http = uvicorn.Server(server_config)
-        self.http.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        # Signals: uvicorn (>= 0.29) swaps in its own SIGINT/SIGTERM handlers only while serve() runs
+        # on the main thread; `luot server` and `luot demo` install theirs (loop.add_signal_handler)
+        # after start() returns, so theirs decide, and stop() ends the server.
         self._http_task = asyncio.create_task(self.http.serve(), name="luot-http")
         while not self.http.started:
             if self._http_task.done():

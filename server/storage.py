@@ -1,4 +1,4 @@
-"""SQLite storage (aiosqlite): an append-only event log, current-state tables and rollups.
+"""SQLite storage: an append-only event log, current-state tables and rollups.
 
 Durability: WAL with ``synchronous=FULL``, so a commit that returned survives kill -9 and power
 loss. Commits are grouped: every operation waiting at the same moment goes into one transaction
@@ -12,30 +12,23 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import hashlib
-import hmac
 import json
 import logging
-import secrets
 import sqlite3
-import time
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, Awaitable, Callable, TypeVar
 from zoneinfo import ZoneInfo
 
-import aiosqlite
-
 from server import summaries
 from server.engine import Event
+from server.sqlite_thread import SqliteThread
 from server.summaries import percentile_from_histogram  # re-exported: reports and tests import it from here
 
 log = logging.getLogger("luot.storage")
 T = TypeVar("T")
 
-SESSION_CACHE_SECONDS = 30.0
-"""How long a looked-up staff session is trusted from memory."""
 WAIT_BUCKETS = 240  # one-minute buckets; the last one holds every wait of 4 hours or more
 
 def _unsummarising_triggers(table: str) -> str:
@@ -195,38 +188,10 @@ class StorageError(Exception):
     """The database could not record an operation; nothing was acknowledged."""
 
 
-@dataclass(frozen=True)
-class User:
-    username: str
-    name: str
-    role: str
-
-
-def _hash_password(password: str, salt: bytes | None = None) -> str:
-    salt = salt or secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, n=2**14, r=8, p=1, dklen=32)
-    return f"scrypt${salt.hex()}${digest.hex()}"
-
-
-def _verify_password(password: str, stored: str) -> bool:
-    try:
-        scheme, salt_hex, digest_hex = stored.split("$")
-    except ValueError:
-        return False
-    if scheme != "scrypt":
-        return False
-    candidate = _hash_password(password, bytes.fromhex(salt_hex))
-    return hmac.compare_digest(candidate, stored)
-
-
-def _token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 class Storage:
     """All persistence of one centre. Create with :meth:`open`, finish with :meth:`close`."""
 
-    def __init__(self, db: aiosqlite.Connection, zone: ZoneInfo) -> None:
+    def __init__(self, db: SqliteThread, zone: ZoneInfo) -> None:
         self.db = db
         self.zone = zone
         self._pending: list[tuple[list[Event], asyncio.Future[None]]] = []
@@ -238,15 +203,13 @@ class Storage:
         self.clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
         self.commits = 0
         self.committed_events = 0
-        self._sessions: dict[str, tuple[User, datetime, float]] = {}  # token -> (user, expiry, cached at)
 
     @classmethod
     async def open(cls, path: str | Path, zone: ZoneInfo) -> "Storage":
         file = Path(path)
         if str(file) != ":memory:":
             file.parent.mkdir(parents=True, exist_ok=True)
-        db = await aiosqlite.connect(str(file), isolation_level=None)
-        db.row_factory = aiosqlite.Row
+        db = await SqliteThread.open(str(file))
         await db.execute("PRAGMA journal_mode=WAL")
         await db.execute("PRAGMA synchronous=FULL")
         await db.execute("PRAGMA foreign_keys=ON")
@@ -330,17 +293,16 @@ class Storage:
         await self.in_sqlite_thread(self._write_transaction, events)
 
     async def in_sqlite_thread(self, function: Callable[[sqlite3.Connection], T], *args: Any) -> T:
-        """Run ``function(connection, *args)`` on aiosqlite's own thread, in one hop.
+        """Run ``function(connection, *args)`` on the storage's SQLite thread, in one hop.
 
         Why: a commit is BEGIN, the event INSERT, one to three projection statements per event and
         COMMIT. Awaited one by one, each is a round trip between the event loop and the SQLite
         thread (a queue put, a thread wake-up, a call_soon_threadsafe back), and that cost more
         than the SQL itself under load (bench/bench_load.py). In one call the whole transaction
-        also runs without anything else on the connection slipping in between its statements.
-        aiosqlite offers no public way to do this; ``_execute`` and ``_conn`` have been stable
-        across its releases (pinned in pyproject.toml) and tests/test_storage.py covers them.
+        also runs without anything else on the connection slipping in between its statements
+        (server/sqlite_thread.py owns the connection and its one thread).
         """
-        return await self.db._execute(lambda: function(self.db._conn, *args))
+        return await self.db.call(function, *args)
 
     def _write_transaction(self, db: sqlite3.Connection, events: list[Event]) -> None:
         db.execute("BEGIN IMMEDIATE")
@@ -511,67 +473,6 @@ class Storage:
         return [{by: key, "ratings": {str(k): v for k, v in sorted(counts.items())},
                  "responses": sum(counts.values()), "index": satisfaction_index(counts)}
                 for key, counts in table.items()]
-
-    # ------------------------------------------------------------------ people
-    async def add_user(self, username: str, name: str, role: str, password: str) -> None:
-        await self.db.execute(
-            "INSERT INTO users (username, name, role, password_hash, created_at) VALUES (?, ?, ?, ?, ?) "
-            "ON CONFLICT (username) DO UPDATE SET name = excluded.name, role = excluded.role, "
-            "password_hash = excluded.password_hash",
-            (username, name, role, _hash_password(password), datetime.now(timezone.utc).isoformat()),
-        )
-
-    async def count_users(self, role: str | None = None) -> int:
-        if role:
-            row = await (await self.db.execute("SELECT COUNT(*) FROM users WHERE role = ?", (role,))).fetchone()
-        else:
-            row = await (await self.db.execute("SELECT COUNT(*) FROM users")).fetchone()
-        return int(row[0])
-
-    async def verify_user(self, username: str, password: str) -> User | None:
-        row = await (await self.db.execute("SELECT * FROM users WHERE username = ?", (username,))).fetchone()
-        if row is None:
-            _verify_password(password, _hash_password("timing-equaliser"))
-            return None
-        if not _verify_password(password, row["password_hash"]):
-            return None
-        return User(row["username"], row["name"], row["role"])
-
-    async def create_session(self, username: str, now: datetime, hours: int = 12) -> str:
-        token = secrets.token_urlsafe(24)
-        await self.db.execute(
-            "INSERT INTO sessions (token_hash, username, expires_at) VALUES (?, ?, ?)",
-            (_token_hash(token), username, (now + timedelta(hours=hours)).isoformat()),
-        )
-        return token
-
-    async def session_user(self, token: str, now: datetime) -> User | None:
-        """The user a session token belongs to, or None if unknown or expired.
-
-        Every request of a counter console carries its session: a hit is answered from memory for
-        up to ``SESSION_CACHE_SECONDS`` (no SQLite round trip per click), so a user removed or a
-        session deleted by another process (``luot user``) stops working within that time."""
-        cached = self._sessions.get(token)
-        if cached is not None and time.monotonic() - cached[2] < SESSION_CACHE_SECONDS:
-            user, expires = cached[0], cached[1]
-        else:
-            key = _token_hash(token)
-            cursor = await self.db.execute(
-                "SELECT u.username, u.name, u.role, s.expires_at FROM sessions s JOIN users u USING (username) "
-                "WHERE s.token_hash = ?", (key,))
-            row = await cursor.fetchone()
-            if row is None:
-                self._sessions.pop(token, None)
-                return None
-            user, expires = User(row["username"], row["name"], row["role"]), datetime.fromisoformat(row["expires_at"])
-            if len(self._sessions) >= 10_000:  # bounded: stale entries of a long day go
-                self._sessions.clear()
-            self._sessions[token] = (user, expires, time.monotonic())
-        return None if expires < now else user
-
-    async def end_session(self, token: str) -> None:
-        self._sessions.pop(token, None)
-        await self.db.execute("DELETE FROM sessions WHERE token_hash = ?", (_token_hash(token),))
 
 
 def satisfaction_index(counts: dict[int, int]) -> float | None:

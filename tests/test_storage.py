@@ -95,3 +95,28 @@ def test_percentile_and_index_helpers():
     assert percentile_from_histogram([], 0.9) == 0.0
     assert satisfaction_index({4: 1}) == 100.0 and satisfaction_index({1: 3}) == 0.0
     assert satisfaction_index({4: 1, 1: 1}) == 50.0 and satisfaction_index({}) is None
+
+
+@pytest.mark.asyncio
+async def test_concurrent_operations_share_one_commit_on_one_sqlite_thread(tmp_path):
+    """Operations submitted at the same moment go to disk in one transaction (group commit), every
+    caller is answered, and all SQL runs on the storage's one thread, never on the event loop's."""
+    import asyncio
+    import threading
+
+    config = load_config()
+    storage = await Storage.open(tmp_path / "db.sqlite3", config.zone)
+    engine = QueueEngine(config)
+    now = datetime(2026, 11, 23, 1, 0, tzinfo=timezone.utc)
+    await storage.commit(engine.issue("ho-tich", now)[1])
+    before = storage.commits
+    futures = [storage.submit(engine.issue("ho-tich", now + timedelta(seconds=i))[1]) for i in range(1, 21)]
+    await asyncio.gather(*futures)
+    assert storage.commits - before == 1
+    assert await storage.count_tickets() == 21
+    threads = {await storage.in_sqlite_thread(lambda db: threading.get_ident()) for _ in range(5)}
+    assert len(threads) == 1 and threading.get_ident() not in threads
+    await storage.close()
+    reopened = await Storage.open(tmp_path / "db.sqlite3", config.zone)
+    assert await reopened.count_tickets() == 21
+    await reopened.close()

@@ -64,8 +64,8 @@ async def browser():
 async def test_call_next_reaches_phone_and_dashboard_within_a_second(tmp_path, browser):
     expect = playwright_api.expect
     async with running_centre(tmp_path) as centre, httpx.AsyncClient(base_url=centre.base_url) as http:
-        await centre.storage.add_user("canbo1", "Cán bộ 1", "officer", PASSWORD)
-        await centre.storage.add_user("quanly2", "Quản lý", "manager", PASSWORD)
+        await centre.accounts.add_user("canbo1", "Cán bộ 1", "officer", PASSWORD)
+        await centre.accounts.add_user("quanly2", "Quản lý", "manager", PASSWORD)
         kiosk = device_auth(centre, "kiosk-1")
         ahead = (await http.post("/api/v1/tickets", json={"group": "ho-tich"}, headers=kiosk)).json()
         ticket = (await http.post("/api/v1/tickets", json={"group": "chung-thuc"}, headers=kiosk)).json()
@@ -149,8 +149,8 @@ async def test_call_next_reaches_phone_and_dashboard_within_a_second(tmp_path, b
 async def test_reports_page_downloads_csv_and_xlsx_with_the_right_numbers(tmp_path, browser):
     clock = ManualClock()
     async with running_centre(tmp_path, clock=clock) as centre, httpx.AsyncClient(base_url=centre.base_url) as http:
-        await centre.storage.add_user("quanly2", "Quản lý", "manager", PASSWORD)
-        await centre.storage.add_user("canbo1", "Cán bộ 1", "officer", PASSWORD)
+        await centre.accounts.add_user("quanly2", "Quản lý", "manager", PASSWORD)
+        await centre.accounts.add_user("canbo1", "Cán bộ 1", "officer", PASSWORD)
         login = await http.post("/api/v1/login", json={"username": "canbo1", "password": PASSWORD})
         officer = {"Authorization": "Bearer " + login.json()["token"]}
         kiosk = device_auth(centre, "kiosk-1")

@@ -59,9 +59,10 @@ def run(args: argparse.Namespace) -> int:
     def stop(*_: object) -> None:
         server.should_exit = True
 
+    # uvicorn (>= 0.29) also catches SIGINT/SIGTERM while run() serves (it sets should_exit) and
+    # re-raises them once it is done: these handlers then only set should_exit again.
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     try:
         server.run()
     finally:

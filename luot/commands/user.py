@@ -24,6 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from luot.config import load_config
+    from server.accounts import Accounts
     from server.storage import Storage
 
     config = load_config(args.config)
@@ -37,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     async def add() -> None:
         storage = await Storage.open(Path(args.data) / Path(config.storage.path).name, config.zone)
         try:
-            await storage.add_user(args.username, args.name or args.username, args.role, password)
+            await Accounts(storage).add_user(args.username, args.name or args.username, args.role, password)
         finally:
             await storage.close()
 

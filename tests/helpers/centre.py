@@ -67,8 +67,8 @@ def device_auth(runtime_or_dir: CentreRuntime | Path, device: str) -> dict[str, 
 
 
 async def staff_auth(runtime: CentreRuntime, username: str = "canbo1", role: str = "officer") -> dict[str, str]:
-    assert runtime.storage is not None
-    await runtime.storage.add_user(username, username.title(), role, "matkhau-123")
+    assert runtime.accounts is not None
+    await runtime.accounts.add_user(username, username.title(), role, "matkhau-123")
     async with httpx.AsyncClient(base_url=runtime.base_url) as client:
         answer = await client.post("/api/v1/login", json={"username": username, "password": "matkhau-123"})
         answer.raise_for_status()

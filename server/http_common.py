@@ -1,0 +1,113 @@
+"""What every HTTP router shares: the refusal type and its JSON, who is calling, role checks.
+
+Every refusal is a 4xx with ``{"error", "message" (Vietnamese), "message_en"}``. Routers reach the
+centre through ``request.app.state`` (service, credentials, MQTT link, accounts, live hub), set
+once by :func:`server.api.create_app`, so no router imports another or the app module.
+"""
+
+# No "from __future__ import annotations": FastAPI must see the real types used in Depends().
+
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable, Literal
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from server.accounts import Accounts
+from server.service import CentreService
+
+SESSION_COOKIE = "luot_session"
+
+
+class ApiError(Exception):
+    """A refusal in plain words; the app's handler turns it into :func:`error_response`."""
+
+    def __init__(self, status: int, code: str, message: str, message_en: str) -> None:
+        super().__init__(message_en)
+        self.status, self.code, self.message, self.message_en = status, code, message, message_en
+
+
+def error_response(status: int, code: str, message: str, message_en: str) -> JSONResponse:
+    """The one JSON shape of every refusal."""
+    return JSONResponse({"error": code, "message": message, "message_en": message_en}, status_code=status)
+
+
+UNAUTHORISED = ApiError(401, "unauthorised", "Cần đăng nhập hoặc mã thiết bị hợp lệ.", "Log in or use a valid device credential.")
+FORBIDDEN = ApiError(403, "forbidden", "Bạn không có quyền làm việc này.", "You are not allowed to do this.")
+
+
+class Body(BaseModel):
+    """A request body: unknown fields are refused, not silently dropped."""
+
+    model_config = {"extra": "forbid"}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a device (role kiosk/display/pad/manager) or a person (officer/manager)."""
+
+    kind: Literal["device", "user"]
+    id: str
+    role: str
+    counter: int | None = None
+
+
+def get_service(request: Request) -> CentreService:
+    """The centre service of this app (a dependency: ``Annotated[CentreService, Depends(get_service)]``)."""
+    return request.app.state.service
+
+
+def get_accounts(request: Request) -> Accounts:
+    """Staff accounts and sessions of this app."""
+    return request.app.state.accounts
+
+
+def get_link(request: Request) -> Any:
+    """The MQTT link, or None when MQTT is off."""
+    return request.app.state.link
+
+
+def session_token(request: Request) -> str:
+    """The bearer token of the Authorization header, else the session cookie, else ''."""
+    header = request.headers.get("authorization", "")
+    return header[7:].strip() if header.lower().startswith("bearer ") else request.cookies.get(SESSION_COOKIE, "")
+
+
+async def principal(request: Request) -> Principal | None:
+    """The device (``<device-id>:<secret>``) or person (session token) calling, or None."""
+    token = session_token(request)
+    if not token:
+        return None
+    state = request.app.state
+    service: CentreService = state.service
+    if ":" in token:
+        device_id, _, secret = token.partition(":")
+        if state.credentials.check(device_id, secret):
+            try:
+                device = service.config.device(device_id)
+            except KeyError:
+                return None
+            return Principal("device", device.id, device.role, device.counter)
+        return None
+    user = await state.accounts.session_user(token, service.now())
+    return Principal("user", user.username, user.role) if user else None
+
+
+def require(*roles: str) -> Callable[[Request], Awaitable[Principal]]:
+    """A dependency admitting only callers with one of ``roles`` (401 unknown, 403 other role)."""
+    # Takes the request itself rather than Depends(principal): one level of dependency
+    # solving less on every staff and kiosk request (bench/bench_load.py).
+    async def dependency(request: Request) -> Principal:
+        who = await principal(request)
+        if who is None:
+            raise UNAUTHORISED
+        if who.role not in roles:
+            raise FORBIDDEN
+        return who
+    return dependency
+
+
+staff = require("officer", "manager")
+manager = require("manager")
+

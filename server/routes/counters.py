@@ -1,0 +1,99 @@
+"""What officers do at a counter (open, call, serve, transfer...), and closing the day."""
+
+# No "from __future__ import annotations": FastAPI must see the real types used in Depends().
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Path
+from pydantic import Field
+
+from server.http_common import Body, Principal, get_service, manager, staff
+from server.service import CentreService
+
+router = APIRouter(tags=["counters"])
+
+CounterAction = Literal["open", "close", "pause", "resume", "call-next", "recall", "no-show", "start", "finish"]
+CounterNumber = Annotated[int, Path(ge=1, le=999)]
+
+
+class PauseBody(Body):
+    reason: str | None = Field(None, max_length=200)
+
+
+class CallBody(Body):
+    ticket_id: str = Field(min_length=1, max_length=64)
+
+
+class TransferBody(Body):
+    group: str | None = Field(None, max_length=40)
+    counter: int | None = Field(None, ge=1, le=999)
+
+
+@router.get("/api/v1/counters/{number}/waiting")
+async def counter_waiting(number: CounterNumber, who: Annotated[Principal, Depends(staff)],
+                          service: Annotated[CentreService, Depends(get_service)]) -> dict[str, Any]:
+    """The tickets this counter may call, in calling order, with their expected waits."""
+    engine = service.engine
+    counter = engine.counter(number)
+    now = service.now()
+    estimates = engine.estimates(now)
+    rows = []
+    for t in engine.waiting():
+        if engine.eligible(t, counter):
+            est = estimates.get(t.id)
+            rows.append({"id": t.id, "number": t.number, "group": t.group, "priority": t.priority is not None,
+                         "waited_minutes": round((now - t.queue_since).total_seconds() / 60, 1),
+                         "wait_minutes": est.wait_minutes if est else None, "transferred": t.transfers > 0})
+    return {"counter": engine.counter_view(number), "waiting": rows}
+
+
+@router.post("/api/v1/counters/{number}/call")
+async def counter_call(number: CounterNumber, body: CallBody, who: Annotated[Principal, Depends(staff)],
+                       service: Annotated[CentreService, Depends(get_service)]) -> dict[str, Any]:
+    """Call one chosen ticket from the counter's waiting list."""
+    ticket = await service.run(lambda e, now: e.call_ticket(number, body.ticket_id, now))
+    return {"counter": service.engine.counter_view(number), "ticket": {"id": ticket.id, "number": ticket.number}}
+
+
+@router.post("/api/v1/counters/{number}/transfer")
+async def counter_transfer(number: CounterNumber, body: TransferBody, who: Annotated[Principal, Depends(staff)],
+                           service: Annotated[CentreService, Depends(get_service)]) -> dict[str, Any]:
+    """Send the current ticket to another group or counter; it keeps its place in line."""
+    ticket = await service.run(lambda e, now: e.transfer(number, now, to_group=body.group, to_counter=body.counter))
+    return {"counter": service.engine.counter_view(number), "ticket": service.ticket_view(ticket.id)}
+
+
+# registered after /call and /transfer: the generic {action} route would shadow them
+@router.post("/api/v1/counters/{number}/{action}")
+async def counter_action(
+    number: CounterNumber,
+    action: CounterAction,
+    who: Annotated[Principal, Depends(staff)],
+    service: Annotated[CentreService, Depends(get_service)],
+    pause: PauseBody | None = None,
+) -> dict[str, Any]:
+    """Open, close, pause, resume, call next, recall, mark absent, start or finish at a counter."""
+    commands = {
+        "open": lambda e, now: (None, e.open_counter(number, who.id, now)),
+        "close": lambda e, now: (None, e.close_counter(number, now)),
+        "pause": lambda e, now: (None, e.pause(number, now, reason=pause.reason if pause else None)),
+        "resume": lambda e, now: (None, e.resume(number, now)),
+        "call-next": lambda e, now: e.call_next(number, now),
+        "recall": lambda e, now: e.recall(number, now),
+        "no-show": lambda e, now: e.no_show(number, now),
+        "start": lambda e, now: e.start(number, now),
+        "finish": lambda e, now: e.finish(number, now),
+    }
+    service.engine.counter(number)  # 404 for an unknown counter before anything else
+    ticket = await service.run(commands[action])
+    return {"counter": service.engine.counter_view(number),
+            "ticket": {"id": ticket.id, "number": ticket.number, "group": ticket.group, "status": ticket.status}
+            if ticket else None}
+
+
+@router.post("/api/v1/day/close")
+async def close_day(who: Annotated[Principal, Depends(manager)],
+                    service: Annotated[CentreService, Depends(get_service)]) -> dict[str, Any]:
+    """End of day: tickets still open expire, counters close. Numbers are not reused today."""
+    await service.run(lambda e, now: (None, e.close_day(now)))
+    return {"ok": True, "day": service.engine.day.isoformat() if service.engine.day else None}

@@ -1,0 +1,92 @@
+"""What devices send (pads' ratings, kiosks' help requests, number leases and offline tickets),
+and the list of configured devices with their availability."""
+
+# No "from __future__ import annotations": FastAPI must see the real types used in Depends().
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends
+from pydantic import Field
+
+from server.http_common import ApiError, Body, Principal, get_link, get_service, require, staff
+from server.schemas import TicketOut
+from server.service import CentreService
+
+router = APIRouter()  # tags per route: the device list is filed under reports
+
+
+class FeedbackBody(Body):
+    ticket_id: str = Field(min_length=1, max_length=64)
+    rating: int = Field(ge=1, le=4, description="4 rất hài lòng, 3 hài lòng, 2 bình thường, 1 không hài lòng")
+
+
+class AssistanceBody(Body):
+    request_id: str = Field(min_length=1, max_length=64)
+    reason: Literal["help", "guided", "language", "other"] = "help"
+
+
+class LeaseBody(Body):
+    group: str = Field(min_length=1, max_length=40)
+    size: int = Field(50, ge=1, le=200)
+
+
+class OfflineTicketBody(Body):
+    group: str = Field(min_length=1, max_length=40)
+    number: int = Field(ge=1, le=999_999)
+    issued_at: str = Field(description="ISO 8601 time the kiosk printed the ticket")
+    token: str = Field(min_length=16, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    priority: str | None = Field(None, max_length=40)
+
+
+@router.post("/api/v1/feedback", tags=["devices"])
+async def feedback(body: FeedbackBody, who: Annotated[Principal, Depends(require("pad"))],
+                   service: Annotated[CentreService, Depends(get_service)]) -> dict[str, Any]:
+    await service.run(lambda e, now: (None, e.record_feedback(body.ticket_id, body.rating, who.id, who.counter, now)))
+    return {"ok": True}
+
+
+@router.post("/api/v1/assistance", tags=["devices"])
+async def assistance(body: AssistanceBody, who: Annotated[Principal, Depends(require("kiosk", "pad"))],
+                     service: Annotated[CentreService, Depends(get_service)]) -> dict[str, Any]:
+    await service.run(lambda e, now: (None, e.request_assistance(who.id, body.request_id, body.reason, now, who.counter)))
+    return {"ok": True}
+
+
+@router.post("/api/v1/leases", tags=["devices"])
+async def lease(body: LeaseBody, who: Annotated[Principal, Depends(require("kiosk"))],
+                service: Annotated[CentreService, Depends(get_service)]) -> dict[str, Any]:
+    """Reserve a block of numbers the kiosk may issue on its own while it is offline."""
+    first, last = await service.run(lambda e, now: e.lease_block(who.id, body.group, body.size, now))
+    return {"group": body.group, "first": first, "last": last, "day": service.engine.day.isoformat()}
+
+
+@router.post("/api/v1/offline-tickets", response_model=TicketOut, tags=["devices"])
+async def offline_ticket(body: OfflineTicketBody, who: Annotated[Principal, Depends(require("kiosk"))],
+                         service: Annotated[CentreService, Depends(get_service)]) -> dict[str, Any]:
+    """Hand over a ticket the kiosk issued offline from its leased block (safe to repeat)."""
+    try:
+        issued_at = datetime.fromisoformat(body.issued_at)
+    except ValueError:
+        raise ApiError(422, "invalid_request", "Thời điểm cấp vé không hợp lệ.", "issued_at is not an ISO 8601 time.") from None
+    if issued_at.tzinfo is None:
+        raise ApiError(422, "invalid_request", "Thời điểm cấp vé cần múi giờ.", "issued_at needs a time zone.")
+    ticket = await service.run(lambda e, now: e.import_offline(who.id, body.group, body.number, issued_at, body.token, now,
+                                                               priority=body.priority))
+    return {**service.ticket_view(ticket.id), "token": ticket.token, "tracking_url": service.tracking_url(ticket.token)}
+
+
+@router.get("/api/v1/devices", tags=["reports"])
+async def devices(who: Annotated[Principal, Depends(staff)], service: Annotated[CentreService, Depends(get_service)],
+                  link: Annotated[Any, Depends(get_link)]) -> dict[str, Any]:
+    """Configured devices and whether each is online (from MQTT availability)."""
+    status = link.devices_status() if link is not None and hasattr(link, "devices_status") else {}
+    return {"devices": [{"id": d.id, "role": d.role, "counter": d.counter, **_availability(status.get(d.id))}
+                        for d in service.config.devices]}
+
+
+def _availability(entry: Any) -> dict[str, Any]:
+    if not entry:
+        return {"online": False, "since": None}
+    state, since = entry
+    return {"online": state == "online", "since": since.isoformat() if hasattr(since, "isoformat") else since}

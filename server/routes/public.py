@@ -1,0 +1,69 @@
+"""Anyone may ask: is the server up, what does the centre offer, where is my ticket."""
+
+# No "from __future__ import annotations": FastAPI must see the real types used in Depends().
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path
+from pydantic import BaseModel
+
+from server.http_common import ApiError, get_link, get_service
+from server.live import public_ticket
+from server.service import CentreService
+
+router = APIRouter(tags=["public"])
+
+
+class TrackOut(BaseModel):
+    number: int
+    group_name: str
+    group_name_en: str
+    status: str
+    ahead: int | None
+    wait_minutes: float | None
+    counter: int | None
+    called_at: str | None
+    calls: int
+    day: str
+    dossiers: list[dict[str, Any]] = []
+
+
+@router.get("/health")
+async def health(service: Annotated[CentreService, Depends(get_service)],
+                 link: Annotated[Any, Depends(get_link)]) -> dict[str, Any]:
+    """Is the centre server up, and is its broker link up."""
+    return {
+        "ok": True,
+        "centre": service.config.centre.id,
+        "day": service.engine.day.isoformat() if service.engine.day else None,
+        "mqtt": bool(link and link.connected),
+        "events": service.storage.committed_events,
+    }
+
+
+@router.get("/api/v1/centre")
+async def centre(service: Annotated[CentreService, Depends(get_service)]) -> dict[str, Any]:
+    """The public description kiosks and pages need: groups, counters, priority classes."""
+    config = service.config
+    now = service.now()
+    return {
+        "id": config.centre.id, "name": config.centre.name, "name_en": config.centre.name_en,
+        "notice": config.centre.notice, "notice_en": config.centre.notice_en,
+        "open_now": config.is_open(now), "day": config.service_day(now).isoformat(),
+        "groups": [{**g.model_dump(include={"code", "letter", "name", "name_en", "description", "service_minutes",
+                                            "legal_days", "documents"}),
+                    "wait_alert_minutes": config.wait_alert_minutes(g.code)} for g in config.groups],
+        "counters": [{"number": c.number, "name": c.label, "groups": c.groups} for c in config.counters],
+        "priority_classes": [p.model_dump() for p in config.priority_classes],
+    }
+
+
+@router.get("/api/v1/track/{token}", response_model=TrackOut)
+async def track(token: Annotated[str, Path(min_length=1, max_length=64)],
+                service: Annotated[CentreService, Depends(get_service)]) -> dict[str, Any]:
+    """A ticket's place in line, by the unguessable token printed in its QR code."""
+    found = await public_ticket(service, token)
+    if found is None:
+        raise ApiError(404, "ticket_not_found", "Không tìm thấy vé. Hãy kiểm tra lại mã trên vé.",
+                       "Ticket not found. Check the code on your ticket.")
+    return found[1]

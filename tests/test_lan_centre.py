@@ -19,7 +19,7 @@ Each step's wall-clock time is printed (``pytest -s``). Runs as root (CI); skipp
 
 from __future__ import annotations
 
-import json
+import os
 import shutil
 import subprocess
 import time
@@ -30,13 +30,13 @@ import pytest
 
 from display.client import load_secret
 from tests.helpers.lan import (ROOT, CentreServer, Lan, LineDriver, Timings, centre_file, clean_env,
-                               clear_orphaned_broker, enrol_device, http, lan_unavailable, revoke_device, wait_for)
+                               Watch, clear_orphaned_broker, enrol_device, http, lan_unavailable, revoke_device)
 
 CHROMIUM = "/usr/bin/chromium"
 HTTP_PORT, MQTT_PORT = 8080, 18830  # fixed: the restarted server must come back on the same ones
 PASSWORD = "matkhau-123"
 COUNTER = 1  # serves ho-tich, the kiosk's first group
-CUT_SECONDS = 60.0
+CUT_SECONDS = float(os.environ.get("LUOT_LAN_CUT_SECONDS", "60"))  # the issue asks for a minute; shorter only to debug
 
 why_not = lan_unavailable() or (None if Path(CHROMIUM).exists() else "needs Debian's chromium") \
     or (None if shutil.which("soxi") else "needs sox (soxi)")
@@ -77,7 +77,7 @@ def _drill(lan: Lan, tmp: Path, clock: Timings, drivers: list[LineDriver]) -> No
     clock.step("LAN: switch and 5 boxes")
 
     config = centre_file(ROOT / "assets" / "centre.sample.toml", tmp / "centre.toml", srv.ip, HTTP_PORT, MQTT_PORT)
-    server = CentreServer(srv, config, tmp / "srv", HTTP_PORT, MQTT_PORT).start()
+    server = CentreServer(srv, config, tmp / "srv", HTTP_PORT, MQTT_PORT).start(new=True)
     assert http(phone_box, "GET", server.url + "/health").json()["mqtt"], "the phone reaches the server"
     clock.step("server up (HTTP and its broker on the LAN address)")
     server.luot("user", "add", "canbo1", "--role", "officer", "--password", PASSWORD,
@@ -167,15 +167,18 @@ def _drill(lan: Lan, tmp: Path, clock: Timings, drivers: list[LineDriver]) -> No
     clock.step("synced: 3 tickets, no duplicate; the offline ticket's link opens")
 
     # ---- 5. the display is revoked
-    revoked = time.monotonic()
+    assert hall.connections(srv.ip, MQTT_PORT) == 1, "the display is on the broker before"
+    off = Watch(lambda: hall.connections(srv.ip, MQTT_PORT) == 0)
     revoke_device(server, "display-hall")
-    display.wait_until("describe", lambda s: not s["connected"], 30, "the revoked display off the broker")
-    out_after = time.monotonic() - revoked
-    assert out_after <= 5.0, f"the display was out only after {out_after:.1f} s"
+    out_after = off.after(30)
+    assert out_after <= 5.0, f"the revoked display was still connected {out_after:.1f} s later"
     secret = load_secret(hall_data, "display-hall")
     refused = http(counter_pc, "GET", server.url + "/api/v1/queue", headers={"Authorization": f"Bearer display-hall:{secret}"})
     assert refused.status_code == 401, refused.text
-    clock.step(f"display revoked: off the broker after {out_after:.1f} s, its credential refused")
+    time.sleep(3.0)  # it keeps trying (1 s back-off): it must not get back on
+    assert hall.connections(srv.ip, MQTT_PORT) == 0, "the revoked display got back on the broker"
+    display.wait_until("describe", lambda s: s["badge"].startswith("Mất kết nối"), 60, "the connection-lost badge")
+    clock.step(f"display revoked: off the broker {out_after:.1f} s after the command, refused since")
     officer.command("goto", url=server.url + "/console")  # the officer's session survived the restart
     officer.command("wait", selector="#app:not([hidden])")
     officer.command("select", selector="#counter", value=str(COUNTER))
@@ -186,7 +189,7 @@ def _drill(lan: Lan, tmp: Path, clock: Timings, drivers: list[LineDriver]) -> No
     phone.wait_until("text", lambda a: a["text"] == f"Mời bạn đến quầy {COUNTER}", 15, "the offline ticket called",
                      selector="#headline")
     time.sleep(3.0)  # what the revoked display would have needed to show it
-    hall_now = display.command("describe")
+    hall_now = display.command("describe", timeout=60)
     assert not hall_now["connected"] and hall_now["tiles"][str(COUNTER)]["number"] == str(first["number"]), \
         f"a revoked display still follows the calls: {hall_now['tiles'][str(COUNTER)]}"
     clock.step("next call reached the phone, not the revoked display")

@@ -99,6 +99,11 @@ class Box:
                                                 initializer=_enter_netns, initargs=(self.ns,))
         return self._executor.submit(function, *args).result(timeout)
 
+    def connections(self, ip: str, port: int) -> int:
+        """How many TCP connections this box has established to ``ip:port`` (as ``ss`` sees them)."""
+        done = self.run(["ss", "-Htn", "state", "established", "dst", f"{ip}:{port}"], timeout=10)
+        return len([line for line in done.stdout.splitlines() if line.strip()])
+
     def cable(self, connected: bool) -> None:
         """Plug or pull this box's network cable (its end of the veth pair goes down or up)."""
         _ip("-n", self.ns, "link", "set", "lan0", "up" if connected else "down")
@@ -222,6 +227,39 @@ def wait_for(predicate: Callable[[], T], timeout: float, what: str, every: float
         time.sleep(every)
 
 
+class Watch:
+    """Poll ``predicate`` on a thread from now on; ``seen`` is the monotonic time it first held.
+
+    For a moment that must be timed while the test is busy elsewhere (the revoked display dropping
+    off the broker while the server restarts)."""
+
+    def __init__(self, predicate: Callable[[], bool], every: float = 0.1, limit: float = 120.0) -> None:
+        self.started = time.monotonic()
+        self.seen: float | None = None
+        self._stop = threading.Event()
+
+        def run() -> None:
+            while not self._stop.is_set() and time.monotonic() - self.started < limit:
+                try:
+                    if predicate():
+                        self.seen = time.monotonic()
+                        return
+                except Exception:  # noqa: BLE001 - keep polling
+                    pass
+                self._stop.wait(every)
+
+        self._thread = threading.Thread(target=run, daemon=True, name="watch")
+        self._thread.start()
+
+    def after(self, timeout: float) -> float:
+        """Seconds from the start to the moment, waiting up to ``timeout`` for it."""
+        self._thread.join(timeout)
+        self._stop.set()
+        if self.seen is None:
+            raise AssertionError(f"not seen within {timeout} s")
+        return self.seen - self.started
+
+
 class LineDriver:
     """A driver program on a box: one JSON command on stdin, one JSON answer on stdout."""
 
@@ -311,9 +349,10 @@ class CentreServer:
     def url(self) -> str:
         return f"http://{self.box.ip}:{self.http_port}"
 
-    def start(self, timeout: float = 60.0) -> "CentreServer":
-        self.proc = self.box.popen([sys.executable, "-m", "luot.cli", "server", "--config", str(self.config),
-                                    "--data", str(self.data)], self.log)
+    def start(self, timeout: float = 60.0, new: bool = False) -> "CentreServer":
+        """Start ``luot server``; ``new`` for a centre's very first start (it creates the database)."""
+        command = [sys.executable, "-m", "luot.cli", "server", "--config", str(self.config), "--data", str(self.data)]
+        self.proc = self.box.popen(command + (new_centre_flags() if new else []), self.log)
 
         def healthy() -> bool:
             if self.proc is not None and self.proc.poll() is not None:
@@ -353,6 +392,14 @@ class CentreServer:
             return "\n".join(self.log.read_text("utf-8", "replace").splitlines()[-lines:])
         except OSError:
             return ""
+
+
+def new_centre_flags() -> list[str]:
+    """What a centre's first start needs: ``--init`` once luot server refuses to start on a missing
+    database without it (the backups branch); nothing before."""
+    done = subprocess.run([sys.executable, "-m", "luot.cli", "server", "--help"], capture_output=True, text=True,
+                          cwd=ROOT, env=clean_env())
+    return ["--init"] if "--init" in done.stdout else []
 
 
 def centre_file(sample: Path, out: Path, server_ip: str, http_port: int, mqtt_port: int) -> Path:

@@ -5,7 +5,7 @@ set -euo pipefail
 VENV="${1:-.venv}"
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(mosquitto mosquitto-clients espeak-ng sox alsa-utils xvfb xauth libgl1 libgl1-mesa-dri libegl1 libegl-mesa0
+APT_PACKAGES=(iproute2 mosquitto mosquitto-clients espeak-ng sox alsa-utils xvfb xauth libgl1 libgl1-mesa-dri libegl1 libegl-mesa0
               libmtdev1 fonts-noto-core fonts-dejavu-core chromium chromium-driver postgresql)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

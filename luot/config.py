@@ -116,6 +116,14 @@ class HttpSettings(_Strict):
     port: int = Field(8080, ge=0, le=65535)
 
 
+class MetricsSettings(_Strict):
+    """``[metrics]``: who may read /metrics (docs/monitoring.md). Without a token it is open to the LAN,
+    as Prometheus expects; it holds no personal data either way."""
+
+    token: str | None = Field(None, min_length=16, pattern=r"^[A-Za-z0-9._~+/=-]+$",
+                              description="bearer token Prometheus must send (authorization.credentials)")
+
+
 class StorageSettings(_Strict):
     path: str = "var/luot.sqlite3"
 
@@ -171,6 +179,7 @@ class CentreConfig(_Strict):
     storage: StorageSettings = StorageSettings()
     voice: VoiceSettings = VoiceSettings()
     region: RegionLink | None = None
+    metrics: MetricsSettings = MetricsSettings()
 
     @field_validator("hours")
     @classmethod

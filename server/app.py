@@ -22,6 +22,7 @@ from luot.credentials import SERVER_USER, Credentials, load_or_create
 from server.accounts import Accounts
 from server.api import create_app
 from server.engine import QueueError, utc_now
+from server.http_limits import EdgeProtocol, raise_open_files_limit
 from server.service import CentreService
 from server.storage import Storage
 
@@ -138,7 +139,9 @@ class CentreRuntime:
         # proxy_headers off: nothing here reads the client's address or scheme, and the
         # middleware that would rewrite them from X-Forwarded-* costs every request a little.
         server_config = uvicorn.Config(app, host=self._http_host(), port=port, log_level="warning",
-                                       lifespan="off", access_log=False, proxy_headers=False)
+                                       lifespan="off", access_log=False, proxy_headers=False,
+                                       http=EdgeProtocol)
+        raise_open_files_limit()
         self.http = uvicorn.Server(server_config)
         # Signals: uvicorn (>= 0.29) swaps in its own SIGINT/SIGTERM handlers only while serve() runs
         # on the main thread; `luot server` and `luot demo` install theirs (loop.add_signal_handler)

@@ -1,0 +1,47 @@
+"""``luot doctor``: check this server box (configuration, web, broker, passwords, disk, database,
+clock, printer, audio, versions) and say how to fix whatever is wrong."""
+
+from __future__ import annotations
+
+HELP = "check the centre's server box and print a checklist with fixes (exit 1 when a check fails)"
+
+import argparse
+import json
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="centre TOML file (default: the shipped sample centre), as for `luot server`")
+    parser.add_argument("--data", default="var", help="the data directory `luot server` uses (default: var)")
+    parser.add_argument("--mqtt-port", type=int, help="port of the broker (default: the port `luot server` wrote in its broker files)")
+    parser.add_argument("--printer", default="none",
+                        help="the kiosk's printer target, as for `luot kiosk`: file:/dev/usb/lp0, network:HOST:9100, usb:VID:PID, none")
+    parser.add_argument("--max-gap-hours", type=float, default=96.0,
+                        help="warn when the clock is this many hours past the last event, on a later day (default: 96)")
+    parser.add_argument("--json", action="store_true", help="print the checks as JSON instead of the checklist")
+
+
+def locate(args: argparse.Namespace, config):  # -> server.doctor.CentreFiles
+    """Where this centre's files are: exactly what `luot server` uses today (its options_from and
+    CentreRuntime.start). The one place to swap for the shared "where is the data" function."""
+    from pathlib import Path
+
+    from luot.commands.server import options_from
+    from server.doctor import CentreFiles
+
+    options = options_from(argparse.Namespace(data=args.data, host=None, port=None, no_mqtt=False, broker="auto",
+                                              mqtt_port=args.mqtt_port))
+    return CentreFiles(options.data_dir, options.db_path or options.data_dir / Path(config.storage.path).name)
+
+
+def run(args: argparse.Namespace) -> int:
+    from server.doctor import diagnose, render
+    from server.engine import utc_now
+
+    checks = diagnose(args.config, lambda config: locate(args, config), printer=args.printer,
+                      mqtt_port=args.mqtt_port, now=utc_now(), max_gap_hours=args.max_gap_hours)
+    failed = any(check.status == "fail" for check in checks)
+    if args.json:
+        print(json.dumps({"ok": not failed, "checks": [c.as_dict() for c in checks]}, ensure_ascii=False, indent=2, default=str))
+    else:
+        print(render(checks))
+    return 1 if failed else 0

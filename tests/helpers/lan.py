@@ -15,9 +15,9 @@ Pieces:
 * :class:`LineDriver` talks JSON lines to a driver process in a box (the display, the kiosk, the
   browsers: tests/helpers/display_driver.py, lan_kiosk.py, lan_browser.py);
 * :class:`CentreServer` is ``luot server`` on the server box (start, kill -9, start again);
-* the *stand-ins* at the end do, with today's mechanism, the steps other branches are building
-  (enrolment, revocation, a broker that does not outlive a killed server). Each says which branch
-  replaces it.
+* :func:`enrol_device` and :func:`revoke_device` enrol and revoke a device by one-time code once
+  the enrol branch is in this checkout, else by today's stand-in; the other *stand-ins* do, with
+  today's mechanism, the steps other branches are building. Each says which branch replaces it.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
@@ -295,11 +296,13 @@ class LineDriver:
         return answer
 
     def wait_until(self, cmd: str, predicate: Callable[[dict[str, Any]], bool], timeout: float, what: str,
-                   **fields: Any) -> dict[str, Any]:
+                   answer_timeout: float = 30.0, **fields: Any) -> dict[str, Any]:
+        """Repeat ``cmd`` until its answer satisfies ``predicate`` within ``timeout`` seconds."""
         seen: dict[str, Any] = {}
+        per_answer = answer_timeout
 
         def check() -> bool:
-            seen.update(self.command(cmd, **fields))
+            seen.update(self.command(cmd, timeout=per_answer, **fields))
             return predicate(seen)
 
         try:
@@ -414,34 +417,77 @@ def centre_file(sample: Path, out: Path, server_ip: str, http_port: int, mqtt_po
     return out
 
 
-# ----------------------------------------------------------------------------------- stand-ins
-# Each function below does one step the way a technician must do it TODAY. Other branches are
-# building the real mechanism; when they land on main, replace the body, keep the signature.
+# ----------------------------------------------------------------------------------- enrolment
+# A device joins by one-time code once the enrol branch has landed (`luot device add|revoke`,
+# `luot kiosk|display --enrol URL CODE`); until then by today's stand-in below. Which one runs is
+# decided by whether this checkout has `luot device`, so the test switches by itself when it lands.
 
-def enrol_device(server: CentreServer, device_id: str, device_data: Path) -> Path:
-    """Give a device its identity; return its data directory.
+@dataclass(frozen=True)
+class Identity:
+    """What a device box knows after enrolment: who it is, its secrets, where its centre is."""
 
-    TODO(enrol): replace with `luot device add ID --role ROLE` on the server box (prints a pairing
-    code as JSON) and `luot kiosk|display --enrol URL CODE` on the device's box, over the LAN.
-    Today the server writes every configured device's secret to <data>/secrets.json and the
-    technician copies that device's line to the device's own data directory (by USB stick).
+    device_id: str
+    http_secret: str  # Authorization: Bearer <device_id>:<http_secret>
+    mqtt_secret: str
+    mqtt_host: str
+    mqtt_port: int
+    data: Path
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.device_id}:{self.http_secret}"}
+
+
+def enrolment_by_code() -> bool:
+    """Does this checkout have the enrol branch's `luot device` command?"""
+    return (ROOT / "luot" / "commands" / "device.py").exists()
+
+
+def enrol_device(server: CentreServer, box: Box, role: str, device_data: Path) -> Identity:
+    """Give a new kiosk or display on ``box`` its identity, the way a technician does.
+
+    By code: `luot device add ID --role ROLE` on the server box prints a one-time code; the device
+    claims it over the LAN (what `luot kiosk|display --enrol URL CODE` does first) and keeps its
+    credentials in its data directory. The centre file is copied to the device too (its layout).
     """
-    secrets = json.loads((server.data / "secrets.json").read_text("utf-8"))
     device_data.mkdir(parents=True, exist_ok=True)
-    target = device_data / "secrets.json"
-    target.write_text(json.dumps({device_id: secrets[device_id]}), "utf-8")
-    target.chmod(0o600)
-    shutil.copy(server.config, device_data / "centre.toml")  # the display reads the centre file
-    return device_data
+    shutil.copy(server.config, device_data / "centre.toml")
+    if not enrolment_by_code():
+        return _enrol_by_copying_secrets(server, role, device_data)
+    from luot.credentials import enrol  # type: ignore[attr-defined]  # the enrol branch
+
+    device_id = f"{role}-lan"
+    added = server.luot("device", "add", device_id, "--role", role, "--url", server.url,
+                        "--config", str(server.config), "--data", str(server.data))
+    identity = box.call(enrol, added["url"], added["code"], device_data)
+    return Identity(identity.device_id, identity.http_token, identity.mqtt_password, identity.mqtt_host,
+                    identity.mqtt_port, device_data)
 
 
 def revoke_device(server: CentreServer, device_id: str) -> None:
-    """Take a device's rights away (a stolen or replaced screen).
+    """Take a device's rights away (a stolen or replaced screen): `luot device revoke ID`, which
+    the running server applies (broker reload, HTTP refusal) without a restart."""
+    if not enrolment_by_code():
+        return _revoke_by_restart(server, device_id)
+    server.luot("device", "revoke", device_id, "--config", str(server.config), "--data", str(server.data))
 
-    TODO(enrol): replace with `luot device revoke ID` (no restart). Today: remove the device's
-    [[devices]] block from the centre file and its secret from secrets.json, then restart the
-    server, which rewrites the broker's password and ACL files without it.
-    """
+
+def _enrol_by_copying_secrets(server: CentreServer, role: str, device_data: Path) -> Identity:
+    """TODO(enrol): stand-in, delete once `luot device` is on main. Today the device is one of the
+    centre file's [[devices]], the server writes every device's secret to <data>/secrets.json and
+    the technician copies that device's line to the device (USB stick)."""
+    device_id = {"kiosk": "kiosk-1", "display": "display-hall"}[role]
+    secret = json.loads((server.data / "secrets.json").read_text("utf-8"))[device_id]
+    target = device_data / "secrets.json"
+    target.write_text(json.dumps({device_id: secret}), "utf-8")
+    target.chmod(0o600)
+    return Identity(device_id, secret, secret, server.box.ip, server.mqtt_port, device_data)
+
+
+def _revoke_by_restart(server: CentreServer, device_id: str) -> None:
+    """TODO(enrol): stand-in, delete once `luot device revoke` is on main. Today: remove the
+    device's [[devices]] block from the centre file and its secret from secrets.json, then restart
+    the server, which rewrites the broker's password and ACL files without it."""
     text = server.config.read_text("utf-8")
     block = re.compile(r'(?ms)^\[\[devices\]\]\nid = "' + re.escape(device_id) + r'"\n.*?(?=^\[|\Z)')
     if not block.search(text):
@@ -458,6 +504,7 @@ def revoke_device(server: CentreServer, device_id: str) -> None:
     print(f"    (stand-in revoke: server stopped in {stopped - began:.1f} s, started in {time.monotonic() - stopped:.1f} s)")
 
 
+# ----------------------------------------------------------------------------------- stand-ins
 def clear_orphaned_broker(server: CentreServer) -> list[int]:
     """After kill -9 of luot server: end the Mosquitto it had started, which outlives it and keeps
     the MQTT port, so the restarted server could not start its own. Returns the pids it ended.

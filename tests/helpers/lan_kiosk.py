@@ -1,7 +1,7 @@
 """The real kiosk program on a kiosk box, driven by JSON lines (for tests/test_lan_centre.py).
 
-It builds the KioskApp the way ``luot kiosk --server URL --data DIR --config FILE`` does (its secret
-read from DIR/secrets.json, the centre file as the offline fallback), on an SDL offscreen window,
+It builds the KioskApp the way ``luot kiosk --server URL --data DIR --config FILE`` does (the
+identity it enrolled with, the centre file as the offline fallback), on an SDL offscreen window,
 and taps through it with real touches (tests/helpers/kiosk_driver.py). The Kivy loop is pumped on
 the main thread all the time; commands arrive on stdin:
 
@@ -11,7 +11,7 @@ the main thread all the time; commands arrive on stdin:
   every ticket it issued (number, token, offline);
 * ``{"cmd": "quit"}``.
 
-Usage: python -m tests.helpers.lan_kiosk '{"server": URL, "device": ID, "data": DIR, "config": FILE}'
+Usage: python -m tests.helpers.lan_kiosk '{"server": URL, "device": ID, "secret": S, "data": DIR, "config": FILE}'
 """
 
 from __future__ import annotations
@@ -33,13 +33,12 @@ def main() -> None:
     raw = json.loads(sys.argv[1])
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from kiosk.app import KioskApp, KioskOptions
-    from kiosk.backend import read_secret
     from luot.commands.kiosk import _centre_description
     from luot.config import load_config
 
     data = Path(raw["data"])
     config = load_config(raw["config"])
-    options = KioskOptions(server_url=raw["server"], device_id=raw["device"], secret=read_secret(data, raw["device"]),
+    options = KioskOptions(server_url=raw["server"], device_id=raw["device"], secret=raw["secret"],
                            data_dir=data, transitions=False, config=config, timezone=config.centre.timezone,
                            fallback_centre=_centre_description(config), speech=False)
     app = KioskApp(options)

@@ -388,7 +388,7 @@ class CentreServer:
         done = self.box.run([sys.executable, "-m", "luot.cli", *args])
         if done.returncode != 0:
             raise RuntimeError(f"luot {' '.join(args)} failed ({done.returncode}): {done.stderr[-2000:]}")
-        return json.loads(done.stdout.strip().splitlines()[-1])
+        return json.loads(done.stdout)
 
     def tail(self, lines: int = 30) -> str:
         try:

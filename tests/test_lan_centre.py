@@ -41,7 +41,8 @@ CUT_SECONDS = float(os.environ.get("LUOT_LAN_CUT_SECONDS", "60"))  # the issue a
 
 why_not = lan_unavailable() or (None if Path(CHROMIUM).exists() else "needs Debian's chromium") \
     or (None if shutil.which("soxi") else "needs sox (soxi)")
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(why_not is not None, reason=why_not or "")]
+# A minute of the drill is the cable cut; on a loaded 2-core machine the rest took up to 3 minutes.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600), pytest.mark.skipif(why_not is not None, reason=why_not or "")]
 
 
 def qr_link(png: str) -> str:

@@ -37,7 +37,8 @@ class CentreInfo(_Strict):
     province: str = ""
     timezone: str = "Asia/Ho_Chi_Minh"
     languages: list[Literal["vi", "en"]] = ["vi", "en"]
-    public_url: str = "http://127.0.0.1:8080"
+    public_url: str = Field("http://127.0.0.1:8080", description="base of every ticket's QR link; must open from a phone in the hall")
+    single_box: bool = Field(False, description="everything runs on this one machine: public_url and [http] host may stay on loopback")
     notice: str = ""
     notice_en: str = ""
 
@@ -112,7 +113,7 @@ class MqttSettings(_Strict):
 
 
 class HttpSettings(_Strict):
-    host: str = "127.0.0.1"
+    host: str = Field("0.0.0.0", description="address the web server listens on; 0.0.0.0 = every interface, so phones reach QR links")
     port: int = Field(8080, ge=0, le=65535)
 
 

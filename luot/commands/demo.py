@@ -58,11 +58,18 @@ def _morning(config) -> datetime:
 
 async def _demo(config, args, data: Path) -> int:
     from luot.aio import freeze_startup_objects
-    from server.app import CentreRuntime, RuntimeOptions
+    from server.app import CentreRuntime, RuntimeOptions, free_port
     from server.simulation import SimClock, Simulation
 
     clock = SimClock(_morning(config), args.speed, time.monotonic)
-    runtime = CentreRuntime(config, RuntimeOptions(data_dir=data, http_port=args.port, broker=args.broker, clock=clock,
+    # The demo is one box: its web server stays on loopback whatever [http] host says, and its
+    # tickets' QR links point there (a browser on this machine opens them), not at the LAN address.
+    port = args.port if args.port is not None else config.http.port
+    port = port or free_port()
+    config = config.model_copy(update={"centre": config.centre.model_copy(
+        update={"public_url": f"http://127.0.0.1:{port}", "single_box": True})})
+    runtime = CentreRuntime(config, RuntimeOptions(data_dir=data, http_host="127.0.0.1", http_port=port,
+                                                     broker=args.broker, clock=clock,
                                                      mqtt_port=args.mqtt_port,
                                                      mqtt=not args.no_mqtt))
     try:

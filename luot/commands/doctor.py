@@ -10,8 +10,10 @@ import json
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", help="centre TOML file (default: the shipped sample centre), as for `luot server`")
-    parser.add_argument("--data", default="var", help="the data directory `luot server` uses (default: var)")
+    parser.add_argument("--config", help="centre TOML file, found as `luot server` finds it "
+                                         "($LUOT_CONFIG, else /etc/luot/centre.toml if present, else the sample centre)")
+    parser.add_argument("--data", help="the data directory, found as `luot server` finds it "
+                                       "($LUOT_DATA, else the directory of [storage] path)")
     parser.add_argument("--mqtt-port", type=int, help="port of the broker (default: the port `luot server` wrote in its broker files)")
     parser.add_argument("--printer", default="none",
                         help="the kiosk's printer target, as for `luot kiosk`: file:/dev/usb/lp0, network:HOST:9100, usb:VID:PID, none")
@@ -21,23 +23,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def locate(args: argparse.Namespace, config):  # -> server.doctor.CentreFiles
-    """Where this centre's files are: exactly what `luot server` uses today (its options_from and
-    CentreRuntime.start). The one place to swap for the shared "where is the data" function."""
-    from pathlib import Path
-
-    from luot.commands.server import options_from
+    """Where this centre's files are: the one rule every command uses (luot/paths.py)."""
+    from luot.paths import data_dir, database_file
     from server.doctor import CentreFiles
 
-    options = options_from(argparse.Namespace(data=args.data, host=None, port=None, no_mqtt=False, broker="auto",
-                                              mqtt_port=args.mqtt_port))
-    return CentreFiles(options.data_dir, options.db_path or options.data_dir / Path(config.storage.path).name)
+    data = data_dir(args.data, config)
+    return CentreFiles(data, database_file(data, config))
 
 
 def run(args: argparse.Namespace) -> int:
     from server.doctor import diagnose, render
     from server.engine import utc_now
 
-    checks = diagnose(args.config, lambda config: locate(args, config), printer=args.printer,
+    from luot.paths import config_file
+
+    checks = diagnose(str(config_file(args.config)), lambda config: locate(args, config), printer=args.printer,
                       mqtt_port=args.mqtt_port, now=utc_now(), max_gap_hours=args.max_gap_hours)
     failed = any(check.status == "fail" for check in checks)
     if args.json:

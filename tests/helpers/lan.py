@@ -16,8 +16,7 @@ Pieces:
   browsers: tests/helpers/display_driver.py, lan_kiosk.py, lan_browser.py);
 * :class:`CentreServer` is ``luot server`` on the server box (start, kill -9, start again);
 * :func:`enrol_device` and :func:`revoke_device` enrol and revoke a device by one-time code once
-  the enrol branch is in this checkout, else by today's stand-in; the other *stand-ins* do, with
-  today's mechanism, the steps other branches are building. Each says which branch replaces it.
+  the enrol branch is in this checkout, else by today's stand-in (marked TODO(enrol)).
 """
 
 from __future__ import annotations
@@ -406,13 +405,13 @@ def new_centre_flags() -> list[str]:
 
 
 def centre_file(sample: Path, out: Path, server_ip: str, http_port: int, mqtt_port: int) -> Path:
-    """The sample centre adapted to this LAN: the public URL and both listeners on the server's
-    LAN address (a QR code must name an address a phone can reach)."""
+    """The sample centre adapted to this LAN: the public URL on the server's LAN address (a QR code
+    must name an address a phone can reach), its broker bound to that address only, the web server
+    on every interface (the default)."""
     text = sample.read_text("utf-8")
     text = re.sub(r'(?m)^public_url = .*$', f'public_url = "http://{server_ip}:{http_port}"', text)
     text = re.sub(r'(?ms)^\[mqtt\].*?(?=^\[)', f'[mqtt]\nport = {mqtt_port}\nbind = "{server_ip}"\n\n', text)
-    # TODO(network-install): once luot server listens on every interface by default, drop this line.
-    text = re.sub(r'(?ms)^\[http\].*?(?=^\[)', f'[http]\nhost = "{server_ip}"\nport = {http_port}\n\n', text)
+    text = re.sub(r'(?ms)^\[http\].*?(?=^\[)', f'[http]\nport = {http_port}\n\n', text)  # host: every interface
     out.write_text(text, "utf-8")
     return out
 
@@ -504,26 +503,18 @@ def _revoke_by_restart(server: CentreServer, device_id: str) -> None:
     print(f"    (stand-in revoke: server stopped in {stopped - began:.1f} s, started in {time.monotonic() - stopped:.1f} s)")
 
 
-# ----------------------------------------------------------------------------------- stand-ins
-def clear_orphaned_broker(server: CentreServer) -> list[int]:
-    """After kill -9 of luot server: end the Mosquitto it had started, which outlives it and keeps
-    the MQTT port, so the restarted server could not start its own. Returns the pids it ended.
-
-    TODO(network-install): the supervised broker must not outlive the server (or the restart must
-    take it over); then this returns [] and the call goes.
-    """
-    ended = []
+def brokers_of(server: CentreServer) -> list[int]:
+    """Pids of the Mosquitto processes running with this server's broker files."""
+    found = []
     for pid in Lan.pids(server.box.ns):
         try:
             command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if command and command[0].endswith(b"mosquitto") and str(server.data).encode() in b" ".join(command):
-            os.kill(pid, signal.SIGKILL)
-            ended.append(pid)
-    for pid in ended:
-        wait_for(lambda: _gone(pid), 10, f"broker {pid} gone")
-    return ended
+        if command and command[0].endswith(b"mosquitto") and str(server.data).encode() in b" ".join(command) \
+                and not _gone(pid):
+            found.append(pid)
+    return found
 
 
 def _gone(pid: int) -> bool:

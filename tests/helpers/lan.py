@@ -135,9 +135,14 @@ class Lan:
         self.namespaces: list[str] = []
 
     def __enter__(self) -> "Lan":
-        self._add_ns(self.switch)
-        _ip("-n", self.switch, "link", "add", "br0", "type", "bridge")
-        _ip("-n", self.switch, "link", "set", "br0", "up")
+        remove_stale_lans()
+        try:
+            self._add_ns(self.switch)
+            _ip("-n", self.switch, "link", "add", "br0", "type", "bridge")
+            _ip("-n", self.switch, "link", "set", "br0", "up")
+        except BaseException:
+            self.close()
+            raise
         return self
 
     def __exit__(self, *_exc: Any) -> None:
@@ -188,6 +193,25 @@ class Lan:
     def pids(ns: str) -> list[int]:
         done = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True)
         return [int(p) for p in done.stdout.split()]
+
+
+def remove_stale_lans() -> list[str]:
+    """Delete the namespaces (and end what runs in them) of earlier runs of this harness whose test
+    process is gone (killed before its ``finally``): names ``luot<pid>-<box>`` with a dead pid."""
+    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split("\n")
+    stale = []
+    for line in listed:
+        match = re.match(r"^(luot(\d+)-[a-z]+)\b", line.strip())
+        if match and not Path(f"/proc/{match.group(2)}").exists():
+            stale.append(match.group(1))
+    for ns in stale:
+        for pid in Lan.pids(ns):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+    return stale
 
 
 class Timings:

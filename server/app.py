@@ -22,6 +22,7 @@ from luot.credentials import SERVER_USER, Credentials, load_or_create
 from luot.paths import database_file
 from server.accounts import Accounts
 from server.api import create_app
+from server.backup import BackupScheduler, DatabaseLock, private_directory
 from server.engine import QueueError, utc_now
 from server.http_limits import EdgeProtocol, raise_open_files_limit
 from server.service import CentreService
@@ -40,6 +41,7 @@ class RuntimeOptions:
     mqtt_port: int | None = None
     clock: Callable[[], datetime] = utc_now
     db_path: Path | None = None
+    init: bool = False  # create a new centre's database if there is none (luot server --init, the demo, tests)
 
 
 @dataclass
@@ -57,17 +59,22 @@ class CentreRuntime:
     mqtt_host: str = "127.0.0.1"
     mqtt_port: int = 0
     notes: list[str] = field(default_factory=list)
+    backups: BackupScheduler | None = None
+    _lock: DatabaseLock | None = None
     _http_task: asyncio.Task[None] | None = None
 
     async def start(self) -> "CentreRuntime":
         options, config = self.options, self.config
-        options.data_dir.mkdir(parents=True, exist_ok=True)
-        self.credentials = load_or_create(config, options.data_dir / "secrets.json")
+        private_directory(options.data_dir)  # database, backups and secrets: the service user only
         db_path = options.db_path or database_file(options.data_dir, config)
-        self.storage = await Storage.open(db_path, config.zone)
+        self._lock = DatabaseLock(db_path).acquire()  # one server per database; `luot restore` checks it
+        self.credentials = load_or_create(config, options.data_dir / "secrets.json")
+        self.storage = await Storage.open(db_path, config.zone, create=options.init)
         self.accounts = Accounts(self.storage)
         self.service = await CentreService.start(config, self.storage, options.clock)
         await self._ensure_first_manager()
+        self.backups = BackupScheduler(config, options.data_dir)
+        self.backups.start()
         if options.mqtt:
             await self._start_mqtt()
         await self._start_http()
@@ -136,6 +143,7 @@ class CentreRuntime:
     async def _start_http(self) -> None:
         assert self.service is not None and self.credentials is not None
         app = create_app(self.service, self.credentials, self.link)
+        app.state.backups = self.backups  # for /health: server.backup.storage_health
         self.app = app
         port = self.options.http_port if self.options.http_port is not None else self.config.http.port
         # proxy_headers off: nothing here reads the client's address or scheme, and the
@@ -184,8 +192,12 @@ class CentreRuntime:
             await self.link.stop()
         if self.broker is not None:
             await self.broker.stop()
+        if self.backups is not None:
+            await self.backups.stop()
         if self.storage is not None:
             await self.storage.close()
+        if self._lock is not None:
+            self._lock.release()
 
 
 def free_port() -> int:

@@ -281,9 +281,20 @@ def judge_passwords(wanted: list[str], secrets: dict[str, str], lines: dict[str,
 
 
 def check_passwords(config: CentreConfig, files: CentreFiles) -> Check:
-    from luot.credentials import SERVER_USER
+    from luot.credentials import SERVER_USER, Credentials
+    from server.devices import DeviceRegistry, RegistryError
 
     wanted = [SERVER_USER, *(d.id for d in config.devices)]
+    if files.secrets.exists():  # the broker admits the registry's devices: declared not revoked, and enrolled
+        try:
+            secrets_now = json.loads(files.secrets.read_text("utf-8"))
+            registry = DeviceRegistry(config, Credentials(files.secrets, secrets_now), files.data_dir)
+            wanted = [SERVER_USER, *(d.id for d in registry.active_devices())]
+            enrolled = registry.mqtt_credentials().secrets
+        except (OSError, ValueError, RegistryError):
+            enrolled = {}
+    else:
+        enrolled = {}
     if config.mqtt.host:
         return warn("passwords", f"Broker bên ngoài ({config.mqtt.host}): không kiểm tra được tệp mật khẩu",
                     f"External broker ({config.mqtt.host}): its password file is not checked here",
@@ -302,7 +313,7 @@ def check_passwords(config: CentreConfig, files: CentreFiles) -> Check:
             except OSError as error:
                 return fail("passwords", f"Không đọc được {passwd}: {error}", f"Cannot read {passwd}: {error}",
                             "Chạy doctor với quyền của người chạy máy chủ (sudo).", "Run the doctor as the server's user (sudo).")
-            return judge_passwords(wanted, secrets, lines, passwd, verify)
+            return judge_passwords(wanted, {**secrets, **enrolled}, lines, passwd, verify)
     return fail("passwords", f"Không có tệp mật khẩu broker trong {files.data_dir / 'broker'}",
                 f"No broker password file under {files.data_dir / 'broker'}",
                 f"Chạy `luot server --data {files.data_dir}`: nó sinh cấu hình broker; hoặc kiểm tra --data.",

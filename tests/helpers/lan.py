@@ -15,8 +15,8 @@ Pieces:
 * :class:`LineDriver` talks JSON lines to a driver process in a box (the display, the kiosk, the
   browsers: tests/helpers/display_driver.py, lan_kiosk.py, lan_browser.py);
 * :class:`CentreServer` is ``luot server`` on the server box (start, kill -9, start again);
-* :func:`enrol_device` and :func:`revoke_device` enrol and revoke a device by one-time code once
-  the enrol branch is in this checkout, else by today's stand-in (marked TODO(enrol)).
+* :func:`enrol_device` and :func:`revoke_device` do what the technician does: a one-time code from
+  `luot device add`, claimed by the device over the LAN; `luot device revoke`.
 """
 
 from __future__ import annotations
@@ -441,10 +441,6 @@ def centre_file(sample: Path, out: Path, server_ip: str, http_port: int, mqtt_po
 
 
 # ----------------------------------------------------------------------------------- enrolment
-# A device joins by one-time code once the enrol branch has landed (`luot device add|revoke`,
-# `luot kiosk|display --enrol URL CODE`); until then by today's stand-in below. Which one runs is
-# decided by whether this checkout has `luot device`, so the test switches by itself when it lands.
-
 @dataclass(frozen=True)
 class Identity:
     """What a device box knows after enrolment: who it is, its secrets, where its centre is."""
@@ -461,24 +457,18 @@ class Identity:
         return {"Authorization": f"Bearer {self.device_id}:{self.http_secret}"}
 
 
-def enrolment_by_code() -> bool:
-    """Does this checkout have the enrol branch's `luot device` command?"""
-    return (ROOT / "luot" / "commands" / "device.py").exists()
-
-
 def enrol_device(server: CentreServer, box: Box, role: str, device_data: Path) -> Identity:
     """Give a new kiosk or display on ``box`` its identity, the way a technician does.
 
-    By code: `luot device add ID --role ROLE` on the server box prints a one-time code; the device
-    claims it over the LAN (what `luot kiosk|display --enrol URL CODE` does first) and keeps its
-    credentials in its data directory. The centre file is copied to the device too (its layout).
+    `luot device add ID --role ROLE` on the server box prints a one-time code; the device claims it
+    over the LAN (``luot.credentials.enrol``, what `luot kiosk|display --enrol URL CODE` does
+    first) and keeps its credentials in its data directory. The centre file is copied to the device
+    too (its layout: groups, counters).
     """
+    from luot.credentials import enrol
+
     device_data.mkdir(parents=True, exist_ok=True)
     shutil.copy(server.config, device_data / "centre.toml")
-    if not enrolment_by_code():
-        return _enrol_by_copying_secrets(server, role, device_data)
-    from luot.credentials import enrol  # type: ignore[attr-defined]  # the enrol branch
-
     device_id = f"{role}-lan"
     added = server.luot("device", "add", device_id, "--role", role, "--url", server.url,
                         "--config", str(server.config), "--data", str(server.data))
@@ -490,41 +480,7 @@ def enrol_device(server: CentreServer, box: Box, role: str, device_data: Path) -
 def revoke_device(server: CentreServer, device_id: str) -> None:
     """Take a device's rights away (a stolen or replaced screen): `luot device revoke ID`, which
     the running server applies (broker reload, HTTP refusal) without a restart."""
-    if not enrolment_by_code():
-        return _revoke_by_restart(server, device_id)
     server.luot("device", "revoke", device_id, "--config", str(server.config), "--data", str(server.data))
-
-
-def _enrol_by_copying_secrets(server: CentreServer, role: str, device_data: Path) -> Identity:
-    """TODO(enrol): stand-in, delete once `luot device` is on main. Today the device is one of the
-    centre file's [[devices]], the server writes every device's secret to <data>/secrets.json and
-    the technician copies that device's line to the device (USB stick)."""
-    device_id = {"kiosk": "kiosk-1", "display": "display-hall"}[role]
-    secret = json.loads((server.data / "secrets.json").read_text("utf-8"))[device_id]
-    target = device_data / "secrets.json"
-    target.write_text(json.dumps({device_id: secret}), "utf-8")
-    target.chmod(0o600)
-    return Identity(device_id, secret, secret, server.box.ip, server.mqtt_port, device_data)
-
-
-def _revoke_by_restart(server: CentreServer, device_id: str) -> None:
-    """TODO(enrol): stand-in, delete once `luot device revoke` is on main. Today: remove the
-    device's [[devices]] block from the centre file and its secret from secrets.json, then restart
-    the server, which rewrites the broker's password and ACL files without it."""
-    text = server.config.read_text("utf-8")
-    block = re.compile(r'(?ms)^\[\[devices\]\]\nid = "' + re.escape(device_id) + r'"\n.*?(?=^\[|\Z)')
-    if not block.search(text):
-        raise ValueError(f"{device_id} is not in {server.config}")
-    server.config.write_text(block.sub("", text), "utf-8")
-    secrets_file = server.data / "secrets.json"
-    secrets = json.loads(secrets_file.read_text("utf-8"))
-    secrets.pop(device_id, None)
-    secrets_file.write_text(json.dumps(secrets, indent=2), "utf-8")
-    began = time.monotonic()
-    server.stop()
-    stopped = time.monotonic()
-    server.start()
-    print(f"    (stand-in revoke: server stopped in {stopped - began:.1f} s, started in {time.monotonic() - stopped:.1f} s)")
 
 
 def brokers_of(server: CentreServer) -> list[int]:

@@ -125,7 +125,7 @@ class CentreRuntime:
             # The devices that may use MQTT now: the centre file's minus revoked ones, plus enrolled ones.
             self.broker = await start_broker(self.registry.mqtt_config(), self.registry.mqtt_credentials(),
                                              self.options.data_dir / "broker", port, kind=kind, bind=config.mqtt.bind)
-            self.mqtt_host, self.mqtt_port = "127.0.0.1", port
+            self.mqtt_host, self.mqtt_port = self.broker.host, port  # the address it listens on ([mqtt] bind)
         self.link = MqttLink(config, self.mqtt_host, self.mqtt_port, SERVER_USER,
                              self.credentials.password(SERVER_USER), on_inbound=self._inbound,
                              engine=self.service.engine, clock=self.service.now)

@@ -23,7 +23,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from luot.credentials import Credentials
-from server.accounts import Accounts
+from server.accounts import AccountError, Accounts
 from server.engine import QueueError
 from server.http_common import ApiError, error_response
 from server.live import LiveHub
@@ -34,8 +34,10 @@ from server.storage import StorageError
 log = logging.getLogger("luot.api")
 
 
-def create_app(service: CentreService, credentials: Credentials, link: Any = None) -> FastAPI:
-    """Build the FastAPI application for one centre."""
+def create_app(service: CentreService, credentials: Credentials, link: Any = None,
+               accounts: Accounts | None = None) -> FastAPI:
+    """Build the FastAPI application for one centre (``accounts``: the runtime's, so sessions and
+    the login guard are one in-memory state per process)."""
     app = FastAPI(
         title="Luot centre API",
         version="1",
@@ -44,7 +46,7 @@ def create_app(service: CentreService, credentials: Credentials, link: Any = Non
     app.state.service = service
     app.state.credentials = credentials
     app.state.link = link
-    app.state.accounts = Accounts(service.storage)
+    app.state.accounts = accounts or Accounts(service.storage, service.config.staff)
     app.state.live = LiveHub(service)
     _add_error_handlers(app)
 
@@ -66,6 +68,13 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(QueueError)
     async def _queue_error(_: Request, error: QueueError) -> JSONResponse:
         return error_response(error.status, error.code, error.message, error.message_en)
+
+    @app.exception_handler(AccountError)
+    async def _account_error(_: Request, error: AccountError) -> JSONResponse:
+        response = error_response(error.status, error.code, error.message, error.message_en)
+        if error.retry_after is not None:
+            response.headers["Retry-After"] = str(error.retry_after)
+        return response
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, error: ApiError) -> JSONResponse:

@@ -43,14 +43,24 @@ class Body(BaseModel):
     model_config = {"extra": "forbid"}
 
 
+PASSWORD_CHANGE_REQUIRED = ApiError(403, "password_change_required",
+                                    "Bạn cần đổi mật khẩu trước khi làm việc.",
+                                    "Change your password before doing anything else.")
+
+
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: a device (role kiosk/display/pad/manager) or a person (officer/manager)."""
+    """Who is calling: a device (role kiosk/display/pad/manager) or a person (officer/manager).
+
+    ``counter``: a device's counter, or the counter a person's sign-in is bound to (login with a
+    counter, or opening one). ``session``: a person's session key (the token's hash)."""
 
     kind: Literal["device", "user"]
     id: str
     role: str
     counter: int | None = None
+    must_change_password: bool = False
+    session: str | None = None
 
 
 def get_service(request: Request) -> CentreService:
@@ -90,12 +100,18 @@ async def principal(request: Request) -> Principal | None:
                 return None
             return Principal("device", device.id, device.role, device.counter)
         return None
-    user = await state.accounts.session_user(token, service.now())
-    return Principal("user", user.username, user.role) if user else None
+    found = await state.accounts.session(token, service.now())
+    if found is None:
+        return None
+    user = found.user
+    return Principal("user", user.username, user.role, found.counter, user.must_change_password, found.key)
 
 
-def require(*roles: str) -> Callable[[Request], Awaitable[Principal]]:
-    """A dependency admitting only callers with one of ``roles`` (401 unknown, 403 other role)."""
+def require(*roles: str, password_change: bool = False) -> Callable[[Request], Awaitable[Principal]]:
+    """A dependency admitting only callers with one of ``roles`` (401 unknown, 403 other role).
+
+    A person still holding a one-time password is refused everything (403
+    ``password_change_required``) except where ``password_change`` is True."""
     # Takes the request itself rather than Depends(principal): one level of dependency
     # solving less on every staff and kiosk request (bench/bench_load.py).
     async def dependency(request: Request) -> Principal:
@@ -104,10 +120,18 @@ def require(*roles: str) -> Callable[[Request], Awaitable[Principal]]:
             raise UNAUTHORISED
         if who.role not in roles:
             raise FORBIDDEN
+        if who.must_change_password and not password_change:
+            raise PASSWORD_CHANGE_REQUIRED
         return who
     return dependency
 
 
+def client_address(request: Request) -> str:
+    """The caller's IP address as the server sees it (proxy headers are not trusted)."""
+    return request.client.host if request.client else "unknown"
+
+
 staff = require("officer", "manager")
 manager = require("manager")
+signed_in = require("officer", "manager", password_change=True)
 

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any, Awaitable, Callable, TypeVar
 
 from luot.config import CentreConfig
-from server.engine import Event, QueueEngine, utc_now
+from server.engine import Event, QueueEngine, stamp_actor, utc_now
 from server.storage import Storage
 
 log = logging.getLogger("luot.service")
@@ -50,10 +50,13 @@ class CentreService:
     def now(self) -> datetime:
         return self.clock()
 
-    async def run(self, command: Callable[[QueueEngine, datetime], tuple[T, list[Event]]]) -> T:
-        """Apply ``command(engine, now)`` and return its result once its events are durable."""
+    async def run(self, command: Callable[[QueueEngine, datetime], tuple[T, list[Event]]],
+                  actor: str | None = None) -> T:
+        """Apply ``command(engine, now)`` and return its result once its events are durable.
+        ``actor``: who asked (a username or device id), written into every event it caused."""
         now = self.now()
         result, events = command(self.engine, now)  # raises QueueError before anything changes
+        stamp_actor(events, actor)
         future = self.storage.submit(events)
         try:
             await future

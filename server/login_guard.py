@@ -1,0 +1,112 @@
+"""Slows down password guessing: per-address first, per-username with a cap. In memory only.
+
+Why two counters: one machine guessing many passwords is stopped by its address alone, without
+touching the account it attacks, so a guessing PC in the hall cannot lock the manager out. Many
+machines guessing one account are stopped by the per-username counter, but its wait is capped
+(``user_lock_max_seconds``) and an address that has signed in as that user before (the counter's
+own PC) is not held back by it: the right password after the window always works.
+
+After ``free`` failures, each further failure doubles the wait (``lock_base_seconds``, 2x, 4x...)
+up to the cap; a counter untouched for twice its cap starts again from zero. Refused attempts are
+not hashed at all, so a locked attacker costs the server nothing but the refusal. The guard is
+pure bookkeeping with an injected monotonic clock; :class:`server.accounts.Accounts` calls it.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from luot.config import StaffSettings
+
+MAX_ENTRIES = 10_000  # per table: a flood of made-up usernames or addresses must not grow memory
+KNOWN_PAIRS = 10_000
+
+
+@dataclass
+class _Strikes:
+    failures: int = 0
+    locked_until: float = 0.0
+    last: float = 0.0
+
+
+class _Counter:
+    """Failures per key (an address or a username) and the wait they earned."""
+
+    def __init__(self, free: int, base: float, cap: float) -> None:
+        self.free, self.base, self.cap = free, base, cap
+        self.table: dict[str, _Strikes] = {}
+
+    def _get(self, key: str, now: float) -> _Strikes | None:
+        entry = self.table.get(key)
+        if entry is not None and now - entry.last > 2 * self.cap and now >= entry.locked_until:
+            del self.table[key]  # quiet for long enough: forgiven
+            return None
+        return entry
+
+    def wait(self, key: str, now: float) -> float:
+        entry = self._get(key, now)
+        return max(0.0, entry.locked_until - now) if entry else 0.0
+
+    def fail(self, key: str, now: float) -> None:
+        entry = self._get(key, now)
+        if entry is None:
+            if len(self.table) >= MAX_ENTRIES:
+                self._trim(now)
+            entry = self.table[key] = _Strikes()
+        entry.failures += 1
+        entry.last = now
+        over = entry.failures - self.free
+        if over >= 0:
+            entry.locked_until = now + min(self.cap, self.base * 2 ** min(over, 30))
+
+    def clear(self, key: str) -> None:
+        self.table.pop(key, None)
+
+    def _trim(self, now: float) -> None:
+        """Drop entries that no longer hold anyone back, oldest first, down to half the limit."""
+        free_entries = sorted((e.last, k) for k, e in self.table.items() if e.locked_until <= now)
+        for _, key in free_entries[: max(1, len(self.table) - MAX_ENTRIES // 2)]:
+            del self.table[key]
+        if len(self.table) >= MAX_ENTRIES:  # all locked: keep the newest half
+            for _, key in sorted((e.last, k) for k, e in self.table.items())[: len(self.table) // 2]:
+                del self.table[key]
+
+
+class LoginGuard:
+    """Answers "may this address try this username now?" and learns from each outcome."""
+
+    def __init__(self, settings: StaffSettings, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.addresses = _Counter(settings.address_free_failures, settings.lock_base_seconds,
+                                  settings.address_lock_max_seconds)
+        self.users = _Counter(settings.user_free_failures, settings.lock_base_seconds,
+                              settings.user_lock_max_seconds)
+        self.known: dict[tuple[str, str], float] = {}  # (username, address) -> last good login
+
+    def wait_seconds(self, username: str, address: str) -> int:
+        """Whole seconds to wait before trying (0: go ahead)."""
+        now = self.clock()
+        wait = self.addresses.wait(address, now)
+        if (username.lower(), address) not in self.known:
+            wait = max(wait, self.users.wait(username.lower(), now))
+        return math.ceil(wait)
+
+    def failed(self, username: str, address: str) -> None:
+        now = self.clock()
+        self.addresses.fail(address, now)
+        self.users.fail(username.lower(), now)
+
+    def succeeded(self, username: str, address: str) -> None:
+        """The right password: the user's failures go and this address is trusted for this user.
+
+        The address keeps its own failures (they fade with time): signing in to one's own account
+        must not buy more guesses at someone else's."""
+        key = username.lower()
+        self.users.clear(key)
+        if len(self.known) >= KNOWN_PAIRS:
+            for pair, _ in sorted(self.known.items(), key=lambda item: item[1])[: KNOWN_PAIRS // 2]:
+                del self.known[pair]
+        self.known[(key, address)] = self.clock()

@@ -26,6 +26,7 @@ class TrackOut(BaseModel):
     calls: int
     day: str
     dossiers: list[dict[str, Any]] = []
+    moved_to: dict[str, Any] | None = None
 
 
 @router.get("/health")

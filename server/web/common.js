@@ -41,9 +41,18 @@ const Luot = (() => {
     clearTimeout(showError.timer);
     showError.timer = setTimeout(() => { box.hidden = true; }, 8000);
   }
-  /* Resolves with the signed-in user once they have one of `roles`; shows the login form until then. */
-  async function signIn(roles) {
+  /* Resolves with the signed-in user once they have one of `roles`; shows the login form until then.
+     A one-time password (first sign-in, or reset by a manager) must be changed first: the server
+     refuses everything else (403 password_change_required) and the change form shows instead.
+     options.counters: offer "work at counter" on the form (the console); its choice opens it. */
+  async function signIn(roles, options) {
     const app = $("#app"), form = $("#login-form"), panel = $("#login");
+    const counters = (options && options.counters) || [];
+    if (counters.length) {
+      const pick = form.counter;
+      for (const c of counters) pick.append(el("option", { value: c.number }, c.name));
+      $("#login-counter").hidden = false;
+    }
     for (;;) {
       try {
         const me = await api("GET", "/api/v1/me");
@@ -54,19 +63,49 @@ const Luot = (() => {
         }
         $("#login-error").textContent = "Tài khoản này không có quyền xem trang này. / This account may not open this page.";
       } catch (e) {
+        if (e.code === "password_change_required") { await changePassword(true); continue; }
         if (e.status !== 401) { $("#login-error").textContent = e.message; }
       }
       panel.hidden = false; app.hidden = true;
-      await new Promise((resolve) => {
+      const answer = await new Promise((resolve) => {
         form.onsubmit = async (ev) => {
           ev.preventDefault();
+          const body = { username: form.username.value.trim(), password: form.password.value };
+          if (counters.length && form.counter.value) body.counter = Number(form.counter.value);
           try {
-            await api("POST", "/api/v1/login", { username: form.username.value.trim(), password: form.password.value });
-            $("#login-error").textContent = ""; form.password.value = ""; resolve();
+            const done = await api("POST", "/api/v1/login", body);
+            $("#login-error").textContent = ""; form.password.value = ""; resolve(done);
           } catch (e) { $("#login-error").textContent = e.message + (e.en ? " / " + e.en : ""); }
         };
       });
+      panel.hidden = true;
+      if (answer.must_change_password) await changePassword(true);
     }
+  }
+  /* Shows the change-password form; resolves true once changed (false if cancelled). `forced`:
+     the user holds a one-time password and cannot do anything else until it is changed. */
+  function changePassword(forced) {
+    const box = $("#pwchange"), form = $("#pw-form"), app = $("#app"), cancel = $("#pw-cancel");
+    box.hidden = false; app.hidden = true; $("#pw-error").textContent = "";
+    $("#pw-why").textContent = forced
+      ? "Mật khẩu hiện tại chỉ dùng một lần: hãy đặt mật khẩu mới (ít nhất 10 ký tự, khác tên đăng nhập). / Your password is a one-time one: choose a new one."
+      : "Các phiên đăng nhập khác của bạn sẽ kết thúc. / Your other sessions will end.";
+    cancel.hidden = forced;
+    form.old.focus();
+    return new Promise((resolve) => {
+      const finish = (changed) => { form.reset(); box.hidden = true; if (!forced) app.hidden = false; resolve(changed); };
+      cancel.onclick = () => finish(false);
+      form.onsubmit = async (ev) => {
+        ev.preventDefault();
+        if (form.new.value !== form.again.value) {
+          $("#pw-error").textContent = "Hai lần nhập mật khẩu mới không khớp. / The new passwords differ."; return;
+        }
+        try {
+          await api("POST", "/api/v1/password", { old_password: form.old.value, new_password: form.new.value });
+          finish(true);
+        } catch (e) { $("#pw-error").textContent = e.message + (e.en ? " / " + e.en : ""); }
+      };
+    });
   }
   async function logout() { try { await api("POST", "/api/v1/logout"); } finally { location.reload(); } }
   /* EventSource with a status light; onUpdate gets {snapshot, events}. */
@@ -101,5 +140,5 @@ const Luot = (() => {
       return true;
     } catch (e) { return false; }
   }
-  return { api, $, el, showError, signIn, logout, stream, badge, minutes, beep, COUNTER_STATUS, TICKET_STATUS, DOSSIER_STATUS };
+  return { api, $, el, showError, signIn, changePassword, logout, stream, badge, minutes, beep, COUNTER_STATUS, TICKET_STATUS, DOSSIER_STATUS };
 })();

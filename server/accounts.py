@@ -26,6 +26,7 @@ import hmac
 import secrets
 import sqlite3
 import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
@@ -47,7 +48,7 @@ SESSION_CACHE_SECONDS = 30.0
 LAST_SEEN_WRITE_SECONDS = 60.0
 """A session's last use is kept in memory and written to SQLite at most this often."""
 HASH_WORKERS = 2
-HASH_QUEUE_LIMIT = 64
+HASH_QUEUE_LIMIT = 16  # ~0.8 s of hashing on two threads
 # OWASP's argon2id baseline (19 MiB, 2 passes, 1 lane): ~0.1 s on the centre's small PC. One lane
 # = one thread per hash, so HASH_WORKERS really bounds the cores hashing may take.
 HASHER = PasswordHasher(time_cost=2, memory_cost=19_456, parallelism=1)
@@ -64,25 +65,57 @@ class AccountError(Exception):
 
 
 class HashPool:
-    """Runs password hashing on its own few threads, off the event loop; refuses when too many
-    are already waiting (a flood must get a quick "busy", not a queue that grows for minutes)."""
+    """Runs password hashing on its own few threads, off the event loop.
+
+    At most ``workers`` hashes run at once; the rest wait in line, urgent ones (a person signing
+    in from a PC they have used before) ahead of the others, so a flood of guesses does not keep
+    the officer at the counter waiting. When ``queue_limit`` attempts are already in, a new one
+    gets a quick "busy" instead of a wait that grows for minutes."""
 
     def __init__(self, workers: int = HASH_WORKERS, queue_limit: int = HASH_QUEUE_LIMIT) -> None:
         self.workers, self.queue_limit = workers, queue_limit
         self._executor: ThreadPoolExecutor | None = None
+        self._free = workers
+        self._waiting: tuple[deque[asyncio.Future[None]], deque[asyncio.Future[None]]] = (deque(), deque())
         self.pending = 0
 
-    async def run(self, function: Callable[..., T], *args: Any) -> T:
-        if self.pending >= self.queue_limit:
+    async def run(self, function: Callable[..., T], *args: Any, urgent: bool = False) -> T:
+        if self.pending >= self.queue_limit and not urgent:
             raise AccountError(503, "login_busy", "Hệ thống đang bận xử lý đăng nhập, xin thử lại sau ít giây.",
                                "Too many sign-ins at once; try again in a few seconds.", retry_after=2)
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="luot-hash")
         self.pending += 1
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
+            await self._acquire(urgent)
+            try:
+                return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
+            finally:
+                self._release()
         finally:
             self.pending -= 1
+
+    async def _acquire(self, urgent: bool) -> None:
+        if self._free > 0:
+            self._free -= 1
+            return
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting[0 if urgent else 1].append(turn)
+        try:
+            await turn  # _release hands its slot over by resolving this
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():
+                self._release()  # the slot was handed over just as the caller gave up
+            raise
+
+    def _release(self) -> None:
+        for line in self._waiting:
+            while line:
+                turn = line.popleft()
+                if not turn.done():
+                    turn.set_result(None)
+                    return
+        self._free += 1
 
 
 HASH_POOL = HashPool()
@@ -232,13 +265,13 @@ class Accounts:
             self._dummy_hash = await self.pool.run(hash_password, secrets.token_urlsafe(16))
         return self._dummy_hash
 
-    async def verify_user(self, username: str, password: str) -> User | None:
+    async def verify_user(self, username: str, password: str, urgent: bool = False) -> User | None:
         """The user if the password matches, hashing off the event loop. An unknown name is checked
         against a dummy hash (same cost); a hash of an old scheme or cost is replaced on success."""
         await self._ready()
         row = await (await self.storage.db.execute("SELECT * FROM users WHERE username = ?", (username,))).fetchone()
         stored = row["password_hash"] if row is not None else await self._dummy()
-        matches = await self.pool.run(verify_password, password, stored)
+        matches = await self.pool.run(verify_password, password, stored, urgent=urgent)
         if row is None or not matches:
             return None
         if needs_rehash(stored):
@@ -252,7 +285,11 @@ class Accounts:
         wait = self.guard.wait_seconds(username, address)
         if wait > 0:
             raise locked(wait)
-        user = await self.verify_user(username, password)
+        self.guard.begin(username, address)
+        try:
+            user = await self.verify_user(username, password, urgent=self.guard.is_known(username, address))
+        finally:
+            self.guard.end(username, address)
         if user is None:
             self.guard.failed(username, address)
             raise AccountError(401, "bad_login", "Sai tên đăng nhập hoặc mật khẩu.", "Wrong username or password.")

@@ -23,6 +23,7 @@ from luot.config import StaffSettings
 
 MAX_ENTRIES = 10_000  # per table: a flood of made-up usernames or addresses must not grow memory
 KNOWN_PAIRS = 10_000
+PENDING_WAIT_SECONDS = 1.0
 
 
 @dataclass
@@ -46,9 +47,14 @@ class _Counter:
             return None
         return entry
 
-    def wait(self, key: str, now: float) -> float:
+    def wait(self, key: str, now: float, pending: int = 0) -> float:
+        """Seconds ``key`` must wait; ``pending``: its attempts still being checked, which count
+        as failures in advance (else a burst of parallel guesses all pass before the first fails)."""
         entry = self._get(key, now)
-        return max(0.0, entry.locked_until - now) if entry else 0.0
+        locked = max(0.0, entry.locked_until - now) if entry else 0.0
+        if locked == 0.0 and pending and (entry.failures if entry else 0) + pending >= self.free:
+            return PENDING_WAIT_SECONDS
+        return locked
 
     def fail(self, key: str, now: float) -> None:
         entry = self._get(key, now)
@@ -85,14 +91,35 @@ class LoginGuard:
         self.users = _Counter(settings.user_free_failures, settings.lock_base_seconds,
                               settings.user_lock_max_seconds)
         self.known: dict[tuple[str, str], float] = {}  # (username, address) -> last good login
+        self.pending_addresses: dict[str, int] = {}
+        self.pending_users: dict[str, int] = {}
+
+    def is_known(self, username: str, address: str) -> bool:
+        """Has this address signed in as this user before (the person's own PC)?"""
+        return (username.lower(), address) in self.known
 
     def wait_seconds(self, username: str, address: str) -> int:
         """Whole seconds to wait before trying (0: go ahead)."""
-        now = self.clock()
-        wait = self.addresses.wait(address, now)
-        if (username.lower(), address) not in self.known:
-            wait = max(wait, self.users.wait(username.lower(), now))
+        now, key = self.clock(), username.lower()
+        wait = self.addresses.wait(address, now, self.pending_addresses.get(address, 0))
+        if not self.is_known(username, address):
+            wait = max(wait, self.users.wait(key, now, self.pending_users.get(key, 0)))
         return math.ceil(wait)
+
+    def begin(self, username: str, address: str) -> None:
+        """An attempt is being checked (call :meth:`end` when it is decided)."""
+        key = username.lower()
+        self.pending_addresses[address] = self.pending_addresses.get(address, 0) + 1
+        self.pending_users[key] = self.pending_users.get(key, 0) + 1
+
+    def end(self, username: str, address: str) -> None:
+        key = username.lower()
+        for table, name in ((self.pending_addresses, address), (self.pending_users, key)):
+            left = table.get(name, 0) - 1
+            if left > 0:
+                table[name] = left
+            else:
+                table.pop(name, None)
 
     def failed(self, username: str, address: str) -> None:
         now = self.clock()

@@ -79,7 +79,10 @@ const Luot = (() => {
         };
       });
       panel.hidden = true;
-      if (answer.must_change_password) await changePassword(true);
+      if (answer.must_change_password && await changePassword(true) && counters.length && form.counter.value) {
+        // the counter chosen at sign-in could not open before the password was changed: open it now
+        try { await api("POST", `/api/v1/counters/${Number(form.counter.value)}/open`); } catch (e) { showError(e); }
+      }
     }
   }
   /* Shows the change-password form; resolves true once changed (false if cancelled). `forced`:
@@ -88,7 +91,7 @@ const Luot = (() => {
     const box = $("#pwchange"), form = $("#pw-form"), app = $("#app"), cancel = $("#pw-cancel");
     box.hidden = false; app.hidden = true; $("#pw-error").textContent = "";
     $("#pw-why").textContent = forced
-      ? "Mật khẩu hiện tại chỉ dùng một lần: hãy đặt mật khẩu mới (ít nhất 10 ký tự, khác tên đăng nhập). / Your password is a one-time one: choose a new one."
+      ? "Mật khẩu hiện tại chỉ dùng một lần: hãy đặt mật khẩu mới (đủ dài, khác tên đăng nhập). / Your password is a one-time one: choose a new one."
       : "Các phiên đăng nhập khác của bạn sẽ kết thúc. / Your other sessions will end.";
     cancel.hidden = forced;
     form.old.focus();

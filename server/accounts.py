@@ -389,6 +389,11 @@ class Accounts:
             await self.storage.db.execute("UPDATE sessions SET last_seen = ? WHERE token_hash = ?", (now.isoformat(), key))
         return cached.session
 
+    def forget_cached_sessions(self) -> None:
+        """Read every session from SQLite on its next use (another process, ``luot user``, has
+        changed accounts and the ``SESSION_CACHE_SECONDS`` wait is not wanted)."""
+        self._sessions.clear()
+
     async def session_user(self, token: str, now: datetime) -> User | None:
         found = await self.session(token, now)
         return found.user if found else None

@@ -299,3 +299,30 @@ async def test_the_tracking_view_says_where_a_ticket_was_moved(tmp_path):
         assert moved.status_code == 200
         view = (await http.get(f"/api/v1/track/{ticket['token']}")).json()
         assert view["status"] == "waiting" and view["moved_to"]["counter"] == 2
+
+
+def luot_user(tmp_path, *args: str) -> dict:
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    done = subprocess.run([sys.executable, "-m", "luot.cli", "user", *args, "--data", str(tmp_path / "var")],
+                          capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1], timeout=60)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+async def test_luot_user_adds_and_resets_accounts_with_one_time_passwords(tmp_path):
+    added = luot_user(tmp_path, "add", "canbo9", "--password", "mot-lan-thoi-9")
+    assert added == {"ok": True, "username": "canbo9", "role": "officer", "must_change_password": True}
+    async with running_centre(tmp_path) as centre, client(centre) as http:
+        assert (await login(http, "canbo9", "mot-lan-thoi-9")).json()["must_change_password"] is True
+        session = bearer(await login(http, "canbo9", "mot-lan-thoi-9"))
+        reset = luot_user(tmp_path, "reset", "canbo9")
+        assert reset["must_change_password"] is True and reset["one_time_password"] != "mot-lan-thoi-9"
+        centre.accounts.forget_cached_sessions()  # what 30 s (SESSION_CACHE_SECONDS) do for another process's change
+        assert (await http.get("/api/v1/me", headers=session)).status_code == 401
+        assert (await login(http, "canbo9", reset["one_time_password"])).json()["must_change_password"] is True
+    listed = luot_user(tmp_path, "list")["users"]
+    assert {u["username"] for u in listed} == {"quanly", "canbo9"}

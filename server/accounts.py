@@ -343,6 +343,7 @@ class Accounts:
     async def create_session(self, username: str, now: datetime, counter: int | None = None) -> str:
         await self._ready()
         token = secrets.token_urlsafe(24)
+        await self.storage.db.execute("DELETE FROM sessions WHERE expires_at < ?", (now.isoformat(),))
         await self.storage.db.execute(
             "INSERT INTO sessions (token_hash, username, expires_at, counter, last_seen, created_at) VALUES (?, ?, ?, ?, ?, ?)",
             (token_hash(token), username, (now + timedelta(hours=self.settings.session_hours)).isoformat(), counter,
@@ -352,12 +353,13 @@ class Accounts:
             await self._remember_counter(username, counter)
         return token
 
-    async def session(self, token: str, now: datetime) -> Session | None:
+    async def session(self, token: str, now: datetime, touch: bool = True) -> Session | None:
         """The session of a token, or None if unknown, expired or idle too long (then it ends).
 
         Every request of a counter console carries its session: a hit is answered from memory for
-        up to ``SESSION_CACHE_SECONDS`` (no SQLite round trip per click). Each use moves the idle
-        deadline on (sliding); the last use is written to SQLite at most once a minute."""
+        up to ``SESSION_CACHE_SECONDS`` (no SQLite round trip per click). Each use with ``touch``
+        moves the idle deadline on (sliding); the last use is written to SQLite at most once a
+        minute. ``touch=False``: a page refreshing itself, which is not activity."""
         await self._ready()
         key = token_hash(token)
         cached = self._sessions.get(key)
@@ -383,6 +385,10 @@ class Accounts:
         if cached.expires < now or now - last_seen > self.idle_limit(cached.session.user.role):
             await self._end(key)
             return None
+        if not touch:
+            return cached.session
+        if len(self._last_seen) >= 20_000:  # bounded: abandoned sessions' entries go (SQLite keeps theirs)
+            self._last_seen.clear()
         self._last_seen[key] = (max(now, last_seen), written)
         if (now - written).total_seconds() >= LAST_SEEN_WRITE_SECONDS:
             self._last_seen[key] = (max(now, last_seen), now)

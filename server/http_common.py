@@ -18,6 +18,7 @@ from server.accounts import Accounts
 from server.service import CentreService
 
 SESSION_COOKIE = "luot_session"
+BACKGROUND_HEADER = "x-luot-background"
 
 
 class ApiError(Exception):
@@ -100,7 +101,9 @@ async def principal(request: Request) -> Principal | None:
                 return None
             return Principal("device", device.id, device.role, device.counter)
         return None
-    found = await state.accounts.session(token, service.now())
+    # A page's own refresh (timer, live update) is not activity: it must not keep an unattended
+    # console signed in past the idle time.
+    found = await state.accounts.session(token, service.now(), touch=request.headers.get(BACKGROUND_HEADER) != "1")
     if found is None:
         return None
     user = found.user

@@ -1,23 +1,28 @@
 /* Shared by the staff pages: API calls with plain-word errors, login, live stream. No framework. */
 "use strict";
 const Luot = (() => {
+  let signedIn = false;  // once the page has a session, losing it (idle time, reset) reloads to the sign-in form
   class ApiError extends Error {
     constructor(status, body) {
       super((body && body.message) || "Lỗi không xác định");
       this.status = status; this.code = body && body.error; this.en = body && body.message_en;
     }
   }
-  async function api(method, path, body) {
+  /* options.background: a refresh nobody asked for (timers, live updates); it does not count as
+     activity, so an unattended console still signs out after the idle time. */
+  async function api(method, path, body, options) {
     let res;
+    const headers = body === undefined ? {} : { "Content-Type": "application/json" };
+    if (options && options.background) headers["X-Luot-Background"] = "1";
     try {
-      res = await fetch(path, { method, credentials: "same-origin",
-        headers: body === undefined ? {} : { "Content-Type": "application/json" },
+      res = await fetch(path, { method, credentials: "same-origin", headers,
         body: body === undefined ? undefined : JSON.stringify(body) });
     } catch (e) {
       throw new ApiError(0, { error: "network", message: "Mất kết nối tới máy chủ trung tâm.", message_en: "Lost connection to the centre server." });
     }
     let data = null;
     try { data = await res.json(); } catch (e) { data = null; }
+    if (res.status === 401 && data && data.error === "unauthorised" && signedIn) location.reload();  // session ended: sign in again
     if (!res.ok) throw new ApiError(res.status, data || { message: "Lỗi máy chủ (" + res.status + ")", message_en: "Server error" });
     return data;
   }
@@ -57,7 +62,7 @@ const Luot = (() => {
       try {
         const me = await api("GET", "/api/v1/me");
         if (roles.includes(me.role)) {
-          panel.hidden = true; app.hidden = false;
+          panel.hidden = true; app.hidden = false; signedIn = true;
           const who = $("#who"); if (who) who.textContent = me.username;
           return me;
         }

@@ -101,12 +101,12 @@
     $("#dossier-attach").disabled = !(view.ticket_id || view.last_ticket_id) || other;
   }
 
-  async function loadWaiting() {
+  async function loadWaiting(background) {
     clearTimeout(loadWaiting.timer);
     loadWaiting.timer = setTimeout(async () => {
       try {
         if (!counter()) { $("#counter-status").textContent = "Hãy chọn quầy để làm việc. / Choose your counter."; return; }
-        const data = await api("GET", `/api/v1/counters/${counter()}/waiting`);
+        const data = await api("GET", `/api/v1/counters/${counter()}/waiting`, undefined, { background: background === true });
         if (!view || view.counter !== data.counter.counter) render(data.counter);
         $("#waiting-count").textContent = `(${data.waiting.length})`;
         $("#waiting").replaceChildren(...data.waiting.map((t) => el("tr", {},
@@ -144,9 +144,9 @@
           `${event.data.by} handed counter ${event.data.counter} to ${event.data.to}.`);
       }
     }
-    loadWaiting();
+    loadWaiting(true);
   });
-  setInterval(loadWaiting, 30000);  // waited minutes keep growing even when nothing happens
+  setInterval(() => loadWaiting(true), 30000);  // waited minutes keep growing even when nothing happens
 
   $("#open").onclick = () => act("open");
   $("#take-over").onclick = () => act("take-over");

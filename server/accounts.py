@@ -269,8 +269,9 @@ class Accounts:
         """The user if the password matches, hashing off the event loop. An unknown name is checked
         against a dummy hash (same cost); a hash of an old scheme or cost is replaced on success."""
         await self._ready()
+        dummy = await self._dummy()  # made on the first attempt, whoever it names: no one-off difference
         row = await (await self.storage.db.execute("SELECT * FROM users WHERE username = ?", (username,))).fetchone()
-        stored = row["password_hash"] if row is not None else await self._dummy()
+        stored = row["password_hash"] if row is not None else dummy
         matches = await self.pool.run(verify_password, password, stored, urgent=urgent)
         if row is None or not matches:
             return None
@@ -313,7 +314,13 @@ class Accounts:
         """Replace the password after checking the old one (a wrong old one counts as a failed
         sign-in); every other session of the user ends. Returns how many ended."""
         self.check_new_password(username, new, old)
-        await self.login(username, old, address)
+        try:
+            await self.login(username, old, address)
+        except AccountError as error:
+            if error.code != "bad_login":
+                raise
+            raise AccountError(401, "wrong_password", "Mật khẩu hiện tại không đúng.",
+                               "The current password is wrong.") from None
         hashed = await self.pool.run(hash_password, new)
         await self.storage.db.execute(
             "UPDATE users SET password_hash = ?, must_change_password = 0, password_changed_at = ? WHERE username = ?",

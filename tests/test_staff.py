@@ -147,7 +147,7 @@ async def test_a_one_time_password_must_be_changed_before_anything_else(tmp_path
         assert same.status_code == 400 and same.json()["error"] == "password_is_username"
         assert (await change("mot-lan-thoi-1", "mot-lan-thoi-1")).json()["error"] == "password_unchanged"
         wrong = await change("not-the-old-one", "mat-khau-moi-2")
-        assert wrong.status_code == 401
+        assert wrong.status_code == 401 and wrong.json()["message"] == "Mật khẩu hiện tại không đúng."
         assert (await change("mot-lan-thoi-1", "mat-khau-moi-2")).status_code == 200
         me = await http.get("/api/v1/me", headers=token)
         assert me.status_code == 200 and me.json()["must_change_password"] is False

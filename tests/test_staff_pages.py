@@ -55,7 +55,7 @@ async def test_sign_in_at_a_counter_say_what_happened_and_respect_the_holder(tmp
         # a one-time password: the change form, nothing else
         await expect(console.locator("#pwchange")).to_be_visible()
         await expect(console.locator("#app")).to_be_hidden()
-        await console.screenshot(path=str(shots / "console-password-change-desktop.png"))
+        await console.screenshot(path=str(shots / "staff-console-password-change-desktop.png"))
         await console.fill("#pw-form input[name=old]", "mot-lan-thoi-1")
         await console.fill("#pw-form input[name=new]", "canbo1")
         await console.fill("#pw-form input[name=again]", "canbo1")
@@ -75,20 +75,20 @@ async def test_sign_in_at_a_counter_say_what_happened_and_respect_the_holder(tmp
         await console.select_option("#to-counter", "2")
         await console.click("#transfer")
         await expect(console.locator("#last-action")).to_contain_text(f"Đã chuyển số {ticket['number']} sang quầy 2.")
-        await console.screenshot(path=str(shots / "console-desktop.png"))
+        await console.screenshot(path=str(shots / "staff-console-desktop.png"))
         await axe_check(console, "console")
 
         phone = await (await browser.new_context(viewport=PHONE, is_mobile=True)).new_page()
         await phone.goto(f"{centre.base_url}/t/{ticket['token']}")
         await expect(phone.locator("#detail")).to_contain_text("Số của bạn đã được chuyển sang quầy 2")
-        await phone.screenshot(path=str(shots / "track-moved-phone.png"))
+        await phone.screenshot(path=str(shots / "staff-track-moved-phone.png"))
 
         # counter 2 is canbo2's: whose it is, and no buttons for canbo1
         await console.select_option("#counter", "2")
         await expect(console.locator("#holder")).to_contain_text("Quầy 2 đang do canbo2 phụ trách")
         await expect(console.locator("button[data-action=call-next]")).to_be_disabled()
         await expect(console.locator("#take-over")).to_be_hidden()
-        await console.screenshot(path=str(shots / "console-held-desktop.png"))
+        await console.screenshot(path=str(shots / "staff-console-held-desktop.png"))
 
         manager = await (await browser.new_context(viewport=DESKTOP)).new_page()
         await manager.goto(f"{centre.base_url}/console")

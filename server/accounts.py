@@ -9,8 +9,8 @@ Passwords are hashed with argon2id (argon2-cffi): the encoded string carries its
 parameters, so the cost can be raised later and old hashes still verify; a hash made with weaker
 parameters, or an old ``scrypt$`` hash, is re-hashed on the next successful sign-in. Hashing is
 deliberately slow (~0.1 s), so it never runs on the event loop that also runs the queue and its
-commits: it goes to :data:`HASH_POOL`, two threads at most, so a flood of logins cannot take both
-cores. An unknown username is checked against a dummy hash, so it costs the same time as a known
+commits: it goes to :data:`HASH_POOL`, one thread on a two-core PC (two at most on bigger ones),
+so a flood of logins cannot take every core. An unknown username is checked against a dummy hash, so it costs the same time as a known
 one and names cannot be listed by timing.
 
 Session tokens are stored only as their SHA-256, so a copied database holds no usable token. A
@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import os
 import secrets
 import sqlite3
 import time
@@ -47,8 +48,10 @@ SESSION_CACHE_SECONDS = 30.0
 ``luot user``, take effect within this time; changes made through this process at once)."""
 LAST_SEEN_WRITE_SECONDS = 60.0
 """A session's last use is kept in memory and written to SQLite at most this often."""
-HASH_WORKERS = 2
-HASH_QUEUE_LIMIT = 16  # ~0.8 s of hashing on two threads
+HASH_WORKERS = max(1, min(2, (os.cpu_count() or 1) - 1))
+"""Threads hashing at once: on the centre's usual two-core PC one, so the event loop (the queue,
+its commits) always keeps a core however many sign-ins arrive; two on a bigger machine."""
+HASH_QUEUE_LIMIT = 16  # ~1.6 s of hashing on one thread
 # OWASP's argon2id baseline (19 MiB, 2 passes, 1 lane): ~0.1 s on the centre's small PC. One lane
 # = one thread per hash, so HASH_WORKERS really bounds the cores hashing may take.
 HASHER = PasswordHasher(time_cost=2, memory_cost=19_456, parallelism=1)

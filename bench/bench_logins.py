@@ -56,14 +56,21 @@ def client(base: str, address: str = "127.0.0.1") -> httpx.AsyncClient:
     return httpx.AsyncClient(base_url=base, timeout=30, transport=httpx.AsyncHTTPTransport(local_address=address))
 
 
+GROUPS: list[str] = []  # the centre's groups, in turn: one group's 999 numbers a day would run out
+
+
 async def tickets(base: str, kiosk: dict[str, str], seconds: float, rate: float) -> list[float]:
     """Paced ticket issuing (one every 1/rate s, each on its own task): the latencies."""
     latencies: list[float] = []
     async with client(base) as http:
+        if not GROUPS:
+            GROUPS.extend(g["code"] for g in (await http.get("/api/v1/centre")).json()["groups"])
+        turn = itertools.cycle(GROUPS)
+
         async def one() -> None:
             started = time.perf_counter()
             try:
-                answer = await http.post("/api/v1/tickets", json={"group": "ho-tich"}, headers=kiosk)
+                answer = await http.post("/api/v1/tickets", json={"group": next(turn)}, headers=kiosk)
             except httpx.HTTPError as error:  # e.g. a kept-alive connection closed just then
                 ERRORS[type(error).__name__] += 1
                 return
@@ -254,8 +261,8 @@ if __name__ == "__main__":
     parser.add_argument("--rate", type=float, default=100.0, help="wrong logins a second")
     parser.add_argument("--ticket-rate", type=float, default=20.0, help="kiosk tickets a second")
     parser.add_argument("--rounds", type=int, default=3, help="quiet/attack pairs per attack kind")
-    parser.add_argument("--attack", metavar="BASE_URL", help=argparse.SUPPRESS)
-    parser.add_argument("--round", type=int, default=0, help=argparse.SUPPRESS)  # the attacker child process
+    parser.add_argument("--attack", metavar="BASE_URL", help=argparse.SUPPRESS)  # the attacker child process
+    parser.add_argument("--round", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--mode", choices=["few", "many"], default="few", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.attack:

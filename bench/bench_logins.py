@@ -204,10 +204,10 @@ async def main(seconds: float, rate: float, ticket_rate: float, rounds: int) -> 
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "var"
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        subprocess.run([sys.executable, "-m", "luot.cli", "user", "add", "canbo1", "--password", PASSWORD,
-                        "--permanent", "--data", str(data)], check=True, cwd=ROOT, env=env, capture_output=True)
         server = ServerProcess(data).start()
         try:
+            subprocess.run([sys.executable, "-m", "luot.cli", "user", "add", "canbo1", "--password", PASSWORD,
+                            "--permanent", "--data", str(data)], check=True, cwd=ROOT, env=env, capture_output=True)
             base = server.url
             secrets = json.loads((data / "secrets.json").read_text())
             kiosk = {"Authorization": f"Bearer kiosk-1:{secrets['kiosk-1']}"}

@@ -146,11 +146,12 @@ class Http:
     server's core and hides its real speed; this costs a few tens of microseconds.
     """
 
-    def __init__(self, base_url: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(self, base_url: str, headers: dict[str, str] | None = None, local_addr: str | None = None) -> None:
         match = re.match(r"http://([^:/]+):(\d+)", base_url)
         assert match, base_url
         self.host, self.port = match.group(1), int(match.group(2))
         self.headers = headers or {}
+        self.local_addr = (local_addr, 0) if local_addr else None  # another loopback address: another machine
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
 
@@ -162,7 +163,7 @@ class Http:
         await self.close()
 
     async def connect(self) -> None:
-        self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        self.reader, self.writer = await asyncio.open_connection(self.host, self.port, local_addr=self.local_addr)
 
     async def close(self) -> None:
         if self.writer is not None:

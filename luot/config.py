@@ -37,7 +37,8 @@ class CentreInfo(_Strict):
     province: str = ""
     timezone: str = "Asia/Ho_Chi_Minh"
     languages: list[Literal["vi", "en"]] = ["vi", "en"]
-    public_url: str = "http://127.0.0.1:8080"
+    public_url: str = Field("http://127.0.0.1:8080", description="base of every ticket's QR link; must open from a phone in the hall")
+    single_box: bool = Field(False, description="everything runs on this one machine: public_url and [http] host may stay on loopback")
     notice: str = ""
     notice_en: str = ""
 
@@ -112,7 +113,7 @@ class MqttSettings(_Strict):
 
 
 class HttpSettings(_Strict):
-    host: str = "127.0.0.1"
+    host: str = Field("0.0.0.0", description="address the web server listens on; 0.0.0.0 = every interface, so phones reach QR links")
     port: int = Field(8080, ge=0, le=65535)
 
 
@@ -128,6 +129,14 @@ class StaffSettings(_Strict):
     lock_base_seconds: float = Field(2.0, gt=0, le=600, description="first wait; each further failure doubles it")
     address_lock_max_seconds: float = Field(900.0, gt=0, le=86_400)
     user_lock_max_seconds: float = Field(120.0, gt=0, le=3600, description="cap, so an attacker cannot lock a manager out for long")
+
+
+class MetricsSettings(_Strict):
+    """``[metrics]``: who may read /metrics (docs/monitoring.md). Without a token it is open to the LAN,
+    as Prometheus expects; it holds no personal data either way."""
+
+    token: str | None = Field(None, min_length=16, pattern=r"^[A-Za-z0-9._~+/=-]+$",
+                              description="bearer token Prometheus must send (authorization.credentials)")
 
 
 class StorageSettings(_Strict):
@@ -186,60 +195,74 @@ class CentreConfig(_Strict):
     staff: StaffSettings = StaffSettings()
     voice: VoiceSettings = VoiceSettings()
     region: RegionLink | None = None
+    metrics: MetricsSettings = MetricsSettings()
 
     @field_validator("hours")
     @classmethod
     def _valid_hours(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        problems: list[str] = []  # all of them at once: an operator fixes the file in one go
         for day, sessions in value.items():
             if day not in WEEKDAYS:
-                raise ValueError(f"unknown day {day!r}; expected one of {', '.join(WEEKDAYS)}")
+                problems.append(f"unknown day {day!r}; expected one of {', '.join(WEEKDAYS)}")
+                continue
+            ranges = []
             for session in sessions:
                 match = re.fullmatch(r"(\d\d):(\d\d)-(\d\d):(\d\d)", session)
                 if not match:
-                    raise ValueError(f"{day}: {session!r} is not 'HH:MM-HH:MM'")
+                    problems.append(f"{day}: {session!r} is not 'HH:MM-HH:MM'; write two digits each, e.g. '07:30-12:00'")
+                    continue
                 h1, m1, h2, m2 = map(int, match.groups())
                 if not (h1 < 24 and h2 < 24 and m1 < 60 and m2 < 60 and (h1, m1) < (h2, m2)):
-                    raise ValueError(f"{day}: {session!r} must be a valid time range, start before end")
+                    problems.append(f"{day}: {session!r} is not a valid time range (start before end, hours below 24); "
+                                    "write e.g. '13:00-16:30'")
+                    continue
+                ranges.append(((h1, m1), (h2, m2), session))
+            problems += _overlaps(day, ranges)
+        if problems:
+            raise ValueError("\n".join(problems))
         return value
 
     @model_validator(mode="after")
     def _cross_checks(self) -> "CentreConfig":
-        _unique([g.code for g in self.groups], "groups", "code")
-        _unique([g.letter for g in self.groups], "groups", "letter")
-        _unique([c.number for c in self.counters], "counters", "number")
-        _unique([d.id for d in self.devices], "devices", "id")
-        _unique([p.code for p in self.priority_classes], "priority_classes", "code")
+        # Every problem is collected and reported together (one per line), not the first alone.
+        problems = _unique([g.code for g in self.groups], "groups", "code")
+        problems += _unique([g.letter for g in self.groups], "groups", "letter")
+        problems += _unique([c.number for c in self.counters], "counters", "number")
+        problems += _unique([d.id for d in self.devices], "devices", "id")
+        problems += _unique([p.code for p in self.priority_classes], "priority_classes", "code")
         codes = {g.code for g in self.groups}
         for index, counter in enumerate(self.counters):
             for code in counter.groups:
                 if code not in codes:
-                    raise ValueError(
+                    problems.append(
                         f"counters[{index}].groups: counter {counter.number} serves {code!r}, "
-                        f"which is not a group code; known groups: {', '.join(sorted(codes))}"
+                        f"which is not a group code; use one of the known groups: {', '.join(sorted(codes))}"
                     )
         served = {code for c in self.counters for code in c.groups}
         for index, group in enumerate(self.groups):
             if group.code not in served:
-                raise ValueError(f"groups[{index}]: no counter serves group {group.code!r}; add it to a counter's groups")
+                problems.append(f"groups[{index}]: no counter serves group {group.code!r}; add it to a counter's groups")
         ranges = sorted((g.first_number, g.last_number, g.code) for g in self.groups)
         for (a_first, a_last, a_code), (b_first, _b_last, b_code) in zip(ranges, ranges[1:]):
             if b_first <= a_last:
-                raise ValueError(
+                problems.append(
                     f"groups: numbers of {a_code!r} ({a_first}-{a_last}) overlap those of {b_code!r} "
                     f"(from {b_first}); change first_number or capacity so each number names one group"
                 )
         numbers = {c.number for c in self.counters}
         for index, device in enumerate(self.devices):
             if device.counter is not None and device.counter not in numbers:
-                raise ValueError(f"devices[{index}].counter: there is no counter {device.counter}")
+                problems.append(f"devices[{index}].counter: there is no counter {device.counter}")
             if device.role == "pad" and device.counter is None:
-                raise ValueError(f"devices[{index}]: a satisfaction pad must name its counter")
+                problems.append(f"devices[{index}]: a satisfaction pad must name its counter")
         if self.region is not None:
             api = next((d for d in self.devices if d.id == self.region.api_device), None)
             if api is None or api.role != "manager":
-                raise ValueError(
+                problems.append(
                     f"region: the region reads this centre's event log as device {self.region.api_device!r}; "
                     f"add [[devices]] id = \"{self.region.api_device}\", role = \"manager\"")
+        if problems:
+            raise ValueError("\n".join(problems))
         return self
 
     # -- lookups used everywhere ------------------------------------------------------------
@@ -287,12 +310,26 @@ class CentreConfig(_Strict):
         return False
 
 
-def _unique(values: list[Any], section: str, key: str) -> None:
+def _unique(values: list[Any], section: str, key: str) -> list[str]:
     seen: set[Any] = set()
+    problems = []
     for index, value in enumerate(values):
         if value in seen:
-            raise ValueError(f"{section}[{index}].{key}: {value!r} is used twice; each must be unique")
+            problems.append(f"{section}[{index}].{key}: {value!r} is used twice; give each of the {section} its own {key}")
         seen.add(value)
+    return problems
+
+
+def _overlaps(day: str, ranges: list[tuple[tuple[int, int], tuple[int, int], str]]) -> list[str]:
+    """Sessions of one day that overlap (the centre would be "open" twice at once, and the demo and
+    reports would count those minutes twice)."""
+    problems = []
+    ordered = sorted(ranges)
+    for (_, a_end, a_text), (b_start, _, b_text) in zip(ordered, ordered[1:]):
+        if b_start < a_end:
+            problems.append(f"{day}: sessions {a_text!r} and {b_text!r} overlap; "
+                            f"end the first before the second starts, or merge them into one session")
+    return problems
 
 
 def _location(loc: tuple[Any, ...]) -> str:
@@ -302,9 +339,16 @@ def _location(loc: tuple[Any, ...]) -> str:
     return text or "(top level)"
 
 
-def explain(error: ValidationError, source: str) -> str:
-    """Turn pydantic's report into lines an operator can act on."""
-    lines = [f"{source}: the centre configuration has {error.error_count()} problem(s):"]
+_KEY_PREFIX = re.compile(r"^([A-Za-z0-9_\-\[\]\.]+): (.+)$", re.S)
+
+
+def error_items(error: ValidationError) -> list[dict[str, Any]]:
+    """Every problem of a failed validation as ``{"key", "message", "type", "got"}``.
+
+    Validators that check several things report them all, one per line; each line becomes its own
+    item, and a line that starts with its own key (``counters[0].groups: ...``) is filed under it.
+    """
+    items = []
     for item in error.errors():
         where = _location(tuple(item["loc"]))
         message = item["msg"].removeprefix("Value error, ")
@@ -313,8 +357,25 @@ def explain(error: ValidationError, source: str) -> str:
         elif item["type"] == "missing":
             message = "required key is missing"
         got = item.get("input")
-        shown = "" if item["type"] in ("missing", "extra_forbidden") or isinstance(got, (dict, list)) else f" (got {got!r})"
-        lines.append(f"  - {where}: {message}{shown}")
+        shown = item["type"] not in ("missing", "extra_forbidden") and not isinstance(got, (dict, list))
+        for line in message.split("\n"):
+            key, text = where, line
+            match = _KEY_PREFIX.match(line)
+            if match:
+                key = match.group(1) if where == "(top level)" else f"{where}.{match.group(1)}"
+                text = match.group(2)
+            items.append({"key": key, "message": text, "type": item["type"], "got": got if shown else None,
+                          "ctx": item.get("ctx", {})})
+    return items
+
+
+def explain(error: ValidationError, source: str) -> str:
+    """Turn pydantic's report into lines an operator can act on."""
+    items = error_items(error)
+    lines = [f"{source}: the centre configuration has {len(items)} problem(s):"]
+    for item in items:
+        shown = "" if item["got"] is None else f" (got {item['got']!r})"
+        lines.append(f"  - {item['key']}: {item['message']}{shown}")
     return "\n".join(lines)
 
 
@@ -325,17 +386,22 @@ def parse_config(data: dict[str, Any], source: str = "config") -> CentreConfig:
         raise ConfigError(explain(error, source)) from None
 
 
-def load_config(path: str | Path | None = None) -> CentreConfig:
-    """Read and validate a centre file; ``None`` means the shipped sample centre."""
+def read_centre_file(path: str | Path | None = None) -> tuple[Path, dict[str, Any]]:
+    """The centre file as parsed TOML, not yet validated (``None``: the shipped sample centre)."""
     file = Path(path) if path else DEFAULT_CONFIG
     try:
         raw = file.read_bytes()
     except OSError as error:
         raise ConfigError(f"{file}: cannot read the centre configuration ({error.strerror})") from None
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
+        return file, tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise ConfigError(f"{file}: the file is not UTF-8 text; save it as UTF-8") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{file}: not valid TOML: {error}") from None
+
+
+def load_config(path: str | Path | None = None) -> CentreConfig:
+    """Read and validate a centre file; ``None`` means the shipped sample centre."""
+    file, data = read_centre_file(path)
     return parse_config(data, str(file))

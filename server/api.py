@@ -26,8 +26,10 @@ from luot.credentials import Credentials
 from server.accounts import AccountError, Accounts
 from server.engine import QueueError
 from server.http_common import ApiError, error_response
+from server.http_limits import EdgeMiddleware
 from server.live import LiveHub
-from server.routes import counters, devices, dossiers, pages, public, reports, staff, tickets
+from server.metrics import CentreMetrics
+from server.routes import counters, devices, dossiers, metrics, pages, public, reports, staff, tickets
 from server.service import CentreService
 from server.storage import StorageError
 
@@ -48,7 +50,9 @@ def create_app(service: CentreService, credentials: Credentials, link: Any = Non
     app.state.link = link
     app.state.accounts = accounts or Accounts(service.storage, service.config.staff)
     app.state.live = LiveHub(service)
+    app.state.metrics = CentreMetrics(service, link, app.state.live)  # hooked into commits from the start
     _add_error_handlers(app)
+    app.add_middleware(EdgeMiddleware)  # body size and origin, before routing and authentication
 
     app.include_router(public.router)
     app.include_router(staff.router)
@@ -57,6 +61,7 @@ def create_app(service: CentreService, credentials: Credentials, link: Any = Non
     app.include_router(dossiers.router)
     app.include_router(devices.router)
     app.include_router(reports.router)
+    app.include_router(metrics.router)
     app.mount("/static", StaticFiles(directory=pages.WEB_DIR), name="static")
     app.include_router(pages.router)
     return app

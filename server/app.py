@@ -19,9 +19,11 @@ import uvicorn
 
 from luot.config import CentreConfig
 from luot.credentials import SERVER_USER, Credentials, load_or_create
+from luot.paths import database_file
 from server.accounts import Accounts
 from server.api import create_app
 from server.engine import QueueError, utc_now
+from server.http_limits import EdgeProtocol, raise_open_files_limit
 from server.service import CentreService
 from server.storage import Storage
 
@@ -61,7 +63,7 @@ class CentreRuntime:
         options, config = self.options, self.config
         options.data_dir.mkdir(parents=True, exist_ok=True)
         self.credentials = load_or_create(config, options.data_dir / "secrets.json")
-        db_path = options.db_path or (options.data_dir / Path(config.storage.path).name)
+        db_path = options.db_path or database_file(options.data_dir, config)
         self.storage = await Storage.open(db_path, config.zone)
         self.accounts = Accounts(self.storage, config.staff)
         self.service = await CentreService.start(config, self.storage, options.clock)
@@ -69,7 +71,8 @@ class CentreRuntime:
         if options.mqtt:
             await self._start_mqtt()
         await self._start_http()
-        log.info("centre %s ready: http://%s:%d", config.centre.id, self._http_host(), self.http_port)
+        log.info("centre %s ready: listening on %s:%d, QR links %s", config.centre.id, self._http_host(),
+                 self.http_port, config.centre.public_url)
         return self
 
     def _http_host(self) -> str:
@@ -138,7 +141,9 @@ class CentreRuntime:
         # proxy_headers off: the login guard keys on the socket's peer address, which a caller
         # cannot forge the way it can write X-Forwarded-For (and the middleware costs every request).
         server_config = uvicorn.Config(app, host=self._http_host(), port=port, log_level="warning",
-                                       lifespan="off", access_log=False, proxy_headers=False)
+                                       lifespan="off", access_log=False, proxy_headers=False,
+                                       http=EdgeProtocol)
+        raise_open_files_limit()
         self.http = uvicorn.Server(server_config)
         # Signals: uvicorn (>= 0.29) swaps in its own SIGINT/SIGTERM handlers only while serve() runs
         # on the main thread; `luot server` and `luot demo` install theirs (loop.add_signal_handler)
@@ -153,9 +158,21 @@ class CentreRuntime:
 
     @property
     def base_url(self) -> str:
-        return f"http://{self._http_host()}:{self.http_port}"
+        """Where programs on this box reach the web server (loopback when it listens on every
+        interface: ``http://0.0.0.0:8080`` is not an address a client can open)."""
+        host = self._http_host()
+        if host in ("0.0.0.0", ""):
+            host = "127.0.0.1"
+        elif host == "::":
+            host = "[::1]"
+        elif ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.http_port}"
 
     async def stop(self) -> None:
+        supervisor = getattr(self.broker, "supervisor", None)
+        if supervisor is not None:  # a broker ending from here on is part of the shutdown
+            supervisor.stop_watching()
         live = getattr(getattr(getattr(self, "app", None), "state", None), "live", None)
         if live is not None:
             live.close()  # end the pages' event streams, or the HTTP server waits for them

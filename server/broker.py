@@ -26,6 +26,7 @@ import asyncio
 import logging
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -35,7 +36,7 @@ from typing import Any, Awaitable, Callable, Literal
 
 from luot.config import CentreConfig
 from luot.credentials import Credentials
-from server.broker_setup import LOG_NAME, Rule, acl_rules, generate
+from server.broker_setup import CONF_NAME, LOG_NAME, Rule, acl_rules, generate
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,13 @@ class RunningBroker:
     directory: Path
     _stop: Callable[[], Awaitable[None]] = field(repr=False)
     _stopped: bool = field(default=False, repr=False)
+    supervisor: "MosquittoSupervisor | None" = field(default=None, repr=False)
+    """Mosquitto's watchdog (None for the embedded broker, which lives and dies with the server)."""
+
+    @property
+    def process(self) -> "subprocess.Popen[bytes] | None":
+        """The running Mosquitto process (a new one after each restart)."""
+        return self.supervisor.process if self.supervisor is not None else None
 
     async def stop(self) -> None:
         if self._stopped:
@@ -119,6 +127,9 @@ async def start_broker(
         raise BrokerError("Mosquitto was asked for but is not installed (apt install mosquitto)")
     if chosen is None:
         chosen = "mosquitto" if binary else "amqtt"
+    if chosen == "mosquitto":
+        directory = Path(data_dir) / "mosquitto"
+        await asyncio.to_thread(stop_stale_mosquitto, directory, directory / CONF_NAME)
     if not _port_free(bind, port):
         raise BrokerError(f"MQTT port {port} on {bind} is already in use; choose another [mqtt] port")
     if chosen == "mosquitto":
@@ -128,6 +139,151 @@ async def start_broker(
 
 
 # --------------------------------------------------------------------------------- Mosquitto
+PID_NAME = "mosquitto.pid"
+"""Written next to the broker's files: the pid of the Mosquitto this data directory's server started."""
+RESTART_DELAYS = (0.5, 1.0, 2.0, 5.0, 10.0)
+"""Seconds before each successive restart of a Mosquitto that died; back to the first after a
+minute up, so one crash costs half a second and a crash loop does not spin."""
+WATCH_INTERVAL = 0.5
+
+
+def _launcher() -> list[str]:
+    """``setpriv --pdeathsig TERM``: the kernel sends Mosquitto SIGTERM when the server dies, even
+    by kill -9, so it never outlives the server holding the MQTT port (util-linux, always on
+    Debian; without it the pidfile below still catches the orphan at the next start)."""
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "TERM"] if setpriv else []
+
+
+def _cmdline(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode("utf-8", "replace").split("\0")
+    except OSError:
+        return []
+
+
+def stop_stale_mosquitto(directory: Path, conf: Path, timeout: float = 10.0) -> int | None:
+    """End a Mosquitto left running by a server of this data directory that was killed (kill -9,
+    OOM, power-button) before the kernel's parent-death signal reached it, so the restarted server
+    gets its port back. Only a process whose command line runs *our* configuration file is touched;
+    a pid reused by anything else is left alone. Returns the pid it stopped, if any."""
+    pidfile = directory / PID_NAME
+    try:
+        pid = int(pidfile.read_text("ascii").strip())
+    except (OSError, ValueError):
+        return None
+    args = _cmdline(pid)
+    if not args or not any(Path(a).name == "mosquitto" for a in args) or str(conf.resolve()) not in args:
+        pidfile.unlink(missing_ok=True)
+        return None
+    log.warning("a Mosquitto (pid %s) of a previous server still runs on %s; stopping it", pid, conf)
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, timeout)):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            break
+        deadline = time.monotonic() + wait
+        while _cmdline(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if not _cmdline(pid):
+            break
+    pidfile.unlink(missing_ok=True)
+    return pid
+
+
+class MosquittoSupervisor:
+    """Runs Mosquitto as the server's child and brings it back within seconds when it dies.
+
+    The server's MQTT link reconnects by itself (paho) and republishes all retained state on
+    reconnect, so displays resync; with persistence on, queued QoS 1 messages survive too.
+    The child is started from the event loop's thread: the parent-death signal is tied to the
+    thread that forks, and a worker thread that ends would take Mosquitto with it.
+    """
+
+    def __init__(self, binary: str, conf: Path, directory: Path, host: str, port: int) -> None:
+        self.binary, self.conf, self.directory, self.host, self.port = binary, conf.resolve(), directory, host, port
+        self.process: subprocess.Popen[bytes] | None = None
+        self.restarts = 0
+        """How many times Mosquitto died and was started again."""
+        self._console: Any = None
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._up_since = time.monotonic()
+
+    async def launch(self) -> None:
+        """Start Mosquitto and return once it accepts connections; BrokerError otherwise."""
+        if self._console is not None:
+            self._console.close()
+        # Mosquitto logs to its own file (log_dest file); stdout/stderr keep only what it prints before
+        # reading its configuration (a bad option), so start-up failures can be explained.
+        self._console = open(self.directory / "mosquitto.console.log", "ab")  # noqa: SIM115 - closed in stop()
+        process = subprocess.Popen([*_launcher(), self.binary, "-c", str(self.conf)], stdout=self._console,
+                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.process = process
+        (self.directory / PID_NAME).write_text(f"{process.pid}\n", "ascii")
+        deadline = time.monotonic() + START_TIMEOUT
+        while not _accepts(self.host, self.port):
+            if process.poll() is not None or time.monotonic() > deadline:
+                if process.poll() is None:
+                    process.kill()
+                    process.wait()
+                raise BrokerError(f"Mosquitto did not start on port {self.port} (exit code {process.returncode}): "
+                                  f"{_tail(self.directory / 'mosquitto.console.log')} {_tail(self.directory / LOG_NAME)}".strip())
+            await asyncio.sleep(0.02)
+        self._up_since = time.monotonic()
+
+    def watch(self) -> None:
+        """Start the watchdog task on the running loop."""
+        self._task = asyncio.get_running_loop().create_task(self._watch(), name="luot-mosquitto-watchdog")
+
+    def stop_watching(self) -> None:
+        """Let Mosquitto stay dead if it dies (a drill that needs the broker gone)."""
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+    async def _watch(self) -> None:
+        failures = 0
+        while not self._stopping:
+            await asyncio.sleep(WATCH_INTERVAL)
+            process = self.process
+            if process is None or process.poll() is None:
+                continue
+            if time.monotonic() - self._up_since > 60:
+                failures = 0
+            delay = RESTART_DELAYS[min(failures, len(RESTART_DELAYS) - 1)]
+            log.error("Mosquitto (pid %s) ended with code %s; starting it again in %.1f s on port %s",
+                      process.pid, process.returncode, delay, self.port)
+            await asyncio.sleep(delay)
+            if self._stopping:
+                return
+            try:
+                await self.launch()
+            except BrokerError as error:
+                failures += 1
+                log.error("Mosquitto could not be started again: %s", error)
+                continue
+            failures += 1
+            self.restarts += 1
+            log.warning("Mosquitto started again (pid %s, restart %d)", self.process.pid if self.process else "?",
+                        self.restarts)
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self.stop_watching()
+        process = self.process
+        if process is not None and process.poll() is None:
+            process.terminate()  # SIGTERM: Mosquitto saves its persistence database, then exits
+            try:
+                await asyncio.to_thread(process.wait, 10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                await asyncio.to_thread(process.wait)
+        (self.directory / PID_NAME).unlink(missing_ok=True)
+        if self._console is not None:
+            self._console.close()
+
+
 async def _start_mosquitto(binary: str, config: CentreConfig, credentials: Credentials, directory: Path,
                            port: int, bind: str) -> RunningBroker:
     conf = generate(config, credentials, directory, port, bind=bind, run_as_root=os.geteuid() == 0)
@@ -135,37 +291,13 @@ async def _start_mosquitto(binary: str, config: CentreConfig, credentials: Crede
         from region.bridge import include_bridge
 
         await asyncio.to_thread(include_bridge, conf, config, credentials)  # it may try the region (TLS)
-    # Mosquitto logs to its own file (log_dest file); stdout/stderr keep only what it prints before
-    # reading its configuration (a bad option), so start-up failures can be explained.
-    console = open(directory / "mosquitto.console.log", "wb")  # noqa: SIM115 - closed in stop()
-    process = subprocess.Popen([binary, "-c", str(conf)], stdout=console, stderr=subprocess.STDOUT,
-                               stdin=subprocess.DEVNULL)
     host = _client_host(bind)
-    deadline = time.monotonic() + START_TIMEOUT
-    while not _accepts(host, port):
-        if process.poll() is not None or time.monotonic() > deadline:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-            console.close()
-            raise BrokerError(f"Mosquitto did not start on port {port} (exit code {process.returncode}): "
-                              f"{_tail(directory / 'mosquitto.console.log')} {_tail(directory / LOG_NAME)}".strip())
-        await asyncio.sleep(0.02)
-
-    async def stop() -> None:
-        if process.poll() is None:
-            process.terminate()  # SIGTERM: Mosquitto saves its persistence database, then exits
-            try:
-                await asyncio.to_thread(process.wait, 10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                await asyncio.to_thread(process.wait)
-        console.close()
-
-    log.info("Mosquitto (pid %s) listening on %s:%s, files in %s", process.pid, bind, port, directory)
-    running = RunningBroker("mosquitto", host, port, directory, stop)
-    running.process = process  # type: ignore[attr-defined]  # for tests that need to kill it
-    return running
+    supervisor = MosquittoSupervisor(binary, conf, directory, host, port)
+    await supervisor.launch()
+    supervisor.watch()
+    log.info("Mosquitto (pid %s) listening on %s:%s, files in %s", supervisor.process.pid if supervisor.process else "?",
+             bind, port, directory)
+    return RunningBroker("mosquitto", host, port, directory, supervisor.stop, supervisor=supervisor)
 
 
 def _tail(path: Path, lines: int = 5) -> str:

@@ -27,7 +27,16 @@ log = logging.getLogger("luot.live")
 
 HEARTBEAT_SECONDS = 15.0
 QUEUE_SIZE = 32
-MAX_SUBSCRIBERS = 2000
+# Budgets: public streams (anyone holding a QR code) can never use up the staff's share, so the
+# console keeps hearing assistance requests while 2,000 streams hammer one ticket. A tracking page
+# that is refused falls back to polling (track.js), so a refusal costs the citizen nothing visible.
+MAX_PUBLIC_STREAMS = 1000
+MAX_STREAMS_PER_TICKET = 4
+MAX_STAFF_STREAMS = 200
+
+
+class StreamsFull(Exception):
+    """No room for another stream of this kind; the caller should answer 503 and retry later."""
 
 
 @dataclass(eq=False)
@@ -98,6 +107,9 @@ class LiveHub:
         self.service = service
         self.heartbeat = heartbeat
         self.subscribers: set[Subscriber] = set()
+        self.staff_streams = 0
+        self.public_streams = 0
+        self.per_ticket: dict[str, int] = {}
         self.dropped = 0
         self.closed = False
         service.listeners.append(self.on_commit)
@@ -150,7 +162,7 @@ class LiveHub:
 
     def _drop(self, subscriber: Subscriber) -> None:
         """End one stream now: empty its queue and leave the end mark."""
-        self.subscribers.discard(subscriber)
+        self._remove(subscriber)
         self.dropped += 1
         while not subscriber.queue.empty():
             subscriber.queue.get_nowait()
@@ -163,13 +175,45 @@ class LiveHub:
             self._drop(subscriber)
 
     # ------------------------------------------------------------------ streams
+    def has_room(self, kind: str, ticket_id: str | None = None) -> bool:
+        """Would :meth:`subscribe` take this stream? Asked first, so a refusal costs no look-up."""
+        if kind == "staff":
+            return self.staff_streams < MAX_STAFF_STREAMS
+        return (self.public_streams < MAX_PUBLIC_STREAMS
+                and self.per_ticket.get(ticket_id or "", 0) < MAX_STREAMS_PER_TICKET)
+
     def subscribe(self, kind: str, ticket_id: str | None = None,
                   dossiers: list[dict[str, Any]] | None = None) -> Subscriber | None:
-        if self.closed or len(self.subscribers) >= MAX_SUBSCRIBERS:
+        """A new stream, or None when shutting down; :class:`StreamsFull` when its budget is spent."""
+        if self.closed:
             return None
+        if not self.has_room(kind, ticket_id):
+            raise StreamsFull(kind)
+        if kind == "staff":
+            self.staff_streams += 1
+        else:
+            key = ticket_id or ""
+            self.public_streams += 1
+            self.per_ticket[key] = self.per_ticket.get(key, 0) + 1
         subscriber = Subscriber(kind, ticket_id, dossiers=dossiers or [])
         self.subscribers.add(subscriber)
         return subscriber
+
+    def _remove(self, subscriber: Subscriber) -> None:
+        """Forget a stream once (dropped by the hub, or ended by its client) and free its budget."""
+        if subscriber not in self.subscribers:
+            return
+        self.subscribers.discard(subscriber)
+        if subscriber.kind == "staff":
+            self.staff_streams -= 1
+            return
+        self.public_streams -= 1
+        key = subscriber.ticket_id or ""
+        left = self.per_ticket.get(key, 0) - 1
+        if left > 0:
+            self.per_ticket[key] = left
+        else:
+            self.per_ticket.pop(key, None)
 
     async def stream(self, subscriber: Subscriber | None, first: str) -> AsyncIterator[str]:
         """The SSE body: the current state first, then each change, and a comment as heartbeat."""
@@ -188,4 +232,4 @@ class LiveHub:
                 yield message
         finally:
             if subscriber is not None:
-                self.subscribers.discard(subscriber)
+                self._remove(subscriber)

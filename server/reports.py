@@ -136,12 +136,24 @@ def _cell(value: Any) -> Any:
 Fields = list[tuple[str, str, str]]  # (key, Vietnamese heading, English heading)
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def formula_safe(cell: Any) -> Any:
+    """A text cell that a spreadsheet would run as a formula (``=HYPERLINK(...)`` typed as a
+    dossier code or a name) is written with a leading apostrophe, as OWASP advises for CSV;
+    numbers stay numbers."""
+    if isinstance(cell, str) and cell.startswith(FORMULA_STARTS):
+        return "'" + cell
+    return cell
+
+
 def table_csv(fields: Fields, rows: list[list[Any]]) -> bytes:
     """CSV with Vietnamese headings, UTF-8 with a BOM so Excel opens the diacritics right."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow([vi for _, vi, _ in fields])
-    writer.writerows(rows)
+    writer.writerows([[formula_safe(cell) for cell in row] for row in rows])
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
@@ -165,6 +177,9 @@ def table_xlsx(fields: Fields, rows: list[list[Any]], title: str, sheet_name: st
         cell.font = Font(italic=True, color="555555")
     for row in rows:
         sheet.append(row)
+        for cell in sheet[sheet.max_row]:
+            if cell.data_type == "f":  # openpyxl takes any text starting with "=" for a formula
+                cell.data_type = "s"
     for index, (key, vi, _) in enumerate(fields, start=1):
         width = max(12, min(40, len(vi) + 2)) if key not in wide else 34
         sheet.column_dimensions[sheet.cell(2, index).column_letter].width = width

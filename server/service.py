@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import datetime
 from typing import Any, Awaitable, Callable, TypeVar
 
@@ -32,6 +33,9 @@ class CentreService:
         self.clock = clock
         self.engine = QueueEngine(config)
         self.listeners: list[Listener] = []
+        # Told how long each awaited commit took (seconds): the metrics' one hook into the write
+        # path (server/metrics.py), so storage itself needs no instrumentation.
+        self.commit_timer: Callable[[float], None] | None = None
         storage.after_commit = self._committed
         storage.clock = clock  # which days are closed (and may be summarised) follows the centre's clock
 
@@ -57,6 +61,7 @@ class CentreService:
         now = self.now()
         result, events = command(self.engine, now)  # raises QueueError before anything changes
         stamp_actor(events, actor)
+        started = time.perf_counter()
         future = self.storage.submit(events)
         try:
             await future
@@ -64,6 +69,8 @@ class CentreService:
             log.error("commit failed; rebuilding the queue from the database")
             await self.reload()
             raise
+        if self.commit_timer is not None:
+            self.commit_timer(time.perf_counter() - started)
         return result
 
     async def _committed(self, events: list[Event]) -> None:

@@ -77,3 +77,97 @@ def test_service_day_and_hours_are_computed_from_the_time_given():
     assert config.is_open(datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc))  # Monday 09:00
     assert not config.is_open(datetime(2026, 11, 23, 5, 30, tzinfo=timezone.utc))  # Monday 12:30, lunch
     assert not config.is_open(datetime(2026, 11, 22, 2, 0, tzinfo=timezone.utc))  # Sunday
+
+
+# --------------------------------------------------------------------------- everything at once (issue 20)
+import json  # noqa: E402
+
+
+def check_config(tmp_path, data_text: str, *extra: str) -> tuple[int, dict, str]:
+    file = tmp_path / "centre.toml"
+    file.write_text(data_text, encoding="utf-8")
+    result = subprocess.run([sys.executable, "-m", "luot.cli", "check-config", str(file), *extra],
+                            capture_output=True, text=True, timeout=60)
+    return result.returncode, json.loads(result.stdout), result.stderr
+
+
+def sample_text() -> str:
+    return DEFAULT_CONFIG.read_text("utf-8")
+
+
+def test_overlapping_and_reversed_sessions_are_refused_at_start_up_all_together():
+    data = sample()
+    data["hours"]["mon"] = ["07:30-12:00", "11:00-16:30"]
+    data["hours"]["tue"] = ["12:00-07:30"]
+    text = problems(data)
+    assert "hours.mon: sessions '07:30-12:00' and '11:00-16:30' overlap" in text
+    assert "hours.tue: '12:00-07:30' is not a valid time range" in text
+    data = sample()
+    data["hours"]["mon"] = ["07:30-12:00", "12:00-16:30"]  # back to back is fine
+    parse_config(data)
+
+
+def test_cross_field_mistakes_come_all_at_once_at_start_up():
+    data = sample()
+    data["groups"][1]["letter"] = "A"
+    data["counters"][3]["groups"] = ["dat-dai", "nope"]
+    data["devices"].append({"id": "pad-9", "role": "pad"})
+    text = problems(data)
+    assert "3 problem(s)" in text
+    assert "groups[1].letter: 'A' is used twice" in text
+    assert "counters[3].groups: counter 4 serves 'nope'" in text
+    assert "devices[7]: a satisfaction pad must name its counter" in text
+
+
+def test_check_config_reports_every_problem_with_its_key_and_a_fix(tmp_path):
+    text = (sample_text()
+            .replace('mon = ["07:30-12:00", "13:00-16:30"]', 'mon = ["07:30-12:00", "11:00-16:30"]')
+            .replace('letter = "B"', 'letter = "A"')
+            .replace('groups = ["dat-dai"]', 'groups = ["dat-dai", "nope"]')
+            .replace("[http]\nhost = \"127.0.0.1\"\nport = 8080", "[http]\nhost = \"127.0.0.1\"\nport = 18830")
+            .replace('voice = "vi" ', 'voice = "vn" '))
+    code, report, stderr = check_config(tmp_path, text)
+    assert code == 1 and report["ok"] is False
+    found = {p["key"]: p for p in report["problems"]}
+    # a broken [hours] does not hide the cross-field mistakes: they are all in the one report
+    assert set(found) == {"hours.mon", "groups[1].letter", "counters[3].groups", "http.port", "voice.voice"}
+    assert all(p["fix"] and p["severity"] == "error" for p in report["problems"])
+    assert "merge them" in found["hours.mon"]["fix"]
+    assert "use one of the known groups: bao-tro-xa-hoi" in found["counters[3].groups"]["fix"]
+    assert "port 18830 is also mqtt.port" in found["http.port"]["message"]
+    assert "vi-vn-x-south" in found["voice.voice"]["fix"]  # read from this machine's espeak-ng --voices
+    assert "5 error(s)" in stderr and "fix: give each of the groups its own letter" in stderr
+
+
+def test_ports_only_clash_on_the_same_machine(tmp_path):
+    same = sample_text().replace("[http]\nhost = \"127.0.0.1\"\nport = 8080", "[http]\nhost = \"127.0.0.1\"\nport = 18830")
+    code, report, _ = check_config(tmp_path, same.replace("[mqtt]\n", "[mqtt]\nhost = \"broker.lan\"\n"))
+    assert code == 0 and report["ok"] is True, report  # the broker runs elsewhere: no clash
+    any_port = sample_text().replace("[http]\nhost = \"127.0.0.1\"\nport = 8080", "[http]\nhost = \"127.0.0.1\"\nport = 0")
+    assert check_config(tmp_path, any_port)[0] == 0
+
+
+def test_voices_the_announcer_cannot_use(tmp_path):
+    code, report, _ = check_config(tmp_path, sample_text().replace('voice = "vi" ', 'voice = "en" '))
+    assert code == 1
+    assert report["problems"][0]["key"] == "voice.voice" and "not Vietnamese" in report["problems"][0]["message"]
+    for good in ("vi", "vi-vn-x-south", "aav/vi"):
+        assert check_config(tmp_path, sample_text().replace('voice = "vi" ', f'voice = "{good}" '))[0] == 0, good
+    code, report, _ = check_config(tmp_path, sample_text().replace('languages = ["vi", "en"]', 'languages = ["vi"]')
+                                   .replace("english = false", "english = true"))
+    assert code == 0 and [(p["key"], p["severity"]) for p in report["problems"]] == [("voice.english", "warning")]
+
+
+def test_printer_targets_given_as_paths(tmp_path):
+    device = tmp_path / "lp0"
+    device.write_bytes(b"")
+    code, report, _ = check_config(tmp_path, sample_text(), "--printer", f"file:{device}", "--printer", "network:10.0.0.9:9100")
+    assert code == 0 and report["problems"] == []
+    code, report, _ = check_config(tmp_path, sample_text(), "--printer", str(tmp_path / "missing"),
+                                   "--printer", f"file:{tmp_path}", "--printer", "lp0")
+    assert code == 1
+    messages = [(p["key"], p["message"]) for p in report["problems"]]
+    assert ("--printer[0]", f"'{tmp_path / 'missing'}' is a path without its kind; the kiosk would refuse it") in messages
+    assert ("--printer[0]", f"{tmp_path / 'missing'} does not exist: tickets could not be printed") in messages
+    assert ("--printer[1]", f"{tmp_path} is a directory, not a printer device") in messages
+    assert ("--printer[2]", "printer target 'lp0' not understood") in messages

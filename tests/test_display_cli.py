@@ -17,9 +17,14 @@ ROOT = Path(__file__).resolve().parent.parent
     (["--counter", "42", "--secret", "x"], "there is no such counter"),
     (["--size", "big", "--secret", "x"], "expected WIDTHxHEIGHT"),
     (["--mqtt", "broker", "--secret", "x"], "expected HOST:PORT"),
-    (["--data", "/nonexistent-dir"], "cannot read the device secrets"),
+    (["--data", "{missing}"], "cannot read the device secrets"),
 ])
-def test_bad_arguments_are_explained(args: list[str], message: str) -> None:
+def test_bad_arguments_are_explained(args: list[str], message: str, tmp_path) -> None:
+    # Every run gets a data directory of its own under tmp_path (the display writes its log there),
+    # never a path outside the test's directory that a later test might find.
+    args = [a.replace("{missing}", str(tmp_path / "missing")) for a in args]
+    if "--data" not in args:
+        args += ["--data", str(tmp_path / "data")]
     done = subprocess.run([sys.executable, "-m", "luot.cli", "display", *args], cwd=ROOT, capture_output=True,
                           text=True, timeout=30)
     assert done.returncode == 1

@@ -232,6 +232,7 @@ async def test_foreign_and_malformed_events_are_refused_and_the_dashboard_tells(
                 # centre A's broker dies: its bridge's last will reaches the region
                 await until(lambda: bridges_up(pg, "hn-cua-nam"), 30, "centre A's bridge")
                 assert a.broker is not None
+                a.broker.supervisor.stop_watching()  # the drill needs the broker to stay down
                 a.broker.process.kill()
                 async def bridge_down() -> bool:
                     data = (await web.get("/api/overview")).json()

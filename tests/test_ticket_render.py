@@ -33,6 +33,7 @@ from kiosk.ticket_render import (
     tracking_url,
 )
 from luot.cli import main
+from luot.config import load_config
 
 TOKEN = "q7Rk2VxN0bTz5LmW8sYc3A"  # 22 urlsafe characters = 128 bits, like secrets.token_urlsafe(16)
 URL = f"http://127.0.0.1:8080/t/{TOKEN}"
@@ -318,7 +319,7 @@ def test_cli_renders_all_outputs_and_reports_the_decoded_qr(tmp_path: Path, caps
     assert status == 0
     assert out["number"] == 1023 and out["group"] == "ho-tich"
     token = out["tracking_url"].rsplit("/t/", 1)[1]
-    assert out["tracking_url"] == f"http://127.0.0.1:8080/t/{token}" and len(token) >= 16
+    assert out["tracking_url"] == f"{load_config().centre.public_url}/t/{token}" and len(token) >= 16
     assert out["qr_decoded"] == out["tracking_url"]
     assert [r.text for r in qr_codes(Image.open(png))] == [out["tracking_url"]]
     assert pdf.read_bytes().startswith(b"%PDF")
@@ -330,7 +331,7 @@ def test_cli_58mm_with_a_given_token(capsys: pytest.CaptureFixture[str]) -> None
     status = main(["ticket", "--number", "2001", "--group", "chung-thuc", "--width", "384", "--token", TOKEN])
     out = json.loads(capsys.readouterr().out)
     assert status == 0
-    assert out["qr_decoded"] == out["tracking_url"] == URL
+    assert out["qr_decoded"] == out["tracking_url"] == f"{load_config().centre.public_url}/t/{TOKEN}"
 
 
 @pytest.mark.parametrize(

@@ -23,7 +23,7 @@ import sys
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="centre TOML file (centre side)")
     parser.add_argument("--region", help="regional broker host:port (default: [region] of the centre file)")
-    parser.add_argument("--secrets", default="var/secrets.json", help="the centre's device secrets file (created if missing)")
+    parser.add_argument("--secrets", help="the centre's device secrets file, created if missing (default: secrets.json in the data directory: $LUOT_DATA, else beside [storage] path)")
     parser.add_argument("--centres", help="the region's centres.toml (region side)")
     parser.add_argument("--port", type=int, default=8883, help="regional broker port (region side; default 8883)")
     parser.add_argument("--bind", default="127.0.0.1", help="regional broker address to listen on (0.0.0.0 for the network)")
@@ -37,6 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from luot.config import ConfigError, load_config
     from luot.credentials import load_or_create
+    from luot.paths import secrets_file
     from region.bridge import RegionTarget, parse_target, write_centre_bridge, write_regional_broker_for
     from region.settings import load_region
 
@@ -64,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
             raw = config.model_dump(exclude_none=True)
             raw["region"] = {"host": target.host, "port": target.port}
             config = type(config).model_validate(raw)
-        credentials = load_or_create(config, args.secrets)
+        credentials = load_or_create(config, secrets_file(args.secrets, config))
         files = write_centre_bridge(config, credentials, args.out, target)
     except (ConfigError, ValueError, OSError) as error:
         print(f"luot bridge-config: {error}", file=sys.stderr)

@@ -21,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, help="MQTT port (default: [mqtt] port of the centre file)")
     parser.add_argument("--bind", default="127.0.0.1",
                         help="address to listen on (default 127.0.0.1; 0.0.0.0 for devices on the LAN)")
-    parser.add_argument("--secrets", default="var/secrets.json", help="device secrets file (created if missing)")
+    parser.add_argument("--secrets", help="device secrets file, created if missing (default: secrets.json in the data directory: $LUOT_DATA, else beside [storage] path)")
     parser.add_argument("--run-as-root", action="store_true",
                         help="add 'user root' so Mosquitto started as root keeps access to DIR")
 
@@ -29,11 +29,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from luot.config import ConfigError, load_config
     from luot.credentials import load_or_create
+    from luot.paths import secrets_file
     from server.broker_setup import acl_rules, generate
 
     try:
         config = load_config(args.config)
-        credentials = load_or_create(config, args.secrets)
+        credentials = load_or_create(config, secrets_file(args.secrets, config))
         port = args.port if args.port is not None else config.mqtt.port
         conf = generate(config, credentials, args.out, port, bind=args.bind, run_as_root=args.run_as_root)
     except (ConfigError, ValueError, OSError) as error:

@@ -9,21 +9,21 @@ from __future__ import annotations
 HELP = "run the hall or counter display (Kivy, driven by MQTT)"
 
 import argparse
-import logging
 import sys
-from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="centre TOML file (default: the sample centre)")
     parser.add_argument("--mqtt", metavar="HOST:PORT", help="broker address (default: [mqtt] host/port of the centre file, 127.0.0.1 when no host)")
     parser.add_argument("--device", help="this display's device id (default: the first display in the centre file)")
-    parser.add_argument("--data", default="var", help="data directory: secrets.json, announcements, Kivy settings (default: var)")
+    parser.add_argument("--data", help="data directory: secrets.json, announcements, Kivy settings, logs "
+                                       "(default: $LUOT_DATA, else the directory of [storage] path, else var)")
     parser.add_argument("--secret", help="the device's secret (default: read from <data>/secrets.json)")
     parser.add_argument("--counter", type=int, help="show only this counter's number (counter display)")
     parser.add_argument("--size", default="1920x1080", help="window size WIDTHxHEIGHT (default 1920x1080)")
     parser.add_argument("--fullscreen", action="store_true", help="fill the screen (a TV)")
     parser.add_argument("--no-voice", action="store_true", help="do not announce calls")
+    parser.add_argument("--debug", action="store_true", help="log at DEBUG (default INFO; only while chasing a problem)")
 
 
 def _parse_size(text: str) -> tuple[int, int]:
@@ -47,9 +47,12 @@ def run(args: argparse.Namespace) -> int:
     from display.client import SecretError, load_secret
     from display.runner import DisplayOptions, build_app
     from luot.config import load_config
+    from luot.logs import setup_device_logging
+    from luot.paths import data_dir
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = load_config(args.config)
+    data = data_dir(args.data, config)
+    setup_device_logging("display", data, args.debug)
     try:
         displays = [d for d in config.devices if d.role == "display"]
         device_id = args.device or (displays[0].id if displays else None)
@@ -66,11 +69,11 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--counter {counter}: there is no such counter in the centre file")
         host, port = _parse_address(args.mqtt) if args.mqtt else (config.mqtt.host or "127.0.0.1", config.mqtt.port)
         size = _parse_size(args.size)
-        secret = args.secret or load_secret(args.data, device_id)
+        secret = args.secret or load_secret(data, device_id)
     except (ValueError, SecretError) as error:
         print(f"luot display: {error}", file=sys.stderr)
         return 1
     app = build_app(DisplayOptions(config, device_id, secret, host, port, counter, size, args.fullscreen,
-                                   not args.no_voice, Path(args.data)))
+                                   not args.no_voice, data))
     app.run()
     return 0

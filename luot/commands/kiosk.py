@@ -16,13 +16,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mqtt", metavar="HOST:PORT", help="broker for assistance requests (default: HTTP only)")
     parser.add_argument("--device", default="kiosk-1", help="this kiosk's device id (its MQTT user and HTTP token)")
     parser.add_argument("--secret", help="device secret (default: read from <data>/secrets.json)")
-    parser.add_argument("--data", default="var", help="data dir: secrets.json, outbox, ticket PNGs, prompts")
+    parser.add_argument("--data", help="data dir: secrets.json, outbox, ticket PNGs, prompts, logs "
+                                       "(default: $LUOT_DATA, else the directory of [storage] path, else var)")
     parser.add_argument("--printer", default="none",
                         help="file:/dev/usb/lp0, network:HOST:9100, usb:0xVID:0xPID or none (default)")
     parser.add_argument("--printer-profile", default="default", help="python-escpos profile, e.g. TM-T20II")
     parser.add_argument("--paper", choices=["80", "58"], default="80", help="paper width in mm")
     parser.add_argument("--fullscreen", action="store_true", help="fill the screen (a real kiosk)")
     parser.add_argument("--no-voice", action="store_true", help="do not speak prompts")
+    parser.add_argument("--debug", action="store_true", help="log at DEBUG (default INFO; only while chasing a problem)")
 
 
 def parse_mqtt(value: str | None) -> tuple[str | None, int]:
@@ -46,12 +48,15 @@ def kivy_environment(data_dir: Path) -> None:
 def run(args: argparse.Namespace) -> int:
     from kiosk.backend import KioskError, read_secret
     from luot.config import ConfigError, load_config
+    from luot.logs import setup_device_logging
+    from luot.paths import data_dir
 
-    data = Path(args.data)
     try:
+        config = load_config(args.config) if args.config else None
+        data = data_dir(args.data, config)
+        setup_device_logging("kiosk", data, args.debug)
         mqtt_host, mqtt_port = parse_mqtt(args.mqtt)
         secret = args.secret or read_secret(data, args.device)
-        config = load_config(args.config) if args.config else None
     except (ValueError, KioskError, ConfigError) as error:
         print(f"luot kiosk: {error}", file=sys.stderr)
         return 1

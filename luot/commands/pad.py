@@ -6,7 +6,6 @@ HELP = "run a counter's satisfaction pad (Kivy)"
 
 import argparse
 import sys
-from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -16,22 +15,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="pad-1", help="this pad's device id")
     parser.add_argument("--counter", type=int, help="counter number (default: from the centre file's devices)")
     parser.add_argument("--secret", help="device secret (default: read from <data>/secrets.json)")
-    parser.add_argument("--data", default="var", help="data dir holding secrets.json")
+    parser.add_argument("--data", help="data dir holding secrets.json and logs "
+                                       "(default: $LUOT_DATA, else the directory of [storage] path, else var)")
     parser.add_argument("--fullscreen", action="store_true")
+    parser.add_argument("--debug", action="store_true", help="log at DEBUG (default INFO; only while chasing a problem)")
 
 
 def run(args: argparse.Namespace) -> int:
     from kiosk.backend import KioskError, read_secret
     from luot.commands.kiosk import kivy_environment, parse_mqtt
     from luot.config import ConfigError, load_config
+    from luot.logs import setup_device_logging
+    from luot.paths import data_dir
 
-    data = Path(args.data)
     try:
+        config = load_config(args.config) if args.config else None
+        data = data_dir(args.data, config)
+        setup_device_logging("pad", data, args.debug)
         mqtt_host, mqtt_port = parse_mqtt(args.mqtt)
         secret = args.secret or read_secret(data, args.device)
         counter = args.counter
         if counter is None:
-            counter = load_config(args.config).device(args.device).counter
+            counter = (config or load_config()).device(args.device).counter
     except KeyError:
         print(f"luot pad: device {args.device!r} is not in the centre file; give --counter", file=sys.stderr)
         return 1

@@ -1,4 +1,9 @@
-"""``luot server``: run one centre (storage, broker when none is configured, MQTT link, HTTP)."""
+"""``luot server``: run one centre (storage, broker when none is configured, MQTT link, HTTP).
+
+Before anything starts it checks that ticket QR links will open from the hall
+(:mod:`luot.reachability`) and refuses, in Vietnamese and English, when they would not.
+The centre file and data directory are found like every other command (:mod:`luot.paths`).
+"""
 
 from __future__ import annotations
 
@@ -8,34 +13,53 @@ import argparse
 import asyncio
 import logging
 import signal
-from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", help="centre TOML file (default: the shipped sample centre)")
-    parser.add_argument("--data", default="var", help="directory for the database, secrets and broker files (default: var)")
+    parser.add_argument("--config", help="centre TOML file (default: $LUOT_CONFIG, else /etc/luot/centre.toml if present, else the sample centre)")
+    parser.add_argument("--data", help="directory for the database, secrets and broker files "
+                                       "(default: $LUOT_DATA, else the directory of [storage] path)")
     parser.add_argument("--host", help="HTTP address to listen on (default: from the config)")
     parser.add_argument("--port", type=int, help="HTTP port (default: from the config)")
     parser.add_argument("--mqtt-port", type=int, help="port of the broker the server starts (default: from the config)")
     parser.add_argument("--broker", choices=["auto", "mosquitto", "amqtt"], default="auto",
                         help="which broker to start when the config names none (default: Mosquitto if installed)")
     parser.add_argument("--no-mqtt", action="store_true", help="run without MQTT (HTTP only)")
+    parser.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                        help="log level (default: $LUOT_LOG, else INFO)")
 
 
-def options_from(args: argparse.Namespace):
+def options_from(args: argparse.Namespace, config=None, port: int | None = None):
+    from luot.paths import data_dir
     from server.app import RuntimeOptions
 
-    return RuntimeOptions(data_dir=Path(args.data), http_host=args.host, http_port=args.port,
+    return RuntimeOptions(data_dir=data_dir(args.data, config), http_host=args.host,
+                          http_port=args.port if port is None else port,
                           mqtt=not args.no_mqtt, broker=args.broker, mqtt_port=args.mqtt_port)
 
 
-def run(args: argparse.Namespace) -> int:
-    from luot.config import load_config
-    from luot.logs import setup_logging
+def reachable_config(config, args: argparse.Namespace):
+    """The config to serve and the port to serve it on, once QR links are known to open from the
+    hall; raises ConfigError (vi + en) otherwise. Port 0 means a free port, chosen here so that
+    ``public_url`` can name it."""
+    from luot.reachability import check
+    from server.app import free_port
 
-    setup_logging()
-    config = load_config(args.config)
-    return asyncio.run(serve(config, options_from(args)))
+    port = args.port if args.port is not None else config.http.port
+    if port == 0:
+        port = free_port()
+    return check(config, args.host or config.http.host, port), port
+
+
+def run(args: argparse.Namespace) -> int:
+    from luot.logs import setup_logging
+    from luot.paths import centre_config
+
+    setup_logging(args.log_level)
+    result, port = reachable_config(centre_config(args.config), args)
+    for note in result.notes:
+        print(f"  {note}", flush=True)
+    return asyncio.run(serve(result.config, options_from(args, result.config, port)))
 
 
 async def serve(config, options) -> int:
@@ -51,6 +75,8 @@ async def serve(config, options) -> int:
         return 1
     print(f"Luot: {config.centre.name}", flush=True)
     print(f"  web/API   {runtime.base_url}  (OpenAPI: {runtime.base_url}/docs)", flush=True)
+    print(f"  QR links  {config.centre.public_url}/t/...", flush=True)
+    print(f"  data      {options.data_dir.resolve()}", flush=True)
     if options.mqtt:
         broker = getattr(runtime.broker, "kind", "external")
         print(f"  MQTT      {runtime.mqtt_host}:{runtime.mqtt_port} ({broker})", flush=True)

@@ -1,8 +1,9 @@
 """``luot user add|reset|list``: staff accounts from the command line (prints JSON).
 
 ``add`` creates (or resets) an account with a one-time password: the first sign-in must choose a
-new one. ``reset`` gives an existing account a fresh one-time password and ends its sessions
-(the same as a manager's reset in the web API). The server notices within 30 s.
+new one (``--permanent``: it need not). ``reset`` gives an existing account a fresh one-time
+password and ends its sessions (the same as a manager's reset in the web API). A running server
+notices within 30 s.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import asyncio
 import getpass
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 
@@ -27,16 +27,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--password", help="add: the one-time password (default: asked for, or read from stdin when piped)")
     parser.add_argument("--permanent", action="store_true",
                         help="add: the password need not be changed at the first sign-in")
-    parser.add_argument("--config", help="centre TOML file")
-    parser.add_argument("--data", default="var", help="data directory of the centre (default: var)")
+    parser.add_argument("--config", help="centre TOML file (found like `luot server` finds it: $LUOT_CONFIG, /etc/luot/centre.toml, the sample)")
+    parser.add_argument("--data", help="data directory of the centre (found like `luot server` finds it: $LUOT_DATA, [storage] path)")
 
 
 def run(args: argparse.Namespace) -> int:
-    from luot.config import load_config
+    from luot.paths import centre_config, data_dir, database_file
     from server.accounts import AccountError, Accounts
     from server.storage import Storage
 
-    config = load_config(args.config)
+    config = centre_config(args.config)
+    database = database_file(data_dir(args.data, config), config)
+    if not database.exists():  # never start a second, empty database the server does not read
+        print(f"Không thấy cơ sở dữ liệu của trung tâm ở {database}; chạy `luot server` trước, hoặc chỉ đúng --data / LUOT_DATA.\n"
+              f"No centre database at {database}; start `luot server` first, or give the right --data / LUOT_DATA.",
+              file=sys.stderr)
+        return 1
     if args.action != "list" and not args.username:
         print("Cần tên đăng nhập / a username is needed", file=sys.stderr)
         return 2
@@ -45,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         password = getpass.getpass("Mật khẩu / password: ") if sys.stdin.isatty() else sys.stdin.readline().strip()
 
     async def work() -> dict[str, Any]:
-        storage = await Storage.open(Path(args.data) / Path(config.storage.path).name, config.zone)
+        storage = await Storage.open(database, config.zone)
         accounts = Accounts(storage, config.staff)
         try:
             if args.action == "add":
@@ -64,8 +70,9 @@ def run(args: argparse.Namespace) -> int:
             await storage.close()
 
     try:
-        print(json.dumps(asyncio.run(work()), ensure_ascii=False))
+        result = asyncio.run(work())
     except AccountError as error:
         print(f"{error.message} / {error.message_en}", file=sys.stderr)
         return 1
+    print(json.dumps({**result, "database": str(database.resolve())}, ensure_ascii=False))
     return 0

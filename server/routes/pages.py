@@ -22,8 +22,8 @@ from typing import Annotated, Any, Callable
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
-from server.http_common import Principal, get_service, staff
-from server.live import LiveHub, public_ticket, sse
+from server.http_common import ApiError, Principal, get_service, staff
+from server.live import LiveHub, StreamsFull, Subscriber, public_ticket, sse
 from server.service import CentreService
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
@@ -83,13 +83,25 @@ TRACK_TEMPLATE = (WEB_DIR / "track.html").read_text(encoding="utf-8")
 
 
 # ---------------------------------------------------------------------- live streams
+TOO_MANY_STREAMS = ApiError(503, "too_many_streams", "Đang có quá nhiều kết nối theo dõi; trang sẽ tự cập nhật sau ít giây.",
+                            "Too many live connections; the page will refresh itself shortly.")
+
+
+def _subscribe(hub: LiveHub, kind: str, ticket_id: str | None = None,
+               dossiers: list[dict[str, Any]] | None = None) -> Subscriber | None:
+    try:
+        return hub.subscribe(kind, ticket_id, dossiers)
+    except StreamsFull:
+        raise TOO_MANY_STREAMS from None
+
+
 @router.get("/api/v1/stream", tags=["live"], response_class=StreamingResponse)
 async def staff_stream(who: Annotated[Principal, Depends(staff)], service: Annotated[CentreService, Depends(get_service)],
                        hub: Annotated[LiveHub, Depends(get_live)]) -> StreamingResponse:
     """Server-Sent Events for the console and dashboard: ``update`` {snapshot, events} after
     every commit, starting with the current snapshot; a comment line every 15 s."""
     first = sse("update", {"snapshot": service.engine.snapshot(service.now()), "events": []})
-    subscriber = hub.subscribe("staff")
+    subscriber = _subscribe(hub, "staff")
     return StreamingResponse(hub.stream(subscriber, first), media_type="text/event-stream", headers=SSE_HEADERS)
 
 
@@ -97,6 +109,9 @@ async def staff_stream(who: Annotated[Principal, Depends(staff)], service: Annot
 async def ticket_stream(token: str, service: Annotated[CentreService, Depends(get_service)],
                         hub: Annotated[LiveHub, Depends(get_live)]) -> Response:
     """Server-Sent Events for one ticket: ``ticket`` with its public view whenever it changes."""
+    known = service.engine.ticket_by_token(token) if 1 <= len(token) <= 64 else None
+    if known is not None and not hub.has_room("ticket", known.id):
+        raise TOO_MANY_STREAMS  # refused before the database is asked anything
     found = await public_ticket(service, token) if 1 <= len(token) <= 64 else None
     if found is None:
         return Response(json.dumps({"error": "ticket_not_found",
@@ -105,7 +120,7 @@ async def ticket_stream(token: str, service: Annotated[CentreService, Depends(ge
                                    ensure_ascii=False), status_code=404, media_type="application/json")
     live_id, view = found
     first = sse("ticket", view)
-    subscriber = hub.subscribe("ticket", live_id, view["dossiers"]) if live_id else None
+    subscriber = _subscribe(hub, "ticket", live_id, view["dossiers"]) if live_id else None
     if subscriber is not None:
         subscriber.last = first
     return StreamingResponse(hub.stream(subscriber, first), media_type="text/event-stream", headers=SSE_HEADERS)

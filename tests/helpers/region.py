@@ -204,7 +204,7 @@ def write_centres_toml(path: Path, centres: list[tuple[str, str, Path]], region_
     lines = ["[region]", f'id = "{region_id}"', 'name = "Hà Nội (thử nghiệm)"', ""]
     for centre_id, api, creds in centres:
         lines += ["[[centres]]", f'id = "{centre_id}"', f'name = "{NAMES.get(centre_id, centre_id)}"', f'api = "{api}"',
-                  f'credentials = "{creds}"', 'district = "Quận Hoàn Kiếm"', ""]
+                  f'credentials = "{creds}"', ""]
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
 

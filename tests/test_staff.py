@@ -34,7 +34,11 @@ def config_with(**staff: object):
 
 
 async def login(http: httpx.AsyncClient, username: str, password: str = PASSWORD, **extra: object) -> httpx.Response:
-    return await http.post("/api/v1/login", json={"username": username, "password": password, **extra})
+    """Sign in; the tests carry the token as a bearer header, as several people share one client,
+    so the session cookie the answer sets is not kept."""
+    answer = await http.post("/api/v1/login", json={"username": username, "password": password, **extra})
+    http.cookies.clear()
+    return answer
 
 
 def bearer(answer: httpx.Response) -> dict[str, str]:

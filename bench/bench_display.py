@@ -7,7 +7,10 @@ are ``time.monotonic()`` in one process, so no clock skew:
 * screen: publish of a ``ticket.called`` on events/call -> the tile and newest-call widgets carry
   the number (``LuotDisplayApp.view_updates``), and -> the next Kivy frame after that;
 * voice: publish -> the announcement WAV (chime + Vietnamese) is on disk, i.e. its first sample
-  could play; calls spaced so none waits behind another.
+  could play; calls spaced so none waits behind another;
+* the same spaced calls on screen: a hall's usual case, one call at a time on a resting screen
+  (the burst of phase 1 is a stress: every call there costs a software-drawn frame);
+* the machine's state: CPUs and load average before and after.
 
 Figures are printed, never asserted.
 
@@ -30,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from luot.config import load_config  # noqa: E402
 from luot.credentials import load_or_create  # noqa: E402
+from display.model import FLASH_SECONDS  # noqa: E402
 from luot.protocol import Topics, encode  # noqa: E402
 from server.app import free_port  # noqa: E402
 from server.broker import start_broker  # noqa: E402
@@ -104,26 +108,40 @@ def main() -> None:
             client.publish(topics.call_events, payload, qos=1).wait_for_publish(5)
             return event_id
 
+        def wait_drawn(ids: list[str], timeout: float) -> None:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and any(e not in framed for e in ids):
+                time.sleep(0.02)
+
         # Phase 1: screen latency. Announcements pile up behind these (the announcer is one
-        # worker), so phase 2 waits for it to drain first.
+        # worker), so phase 2 waits for it, and for the screen, to drain first.
+        burst = []
         for index in range(args.calls):
-            call(index, 1 + index % 6)
+            burst.append(call(index, 1 + index % 6))
             time.sleep(args.interval)
         time.sleep(1.0)
         app.announcer.wait_idle(600)
+        wait_drawn(burst, 120)
+        time.sleep(FLASH_SECONDS + 0.5)
+        # Phase 2: one call at a time on a resting screen, the next once it is spoken, drawn and
+        # done flashing (a hall's usual case).
         global voice_ids
         voice_ids = []
         for index in range(args.voice_calls):
             voice_ids.append(call(10_000 + index, 1 + index % 6))
             app.announcer.wait_idle(60)
-            time.sleep(0.2)
+            wait_drawn(voice_ids[-1:], 30)
+            time.sleep(FLASH_SECONDS + 0.5)
         client.disconnect()
         client.loop_stop()
         Clock.schedule_once(lambda _dt: app.stop(), 0)
 
     threading.Thread(target=publisher, daemon=True).start()
     started = time.monotonic()
+    load_before = os.getloadavg()
+    cpu_before = time.process_time()
     app.run()
+    cpu = time.process_time() - cpu_before
     asyncio.run(broker.stop())
 
     updated = {u.announce[0].event_id: at for at, u in app.view_updates if u.announce}
@@ -143,6 +161,12 @@ def main() -> None:
     _report("  widgets updated, after the first 20", [(updated[e] - published[e]) * 1000 for e in ordered[20:]])
     _report("publish -> announcement WAV ready", ready)
     _report("  of which rendering (chime+speech)", render)
+    spaced = [e for e in voice_ids if e in framed]
+    _report("spaced calls: publish -> widgets updated", [(updated[e] - published[e]) * 1000 for e in spaced if e in updated])
+    _report("spaced calls: publish -> next frame", [(framed[e] - published[e]) * 1000 for e in spaced])
+    wall = time.monotonic() - started
+    print(f"this process (display, voice, publisher): {cpu:.1f} CPU-s in {wall:.1f} s = {100 * cpu / wall:.0f} % of one core")
+    print(f"machine: {os.cpu_count()} CPUs, load average {load_before[0]:.2f} before, {os.getloadavg()[0]:.2f} after")
     lost = args.calls - len(screen)
     print(f"calls not seen on screen: {lost}")
 

@@ -23,20 +23,21 @@ from kivy.app import App
 from kivy.clock import Clock
 from kivy.core.window import Window
 from kivy.lang import Builder
-from kivy.properties import BooleanProperty, NumericProperty, StringProperty
+from kivy.core.text import Label as CoreLabel
+from kivy.properties import BooleanProperty, ListProperty, NumericProperty, StringProperty
 from kivy.uix.label import Label
 from kivy.uix.widget import Widget
 
 from display.controller import DisplayController
-from display.model import Call, DisplayModel, Update
+from display.model import Call, DisplayModel, Update, notice_pages
 
 log = logging.getLogger(__name__)
 
 KV_FILE = Path(__file__).with_name("screens.kv")
 TICK_SECONDS = 0.25
 FLASH_PERIOD = 0.5
-TICKER_SPEED_U = 9.0
-"""Notice scroll speed in u (1 % of the height) per second: slow enough to read while walking."""
+NOTICE_PAGE_SECONDS = 8.0
+"""How long each line of the notice stays: time to read a line of about 70 letters twice."""
 CALL_ROWS = 5
 
 
@@ -49,18 +50,39 @@ class StatusBadge(Label):
     u = NumericProperty(10.0)
 
 
-class NoticeTicker(Scaled):
-    text = StringProperty("")
-    offset = NumericProperty(0.0)
+class NoticePager(Scaled):
+    """The centre's notice at the bottom of the hall: one still line at a time, turned every
+    NOTICE_PAGE_SECONDS (see :func:`display.model.notice_pages` for why it does not scroll)."""
 
-    def step(self, dt: float) -> None:
-        label = self.ids.text
-        if label.width <= self.width - 4 * self.u:
-            self.offset = (self.width - label.width) / 2  # it fits: stand still, centred
-            return
-        self.offset -= TICKER_SPEED_U * self.u * dt
-        if self.offset < -label.width:
-            self.offset = self.width
+    texts = ListProperty([])
+    """The notice in Vietnamese, then English (empty ones left out)."""
+    page = StringProperty("")
+    font_size = NumericProperty(40.0)
+    _pages: list[str] = []
+    _index = 0
+
+    def on_texts(self, *_: Any) -> None:
+        self.paginate()
+
+    def on_size(self, *_: Any) -> None:
+        self.paginate()
+
+    def on_font_size(self, *_: Any) -> None:
+        self.paginate()
+
+    def paginate(self) -> None:
+        measure = CoreLabel(font_size=self.font_size, bold=True)
+        room = self.width - 4 * self.u
+        pages = notice_pages(list(self.texts), lambda line: measure.get_extents(line)[0] <= room)
+        if pages != self._pages:
+            self._pages, self._index = pages, 0
+        self.page = self._pages[self._index] if self._pages else ""
+
+    def turn(self, _dt: float = 0.0) -> None:
+        """The next page; nothing (no redraw) when the notice fits on one."""
+        if len(self._pages) > 1:
+            self._index = (self._index + 1) % len(self._pages)
+            self.page = self._pages[self._index]
 
 
 class CounterTile(Scaled):
@@ -126,7 +148,10 @@ class HallScreen(Scaled):
         self._show_counters(model)
         self._show_calls(model)
         self._show_groups(model)
-        self.notice_text = "     ·     ".join(t for t in (model.notice_vi, model.notice_en) if t)
+        notice = [t for t in (model.notice_vi, model.notice_en) if t]
+        self.notice_text = "     ·     ".join(notice)
+        if list(self.ids.notice.texts) != notice:
+            self.ids.notice.texts = notice
         self.badge_text = _badge_text(model)
 
     def _show_counters(self, model: DisplayModel) -> None:
@@ -249,6 +274,7 @@ def describe(root: Widget) -> dict[str, Any]:
         "badge": badge.text if badge is not None and badge.opacity > 0 else "",
         "clock": getattr(root, "clock_text", ""),
         "notice": getattr(root, "notice_text", ""),
+        "notice_page": root.ids.notice.page if isinstance(root, HallScreen) else "",
         "texts": texts,
         "size": list(Window.size),
     }
@@ -288,7 +314,7 @@ class LuotDisplayApp(App):
             self.root_widget.tick(self.model, time.monotonic())
         Clock.schedule_interval(self._tick, TICK_SECONDS)
         if isinstance(self.root_widget, HallScreen):
-            Clock.schedule_interval(self.root_widget.ids.notice.step, 1 / 30)
+            Clock.schedule_interval(self.root_widget.ids.notice.turn, NOTICE_PAGE_SECONDS)
         return self.root_widget
 
     def on_start(self) -> None:

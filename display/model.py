@@ -21,7 +21,7 @@ import collections
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Callable
 
 from luot.config import CentreConfig
 from luot.protocol import PayloadError, Topics, decode
@@ -285,6 +285,27 @@ class DisplayModel:
         self.notice_vi = str(data.get("vi") or "")
         self.notice_en = str(data.get("en") or "")
         return self._changed()
+
+
+def notice_pages(texts: list[str], fits: Callable[[str], bool]) -> list[str]:
+    """The notice cut into still pages, each one line that ``fits`` the screen, never mixing the
+    Vietnamese and the English text. Words are kept whole; a word too long for a line alone gets
+    a page of its own (the label shortens it). Why pages and not a scrolling ticker: a ticker
+    redraws the whole screen every frame, and on a box without a GPU (Mesa llvmpipe at 1920x1080)
+    that alone took more than a core; a page turn is one frame every few seconds."""
+    pages: list[str] = []
+    for text in texts:
+        line = ""
+        for word in text.split():
+            candidate = f"{line} {word}" if line else word
+            if line and not fits(candidate):
+                pages.append(line)
+                line = word
+            else:
+                line = candidate
+        if line:
+            pages.append(line)
+    return pages
 
 
 def _int(value: Any) -> int:

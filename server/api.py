@@ -29,7 +29,7 @@ from server.http_common import ApiError, error_response
 from server.http_limits import EdgeMiddleware
 from server.live import LiveHub
 from server.metrics import CentreMetrics
-from server.routes import counters, devices, dossiers, metrics, pages, public, reports, staff, tickets
+from server.routes import counters, devices, docs, dossiers, metrics, pages, public, reports, staff, tickets
 from server.service import CentreService
 from server.storage import StorageError
 
@@ -44,6 +44,7 @@ def create_app(service: CentreService, credentials: Credentials, link: Any = Non
         title="Luot centre API",
         version="1",
         description="Queue, kiosk and announcement API of one Public Administration Service Centre.",
+        docs_url=None, redoc_url=None,  # FastAPI's pages load from CDNs: /docs comes from routes/docs.py
     )
     app.state.service = service
     app.state.credentials = credentials
@@ -64,6 +65,8 @@ def create_app(service: CentreService, credentials: Credentials, link: Any = Non
     app.include_router(metrics.router)
     app.mount("/static", StaticFiles(directory=pages.WEB_DIR), name="static")
     app.include_router(pages.router)
+    app.include_router(docs.router)
+    docs.mount_assets(app)
     return app
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import tomllib
@@ -95,6 +96,10 @@ def sample_text() -> str:
     return DEFAULT_CONFIG.read_text("utf-8")
 
 
+SAMPLE_HTTP = re.search(r"\[http\]\nhost = [^\n]*\nport = [^\n]*", sample_text()).group(0)  # type: ignore[union-attr]
+"""The sample's [http] section as written (with its comments), for tests that change it."""
+
+
 def test_overlapping_and_reversed_sessions_are_refused_at_start_up_all_together():
     data = sample()
     data["hours"]["mon"] = ["07:30-12:00", "11:00-16:30"]
@@ -124,7 +129,7 @@ def test_check_config_reports_every_problem_with_its_key_and_a_fix(tmp_path):
             .replace('mon = ["07:30-12:00", "13:00-16:30"]', 'mon = ["07:30-12:00", "11:00-16:30"]')
             .replace('letter = "B"', 'letter = "A"')
             .replace('groups = ["dat-dai"]', 'groups = ["dat-dai", "nope"]')
-            .replace("[http]\nhost = \"127.0.0.1\"\nport = 8080", "[http]\nhost = \"127.0.0.1\"\nport = 18830")
+            .replace(SAMPLE_HTTP, "[http]\nhost = \"127.0.0.1\"\nport = 18830")
             .replace('voice = "vi" ', 'voice = "vn" '))
     code, report, stderr = check_config(tmp_path, text)
     assert code == 1 and report["ok"] is False
@@ -140,10 +145,10 @@ def test_check_config_reports_every_problem_with_its_key_and_a_fix(tmp_path):
 
 
 def test_ports_only_clash_on_the_same_machine(tmp_path):
-    same = sample_text().replace("[http]\nhost = \"127.0.0.1\"\nport = 8080", "[http]\nhost = \"127.0.0.1\"\nport = 18830")
+    same = sample_text().replace(SAMPLE_HTTP, "[http]\nhost = \"127.0.0.1\"\nport = 18830")
     code, report, _ = check_config(tmp_path, same.replace("[mqtt]\n", "[mqtt]\nhost = \"broker.lan\"\n"))
     assert code == 0 and report["ok"] is True, report  # the broker runs elsewhere: no clash
-    any_port = sample_text().replace("[http]\nhost = \"127.0.0.1\"\nport = 8080", "[http]\nhost = \"127.0.0.1\"\nport = 0")
+    any_port = sample_text().replace(SAMPLE_HTTP, "[http]\nhost = \"127.0.0.1\"\nport = 0")
     assert check_config(tmp_path, any_port)[0] == 0
 
 

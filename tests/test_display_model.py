@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from display.model import FLASH_SECONDS, DisplayModel
+from display.model import FLASH_SECONDS, DisplayModel, notice_pages
 from luot.config import load_config
 from luot.protocol import Topics, encode
 
@@ -124,3 +124,15 @@ def test_counter_mode_follows_its_own_counter() -> None:
     model.apply(TOPICS.counter_state(1), counter_state(1, "serving", 1004))
     model.apply(TOPICS.counter_state(2), counter_state(2, "calling", 1005))
     assert model.own_counter is not None and (model.own_counter.number, model.own_counter.status) == (1004, "serving")
+
+
+def test_a_long_notice_is_cut_into_lines_of_whole_words_never_mixing_languages() -> None:
+    fits = lambda line: len(line) <= 20  # noqa: E731 - a screen 20 letters wide
+    vi = "Công dân ưu tiên xin báo tại quầy hướng dẫn."
+    pages = notice_pages([vi, "Priority citizens please tell the help desk."], fits)
+    assert pages == ["Công dân ưu tiên xin", "báo tại quầy hướng", "dẫn.",
+                     "Priority citizens", "please tell the help", "desk."]
+    assert " ".join(pages[:3]) == vi and all(fits(page) for page in pages)
+    assert notice_pages(["Xin chào", "Welcome"], fits) == ["Xin chào", "Welcome"]
+    assert notice_pages(["Siêu-dài-không-có-chỗ-ngắt ok"], fits) == ["Siêu-dài-không-có-chỗ-ngắt", "ok"]  # shortened on screen
+    assert notice_pages([], fits) == [] and notice_pages(["   "], fits) == []

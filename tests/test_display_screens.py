@@ -7,6 +7,7 @@ test's directory; docs/img/display-*.png are copies of them.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from PIL import Image
@@ -20,7 +21,12 @@ YELLOW = (255, 214, 0)
 RED = (204, 20, 20)
 
 
-def publish_centre_state(broker: BrokerHandle) -> None:
+LONG_NOTICE = {"vi": "Trung tâm làm việc từ thứ Hai đến thứ Sáu, sáng 7:30–12:00, chiều 13:00–16:30. "
+                      "Công dân ưu tiên xin báo tại quầy hướng dẫn.",
+               "en": "Open Monday to Friday, 7:30–12:00 and 13:00–16:30. Priority citizens please tell the help desk."}
+
+
+def publish_centre_state(broker: BrokerHandle, notice: dict[str, str] | None = None) -> None:
     """A mid-morning hall: four counters open, one closed, people waiting, recent calls."""
     topics, centre = broker.topics, broker.config.centre.id
     server = broker.probe("server")
@@ -41,7 +47,8 @@ def publish_centre_state(broker: BrokerHandle) -> None:
     state(topics.recent_calls_state, "state.calls",
           {"calls": [{"number": n, "group": None, "counter": c, "at": AT, "call": 1, "event_id": f"e{i}"}
                      for i, (n, c) in enumerate(calls)]})
-    state(topics.notice_state, "state.notice", {"vi": "Công dân ưu tiên xin báo tại quầy hướng dẫn.", "en": "Priority citizens please tell the help desk."})
+    state(topics.notice_state, "state.notice",
+          notice or {"vi": "Công dân ưu tiên xin báo tại quầy hướng dẫn.", "en": "Priority citizens please tell the help desk."})
     server.publish(topics.server_availability, b"online", retain=True)
 
 
@@ -83,6 +90,39 @@ def test_hall_display_at_1080p_and_720p(tmp_path: Path, mosquitto_broker: Broker
         assert shown["badge"].startswith("Máy chủ ngừng hoạt động")
         png = display.screenshot(tmp_path / "hall-server-offline.png", (1280, 720))
         assert share(png, (0.5, 0.12, 1.0, 0.2), RED) > 0.05
+    finally:
+        display.close()
+
+
+def test_idle_hall_display_draws_nothing_until_something_changes(tmp_path: Path, mosquitto_broker: BrokerHandle) -> None:
+    """On a box with no GPU every 1080p frame is drawn in software: a hall at rest must not redraw
+    (a scrolling notice once took more than a core). A notice too long for one line is shown a
+    still page at a time; a live call flashes, then the screen rests again."""
+    publish_centre_state(mosquitto_broker, LONG_NOTICE)
+    display = DisplayProcess(tmp_path / "idle", device="display-hall", secret=mosquitto_broker.credentials.password("display-hall"),
+                             host=mosquitto_broker.host, port=mosquitto_broker.port, size=[1920, 1080], voice=False)
+    try:
+        shown = display.wait_until(lambda s: len(s["tiles"]) == 4 and "Trung tâm" in s["notice"], what="the hall state")
+        page = shown["notice_page"]
+        assert page and page != LONG_NOTICE["vi"] and LONG_NOTICE["vi"].startswith(page)  # a first line, whole words
+        assert LONG_NOTICE["vi"][len(page)] == " "
+        time.sleep(1.0)  # the frames of the first draw
+        before = display.command("frames")["frames"]
+        assert before > 0
+        time.sleep(6.0)
+        idle = display.command("frames")["frames"] - before
+        assert idle <= 3, f"{idle} frames drawn in 6 s with nothing new (at most a notice page and the clock)"
+
+        topics, centre = mosquitto_broker.topics, mosquitto_broker.config.centre.id
+        mosquitto_broker.probes[0].publish(topics.call_events, encode(
+            "ticket.called", {"ticket_id": "t-idle", "number": 2009, "group": "ho-tich", "counter": 4, "call": 1},
+            id="idle-call", at=AT, centre=centre))
+        display.wait_until(lambda s: s["newest"]["number"] == "2009", what="the live call")
+        time.sleep(6.0)  # it flashes for 4 s
+        after_call = display.command("frames")["frames"]
+        assert after_call - before - idle >= 2  # the call was drawn, and flashed
+        time.sleep(6.0)
+        assert display.command("frames")["frames"] - after_call <= 3
     finally:
         display.close()
 

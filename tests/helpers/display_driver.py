@@ -7,6 +7,7 @@ Kivy's main thread:
 * ``{"cmd": "describe"}`` -> what the widget tree shows (display.app.describe) plus the voice's
   history (announced calls with their WAV paths) and the number of MQTT connects;
 * ``{"cmd": "screenshot", "path": P, "size": [w, h]}`` -> resize if asked, draw, write a PNG;
+* ``{"cmd": "frames"}`` -> how many frames the window has drawn so far (its ``on_flip`` events);
 * ``{"cmd": "quit"}``.
 
 Usage: python -m tests.helpers.display_driver '<json options>'
@@ -41,6 +42,8 @@ def main() -> None:
 
     from display.app import describe
 
+    frames = [0]
+    Window.bind(on_flip=lambda *_: frames.__setitem__(0, frames[0] + 1))
     out = sys.stdout
     sys.stdout = sys.stderr  # anything else printed must not corrupt the answers
 
@@ -81,6 +84,8 @@ def main() -> None:
                 answer(describe_all())
             elif command["cmd"] == "screenshot":
                 screenshot(command)
+            elif command["cmd"] == "frames":
+                answer({"frames": frames[0]})
             elif command["cmd"] == "quit":
                 answer({"ok": True})
                 app.stop()

@@ -9,10 +9,14 @@ A counter opened without a person (the demo's simulation) holds nobody back.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Callable, TypeVar
+from typing import TYPE_CHECKING, Callable, TypeVar
 
 from server.engine import CLOSED, Event, QueueEngine
 from server.http_common import ApiError
+
+if TYPE_CHECKING:
+    from server.accounts import Accounts
+    from server.service import CentreService
 
 T = TypeVar("T")
 Command = Callable[[QueueEngine, datetime], tuple[T, list[Event]]]
@@ -64,3 +68,12 @@ def opening(number: int, username: str, role: str) -> Command[None]:
                                f"You hold counter {others[0]}; close it before opening counter {number}.")
         return None, engine.open_counter(number, username, now)
     return run
+
+
+async def open_for(service: CentreService, accounts: Accounts, username: str, role: str, session: str | None,
+                   number: int) -> None:
+    """Open ``number`` for ``username`` and bind their sign-in (``session``, its key) to it: what
+    signing in at a counter and pressing "Mở quầy" both do."""
+    await service.run(opening(number, username, role), actor=username)
+    if session is not None:
+        await accounts.bind_counter(session, username, number)

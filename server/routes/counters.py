@@ -105,9 +105,7 @@ async def counter_action(
     Opening binds this sign-in to the counter; only its holder may do the rest."""
     service.engine.counter(number)  # 404 for an unknown counter before anything else
     if action == "open":
-        await service.run(counter_hold.opening(number, who.id, who.role), actor=who.id)
-        if who.session is not None:
-            await accounts.bind_counter(who.session, who.id, number)
+        await counter_hold.open_for(service, accounts, who.id, who.role, who.session, number)
         return {"counter": service.engine.counter_view(number), "ticket": None}
     commands = {
         "close": lambda e, now: (None, e.close_counter(number, now)),

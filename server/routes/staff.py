@@ -36,13 +36,6 @@ def _about(user: User, accounts: Accounts, counter: int | None) -> dict[str, Any
             "idle_minutes": int(accounts.idle_limit(user.role).total_seconds() // 60)}
 
 
-async def open_counter_for(service: CentreService, accounts: Accounts, username: str, role: str,
-                           session_key: str, number: int) -> None:
-    """Open ``number`` for ``username`` and bind the sign-in to it (used by login and /open)."""
-    await service.run(counter_hold.opening(number, username, role), actor=username)
-    await accounts.bind_counter(session_key, username, number)
-
-
 @router.post("/api/v1/login")
 async def login(body: LoginBody, request: Request, accounts: Annotated[Accounts, Depends(get_accounts)],
                 service: Annotated[CentreService, Depends(get_service)]) -> JSONResponse:
@@ -55,7 +48,7 @@ async def login(body: LoginBody, request: Request, accounts: Annotated[Accounts,
     token = await accounts.create_session(user.username, service.now())
     if at is not None:
         try:
-            await open_counter_for(service, accounts, user.username, user.role, token_hash(token), at)
+            await counter_hold.open_for(service, accounts, user.username, user.role, token_hash(token), at)
         except BaseException:
             await accounts.end_session(token)
             raise

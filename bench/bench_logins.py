@@ -236,9 +236,11 @@ async def main(seconds: float, rate: float, ticket_rate: float, rounds: int) -> 
             for round_ in range(rounds):
                 for mode in ("few", "many"):
                     # quiet right before each attack: on a shared machine the baseline drifts
+                    cpu_before = proc.cpu_times()
                     quiet = await tickets(base, kiosk, seconds, ticket_rate)
+                    cpu = sum(proc.cpu_times()[:2]) - sum(cpu_before[:2])
                     print(f"round {round_ + 1} quiet:  tickets p50 {ms(pct(quiet, .5))} p99 {ms(pct(quiet, .99))} "
-                          f"(n={len(quiet)}); load average {psutil.getloadavg()[0]:.2f}")
+                          f"(n={len(quiet)}); server CPU {cpu / seconds:.2f} cores; load average {psutil.getloadavg()[0]:.2f}")
                     cpu_before = proc.cpu_times()
                     loud, logins, checks, outcome = await asyncio.gather(
                         tickets(base, kiosk, seconds, ticket_rate), right_logins(base, seconds), health(base, seconds),

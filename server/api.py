@@ -28,6 +28,7 @@ from server.engine import QueueError
 from server.http_common import ApiError, error_response
 from server.http_limits import EdgeMiddleware
 from server.live import LiveHub
+from server.login_gate import LoginGate
 from server.metrics import CentreMetrics
 from server.routes import counters, devices, docs, dossiers, metrics, pages, public, reports, staff, tickets
 from server.service import CentreService
@@ -54,6 +55,7 @@ def create_app(service: CentreService, credentials: Credentials, link: Any = Non
     app.state.metrics = CentreMetrics(service, link, app.state.live)  # hooked into commits from the start
     _add_error_handlers(app)
     app.add_middleware(EdgeMiddleware)  # body size and origin, before routing and authentication
+    app.add_middleware(LoginGate)  # a locked-out address's sign-ins refused before any parsing
 
     app.include_router(public.router)
     app.include_router(staff.router)

@@ -106,6 +106,10 @@ class LoginGuard:
             wait = max(wait, self.users.wait(key, now, self.pending_users.get(key, 0)))
         return math.ceil(wait)
 
+    def address_wait_seconds(self, address: str) -> int:
+        """Whole seconds ``address`` must wait whatever name it tries (the door's quick check)."""
+        return math.ceil(self.addresses.wait(address, self.clock(), self.pending_addresses.get(address, 0)))
+
     def begin(self, username: str, address: str) -> None:
         """An attempt is being checked (call :meth:`end` when it is decided)."""
         key = username.lower()

@@ -49,7 +49,7 @@ async def login(body: LoginBody, request: Request, accounts: Annotated[Accounts,
     if at is not None:
         try:
             await counter_hold.open_for(service, accounts, user.username, user.role, token_hash(token), at)
-        except BaseException:
+        except Exception:  # refused at the counter: no half-made sign-in is left behind
             await accounts.end_session(token)
             raise
         user = await accounts.get_user(user.username) or user

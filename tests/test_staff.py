@@ -269,6 +269,8 @@ async def test_guessing_from_one_address_locks_that_address_not_the_account(tmp_
         assert locked.status_code == 429 and 1 <= int(locked.headers["Retry-After"]) <= 4
         assert "thử lại sau" in locked.json()["message"] and "Try again in" in locked.json()["message_en"]
         assert (await login(guesser, "canbo1")).status_code == 429  # even the right password waits
+        # refused at the door, before the body is even read (a malformed one would get 422 inside)
+        assert (await guesser.post("/api/v1/login", json={})).status_code == 429
         # an unknown name is locked the same way (no hint that it does not exist)
         assert (await login(guesser, "khong-co-ai")).status_code == 429
         # the officer's own PC is not held back by the guesser

@@ -336,3 +336,31 @@ async def test_luot_user_adds_and_resets_accounts_with_one_time_passwords(tmp_pa
         assert (await login(http, "canbo9", reset["one_time_password"])).json()["must_change_password"] is True
     listed = luot_user(tmp_path, "list")["users"]
     assert {u["username"] for u in listed} == {"quanly", "canbo9"}
+
+
+async def test_a_take_over_survives_a_restart_and_is_the_new_holders_work():
+    """Replaying the day gives the same holder; the ticket at the counter moves with it."""
+    from datetime import datetime, timezone
+
+    from server.engine import QueueEngine, stamp_actor
+
+    config = load_config()
+    now = datetime.now(timezone.utc)
+    engine = QueueEngine(config)
+    log = []
+    for command, actor in ((lambda: engine.issue("ho-tich", now)[1], "kiosk-1"),
+                           (lambda: engine.open_counter(1, "canbo1", now), "canbo1"),
+                           (lambda: engine.call_next(1, now)[1], "canbo1"),
+                           (lambda: engine.take_over(1, "canbo2", "quanly2", now), "quanly2")):
+        events = command()
+        stamp_actor(events, actor)
+        log += events
+    assert engine.take_over(1, "canbo2", "quanly2", now) == []  # already theirs: nothing to record
+    over = log[-1]
+    assert over.type == "counter.taken_over"
+    assert over.data == {"counter": 1, "from": "canbo1", "to": "canbo2", "by": "quanly2", "actor": "quanly2"}
+    again = QueueEngine(config)
+    again.replay(log)
+    assert again.counters[1].officer == "canbo2"
+    assert again.tickets[again.counters[1].ticket_id].officer == "canbo2"
+    assert all(e.data["actor"] for e in log)

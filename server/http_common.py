@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from server.accounts import Accounts
+from server.devices import DeviceRegistry
 from server.service import CentreService
 
 SESSION_COOKIE = "luot_session"
@@ -36,6 +37,9 @@ def error_response(status: int, code: str, message: str, message_en: str) -> JSO
 
 UNAUTHORISED = ApiError(401, "unauthorised", "Cần đăng nhập hoặc mã thiết bị hợp lệ.", "Log in or use a valid device credential.")
 FORBIDDEN = ApiError(403, "forbidden", "Bạn không có quyền làm việc này.", "You are not allowed to do this.")
+READ_ONLY = ApiError(403, "read_only_device", "Màn hình quản lý chỉ được xem, không được thay đổi gì.",
+                     "A manager screen (device) may read, never change anything.")
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class Body(BaseModel):
@@ -74,6 +78,18 @@ def get_accounts(request: Request) -> Accounts:
     return request.app.state.accounts
 
 
+def get_registry(request: Request) -> DeviceRegistry:
+    """Who each device is and whether it may still come in (server/devices.py)."""
+    return request.app.state.registry
+
+
+async def apply_registry(request: Request) -> None:
+    """Tell the broker about an enrolment or revocation now, not at the watcher's next look."""
+    access = getattr(request.app.state, "access", None)
+    if access is not None:
+        await access.sync()
+
+
 def get_link(request: Request) -> Any:
     """The MQTT link, or None when MQTT is off."""
     return request.app.state.link
@@ -92,15 +108,10 @@ async def principal(request: Request) -> Principal | None:
         return None
     state = request.app.state
     service: CentreService = state.service
-    if ":" in token:
+    if ":" in token:  # a device, asked of the registry on every request: a revocation counts at once
         device_id, _, secret = token.partition(":")
-        if state.credentials.check(device_id, secret):
-            try:
-                device = service.config.device(device_id)
-            except KeyError:
-                return None
-            return Principal("device", device.id, device.role, device.counter)
-        return None
+        device = state.registry.http_device(device_id, secret)
+        return Principal("device", device.id, device.role, device.counter) if device else None
     # A page's own refresh (timer, live update) is not activity: it must not keep an unattended
     # console signed in past the idle time.
     found = await state.accounts.session(token, service.now(), touch=request.headers.get(BACKGROUND_HEADER) != "1")
@@ -125,6 +136,8 @@ def require(*roles: str, password_change: bool = False) -> Callable[[Request], A
             raise FORBIDDEN
         if who.must_change_password and not password_change:
             raise PASSWORD_CHANGE_REQUIRED
+        if who.kind == "device" and who.role == "manager" and request.method not in READ_METHODS:
+            raise READ_ONLY  # a dashboard screen reads what a manager reads and changes nothing
         return who
     return dependency
 

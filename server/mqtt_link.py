@@ -43,10 +43,14 @@ STATE_INTERVAL = 0.05
 """Seconds between two refreshes of the retained state topics at most (events are never delayed)."""
 
 
+REVOKED = "revoked"
+"""Retained availability of a device the centre has thrown out (published by the server)."""
+
+
 class DeviceStatus(NamedTuple):
     """A device's availability as the server last heard it; ``since`` is when it heard it."""
 
-    status: str  # "online", "offline" or "unknown" (never heard from)
+    status: str  # "online", "offline", "revoked" or "unknown" (never heard from)
     since: datetime | None
 
 
@@ -88,6 +92,7 @@ class MqttLink:
         self._status_lock = threading.Lock()
         self._status: dict[str, DeviceStatus] = {}
         self._devices = {device.id for device in config.devices}
+        self._revoked: set[str] = set()
         # The client id is the username: Mosquitto enforces it (use_username_as_clientid) and the
         # embedded broker refuses anything else.
         client = new_client(username, password, persistent=True, reconnect=(1, 30),
@@ -250,6 +255,20 @@ class MqttLink:
             log.warning("publish to %s failed: %s", topic, mqtt.error_string(info.rc))
 
     # ------------------------------------------------------------------ devices
+    def set_devices(self, active: set[str], revoked: set[str]) -> None:
+        """The devices the registry admits now (server/device_access.py); a revoked one's retained
+        availability becomes ``revoked``, and stays so whatever its last will says later."""
+        with self._status_lock:
+            newly = revoked - self._revoked
+            self._devices, self._revoked = set(active), set(revoked)
+        for device in sorted(newly):
+            self._mark_revoked(device)
+
+    def _mark_revoked(self, device: str) -> None:
+        with self._status_lock:
+            self._status[device] = DeviceStatus(REVOKED, datetime.now(timezone.utc))
+        self._publish(self.topics.device_availability(device), REVOKED.encode(), retain=True)
+
     def devices_status(self) -> dict[str, DeviceStatus]:
         """Every configured device's availability (``unknown`` until it has been heard from)."""
         with self._status_lock:
@@ -330,6 +349,12 @@ class MqttLink:
 
     def _availability(self, device: str, payload: bytes) -> None:
         value = payload.decode("utf-8", errors="replace").strip()
+        with self._status_lock:
+            revoked = device in self._revoked
+        if revoked:
+            if value != REVOKED:  # its last will, or a stale "online", arrived after the revocation
+                self._mark_revoked(device)
+            return
         if value not in AVAILABILITY_VALUES:
             log.warning("availability of %s: expected 'online' or 'offline', got %d bytes", device, len(payload))
             return

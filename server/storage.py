@@ -14,6 +14,7 @@ import asyncio
 import functools
 import json
 import logging
+import os
 import sqlite3
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -188,6 +189,22 @@ class StorageError(Exception):
     """The database could not record an operation; nothing was acknowledged."""
 
 
+def _check_database_file(file: Path, create: bool) -> None:
+    """Refuse a database file that would silently start a new centre unless ``create``; make a
+    new one (and its directory) readable by the service user only."""
+    if file.exists() and not file.is_file():
+        raise StorageError(f"{file} không phải là tệp / {file} is not a file")
+    size = file.stat().st_size if file.exists() else None
+    if not create and not size:
+        what = "không có" if size is None else "rỗng (0 byte)"
+        what_en = "does not exist" if size is None else "is empty (0 bytes)"
+        raise StorageError(f"cơ sở dữ liệu {file} {what}; tạo trung tâm mới bằng luot server --init / "
+                           f"the database {file} {what_en}; create a new centre with luot server --init")
+    if size is None:
+        file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.close(os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 class Storage:
     """All persistence of one centre. Create with :meth:`open`, finish with :meth:`close`."""
 
@@ -203,19 +220,52 @@ class Storage:
         self.clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
         self.commits = 0
         self.committed_events = 0
+        self.last_commit_error: str | None = None  # the reason the latest commit failed; /health reports it
+        self.path: Path | None = None
 
     @classmethod
-    async def open(cls, path: str | Path, zone: ZoneInfo) -> "Storage":
+    async def open(cls, path: str | Path, zone: ZoneInfo, create: bool = True) -> "Storage":
+        """Open (and migrate) the centre's database, or refuse with :class:`StorageError`.
+
+        ``create=False`` is how a server starts: a missing, empty (0 bytes) or schema-less file is
+        then refused instead of silently becoming a new centre with a new manager and numbering
+        from the start (only ``luot server --init`` creates one). ``PRAGMA quick_check`` runs on an
+        existing database, so a corrupt file stops the start with the reason. On any refusal the
+        connection and its thread are closed, so a failed start ends the process (before, a
+        corrupt database left it alive with nothing listening, and systemd never restarted it).
+        The file is created 0600 (SQLite gives its -wal and -shm the database file's mode).
+        """
         file = Path(path)
-        if str(file) != ":memory:":
-            file.parent.mkdir(parents=True, exist_ok=True)
+        memory = str(file) == ":memory:"
+        if not memory:
+            _check_database_file(file, create)
         db = await SqliteThread.open(str(file))
-        await db.execute("PRAGMA journal_mode=WAL")
-        await db.execute("PRAGMA synchronous=FULL")
-        await db.execute("PRAGMA foreign_keys=ON")
-        await db.execute("PRAGMA busy_timeout=5000")
-        storage = cls(db, zone)
-        await storage._migrate()
+        try:
+            if not memory:  # an existing centre's files too (installed before this rule)
+                for each in (file, file.with_name(file.name + "-wal"), file.with_name(file.name + "-shm")):
+                    if each.exists():
+                        each.chmod(0o600)
+            version = (await (await db.execute("PRAGMA user_version")).fetchone())[0]
+            if version == 0 and not create:
+                raise StorageError(f"cơ sở dữ liệu {file} không có dữ liệu Luot (tạo mới bằng luot server --init) / "
+                                   f"the database {file} has no Luot schema (create a new centre with luot server --init)")
+            await db.execute("PRAGMA journal_mode=WAL")
+            await db.execute("PRAGMA synchronous=FULL")
+            await db.execute("PRAGMA foreign_keys=ON")
+            await db.execute("PRAGMA busy_timeout=5000")
+            if version:
+                problems = [row[0] for row in await (await db.execute("PRAGMA quick_check")).fetchall()]
+                if problems != ["ok"]:
+                    raise StorageError(f"cơ sở dữ liệu {file} bị hỏng / the database {file} is corrupt "
+                                       f"(quick_check: {'; '.join(problems[:5])})")
+            storage = cls(db, zone)
+            storage.path = None if memory else file  # where its disk's free space is measured (/health)
+            await storage._migrate()
+        except Exception as error:
+            await db.close()
+            if isinstance(error, StorageError):
+                raise
+            raise StorageError(f"không mở được cơ sở dữ liệu {file} / could not open the database {file}: {error}") from error
         storage._writer = asyncio.create_task(storage._write_loop(), name="luot-storage-writer")
         return storage
 
@@ -272,12 +322,14 @@ class Storage:
                 await self._write(events)
             except Exception as error:  # disk full, I/O error: nothing in this batch is acknowledged
                 log.error("could not commit %d events: %s", len(events), error)
+                self.last_commit_error = str(error)
                 for _, future in batch:
                     if not future.done():
                         future.set_exception(StorageError(f"không lưu được dữ liệu / could not save: {error}"))
                 continue
             self.commits += 1
             self.committed_events += len(events)
+            self.last_commit_error = None
             if self.after_commit is not None:
                 try:
                     result = self.after_commit(events)

@@ -118,6 +118,20 @@ class HttpSettings(_Strict):
     port: int = Field(8080, ge=0, le=65535)
 
 
+class StaffSettings(_Strict):
+    """Staff sign-in rules (server/accounts.py, server/login_guard.py)."""
+
+    officer_idle_minutes: int = Field(30, ge=1, le=24 * 60, description="an officer's session ends after this long unused")
+    manager_idle_minutes: int = Field(30, ge=1, le=24 * 60, description="a manager's session ends after this long unused")
+    session_hours: int = Field(12, ge=1, le=72, description="a session ends this long after sign-in, used or not")
+    min_password_length: int = Field(10, ge=8, le=128)
+    address_free_failures: int = Field(5, ge=1, le=100, description="wrong logins from one address before it must wait")
+    user_free_failures: int = Field(10, ge=1, le=1000, description="wrong logins for one username before it must wait")
+    lock_base_seconds: float = Field(2.0, gt=0, le=600, description="first wait; each further failure doubles it")
+    address_lock_max_seconds: float = Field(900.0, gt=0, le=86_400)
+    user_lock_max_seconds: float = Field(120.0, gt=0, le=3600, description="cap, so an attacker cannot lock a manager out for long")
+
+
 class MetricsSettings(_Strict):
     """``[metrics]``: who may read /metrics (docs/monitoring.md). Without a token it is open to the LAN,
     as Prometheus expects; it holds no personal data either way."""
@@ -190,6 +204,7 @@ class CentreConfig(_Strict):
     mqtt: MqttSettings = MqttSettings()
     http: HttpSettings = HttpSettings()
     storage: StorageSettings = StorageSettings()
+    staff: StaffSettings = StaffSettings()
     backup: BackupSettings = BackupSettings()
     voice: VoiceSettings = VoiceSettings()
     region: RegionLink | None = None

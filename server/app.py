@@ -78,7 +78,7 @@ class CentreRuntime:
             ensure_bridge_secret(self.credentials)
         self.registry = DeviceRegistry(config, self.credentials, options.data_dir)
         self.storage = await Storage.open(db_path, config.zone, create=options.init)
-        self.accounts = Accounts(self.storage)
+        self.accounts = Accounts(self.storage, config.staff)
         self.service = await CentreService.start(config, self.storage, options.clock)
         await self._ensure_first_manager()
         self.backups = BackupScheduler(config, options.data_dir)
@@ -103,7 +103,7 @@ class CentreRuntime:
         if await self.accounts.count_users("manager"):
             return
         password = secrets.token_urlsafe(9)
-        await self.accounts.add_user("quanly", "Quản lý trung tâm", "manager", password)
+        await self.accounts.add_user("quanly", "Quản lý trung tâm", "manager", password, must_change=True)
         note = self.options.data_dir / "first-login.txt"
         note.write_text(f"username: quanly\npassword: {password}\n", encoding="utf-8")
         note.chmod(0o600)
@@ -145,24 +145,24 @@ class CentreRuntime:
                     log.warning("feedback from %s (role %s) ignored: only pads rate", device_id, device.role)
                     return
                 await self.service.run(lambda e, now: (None, e.record_feedback(
-                    data.ticket_id, data.rating, device.id, device.counter, now)))
+                    data.ticket_id, data.rating, device.id, device.counter, now)), actor=device.id)
             elif kind == "assistance":
                 await self.service.run(lambda e, now: (None, e.request_assistance(
-                    device.id, data.request_id, data.reason, now, device.counter)))
+                    device.id, data.request_id, data.reason, now, device.counter)), actor=device.id)
         except QueueError as error:
             log.warning("%s from %s refused: %s", kind, device_id, error.message_en)
 
     async def _start_http(self) -> None:
         assert self.service is not None and self.credentials is not None
-        app = create_app(self.service, self.credentials, self.link, self.registry)
+        app = create_app(self.service, self.credentials, self.link, self.registry, accounts=self.accounts)
         app.state.backups = self.backups  # for /health: server.backup.storage_health
         app.state.access = self.access  # enrolment and revocation routes apply the registry at once
         # Where enrolling devices are sent: the centre file's broker, else ours (host None: the one they reach us at).
         app.state.mqtt_address = (self.config.mqtt.host, self.mqtt_port) if self.options.mqtt else None
         self.app = app
         port = self.options.http_port if self.options.http_port is not None else self.config.http.port
-        # proxy_headers off: nothing here reads the client's address or scheme, and the
-        # middleware that would rewrite them from X-Forwarded-* costs every request a little.
+        # proxy_headers off: the login guard keys on the socket's peer address, which a caller
+        # cannot forge the way it can write X-Forwarded-For (and the middleware costs every request).
         server_config = uvicorn.Config(app, host=self._http_host(), port=port, log_level="warning",
                                        lifespan="off", access_log=False, proxy_headers=False,
                                        http=EdgeProtocol)

@@ -749,6 +749,23 @@ class QueueEngine:
         self._emit(events, "counter.opened", now, counter=number, officer=officer)
         return events
 
+    def take_over(self, number: int, to: str, by: str, now: datetime) -> list[Event]:
+        """A manager (``by``) hands an open counter to ``to`` (themselves or another officer):
+        recorded as ``counter.taken_over`` with from/to/by, so the report shows who worked when."""
+        counter = self.counter(number)
+        self._require_open(counter, now)
+        if counter.officer == to:
+            return []
+        events: list[Event] = []
+        self._emit(events, "counter.taken_over", now, counter=number, **{"from": counter.officer}, to=to, by=by)
+        return events
+
+    def _on_counter_taken_over(self, event: Event) -> None:
+        counter = self.counters[event.data["counter"]]
+        counter.officer = event.data["to"]
+        if counter.ticket_id is not None:  # the citizen at the counter is now the new officer's work
+            self.tickets[counter.ticket_id].officer = counter.officer
+
     def close_counter(self, number: int, now: datetime) -> list[Event]:
         counter = self.counter(number)
         events: list[Event] = []
@@ -1182,6 +1199,15 @@ class QueueEngine:
             "ticket_id": ticket.id if ticket else None,
             "last_ticket_id": counter.last_ticket_id,
         }
+
+
+def stamp_actor(events: list[Event], actor: str | None) -> None:
+    """Write who asked for a command (a username or device id) into each event it caused, as
+    ``data["actor"]``, unless the engine named one. Appliers never read it: it is for the log."""
+    if actor is None:
+        return
+    for event in events:
+        event.data.setdefault("actor", actor)
 
 
 def utc_now() -> datetime:

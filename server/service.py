@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Any, Awaitable, Callable, TypeVar
 
 from luot.config import CentreConfig
-from server.engine import Event, QueueEngine, utc_now
+from server.engine import Event, QueueEngine, stamp_actor, utc_now
 from server.storage import Storage, StorageError
 
 log = logging.getLogger("luot.service")
@@ -71,8 +71,10 @@ class CentreService:
     def now(self) -> datetime:
         return self.clock()
 
-    async def run(self, command: Callable[[QueueEngine, datetime], tuple[T, list[Event]]]) -> T:
+    async def run(self, command: Callable[[QueueEngine, datetime], tuple[T, list[Event]]],
+                  actor: str | None = None) -> T:
         """Apply ``command(engine, now)`` and return its result once its events are durable.
+        ``actor``: who asked (a username or device id), written into every event it caused.
 
         Raises QueueError (refused, nothing changed) or StorageError (not saved: this command's
         commit failed, or an earlier one it was computed on top of did)."""
@@ -81,6 +83,7 @@ class CentreService:
         now = self.now()
         epoch = self.epoch
         result, events = command(self.engine, now)  # raises QueueError before anything changes
+        stamp_actor(events, actor)
         started = time.perf_counter()
         future = self.storage.submit(events, epoch)
         try:

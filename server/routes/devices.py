@@ -46,14 +46,14 @@ class OfflineTicketBody(Body):
 @router.post("/api/v1/feedback", tags=["devices"])
 async def feedback(body: FeedbackBody, who: Annotated[Principal, Depends(require("pad"))],
                    service: Annotated[CentreService, Depends(get_service)]) -> dict[str, Any]:
-    await service.run(lambda e, now: (None, e.record_feedback(body.ticket_id, body.rating, who.id, who.counter, now)))
+    await service.run(lambda e, now: (None, e.record_feedback(body.ticket_id, body.rating, who.id, who.counter, now)), actor=who.id)
     return {"ok": True}
 
 
 @router.post("/api/v1/assistance", tags=["devices"])
 async def assistance(body: AssistanceBody, who: Annotated[Principal, Depends(require("kiosk", "pad"))],
                      service: Annotated[CentreService, Depends(get_service)]) -> dict[str, Any]:
-    await service.run(lambda e, now: (None, e.request_assistance(who.id, body.request_id, body.reason, now, who.counter)))
+    await service.run(lambda e, now: (None, e.request_assistance(who.id, body.request_id, body.reason, now, who.counter)), actor=who.id)
     return {"ok": True}
 
 
@@ -61,7 +61,7 @@ async def assistance(body: AssistanceBody, who: Annotated[Principal, Depends(req
 async def lease(body: LeaseBody, who: Annotated[Principal, Depends(require("kiosk"))],
                 service: Annotated[CentreService, Depends(get_service)]) -> dict[str, Any]:
     """Reserve a block of numbers the kiosk may issue on its own while it is offline."""
-    first, last = await service.run(lambda e, now: e.lease_block(who.id, body.group, body.size, now))
+    first, last = await service.run(lambda e, now: e.lease_block(who.id, body.group, body.size, now), actor=who.id)
     return {"group": body.group, "first": first, "last": last, "day": service.engine.day.isoformat()}
 
 
@@ -76,7 +76,7 @@ async def offline_ticket(body: OfflineTicketBody, who: Annotated[Principal, Depe
     if issued_at.tzinfo is None:
         raise ApiError(422, "invalid_request", "Thời điểm cấp vé cần múi giờ.", "issued_at needs a time zone.")
     ticket = await service.run(lambda e, now: e.import_offline(who.id, body.group, body.number, issued_at, body.token, now,
-                                                               priority=body.priority))
+                                                               priority=body.priority), actor=who.id)
     return {**service.ticket_view(ticket.id), "token": ticket.token, "tracking_url": service.tracking_url(ticket.token)}
 
 

@@ -28,6 +28,7 @@ class TrackOut(BaseModel):
     calls: int
     day: str
     dossiers: list[dict[str, Any]] = []
+    moved_to: dict[str, Any] | None = None
 
 
 @router.get("/health", responses={503: {"description": "storage trouble (see `storage.problems`)"}})

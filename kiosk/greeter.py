@@ -23,11 +23,11 @@ at once, so there is no cloud service and no downloaded model. Instead:
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import re
 import tomllib
-import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -317,6 +317,8 @@ class Greeter:
         self.lexicon_words = {w for phrase in self.index for w in phrase}
         self.vocabulary = self.lexicon_words | self.known_words | {w for exp in self.abbreviations.values() for w in exp}
         self.vocabulary |= self.catalogue.vocabulary()  # catalogue words are spelled right, never "corrected"
+        # groups the catalogue's procedures lead to; any other group is the centre's own speciality
+        self._catalogue_groups = {group_for(e, config) for e in self.catalogue.procedures}
 
     def _has_group(self, code: str) -> bool:
         return any(g.code == code for g in self.config.groups)
@@ -431,9 +433,9 @@ class Greeter:
         a question with one button per close procedure, or (no procedure clear) the group-level answer."""
         tokens = self.tokens(text)
         by_group = self._understand_group(text, tokens)
-        ranked = [(e, s) for e, s in self.catalogue.rank(tokens) if s >= PROCEDURE_MIN]
+        ranked = [(e, s) for e, s in self.catalogue.rank(tokens, self.not_before) if s >= PROCEDURE_MIN]
         if not ranked:
-            return by_group
+            return self._with_group_choices(by_group)
         top, best = ranked[0]
         close = [e for e, s in ranked if s >= best - PROCEDURE_CLOSE][:MAX_CHOICES]
         if len(close) >= 2:
@@ -442,12 +444,25 @@ class Greeter:
                 return self._choose(text, close, group=targets.pop())
             return self._choose(text, close)
         if top.outside:
+            if top.id in self.config.greeter.procedure_groups:  # this centre does it after all
+                return self._with_group_choices(self._answer(text, self.config.group(
+                    self.config.greeter.procedure_groups[top.id]), min(1.0, best / (best + 1.0)), []))
+            if by_group.group and by_group.group not in self._catalogue_groups:  # the centre's own group
+                return by_group
             return self._outside(text, top, best)
         code = group_for(top, self.config)
         if by_group.group and by_group.group != code and by_group.confidence >= GROUP_DISAGREES and best < PROCEDURE_STRONG:
             group = self.config.group(by_group.group)
             return self._choose(text, [top], extra=[{"kind": "group", "id": group.code, "label": group.name, "group": group.code}])
         return self._procedure(text, top, min(1.0, best / (best + 1.0)))
+
+    def _with_group_choices(self, answer: GreeterAnswer) -> GreeterAnswer:
+        """A group-level answer also offers the group's first procedures as buttons, to be precise."""
+        if answer.group is None:
+            return answer
+        entries = [e for e in self.catalogue.procedures if group_for(e, self.config) == answer.group][:MAX_CHOICES]
+        choices = [{"kind": "procedure", "id": e.id, "label": e.name, "group": answer.group} for e in entries]
+        return dataclasses.replace(answer, choices=choices, counters=self.counters_for(answer.group))
 
     def explain(self, entry_id: str) -> GreeterAnswer:
         """The full answer for a catalogue entry the citizen picked from the buttons."""

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -175,15 +175,25 @@ class Catalogue:
         return {w for e in self.entries.values() for phrase in e.phrases for part in phrase for w in part}
 
     # -- matching -------------------------------------------------------------------------------
-    def rank(self, tokens: Sequence[str]) -> list[tuple[Entry, float]]:
-        """Entries with evidence in ``tokens`` (already normalised and repaired), best first."""
+    def rank(self, tokens: Sequence[str], not_before: Mapping[str, Sequence[tuple[str, ...]]] | None = None
+             ) -> list[tuple[Entry, float]]:
+        """Entries with evidence in ``tokens`` (already normalised and repaired), best first.
+
+        ``not_before`` (the greeter lexicon's table) voids a phrase whose last word is followed by one of
+        the listed words: "mẹ tôi mất" is a death, "tôi mới mất ví" is not.
+        """
         verb_ends = [start + len(verb) for verb in self.object_verbs for start in _find(tokens, verb, 0)]
+        not_before = not_before or {}
         scored: list[tuple[Entry, float]] = []
         for entry in self.entries.values():
             weights = []
             for phrase in entry.phrases:
-                start = _find_phrase(tokens, phrase)
-                if start is None:
+                span = _find_phrase(tokens, phrase)
+                if span is None:
+                    continue
+                start, end = span
+                followers = not_before.get(tokens[end - 1], ())
+                if any(tuple(tokens[end:end + len(f)]) == f for f in followers):
                     continue
                 weight = phrase_weight(phrase)
                 if entry.field != self.object_field and any(end <= start for end in verb_ends):
@@ -200,8 +210,8 @@ def _find(tokens: Sequence[str], part: tuple[str, ...], start: int) -> list[int]
     return [i for i in range(start, len(tokens) - n + 1) if tuple(tokens[i:i + n]) == part]
 
 
-def _find_phrase(tokens: Sequence[str], phrase: Phrase) -> int | None:
-    """Start of the first occurrence of the phrase's parts in order, or None."""
+def _find_phrase(tokens: Sequence[str], phrase: Phrase) -> tuple[int, int] | None:
+    """(start, end) of the first occurrence of the phrase's parts in order, or None."""
     first = _find(tokens, phrase[0], 0)
     for begin in first:
         position = begin + len(phrase[0])
@@ -211,7 +221,7 @@ def _find_phrase(tokens: Sequence[str], phrase: Phrase) -> int | None:
                 break
             position = found[0] + len(part)
         else:
-            return begin
+            return begin, position
     return None
 
 

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kiosk.learned import NaiveBayes
 from kiosk.procedures import Catalogue, Entry, group_for, guidance_group
 from kiosk.textnorm import normalise, strip_diacritics, words
 from luot.config import CentreConfig, Group
@@ -55,6 +56,7 @@ PROCEDURE_CLOSE = 0.5    # entries within this of the best are "close": the gree
 PROCEDURE_STRONG = 3.0   # a procedure this well evidenced overrides a confident group-level disagreement
 GROUP_DISAGREES = 0.7    # group-level confidence at which a weakly evidenced procedure is asked about instead
 MAX_CHOICES = 3
+LEARNED_PICK = 0.9       # posterior at which the learned ranker names the procedure of a group-level answer
 
 
 # -- text normalisation: kiosk.textnorm (re-exported here) -------------------------------
@@ -317,6 +319,11 @@ class Greeter:
         self.lexicon_words = {w for phrase in self.index for w in phrase}
         self.vocabulary = self.lexicon_words | self.known_words | {w for exp in self.abbreviations.values() for w in exp}
         self.vocabulary |= self.catalogue.vocabulary()  # catalogue words are spelled right, never "corrected"
+        # ranks close procedures of one counter (kiosk/learned.py); trained on the catalogue only
+        self.ranker = NaiveBayes([(e.id, " ".join(" ".join(part) for part in phrase))
+                                  for e in self.catalogue.entries.values() for phrase in e.phrases]
+                                 + [(e.id, name) for e in self.catalogue.entries.values() for name in (e.name, e.name_en) if name])
+        self._catalogue_words = self.catalogue.vocabulary() - self.function_words
         # groups the catalogue's procedures lead to; any other group is the centre's own speciality
         self._catalogue_groups = {group_for(e, config) for e in self.catalogue.procedures}
 
@@ -441,6 +448,10 @@ class Greeter:
         if len(close) >= 2:
             targets = {"outside" if e.outside else group_for(e, self.config) for e in close}
             if len(targets) == 1 and "outside" not in targets:  # one counter does all of them
+                # the ranker only orders the buttons here: naming one of equally close procedures
+                # ("giấy khai sinh bị mất": a copy, or re-registration?) would print the wrong papers
+                order = [label for label, _ in self.ranker.posteriors(text, [e.id for e in close])]
+                close = sorted(close, key=lambda e: order.index(e.id))
                 return self._choose(text, close, group=targets.pop())
             return self._choose(text, close)
         if top.outside:
@@ -460,9 +471,24 @@ class Greeter:
         """A group-level answer also offers the group's first procedures as buttons, to be precise."""
         if answer.group is None:
             return answer
-        entries = [e for e in self.catalogue.procedures if group_for(e, self.config) == answer.group][:MAX_CHOICES]
+        ids = [e.id for e in self.catalogue.procedures if group_for(e, self.config) == answer.group]
+        ranked = self.ranker.posteriors(answer.text, ids) if ids else []
+        if ranked and ranked[0][1] >= LEARNED_PICK and self._says_more_than_the_group(answer.text, answer.group):
+            # the counter is the rules'; the ranker names its procedure
+            named = self._procedure(answer.text, self.catalogue.entries[ranked[0][0]], answer.confidence)
+            entries = [self.catalogue.entries[i] for i, _ in ranked[1:MAX_CHOICES]]
+        else:
+            named = answer
+            entries = [self.catalogue.entries[i] for i, _ in ranked[:MAX_CHOICES]]
         choices = [{"kind": "procedure", "id": e.id, "label": e.name, "group": answer.group} for e in entries]
-        return dataclasses.replace(answer, choices=choices, counters=self.counters_for(answer.group))
+        return dataclasses.replace(named, choices=choices, counters=self.counters_for(answer.group))
+
+    def _says_more_than_the_group(self, text: str, code: str) -> bool:
+        """True when the text has a catalogue word beyond the group's name and description: "Hộ tịch"
+        or "trợ cấp" alone names no procedure, however sure the ranker is."""
+        group = self.config.group(code)
+        plain = set(words(f"{group.name} {group.description}")) | self.function_words
+        return any(w not in plain and w in self._catalogue_words for w in words(text))
 
     def explain(self, entry_id: str) -> GreeterAnswer:
         """The full answer for a catalogue entry the citizen picked from the buttons."""

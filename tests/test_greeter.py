@@ -403,3 +403,24 @@ def test_cli_evaluates_a_probe_file_per_batch() -> None:
     assert done.returncode == 0, done.stderr
     batches = json.loads(done.stdout)["batches"]
     assert {"fresh-a", "fresh-b"} <= batches.keys() and batches["fresh-a"]["lines"] >= 100
+
+
+def test_learned_ranker_names_the_procedure_only_inside_the_rules_group() -> None:
+    """The naive-Bayes ranker (kiosk/learned.py) never picks a counter: it names the likeliest procedure
+    of the group the rules chose, when the text says more than the group's name."""
+    text = "xin trợ cấp cho con bị tự kỷ"
+    by_rules = GREETER._understand_group(text, GREETER.tokens(text))
+    assert by_rules.group == "bao-tro-xa-hoi" and by_rules.procedure is None
+    answer = GREETER.understand(text)
+    assert answer.group == "bao-tro-xa-hoi" and answer.procedure["id"] == "btxh-khuyet-tat"
+    assert answer.choices and "btxh-khuyet-tat" not in [c["id"] for c in answer.choices]
+    for bare in ("Hộ tịch", "trợ cấp", "Bảo trợ xã hội"):
+        assert GREETER.understand(bare).procedure is None, bare
+
+
+def test_learned_ranker_features_ignore_diacritics() -> None:
+    from kiosk.learned import NaiveBayes, features
+
+    assert features("Sổ Đỏ") == features("so do") and "<so>" in features("so do")
+    model = NaiveBayes([("a", "khai sinh cho con"), ("b", "ket hon")])
+    assert model.posteriors("khai sinh")[0][0] == "a" and model.posteriors("kết hôn", ["b"]) == [("b", 1.0)]

@@ -70,6 +70,7 @@ class KioskOptions:
     guided_priority: str | None = None  # default: "elderly" when configured, else the first class
     guided_first: tuple[str, ...] = ("bao-tro-xa-hoi",)  # groups elderly/disabled visitors need, shown first
     config: Any = None  # a CentreConfig when the kiosk was given the centre file (greeter, offline start)
+    mqtt_secret: str | None = None  # an enrolled kiosk's MQTT password (its HTTP token is `secret`)
 
 
 class KioskScreen(Screen):
@@ -179,7 +180,7 @@ class KioskApp(App):
         Clock.schedule_once(lambda _dt: self._centre_loaded(), 0)  # once self.root is set
         centre_id = self.link.centre.get("id") or (self.options.config.centre.id if self.options.config else "")
         if self.options.mqtt_host and centre_id:
-            self.mqtt = DeviceMqtt(centre_id, self.options.device_id, self.options.secret,
+            self.mqtt = DeviceMqtt(centre_id, self.options.device_id, self.options.mqtt_secret or self.options.secret,
                                    self.options.mqtt_host, self.options.mqtt_port)
             self.mqtt.start()
         return manager

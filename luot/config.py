@@ -63,6 +63,7 @@ class QueueRules(_Strict):
     priority_run_limit: int = Field(3, ge=1, le=20)
     max_calls: int = Field(3, ge=1, le=10)
     wait_alert_minutes: int = Field(30, ge=1, le=600)
+    lease_limit: int = Field(200, ge=1, le=5000, description="numbers of one group a kiosk may hold leased and unused")
 
 
 class PriorityClass(_Strict):
@@ -143,6 +144,17 @@ class GreeterSettings(_Strict):
 
 class StorageSettings(_Strict):
     path: str = "var/luot.sqlite3"
+    min_free_mb: int = Field(500, ge=0, description="/health answers 503 when the database's disk has less free space")
+
+
+class BackupSettings(_Strict):
+    """``[backup]``: online copies of the database (server/backup.py, docs/backup.md)."""
+
+    directory: str = Field("backups", min_length=1, description="where backups go; relative paths are inside the data directory")
+    second_location: str | None = Field(None, min_length=1, description="a second copy, e.g. a directory on a USB disk; must exist (a missing one is reported, not fatal)")
+    interval_minutes: int = Field(60, ge=0, le=1440, description="minutes between scheduled backups; 0 turns the schedule off")
+    keep_hourly: int = Field(24, ge=0, le=1000, description="keep the newest backup of each of the last N hours that have one")
+    keep_daily: int = Field(14, ge=0, le=1000, description="keep the newest backup of each of the last N days that have one")
 
 
 class VoiceSettings(_Strict):
@@ -194,6 +206,7 @@ class CentreConfig(_Strict):
     mqtt: MqttSettings = MqttSettings()
     http: HttpSettings = HttpSettings()
     storage: StorageSettings = StorageSettings()
+    backup: BackupSettings = BackupSettings()
     voice: VoiceSettings = VoiceSettings()
     region: RegionLink | None = None
     metrics: MetricsSettings = MetricsSettings()

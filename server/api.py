@@ -24,20 +24,23 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from luot.credentials import Credentials
 from server.accounts import Accounts
+from server.devices import DeviceRegistry, RegistryError
 from server.engine import QueueError
 from server.http_common import ApiError, error_response
 from server.http_limits import EdgeMiddleware
 from server.live import LiveHub
 from server.metrics import CentreMetrics
-from server.routes import counters, devices, docs, dossiers, metrics, pages, public, reports, staff, tickets
+from server.routes import counters, devices, docs, dossiers, enrol, metrics, pages, public, reports, staff, tickets
 from server.service import CentreService
 from server.storage import StorageError
 
 log = logging.getLogger("luot.api")
 
 
-def create_app(service: CentreService, credentials: Credentials, link: Any = None) -> FastAPI:
-    """Build the FastAPI application for one centre."""
+def create_app(service: CentreService, credentials: Credentials, link: Any = None,
+               registry: DeviceRegistry | None = None) -> FastAPI:
+    """Build the FastAPI application for one centre; devices are checked in ``registry`` (one over
+    the directory of secrets.json when none is given)."""
     app = FastAPI(
         title="Luot centre API",
         version="1",
@@ -47,6 +50,7 @@ def create_app(service: CentreService, credentials: Credentials, link: Any = Non
     app.state.service = service
     app.state.credentials = credentials
     app.state.link = link
+    app.state.registry = registry or DeviceRegistry(service.config, credentials, credentials.path.parent)
     app.state.accounts = Accounts(service.storage)
     app.state.live = LiveHub(service)
     app.state.metrics = CentreMetrics(service, link, app.state.live)  # hooked into commits from the start
@@ -59,6 +63,7 @@ def create_app(service: CentreService, credentials: Credentials, link: Any = Non
     app.include_router(counters.router)
     app.include_router(dossiers.router)
     app.include_router(devices.router)
+    app.include_router(enrol.router)
     app.include_router(reports.router)
     app.include_router(metrics.router)
     app.mount("/static", StaticFiles(directory=pages.WEB_DIR), name="static")
@@ -95,6 +100,10 @@ def _add_error_handlers(app: FastAPI) -> None:
         if error.status_code == 405:
             return error_response(405, "method_not_allowed", "Phương thức không được hỗ trợ.", "Method not allowed.")
         return error_response(error.status_code, "http_error", str(error.detail), str(error.detail))
+
+    @app.exception_handler(RegistryError)
+    async def _registry_error(_: Request, error: RegistryError) -> JSONResponse:
+        return error_response(error.status, error.code, error.message, error.message_en)
 
     @app.exception_handler(StorageError)
     async def _storage(_: Request, error: StorageError) -> JSONResponse:

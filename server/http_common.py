@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from server.accounts import Accounts
+from server.devices import DeviceRegistry
 from server.service import CentreService
 
 SESSION_COOKIE = "luot_session"
@@ -35,6 +36,9 @@ def error_response(status: int, code: str, message: str, message_en: str) -> JSO
 
 UNAUTHORISED = ApiError(401, "unauthorised", "Cần đăng nhập hoặc mã thiết bị hợp lệ.", "Log in or use a valid device credential.")
 FORBIDDEN = ApiError(403, "forbidden", "Bạn không có quyền làm việc này.", "You are not allowed to do this.")
+READ_ONLY = ApiError(403, "read_only_device", "Màn hình quản lý chỉ được xem, không được thay đổi gì.",
+                     "A manager screen (device) may read, never change anything.")
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class Body(BaseModel):
@@ -63,6 +67,18 @@ def get_accounts(request: Request) -> Accounts:
     return request.app.state.accounts
 
 
+def get_registry(request: Request) -> DeviceRegistry:
+    """Who each device is and whether it may still come in (server/devices.py)."""
+    return request.app.state.registry
+
+
+async def apply_registry(request: Request) -> None:
+    """Tell the broker about an enrolment or revocation now, not at the watcher's next look."""
+    access = getattr(request.app.state, "access", None)
+    if access is not None:
+        await access.sync()
+
+
 def get_link(request: Request) -> Any:
     """The MQTT link, or None when MQTT is off."""
     return request.app.state.link
@@ -81,15 +97,10 @@ async def principal(request: Request) -> Principal | None:
         return None
     state = request.app.state
     service: CentreService = state.service
-    if ":" in token:
+    if ":" in token:  # a device, asked of the registry on every request: a revocation counts at once
         device_id, _, secret = token.partition(":")
-        if state.credentials.check(device_id, secret):
-            try:
-                device = service.config.device(device_id)
-            except KeyError:
-                return None
-            return Principal("device", device.id, device.role, device.counter)
-        return None
+        device = state.registry.http_device(device_id, secret)
+        return Principal("device", device.id, device.role, device.counter) if device else None
     user = await state.accounts.session_user(token, service.now())
     return Principal("user", user.username, user.role) if user else None
 
@@ -104,6 +115,8 @@ def require(*roles: str) -> Callable[[Request], Awaitable[Principal]]:
             raise UNAUTHORISED
         if who.role not in roles:
             raise FORBIDDEN
+        if who.kind == "device" and who.role == "manager" and request.method not in READ_METHODS:
+            raise READ_ONLY  # a dashboard screen reads what a manager reads and changes nothing
         return who
     return dependency
 

@@ -97,3 +97,14 @@ async def close_day(who: Annotated[Principal, Depends(manager)],
     """End of day: tickets still open expire, counters close. Numbers are not reused today."""
     await service.run(lambda e, now: (None, e.close_day(now)))
     return {"ok": True, "day": service.engine.day.isoformat() if service.engine.day else None}
+
+
+@router.post("/api/v1/day/confirm-clock")
+async def confirm_clock(who: Annotated[Principal, Depends(manager)],
+                        service: Annotated[CentreService, Depends(get_service)]) -> dict[str, Any]:
+    """A manager has checked the server clock against a real one: commands refused as
+    ``clock_suspect`` are judged against this time from now on (docs/architecture.md, "Time and
+    commits"). Never reopens an earlier service day."""
+    await service.run(lambda e, now: (None, e.confirm_clock(now)))
+    return {"ok": True, "at": service.now().isoformat(),
+            "day": service.engine.day.isoformat() if service.engine.day else None}

@@ -140,6 +140,22 @@ class MetricsSettings(_Strict):
                               description="bearer token Prometheus must send (authorization.credentials)")
 
 
+class GreeterSettings(_Strict):
+    """``[greeter]``: which of this centre's groups serves each procedure field or procedure id of the
+    greeter's catalogue (kiosk/procedure_catalogue.toml); unmapped ones go to ``guidance_group``."""
+
+    procedure_groups: dict[str, str] = Field({}, description="field or procedure id -> group code")
+    guidance_group: str | None = Field(None, description="default: the group 'khac', else the last group")
+
+    @model_validator(mode="after")
+    def _slugs(self) -> "GreeterSettings":
+        bad = [key for key in self.procedure_groups if not re.fullmatch(SLUG, key)]
+        if bad:
+            raise ValueError(f"procedure_groups: {', '.join(map(repr, bad))} are not field or procedure ids "
+                             "(lowercase letters, digits and dashes)")
+        return self
+
+
 class StorageSettings(_Strict):
     path: str = "var/luot.sqlite3"
     min_free_mb: int = Field(500, ge=0, description="/health answers 503 when the database's disk has less free space")
@@ -209,6 +225,7 @@ class CentreConfig(_Strict):
     voice: VoiceSettings = VoiceSettings()
     region: RegionLink | None = None
     metrics: MetricsSettings = MetricsSettings()
+    greeter: GreeterSettings = GreeterSettings()
 
     @field_validator("hours")
     @classmethod
@@ -274,6 +291,12 @@ class CentreConfig(_Strict):
                 problems.append(
                     f"region: the region reads this centre's event log as device {self.region.api_device!r}; "
                     f"add [[devices]] id = \"{self.region.api_device}\", role = \"manager\"")
+        for key, code in self.greeter.procedure_groups.items():
+            if code not in codes:
+                problems.append(f"greeter.procedure_groups: {key!r} goes to {code!r}, which is not a group code; "
+                                f"use one of: {', '.join(sorted(codes))}")
+        if self.greeter.guidance_group is not None and self.greeter.guidance_group not in codes:
+            problems.append(f"greeter.guidance_group: {self.greeter.guidance_group!r} is not a group code")
         if problems:
             raise ValueError("\n".join(problems))
         return self

@@ -1,8 +1,21 @@
-"""Process-level tuning of the centre server's Python runtime (measured in bench/bench_load.py)."""
+"""Small asyncio and runtime helpers shared by the server's parts: stopping a background task, and
+the process-level tuning measured in bench/bench_load.py."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
+
+
+async def cancel_and_wait(task: "asyncio.Task[object] | None") -> None:
+    """Stop a background task (a scheduler, a watcher) and wait until it has really ended, so its
+    last step cannot run after the thing it looks after is closed."""
+    if task is None:
+        return
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 def freeze_startup_objects() -> None:

@@ -17,10 +17,13 @@ database
 
 from __future__ import annotations
 
+import argparse
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from luot.config import DEFAULT_CONFIG, CentreConfig, load_config
+if TYPE_CHECKING:  # luot.config (pydantic) is imported when a path is asked for, not when `luot` builds its parser
+    from luot.config import CentreConfig
 
 CONFIG_ENV = "LUOT_CONFIG"
 DATA_ENV = "LUOT_DATA"
@@ -40,11 +43,15 @@ def config_file(given: str | Path | None = None) -> Path:
         return Path(from_env)
     if SYSTEM_CONFIG.is_file():
         return SYSTEM_CONFIG
+    from luot.config import DEFAULT_CONFIG
+
     return DEFAULT_CONFIG
 
 
 def centre_config(given: str | Path | None = None) -> CentreConfig:
     """Load and validate the centre file :func:`config_file` names."""
+    from luot.config import load_config
+
     return load_config(config_file(given))
 
 
@@ -69,3 +76,10 @@ def secrets_file(given: str | Path | None, config: CentreConfig) -> Path:
 def database_file(data: Path, config: CentreConfig) -> Path:
     """The SQLite file of the centre whose data directory is ``data``."""
     return data / Path(config.storage.path).name
+
+
+def add_location_arguments(parser: argparse.ArgumentParser, data_help: str = "the centre's data directory") -> None:
+    """``--config`` and ``--data`` as every command of the server box takes them, with one help text."""
+    parser.add_argument("--config", help=f"centre TOML file (default: ${CONFIG_ENV}, else {SYSTEM_CONFIG} "
+                                          "if present, else the sample centre)")
+    parser.add_argument("--data", help=f"{data_help} (default: ${DATA_ENV}, else the directory of [storage] path)")

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from luot.aio import cancel_and_wait
 from luot.config import CentreConfig
 from luot.paths import database_file
 
@@ -548,12 +549,7 @@ class BackupScheduler:
                 log.error("scheduled backup failed: %s", error.message_en)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        await cancel_and_wait(self._task)
 
     def status(self) -> dict[str, Any]:
         second = self.last.second_location if self.last else {}

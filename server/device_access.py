@@ -15,6 +15,7 @@ import asyncio
 import logging
 from typing import Any
 
+from luot.aio import cancel_and_wait
 from server.devices import DeviceRegistry, RegistryError
 
 log = logging.getLogger(__name__)
@@ -73,9 +74,4 @@ class DeviceAccess:
                 self._applied = object()  # differs from any fingerprint: the next sync applies again
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        await cancel_and_wait(self._task)

@@ -8,10 +8,11 @@ import argparse
 import json
 import sys
 
+from luot.paths import add_location_arguments
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", help="centre file (found like `luot server` finds it: $LUOT_CONFIG, /etc/luot/centre.toml)")
-    parser.add_argument("--data", help="the server's data directory (found like `luot server` finds it: $LUOT_DATA, [storage] path)")
+    add_location_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:

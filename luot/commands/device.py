@@ -15,6 +15,8 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
+from luot.paths import add_location_arguments
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=["add", "list", "revoke"])
@@ -24,9 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--url", help="the server's address as devices reach it (default: [centre] public_url, "
                                       "the server's LAN address that tickets' QR links use)")
     parser.add_argument("--qr", metavar="PNG", help="also write the enrolment QR code (URL and code) to this file")
-    parser.add_argument("--config", help="centre TOML file (default: $LUOT_CONFIG, /etc/luot/centre.toml, the sample)")
-    parser.add_argument("--data", help="data directory of the centre "
-                                       "(default: $LUOT_DATA, else the directory of [storage] path, else var)")
+    add_location_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:

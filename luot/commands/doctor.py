@@ -8,12 +8,11 @@ HELP = "check the centre's server box and print a checklist with fixes (exit 1 w
 import argparse
 import json
 
+from luot.paths import add_location_arguments
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", help="centre TOML file, found as `luot server` finds it "
-                                         "($LUOT_CONFIG, else /etc/luot/centre.toml if present, else the sample centre)")
-    parser.add_argument("--data", help="the data directory, found as `luot server` finds it "
-                                       "($LUOT_DATA, else the directory of [storage] path)")
+    add_location_arguments(parser)
     parser.add_argument("--mqtt-port", type=int, help="port of the broker (default: the port `luot server` wrote in its broker files)")
     parser.add_argument("--printer", default="none",
                         help="the kiosk's printer target, as for `luot kiosk`: file:/dev/usb/lp0, network:HOST:9100, usb:VID:PID, none")

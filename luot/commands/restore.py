@@ -9,11 +9,12 @@ import json
 import sys
 from pathlib import Path
 
+from luot.paths import add_location_arguments
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", help="the backup file (its .sha256 file must be beside it)")
-    parser.add_argument("--config", help="centre file (found like `luot server` finds it: $LUOT_CONFIG, /etc/luot/centre.toml)")
-    parser.add_argument("--data", help="the data directory to restore into (found like `luot server` finds it: $LUOT_DATA, [storage] path)")
+    add_location_arguments(parser, "the data directory to restore into")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -15,11 +15,11 @@ import logging
 import os
 import signal
 
+from luot.paths import add_location_arguments
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", help="centre TOML file (default: $LUOT_CONFIG, else /etc/luot/centre.toml if present, else the sample centre)")
-    parser.add_argument("--data", help="directory for the database, secrets and broker files "
-                                       "(default: $LUOT_DATA, else the directory of [storage] path)")
+    add_location_arguments(parser, "directory for the database, secrets and broker files")
     parser.add_argument("--host", help="HTTP address to listen on (default: from the config)")
     parser.add_argument("--port", type=int, help="HTTP port (default: from the config)")
     parser.add_argument("--mqtt-port", type=int, help="port of the broker the server starts (default: from the config)")

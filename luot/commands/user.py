@@ -17,6 +17,8 @@ import json
 import sys
 from typing import Any
 
+from luot.paths import add_location_arguments
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=["add", "reset", "list"],
@@ -27,8 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--password", help="add: the one-time password (default: asked for, or read from stdin when piped)")
     parser.add_argument("--permanent", action="store_true",
                         help="add: the password need not be changed at the first sign-in")
-    parser.add_argument("--config", help="centre TOML file (found like `luot server` finds it: $LUOT_CONFIG, /etc/luot/centre.toml, the sample)")
-    parser.add_argument("--data", help="data directory of the centre (found like `luot server` finds it: $LUOT_DATA, [storage] path)")
+    add_location_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:

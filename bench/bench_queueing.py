@@ -65,6 +65,7 @@ def single_group_config(counters: int) -> CentreConfig:
     data["groups"] = [group]
     data["counters"] = [{"number": n, "name": f"Quầy {n}", "groups": [group["code"]]} for n in range(1, counters + 1)]
     data["devices"] = []
+    data.pop("greeter", None)  # the sample's procedure mapping names groups this one-group centre has not
     return CentreConfig.model_validate(data)
 
 
@@ -119,6 +120,7 @@ def mmc_mean_wait(c: int, rho: float, customers: int, seed: int, warmup: int = 1
                     waits.append(events[-1].data["wait_seconds"])
                 engine.start(counter, now)
                 heapq.heappush(pending, (t + rng.expovariate(1.0), next(order), counter))
+        engine.close_day(day + timedelta(seconds=t))  # as a manager closes it: the next day opens without a clock check
         day += timedelta(days=1)
     return statistics.fmean(waits), len(waits)
 

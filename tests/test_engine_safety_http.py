@@ -61,3 +61,22 @@ async def test_a_manager_confirms_the_clock_over_http(tmp_path):
         assert (await http.post("/api/v1/day/confirm-clock", headers=manager)).status_code == 200
         second = await http.post("/api/v1/tickets", json={"group": "ho-tich"}, headers=kiosk)
         assert second.status_code == 201 and second.json()["number"] == first["number"] + 1
+
+
+async def test_a_ticket_issued_just_before_midnight_is_answered_with_its_own_view(tmp_path):
+    """The first command after midnight opens a new day while the last ticket of the old one is still
+    being written: that ticket's answer is built in its own instant, not looked up afterwards in a day
+    that no longer has it (it was answered 404 while stored)."""
+    from datetime import timedelta
+
+    clock = ManualClock()
+    clock.now = clock.now.replace(hour=16, minute=59, second=59)  # 23:59:59 in Hanoi (UTC+7)
+    async with running_centre(tmp_path, clock=clock) as centre:
+        service = centre.service
+        last = asyncio.create_task(service.run_viewed(lambda e, now: e.issue("ho-tich", now)))
+        await asyncio.sleep(0)  # its command has run; its commit is on its way
+        clock.advance(seconds=2)  # 00:00:01: the next command opens the new day
+        first, first_view = await service.run_viewed(lambda e, now: e.issue("ho-tich", now))
+        ticket, view = await last
+        assert view["id"] == ticket.id and view["number"] == ticket.number and view["status"] == "waiting"
+        assert first_view["number"] == first.number and service.engine.day == (clock.now + timedelta(hours=7)).date()

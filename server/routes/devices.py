@@ -75,9 +75,10 @@ async def offline_ticket(body: OfflineTicketBody, who: Annotated[Principal, Depe
         raise ApiError(422, "invalid_request", "Thời điểm cấp vé không hợp lệ.", "issued_at is not an ISO 8601 time.") from None
     if issued_at.tzinfo is None:
         raise ApiError(422, "invalid_request", "Thời điểm cấp vé cần múi giờ.", "issued_at needs a time zone.")
-    ticket = await service.run(lambda e, now: e.import_offline(who.id, body.group, body.number, issued_at, body.token, now,
-                                                               priority=body.priority), actor=who.id)
-    return {**service.ticket_view(ticket.id), "token": ticket.token, "tracking_url": service.tracking_url(ticket.token)}
+    ticket, view = await service.run_viewed(lambda e, now: e.import_offline(who.id, body.group, body.number, issued_at,
+                                                                            body.token, now, priority=body.priority),
+                                            actor=who.id)
+    return {**view, "token": ticket.token, "tracking_url": service.tracking_url(ticket.token)}
 
 
 @router.get("/api/v1/devices", tags=["reports"])

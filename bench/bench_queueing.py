@@ -181,6 +181,71 @@ def part2(families: list[str], seeds: list[int]) -> dict[str, dict]:
     return results
 
 
+# ---------------------------------------------------------------------------------------- part 3
+def speed_config() -> CentreConfig:
+    """Two groups of up to 9,000 numbers each, four counters (two shared): room for 10,000 waiting."""
+    data = load_config().model_dump()
+    first, second = ({**g, "capacity": 9000} for g in data["groups"][:2])
+    first["first_number"], second["first_number"] = 1, 10001
+    data["groups"] = [first, second]
+    data["counters"] = [{"number": n, "name": f"Quầy {n}", "groups": [first["code"]] + ([second["code"]] if n > 2 else [])}
+                        for n in range(1, 5)]
+    data["devices"] = []
+    return CentreConfig.model_validate(data)
+
+
+def part3(sizes: tuple[int, ...] = (1000, 10_000), issues: int = 300) -> dict[int, dict[str, float]]:
+    """What one new ticket's estimate costs with ``size`` tickets waiting and every counter busy
+    (the kiosk asks right after issuing), and what a whole walk costs (after a call changes the
+    line, or for the console's list of everyone)."""
+    config = speed_config()
+    groups = [g.code for g in config.groups]
+    rng = random.Random(3)
+    print("\nPart 3: cost of an estimate (microseconds), every counter busy")
+    print(f"{'waiting':>8} {'new ticket p50':>15} {'p99':>8} {'whole walk':>11} {'everyone':>9}")
+    results = {}
+    for size in sizes:
+        new_id, new_token = cheap_ids()
+        engine = QueueEngine(config, new_id=new_id, new_token=new_token)
+        now = datetime(2026, 11, 2, 9, 0, tzinfo=ZONE)
+        for n in range(1, 5):
+            engine.open_counter(n, f"o{n}", now - timedelta(hours=1))
+        for index in range(size + 4):
+            engine.issue(groups[index % 2], now - timedelta(minutes=50) + timedelta(seconds=index * 0.25),
+                         priority="elderly" if rng.random() < 0.1 else None)
+        for n in range(1, 5):
+            engine.call_next(n, now - timedelta(minutes=1))
+            engine.start(n, now - timedelta(minutes=1))
+        started = time.perf_counter()
+        engine.estimates(now, only=engine.waiting()[-1].id)
+        whole = time.perf_counter() - started
+        started = time.perf_counter()
+        engine.estimates(now)
+        everyone = time.perf_counter() - started
+        costs = []
+        for index in range(issues):
+            now += timedelta(seconds=1)
+            ticket, _ = engine.issue(groups[index % 2], now)
+            started = time.perf_counter()
+            estimate = engine.estimates(now, only=ticket.id)[ticket.id]
+            costs.append(time.perf_counter() - started)
+        costs.sort()
+        p50, p99 = costs[len(costs) // 2] * 1e6, costs[int(len(costs) * 0.99)] * 1e6
+        print(f"{size:8d} {p50:15.1f} {p99:8.1f} {whole * 1e6:11.0f} {everyone * 1e6:9.0f}   "
+              f"(last ticket: {estimate.ahead} ahead, {estimate.wait_minutes} min)")
+        results[size] = {"new_p50_us": p50, "new_p99_us": p99, "walk_us": whole * 1e6, "everyone_us": everyone * 1e6}
+    print("  targets: a new ticket's estimate <= 100 us at 1,000 waiting, <= 1,000 us at 10,000")
+    return results
+
+
+def machine_state() -> str:
+    """Load and CPU count: the figures above depend on what else the machine was doing."""
+    import os
+
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+    return f"machine: {os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, Python {sys.version.split()[0]}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=4)
@@ -190,15 +255,19 @@ def main() -> None:
     parser.add_argument("--fresh", action="store_true",
                         help="part 2 on the reserved fresh seeds (the reported figures) instead of the tuning seeds")
     parser.add_argument("--quick", action="store_true", help="short runs (a smoke test, not the figures)")
-    parser.add_argument("--part", choices=["1", "2", "both"], default="both")
+    parser.add_argument("--part", choices=["1", "2", "3", "both", "all"], default="all",
+                        help="1 Erlang C, 2 scenario families, 3 estimate speed; both = 1 and 2")
     args = parser.parse_args()
     if args.quick:
         args.scale = 0.1
-    if args.part in ("1", "both"):
+    print(machine_state())
+    if args.part in ("1", "both", "all"):
         part1(args.seeds, args.scale)
-    if args.part in ("2", "both"):
+    if args.part in ("2", "both", "all"):
         seeds = list(FRESH_SEEDS if args.fresh else TUNING_SEEDS)
         part2(args.family or list(wait_scenarios.FAMILIES), seeds[:2] if args.quick else seeds)
+    if args.part in ("3", "all"):
+        part3()
 
 
 if __name__ == "__main__":

@@ -270,9 +270,9 @@ class EstimateModel:
         if ticket.started_at is None:  # called, not started: the whole call-to-release time
             start = timeline.open_minutes(ticket.called_at or now)
             handle = self.cycle_minutes(ticket.group) - gap
-            return start + max(handle, open_now - start + handle * 0.1) + gap
+            return start + max(handle, math.ceil(open_now - start) + handle * 0.1) + gap
         start = timeline.open_minutes(ticket.started_at)
-        elapsed = max(0.0, open_now - start)
+        elapsed = max(0.0, math.ceil(open_now - start))  # whole minutes: see free_at
         ordered, prefix = self._sorted_samples(ticket.group)
         cut = bisect_right(ordered, elapsed)
         longer = len(ordered) - cut
@@ -290,18 +290,22 @@ class EstimateModel:
 
         timeline = self.timeline(now)
         open_now = timeline.open_minutes(now)
+        # An idle counter counts as free since the start of the current minute, and an overrunning
+        # service is expected to end a whole number of minutes after it began: so these instants
+        # stay put for a minute, and new tickets continue the cached walk instead of redoing it.
+        idle_since = float(math.floor(open_now))
         result: dict[int, float] = {}
         for counter in engine.counters.values():
             if counter.status == CLOSED:
                 continue
-            free = open_now
+            free = idle_since
             if counter.ticket_id:
-                free = max(open_now, self.ticket_done_at(engine.tickets[counter.ticket_id], timeline, now, open_now))
+                free = max(idle_since, self.ticket_done_at(engine.tickets[counter.ticket_id], timeline, now, open_now))
             if counter.status == PAUSED:
                 paused, minutes = self.paused_at.get(counter.number, (now, None))
                 length = minutes or self.expected_pause_minutes()
-                back = max(paused + timedelta(minutes=length), now + timedelta(minutes=0.2 * length))
-                free = max(free, timeline.open_minutes(back))
+                back = timeline.open_minutes(paused + timedelta(minutes=length))
+                free = max(free, back if back > open_now else idle_since + math.ceil(0.2 * length))
             result[counter.number] = free
         return result
 
@@ -351,7 +355,7 @@ class EstimateModel:
             if options is None:
                 options = self._options(engine, ticket, free, options_cache, open_now)
                 if len(free) > len(walk["start"]):  # counters assumed to open now: the walk depends on now
-                    walk["opened_at"] = open_now
+                    walk["opened_at"] = math.floor(open_now)
             at: float | None = None
             if options:
                 chosen = options[0] if len(options) == 1 else min(options, key=free.__getitem__)
@@ -377,7 +381,7 @@ class EstimateModel:
         walk = self._walk
         if (walk is not None and walk["version"] == self.version and walk["start"] == start
                 and walk["day"] == day and walk["count"] <= len(line)
-                and (walk["opened_at"] is None or walk["opened_at"] == open_now)
+                and (walk["opened_at"] is None or walk["opened_at"] == math.floor(open_now))
                 and (walk["count"] == 0 or next(islice(iter(line), walk["count"] - 1, None)) is walk["last"])):
             return walk
         self._walk = {"version": self.version, "start": start, "day": day, "free": dict(start),
@@ -393,7 +397,7 @@ class EstimateModel:
                    or [c.number for c in engine.counters.values() if engine.eligible(ticket, c)])
         if any(n not in free for n in options):
             for n in options:
-                free.setdefault(n, open_now)
+                free.setdefault(n, float(math.floor(open_now)))  # as an idle counter (free_at)
             options_cache.clear()
         if ticket.target_counter is None:
             options_cache[ticket.group] = options

@@ -10,6 +10,7 @@ server (replaying the event log) in exactly the same state. A refused command mu
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
@@ -56,7 +57,7 @@ def plain_estimates(engine: QueueEngine, now: datetime) -> dict[str, Estimate]:
         if not options:
             options = [c.number for c in engine.counters.values() if engine.eligible(ticket, c)]
             for n in options:
-                free_at.setdefault(n, open_now)
+                free_at.setdefault(n, float(math.floor(open_now)))
         ahead = sum(seen.get(g, 0) for g in compatible[ticket.group])
         cycle = model.cycle_minutes(ticket.group)
         if options:

@@ -438,4 +438,51 @@ class EstimateModel:
             expected, crosses, closing is not None and expected > closing)
 
 
-__all__ = ["Estimate", "EstimateModel", "Timeline"]
+
+
+def _round_down(minutes: float, step: int = 5) -> int:
+    return int(minutes // step * step)
+
+
+def _round_up(minutes: float, step: int = 5) -> int:
+    return int(-(-minutes // step) * step)
+
+
+def wait_view(config: CentreConfig, estimate: Estimate | None, now: datetime) -> dict[str, Any]:
+    """The wait as people plan by, for every view of a ticket (kiosk, tracking page, console).
+
+    A range in five-minute steps ("khoảng 20-35 phút"); the clock time when the wait crosses a break
+    or starts before opening ("sau giờ nghỉ trưa, khoảng 13:20"); a warning when the call is
+    expected after closing. ``wait_minutes`` stays the point estimate for older clients.
+    """
+    if estimate is None or estimate.wait_minutes is None:
+        return {"wait_minutes": None, "wait_range_minutes": None, "expected_at": None,
+                "wait_text": None, "wait_text_en": None, "after_closing": False}
+    lo, hi = estimate.wait_range or (estimate.wait_minutes, estimate.wait_minutes)
+    expected = estimate.expected_at or now + timedelta(minutes=estimate.wait_minutes)
+    clock = expected.astimezone(config.zone).strftime("%H:%M")
+    timeline = Timeline.for_day(config, now)
+    if estimate.after_closing:
+        text = f"có thể không kịp trong giờ làm việc hôm nay (khoảng {clock})"
+        text_en = f"may not be served before closing today (around {clock})"
+    elif estimate.after_break:
+        before_opening = bool(timeline.sessions) and now < timeline.sessions[0][0]
+        lunch = any(end.astimezone(config.zone).hour <= 12 <= start.astimezone(config.zone).hour
+                    for (_, end), (start, _) in zip(timeline.sessions, timeline.sessions[1:]))
+        if before_opening:
+            text, text_en = f"sau giờ mở cửa, khoảng {clock}", f"after opening, around {clock}"
+        elif lunch:
+            text, text_en = f"sau giờ nghỉ trưa, khoảng {clock}", f"after the lunch break, around {clock}"
+        else:
+            text, text_en = f"sau giờ nghỉ, khoảng {clock}", f"after the break, around {clock}"
+    elif hi <= 5:
+        text, text_en = "dưới 5 phút", "under 5 minutes"
+    else:
+        low, high = _round_down(lo), _round_up(hi)
+        text, text_en = f"khoảng {low}-{high} phút", f"about {low}-{high} minutes"
+    return {"wait_minutes": estimate.wait_minutes, "wait_range_minutes": [lo, hi],
+            "expected_at": expected.astimezone(config.zone).isoformat(timespec="minutes"),
+            "wait_text": text, "wait_text_en": text_en, "after_closing": estimate.after_closing}
+
+
+__all__ = ["Estimate", "EstimateModel", "Timeline", "wait_view"]

@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Any, AsyncIterator
 
 from server.engine import Estimate, Event, Ticket
+from server.estimates import wait_view
 from server.service import CentreService
 
 log = logging.getLogger("luot.live")
@@ -54,7 +55,7 @@ def public_fields(service: CentreService, ticket: Ticket, estimate: Estimate | N
     return {
         "number": ticket.number, "group_name": group.name, "group_name_en": group.name_en,
         "status": ticket.status, "ahead": estimate.ahead if estimate else 0,
-        "wait_minutes": estimate.wait_minutes if estimate else None, "counter": ticket.counter,
+        **wait_view(service.config, estimate, service.now()), "counter": ticket.counter,
         "called_at": ticket.called_at.isoformat() if ticket.called_at else None, "calls": ticket.calls,
         "day": service.engine.day.isoformat() if service.engine.day else "",
     }

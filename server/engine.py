@@ -540,14 +540,18 @@ class QueueEngine:
         self._emit(events, "counter.closed", now, counter=number)
         return events
 
-    def pause(self, number: int, now: datetime, reason: str | None = None) -> list[Event]:
+    def pause(self, number: int, now: datetime, reason: str | None = None, minutes: int | None = None) -> list[Event]:
+        """Pause a counter; ``minutes``, when the officer says how long, is when waits expect it back."""
+        if minutes is not None and not 1 <= minutes <= 240:
+            raise Invalid("pause_minutes", "Thời gian tạm dừng phải từ 1 đến 240 phút.", "A pause lasts 1 to 240 minutes.")
         counter = self.counter(number)
         self._require_open(counter, now)
         if counter.status == PAUSED:
             return []
         events: list[Event] = []
         self._ensure_day(now, events)
-        self._emit(events, "counter.paused", now, counter=number, reason=reason)
+        extra = {"minutes": minutes} if minutes is not None else {}
+        self._emit(events, "counter.paused", now, counter=number, reason=reason, **extra)
         return events
 
     def resume(self, number: int, now: datetime) -> list[Event]:

@@ -68,6 +68,20 @@ def test_a_paused_counter_is_expected_back_after_this_centres_usual_pause() -> N
     assert wait == round(0.5 * 30 + 0.5 * 15 - 5, 1)
 
 
+def test_an_officer_who_says_how_long_the_pause_lasts_is_expected_back_then() -> None:
+    engine = new_engine(CONFIG)
+    engine.open_counter(1, "a", at(MON, 7, 30))
+    ticket, _ = engine.issue("ho-tich", at(MON, 10))
+    engine.pause(1, at(MON, 10), minutes=40)
+    assert engine.estimates(at(MON, 10, 10), only=ticket.id)[ticket.id].wait_minutes == 30.0
+    try:
+        engine.pause(2, at(MON, 10), minutes=0)
+    except Exception as error:  # a refusal in both languages, nothing changed
+        assert getattr(error, "message_en", "") == "A pause lasts 1 to 240 minutes."
+    else:
+        raise AssertionError("a pause of 0 minutes was accepted")
+
+
 def test_the_afternoons_slower_pace_counts_more_than_the_morning() -> None:
     engine = new_engine(CONFIG)
     engine.open_counter(1, "a", at(MON, 7, 30))

@@ -37,7 +37,6 @@ CLOSED, IDLE, CALLING, BUSY, PAUSED = "closed", "idle", "calling", "serving", "p
 
 RECENT_CALLS = 10
 MIN_SERVICE_SAMPLES = 3
-SERVICE_SAMPLES = 200  # services per group kept for the residual service time
 # Dossier (hồ sơ) statuses, in the order a dossier normally moves through them
 DOSSIER_STATUSES = ("received", "processing", "needs_documents", "ready", "returned")
 DOSSIER_CODE = r"^[A-Za-z0-9][A-Za-z0-9._-]{2,39}$"
@@ -173,16 +172,6 @@ class QueueEngine:
         self.recent_calls: deque[dict[str, Any]] = deque(maxlen=RECENT_CALLS)
         self.service_sum: dict[str, float] = {}
         self.service_count: dict[str, int] = {}
-        # What a counter really spends on a ticket: from its first call there to its release
-        # (walk-up, recalls of absent citizens and the service), and the pause between a release
-        # and the next call while citizens were waiting. Both feed the expected waits.
-        self.handle_sum: dict[str, float] = {}
-        self.handle_count: dict[str, int] = {}
-        self.gap_sum = 0.0
-        self.gap_count = 0
-        # The latest services of each group (minutes), for the busy counters' remaining time: read
-        # on every estimate, so bounded, and the latest ones say most about this afternoon.
-        self.service_samples: dict[str, deque[float]] = {}
         self.rated_tickets: set[str] = set()
         self.dossiers: dict[str, Dossier] = {}
         self.last_seq = 0
@@ -237,10 +226,6 @@ class QueueEngine:
         self.recent_calls.clear()
         self.service_sum.clear()
         self.service_count.clear()
-        self.handle_sum.clear()
-        self.handle_count.clear()
-        self.gap_sum, self.gap_count = 0.0, 0
-        self.service_samples.clear()
         self.rated_tickets.clear()
         self.dossiers.clear()
         for counter in self.counters.values():
@@ -282,10 +267,6 @@ class QueueEngine:
         self._line.discard(ticket.id)
         ticket.calls, ticket.called_at, ticket.target_counter = 1, event.at, None
         ticket.first_called_at = ticket.first_called_at or event.at
-        if counter.released_at is not None and ticket.queue_since <= counter.released_at and counter.ticket_id is None:
-            # the citizen was already waiting when the counter became free: the pause is overhead
-            self.gap_sum += max(0.0, (event.at - counter.released_at).total_seconds())
-            self.gap_count += 1
         counter.status, counter.ticket_id, counter.last_ticket_id = CALLING, ticket.id, ticket.id
         counter.busy_since = event.at
         counter.priority_run = counter.priority_run + 1 if ticket.priority else 0
@@ -304,16 +285,12 @@ class QueueEngine:
         if counter.status != PAUSED:  # a paused counter stays paused until resumed
             counter.status = BUSY
 
-    def _release_counter(self, ticket: Ticket, at: datetime | None = None, handled: bool = False) -> None:
+    def _release_counter(self, ticket: Ticket, at: datetime | None = None) -> None:
         if ticket.counter is None:
             return
         counter = self.counters[ticket.counter]
         if counter.ticket_id == ticket.id:
             if at is not None:
-                if handled and counter.busy_since is not None:
-                    seconds = max(0.0, (at - counter.busy_since).total_seconds())
-                    self.handle_sum[ticket.group] = self.handle_sum.get(ticket.group, 0.0) + seconds
-                    self.handle_count[ticket.group] = self.handle_count.get(ticket.group, 0) + 1
                 counter.released_at = at
             counter.busy_since = None
             counter.ticket_id = None
@@ -327,13 +304,12 @@ class QueueEngine:
         if seconds is not None:
             self.service_sum[ticket.group] = self.service_sum.get(ticket.group, 0.0) + seconds
             self.service_count[ticket.group] = self.service_count.get(ticket.group, 0) + 1
-            self.service_samples.setdefault(ticket.group, deque(maxlen=SERVICE_SAMPLES)).append(seconds / 60.0)
-        self._release_counter(ticket, event.at, handled=True)
+        self._release_counter(ticket, event.at)
 
     def _on_ticket_no_show(self, event: Event) -> None:
         ticket = self.tickets[event.data["ticket_id"]]
         ticket.status, ticket.finished_at = NO_SHOW, event.at
-        self._release_counter(ticket, event.at, handled=True)
+        self._release_counter(ticket, event.at)
 
     def _on_ticket_transferred(self, event: Event) -> None:
         d = event.data

@@ -195,8 +195,9 @@ class EstimateModel:
             self.paused_at[d["counter"]] = (at, float(minutes) if minutes else None)
         elif kind == "counter.resumed":
             began = self.paused_at.pop(d["counter"], None)
-            if began is not None:
-                self.pause_sum += (at - began[0]).total_seconds() / 60.0
+            if began is not None:  # in open minutes: a pause over lunch is not a long pause
+                timeline = Timeline.for_day(self.config, at)
+                self.pause_sum += max(0.0, timeline.open_minutes(at) - timeline.open_minutes(began[0]))
                 self.pause_count += 1
 
     def _learn_handle(self, group: str, minutes: float) -> None:
@@ -246,7 +247,8 @@ class EstimateModel:
         return cached
 
     def expected_pause_minutes(self) -> float:
-        """How long this centre's pauses last today, blended with a default until a few ended."""
+        """How long this centre's pauses last today (open minutes: the break inside a pause taken
+        before lunch does not count), blended with a default until a few ended."""
         weight = self.pause_count / (self.pause_count + 2)
         mean = self.pause_sum / self.pause_count if self.pause_count else DEFAULT_PAUSE_MINUTES
         return weight * mean + (1 - weight) * DEFAULT_PAUSE_MINUTES
@@ -304,7 +306,8 @@ class EstimateModel:
             if counter.status == PAUSED:
                 paused, minutes = self.paused_at.get(counter.number, (now, None))
                 length = minutes or self.expected_pause_minutes()
-                back = timeline.open_minutes(paused + timedelta(minutes=length))
+                back = (timeline.open_minutes(paused + timedelta(minutes=minutes)) if minutes  # the officer's word
+                        else timeline.open_minutes(paused) + length)  # usual pause, in open minutes
                 free = max(free, back if back > open_now else idle_since + math.ceil(0.2 * length))
             result[counter.number] = free
         return result

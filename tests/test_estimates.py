@@ -68,6 +68,25 @@ def test_a_paused_counter_is_expected_back_after_this_centres_usual_pause() -> N
     assert wait == round(0.5 * 30 + 0.5 * 15 - 5, 1)
 
 
+def test_a_pause_over_lunch_counts_as_short_and_the_counter_is_expected_back_after_lunch() -> None:
+    engine = new_engine(CONFIG)
+    engine.open_counter(1, "a", at(MON, 7, 30))
+    engine.pause(1, at(MON, 10))
+    engine.resume(1, at(MON, 10, 10))
+    engine.pause(1, at(MON, 11, 55))  # ten open minutes, not seventy
+    engine.resume(1, at(MON, 13, 5))
+    assert engine.estimate_model.expected_pause_minutes() == 0.5 * 10 + 0.5 * 15
+
+    fresh = new_engine(CONFIG)
+    fresh.open_counter(1, "a", at(MON, 7, 30))
+    ticket, _ = fresh.issue("ho-tich", at(MON, 11, 50))
+    fresh.pause(1, at(MON, 11, 50))
+    estimate = fresh.estimates(at(MON, 11, 52), only=ticket.id)[ticket.id]
+    # the default 15 open minutes after 11:50: ten before noon, five after 13:00
+    assert estimate.expected_at.astimezone(HCM).strftime("%H:%M") == "13:05"
+    assert estimate.after_break
+
+
 def test_an_officer_who_says_how_long_the_pause_lasts_is_expected_back_then() -> None:
     engine = new_engine(CONFIG)
     engine.open_counter(1, "a", at(MON, 7, 30))

@@ -90,6 +90,12 @@ class Timeline:
         self.sessions = sorted(sessions)
         self._starts = [s for s, _ in self.sessions]
         self._cumulative = list(accumulate(((e - s).total_seconds() / 60.0 for s, e in self.sessions), initial=0.0))
+        # the same instants as POSIX seconds: mapping every waiting ticket's answer back to wall
+        # time is the costly part of telling everyone their wait, and floats are cheaper than datetimes
+        self._start_seconds = [s.timestamp() for s, _ in self.sessions]
+        self.break_seconds = [e.timestamp() for _, e in self.sessions[:-1]]
+        self.opening_seconds = self._start_seconds[0] if self.sessions else None
+        self.closing_seconds = self.sessions[-1][1].timestamp() if self.sessions else None
 
     @classmethod
     def for_day(cls, config: CentreConfig, now: datetime) -> "Timeline":
@@ -121,11 +127,15 @@ class Timeline:
     def wall(self, minutes: float) -> datetime:
         """The wall time at which ``minutes`` open minutes have passed (a session's end is the next
         session's start: a counter free at 12:00 calls after lunch)."""
+        return datetime.fromtimestamp(self.wall_seconds(minutes), tz=timezone.utc)
+
+    def wall_seconds(self, minutes: float) -> float:
+        """:meth:`wall` as POSIX seconds."""
         if not self.sessions:
-            return datetime.fromtimestamp(minutes * 60.0, tz=timezone.utc)
+            return minutes * 60.0
         index = min(bisect_right(self._cumulative, minutes) - 1, len(self.sessions) - 1)
         index = max(index, 0)
-        return self.sessions[index][0] + timedelta(minutes=minutes - self._cumulative[index])
+        return self._start_seconds[index] + (minutes - self._cumulative[index]) * 60.0
 
 
 class EstimateModel:
@@ -428,17 +438,17 @@ class EstimateModel:
         step = cycle / max(1, counters)
         spread = RANGE_SPREAD * math.sqrt(wait * step) + RANGE_PROPORTIONAL * wait + RANGE_FLOOR
         lo, hi = max(0.0, wait - spread), wait + spread
-        expected = max(now, timeline.wall(open_now + wait))
-        lo_at = max(now, timeline.wall(open_now + lo))
-        hi_at = max(now, timeline.wall(open_now + hi))
-        minutes = (expected - now).total_seconds() / 60.0
-        crosses = any(now < end and expected > end for _, end in timeline.sessions[:-1]) or (
-            bool(timeline.sessions) and now < timeline.sessions[0][0] - timedelta(minutes=1))
-        closing = timeline.closing
+        now_s = now.timestamp()
+        expected = max(now_s, timeline.wall_seconds(open_now + wait))
+        lo_min = (max(now_s, timeline.wall_seconds(open_now + lo)) - now_s) / 60.0
+        hi_min = (max(now_s, timeline.wall_seconds(open_now + hi)) - now_s) / 60.0
+        crosses = any(now_s < end < expected for end in timeline.break_seconds) or (
+            timeline.opening_seconds is not None and now_s < timeline.opening_seconds - 60.0)
+        closing = timeline.closing_seconds
         return Estimate(
-            ahead, round(minutes, 1),
-            (math.floor((lo_at - now).total_seconds() / 60.0), math.ceil((hi_at - now).total_seconds() / 60.0)),
-            expected, crosses, closing is not None and expected > closing)
+            ahead, round((expected - now_s) / 60.0, 1),
+            (math.floor(lo_min + 1e-6), math.ceil(hi_min - 1e-6)),  # (float noise must not widen them)
+            datetime.fromtimestamp(expected, tz=timezone.utc), crosses, closing is not None and expected > closing)
 
 
 

@@ -85,7 +85,7 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="bench-kiosk-"))
     loop = asyncio.new_event_loop()
     threading.Thread(target=loop.run_forever, daemon=True).start()
-    runtime = CentreRuntime(load_config(), RuntimeOptions(data_dir=tmp / "server", http_port=0, mqtt=False))
+    runtime = CentreRuntime(load_config(), RuntimeOptions(data_dir=tmp / "server", http_port=0, mqtt=False, init=True))
     asyncio.run_coroutine_threadsafe(runtime.start(), loop).result(60)
     secret = runtime.credentials.password("kiosk-1")
     env = {k: v for k, v in os.environ.items() if k != "KIVY_HOME"}

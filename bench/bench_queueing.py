@@ -121,6 +121,7 @@ def mmc_mean_wait(c: int, rho: float, customers: int, seed: int, warmup: int = 1
                     waits.append(events[-1].data["wait_seconds"])
                 engine.start(counter, now)
                 heapq.heappush(pending, (t + rng.expovariate(1.0), next(order), counter))
+        engine.close_day(day + timedelta(seconds=t))  # the engine refuses to jump into a day left open
         day += timedelta(days=1)
     return statistics.fmean(waits), len(waits)
 

@@ -114,12 +114,20 @@ class Centre:
         return re.search(r"password: (\S+)", text).group(1)  # type: ignore[union-attr]
 
     async def staff_header(self) -> dict[str, str]:
-        """The first manager's session (managers may work any counter)."""
+        """The first manager's session (a manager may open several counters). Its generated
+        password is a one-time one: the first call replaces it, as the operator would."""
         async with Http(self.url) as http:
-            status, body = await http.request("POST", "/api/v1/login",
-                                              {"username": "quanly", "password": self.manager_password()})
+            password = getattr(self, "_manager_password", None) or self.manager_password()
+            status, body = await http.request("POST", "/api/v1/login", {"username": "quanly", "password": password})
             assert status == 200, body
-            return {"Authorization": f"Bearer {body['token']}"}
+            header = {"Authorization": f"Bearer {body['token']}"}
+            if body.get("must_change_password"):
+                new = password + "-changed"
+                status, answer = await http.request("POST", "/api/v1/password",
+                                                    {"old_password": password, "new_password": new}, headers=header)
+                assert status == 200, answer
+                self._manager_password = new
+            return header
 
     def close(self) -> None:
         if self.server is not None:

@@ -47,7 +47,7 @@ def load_secret(data_dir: str | Path, device_id: str) -> str:
         secrets = json.loads(path.read_text("utf-8"))
     except OSError as error:
         raise SecretError(f"{path}: cannot read the device secrets ({error.strerror}); "
-                          "copy it from the server or pass --secret") from None
+                          "enrol the display (--enrol URL CODE) or pass --secret") from None
     except json.JSONDecodeError:
         raise SecretError(f"{path}: not a JSON file of device secrets") from None
     if not isinstance(secrets, dict) or not isinstance(secrets.get(device_id), str):

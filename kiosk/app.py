@@ -3,10 +3,13 @@
 Screens (layout in ``kiosk_screens.kv``):
 
 * ``attract`` → ``language`` → ``group`` → ``priority`` → ``confirm`` → ``ticket`` → back to ``attract``;
-* guided: ``attract`` →(1) ``guided_group`` (the most used groups + "Khác") →(2) ``guided_confirm``
+* guided: ``attract`` →(1) ``guided_group`` (every group, up to 8, those elderly and disabled visitors
+  need first — Bảo trợ xã hội — then the most used, guidance last) →(2) ``guided_confirm``
   →(3) ``guided_ticket``: a priority ticket in three taps, larger text, high contrast, each screen
   read aloud, and a "Gọi cán bộ hỗ trợ" button on every guided screen;
-* greeter: ``greeter`` (face, keyboard, suggestions) → ``ticket`` on "Lấy số".
+* greeter: ``greeter`` (face, keyboard, suggestions) → ``greeter_answer`` (the procedure in large type,
+  a "Mang theo" checklist, time, fee, counter; one big button per close procedure; where to go for
+  another agency's work) → ``ticket`` on "Lấy số".
 
 All networking runs on the :class:`~kiosk.backend.AsyncRunner` loop; results come back to the main
 thread through ``Clock.schedule_once``. The app class is ``KioskApp`` and its kv file is *not*
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,8 +68,9 @@ class KioskOptions:
     fullscreen: bool = False
     lease_size: int = 30
     guided_priority: str | None = None  # default: "elderly" when configured, else the first class
-    guided_groups: int = 3  # the "most used" buttons; with "Khác" a guided screen has 4 choices
+    guided_first: tuple[str, ...] = ("bao-tro-xa-hoi",)  # groups elderly/disabled visitors need, shown first
     config: Any = None  # a CentreConfig when the kiosk was given the centre file (greeter, offline start)
+    mqtt_secret: str | None = None  # an enrolled kiosk's MQTT password (its HTTP token is `secret`)
 
 
 class KioskScreen(Screen):
@@ -102,6 +107,11 @@ class KioskApp(App):
     suggestions = ListProperty([])
     speaking = BooleanProperty(False)
     guided_codes = ListProperty([])
+    answer_title = StringProperty("")      # greeter answer screen: the procedure (or the question)
+    answer_checklist = StringProperty("")  # "Mang theo" lines
+    answer_details = StringProperty("")    # time and fee
+    answer_where = StringProperty("")      # counter, or the agency to go to
+    answer_choices = ListProperty([])      # big buttons: dicts with kind, id, label, group
 
     def __init__(self, options: KioskOptions, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -167,7 +177,7 @@ class KioskApp(App):
         self._resize(Window, Window.size)
         manager = ScreenManager(transition=FadeTransition(duration=0.15) if self.options.transitions else NoTransition())
         for name in ("attract", "language", "group", "priority", "confirm", "ticket",
-                     "guided_group", "guided_confirm", "guided_ticket", "greeter"):
+                     "guided_group", "guided_confirm", "guided_ticket", "greeter", "greeter_answer"):
             manager.add_widget(KioskScreenFactory.make(name))
         self.link.listeners.append(lambda online: Clock.schedule_once(lambda _dt: self._link_changed(online), 0))
         self.runner.call(self.link.start(), timeout=30)
@@ -175,7 +185,7 @@ class KioskApp(App):
         Clock.schedule_once(lambda _dt: self._centre_loaded(), 0)  # once self.root is set
         centre_id = self.link.centre.get("id") or (self.options.config.centre.id if self.options.config else "")
         if self.options.mqtt_host and centre_id:
-            self.mqtt = DeviceMqtt(centre_id, self.options.device_id, self.options.secret,
+            self.mqtt = DeviceMqtt(centre_id, self.options.device_id, self.options.mqtt_secret or self.options.secret,
                                    self.options.mqtt_host, self.options.mqtt_port)
             self.mqtt.start()
         return manager
@@ -210,7 +220,7 @@ class KioskApp(App):
     def _popularity_loaded(self, counts: dict[str, int] | None, error: BaseException | None) -> None:
         groups = self.centre.get("groups", [])
         other = self.other_group_code()
-        self.guided_codes = popular_groups(counts or {}, groups, self.options.guided_groups, other)
+        self.guided_codes = guided_order(counts or {}, groups, self.options.guided_first, other)
 
     def other_group_code(self) -> str | None:
         codes = [g["code"] for g in self.centre.get("groups", [])]
@@ -265,6 +275,7 @@ class KioskApp(App):
         self.lang = "vi"
         self.greeter_reply = ""
         self.greeter_group = ""
+        self.answer_choices = []
         self.go("attract")
 
     def start_ticket(self) -> None:
@@ -452,6 +463,51 @@ class KioskApp(App):
         self.greeter_group = answer.group or ""
         if answer.question:
             self.suggestions = list(answer.suggestions)[:4]
+        if answer.group or answer.procedure or answer.outside or answer.choices:
+            self.show_answer(answer)
+        self.say(answer.reply_vi)
+
+    def show_answer(self, answer: Any) -> None:
+        """The answer screen: large type for people a metre away, what to bring as a checklist."""
+        self.greeter_group = answer.group or ""
+        self.answer_choices = list(answer.choices)
+        if answer.outside:
+            self.answer_title = f"[b]{answer.outside['name']}[/b]\nkhông làm tại trung tâm này"
+            self.answer_checklist = ""
+            self.answer_details = ""
+            self.answer_where = f"Xin mời đến: {answer.outside['where']}"
+        elif answer.procedure:
+            self.answer_title = f"[b]{answer.procedure['name']}[/b]"
+            self.answer_checklist = "\n".join(f"{i}. {d}" for i, d in enumerate(answer.documents, start=1))
+            self.answer_details = f"Thời hạn: {answer.legal_time}\nLệ phí: {answer.fee or 'hỏi cán bộ'}"
+            self.answer_where = self._where(answer)
+        else:
+            group = self.group_by_code(answer.group) if answer.group else {}
+            self.answer_title = f"[b]{group.get('name', '')}[/b]" if group else answer.reply_vi
+            self.answer_checklist = "\n".join(f"{i}. {d}" for i, d in enumerate(answer.documents, start=1))
+            self.answer_details = ""
+            self.answer_where = self._where(answer) if answer.group else ""
+            if answer.question and answer.choices:
+                self.answer_title = answer.reply_vi.split(" Mời chọn")[0]
+        self.go("greeter_answer")
+
+    def _where(self, answer: Any) -> str:
+        group = self.group_by_code(answer.group)
+        counters = " hoặc ".join(answer.counters)
+        return f"Lấy số nhóm {group.get('letter', '')} – {group.get('name', '')}" + (f"\n{counters}" if counters else "")
+
+    def pick_choice(self, index: int) -> None:
+        """One big button of the answer screen: a procedure's full answer, or a group's ticket."""
+        if index >= len(self.answer_choices) or self.greeter is None:
+            return
+        choice = self.answer_choices[index]
+        if choice["kind"] == "group":
+            self.greeter_group = choice["id"]
+            self.greeter_take()
+            return
+        answer = self.greeter.explain(choice["id"])
+        self.greeter_reply = answer.reply_vi
+        self.show_answer(answer)
         self.say(answer.reply_vi)
 
     def greeter_take(self) -> None:
@@ -464,6 +520,19 @@ class KioskApp(App):
     # ------------------------------------------------------------------ voice
     def say(self, text: str) -> None:
         self.speaker.say(text)
+
+
+def guided_order(counts: dict[str, int], groups: list[dict[str, Any]], first: Sequence[str], other: str | None,
+                 slots: int = 8) -> list[str]:
+    """Every group for the guided screen (up to ``slots``): ``first`` (what elderly and disabled visitors
+    need, e.g. Bảo trợ xã hội), then the most used, then the guidance group last."""
+    codes = {g["code"] for g in groups}
+    pinned = [c for c in first if c in codes and c != other]
+    rest = [c for c in popular_groups(counts, groups, len(groups), other) if c not in pinned]
+    ordered = pinned + rest
+    if other in codes:
+        ordered = ordered[:slots - 1] + [other]
+    return ordered[:slots]
 
 
 def _config_from_centre(centre: dict[str, Any]):
@@ -491,7 +560,7 @@ class KioskScreenFactory:
 
 
 for _name in ("Attract", "Language", "Group", "Priority", "Confirm", "Ticket", "GuidedGroup", "GuidedConfirm",
-              "GuidedTicket", "Greeter"):
+              "GuidedTicket", "Greeter", "GreeterAnswer"):
     globals()[f"{_name}Screen"] = type(f"{_name}Screen", (KioskScreen,), {})
     from kivy.factory import Factory as _F
 

@@ -133,7 +133,8 @@ def read_secret(data_dir: Path, device_id: str) -> str:
     try:
         secrets = json.loads(file.read_text("utf-8"))
     except (OSError, json.JSONDecodeError) as error:
-        raise KioskError(f"Không đọc được {file}: {error}", f"cannot read {file}: {error}") from None
+        raise KioskError(f"Không đọc được {file}: {error}; hãy đăng ký thiết bị (--enrol URL MÃ)",
+                         f"cannot read {file}: {error}; enrol the device (--enrol URL CODE)") from None
     if device_id not in secrets:
         raise KioskError(f"{file} không có mã của thiết bị {device_id}", f"{file} has no secret for {device_id}")
     return str(secrets[device_id])

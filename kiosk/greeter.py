@@ -23,17 +23,23 @@ at once, so there is no cloud service and no downloaded model. Instead:
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import re
 import tomllib
-import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kiosk.learned import NaiveBayes
+from kiosk.procedures import Catalogue, Entry, group_for, guidance_group
+from kiosk.textnorm import normalise, strip_diacritics, words
 from luot.config import CentreConfig, Group
+
+__all__ = ["Greeter", "GreeterAnswer", "Lexicon", "THRESHOLD", "legal_time_en", "legal_time_vi", "normalise",
+           "strip_diacritics", "words"]
 
 LEXICON_PATH = Path(__file__).resolve().parent / "greeter_lexicon.toml"
 THRESHOLD = 0.5          # below this confidence the greeter asks instead of answering
@@ -45,27 +51,15 @@ FUZZY_WEIGHT = 0.75      # a phrase matched with one typo across its letters cou
 FUZZY_MIN_LETTERS = 6    # shorter phrases are too alike for a one-typo match to mean anything
 OBJECT_DAMPING = 0.3     # weight left to a document named after "công chứng"-like verbs
 MAX_PHRASE_WORDS = 5
+PROCEDURE_MIN = 2.0      # catalogue evidence below this names no procedure (group-level answer instead)
+PROCEDURE_CLOSE = 0.5    # entries within this of the best are "close": the greeter asks with one button each
+PROCEDURE_STRONG = 3.0   # a procedure this well evidenced overrides a confident group-level disagreement
+GROUP_DISAGREES = 0.7    # group-level confidence at which a weakly evidenced procedure is asked about instead
+MAX_CHOICES = 3
+LEARNED_PICK = 0.9       # posterior at which the learned ranker names the procedure of a group-level answer
 
 
-# -- text normalisation ----------------------------------------------------------------------
-def strip_diacritics(text: str) -> str:
-    """Remove Vietnamese tone and vowel marks (``đ`` -> ``d``), keeping case and everything else."""
-    text = unicodedata.normalize("NFC", text).replace("đ", "d").replace("Đ", "D")
-    decomposed = unicodedata.normalize("NFD", text)
-    return unicodedata.normalize("NFC", "".join(ch for ch in decomposed if unicodedata.category(ch) != "Mn"))
-
-
-def normalise(text: str) -> str:
-    """Lowercase ASCII words separated by single spaces: the form every comparison uses."""
-    plain = strip_diacritics(text).lower()
-    plain = re.sub(r"[^0-9a-z]+", " ", plain)
-    return " ".join(plain.split())
-
-
-def words(text: str) -> list[str]:
-    return normalise(text).split()
-
-
+# -- text normalisation: kiosk.textnorm (re-exported here) -------------------------------
 _INITIAL_SOUNDS = (("ngh", "ng"), ("gh", "g"), ("tr", "ch"), ("gi", "d"), ("s", "x"), ("r", "d"), ("z", "d"), ("l", "n"), ("k", "c"))
 _FINAL_SOUNDS = (("ng", "n"), ("nh", "n"), ("ch", "t"), ("c", "t"), ("y", "i"))
 
@@ -245,6 +239,12 @@ class GreeterAnswer:
     legal_days: int | None = None
     question: bool = False
     suggestions: list[str] = field(default_factory=list)
+    procedure: dict[str, Any] | None = None   # the catalogue procedure named (documents, time, fee)
+    outside: dict[str, Any] | None = None     # another agency's work: where to go instead
+    choices: list[dict[str, str]] = field(default_factory=list)  # big buttons: kind, id, label, group
+    counters: list[str] = field(default_factory=list)            # counters serving ``group``
+    fee: str = ""
+    legal_time: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -258,6 +258,12 @@ class GreeterAnswer:
             "legal_days": self.legal_days,
             "question": self.question,
             "suggestions": list(self.suggestions),
+            "procedure": self.procedure,
+            "outside": self.outside,
+            "choices": [dict(c) for c in self.choices],
+            "counters": list(self.counters),
+            "fee": self.fee,
+            "legal_time": self.legal_time,
         }
 
 
@@ -273,8 +279,10 @@ class _Match:
 class Greeter:
     """Maps free text to one of the centre's procedure groups, or asks a question back."""
 
-    def __init__(self, config: CentreConfig, extra_lexicons: Sequence[str | Path] = ()) -> None:
+    def __init__(self, config: CentreConfig, extra_lexicons: Sequence[str | Path] = (),
+                 extra_catalogues: Sequence[str | Path] = ()) -> None:
         self.config = config
+        self.catalogue = Catalogue.load(extra_catalogues)
         lexicon = Lexicon.load([LEXICON_PATH, *map(Path, extra_lexicons)])
         self.abbreviations = lexicon.abbreviations
         self.known_words = lexicon.known_words
@@ -310,6 +318,14 @@ class Greeter:
         self.joined = {"".join(p): p for p in self.index if len(p) >= 2 and len("".join(p)) >= FUZZY_MIN_LETTERS}
         self.lexicon_words = {w for phrase in self.index for w in phrase}
         self.vocabulary = self.lexicon_words | self.known_words | {w for exp in self.abbreviations.values() for w in exp}
+        self.vocabulary |= self.catalogue.vocabulary()  # catalogue words are spelled right, never "corrected"
+        # ranks close procedures of one counter (kiosk/learned.py); trained on the catalogue only
+        self.ranker = NaiveBayes([(e.id, " ".join(" ".join(part) for part in phrase))
+                                  for e in self.catalogue.entries.values() for phrase in e.phrases]
+                                 + [(e.id, name) for e in self.catalogue.entries.values() for name in (e.name, e.name_en) if name])
+        self._catalogue_words = self.catalogue.vocabulary() - self.function_words
+        # groups the catalogue's procedures lead to; any other group is the centre's own speciality
+        self._catalogue_groups = {group_for(e, config) for e in self.catalogue.procedures}
 
     def _has_group(self, code: str) -> bool:
         return any(g.code == code for g in self.config.groups)
@@ -420,8 +436,67 @@ class Greeter:
         return sorted(ranked, key=lambda item: (-item[1], item[0]))
 
     def understand(self, text: str) -> GreeterAnswer:
-        """Answer one utterance: the group with what to bring, or a question with suggestions."""
+        """Answer one utterance: the procedure with what to bring, where to go for another agency's work,
+        a question with one button per close procedure, or (no procedure clear) the group-level answer."""
         tokens = self.tokens(text)
+        by_group = self._understand_group(text, tokens)
+        ranked = [(e, s) for e, s in self.catalogue.rank(tokens, self.not_before) if s >= PROCEDURE_MIN]
+        if not ranked:
+            return self._with_group_choices(by_group)
+        top, best = ranked[0]
+        close = [e for e, s in ranked if s >= best - PROCEDURE_CLOSE][:MAX_CHOICES]
+        if len(close) >= 2:
+            targets = {"outside" if e.outside else group_for(e, self.config) for e in close}
+            if len(targets) == 1 and "outside" not in targets:  # one counter does all of them
+                # the ranker only orders the buttons here: naming one of equally close procedures
+                # ("giấy khai sinh bị mất": a copy, or re-registration?) would print the wrong papers
+                order = [label for label, _ in self.ranker.posteriors(text, [e.id for e in close])]
+                close = sorted(close, key=lambda e: order.index(e.id))
+                return self._choose(text, close, group=targets.pop())
+            return self._choose(text, close)
+        if top.outside:
+            if top.id in self.config.greeter.procedure_groups:  # this centre does it after all
+                return self._with_group_choices(self._answer(text, self.config.group(
+                    self.config.greeter.procedure_groups[top.id]), min(1.0, best / (best + 1.0)), []))
+            if by_group.group and by_group.group not in self._catalogue_groups:  # the centre's own group
+                return by_group
+            return self._outside(text, top, best)
+        code = group_for(top, self.config)
+        if by_group.group and by_group.group != code and by_group.confidence >= GROUP_DISAGREES and best < PROCEDURE_STRONG:
+            group = self.config.group(by_group.group)
+            return self._choose(text, [top], extra=[{"kind": "group", "id": group.code, "label": group.name, "group": group.code}])
+        return self._procedure(text, top, min(1.0, best / (best + 1.0)))
+
+    def _with_group_choices(self, answer: GreeterAnswer) -> GreeterAnswer:
+        """A group-level answer also offers the group's first procedures as buttons, to be precise."""
+        if answer.group is None:
+            return answer
+        ids = [e.id for e in self.catalogue.procedures if group_for(e, self.config) == answer.group]
+        ranked = self.ranker.posteriors(answer.text, ids) if ids else []
+        if ranked and ranked[0][1] >= LEARNED_PICK and self._says_more_than_the_group(answer.text, answer.group):
+            # the counter is the rules'; the ranker names its procedure
+            named = self._procedure(answer.text, self.catalogue.entries[ranked[0][0]], answer.confidence)
+            entries = [self.catalogue.entries[i] for i, _ in ranked[1:MAX_CHOICES]]
+        else:
+            named = answer
+            entries = [self.catalogue.entries[i] for i, _ in ranked[:MAX_CHOICES]]
+        choices = [{"kind": "procedure", "id": e.id, "label": e.name, "group": answer.group} for e in entries]
+        return dataclasses.replace(named, choices=choices, counters=self.counters_for(answer.group))
+
+    def _says_more_than_the_group(self, text: str, code: str) -> bool:
+        """True when the text has a catalogue word beyond the group's name and description: "Hộ tịch"
+        or "trợ cấp" alone names no procedure, however sure the ranker is."""
+        group = self.config.group(code)
+        plain = set(words(f"{group.name} {group.description}")) | self.function_words
+        return any(w not in plain and w in self._catalogue_words for w in words(text))
+
+    def explain(self, entry_id: str) -> GreeterAnswer:
+        """The full answer for a catalogue entry the citizen picked from the buttons."""
+        entry = self.catalogue.entries[entry_id]
+        return self._outside(entry.name, entry, 1.0) if entry.outside else self._procedure(entry.name, entry, 1.0)
+
+    def _understand_group(self, text: str, tokens: list[str]) -> GreeterAnswer:
+        """The group-level answer (the lexicon), used when no catalogue procedure is clear."""
         scores, named = self._evidence(tokens)
         ranked = self._confidences(scores)
         if ranked and ranked[0][1] >= THRESHOLD:
@@ -460,6 +535,52 @@ class Greeter:
             f"Please take a ticket for group {group.letter}."
         )
         return GreeterAnswer(text, group.code, confidence, alternatives, reply_vi, reply_en, documents, group.legal_days)
+
+    def counters_for(self, code: str) -> list[str]:
+        return [c.label for c in self.config.counters if code in c.groups]
+
+    def _procedure(self, text: str, entry: Entry, confidence: float) -> GreeterAnswer:
+        group = self.config.group(group_for(entry, self.config))
+        counters = self.counters_for(group.code)
+        where_vi = f"nhóm {group.letter} ({group.name})" + (f", {'; '.join(counters)}" if counters else "")
+        where_en = f"group {group.letter} ({group.name_en or group.name})" + (f", {'; '.join(counters)}" if counters else "")
+        unmapped = group_for(entry, self.config) == guidance_group(self.config) and entry.field != group.code
+        note_vi = " Trung tâm chưa xếp thủ tục này vào quầy riêng, cán bộ hướng dẫn sẽ tiếp nhận." if unmapped else ""
+        numbered = " ".join(f"{i}) {d}." for i, d in enumerate(entry.documents, start=1))
+        legal = entry.legal_time or (legal_time_vi(entry.legal_days) if entry.legal_days is not None else "hỏi cán bộ")
+        reply_vi = (f"Thủ tục: {entry.name}. Mang theo: {numbered} Thời hạn: {legal}. "
+                    f"Lệ phí: {entry.fee or 'hỏi cán bộ'}. Mời ông/bà lấy số {where_vi}.{note_vi}")
+        legal_en = legal_time_en(entry.legal_days) if entry.legal_days is not None else "ask the officer"
+        reply_en = (f"Procedure: {entry.name_en or entry.name}. Please bring (names as on the forms): "
+                    f"{'; '.join(entry.documents)}. Legal time: {legal_en}. Fee: {entry.fee or 'ask the officer'}. "
+                    f"Please take a ticket for {where_en}.")
+        return GreeterAnswer(text, group.code, confidence, [], reply_vi, reply_en, list(entry.documents), entry.legal_days,
+                             procedure=entry.to_json(), counters=counters, fee=entry.fee, legal_time=legal)
+
+    def _outside(self, text: str, entry: Entry, score: float) -> GreeterAnswer:
+        guide = self.config.group(guidance_group(self.config))
+        reply_vi = (f"Việc \u201c{entry.name}\u201d không làm tại trung tâm này. Ông/bà đến: {entry.where}. "
+                    f"Nếu cần hỏi thêm, mời lấy số nhóm {guide.letter} ({guide.name}) để cán bộ hướng dẫn.")
+        reply_en = (f"\u201c{entry.name_en or entry.name}\u201d is not handled here. Please go to: {entry.where_en or entry.where}. "
+                    f"For help, take a guidance ticket (group {guide.letter}).")
+        choice = {"kind": "group", "id": guide.code, "label": f"Lấy số hướng dẫn ({guide.letter})", "group": guide.code}
+        return GreeterAnswer(text, None, min(1.0, score / (score + 1.0)), [], reply_vi, reply_en,
+                             outside=entry.to_json(), choices=[choice], counters=self.counters_for(guide.code))
+
+    def _choose(self, text: str, entries: list[Entry], group: str | None = None,
+                extra: Sequence[dict[str, str]] = ()) -> GreeterAnswer:
+        """Two or three procedures are close: one big button each (the group is kept when one counter does all)."""
+        choices = [{"kind": "outside" if e.outside else "procedure", "id": e.id, "label": e.name,
+                    "group": "" if e.outside else group_for(e, self.config)} for e in entries] + list(extra)
+        names = " hay ".join(f"\u201c{c['label']}\u201d" for c in choices)
+        reply_vi = f"Ông/bà cần {names}? Mời chọn một nút bên dưới."
+        reply_en = "Which one do you need? Please choose a button below."
+        counters = self.counters_for(group) if group else []
+        if group:
+            g = self.config.group(group)
+            reply_vi += f" Các việc này đều lấy số nhóm {g.letter} ({g.name})."
+        return GreeterAnswer(text, group, 0.5 if group else 0.0, [], reply_vi, reply_en, question=True,
+                             suggestions=[c["label"] for c in choices], choices=choices, counters=counters)
 
     def _ask(self, text: str, candidates: list[tuple[str, float]]) -> GreeterAnswer:
         if candidates:

@@ -45,6 +45,7 @@ class PadOptions:
     fresh_seconds: float = 600.0
     transitions: bool = True
     fullscreen: bool = False
+    mqtt_secret: str | None = None  # an enrolled pad's MQTT password (its HTTP token is `secret`)
 
 
 class PadScreen(Screen):
@@ -97,7 +98,7 @@ class PadApp(App):
                 self.counter_name = counter.get("name") or f"Quầy {self.options.counter}"
         self.counter_name = self.counter_name or f"Quầy {self.options.counter}"
         if self.options.mqtt_host and centre.get("id"):
-            self.mqtt = DeviceMqtt(centre["id"], self.options.device_id, self.options.secret, self.options.mqtt_host,
+            self.mqtt = DeviceMqtt(centre["id"], self.options.device_id, self.options.mqtt_secret or self.options.secret, self.options.mqtt_host,
                                    self.options.mqtt_port, on_state=self._mqtt_state)
             self.mqtt.subscriptions = [self.mqtt.topics.counter_state(self.options.counter)]
             self.mqtt.start()

@@ -63,6 +63,7 @@ class QueueRules(_Strict):
     priority_run_limit: int = Field(3, ge=1, le=20)
     max_calls: int = Field(3, ge=1, le=10)
     wait_alert_minutes: int = Field(30, ge=1, le=600)
+    lease_limit: int = Field(200, ge=1, le=5000, description="numbers of one group a kiosk may hold leased and unused")
 
 
 class PriorityClass(_Strict):
@@ -117,6 +118,20 @@ class HttpSettings(_Strict):
     port: int = Field(8080, ge=0, le=65535)
 
 
+class StaffSettings(_Strict):
+    """Staff sign-in rules (server/accounts.py, server/login_guard.py)."""
+
+    officer_idle_minutes: int = Field(30, ge=1, le=24 * 60, description="an officer's session ends after this long unused")
+    manager_idle_minutes: int = Field(30, ge=1, le=24 * 60, description="a manager's session ends after this long unused")
+    session_hours: int = Field(12, ge=1, le=72, description="a session ends this long after sign-in, used or not")
+    min_password_length: int = Field(10, ge=8, le=128)
+    address_free_failures: int = Field(5, ge=1, le=100, description="wrong logins from one address before it must wait")
+    user_free_failures: int = Field(10, ge=1, le=1000, description="wrong logins for one username before it must wait")
+    lock_base_seconds: float = Field(2.0, gt=0, le=600, description="first wait; each further failure doubles it")
+    address_lock_max_seconds: float = Field(900.0, gt=0, le=86_400)
+    user_lock_max_seconds: float = Field(120.0, gt=0, le=3600, description="cap, so an attacker cannot lock a manager out for long")
+
+
 class MetricsSettings(_Strict):
     """``[metrics]``: who may read /metrics (docs/monitoring.md). Without a token it is open to the LAN,
     as Prometheus expects; it holds no personal data either way."""
@@ -125,8 +140,35 @@ class MetricsSettings(_Strict):
                               description="bearer token Prometheus must send (authorization.credentials)")
 
 
+class GreeterSettings(_Strict):
+    """``[greeter]``: which of this centre's groups serves each procedure field or procedure id of the
+    greeter's catalogue (kiosk/procedure_catalogue.toml); unmapped ones go to ``guidance_group``."""
+
+    procedure_groups: dict[str, str] = Field({}, description="field or procedure id -> group code")
+    guidance_group: str | None = Field(None, description="default: the group 'khac', else the last group")
+
+    @model_validator(mode="after")
+    def _slugs(self) -> "GreeterSettings":
+        bad = [key for key in self.procedure_groups if not re.fullmatch(SLUG, key)]
+        if bad:
+            raise ValueError(f"procedure_groups: {', '.join(map(repr, bad))} are not field or procedure ids "
+                             "(lowercase letters, digits and dashes)")
+        return self
+
+
 class StorageSettings(_Strict):
     path: str = "var/luot.sqlite3"
+    min_free_mb: int = Field(500, ge=0, description="/health answers 503 when the database's disk has less free space")
+
+
+class BackupSettings(_Strict):
+    """``[backup]``: online copies of the database (server/backup.py, docs/backup.md)."""
+
+    directory: str = Field("backups", min_length=1, description="where backups go; relative paths are inside the data directory")
+    second_location: str | None = Field(None, min_length=1, description="a second copy, e.g. a directory on a USB disk; must exist (a missing one is reported, not fatal)")
+    interval_minutes: int = Field(60, ge=0, le=1440, description="minutes between scheduled backups; 0 turns the schedule off")
+    keep_hourly: int = Field(24, ge=0, le=1000, description="keep the newest backup of each of the last N hours that have one")
+    keep_daily: int = Field(14, ge=0, le=1000, description="keep the newest backup of each of the last N days that have one")
 
 
 class VoiceSettings(_Strict):
@@ -178,9 +220,12 @@ class CentreConfig(_Strict):
     mqtt: MqttSettings = MqttSettings()
     http: HttpSettings = HttpSettings()
     storage: StorageSettings = StorageSettings()
+    staff: StaffSettings = StaffSettings()
+    backup: BackupSettings = BackupSettings()
     voice: VoiceSettings = VoiceSettings()
     region: RegionLink | None = None
     metrics: MetricsSettings = MetricsSettings()
+    greeter: GreeterSettings = GreeterSettings()
 
     @field_validator("hours")
     @classmethod
@@ -246,6 +291,12 @@ class CentreConfig(_Strict):
                 problems.append(
                     f"region: the region reads this centre's event log as device {self.region.api_device!r}; "
                     f"add [[devices]] id = \"{self.region.api_device}\", role = \"manager\"")
+        for key, code in self.greeter.procedure_groups.items():
+            if code not in codes:
+                problems.append(f"greeter.procedure_groups: {key!r} goes to {code!r}, which is not a group code; "
+                                f"use one of: {', '.join(sorted(codes))}")
+        if self.greeter.guidance_group is not None and self.greeter.guidance_group not in codes:
+            problems.append(f"greeter.guidance_group: {self.greeter.guidance_group!r} is not a group code")
         if problems:
             raise ValueError("\n".join(problems))
         return self
@@ -285,6 +336,14 @@ class CentreConfig(_Strict):
     def service_day(self, now: datetime) -> date:
         """The centre's local date at ``now``: computed on every use, never cached."""
         return now.astimezone(self.zone).date()
+
+    def opening_hours(self, day: date) -> tuple[time, time] | None:
+        """When ``day``'s first session starts and its last one ends (local time); None when closed."""
+        sessions = [tuple(time.fromisoformat(part) for part in session.split("-"))
+                    for session in self.hours.get(WEEKDAYS[day.weekday()], [])]
+        if not sessions:
+            return None
+        return min(start for start, _ in sessions), max(end for _, end in sessions)
 
     def is_open(self, now: datetime) -> bool:
         local = now.astimezone(self.zone)

@@ -123,7 +123,7 @@ class Topics:
         return None
 
 
-PRIVATE_FIELDS = frozenset({"token", "source"})
+PRIVATE_FIELDS = frozenset({"token", "token_hash", "source"})
 """Event fields that never leave the server: the tracking token is the key to a citizen's ticket
 page, ``source`` names the kiosk that printed a ticket. The priority class is reduced to a boolean:
 whether someone is elderly, disabled or pregnant is nobody else's business."""
@@ -168,7 +168,10 @@ def decode(payload: bytes) -> dict[str, Any]:
 
 
 class _Inbound(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Strict: a JSON ``true`` is not the rating 1, ``"4"`` is not 4 and ``1.0`` is not 1. A device
+    that sends the wrong type has a bug, and guessing what it meant stores something nobody said."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class FeedbackData(_Inbound):

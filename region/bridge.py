@@ -30,10 +30,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from luot.config import CentreConfig
-from luot.credentials import Credentials
+from luot.credentials import Credentials, write_private
 from luot.protocol import ROOT, Topics
 from region.tls import check_ca, check_pair, handshake
-from server.broker_setup import Rule, _write_private, mosquitto_hash, render_acl
+from server.broker_setup import Rule, mosquitto_hash, render_acl
 
 log = logging.getLogger("luot.bridge")
 
@@ -140,12 +140,12 @@ def write_centre_bridge(config: CentreConfig, credentials: Credentials, out_dir:
     (out / BRIDGE_DIR).mkdir(parents=True, exist_ok=True)
     secret = ensure_bridge_secret(credentials)
     conf = out / BRIDGE_DIR / BRIDGE_CONF
-    _write_private(conf, render_bridge(config, secret, target))
+    write_private(conf, render_bridge(config, secret, target))
     api_device = config.region.api_device
     if api_device not in credentials.secrets:
         raise ValueError(f"no secret for device {api_device!r}; run luot.credentials.load_or_create first")
     creds = out / CREDENTIALS_NAME
-    _write_private(creds, json.dumps({
+    write_private(creds, json.dumps({
         "centre": config.centre.id, "mqtt_username": bridge_username(config), "mqtt_password": secret,
         "api_device": api_device, "api_secret": credentials.password(api_device),
     }, indent=2) + "\n")
@@ -246,8 +246,8 @@ def write_regional_broker(centre_users: dict[str, str], centre_secrets: dict[str
     if any(ch.isspace() for ch in str(out)):
         raise ValueError(f"{out}: Mosquitto cannot read paths with spaces in its configuration")
     (out / "persistence").mkdir(parents=True, exist_ok=True)
-    _write_private(out / "passwd", "".join(f"{user}:{mosquitto_hash(passwords[user])}\n" for user in rules))
-    _write_private(out / "acl", render_acl(rules))
+    write_private(out / "passwd", "".join(f"{user}:{mosquitto_hash(passwords[user])}\n" for user in rules))
+    write_private(out / "acl", render_acl(rules))
     tls_lines = ""
     if tls:
         if set(tls) != {"cafile", "certfile", "keyfile"}:
@@ -257,7 +257,7 @@ def write_regional_broker(centre_users: dict[str, str], centre_secrets: dict[str
         # require_certificate false: centres log in with their password; a client certificate is not asked for
         tls_lines = f"cafile {ca}\ncertfile {cert}\nkeyfile {key}\nrequire_certificate false"
     conf = out / "mosquitto.conf"
-    _write_private(conf, REGION_CONF.format(
+    write_private(conf, REGION_CONF.format(
         user_line="user root" if run_as_root else "", port=port, bind=bind, tls=tls_lines,
         passwd=out / "passwd", acl=out / "acl", persistence=out / "persistence", log=out / "mosquitto.log",
         max_queued=max_queued))

@@ -23,21 +23,26 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from luot.credentials import Credentials
-from server.accounts import Accounts
+from server.accounts import AccountError, Accounts
+from server.devices import DeviceRegistry, RegistryError
 from server.engine import QueueError
 from server.http_common import ApiError, error_response
 from server.http_limits import EdgeMiddleware
 from server.live import LiveHub
+from server.login_gate import LoginGate
 from server.metrics import CentreMetrics
-from server.routes import counters, devices, docs, dossiers, metrics, pages, public, reports, staff, tickets
+from server.routes import counters, devices, docs, dossiers, enrol, metrics, pages, public, reports, staff, tickets
 from server.service import CentreService
 from server.storage import StorageError
 
 log = logging.getLogger("luot.api")
 
 
-def create_app(service: CentreService, credentials: Credentials, link: Any = None) -> FastAPI:
-    """Build the FastAPI application for one centre."""
+def create_app(service: CentreService, credentials: Credentials, link: Any = None,
+               registry: DeviceRegistry | None = None, accounts: Accounts | None = None) -> FastAPI:
+    """Build the FastAPI application for one centre; devices are checked in ``registry`` (one over
+    the directory of secrets.json when none is given); ``accounts``: the runtime's, so sessions and
+    the login guard are one in-memory state per process."""
     app = FastAPI(
         title="Luot centre API",
         version="1",
@@ -47,11 +52,13 @@ def create_app(service: CentreService, credentials: Credentials, link: Any = Non
     app.state.service = service
     app.state.credentials = credentials
     app.state.link = link
-    app.state.accounts = Accounts(service.storage)
+    app.state.registry = registry or DeviceRegistry(service.config, credentials, credentials.path.parent)
+    app.state.accounts = accounts or Accounts(service.storage, service.config.staff)
     app.state.live = LiveHub(service)
     app.state.metrics = CentreMetrics(service, link, app.state.live)  # hooked into commits from the start
     _add_error_handlers(app)
     app.add_middleware(EdgeMiddleware)  # body size and origin, before routing and authentication
+    app.add_middleware(LoginGate)  # a locked-out address's sign-ins refused before any parsing
 
     app.include_router(public.router)
     app.include_router(staff.router)
@@ -59,6 +66,7 @@ def create_app(service: CentreService, credentials: Credentials, link: Any = Non
     app.include_router(counters.router)
     app.include_router(dossiers.router)
     app.include_router(devices.router)
+    app.include_router(enrol.router)
     app.include_router(reports.router)
     app.include_router(metrics.router)
     app.mount("/static", StaticFiles(directory=pages.WEB_DIR), name="static")
@@ -74,6 +82,13 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(QueueError)
     async def _queue_error(_: Request, error: QueueError) -> JSONResponse:
         return error_response(error.status, error.code, error.message, error.message_en)
+
+    @app.exception_handler(AccountError)
+    async def _account_error(_: Request, error: AccountError) -> JSONResponse:
+        response = error_response(error.status, error.code, error.message, error.message_en)
+        if error.retry_after is not None:
+            response.headers["Retry-After"] = str(error.retry_after)
+        return response
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, error: ApiError) -> JSONResponse:
@@ -95,6 +110,10 @@ def _add_error_handlers(app: FastAPI) -> None:
         if error.status_code == 405:
             return error_response(405, "method_not_allowed", "Phương thức không được hỗ trợ.", "Method not allowed.")
         return error_response(error.status_code, "http_error", str(error.detail), str(error.detail))
+
+    @app.exception_handler(RegistryError)
+    async def _registry_error(_: Request, error: RegistryError) -> JSONResponse:
+        return error_response(error.status, error.code, error.message, error.message_en)
 
     @app.exception_handler(StorageError)
     async def _storage(_: Request, error: StorageError) -> JSONResponse:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-import socket
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -18,10 +17,13 @@ from typing import Any, Callable
 import uvicorn
 
 from luot.config import CentreConfig
+from luot.ports import free_port
 from luot.credentials import SERVER_USER, Credentials, load_or_create
 from luot.paths import database_file
 from server.accounts import Accounts
 from server.api import create_app
+from server.backup import BackupScheduler, DatabaseLock, private_directory
+from server.devices import DeviceRegistry
 from server.engine import QueueError, utc_now
 from server.http_limits import EdgeProtocol, raise_open_files_limit
 from server.service import CentreService
@@ -40,6 +42,7 @@ class RuntimeOptions:
     mqtt_port: int | None = None
     clock: Callable[[], datetime] = utc_now
     db_path: Path | None = None
+    init: bool = False  # create a new centre's database if there is none (luot server --init, the demo, tests)
 
 
 @dataclass
@@ -57,19 +60,35 @@ class CentreRuntime:
     mqtt_host: str = "127.0.0.1"
     mqtt_port: int = 0
     notes: list[str] = field(default_factory=list)
+    backups: BackupScheduler | None = None
+    _lock: DatabaseLock | None = None
+    registry: DeviceRegistry | None = None
+    access: Any = None
     _http_task: asyncio.Task[None] | None = None
 
     async def start(self) -> "CentreRuntime":
         options, config = self.options, self.config
-        options.data_dir.mkdir(parents=True, exist_ok=True)
-        self.credentials = load_or_create(config, options.data_dir / "secrets.json")
+        private_directory(options.data_dir)  # database, backups and secrets: the service user only
         db_path = options.db_path or database_file(options.data_dir, config)
-        self.storage = await Storage.open(db_path, config.zone)
-        self.accounts = Accounts(self.storage)
+        self._lock = DatabaseLock(db_path).acquire()  # one server per database; `luot restore` checks it
+        self.credentials = load_or_create(config, options.data_dir / "secrets.json")
+        if config.region is not None:  # before the registry copies the secrets (region/bridge.py)
+            from region.bridge import ensure_bridge_secret
+
+            ensure_bridge_secret(self.credentials)
+        self.registry = DeviceRegistry(config, self.credentials, options.data_dir)
+        self.storage = await Storage.open(db_path, config.zone, create=options.init)
+        self.accounts = Accounts(self.storage, config.staff)
         self.service = await CentreService.start(config, self.storage, options.clock)
         await self._ensure_first_manager()
+        self.backups = BackupScheduler(config, options.data_dir)
+        self.backups.start()
         if options.mqtt:
             await self._start_mqtt()
+        from server.device_access import DeviceAccess
+
+        self.access = DeviceAccess(self.registry, self.broker, self.link)
+        await self.access.start()
         await self._start_http()
         log.info("centre %s ready: listening on %s:%d, QR links %s", config.centre.id, self._http_host(),
                  self.http_port, config.centre.public_url)
@@ -84,7 +103,7 @@ class CentreRuntime:
         if await self.accounts.count_users("manager"):
             return
         password = secrets.token_urlsafe(9)
-        await self.accounts.add_user("quanly", "Quản lý trung tâm", "manager", password)
+        await self.accounts.add_user("quanly", "Quản lý trung tâm", "manager", password, must_change=True)
         note = self.options.data_dir / "first-login.txt"
         note.write_text(f"username: quanly\npassword: {password}\n", encoding="utf-8")
         note.chmod(0o600)
@@ -94,7 +113,7 @@ class CentreRuntime:
         from server.broker import start_broker
         from server.mqtt_link import MqttLink
 
-        assert self.credentials is not None and self.service is not None
+        assert self.credentials is not None and self.service is not None and self.registry is not None
         config = self.config
         if config.mqtt.host and self.options.broker == "auto":
             self.mqtt_host, self.mqtt_port = config.mqtt.host, config.mqtt.port
@@ -103,9 +122,10 @@ class CentreRuntime:
             if port == 0:
                 port = free_port()
             kind = None if self.options.broker == "auto" else self.options.broker
-            self.broker = await start_broker(config, self.credentials, self.options.data_dir / "broker", port,
-                                             kind=kind, bind=config.mqtt.bind)
-            self.mqtt_host, self.mqtt_port = "127.0.0.1", port
+            # The devices that may use MQTT now: the centre file's minus revoked ones, plus enrolled ones.
+            self.broker = await start_broker(self.registry.mqtt_config(), self.registry.mqtt_credentials(),
+                                             self.options.data_dir / "broker", port, kind=kind, bind=config.mqtt.bind)
+            self.mqtt_host, self.mqtt_port = self.broker.host, port  # the address it listens on ([mqtt] bind)
         self.link = MqttLink(config, self.mqtt_host, self.mqtt_port, SERVER_USER,
                              self.credentials.password(SERVER_USER), on_inbound=self._inbound,
                              engine=self.service.engine, clock=self.service.now)
@@ -114,11 +134,10 @@ class CentreRuntime:
 
     async def _inbound(self, kind: str, device_id: str, data: Any) -> None:
         """A satisfaction tap or an assistance request from a device, already validated."""
-        assert self.service is not None
-        try:
-            device = self.config.device(device_id)
-        except KeyError:
-            log.warning("message from unknown device %r ignored", device_id)
+        assert self.service is not None and self.registry is not None
+        device = self.registry.active(device_id)
+        if device is None:
+            log.warning("message from unknown or revoked device %r ignored", device_id)
             return
         try:
             if kind == "feedback":
@@ -126,20 +145,24 @@ class CentreRuntime:
                     log.warning("feedback from %s (role %s) ignored: only pads rate", device_id, device.role)
                     return
                 await self.service.run(lambda e, now: (None, e.record_feedback(
-                    data.ticket_id, data.rating, device.id, device.counter, now)))
+                    data.ticket_id, data.rating, device.id, device.counter, now)), actor=device.id)
             elif kind == "assistance":
                 await self.service.run(lambda e, now: (None, e.request_assistance(
-                    device.id, data.request_id, data.reason, now, device.counter)))
+                    device.id, data.request_id, data.reason, now, device.counter)), actor=device.id)
         except QueueError as error:
             log.warning("%s from %s refused: %s", kind, device_id, error.message_en)
 
     async def _start_http(self) -> None:
         assert self.service is not None and self.credentials is not None
-        app = create_app(self.service, self.credentials, self.link)
+        app = create_app(self.service, self.credentials, self.link, self.registry, accounts=self.accounts)
+        app.state.backups = self.backups  # for /health: server.backup.storage_health
+        app.state.access = self.access  # enrolment and revocation routes apply the registry at once
+        # Where enrolling devices are sent: the centre file's broker, else ours (host None: the one they reach us at).
+        app.state.mqtt_address = (self.config.mqtt.host, self.mqtt_port) if self.options.mqtt else None
         self.app = app
         port = self.options.http_port if self.options.http_port is not None else self.config.http.port
-        # proxy_headers off: nothing here reads the client's address or scheme, and the
-        # middleware that would rewrite them from X-Forwarded-* costs every request a little.
+        # proxy_headers off: the login guard keys on the socket's peer address, which a caller
+        # cannot forge the way it can write X-Forwarded-For (and the middleware costs every request).
         server_config = uvicorn.Config(app, host=self._http_host(), port=port, log_level="warning",
                                        lifespan="off", access_log=False, proxy_headers=False,
                                        http=EdgeProtocol)
@@ -180,15 +203,17 @@ class CentreRuntime:
             self.http.should_exit = True
             if self._http_task:
                 await asyncio.wait([self._http_task], timeout=5)
+        if self.access is not None:
+            await self.access.stop()
         if self.link is not None:
             await self.link.stop()
         if self.broker is not None:
             await self.broker.stop()
+        if self.backups is not None:
+            await self.backups.stop()
         if self.storage is not None:
             await self.storage.close()
+        if self._lock is not None:
+            self._lock.release()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])

@@ -35,8 +35,8 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable, Literal
 
 from luot.config import CentreConfig
-from luot.credentials import Credentials
-from server.broker_setup import CONF_NAME, LOG_NAME, Rule, acl_rules, generate
+from luot.credentials import Credentials, write_private
+from server.broker_setup import CONF_NAME, LOG_NAME, Rule, acl_rules, generate, write_access
 
 log = logging.getLogger(__name__)
 
@@ -63,10 +63,24 @@ class RunningBroker:
     supervisor: "MosquittoSupervisor | None" = field(default=None, repr=False)
     """Mosquitto's watchdog (None for the embedded broker, which lives and dies with the server)."""
 
+    _apply: Callable[[CentreConfig, Credentials], Awaitable[None]] | None = field(default=None, repr=False)
+
     @property
     def process(self) -> "subprocess.Popen[bytes] | None":
         """The running Mosquitto process (a new one after each restart)."""
         return self.supervisor.process if self.supervisor is not None else None
+
+    async def apply(self, config: CentreConfig, credentials: Credentials) -> None:
+        """Make the running broker admit exactly ``config``'s devices with ``credentials``.
+
+        Mosquitto: the password file and ACL are rewritten and the broker gets SIGHUP; on reload
+        Mosquitto 2.0.11 re-checks every connected client and disconnects one whose user is gone
+        from the password file or whose password changed (tests/test_enrolment.py; removing a
+        user from the ACL alone does not disconnect it). A restart by the supervisor reads the same
+        rewritten files. amqtt: see :func:`_apply_amqtt`.
+        """
+        if self._apply is not None and not self._stopped:
+            await self._apply(config, credentials)
 
     async def stop(self) -> None:
         if self._stopped:
@@ -297,7 +311,14 @@ async def _start_mosquitto(binary: str, config: CentreConfig, credentials: Crede
     supervisor.watch()
     log.info("Mosquitto (pid %s) listening on %s:%s, files in %s", supervisor.process.pid if supervisor.process else "?",
              bind, port, directory)
-    return RunningBroker("mosquitto", host, port, directory, supervisor.stop, supervisor=supervisor)
+
+    async def apply(new_config: CentreConfig, new_credentials: Credentials) -> None:
+        await asyncio.to_thread(write_access, new_config, new_credentials, directory.resolve())
+        process = supervisor.process  # the one running now, after any restart
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGHUP)
+
+    return RunningBroker("mosquitto", host, port, directory, supervisor.stop, supervisor=supervisor, _apply=apply)
 
 
 def _tail(path: Path, lines: int = 5) -> str:
@@ -317,17 +338,36 @@ def amqtt_acl(rules: dict[str, list[Rule]]) -> dict[str, dict[str, list[str]]]:
     }
 
 
-def write_amqtt_passwords(credentials: Credentials, users: list[str], path: Path) -> None:
-    """amqtt's password file: ``user:<argon2 hash>`` per line, mode 0600."""
+def _read_amqtt_passwords(path: Path) -> dict[str, str]:
+    """user -> argon2 hash from amqtt's password file (re-read on every reload)."""
+    try:
+        lines = path.read_text("utf-8").splitlines()
+    except OSError:
+        return {}
+    return dict(line.split(":", 1) for line in lines if ":" in line)
+
+
+def write_amqtt_passwords(credentials: Credentials, users: list[str], path: Path,
+                          cache: dict[str, tuple[str, str]] | None = None) -> None:
+    """amqtt's password file: ``user:<argon2 hash>`` per line, mode 0600.
+
+    ``cache`` (user -> (SHA-256 of the password, argon2 hash)) keeps the hashes of unchanged
+    passwords: an argon2 hash costs a tenth of a second or more, too much to redo for every user on
+    each enrolment or revocation while a manager waits for the answer."""
+    import hashlib
+
     from pwdlib.hashers.argon2 import Argon2Hasher
 
     hasher = Argon2Hasher()
-    text = "".join(f"{user}:{hasher.hash(credentials.password(user))}\n" for user in users)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
+    cache = {} if cache is None else cache
+    lines = []
+    for user in users:
+        password = credentials.password(user)
+        digest = hashlib.sha256(password.encode()).hexdigest()
+        if cache.get(user, ("", ""))[0] != digest:
+            cache[user] = (digest, hasher.hash(password))
+        lines.append(f"{user}:{cache[user][1]}\n")
+    write_private(path, "".join(lines))
 
 
 async def _start_amqtt(config: CentreConfig, credentials: Credentials, directory: Path, port: int,
@@ -338,14 +378,15 @@ async def _start_amqtt(config: CentreConfig, credentials: Credentials, directory
         raise BrokerError(f"no secret for MQTT user(s) {', '.join(missing)}")
     directory.mkdir(parents=True, exist_ok=True)
     passwd = directory / "passwd"
-    await asyncio.to_thread(write_amqtt_passwords, credentials, list(rules), passwd)
+    await asyncio.to_thread(write_amqtt_passwords, credentials, list(rules), passwd,
+                            _AMQTT_HASHES.setdefault(str(passwd), {}))
     acl = amqtt_acl(rules)
     broker_config = {
         # An explicit bind: with no listener amqtt binds 0.0.0.0:1883.
         "listeners": {"default": {"type": "tcp", "bind": f"{bind}:{port}"}},
         "plugins": {
             "server.broker.LuotAuthPlugin": {"password_file": str(passwd), "publish_acl": acl["publish_acl"]},
-            "server.broker.LuotTopicACL": acl,
+            "server.broker.LuotTopicACL": {**acl, "key": str(passwd)},
         },
     }
     broker = __getattr__("LuotAmqttBroker")(broker_config)  # must be built inside the running loop
@@ -356,11 +397,38 @@ async def _start_amqtt(config: CentreConfig, credentials: Credentials, directory
 
     async def stop() -> None:
         await broker.shutdown()
+        _LIVE_PLUGINS.pop(str(passwd), None)
+        _AMQTT_HASHES.pop(str(passwd), None)
+
+    async def apply(new_config: CentreConfig, new_credentials: Credentials) -> None:
+        await _apply_amqtt(new_config, new_credentials, passwd)
 
     log.info("embedded amqtt broker listening on %s:%s (demo only; see docs/protocol.md)", bind, port)
-    running = RunningBroker("amqtt", _client_host(bind), port, directory, stop)
+    running = RunningBroker("amqtt", _client_host(bind), port, directory, stop, _apply=apply)
     running.broker = broker  # type: ignore[attr-defined]
     return running
+
+
+_LIVE_PLUGINS: dict[str, list[Any]] = {}
+"""The auth and ACL plugins of each running embedded broker, by its password file's path."""
+_AMQTT_HASHES: dict[str, dict[str, tuple[str, str]]] = {}
+"""Each embedded broker's argon2 hashes by user (see write_amqtt_passwords), by password file."""
+
+
+async def _apply_amqtt(config: CentreConfig, credentials: Credentials, passwd: Path) -> None:
+    """The embedded broker's reload (demo only), as far as amqtt 0.12.1 allows.
+
+    The password file is rewritten and re-read, and every user's topic lists replaced, so a new
+    device can log in and a revoked one cannot log in again, publish or receive anything. Unlike
+    Mosquitto, amqtt has no public way to close a connected client: a revoked device stays connected
+    (hearing and saying nothing) until it disconnects by itself.
+    """
+    rules = acl_rules(config)
+    await asyncio.to_thread(write_amqtt_passwords, credentials, list(rules), passwd,
+                            _AMQTT_HASHES.setdefault(str(passwd), {}))
+    acl = amqtt_acl(rules)
+    for plugin in _LIVE_PLUGINS.get(str(passwd), []):
+        plugin.reload(acl)
 
 
 def _topic_allowed(topic: str, allowed: list[str]) -> bool:
@@ -394,8 +462,22 @@ def _amqtt_classes() -> tuple[type, type, type]:
             password_file: str | None = None
             publish_acl: dict[str, list[str]] = field(default_factory=dict)
 
+        def __init__(self, context: Any) -> None:
+            super().__init__(context)
+            self.users = _read_amqtt_passwords(Path(self.config.password_file or ""))
+            _LIVE_PLUGINS.setdefault(str(self.config.password_file), []).append(self)
+
+        def reload(self, acl: dict[str, dict[str, list[str]]]) -> None:
+            self.users = _read_amqtt_passwords(Path(self.config.password_file or ""))
+            self.config.publish_acl = acl["publish_acl"]
+
+        async def _password_ok(self, session: Any) -> bool:
+            stored = self.users.get(session.username or "")
+            return stored is not None and self.pwd_hasher.verify(session.password or "", stored)
+
         async def authenticate(self, *, session: Any) -> bool | None:
-            if not await super().authenticate(session=session):
+            # FileAuthPlugin reads its users once at start; ours are re-read by reload().
+            if not await super(FileAuthPlugin, self).authenticate(session=session) or not await self._password_ok(session):
                 return False
             if session.client_id != session.username:
                 self.context.logger.warning("refused %s: client id must equal the username", session.username)
@@ -413,6 +495,16 @@ def _amqtt_classes() -> tuple[type, type, type]:
             publish_acl: dict[str, list[str]] = field(default_factory=dict)
             subscribe_acl: dict[str, list[str]] = field(default_factory=dict)
             receive_acl: dict[str, list[str]] = field(default_factory=dict)
+            key: str = ""
+
+        def __init__(self, context: Any) -> None:
+            super().__init__(context)
+            _LIVE_PLUGINS.setdefault(self.config.key, []).append(self)
+
+        def reload(self, acl: dict[str, dict[str, list[str]]]) -> None:
+            self.config.publish_acl = acl["publish_acl"]
+            self.config.subscribe_acl = acl["subscribe_acl"]
+            self.config.receive_acl = acl["receive_acl"]
 
     class _LuotAmqttBroker(Broker):
         """amqtt's broker, sending retained messages only where the session subscribed and may read.

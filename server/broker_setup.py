@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,7 @@ from string import Template
 from typing import Literal
 
 from luot.config import CentreConfig
-from luot.credentials import SERVER_USER, Credentials
+from luot.credentials import SERVER_USER, Credentials, write_private
 from luot.protocol import ROOT, Topics
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "broker_config" / "mosquitto.conf.template"
@@ -118,13 +117,19 @@ def render_passwd(credentials: Credentials, users: list[str]) -> str:
     return "".join(f"{user}:{mosquitto_hash(credentials.password(user))}\n" for user in users)
 
 
-def _write_private(path: Path, text: str) -> None:
-    """Write a file readable only by its owner (it holds password hashes or access rules)."""
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
+def write_access(config: CentreConfig, credentials: Credentials, out_dir: Path) -> dict[str, list[Rule]]:
+    """(Re)write the password file and the ACL of ``config``'s devices into ``out_dir``.
+
+    Used at start and again whenever a device is enrolled or revoked: Mosquitto re-reads both on
+    SIGHUP and disconnects a client whose user is gone from the password file (server/broker.py).
+    """
+    rules = acl_rules(config)
+    missing = [user for user in rules if user not in credentials.secrets]
+    if missing:
+        raise ValueError(f"no secret for MQTT user(s) {', '.join(missing)}; run luot.credentials.load_or_create first")
+    write_private(out_dir / PASSWD_NAME, render_passwd(credentials, list(rules)))
+    write_private(out_dir / ACL_NAME, render_acl(rules))
+    return rules
 
 
 def render_conf(out_dir: Path, port: int, bind: str, run_as_root: bool) -> str:
@@ -154,16 +159,11 @@ def generate(
     """
     if not 1 <= port <= 65535:
         raise ValueError(f"MQTT port {port} is not between 1 and 65535")
-    rules = acl_rules(config)
-    missing = [user for user in rules if user not in credentials.secrets]
-    if missing:
-        raise ValueError(f"no secret for MQTT user(s) {', '.join(missing)}; run luot.credentials.load_or_create first")
     out = Path(out_dir).resolve()
     if any(ch.isspace() for ch in str(out)):
         raise ValueError(f"{out}: Mosquitto cannot read paths with spaces in its configuration; choose another directory")
     (out / PERSISTENCE_DIR).mkdir(parents=True, exist_ok=True)
-    _write_private(out / PASSWD_NAME, render_passwd(credentials, list(rules)))
-    _write_private(out / ACL_NAME, render_acl(rules))
+    write_access(config, credentials, out)
     conf = out / CONF_NAME
-    _write_private(conf, render_conf(out, port, bind, run_as_root))
+    write_private(conf, render_conf(out, port, bind, run_as_root))
     return conf

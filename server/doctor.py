@@ -105,8 +105,13 @@ def check_http(config: CentreConfig, timeout: float = 5.0) -> tuple[Check, dict[
     url = config.centre.public_url + "/health"
     direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # the LAN path itself, never a proxy
     try:
-        with direct.open(url, timeout=timeout) as answer:
-            health = json.loads(answer.read().decode("utf-8"))
+        try:
+            with direct.open(url, timeout=timeout) as answer:
+                health = json.loads(answer.read().decode("utf-8"))
+        except urllib.error.HTTPError as refusal:  # 503 "storage-trouble": the server is there, its storage is not sound
+            if refusal.code != 503:
+                raise
+            health = json.loads(refusal.read().decode("utf-8"))
     except (urllib.error.URLError, OSError, ValueError) as error:
         reason = getattr(error, "reason", error)
         return fail("http", f"Không truy cập được máy chủ tại {url}: {reason}",
@@ -120,6 +125,17 @@ def check_http(config: CentreConfig, timeout: float = 5.0) -> tuple[Check, dict[
                     f"{url} answers for another centre ({health.get('centre')!r})",
                     "Sửa [centre] public_url cho đúng địa chỉ máy chủ của trung tâm này.",
                     "Point [centre] public_url at this centre's server.", url=url, health=health), health
+    trouble = (health.get("storage") or {}).get("problems") or []
+    if health.get("status", "ok") != "ok" and trouble:
+        return fail("http", f"Máy chủ trả lời tại {url} nhưng báo sự cố lưu trữ: "
+                    + "; ".join(p["message"] for p in trouble),
+                    f"The server answers at {url} but reports storage trouble: "
+                    + "; ".join(p["message_en"] for p in trouble),
+                    "Giải phóng ổ đĩa của thư mục dữ liệu, xem nhật ký máy chủ (journalctl -u luot-server) và "
+                    "docs/backup.md; nếu cơ sở dữ liệu hỏng, khôi phục từ bản sao lưu (luot restore).",
+                    "Free space on the data directory's disk, read the server's log (journalctl -u luot-server) "
+                    "and docs/backup.md; if the database is damaged, restore a backup (luot restore).",
+                    url=url, health=health), health
     if _is_loopback(config.centre.public_url):
         return warn("http", f"Máy chủ trả lời tại {url}, nhưng đó là địa chỉ nội bộ của máy này",
                     f"The server answers at {url}, but that address is this machine's loopback",
@@ -265,9 +281,20 @@ def judge_passwords(wanted: list[str], secrets: dict[str, str], lines: dict[str,
 
 
 def check_passwords(config: CentreConfig, files: CentreFiles) -> Check:
-    from luot.credentials import SERVER_USER
+    from luot.credentials import SERVER_USER, Credentials
+    from server.devices import DeviceRegistry, RegistryError
 
     wanted = [SERVER_USER, *(d.id for d in config.devices)]
+    if files.secrets.exists():  # the broker admits the registry's devices: declared not revoked, and enrolled
+        try:
+            secrets_now = json.loads(files.secrets.read_text("utf-8"))
+            registry = DeviceRegistry(config, Credentials(files.secrets, secrets_now), files.data_dir)
+            wanted = [SERVER_USER, *(d.id for d in registry.active_devices())]
+            enrolled = registry.mqtt_credentials().secrets
+        except (OSError, ValueError, RegistryError):
+            enrolled = {}
+    else:
+        enrolled = {}
     if config.mqtt.host:
         return warn("passwords", f"Broker bên ngoài ({config.mqtt.host}): không kiểm tra được tệp mật khẩu",
                     f"External broker ({config.mqtt.host}): its password file is not checked here",
@@ -286,7 +313,7 @@ def check_passwords(config: CentreConfig, files: CentreFiles) -> Check:
             except OSError as error:
                 return fail("passwords", f"Không đọc được {passwd}: {error}", f"Cannot read {passwd}: {error}",
                             "Chạy doctor với quyền của người chạy máy chủ (sudo).", "Run the doctor as the server's user (sudo).")
-            return judge_passwords(wanted, secrets, lines, passwd, verify)
+            return judge_passwords(wanted, {**secrets, **enrolled}, lines, passwd, verify)
     return fail("passwords", f"Không có tệp mật khẩu broker trong {files.data_dir / 'broker'}",
                 f"No broker password file under {files.data_dir / 'broker'}",
                 f"Chạy `luot server --data {files.data_dir}`: nó sinh cấu hình broker; hoặc kiểm tra --data.",

@@ -15,13 +15,15 @@ could serve is waiting, so ordinary citizens are never starved. Within a class t
 
 from __future__ import annotations
 
+import hashlib
+import math
 import re
 import secrets
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
-from typing import Any, Callable, Iterable
+from datetime import date, datetime, timedelta, timezone
+from typing import Any, Callable, Iterable, Mapping
 
 from luot.config import CentreConfig
 from server.estimates import Estimate, EstimateModel
@@ -40,6 +42,40 @@ MIN_SERVICE_SAMPLES = 3
 # Dossier (hồ sơ) statuses, in the order a dossier normally moves through them
 DOSSIER_STATUSES = ("received", "processing", "needs_documents", "ready", "returned")
 DOSSIER_CODE = r"^[A-Za-z0-9][A-Za-z0-9._-]{2,39}$"
+
+# Time (docs/architecture.md, "Time and commits"). The engine never reads a clock, but it does judge
+# the ``now`` it is given against the last event it knows: a clock that goes back, or that leaps
+# into another day while the queue is live, is refused instead of expiring the queue.
+CLOCK_BACK_TOLERANCE = timedelta(minutes=2)
+"""How far before the last recorded event a command's clock may be (small NTP steps)."""
+NEW_DAY_MAX_GAP = timedelta(hours=1)
+"""A new service day opens by itself only this soon after the last event of an unclosed day (service
+going on across midnight); after a longer gap the day was either closed by a manager or the clock
+has jumped, and a manager confirms the clock (:meth:`QueueEngine.confirm_clock`)."""
+CLOSING_WINDOW = timedelta(minutes=90)
+MORNING_LEAD = timedelta(hours=2)
+OVERNIGHT_MAX_GAP = timedelta(days=4)
+"""A day left open opens the next one by itself when it looks like a night passed: the open day went
+quiet in the final :data:`CLOSING_WINDOW` of its opening hours or after them (the last citizens
+served, nobody pressed "close the day"), ``now`` falls in a working day's hours (from
+:data:`MORNING_LEAD` before opening to closing), and less than :data:`OVERNIGHT_MAX_GAP` passed (a
+weekend and a holiday). A clock that leaps a day at 10:00 (the day went quiet mid-morning), or three
+hours past midnight (02:00 is no working hour), still needs a manager to confirm it."""
+# Devices (issue 14 part 3)
+OFFLINE_TOKEN = re.compile(r"^(?:[A-Za-z0-9_-]{22,64}|[0-9a-f]{32,64})$")
+MIN_TOKEN_BITS = 60.0
+"""Shannon estimate (length × per-character entropy) an offline token needs. Random 128-bit tokens
+score 91 bits on average in base64url (22 characters; the lowest of 200,000 was 72) and 116 in hex
+(lowest 91); ``AAAA…`` scores 0 and ``abab…`` 22. The bar sits well below what a random token can
+score, because refusing a genuine offline ticket would lose it; it stops chosen and repeated tokens,
+not every pattern (a kiosk's own tokens come from :func:`new_token`)."""
+KIOSK_CLOCK_TOLERANCE = timedelta(minutes=10)
+"""How far a kiosk's own clock may be off the server's when it stamps an offline ticket: refusing a
+ticket already printed for a citizen over a slow kiosk clock would lose it, so only times outside
+the lease's window by more than this are refused; the ticket's place is kept inside the window."""
+ASSISTANCE_WINDOW = timedelta(minutes=1)
+ASSISTANCE_PER_WINDOW = 5
+"""Help requests one device may make per minute: a visitor presses a few times, a loop does not."""
 
 
 class QueueError(Exception):
@@ -60,6 +96,10 @@ class NotFound(QueueError):
 
 class Invalid(QueueError):
     status = 400
+
+
+class RateLimited(QueueError):
+    status = 429
 
 
 @dataclass(frozen=True)
@@ -85,7 +125,7 @@ class Ticket:
     id: str
     number: int
     group: str
-    token: str
+    token_hash: str
     issued_at: datetime
     queue_since: datetime
     priority: str | None = None
@@ -102,6 +142,9 @@ class Ticket:
     finished_at: datetime | None = None
     rated: bool = False
     transfers: int = 0
+    token: str | None = field(default=None, compare=False, repr=False)
+    """The raw tracking token, known only in the process that issued or imported the ticket, so its
+    answer can print it. Never in an event, the database or a replay; the engine never reads it."""
 
     def order_key(self) -> tuple[datetime, int]:
         return (self.queue_since, self.number)
@@ -133,7 +176,8 @@ class Dossier:
 @dataclass
 class _Numbering:
     next_number: dict[str, int] = field(default_factory=dict)
-    leases: dict[str, list[tuple[str, int, int]]] = field(default_factory=dict)  # device -> [(group, first, last)]
+    # device -> [(group, first, last, granted_at ISO)]
+    leases: dict[str, list[tuple[str, int, int, str]]] = field(default_factory=dict)
     used_offline: set[tuple[str, int]] = field(default_factory=set)
 
 
@@ -146,6 +190,35 @@ def new_token() -> str:
     return secrets.token_urlsafe(16)
 
 
+def _is_int(value: object) -> bool:
+    """An integer that is not a bool (``isinstance(True, int)`` holds in Python; JSON ``true`` is no number)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def token_hash(token: str) -> str:
+    """What the log and the database keep of a tracking token: its SHA-256, hex.
+
+    Why no salt or slow hash: a salt and a slow hash defend low-entropy secrets (passwords) against
+    guessing. A tracking token is 128 random bits (offline ones are checked for it), so nobody can
+    enumerate tokens to match a stolen hash, and an unsalted hash keeps the look-up one indexed
+    equality. A stolen database or log therefore opens no citizen's tracking page.
+    """
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def token_bits(token: str) -> float:
+    """Shannon estimate of the entropy of ``token``: its length times the entropy per character."""
+    counts: dict[str, int] = {}
+    for char in token:
+        counts[char] = counts.get(char, 0) + 1
+    n = len(token)
+    return -n * sum(c / n * math.log2(c / n) for c in counts.values()) if n else 0.0
+
+
+def clock_suspect(message: str, message_en: str) -> "QueueError":
+    return QueueError("clock_suspect", message, message_en)
+
+
 class QueueEngine:
     """The state of one centre's queue for the current service day, changed only by events."""
 
@@ -154,17 +227,26 @@ class QueueEngine:
         config: CentreConfig,
         new_id: Callable[[], str] = _new_id,
         new_token: Callable[[], str] = new_token,
+        used_numbers: Mapping[tuple[str, str], int] | None = None,
     ) -> None:
+        """``used_numbers``: the highest number the database holds per (service day ISO, group), read
+        at start-up (:meth:`server.storage.Storage.used_numbers`). The replayed log covers only the
+        current day; these make any day the engine opens continue after what is already stored, so
+        a number can never be given twice, whatever the log looked like before."""
         self.config = config
         self._new_id = new_id
         self._new_token = new_token
+        self.used_numbers: dict[tuple[str, str], int] = dict(used_numbers or {})
         self.day: date | None = None
         self.day_closed = False
+        self.last_at: datetime | None = None
+        """The latest event time the engine has seen (or the time a manager confirmed): every
+        command's clock is judged against it (:meth:`_check_clock`)."""
         self.tickets: dict[str, Ticket] = {}
         # The waiting tickets only (kept by the appliers): calling, snapshots and estimates look at
         # these, not at every ticket of the day, so a busy afternoon costs what its queue costs.
         self._line: WaitingLine[Ticket] = WaitingLine()
-        self.by_token: dict[str, str] = {}
+        self.by_token_hash: dict[str, str] = {}
         self.counters: dict[int, CounterState] = {
             c.number: CounterState(c.number, tuple(c.groups)) for c in config.counters
         }
@@ -174,6 +256,9 @@ class QueueEngine:
         self.service_count: dict[str, int] = {}
         self.rated_tickets: set[str] = set()
         self.dossiers: dict[str, Dossier] = {}
+        # Today's help requests: ids already recorded (per device) and each device's recent times.
+        self.assistance_ids: set[tuple[str, str]] = set()
+        self.assistance_times: dict[str, deque[datetime]] = {}
         self.last_seq = 0
         # What the day's events say about the centre's pace, and the cached line walk behind every
         # expected wait (server/estimates.py): fed each applied event, so replay rebuilds it too.
@@ -184,6 +269,10 @@ class QueueEngine:
         return Event(self._new_id(), type_, now, self.config.service_day(now).isoformat(), data)
 
     def _emit(self, events: list[Event], type_: str, now: datetime, **data: Any) -> Event:
+        if not events and type_ != "clock.confirmed":
+            # The first event of a command, before anything of it is applied: a refusal here
+            # changes nothing. Commands that change nothing never get here and need no clock.
+            self._check_clock(now)
         event = self._event(type_, now, **data)
         self.apply(event)
         events.append(event)
@@ -195,10 +284,79 @@ class QueueEngine:
 
     def apply(self, event: Event) -> None:
         """Fold one event into the state. Must stay deterministic: replay depends on it."""
+        if event.type == "clock.confirmed" or self.last_at is None or event.at > self.last_at:
+            self.last_at = event.at
         handler = getattr(self, "_on_" + event.type.replace(".", "_"), None)
         if handler is not None:  # None: events of later versions, or ones that do not change the queue
             handler(event)
         self.estimate_model.observe(event)
+
+    def _check_clock(self, now: datetime) -> None:
+        """Refuse a command whose clock cannot be right (docs/architecture.md, "Time and commits").
+
+        - before the last recorded event (more than :data:`CLOCK_BACK_TOLERANCE`), or on a service
+          day before the engine's: the clock went back. Accepting it would reopen a closed day
+          (numbering from the first number again) or expire today's queue.
+        - on a later service day while the current one is still open, more than
+          :data:`NEW_DAY_MAX_GAP` after the last event, unless a night passed as nights do
+          (:meth:`_ended_as_days_end`): the clock leapt forward (accepting it would expire everyone
+          waiting). A manager looks at the clock and confirms it (:meth:`confirm_clock`).
+        """
+        if self.last_at is None or self.day is None:
+            return  # a new centre: nothing to judge the clock by
+        local = self.last_at.astimezone(self.config.zone).strftime("%H:%M %d/%m/%Y")
+        today = self.config.service_day(now)
+        if now < self.last_at - CLOCK_BACK_TOLERANCE or today < self.day:
+            raise clock_suspect(
+                f"Đồng hồ máy chủ lùi về trước sự kiện đã ghi lúc {local}: yêu cầu bị từ chối. "
+                "Hãy kiểm tra đồng hồ; nếu giờ hiện tại là đúng, quản lý cần xác nhận đồng hồ.",
+                f"The server clock is behind the last recorded event ({local}): refused. Check the clock; "
+                "if the current time is right, a manager must confirm the clock.")
+        if (today > self.day and not self.day_closed and now - self.last_at > NEW_DAY_MAX_GAP
+                and not self._ended_as_days_end(now)):
+            hours = (now - self.last_at).total_seconds() / 3600
+            raise clock_suspect(
+                f"Đồng hồ máy chủ đã sang ngày {today:%d/%m/%Y}, {hours:.1f} giờ sau sự kiện cuối lúc {local}, "
+                f"trong khi ngày {self.day:%d/%m/%Y} chưa đóng: yêu cầu bị từ chối để không huỷ hàng đợi. "
+                "Quản lý cần đóng ngày hoặc xác nhận đồng hồ.",
+                f"The server clock moved to {today.isoformat()}, {hours:.1f} h after the last event ({local}), "
+                f"while {self.day.isoformat()} is still open: refused so the queue is not expired. "
+                "A manager must close the day or confirm the clock.")
+
+    def _ended_as_days_end(self, now: datetime) -> bool:
+        """Did the open day go quiet at its closing time, and is ``now`` a working day's hour?"""
+        assert self.last_at is not None and self.day is not None
+        if now - self.last_at > OVERNIGHT_MAX_GAP:
+            return False
+        zone = self.config.zone
+        local = now.astimezone(zone)
+        hours_now = self.config.opening_hours(local.date())
+        if hours_now is None:
+            return False
+        opens, closes = (datetime.combine(local.date(), t, tzinfo=zone) for t in hours_now)
+        if not opens - MORNING_LEAD <= local <= closes:
+            return False
+        hours_then = self.config.opening_hours(self.day)
+        if hours_then is None:
+            return True  # the open day had no opening hours (overtime on a Sunday): nothing to judge its end by
+        return self.last_at >= datetime.combine(self.day, hours_then[1], tzinfo=zone) - CLOSING_WINDOW
+
+    def confirm_clock(self, now: datetime) -> list[Event]:
+        """A manager says ``now`` is the right time: commands are judged against it from then on.
+
+        On a later service day this also closes the open day and opens the new one (what a manager
+        confirms on the first morning after a day left open). It never goes back to an earlier
+        service day: that day's numbers and tickets are settled, and reopening it is what repeated
+        numbers and expired queues came from."""
+        if self.day is not None and self.config.service_day(now) < self.day:
+            raise clock_suspect(
+                f"Ngày {self.day:%d/%m/%Y} đã mở; không thể quay lại ngày trước. Hãy sửa đồng hồ máy chủ.",
+                f"Service day {self.day.isoformat()} is already open; the clock cannot go back to an earlier "
+                "day. Correct the server clock.")
+        events: list[Event] = []
+        self._emit(events, "clock.confirmed", now, previous=self.last_at.isoformat() if self.last_at else None)
+        self._ensure_day(now, events)
+        return events
 
     def _ensure_day(self, now: datetime, events: list[Event]) -> None:
         """Open the service day of ``now``; close the previous one first if it was left open."""
@@ -221,8 +379,14 @@ class QueueEngine:
         self.day_closed = False
         self.tickets.clear()
         self._line.clear()
-        self.by_token.clear()
+        self.by_token_hash.clear()
         self.numbering = _Numbering()
+        day = event.data["day"]
+        for (used_day, group), highest in self.used_numbers.items():
+            if used_day == day:
+                self.numbering.next_number[group] = highest + 1
+        self.assistance_ids.clear()
+        self.assistance_times.clear()
         self.recent_calls.clear()
         self.service_sum.clear()
         self.service_count.clear()
@@ -238,20 +402,21 @@ class QueueEngine:
 
     def _on_block_leased(self, event: Event) -> None:
         d = event.data
-        self.numbering.next_number[d["group"]] = d["last"] + 1
-        self.numbering.leases.setdefault(d["device"], []).append((d["group"], d["first"], d["last"]))
+        self.numbering.next_number[d["group"]] = max(self.numbering.next_number.get(d["group"], 0), d["last"] + 1)
+        self.numbering.leases.setdefault(d["device"], []).append((d["group"], d["first"], d["last"], event.at.isoformat()))
 
     def _on_ticket_issued(self, event: Event) -> None:
         d = event.data
         ticket = Ticket(
-            id=d["ticket_id"], number=d["number"], group=d["group"], token=d["token"],
+            id=d["ticket_id"], number=d["number"], group=d["group"],
+            token_hash=d.get("token_hash") or token_hash(d["token"]),  # logs before migration 5 held the token
             issued_at=datetime.fromisoformat(d.get("issued_at", event.at.isoformat())),
             queue_since=datetime.fromisoformat(d.get("issued_at", event.at.isoformat())),
             priority=d.get("priority"), source=d.get("source"), offline=bool(d.get("offline")),
         )
         self.tickets[ticket.id] = ticket
         self._line.add(ticket)
-        self.by_token[ticket.token] = ticket.id
+        self.by_token_hash[ticket.token_hash] = ticket.id
         if ticket.offline:
             self.numbering.used_offline.add((ticket.group, ticket.number))
         else:
@@ -360,6 +525,12 @@ class QueueEngine:
         if ticket_id in self.tickets:
             self.tickets[ticket_id].rated = True
 
+    def _on_assistance_requested(self, event: Event) -> None:
+        d = event.data
+        self.assistance_ids.add((d["device"], d["request_id"]))
+        times = self.assistance_times.setdefault(d["device"], deque(maxlen=ASSISTANCE_PER_WINDOW))
+        times.append(event.at)
+
     def _on_dossier_attached(self, event: Event) -> None:
         d = event.data
         self.dossiers[d["code"]] = Dossier(d["code"], d["ticket_id"])
@@ -379,7 +550,7 @@ class QueueEngine:
             raise NotFound("ticket_not_found", "Không tìm thấy vé này trong ngày hôm nay.", "No such ticket today.") from None
 
     def ticket_by_token(self, token: str) -> Ticket | None:
-        ticket_id = self.by_token.get(token)
+        ticket_id = self.by_token_hash.get(token_hash(token))
         return self.tickets.get(ticket_id) if ticket_id else None
 
     def counter(self, number: int) -> CounterState:
@@ -452,10 +623,13 @@ class QueueEngine:
         if number > spec.last_number:
             raise QueueError("group_full", f"Lĩnh vực {spec.name} đã hết số trong ngày hôm nay.",
                              f"Group {spec.name_en or spec.code} has used all its numbers today.")
+        token = self._new_token()
         event = self._emit(events, "ticket.issued", now, ticket_id="t" + self._new_id()[:15], number=number,
-                           group=group, token=self._new_token(), priority=priority, source=source,
+                           group=group, token_hash=token_hash(token), priority=priority, source=source,
                            offline=False, issued_at=now.isoformat())
-        return self.tickets[event.data["ticket_id"]], events
+        ticket = self.tickets[event.data["ticket_id"]]
+        ticket.token = token
+        return ticket, events
 
     def lease_block(self, device: str, group: str, size: int, now: datetime) -> tuple[tuple[int, int], list[Event]]:
         """Reserve ``size`` numbers of ``group`` for a kiosk to issue while it is offline."""
@@ -463,8 +637,15 @@ class QueueEngine:
             spec = self.config.group(group)
         except KeyError:
             raise NotFound("group_not_found", f"Không có lĩnh vực '{group}'.", f"There is no procedure group '{group}'.") from None
-        if not 1 <= size <= 200:
+        if not _is_int(size) or not 1 <= size <= 200:
             raise Invalid("lease_size", "Khối số phải từ 1 đến 200 số.", "A block holds 1 to 200 numbers.")
+        limit = self.config.queue.lease_limit
+        if self._is_today(now) and self.open_leased(device, group) + size > limit:
+            raise QueueError("lease_limit",
+                             f"Thiết bị {device} đã giữ {self.open_leased(device, group)} số chưa dùng của lĩnh vực này "
+                             f"(tối đa {limit}): hãy gửi các vé đã in trước khi xin thêm.",
+                             f"{device} already holds {self.open_leased(device, group)} unused numbers of this group "
+                             f"(at most {limit}): hand over the tickets it printed before leasing more.")
         events: list[Event] = []
         self._ensure_day(now, events)
         first = max(self.numbering.next_number.get(group, spec.first_number), spec.first_number)
@@ -474,24 +655,61 @@ class QueueEngine:
         self._emit(events, "block.leased", now, device=device, group=group, first=first, last=last)
         return (first, last), events
 
+    def open_leased(self, device: str, group: str) -> int:
+        """Numbers of ``group`` leased to ``device`` today and not handed over yet."""
+        used = self.numbering.used_offline
+        return sum(1 for g, first, last, _ in self.numbering.leases.get(device, ()) if g == group
+                   for n in range(first, last + 1) if (g, n) not in used)
+
     def import_offline(self, device: str, group: str, number: int, issued_at: datetime, token: str,
                        now: datetime, priority: str | None = None) -> tuple[Ticket, list[Event]]:
-        """Accept a ticket a kiosk issued offline from its leased block; idempotent per number."""
+        """Accept a ticket a kiosk issued offline from its leased block; idempotent per number.
+
+        A kiosk is trusted with nothing but its own block: the number must be in a block leased to
+        this kiosk today, the time inside that lease (not before it was granted, not in the
+        future), the priority class configured, and the token 128 random bits that no ticket of
+        today holds. Everything the database would refuse is refused here, to this kiosk alone:
+        a bad ticket in a group commit would otherwise fail every other caller's operation in it.
+        """
         leases = self.numbering.leases.get(device, []) if self._is_today(now) else []  # leases last one day
-        if not any(g == group and first <= number <= last for g, first, last in leases):
+        lease = next((l for l in leases if l[0] == group and l[1] <= number <= l[2]), None)
+        if lease is None:
             raise Invalid("not_leased", f"Số {number} không thuộc khối số đã cấp cho {device}.",
                           f"Number {number} is not in a block leased to {device}.")
+        if not isinstance(token, str) or not OFFLINE_TOKEN.match(token) or token_bits(token) < MIN_TOKEN_BITS:
+            raise Invalid("token_weak", "Mã theo dõi của vé phải là 128 bit ngẫu nhiên (base64url hoặc hex).",
+                          "A ticket's tracking token must be 128 random bits (base64url or hex).")
+        hashed = token_hash(token)
         events: list[Event] = []
         if (group, number) in self.numbering.used_offline:
             # By number alone: a transfer may have moved the ticket to another group since, and a
             # number names one ticket per day (group number ranges never overlap).
             existing = next(t for t in self.tickets.values() if t.offline and t.number == number)
+            if existing.token_hash != hashed:
+                raise QueueError("offline_conflict", f"Số {number} đã được nhận với mã theo dõi khác.",
+                                 f"Number {number} was already handed over with another tracking token.")
+            existing.token = token
             return existing, events
-        since = min(issued_at, now)
+        if hashed in self.by_token_hash:
+            raise QueueError("token_taken", "Mã theo dõi này đã dùng cho một vé khác.",
+                             "This tracking token already belongs to another ticket.")
+        if priority is not None and priority not in {p.code for p in self.config.priority_classes}:
+            raise Invalid("priority_unknown", f"Đối tượng ưu tiên '{priority}' không có trong cấu hình.",
+                          f"Priority class '{priority}' is not configured.")
+        granted = datetime.fromisoformat(lease[3])
+        # A kiosk's clock is its own: a few minutes either way are tolerated (KIOSK_CLOCK_TOLERANCE),
+        # and its place in line is kept inside the lease's window (no year 0001 at the front).
+        if (issued_at.tzinfo is None or issued_at < granted - KIOSK_CLOCK_TOLERANCE
+                or issued_at > now + KIOSK_CLOCK_TOLERANCE):
+            raise Invalid("issued_at", "Thời điểm in vé nằm ngoài thời gian của khối số đã cấp.",
+                          f"issued_at must lie between the lease ({granted.isoformat()}) and now.")
+        since = min(max(issued_at, granted), now)
         event = self._emit(events, "ticket.issued", now, ticket_id="t" + self._new_id()[:15], number=number,
-                           group=group, token=token, priority=priority, source=device, offline=True,
+                           group=group, token_hash=hashed, priority=priority, source=device, offline=True,
                            issued_at=since.isoformat())
-        return self.tickets[event.data["ticket_id"]], events
+        ticket = self.tickets[event.data["ticket_id"]]
+        ticket.token = token
+        return ticket, events
 
     def open_counter(self, number: int, officer: str | None, now: datetime) -> list[Event]:
         counter = self.counter(number)
@@ -504,6 +722,23 @@ class QueueEngine:
                              f"Counter {number} is already open for {counter.officer or 'someone else'}.")
         self._emit(events, "counter.opened", now, counter=number, officer=officer)
         return events
+
+    def take_over(self, number: int, to: str, by: str, now: datetime) -> list[Event]:
+        """A manager (``by``) hands an open counter to ``to`` (themselves or another officer):
+        recorded as ``counter.taken_over`` with from/to/by, so the report shows who worked when."""
+        counter = self.counter(number)
+        self._require_open(counter, now)
+        if counter.officer == to:
+            return []
+        events: list[Event] = []
+        self._emit(events, "counter.taken_over", now, counter=number, **{"from": counter.officer}, to=to, by=by)
+        return events
+
+    def _on_counter_taken_over(self, event: Event) -> None:
+        counter = self.counters[event.data["counter"]]
+        counter.officer = event.data["to"]
+        if counter.ticket_id is not None:  # the citizen at the counter is now the new officer's work
+            self.tickets[counter.ticket_id].officer = counter.officer
 
     def close_counter(self, number: int, now: datetime) -> list[Event]:
         counter = self.counter(number)
@@ -712,8 +947,8 @@ class QueueEngine:
     def record_feedback(self, ticket_id: str, rating: int, device: str | None, counter: int | None,
                         now: datetime) -> list[Event]:
         """One satisfaction rating per finished ticket, from the pad at the counter that served it."""
-        if not 1 <= rating <= 4:
-            raise Invalid("rating", "Mức hài lòng phải từ 1 đến 4.", "A rating is 1 to 4.")
+        if not _is_int(rating) or not 1 <= rating <= 4:  # ``True`` is not the rating 1
+            raise Invalid("rating", "Mức hài lòng phải từ 1 đến 4.", "A rating is a whole number from 1 to 4.")
         ticket = self._ticket_today(ticket_id, now)
         if ticket.status != DONE:
             raise QueueError("not_finished", "Chỉ đánh giá sau khi được phục vụ xong.", "Rate only after the service ends.")
@@ -728,6 +963,15 @@ class QueueEngine:
 
     def request_assistance(self, device: str, request_id: str, reason: str, now: datetime,
                            counter: int | None = None) -> list[Event]:
+        """Call staff to a device. A repeated request id is the same request (MQTT delivers at
+        least once; a restarted link may hear it again): recorded once, acknowledged each time.
+        More than :data:`ASSISTANCE_PER_WINDOW` a minute from one device is refused."""
+        if self._is_today(now) and (device, request_id) in self.assistance_ids:
+            return []
+        times = self.assistance_times.get(device) if self._is_today(now) else None
+        if times is not None and len(times) >= ASSISTANCE_PER_WINDOW and now - times[0] < ASSISTANCE_WINDOW:
+            raise RateLimited("assistance_rate", "Thiết bị đã gửi quá nhiều yêu cầu hỗ trợ; xin chờ một phút.",
+                              "This device has sent too many help requests; wait a minute.")
         events: list[Event] = []
         self._ensure_day(now, events)
         self._emit(events, "assistance.requested", now, device=device, request_id=request_id, reason=reason, counter=counter)
@@ -843,6 +1087,15 @@ class QueueEngine:
         }
 
 
+def stamp_actor(events: list[Event], actor: str | None) -> None:
+    """Write who asked for a command (a username or device id) into each event it caused, as
+    ``data["actor"]``, unless the engine named one. Appliers never read it: it is for the log."""
+    if actor is None:
+        return
+    for event in events:
+        event.data.setdefault("actor", actor)
+
+
 def utc_now() -> datetime:
     """The adapters' clock (the engine never reads one)."""
     return datetime.now(timezone.utc)
@@ -850,5 +1103,5 @@ def utc_now() -> datetime:
 
 __all__ = [
     "QueueEngine", "Event", "Ticket", "CounterState", "Estimate", "Dossier", "DOSSIER_STATUSES", "QueueError", "NotFound", "Invalid",
-    "new_token", "utc_now",
+    "RateLimited", "new_token", "token_hash", "utc_now",
 ]

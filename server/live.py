@@ -58,6 +58,9 @@ def public_fields(service: CentreService, ticket: Ticket, estimate: Estimate | N
         **wait_view(service.config, estimate, service.now()), "counter": ticket.counter,
         "called_at": ticket.called_at.isoformat() if ticket.called_at else None, "calls": ticket.calls,
         "day": service.engine.day.isoformat() if service.engine.day else "",
+        # a waiting ticket an officer sent on: the page says where (keeps its place in line)
+        "moved_to": {"counter": ticket.target_counter, "group_name": group.name, "group_name_en": group.name_en}
+        if ticket.transfers and ticket.status == "waiting" else None,
     }
 
 

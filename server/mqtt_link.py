@@ -9,7 +9,9 @@ all retained state, because a broker restarted without persistence has forgotten
 
 In: feedback and assistance payloads from devices are validated with :mod:`luot.protocol`; a bad
 one is logged with a plain reason, counted in :attr:`MqttLink.rejected` and dropped — nothing a
-device sends can raise out of the paho callback. Good ones are handed to the server's coroutine
+device sends can raise out of the paho callback. A *retained* request is dropped too: the broker
+hands it to every new subscription, so it would come back as new after each restart; a request is
+an event, never state, and devices send them not retained. Good ones are handed to the server's coroutine
 ``on_inbound(kind, device_id, data)`` on the server's event loop (paho runs its own thread).
 
 MQTT 3.1.1 with paho-mqtt 2.x, because the embedded amqtt broker has no MQTT 5. The session is
@@ -43,10 +45,14 @@ STATE_INTERVAL = 0.05
 """Seconds between two refreshes of the retained state topics at most (events are never delayed)."""
 
 
+REVOKED = "revoked"
+"""Retained availability of a device the centre has thrown out (published by the server)."""
+
+
 class DeviceStatus(NamedTuple):
     """A device's availability as the server last heard it; ``since`` is when it heard it."""
 
-    status: str  # "online", "offline" or "unknown" (never heard from)
+    status: str  # "online", "offline", "revoked" or "unknown" (never heard from)
     since: datetime | None
 
 
@@ -88,6 +94,7 @@ class MqttLink:
         self._status_lock = threading.Lock()
         self._status: dict[str, DeviceStatus] = {}
         self._devices = {device.id for device in config.devices}
+        self._revoked: set[str] = set()
         # The client id is the username: Mosquitto enforces it (use_username_as_clientid) and the
         # embedded broker refuses anything else.
         client = new_client(username, password, persistent=True, reconnect=(1, 30),
@@ -250,6 +257,20 @@ class MqttLink:
             log.warning("publish to %s failed: %s", topic, mqtt.error_string(info.rc))
 
     # ------------------------------------------------------------------ devices
+    def set_devices(self, active: set[str], revoked: set[str]) -> None:
+        """The devices the registry admits now (server/device_access.py); a revoked one's retained
+        availability becomes ``revoked``, and stays so whatever its last will says later."""
+        with self._status_lock:
+            newly = revoked - self._revoked
+            self._devices, self._revoked = set(active), set(revoked)
+        for device in sorted(newly):
+            self._mark_revoked(device)
+
+    def _mark_revoked(self, device: str) -> None:
+        with self._status_lock:
+            self._status[device] = DeviceStatus(REVOKED, datetime.now(timezone.utc))
+        self._publish(self.topics.device_availability(device), REVOKED.encode(), retain=True)
+
     def devices_status(self) -> dict[str, DeviceStatus]:
         """Every configured device's availability (``unknown`` until it has been heard from)."""
         with self._status_lock:
@@ -297,12 +318,12 @@ class MqttLink:
                 self._own_offline_routed.set()
             return
         try:
-            self._handle(message.topic, message.payload)
+            self._handle(message.topic, message.payload, bool(message.retain))
         except Exception:  # a bug here must not kill paho's thread and with it all MQTT traffic
             self.rejected += 1
             log.exception("unexpected error handling a message on %s", message.topic)
 
-    def _handle(self, topic: str, payload: bytes) -> None:
+    def _handle(self, topic: str, payload: bytes, retained: bool = False) -> None:
         device = self.topics.device_of(topic)
         kind = topic.rsplit("/", 1)[-1]
         if device is None:
@@ -311,6 +332,8 @@ class MqttLink:
             return self._availability(device, payload)
         if kind not in INBOUND_KINDS:
             return self._reject(topic, device, f"unknown message kind {kind!r}")
+        if retained:
+            return self._reject(topic, device, "a retained request is a stale one (requests are never retained)")
         if device not in self._devices:
             return self._reject(topic, device, "device is not in the centre configuration")
         try:
@@ -330,6 +353,12 @@ class MqttLink:
 
     def _availability(self, device: str, payload: bytes) -> None:
         value = payload.decode("utf-8", errors="replace").strip()
+        with self._status_lock:
+            revoked = device in self._revoked
+        if revoked:
+            if value != REVOKED:  # its last will, or a stale "online", arrived after the revocation
+                self._mark_revoked(device)
+            return
         if value not in AVAILABILITY_VALUES:
             log.warning("availability of %s: expected 'online' or 'offline', got %d bytes", device, len(payload))
             return

@@ -5,6 +5,13 @@ engine command runs synchronously (so it is atomic: no other command can interle
 are queued for the next group commit in the same instant (so commits keep the engine's order),
 and the caller gets its answer only once the events are on disk. Subscribers (MQTT, the web
 pages' live streams) hear about events only after the commit.
+
+A failed commit: the engine already holds its events, and commands run since then were computed on
+top of them. Every submission carries the engine's *epoch*; when a commit fails, the storage fails
+every submission of that epoch still waiting (without writing it), the service rebuilds the engine
+from the log once and moves to the next epoch, and commands arriving meanwhile wait for the rebuilt
+engine. So no acknowledged answer ever rests on an event that is not on disk, and the log always
+replays (docs/architecture.md, "Time and commits").
 """
 
 from __future__ import annotations
@@ -16,9 +23,9 @@ from datetime import datetime
 from typing import Any, Awaitable, Callable, TypeVar
 
 from luot.config import CentreConfig
-from server.engine import Event, QueueEngine, utc_now
+from server.engine import Event, QueueEngine, stamp_actor, utc_now
 from server.estimates import wait_view
-from server.storage import Storage
+from server.storage import Storage, StorageError
 
 log = logging.getLogger("luot.service")
 T = TypeVar("T")
@@ -34,6 +41,10 @@ class CentreService:
         self.clock = clock
         self.engine = QueueEngine(config)
         self.listeners: list[Listener] = []
+        self.epoch = 0
+        """Generation of :attr:`engine`: moves on each time a failed commit makes it rebuild."""
+        self.reloads = 0
+        self._reloading: asyncio.Future[None] | None = None
         # Told how long each awaited commit took (seconds): the metrics' one hook into the write
         # path (server/metrics.py), so storage itself needs no instrumentation.
         self.commit_timer: Callable[[float], None] | None = None
@@ -47,29 +58,67 @@ class CentreService:
         return service
 
     async def reload(self) -> None:
-        """Rebuild the engine from the log (start-up, or after a failed commit)."""
-        engine = QueueEngine(self.config)
-        engine.replay(await self.storage.current_day_events())
+        """Rebuild the engine from the log (start-up, or after a failed commit).
+
+        The log is replayed from the last ``day.opened``; the highest numbers stored for that day
+        and later ones come from the tickets and leases tables, so numbering continues after them
+        whatever the log holds (a log written before the clock checks may have reopened a day)."""
+        events = await self.storage.current_day_events()
+        since = events[0].day if events else "0000-00-00"
+        engine = QueueEngine(self.config, used_numbers=await self.storage.used_numbers(since))
+        engine.replay(events)
         self.engine = engine
 
     def now(self) -> datetime:
         return self.clock()
 
-    async def run(self, command: Callable[[QueueEngine, datetime], tuple[T, list[Event]]]) -> T:
-        """Apply ``command(engine, now)`` and return its result once its events are durable."""
+    async def run(self, command: Callable[[QueueEngine, datetime], tuple[T, list[Event]]],
+                  actor: str | None = None) -> T:
+        """Apply ``command(engine, now)`` and return its result once its events are durable.
+        ``actor``: who asked (a username or device id), written into every event it caused.
+
+        Raises QueueError (refused, nothing changed) or StorageError (not saved: this command's
+        commit failed, or an earlier one it was computed on top of did)."""
+        while self._reloading is not None:  # a failed commit: wait for the engine rebuilt from disk
+            await asyncio.shield(self._reloading)
         now = self.now()
+        epoch = self.epoch
         result, events = command(self.engine, now)  # raises QueueError before anything changes
+        stamp_actor(events, actor)
         started = time.perf_counter()
-        future = self.storage.submit(events)
+        future = self.storage.submit(events, epoch)
         try:
             await future
-        except Exception:
-            log.error("commit failed; rebuilding the queue from the database")
-            await self.reload()
+        except StorageError:
+            await self._recover(epoch)
             raise
         if self.commit_timer is not None:
             self.commit_timer(time.perf_counter() - started)
         return result
+
+    async def _recover(self, epoch: int) -> None:
+        """Rebuild the engine once per failed epoch, however many commands failed with it."""
+        if epoch != self.epoch:  # another caller of the same epoch is rebuilding, or has
+            if self._reloading is not None:
+                await asyncio.shield(self._reloading)
+            return
+        log.error("commit failed; rebuilding the queue from the database")
+        self.epoch += 1
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._reloading = done
+        try:
+            await self.reload()
+            self.reloads += 1
+        except Exception as error:  # the database cannot even be read: the next failure retries
+            log.exception("could not rebuild the queue from the database")
+            self.epoch = epoch  # try again on the next failure: the engine still holds lost events
+            done.set_exception(StorageError(f"could not rebuild the queue: {error}"))
+            done.exception()  # retrieved: the waiters get it through shield
+            raise StorageError(f"could not rebuild the queue: {error}") from error
+        finally:
+            self._reloading = None
+            if not done.done():
+                done.set_result(None)
 
     async def _committed(self, events: list[Event]) -> None:
         now = self.now()

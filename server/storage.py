@@ -14,6 +14,7 @@ import asyncio
 import functools
 import json
 import logging
+import os
 import sqlite3
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -22,7 +23,7 @@ from typing import Any, Awaitable, Callable, TypeVar
 from zoneinfo import ZoneInfo
 
 from server import summaries
-from server.engine import Event
+from server.engine import Event, token_hash
 from server.sqlite_thread import SqliteThread
 from server.summaries import percentile_from_histogram  # re-exported: reports and tests import it from here
 
@@ -171,7 +172,52 @@ MIGRATIONS: list[str] = [
     ) WITHOUT ROWID;
     CREATE TABLE summarised_days (day TEXT PRIMARY KEY) WITHOUT ROWID;
     """ + _unsummarising_triggers("stats_hourly") + _unsummarising_triggers("wait_hist"),
+    # 5: tracking tokens kept only as SHA-256 hashes (server.engine.token_hash), in the tickets
+    # table and in the log: a copied database opens nobody's tracking page. A token is unique per
+    # service day (the engine knows the day's tokens and refuses a repeat; it cannot know every
+    # earlier day's, and the database must never refuse what the engine accepted, or one kiosk's
+    # replayed token would fail everyone's group commit). ``luot_sha256`` is registered on the
+    # connection by Storage.open. Leases get an index so start-up reads each day's highest number.
+    """
+    CREATE TABLE tickets_v5 (
+        id TEXT PRIMARY KEY,
+        day TEXT NOT NULL,
+        number INTEGER NOT NULL,
+        grp TEXT NOT NULL,
+        token_hash TEXT NOT NULL,
+        priority TEXT,
+        source TEXT,
+        offline INTEGER NOT NULL DEFAULT 0,
+        status TEXT NOT NULL,
+        issued_at TEXT NOT NULL,
+        first_called_at TEXT,
+        started_at TEXT,
+        finished_at TEXT,
+        counter INTEGER,
+        officer TEXT,
+        calls INTEGER NOT NULL DEFAULT 0,
+        rating INTEGER,
+        UNIQUE (day, grp, number),
+        UNIQUE (day, token_hash)
+    );
+    INSERT INTO tickets_v5 (id, day, number, grp, token_hash, priority, source, offline, status, issued_at,
+                            first_called_at, started_at, finished_at, counter, officer, calls, rating)
+        SELECT id, day, number, grp, luot_sha256(token), priority, source, offline, status, issued_at,
+               first_called_at, started_at, finished_at, counter, officer, calls, rating FROM tickets;
+    DROP TABLE tickets;
+    ALTER TABLE tickets_v5 RENAME TO tickets;
+    CREATE INDEX tickets_token_hash ON tickets(token_hash);
+    UPDATE events SET data = json_set(json_remove(data, '$.token'), '$.token_hash',
+                                      luot_sha256(json_extract(data, '$.token')))
+        WHERE type = 'ticket.issued' AND json_extract(data, '$.token') IS NOT NULL;
+    CREATE INDEX events_leases ON events(day) WHERE type = 'block.leased';
+    """,
 ]
+
+
+def _sha256_sql(text: str | None) -> str | None:
+    """``luot_sha256(text)`` in SQL, for migration 5: the same hash as :func:`server.engine.token_hash`."""
+    return None if text is None else token_hash(text)
 
 
 @functools.lru_cache(maxsize=None)
@@ -188,13 +234,35 @@ class StorageError(Exception):
     """The database could not record an operation; nothing was acknowledged."""
 
 
+def _check_database_file(file: Path, create: bool) -> None:
+    """Refuse a database file that would silently start a new centre unless ``create``; make a
+    new one (and its directory) readable by the service user only."""
+    if file.exists() and not file.is_file():
+        raise StorageError(f"{file} không phải là tệp / {file} is not a file")
+    size = file.stat().st_size if file.exists() else None
+    if not create and not size:
+        what = "không có" if size is None else "rỗng (0 byte)"
+        what_en = "does not exist" if size is None else "is empty (0 bytes)"
+        raise StorageError(f"cơ sở dữ liệu {file} {what}; tạo trung tâm mới bằng luot server --init / "
+                           f"the database {file} {what_en}; create a new centre with luot server --init")
+    if size is None:
+        file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.close(os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 class Storage:
     """All persistence of one centre. Create with :meth:`open`, finish with :meth:`close`."""
 
     def __init__(self, db: SqliteThread, zone: ZoneInfo) -> None:
         self.db = db
         self.zone = zone
-        self._pending: list[tuple[list[Event], asyncio.Future[None]]] = []
+        self._pending: list[tuple[list[Event], int | None, asyncio.Future[None]]] = []
+        self._writing = False
+        self._failed_epoch = -1
+        self.fault: Callable[[list[Event]], None] | None = None
+        """Fault injection for tests and drills: called inside each commit's transaction, after its
+        statements and before COMMIT; whatever it raises fails that commit exactly as a full disk
+        or an I/O error would (the transaction is rolled back)."""
         self._wakeup = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
         self.after_commit: Callable[[list[Event]], Awaitable[None] | None] | None = None
@@ -203,19 +271,54 @@ class Storage:
         self.clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
         self.commits = 0
         self.committed_events = 0
+        self.last_commit_error: str | None = None  # the reason the latest commit failed; /health reports it
+        self.path: Path | None = None
 
     @classmethod
-    async def open(cls, path: str | Path, zone: ZoneInfo) -> "Storage":
+    async def open(cls, path: str | Path, zone: ZoneInfo, create: bool = True) -> "Storage":
+        """Open (and migrate) the centre's database, or refuse with :class:`StorageError`.
+
+        ``create=False`` is how a server starts: a missing, empty (0 bytes) or schema-less file is
+        then refused instead of silently becoming a new centre with a new manager and numbering
+        from the start (only ``luot server --init`` creates one). ``PRAGMA quick_check`` runs on an
+        existing database, so a corrupt file stops the start with the reason. On any refusal the
+        connection and its thread are closed, so a failed start ends the process (before, a
+        corrupt database left it alive with nothing listening, and systemd never restarted it).
+        The file is created 0600 (SQLite gives its -wal and -shm the database file's mode).
+        """
         file = Path(path)
-        if str(file) != ":memory:":
-            file.parent.mkdir(parents=True, exist_ok=True)
+        memory = str(file) == ":memory:"
+        if not memory:
+            _check_database_file(file, create)
         db = await SqliteThread.open(str(file))
-        await db.execute("PRAGMA journal_mode=WAL")
-        await db.execute("PRAGMA synchronous=FULL")
-        await db.execute("PRAGMA foreign_keys=ON")
-        await db.execute("PRAGMA busy_timeout=5000")
-        storage = cls(db, zone)
-        await storage._migrate()
+        try:
+            if not memory:  # an existing centre's files too (installed before this rule)
+                for each in (file, file.with_name(file.name + "-wal"), file.with_name(file.name + "-shm")):
+                    if each.exists():
+                        each.chmod(0o600)
+            version = (await (await db.execute("PRAGMA user_version")).fetchone())[0]
+            if version == 0 and not create:
+                raise StorageError(f"cơ sở dữ liệu {file} không có dữ liệu Luot (tạo mới bằng luot server --init) / "
+                                   f"the database {file} has no Luot schema (create a new centre with luot server --init)")
+            await db.execute("PRAGMA journal_mode=WAL")
+            await db.execute("PRAGMA synchronous=FULL")
+            await db.execute("PRAGMA foreign_keys=ON")
+            await db.execute("PRAGMA busy_timeout=5000")
+            await db.call(lambda connection: connection.create_function(
+                "luot_sha256", 1, _sha256_sql, deterministic=True))  # migration 5
+            if version:
+                problems = [row[0] for row in await (await db.execute("PRAGMA quick_check")).fetchall()]
+                if problems != ["ok"]:
+                    raise StorageError(f"cơ sở dữ liệu {file} bị hỏng / the database {file} is corrupt "
+                                       f"(quick_check: {'; '.join(problems[:5])})")
+            storage = cls(db, zone)
+            storage.path = None if memory else file  # where its disk's free space is measured (/health)
+            await storage._migrate()
+        except Exception as error:
+            await db.close()
+            if isinstance(error, StorageError):
+                raise
+            raise StorageError(f"không mở được cơ sở dữ liệu {file} / could not open the database {file}: {error}") from error
         storage._writer = asyncio.create_task(storage._write_loop(), name="luot-storage-writer")
         return storage
 
@@ -246,14 +349,28 @@ class Storage:
         return self.clock().astimezone(self.zone).date()
 
     # ------------------------------------------------------------------ commits
-    def submit(self, events: list[Event]) -> asyncio.Future[None]:
+    def submit(self, events: list[Event], epoch: int | None = None) -> asyncio.Future[None]:
         """Queue events for the next group commit. Call synchronously right after the engine
-        produced them, so commits keep the engine's order."""
+        produced them, so commits keep the engine's order.
+
+        ``epoch`` is the generation of the engine state the events were computed on
+        (:class:`server.service.CentreService`). When a commit fails, every later submission of
+        that epoch or an earlier one was computed on top of events that are not on disk: it fails
+        too, without being written, until the caller has rebuilt its engine and moved to a new
+        epoch. So the log never holds an event whose cause was lost (a call of a ticket whose
+        issue failed). ``None``: events not tied to an engine's epoch (tests, tools).
+
+        Events of no command (a command that changed nothing) still wait here while earlier
+        events are being written, so that its answer, read from the engine, is durable too.
+        """
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        if not events:
+        if epoch is not None and epoch <= self._failed_epoch:
+            future.set_exception(_stale(epoch))
+            return future
+        if not events and not self._pending and not self._writing:
             future.set_result(None)
             return future
-        self._pending.append((events, future))
+        self._pending.append((events, epoch, future))
         self._wakeup.set()
         return future
 
@@ -267,25 +384,43 @@ class Storage:
             if not self._pending:
                 continue
             batch, self._pending = self._pending, []
-            events = [event for group, _ in batch for event in group]
+            live = []
+            for entry in batch:
+                epoch, future = entry[1], entry[2]
+                if epoch is not None and epoch <= self._failed_epoch:
+                    if not future.done():  # computed on a state that a failed commit never made durable
+                        future.set_exception(_stale(epoch))
+                else:
+                    live.append(entry)
+            events = [event for group, _, _ in live for event in group]
+            self._writing = True
             try:
-                await self._write(events)
+                if events:
+                    await self._write(events)
             except Exception as error:  # disk full, I/O error: nothing in this batch is acknowledged
                 log.error("could not commit %d events: %s", len(events), error)
-                for _, future in batch:
+                self.last_commit_error = str(error)
+                epochs = [epoch for _, epoch, _ in live if epoch is not None]
+                if epochs:
+                    self._failed_epoch = max(self._failed_epoch, *epochs)
+                for _, _, future in live:
                     if not future.done():
                         future.set_exception(StorageError(f"không lưu được dữ liệu / could not save: {error}"))
                 continue
-            self.commits += 1
-            self.committed_events += len(events)
-            if self.after_commit is not None:
-                try:
-                    result = self.after_commit(events)
-                    if asyncio.iscoroutine(result):
-                        await result
-                except Exception:  # publishing must never undo or block a commit
-                    log.exception("after-commit hook failed")
-            for _, future in batch:
+            finally:
+                self._writing = False
+            if events:
+                self.commits += 1
+                self.committed_events += len(events)
+                self.last_commit_error = None
+                if self.after_commit is not None:
+                    try:
+                        result = self.after_commit(events)
+                        if asyncio.iscoroutine(result):
+                            await result
+                    except Exception:  # publishing must never undo or block a commit
+                        log.exception("after-commit hook failed")
+            for _, _, future in live:
                 if not future.done():
                     future.set_result(None)
 
@@ -313,6 +448,8 @@ class Storage:
             )
             for event in events:
                 self._project(db, event)
+            if self.fault is not None:
+                self.fault(events)
             db.execute("COMMIT")
         except BaseException:
             if db.in_transaction:
@@ -334,9 +471,10 @@ class Storage:
         kind = event.type
         if kind == "ticket.issued":
             db.execute(
-                "INSERT INTO tickets (id, day, number, grp, token, priority, source, offline, status, issued_at) "
+                "INSERT INTO tickets (id, day, number, grp, token_hash, priority, source, offline, status, issued_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'waiting', ?)",
-                (d["ticket_id"], event.day, d["number"], d["group"], d["token"], d.get("priority"), d.get("source"),
+                (d["ticket_id"], event.day, d["number"], d["group"], d.get("token_hash") or token_hash(d["token"]),
+                 d.get("priority"), d.get("source"),
                  int(bool(d.get("offline"))), d.get("issued_at", at)),
             )
             self._bump(db, event, issued=1)
@@ -417,9 +555,28 @@ class Storage:
         return int(row[0])
 
     async def ticket_by_token(self, token: str) -> dict[str, Any] | None:
-        cursor = await self.db.execute("SELECT * FROM tickets WHERE token = ?", (token,))
+        """The ticket a tracking token belongs to (the latest day's, should a kiosk have reused one)."""
+        cursor = await self.db.execute("SELECT * FROM tickets WHERE token_hash = ? ORDER BY day DESC LIMIT 1",
+                                       (token_hash(token),))
         row = await cursor.fetchone()
         return dict(row) if row else None
+
+    async def used_numbers(self, since: str) -> dict[tuple[str, str], int]:
+        """The highest number stored per (service day, group) from day ``since`` on: tickets and
+        leased blocks (a leased number may not be imported yet, and must not be issued again).
+        The engine gets these at start-up (QueueEngine(used_numbers=...)), so a day it opens
+        continues after them even if the log's last ``day.opened`` is not where that day began."""
+        highest: dict[tuple[str, str], int] = {}
+        cursor = await self.db.execute(
+            "SELECT day, grp, MAX(number) FROM tickets WHERE day >= ? GROUP BY day, grp", (since,))
+        for day, group, number in await cursor.fetchall():
+            highest[(day, group)] = int(number)
+        cursor = await self.db.execute(
+            "SELECT day, json_extract(data, '$.group'), MAX(json_extract(data, '$.last')) FROM events "
+            "WHERE type = 'block.leased' AND day >= ? GROUP BY 1, 2", (since,))
+        for day, group, last in await cursor.fetchall():
+            highest[(day, group)] = max(highest.get((day, group), 0), int(last))
+        return highest
 
     async def dossier(self, code: str) -> dict[str, Any] | None:
         """A dossier with its status timeline (oldest first), or None."""
@@ -473,6 +630,11 @@ class Storage:
         return [{by: key, "ratings": {str(k): v for k, v in sorted(counts.items())},
                  "responses": sum(counts.values()), "index": satisfaction_index(counts)}
                 for key, counts in table.items()]
+
+
+def _stale(epoch: int) -> StorageError:
+    return StorageError(f"không lưu được dữ liệu (thao tác dựa trên lần ghi đã hỏng) / could not save: "
+                        f"this operation built on a commit that failed (epoch {epoch})")
 
 
 def satisfaction_index(counts: dict[int, int]) -> float | None:

@@ -18,6 +18,8 @@ from luot.config import DEFAULT_CONFIG, CentreConfig, parse_config
 from server.engine import Event, QueueEngine
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
+TOKENS = ("Q3YjBjrYUeNusAGAc64ppg", "loe8HmFlbaVOkFMGEOlntw", "vUpaBd59PXTD9PWRX0UBVw", "ey9JRj-r6WBBb_f0ITfAqw")
+"""Offline tracking tokens as a kiosk makes them (secrets.token_urlsafe(16)): 128 random bits."""
 UTC = timezone.utc
 
 
@@ -50,6 +52,7 @@ def small_config(**queue_rules: Any) -> CentreConfig:
         {"number": 3, "groups": ["chung-thuc", "dat-dai"]},
     ]
     data["devices"] = [{"id": "kiosk-1", "role": "kiosk"}]
+    data.pop("greeter", None)  # the sample's procedure map names groups this compact centre does not have
     return parse_config(data, "test")
 
 
@@ -75,8 +78,12 @@ def state_of(engine: QueueEngine, now: datetime) -> dict[str, Any]:
         "snapshot": engine.snapshot(now),
         "day": engine.day,
         "day_closed": engine.day_closed,
-        "tickets": {tid: dataclasses.asdict(t) for tid, t in engine.tickets.items()},
-        "by_token": dict(engine.by_token),
+        # the raw token is known only to the process that issued a ticket: never part of the state
+        "tickets": {tid: {k: v for k, v in dataclasses.asdict(t).items() if k != "token"}
+                    for tid, t in engine.tickets.items()},
+        "by_token_hash": dict(engine.by_token_hash),
+        "last_at": engine.last_at,
+        "assistance": (set(engine.assistance_ids), {d: list(t) for d, t in engine.assistance_times.items()}),
         "counters": {n: dataclasses.asdict(c) for n, c in engine.counters.items()},
         "numbering": copy.deepcopy(dataclasses.asdict(engine.numbering)),
         "service_sum": dict(engine.service_sum),

@@ -102,12 +102,12 @@ def flow(centre: CentreThread, out: Path, driver: Driver) -> dict[str, Any]:
 
 def guided(centre: CentreThread, out: Path, driver: Driver) -> dict[str, Any]:
     app = driver.app
-    driver.wait(lambda: app.root.current == "attract" and len(app.guided_codes) == 3, what="attract")
+    driver.wait(lambda: app.root.current == "attract" and len(app.guided_codes) == 7, what="attract")
     start_taps = driver.taps
     driver.tap(driver.screen().ids.guided)
     driver.shot("guided-group")
-    choices = [w.text for w in driver.screen().walk()
-               if w.__class__.__name__ == "CodeButton" and w.opacity > 0]
+    slots = [driver.screen().ids[f"g{i}"] for i in range(8)]
+    choices = [w.text for w in slots if w.opacity > 0]
     font_sizes = {"guided_choice": driver.screen().ids.g0.font_size}
     driver.tap(driver.screen().ids.g0)
     driver.shot("guided-confirm")
@@ -153,15 +153,34 @@ def greeter(centre: CentreThread, out: Path, driver: Driver) -> dict[str, Any]:
         driver.tap(keys[char])
     typed = keyboard.text
     driver.tap(driver.screen().ids.ask)
-    driver.wait(lambda: app.greeter_group != "", what="greeter answer")
+    driver.wait(lambda: app.greeter_group != "" and app.root.current == "greeter_answer", what="greeter answer")
     driver.wait(lambda: app.speaking, what="the face speaking")
     speaking = app.speaking
     driver.shot("greeter-answer")
     reply = app.greeter_reply
+    answer_screen = {"texts": driver.texts(), "title": app.answer_title, "checklist": app.answer_checklist,
+                     "where": app.answer_where,
+                     "checklist_font": driver.screen().ids.checklist.font_size, "title_font": driver.screen().ids.title.font_size}
+    # two or three close procedures: one big button each; a tap gives that procedure's answer
+    app.ask("giay khai sinh bi mat")
+    driver.wait(lambda: app.root.current == "greeter_answer" and len(app.answer_choices) >= 2, what="choices")
+    driver.shot("greeter-choices")
+    choices = [c["id"] for c in app.answer_choices]
+    driver.tap(driver.screen().ids.c0)
+    driver.wait(lambda: not app.answer_choices, what="the chosen procedure")
+    picked = app.answer_title
+    # another agency's work: where to go, and a guidance ticket offered
+    app.ask("toi muon ly hon")
+    driver.wait(lambda: app.answer_where.startswith("Xin mời đến"), what="outside answer")
+    driver.shot("greeter-outside")
+    outside = {"where": app.answer_where, "choices": [c["id"] for c in app.answer_choices], "group": app.greeter_group}
+    app.ask("ket hon")
+    driver.wait(lambda: app.greeter_group == "ho-tich", what="marriage again")
     driver.tap(driver.screen().ids.take)
     driver.wait(lambda: app.root.current == "ticket", what="ticket from greeter")
     driver.shot("greeter-ticket")
     return {"typed": typed, "group": app.greeter_group, "speaking": speaking, "reply": reply, "shown": shown_number(driver),
+            "answer_screen": answer_screen, "choices": choices, "picked": picked, "outside": outside,
             "number": app.issued[-1].number, "server": server_tickets(centre)}
 
 

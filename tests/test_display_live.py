@@ -29,9 +29,10 @@ async def test_officer_call_reaches_the_hall_screen_and_voice_and_survives_a_bro
         kiosk, officer = device_auth(centre, "kiosk-1"), await staff_auth(centre)
         for group in ("chung-thuc", "chung-thuc", "ho-tich"):
             assert (await http.post("/api/v1/tickets", json={"group": group}, headers=kiosk)).status_code == 201
+        other = await staff_auth(centre, "canbo2")  # an officer holds one counter at a time
         await http.post("/api/v1/counters/3/open", headers=officer)
-        await http.post("/api/v1/counters/1/open", headers=officer)
-        await http.post("/api/v1/counters/1/call-next", headers=officer)  # before the display starts: history
+        await http.post("/api/v1/counters/1/open", headers=other)
+        await http.post("/api/v1/counters/1/call-next", headers=other)  # before the display starts: history
 
         secret = json.loads((tmp_path / "var" / "secrets.json").read_text())["display-hall"]  # as `luot display --data`
         display = DisplayProcess(tmp_path / "hall", device="display-hall", secret=secret, host="127.0.0.1",

@@ -48,7 +48,7 @@ async def start_centre(tmp_path: Path, mqtt: bool = True, clock=utc_now) -> tupl
     port = free_port()
     conf = centre_file(tmp_path, port)
     runtime = CentreRuntime(load_config(conf), RuntimeOptions(data_dir=tmp_path / "var", http_port=port, mqtt=mqtt,
-                                                              broker="mosquitto", mqtt_port=0, clock=clock))
+                                                              broker="mosquitto", mqtt_port=0, clock=clock, init=True))
     await runtime.start()
     async with httpx.AsyncClient(base_url=runtime.base_url) as http:
         (await http.post("/api/v1/tickets", json={"group": "ho-tich"}, headers=device_auth(runtime, "kiosk-1"))).raise_for_status()
@@ -173,6 +173,25 @@ async def test_a_damaged_database_fails_quick_check(tmp_path):
     assert check["status"] == "fail" and "damaged" in check["message_en"] and "backup" in check["fix_en"]
 
 
+async def test_storage_trouble_reported_by_the_server_fails_the_http_check(tmp_path):
+    """/health answers 503 "storage-trouble" (here: a disk threshold above any disk): the doctor says
+    the server is there and what is wrong with its storage, not that nothing answers."""
+    port = free_port()
+    conf = centre_file(tmp_path, port)
+    config = load_config(conf)
+    config = config.model_copy(update={"storage": config.storage.model_copy(update={"min_free_mb": 10**9})})
+    runtime = CentreRuntime(config, RuntimeOptions(data_dir=tmp_path / "var", http_port=port, mqtt=False, init=True))
+    await runtime.start()
+    try:
+        code, checks = await doctor_json(conf, tmp_path / "var")
+        assert code == 1
+        http = checks["http"]
+        assert http["status"] == "fail" and "storage trouble" in http["message_en"] and "disk nearly full" in http["message_en"]
+        assert "sự cố lưu trữ" in http["message"] and "luot restore" in http["fix_en"]
+    finally:
+        await runtime.stop()
+
+
 @pytest.mark.asyncio
 async def test_a_clock_behind_the_last_event_fails(tmp_path):
     ahead = ManualClock(utc_now() + timedelta(hours=3))  # the log was written by a clock 3 h fast
@@ -272,7 +291,7 @@ async def test_on_a_box_with_a_lan_address_every_check_passes(tmp_path):
         conf.write_text(text, "utf-8")
         data = tmp_path / "var"
         log = (tmp_path / "server.log").open("wb")
-        server = subprocess.Popen(["ip", "netns", "exec", box, sys.executable, "-m", "luot.cli", "server",
+        server = subprocess.Popen(["ip", "netns", "exec", box, sys.executable, "-m", "luot.cli", "server", "--init",
                                    "--config", str(conf), "--data", str(data)], cwd=ROOT, stdout=log,
                                   stderr=subprocess.STDOUT, start_new_session=True)
         try:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.engine_support import at, later, make_config, new_engine, replayed, state_of
+from tests.engine_support import TOKENS, at, later, make_config, new_engine, replayed, state_of
 from server.engine import (
     BUSY, CALLED, CALLING, CANCELLED, CLOSED, DONE, EXPIRED, IDLE, NO_SHOW, PAUSED, SERVING, WAITING,
     Invalid, NotFound, QueueEngine, QueueError, Ticket,
@@ -189,10 +189,10 @@ def test_ordinary_ticket_at_another_counter_does_not_stop_priority(centre: Centr
 
 def test_call_next_across_groups_in_queue_order(centre: Centre) -> None:
     centre.open_counter(2, "binh", at(MON, 7, 30))
+    centre.issue("dat-dai", at(MON, 7, 59))  # counter 2 does not serve it
     b1 = centre.issue("chung-thuc", at(MON, 8, 0))
     a1 = centre.issue("ho-tich", at(MON, 8, 1))
     b2 = centre.issue("chung-thuc", at(MON, 8, 2))
-    centre.issue("dat-dai", at(MON, 7, 59))  # counter 2 does not serve it
     called = []
     for i in range(4):
         called.append(centre.call_next(2, at(MON, 9, 2 * i)))
@@ -442,8 +442,8 @@ def test_pause_closed_counter_refused(centre: Centre) -> None:
 
 def test_cancel(centre: Centre) -> None:
     centre.open_counter(1, None, at(MON, 7, 30))
-    waiting, called, serving = centre.issue_many("ho-tich", at(MON, 8), 3)
     centre.open_counter(2, None, at(MON, 7, 30))
+    waiting, called, serving = centre.issue_many("ho-tich", at(MON, 8), 3)
     assert centre.cancel(waiting.id, at(MON, 8, 5)) is waiting and waiting.status == CANCELLED
     centre.call_next(1, at(MON, 8, 6))
     centre.cancel(called.id, at(MON, 8, 7), reason="left")
@@ -519,6 +519,13 @@ def test_after_local_midnight_yesterdays_counters_and_tickets_are_gone(centre: C
             attempt()
         assert state_of(centre.engine, night) == before, name
     assert centre.resume(1, night) == []
+    # 7.9 hours after the last event, the day still open: the clock may have leapt, so the new day
+    # waits for a manager (an early close or a confirmed clock), and the refusal changes nothing
+    with pytest.raises(QueueError) as suspect:
+        centre.issue("ho-tich", night)
+    assert suspect.value.code == "clock_suspect" and "2026-03-02 is still open" in suspect.value.message_en
+    assert state_of(centre.engine, night) == before
+    centre.confirm_clock(night)
     assert centre.issue("ho-tich", night).number == 1001
     assert (called.status, serving.status, waiting.status, done.status) == (EXPIRED, EXPIRED, EXPIRED, DONE)
     fresh = replayed(centre.config, centre.events)
@@ -555,17 +562,17 @@ def test_lease_block_and_import_offline(centre: Centre) -> None:
     centre.issue_many("ho-tich", at(MON, 8), 2)
     assert centre.lease_block("kiosk-1", "ho-tich", 5, at(MON, 8, 5)) == (1003, 1007)
     assert centre.issue("ho-tich", at(MON, 8, 6)).number == 1008  # the block is never issued online
-    offline = centre.import_offline("kiosk-1", "ho-tich", 1004, at(MON, 8, 7), "offline-token-1",
+    offline = centre.import_offline("kiosk-1", "ho-tich", 1004, at(MON, 8, 7), TOKENS[0],
                                     at(MON, 9), priority="elderly")
     assert (offline.number, offline.offline, offline.source, offline.priority) == (1004, True, "kiosk-1", "elderly")
     assert offline.queue_since == at(MON, 8, 7)  # its place is when the citizen got it
-    assert centre.engine.ticket_by_token("offline-token-1") is offline
+    assert centre.engine.ticket_by_token(TOKENS[0]) is offline
     count = len(centre.events)
-    again = centre.engine.import_offline("kiosk-1", "ho-tich", 1004, at(MON, 8, 7), "offline-token-1", at(MON, 9, 1))
+    again = centre.engine.import_offline("kiosk-1", "ho-tich", 1004, at(MON, 8, 7), TOKENS[0], at(MON, 9, 1))
     assert again == (offline, [])
     assert len(centre.events) == count and len(centre.engine.tickets) == 4
-    future = centre.import_offline("kiosk-1", "ho-tich", 1005, at(MON, 11), "offline-token-2", at(MON, 9, 2))
-    assert future.queue_since == at(MON, 9, 2)  # a kiosk clock ahead cannot jump the queue
+    future = centre.import_offline("kiosk-1", "ho-tich", 1005, at(MON, 9, 3), TOKENS[1], at(MON, 9, 2))
+    assert future.queue_since == at(MON, 9, 2)  # a kiosk clock a little ahead cannot jump the queue
     for device, number in (("kiosk-1", 1008), ("kiosk-1", 1002), ("kiosk-2", 1006)):
         with pytest.raises(Invalid) as refused:
             centre.import_offline(device, "ho-tich", number, at(MON, 8), "t", at(MON, 9, 3))
@@ -588,11 +595,11 @@ def test_lease_from_yesterday_is_refused_today(centre: Centre) -> None:
 
 def test_import_offline_stays_idempotent_after_the_ticket_moved_group(centre: Centre) -> None:
     centre.lease_block("kiosk-1", "ho-tich", 3, at(MON, 8))
-    ticket = centre.import_offline("kiosk-1", "ho-tich", 1002, at(MON, 8, 1), "tok-off", at(MON, 8, 2))
+    ticket = centre.import_offline("kiosk-1", "ho-tich", 1002, at(MON, 8, 1), TOKENS[0], at(MON, 8, 2))
     centre.open_counter(1, None, at(MON, 8, 3))
     centre.call_next(1, at(MON, 8, 4))
     centre.transfer(1, at(MON, 8, 5), to_group="chung-thuc")
-    again, events = centre.engine.import_offline("kiosk-1", "ho-tich", 1002, at(MON, 8, 1), "tok-off", at(MON, 8, 6))
+    again, events = centre.engine.import_offline("kiosk-1", "ho-tich", 1002, at(MON, 8, 1), TOKENS[0], at(MON, 8, 6))
     assert again is ticket and events == []
 
 
@@ -704,20 +711,20 @@ def test_replay_rebuilds_exactly_the_same_state(centre: Centre) -> None:
     tickets = centre.issue_many("ho-tich", at(MON, 8), 4)
     centre.issue_many("chung-thuc", at(MON, 8, 1), 3, priority="elderly")
     centre.lease_block("kiosk-1", "dat-dai", 4, at(MON, 8, 2))
-    centre.import_offline("kiosk-1", "dat-dai", 3002, at(MON, 7, 55), "off-1", at(MON, 8, 3))
+    centre.import_offline("kiosk-1", "dat-dai", 3002, at(MON, 8, 2), TOKENS[2], at(MON, 8, 3))
     centre.call_next(1, at(MON, 8, 10))
     centre.recall(1, at(MON, 8, 11))
     centre.start(1, at(MON, 8, 12))
-    centre.finish(1, at(MON, 8, 20))
-    centre.record_feedback(tickets[0].id, 4, "pad-1", 1, at(MON, 8, 21))
     centre.call_next(2, at(MON, 8, 12))
     centre.transfer(2, at(MON, 8, 13), to_counter=4)
     centre.call_next(4, at(MON, 8, 14))
-    centre.finish(4, at(MON, 8, 30))
+    centre.finish(4, at(MON, 8, 15))
     centre.call_next(3, at(MON, 8, 15))
     centre.no_show(3, at(MON, 8, 16))
     centre.pause(3, at(MON, 8, 17), reason="họp")
     centre.cancel(tickets[3].id, at(MON, 8, 18))
+    centre.finish(1, at(MON, 8, 20))
+    centre.record_feedback(tickets[0].id, 4, "pad-1", 1, at(MON, 8, 21))
     centre.call_next(1, at(MON, 8, 25))
     centre.close_counter(1, at(MON, 8, 26))
     centre.request_assistance("kiosk-1", "r1", "wheelchair", at(MON, 8, 27))

@@ -71,6 +71,7 @@ def _served_ticket_two(engine: QueueEngine):
 def test_a_dossier_of_an_earlier_day_moves_on_with_what_storage_knows():
     engine = QueueEngine(load_config())
     engine.issue("khac", T0)
+    engine.close_day(T0)
     known = Dossier("HS-OLD", "t-earlier", "processing")
     dossier, events = engine.set_dossier_status("HS-OLD", "ready", T0 + timedelta(days=1), known=known)
     assert dossier.status == "ready" and events[-1].data == {"code": "HS-OLD", "status": "ready", "ticket_id": "t-earlier"}

@@ -10,6 +10,7 @@ server (replaying the event log) in exactly the same state. A refused command mu
 
 from __future__ import annotations
 
+import hashlib
 import math
 from datetime import datetime, timedelta
 from typing import Any, Callable
@@ -84,6 +85,7 @@ class CentreDay(RuleBasedStateMachine):
         self.run: dict[int, int] = dict.fromkeys(COUNTERS, 0)  # priority calls in a row today
         self.offline_tokens = 0
         self.steps = 0
+        self.latest_day: Any = None
 
     # ------------------------------------------------------------------ plumbing
     def command(self, action: Callable[[], Any]) -> Any:
@@ -141,6 +143,23 @@ class CentreDay(RuleBasedStateMachine):
     def time_passes(self, step: int) -> None:
         self.now += timedelta(minutes=step)
 
+    @rule(step=st.sampled_from([3, 60, 180, 1440]))
+    def clock_goes_back(self, step: int) -> None:
+        """A clock corrected backwards (or wrong): commands are refused until it catches up or a
+        manager confirms it, and no day is ever reopened (the number checks in observe)."""
+        self.now -= timedelta(minutes=step)
+
+    @rule()
+    def manager_confirms_clock(self) -> None:
+        self.command(lambda: self.engine.confirm_clock(self.now))
+
+    @rule(request=st.sampled_from(["r1", "r2", "r3", "r4", "r5", "r6", "r7"]))
+    def assistance(self, request: str) -> None:
+        seen = ("kiosk-1", request) in self.engine.assistance_ids and self.engine._is_today(self.now)
+        outcome = self.command(lambda: self.engine.request_assistance("kiosk-1", request, "help", self.now))
+        if seen:
+            assert outcome == (None, []), "a repeated request id is recorded once"
+
     # ------------------------------------------------------------------ kiosk
     @rule(group=st.sampled_from(GROUPS), priority=st.sampled_from(PRIORITIES))
     def issue(self, group: str, priority: str | None) -> None:
@@ -157,12 +176,12 @@ class CentreDay(RuleBasedStateMachine):
     def import_offline(self, pick: int, back: int, priority: str | None) -> None:
         leases = self.engine.numbering.leases.get("kiosk-1", [])
         if leases:
-            group, first, last = leases[pick % len(leases)]
+            group, first, last, _ = leases[pick % len(leases)]
             number = first + pick % (last - first + 1)
         else:
             group, number = GROUPS[pick % len(GROUPS)], 1001 + pick
         self.offline_tokens += 1
-        token = f"offline-{self.offline_tokens}"
+        token = hashlib.sha256(f"offline-{self.offline_tokens}".encode()).hexdigest()[:32]  # 128 bits, hex
         issued = self.now - timedelta(minutes=back)
         self.command(lambda: self.engine.import_offline("kiosk-1", group, number, issued, token, self.now, priority))
 
@@ -247,7 +266,8 @@ class CentreDay(RuleBasedStateMachine):
     @precondition(lambda self: self.engine.day is not None)
     @rule()
     def close_day(self) -> None:
-        self.command(lambda: self.engine.close_day(self.now))
+        if self.command(lambda: self.engine.close_day(self.now)) is None:
+            return  # refused (a suspect clock): nothing changed, as command() checked
         assert not any(t.status in OPEN_STATUSES for t in self.engine.tickets.values())
         assert all(c.status == CLOSED for c in self.engine.counters.values())
 
@@ -258,7 +278,7 @@ class CentreDay(RuleBasedStateMachine):
         assert set(engine.tickets) == self.day_tickets
         for ticket_id, ticket in engine.tickets.items():
             assert ticket.status == self.status[ticket_id]
-            assert engine.by_token[ticket.token] == ticket_id
+            assert engine.by_token_hash[ticket.token_hash] == ticket_id
         snapshot = engine.snapshot(self.now)
         waiting = [t for t in engine.tickets.values() if t.status == WAITING]
         assert snapshot["waiting_total"] == len(waiting) == len(engine.waiting())
@@ -309,6 +329,13 @@ class CentreDay(RuleBasedStateMachine):
         tickets = [t for t in self.engine.tickets.values() if t.status == WAITING]
         expected = sorted(tickets, key=lambda t: (t.priority is None, *t.order_key()))
         assert [t.id for t in self.engine.waiting()] == [t.id for t in expected]
+
+    @invariant()
+    def days_only_move_forward(self) -> None:
+        day = self.engine.day
+        if day is not None:
+            assert self.latest_day is None or day >= self.latest_day, "a service day was reopened"
+            self.latest_day = day
 
     @invariant()
     def replay_gives_the_same_state(self) -> None:

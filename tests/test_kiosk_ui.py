@@ -74,7 +74,10 @@ def test_ticket_flow_shows_the_number_the_server_issued(tmp_path: Path) -> None:
 def test_guided_flow_gives_a_priority_ticket_in_three_taps_and_calls_staff(tmp_path: Path) -> None:
     result = run_scenario("guided", tmp_path)
     assert result["taps"] == 3
-    assert result["choices"] == ["Hộ tịch", "Chứng thực", "Đất đai", "Khác"], "at most four choices"
+    # every group in one tap (issue 16): Bảo trợ xã hội, whose allowances are for these visitors, first
+    assert result["choices"][0] == "Bảo trợ xã hội" and result["choices"][-1] == "Thủ tục khác, hướng dẫn"
+    assert sorted(result["choices"]) == sorted(["Hộ tịch", "Chứng thực", "Đất đai", "Cư trú", "Bảo trợ xã hội",
+                                                "Đăng ký hộ kinh doanh", "Thủ tục khác, hướng dẫn"])
     assert result["shown"] == str(result["number"])
     [ticket] = result["server"]
     assert ticket["number"] == result["number"] and ticket["priority"] == "elderly"
@@ -85,7 +88,8 @@ def test_guided_flow_gives_a_priority_ticket_in_three_taps_and_calls_staff(tmp_p
     [assist] = result["assistance"]
     assert assist["data"]["device"] == "kiosk-1" and assist["data"]["reason"] == "guided"
     spoken = result["spoken"]
-    assert any("cần làm thủ tục gì" in s for s in spoken), "the group screen is read aloud"
+    assert any("cần làm thủ tục gì" in s and "Bảo trợ xã hội" in s and "Cư trú" in s for s in spoken), \
+        "the group screen and its choices are read aloud"
     assert any("Lấy số ưu tiên" in s for s in spoken), "the confirm screen is read aloud"
     from luot.vinumber import read_number
 
@@ -101,7 +105,18 @@ def test_greeter_understands_text_without_diacritics_and_issues_the_ticket(tmp_p
     assert result["typed"] == "ket hon"
     assert result["group"] == "ho-tich"
     assert result["speaking"], "the face moves its mouth while the answer is read"
-    assert "Hộ tịch" in result["reply"] and "Giấy tờ cần mang" in result["reply"] and "3 ngày làm việc" in result["reply"]
+    # the procedure, not the group: marriage documents, no birth paper (issue 16)
+    assert "Đăng ký kết hôn" in result["reply"] and "Mang theo" in result["reply"] and "Lệ phí" in result["reply"]
+    assert "chứng sinh" not in result["reply"]
+    screen = result["answer_screen"]
+    assert "Đăng ký kết hôn" in screen["title"] and "Tờ khai đăng ký kết hôn" in screen["checklist"]
+    assert "nhóm A" in screen["where"] and "Quầy 1" in screen["where"]
+    assert any("Mang theo" in t for t in screen["texts"])
+    assert screen["checklist_font"] >= 30 and screen["title_font"] >= 44, "readable a metre away"
+    assert {"trich-luc-ho-tich", "dang-ky-lai-khai-sinh"} <= set(result["choices"])
+    assert result["picked"] and "[b]" in result["picked"]
+    outside = result["outside"]
+    assert "Tòa án" in outside["where"] and outside["choices"] == ["khac"] and outside["group"] == ""
     [ticket] = result["server"]
     assert result["shown"] == str(ticket["number"]) and ticket["group"] == "ho-tich"
     assert_real_screenshots(tmp_path, result["shots"])

@@ -53,7 +53,7 @@ def test_a_phone_on_the_lan_opens_the_ticket_qr_link(tmp_path):
             sh("ip", "-n", namespace, "link", "set", "lo", "up")
 
         log = open(tmp_path / "server.log", "wb")
-        server = subprocess.Popen(["ip", "netns", "exec", server_ns, sys.executable, "-m", "luot.cli", "server",
+        server = subprocess.Popen(["ip", "netns", "exec", server_ns, sys.executable, "-m", "luot.cli", "server", "--init",
                                    "--config", str(centre), "--data", str(tmp_path / "var"), "--no-mqtt"],
                                   stdout=log, stderr=subprocess.STDOUT, cwd=ROOT_DIR)
         deadline = time.monotonic() + 60

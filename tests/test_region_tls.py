@@ -190,7 +190,7 @@ async def test_a_centre_whose_ca_file_is_missing_does_not_start_and_says_which_f
     # `luot server` logs "the centre could not start: <this message>" and exits 1 (luot/commands/server.py)
     config = centre_config("hn-a", free_port(), ca_file=str(tmp_path / "region-ca.crt"))
     runtime = CentreRuntime(config, RuntimeOptions(data_dir=tmp_path / "var", http_port=0, mqtt=True,
-                                                   broker="mosquitto", mqtt_port=0))
+                                                   broker="mosquitto", mqtt_port=0, init=True))
     try:
         with pytest.raises(ValueError) as refused:
             await runtime.start()

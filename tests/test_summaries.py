@@ -210,7 +210,7 @@ async def test_a_late_offline_ticket_changes_the_past_days_report(tmp_path):
     engine = engines[day]
     late = _at(day, 17, 40)
     ticket, events = engine.import_offline("kiosk-1", "ho-tich", engine.numbering.leases["kiosk-1"][0][1],
-                                           _at(day, 9, 15), "late-offline-token", late)
+                                           _at(day, 9, 15), "Lw3vQ0b7mJf2XkR9pT1sAg", late)  # 128 random bits
     events += engine.open_counter(1, "lan", late)
     events += engine.call_next(1, late + timedelta(minutes=10))[1]
     events += engine.finish(1, late + timedelta(minutes=20))[1]

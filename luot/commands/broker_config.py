@@ -1,8 +1,10 @@
 """``luot broker-config --config FILE --out DIR``: write the centre's Mosquitto set-up.
 
 Creates any missing device secrets (in the secrets file, mode 0600), then writes mosquitto.conf,
-passwd and acl into DIR and prints JSON naming the files and the MQTT users. Secrets are never
-printed: devices get theirs from the secrets file through the operator.
+passwd and acl into DIR and prints JSON naming the files and the MQTT users. The users are the
+device registry's (server/devices.py, ``devices.json`` beside the secrets file): declared devices
+not revoked, and enrolled ones; for an external broker, run this again after ``luot device add``
+is claimed or ``luot device revoke`` (then reload that broker). Secrets are never printed.
 """
 
 from __future__ import annotations
@@ -31,12 +33,19 @@ def run(args: argparse.Namespace) -> int:
     from luot.credentials import load_or_create
     from luot.paths import secrets_file
     from server.broker_setup import acl_rules, generate
+    from server.devices import DeviceRegistry, RegistryError
 
     try:
         config = load_config(args.config)
         credentials = load_or_create(config, secrets_file(args.secrets, config))
+        registry = DeviceRegistry(config, credentials, credentials.path.parent)
+        config = registry.mqtt_config()
         port = args.port if args.port is not None else config.mqtt.port
-        conf = generate(config, credentials, args.out, port, bind=args.bind, run_as_root=args.run_as_root)
+        conf = generate(config, registry.mqtt_credentials(), args.out, port, bind=args.bind,
+                        run_as_root=args.run_as_root)
+    except RegistryError as error:
+        print(f"luot broker-config: {error.message_en}", file=sys.stderr)
+        return 1
     except (ConfigError, ValueError, OSError) as error:
         print(f"luot broker-config: {error}", file=sys.stderr)
         return 1

@@ -172,7 +172,7 @@ async def _demo(config, args, data: Path, first: date) -> int:
     runtime = CentreRuntime(config, RuntimeOptions(data_dir=data, http_host="127.0.0.1", http_port=port,
                                                      broker=args.broker, clock=clock,
                                                      mqtt_port=args.mqtt_port,
-                                                     mqtt=not args.no_mqtt))
+                                                     mqtt=not args.no_mqtt, init=True))
     try:
         await runtime.start()
     except Exception as error:

@@ -149,7 +149,8 @@ def plan_install(args: argparse.Namespace) -> Plan:
     plan.directories += [plan.at(ETC), plan.at(DATA), plan.at(UNITS)]
     plan.commands += [
         ["useradd", "--system", "--user-group", "--home-dir", str(DATA), "--shell", "/usr/sbin/nologin", USER],
-        ["chown", "-R", f"{USER}:{USER}", str(DATA)],
+        *([[luot, "server", "--init-only", "--config", str(ETC / CONFIG_NAME)]] if args.role == "server" else []),
+        ["chown", "-R", f"{USER}:{USER}", str(DATA)],  # after --init-only: the new database is the service user's
         ["systemctl", "daemon-reload"],
         ["systemctl", "enable", *([] if args.no_start else ["--now"]), unit_name(args.role)],
     ]

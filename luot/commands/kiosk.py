@@ -7,17 +7,23 @@ HELP = "run the touchscreen ticket kiosk (Kivy)"
 import argparse
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+
+from luot.credentials import add_enrol_argument
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="centre TOML file (greeter lexicon, offline start, MQTT port)")
-    parser.add_argument("--server", default="http://127.0.0.1:8080", help="centre server URL")
-    parser.add_argument("--mqtt", metavar="HOST:PORT", help="broker for assistance requests (default: HTTP only)")
-    parser.add_argument("--device", default="kiosk-1", help="this kiosk's device id (its MQTT user and HTTP token)")
+    parser.add_argument("--server", help="centre server URL (default: where it enrolled, else http://127.0.0.1:8080)")
+    parser.add_argument("--mqtt", metavar="HOST:PORT",
+                        help="broker for assistance requests (default: the enrolled one, else HTTP only)")
+    parser.add_argument("--device", help="this kiosk's device id in the centre file (default: kiosk-1; "
+                                         "an enrolled kiosk knows its own)")
     parser.add_argument("--secret", help="device secret (default: read from <data>/secrets.json)")
-    parser.add_argument("--data", help="data dir: secrets.json, outbox, ticket PNGs, prompts, logs "
-                                       "(default: $LUOT_DATA, else the directory of [storage] path, else var)")
+    add_enrol_argument(parser)
+    parser.add_argument("--data", help="data dir: device-credentials.json or secrets.json, outbox, ticket PNGs, "
+                                       "prompts, logs (default: $LUOT_DATA, else the directory of [storage] path, else var)")
     parser.add_argument("--printer", default="none",
                         help="file:/dev/usb/lp0, network:HOST:9100, usb:0xVID:0xPID or none (default)")
     parser.add_argument("--printer-profile", default="default", help="python-escpos profile, e.g. TM-T20II")
@@ -36,6 +42,40 @@ def parse_mqtt(value: str | None) -> tuple[str | None, int]:
     return host, int(port)
 
 
+@dataclass(frozen=True)
+class DeviceLogin:
+    """Who a kiosk or pad is and where its centre is, however it learned it."""
+
+    device_id: str
+    http_secret: str
+    mqtt_secret: str
+    server_url: str
+    mqtt_host: str | None
+    mqtt_port: int
+    counter: int | None = None
+    enrolled: bool = False
+
+
+def device_login(args: argparse.Namespace, data: Path, role: str, default_device: str) -> DeviceLogin:
+    """The kiosk's or pad's identity: enrolled (``--enrol URL CODE`` now, or its saved file in
+    ``data``), or the centre file's device with its secret from ``--secret`` / ``<data>/secrets.json``.
+    ``--server``, ``--mqtt`` and ``--device`` given on the command line win over the enrolled file's."""
+    from kiosk.backend import read_secret
+    from luot.credentials import DeviceCredentialsError, enrolled_identity
+
+    mqtt_host, mqtt_port = parse_mqtt(args.mqtt)
+    identity = None if args.secret else enrolled_identity(data, args.enrol, role)
+    if identity is None:
+        device = args.device or default_device
+        secret = args.secret or read_secret(data, device)
+        return DeviceLogin(device, secret, secret, args.server or "http://127.0.0.1:8080", mqtt_host, mqtt_port)
+    if args.device and args.device != identity.device_id:
+        raise DeviceCredentialsError(f"--device {args.device}: this data directory belongs to {identity.device_id}")
+    return DeviceLogin(identity.device_id, identity.http_token, identity.mqtt_password,
+                       args.server or identity.server_url, mqtt_host or identity.mqtt_host,
+                       mqtt_port if mqtt_host else identity.mqtt_port, identity.counter, enrolled=True)
+
+
 def kivy_environment(data_dir: Path) -> None:
     """Kivy reads these at import: no argv parsing, its files under our data dir, offscreen when
     there is no display at all (a headless check still runs)."""
@@ -46,8 +86,9 @@ def kivy_environment(data_dir: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from kiosk.backend import KioskError, read_secret
+    from kiosk.backend import KioskError
     from luot.config import ConfigError, load_config
+    from luot.credentials import DeviceCredentialsError
     from luot.logs import setup_device_logging
     from luot.paths import data_dir
 
@@ -55,18 +96,18 @@ def run(args: argparse.Namespace) -> int:
         config = load_config(args.config) if args.config else None
         data = data_dir(args.data, config)
         setup_device_logging("kiosk", data, args.debug)
-        mqtt_host, mqtt_port = parse_mqtt(args.mqtt)
-        secret = args.secret or read_secret(data, args.device)
-    except (ValueError, KioskError, ConfigError) as error:
+        login = device_login(args, data, "kiosk", "kiosk-1")
+    except (ValueError, KioskError, ConfigError, DeviceCredentialsError) as error:
         print(f"luot kiosk: {error}", file=sys.stderr)
         return 1
     kivy_environment(data)
     from kiosk.app import KioskApp, KioskOptions
 
     options = KioskOptions(
-        server_url=args.server, device_id=args.device, secret=secret, data_dir=data, printer=args.printer,
+        server_url=login.server_url, device_id=login.device_id, secret=login.http_secret,
+        mqtt_secret=login.mqtt_secret, data_dir=data, printer=args.printer,
         printer_profile=args.printer_profile, printer_width=576 if args.paper == "80" else 384,
-        mqtt_host=mqtt_host, mqtt_port=mqtt_port, fullscreen=args.fullscreen, speech=not args.no_voice,
+        mqtt_host=login.mqtt_host, mqtt_port=login.mqtt_port, fullscreen=args.fullscreen, speech=not args.no_voice,
         config=config, timezone=config.centre.timezone if config else "Asia/Ho_Chi_Minh",
         fallback_centre=_centre_description(config) if config else None)
     KioskApp(options).run()

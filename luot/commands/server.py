@@ -12,6 +12,7 @@ HELP = "run one centre: database, broker, MQTT link and web/API server"
 import argparse
 import asyncio
 import logging
+import os
 import signal
 
 
@@ -27,6 +28,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-mqtt", action="store_true", help="run without MQTT (HTTP only)")
     parser.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                         help="log level (default: $LUOT_LOG, else INFO)")
+    parser.add_argument("--init", action="store_true",
+                        help="create a new centre's database if there is none (without it a missing or empty database stops the start)")
+    parser.add_argument("--init-only", action="store_true",
+                        help="create the centre's database if there is none, print JSON and exit (luot install runs this)")
 
 
 def options_from(args: argparse.Namespace, config=None, port: int | None = None):
@@ -35,7 +40,8 @@ def options_from(args: argparse.Namespace, config=None, port: int | None = None)
 
     return RuntimeOptions(data_dir=data_dir(args.data, config), http_host=args.host,
                           http_port=args.port if port is None else port,
-                          mqtt=not args.no_mqtt, broker=args.broker, mqtt_port=args.mqtt_port)
+                          mqtt=not args.no_mqtt, broker=args.broker, mqtt_port=args.mqtt_port,
+                          init=getattr(args, "init", False))  # luot doctor builds its own Namespace
 
 
 def reachable_config(config, args: argparse.Namespace):
@@ -56,10 +62,33 @@ def run(args: argparse.Namespace) -> int:
     from luot.paths import centre_config
 
     setup_logging(args.log_level)
+    os.umask(0o077)  # the database, its -wal/-shm, backups and secrets: readable by the service user only
+    if args.init_only:
+        return asyncio.run(create_database(centre_config(args.config), options_from(args)))
     result, port = reachable_config(centre_config(args.config), args)
     for note in result.notes:
         print(f"  {note}", flush=True)
     return asyncio.run(serve(result.config, options_from(args, result.config, port)))
+
+
+async def create_database(config, options) -> int:
+    """A new centre's database (schema only; the server makes the first manager at its first
+    start), or the existing one checked and left as it is. Prints JSON."""
+    import json
+
+    from luot.paths import database_file
+    from server.storage import Storage, StorageError
+
+    path = database_file(options.data_dir, config)
+    existed = path.is_file() and path.stat().st_size > 0
+    try:
+        storage = await Storage.open(path, config.zone, create=True)
+    except StorageError as error:
+        print(json.dumps({"ok": False, "database": str(path), "message_en": str(error)}, ensure_ascii=False))
+        return 1
+    await storage.close()
+    print(json.dumps({"ok": True, "database": str(path), "created": not existed}))
+    return 0
 
 
 async def serve(config, options) -> int:

@@ -1,4 +1,8 @@
-"""What officers do at a counter (open, call, serve, transfer...), and closing the day."""
+"""What officers do at a counter (open, call, serve, transfer...), and closing the day.
+
+A counter is held by whoever opened it (opening binds the sign-in to it): while it is open only
+that person acts on it, others get 403 ``counter_held`` (server/counter_hold.py); a manager may
+take it over (``counter.taken_over``). Every command's events carry ``actor``, the caller's id."""
 
 # No "from __future__ import annotations": FastAPI must see the real types used in Depends().
 
@@ -7,7 +11,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Path
 from pydantic import Field
 
-from server.http_common import Body, Principal, get_service, manager, staff
+from server import counter_hold
+from server.accounts import Accounts
+from server.http_common import ApiError, Body, Principal, get_accounts, get_service, manager, staff
 from server.service import CentreService
 
 router = APIRouter(tags=["counters"])
@@ -28,6 +34,10 @@ class CallBody(Body):
 class TransferBody(Body):
     group: str | None = Field(None, max_length=40)
     counter: int | None = Field(None, ge=1, le=999)
+
+
+class TakeOverBody(Body):
+    officer: str | None = Field(None, min_length=1, max_length=64, description="hand it to this person (default: you)")
 
 
 @router.get("/api/v1/counters/{number}/waiting")
@@ -52,7 +62,8 @@ async def counter_waiting(number: CounterNumber, who: Annotated[Principal, Depen
 async def counter_call(number: CounterNumber, body: CallBody, who: Annotated[Principal, Depends(staff)],
                        service: Annotated[CentreService, Depends(get_service)]) -> dict[str, Any]:
     """Call one chosen ticket from the counter's waiting list."""
-    ticket = await service.run(lambda e, now: e.call_ticket(number, body.ticket_id, now))
+    ticket = await service.run(counter_hold.guarded(number, who.id, lambda e, now: e.call_ticket(number, body.ticket_id, now)),
+                               actor=who.id)
     return {"counter": service.engine.counter_view(number), "ticket": {"id": ticket.id, "number": ticket.number}}
 
 
@@ -60,22 +71,44 @@ async def counter_call(number: CounterNumber, body: CallBody, who: Annotated[Pri
 async def counter_transfer(number: CounterNumber, body: TransferBody, who: Annotated[Principal, Depends(staff)],
                            service: Annotated[CentreService, Depends(get_service)]) -> dict[str, Any]:
     """Send the current ticket to another group or counter; it keeps its place in line."""
-    ticket = await service.run(lambda e, now: e.transfer(number, now, to_group=body.group, to_counter=body.counter))
+    ticket = await service.run(counter_hold.guarded(
+        number, who.id, lambda e, now: e.transfer(number, now, to_group=body.group, to_counter=body.counter)), actor=who.id)
     return {"counter": service.engine.counter_view(number), "ticket": service.ticket_view(ticket.id)}
 
 
-# registered after /call and /transfer: the generic {action} route would shadow them
+@router.post("/api/v1/counters/{number}/take-over")
+async def counter_take_over(number: CounterNumber, who: Annotated[Principal, Depends(manager)],
+                            service: Annotated[CentreService, Depends(get_service)],
+                            accounts: Annotated[Accounts, Depends(get_accounts)],
+                            body: TakeOverBody | None = None) -> dict[str, Any]:
+    """A manager takes an open counter over (or hands it to ``officer``); recorded as the event
+    ``counter.taken_over`` with from/to/by. The previous holder can no longer act on it."""
+    to = body.officer if body and body.officer else who.id
+    if to != who.id and await accounts.get_user(to) is None:
+        raise ApiError(404, "user_not_found", f"Không có tài khoản {to}.", f"There is no account {to}.")
+    await service.run(lambda e, now: (None, e.take_over(number, to, who.id, now)), actor=who.id)
+    if to == who.id and who.session is not None:
+        await accounts.bind_counter(who.session, who.id, number)
+    return {"counter": service.engine.counter_view(number)}
+
+
+# registered after /call, /transfer and /take-over: the generic {action} route would shadow them
 @router.post("/api/v1/counters/{number}/{action}")
 async def counter_action(
     number: CounterNumber,
     action: CounterAction,
     who: Annotated[Principal, Depends(staff)],
     service: Annotated[CentreService, Depends(get_service)],
+    accounts: Annotated[Accounts, Depends(get_accounts)],
     pause: PauseBody | None = None,
 ) -> dict[str, Any]:
-    """Open, close, pause, resume, call next, recall, mark absent, start or finish at a counter."""
+    """Open, close, pause, resume, call next, recall, mark absent, start or finish at a counter.
+    Opening binds this sign-in to the counter; only its holder may do the rest."""
+    service.engine.counter(number)  # 404 for an unknown counter before anything else
+    if action == "open":
+        await counter_hold.open_for(service, accounts, who.id, who.role, who.session, number)
+        return {"counter": service.engine.counter_view(number), "ticket": None}
     commands = {
-        "open": lambda e, now: (None, e.open_counter(number, who.id, now)),
         "close": lambda e, now: (None, e.close_counter(number, now)),
         "pause": lambda e, now: (None, e.pause(number, now, reason=pause.reason if pause else None,
                                                minutes=pause.minutes if pause else None)),
@@ -86,8 +119,7 @@ async def counter_action(
         "start": lambda e, now: e.start(number, now),
         "finish": lambda e, now: e.finish(number, now),
     }
-    service.engine.counter(number)  # 404 for an unknown counter before anything else
-    ticket = await service.run(commands[action])
+    ticket = await service.run(counter_hold.guarded(number, who.id, commands[action]), actor=who.id)
     return {"counter": service.engine.counter_view(number),
             "ticket": {"id": ticket.id, "number": ticket.number, "group": ticket.group, "status": ticket.status}
             if ticket else None}
@@ -97,5 +129,16 @@ async def counter_action(
 async def close_day(who: Annotated[Principal, Depends(manager)],
                     service: Annotated[CentreService, Depends(get_service)]) -> dict[str, Any]:
     """End of day: tickets still open expire, counters close. Numbers are not reused today."""
-    await service.run(lambda e, now: (None, e.close_day(now)))
+    await service.run(lambda e, now: (None, e.close_day(now)), actor=who.id)
     return {"ok": True, "day": service.engine.day.isoformat() if service.engine.day else None}
+
+
+@router.post("/api/v1/day/confirm-clock")
+async def confirm_clock(who: Annotated[Principal, Depends(manager)],
+                        service: Annotated[CentreService, Depends(get_service)]) -> dict[str, Any]:
+    """A manager has checked the server clock against a real one: commands refused as
+    ``clock_suspect`` are judged against this time from now on (docs/architecture.md, "Time and
+    commits"). Never reopens an earlier service day."""
+    await service.run(lambda e, now: (None, e.confirm_clock(now)))
+    return {"ok": True, "at": service.now().isoformat(),
+            "day": service.engine.day.isoformat() if service.engine.day else None}

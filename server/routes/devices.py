@@ -1,15 +1,19 @@
-"""What devices send (pads' ratings, kiosks' help requests, number leases and offline tickets),
-and the list of configured devices with their availability."""
+"""What devices send (pads' ratings, kiosks' help requests, number leases and offline tickets);
+the list of devices with their state and availability; managers add a device (a one-time code and
+its QR, server/devices.py) and revoke one. A manager-role *device* (a dashboard screen) may list,
+never add or revoke (the read-only rule of ``require``)."""
 
 # No "from __future__ import annotations": FastAPI must see the real types used in Depends().
 
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Path, Request
 from pydantic import Field
 
-from server.http_common import ApiError, Body, Principal, get_link, get_service, require, staff
+from server.devices import DeviceRegistry, enrolment_text, format_code, qr_svg
+from server.http_common import (ApiError, Body, Principal, apply_registry, get_link, get_registry, get_service,
+                                manager, require, staff)
 from server.schemas import TicketOut
 from server.service import CentreService
 
@@ -42,14 +46,14 @@ class OfflineTicketBody(Body):
 @router.post("/api/v1/feedback", tags=["devices"])
 async def feedback(body: FeedbackBody, who: Annotated[Principal, Depends(require("pad"))],
                    service: Annotated[CentreService, Depends(get_service)]) -> dict[str, Any]:
-    await service.run(lambda e, now: (None, e.record_feedback(body.ticket_id, body.rating, who.id, who.counter, now)))
+    await service.run(lambda e, now: (None, e.record_feedback(body.ticket_id, body.rating, who.id, who.counter, now)), actor=who.id)
     return {"ok": True}
 
 
 @router.post("/api/v1/assistance", tags=["devices"])
 async def assistance(body: AssistanceBody, who: Annotated[Principal, Depends(require("kiosk", "pad"))],
                      service: Annotated[CentreService, Depends(get_service)]) -> dict[str, Any]:
-    await service.run(lambda e, now: (None, e.request_assistance(who.id, body.request_id, body.reason, now, who.counter)))
+    await service.run(lambda e, now: (None, e.request_assistance(who.id, body.request_id, body.reason, now, who.counter)), actor=who.id)
     return {"ok": True}
 
 
@@ -57,7 +61,7 @@ async def assistance(body: AssistanceBody, who: Annotated[Principal, Depends(req
 async def lease(body: LeaseBody, who: Annotated[Principal, Depends(require("kiosk"))],
                 service: Annotated[CentreService, Depends(get_service)]) -> dict[str, Any]:
     """Reserve a block of numbers the kiosk may issue on its own while it is offline."""
-    first, last = await service.run(lambda e, now: e.lease_block(who.id, body.group, body.size, now))
+    first, last = await service.run(lambda e, now: e.lease_block(who.id, body.group, body.size, now), actor=who.id)
     return {"group": body.group, "first": first, "last": last, "day": service.engine.day.isoformat()}
 
 
@@ -72,21 +76,50 @@ async def offline_ticket(body: OfflineTicketBody, who: Annotated[Principal, Depe
     if issued_at.tzinfo is None:
         raise ApiError(422, "invalid_request", "Thời điểm cấp vé cần múi giờ.", "issued_at needs a time zone.")
     ticket = await service.run(lambda e, now: e.import_offline(who.id, body.group, body.number, issued_at, body.token, now,
-                                                               priority=body.priority))
+                                                               priority=body.priority), actor=who.id)
     return {**service.ticket_view(ticket.id), "token": ticket.token, "tracking_url": service.tracking_url(ticket.token)}
 
 
 @router.get("/api/v1/devices", tags=["reports"])
-async def devices(who: Annotated[Principal, Depends(staff)], service: Annotated[CentreService, Depends(get_service)],
+async def devices(who: Annotated[Principal, Depends(staff)], registry: Annotated[DeviceRegistry, Depends(get_registry)],
                   link: Annotated[Any, Depends(get_link)]) -> dict[str, Any]:
-    """Configured devices and whether each is online (from MQTT availability)."""
+    """Every device, declared or enrolled, its state (pending, active, revoked) and availability."""
     status = link.devices_status() if link is not None and hasattr(link, "devices_status") else {}
-    return {"devices": [{"id": d.id, "role": d.role, "counter": d.counter, **_availability(status.get(d.id))}
-                        for d in service.config.devices]}
+    return {"devices": [{**d.public(), **_availability(status.get(d.id))} for d in registry.devices()]}
 
 
 def _availability(entry: Any) -> dict[str, Any]:
     if not entry:
-        return {"online": False, "since": None}
+        return {"online": False, "availability": "unknown", "since": None}
     state, since = entry
-    return {"online": state == "online", "since": since.isoformat() if hasattr(since, "isoformat") else since}
+    return {"online": state == "online", "availability": state,
+            "since": since.isoformat() if hasattr(since, "isoformat") else since}
+
+
+class AddDeviceBody(Body):
+    id: str = Field(min_length=1, max_length=40, description="the device's id, e.g. 'kiosk-3'")
+    role: Literal["kiosk", "display", "pad", "manager"]
+    counter: int | None = Field(None, ge=1, le=999, description="a pad's counter (required), a counter display's")
+
+
+@router.post("/api/v1/devices", tags=["devices"])
+async def add_device(body: AddDeviceBody, who: Annotated[Principal, Depends(manager)], request: Request,
+                     registry: Annotated[DeviceRegistry, Depends(get_registry)]) -> dict[str, Any]:
+    """Add a device; the answer carries its one-time code (valid 10 minutes, shown only here) and the
+    QR of the server's address and the code, which the device is started with (``--enrol URL CODE``)."""
+    device, code = registry.add(body.id, body.role, body.counter, datetime.now(timezone.utc))
+    url = str(request.base_url).rstrip("/")  # the address the manager's browser reached us at
+    text = enrolment_text(url, code)
+    return {"device": device.public(), "code": format_code(code), "expires_at": device.code_expires_at,
+            "url": url, "qr_text": text, "qr_svg": qr_svg(text)}
+
+
+@router.post("/api/v1/devices/{device_id}/revoke", tags=["devices"])
+async def revoke_device(device_id: Annotated[str, Path(min_length=1, max_length=40)],
+                        who: Annotated[Principal, Depends(manager)], request: Request,
+                        registry: Annotated[DeviceRegistry, Depends(get_registry)]) -> dict[str, Any]:
+    """Throw a device out: its HTTP token is refused at once, its MQTT connection is dropped and its
+    retained availability becomes ``revoked``."""
+    device = registry.revoke(device_id, datetime.now(timezone.utc))
+    await apply_registry(request)
+    return {"device": device.public()}

@@ -34,7 +34,7 @@ async def attach_dossier(ticket_id: Annotated[str, Path(max_length=64)], body: D
     if stored is not None and stored["ticket_id"] != ticket_id:
         raise ApiError(409, "dossier_taken", f"Mã hồ sơ {body.code} đã gắn với vé khác.",
                        f"Dossier {body.code} belongs to another ticket.")
-    dossier = await service.run(lambda e, now: e.attach_dossier(ticket_id, body.code, now))
+    dossier = await service.run(lambda e, now: e.attach_dossier(ticket_id, body.code, now), actor=who.id)
     return await service.storage.dossier(dossier.code) or {"code": dossier.code, "status": dossier.status}
 
 
@@ -44,7 +44,7 @@ async def dossier_status(code: DossierCode, body: DossierStatusBody, who: Annota
     """Move a dossier on: received, processing, needs_documents, ready, returned (final)."""
     stored = await service.storage.dossier(code)
     known = Dossier(stored["code"], stored["ticket_id"], stored["status"]) if stored else None
-    await service.run(lambda e, now: e.set_dossier_status(code, body.status, now, known=known))
+    await service.run(lambda e, now: e.set_dossier_status(code, body.status, now, known=known), actor=who.id)
     return await service.storage.dossier(code) or {}
 
 

@@ -4,9 +4,11 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, Path, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from server.backup import storage_health
 from server.http_common import ApiError, get_link, get_service
 from server.live import public_ticket
 from server.service import CentreService
@@ -31,19 +33,27 @@ class TrackOut(BaseModel):
     calls: int
     day: str
     dossiers: list[dict[str, Any]] = []
+    moved_to: dict[str, Any] | None = None
 
 
-@router.get("/health")
-async def health(service: Annotated[CentreService, Depends(get_service)],
-                 link: Annotated[Any, Depends(get_link)]) -> dict[str, Any]:
-    """Is the centre server up, and is its broker link up."""
-    return {
-        "ok": True,
+@router.get("/health", responses={503: {"description": "storage trouble (see `storage.problems`)"}})
+async def health(request: Request, service: Annotated[CentreService, Depends(get_service)],
+                 link: Annotated[Any, Depends(get_link)]) -> JSONResponse:
+    """Is the centre server up, is its broker link up, and is its storage sound: 503 with
+    ``status`` "storage-trouble" when the disk is nearly full, the latest commit failed or the
+    latest backup found the database damaged (server/backup.py ``storage_health``)."""
+    storage = storage_health(service.storage, service.config.storage.min_free_mb,
+                             getattr(request.app.state, "backups", None))
+    sound = storage["status"] == "ok"
+    return JSONResponse({
+        "ok": sound,
+        "status": storage["status"],
         "centre": service.config.centre.id,
         "day": service.engine.day.isoformat() if service.engine.day else None,
         "mqtt": bool(link and link.connected),
         "events": service.storage.committed_events,
-    }
+        "storage": storage,
+    }, status_code=200 if sound else 503)
 
 
 @router.get("/api/v1/centre")

@@ -23,7 +23,7 @@ class IssueBody(Body):
 async def issue(body: IssueBody, who: Annotated[Principal, Depends(require("kiosk", "officer", "manager"))],
                 service: Annotated[CentreService, Depends(get_service)]) -> dict[str, Any]:
     """Issue the next number of a group. The answer comes only after the ticket is on disk."""
-    ticket = await service.run(lambda e, now: e.issue(body.group, now, priority=body.priority, source=who.id))
+    ticket = await service.run(lambda e, now: e.issue(body.group, now, priority=body.priority, source=who.id), actor=who.id)
     return {**service.ticket_view(ticket.id), "token": ticket.token, "tracking_url": service.tracking_url(ticket.token)}
 
 
@@ -36,7 +36,7 @@ async def ticket(ticket_id: Annotated[str, Path(max_length=64)], who: Annotated[
 @router.post("/api/v1/tickets/{ticket_id}/cancel", response_model=TicketOut)
 async def cancel(ticket_id: Annotated[str, Path(max_length=64)], who: Annotated[Principal, Depends(staff)],
                  service: Annotated[CentreService, Depends(get_service)]) -> dict[str, Any]:
-    ticket = await service.run(lambda e, now: e.cancel(ticket_id, now, reason="staff"))
+    ticket = await service.run(lambda e, now: e.cancel(ticket_id, now, reason="staff"), actor=who.id)
     return service.ticket_view(ticket.id)
 
 

@@ -3,32 +3,67 @@
 "use strict";
 (async () => {
   const { api, $, el, showError, signIn, stream, badge, beep, TICKET_STATUS, DOSSIER_STATUS } = Luot;
-  const me = await signIn(["officer", "manager"]);
-  $("#logout").hidden = false; $("#logout").onclick = Luot.logout;
   const centre = await api("GET", "/api/v1/centre");
+  // Signing in may name the counter to work at: it opens for this officer and only they act on it.
+  const me = await signIn(["officer", "manager"], { counters: centre.counters });
+  $("#logout").hidden = false; $("#logout").onclick = Luot.logout;
+  $("#password").hidden = false; $("#password").onclick = () => Luot.changePassword(false);
   const groups = Object.fromEntries(centre.groups.map((g) => [g.code, g]));
+  const counterNames = Object.fromEntries(centre.counters.map((c) => [c.number, c.name]));
   const select = $("#counter");
   for (const c of centre.counters) select.append(el("option", { value: c.number }, c.name));
   for (const g of centre.groups) $("#to-group").append(el("option", { value: g.code }, g.name));
   for (const c of centre.counters) $("#to-counter").append(el("option", { value: c.number }, c.name));
   for (const [code, text] of Object.entries(DOSSIER_STATUS)) $("#dossier-status").append(el("option", { value: code }, text));
-  const saved = localStorage.getItem("luot.counter");
-  if (saved && centre.counters.some((c) => String(c.number) === saved)) select.value = saved;
+  // Which counter: the one this sign-in works at, else one this officer holds open, else the one
+  // they held last (from the server, not this browser) — never silently counter 1.
+  const start = me.counter || (me.held && me.held[0]) || me.last_counter;
+  if (start && centre.counters.some((c) => c.number === start)) select.value = String(start);
   let view = null;           // this counter's view from the latest snapshot
   let lastDossier = null;
 
   const counter = () => Number(select.value);
-  select.onchange = () => { localStorage.setItem("luot.counter", select.value); view = null; refresh(); };
+  select.onchange = () => { view = null; refresh(); };
+
+  const groupName = (code) => (groups[code] ? groups[code].name : code);
+  const clock = () => new Date().toLocaleTimeString("vi-VN", { hour: "2-digit", minute: "2-digit" });
+  /* The line under the current ticket: what just happened, in words (Vietnamese, then English). */
+  function said(vi, en) {
+    $("#last-action").replaceChildren(`${clock()} · ${vi} `, el("span", { class: "en", lang: "en" }, en));
+  }
+  function describe(action, answer, body) {
+    const n = counter(), t = answer && answer.ticket;
+    const num = t ? t.number : "";
+    switch (action) {
+      case "open": return said(`Đã mở ${counterNames[n] || "quầy " + n}.`, `Counter ${n} opened.`);
+      case "close": return said(`Đã đóng ${counterNames[n] || "quầy " + n}.`, `Counter ${n} closed.`);
+      case "call-next": case "call":
+        return t ? said(`Đã gọi số ${num} (${groupName(t.group)}).`, `Called ${num}.`)
+          : said("Không còn ai chờ cho quầy này.", "Nobody is waiting for this counter.");
+      case "recall":
+        return t && t.status === "no_show" ? said(`Số ${num} vắng mặt sau nhiều lần gọi.`, `${num} marked absent after repeated calls.`)
+          : said(`Đã gọi lại số ${num}.`, `Called ${num} again.`);
+      case "no-show": return said(`Số ${num} được đánh dấu vắng mặt.`, `${num} marked absent.`);
+      case "start": return said(`Bắt đầu phục vụ số ${num}.`, `Serving ${num}.`);
+      case "finish": return said(`Đã phục vụ xong số ${num}.`, `${num} finished.`);
+      case "pause": return said("Quầy tạm dừng.", "Counter paused.");
+      case "resume": return said("Quầy làm việc lại.", "Counter resumed.");
+      case "transfer":
+        return body.counter ? said(`Đã chuyển số ${num} sang quầy ${body.counter}.`, `${num} moved to counter ${body.counter}.`)
+          : said(`Đã chuyển số ${num} sang lĩnh vực ${groupName(body.group)}.`, `${num} moved to ${groupName(body.group)}.`);
+      case "take-over": return said(`Bạn đã nhận quầy ${n}.`, `You took over counter ${n}.`);
+      default: return null;
+    }
+  }
 
   async function act(action, body) {
     showError(null);
+    if (!counter()) { select.focus(); showError({ message: "Hãy chọn quầy trước.", en: "Choose a counter first." }); return null; }
     try {
       const path = `/api/v1/counters/${counter()}/${action}`;
       const answer = await api("POST", path, body);
       if (answer && answer.counter) render(answer.counter);
-      if (action === "call-next" && answer && !answer.ticket) {
-        showError({ message: "Không còn ai chờ cho quầy này.", en: "Nobody is waiting for this counter." });
-      }
+      describe(action, answer, body || {});
       loadWaiting();
       return answer;
     } catch (e) { showError(e); return null; }
@@ -54,16 +89,24 @@
     pause.disabled = !open;
     pause.dataset.action = paused ? "resume" : "pause";
     pause.replaceChildren(paused ? "Tiếp tục " : "Tạm dừng ", el("kbd", {}, "P"));
-    $("#transfer").disabled = !has || paused;
-    $("#open").disabled = open; $("#close").disabled = !open;
-    $("#dossier-attach").disabled = !(view.ticket_id || view.last_ticket_id);
+    // Held by someone else: say by whom; only a manager may take it over.
+    const other = open && view.officer && view.officer !== me.username;
+    $("#holder").hidden = !other;
+    if (other) $("#holder").replaceChildren(`Quầy ${view.counter} đang do ${view.officer} phụ trách. `,
+      el("span", { class: "en", lang: "en" }, `Counter ${view.counter} is held by ${view.officer}.`));
+    $("#take-over").hidden = !(other && me.role === "manager");
+    if (other) for (const b of document.querySelectorAll(".actions button")) b.disabled = true;
+    $("#transfer").disabled = !has || paused || other;
+    $("#open").disabled = open; $("#close").disabled = !open || other;
+    $("#dossier-attach").disabled = !(view.ticket_id || view.last_ticket_id) || other;
   }
 
-  async function loadWaiting() {
+  async function loadWaiting(background) {
     clearTimeout(loadWaiting.timer);
     loadWaiting.timer = setTimeout(async () => {
       try {
-        const data = await api("GET", `/api/v1/counters/${counter()}/waiting`);
+        if (!counter()) { $("#counter-status").textContent = "Hãy chọn quầy để làm việc. / Choose your counter."; return; }
+        const data = await api("GET", `/api/v1/counters/${counter()}/waiting`, undefined, { background: background === true });
         if (!view || view.counter !== data.counter.counter) render(data.counter);
         $("#waiting-count").textContent = `(${data.waiting.length})`;
         $("#waiting").replaceChildren(...data.waiting.map((t) => el("tr", {},
@@ -72,7 +115,8 @@
           el("td", { class: "num" }, Math.floor(t.waited_minutes) + " phút"),
           el("td", {}, t.priority ? el("span", { class: "prio" }, "★ Ưu tiên ") : "", t.transferred ? "↪ Chuyển đến" : ""),
           el("td", {}, el("button", { type: "button", onclick: () => act("call", { ticket_id: t.id }),
-            disabled: !view || view.status === "closed" || view.status === "paused" || view.ticket_status === "called",
+            disabled: !view || view.status === "closed" || view.status === "paused" || view.ticket_status === "called"
+              || (view.officer && view.officer !== me.username),
             "aria-label": `Gọi số ${t.number}` }, "Gọi")))));
         if (!data.waiting.length) $("#waiting").append(el("tr", {}, el("td", { colspan: 5 }, "Không có ai đang chờ. ", el("span", { class: "en", lang: "en" }, "Nobody waiting."))));
       } catch (e) { showError(e); }
@@ -93,12 +137,19 @@
   stream((update) => {
     const mine = update.snapshot.counters.find((c) => c.counter === counter());
     if (mine) render(mine);
-    for (const event of update.events) if (event.type === "assistance.requested") assistance(event);
-    loadWaiting();
+    for (const event of update.events) {
+      if (event.type === "assistance.requested") assistance(event);
+      if (event.type === "counter.taken_over" && event.data.counter === counter() && event.data.by !== me.username) {
+        said(`${event.data.by} đã giao quầy ${event.data.counter} cho ${event.data.to}.`,
+          `${event.data.by} handed counter ${event.data.counter} to ${event.data.to}.`);
+      }
+    }
+    loadWaiting(true);
   });
-  setInterval(loadWaiting, 30000);  // waited minutes keep growing even when nothing happens
+  setInterval(() => loadWaiting(true), 30000);  // waited minutes keep growing even when nothing happens
 
   $("#open").onclick = () => act("open");
+  $("#take-over").onclick = () => act("take-over");
   $("#close").onclick = () => act("close");
   for (const b of document.querySelectorAll(".actions button[data-action]")) b.onclick = () => act(b.dataset.action);
   async function transfer() {

@@ -64,13 +64,38 @@
       const data = await api("GET", "/api/v1/devices");
       const ROLE = { kiosk: "Ki-ốt lấy số", display: "Màn hình", pad: "Bảng đánh giá", manager: "Quản lý" };
       $("#devices").replaceChildren(...data.devices.map((d) => {
-        const state = !settings.availability_known ? "unknown" : d.online ? "online" : "offline";
-        const text = { unknown: "Không rõ (chưa có MQTT)", online: "Trực tuyến", offline: "Mất kết nối" }[state];
-        return el("tr", {}, el("th", { scope: "row" }, d.id), el("td", {}, ROLE[d.role] || d.role),
-          el("td", {}, d.counter || "–"), el("td", {}, el("span", { class: "badge b-" + state }, text)));
+        let state = !settings.availability_known ? "unknown" : d.online ? "online" : "offline";
+        if (d.state === "revoked" || d.state === "pending") state = d.state;
+        const text = { unknown: "Không rõ (chưa có MQTT)", online: "Trực tuyến", offline: "Mất kết nối",
+          revoked: "Đã thu hồi", pending: "Chờ đăng ký" }[state];
+        const revoke = d.state === "revoked" ? "–" : el("button", { type: "button", class: "revoke", "data-device": d.id,
+          onclick: () => revokeDevice(d.id) }, "Thu hồi");
+        return el("tr", { "data-device": d.id }, el("th", { scope: "row" }, d.id), el("td", {}, ROLE[d.role] || d.role),
+          el("td", {}, d.counter || "–"), el("td", {}, el("span", { class: "badge b-" + state }, text)), el("td", {}, revoke));
       }));
     } catch (e) { showError(e); }
   }
+
+  async function revokeDevice(id) {
+    if (!confirm("Thu hồi thiết bị " + id + "? Nó sẽ mất kết nối ngay. / Revoke " + id + "?")) return;
+    try { await api("POST", "/api/v1/devices/" + encodeURIComponent(id) + "/revoke"); } catch (e) { showError(e); }
+    loadDevices();
+  }
+
+  $("#add-device").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const counter = $("#add-counter").value;
+    try {
+      const added = await api("POST", "/api/v1/devices", { id: $("#add-id").value.trim(), role: $("#add-role").value,
+        counter: counter ? Number(counter) : null });
+      $("#enrol-code").textContent = added.code;
+      $("#enrol-command").textContent = added.device.role === "manager" ? "POST " + added.url + "/api/v1/enrol"
+        : "luot " + added.device.role + " --enrol " + added.qr_text;
+      $("#enrol-qr").src = "data:image/svg+xml;charset=utf-8," + encodeURIComponent(added.qr_svg);
+      $("#enrolment").hidden = false;
+      loadDevices();
+    } catch (e) { showError(e); }
+  });
 
   stream((update) => {
     snapshot = update.snapshot; receivedAt = Date.now(); render();

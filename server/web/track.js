@@ -27,6 +27,11 @@
     if (s === "waiting") {
       head = v.ahead === 0 ? "Sắp đến lượt bạn" : "Đang chờ";
       detail = "Hãy ở gần khu vực chờ và theo dõi màn hình. (Please stay near the waiting area.)";
+      if (v.moved_to) {
+        var m = v.moved_to;
+        detail = m.counter ? "Số của bạn đã được chuyển sang quầy " + m.counter + ", vẫn giữ thứ tự chờ. (Your number was moved to counter " + m.counter + "; you keep your place.)"
+          : "Số của bạn đã được chuyển sang nhóm " + m.group_name + ", vẫn giữ thứ tự chờ. (Your number was moved to " + (m.group_name_en || m.group_name) + "; you keep your place.)";
+      }
     } else if (s === "called") {
       cls += " called"; head = "Mời bạn đến quầy " + v.counter;
       detail = "Please go to counter " + v.counter + (v.calls > 1 ? " — gọi lần " + v.calls : "");
@@ -42,6 +47,7 @@
       cls += " ended"; head = "Vé đã hết hiệu lực"; detail = "Hết ngày làm việc. This ticket has expired.";
     }
     state.className = cls; set("headline", head); set("detail", detail);
+    if (v.group_name) set("group", v.group_name);  // a transfer may change the group
     var waiting = s === "waiting";
     $("facts").hidden = !waiting;
     set("ahead", v.ahead === null || v.ahead === undefined ? "–" : v.ahead + " người");

@@ -49,7 +49,8 @@ async def running_centre(
 ) -> AsyncIterator[CentreRuntime]:
     runtime = CentreRuntime(
         config or load_config(),
-        RuntimeOptions(data_dir=tmp_path / "var", http_port=0, mqtt=mqtt, broker=broker, mqtt_port=0, clock=clock),
+        RuntimeOptions(data_dir=tmp_path / "var", http_port=0, mqtt=mqtt, broker=broker, mqtt_port=0, clock=clock,
+                       init=True),
     )
     await runtime.start()
     try:

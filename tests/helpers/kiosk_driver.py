@@ -58,7 +58,7 @@ class CentreThread:
 
     def start(self) -> "CentreThread":
         runtime = CentreRuntime(load_config(), RuntimeOptions(
-            data_dir=self.data_dir, http_port=self.port, mqtt=self.mqtt, mqtt_port=0 if self.mqtt else None))
+            data_dir=self.data_dir, http_port=self.port, mqtt=self.mqtt, mqtt_port=0 if self.mqtt else None, init=True))
         self.call(runtime.start())
         self.runtime = runtime
         return self

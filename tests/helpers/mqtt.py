@@ -7,7 +7,6 @@ server's MQTT link) without starving them. Fixtures using these live in tests/co
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -19,14 +18,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from luot.config import CentreConfig
 from luot.credentials import Credentials
+from luot.ports import free_port  # noqa: F401 (tests import it from here)
 from luot.protocol import Topics
 from server.broker import RunningBroker
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class LoopThread:

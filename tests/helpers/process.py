@@ -14,8 +14,10 @@ from server.app import free_port
 
 
 class ServerProcess:
-    def __init__(self, data_dir: Path, extra: list[str] | None = None, port: int | None = None) -> None:
+    def __init__(self, data_dir: Path, extra: list[str] | None = None, port: int | None = None,
+                 init: bool = True) -> None:
         self.data_dir = data_dir
+        self.init = init  # --init: create the centre's database when there is none
         self.port = port or free_port()
         self.extra = extra or ["--no-mqtt"]
         self.proc: subprocess.Popen[bytes] | None = None
@@ -30,7 +32,8 @@ class ServerProcess:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "luot.cli", "server", "--data", str(self.data_dir), "--port", str(self.port), *self.extra],
+                [sys.executable, "-m", "luot.cli", "server", *(["--init"] if self.init else []), "--data", str(self.data_dir),
+                 "--port", str(self.port), *self.extra],
                 stdout=log, stderr=subprocess.STDOUT, env=env, cwd=Path(__file__).resolve().parents[2],
             )
         deadline = time.monotonic() + timeout

@@ -26,6 +26,7 @@ from region.settings import DASHBOARD_USER, load_region
 from server.app import CentreRuntime
 from server.broker import find_mosquitto
 from server.engine import QueueError
+from luot.ports import free_port  # noqa: F401 (tests import it from here)
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN_DSN = os.environ.get("LUOT_TEST_PG", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
@@ -68,10 +69,6 @@ def scratch_database() -> Iterator[str]:
             admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def accepts(port: int) -> bool:

@@ -1,0 +1,104 @@
+"""The staff rules as people see them, in a real headless Chromium against a real centre.
+
+An officer with a one-time password signs in at counter 1, must choose a new password, and lands
+at counter 1; pressing N says what happened ("Đã gọi số 1001"); a transfer says where the ticket
+went, and the citizen's phone says the number was moved; a counter held by another officer shows
+who holds it and refuses the buttons; a manager takes it over with one click.
+Screenshots go to $LUOT_SCREENSHOT_DIR (docs/img when refreshing the ones in the docs).
+"""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.helpers.centre import device_auth, running_centre
+from tests.test_web_pages import ARGS, CHROMIUM, DESKTOP, PHONE, axe_check, shots_dir
+
+playwright_api = pytest.importorskip("playwright.async_api")
+pytestmark = pytest.mark.asyncio
+PASSWORD = "matkhau-123"
+
+
+@pytest.fixture
+async def browser():
+    async with playwright_api.async_playwright() as pw:
+        chromium = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield chromium
+        await chromium.close()
+
+
+async def sign_in(page, username: str, password: str, counter: str | None = None) -> None:
+    await page.fill("input[name=username]", username)
+    await page.fill("input[name=password]", password)
+    if counter is not None:
+        await page.select_option("#login-form select[name=counter]", counter)
+    await page.click("#login-form button[type=submit]")
+
+
+async def test_sign_in_at_a_counter_say_what_happened_and_respect_the_holder(tmp_path, browser):
+    expect = playwright_api.expect
+    async with running_centre(tmp_path) as centre, httpx.AsyncClient(base_url=centre.base_url) as http:
+        await centre.accounts.add_user("canbo1", "Cán bộ 1", "officer", "mot-lan-thoi-1", must_change=True)
+        await centre.accounts.add_user("canbo2", "Cán bộ 2", "officer", PASSWORD)
+        await centre.accounts.add_user("quanly2", "Quản lý", "manager", PASSWORD)
+        kiosk = device_auth(centre, "kiosk-1")
+        ticket = (await http.post("/api/v1/tickets", json={"group": "ho-tich"}, headers=kiosk)).json()
+        other = (await http.post("/api/v1/login", json={"username": "canbo2", "password": PASSWORD, "counter": 2})).json()
+        assert other["counter"] == 2
+        shots = shots_dir(tmp_path)
+
+        console = await (await browser.new_context(viewport=DESKTOP)).new_page()
+        await console.goto(f"{centre.base_url}/console")
+        await expect(console.locator("#login-counter")).to_be_visible()
+        await sign_in(console, "canbo1", "mot-lan-thoi-1", counter="1")
+        # a one-time password: the change form, nothing else
+        await expect(console.locator("#pwchange")).to_be_visible()
+        await expect(console.locator("#app")).to_be_hidden()
+        await console.screenshot(path=str(shots / "staff-console-password-change-desktop.png"))
+        await console.fill("#pw-form input[name=old]", "mot-lan-thoi-1")
+        await console.fill("#pw-form input[name=new]", "canbo1")
+        await console.fill("#pw-form input[name=again]", "canbo1")
+        await console.click("#pw-form button[type=submit]")
+        await expect(console.locator("#pw-error")).to_contain_text("ít nhất 10 ký tự")
+        for field in ("new", "again"):
+            await console.fill(f"#pw-form input[name={field}]", "mat-khau-moi-2")
+        await console.click("#pw-form button[type=submit]")
+        await expect(console.locator("#app")).to_be_visible()
+        # ...and lands at the counter chosen at sign-in, open for them
+        await expect(console.locator("#counter")).to_have_value("1")
+        await expect(console.locator("#counter-status")).to_contain_text("Đang rảnh")
+        await expect(console.locator("#counter-status")).to_contain_text("canbo1")
+
+        await console.locator("body").press("n")
+        await expect(console.locator("#last-action")).to_contain_text(f"Đã gọi số {ticket['number']} (Hộ tịch)")
+        await console.select_option("#to-counter", "2")
+        await console.click("#transfer")
+        await expect(console.locator("#last-action")).to_contain_text(f"Đã chuyển số {ticket['number']} sang quầy 2.")
+        await console.screenshot(path=str(shots / "staff-console-desktop.png"))
+        await axe_check(console, "console")
+
+        phone = await (await browser.new_context(viewport=PHONE, is_mobile=True)).new_page()
+        await phone.goto(f"{centre.base_url}/t/{ticket['token']}")
+        await expect(phone.locator("#detail")).to_contain_text("Số của bạn đã được chuyển sang quầy 2")
+        await phone.screenshot(path=str(shots / "staff-track-moved-phone.png"))
+
+        # counter 2 is canbo2's: whose it is, and no buttons for canbo1
+        await console.select_option("#counter", "2")
+        await expect(console.locator("#holder")).to_contain_text("Quầy 2 đang do canbo2 phụ trách")
+        await expect(console.locator("button[data-action=call-next]")).to_be_disabled()
+        await expect(console.locator("#take-over")).to_be_hidden()
+        await console.screenshot(path=str(shots / "staff-console-held-desktop.png"))
+
+        manager = await (await browser.new_context(viewport=DESKTOP)).new_page()
+        await manager.goto(f"{centre.base_url}/console")
+        await sign_in(manager, "quanly2", PASSWORD)
+        await expect(manager.locator("#app")).to_be_visible()
+        await expect(manager.locator("#counter")).to_have_value("")  # no counter held before: none chosen
+        await manager.select_option("#counter", "2")
+        await expect(manager.locator("#take-over")).to_be_visible()
+        await manager.click("#take-over")
+        await expect(manager.locator("#last-action")).to_contain_text("Bạn đã nhận quầy 2.")
+        await expect(manager.locator("#holder")).to_be_hidden()
+        await expect(console.locator("#holder")).to_contain_text("Quầy 2 đang do quanly2 phụ trách")
+        await expect(console.locator("#last-action")).to_contain_text("quanly2 đã giao quầy 2 cho quanly2")

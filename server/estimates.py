@@ -49,6 +49,9 @@ from luot.config import WEEKDAYS, CentreConfig
 if TYPE_CHECKING:  # the engine imports this module; only type hints look back
     from server.engine import QueueEngine, Ticket
 
+# The engine's counter statuses this module reads (server.engine imports this module, so it cannot
+# import them back; tests/test_estimates.py checks they agree).
+COUNTER_CLOSED, COUNTER_PAUSED = "closed", "paused"
 MIN_SAMPLES = 3
 SERVICE_SAMPLES = 200      # services per group kept for the busy counters' remaining time
 RECENT_WEIGHT = 0.1        # weight of a group's newest ticket in its exponentially weighted cycle
@@ -298,8 +301,6 @@ class EstimateModel:
     def free_at(self, engine: "QueueEngine", now: datetime) -> dict[int, float]:
         """Each available counter's open-minute instant of being free; paused ones included at
         their expected return."""
-        from server.engine import CLOSED, PAUSED
-
         timeline = self.timeline(now)
         open_now = timeline.open_minutes(now)
         # An idle counter counts as free since the start of the current minute, and an overrunning
@@ -308,12 +309,12 @@ class EstimateModel:
         idle_since = float(math.floor(open_now))
         result: dict[int, float] = {}
         for counter in engine.counters.values():
-            if counter.status == CLOSED:
+            if counter.status == COUNTER_CLOSED:
                 continue
             free = idle_since
             if counter.ticket_id:
                 free = max(idle_since, self.ticket_done_at(engine.tickets[counter.ticket_id], timeline, now, open_now))
-            if counter.status == PAUSED:
+            if counter.status == COUNTER_PAUSED:
                 paused, minutes = self.paused_at.get(counter.number, (now, None))
                 length = minutes or self.expected_pause_minutes()
                 back = (timeline.open_minutes(paused + timedelta(minutes=minutes)) if minutes  # the officer's word

@@ -16,6 +16,12 @@ MON = 2  # 2 March 2026 is a Monday
 CONFIG = make_config()
 
 
+def test_the_counter_statuses_read_are_the_engines() -> None:
+    from server import engine, estimates
+
+    assert (estimates.COUNTER_CLOSED, estimates.COUNTER_PAUSED) == (engine.CLOSED, engine.PAUSED)
+
+
 def test_timeline_skips_the_lunch_break_and_counts_from_opening() -> None:
     timeline = Timeline.for_day(CONFIG, at(MON, 9))
     assert timeline.open_minutes(at(MON, 7)) == 0.0  # before opening: nothing has passed

@@ -5,13 +5,15 @@ service on c counters (one group, FIFO) and compares the mean wait with the Erla
 (M/M/c). Each service day starts empty, so the first customers of each day are a warm-up and are
 not counted (FIFO waits do not depend on later arrivals, so the end of a day is not biased).
 
-Part 2 runs whole simulated days of the sample centre (its groups and counters, the demo's hourly
-arrival profile, 12 % priority tickets, officers who take a moment to call and to start, absent
-citizens recalled three times) and compares, for every ticket, the wait predicted at issue time
-with the actual wait until its first call. The baseline is "people ahead x mean service time /
-open counters that serve the group".
+Part 2 runs whole simulated days of the sample centre (its groups, counters and opening hours with
+the lunch break, the demo's hourly arrival profile, 12 % priority tickets, officers who take a
+moment to call and to start, absent citizens recalled) in five scenario families
+(server/wait_scenarios.py) and compares, for every ticket, the wait estimated at issue time with
+the actual wait until its first call, against the classic predictors LES, HOL, QL and a 30-minute
+rolling average (Ibrahim & Whitt 2009). Tuning uses seeds 0-5; ``--fresh`` runs seeds 1000-1005,
+kept for the reported figures.
 
-    .venv/bin/python bench/bench_queueing.py [--quick] [--seeds 4]
+    .venv/bin/python bench/bench_queueing.py [--quick] [--seeds 4] [--part 2 --fresh]
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ import random
 import statistics
 import sys
 import time
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -31,8 +32,8 @@ from zoneinfo import ZoneInfo
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from luot.config import CentreConfig, load_config  # noqa: E402
-from server.engine import CALLED, SERVING, QueueEngine  # noqa: E402
-from server.simulation import HOURLY_PROFILE  # noqa: E402
+from server import wait_scenarios  # noqa: E402
+from server.engine import QueueEngine  # noqa: E402
 
 ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
 
@@ -149,136 +150,127 @@ def part1(seeds: int, scale: float) -> list[dict]:
 
 
 # ---------------------------------------------------------------------------------------- part 2
-@dataclass
-class Prediction:
-    group: str
-    priority: bool
-    issued: datetime
-    predicted: float | None
-    baseline: float | None
-    actual: float | None = None
+TUNING_SEEDS = range(0, 6)
+FRESH_SEEDS = range(1000, 1006)  # reserved for the reported figures: never tuned on
+FIRST_DAY = datetime(2026, 11, 2, tzinfo=ZONE)  # a Monday
 
 
-def baseline_minutes(engine: QueueEngine, ticket_id: str, ahead: int, now: datetime) -> float | None:
-    """People ahead x the group's mean service time / open counters that serve the group."""
-    ticket = engine.tickets[ticket_id]
-    open_counters = [c for c in engine.counters.values() if c.status not in ("closed", "paused")
-                     and ticket.group in c.groups]
-    if not open_counters:
-        return None
-    return ahead * engine.mean_service_minutes(ticket.group) / len(open_counters)
-
-
-def simulate_day(config: CentreConfig, seed: int, tickets_per_day: int, day: datetime,
-                 no_show_rate: float = 0.05) -> list[Prediction]:
-    """One day of the sample centre, driven like server/simulation.py but with explicit times."""
-    rng = random.Random(seed)
-    new_id, new_token = cheap_ids()
-    engine = QueueEngine(config, new_id=new_id, new_token=new_token)
-    groups = config.groups
-    weights = [1.0 / g.service_minutes + 0.05 for g in groups]
-    priorities = [p.code for p in config.priority_classes]
-    open_hours = sum(HOURLY_PROFILE.values())
-    peak = max(HOURLY_PROFILE.values())
-    base_rate = tickets_per_day / open_hours / 60.0  # per minute at profile 1.0
-    start = day.replace(hour=7, minute=0)
-    end_arrivals = day.replace(hour=17, minute=0)
-    heap: list[tuple[datetime, int, str, int]] = []
-    order = itertools.count()
-    for counter in config.counters:
-        engine.open_counter(counter.number, f"canbo{counter.number}", start)
-        heapq.heappush(heap, (start + timedelta(minutes=rng.uniform(0, 1)), next(order), "act", counter.number))
-    # arrivals: non-homogeneous Poisson by thinning
-    t = start
-    while True:
-        t += timedelta(minutes=rng.expovariate(base_rate * peak))
-        if t >= end_arrivals:
-            break
-        if rng.random() < HOURLY_PROFILE.get(t.hour, 0.0) / peak:
-            heapq.heappush(heap, (t, next(order), "arrive", 0))
-    predictions: dict[str, Prediction] = {}
-    absent: set[str] = set()
-    while heap:
-        now, _, kind, number = heapq.heappop(heap)
-        if kind == "arrive":
-            group = rng.choices(groups, weights)[0].code
-            priority = rng.choice(priorities) if priorities and rng.random() < 0.12 else None
-            ticket, _ = engine.issue(group, now, priority=priority)
-            estimate = engine.estimates(now).get(ticket.id)
-            predictions[ticket.id] = Prediction(
-                group, priority is not None, now, estimate.wait_minutes if estimate else None,
-                baseline_minutes(engine, ticket.id, estimate.ahead if estimate else 0, now))
-            continue
-        counter = engine.counters[number]
-        ticket = engine.tickets.get(counter.ticket_id) if counter.ticket_id else None
-        if ticket is None:
-            if now > end_arrivals and not any(engine.eligible(t, counter) for t in engine.waiting()):
-                continue  # the day is over for this officer
-            called, _ = engine.call_next(number, now)
-            if called is not None:
-                predictions[called.id].actual = (now - called.issued_at).total_seconds() / 60.0
-                if rng.random() < no_show_rate:
-                    absent.add(called.id)
-                delay = rng.uniform(0.3, 1.0)
-            else:
-                delay = 0.5
-        elif ticket.status == CALLED and ticket.id in absent:
-            engine.recall(number, now)
-            delay = 1.0
-        elif ticket.status == CALLED:
-            engine.start(number, now)
-            mean = config.group(ticket.group).service_minutes
-            delay = max(0.5, rng.expovariate(1.0 / mean))
-        elif ticket.status == SERVING:
-            engine.finish(number, now)
-            delay = rng.uniform(0.2, 0.8)
-        else:
-            delay = 0.5
-        heapq.heappush(heap, (now + timedelta(minutes=delay), next(order), "act", number))
-    return [p for p in predictions.values() if p.actual is not None]
-
-
-def part2(days: int, tickets_per_day: int) -> dict:
+def part2(families: list[str], seeds: list[int]) -> dict[str, dict]:
+    """Every scenario family on ``seeds`` (one simulated day each): our estimate against the
+    classic predictors (server/wait_scenarios.py), overall and for waits that cross a break."""
     config = load_config()
-    rows: list[Prediction] = []
-    started = time.perf_counter()
-    first = datetime(2026, 11, 2, tzinfo=ZONE)  # a Monday
-    for index in range(days):
-        rows += simulate_day(config, seed=index, tickets_per_day=tickets_per_day, day=first + timedelta(days=index))
-    scored = [r for r in rows if r.predicted is not None and r.baseline is not None]
-    mae = statistics.fmean(abs(r.predicted - r.actual) for r in scored)
-    mae_base = statistics.fmean(abs(r.baseline - r.actual) for r in scored)
-    bias = statistics.fmean(r.predicted - r.actual for r in scored)
-    bias_base = statistics.fmean(r.baseline - r.actual for r in scored)
-    mean_wait = statistics.fmean(r.actual for r in scored)
-    improvement = 1 - mae / mae_base
-    print(f"\nPart 2: predictor on {days} simulated days of the sample centre, {tickets_per_day} tickets a day "
-          f"({len(scored)} tickets, mean actual wait {mean_wait:.1f} min, {time.perf_counter() - started:.1f} s)")
-    print(f"  engine predictor   MAE {mae:6.2f} min   bias {bias:+6.2f} min")
-    print(f"  baseline           MAE {mae_base:6.2f} min   bias {bias_base:+6.2f} min")
-    print(f"  predictor is {improvement:.0%} better than the baseline (target: at least 30 %)")
-    for label, subset in (("ordinary", [r for r in scored if not r.priority]), ("priority", [r for r in scored if r.priority])):
-        if subset:
-            print(f"    {label:9s} n={len(subset):5d}  MAE {statistics.fmean(abs(r.predicted - r.actual) for r in subset):6.2f}"
-                  f"  baseline {statistics.fmean(abs(r.baseline - r.actual) for r in subset):6.2f}")
-    return {"mae": mae, "mae_baseline": mae_base, "improvement": improvement, "tickets": len(scored)}
+    print(f"\nPart 2: wait estimates on simulated days of the sample centre, seeds {seeds[0]}..{seeds[-1]}")
+    header = (f"{'family':13} {'subset':8} {'n':>5} {'wait':>5} {'ours':>6} {'LES':>6} {'HOL':>6} {'QL':>6} "
+              f"{'roll':>6} {'naive':>6} {'gain':>6} {'bias':>6} {'under10':>7} {'cover':>6} {'width':>5} {'sec':>5}")
+    print(header)
+    results = {}
+    for name in families:
+        started = time.perf_counter()
+        result = wait_scenarios.run_family(config, wait_scenarios.FAMILIES[name], list(seeds), FIRST_DAY)
+        seconds = time.perf_counter() - started
+        for subset, row in (("all", result), ("break", result["crossing_break"])):
+            if not row.get("tickets"):
+                continue
+            ours = row["ours"]
+            gain = f"{row['gain_vs_best']:+6.0%}" if row["gain_vs_best"] is not None else "     -"
+            print(f"{name:13} {subset:8} {row['tickets']:5d} {row['mean_wait']:5.1f} {ours['mae']:6.2f} "
+                  + " ".join(f"{row[p]['mae']:6.2f}" for p in (*wait_scenarios.CLASSIC, "naive"))
+                  + f" {gain} {ours['bias']:+6.2f} {ours['under_10']:7.1%} "
+                  + (f"{ours['coverage']:6.1%} {ours['mean_range_width']:5.1f}" if "coverage" in ours else f"{'-':>6} {'-':>5}")
+                  + f" {seconds:5.1f}")
+        results[name] = result
+    print("  gain = 1 - MAE(ours) / MAE(best of LES, HOL, QL, rolling); target >= 30 %, under10 < 10 %, cover 80 +- 5 %")
+    return results
+
+
+# ---------------------------------------------------------------------------------------- part 3
+def speed_config() -> CentreConfig:
+    """Two groups of up to 9,000 numbers each, four counters (two shared): room for 10,000 waiting."""
+    data = load_config().model_dump()
+    first, second = ({**g, "capacity": 9000} for g in data["groups"][:2])
+    first["first_number"], second["first_number"] = 1, 10001
+    data["groups"] = [first, second]
+    data["counters"] = [{"number": n, "name": f"Quầy {n}", "groups": [first["code"]] + ([second["code"]] if n > 2 else [])}
+                        for n in range(1, 5)]
+    data["devices"] = []
+    data.pop("greeter", None)  # its procedure map names groups this reduced centre no longer has
+    return CentreConfig.model_validate(data)
+
+
+def part3(sizes: tuple[int, ...] = (1000, 10_000), issues: int = 300) -> dict[int, dict[str, float]]:
+    """What one new ticket's estimate costs with ``size`` tickets waiting and every counter busy
+    (the kiosk asks right after issuing), and what a whole walk costs (after a call changes the
+    line, or for the console's list of everyone)."""
+    config = speed_config()
+    groups = [g.code for g in config.groups]
+    rng = random.Random(3)
+    print("\nPart 3: cost of an estimate (microseconds), every counter busy")
+    print(f"{'waiting':>8} {'new ticket p50':>15} {'p99':>8} {'whole walk':>11} {'everyone':>9}")
+    results = {}
+    for size in sizes:
+        new_id, new_token = cheap_ids()
+        engine = QueueEngine(config, new_id=new_id, new_token=new_token)
+        now = datetime(2026, 11, 2, 9, 0, tzinfo=ZONE)
+        for n in range(1, 5):
+            engine.open_counter(n, f"o{n}", now - timedelta(hours=1))
+        for index in range(size + 4):
+            engine.issue(groups[index % 2], now - timedelta(minutes=50) + timedelta(seconds=index * 0.25),
+                         priority="elderly" if rng.random() < 0.1 else None)
+        for n in range(1, 5):
+            engine.call_next(n, now - timedelta(minutes=1))
+            engine.start(n, now - timedelta(minutes=1))
+        started = time.perf_counter()
+        engine.estimates(now, only=engine.waiting()[-1].id)
+        whole = time.perf_counter() - started
+        started = time.perf_counter()
+        engine.estimates(now)
+        everyone = time.perf_counter() - started
+        costs = []
+        for index in range(issues):
+            now += timedelta(seconds=1)
+            ticket, _ = engine.issue(groups[index % 2], now)
+            started = time.perf_counter()
+            estimate = engine.estimates(now, only=ticket.id)[ticket.id]
+            costs.append(time.perf_counter() - started)
+        costs.sort()
+        p50, p99 = costs[len(costs) // 2] * 1e6, costs[int(len(costs) * 0.99)] * 1e6
+        print(f"{size:8d} {p50:15.1f} {p99:8.1f} {whole * 1e6:11.0f} {everyone * 1e6:9.0f}   "
+              f"(last ticket: {estimate.ahead} ahead, {estimate.wait_minutes} min)")
+        results[size] = {"new_p50_us": p50, "new_p99_us": p99, "walk_us": whole * 1e6, "everyone_us": everyone * 1e6}
+    print("  targets: a new ticket's estimate <= 100 us at 1,000 waiting, <= 1,000 us at 10,000")
+    return results
+
+
+def machine_state() -> str:
+    """Load and CPU count: the figures above depend on what else the machine was doing."""
+    import os
+
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+    return f"machine: {os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, Python {sys.version.split()[0]}"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=4)
     parser.add_argument("--scale", type=float, default=1.0, help="run length factor for part 1")
-    parser.add_argument("--days", type=int, default=40, help="simulated days for part 2")
-    parser.add_argument("--tickets-per-day", type=int, default=300)
+    parser.add_argument("--family", action="append", choices=sorted(wait_scenarios.FAMILIES),
+                        help="scenario family for part 2 (repeatable; default: all five)")
+    parser.add_argument("--fresh", action="store_true",
+                        help="part 2 on the reserved fresh seeds (the reported figures) instead of the tuning seeds")
     parser.add_argument("--quick", action="store_true", help="short runs (a smoke test, not the figures)")
-    parser.add_argument("--part", choices=["1", "2", "both"], default="both")
+    parser.add_argument("--part", choices=["1", "2", "3", "both", "all"], default="all",
+                        help="1 Erlang C, 2 scenario families, 3 estimate speed; both = 1 and 2")
     args = parser.parse_args()
     if args.quick:
-        args.scale, args.days = 0.1, 5
-    if args.part in ("1", "both"):
+        args.scale = 0.1
+    print(machine_state())
+    if args.part in ("1", "both", "all"):
         part1(args.seeds, args.scale)
-    if args.part in ("2", "both"):
-        part2(args.days, args.tickets_per_day)
+    if args.part in ("2", "both", "all"):
+        seeds = list(FRESH_SEEDS if args.fresh else TUNING_SEEDS)
+        part2(args.family or list(wait_scenarios.FAMILIES), seeds[:2] if args.quick else seeds)
+    if args.part in ("3", "all"):
+        part3()
 
 
 if __name__ == "__main__":

@@ -151,7 +151,12 @@ class KioskApp(App):
         if ticket.ahead is None:
             return self.t(lang, "Số người chờ trước: chưa biết (mất kết nối)", "People ahead: unknown (offline)")
         lines = [self.t(lang, f"Số người chờ trước: {ticket.ahead}", f"People ahead of you: {ticket.ahead}")]
-        if ticket.wait_minutes is not None and ticket.wait_minutes < 1:
+        if ticket.after_closing and ticket.wait_text:
+            lines.append(self.t(lang, f"Lưu ý: {ticket.wait_text}", f"Note: {ticket.wait_text_en or ticket.wait_text}"))
+        elif ticket.wait_text:  # the server's range ("khoảng 20-35 phút") or time after a break
+            lines.append(self.t(lang, f"Thời gian chờ dự kiến: {ticket.wait_text}",
+                                f"Expected wait: {ticket.wait_text_en or ticket.wait_text}"))
+        elif ticket.wait_minutes is not None and ticket.wait_minutes < 1:
             lines.append(self.t(lang, "Sắp đến lượt của ông/bà", "You will be called soon"))
         elif ticket.wait_minutes is not None:
             minutes = max(1, int(round(ticket.wait_minutes)))

@@ -100,6 +100,9 @@ class IssuedTicket:
     issued_at: datetime
     offline: bool
     server_id: str | None = None
+    wait_text: str | None = None  # the server's wording: a range, or a clock time after a break
+    wait_text_en: str | None = None
+    after_closing: bool = False  # unlikely to be served before closing today
 
 
 class KioskError(Exception):
@@ -303,7 +306,8 @@ class CentreLink:
             group_name_en=body["group_name_en"], letter=body["letter"], counters=body["counters"],
             ahead=body["ahead"], wait_minutes=body["wait_minutes"], priority=body["priority"],
             token=body["token"], tracking_url=url, issued_at=datetime.fromisoformat(body["issued_at"]),
-            offline=False, server_id=body["id"])
+            offline=False, server_id=body["id"], wait_text=body.get("wait_text"),
+            wait_text_en=body.get("wait_text_en"), after_closing=bool(body.get("after_closing")))
 
     async def _offline_ticket(self, group: str, priority: str | None) -> IssuedTicket:
         assert self.outbox is not None

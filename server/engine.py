@@ -26,6 +26,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable, Iterable, Mapping
 
 from luot.config import CentreConfig
+from server.estimates import Estimate, EstimateModel
 from server.waiting_line import WaitingLine
 
 # Ticket statuses
@@ -38,7 +39,6 @@ CLOSED, IDLE, CALLING, BUSY, PAUSED = "closed", "idle", "calling", "serving", "p
 
 RECENT_CALLS = 10
 MIN_SERVICE_SAMPLES = 3
-SERVICE_SAMPLES = 200  # services per group kept for the residual service time
 # Dossier (hồ sơ) statuses, in the order a dossier normally moves through them
 DOSSIER_STATUSES = ("received", "processing", "needs_documents", "ready", "returned")
 DOSSIER_CODE = r"^[A-Za-z0-9][A-Za-z0-9._-]{2,39}$"
@@ -174,12 +174,6 @@ class Dossier:
 
 
 @dataclass
-class Estimate:
-    ahead: int
-    wait_minutes: float | None
-
-
-@dataclass
 class _Numbering:
     next_number: dict[str, int] = field(default_factory=dict)
     # device -> [(group, first, last, granted_at ISO)]
@@ -260,22 +254,15 @@ class QueueEngine:
         self.recent_calls: deque[dict[str, Any]] = deque(maxlen=RECENT_CALLS)
         self.service_sum: dict[str, float] = {}
         self.service_count: dict[str, int] = {}
-        # What a counter really spends on a ticket: from its first call there to its release
-        # (walk-up, recalls of absent citizens and the service), and the pause between a release
-        # and the next call while citizens were waiting. Both feed the expected waits.
-        self.handle_sum: dict[str, float] = {}
-        self.handle_count: dict[str, int] = {}
-        self.gap_sum = 0.0
-        self.gap_count = 0
-        # The latest services of each group (minutes), for the busy counters' remaining time: read
-        # on every estimate, so bounded, and the latest ones say most about this afternoon.
-        self.service_samples: dict[str, deque[float]] = {}
         self.rated_tickets: set[str] = set()
         self.dossiers: dict[str, Dossier] = {}
         # Today's help requests: ids already recorded (per device) and each device's recent times.
         self.assistance_ids: set[tuple[str, str]] = set()
         self.assistance_times: dict[str, deque[datetime]] = {}
         self.last_seq = 0
+        # What the day's events say about the centre's pace, and the cached line walk behind every
+        # expected wait (server/estimates.py): fed each applied event, so replay rebuilds it too.
+        self.estimate_model = EstimateModel(config)
 
     # ------------------------------------------------------------------ event plumbing
     def _event(self, type_: str, now: datetime, **data: Any) -> Event:
@@ -300,9 +287,9 @@ class QueueEngine:
         if event.type == "clock.confirmed" or self.last_at is None or event.at > self.last_at:
             self.last_at = event.at
         handler = getattr(self, "_on_" + event.type.replace(".", "_"), None)
-        if handler is None:
-            return  # events of later versions, or ones that do not change the queue
-        handler(event)
+        if handler is not None:  # None: events of later versions, or ones that do not change the queue
+            handler(event)
+        self.estimate_model.observe(event)
 
     def _check_clock(self, now: datetime) -> None:
         """Refuse a command whose clock cannot be right (docs/architecture.md, "Time and commits").
@@ -403,10 +390,6 @@ class QueueEngine:
         self.recent_calls.clear()
         self.service_sum.clear()
         self.service_count.clear()
-        self.handle_sum.clear()
-        self.handle_count.clear()
-        self.gap_sum, self.gap_count = 0.0, 0
-        self.service_samples.clear()
         self.rated_tickets.clear()
         self.dossiers.clear()
         for counter in self.counters.values():
@@ -449,10 +432,6 @@ class QueueEngine:
         self._line.discard(ticket.id)
         ticket.calls, ticket.called_at, ticket.target_counter = 1, event.at, None
         ticket.first_called_at = ticket.first_called_at or event.at
-        if counter.released_at is not None and ticket.queue_since <= counter.released_at and counter.ticket_id is None:
-            # the citizen was already waiting when the counter became free: the pause is overhead
-            self.gap_sum += max(0.0, (event.at - counter.released_at).total_seconds())
-            self.gap_count += 1
         counter.status, counter.ticket_id, counter.last_ticket_id = CALLING, ticket.id, ticket.id
         counter.busy_since = event.at
         counter.priority_run = counter.priority_run + 1 if ticket.priority else 0
@@ -471,16 +450,12 @@ class QueueEngine:
         if counter.status != PAUSED:  # a paused counter stays paused until resumed
             counter.status = BUSY
 
-    def _release_counter(self, ticket: Ticket, at: datetime | None = None, handled: bool = False) -> None:
+    def _release_counter(self, ticket: Ticket, at: datetime | None = None) -> None:
         if ticket.counter is None:
             return
         counter = self.counters[ticket.counter]
         if counter.ticket_id == ticket.id:
             if at is not None:
-                if handled and counter.busy_since is not None:
-                    seconds = max(0.0, (at - counter.busy_since).total_seconds())
-                    self.handle_sum[ticket.group] = self.handle_sum.get(ticket.group, 0.0) + seconds
-                    self.handle_count[ticket.group] = self.handle_count.get(ticket.group, 0) + 1
                 counter.released_at = at
             counter.busy_since = None
             counter.ticket_id = None
@@ -494,13 +469,12 @@ class QueueEngine:
         if seconds is not None:
             self.service_sum[ticket.group] = self.service_sum.get(ticket.group, 0.0) + seconds
             self.service_count[ticket.group] = self.service_count.get(ticket.group, 0) + 1
-            self.service_samples.setdefault(ticket.group, deque(maxlen=SERVICE_SAMPLES)).append(seconds / 60.0)
-        self._release_counter(ticket, event.at, handled=True)
+        self._release_counter(ticket, event.at)
 
     def _on_ticket_no_show(self, event: Event) -> None:
         ticket = self.tickets[event.data["ticket_id"]]
         ticket.status, ticket.finished_at = NO_SHOW, event.at
-        self._release_counter(ticket, event.at, handled=True)
+        self._release_counter(ticket, event.at)
 
     def _on_ticket_transferred(self, event: Event) -> None:
         d = event.data
@@ -777,14 +751,18 @@ class QueueEngine:
         self._emit(events, "counter.closed", now, counter=number)
         return events
 
-    def pause(self, number: int, now: datetime, reason: str | None = None) -> list[Event]:
+    def pause(self, number: int, now: datetime, reason: str | None = None, minutes: int | None = None) -> list[Event]:
+        """Pause a counter; ``minutes``, when the officer says how long, is when waits expect it back."""
+        if minutes is not None and not 1 <= minutes <= 240:
+            raise Invalid("pause_minutes", "Thời gian tạm dừng phải từ 1 đến 240 phút.", "A pause lasts 1 to 240 minutes.")
         counter = self.counter(number)
         self._require_open(counter, now)
         if counter.status == PAUSED:
             return []
         events: list[Event] = []
         self._ensure_day(now, events)
-        self._emit(events, "counter.paused", now, counter=number, reason=reason)
+        extra = {"minutes": minutes} if minutes is not None else {}
+        self._emit(events, "counter.paused", now, counter=number, reason=reason, **extra)
         return events
 
     def resume(self, number: int, now: datetime) -> list[Event]:
@@ -1054,110 +1032,18 @@ class QueueEngine:
         weight = count / (count + 5)
         return weight * observed + (1 - weight) * configured
 
-    def _gap_minutes(self) -> float:
-        """Today's mean pause between a counter's release and its next call while citizens waited."""
-        return self.gap_sum / self.gap_count / 60.0 if self.gap_count >= MIN_SERVICE_SAMPLES else 0.0
-
     def cycle_minutes(self, group: str) -> float:
-        """What a counter is expected to spend on one ticket of ``group``: from the call to the
-        release (walk-up, recalls, service) plus the usual pause before the next call."""
-        configured = self.config.group(group).service_minutes
-        handle = self._blend(self.handle_sum.get(group, 0.0), self.handle_count.get(group, 0), configured)
-        return handle + self._gap_minutes()
-
-    def _remaining_minutes(self, ticket: Ticket, now: datetime) -> float:
-        """Expected time until the counter serving ``ticket`` is free again.
-
-        With enough of today's services of its group, the mean residual service time of those that
-        lasted longer than this one so far (long services tend to go on); otherwise the expected
-        service minus what has elapsed, never below a tenth of it.
-        """
-        expected = self.mean_service_minutes(ticket.group)
-        elapsed = ((now - ticket.started_at).total_seconds() / 60.0) if ticket.started_at else 0.0
-        longer = [s - elapsed for s in self.service_samples.get(ticket.group, ()) if s > elapsed]
-        if len(longer) >= 2 * MIN_SERVICE_SAMPLES:
-            remaining = sum(longer) / len(longer)
-        else:
-            remaining = max(expected - elapsed, expected * 0.1)
-        return remaining + self._gap_minutes()
+        """What a counter is expected to spend on one ticket of ``group`` (server/estimates.py)."""
+        return self.estimate_model.cycle_minutes(group)
 
     def estimates(self, now: datetime, only: str | None = None) -> dict[str, Estimate]:
         """People ahead and expected wait for every waiting ticket, or for ``only`` alone.
 
-        Simulates the counters: each available counter becomes free when its current ticket is
-        expected to be done; tickets are handed in calling order to the earliest-free counter that
-        may serve them, each taking the group's cycle (today's observed call-to-release time and the
-        pause before the next call, blended with the configured service time until data exists:
-        officers spend more than the service on each citizen, and ignoring it made every estimate
-        too short, bench/bench_queueing.py). When no open
-        counter serves a group, the group's configured counters are assumed to open now (better an
-        estimate than a blank on the ticket).
+        Worked out by server/estimates.py in the centre's real time (opening hours, breaks, paused
+        counters expected back, recent pace, expected priority arrivals), from a walk of the line
+        that later new tickets continue instead of repeating.
         """
-        if not self._line:
-            return {}
-        free_at: dict[int, float] = {}
-        for counter in self.counters.values():
-            if counter.status in (CLOSED, PAUSED):
-                continue
-            free_at[counter.number] = self._remaining_minutes(self.tickets[counter.ticket_id], now) if counter.ticket_id else 0.0
-        compatible = self._compatibility()
-        cycles = {g.code: self.cycle_minutes(g.code) for g in self.config.groups}
-        # Counters a group may go to: the available ones, or else its configured ones, assumed to
-        # open now (they then count as available for every group). Worked out once per group, not
-        # for every waiting ticket, and again only when an assumed opening changes the picture.
-        group_options: dict[str, list[int]] = {}
-
-        def options_for(ticket: Ticket) -> list[int]:
-            # A ticket sent to one counter by a transfer, or a group not worked out yet (the loop
-            # below reads the cache itself).
-            options = ([n for n in free_at if self.eligible(ticket, self.counters[n])]
-                       or [c.number for c in self.counters.values() if self.eligible(ticket, c)])
-            if any(n not in free_at for n in options):
-                for n in options:
-                    free_at.setdefault(n, 0.0)
-                group_options.clear()
-            if ticket.target_counter is None:
-                group_options[ticket.group] = options
-            return options
-
-        seen_per_group: dict[str, int] = dict.fromkeys(cycles, 0)
-        result: dict[str, Estimate] = {}
-        everyone = only is None
-        # The hot loop of a busy hall (every issued ticket asks for its own estimate, at the end
-        # of a line of hundreds): plain local look-ups, no call for the usual one or two counters
-        # a group may go to, and the estimate itself built only for the tickets asked about.
-        options_of = group_options.get
-        for ticket in self._line:
-            group = ticket.group
-            options = options_of(group) if ticket.target_counter is None else None
-            if options is None:
-                options = options_for(ticket)
-            wait: float | None = None
-            if options:
-                if len(options) == 1:
-                    chosen = options[0]
-                elif len(options) == 2:  # the earlier-free of two, the first on a tie (as min() does)
-                    first, second = options
-                    chosen = second if free_at[second] < free_at[first] else first
-                else:
-                    chosen = min(options, key=free_at.__getitem__)
-                wait = free_at[chosen]
-                free_at[chosen] = wait + cycles[group]
-            if everyone or ticket.id == only:
-                ahead = sum(seen_per_group[g] for g in compatible[group])
-                result[ticket.id] = Estimate(ahead, None if wait is None else round(wait, 1))
-                if not everyone:
-                    break
-            seen_per_group[group] += 1
-        return result
-
-    def _compatibility(self) -> dict[str, set[str]]:
-        """Groups that share at least one counter compete for the same officers."""
-        result: dict[str, set[str]] = {g.code: {g.code} for g in self.config.groups}
-        for counter in self.counters.values():
-            for a in counter.groups:
-                result[a].update(counter.groups)
-        return result
+        return self.estimate_model.estimates(self, now, only)
 
     def snapshot(self, now: datetime) -> dict[str, Any]:
         """What is true now: queue lengths, longest waits, counters, recent calls."""

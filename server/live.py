@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, AsyncIterator
 
-from server.engine import Estimate, Event, Ticket
+from server.engine import WAITING, Estimate, Event, Ticket
+from server.estimates import wait_view
 from server.service import CentreService
 
 log = logging.getLogger("luot.live")
@@ -54,7 +55,7 @@ def public_fields(service: CentreService, ticket: Ticket, estimate: Estimate | N
     return {
         "number": ticket.number, "group_name": group.name, "group_name_en": group.name_en,
         "status": ticket.status, "ahead": estimate.ahead if estimate else 0,
-        "wait_minutes": estimate.wait_minutes if estimate else None, "counter": ticket.counter,
+        **wait_view(service.config, estimate, service.now()), "counter": ticket.counter,
         "called_at": ticket.called_at.isoformat() if ticket.called_at else None, "calls": ticket.calls,
         "day": service.engine.day.isoformat() if service.engine.day else "",
         # a waiting ticket an officer sent on: the page says where (keeps its place in line)
@@ -127,7 +128,8 @@ class LiveHub:
                 self._offer(subscriber, message)
         watchers = [s for s in self.subscribers if s.kind == "ticket"]
         if watchers:
-            estimates = engine.estimates(now)
+            # each watched ticket alone: the estimate model walks the line once and answers the
+            # others from that walk, without building an estimate for every waiting ticket
             for subscriber in watchers:
                 ticket = engine.tickets.get(subscriber.ticket_id or "")
                 if ticket is None:  # a new service day began: the page reconnects and reads the database
@@ -136,7 +138,8 @@ class LiveHub:
                 for event in events:
                     if event.type == "dossier.status" and event.data.get("ticket_id") == ticket.id:
                         self._note_dossier(subscriber, event)
-                view = public_fields(self.service, ticket, estimates.get(ticket.id))
+                estimate = engine.estimates(now, only=ticket.id).get(ticket.id) if ticket.status == WAITING else None
+                view = public_fields(self.service, ticket, estimate)
                 view["dossiers"] = subscriber.dossiers
                 message = sse("ticket", view)
                 if message != subscriber.last:

@@ -24,6 +24,7 @@ from typing import Any, Awaitable, Callable, TypeVar
 
 from luot.config import CentreConfig
 from server.engine import Event, QueueEngine, Ticket, stamp_actor, utc_now
+from server.estimates import wait_view
 from server.storage import Storage, StorageError
 
 log = logging.getLogger("luot.service")
@@ -147,7 +148,8 @@ class CentreService:
         engine = self.engine
         ticket = engine.ticket(ticket_id)
         group = self.config.group(ticket.group)
-        estimate = engine.estimates(self.now(), only=ticket.id).get(ticket.id)
+        now = self.now()
+        estimate = engine.estimates(now, only=ticket.id).get(ticket.id)
         return {
             "id": ticket.id,
             "number": ticket.number,
@@ -160,7 +162,7 @@ class CentreService:
             "counter": ticket.counter,
             "counters": [c.number for c in self.config.counters if ticket.group in c.groups],
             "ahead": estimate.ahead if estimate else 0,
-            "wait_minutes": estimate.wait_minutes if estimate else None,
+            **wait_view(self.config, estimate, now),  # wait_minutes, wait_range_minutes, expected_at, wait_text
             "calls": ticket.calls,
             "issued_at": ticket.issued_at.isoformat(),
             "called_at": ticket.called_at.isoformat() if ticket.called_at else None,

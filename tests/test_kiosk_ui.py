@@ -61,6 +61,8 @@ def test_ticket_flow_shows_the_number_the_server_issued(tmp_path: Path) -> None:
     texts = " | ".join(seen["texts"])
     assert "Hộ tịch" in texts and "Mời đến quầy: 1 hoặc 2" in texts and "Số người chờ trước: 0" in texts
     assert "mất kết nối" not in texts
+    # the server's worded wait (a range, or the clock time when outside opening hours)
+    assert "Thời gian chờ dự kiến: " in texts or "Lưu ý: có thể không kịp" in texts, texts
     assert any("Civil status" in t for t in result["english_texts"]), "English was chosen"
     assert result["ticket_pngs"] and result["ticket_pngs"][0].endswith(f"-{server[0]['number']}.png")
     assert result["screen_after"] == "attract"

@@ -50,3 +50,27 @@ def test_a_scenario_asked_just_after_midnight_keeps_its_counters_open() -> None:
     result = predict(config, {"counters": [{"number": 1}], "waiting": [{"group": "ho-tich"}] * 3}, at)
     assert result["counters_open"] == [1]
     assert [t["wait_minutes"] for t in result["tickets"]] == [0, 8, 16]
+
+
+def test_scenario_family_prints_the_benchmark_figures() -> None:
+    answer = run("--scenario", "paused-late", "--seeds", "1")
+    assert answer.returncode == 0, answer.stderr
+    result = json.loads(answer.stdout)
+    assert result["scenario"] == "paused-late" and result["tickets"] > 200
+    for predictor in ("ours", "les", "hol", "ql", "rolling"):
+        assert result[predictor]["mae"] > 0 and 0 <= result[predictor]["under_10"] <= 1
+    assert 0 < result["ours"]["coverage"] <= 1
+    assert result["ours"]["mae"] < result[result["best_classic"]]["mae"]
+    assert result["crossing_break"]["tickets"] > 0
+
+
+def test_unknown_scenario_is_refused() -> None:
+    answer = run("--scenario", "holiday")
+    assert answer.returncode == 1 and "unknown scenario" in answer.stderr
+
+
+def test_estimates_carry_the_range_and_its_wording() -> None:
+    result = json.loads(run("--waiting", "6", "--counters", "1", "--group", "ho-tich").stdout)
+    last = result["tickets"][-1]
+    lo, hi = last["wait_range_minutes"]
+    assert lo <= last["wait_minutes"] == 40 <= hi and last["wait_text"].startswith("khoảng ")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 from pathlib import Path
 
 import httpx
@@ -77,6 +78,8 @@ async def test_call_next_reaches_phone_and_dashboard_within_a_second(tmp_path, b
         await expect(track.locator("#number")).to_have_text(str(ticket["number"]))
         await expect(track.locator("#headline")).to_contain_text("chờ")
         await expect(track.locator("#ahead")).to_have_text("1 người")  # ho-tich shares counter 2 with chung-thuc
+        # the wait as the server words it: a range in minutes, or a clock time outside opening hours
+        await expect(track.locator("#wait")).to_have_text(re.compile(r"^(dưới 5 phút|khoảng \d+-\d+ phút|.*\d\d:\d\d.*)$"))
         await track.screenshot(path=str(shots / "track-waiting-phone.png"))
         await axe_check(track, "tracking page (waiting)")
 

@@ -8,7 +8,13 @@ group waiting, that many counters open for it), or a JSON file describing the qu
 
 Counters keep the groups of the centre file. The scenario is played into a fresh engine (the same
 code the server runs) and its estimates are printed, in calling order, with the naive baseline
-"people ahead x mean service time / open counters" beside them.
+"people ahead x mean service time / open counters" beside them, the range the citizen is told and
+its wording.
+
+Or a scenario family of simulated days (``--scenario ordinary --seeds 2``; families: ordinary,
+heavy-monday, paused-late, surge, slower): the figures bench/bench_queueing.py prints (MAE, bias,
+share under-estimated by more than 10 minutes and range coverage of our estimate and of LES, HOL,
+QL and the 30-minute rolling average, overall and for waits crossing a break), as JSON.
 """
 
 from __future__ import annotations
@@ -29,6 +35,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--counters", type=int, default=1, help="open counters serving the group (simple scenario)")
     parser.add_argument("--group", help="group code of the simple scenario (default: the first group)")
     parser.add_argument("--queue", help="JSON file describing counters and waiting tickets (instead of the above)")
+    parser.add_argument("--scenario", help="a family of simulated days to score instead: ordinary, heavy-monday, "
+                                           "paused-late, surge or slower")
+    parser.add_argument("--seeds", type=int, default=2, help="simulated days (seeds 0..N-1) for --scenario")
+    parser.add_argument("--first-seed", type=int, default=0, help="first seed for --scenario (the benchmark reports 1000-)")
 
 
 def _scenario(args: argparse.Namespace, config: Any) -> dict[str, Any]:
@@ -53,8 +63,25 @@ def scenario_time(config: Any, now: datetime) -> datetime:
     return local.replace(hour=10, minute=0, second=0, microsecond=0).astimezone(timezone.utc)
 
 
+def score_family(config: Any, family: str, seeds: list[int]) -> dict[str, Any]:
+    """The benchmark's figures for one scenario family (server/wait_scenarios.py)."""
+    from zoneinfo import ZoneInfo
+
+    from server import wait_scenarios
+
+    if family not in wait_scenarios.FAMILIES:
+        raise ValueError(f"unknown scenario {family!r}; expected one of {', '.join(wait_scenarios.FAMILIES)}")
+    if not 1 <= len(seeds) <= 50:
+        raise ValueError("--seeds must be between 1 and 50")
+    first = datetime(2026, 11, 2, tzinfo=ZoneInfo(config.centre.timezone))  # a Monday
+    scenario = wait_scenarios.FAMILIES[family]
+    return {"scenario": family, "description": scenario.description, "seeds": seeds,
+            **wait_scenarios.run_family(config, scenario, seeds, first)}
+
+
 def predict(config: Any, scenario: dict[str, Any], now: Any) -> dict[str, Any]:
     from server.engine import QueueEngine
+    from server.estimates import wait_view
 
     engine = QueueEngine(config)
     start = now - timedelta(hours=1)
@@ -81,8 +108,11 @@ def predict(config: Any, scenario: dict[str, Any], now: Any) -> dict[str, Any]:
                           and ticket.group in c.groups]
         baseline = (round(estimate.ahead * engine.mean_service_minutes(ticket.group) / len(open_for_group), 1)
                     if open_for_group else None)
+        view = wait_view(config, estimate, now)
         rows.append({"number": ticket.number, "group": ticket.group, "priority": ticket.priority,
-                     "ahead": estimate.ahead, "wait_minutes": estimate.wait_minutes, "baseline_minutes": baseline})
+                     "ahead": estimate.ahead, "wait_minutes": estimate.wait_minutes, "baseline_minutes": baseline,
+                     "wait_range_minutes": view["wait_range_minutes"], "expected_at": view["expected_at"],
+                     "wait_text": view["wait_text"]})
     return {"counters_open": [c.number for c in engine.counters.values() if c.status != "closed"],
             "cycle_minutes": {g.code: round(engine.cycle_minutes(g.code), 2) for g in config.groups
                               if any(t.group == g.code for t in tickets)},
@@ -95,8 +125,10 @@ def run(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     try:
-        scenario = _scenario(args, config)
-        result = predict(config, scenario, scenario_time(config, utc_now()))
+        if args.scenario:
+            result = score_family(config, args.scenario, list(range(args.first_seed, args.first_seed + args.seeds)))
+        else:
+            result = predict(config, _scenario(args, config), scenario_time(config, utc_now()))
     except (ValueError, KeyError, TypeError, OSError) as error:
         print(f"luot predict: {error}", file=sys.stderr)
         return 1

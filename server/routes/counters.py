@@ -24,6 +24,7 @@ CounterNumber = Annotated[int, Path(ge=1, le=999)]
 
 class PauseBody(Body):
     reason: str | None = Field(None, max_length=200)
+    minutes: int | None = Field(None, ge=1, le=240)  # how long the officer expects to be away (wait estimates)
 
 
 class CallBody(Body):
@@ -109,7 +110,8 @@ async def counter_action(
         return {"counter": service.engine.counter_view(number), "ticket": None}
     commands = {
         "close": lambda e, now: (None, e.close_counter(number, now)),
-        "pause": lambda e, now: (None, e.pause(number, now, reason=pause.reason if pause else None)),
+        "pause": lambda e, now: (None, e.pause(number, now, reason=pause.reason if pause else None,
+                                               minutes=pause.minutes if pause else None)),
         "resume": lambda e, now: (None, e.resume(number, now)),
         "call-next": lambda e, now: e.call_next(number, now),
         "recall": lambda e, now: e.recall(number, now),

@@ -23,6 +23,11 @@ class TrackOut(BaseModel):
     status: str
     ahead: int | None
     wait_minutes: float | None
+    wait_range_minutes: list[int] | None = None  # [lo, hi]: the range the citizen is told
+    expected_at: str | None = None  # expected call time, centre's local time
+    wait_text: str | None = None  # "khoảng 20-35 phút", "sau giờ nghỉ trưa, khoảng 13:20"
+    wait_text_en: str | None = None
+    after_closing: bool = False  # unlikely to be served before today's closing
     counter: int | None
     called_at: str | None
     calls: int

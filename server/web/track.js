@@ -51,7 +51,8 @@
     var waiting = s === "waiting";
     $("facts").hidden = !waiting;
     set("ahead", v.ahead === null || v.ahead === undefined ? "–" : v.ahead + " người");
-    set("wait", v.wait_minutes === null || v.wait_minutes === undefined ? "–" : (v.wait_minutes < 1 ? "dưới 1 phút" : "~" + Math.round(v.wait_minutes) + " phút"));
+    // the range or clock time the server words (wait_text); older servers sent only wait_minutes
+    set("wait", v.wait_text ? v.wait_text : (v.wait_minutes === null || v.wait_minutes === undefined ? "–" : (v.wait_minutes < 1 ? "dưới 1 phút" : "~" + Math.round(v.wait_minutes) + " phút")));
     var list = $("dossier-list");
     list.textContent = "";
     (v.dossiers || []).forEach(function (d) {

@@ -1,0 +1,502 @@
+"""Expected waits in the centre's real time: opening hours, breaks, paused counters, recent pace.
+
+Pure, like the engine that calls it: every answer is a function of the day's events (which this
+module observes through :meth:`EstimateModel.observe`) and the ``now`` passed in. No clock, no I/O.
+
+How an estimate is made (issue 17):
+
+* **Open time, not wall time.** Counters only work during the sessions of the centre's ``[hours]``
+  for the day. :class:`Timeline` maps a wall time to *open minutes* (minutes of open sessions since
+  the day's first opening; after the last session the day is extended, since officers serve whoever
+  already holds a ticket) and back. The line is simulated in open minutes and only the answer is
+  turned back into wall time, so a ticket taken at 11:40 whose turn falls after the 12:00-13:00
+  break is told the clock time after lunch, and a ticket taken before opening counts from opening.
+* **The line walk.** Each counter that may serve becomes free at an open-minute instant: now when
+  idle; the expected end of its current ticket when busy (the mean of today's services of that
+  group that lasted longer than this one has so far); the expected return of a paused counter
+  (when paused plus the usual length of this centre's pauses today). Tickets are handed in calling
+  order to the earliest-free counter that may serve them, each taking its group's cycle. When no
+  open counter serves a group, its configured counters are assumed to open now (before opening
+  hours: at opening).
+* **Recent pace.** A group's cycle (call to release, plus the pause before the next call) is an
+  exponentially weighted mean of its latest tickets, blended with the configured service time scaled
+  by the centre-wide recent pace while the group has few of its own: after lunch the slower
+  afternoon counts, not the faster morning.
+* **Priority arrivals.** An ordinary ticket's wait grows by the priority tickets expected to arrive
+  while it waits and go ahead of it (today's priority arrival rate of the groups sharing its
+  counters x their cycle / its counters).
+* **An honest range.** ``wait_range`` is the point estimate plus or minus a spread that grows with
+  the square root of the wait (a sum of many service times), calibrated on the benchmark's tuning
+  days to hold the real wait for about 80 % of tickets (bench/bench_queueing.py part 2).
+* **Fast.** Everything that depends only on the day's events (cycles, sorted service samples, which
+  counters a group may use) is cached until the next event; and when the only events since the last
+  walk issued tickets at the end of the line and the counters' free instants are unchanged, the walk
+  continues from where it stopped instead of walking the whole line again (a new ticket's estimate
+  costs what its own step costs, bench/bench_queueing.py part 3).
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta, timezone
+from itertools import accumulate, islice
+from typing import TYPE_CHECKING, Any
+
+from luot.config import WEEKDAYS, CentreConfig
+
+if TYPE_CHECKING:  # the engine imports this module; only type hints look back
+    from server.engine import QueueEngine, Ticket
+
+# The engine's counter statuses this module reads (server.engine imports this module, so it cannot
+# import them back; tests/test_estimates.py checks they agree).
+COUNTER_CLOSED, COUNTER_PAUSED = "closed", "paused"
+MIN_SAMPLES = 3
+SERVICE_SAMPLES = 200      # services per group kept for the busy counters' remaining time
+RECENT_WEIGHT = 0.1        # weight of a group's newest ticket in its exponentially weighted cycle
+PACE_WEIGHT = 0.05         # weight of the newest ticket in the centre-wide pace
+BREAK_GAP_MINUTES = 10.0   # a longer pause between a release and the next call is a break, not overhead
+DEFAULT_PAUSE_MINUTES = 15.0  # expected pause before this centre has paused and resumed today
+PRIORITY_RATE_MIN_MINUTES = 60.0  # priority arrival rates are averaged over at least this long
+# The range: wait +- (RANGE_SPREAD x sqrt(wait x minutes per place) + RANGE_PROPORTIONAL x wait
+# + RANGE_FLOOR), in open minutes: the square root for the sum of many service times, the
+# proportional part for the day's pace being uncertain (calibrated on the tuning seeds of
+# bench/bench_queueing.py for about 80 % coverage).
+RANGE_SPREAD = 0.8
+RANGE_PROPORTIONAL = 0.12
+RANGE_FLOOR = 3.0
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """People ahead and the expected wait of one waiting ticket.
+
+    ``wait_minutes`` is the point estimate (kept for older clients); ``wait_range`` the range the
+    citizen is told (whole minutes); ``expected_at`` the expected call time; ``after_break`` is true
+    when the wait crosses a break or the night (the clock time is then the clearer promise);
+    ``after_closing`` when the call is expected after the day's last session.
+    """
+
+    ahead: int
+    wait_minutes: float | None
+    wait_range: tuple[int, int] | None = None
+    expected_at: datetime | None = None
+    after_break: bool = False
+    after_closing: bool = False
+
+
+class Timeline:
+    """The open sessions of one service day, and the mapping between wall time and open minutes."""
+
+    def __init__(self, sessions: list[tuple[datetime, datetime]]) -> None:
+        self.sessions = sorted(sessions)
+        self._starts = [s for s, _ in self.sessions]
+        self._cumulative = list(accumulate(((e - s).total_seconds() / 60.0 for s, e in self.sessions), initial=0.0))
+        # the same instants as POSIX seconds: mapping every waiting ticket's answer back to wall
+        # time is the costly part of telling everyone their wait, and floats are cheaper than datetimes
+        self._start_seconds = [s.timestamp() for s, _ in self.sessions]
+        self.break_seconds = [e.timestamp() for _, e in self.sessions[:-1]]
+        self.opening_seconds = self._start_seconds[0] if self.sessions else None
+        self.closing_seconds = self.sessions[-1][1].timestamp() if self.sessions else None
+
+    @classmethod
+    def for_day(cls, config: CentreConfig, now: datetime) -> "Timeline":
+        """The sessions of ``now``'s local day; a day without hours counts as open all day long."""
+        local = now.astimezone(config.zone)
+        spans = []
+        for session in config.hours.get(WEEKDAYS[local.weekday()], []):
+            start, end = (time.fromisoformat(part) for part in session.split("-"))
+            spans.append((datetime.combine(local.date(), start, config.zone),
+                          datetime.combine(local.date(), end, config.zone)))
+        return cls(spans)
+
+    @property
+    def closing(self) -> datetime | None:
+        return self.sessions[-1][1] if self.sessions else None
+
+    def open_minutes(self, at: datetime) -> float:
+        """Open minutes from the day's first opening until ``at`` (after closing the day runs on)."""
+        if not self.sessions:
+            return at.timestamp() / 60.0
+        index = bisect_right(self._starts, at) - 1
+        if index < 0:
+            return 0.0
+        start, end = self.sessions[index]
+        if index == len(self.sessions) - 1:  # the last session runs on into overtime
+            return self._cumulative[index] + (at - start).total_seconds() / 60.0
+        return self._cumulative[index] + min(at - start, end - start).total_seconds() / 60.0
+
+    def wall(self, minutes: float) -> datetime:
+        """The wall time at which ``minutes`` open minutes have passed (a session's end is the next
+        session's start: a counter free at 12:00 calls after lunch)."""
+        return datetime.fromtimestamp(self.wall_seconds(minutes), tz=timezone.utc)
+
+    def wall_seconds(self, minutes: float) -> float:
+        """:meth:`wall` as POSIX seconds."""
+        if not self.sessions:
+            return minutes * 60.0
+        index = min(bisect_right(self._cumulative, minutes) - 1, len(self.sessions) - 1)
+        index = max(index, 0)
+        return self._start_seconds[index] + (minutes - self._cumulative[index]) * 60.0
+
+
+class EstimateModel:
+    """What today's events taught about the pace of this centre, and the cached line walk."""
+
+    def __init__(self, config: CentreConfig) -> None:
+        self.config = config
+        self.configured = {g.code: float(g.service_minutes) for g in config.groups}
+        self.reset()
+
+    def reset(self) -> None:
+        self.version = 0
+        self.handle: dict[str, float] = {}        # exponentially weighted call-to-release minutes
+        self.handle_count: dict[str, int] = {}
+        self.pace, self.pace_count = 1.0, 0        # recent handle / configured, all groups
+        self.gap, self.gap_count = 0.0, 0          # weighted pause between release and next call
+        self.samples: dict[str, list[float]] = {}  # latest services per group (minutes), in order
+        self.pause_sum, self.pause_count = 0.0, 0
+        self.priority_issued: dict[str, int] = {}
+        self.first_issue: datetime | None = None
+        self._called_at: dict[int, datetime] = {}
+        self._released_at: dict[int, datetime] = {}
+        self.paused_at: dict[int, tuple[datetime, float | None]] = {}
+        self._cache: dict[str, Any] = {}
+        self._walk: dict[str, Any] | None = None
+        self._timeline: tuple[Any, Timeline] | None = None
+
+    # ------------------------------------------------------------------ learning from events
+    def observe(self, event: Any) -> None:
+        """Fold one applied event in (called by the engine's ``apply`` after its own handler)."""
+        kind, d, at = event.type, event.data, event.at
+        if kind == "ticket.issued":
+            if d.get("priority"):
+                self.priority_issued[d["group"]] = self.priority_issued.get(d["group"], 0) + 1
+            if self.first_issue is None or at < self.first_issue:
+                self.first_issue = at
+            return  # not structural: the walk may continue past the new ticket
+        self.version += 1
+        self._cache.clear()
+        if kind == "day.opened":
+            self.reset()
+        elif kind == "ticket.called":
+            counter = d["counter"]
+            released = self._released_at.get(counter)
+            queued = at - timedelta(seconds=float(d.get("wait_seconds") or 0.0))
+            if released is not None and queued <= released and counter not in self._called_at:
+                gap = (at - released).total_seconds() / 60.0
+                if gap <= BREAK_GAP_MINUTES:
+                    self.gap = gap if self.gap_count == 0 else self.gap + RECENT_WEIGHT * (gap - self.gap)
+                    self.gap_count += 1
+            self._called_at[counter] = at
+        elif kind in ("ticket.finished", "ticket.no_show"):
+            counter, group = d.get("counter"), d["group"]
+            if kind == "ticket.finished" and d.get("service_seconds") is not None:
+                samples = self.samples.setdefault(group, [])
+                samples.append(float(d["service_seconds"]) / 60.0)
+                del samples[:-SERVICE_SAMPLES]
+            called = self._called_at.pop(counter, None)
+            if called is not None:
+                self._learn_handle(group, (at - called).total_seconds() / 60.0)
+            self._released_at[counter] = at
+        elif kind in ("ticket.transferred", "counter.closed"):
+            counter = d.get("counter")
+            self._called_at.pop(counter, None)
+        elif kind == "counter.paused":
+            minutes = d.get("minutes")
+            self.paused_at[d["counter"]] = (at, float(minutes) if minutes else None)
+        elif kind == "counter.resumed":
+            began = self.paused_at.pop(d["counter"], None)
+            if began is not None:  # in open minutes: a pause over lunch is not a long pause
+                timeline = Timeline.for_day(self.config, at)
+                self.pause_sum += max(0.0, timeline.open_minutes(at) - timeline.open_minutes(began[0]))
+                self.pause_count += 1
+
+    def _learn_handle(self, group: str, minutes: float) -> None:
+        count = self.handle_count.get(group, 0)
+        old = self.handle.get(group, minutes)
+        self.handle[group] = minutes if count == 0 else old + RECENT_WEIGHT * (minutes - old)
+        self.handle_count[group] = count + 1
+        ratio = minutes / self.configured[group]
+        self.pace = ratio if self.pace_count == 0 else self.pace + PACE_WEIGHT * (ratio - self.pace)
+        self.pace_count += 1
+
+    # ------------------------------------------------------------------ what was learned
+    def _centre_pace(self) -> float:
+        weight = self.pace_count / (self.pace_count + 5)
+        return weight * self.pace + (1 - weight) * 1.0
+
+    def cycle_minutes(self, group: str) -> float:
+        """What a counter is expected to spend on one ticket of ``group``: call to release (recent
+        tickets weighted over stale ones, the configured time scaled by the centre's recent pace
+        while the group has few), plus the usual pause before the next call."""
+        cached = self._cache.get(("cycle", group))
+        if cached is None:
+            prior = self.configured[group] * self._centre_pace()
+            count = self.handle_count.get(group, 0)
+            handle = prior
+            if count >= MIN_SAMPLES:
+                weight = count / (count + 5)
+                handle = weight * self.handle[group] + (1 - weight) * prior
+            gap = self.gap if self.gap_count >= MIN_SAMPLES else 0.0
+            cached = self._cache[("cycle", group)] = handle + gap
+        return cached
+
+    def mean_service_minutes(self, group: str) -> float:
+        """The group's recent mean service (start to finish), for reports and the naive baseline."""
+        samples = self.samples.get(group, [])
+        if len(samples) < MIN_SAMPLES:
+            return self.configured[group]
+        recent = samples[-20:]
+        weight = len(samples) / (len(samples) + 5)
+        return weight * sum(recent) / len(recent) + (1 - weight) * self.configured[group]
+
+    def _sorted_samples(self, group: str) -> tuple[list[float], list[float]]:
+        cached = self._cache.get(("sorted", group))
+        if cached is None:
+            ordered = sorted(self.samples.get(group, []))
+            cached = self._cache[("sorted", group)] = (ordered, list(accumulate(ordered, initial=0.0)))
+        return cached
+
+    def expected_pause_minutes(self) -> float:
+        """How long this centre's pauses last today (open minutes: the break inside a pause taken
+        before lunch does not count), blended with a default until a few ended."""
+        weight = self.pause_count / (self.pause_count + 2)
+        mean = self.pause_sum / self.pause_count if self.pause_count else DEFAULT_PAUSE_MINUTES
+        return weight * mean + (1 - weight) * DEFAULT_PAUSE_MINUTES
+
+    # ------------------------------------------------------------------ the line walk
+    def timeline(self, now: datetime) -> Timeline:
+        day = now.astimezone(self.config.zone).date()
+        if self._timeline is None or self._timeline[0] != day:
+            self._timeline = (day, Timeline.for_day(self.config, now))
+        return self._timeline[1]
+
+    def ticket_done_at(self, ticket: "Ticket", timeline: Timeline, now: datetime, open_now: float) -> float:
+        """The open-minute instant the counter serving ``ticket`` is expected to be free again.
+
+        Measured from when the service started (or the call), so it stays put while nothing
+        happens: with enough of today's services of the group, the mean length of those that
+        lasted longer than this one so far; otherwise the expected service, or a tenth of it more
+        than has elapsed when it already ran over.
+        """
+        gap = self.gap if self.gap_count >= MIN_SAMPLES else 0.0
+        if ticket.started_at is None:  # called, not started: the whole call-to-release time
+            start = timeline.open_minutes(ticket.called_at or now)
+            handle = self.cycle_minutes(ticket.group) - gap
+            return start + max(handle, math.ceil(open_now - start) + handle * 0.1) + gap
+        start = timeline.open_minutes(ticket.started_at)
+        elapsed = max(0.0, math.ceil(open_now - start))  # whole minutes: see free_at
+        ordered, prefix = self._sorted_samples(ticket.group)
+        cut = bisect_right(ordered, elapsed)
+        longer = len(ordered) - cut
+        if longer >= 2 * MIN_SAMPLES:
+            length = (prefix[-1] - prefix[cut]) / longer
+        else:
+            expected = self.mean_service_minutes(ticket.group)
+            length = max(expected, elapsed + expected * 0.1)
+        return start + length + gap
+
+    def free_at(self, engine: "QueueEngine", now: datetime) -> dict[int, float]:
+        """Each available counter's open-minute instant of being free; paused ones included at
+        their expected return."""
+        timeline = self.timeline(now)
+        open_now = timeline.open_minutes(now)
+        # An idle counter counts as free since the start of the current minute, and an overrunning
+        # service is expected to end a whole number of minutes after it began: so these instants
+        # stay put for a minute, and new tickets continue the cached walk instead of redoing it.
+        idle_since = float(math.floor(open_now))
+        result: dict[int, float] = {}
+        for counter in engine.counters.values():
+            if counter.status == COUNTER_CLOSED:
+                continue
+            free = idle_since
+            if counter.ticket_id:
+                free = max(idle_since, self.ticket_done_at(engine.tickets[counter.ticket_id], timeline, now, open_now))
+            if counter.status == COUNTER_PAUSED:
+                paused, minutes = self.paused_at.get(counter.number, (now, None))
+                length = minutes or self.expected_pause_minutes()
+                back = (timeline.open_minutes(paused + timedelta(minutes=minutes)) if minutes  # the officer's word
+                        else timeline.open_minutes(paused) + length)  # usual pause, in open minutes
+                free = max(free, back if back > open_now else idle_since + math.ceil(0.2 * length))
+            result[counter.number] = free
+        return result
+
+    def compatible(self, engine: "QueueEngine") -> dict[str, set[str]]:
+        """Groups that share at least one counter compete for the same officers."""
+        cached = self._cache.get("compatible")
+        if cached is None:
+            cached = {g.code: {g.code} for g in self.config.groups}
+            for counter in engine.counters.values():
+                for a in counter.groups:
+                    cached[a].update(counter.groups)
+            self._cache["compatible"] = cached
+        return cached
+
+    def priority_load(self, engine: "QueueEngine", group: str, counters: int, open_now: float,
+                      timeline: Timeline) -> float:
+        """Share of ``counters``' time that priority tickets arriving from now on will take."""
+        if sum(self.priority_issued.values()) < MIN_SAMPLES or counters <= 0 or self.first_issue is None:
+            return 0.0  # too few to speak of a rate (and those already waiting are in the walk)
+        span = max(PRIORITY_RATE_MIN_MINUTES, open_now - timeline.open_minutes(self.first_issue))
+        # The group's own priority tickets only: counting those of every group sharing a counter
+        # over-estimated ordinary waits by several minutes on the benchmark's days.
+        load = self.priority_issued.get(group, 0) * self.cycle_minutes(group) / span / counters
+        return min(load, 0.5)
+
+    def estimates(self, engine: "QueueEngine", now: datetime, only: str | None = None) -> dict[str, Estimate]:
+        """People ahead and expected wait for every waiting ticket, or for ``only`` alone."""
+        line = engine._line
+        if not line:
+            return {}
+        timeline = self.timeline(now)
+        open_now = timeline.open_minutes(now)
+        walk = self._resumable_walk(engine, now, line)
+        placed: dict[str, tuple[float | None, int, int, float]] = walk["placed"]
+        loads: dict[str, float] = {}
+        if only is not None and only in placed:
+            return {only: self._finish(engine, engine.tickets[only], *placed[only], open_now, timeline, now, loads)}
+        free, seen, options_cache = walk["free"], walk["seen"], walk["options"]
+        compatible = self.compatible(engine)
+        cycles = {g: self.cycle_minutes(g) for g in self.configured}
+        count, last = walk["count"], walk["last"]
+        # The hot loop of a busy hall: plain local look-ups, the cached counters of each group, and
+        # a raw record per ticket (the estimate itself is built only for the tickets asked about).
+        for ticket in islice(iter(line), count, None):
+            group = ticket.group
+            options = options_cache.get(group) if ticket.target_counter is None else None
+            if options is None:
+                options = self._options(engine, ticket, free, options_cache, open_now)
+                if len(free) > len(walk["start"]):  # counters assumed to open now: the walk depends on now
+                    walk["opened_at"] = math.floor(open_now)
+            at: float | None = None
+            if options:
+                chosen = options[0] if len(options) == 1 else min(options, key=free.__getitem__)
+                at = free[chosen]
+                free[chosen] = at + cycles[group]
+            placed[ticket.id] = (at, sum(seen[g] for g in compatible[group]), len(options), cycles[group])
+            seen[group] += 1
+            count, last = count + 1, ticket
+            if ticket.id == only:
+                break
+        walk["count"], walk["last"] = count, last
+        if only is not None:
+            raw = placed.get(only)
+            return {} if raw is None else {only: self._finish(engine, engine.tickets[only], *raw, open_now, timeline, now, loads)}
+        return {t.id: self._finish(engine, t, *placed[t.id], open_now, timeline, now, loads) for t in line}
+
+    def _resumable_walk(self, engine: "QueueEngine", now: datetime, line: Any) -> dict[str, Any]:
+        """The cached walk when it still holds (no event but issues since, the counters' free
+        instants unchanged, the walked tickets still the front of the line), else a fresh one."""
+        start = self.free_at(engine, now)
+        day = self._timeline[0] if self._timeline else None
+        open_now = self.timeline(now).open_minutes(now)
+        walk = self._walk
+        if (walk is not None and walk["version"] == self.version and walk["start"] == start
+                and walk["day"] == day and walk["count"] <= len(line)
+                and (walk["opened_at"] is None or walk["opened_at"] == math.floor(open_now))
+                and (walk["count"] == 0 or next(islice(iter(line), walk["count"] - 1, None)) is walk["last"])):
+            return walk
+        self._walk = {"version": self.version, "start": start, "day": day, "free": dict(start),
+                      "seen": dict.fromkeys(self.configured, 0), "count": 0, "last": None, "options": {},
+                      "placed": {}, "opened_at": None}
+        return self._walk
+
+    def _options(self, engine: "QueueEngine", ticket: "Ticket", free: dict[int, float],
+                 options_cache: dict[str, list[int]], open_now: float) -> list[int]:
+        """Counters ``ticket`` may go to: the available ones, or else its configured ones, assumed
+        to open now (they then count as available for every group)."""
+        options = ([n for n in free if engine.eligible(ticket, engine.counters[n])]
+                   or [c.number for c in engine.counters.values() if engine.eligible(ticket, c)])
+        if any(n not in free for n in options):
+            for n in options:
+                free.setdefault(n, float(math.floor(open_now)))  # as an idle counter (free_at)
+            options_cache.clear()
+        if ticket.target_counter is None:
+            options_cache[ticket.group] = options
+        return options
+
+    def describe(self, engine: "QueueEngine", ticket: "Ticket", at: float | None, ahead: int, counters: int,
+                 cycle: float, now: datetime) -> Estimate:
+        """What the citizen is told when the walk hands ``ticket`` to a counter free at open
+        minute ``at`` (one of ``counters`` it may use, each ticket taking ``cycle``)."""
+        timeline = self.timeline(now)
+        return self._finish(engine, ticket, at, ahead, counters, cycle, timeline.open_minutes(now), timeline, now, {})
+
+    def _finish(self, engine: "QueueEngine", ticket: "Ticket", at: float | None, ahead: int, counters: int,
+                cycle: float, open_now: float, timeline: Timeline, now: datetime,
+                loads: dict[str, float]) -> Estimate:
+        """Turn the walk's open-minute instant into what the citizen is told."""
+        if at is None:
+            return Estimate(ahead, None)
+        wait = max(0.0, at - open_now)
+        if ticket.priority is None:
+            load = loads.get(ticket.group)
+            if load is None:
+                load = loads[ticket.group] = self.priority_load(engine, ticket.group, counters, open_now, timeline)
+            wait /= 1.0 - load
+        step = cycle / max(1, counters)
+        spread = RANGE_SPREAD * math.sqrt(wait * step) + RANGE_PROPORTIONAL * wait + RANGE_FLOOR
+        lo, hi = max(0.0, wait - spread), wait + spread
+        now_s = now.timestamp()
+        expected = max(now_s, timeline.wall_seconds(open_now + wait))
+        lo_min = (max(now_s, timeline.wall_seconds(open_now + lo)) - now_s) / 60.0
+        hi_min = (max(now_s, timeline.wall_seconds(open_now + hi)) - now_s) / 60.0
+        crosses = any(now_s < end < expected for end in timeline.break_seconds) or (
+            timeline.opening_seconds is not None and now_s < timeline.opening_seconds - 60.0)
+        closing = timeline.closing_seconds
+        return Estimate(
+            ahead, round((expected - now_s) / 60.0, 1),
+            (math.floor(lo_min + 1e-6), math.ceil(hi_min - 1e-6)),  # (float noise must not widen them)
+            datetime.fromtimestamp(expected, tz=timezone.utc), crosses, closing is not None and expected > closing)
+
+
+
+
+def _round_down(minutes: float, step: int = 5) -> int:
+    return int(minutes // step * step)
+
+
+def _round_up(minutes: float, step: int = 5) -> int:
+    return int(-(-minutes // step) * step)
+
+
+def wait_view(config: CentreConfig, estimate: Estimate | None, now: datetime) -> dict[str, Any]:
+    """The wait as people plan by, for every view of a ticket (kiosk, tracking page, console).
+
+    A range in five-minute steps ("khoảng 20-35 phút"); the clock time when the wait crosses a break
+    or starts before opening ("sau giờ nghỉ trưa, khoảng 13:20"); a warning when the call is
+    expected after closing. ``wait_minutes`` stays the point estimate for older clients.
+    """
+    if estimate is None or estimate.wait_minutes is None:
+        return {"wait_minutes": None, "wait_range_minutes": None, "expected_at": None,
+                "wait_text": None, "wait_text_en": None, "after_closing": False}
+    lo, hi = estimate.wait_range or (estimate.wait_minutes, estimate.wait_minutes)
+    expected = estimate.expected_at or now + timedelta(minutes=estimate.wait_minutes)
+    clock = expected.astimezone(config.zone).strftime("%H:%M")
+    timeline = Timeline.for_day(config, now)
+    if estimate.after_closing:
+        text = f"có thể không kịp trong giờ làm việc hôm nay (khoảng {clock})"
+        text_en = f"may not be served before closing today (around {clock})"
+    elif estimate.after_break:
+        before_opening = bool(timeline.sessions) and now < timeline.sessions[0][0]
+        lunch = any(end.astimezone(config.zone).hour <= 12 <= start.astimezone(config.zone).hour
+                    for (_, end), (start, _) in zip(timeline.sessions, timeline.sessions[1:]))
+        if before_opening:
+            text, text_en = f"sau giờ mở cửa, khoảng {clock}", f"after opening, around {clock}"
+        elif lunch:
+            text, text_en = f"sau giờ nghỉ trưa, khoảng {clock}", f"after the lunch break, around {clock}"
+        else:
+            text, text_en = f"sau giờ nghỉ, khoảng {clock}", f"after the break, around {clock}"
+    elif hi <= 5:
+        text, text_en = "dưới 5 phút", "under 5 minutes"
+    else:
+        low, high = _round_down(lo), _round_up(hi)
+        text, text_en = f"khoảng {low}-{high} phút", f"about {low}-{high} minutes"
+    return {"wait_minutes": estimate.wait_minutes, "wait_range_minutes": [lo, hi],
+            "expected_at": expected.astimezone(config.zone).isoformat(timespec="minutes"),
+            "wait_text": text, "wait_text_en": text_en, "after_closing": estimate.after_closing}
+
+
+__all__ = ["Estimate", "EstimateModel", "Timeline", "wait_view"]

@@ -1,0 +1,295 @@
+"""Simulated days for judging wait estimates: five scenario families and the classic predictors.
+
+Why a module of its own: ``bench/bench_queueing.py`` prints these figures and ``luot predict
+--scenario`` prints the same ones as JSON, so the simulator, the predictors and the scoring live in
+one place. Everything runs on explicit times (no clock) and a seeded random generator, so a seed
+always gives the same day.
+
+The day follows the centre file's ``[hours]``: citizens start arriving at 07:00 (before the doors
+officially open, as they do), officers open their counters when the first session starts, stop
+calling at the lunch break (a service under way is finished), come back when the next session
+starts and, after the last session, keep serving whoever already has a ticket (overtime).
+
+Predictors compared with the engine's estimate (Ibrahim & Whitt, "Real-time delay estimation
+based on delay history", MSOM 11(3), 2009):
+
+* **LES** (last to enter service): the wait of the group's most recently called ticket;
+* **HOL** (head of line): how long the group's longest-waiting ticket has waited so far;
+* **QL** (queue length): (people of the group ahead + 1 - idle counters) x mean service / counters;
+* **rolling**: the mean wait of the group's tickets called in the last 30 minutes;
+* **naive**: people ahead x mean service / open counters (the benchmark's old baseline).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import random
+import statistics
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from typing import Any, Callable
+
+from luot.config import WEEKDAYS, CentreConfig
+from server.engine import CALLED, CLOSED, PAUSED, SERVING, QueueEngine
+from server.simulation import HOURLY_PROFILE
+
+CLASSIC = ("les", "hol", "ql", "rolling")
+ROLLING_MINUTES = 30.0
+UNDER_BY_MINUTES = 10.0
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One family of simulated days."""
+
+    name: str
+    description: str
+    tickets_per_day: int = 300
+    surge_group: str | None = None        # this group's arrivals are three times as many
+    pause: tuple[int, time, float] | None = None  # counter, local time, minutes paused
+    late: tuple[int, time] | None = None  # counter that opens late, and when
+    slower_after: tuple[time, float] | None = None  # from this time services take this factor longer
+
+
+FAMILIES: dict[str, Scenario] = {s.name: s for s in (
+    Scenario("ordinary", "an ordinary day with the lunch break, 300 tickets"),
+    Scenario("heavy-monday", "a heavy Monday: 420 tickets, the line outgrows the counters", tickets_per_day=420),
+    Scenario("paused-late", "counter 1 paused 30 min at 09:30, counter 2 opens at 09:00",
+             pause=(1, time(9, 30), 30.0), late=(2, time(9, 0))),
+    Scenario("surge", "one group (ho-tich) surging threefold", surge_group="ho-tich"),
+    Scenario("slower", "officers 40 % slower after lunch", slower_after=(time(13, 0), 1.4)),
+)}
+
+
+@dataclass
+class Prediction:
+    """What each predictor said when a ticket was issued, and what happened."""
+
+    group: str
+    priority: bool
+    issued: datetime
+    ours: float | None
+    lo: float | None
+    hi: float | None
+    classic: dict[str, float]
+    naive: float | None
+    actual: float | None = None
+    called: datetime | None = None
+    crosses_break: bool = False  # issued before a break, called after it
+
+
+def _ids() -> tuple[Callable[[], str], Callable[[], str]]:
+    ids = itertools.count()
+    return (lambda: f"{next(ids):015x}{0:017x}"), (lambda: f"tok{next(ids):020d}")
+
+
+def _sessions(config: CentreConfig, day: datetime) -> list[tuple[datetime, datetime]]:
+    spans = []
+    for session in config.hours.get(WEEKDAYS[day.weekday()], []):
+        start, end = (time.fromisoformat(part) for part in session.split("-"))
+        spans.append((datetime.combine(day.date(), start, day.tzinfo), datetime.combine(day.date(), end, day.tzinfo)))
+    return sorted(spans) or [(day.replace(hour=7, minute=30), day.replace(hour=16, minute=30))]
+
+
+def simulate_day(config: CentreConfig, scenario: Scenario, seed: int, day: datetime,
+                 no_show_rate: float = 0.05) -> list[Prediction]:
+    """One simulated day; returns a prediction per ticket that was called."""
+    rng = random.Random(seed)
+    new_id, new_token = _ids()
+    engine = QueueEngine(config, new_id=new_id, new_token=new_token)
+    groups = config.groups
+    weights = [(1.0 / g.service_minutes + 0.05) * (3.0 if g.code == scenario.surge_group else 1.0) for g in groups]
+    surge = sum(weights) / sum(1.0 / g.service_minutes + 0.05 for g in groups)
+    priorities = [p.code for p in config.priority_classes]
+    sessions = _sessions(config, day)
+    opening, closing = sessions[0][0], sessions[-1][1]
+    breaks = [(a[1], b[0]) for a, b in zip(sessions, sessions[1:])]
+    peak = max(HOURLY_PROFILE.values())
+    base_rate = scenario.tickets_per_day * surge / sum(HOURLY_PROFILE.values()) / 60.0
+    heap: list[tuple[datetime, int, str, int]] = []
+    order = itertools.count()
+    late = dict([scenario.late]) if scenario.late else {}
+    for counter in config.counters:
+        opens = opening
+        if counter.number in late:
+            opens = datetime.combine(day.date(), late[counter.number], day.tzinfo)
+        heapq.heappush(heap, (opens, next(order), "open", counter.number))
+    t = day.replace(hour=7, minute=0)
+    end_arrivals = closing
+    while True:  # non-homogeneous Poisson arrivals by thinning
+        t += timedelta(minutes=rng.expovariate(base_rate * peak))
+        if t >= end_arrivals:
+            break
+        if rng.random() < HOURLY_PROFILE.get(t.hour, 0.0) / peak:
+            heapq.heappush(heap, (t, next(order), "arrive", 0))
+    pause_at = pause_minutes = None
+    if scenario.pause:
+        pause_counter, when, pause_minutes = scenario.pause
+        pause_at = datetime.combine(day.date(), when, day.tzinfo)
+    paused_done = False
+    slower_at = datetime.combine(day.date(), scenario.slower_after[0], day.tzinfo) if scenario.slower_after else None
+    predictions: dict[str, Prediction] = {}
+    absent: set[str] = set()
+    last_called_wait: dict[str, float] = {}
+    recent: dict[str, list[tuple[datetime, float]]] = {}
+
+    def in_session(now: datetime) -> datetime | None:
+        """None when officers may call now, else when they may next call."""
+        for start, end in sessions:
+            if now < start:
+                return start
+            if now < end:
+                return None
+        return None  # overtime: serve whoever has a ticket
+
+    while heap:
+        now, _, kind, number = heapq.heappop(heap)
+        if kind == "arrive":
+            group = rng.choices(groups, weights)[0].code
+            priority = rng.choice(priorities) if priorities and rng.random() < 0.12 else None
+            ticket, _ = engine.issue(group, now, priority=priority)
+            estimate = engine.estimates(now, only=ticket.id).get(ticket.id)
+            wait_range = getattr(estimate, "wait_range", None) if estimate else None
+            predictions[ticket.id] = Prediction(
+                group, priority is not None, now, estimate.wait_minutes if estimate else None,
+                wait_range[0] if wait_range else None, wait_range[1] if wait_range else None,
+                _classic(engine, ticket.id, now, last_called_wait, recent),
+                _naive(engine, ticket.id, estimate.ahead if estimate else 0))
+            continue
+        if kind == "open":
+            engine.open_counter(number, f"canbo{number}", now)
+            heapq.heappush(heap, (now + timedelta(minutes=rng.uniform(0, 1)), next(order), "act", number))
+            continue
+        if kind == "resume":
+            engine.resume(number, now)
+            heapq.heappush(heap, (now, next(order), "act", number))
+            continue
+        counter = engine.counters[number]
+        if counter.status == PAUSED:
+            continue  # a "resume" follows
+        ticket = engine.tickets.get(counter.ticket_id) if counter.ticket_id else None
+        if ticket is None:
+            if pause_at is not None and not paused_done and number == pause_counter and now >= pause_at:
+                paused_done = True
+                engine.pause(number, now, reason="break")
+                heapq.heappush(heap, (now + timedelta(minutes=pause_minutes), next(order), "resume", number))
+                continue
+            wait_until = in_session(now)
+            if wait_until is not None:
+                heapq.heappush(heap, (wait_until + timedelta(minutes=rng.uniform(0, 2)), next(order), "act", number))
+                continue
+            if now >= end_arrivals and not any(engine.eligible(t, counter) for t in engine.waiting()):
+                continue  # the day is over for this officer
+            called, _ = engine.call_next(number, now)
+            if called is not None:
+                wait = (now - called.issued_at).total_seconds() / 60.0
+                prediction = predictions[called.id]
+                prediction.actual, prediction.called = wait, now
+                prediction.crosses_break = any(called.issued_at < a and now >= b for a, b in breaks)
+                last_called_wait[called.group] = wait
+                recent.setdefault(called.group, []).append((now, wait))
+                if rng.random() < no_show_rate:
+                    absent.add(called.id)
+                delay = rng.uniform(0.3, 1.0)
+            else:
+                delay = 0.5
+        elif ticket.status == CALLED and ticket.id in absent:
+            if ticket.calls >= 3:
+                engine.no_show(number, now)
+            else:
+                engine.recall(number, now)
+            delay = 1.0
+        elif ticket.status == CALLED:
+            engine.start(number, now)
+            mean = config.group(ticket.group).service_minutes
+            if slower_at is not None and now >= slower_at:
+                mean *= scenario.slower_after[1]  # type: ignore[index]
+            delay = max(0.5, rng.expovariate(1.0 / mean))
+        elif ticket.status == SERVING:
+            engine.finish(number, now)
+            delay = rng.uniform(0.2, 0.8)
+        else:
+            delay = 0.5
+        heapq.heappush(heap, (now + timedelta(minutes=delay), next(order), "act", number))
+    return [p for p in predictions.values() if p.actual is not None]
+
+
+def _open_for(engine: QueueEngine, group: str) -> list[Any]:
+    return [c for c in engine.counters.values() if c.status not in (CLOSED, PAUSED) and group in c.groups]
+
+
+def _naive(engine: QueueEngine, ticket_id: str, ahead: int) -> float | None:
+    """People ahead x the group's mean service time / open counters that serve the group."""
+    group = engine.tickets[ticket_id].group
+    counters = _open_for(engine, group)
+    return ahead * engine.mean_service_minutes(group) / len(counters) if counters else None
+
+
+def _classic(engine: QueueEngine, ticket_id: str, now: datetime, last_called_wait: dict[str, float],
+             recent: dict[str, list[tuple[datetime, float]]]) -> dict[str, float]:
+    ticket = engine.tickets[ticket_id]
+    group = ticket.group
+    same = [t for t in engine.waiting() if t.group == group]
+    ahead = next((i for i, t in enumerate(same) if t.id == ticket_id), len(same))
+    head = min((t.issued_at for t in same if t.id != ticket_id), default=None)
+    counters = [c for c in engine.config.counters if group in c.groups]
+    open_counters = _open_for(engine, group) or counters
+    idle = sum(1 for c in _open_for(engine, group) if c.ticket_id is None)
+    mean = engine.mean_service_minutes(group)
+    ql = max(0, ahead + 1 - idle) * mean / len(open_counters)
+    window = [w for at, w in recent.get(group, []) if (now - at).total_seconds() <= ROLLING_MINUTES * 60]
+    return {
+        "les": last_called_wait.get(group, 0.0),
+        "hol": (now - head).total_seconds() / 60.0 if head is not None else 0.0,
+        "ql": ql,
+        "rolling": statistics.fmean(window) if window else ql,
+    }
+
+
+def score(rows: list[Prediction]) -> dict[str, Any]:
+    """MAE, bias, share under-estimated by more than 10 minutes and range coverage, per predictor,
+    for all tickets and for those whose wait crossed a break."""
+    scored = [r for r in rows if r.ours is not None]
+
+    def figures(subset: list[Prediction]) -> dict[str, Any]:
+        if not subset:
+            return {"tickets": 0}
+        result: dict[str, Any] = {"tickets": len(subset), "mean_wait": round(statistics.fmean(r.actual for r in subset), 2)}
+        predictors: dict[str, Callable[[Prediction], float]] = {"ours": lambda r: r.ours}
+        for name in CLASSIC:
+            predictors[name] = (lambda n: lambda r: r.classic[n])(name)
+        predictors["naive"] = lambda r: r.naive if r.naive is not None else 0.0
+        for name, get in predictors.items():
+            errors = [get(r) - r.actual for r in subset]
+            result[name] = {"mae": round(statistics.fmean(abs(e) for e in errors), 2),
+                            "bias": round(statistics.fmean(errors), 2),
+                            "under_10": round(sum(e < -UNDER_BY_MINUTES for e in errors) / len(errors), 3)}
+        ranged = [r for r in subset if r.lo is not None]
+        if ranged:
+            result["ours"]["coverage"] = round(sum(r.lo <= r.actual <= r.hi for r in ranged) / len(ranged), 3)
+            result["ours"]["mean_range_width"] = round(statistics.fmean(r.hi - r.lo for r in ranged), 1)
+        best = min(CLASSIC, key=lambda n: result[n]["mae"])
+        result["best_classic"] = best
+        result["gain_vs_best"] = round(1 - result["ours"]["mae"] / result[best]["mae"], 3) if result[best]["mae"] else None
+        return result
+
+    overall = figures(scored)
+    crossing = [r for r in scored if r.crosses_break]
+    overall["crossing_break"] = figures(crossing)
+    return overall
+
+
+def run_family(config: CentreConfig, scenario: Scenario, seeds: list[int], first_day: datetime) -> dict[str, Any]:
+    """Simulate one day per seed (on working days from ``first_day``) and score all of them."""
+    rows: list[Prediction] = []
+    day = first_day
+    for seed in seeds:
+        while WEEKDAYS[day.weekday()] in ("sat", "sun"):
+            day += timedelta(days=1)
+        rows += simulate_day(config, scenario, seed, day)
+        day += timedelta(days=7 if scenario.name == "heavy-monday" else 1)
+    return score(rows)
+
+
+__all__ = ["FAMILIES", "Scenario", "Prediction", "simulate_day", "score", "run_family", "CLASSIC"]

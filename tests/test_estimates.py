@@ -1,0 +1,156 @@
+"""Expected waits that know the clock (server/estimates.py, issue 17).
+
+The sample centre opens 07:30-12:00 and 13:00-16:30 on weekdays. Each test plays a morning into the
+pure engine with explicit times and checks what the citizen would be told: the wait across lunch,
+before opening, with a paused counter, after a slower spell, and the words on the ticket.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from server.estimates import Timeline, wait_view
+from tests.engine_support import HCM, at, make_config, new_engine, replayed
+
+MON = 2  # 2 March 2026 is a Monday
+CONFIG = make_config()
+
+
+def test_the_counter_statuses_read_are_the_engines() -> None:
+    from server import engine, estimates
+
+    assert (estimates.COUNTER_CLOSED, estimates.COUNTER_PAUSED) == (engine.CLOSED, engine.PAUSED)
+
+
+def test_timeline_skips_the_lunch_break_and_counts_from_opening() -> None:
+    timeline = Timeline.for_day(CONFIG, at(MON, 9))
+    assert timeline.open_minutes(at(MON, 7)) == 0.0  # before opening: nothing has passed
+    assert timeline.open_minutes(at(MON, 12, 30)) == timeline.open_minutes(at(MON, 12)) == 270.0
+    assert timeline.open_minutes(at(MON, 13, 20)) == 290.0
+    assert timeline.wall(280.0).astimezone(HCM).strftime("%H:%M") == "13:10"
+    assert timeline.wall(270.0).astimezone(HCM).strftime("%H:%M") == "13:00"  # free at 12:00: calls after lunch
+    assert timeline.open_minutes(at(MON, 17)) == 270.0 + 210.0 + 30.0  # overtime runs on
+
+
+def test_a_ticket_whose_turn_falls_after_lunch_is_told_the_time_after_lunch() -> None:
+    engine = new_engine(CONFIG)
+    engine.open_counter(1, "a", at(MON, 7, 30))
+    tickets = [engine.issue("ho-tich", at(MON, 11, 35) + timedelta(seconds=i))[0] for i in range(5)]
+    now = at(MON, 11, 40)
+    last = engine.estimates(now, only=tickets[-1].id)[tickets[-1].id]
+    # four ahead at 8 minutes each = 32 open minutes: 20 before noon, 12 after 13:00
+    assert last.wait_minutes == 92.0
+    assert last.expected_at.astimezone(HCM).strftime("%H:%M") == "13:12"
+    assert last.after_break and not last.after_closing
+    view = wait_view(CONFIG, last, now)
+    assert view["wait_text"].startswith("sau giờ nghỉ trưa, khoảng 13:1")
+    assert view["wait_text_en"].startswith("after the lunch break, around 13:1")
+    lo, hi = view["wait_range_minutes"]
+    assert lo < 92 < hi
+    first = engine.estimates(now, only=tickets[0].id)[tickets[0].id]
+    assert first.wait_minutes == 0.0 and not first.after_break
+
+
+def test_a_ticket_taken_before_opening_counts_from_opening() -> None:
+    engine = new_engine(CONFIG)
+    tickets = [engine.issue("ho-tich", at(MON, 7, 0) + timedelta(seconds=i))[0] for i in range(3)]
+    estimates = engine.estimates(at(MON, 7, 10))
+    # no counter open yet: the group's counters are assumed to open at 07:30, not now
+    assert estimates[tickets[0].id].wait_minutes == 20.0
+    assert estimates[tickets[0].id].after_break
+    assert wait_view(CONFIG, estimates[tickets[0].id], at(MON, 7, 10))["wait_text"] == "sau giờ mở cửa, khoảng 07:30"
+
+
+def test_a_paused_counter_is_expected_back_after_this_centres_usual_pause() -> None:
+    engine = new_engine(CONFIG)
+    engine.open_counter(1, "a", at(MON, 7, 30))
+    for start in (8, 9):  # two pauses of 30 minutes today
+        engine.pause(1, at(MON, start))
+        engine.resume(1, at(MON, start, 30))
+    ticket, _ = engine.issue("ho-tich", at(MON, 10))
+    engine.pause(1, at(MON, 10))
+    wait = engine.estimates(at(MON, 10, 5), only=ticket.id)[ticket.id].wait_minutes
+    # the usual pause (30 minutes, blended with the default 15 while only two ended) minus 5 gone
+    assert wait == round(0.5 * 30 + 0.5 * 15 - 5, 1)
+
+
+def test_a_pause_over_lunch_counts_as_short_and_the_counter_is_expected_back_after_lunch() -> None:
+    engine = new_engine(CONFIG)
+    engine.open_counter(1, "a", at(MON, 7, 30))
+    engine.pause(1, at(MON, 10))
+    engine.resume(1, at(MON, 10, 10))
+    engine.pause(1, at(MON, 11, 55))  # ten open minutes, not seventy
+    engine.resume(1, at(MON, 13, 5))
+    assert engine.estimate_model.expected_pause_minutes() == 0.5 * 10 + 0.5 * 15
+
+    fresh = new_engine(CONFIG)
+    fresh.open_counter(1, "a", at(MON, 7, 30))
+    ticket, _ = fresh.issue("ho-tich", at(MON, 11, 50))
+    fresh.pause(1, at(MON, 11, 50))
+    estimate = fresh.estimates(at(MON, 11, 52), only=ticket.id)[ticket.id]
+    # the default 15 open minutes after 11:50: ten before noon, five after 13:00
+    assert estimate.expected_at.astimezone(HCM).strftime("%H:%M") == "13:05"
+    assert estimate.after_break
+
+
+def test_an_officer_who_says_how_long_the_pause_lasts_is_expected_back_then() -> None:
+    engine = new_engine(CONFIG)
+    engine.open_counter(1, "a", at(MON, 7, 30))
+    ticket, _ = engine.issue("ho-tich", at(MON, 10))
+    engine.pause(1, at(MON, 10), minutes=40)
+    assert engine.estimates(at(MON, 10, 10), only=ticket.id)[ticket.id].wait_minutes == 30.0
+    try:
+        engine.pause(2, at(MON, 10), minutes=0)
+    except Exception as error:  # a refusal in both languages, nothing changed
+        assert getattr(error, "message_en", "") == "A pause lasts 1 to 240 minutes."
+    else:
+        raise AssertionError("a pause of 0 minutes was accepted")
+
+
+def test_the_afternoons_slower_pace_counts_more_than_the_morning() -> None:
+    engine = new_engine(CONFIG)
+    engine.open_counter(1, "a", at(MON, 7, 30))
+    moment = at(MON, 7, 30)
+    for minutes in [8] * 20 + [16] * 8:  # 20 tickets at the configured 8 minutes, then 8 at 16
+        ticket, _ = engine.issue("ho-tich", moment)
+        engine.call_next(1, moment)
+        engine.start(1, moment)
+        moment += timedelta(minutes=minutes)
+        engine.finish(1, moment)
+    cycle = engine.cycle_minutes("ho-tich")
+    day_mean = (20 * 8 + 8 * 16) / 28
+    assert cycle > day_mean + 1.5, f"recent 16-minute services should weigh more: cycle {cycle:.1f}"
+
+
+def test_the_walk_resumed_for_a_new_ticket_agrees_with_a_fresh_walk() -> None:
+    engine = new_engine(CONFIG)
+    log = []
+    for n in (1, 2):
+        log += engine.open_counter(n, f"o{n}", at(MON, 7, 30))
+    for i in range(40):
+        log += engine.issue("ho-tich" if i % 3 else "chung-thuc", at(MON, 8) + timedelta(seconds=i),
+                            priority="elderly" if i % 7 == 0 else None)[1]
+    engine.estimates(at(MON, 8, 5))  # the walk the next tickets resume
+    now = at(MON, 8, 5) + timedelta(seconds=30)
+    for n in range(3):
+        ticket, events = engine.issue("ho-tich", at(MON, 8, 5) + timedelta(seconds=10 + n))
+        log += events
+        resumed = engine.estimates(now, only=ticket.id)
+    again = replayed(CONFIG, log)  # a fresh engine walks the line from the front
+    assert again.estimates(now, only=ticket.id) == resumed
+    assert again.estimates(now) == engine.estimates(now)
+
+
+def test_short_waits_and_plain_ranges_are_worded_for_people() -> None:
+    engine = new_engine(CONFIG)
+    for n in (1, 2):
+        engine.open_counter(n, f"o{n}", at(MON, 8))
+    tickets = [engine.issue("ho-tich", at(MON, 9) + timedelta(seconds=i))[0] for i in range(6)]
+    now = at(MON, 9, 1)
+    estimates = engine.estimates(now)
+    assert wait_view(CONFIG, estimates[tickets[0].id], now)["wait_text"] == "dưới 5 phút"
+    view = wait_view(CONFIG, estimates[tickets[-1].id], now)
+    low, high = (int(x) for x in view["wait_text"].removeprefix("khoảng ").removesuffix(" phút").split("-"))
+    lo, hi = view["wait_range_minutes"]
+    assert low % 5 == 0 and high % 5 == 0 and low <= lo <= view["wait_minutes"] <= hi <= high
+    assert view["expected_at"].startswith("2026-03-02T09:")

@@ -41,6 +41,7 @@ class CentreInfo(_Strict):
     single_box: bool = Field(False, description="everything runs on this one machine: public_url and [http] host may stay on loopback")
     notice: str = ""
     notice_en: str = ""
+    rating_scale: Literal[4, 5] = Field(5, description="the pad's question: 5 = the province's five levels with reasons, 4 = the four faces")
 
     @field_validator("timezone")
     @classmethod

@@ -145,7 +145,7 @@ class CentreRuntime:
                     log.warning("feedback from %s (role %s) ignored: only pads rate", device_id, device.role)
                     return
                 await self.service.run(lambda e, now: (None, e.record_feedback(
-                    data.ticket_id, data.rating, device.id, device.counter, now)))
+                    data.ticket_id, data.rating, device.id, device.counter, now, scale=data.scale, reasons=data.reasons)))
             elif kind == "assistance":
                 await self.service.run(lambda e, now: (None, e.request_assistance(
                     device.id, data.request_id, data.reason, now, device.counter)))

@@ -2,6 +2,7 @@
 
 # No "from __future__ import annotations": FastAPI must see the real types used in Depends().
 
+from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path
@@ -19,6 +20,8 @@ class DossierBody(Body):
     code: str = Field(min_length=1, max_length=60,
                       description="the dossier code written on the receipt: 3 to 40 letters, digits or . _ - "
                                   "(checked by the engine, which explains a wrong code in plain words)")
+    appointment: date | None = Field(None, description="the date the receipt promises the result (ngày hẹn trả); "
+                                                   "a dossier returned after it, or still open past it, is overdue")
 
 
 class DossierStatusBody(Body):
@@ -34,7 +37,7 @@ async def attach_dossier(ticket_id: Annotated[str, Path(max_length=64)], body: D
     if stored is not None and stored["ticket_id"] != ticket_id:
         raise ApiError(409, "dossier_taken", f"Mã hồ sơ {body.code} đã gắn với vé khác.",
                        f"Dossier {body.code} belongs to another ticket.")
-    dossier = await service.run(lambda e, now: e.attach_dossier(ticket_id, body.code, now))
+    dossier = await service.run(lambda e, now: e.attach_dossier(ticket_id, body.code, now, appointment=body.appointment))
     return await service.storage.dossier(dossier.code) or {"code": dossier.code, "status": dossier.status}
 
 

@@ -1,0 +1,100 @@
+"""Ratings as the province counts them (issue 18): five levels with reasons, tied to the ticket,
+officer, procedure and dossier, once per ticket and only after service; and four-face ratings
+stored before the five levels still report with their own words."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import date, datetime, timezone
+
+import pytest
+
+from luot.config import load_config
+from luot.protocol import legacy_rating, level_of
+from server.engine import Invalid, QueueError
+from server.storage import MIGRATIONS, Storage
+from tests.engine_support import at, make_config, new_engine
+
+MON = 2  # 2 March 2026 is a Monday
+
+
+def served(engine, counter: int = 1, officer: str = "lan", minute: int = 0):
+    """One ticket issued, called and finished at ``counter``; returns (ticket, events)."""
+    events = engine.open_counter(counter, officer, at(MON, 7, 30)) if engine.counters[counter].status == "closed" else []
+    ticket, more = engine.issue("ho-tich", at(MON, 8, minute))
+    events += more
+    events += engine.call_next(counter, at(MON, 8, minute + 1))[1]
+    return ticket, events
+
+
+def test_five_levels_with_reasons_tied_to_officer_procedure_and_dossier() -> None:
+    engine = new_engine(make_config())
+    ticket, _ = served(engine)
+    with pytest.raises(QueueError) as early:  # called, not yet finished
+        engine.record_feedback(ticket.id, 5, "pad-1", 1, at(MON, 8, 2), scale=5)
+    assert early.value.code == "not_finished"
+    engine.attach_dossier(ticket.id, "000.00.12.H29-261202-0001", at(MON, 8, 3), appointment=date(2026, 3, 9))
+    engine.finish(1, at(MON, 8, 5))
+    refusals = [
+        (dict(rating=6, scale=5), "rating"),
+        (dict(rating=2, scale=3), "rating_scale"),
+        (dict(rating=3, scale=5, reasons=["wait"]), "rating_reason"),  # 'bình thường' is not asked why
+        (dict(rating=1, scale=5, reasons=["rude"]), "rating_reason"),
+    ]
+    for kwargs, code in refusals:
+        with pytest.raises(Invalid) as refused:
+            engine.record_feedback(ticket.id, device="pad-1", counter=1, now=at(MON, 8, 6), **kwargs)
+        assert refused.value.code == code and refused.value.message  # a Vietnamese reason
+    assert not engine.tickets[ticket.id].rated  # nothing half-stored by a refusal
+    [event] = engine.record_feedback(ticket.id, 2, "pad-1", 1, at(MON, 8, 6), scale=5, reasons=["wait", "attitude", "wait"])
+    assert {k: event.data[k] for k in (
+        "ticket_id", "officer", "group", "counter", "level", "scale", "reasons", "dossier", "source", "rating")} == {
+        "ticket_id": ticket.id, "officer": "lan", "group": "ho-tich", "counter": 1, "level": 2, "scale": 5,
+        "reasons": ["wait", "attitude"], "dossier": "000.00.12.H29-261202-0001", "source": "pad", "rating": 1}
+    engine.replay([event])
+    with pytest.raises(QueueError) as twice:  # from the tracking page this time: still one per ticket
+        engine.record_feedback(ticket.id, 5, None, None, at(MON, 8, 7), scale=5, source="track")
+    assert twice.value.code == "already_rated"
+
+
+def test_four_face_pad_still_rates_and_maps_onto_five_levels() -> None:
+    engine = new_engine(make_config())
+    ticket, _ = served(engine)
+    engine.finish(1, at(MON, 8, 5))
+    with pytest.raises(Invalid):
+        engine.record_feedback(ticket.id, 5, "pad-1", 1, at(MON, 8, 6))  # four faces: 1..4
+    [event] = engine.record_feedback(ticket.id, 1, "pad-1", 1, at(MON, 8, 6))
+    assert (event.data["level"], event.data["scale"], event.data["rating"]) == (2, 4, 1)
+    assert [level_of(r, 4) for r in (4, 3, 2, 1)] == [5, 4, 3, 2]
+    assert [legacy_rating(level) for level in (5, 4, 3, 2, 1)] == [4, 3, 2, 1, 1]
+
+
+async def test_ratings_stored_as_four_faces_are_migrated_with_their_words(tmp_path) -> None:
+    """A database written before the five levels (schema 4): its ratings keep their words."""
+    path = tmp_path / "old.sqlite3"
+    db = sqlite3.connect(path)
+    for number, script in enumerate(MIGRATIONS[:4], start=1):
+        db.executescript(f"BEGIN;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")
+    for n, rating in enumerate((4, 3, 2, 1, 4), start=1):
+        ticket_id = f"t{n}"
+        db.execute("INSERT INTO tickets (id, day, number, grp, token, status, issued_at, counter, officer, rating) "
+                   "VALUES (?, '2026-03-02', ?, 'ho-tich', ?, 'done', '2026-03-02T01:00:00+00:00', 1, 'lan', ?)",
+                   (ticket_id, 1000 + n, f"tok{n}", rating))
+        db.execute("INSERT INTO events (id, type, at, day, data) VALUES (?, 'feedback.recorded', '2026-03-02T02:00:00+00:00', "
+                   "'2026-03-02', ?)", (f"e{n}", json.dumps({"ticket_id": ticket_id, "group": "ho-tich", "counter": 1,
+                                                             "officer": "lan", "rating": rating, "device": "pad-1"})))
+        db.execute("INSERT INTO satisfaction_daily (day, grp, counter, officer, rating, n) VALUES ('2026-03-02', 'ho-tich', 1, 'lan', ?, 1) "
+                   "ON CONFLICT DO UPDATE SET n = n + 1", (rating,))
+    db.commit()
+    db.close()
+    storage = await Storage.open(path, load_config().zone)
+    try:
+        rows = await storage.satisfaction(date(2026, 3, 2), date(2026, 3, 2), by="officer")
+        assert rows == [{"officer": "lan", "ratings": {"2": 1, "3": 1, "4": 1, "5": 2}, "responses": 5, "index": 70.0}]
+        cursor = await storage.db.execute("SELECT ticket_id, level, scale FROM feedback ORDER BY ticket_id")
+        assert [tuple(r) for r in await cursor.fetchall()] == [("t1", 5, 4), ("t2", 4, 4), ("t3", 3, 4), ("t4", 2, 4), ("t5", 5, 4)]
+        cursor = await storage.db.execute("SELECT rating FROM tickets ORDER BY id")
+        assert [r[0] for r in await cursor.fetchall()] == [5, 4, 3, 2, 5]
+    finally:
+        await storage.close()

@@ -216,8 +216,17 @@ def pad(centre: CentreThread, out: Path, driver: Driver) -> dict[str, Any]:
     driver.wait(lambda: app.root.current == "rate", what="faces")
     driver.shot("pad-rate")
     faces = [w for w in driver.screen().walk() if w.__class__.__name__ == "MoodFace"]
-    satisfied = next(f for f in faces if f.mood == 3)
-    driver.tap(satisfied)
+    offered = sorted((int(f.mood) for f in faces if not f.disabled), reverse=True)
+    driver.wait(lambda: any("rất không hài lòng" in text for text, _w, _p in app.speaker.spoken), what="question read aloud")
+    dissatisfied = next(f for f in faces if f.mood == 2)  # 'không hài lòng': the reasons are asked
+    driver.tap(dissatisfied)
+    driver.wait(lambda: app.root.current == "reasons", what="reasons")
+    reasons = {w.code: w for w in driver.screen().walk() if w.__class__.__name__ == "ReasonChoice"}
+    driver.tap(reasons["wait"])
+    driver.wait(lambda: app.reasons == ["wait"], what="the reason ticked")
+    driver.shot("pad-reasons")
+    send = next(w for w in driver.screen().walk() if w.__class__.__name__ == "BigButton" and "GỬI" in w.text)
+    driver.tap(send)
     driver.wait(lambda: app.root.current == "thanks", what="thanks")
     driver.shot("pad-thanks")
     driver.wait(lambda: app.sent_via != "" or app.error != "", what="rating sent")
@@ -228,8 +237,10 @@ def pad(centre: CentreThread, out: Path, driver: Driver) -> dict[str, Any]:
         app.counter_state(centre.engine().counter_view(1))
     driver.pump(0.5)
     second_screen = app.root.current
+    spoken = [text for text, _wav, _played in app.speaker.spoken]
     return {"ticket_id": ticket["id"], "via": app.sent_via, "error": app.error, "second_screen": second_screen,
-            "feedback": events(centre, "feedback.recorded"), "mqtt": mqtt}
+            "feedback": events(centre, "feedback.recorded"), "mqtt": mqtt, "offered": offered, "spoken": spoken,
+            "voice_files": sorted(p.name for p in (out / "pad" / "voice").glob("*.wav"))}
 
 
 SCENARIOS = {"flow": flow, "guided": guided, "greeter": greeter, "offline": offline, "pad": pad}

@@ -133,7 +133,11 @@ def test_pad_records_one_rating_for_a_finished_ticket(tmp_path: Path) -> None:
     assert result["error"] == ""
     [feedback] = result["feedback"]
     assert feedback["data"]["ticket_id"] == result["ticket_id"]
-    assert feedback["data"]["rating"] == 3 and feedback["data"]["device"] == "pad-1"
+    assert feedback["data"]["device"] == "pad-1" and result["offered"] == [5, 4, 3, 2, 1]
+    assert (feedback["data"]["level"], feedback["data"]["scale"], feedback["data"]["reasons"]) == (2, 5, ["wait"])
+    assert feedback["data"]["officer"] == "canbo1" and feedback["data"]["group"] == "ho-tich"
+    assert any("rất không hài lòng" in text for text in result["spoken"]), result["spoken"]  # the question read aloud
+    assert result["voice_files"], "espeak-ng rendered the spoken prompts to WAV"
     assert result["via"] == ("mqtt" if result["mqtt"] else "http")
     assert result["second_screen"] == "idle", "a rated ticket does not bring the faces back"
-    assert sorted(result["shots"]) == ["pad-idle.png", "pad-rate.png", "pad-thanks.png"]
+    assert sorted(result["shots"]) == ["pad-idle.png", "pad-rate.png", "pad-reasons.png", "pad-thanks.png"]

@@ -98,3 +98,48 @@ async def test_ratings_stored_as_four_faces_are_migrated_with_their_words(tmp_pa
         assert [r[0] for r in await cursor.fetchall()] == [5, 4, 3, 2, 5]
     finally:
         await storage.close()
+
+
+async def test_pad_and_tracking_page_rate_over_http_once_and_only_after_service(tmp_path) -> None:
+    import httpx
+
+    from tests.helpers.centre import device_auth, running_centre, staff_auth
+
+    async with running_centre(tmp_path) as centre, httpx.AsyncClient(base_url=centre.base_url) as http:
+        kiosk, officer, pad = device_auth(centre, "kiosk-1"), await staff_auth(centre), device_auth(centre, "pad-1")
+        first = (await http.post("/api/v1/tickets", json={"group": "ho-tich"}, headers=kiosk)).json()
+        second = (await http.post("/api/v1/tickets", json={"group": "ho-tich"}, headers=kiosk)).json()
+        assert (await http.get("/api/v1/centre")).json()["rating_scale"] == 5
+        track = f"/api/v1/track/{second['token']}/feedback"
+        assert (await http.get(track)).json() == {"open": False, "rated": False, "scale": 5}
+        early = await http.post(track, json={"rating": 5, "scale": 5})
+        assert early.status_code == 409 and "sau khi được phục vụ" in early.json()["message"]
+        await http.post("/api/v1/counters/1/open", headers=officer)
+        await http.post("/api/v1/counters/1/call-next", headers=officer)
+        await http.post("/api/v1/tickets/%s/dossier" % first["id"], json={"code": "H29.12-261206-0007", "appointment": "2026-12-20"},
+                        headers=officer)
+        for step in ("start", "finish", "call-next", "start"):
+            assert (await http.post(f"/api/v1/counters/1/{step}", headers=officer)).status_code == 200, step
+        bad = [{"ticket_id": first["id"], "rating": 9, "scale": 5}, {"ticket_id": first["id"], "rating": 2, "scale": 5, "reasons": ["rude"]},
+               {"ticket_id": first["id"], "rating": 4, "scale": 5, "reasons": ["wait"]}]
+        for body in bad:
+            answer = await http.post("/api/v1/feedback", json=body, headers=pad)
+            assert answer.status_code in (400, 422) and answer.json()["message"], body
+        rated = await http.post("/api/v1/feedback", json={"ticket_id": first["id"], "rating": 1, "scale": 5,
+                                                           "reasons": ["wait", "documents"]}, headers=pad)
+        assert rated.status_code == 200, rated.text
+        again = await http.post(f"/api/v1/track/{first['token']}/feedback", json={"rating": 5, "scale": 5})
+        assert again.status_code == 409 and again.json()["message"] == "Vé này đã được đánh giá."
+        await http.post("/api/v1/counters/1/finish", headers=officer)
+        assert (await http.get(track)).json() == {"open": True, "rated": False, "scale": 5}
+        assert (await http.post(track, json={"rating": 4, "scale": 5})).status_code == 200
+        assert (await http.get(track)).json() == {"open": False, "rated": True, "scale": 5}
+        assert (await http.post(track, json={"rating": 4, "scale": 5})).status_code == 409
+        assert (await http.post("/api/v1/track/not-a-token/feedback", json={"rating": 4, "scale": 5})).status_code == 404
+        cursor = await centre.service.storage.db.execute(
+            "SELECT ticket_id, level, scale, reasons, dossier, source, officer, grp FROM feedback ORDER BY at")
+        assert [tuple(r) for r in await cursor.fetchall()] == [
+            (first["id"], 1, 5, '["wait", "documents"]', "H29.12-261206-0007", "pad", "canbo1", "ho-tich"),
+            (second["id"], 4, 5, "[]", None, "track", "canbo1", "ho-tich")]
+        dossier = (await http.get("/api/v1/dossiers/H29.12-261206-0007", headers=officer)).json()
+        assert dossier["appointment"] == "2026-12-20"

@@ -143,3 +143,55 @@ async def test_pad_and_tracking_page_rate_over_http_once_and_only_after_service(
             (second["id"], 4, 5, "[]", None, "track", "canbo1", "ho-tich")]
         dossier = (await http.get("/api/v1/dossiers/H29.12-261206-0007", headers=officer)).json()
         assert dossier["appointment"] == "2026-12-20"
+
+
+async def test_decision_766_index_per_dossier_with_ratings_reasons_and_csv(tmp_path) -> None:
+    """Four dossiers: one fine, one rated 'không hài lòng', one rated 'rất không hài lòng' and
+    overdue, one unrated and overdue; plus a rated ticket without a dossier. Index = 1/4 = 25 %."""
+    import csv
+    import io
+    from datetime import timedelta
+
+    import httpx
+
+    from tests.helpers.centre import ManualClock, device_auth, running_centre, staff_auth
+
+    clock = ManualClock()
+    async with running_centre(tmp_path, clock=clock) as centre, httpx.AsyncClient(base_url=centre.base_url) as http:
+        kiosk, officer, pad = device_auth(centre, "kiosk-1"), await staff_auth(centre), device_auth(centre, "pad-1")
+        manager = await staff_auth(centre, "quanly", "manager")
+        today = centre.service.config.service_day(clock())
+        past, future = (today - timedelta(days=1)).isoformat(), (today + timedelta(days=10)).isoformat()
+        plan = [("HS-0001", future, 5, []), ("HS-0002", future, 2, ["wait"]), ("HS-0003", past, 1, ["attitude", "wait"]),
+                ("HS-0004", past, None, []), (None, None, 4, [])]
+        await http.post("/api/v1/counters/1/open", headers=officer)
+        for code, appointment, level, reasons in plan:
+            ticket = (await http.post("/api/v1/tickets", json={"group": "ho-tich"}, headers=kiosk)).json()
+            clock.advance(minutes=10 if level and level < 3 else 2)  # the dissatisfied waited longer
+            for step in ("call-next", "start"):
+                assert (await http.post(f"/api/v1/counters/1/{step}", headers=officer)).status_code == 200
+            if code:
+                body = {"code": code, "appointment": appointment}
+                assert (await http.post(f"/api/v1/tickets/{ticket['id']}/dossier", json=body, headers=officer)).status_code == 200
+            assert (await http.post("/api/v1/counters/1/finish", headers=officer)).status_code == 200
+            if level:
+                rated = await http.post("/api/v1/feedback", headers=pad,
+                                        json={"ticket_id": ticket["id"], "rating": level, "scale": 5, "reasons": reasons})
+                assert rated.status_code == 200, rated.text
+        assert (await http.get("/api/v1/reports/satisfaction", headers=officer)).status_code == 403
+        rows = (await http.get("/api/v1/reports/satisfaction?by=officer", headers=manager)).json()["rows"]
+        assert [r["key"] for r in rows] == ["canbo1", "*"]
+        mine = rows[0]
+        assert {k: mine[k] for k in ("dossiers", "dossiers_dissatisfied", "dossiers_overdue", "dossiers_complained", "index_766",
+                                     "responses", "level_5", "level_4", "level_3", "level_2", "level_1",
+                                     "reason_wait", "reason_attitude", "rating_index")} == {
+            "dossiers": 4, "dossiers_dissatisfied": 2, "dossiers_overdue": 2, "dossiers_complained": 0, "index_766": 25.0,
+            "responses": 4, "level_5": 1, "level_4": 1, "level_3": 0, "level_2": 1, "level_1": 1,
+            "reason_wait": 2, "reason_attitude": 1, "rating_index": 50.0}
+        assert mine["wait_dissatisfied_minutes"] == pytest.approx(10) and mine["wait_satisfied_minutes"] == pytest.approx(2)
+        raw = await http.get("/api/v1/reports/satisfaction.csv?by=officer", headers=manager)
+        assert raw.content.startswith(b"\xef\xbb\xbf")
+        table = list(csv.reader(io.StringIO(raw.content.decode("utf-8-sig"))))
+        assert table[0][6] == "Chỉ số hài lòng theo QĐ 766 (%)" and table[1][6] == "25.0" and table[2][1] == "Toàn trung tâm"
+        xlsx = await http.get("/api/v1/reports/satisfaction.xlsx?by=group", headers=manager)
+        assert xlsx.status_code == 200 and xlsx.content.startswith(b"PK")

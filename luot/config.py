@@ -126,6 +126,16 @@ class MetricsSettings(_Strict):
                               description="bearer token Prometheus must send (authorization.credentials)")
 
 
+class ExportSettings(_Strict):
+    """``[export]``: the signed webhook push of ratings and dossier links (docs/export.md). Empty
+    ``webhook_url``: no push (the HTTP feed and the daily CSV are always there for managers)."""
+
+    webhook_url: str = Field("", pattern=r"^(https?://\S+)?$", description="where to POST the JSON-lines batches")
+    secret_file: str = Field("export-webhook.key", description="the HMAC-SHA256 key, relative to the data directory; "
+                                                                "created (random, mode 600) when missing")
+    batch: int = Field(100, ge=1, le=1000)
+
+
 class StorageSettings(_Strict):
     path: str = "var/luot.sqlite3"
     min_free_mb: int = Field(500, ge=0, description="/health answers 503 when the database's disk has less free space")
@@ -194,6 +204,7 @@ class CentreConfig(_Strict):
     voice: VoiceSettings = VoiceSettings()
     region: RegionLink | None = None
     metrics: MetricsSettings = MetricsSettings()
+    export: ExportSettings = ExportSettings()
 
     @field_validator("hours")
     @classmethod

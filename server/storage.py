@@ -206,6 +206,10 @@ MIGRATIONS: list[str] = [
         FROM events e WHERE e.type = 'feedback.recorded' ORDER BY e.seq;
     ALTER TABLE dossiers ADD COLUMN appointment TEXT;
     """,
+    # 6: how far each export receiver has acknowledged the feed (server/export.py, docs/export.md)
+    """
+    CREATE TABLE export_cursor (name TEXT PRIMARY KEY, seq INTEGER NOT NULL, updated_at TEXT NOT NULL);
+    """,
 ]
 
 

@@ -173,6 +173,14 @@ async def test_webhook_feed_and_daily_csv_reach_a_receiver_signed_complete_and_o
             assert "Mã hồ sơ (ma_ho_so)" in table[0] and len(table) == 1 + 8
             column = table[0].index("Lý do không hài lòng (ly_do)")
             assert "wait; attitude" in [row[column] for row in table[1:]]
+        # the same feed from the command line, read from the database of the stopped centre
+        import subprocess
+        import sys
+
+        done = subprocess.run([sys.executable, "-m", "luot.cli", "export", "feed", "--data", str(tmp_path / "var")],
+                              cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert {json.loads(line)["event_id"] for line in done.stdout.splitlines()} == set(receiver.records)
     finally:
         receiver.close()
 

@@ -774,7 +774,7 @@ class QueueEngine:
         return events
 
     def attach_dossier(self, ticket_id: str, code: str, now: datetime,
-                       appointment: date | None = None) -> tuple[Dossier, list[Event]]:
+                       appointment: date | None = None, procedure: str | None = None) -> tuple[Dossier, list[Event]]:
         """Link a dossier code to a ticket being (or just) served; the dossier starts as 'received'.
         ``appointment`` is the date the receipt promises the result (overdue dossiers count
         against the Decision 766 satisfaction index)."""
@@ -794,7 +794,7 @@ class QueueEngine:
         events: list[Event] = []
         self._emit(events, "dossier.attached", now, ticket_id=ticket.id, code=code, number=ticket.number,
                    group=ticket.group, counter=ticket.counter,
-                   appointment=appointment.isoformat() if appointment else None)
+                   appointment=appointment.isoformat() if appointment else None, procedure=procedure)
         self._emit(events, "dossier.status", now, code=code, status="received", ticket_id=ticket.id)
         return self.dossiers[code], events
 

@@ -63,6 +63,8 @@ FIELDS: list[FeedField] = [
     FeedField("ma_ho_so", "Mã hồ sơ", "the dossier code on the receipt, or null when the ticket had none"),
     FeedField("ngay_hen_tra", "Ngày hẹn trả kết quả", "the receipt's appointment date (YYYY-MM-DD) or null",
               ("lien_ket_ho_so",)),
+    FeedField("ma_thu_tuc", "Mã thủ tục hành chính", "the procedure code read from the receipt's QR (server/receipt.py), or null "
+              "when the code was typed", ("lien_ket_ho_so",)),
     FeedField("linh_vuc", "Lĩnh vực / thủ tục hành chính",
               "Luot's group code (a field of procedures); Luot holds no national procedure code (mã thủ tục)"),
     FeedField("ten_linh_vuc", "Lĩnh vực / thủ tục hành chính", "the group's Vietnamese name"),
@@ -101,7 +103,7 @@ def record(event: dict[str, Any], config: CentreConfig) -> dict[str, Any] | None
               "so_ve": d.get("number"), "ma_ve": d.get("ticket_id"),
               "thoi_diem": datetime.fromisoformat(event["at"]).astimezone(config.zone).isoformat(), "ngay": event["day"]}
     if kind == "lien_ket_ho_so":
-        return {**common, "ma_ho_so": d["code"], "ngay_hen_tra": d.get("appointment")}
+        return {**common, "ma_ho_so": d["code"], "ngay_hen_tra": d.get("appointment"), "ma_thu_tuc": d.get("procedure")}
     level = d.get("level") or level_of(int(d["rating"]), 4)
     reasons = list(d.get("reasons") or [])
     return {**common, "ma_ho_so": d.get("dossier"), "muc_do": level, "muc_do_ten": LEVELS[level][0],

@@ -195,3 +195,67 @@ async def test_decision_766_index_per_dossier_with_ratings_reasons_and_csv(tmp_p
         assert table[0][6] == "Chỉ số hài lòng theo QĐ 766 (%)" and table[1][6] == "25.0" and table[2][1] == "Toàn trung tâm"
         xlsx = await http.get("/api/v1/reports/satisfaction.xlsx?by=group", headers=manager)
         assert xlsx.status_code == 200 and xlsx.content.startswith(b"PK")
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("000.00.12.H29-261206-0007", ("000.00.12.H29-261206-0007", None, None)),
+    ("https://dvc.example.gov.vn/tra-cuu?maHoSo=000.00.12.H29-261206-0007&maTTHC=1.001234&ngayHenTra=20/12/2026",
+     ("000.00.12.H29-261206-0007", "1.001234", "2026-12-20")),
+    ('{"MaHoSo": "H29-1", "MaTTHC": "2.000001", "NgayHenTra": "2026-12-20T16:00:00", "HoTen": "Nguyễn Văn A"}',
+     ("H29-1", "2.000001", "2026-12-20")),
+    ("maHoSo=H29-261206-0007;maTTHC=1.0012;ngayHenTra=20261220", ("H29-261206-0007", "1.0012", "2026-12-20")),
+    ("H29-261206-0007|1.001234|20-12-2026", ("H29-261206-0007", "1.001234", "2026-12-20")),
+])
+def test_receipt_qr_layouts_are_read(text, expected) -> None:
+    from server.receipt import parse_receipt
+
+    receipt = parse_receipt(text).to_dict()
+    assert (receipt["code"], receipt["procedure"], receipt["appointment"]) == expected  # the name in the JSON is dropped
+
+
+@pytest.mark.parametrize("text, words", [
+    ("hello world|x", "Không đọc được mã QR"), ("maHoSo=a b;maTTHC=1", "không có mã hồ sơ hợp lệ"),
+    ("H29-1|1.0|31/02/2026", "Ngày hẹn trả"), ("x" * 2000, "quá dài"), ("maHoSo=H29-1;maTTHC=<script>", "Mã thủ tục"),
+])
+def test_malformed_receipts_are_refused_in_plain_words(text, words) -> None:
+    from server.receipt import ReceiptError, parse_receipt
+
+    with pytest.raises(ReceiptError) as refused:
+        parse_receipt(text)
+    assert words in refused.value.message and refused.value.message_en
+
+
+async def test_a_scanned_receipt_attaches_its_dossier_with_the_appointment(tmp_path) -> None:
+    import httpx
+
+    from tests.helpers.centre import device_auth, running_centre, staff_auth
+
+    async with running_centre(tmp_path) as centre, httpx.AsyncClient(base_url=centre.base_url) as http:
+        officer = await staff_auth(centre)
+        ticket = (await http.post("/api/v1/tickets", json={"group": "ho-tich"}, headers=device_auth(centre, "kiosk-1"))).json()
+        for step in ("open", "call-next", "start"):
+            await http.post(f"/api/v1/counters/1/{step}", headers=officer)
+        url = f"/api/v1/tickets/{ticket['id']}/dossier"
+        bad = await http.post(url, json={"code": "maHoSo=??;ngayHenTra=hôm nay"}, headers=officer)
+        assert bad.status_code == 422 and bad.json()["error"] == "receipt_unreadable" and bad.json()["message"]
+        assert centre.service.engine.dossiers == {}, "nothing partial is stored"
+        scanned = "https://dvc.example.gov.vn/tra-cuu?maHoSo=000.00.12.H29-261206-0009&maTTHC=1.001234&ngayHenTra=20/12/2026"
+        attached = await http.post(url, json={"code": scanned}, headers=officer)
+        assert attached.status_code == 200, attached.text
+        assert (attached.json()["code"], attached.json()["appointment"]) == ("000.00.12.H29-261206-0009", "2026-12-20")
+        typed = await http.post(url, json={"code": "a b"}, headers=officer)  # a typed code keeps the engine's words
+        assert typed.status_code == 400 and "Mã hồ sơ chỉ gồm chữ, số" in typed.json()["message"]
+
+
+def test_luot_receipt_prints_what_it_read_as_json() -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    good = subprocess.run([sys.executable, "-m", "luot.cli", "receipt", "H29-261206-0007|1.001234|20/12/2026"],
+                          cwd=root, capture_output=True, text=True, timeout=60)
+    assert good.returncode == 0 and json.loads(good.stdout) == {"ok": True, "code": "H29-261206-0007",
+                                                                 "procedure": "1.001234", "appointment": "2026-12-20"}
+    bad = subprocess.run([sys.executable, "-m", "luot.cli", "receipt", "xin chào|a"], cwd=root, capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and json.loads(bad.stdout)["message"].startswith("Không đọc được mã QR")

@@ -48,3 +48,33 @@ async def test_tracking_page_offers_the_five_levels_after_service_once(tmp_path)
         await expect(phone.locator("#rating-note")).to_contain_text("đã được đánh giá")
         await expect(phone.locator("#levels")).to_be_hidden()
         await browser.close()
+
+
+async def test_console_reads_a_receipt_qr_typed_by_a_usb_scanner(tmp_path):
+    """A USB scanner is a keyboard: it types the QR's text into the dossier field and presses Enter."""
+    from tests.test_web_pages import DESKTOP, PASSWORD, sign_in
+
+    expect = playwright_api.expect
+    async with running_centre(tmp_path) as centre, httpx.AsyncClient(base_url=centre.base_url) as http, \
+            playwright_api.async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        await centre.accounts.add_user("canbo1", "Cán bộ 1", "officer", PASSWORD)
+        ticket = (await http.post("/api/v1/tickets", json={"group": "chung-thuc"}, headers=device_auth(centre, "kiosk-1"))).json()
+        console = await (await browser.new_context(viewport=DESKTOP)).new_page()
+        await console.goto(f"{centre.base_url}/console")
+        await sign_in(console, "canbo1")
+        await console.select_option("#counter", "3")
+        await console.click("#open")
+        await console.locator("body").press("n")
+        await expect(console.locator("#current-number")).to_have_text(str(ticket["number"]))
+        await console.locator("body").press("d")  # the shortcut puts the cursor in the dossier field
+        await console.keyboard.type("maHoSo=H29-261206-0042;maTTHC=1.001234;ngayHenTra=20/12/2026\n")
+        await expect(console.locator("#dossier-info")).to_contain_text("H29-261206-0042")
+        await expect(console.locator("#dossier-info")).to_contain_text("hẹn trả 2026-12-20")
+        await expect(console.locator("#dossier-code")).to_have_value("H29-261206-0042")
+        await console.locator("#dossier-code").fill("")
+        await console.keyboard.type("maHoSo=??;ngayHenTra=x\n")
+        await expect(console.locator("#error")).to_contain_text("không có mã hồ sơ hợp lệ")
+        stored = await centre.service.storage.dossier("H29-261206-0042")
+        assert stored["appointment"] == "2026-12-20" and stored["ticket_id"] == ticket["id"]
+        await browser.close()

@@ -65,6 +65,8 @@ async def test_console_reads_a_receipt_qr_typed_by_a_usb_scanner(tmp_path):
         await sign_in(console, "canbo1")
         await console.select_option("#counter", "3")
         await console.click("#open")
+        await expect(console.locator("#counter-status")).to_contain_text("Đang rảnh")  # open before N works
+        await expect(console.locator("#waiting")).to_contain_text(str(ticket["number"]))
         await console.locator("body").press("n")
         await expect(console.locator("#current-number")).to_have_text(str(ticket["number"]))
         await console.locator("body").press("d")  # the shortcut puts the cursor in the dossier field

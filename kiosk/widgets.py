@@ -211,11 +211,14 @@ class VietKeyboard(BoxLayout):
 
 
 class MoodFace(ButtonBehavior, Widget):
-    """One of the pad's four faces, drawn with canvas instructions: 4 a broad smile on green,
-    3 a smile on light green, 2 a straight mouth on yellow, 1 a frown on orange."""
+    """One of the pad's faces on the five-level scale, drawn with canvas instructions: 5 a broad
+    smile on green, 4 a smile on light green, 3 a straight mouth on yellow, 2 a frown on orange,
+    1 a deep frown on red (the four-face pad shows levels 5 to 2). Colour is never the only cue:
+    each face also has its mouth and its words."""
 
-    mood = NumericProperty(4)
-    COLOURS = {4: (0.18, 0.62, 0.25, 1), 3: (0.55, 0.78, 0.29, 1), 2: (1.0, 0.80, 0.18, 1), 1: (0.93, 0.42, 0.16, 1)}
+    mood = NumericProperty(5)
+    COLOURS = {5: (0.18, 0.62, 0.25, 1), 4: (0.55, 0.78, 0.29, 1), 3: (1.0, 0.80, 0.18, 1),
+               2: (0.93, 0.42, 0.16, 1), 1: (0.80, 0.16, 0.14, 1)}
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -226,20 +229,22 @@ class MoodFace(ButtonBehavior, Widget):
         r = min(self.width, self.height) / 2 * (0.92 if self.state == "down" else 1.0)
         cx, cy = self.center
         ink = (0.05, 0.05, 0.05, 1)
+        mood = int(self.mood)
         with self.canvas:
-            Color(*self.COLOURS.get(int(self.mood), (0.5, 0.5, 0.5, 1)))
+            Color(*self.COLOURS.get(mood, (0.5, 0.5, 0.5, 1)))
             Ellipse(pos=(cx - r, cy - r), size=(2 * r, 2 * r))
             Color(*ink)
             for side in (-1, 1):
                 Ellipse(pos=(cx + side * r * 0.35 - r * 0.1, cy + r * 0.2), size=(r * 0.2, r * 0.26))
             w = max(3, r * 0.09)
-            if self.mood >= 3:
-                depth = 0.5 if self.mood == 4 else 0.32
+            if mood >= 4:
+                depth = 0.5 if mood == 5 else 0.32
                 Line(ellipse=(cx - r * 0.5, cy - r * 0.25 - r * depth, r, r * depth * 2, 100, 260), width=w)
-            elif self.mood == 2:
+            elif mood == 3:
                 Line(points=[cx - r * 0.4, cy - r * 0.38, cx + r * 0.4, cy - r * 0.38], width=w)
             else:
-                Line(ellipse=(cx - r * 0.45, cy - r * 0.6, r * 0.9, r * 0.6, -70, 70), width=w)
+                depth = 0.3 if mood == 2 else 0.45
+                Line(ellipse=(cx - r * 0.45, cy - r * 0.3 - r * depth * 2, r * 0.9, r * depth * 2, -70, 70), width=w)
 
 
 class Rect(Widget):

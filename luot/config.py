@@ -41,6 +41,7 @@ class CentreInfo(_Strict):
     single_box: bool = Field(False, description="everything runs on this one machine: public_url and [http] host may stay on loopback")
     notice: str = ""
     notice_en: str = ""
+    rating_scale: Literal[4, 5] = Field(5, description="the pad's question: 5 = the province's five levels with reasons, 4 = the four faces")
 
     @field_validator("timezone")
     @classmethod
@@ -156,6 +157,16 @@ class GreeterSettings(_Strict):
         return self
 
 
+class ExportSettings(_Strict):
+    """``[export]``: the signed webhook push of ratings and dossier links (docs/export.md). Empty
+    ``webhook_url``: no push (the HTTP feed and the daily CSV are always there for managers)."""
+
+    webhook_url: str = Field("", pattern=r"^(https?://\S+)?$", description="where to POST the JSON-lines batches")
+    secret_file: str = Field("export-webhook.key", description="the HMAC-SHA256 key, relative to the data directory; "
+                                                                "created (random, mode 600) when missing")
+    batch: int = Field(100, ge=1, le=1000)
+
+
 class StorageSettings(_Strict):
     path: str = "var/luot.sqlite3"
     min_free_mb: int = Field(500, ge=0, description="/health answers 503 when the database's disk has less free space")
@@ -226,6 +237,7 @@ class CentreConfig(_Strict):
     region: RegionLink | None = None
     metrics: MetricsSettings = MetricsSettings()
     greeter: GreeterSettings = GreeterSettings()
+    export: ExportSettings = ExportSettings()
 
     @field_validator("hours")
     @classmethod

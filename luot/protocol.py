@@ -174,12 +174,20 @@ class _Inbound(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
+Reason = Literal["wait", "attitude", "guidance", "documents", "other"]
+
+
 class FeedbackData(_Inbound):
-    """A satisfaction tap: 4 = rất hài lòng, 3 = hài lòng, 2 = bình thường, 1 = không hài lòng."""
+    """A satisfaction tap. Without ``scale`` (the four-face pad, protocol as first published):
+    4 = rất hài lòng, 3 = hài lòng, 2 = bình thường, 1 = không hài lòng. With ``scale`` 5 (the
+    province's form): 5 = rất hài lòng … 1 = rất không hài lòng, plus ``reasons`` when below
+    'bình thường'. The two fields are additive; the engine checks the combination."""
 
     ticket_id: str = Field(min_length=1, max_length=64)
-    rating: int = Field(ge=1, le=4)
+    rating: int = Field(ge=1, le=5)
     request_id: str = Field(min_length=1, max_length=64)
+    scale: Literal[4, 5] = 4
+    reasons: list[Reason] = Field(default_factory=list, max_length=5)
 
 
 class AssistanceData(_Inbound):
@@ -198,6 +206,38 @@ def parse_inbound(kind: Literal["feedback", "assistance"], payload: bytes) -> Ba
         first = error.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "data"
         raise PayloadError(f"{kind} payload: data.{where}: {first['msg']}") from None
+
+
+# The province's five levels (the national evaluation form): level -> (Vietnamese, English).
+LEVELS = {
+    5: ("Rất hài lòng", "Very satisfied"),
+    4: ("Hài lòng", "Satisfied"),
+    3: ("Bình thường", "Neutral"),
+    2: ("Không hài lòng", "Dissatisfied"),
+    1: ("Rất không hài lòng", "Very dissatisfied"),
+}
+# Why a citizen was dissatisfied (asked only below 'bình thường'): code -> (Vietnamese, English).
+REASONS = {
+    "wait": ("Thời gian chờ đợi", "Waiting time"),
+    "attitude": ("Thái độ cán bộ", "Officer's attitude"),
+    "guidance": ("Hướng dẫn chưa rõ", "Guidance"),
+    "documents": ("Giấy tờ yêu cầu", "Documents asked for"),
+    "other": ("Lý do khác", "Other"),
+}
+DISSATISFIED_BELOW = 3  # levels 1 and 2 are the 'không hài lòng' of Decision 766
+
+
+def level_of(rating: int, scale: int) -> int:
+    """A rating as a five-level value. A four-face rating keeps its words: rất hài lòng 4 -> 5,
+    hài lòng 3 -> 4, bình thường 2 -> 3, không hài lòng 1 -> 2 (the four faces never offered
+    'rất không hài lòng', so none of them is counted as that)."""
+    return rating + 1 if scale == 4 else rating
+
+
+def legacy_rating(level: int) -> int:
+    """The four-face value of a level, for readers written for 1..4 (the region's averages):
+    5 -> 4, 4 -> 3, 3 -> 2, 2 and 1 -> 1."""
+    return max(1, level - 1)
 
 
 RATING_LABELS = {

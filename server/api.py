@@ -31,7 +31,7 @@ from server.http_limits import EdgeMiddleware
 from server.live import LiveHub
 from server.login_gate import LoginGate
 from server.metrics import CentreMetrics
-from server.routes import counters, devices, docs, dossiers, enrol, metrics, pages, public, reports, staff, tickets
+from server.routes import counters, devices, docs, dossiers, enrol, export, metrics, pages, public, reports, staff, tickets
 from server.service import CentreService
 from server.storage import StorageError
 
@@ -68,6 +68,7 @@ def create_app(service: CentreService, credentials: Credentials, link: Any = Non
     app.include_router(devices.router)
     app.include_router(enrol.router)
     app.include_router(reports.router)
+    app.include_router(export.router)
     app.include_router(metrics.router)
     app.mount("/static", StaticFiles(directory=pages.WEB_DIR), name="static")
     app.include_router(pages.router)

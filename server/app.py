@@ -65,6 +65,7 @@ class CentreRuntime:
     registry: DeviceRegistry | None = None
     access: Any = None
     _http_task: asyncio.Task[None] | None = None
+    exporter: Any = None  # server/export.py WebhookPusher when [export] webhook_url is set
 
     async def start(self) -> "CentreRuntime":
         options, config = self.options, self.config
@@ -90,6 +91,10 @@ class CentreRuntime:
         self.access = DeviceAccess(self.registry, self.broker, self.link)
         await self.access.start()
         await self._start_http()
+        if config.export.webhook_url:
+            from server.export import start_webhook
+
+            self.exporter = start_webhook(config, self.storage, options.data_dir)
         log.info("centre %s ready: listening on %s:%d, QR links %s", config.centre.id, self._http_host(),
                  self.http_port, config.centre.public_url)
         return self
@@ -145,7 +150,7 @@ class CentreRuntime:
                     log.warning("feedback from %s (role %s) ignored: only pads rate", device_id, device.role)
                     return
                 await self.service.run(lambda e, now: (None, e.record_feedback(
-                    data.ticket_id, data.rating, device.id, device.counter, now)), actor=device.id)
+                    data.ticket_id, data.rating, device.id, device.counter, now, scale=data.scale, reasons=data.reasons)), actor=device.id)
             elif kind == "assistance":
                 await self.service.run(lambda e, now: (None, e.request_assistance(
                     device.id, data.request_id, data.reason, now, device.counter)), actor=device.id)
@@ -203,6 +208,8 @@ class CentreRuntime:
             self.http.should_exit = True
             if self._http_task:
                 await asyncio.wait([self._http_task], timeout=5)
+        if self.exporter is not None:
+            await self.exporter.stop()
         if self.access is not None:
             await self.access.stop()
         if self.link is not None:

@@ -26,6 +26,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable, Iterable, Mapping
 
 from luot.config import CentreConfig
+from luot.protocol import DISSATISFIED_BELOW, REASONS, legacy_rating, level_of
 from server.estimates import Estimate, EstimateModel
 from server.waiting_line import WaitingLine
 
@@ -945,10 +946,25 @@ class QueueEngine:
         self._emit(events, "day.closed", now, day=self.day.isoformat() if self.day else None, reason=reason)
 
     def record_feedback(self, ticket_id: str, rating: int, device: str | None, counter: int | None,
-                        now: datetime) -> list[Event]:
-        """One satisfaction rating per finished ticket, from the pad at the counter that served it."""
-        if not _is_int(rating) or not 1 <= rating <= 4:  # ``True`` is not the rating 1
-            raise Invalid("rating", "Mức hài lòng phải từ 1 đến 4.", "A rating is a whole number from 1 to 4.")
+                        now: datetime, scale: int = 4, reasons: Iterable[str] = (),
+                        source: str = "pad") -> list[Event]:
+        """One satisfaction rating per finished ticket, from the pad at the counter that served it
+        or (``source`` 'track', no counter) from the citizen's tracking page. ``scale`` 4 is the
+        four-face pad, 5 the province's five levels; the event carries the five-level ``level``,
+        the ``rating`` as a 1..4 value for readers written for the four faces, the reasons, the
+        officer, the group (procedure) and the dossier attached to the ticket, if any."""
+        if not _is_int(scale) or scale not in (4, 5):
+            raise Invalid("rating_scale", "Thang đánh giá phải là 4 hoặc 5 mức.", "The rating scale is 4 or 5 levels.")
+        if not _is_int(rating) or not 1 <= rating <= scale:  # ``True`` is not the rating 1
+            raise Invalid("rating", f"Mức hài lòng phải từ 1 đến {scale}.", f"A rating is 1 to {scale}.")
+        level = level_of(rating, scale)
+        reasons = list(dict.fromkeys(reasons))
+        unknown = [r for r in reasons if r not in REASONS]
+        if unknown:
+            raise Invalid("rating_reason", "Lý do không hợp lệ.", f"Unknown reason {unknown[0]!r}; expected one of {', '.join(REASONS)}.")
+        if reasons and level >= DISSATISFIED_BELOW:
+            raise Invalid("rating_reason", "Chỉ hỏi lý do khi ông/bà không hài lòng.",
+                          "Reasons are given only with a rating below 'bình thường'.")
         ticket = self._ticket_today(ticket_id, now)
         if ticket.status != DONE:
             raise QueueError("not_finished", "Chỉ đánh giá sau khi được phục vụ xong.", "Rate only after the service ends.")
@@ -956,9 +972,11 @@ class QueueEngine:
             raise Invalid("wrong_counter", "Vé này không được phục vụ tại quầy của thiết bị.", "This ticket was not served at this pad's counter.")
         if ticket_id in self.rated_tickets:
             raise QueueError("already_rated", "Vé này đã được đánh giá.", "This ticket has already been rated.")
+        dossier = next((d.code for d in self.dossiers.values() if d.ticket_id == ticket.id), None)
         events: list[Event] = []
         self._emit(events, "feedback.recorded", now, ticket_id=ticket.id, number=ticket.number, group=ticket.group,
-                   counter=ticket.counter, officer=ticket.officer, rating=rating, device=device)
+                   counter=ticket.counter, officer=ticket.officer, rating=legacy_rating(level), device=device,
+                   level=level, scale=scale, reasons=reasons, dossier=dossier, source=source)
         return events
 
     def request_assistance(self, device: str, request_id: str, reason: str, now: datetime,
@@ -977,8 +995,11 @@ class QueueEngine:
         self._emit(events, "assistance.requested", now, device=device, request_id=request_id, reason=reason, counter=counter)
         return events
 
-    def attach_dossier(self, ticket_id: str, code: str, now: datetime) -> tuple[Dossier, list[Event]]:
-        """Link a dossier code to a ticket being (or just) served; the dossier starts as 'received'."""
+    def attach_dossier(self, ticket_id: str, code: str, now: datetime,
+                       appointment: date | None = None, procedure: str | None = None) -> tuple[Dossier, list[Event]]:
+        """Link a dossier code to a ticket being (or just) served; the dossier starts as 'received'.
+        ``appointment`` is the date the receipt promises the result (overdue dossiers count
+        against the Decision 766 satisfaction index)."""
         code = code.strip()
         if not re.match(DOSSIER_CODE, code):
             raise Invalid("dossier_code", "Mã hồ sơ chỉ gồm chữ, số và . _ - (3 đến 40 ký tự).",
@@ -994,7 +1015,8 @@ class QueueEngine:
             raise QueueError("dossier_taken", f"Mã hồ sơ {code} đã gắn với vé khác.", f"Dossier {code} belongs to another ticket.")
         events: list[Event] = []
         self._emit(events, "dossier.attached", now, ticket_id=ticket.id, code=code, number=ticket.number,
-                   group=ticket.group, counter=ticket.counter)
+                   group=ticket.group, counter=ticket.counter,
+                   appointment=appointment.isoformat() if appointment else None, procedure=procedure)
         self._emit(events, "dossier.status", now, code=code, status="received", ticket_id=ticket.id)
         return self.dossiers[code], events
 

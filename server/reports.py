@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date, timedelta
+import json
+from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 from luot.config import CentreConfig
+from luot.protocol import DISSATISFIED_BELOW, REASONS
 from server import summaries
 from server.storage import Storage, satisfaction_index
 
@@ -195,3 +197,126 @@ def to_csv(rows: list[dict[str, Any]]) -> bytes:
 
 def to_xlsx(rows: list[dict[str, Any]], title: str) -> bytes:
     return table_xlsx(FIELDS, [[row[key] for key, _, _ in FIELDS] for row in rows], title, "Báo cáo")
+
+
+# ---------------------------------------------------------------- satisfaction the way a centre is judged
+# Decision 766/QĐ-TTg (2022) counts satisfaction per dossier: (all dossiers − dissatisfied,
+# complained about or overdue) / all dossiers. Here a dossier is "dissatisfied" when the ticket it
+# was handed in with was rated 'không hài lòng' or 'rất không hài lòng' (level 1 or 2), "overdue"
+# when it carries an appointment date (ngày hẹn trả) and was returned after it, or is still not
+# returned after it. Luot records no complaints (phản ánh, kiến nghị): that count is always 0 and
+# says so in its heading.
+LEVEL_KEYS = [(level, f"level_{level}") for level in (5, 4, 3, 2, 1)]
+SATISFACTION_FIELDS: list[tuple[str, str, str]] = [
+    ("key", "Đối tượng", "Subject"),
+    ("name", "Tên", "Name"),
+    ("dossiers", "Tổng số hồ sơ", "Dossiers"),
+    ("dossiers_dissatisfied", "Hồ sơ bị đánh giá không hài lòng", "Dossiers rated dissatisfied"),
+    ("dossiers_overdue", "Hồ sơ trễ hẹn", "Dossiers overdue"),
+    ("dossiers_complained", "Hồ sơ có phản ánh (Luot không ghi nhận)", "Dossiers complained about (not recorded by Luot)"),
+    ("index_766", "Chỉ số hài lòng theo QĐ 766 (%)", "Decision 766 satisfaction index (%)"),
+    ("responses", "Lượt đánh giá", "Ratings"),
+    ("level_5", "Rất hài lòng", "Very satisfied"),
+    ("level_4", "Hài lòng", "Satisfied"),
+    ("level_3", "Bình thường", "Neutral"),
+    ("level_2", "Không hài lòng", "Dissatisfied"),
+    ("level_1", "Rất không hài lòng", "Very dissatisfied"),
+    ("reason_wait", "Lý do: thời gian chờ", "Reason: waiting time"),
+    ("reason_attitude", "Lý do: thái độ", "Reason: attitude"),
+    ("reason_guidance", "Lý do: hướng dẫn", "Reason: guidance"),
+    ("reason_documents", "Lý do: giấy tờ", "Reason: documents"),
+    ("reason_other", "Lý do khác", "Reason: other"),
+    ("wait_dissatisfied_minutes", "Chờ TB của người không hài lòng (phút)", "Mean wait, dissatisfied (min)"),
+    ("wait_satisfied_minutes", "Chờ TB của người hài lòng (phút)", "Mean wait, satisfied (min)"),
+    ("rating_index", "Điểm hài lòng trung bình (0-100)", "Mean rating score (0-100)"),
+]
+_KEY_SQL = {"group": "t.grp", "counter": "coalesce(t.counter, 0)", "officer": "coalesce(t.officer, '')"}
+
+
+def index_766(dossiers: int, flagged: int) -> float | None:
+    """Decision 766's per-dossier satisfaction (%): the dossiers with none of the marks
+    (dissatisfied, complained about, overdue) over all dossiers; ``flagged`` counts each marked
+    dossier once however many marks it has."""
+    if not dossiers:
+        return None
+    return round((dossiers - flagged) / dossiers * 100, 1)
+
+
+def _overdue(row: Any, today: date, zone: Any) -> bool:
+    if not row["appointment"]:
+        return False
+    due = date.fromisoformat(row["appointment"])
+    if row["status"] == "returned":
+        return datetime.fromisoformat(row["updated_at"]).astimezone(zone).date() > due
+    return today > due
+
+
+def _mean(values: list[float]) -> float | None:
+    return round(sum(values) / len(values), 1) if values else None
+
+
+async def satisfaction_report(storage: Storage, config: CentreConfig, first: date, last: date,
+                              by: By = "group", today: date | None = None) -> list[dict[str, Any]]:
+    """Rows per ``by`` key over [first, last] plus a last row for the whole centre (key ``*``):
+    the Decision 766 index over the dossiers received in the range, ratings by level, reasons,
+    and the mean wait of dissatisfied versus satisfied citizens (Qmatic's feedback report)."""
+    today = today or storage.today()
+    column = _KEY_SQL[by]
+    span = (first.isoformat(), last.isoformat())
+    per: dict[Any, dict[str, Any]] = {}
+
+    def row_of(key: Any) -> dict[str, Any]:
+        return per.setdefault(key, {"dossiers": 0, "dissatisfied": 0, "overdue": 0, "flagged": 0, "levels": {}, "reasons": {},
+                                    "waits": {True: [], False: []}})
+
+    cursor = await storage.db.execute(
+        f"SELECT {column} AS k, d.status, d.appointment, d.updated_at, "
+        f"(SELECT level FROM feedback f WHERE f.ticket_id = d.ticket_id) AS level "
+        f"FROM dossiers d JOIN tickets t ON t.id = d.ticket_id WHERE d.day BETWEEN ? AND ?", span)
+    for r in await cursor.fetchall():
+        dissatisfied = r["level"] is not None and r["level"] < DISSATISFIED_BELOW
+        overdue = _overdue(r, today, config.zone)
+        for key in (r["k"], "*"):
+            acc = row_of(key)
+            acc["dossiers"] += 1
+            acc["dissatisfied"] += int(dissatisfied)
+            acc["overdue"] += int(overdue)
+            acc["flagged"] += int(dissatisfied or overdue)  # a dossier with both marks is subtracted once
+    cursor = await storage.db.execute(
+        f"SELECT {column} AS k, f.level, f.reasons, t.issued_at, t.first_called_at "
+        f"FROM feedback f JOIN tickets t ON t.id = f.ticket_id WHERE f.day BETWEEN ? AND ?", span)
+    for r in await cursor.fetchall():
+        wait = None
+        if r["first_called_at"]:
+            wait = (datetime.fromisoformat(r["first_called_at"]) - datetime.fromisoformat(r["issued_at"])).total_seconds() / 60
+        for key in (r["k"], "*"):
+            acc = row_of(key)
+            acc["levels"][r["level"]] = acc["levels"].get(r["level"], 0) + 1
+            for reason in json.loads(r["reasons"] or "[]"):
+                acc["reasons"][reason] = acc["reasons"].get(reason, 0) + 1
+            if wait is not None and r["level"] != 3:
+                acc["waits"][r["level"] < DISSATISFIED_BELOW].append(wait)
+    rows = []
+    for key in sorted((k for k in per if k != "*"), key=str) + (["*"] if per else []):
+        acc = per[key]
+        rows.append({
+            "key": key, "name": "Toàn trung tâm" if key == "*" else (_label(config, by, key) if key not in (0, "") else "(chưa phân công)"),
+            "dossiers": acc["dossiers"], "dossiers_dissatisfied": acc["dissatisfied"], "dossiers_overdue": acc["overdue"],
+            "dossiers_complained": 0,
+            "index_766": index_766(acc["dossiers"], acc["flagged"]),
+            "responses": sum(acc["levels"].values()),
+            **{name: acc["levels"].get(level, 0) for level, name in LEVEL_KEYS},
+            **{f"reason_{code}": acc["reasons"].get(code, 0) for code in REASONS},
+            "wait_dissatisfied_minutes": _mean(acc["waits"][True]), "wait_satisfied_minutes": _mean(acc["waits"][False]),
+            "rating_index": satisfaction_index(acc["levels"]),
+        })
+    return rows
+
+
+def satisfaction_csv(rows: list[dict[str, Any]]) -> bytes:
+    return table_csv(SATISFACTION_FIELDS, [[_cell(row[key]) for key, _, _ in SATISFACTION_FIELDS] for row in rows])
+
+
+def satisfaction_xlsx(rows: list[dict[str, Any]], title: str) -> bytes:
+    return table_xlsx(SATISFACTION_FIELDS, [[row[key] for key, _, _ in SATISFACTION_FIELDS] for row in rows], title,
+                      "Hài lòng", freeze="C4")

@@ -23,6 +23,7 @@ from typing import Any, Awaitable, Callable, TypeVar
 from zoneinfo import ZoneInfo
 
 from server import summaries
+from luot.protocol import level_of
 from server.engine import Event, token_hash
 from server.sqlite_thread import SqliteThread
 from server.summaries import percentile_from_histogram  # re-exported: reports and tests import it from here
@@ -211,6 +212,43 @@ MIGRATIONS: list[str] = [
                                       luot_sha256(json_extract(data, '$.token')))
         WHERE type = 'ticket.issued' AND json_extract(data, '$.token') IS NOT NULL;
     CREATE INDEX events_leases ON events(day) WHERE type = 'block.leased';
+    """,
+    # 6: the province's five satisfaction levels (issue 18). Ratings stored before were four faces
+    # (4 rất hài lòng .. 1 không hài lòng); each keeps its words on the five-level scale
+    # (4->5, 3->4, 2->3, 1->2, luot.protocol.level_of), in tickets.rating and satisfaction_daily
+    # (via negative values: the primary key forbids a clash half-way). `feedback` holds one row per
+    # rated ticket with its reasons and dossier, backfilled from the log. Dossiers may carry the
+    # appointment date of their receipt (overdue dossiers count against the Decision 766 index).
+    """
+    UPDATE tickets SET rating = rating + 1 WHERE rating IS NOT NULL;
+    UPDATE satisfaction_daily SET rating = -(rating + 1);
+    UPDATE satisfaction_daily SET rating = -rating;
+    CREATE TABLE feedback (
+        ticket_id TEXT PRIMARY KEY,
+        event_id TEXT NOT NULL,
+        day TEXT NOT NULL,
+        at TEXT NOT NULL,
+        grp TEXT NOT NULL,
+        counter INTEGER NOT NULL DEFAULT 0,
+        officer TEXT NOT NULL DEFAULT '',
+        level INTEGER NOT NULL CHECK (level BETWEEN 1 AND 5),
+        scale INTEGER NOT NULL,
+        reasons TEXT NOT NULL DEFAULT '[]',
+        dossier TEXT,
+        source TEXT NOT NULL DEFAULT 'pad'
+    );
+    CREATE INDEX feedback_day ON feedback(day);
+    INSERT OR IGNORE INTO feedback (ticket_id, event_id, day, at, grp, counter, officer, level, scale, dossier)
+        SELECT json_extract(e.data, '$.ticket_id'), e.id, e.day, e.at, json_extract(e.data, '$.group'),
+               coalesce(json_extract(e.data, '$.counter'), 0), coalesce(json_extract(e.data, '$.officer'), ''),
+               json_extract(e.data, '$.rating') + 1, 4,
+               (SELECT code FROM dossiers d WHERE d.ticket_id = json_extract(e.data, '$.ticket_id') ORDER BY attached_at LIMIT 1)
+        FROM events e WHERE e.type = 'feedback.recorded' ORDER BY e.seq;
+    ALTER TABLE dossiers ADD COLUMN appointment TEXT;
+    """,
+    # 7: how far each export receiver has acknowledged the feed (server/export.py, docs/export.md)
+    """
+    CREATE TABLE export_cursor (name TEXT PRIMARY KEY, seq INTEGER NOT NULL, updated_at TEXT NOT NULL);
     """,
 ]
 
@@ -511,11 +549,18 @@ class Storage:
             status = "cancelled" if kind == "ticket.cancelled" else "expired"
             db.execute("UPDATE tickets SET status = ?, finished_at = ? WHERE id = ?", (status, at, d["ticket_id"]))
         elif kind == "feedback.recorded":
-            db.execute("UPDATE tickets SET rating = ? WHERE id = ?", (d["rating"], d["ticket_id"]))
+            level = d.get("level") or level_of(d["rating"], 4)  # an event from before the five levels
+            db.execute("UPDATE tickets SET rating = ? WHERE id = ?", (level, d["ticket_id"]))
             db.execute(
                 "INSERT INTO satisfaction_daily (day, grp, counter, officer, rating, n) VALUES (?, ?, ?, ?, ?, 1) "
                 "ON CONFLICT (day, grp, counter, officer, rating) DO UPDATE SET n = n + 1",
-                (event.day, d["group"], d.get("counter") or 0, d.get("officer") or "", d["rating"]),
+                (event.day, d["group"], d.get("counter") or 0, d.get("officer") or "", level),
+            )
+            db.execute(
+                "INSERT INTO feedback (ticket_id, event_id, day, at, grp, counter, officer, level, scale, reasons, dossier, source) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (d["ticket_id"], event.id, event.day, at, d["group"], d.get("counter") or 0, d.get("officer") or "", level,
+                 d.get("scale") or 4, json.dumps(d.get("reasons") or []), d.get("dossier"), d.get("source") or "pad"),
             )
 
         elif kind == "dossier.attached":
@@ -523,6 +568,10 @@ class Storage:
                 "INSERT INTO dossiers (code, ticket_id, day, grp, status, attached_at, updated_at) "
                 "VALUES (?, ?, ?, ?, 'received', ?, ?)",
                 (d["code"], d["ticket_id"], event.day, d.get("group") or "", at, at),
+            )
+            db.execute("UPDATE dossiers SET appointment = ? WHERE code = ?", (d.get("appointment"), d["code"]))
+            db.execute(  # a dossier attached after its ticket was rated (the rating came first)
+                "UPDATE feedback SET dossier = ? WHERE ticket_id = ? AND dossier IS NULL", (d["code"], d["ticket_id"]),
             )
         elif kind == "dossier.status":
             db.execute("UPDATE dossiers SET status = ?, updated_at = ? WHERE code = ?", (d["status"], at, d["code"]))
@@ -585,7 +634,7 @@ class Storage:
             return None
         cursor = await self.db.execute("SELECT status, at FROM dossier_events WHERE code = ? ORDER BY seq", (code,))
         return {"code": row["code"], "ticket_id": row["ticket_id"], "status": row["status"], "day": row["day"],
-                "attached_at": row["attached_at"], "updated_at": row["updated_at"],
+                "attached_at": row["attached_at"], "updated_at": row["updated_at"], "appointment": row["appointment"],
                 "timeline": [{"status": r["status"], "at": r["at"]} for r in await cursor.fetchall()]}
 
     async def dossiers_of_ticket(self, ticket_id: str) -> list[dict[str, Any]]:
@@ -638,8 +687,10 @@ def _stale(epoch: int) -> StorageError:
 
 
 def satisfaction_index(counts: dict[int, int]) -> float | None:
-    """0-100: 'rất hài lòng' counts 100, 'hài lòng' 66.7, 'bình thường' 33.3, 'không hài lòng' 0."""
+    """0-100 over the five levels: 'rất hài lòng' counts 100, 'hài lòng' 75, 'bình thường' 50,
+    'không hài lòng' 25, 'rất không hài lòng' 0 (the mean rating, not Decision 766's per-dossier
+    index, which server/reports.py computes)."""
     total = sum(counts.values())
     if not total:
         return None
-    return round(sum((rating - 1) / 3 * 100 * n for rating, n in counts.items()) / total, 1)
+    return round(sum((level - 1) / 4 * 100 * n for level, n in counts.items()) / total, 1)

@@ -17,7 +17,7 @@ from typing import Any
 
 import os
 
-if len(sys.argv) > 1 and sys.argv[1] == "pad":  # the pad is a landscape tablet
+if len(sys.argv) > 1 and sys.argv[1] in ("pad", "pad4"):  # the pad is a landscape tablet
     os.environ.setdefault("LUOT_KIOSK_WIDTH", "1280")
     os.environ.setdefault("LUOT_KIOSK_HEIGHT", "800")
 
@@ -235,8 +235,17 @@ def pad(centre: CentreThread, out: Path, driver: Driver) -> dict[str, Any]:
     driver.wait(lambda: app.root.current == "rate", what="faces")
     driver.shot("pad-rate")
     faces = [w for w in driver.screen().walk() if w.__class__.__name__ == "MoodFace"]
-    satisfied = next(f for f in faces if f.mood == 3)
-    driver.tap(satisfied)
+    offered = sorted((int(f.mood) for f in faces if not f.disabled), reverse=True)
+    driver.wait(lambda: any("rất không hài lòng" in text for text, _w, _p in app.speaker.spoken), what="question read aloud")
+    dissatisfied = next(f for f in faces if f.mood == 2)  # 'không hài lòng': the reasons are asked
+    driver.tap(dissatisfied)
+    driver.wait(lambda: app.root.current == "reasons", what="reasons")
+    reasons = {w.code: w for w in driver.screen().walk() if w.__class__.__name__ == "ReasonChoice"}
+    driver.tap(reasons["wait"])
+    driver.wait(lambda: app.reasons == ["wait"], what="the reason ticked")
+    driver.shot("pad-reasons")
+    send = next(w for w in driver.screen().walk() if w.__class__.__name__ == "BigButton" and "GỬI" in w.text)
+    driver.tap(send)
     driver.wait(lambda: app.root.current == "thanks", what="thanks")
     driver.shot("pad-thanks")
     driver.wait(lambda: app.sent_via != "" or app.error != "", what="rating sent")
@@ -247,20 +256,50 @@ def pad(centre: CentreThread, out: Path, driver: Driver) -> dict[str, Any]:
         app.counter_state(centre.engine().counter_view(1))
     driver.pump(0.5)
     second_screen = app.root.current
+    spoken = [text for text, _wav, _played in app.speaker.spoken]
     return {"ticket_id": ticket["id"], "via": app.sent_via, "error": app.error, "second_screen": second_screen,
-            "feedback": events(centre, "feedback.recorded"), "mqtt": mqtt}
+            "feedback": events(centre, "feedback.recorded"), "mqtt": mqtt, "offered": offered, "spoken": spoken,
+            "voice_files": sorted(p.name for p in (out / "pad" / "voice").glob("*.wav"))}
 
 
-SCENARIOS = {"flow": flow, "guided": guided, "greeter": greeter, "offline": offline, "pad": pad}
+def pad4(centre: CentreThread, out: Path, driver: Driver) -> dict[str, Any]:
+    """The four-face option: four faces, a tap on 'hài lòng' is sent as 3 on the four-face scale."""
+    app = driver.app
+    kiosk_auth = {"Authorization": f"Bearer kiosk-1:{centre.secret('kiosk-1')}"}
+    ticket = httpx.post(centre.url + "/api/v1/tickets", json={"group": "ho-tich"}, headers=kiosk_auth).json()
+    centre.run(lambda e, now: (None, e.open_counter(1, "canbo1", now)))
+    centre.run(lambda e, now: e.call_next(1, now))
+    app.counter_state(centre.engine().counter_view(1))
+    centre.run(lambda e, now: e.finish(1, now))
+    app.counter_state(centre.engine().counter_view(1))
+    driver.wait(lambda: app.root.current == "rate", what="faces")
+    driver.shot("pad4-rate")
+    faces = [w for w in driver.screen().walk() if w.__class__.__name__ == "MoodFace"]
+    offered = sorted((int(f.mood) for f in faces if not f.disabled and f.parent.opacity > 0), reverse=True)
+    driver.tap(next(f for f in faces if f.mood == 4))
+    driver.wait(lambda: len(events(centre, "feedback.recorded")) > 0, what="rating on the server")
+    return {"ticket_id": ticket["id"], "offered": offered, "feedback": events(centre, "feedback.recorded"),
+            "screen_after": app.root.current}
+
+
+SCENARIOS = {"flow": flow, "guided": guided, "greeter": greeter, "offline": offline, "pad": pad, "pad4": pad4}
 
 
 def main(name: str, out: Path) -> int:
     with_mqtt = importlib.util.find_spec("server.broker") is not None and name in ("pad", "guided")
-    centre = CentreThread(out / "server", mqtt=with_mqtt).start()
+    config = None
+    if name == "pad4":  # a centre that keeps the four faces ([centre] rating_scale = 4)
+        from luot.config import parse_config
+        from tests.engine_support import sample_data
+
+        data = sample_data()
+        data["centre"]["rating_scale"] = 4
+        config = parse_config(data, "pad4")
+    centre = CentreThread(out / "server", mqtt=with_mqtt, config=config).start()
     mqtt = {}
     if with_mqtt and centre.runtime.mqtt_port:
         mqtt = {"mqtt_host": centre.runtime.mqtt_host, "mqtt_port": centre.runtime.mqtt_port}
-    if name == "pad":
+    if name in ("pad", "pad4"):
         from kiosk.pad import PadApp, PadOptions
 
         app = PadApp(PadOptions(server_url=centre.url, device_id="pad-1", secret=centre.secret("pad-1"),

@@ -101,7 +101,7 @@ async def test_pad_ratings_and_kiosk_help_requests_come_in_over_mqtt_and_bad_one
                 if rows:
                     break
                 await asyncio.sleep(0.05)
-            assert rows == [{"counter": 1, "ratings": {"4": 1}, "responses": 1, "index": 100.0}]
+            assert rows == [{"counter": 1, "ratings": {"5": 1}, "responses": 1, "index": 100.0}]
             assert centre.link.rejected >= 6
             still = await http.post("/api/v1/tickets", json={"group": "ho-tich"}, headers=device_auth(centre, "kiosk-1"))
             assert still.status_code == 201 and still.json()["number"] == ticket["number"] + 1

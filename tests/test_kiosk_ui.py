@@ -150,7 +150,20 @@ def test_pad_records_one_rating_for_a_finished_ticket(tmp_path: Path) -> None:
     assert result["error"] == ""
     [feedback] = result["feedback"]
     assert feedback["data"]["ticket_id"] == result["ticket_id"]
-    assert feedback["data"]["rating"] == 3 and feedback["data"]["device"] == "pad-1"
+    assert feedback["data"]["device"] == "pad-1" and result["offered"] == [5, 4, 3, 2, 1]
+    assert (feedback["data"]["level"], feedback["data"]["scale"], feedback["data"]["reasons"]) == (2, 5, ["wait"])
+    assert feedback["data"]["officer"] == "canbo1" and feedback["data"]["group"] == "ho-tich"
+    assert any("rất không hài lòng" in text for text in result["spoken"]), result["spoken"]  # the question read aloud
+    assert result["voice_files"], "espeak-ng rendered the spoken prompts to WAV"
     assert result["via"] == ("mqtt" if result["mqtt"] else "http")
     assert result["second_screen"] == "idle", "a rated ticket does not bring the faces back"
-    assert sorted(result["shots"]) == ["pad-idle.png", "pad-rate.png", "pad-thanks.png"]
+    assert sorted(result["shots"]) == ["pad-idle.png", "pad-rate.png", "pad-reasons.png", "pad-thanks.png"]
+
+
+def test_a_centre_may_keep_the_four_faces(tmp_path: Path) -> None:
+    result = run_scenario("pad4", tmp_path)
+    assert result["offered"] == [5, 4, 3, 2], "four faces: no 'rất không hài lòng'"
+    [feedback] = result["feedback"]
+    data = feedback["data"]
+    assert (data["ticket_id"], data["rating"], data["scale"], data["level"], data["reasons"]) == (result["ticket_id"], 3, 4, 4, [])
+    assert result["screen_after"] == "thanks", "no reasons asked on the four faces"

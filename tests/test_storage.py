@@ -93,8 +93,8 @@ def test_percentile_and_index_helpers():
     assert percentile_from_histogram([(0, 5), (10, 5)], 0.5) == pytest.approx(1.0)
     assert percentile_from_histogram([(0, 5), (10, 5)], 0.9) == pytest.approx(10.8)
     assert percentile_from_histogram([], 0.9) == 0.0
-    assert satisfaction_index({4: 1}) == 100.0 and satisfaction_index({1: 3}) == 0.0
-    assert satisfaction_index({4: 1, 1: 1}) == 50.0 and satisfaction_index({}) is None
+    assert satisfaction_index({5: 1}) == 100.0 and satisfaction_index({1: 3}) == 0.0 and satisfaction_index({4: 1, 2: 1}) == 50.0
+    assert satisfaction_index({5: 1, 1: 1}) == 50.0 and satisfaction_index({}) is None
 
 
 @pytest.mark.asyncio

@@ -14,15 +14,24 @@ from pydantic import Field
 from server.devices import DeviceRegistry, enrolment_text, format_code, qr_svg
 from server.http_common import (ApiError, Body, Principal, apply_registry, get_link, get_registry, get_service,
                                 manager, require, staff)
+from luot.protocol import Reason
 from server.schemas import TicketOut
 from server.service import CentreService
 
 router = APIRouter()  # tags per route: the device list is filed under reports
 
 
-class FeedbackBody(Body):
+class RatingFields(Body):
+    rating: int = Field(ge=1, le=5, description="with scale 5: 5 rất hài lòng, 4 hài lòng, 3 bình thường, "
+                                                "2 không hài lòng, 1 rất không hài lòng; with scale 4 (the "
+                                                "four-face pad): 4 rất hài lòng, 3 hài lòng, 2 bình thường, 1 không hài lòng")
+    scale: Literal[4, 5] = 4
+    reasons: list[Reason] = Field(default_factory=list, max_length=5,
+                                  description="only below 'bình thường': wait, attitude, guidance, documents, other")
+
+
+class FeedbackBody(RatingFields):
     ticket_id: str = Field(min_length=1, max_length=64)
-    rating: int = Field(ge=1, le=4, description="4 rất hài lòng, 3 hài lòng, 2 bình thường, 1 không hài lòng")
 
 
 class AssistanceBody(Body):
@@ -46,7 +55,42 @@ class OfflineTicketBody(Body):
 @router.post("/api/v1/feedback", tags=["devices"])
 async def feedback(body: FeedbackBody, who: Annotated[Principal, Depends(require("pad"))],
                    service: Annotated[CentreService, Depends(get_service)]) -> dict[str, Any]:
-    await service.run(lambda e, now: (None, e.record_feedback(body.ticket_id, body.rating, who.id, who.counter, now)), actor=who.id)
+    await service.run(lambda e, now: (None, e.record_feedback(body.ticket_id, body.rating, who.id, who.counter, now,
+                                                              scale=body.scale, reasons=body.reasons)), actor=who.id)
+    return {"ok": True}
+
+
+TrackToken = Annotated[str, Path(min_length=1, max_length=64)]
+
+
+def _tracked(service: CentreService, token: str) -> Any:
+    """Today's ticket of a tracking token; a rating is only ever given on the day of service."""
+    ticket = service.engine.ticket_by_token(token)
+    if ticket is None:
+        raise ApiError(404, "rating_closed", "Không còn đánh giá được vé này (chỉ trong ngày được phục vụ).",
+                       "This ticket can no longer be rated (only on the day it was served).")
+    return ticket
+
+
+@router.get("/api/v1/track/{token}/feedback", tags=["public"])
+async def track_feedback_state(token: TrackToken, service: Annotated[CentreService, Depends(get_service)]) -> dict[str, Any]:
+    """Whether the tracking page may offer the rating: after service, today, once per ticket."""
+    ticket = service.engine.ticket_by_token(token)
+    if ticket is None:
+        return {"open": False, "rated": False, "scale": service.config.centre.rating_scale}
+    rated = ticket.id in service.engine.rated_tickets
+    return {"open": ticket.status == "done" and not rated, "rated": rated, "scale": service.config.centre.rating_scale}
+
+
+@router.post("/api/v1/track/{token}/feedback", tags=["public"])
+async def track_feedback(token: TrackToken, body: RatingFields,
+                         service: Annotated[CentreService, Depends(get_service)]) -> dict[str, Any]:
+    """The citizen's own rating from the tracking page (public: the unguessable token is the
+    right to rate that one ticket; the engine refuses it before service and a second time)."""
+    ticket = _tracked(service, token)
+    await service.run(lambda e, now: (None, e.record_feedback(ticket.id, body.rating, None, None, now,
+                                                              scale=body.scale, reasons=body.reasons, source="track")),
+                      actor="citizen")
     return {"ok": True}
 
 

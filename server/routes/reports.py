@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
 from server.http_common import ApiError, Principal, get_link, get_service, manager
-from server.reports import build_report, to_csv, to_xlsx
+from server.reports import build_report, satisfaction_csv, satisfaction_report, satisfaction_xlsx, to_csv, to_xlsx
 from server.service import CentreService
 
 router = APIRouter(tags=["reports"])
@@ -128,3 +128,37 @@ async def export(
     name = f"luot-{centre.id}-{by}-{period}-{a.isoformat()}-{b.isoformat()}.{fmt}"
     return Response(render(rows, title), media_type=media_type,
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@router.get("/api/v1/reports/satisfaction")
+async def satisfaction(
+    who: Annotated[Principal, Depends(manager)],
+    service: Annotated[CentreService, Depends(get_service)],
+    first: First = None,
+    last: Last = None,
+    by: By = "group",
+) -> dict[str, Any]:
+    """Satisfaction the way the centre is judged, by group (procedure), counter or officer over
+    [from, to]: the Decision 766 per-dossier index, ratings by level, reasons, and the waits of
+    dissatisfied versus satisfied citizens; the last row (key ``*``) is the whole centre."""
+    a, b = day_range(service, first, last)
+    rows = await satisfaction_report(service.storage, service.config, a, b, by)
+    return {"from": a.isoformat(), "to": b.isoformat(), "by": by, "rows": rows}
+
+
+@router.get("/api/v1/reports/satisfaction.{fmt}")
+async def satisfaction_export(
+    fmt: Literal["csv", "xlsx"],
+    who: Annotated[Principal, Depends(manager)],
+    service: Annotated[CentreService, Depends(get_service)],
+    first: First = None,
+    last: Last = None,
+    by: By = "group",
+) -> Response:
+    """The satisfaction report as CSV (UTF-8 with BOM) or XLSX, Vietnamese headings."""
+    a, b = day_range(service, first, last)
+    rows = await satisfaction_report(service.storage, service.config, a, b, by)
+    centre = service.config.centre
+    body = satisfaction_csv(rows) if fmt == "csv" else satisfaction_xlsx(rows, f"{centre.name} — hài lòng {a} đến {b}")
+    name = f"luot-{centre.id}-hai-long-{by}-{a.isoformat()}-{b.isoformat()}.{fmt}"
+    return Response(body, media_type=EXPORTS[fmt][0], headers={"Content-Disposition": f'attachment; filename="{name}"'})

@@ -168,11 +168,14 @@
     try {
       const d = await api("POST", `/api/v1/tickets/${ticket}/dossier`, { code });
       lastDossier = d.code;
-      $("#dossier-info").textContent = `Hồ sơ ${d.code}: ${DOSSIER_STATUS[d.status] || d.status}`;
+      $("#dossier-code").value = d.code;  // a scanned receipt becomes its dossier code
+      $("#dossier-info").textContent = `Hồ sơ ${d.code}: ${DOSSIER_STATUS[d.status] || d.status}` + (d.appointment ? ` — hẹn trả ${d.appointment}` : "");
       $("#dossier-status").value = d.status;
     } catch (e) { showError(e); }
   }
   $("#dossier-attach").onclick = attachDossier;
+  // a USB scanner types the receipt's QR text and presses Enter
+  $("#dossier-code").addEventListener("keydown", (ev) => { if (ev.key === "Enter") { ev.preventDefault(); attachDossier(); } });
   $("#dossier-update").onclick = async () => {
     const code = $("#dossier-code").value.trim() || lastDossier;
     if (!code) { $("#dossier-code").focus(); return; }

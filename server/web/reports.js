@@ -23,6 +23,15 @@
         el("td", { class: "num" }, fmt(r.mean_service_minutes)), el("td", { class: "num" }, fmt(r.no_show_rate)),
         el("td", { class: "num" }, fmt(r.satisfaction_index)))));
       if (!data.rows.length) $("#rows").append(el("tr", {}, el("td", { colspan: 10 }, "Không có số liệu trong khoảng này. ", el("span", { class: "en", lang: "en" }, "No data in this range."))));
+      const sq = new URLSearchParams({ from: form.from.value, to: form.to.value, by: form.by.value });
+      $("#s766-csv").href = "/api/v1/reports/satisfaction.csv?" + sq; $("#s766-xlsx").href = "/api/v1/reports/satisfaction.xlsx?" + sq;
+      const judged = await api("GET", "/api/v1/reports/satisfaction?" + sq);
+      $("#s766").replaceChildren(...judged.rows.map((r) => el("tr", {},
+        el("th", { scope: "row" }, r.name), el("td", { class: "num" }, r.dossiers), el("td", { class: "num" }, r.dossiers_dissatisfied),
+        el("td", { class: "num" }, r.dossiers_overdue), el("td", { class: "num" }, fmt(r.index_766)), el("td", { class: "num" }, r.responses),
+        ...[5, 4, 3, 2, 1].map((l) => el("td", { class: "num" }, r["level_" + l])),
+        el("td", { class: "num" }, fmt(r.wait_dissatisfied_minutes) + " / " + fmt(r.wait_satisfied_minutes)))));
+      if (!judged.rows.length) $("#s766").append(el("tr", {}, el("td", { colspan: 12 }, "Chưa có hồ sơ hay đánh giá trong khoảng này.")));
     } catch (e) { showError(e); }
   }
   form.onsubmit = (ev) => { ev.preventDefault(); show(); };

@@ -68,11 +68,54 @@
       list.appendChild(ol);
     });
     $("dossiers").hidden = !(v.dossiers && v.dossiers.length);
+    if (s === "done" && (!last || last.status !== "done")) rating.check();
     if (s === "called" && (!last || last.status !== "called" || last.calls !== v.calls)) alertCitizen();
     document.title = (s === "called" ? "Mời đến quầy " + v.counter + " – " : "") + "Số " + v.number;
     set("updated", "Cập nhật lúc " + new Date().toLocaleTimeString("vi-VN", { hour: "2-digit", minute: "2-digit" }) + ".");
     last = v;
   }
+  /* The rating after service: asked once, only when the server says this ticket may still be rated. */
+  var rating = (function () {
+    var chosen = 0, scale = 5, url = "/api/v1/track/" + encodeURIComponent(token) + "/feedback";
+    function note(text) { set("rating-note", text); }
+    function close(text) { $("levels").hidden = true; $("reasons").hidden = true; note(text); }
+    function send(level) {
+      var reasons = [];
+      Array.prototype.forEach.call($("reasons").querySelectorAll("input:checked"), function (box) { reasons.push(box.value); });
+      var xhr = new XMLHttpRequest();
+      xhr.open("POST", url);
+      xhr.setRequestHeader("Content-Type", "application/json");
+      xhr.onload = function () {
+        if (xhr.status === 200) { close("Cảm ơn ông/bà đã đánh giá! (Thank you for your rating.)"); return; }
+        var answer = {}; try { answer = JSON.parse(xhr.responseText); } catch (e) {}
+        close(answer.message || "Chưa gửi được đánh giá, xin thử lại sau.");
+      };
+      xhr.onerror = function () { note("Chưa gửi được đánh giá (mất kết nối). Xin thử lại."); };
+      xhr.send(JSON.stringify({ rating: scale === 5 ? level : level - 1, scale: scale, reasons: level < 3 ? reasons : [] }));
+    }
+    Array.prototype.forEach.call($("levels").querySelectorAll("button"), function (button) {
+      button.onclick = function () {
+        chosen = Number(button.getAttribute("data-level"));
+        Array.prototype.forEach.call($("levels").querySelectorAll("button"), function (b) { b.setAttribute("aria-pressed", String(b === button)); });
+        if (scale === 5 && chosen < 3) { $("reasons").hidden = false; $("reasons").querySelector("input").focus(); }
+        else send(chosen);
+      };
+    });
+    $("send-rating").onclick = function () { if (chosen) send(chosen); };
+    return { check: function () {
+      var xhr = new XMLHttpRequest();
+      xhr.open("GET", url);
+      xhr.onload = function () {
+        if (xhr.status !== 200) return;
+        var state = JSON.parse(xhr.responseText);
+        scale = state.scale === 4 ? 4 : 5;
+        $("levels").querySelector('[data-level="1"]').hidden = scale !== 5;
+        if (state.open) { $("rating").hidden = false; }
+        else if (state.rated) { $("rating").hidden = false; close("Vé này đã được đánh giá. Cảm ơn ông/bà! (Already rated.)"); }
+      };
+      xhr.send();
+    } };
+  })();
   render(JSON.parse($("data").textContent));
   var polling = null;
   function poll() {

@@ -44,8 +44,9 @@ class CentreThread:
     """A real centre (SQLite, HTTP, optionally MQTT) on its own loop thread, on a fixed port so
     it can be stopped and started again at the same address (the offline drill)."""
 
-    def __init__(self, data_dir: Path, mqtt: bool = False, port: int | None = None) -> None:
+    def __init__(self, data_dir: Path, mqtt: bool = False, port: int | None = None, config: Any = None) -> None:
         self.data_dir = data_dir
+        self.config = config  # a CentreConfig; None: the sample centre
         self.mqtt = mqtt
         self.port = port or free_port()
         self.loop = asyncio.new_event_loop()
@@ -57,7 +58,7 @@ class CentreThread:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
     def start(self) -> "CentreThread":
-        runtime = CentreRuntime(load_config(), RuntimeOptions(
+        runtime = CentreRuntime(self.config or load_config(), RuntimeOptions(
             data_dir=self.data_dir, http_port=self.port, mqtt=self.mqtt, mqtt_port=0 if self.mqtt else None, init=True))
         self.call(runtime.start())
         self.runtime = runtime

@@ -108,7 +108,8 @@ async def serve_and_rate(http, centre, officer, pad, plan) -> None:
     for code, level, reasons in plan:
         ticket = (await http.post("/api/v1/tickets", json={"group": "ho-tich"}, headers=kiosk)).json()
         for step in ("call-next", "start"):
-            assert (await http.post(f"/api/v1/counters/1/{step}", headers=officer)).status_code == 200
+            answer = await http.post(f"/api/v1/counters/1/{step}", headers=officer)
+            assert answer.status_code == 200, answer.text
         if code:
             attached = await http.post(f"/api/v1/tickets/{ticket['id']}/dossier", headers=officer,
                                        json={"code": code, "appointment": "2026-12-31"})
@@ -138,7 +139,11 @@ async def test_webhook_feed_and_daily_csv_reach_a_receiver_signed_complete_and_o
             assert centre.exporter.failures >= 1
         # the centre is down; the receiver has everything so far. Restart and rate two more.
         async with running_centre(tmp_path, config=config) as centre, httpx.AsyncClient(base_url=centre.base_url) as http:
-            officer, pad = await staff_auth(centre, "canbo2"), device_auth(centre, "pad-1")
+            # canbo1 still holds counter 1 (only its holder acts at it): the same officer signs in again
+            async with httpx.AsyncClient(base_url=centre.base_url) as fresh:  # no session cookie left on `http`
+                login = await fresh.post("/api/v1/login", json={"username": "canbo1", "password": "matkhau-123"})
+            assert login.status_code == 200, login.text
+            officer, pad = {"Authorization": f"Bearer {login.json()['token']}"}, device_auth(centre, "pad-1")
             await serve_and_rate(http, centre, officer, pad, [("HS-0003", 2, ["documents"]), (None, 4, [])])
             await until(lambda: len(receiver.records) == 8, 30, "eight records at the receiver")
             await asyncio.sleep(2.5)  # a poll later: still nothing more, nothing again

@@ -83,8 +83,8 @@ def _drill(lan: Lan, tmp: Path, clock: Timings, drivers: list[LineDriver]) -> No
     server = CentreServer(srv, config, tmp / "srv", HTTP_PORT, MQTT_PORT).start(new=True)
     assert http(phone_box, "GET", server.url + "/health").json()["mqtt"], "the phone reaches the server"
     clock.step("server up (HTTP and its broker on the LAN address)")
-    server.luot("user", "add", "canbo1", "--role", "officer", "--password", PASSWORD,
-                "--config", str(config), "--data", str(server.data))
+    server.luot("user", "add", "canbo1", "--role", "officer", "--password", PASSWORD, "--permanent",
+                "--config", str(config), "--data", str(server.data))  # the first-login change is tested in test_staff
     doctor = srv.run([sys.executable, "-m", "luot.cli", "doctor", "--config", str(config), "--data", str(server.data), "--json"])
     checks = {c["key"]: c for c in json.loads(doctor.stdout)["checks"]}
     failed = {k: c["message_en"] for k, c in checks.items() if c["status"] == "fail"}
@@ -230,11 +230,19 @@ def _drill(lan: Lan, tmp: Path, clock: Timings, drivers: list[LineDriver]) -> No
 
 
 def manager_headers(server: CentreServer, box) -> dict[str, str]:
-    """The first manager account the server created (its password in first-login.txt)."""
+    """The first manager account the server created (its one-time password in first-login.txt,
+    replaced at the first sign-in as the technician would)."""
     lines = dict(line.split(": ", 1) for line in (server.data / "first-login.txt").read_text("utf-8").splitlines())
-    answer = http(box, "POST", server.url + "/api/v1/login", json={"username": lines["username"], "password": lines["password"]})
+    password = getattr(server, "manager_password", None) or lines["password"]
+    answer = http(box, "POST", server.url + "/api/v1/login", json={"username": lines["username"], "password": password})
     assert answer.status_code == 200, answer.text
-    return {"Authorization": f"Bearer {answer.json()['token']}"}
+    headers = {"Authorization": f"Bearer {answer.json()['token']}"}
+    if answer.json().get("must_change_password"):
+        changed = http(box, "POST", server.url + "/api/v1/password", headers=headers,
+                       json={"old_password": password, "new_password": password + "-doi-moi"})
+        assert changed.status_code == 200, changed.text
+        server.manager_password = password + "-doi-moi"
+    return headers
 
 
 def issued_numbers(server: CentreServer, box, headers: dict[str, str]) -> list[int]:

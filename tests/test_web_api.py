@@ -141,7 +141,8 @@ async def test_ticket_stream_shows_only_that_ticket(tmp_path):
             view = await reader.until(lambda v: v["status"] != "waiting")
             assert view["status"] == "called" and view["counter"] == 3
             assert set(view) == {"number", "group_name", "group_name_en", "status", "ahead", "wait_minutes", "counter",
-                                 "called_at", "calls", "day", "dossiers", "moved_to"}
+                                 "called_at", "calls", "day", "dossiers", "moved_to", "wait_range_minutes",
+                                 "expected_at", "wait_text", "wait_text_en", "after_closing"}
             # nothing of the other ticket leaks (times are left out: their digits may spell any number)
             assert mine["number"] not in [value for key, value in view.items() if key != "called_at"]
             assert mine["id"] not in json.dumps(view) and mine["token"] not in json.dumps(view)

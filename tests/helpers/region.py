@@ -277,3 +277,56 @@ def bridges_up(dsn: str, *centres: str) -> bool:
     with psycopg.connect(dsn) as conn:
         up = {r[0] for r in conn.execute("SELECT centre FROM centres WHERE bridge_online")}
     return set(centres) <= up
+
+
+# ------------------------------------------------------------------ the maintained tables' oracle
+FIRST_CALL = "kind = 'ticket.called' AND (data->>'first_call' = 'true' OR data->>'call' = '1')"
+
+
+def maintained_match_events(dsn: str, zone: str = "Asia/Ho_Chi_Minh") -> None:
+    """The tables kept in each event's transaction (region/store.py) equal what the stored events
+    say, recomputed here from the events the slow way (the queries the dashboard used to run)."""
+    with psycopg.connect(dsn) as conn:
+        conn.execute("SET TIME ZONE 'UTC'")
+        daily = {(c, g, d): (i, s, n, round(w, 3), r, rs, list(h or []))
+                 for c, g, d, i, s, n, w, r, rs, h in conn.execute(
+                     "SELECT centre, grp, day, issued, served, called, wait_sum, ratings, rating_sum, wait_hist FROM daily "
+                     "WHERE issued + served + called + ratings + no_show + cancelled > 0")}
+        want: dict[tuple[str, str, Any], list[Any]] = {}
+        for c, g, d, i, s, n, w, r, rs in conn.execute(
+                f"SELECT centre, grp, (at AT TIME ZONE %s)::date, count(*) FILTER (WHERE kind = 'ticket.issued'), "
+                f"count(*) FILTER (WHERE kind = 'ticket.finished'), count(*) FILTER (WHERE {FIRST_CALL}), "
+                f"coalesce(sum(greatest((data->>'wait_seconds')::float, 0)) FILTER (WHERE {FIRST_CALL}), 0), "
+                "count(*) FILTER (WHERE kind = 'feedback.recorded' AND (data->>'rating')::int BETWEEN 1 AND 4), "
+                "coalesce(sum((data->>'rating')::int) FILTER (WHERE kind = 'feedback.recorded' AND (data->>'rating')::int BETWEEN 1 AND 4), 0) "
+                "FROM events WHERE grp IS NOT NULL GROUP BY 1, 2, 3", (zone,)):
+            if i or s or n or r:
+                want[(c, g, d)] = [i, s, n, round(w, 3), r, rs, []]
+        for c, g, d, b, k in conn.execute(
+                f"SELECT centre, grp, (at AT TIME ZONE %s)::date, least(floor(greatest((data->>'wait_seconds')::float, 0) / 60)::int, 599), "
+                f"count(*) FROM events WHERE grp IS NOT NULL AND {FIRST_CALL} GROUP BY 1, 2, 3, 4", (zone,)):
+            hist = want[(c, g, d)][6]
+            hist.extend([0] * (b + 1 - len(hist)))
+            hist[b] = k
+        assert {k: tuple(v) for k, v in want.items()} == {k: v for k, v in daily.items() if k in want}
+        assert set(daily) <= set(want), "a daily row no event explains"
+        now_rows = {(c, g): (n, o) for c, g, n, o in conn.execute(
+            "SELECT centre, grp, waiting, oldest FROM now_groups WHERE waiting > 0 AND day = (now() AT TIME ZONE %s)::date", (zone,))}
+        waiting = {(c, g or ""): (n, o) for c, g, n, o in conn.execute("""
+            WITH day AS (SELECT (date_trunc('day', now() AT TIME ZONE %(z)s)) AT TIME ZONE %(z)s AS start),
+            last AS (
+                SELECT DISTINCT ON (centre, ticket_id) centre, ticket_id, kind, grp FROM events, day
+                WHERE ticket_id IS NOT NULL AND kind LIKE 'ticket.%%'
+                ORDER BY centre, ticket_id, at DESC, (kind = 'ticket.issued')
+            ), issued AS (
+                SELECT centre, ticket_id, min(at) AS issued_at FROM events, day
+                WHERE at >= day.start AND kind = 'ticket.issued' GROUP BY centre, ticket_id
+            )
+            SELECT last.centre, last.grp, count(*), min(issued.issued_at)
+            FROM last JOIN issued USING (centre, ticket_id)
+            WHERE last.kind IN ('ticket.issued', 'ticket.transferred') GROUP BY last.centre, last.grp""", {"z": zone})}
+        assert now_rows == waiting
+        recent = conn.execute("SELECT coalesce(sum(issued), 0), coalesce(sum(called), 0) FROM recent").fetchone()
+        events = conn.execute(f"SELECT count(*) FILTER (WHERE kind = 'ticket.issued'), count(*) FILTER (WHERE {FIRST_CALL}) "
+                              "FROM events WHERE grp IS NOT NULL AND at >= now() - interval '2 days'").fetchone()
+        assert tuple(recent) == tuple(events)

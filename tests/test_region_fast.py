@@ -227,3 +227,82 @@ def test_every_viewer_is_woken_and_all_share_one_snapshot(tmp_path: Path, pg: st
         server.should_exit = True
         runner.join(10)
         store.close()
+
+
+def _connect_packet(user: str, password: str) -> bytes:
+    """An MQTT 3.1.1 CONNECT (clean session, username and password) built by hand: hundreds of
+    bridges' worth of connections without hundreds of client threads."""
+    def text(value: str) -> bytes:
+        raw = value.encode()
+        return len(raw).to_bytes(2, "big") + raw
+
+    body = text("MQTT") + bytes([4, 0xC2]) + (60).to_bytes(2, "big") + text(user) + text(user) + text(password)
+    length, encoded = len(body), b""
+    while True:
+        byte, length = length % 128, length // 128
+        encoded += bytes([byte | (0x80 if length else 0)])
+        if not length:
+            break
+    return b"\x10" + encoded + body
+
+
+def _connected_centres(conf: Path, port: int, users: dict[str, str], soft_limit: int) -> int:
+    """Start the regional broker with this open-file limit, log every centre in; how many got in."""
+    import resource
+    import socket
+    import subprocess
+
+    from server.broker import find_mosquitto
+    from tests.helpers.region import accepts
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft_limit, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+
+    mosquitto = find_mosquitto()
+    assert mosquitto
+    proc = subprocess.Popen([mosquitto, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=limit)
+    sockets = []
+    accepted = 0
+    try:
+        wait_until(lambda: accepts(port), 10, "the regional broker")
+        for user, password in users.items():
+            try:
+                sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+                sockets.append(sock)
+                sock.sendall(_connect_packet(user, password))
+                accepted += sock.recv(4) == b"\x20\x02\x00\x00"
+            except OSError:
+                continue
+    finally:
+        for sock in sockets:
+            sock.close()
+        proc.terminate()
+        proc.wait(10)
+    return accepted
+
+
+def test_the_generated_open_file_limit_lets_every_centre_in(tmp_path: Path) -> None:
+    import os
+    import shutil
+    import subprocess
+
+    from region.bridge import nofile_needed, write_regional_broker
+    from tests.helpers.units import service_section
+
+    centres = {f"c{i:04d}": f"secret-{i}" for i in range(300)}
+    port = free_port()
+    conf = write_regional_broker({c: c for c in centres}, centres, "agg", tmp_path / "broker", port,
+                                 run_as_root=os.geteuid() == 0)
+    unit = service_section(conf.parent / "luot-region-broker.service")
+    drop_in = service_section(conf.parent / "mosquitto.service.d" / "luot-nofile.conf")
+    limit = int(unit["LimitNOFILE"])
+    assert limit == int(drop_in["LimitNOFILE"]) == nofile_needed(300) >= 2 * 300
+    assert nofile_needed(3321) >= 2 * 3500 and f"open-file limit of at least {limit}" in conf.read_text()
+    assert unit["ExecStart"].endswith(f"-c {conf}")
+    if shutil.which("systemd-analyze"):
+        done = subprocess.run(["systemd-analyze", "verify", str(conf.parent / "luot-region-broker.service")],
+                              capture_output=True, text=True, timeout=60)
+        assert "luot-region-broker.service:" not in done.stderr, done.stderr
+    # Debian's 1,024 scaled down: a limit below the centres keeps some out; the generated one lets all in
+    assert _connected_centres(conf, port, centres, 200) < 300
+    assert _connected_centres(conf, port, centres, limit) == 300

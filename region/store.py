@@ -351,20 +351,32 @@ class Store:
         self.conn.execute("ALTER TABLE centres DROP COLUMN IF EXISTS district")
         for column in ("devices_offline", "devices_known"):
             self.conn.execute(f"ALTER TABLE centres ADD COLUMN IF NOT EXISTS {column} integer NOT NULL DEFAULT 0")
-        self.conn.execute("TRUNCATE daily, recent, tickets_now, now_groups")
+        self.rebuild_maintained(now)
+        log.info("region database migrated to schema 2 (wards, maintained dashboard tables)")
+
+    def rebuild_maintained(self, now: datetime, since: date | None = None) -> None:
+        """Inside a transaction: recompute the maintained tables from the rollups and the events
+        (``daily`` from local day ``since`` on, or all of it; the rest from the last two days).
+        The schema-2 migration uses it; so does the benchmark, after generating events in SQL."""
         zone = str(self.zone)
+        first = date.min if since is None else since
+        start = datetime(1970, 1, 1, tzinfo=timezone.utc) if since is None else local_day(
+            datetime.combine(since, datetime.min.time(), self.zone), self.zone)[1]
+        self.conn.execute("DELETE FROM daily WHERE day >= %s", (first,))
+        self.conn.execute("TRUNCATE recent, tickets_now, now_groups")
         # sums per local day from the hourly rollups (whole-hour zones: an hour lies in one local day)
         self.conn.execute(
             "INSERT INTO daily (centre, grp, day, issued, called, wait_sum, wait_max, served, no_show, cancelled, ratings, rating_sum) "
             "SELECT centre, grp, (hour AT TIME ZONE %s)::date, sum(issued), sum(called), sum(wait_sum), max(wait_max), "
-            "sum(served), sum(no_show), sum(cancelled), sum(ratings), sum(rating_sum) FROM hourly GROUP BY 1, 2, 3", (zone,))
+            "sum(served), sum(no_show), sum(cancelled), sum(ratings), sum(rating_sum) FROM hourly WHERE hour >= %s "
+            "GROUP BY 1, 2, 3", (zone, start))
         # the wait histograms from the first calls still stored as events
         hists: dict[tuple[str, str, date], list[int]] = {}
         for centre, grp, day, bucket, n in self.conn.execute(
                 "SELECT centre, grp, (at AT TIME ZONE %s)::date, "
                 "least(floor(greatest((data->>'wait_seconds')::float, 0) / 60)::int, %s), count(*) "
-                "FROM events WHERE kind = 'ticket.called' AND grp IS NOT NULL "
-                "AND (data->>'first_call' = 'true' OR data->>'call' = '1') GROUP BY 1, 2, 3, 4", (zone, HIST_MAX_MINUTE)):
+                "FROM events WHERE kind = 'ticket.called' AND grp IS NOT NULL AND at >= %s "
+                "AND (data->>'first_call' = 'true' OR data->>'call' = '1') GROUP BY 1, 2, 3, 4", (zone, HIST_MAX_MINUTE, start)):
             hist = hists.setdefault((centre, grp, day), [])
             hist.extend([0] * (bucket + 1 - len(hist)))
             hist[bucket] += n
@@ -391,7 +403,6 @@ class Store:
             "devices_offline = (SELECT count(*) FROM devices d WHERE d.centre = c.centre AND NOT d.online)")
         centres = [r[0] for r in self.conn.execute("SELECT centre FROM centres")]
         self._refresh_now(centres, now)
-        log.info("region database migrated to schema 2 (wards, maintained dashboard tables)")
 
     def ensure_partitions(self, months: Iterable[date]) -> None:
         """Create the monthly partitions of ``events`` that are missing (ahead of need)."""

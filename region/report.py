@@ -11,6 +11,7 @@ change during the day: :func:`month_figures` is computed apart so a caller can k
 from __future__ import annotations
 
 from dataclasses import dataclass
+from time import perf_counter
 from datetime import datetime, time, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,15 +19,18 @@ from zoneinfo import ZoneInfo
 import psycopg
 
 from region.warnings import Thresholds, centre_warnings
-from server.summaries import percentile_from_histogram
 
 NOW_SQL = """
 SELECT centre, grp, waiting, oldest FROM now_groups WHERE day = %(today)s AND waiting > 0 {one}
 """
 
 TODAY_SQL = """
-SELECT centre, grp, issued, called, wait_sum, wait_max, served, no_show, ratings, rating_sum, wait_hist
+SELECT centre, grp, issued, called, wait_sum, wait_max, served, no_show, ratings, rating_sum, wait_p90
 FROM daily WHERE day = %(today)s {one}
+"""
+
+P90_SQL = """
+SELECT centre, wait_p90 FROM daily_centre WHERE day = %(today)s AND wait_p90 IS NOT NULL {one}
 """
 
 MONTH_SQL = """
@@ -69,12 +73,18 @@ class Window:
         return cls(now, day, day - timedelta(days=30), now - timedelta(minutes=growth_minutes), now - timedelta(hours=1))
 
 
-def _rows(conn: psycopg.Connection[Any], sql: str, params: dict[str, Any], centre: str | None) -> list[dict[str, Any]]:
+def _rows(conn: psycopg.Connection[Any], sql: str, params: dict[str, Any], centre: str | None,
+          spent: list[float] | None = None) -> list[dict[str, Any]]:
+    """The rows of one statement; ``spent``: add the seconds it took (the benchmark splits SQL from Python)."""
+    started = perf_counter()
     one = "AND centre = %(centre)s" if centre else ""
     with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
         cur.execute(sql.format(one=one, where="WHERE c.centre = %(centre)s" if centre else ""),
                     {**params, "centre": centre})
-        return list(cur.fetchall())
+        rows = list(cur.fetchall())
+    if spent is not None:
+        spent.append(perf_counter() - started)
+    return rows
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:
@@ -112,7 +122,8 @@ def figures(conn: psycopg.Connection[Any], now: datetime, zone: ZoneInfo, thresh
     if slow is None or slow.day != win.day.date().isoformat():
         slow = slow_figures(conn, now, zone, centre)
     params = {"day": win.day, "today": win.day.date(), "window": win.window, "hour": win.hour}
-    centres = {r["centre"]: r for r in _rows(conn, CENTRES_SQL, params, centre)}
+    spent: list[float] = []
+    centres = {r["centre"]: r for r in _rows(conn, CENTRES_SQL, params, centre, spent)}
     groups: dict[tuple[str, str], dict[str, Any]] = {}
     thresholds_by_group = {(r["centre"], r["code"]): r for r in slow.groups}
     # a centre whose own list is not known yet (its API unreachable) borrows the name another centre
@@ -129,36 +140,33 @@ def figures(conn: psycopg.Connection[Any], now: datetime, zone: ZoneInfo, thresh
                            "no_show": 0, "mean_wait_minutes": None, "p90_wait_minutes": None}
         return groups[key]
 
-    for row in _rows(conn, NOW_SQL, params, centre):
+    for row in _rows(conn, NOW_SQL, params, centre, spent):
         g = group(row["centre"], row["grp"])
         g["waiting"] = int(row["waiting"])
         g["longest_wait_minutes"] = round(max(0.0, (now - row["oldest"]).total_seconds() / 60), 1) if row["oldest"] else 0.0
-    hist_centre: dict[str, list[int]] = {}
-    for row in _rows(conn, TODAY_SQL, params, centre):
+    for row in _rows(conn, TODAY_SQL, params, centre, spent):
         g = group(row["centre"], row["grp"])
         g.update(issued=int(row["issued"]), called=int(row["called"]), served=int(row["served"]),
                  no_show=int(row["no_show"]), _wait_sum=float(row["wait_sum"]), _ratings=int(row["ratings"]),
                  _rating_sum=int(row["rating_sum"]))
         g["mean_wait_minutes"] = None if not row["called"] else round(float(row["wait_sum"]) / int(row["called"]) / 60, 1)
-        hist = row["wait_hist"] or []
-        if any(hist):
-            g["p90_wait_minutes"] = round(percentile_from_histogram(enumerate(hist), 0.9), 1)
-            merged = hist_centre.setdefault(row["centre"], [])
-            merged.extend([0] * (len(hist) - len(merged)))
-            for bucket, n in enumerate(hist):
-                merged[bucket] += n
-    p90_centre = {c: round(percentile_from_histogram(enumerate(h), 0.9), 1) for c, h in hist_centre.items()}
+        if row["wait_p90"] is not None:
+            g["p90_wait_minutes"] = round(row["wait_p90"], 1)
+    p90_centre = {r["centre"]: round(r["wait_p90"], 1) for r in _rows(conn, P90_SQL, params, centre, spent)}
     recent: dict[str, dict[str, Any]] = {}
-    for r in _rows(conn, RECENT_SQL, params, centre):
+    for r in _rows(conn, RECENT_SQL, params, centre, spent):
         ratings_recent, rating_sum_recent = int(r["ratings_recent"] or 0), int(r["rating_sum_recent"] or 0)
         recent[r["centre"]] = {"issued_recent": int(r["issued_recent"] or 0), "called_recent": int(r["called_recent"] or 0),
                                "ratings_recent": ratings_recent, "rating_recent": _ratio(rating_sum_recent, ratings_recent),
                                "_rating_sum_recent": rating_sum_recent}
     month = slow.month
 
+    by_centre: dict[str, list[dict[str, Any]]] = {}
+    for (gc, _), g in groups.items():
+        by_centre.setdefault(gc, []).append(g)
     rows, warnings = [], []
     for cid, c in centres.items():
-        mine = [g for (gc, _), g in groups.items() if gc == cid]
+        mine = by_centre.get(cid, [])
         called = sum(g["called"] for g in mine)
         wait_sum = sum(g.get("_wait_sum", 0.0) for g in mine)
         served = sum(g["served"] for g in mine)
@@ -199,7 +207,8 @@ def figures(conn: psycopg.Connection[Any], now: datetime, zone: ZoneInfo, thresh
             g.pop(key, None)
     severity = {"cao": 0, "vừa": 1}
     warnings.sort(key=lambda w: (severity.get(w["level"], 2), w["centre"]))
-    return {"now": now, "day": win.day.date().isoformat(), "centres": rows, "warnings": warnings,
+    return {"now": now, "day": win.day.date().isoformat(), "sql_ms": round(sum(spent) * 1000, 1),
+            "centres": rows, "warnings": warnings,
             "groups": sorted(groups.values(), key=lambda g: (g["centre"], -g["waiting"], g["group"]))}
 
 

@@ -125,7 +125,15 @@ CREATE TABLE IF NOT EXISTS daily (
     ratings integer NOT NULL DEFAULT 0,
     rating_sum integer NOT NULL DEFAULT 0,
     wait_hist integer[] NOT NULL DEFAULT '{}',
+    wait_p90 double precision,
     PRIMARY KEY (day, centre, grp)
+);
+CREATE TABLE IF NOT EXISTS daily_centre (
+    centre text NOT NULL,
+    day date NOT NULL,
+    wait_hist integer[] NOT NULL DEFAULT '{}',
+    wait_p90 double precision,
+    PRIMARY KEY (day, centre)
 );
 CREATE TABLE IF NOT EXISTS recent (
     centre text NOT NULL,
@@ -166,6 +174,14 @@ LANGUAGE sql IMMUTABLE AS $fn$
         ELSE h || array_fill(0, ARRAY[b - coalesce(array_length(h, 1), 0)]) || 1
     END
 $fn$;
+-- the q-quantile in minutes of a histogram of one-minute buckets (server.summaries.percentile_from_histogram)
+CREATE OR REPLACE FUNCTION luot_hist_quantile(h integer[], q double precision) RETURNS double precision
+LANGUAGE sql IMMUTABLE AS $fn$
+    SELECT (i - 1) + (rank - (cum - n)) / n
+    FROM (SELECT i, n, sum(n) OVER (ORDER BY i) AS cum, q * sum(n) OVER () AS rank
+          FROM unnest(h) WITH ORDINALITY AS u(n, i)) s
+    WHERE n > 0 AND cum >= rank ORDER BY i LIMIT 1
+$fn$;
 CREATE TABLE IF NOT EXISTS rejected (
     at timestamptz NOT NULL DEFAULT now(),
     source text NOT NULL,
@@ -185,16 +201,25 @@ WITH new AS (
     RETURNING id
 ), by_day AS (
     INSERT INTO daily AS d (centre, grp, day, issued, called, wait_sum, wait_max, served, no_show, cancelled,
-                            ratings, rating_sum, wait_hist)
+                            ratings, rating_sum, wait_hist, wait_p90)
     SELECT %(centre)s, %(grp)s, %(day)s, %(issued)s, %(called)s, %(wait)s, %(wait)s, %(served)s, %(no_show)s,
-           %(cancelled)s, %(ratings)s, %(rating)s, luot_hist_add('{}', %(bucket)s::integer)
+           %(cancelled)s, %(ratings)s, %(rating)s, luot_hist_add('{}', %(bucket)s::integer), %(bucket)s::integer + 0.9
     FROM stored WHERE %(rolls)s
     ON CONFLICT (day, centre, grp) DO UPDATE SET
         issued = d.issued + EXCLUDED.issued, called = d.called + EXCLUDED.called,
         wait_sum = d.wait_sum + EXCLUDED.wait_sum, wait_max = greatest(d.wait_max, EXCLUDED.wait_max),
         served = d.served + EXCLUDED.served, no_show = d.no_show + EXCLUDED.no_show,
         cancelled = d.cancelled + EXCLUDED.cancelled, ratings = d.ratings + EXCLUDED.ratings,
-        rating_sum = d.rating_sum + EXCLUDED.rating_sum, wait_hist = luot_hist_add(d.wait_hist, %(bucket)s::integer)
+        rating_sum = d.rating_sum + EXCLUDED.rating_sum, wait_hist = luot_hist_add(d.wait_hist, %(bucket)s::integer),
+        wait_p90 = CASE WHEN %(bucket)s::integer IS NULL THEN d.wait_p90
+                        ELSE luot_hist_quantile(luot_hist_add(d.wait_hist, %(bucket)s::integer), 0.9) END
+), centre_day AS (
+    INSERT INTO daily_centre AS d (centre, day, wait_hist, wait_p90)
+    SELECT %(centre)s, %(day)s, luot_hist_add('{}', %(bucket)s::integer), %(bucket)s::integer + 0.9
+    FROM stored WHERE %(rolls)s AND %(bucket)s::integer IS NOT NULL
+    ON CONFLICT (day, centre) DO UPDATE SET
+        wait_hist = luot_hist_add(d.wait_hist, %(bucket)s::integer),
+        wait_p90 = luot_hist_quantile(luot_hist_add(d.wait_hist, %(bucket)s::integer), 0.9)
 ), lately AS (
     INSERT INTO recent AS r (centre, bucket, issued, called, ratings, rating_sum)
     SELECT %(centre)s, date_bin('5 minutes', %(at)s::timestamptz, TIMESTAMPTZ '2000-01-01 00:00+00'),
@@ -363,6 +388,7 @@ class Store:
         start = datetime(1970, 1, 1, tzinfo=timezone.utc) if since is None else local_day(
             datetime.combine(since, datetime.min.time(), self.zone), self.zone)[1]
         self.conn.execute("DELETE FROM daily WHERE day >= %s", (first,))
+        self.conn.execute("DELETE FROM daily_centre WHERE day >= %s", (first,))
         self.conn.execute("TRUNCATE recent, tickets_now, now_groups")
         # sums per local day from the hourly rollups (whole-hour zones: an hour lies in one local day)
         self.conn.execute(
@@ -380,9 +406,19 @@ class Store:
             hist = hists.setdefault((centre, grp, day), [])
             hist.extend([0] * (bucket + 1 - len(hist)))
             hist[bucket] += n
+        per_centre: dict[tuple[str, date], list[int]] = {}
+        for (centre, _, day), hist in hists.items():
+            total = per_centre.setdefault((centre, day), [])
+            total.extend([0] * (len(hist) - len(total)))
+            for bucket, n in enumerate(hist):
+                total[bucket] += n
         with self.conn.cursor() as cur:
-            cur.executemany("UPDATE daily SET wait_hist = %s WHERE centre = %s AND grp = %s AND day = %s",
-                            [(h, c, g, d) for (c, g, d), h in hists.items()])
+            cur.executemany("UPDATE daily SET wait_hist = %s, wait_p90 = luot_hist_quantile(%s, 0.9) "
+                            "WHERE centre = %s AND grp = %s AND day = %s",
+                            [(h, h, c, g, d) for (c, g, d), h in hists.items()])
+            cur.executemany("INSERT INTO daily_centre (centre, day, wait_hist, wait_p90) "
+                            "VALUES (%s, %s, %s, luot_hist_quantile(%s, 0.9))",
+                            [(c, d, h, h) for (c, d), h in per_centre.items()])
         since = now - timedelta(days=2)
         self.conn.execute(
             "INSERT INTO recent (centre, bucket, issued, called, ratings, rating_sum) "

@@ -322,6 +322,21 @@ def maintained_match_events(dsn: str, zone: str = "Asia/Ho_Chi_Minh") -> None:
             hist[b] = k
         assert {k: tuple(v) for k, v in want.items()} == {k: v for k, v in daily.items() if k in want}
         assert set(daily) <= set(want), "a daily row no event explains"
+        from server.summaries import percentile_from_histogram
+
+        per_centre: dict[tuple[str, Any], list[int]] = {}
+        for (c, g, d), v in want.items():
+            total = per_centre.setdefault((c, d), [])
+            total.extend([0] * (len(v[6]) - len(total)))
+            for bucket, n in enumerate(v[6]):
+                total[bucket] += n
+        centre_rows = {(c, d): (list(h), p) for c, d, h, p in conn.execute("SELECT centre, day, wait_hist, wait_p90 FROM daily_centre")}
+        assert {k: v for k, v in per_centre.items() if any(v)} == {k: v[0] for k, v in centre_rows.items()}
+        group_p90 = {(c, g, d): p for c, g, d, p in conn.execute("SELECT centre, grp, day, wait_p90 FROM daily WHERE wait_p90 IS NOT NULL")}
+        for key, hist in [*((k, v[6]) for k, v in want.items()), *((k, v[0]) for k, v in centre_rows.items())]:
+            p90 = group_p90.get(key) if len(key) == 3 else centre_rows[key][1]
+            if any(hist):
+                assert p90 is not None and abs(p90 - percentile_from_histogram(enumerate(hist), 0.9)) < 0.006, (key, p90)  # it rounds to 0.01
         now_rows = {(c, g): (n, o) for c, g, n, o in conn.execute(
             "SELECT centre, grp, waiting, oldest FROM now_groups WHERE waiting > 0 AND day = (now() AT TIME ZONE %s)::date", (zone,))}
         waiting = {(c, g or ""): (n, o) for c, g, n, o in conn.execute("""

@@ -210,16 +210,12 @@ WITH new AS (
         wait_sum = d.wait_sum + EXCLUDED.wait_sum, wait_max = greatest(d.wait_max, EXCLUDED.wait_max),
         served = d.served + EXCLUDED.served, no_show = d.no_show + EXCLUDED.no_show,
         cancelled = d.cancelled + EXCLUDED.cancelled, ratings = d.ratings + EXCLUDED.ratings,
-        rating_sum = d.rating_sum + EXCLUDED.rating_sum, wait_hist = luot_hist_add(d.wait_hist, %(bucket)s::integer),
-        wait_p90 = CASE WHEN %(bucket)s::integer IS NULL THEN d.wait_p90
-                        ELSE luot_hist_quantile(luot_hist_add(d.wait_hist, %(bucket)s::integer), 0.9) END
+        rating_sum = d.rating_sum + EXCLUDED.rating_sum, wait_hist = luot_hist_add(d.wait_hist, %(bucket)s::integer)
 ), centre_day AS (
     INSERT INTO daily_centre AS d (centre, day, wait_hist, wait_p90)
     SELECT %(centre)s, %(day)s, luot_hist_add('{}', %(bucket)s::integer), %(bucket)s::integer + 0.9
     FROM stored WHERE %(rolls)s AND %(bucket)s::integer IS NOT NULL
-    ON CONFLICT (day, centre) DO UPDATE SET
-        wait_hist = luot_hist_add(d.wait_hist, %(bucket)s::integer),
-        wait_p90 = luot_hist_quantile(luot_hist_add(d.wait_hist, %(bucket)s::integer), 0.9)
+    ON CONFLICT (day, centre) DO UPDATE SET wait_hist = luot_hist_add(d.wait_hist, %(bucket)s::integer)
 ), lately AS (
     INSERT INTO recent AS r (centre, bucket, issued, called, ratings, rating_sum)
     SELECT %(centre)s, date_bin('5 minutes', %(at)s::timestamptz, TIMESTAMPTZ '2000-01-01 00:00+00'),
@@ -258,6 +254,18 @@ ON CONFLICT (centre, grp, hour) DO UPDATE SET
 WAITING_KINDS = ("ticket.issued", "ticket.transferred")
 HIST_MAX_MINUTE = 599
 """Waits of ten hours or more share the last histogram bucket (a centre is open about nine)."""
+
+# The 90th percentiles of the histograms a batch added waits to: once per row and batch, not per event.
+P90_GROUPS = """
+UPDATE daily d SET wait_p90 = luot_hist_quantile(d.wait_hist, 0.9)
+FROM unnest(%s::text[], %s::text[], %s::date[]) AS t(centre, grp, day)
+WHERE d.day = t.day AND d.centre = t.centre AND d.grp = t.grp
+"""
+P90_CENTRES = """
+UPDATE daily_centre d SET wait_p90 = luot_hist_quantile(d.wait_hist, 0.9)
+FROM unnest(%s::text[], %s::date[]) AS t(centre, day)
+WHERE d.day = t.day AND d.centre = t.centre
+"""
 
 # The "now" of the centres a transaction touched, from their tickets: who waits, since when. The
 # day is the region's local day; a centre's rows of groups nobody waits in any more go to zero.
@@ -490,6 +498,12 @@ class Store:
         before = self._count_ids(events)
         with self.conn.cursor() as cur:
             cur.executemany(INSERT_EVENT, params)
+        waits = {(p["centre"], p["grp"], p["day"]) for p in params if p["bucket"] is not None and p["rolls"]}
+        if waits:
+            centres_, groups_, days_ = zip(*sorted(waits))
+            self.conn.execute(P90_GROUPS, (list(centres_), list(groups_), list(days_)))
+            by_centre = sorted({(c, d) for c, _, d in waits})
+            self.conn.execute(P90_CENTRES, ([c for c, _ in by_centre], [d for _, d in by_centre]))
         self._refresh_now({e.centre for e in events if e.kind.startswith("ticket.")})
         latest: dict[str, datetime] = {}
         for event in events:

@@ -150,9 +150,14 @@ def figures(conn: psycopg.Connection[Any], now: datetime, zone: ZoneInfo, thresh
                  no_show=int(row["no_show"]), _wait_sum=float(row["wait_sum"]), _ratings=int(row["ratings"]),
                  _rating_sum=int(row["rating_sum"]))
         g["mean_wait_minutes"] = None if not row["called"] else round(float(row["wait_sum"]) / int(row["called"]) / 60, 1)
-        if row["wait_p90"] is not None:
-            g["p90_wait_minutes"] = round(row["wait_p90"], 1)
-    p90_centre = {r["centre"]: round(r["wait_p90"], 1) for r in _rows(conn, P90_SQL, params, centre, spent)}
+        g["_wait_max"] = float(row["wait_max"]) / 60
+        if row["wait_p90"] is not None:  # one-minute buckets interpolate: never above the longest wait
+            g["p90_wait_minutes"] = round(min(row["wait_p90"], g["_wait_max"]), 1)
+    longest_today: dict[str, float] = {}
+    for g in groups.values():
+        longest_today[g["centre"]] = max(longest_today.get(g["centre"], 0.0), g.get("_wait_max", 0.0))
+    p90_centre = {r["centre"]: round(min(r["wait_p90"], longest_today.get(r["centre"], r["wait_p90"])), 1)
+                  for r in _rows(conn, P90_SQL, params, centre, spent)}
     recent: dict[str, dict[str, Any]] = {}
     for r in _rows(conn, RECENT_SQL, params, centre, spent):
         ratings_recent, rating_sum_recent = int(r["ratings_recent"] or 0), int(r["rating_sum_recent"] or 0)
@@ -203,7 +208,7 @@ def figures(conn: psycopg.Connection[Any], now: datetime, zone: ZoneInfo, thresh
         warnings += found
     rows.sort(key=lambda x: (-x["waiting"], -x["longest_wait_minutes"], x["centre"]))
     for g in groups.values():
-        for key in ("_wait_sum", "_ratings", "_rating_sum"):
+        for key in ("_wait_sum", "_ratings", "_rating_sum", "_wait_max"):
             g.pop(key, None)
     severity = {"cao": 0, "vừa": 1}
     warnings.sort(key=lambda w: (severity.get(w["level"], 2), w["centre"]))

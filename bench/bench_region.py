@@ -1,17 +1,36 @@
-"""Region scale: 126 centres' working day into one regional box (Mosquitto + aggregator + PostgreSQL).
+"""Region scale: many centres' working day into one regional box (Mosquitto + aggregator + PostgreSQL).
 
-Not a test: prints figures. Steps, all against real parts on free ports and a scratch database:
-1. a regional Mosquitto from the generated configuration with 126 centre users;
-2. the aggregator's intake (region.ingest.Ingest, HTTP catch-up off) writing to PostgreSQL;
-3. several publisher processes, each logged in as its share of the centres (their own MQTT users,
-   so the ACL is exercised), publishing synthetic protocol events straight to the regional broker:
-   a) paced: the morning peak at ``--speed`` times real time, to measure end-to-end lag (event
-      time at the centre -> row in PostgreSQL, ``received_at - at``), p50/p99;
-   b) burst: the rest of the day as fast as the publishers go, to measure events/s ingested;
-4. a year of hourly rollups for 126 centres generated directly in SQL, then the dashboard's query
-   (region.report.figures) timed.
+Not a test: prints figures (JSON lines), never asserts. Everything runs against real parts on free
+ports and scratch databases. Two parts:
 
-    python bench/bench_region.py [--centres 126] [--tickets 300] [--speed 20] [--publishers 4]
+A. **Intake** (``--live-centres``, default 126): a regional Mosquitto from the generated
+   configuration (with the open-file limit of its generated unit), the aggregator's intake
+   (region.ingest.Ingest, HTTP catch-up off) and the dashboard (region.dashboard, in the same
+   process, as ``luot region`` runs them), fed by publisher processes each logged in as its share of
+   the centres (their own MQTT users, so the ACL is exercised):
+
+   1. paced: the morning peak at ``--speed`` times real time, every event stamped with its real send
+      time, so the lag (send -> row in PostgreSQL, ``received_at - at``) is measured per event id;
+   2. burst: a whole working day per centre as fast as the publishers go, every event dated in the
+      centre's own working day (07:30-17:00 in the region's time zone, on today's local date,
+      whatever the hour the benchmark runs);
+   3. the same again (another day's worth of tickets, new ids) with ``--viewers`` dashboards open:
+      each holds the live stream and reloads the overview on every "changed" line, like the page.
+
+   Each pass counts what was sent against what was stored: lost (sent, never stored) and doubled
+   (an id stored twice, or a rollup that counts more than its events).
+
+B. **Dashboard query** at each of ``--sizes`` (default 126, 1000, 3321 centres): a scratch database
+   filled in SQL with a full working day of events per centre (``--tickets`` tickets, dated on the
+   local working day up to 16:45), ``--hourly-days`` of hourly rollups and ``--history-days`` of
+   daily rollups, the maintained tables rebuilt from them (region.store.Store.rebuild_maintained,
+   the code the schema migration uses); then timed at 16:45 local: the dashboard's refresh
+   (region.report.figures with the slow part cached, as the shared snapshot does), its slow part
+   (the 30 days and group names, re-read every 5 minutes) and, on the same data, the five SQL
+   statements of the previous region/report.py that read the day's events (reproduced below as
+   BEFORE_SQL, only to measure before and after on one database).
+
+    python bench/bench_region.py [--live-centres 126] [--tickets 300] [--viewers 50] [--sizes 126,1000,3321]
 """
 
 from __future__ import annotations
@@ -20,14 +39,19 @@ import argparse
 import json
 import multiprocessing as mp
 import os
+import platform
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -38,34 +62,80 @@ from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 from luot.protocol import Topics, encode  # noqa: E402
 from region.bridge import write_regional_broker  # noqa: E402
 from region.ingest import Ingest  # noqa: E402
-from region.settings import CentreAccess, Region, RegionInfo, RegionSettings, CentreEntry  # noqa: E402
-from region.report import figures  # noqa: E402
+from region.report import figures, slow_figures  # noqa: E402
+from region.settings import CentreAccess, CentreEntry, Region, RegionInfo, RegionSettings  # noqa: E402
+from region.store import Store  # noqa: E402
 from region.warnings import Thresholds  # noqa: E402
 from tests.helpers.region import RegionalBroker, free_port, scratch_database, wait_until  # noqa: E402
 
+ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
 GROUPS = ["ho-tich", "chung-thuc", "dat-dai", "xay-dung", "khac"]
-PROFILE = {7: 0.9, 8: 1.8, 9: 1.7, 10: 1.3, 11: 0.9, 12: 0.1, 13: 0.9, 14: 1.2, 15: 1.0, 16: 0.6}
+PROFILE = {7: 0.45, 8: 1.8, 9: 1.7, 10: 1.3, 11: 0.9, 12: 0.1, 13: 0.9, 14: 1.2, 15: 1.0, 16: 0.6}
+"""Share of the day's tickets by local hour (07 starts at 07:30)."""
 
 
-def ticket_story(centre: str, number: int, at: datetime, rng: random.Random) -> list[tuple[str, str, dict]]:
+def emit(what: str, **figures_: Any) -> None:
+    print(json.dumps({"what": what, **figures_}, ensure_ascii=False), flush=True)
+
+
+def machine_state() -> dict[str, Any]:
+    """What the figures were measured on: they mean little without it."""
+    meminfo = dict(line.split(":", 1) for line in Path("/proc/meminfo").read_text().splitlines() if ":" in line)
+
+    def version(cmd: list[str]) -> str:
+        try:
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+            return (done.stdout or done.stderr).strip().splitlines()[0]
+        except (OSError, IndexError, subprocess.TimeoutExpired):
+            return "?"
+
+    return {"utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "local": datetime.now(ZONE).isoformat(timespec="seconds"), "cpus": os.cpu_count(),
+            "loadavg": [round(x, 2) for x in os.getloadavg()], "mem_total": meminfo.get("MemTotal", "").strip(),
+            "mem_available": meminfo.get("MemAvailable", "").strip(), "python": platform.python_version(),
+            "postgresql": version(["psql", "--version"]), "mosquitto": version(["mosquitto", "-h"])}
+
+
+def working_day(zone: ZoneInfo) -> tuple[date, datetime, datetime]:
+    """Today's local date, its opening (07:30) and the moment the dashboard is read (16:45)."""
+    today = datetime.now(zone).date()
+    return (today, datetime.combine(today, datetime.min.time(), zone) + timedelta(hours=7, minutes=30),
+            datetime.combine(today, datetime.min.time(), zone) + timedelta(hours=16, minutes=45))
+
+
+def ticket_story(number: int, at: datetime, rng: random.Random) -> list[tuple[str, datetime, dict]]:
     """issued, called, serving, finished (or no-show): the events of one ticket, times in between."""
     tid = f"t{uuid.uuid4().hex[:15]}"
     group = rng.choice(GROUPS)
     wait = rng.expovariate(1 / 900)
     called_at = at + timedelta(seconds=wait)
-    story = [("ticket.issued", at.isoformat(), {"ticket_id": tid, "number": number, "group": group, "priority": False, "offline": False, "issued_at": at.isoformat()}),
-             ("ticket.called", called_at.isoformat(), {"ticket_id": tid, "number": number, "group": group, "counter": 1, "officer": "cb1", "call": 1, "wait_seconds": wait, "first_call": True, "priority": False})]
+    base = {"ticket_id": tid, "number": number, "group": group}
+    story = [("ticket.issued", at, {**base, "priority": False, "offline": False, "issued_at": at.isoformat()}),
+             ("ticket.called", called_at, {**base, "counter": 1, "officer": "cb1", "call": 1, "wait_seconds": wait,
+                                           "first_call": True, "priority": False})]
     if rng.random() < 0.05:
-        story.append(("ticket.no_show", (called_at + timedelta(minutes=2)).isoformat(), {"ticket_id": tid, "number": number, "group": group, "counter": 1}))
+        story.append(("ticket.no_show", called_at + timedelta(minutes=2), {**base, "counter": 1}))
     else:
-        story.append(("ticket.serving", (called_at + timedelta(seconds=30)).isoformat(), {"ticket_id": tid, "number": number, "group": group, "counter": 1}))
-        story.append(("ticket.finished", (called_at + timedelta(minutes=6)).isoformat(), {"ticket_id": tid, "number": number, "group": group, "counter": 1}))
+        story.append(("ticket.serving", called_at + timedelta(seconds=30), {**base, "counter": 1}))
+        story.append(("ticket.finished", called_at + timedelta(minutes=6), {**base, "counter": 1}))
     return story
 
 
-def publisher(port: int, centres: list[tuple[str, str]], tickets: int, speed: float, paced_seconds: float, seed: int, out: "mp.Queue") -> None:
-    """Publish each centre's day: first ``paced_seconds`` at ``speed`` x real time with event times
-    = now (lag measurable), then the rest as fast as possible."""
+def day_arrivals(tickets: int, opening: datetime, rng: random.Random) -> list[datetime]:
+    """A centre's tickets of one working day, by the hourly profile, in the local working day."""
+    total = sum(PROFILE.values())
+    out = []
+    for hour, share in PROFILE.items():
+        start = opening if hour == 7 else opening.replace(hour=hour, minute=0)
+        span = (opening.replace(hour=8, minute=0) - opening) if hour == 7 else timedelta(hours=1)
+        out += [start + rng.random() * span for _ in range(round(tickets * share / total))]
+    return out
+
+
+def publisher(port: int, centres: list[tuple[str, str]], tickets: int, speed: float, paced_seconds: float,
+              seed: int, opening: datetime, tag: str, out: "mp.Queue[Any]") -> None:
+    """Publish: the paced phase (events stamped at their send time; their ids returned, so their lag
+    is measured), then each centre's working day as fast as possible. Returns (paced ids, burst sent)."""
     rng = random.Random(seed)
     clients = {}
     for centre, secret in centres:
@@ -76,132 +146,350 @@ def publisher(port: int, centres: list[tuple[str, str]], tickets: int, speed: fl
         c.connect("127.0.0.1", port)
         c.loop_start()
         clients[centre] = c
-    per_hour = {h: tickets / sum(PROFILE.values()) * f for h, f in PROFILE.items()}
-    peak = max(per_hour.values())
-    # paced phase: the peak hour's arrivals, each published as it happens (event time = now)
+    serial = 0
+
+    def send(centre: str, kind: str, at: datetime, data: dict) -> Any:
+        nonlocal serial
+        serial += 1
+        event_id = f"{tag}-{seed}-{serial}"
+        info = clients[centre].publish(Topics(centre).event_topics(kind)[0],
+                                       encode(kind, data, id=event_id, at=at.isoformat(), centre=centre), qos=1)
+        return event_id, info
+
+    peak = tickets * max(PROFILE.values()) / sum(PROFILE.values())  # tickets in the peak hour, per centre
     rate = peak / 3600 * speed * len(centres)  # tickets per second for this publisher
-    sent = 0
+    paced: list[str] = []
     start = time.monotonic()
     number = 1000
-    while time.monotonic() - start < paced_seconds:
+    while paced_seconds and time.monotonic() - start < paced_seconds:
         centre = rng.choice(centres)[0]
         number += 1
-        now = datetime.now(timezone.utc)
-        for kind, _, data in ticket_story(centre, number, now, rng)[:2]:  # issued and called, stamped now
-            clients[centre].publish(Topics(centre).event_topics(kind)[0],
-                                    encode(kind, data, id=uuid.uuid4().hex, at=now.isoformat(), centre=centre), qos=1)
-            sent += 1
-        time.sleep(max(0.0, start + sent / 2 / rate - time.monotonic()))
-    paced = sent
-    # burst phase: the rest of the day at full speed
-    day = datetime.now(timezone.utc).replace(hour=0, minute=30, second=0, microsecond=0)
+        for kind, _, data in ticket_story(number, datetime.now(timezone.utc), rng)[:2]:
+            event_id, _ = send(centre, kind, datetime.now(timezone.utc), data)  # stamped as it leaves
+            paced.append(event_id)
+        time.sleep(max(0.0, start + len(paced) / 2 / rate - time.monotonic()))
     infos = []
+    burst_started = time.monotonic()  # CLOCK_MONOTONIC: the same clock in every process of the machine
     for centre, _ in centres:
-        for hour, count in per_hour.items():
-            for i in range(int(count)):
-                at = day + timedelta(hours=hour - 7, seconds=rng.uniform(0, 3600))
-                number += 1
-                for kind, stamp, data in ticket_story(centre, number, at, rng):
-                    infos.append(clients[centre].publish(Topics(centre).event_topics(kind)[0],
-                                                         encode(kind, data, id=uuid.uuid4().hex, at=stamp, centre=centre), qos=1))
-                    sent += 1
+        for at in day_arrivals(tickets, opening, rng):
+            number += 1
+            for kind, when, data in ticket_story(number, at, rng):
+                infos.append(send(centre, kind, when, data)[1])
     for info in infos:
-        info.wait_for_publish(120)
+        info.wait_for_publish(300)
     for c in clients.values():
         c.disconnect()
         c.loop_stop()
-    out.put((paced, sent - paced))
+    out.put((paced, len(infos), burst_started))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--centres", type=int, default=126)
-    parser.add_argument("--tickets", type=int, default=300, help="tickets per centre per day")
-    parser.add_argument("--speed", type=float, default=20.0, help="paced phase: times real time")
-    parser.add_argument("--paced-seconds", type=float, default=15.0)
-    parser.add_argument("--publishers", type=int, default=4)
-    parser.add_argument("--history-days", type=int, default=365)
-    args = parser.parse_args()
+def viewers_process(url: str, auth: tuple[str, str], count: int, stop: Any, out: "mp.Queue[Any]") -> None:
+    """``count`` open dashboards: each holds the live stream and reloads the overview when told."""
+    import httpx
+
+    reloads = [0] * count
+    query_ms: list[float] = []
+
+    def one(index: int) -> None:
+        with httpx.Client(base_url=url, auth=auth, timeout=60) as web:
+            web.get("/api/overview")
+            with web.stream("GET", "/api/stream") as lines:
+                for line in lines.iter_lines():
+                    if stop.is_set():
+                        return
+                    if '"changed": true' in line:
+                        data = web.get("/api/overview").json()
+                        reloads[index] += 1
+                        query_ms.append(data.get("query_ms", 0.0))
+
+    threads = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    stop.wait()
+    out.put((sum(reloads), min(reloads) if reloads else 0, query_ms))
+
+
+def stored_count(dsn: str, tag: str) -> int:
+    with psycopg.connect(dsn) as conn:
+        return int(conn.execute("SELECT count(*) FROM event_ids WHERE id LIKE %s", (tag + "-%",)).fetchone()[0])
+
+
+def settle(dsn: str, tag: str, sent: int, timeout: float) -> tuple[int, float]:
+    """Wait until everything sent is stored, or nothing more arrives for 20 s; (stored, when)."""
+    last, last_change, deadline = -1, time.monotonic(), time.monotonic() + timeout
+    while True:
+        count = stored_count(dsn, tag)
+        now = time.monotonic()
+        if count != last:
+            last, last_change = count, now
+        if count >= sent or now - last_change > 20 or now > deadline:
+            return count, last_change
+        time.sleep(0.25)
+
+
+def live_pass(args: argparse.Namespace, port: int, dsn: str, secrets: dict[str, str], opening: datetime, tag: str,
+              paced_seconds: float, viewers: int, dashboard: tuple[str, tuple[str, str]] | None) -> dict[str, Any]:
+    ids = list(secrets)
+    out: mp.Queue[Any] = mp.Queue()
+    stop = mp.Event()
+    watch = None
+    if viewers and dashboard:
+        watch_out: mp.Queue[Any] = mp.Queue()
+        watch = mp.Process(target=viewers_process, args=(dashboard[0], dashboard[1], viewers, stop, watch_out))
+        watch.start()
+        time.sleep(3)  # the pages open
+    shares = [[(c, secrets[c]) for c in ids[i::args.publishers]] for i in range(args.publishers)]
+    t0 = time.monotonic()
+    procs = [mp.Process(target=publisher, args=(port, share, args.tickets, args.speed, paced_seconds, i, opening, tag, out))
+             for i, share in enumerate(shares)]
+    for p in procs:
+        p.start()
+    results = [out.get(timeout=3600) for _ in procs]
+    for p in procs:
+        p.join()
+    paced_ids = [i for r in results for i in r[0]]
+    sent = len(paced_ids) + sum(r[1] for r in results)
+    stored, done = settle(dsn, tag, sent, 1800)
+    burst_started = min(r[2] for r in results)
+    with psycopg.connect(dsn) as conn:
+        lags = sorted(float(r[0]) for r in conn.execute(
+            "SELECT extract(epoch FROM received_at - at) * 1000 FROM events WHERE id = ANY(%s)", (paced_ids,)))
+        doubled_ids = conn.execute("SELECT count(*) - count(DISTINCT id) FROM events WHERE id LIKE %s", (tag + "-%",)).fetchone()[0]
+        rolled = conn.execute("SELECT coalesce(sum(issued), 0) FROM daily").fetchone()[0]
+        issued = conn.execute("SELECT count(*) FROM events WHERE kind = 'ticket.issued'").fetchone()[0]
+    figures_ = {}
+    if watch is not None:
+        stop.set()
+        reloads, fewest, query_ms = watch_out.get(timeout=120)
+        watch.join(30)
+        figures_ = {"viewer_reloads": reloads, "fewest_reloads_of_a_viewer": fewest,
+                    "snapshot_query_ms_median": round(statistics.median(query_ms), 1) if query_ms else None}
+    q = lambda p: round(lags[min(len(lags) - 1, int(p * len(lags)))], 1) if lags else None  # noqa: E731
+    return {"viewers": viewers, "sent": sent, "stored": stored, "lost": sent - stored, "doubled_ids": int(doubled_ids),
+            "rollup_issued_minus_events": int(rolled) - int(issued),
+            "paced_events": len(paced_ids), "lag_ms_p50": q(0.5), "lag_ms_p99": q(0.99), "lag_ms_min": q(0.0),
+            # from the first burst publish until the last event is stored: includes the publishers'
+            # own work on the same cores, so a lower bound on what the intake sustains
+            "ingested_events_per_s": round((sent - len(paced_ids)) / max(1e-9, done - burst_started)),
+            "wall_seconds": round(done - t0, 1), **figures_}
+
+
+def live(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from region.dashboard import create_app
 
     gen = scratch_database()
     dsn = next(gen)
     work = Path(tempfile.mkdtemp(prefix="luot-bench-region-"))
-    ids = [f"c{i:03d}" for i in range(args.centres)]
+    ids = [f"c{i:04d}" for i in range(args.live_centres)]
     secrets = {c: uuid.uuid4().hex for c in ids}
     port = free_port()
-    conf = write_regional_broker({c: c for c in ids}, secrets, "agg-secret", work / "broker", port, run_as_root=os.geteuid() == 0)
+    conf = write_regional_broker({c: c for c in ids}, secrets, "agg-secret", work / "broker", port,
+                                 run_as_root=os.geteuid() == 0)
     broker = RegionalBroker.__new__(RegionalBroker)
     broker.conf, broker.port, broker.proc = conf, port, None
     broker.start()
     settings = RegionSettings(region=RegionInfo(id="bench", name="Bench"),
                               centres=[CentreEntry(id=c, name=c, api="http://127.0.0.1:9", credentials="-") for c in ids])
     region = Region(settings, work, {c: CentreAccess(c, c, "", "http://127.0.0.1:9", c, secrets[c], "region", "-") for c in ids},
-                    {"aggregator": "agg-secret", "tinh": "x"})
+                    {"aggregator": "agg-secret", "tinh": "bench-dashboard"})
     ingest = Ingest(region, dsn, "127.0.0.1", port, catch_up_seconds=0)
     ingest.start()
     wait_until(ingest.connected.is_set, 10, "aggregator connected")
-    time.sleep(0.5)
-
-    out: mp.Queue = mp.Queue()
-    shares = [[(c, secrets[c]) for c in ids[i::args.publishers]] for i in range(args.publishers)]
-    t0 = time.monotonic()
-    procs = [mp.Process(target=publisher, args=(port, share, args.tickets, args.speed, args.paced_seconds, i, out)) for i, share in enumerate(shares)]
-    for p in procs:
-        p.start()
-    results = [out.get(timeout=900) for _ in procs]
-    for p in procs:
-        p.join()
-    paced, burst = sum(r[0] for r in results), sum(r[1] for r in results)
-    total = paced + burst
-    burst_started = t0 + args.paced_seconds
-    with psycopg.connect(dsn) as conn:
-        def stored() -> int:
-            return conn.execute("SELECT count(*) FROM event_ids").fetchone()[0]
-        wait_until(lambda: stored() >= total, 900, "every event stored", every=0.5)
-        done = time.monotonic()
-        lags = [float(r[0]) for r in conn.execute(
-            "SELECT extract(epoch FROM received_at - at) * 1000 FROM events WHERE kind = 'ticket.issued' "
-            "AND at > now() - interval '1 hour' AND at >= received_at - interval '1 minute'")]
-    ingest.stop()
-    lags.sort()
-    q = lambda p: lags[min(len(lags) - 1, int(p * len(lags)))] if lags else float("nan")  # noqa: E731
-    # from the end of the paced phase until the last event is in PostgreSQL: includes the publishers'
-    # own work, so a lower bound on what the intake sustains
-    burst_rate = burst / max(1e-9, done - burst_started)
-    print(json.dumps({"centres": args.centres, "tickets_per_centre_day": args.tickets, "events": total,
-                      "paced_events": paced, "paced_rate_events_per_s": round(paced / args.paced_seconds, 1),
-                      "lag_ms_p50": round(q(0.5), 1), "lag_ms_p99": round(q(0.99), 1),
-                      "burst_events": burst, "ingested_events_per_s": round(burst_rate, 0),
-                      "wall_seconds": round(done - t0, 1)}, indent=2))
-
-    # a year of history: hourly rollups for every centre, group and opening hour, generated in SQL
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        t = time.perf_counter()
-        conn.execute("""
-            INSERT INTO hourly (centre, grp, hour, issued, called, wait_sum, wait_max, served, no_show, cancelled, ratings, rating_sum)
-            SELECT c.centre, g.grp, d + make_interval(hours => h), 8, 8, 8 * 600, 1800, 7, 1, 0, 4, 13
-            FROM centres c, unnest(%s::text[]) AS g(grp),
-                 generate_series(date_trunc('day', now()) - make_interval(days => %s), date_trunc('day', now()) - interval '1 day', interval '1 day') AS d,
-                 generate_series(0, 9) AS h
-            ON CONFLICT DO NOTHING""", (GROUPS, args.history_days))
-        rows = conn.execute("SELECT count(*) FROM hourly").fetchone()[0]
-        conn.execute("ANALYZE")
-        generated = time.perf_counter() - t
-        thresholds = Thresholds(region.zone)
-        timings = []
-        for _ in range(5):
-            t = time.perf_counter()
-            result = figures(conn, datetime.now(timezone.utc), region.zone, thresholds)
-            timings.append((time.perf_counter() - t) * 1000)
-        size = conn.execute("SELECT pg_size_pretty(pg_database_size(current_database()))").fetchone()[0]
-    print(json.dumps({"history_days": args.history_days, "hourly_rows": rows, "generate_seconds": round(generated, 1),
-                      "dashboard_query_ms_median": round(statistics.median(timings), 1), "dashboard_query_ms_max": round(max(timings), 1),
-                      "centres_in_result": len(result["centres"]), "database_size": size}, indent=2))
-    broker.stop()
+    http_port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(region, dsn, ingest.changed), host="127.0.0.1", port=http_port,
+                                           log_level="warning", access_log=False))
+    threading.Thread(target=server.run, daemon=True).start()
+    wait_until(lambda: server.started, 20, "the dashboard")
+    _, opening, _ = working_day(ZONE)
     try:
-        next(gen)
-    except StopIteration:
-        pass
+        emit("intake", centres=args.live_centres, tickets_per_centre_day=args.tickets,
+             **live_pass(args, port, dsn, secrets, opening, "a", args.paced_seconds, 0, None))
+        if args.viewers:
+            emit("intake", centres=args.live_centres, tickets_per_centre_day=args.tickets,
+                 **live_pass(args, port, dsn, secrets, opening, "b", args.paced_seconds, args.viewers,
+                             (f"http://127.0.0.1:{http_port}", ("tinh", "bench-dashboard"))))
+    finally:
+        server.should_exit = True
+        ingest.stop()
+        broker.stop()
+        next(gen, None)
+
+
+# ----------------------------------------------------------------------------- B: the query at size
+GENERATE_DAY = """
+WITH t AS (
+    SELECT c.centre, n, (%(groups)s::text[])[1 + floor(random() * 5)::int] AS grp,
+           %(opening)s::timestamptz + random() * interval '9 hours 30 minutes' AS issued_at,
+           -ln(1 - random()) * 900 AS wait, random() AS fate, random() AS fb
+    FROM centres c, generate_series(1, %(tickets)s) AS n
+), ev AS (
+    SELECT centre, grp, n, 'ticket.issued' AS kind, issued_at AS at, '{}'::jsonb AS extra FROM t
+    UNION ALL
+    SELECT centre, grp, n, 'ticket.called', issued_at + wait * interval '1 second',
+           jsonb_build_object('first_call', true, 'call', 1, 'wait_seconds', wait) FROM t
+    UNION ALL
+    SELECT centre, grp, n, CASE WHEN fate < 0.05 THEN 'ticket.no_show' ELSE 'ticket.serving' END,
+           issued_at + wait * interval '1 second' + interval '30 seconds', '{}'::jsonb FROM t
+    UNION ALL
+    SELECT centre, grp, n, 'ticket.finished', issued_at + wait * interval '1 second' + interval '6 minutes', '{}'::jsonb
+    FROM t WHERE fate >= 0.05
+    UNION ALL
+    SELECT centre, grp, n, 'feedback.recorded', issued_at + wait * interval '1 second' + interval '7 minutes',
+           jsonb_build_object('rating', 1 + floor(random() * 4)::int) FROM t WHERE fate >= 0.05 AND fb < 0.3
+)
+INSERT INTO events (id, centre, kind, at, grp, ticket_id, seq, via, data)
+SELECT md5(centre || '-' || n || '-' || kind), centre, kind, at, grp, centre || '-' || n, NULL, 'mqtt',
+       jsonb_build_object('ticket_id', centre || '-' || n, 'group', grp, 'number', n) || extra
+FROM ev WHERE at <= %(now)s
+"""
+
+TODAY_HOURLY = """
+INSERT INTO hourly (centre, grp, hour, issued, called, wait_sum, wait_max, served, no_show, cancelled, ratings, rating_sum)
+SELECT centre, grp, date_trunc('hour', at), count(*) FILTER (WHERE kind = 'ticket.issued'),
+       count(*) FILTER (WHERE kind = 'ticket.called'),
+       coalesce(sum((data->>'wait_seconds')::float) FILTER (WHERE kind = 'ticket.called'), 0),
+       coalesce(max((data->>'wait_seconds')::float) FILTER (WHERE kind = 'ticket.called'), 0),
+       count(*) FILTER (WHERE kind = 'ticket.finished'), count(*) FILTER (WHERE kind = 'ticket.no_show'), 0,
+       count(*) FILTER (WHERE kind = 'feedback.recorded'),
+       coalesce(sum((data->>'rating')::int) FILTER (WHERE kind = 'feedback.recorded'), 0)
+FROM events WHERE kind <> 'ticket.serving' GROUP BY 1, 2, 3
+"""
+
+HISTORY_HOURLY = """
+INSERT INTO hourly (centre, grp, hour, issued, called, wait_sum, wait_max, served, no_show, cancelled, ratings, rating_sum)
+SELECT c.centre, g.grp, d + make_interval(hours => h), 8, 8, 8 * 600, 1800, 7, 1, 0, 4, 13
+FROM centres c, unnest(%(groups)s::text[]) AS g(grp),
+     generate_series(%(day_start)s::timestamptz - make_interval(days => %(days)s), %(day_start)s::timestamptz - interval '1 day',
+                     interval '1 day') AS d, generate_series(0, 9) AS h
+"""
+
+HISTORY_DAILY = """
+INSERT INTO daily (centre, grp, day, issued, called, wait_sum, wait_max, served, no_show, cancelled, ratings, rating_sum, wait_hist)
+SELECT c.centre, g.grp, d::date, 80, 80, 80 * 600, 1800, 70, 10, 0, 40, 130,
+       array_fill(2, ARRAY[30]) || array_fill(1, ARRAY[20])
+FROM centres c, unnest(%(groups)s::text[]) AS g(grp),
+     generate_series(%(today)s::date - %(days)s, %(today)s::date - 1, interval '1 day') AS d
+"""
+
+# The previous region/report.py's statements (reading the day's events and 30 days of hourly rows),
+# kept here only to time "before" on the same database as "after".
+BEFORE_SQL = {
+    "waiting": """
+WITH last AS (
+    SELECT DISTINCT ON (centre, ticket_id) centre, ticket_id, kind, grp FROM events
+    WHERE at >= %(day)s AND ticket_id IS NOT NULL AND kind LIKE 'ticket.%%'
+    ORDER BY centre, ticket_id, at DESC, (kind = 'ticket.issued')
+), issued AS (
+    SELECT centre, ticket_id, min(at) AS issued_at FROM events WHERE at >= %(day)s AND kind = 'ticket.issued' GROUP BY centre, ticket_id
+)
+SELECT last.centre, last.grp, count(*), min(issued.issued_at) FROM last JOIN issued USING (centre, ticket_id)
+WHERE last.kind IN ('ticket.issued', 'ticket.transferred') GROUP BY last.centre, last.grp""",
+    "today": """SELECT centre, grp, sum(issued), sum(called), sum(wait_sum), max(wait_max), sum(served), sum(no_show),
+       sum(ratings), sum(rating_sum) FROM hourly WHERE hour >= %(day)s GROUP BY centre, grp""",
+    "month": """SELECT centre, sum(served), sum(called), sum(wait_sum), sum(ratings), sum(rating_sum)
+FROM hourly WHERE hour >= %(month)s AND hour < %(day)s GROUP BY centre""",
+    "p90": """SELECT centre, grp, percentile_cont(0.9) WITHIN GROUP (ORDER BY (data->>'wait_seconds')::float) FROM events
+WHERE at >= %(day)s AND kind = 'ticket.called' AND data->>'first_call' = 'true' GROUP BY GROUPING SETS ((centre), (centre, grp))""",
+    "recent": """SELECT centre,
+       count(*) FILTER (WHERE kind = 'ticket.issued' AND at >= %(window)s),
+       count(*) FILTER (WHERE kind = 'ticket.called' AND data->>'first_call' = 'true' AND at >= %(window)s),
+       avg((data->>'rating')::float) FILTER (WHERE kind = 'feedback.recorded' AND at >= %(hour)s),
+       count(*) FILTER (WHERE kind = 'feedback.recorded' AND at >= %(hour)s),
+       avg((data->>'rating')::float) FILTER (WHERE kind = 'feedback.recorded' AND at < %(hour)s),
+       count(*) FILTER (WHERE kind = 'feedback.recorded' AND at < %(hour)s)
+FROM events WHERE at >= %(day)s GROUP BY centre""",
+}
+
+
+def timed(fn: Any, runs: int, cpu: list[float] | None = None) -> tuple[float, float]:
+    """Median and max wall milliseconds; ``cpu``: gets this process's CPU milliseconds per run
+    (the Python side, which a loaded machine stretches in wall time but not in CPU time)."""
+    times = []
+    for _ in range(runs):
+        t, c = time.perf_counter(), time.process_time()
+        fn()
+        times.append((time.perf_counter() - t) * 1000)
+        if cpu is not None:
+            cpu.append((time.process_time() - c) * 1000)
+    return round(statistics.median(times), 1), round(max(times), 1)
+
+
+def at_size(size: int, args: argparse.Namespace) -> None:
+    today, opening, reading = working_day(ZONE)
+    day_start = datetime.combine(today, datetime.min.time(), ZONE)
+    gen = scratch_database()
+    dsn = next(gen)
+    try:
+        store = Store.connect(dsn, ZONE)
+        store.create_schema(reading)
+        store.register_centres((f"c{i:04d}", f"Phường {i}", f"Phường {i}") for i in range(size))
+        t = time.perf_counter()
+        conn = store.conn
+        params = {"groups": GROUPS, "opening": opening, "tickets": args.tickets, "now": reading,
+                  "day_start": day_start, "days": args.hourly_days, "today": today}
+        conn.execute("INSERT INTO groups (centre, code, name) SELECT centre, g, g FROM centres, unnest(%s::text[]) g", (GROUPS,))
+        conn.execute(GENERATE_DAY, params)
+        conn.execute(TODAY_HOURLY)
+        conn.execute(HISTORY_HOURLY, params)
+        conn.execute(HISTORY_DAILY, {**params, "days": args.history_days})
+        with conn.transaction():
+            store.rebuild_maintained(reading, since=today)
+        conn.execute("VACUUM ANALYZE")
+        counts = {name: int(conn.execute(f"SELECT count(*) FROM {name}").fetchone()[0])
+                  for name in ("events", "hourly", "daily", "recent", "tickets_now", "now_groups")}
+        generated = round(time.perf_counter() - t, 1)
+        size_db = conn.execute("SELECT pg_size_pretty(pg_database_size(current_database()))").fetchone()[0]
+        thresholds = Thresholds(ZONE)
+        with psycopg.connect(dsn) as read:
+            read.execute("SET TIME ZONE 'UTC'")
+            slow = slow_figures(read, reading, ZONE)
+            result = figures(read, reading, ZONE, thresholds, slow=slow)
+            sql_ms: list[float] = []
+            cpu_ms: list[float] = []
+            after = timed(lambda: sql_ms.append(figures(read, reading, ZONE, thresholds, slow=slow)["sql_ms"]), args.runs, cpu_ms)
+            slow_ms = timed(lambda: slow_figures(read, reading, ZONE), max(1, args.runs // 2))
+            old = {"day": day_start, "month": day_start - timedelta(days=30), "window": reading - timedelta(minutes=30),
+                   "hour": reading - timedelta(hours=1)}
+            before = {}
+            if size <= args.before_max and not args.only_after:
+                for name, sql in BEFORE_SQL.items():
+                    before[name] = timed(lambda sql=sql: read.execute(sql, old).fetchall(), max(1, args.runs // 3))[0]
+        emit("dashboard_query", centres=size, tickets_per_centre_day=args.tickets, rows=counts, database_size=size_db,
+             generate_seconds=generated, read_at_local=reading.isoformat(timespec="minutes"),
+             waiting_now=sum(r["waiting"] for r in result["centres"]), served_today=sum(r["served"] for r in result["centres"]),
+             warnings=len(result["warnings"]),
+             after_refresh_ms_median=after[0], after_refresh_ms_max=after[1],
+             after_refresh_sql_ms_median=round(statistics.median(sql_ms), 1),
+             after_refresh_python_cpu_ms_median=round(statistics.median(cpu_ms), 1), after_slow_part_ms_median=slow_ms[0],
+             before_sql_ms=before or None, before_sql_ms_total=round(sum(before.values()), 1) if before else None)
+        store.close()
+    finally:
+        next(gen, None)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--live-centres", type=int, default=126, help="part A: centres publishing (0: skip part A)")
+    parser.add_argument("--tickets", type=int, default=300, help="tickets per centre per day")
+    parser.add_argument("--speed", type=float, default=20.0, help="paced phase: times real time")
+    parser.add_argument("--paced-seconds", type=float, default=15.0)
+    parser.add_argument("--publishers", type=int, default=4)
+    parser.add_argument("--viewers", type=int, default=50, help="open dashboards during part A's second pass (0: none)")
+    parser.add_argument("--sizes", default="126,1000,3321", help="part B: centres per database ('' to skip)")
+    parser.add_argument("--hourly-days", type=int, default=35, help="part B: days of hourly rollups before today")
+    parser.add_argument("--history-days", type=int, default=365, help="part B: days of daily rollups before today")
+    parser.add_argument("--before-max", type=int, default=100_000, help="part B: time the old statements up to this size")
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--only-after", action="store_true", help="part B: skip the old statements (they take minutes at 3,321)")
+    args = parser.parse_args()
+    emit("machine", **machine_state())
+    if args.live_centres:
+        live(args)
+    for size in [int(s) for s in args.sizes.split(",") if s.strip()]:
+        at_size(size, args)
+    emit("machine_after", **machine_state())
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ import paho.mqtt.client as mqtt
 
 from luot.mqtt_client import QOS, new_client
 from luot.protocol import ROOT
+from region.live import ChangeSignal
 from region.settings import AGGREGATOR_USER, Region
 from region.store import Store
 from region.tls import client_context, diagnose
@@ -37,6 +38,8 @@ log = logging.getLogger("luot.region")
 BATCH_MAX = 500
 BATCH_WAIT = 0.05
 PAGE = 2000
+PRUNE_EVERY = 600.0
+"""Seconds between deletions of the maintained rows no dashboard reads any more (Store.prune)."""
 COMPLAIN_EVERY = 300.0
 """While the aggregator cannot connect, the reason is logged at most this often (seconds)."""
 
@@ -81,8 +84,8 @@ class Ingest:
         self._stop = threading.Event()
         self._generation = 0
         self._lock = threading.Lock()
-        self.changed = threading.Event()
-        """Set after each commit that stored something: the dashboard's live stream waits on it."""
+        self.changed = ChangeSignal()
+        """Moved after each commit that stored something: the dashboard's snapshot and live streams."""
         self.tls_ca = tls_ca
         client = new_client(AGGREGATOR_USER, region.secrets[AGGREGATOR_USER], persistent=True, reconnect=(1, 10),
                             tls=client_context(tls_ca) if tls_ca else False, max_inflight=100, manual_ack=True)
@@ -98,10 +101,10 @@ class Ingest:
 
     # ------------------------------------------------------------------ life cycle
     def start(self) -> None:
-        store = Store.connect(self.dsn)
+        store = Store.connect(self.dsn, self.region.zone)
         try:
             store.create_schema()
-            store.register_centres((c.id, c.name, c.district) for c in self.region.centres.values())
+            store.register_centres((c.id, c.name, c.ward) for c in self.region.centres.values())
         finally:
             store.close()
         self._threads = [threading.Thread(target=self._writer, name="region-writer", daemon=True)]
@@ -168,13 +171,20 @@ class Ingest:
     # ------------------------------------------------------------------ writer thread
     def _writer(self) -> None:
         store: Store | None = None
+        next_prune = time.monotonic() + PRUNE_EVERY
         while not self._stop.is_set():
+            if store is not None and time.monotonic() > next_prune:
+                next_prune = time.monotonic() + PRUNE_EVERY
+                try:
+                    store.prune()
+                except Exception as error:  # noqa: BLE001 - only housekeeping: try again later
+                    log.warning("could not prune the maintained tables: %s", error)
             batch = self._next_batch()
             if not batch:
                 continue
             while not self._stop.is_set():
                 try:
-                    store = store or Store.connect(self.dsn)
+                    store = store or Store.connect(self.dsn, self.region.zone)
                     self._write(store, batch)
                     break
                 except Exception as error:  # noqa: BLE001 - PostgreSQL down: keep the batch, retry
@@ -232,7 +242,7 @@ class Ingest:
                     if self._stop.is_set():
                         break
                     try:
-                        store = store or Store.connect(self.dsn)
+                        store = store or Store.connect(self.dsn, self.region.zone)
                         if centre.id not in known_groups:
                             answer = http.get(f"{centre.api}/api/v1/centre")
                             answer.raise_for_status()

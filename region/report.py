@@ -1,14 +1,17 @@
 """Province figures from PostgreSQL: one row per centre, one centre's detail, early warnings.
 
-"Today" is the region's local day, computed from ``now`` on every call (never cached). Totals come
-from the ``hourly`` rollups; what needs individual events (people waiting now, the 90th percentile
-of waits, the last 30 minutes) reads only today's events through the ``(centre, at)`` index, so the
-cost does not grow with history.
+"Today" is the region's local day, computed from ``now`` on every call. Nothing here reads events:
+the tables :mod:`region.store` maintains in each event's transaction hold the figures already
+(``now_groups``: waiting now and since when; ``daily``: today's sums and wait histogram;
+``recent``: 5-minute buckets for the growth and satisfaction warnings), so a call reads a few rows
+per centre whatever the hour or the history. The 30-day columns (``daily`` before today) do not
+change during the day: :func:`month_figures` is computed apart so a caller can keep it for minutes.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from time import perf_counter
 from datetime import datetime, time, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -17,58 +20,40 @@ import psycopg
 
 from region.warnings import Thresholds, centre_warnings
 
-WAITING_SQL = """
-WITH last AS (
-    SELECT DISTINCT ON (centre, ticket_id) centre, ticket_id, kind, grp
-    FROM events
-    WHERE at >= %(day)s AND ticket_id IS NOT NULL AND kind LIKE 'ticket.%%' {one}
-    ORDER BY centre, ticket_id, at DESC, (kind = 'ticket.issued')
-), issued AS (
-    SELECT centre, ticket_id, min(at) AS issued_at FROM events
-    WHERE at >= %(day)s AND kind = 'ticket.issued' {one} GROUP BY centre, ticket_id
-)
-SELECT last.centre, last.grp, count(*) AS waiting, min(issued.issued_at) AS oldest
-FROM last JOIN issued USING (centre, ticket_id)
-WHERE last.kind IN ('ticket.issued', 'ticket.transferred')
-GROUP BY last.centre, last.grp
+NOW_SQL = """
+SELECT centre, grp, waiting, oldest FROM now_groups WHERE day = %(today)s AND waiting > 0 {one}
 """
 
 TODAY_SQL = """
-SELECT centre, grp, sum(issued) AS issued, sum(called) AS called, sum(wait_sum) AS wait_sum,
-       max(wait_max) AS wait_max, sum(served) AS served, sum(no_show) AS no_show,
-       sum(ratings) AS ratings, sum(rating_sum) AS rating_sum
-FROM hourly WHERE hour >= %(day)s {one} GROUP BY centre, grp
+SELECT centre, grp, issued, called, wait_sum, wait_max, served, no_show, ratings, rating_sum, wait_p90
+FROM daily WHERE day = %(today)s {one}
+"""
+
+P90_SQL = """
+SELECT centre, wait_p90 FROM daily_centre WHERE day = %(today)s AND wait_p90 IS NOT NULL {one}
 """
 
 MONTH_SQL = """
 SELECT centre, sum(served) AS served, sum(called) AS called, sum(wait_sum) AS wait_sum,
        sum(ratings) AS ratings, sum(rating_sum) AS rating_sum
-FROM hourly WHERE hour >= %(month)s AND hour < %(day)s {one} GROUP BY centre
+FROM daily WHERE day >= %(month_day)s AND day < %(today)s {one} GROUP BY centre
 """
 
-P90_SQL = """
-SELECT centre, grp, percentile_cont(0.9) WITHIN GROUP (ORDER BY (data->>'wait_seconds')::float) AS p90
-FROM events
-WHERE at >= %(day)s AND kind = 'ticket.called' AND data->>'first_call' = 'true' {one}
-GROUP BY GROUPING SETS ((centre), (centre, grp))
-"""
-
+# 5-minute buckets overlapping the window (so the growth window is 30-35 minutes, not 30)
 RECENT_SQL = """
 SELECT centre,
-       count(*) FILTER (WHERE kind = 'ticket.issued' AND at >= %(window)s) AS issued_recent,
-       count(*) FILTER (WHERE kind = 'ticket.called' AND data->>'first_call' = 'true' AND at >= %(window)s) AS called_recent,
-       avg((data->>'rating')::float) FILTER (WHERE kind = 'feedback.recorded' AND at >= %(hour)s) AS rating_recent,
-       count(*) FILTER (WHERE kind = 'feedback.recorded' AND at >= %(hour)s) AS ratings_recent,
-       avg((data->>'rating')::float) FILTER (WHERE kind = 'feedback.recorded' AND at < %(hour)s) AS rating_before,
-       count(*) FILTER (WHERE kind = 'feedback.recorded' AND at < %(hour)s) AS ratings_before
-FROM events WHERE at >= %(day)s {one} GROUP BY centre
+       sum(issued) FILTER (WHERE bucket > %(window)s - interval '5 minutes') AS issued_recent,
+       sum(called) FILTER (WHERE bucket > %(window)s - interval '5 minutes') AS called_recent,
+       sum(ratings) FILTER (WHERE bucket > %(hour)s - interval '5 minutes') AS ratings_recent,
+       sum(rating_sum) FILTER (WHERE bucket > %(hour)s - interval '5 minutes') AS rating_sum_recent
+FROM recent WHERE bucket > least(%(window)s, %(hour)s) - interval '5 minutes' AND bucket >= %(day)s {one}
+GROUP BY centre
 """
 
 CENTRES_SQL = """
-SELECT c.centre, c.name, c.district, c.last_event_at, c.last_heard_at, c.server_online, c.server_at,
+SELECT c.centre, c.name, c.ward, c.last_event_at, c.last_heard_at, c.server_online, c.server_at,
        c.bridge_online, c.bridge_at, c.catch_up_at, c.catch_up_error, c.high_water_seq,
-       (SELECT count(*) FROM devices d WHERE d.centre = c.centre AND NOT d.online) AS devices_offline,
-       (SELECT count(*) FROM devices d WHERE d.centre = c.centre) AS devices_known
+       c.devices_offline, c.devices_known
 FROM centres c {where} ORDER BY c.centre
 """
 
@@ -88,12 +73,18 @@ class Window:
         return cls(now, day, day - timedelta(days=30), now - timedelta(minutes=growth_minutes), now - timedelta(hours=1))
 
 
-def _rows(conn: psycopg.Connection[Any], sql: str, params: dict[str, Any], centre: str | None) -> list[dict[str, Any]]:
+def _rows(conn: psycopg.Connection[Any], sql: str, params: dict[str, Any], centre: str | None,
+          spent: list[float] | None = None) -> list[dict[str, Any]]:
+    """The rows of one statement; ``spent``: add the seconds it took (the benchmark splits SQL from Python)."""
+    started = perf_counter()
     one = "AND centre = %(centre)s" if centre else ""
     with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
         cur.execute(sql.format(one=one, where="WHERE c.centre = %(centre)s" if centre else ""),
                     {**params, "centre": centre})
-        return list(cur.fetchall())
+        rows = list(cur.fetchall())
+    if spent is not None:
+        spent.append(perf_counter() - started)
+    return rows
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:
@@ -105,18 +96,39 @@ def satisfaction_index(rating_sum: float, ratings: int) -> float | None:
     return None if not ratings else round((rating_sum / ratings - 1) / 3 * 100, 1)
 
 
+@dataclass(frozen=True)
+class Slow:
+    """What changes slowly: the 30 days before today per centre, and the procedure groups' names and
+    thresholds. Read apart so the shared snapshot (region.dashboard) re-reads it every few minutes
+    rather than every couple of seconds: at 3,321 centres the 30 days are half a million rows."""
+
+    day: str
+    month: dict[str, dict[str, Any]]
+    groups: list[dict[str, Any]]
+
+
+def slow_figures(conn: psycopg.Connection[Any], now: datetime, zone: ZoneInfo, centre: str | None = None) -> Slow:
+    win = Window.at(now, zone)
+    params = {"today": win.day.date(), "month_day": win.month.date()}
+    month = {r["centre"]: r for r in _rows(conn, MONTH_SQL, params, centre)}
+    return Slow(win.day.date().isoformat(), month, _rows(conn, "SELECT * FROM groups", {}, None))
+
+
 def figures(conn: psycopg.Connection[Any], now: datetime, zone: ZoneInfo, thresholds: Thresholds,
-            centre: str | None = None) -> dict[str, Any]:
-    """Every centre's row (or one centre's, with its groups) and the warnings, as plain data."""
+            centre: str | None = None, slow: Slow | None = None) -> dict[str, Any]:
+    """Every centre's row (or one centre's, with its groups) and the warnings, as plain data.
+    ``slow``: :func:`slow_figures` of the same day, when the caller keeps it (else read now)."""
     win = Window.at(now, zone, thresholds.growth_window_minutes)
-    params = {"day": win.day, "month": win.month, "window": win.window, "hour": win.hour}
-    centres = {r["centre"]: r for r in _rows(conn, CENTRES_SQL, params, centre)}
+    if slow is None or slow.day != win.day.date().isoformat():
+        slow = slow_figures(conn, now, zone, centre)
+    params = {"day": win.day, "today": win.day.date(), "window": win.window, "hour": win.hour}
+    spent: list[float] = []
+    centres = {r["centre"]: r for r in _rows(conn, CENTRES_SQL, params, centre, spent)}
     groups: dict[tuple[str, str], dict[str, Any]] = {}
-    group_rows = _rows(conn, "SELECT * FROM groups", {}, None)
-    thresholds_by_group = {(r["centre"], r["code"]): r for r in group_rows}
+    thresholds_by_group = {(r["centre"], r["code"]): r for r in slow.groups}
     # a centre whose own list is not known yet (its API unreachable) borrows the name another centre
     # gives the same procedure group code, so a leader never reads a bare code such as "ho-tich"
-    names_by_code = {r["code"]: r["name"] for r in group_rows}
+    names_by_code = {r["code"]: r["name"] for r in slow.groups}
 
     def group(c: str, g: str | None) -> dict[str, Any]:
         key = (c, g or "")
@@ -128,28 +140,38 @@ def figures(conn: psycopg.Connection[Any], now: datetime, zone: ZoneInfo, thresh
                            "no_show": 0, "mean_wait_minutes": None, "p90_wait_minutes": None}
         return groups[key]
 
-    for row in _rows(conn, WAITING_SQL, params, centre):
+    for row in _rows(conn, NOW_SQL, params, centre, spent):
         g = group(row["centre"], row["grp"])
         g["waiting"] = int(row["waiting"])
-        g["longest_wait_minutes"] = round(max(0.0, (now - row["oldest"]).total_seconds() / 60), 1)
-    for row in _rows(conn, TODAY_SQL, params, centre):
+        g["longest_wait_minutes"] = round(max(0.0, (now - row["oldest"]).total_seconds() / 60), 1) if row["oldest"] else 0.0
+    for row in _rows(conn, TODAY_SQL, params, centre, spent):
         g = group(row["centre"], row["grp"])
         g.update(issued=int(row["issued"]), called=int(row["called"]), served=int(row["served"]),
                  no_show=int(row["no_show"]), _wait_sum=float(row["wait_sum"]), _ratings=int(row["ratings"]),
                  _rating_sum=int(row["rating_sum"]))
         g["mean_wait_minutes"] = None if not row["called"] else round(float(row["wait_sum"]) / int(row["called"]) / 60, 1)
-    p90_centre: dict[str, float] = {}
-    for row in _rows(conn, P90_SQL, params, centre):
-        if row["grp"] is None:
-            p90_centre[row["centre"]] = round(row["p90"] / 60, 1)
-        else:
-            group(row["centre"], row["grp"])["p90_wait_minutes"] = round(row["p90"] / 60, 1)
-    recent = {r["centre"]: r for r in _rows(conn, RECENT_SQL, params, centre)}
-    month = {r["centre"]: r for r in _rows(conn, MONTH_SQL, params, centre)}
+        g["_wait_max"] = float(row["wait_max"]) / 60
+        if row["wait_p90"] is not None:  # one-minute buckets interpolate: never above the longest wait
+            g["p90_wait_minutes"] = round(min(row["wait_p90"], g["_wait_max"]), 1)
+    longest_today: dict[str, float] = {}
+    for g in groups.values():
+        longest_today[g["centre"]] = max(longest_today.get(g["centre"], 0.0), g.get("_wait_max", 0.0))
+    p90_centre = {r["centre"]: round(min(r["wait_p90"], longest_today.get(r["centre"], r["wait_p90"])), 1)
+                  for r in _rows(conn, P90_SQL, params, centre, spent)}
+    recent: dict[str, dict[str, Any]] = {}
+    for r in _rows(conn, RECENT_SQL, params, centre, spent):
+        ratings_recent, rating_sum_recent = int(r["ratings_recent"] or 0), int(r["rating_sum_recent"] or 0)
+        recent[r["centre"]] = {"issued_recent": int(r["issued_recent"] or 0), "called_recent": int(r["called_recent"] or 0),
+                               "ratings_recent": ratings_recent, "rating_recent": _ratio(rating_sum_recent, ratings_recent),
+                               "_rating_sum_recent": rating_sum_recent}
+    month = slow.month
 
+    by_centre: dict[str, list[dict[str, Any]]] = {}
+    for (gc, _), g in groups.items():
+        by_centre.setdefault(gc, []).append(g)
     rows, warnings = [], []
     for cid, c in centres.items():
-        mine = [g for (gc, _), g in groups.items() if gc == cid]
+        mine = by_centre.get(cid, [])
         called = sum(g["called"] for g in mine)
         wait_sum = sum(g.get("_wait_sum", 0.0) for g in mine)
         served = sum(g["served"] for g in mine)
@@ -158,8 +180,11 @@ def figures(conn: psycopg.Connection[Any], now: datetime, zone: ZoneInfo, thresh
         rating_sum = sum(g.get("_rating_sum", 0) for g in mine)
         m = month.get(cid) or {}
         r = recent.get(cid) or {}
+        # the day's ratings before the last hour: today's minus the last hour's
+        r["ratings_before"] = max(0, ratings - int(r.get("ratings_recent") or 0))
+        r["rating_before"] = _ratio(rating_sum - int(r.get("_rating_sum_recent") or 0), r["ratings_before"])
         row = {
-            "centre": cid, "name": c["name"], "district": c["district"],
+            "centre": cid, "name": c["name"], "ward": c["ward"],
             "waiting": sum(g["waiting"] for g in mine),
             "longest_wait_minutes": max((g["longest_wait_minutes"] for g in mine), default=0.0),
             "mean_wait_minutes": None if not called else round(wait_sum / called / 60, 1),
@@ -183,11 +208,12 @@ def figures(conn: psycopg.Connection[Any], now: datetime, zone: ZoneInfo, thresh
         warnings += found
     rows.sort(key=lambda x: (-x["waiting"], -x["longest_wait_minutes"], x["centre"]))
     for g in groups.values():
-        for key in ("_wait_sum", "_ratings", "_rating_sum"):
+        for key in ("_wait_sum", "_ratings", "_rating_sum", "_wait_max"):
             g.pop(key, None)
     severity = {"cao": 0, "vừa": 1}
     warnings.sort(key=lambda w: (severity.get(w["level"], 2), w["centre"]))
-    return {"now": now, "day": win.day.date().isoformat(), "centres": rows, "warnings": warnings,
+    return {"now": now, "day": win.day.date().isoformat(), "sql_ms": round(sum(spent) * 1000, 1),
+            "centres": rows, "warnings": warnings,
             "groups": sorted(groups.values(), key=lambda g: (g["centre"], -g["waiting"], g["group"]))}
 
 

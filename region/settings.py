@@ -51,7 +51,15 @@ class CentreEntry(_Strict):
     name: str = Field(min_length=1)
     api: str = Field(pattern=r"^https?://[^\s/]+", description="the centre server's address, e.g. http://10.8.0.12:8080")
     credentials: str = Field(min_length=1, description="the region-credentials.json written by `luot bridge-config` at the centre")
-    district: str = ""
+    ward: str = Field("", description="the ward, commune or special zone the centre serves (2025 map: province -> ward/commune)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_districts(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "district" in data:
+            raise ValueError("district: since 1 July 2025 there are no districts (province -> ward/commune); "
+                             "write ward = \"<phường/xã/đặc khu>\" instead, or drop the key")
+        return data
 
 
 class RegionSettings(_Strict):
@@ -74,7 +82,7 @@ class CentreAccess:
 
     id: str
     name: str
-    district: str
+    ward: str
     api: str
     mqtt_username: str
     mqtt_password: str
@@ -151,7 +159,7 @@ def load_region(path: str | Path) -> Region:
         if cred.get("centre") != entry.id:
             raise ConfigError(f"{cred_path}: these credentials are for centre {cred.get('centre')!r}, not {entry.id!r}")
         try:
-            centres[entry.id] = CentreAccess(entry.id, entry.name, entry.district, entry.api.rstrip("/"),
+            centres[entry.id] = CentreAccess(entry.id, entry.name, entry.ward, entry.api.rstrip("/"),
                                              str(cred["mqtt_username"]), str(cred["mqtt_password"]),
                                              str(cred["api_device"]), str(cred["api_secret"]))
         except KeyError as error:

@@ -27,7 +27,7 @@ from luot.protocol import Topics, encode
 from server.engine import utc_now
 from tests.helpers.centre import running_centre
 from tests.helpers.region import (Aggregator, RegionalBroker, bridges_up, centre_config, creds_of, free_port, log_ids,
-                                  pg_ids, traffic, until, write_centres_toml)
+                                  maintained_match_events, pg_ids, traffic, until, write_centres_toml)
 
 OUTAGE = float(os.environ.get("LUOT_TEST_OUTAGE_SECONDS", "3"))
 
@@ -52,6 +52,7 @@ def rollups_match_events(dsn: str) -> None:
         dupes = conn.execute("SELECT count(*) - count(DISTINCT id) FROM events").fetchone()
     assert tuple(rolled) == tuple(counted)
     assert dupes[0] == 0
+    maintained_match_events(dsn)
 
 
 def test_region_table_is_optional_and_strict(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@
     Region.setZone(d.region.timezone);
     const c = d.centres[0];
     document.title = c.name + " – Luot";
-    $("#title").replaceChildren(c.name, " ", el("span", { class: "en", lang: "en" }, c.district));
+    $("#title").replaceChildren(c.name, " ", el("span", { class: "en", lang: "en" }, c.ward));
     $("#stats").replaceChildren(stat(Region.num(c.waiting, 0), "Đang chờ", "waiting"),
       stat(Region.num(c.longest_wait_minutes, 0) + "′", "Chờ lâu nhất", "longest wait"),
       stat(Region.num(c.mean_wait_minutes) + " / " + Region.num(c.p90_wait_minutes), "Chờ TB / P90 (phút)", "mean / p90 wait"),

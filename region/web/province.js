@@ -15,7 +15,7 @@
     if (!data) return;
     const text = $("#filter").value.trim().toLocaleLowerCase("vi");
     const only = $("#only").value;
-    let rows = data.centres.filter(r => (!text || (r.name + " " + r.district + " " + r.centre).toLocaleLowerCase("vi").includes(text))
+    let rows = data.centres.filter(r => (!text || (r.name + " " + (r.ward || "") + " " + r.centre).toLocaleLowerCase("vi").includes(text))
       && (only !== "warn" || r.warnings > 0) && (only !== "offline" || !["ok"].includes(r.link)));
     rows.sort((a, b) => {
       const x = value(a, sortKey), y = value(b, sortKey);
@@ -26,7 +26,7 @@
     const cell = (r, key, digits) => el("td", { class: "num" + (HIGH[key] && HIGH[key](r) ? " bad" : "") }, Region.num(r[key], digits));
     $("#centres tbody").replaceChildren(...rows.map(r => el("tr", { class: r.warnings ? "has-warning" : "" },
       el("th", { scope: "row" }, el("a", { href: "/centre/" + encodeURIComponent(r.centre) }, r.name),
-        r.district ? el("div", { class: "muted" }, r.district) : ""),
+        r.ward ? el("div", { class: "muted" }, r.ward) : ""),
       cell(r, "waiting", 0), cell(r, "longest_wait_minutes", 0), cell(r, "mean_wait_minutes"), cell(r, "p90_wait_minutes"),
       cell(r, "served", 0), cell(r, "no_show_rate"), cell(r, "satisfaction", 0), cell(r, "devices_offline", 0),
       el("td", {}, Region.linkBadge(r.link), el("div", { class: "muted" }, "Sự kiện cuối: " + Region.time(r.last_event_at))))));

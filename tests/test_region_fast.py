@@ -1,0 +1,308 @@
+"""Issue 19: the province dashboard reads maintained tables, shares one snapshot and wakes every
+viewer. Against the machine's PostgreSQL (a scratch database per test) and a real uvicorn server."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+import psycopg
+import pytest
+
+from luot.config import ConfigError
+from region.live import ChangeSignal
+from region.report import figures
+from region.settings import load_region
+from region.store import Store
+from region.validate import RegionEvent
+from region.warnings import Thresholds
+from tests.helpers.region import free_port, maintained_match_events, wait_until, write_centres_toml
+
+ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
+GROUPS = ["ho-tich", "chung-thuc", "dat-dai"]
+
+
+def ticket_events(centre: str, n: int, start: datetime, rng: random.Random) -> list[RegionEvent]:
+    """Tickets of one centre: issued; most called (first call with its wait), some transferred,
+    served and rated, some no-shows; a few still waiting."""
+    out: list[RegionEvent] = []
+    for i in range(n):
+        tag = f"{centre}-{start:%d%H}-{i}"
+        tid, group = f"t{tag}", rng.choice(GROUPS)
+        at = start + timedelta(seconds=rng.uniform(0, 3 * 3600))
+        ev = lambda kind, when, **data: out.append(RegionEvent(  # noqa: E731
+            centre, f"{tag}-{kind}-{len(out)}", kind, when, {"ticket_id": tid, "group": data.pop("group", group), **data}, None, "mqtt"))
+        ev("ticket.issued", at)
+        fate = rng.random()
+        if fate < 0.15:
+            continue  # still waiting
+        if fate < 0.25:  # moved to another group's queue, still waiting there
+            ev("ticket.transferred", at + timedelta(minutes=2), group=rng.choice(GROUPS))
+            continue
+        wait = rng.uniform(0, 70 * 60)
+        called = at + timedelta(seconds=wait)
+        ev("ticket.called", called, first_call=True, call=1, wait_seconds=wait)
+        if fate < 0.32:
+            ev("ticket.no_show", called + timedelta(minutes=3))
+            continue
+        ev("ticket.serving", called + timedelta(seconds=20))
+        done = called + timedelta(minutes=5)
+        ev("ticket.finished", done)
+        if rng.random() < 0.5:
+            out.append(RegionEvent(centre, f"{tag}-fb", "feedback.recorded", done + timedelta(seconds=5),
+                                   {"ticket_id": tid, "group": group, "rating": rng.randint(1, 4)}, None, "mqtt"))
+    return out
+
+
+def test_maintained_tables_equal_the_events_whatever_the_order_and_the_repeats(pg: str) -> None:
+    rng = random.Random(19)
+    now = datetime.now(timezone.utc)
+    centres = [f"c{i}" for i in range(6)]
+    events = []
+    for centre in centres:  # today's morning (local) and yesterday's
+        events += ticket_events(centre, 60, now - timedelta(hours=3, minutes=10), rng)
+        events += ticket_events(centre, 20, now - timedelta(days=1, hours=3), rng)
+    setup = Store.connect(pg, ZONE)
+    setup.create_schema()
+    setup.register_centres((c, f"Phường {c}", f"Phường {c}") for c in centres)
+    setup.close()
+    # two writers at once (the MQTT writer and the HTTP catch-up), each its shuffled copy in batches:
+    # every event arrives twice, out of order, sometimes in the same instant from both sides
+    totals: list[int] = []
+
+    def writer(seed: int, via: str) -> None:
+        store = Store.connect(pg, ZONE)
+        mine = [RegionEvent(e.centre, e.id, e.kind, e.at, e.data, None, via) for e in events]
+        random.Random(seed).shuffle(mine)
+        new = 0
+        for i in range(0, len(mine), 37):
+            new += store.store_batch(mine[i:i + 37], [], [])
+        totals.append(new)
+        store.close()
+
+    threads = [threading.Thread(target=writer, args=(s, v)) for s, v in ((1, "mqtt"), (2, "http"))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert sum(totals) == len(events)  # each event stored once, by whichever writer came first
+    maintained_match_events(pg)
+
+    # and the dashboard shows what the events say, per centre
+    with psycopg.connect(pg) as conn:
+        conn.execute("SET TIME ZONE 'UTC'")
+        result = figures(conn, now, ZONE, Thresholds(ZONE))
+    day_start = datetime.combine(now.astimezone(ZONE).date(), datetime.min.time(), ZONE)
+    for row in result["centres"]:
+        mine = [e for e in events if e.centre == row["centre"] and e.at >= day_start]
+        last: dict[str, RegionEvent] = {}
+        for e in sorted(mine, key=lambda e: (e.at, e.kind != "ticket.issued")):
+            if e.kind.startswith("ticket."):
+                last[e.data["ticket_id"]] = e
+        issued_at = {e.data["ticket_id"]: e.at for e in mine if e.kind == "ticket.issued"}
+        waiting = [t for t, e in last.items() if e.kind in ("ticket.issued", "ticket.transferred") and t in issued_at]
+        assert row["waiting"] == len(waiting)
+        if waiting:
+            oldest = min(issued_at[t] for t in waiting)
+            assert abs(row["longest_wait_minutes"] - (now - oldest).total_seconds() / 60) < 0.11
+        assert row["issued"] == sum(e.kind == "ticket.issued" for e in mine)
+        assert row["served"] == sum(e.kind == "ticket.finished" for e in mine)
+        waits = sorted(e.data["wait_seconds"] / 60 for e in mine if e.kind == "ticket.called")
+        if waits:
+            true_p90 = waits[max(0, int(0.9 * len(waits) + 0.5) - 1)]
+            assert abs(row["p90_wait_minutes"] - true_p90) <= 1.1  # one-minute histogram buckets
+        recent_issued = sum(e.kind == "ticket.issued" and e.at > now - timedelta(minutes=35) for e in mine)
+        strict_issued = sum(e.kind == "ticket.issued" and e.at >= now - timedelta(minutes=30) for e in mine)
+        assert strict_issued <= row["issued_recent"] <= recent_issued  # 5-minute buckets: a 30-35 min window
+
+
+def test_a_schema_1_database_is_migrated_to_wards_and_maintained_tables(pg: str) -> None:
+    rng = random.Random(7)
+    now = datetime.now(timezone.utc)
+    store = Store.connect(pg, ZONE)
+    store.create_schema()
+    store.register_centres([("c1", "Phường Cửa Nam", "Phường Cửa Nam")])
+    store.store_batch(ticket_events("c1", 80, now - timedelta(hours=3), rng), [], [])
+    # back to what the first region schema looked like: a district column, no maintained rows
+    store.conn.execute("ALTER TABLE centres DROP COLUMN ward")
+    store.conn.execute("ALTER TABLE centres ADD COLUMN district text NOT NULL DEFAULT 'Quận Hoàn Kiếm'")
+    store.conn.execute("TRUNCATE daily, recent, tickets_now, now_groups")
+    store.conn.execute("DROP TABLE schema_version")
+    store.close()
+
+    again = Store.connect(pg, ZONE)
+    again.create_schema()
+    columns = {r[0] for r in again.conn.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 'centres'")}
+    assert "ward" in columns and "district" not in columns
+    again.register_centres([("c1", "Phường Cửa Nam", "Phường Cửa Nam")])
+    again.close()
+    maintained_match_events(pg)
+
+
+def test_a_district_in_centres_toml_is_refused_with_the_2025_map(tmp_path: Path) -> None:
+    creds = tmp_path / "c.json"
+    creds.write_text('{"centre": "hn-a", "mqtt_username": "hn-a", "mqtt_password": "x", "api_device": "region", "api_secret": "y"}')
+    toml = write_centres_toml(tmp_path / "centres.toml", [("hn-a", "http://127.0.0.1:9", creds)])
+    region = load_region(toml)
+    assert region.centres["hn-a"].ward == ""
+    toml.write_text(toml.read_text() + 'ward = "Phường Cửa Nam"\n')
+    assert load_region(toml).centres["hn-a"].ward == "Phường Cửa Nam"
+    toml.write_text(toml.read_text().replace("ward =", "district ="))
+    with pytest.raises(ConfigError, match="no districts"):
+        load_region(toml)
+
+
+def test_every_viewer_is_woken_and_all_share_one_snapshot(tmp_path: Path, pg: str) -> None:
+    import uvicorn
+
+    from region.dashboard import HEARTBEAT, create_app
+
+    creds = tmp_path / "c.json"
+    creds.write_text('{"centre": "hn-a", "mqtt_username": "hn-a", "mqtt_password": "x", "api_device": "region", "api_secret": "y"}')
+    region = load_region(write_centres_toml(tmp_path / "centres.toml", [("hn-a", "http://127.0.0.1:9", creds)]))
+    store = Store.connect(pg, region.zone)
+    store.create_schema()
+    store.register_centres([("hn-a", "Phường A", "")])
+    signal = ChangeSignal()
+    app = create_app(region, pg, signal)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    runner = threading.Thread(target=server.run, daemon=True)
+    runner.start()
+    auth = ("tinh", region.secrets["tinh"])
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: server.started, 20, "the dashboard")
+        woken: list[float] = []
+        ready = threading.Barrier(6)
+
+        def viewer() -> None:
+            with httpx.Client(base_url=base, auth=auth, timeout=HEARTBEAT + 20) as web, web.stream("GET", "/api/stream") as lines:
+                ready.wait(30)
+                for line in lines.iter_lines():
+                    if line.startswith("data:") and '"changed": true' in line:
+                        woken.append(time.monotonic())
+                        return
+
+        viewers = [threading.Thread(target=viewer) for _ in range(5)]
+        for thread in viewers:
+            thread.start()
+        ready.wait(30)
+        time.sleep(2.5)  # past NOTIFY_EVERY since each stream opened
+        now = datetime.now(timezone.utc)
+        store.store_batch([RegionEvent("hn-a", "e1", "ticket.issued", now, {"ticket_id": "t1", "group": "ho-tich"}, None, "mqtt")], [], [])
+        signal.set()
+        told = time.monotonic()
+        for thread in viewers:
+            thread.join(HEARTBEAT + 20)
+        assert len(woken) == 5, "every open page hears of the change, not only the first"
+        assert max(woken) - told < HEARTBEAT / 2, "told by the change, not by the heartbeat"
+
+        # 40 pages reloading at once: one computation serves them (at most one more if the burst
+        # outlives the snapshot's two seconds on a loaded machine)
+        snapshot = app.state.snapshot
+        before = snapshot.computations
+        started = time.monotonic()
+        answers: list[Any] = []
+
+        def reload() -> None:
+            answers.append(httpx.get(base + "/api/overview", auth=auth, timeout=60).json())
+
+        pages = [threading.Thread(target=reload) for _ in range(40)]
+        for thread in pages:
+            thread.start()
+        for thread in pages:
+            thread.join(60)
+        elapsed = time.monotonic() - started
+        assert len(answers) == 40 and all(a["centres"][0]["waiting"] == 1 for a in answers)
+        assert snapshot.computations - before <= 1 + int(elapsed / 2.0)
+    finally:
+        server.should_exit = True
+        runner.join(10)
+        store.close()
+
+
+def _connect_packet(user: str, password: str) -> bytes:
+    """An MQTT 3.1.1 CONNECT (clean session, username and password) built by hand: hundreds of
+    bridges' worth of connections without hundreds of client threads."""
+    def text(value: str) -> bytes:
+        raw = value.encode()
+        return len(raw).to_bytes(2, "big") + raw
+
+    body = text("MQTT") + bytes([4, 0xC2]) + (60).to_bytes(2, "big") + text(user) + text(user) + text(password)
+    length, encoded = len(body), b""
+    while True:
+        byte, length = length % 128, length // 128
+        encoded += bytes([byte | (0x80 if length else 0)])
+        if not length:
+            break
+    return b"\x10" + encoded + body
+
+
+def _connected_centres(conf: Path, port: int, users: dict[str, str], soft_limit: int) -> int:
+    """Start the regional broker with this open-file limit, log every centre in; how many got in."""
+    import resource
+    import socket
+    import subprocess
+
+    from server.broker import find_mosquitto
+    from tests.helpers.region import accepts
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft_limit, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+
+    mosquitto = find_mosquitto()
+    assert mosquitto
+    proc = subprocess.Popen([mosquitto, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=limit)
+    sockets = []
+    accepted = 0
+    try:
+        wait_until(lambda: accepts(port), 10, "the regional broker")
+        for user, password in users.items():
+            try:
+                sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+                sockets.append(sock)
+                sock.sendall(_connect_packet(user, password))
+                accepted += sock.recv(4) == b"\x20\x02\x00\x00"
+            except OSError:
+                continue
+    finally:
+        for sock in sockets:
+            sock.close()
+        proc.terminate()
+        proc.wait(10)
+    return accepted
+
+
+def test_the_generated_open_file_limit_lets_every_centre_in(tmp_path: Path) -> None:
+    import os
+    import shutil
+    import subprocess
+
+    from region.bridge import nofile_needed, write_regional_broker
+    from tests.helpers.units import service_section
+
+    centres = {f"c{i:04d}": f"secret-{i}" for i in range(300)}
+    port = free_port()
+    conf = write_regional_broker({c: c for c in centres}, centres, "agg", tmp_path / "broker", port,
+                                 run_as_root=os.geteuid() == 0)
+    unit = service_section(conf.parent / "luot-region-broker.service")
+    drop_in = service_section(conf.parent / "mosquitto.service.d" / "luot-nofile.conf")
+    limit = int(unit["LimitNOFILE"])
+    assert limit == int(drop_in["LimitNOFILE"]) == nofile_needed(300) >= 2 * 300
+    assert nofile_needed(3321) >= 2 * 3500 and f"open-file limit of at least {limit}" in conf.read_text()
+    assert unit["ExecStart"].endswith(f"-c {conf}")
+    if shutil.which("systemd-analyze"):
+        done = subprocess.run(["systemd-analyze", "verify", str(conf.parent / "luot-region-broker.service")],
+                              capture_output=True, text=True, timeout=60)
+        assert "luot-region-broker.service:" not in done.stderr, done.stderr
+    # Debian's 1,024 scaled down: a limit below the centres keeps some out; the generated one lets all in
+    assert _connected_centres(conf, port, centres, 200) < 300
+    assert _connected_centres(conf, port, centres, limit) == 300

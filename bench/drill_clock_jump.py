@@ -85,6 +85,11 @@ async def _officer(http: httpx.AsyncClient, auth: dict[str, str], stop: asyncio.
 
 async def drill(directory: Path, speed: float = 600.0, phase_seconds: float = 0.6, kiosks: int = 4) -> dict[str, Any]:
     config = load_config()
+    # Wide number ranges: on a quiet machine the kiosks issue thousands of tickets in the drill's
+    # simulated night, and a full group ("group_full") is not what the drill is about.
+    config = config.model_copy(update={"groups": [
+        group.model_copy(update={"first_number": index * 10_000 + 1, "capacity": 9_999})
+        for index, group in enumerate(config.groups)]})
     local = datetime.now(config.zone).replace(hour=22, minute=0, second=0, microsecond=0) - timedelta(days=1)
     clock = JumpingClock(local.astimezone(timezone.utc), speed)
     options = RuntimeOptions(data_dir=directory, http_port=0, mqtt=False, clock=clock, init=True)

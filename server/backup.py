@@ -83,7 +83,8 @@ def private_directory(path: Path) -> Path:
     return path
 
 
-def _fsync_directory(path: Path) -> None:
+def _fsync(path: Path) -> None:
+    """Flush a file, or a directory's entries (a rename), to the disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -223,11 +224,7 @@ def _snapshot(database: Path, target: Path) -> tuple[int, int]:
             copy.close()
     finally:
         source.close()
-    fd = os.open(target, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    _fsync(target)
     return int(tickets), int(last_seq)
 
 
@@ -249,7 +246,7 @@ def make_backup(database: Path, directory: Path, now: datetime | None = None) ->
         digest = sha256_of(tmp)
         os.replace(tmp, final)
         write_checksum(final, digest)
-        _fsync_directory(directory)
+        _fsync(directory)
     except sqlite3.Error as error:
         raise BackupError("sao lưu thất bại", f"the backup failed: {error}") from error
     finally:
@@ -278,7 +275,7 @@ def copy_to(backup: Path, digest: str, directory: Path) -> dict[str, Any]:
             raise OSError("the copy's checksum differs from the backup's")
         os.replace(tmp, target)
         write_checksum(target, digest)
-        _fsync_directory(directory)
+        _fsync(directory)
     except OSError as error:
         tmp.unlink(missing_ok=True)
         return {"path": str(directory), "ok": False, "message": f"không chép được sang {directory}",
@@ -405,7 +402,7 @@ def restore(config: CentreConfig, data_dir: Path, backup: Path, now: datetime | 
                     else:
                         os.replace(current, aside.with_name(aside.name + suffix))
             os.replace(tmp, target)
-            _fsync_directory(target.parent)
+            _fsync(target.parent)
         finally:
             tmp.unlink(missing_ok=True)
         db = sqlite3.connect(f"file:{target}?mode=ro", uri=True)
@@ -431,11 +428,7 @@ def _skip_seq(database: Path) -> int:
         db.execute("COMMIT")
     finally:
         db.close()
-    fd = os.open(database, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    _fsync(database)
     return int(top) + RESTORE_SEQ_GAP + 1
 
 

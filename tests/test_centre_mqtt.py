@@ -6,31 +6,14 @@ import asyncio
 import json
 import uuid
 
-from contextlib import asynccontextmanager
-from typing import AsyncIterator
 
 import httpx
 import pytest
 
 from luot.protocol import Topics, encode
-from server.app import CentreRuntime
-from tests.helpers.centre import device_auth, running_centre, staff_auth
-from tests.helpers.mqtt import BrokerHandle
+from tests.helpers.centre import centre_with_broker, device_auth, staff_auth
 
 pytestmark = pytest.mark.asyncio
-
-
-@asynccontextmanager
-async def centre_with_broker(tmp_path, broker: str = "auto") -> AsyncIterator[tuple[CentreRuntime, BrokerHandle]]:
-    """A running centre and a handle for device probes, which are closed afterwards."""
-    async with running_centre(tmp_path, mqtt=True, broker=broker) as centre:
-        mqtt = BrokerHandle(centre.broker.kind, centre.mqtt_host, centre.mqtt_port, centre.config, centre.credentials,
-                            centre.options.data_dir, centre.broker)
-        try:
-            yield centre, mqtt
-        finally:
-            for probe in mqtt.probes:
-                await off_loop(probe.close)
 
 
 async def off_loop(function, *args):

@@ -18,7 +18,6 @@ import subprocess
 import sys
 import threading
 import time
-from contextlib import asynccontextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -28,25 +27,11 @@ import pytest
 from luot.credentials import DEVICE_FILE, DeviceCredentials, DeviceCredentialsError, enrol
 from luot.protocol import Topics
 from server.devices import CODE_ALPHABET, normalise_code
-from tests.helpers.centre import device_auth, running_centre, staff_auth
-from tests.helpers.mqtt import BrokerHandle, Probe
+from tests.helpers.centre import centre_with_broker, device_auth, running_centre, staff_auth
+from tests.helpers.mqtt import Probe
 
 pytestmark = pytest.mark.asyncio
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@asynccontextmanager
-async def centre_with_mqtt(tmp_path: Path, broker: str = "mosquitto"):
-    """A running centre and a handle for device probes, which are closed afterwards (a probe left
-    running would keep knocking at a port a later test may be given)."""
-    async with running_centre(tmp_path, mqtt=True, broker=broker) as centre:
-        mqtt = BrokerHandle(centre.broker.kind, centre.mqtt_host, centre.mqtt_port, centre.config, centre.credentials,
-                            centre.options.data_dir, centre.broker)
-        try:
-            yield centre, mqtt
-        finally:
-            for probe in mqtt.probes:
-                await asyncio.to_thread(probe.close)
 
 
 class Watched(Probe):
@@ -81,7 +66,7 @@ def luot(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
 
 
 async def test_a_kiosk_enrols_with_a_code_works_and_is_thrown_out_within_five_seconds(tmp_path):
-    async with centre_with_mqtt(tmp_path, "mosquitto") as (centre, mqtt):
+    async with centre_with_broker(tmp_path, "mosquitto") as (centre, mqtt):
         topics = Topics(centre.config.centre.id)
         async with httpx.AsyncClient(base_url=centre.base_url) as http:
             manager = await staff_auth(centre, "quanly2", "manager")
@@ -232,7 +217,7 @@ async def test_mosquitto_reload_drops_exactly_the_clients_whose_user_is_gone(mos
 async def test_amqtt_demo_broker_admits_enrolled_and_refuses_revoked_devices(tmp_path):
     """The embedded broker (demo only) does what it can: a new device logs in, a revoked one can no
     longer log in, publish or receive; it is not disconnected (docs/protocol.md)."""
-    async with centre_with_mqtt(tmp_path, "amqtt") as (centre, mqtt):
+    async with centre_with_broker(tmp_path, "amqtt") as (centre, mqtt):
         async with httpx.AsyncClient(base_url=centre.base_url, timeout=30) as http:
             manager = await staff_auth(centre, "quanly2", "manager")
             code = (await add_device(centre, http, manager, "kiosk-7"))["code"]
@@ -251,7 +236,7 @@ async def test_amqtt_demo_broker_admits_enrolled_and_refuses_revoked_devices(tmp
 async def test_luot_display_enrol_joins_runs_and_restarts_without_the_code(tmp_path):
     """The real command: `luot device add` on the server box, `luot display --enrol URL CODE` on the
     screen; the display comes online on MQTT as itself, and starts again later from its saved file."""
-    async with centre_with_mqtt(tmp_path, "mosquitto") as (centre, mqtt):
+    async with centre_with_broker(tmp_path, "mosquitto") as (centre, mqtt):
         topics = Topics(centre.config.centre.id)
         added = await asyncio.to_thread(luot, "device", "add", "display-9", "--role", "display",
                                         "--url", centre.base_url, "--data", str(tmp_path / "var"))
@@ -293,7 +278,7 @@ async def test_luot_display_enrol_joins_runs_and_restarts_without_the_code(tmp_p
 async def test_luot_kiosk_enrol_leases_numbers_over_http_and_comes_online_on_mqtt(tmp_path):
     """The real `luot kiosk --enrol URL CODE`: with what it received it leases number blocks over
     HTTP (its token) and announces itself on MQTT (its password), both as kiosk-6."""
-    async with centre_with_mqtt(tmp_path, "mosquitto") as (centre, mqtt):
+    async with centre_with_broker(tmp_path, "mosquitto") as (centre, mqtt):
         topics = Topics(centre.config.centre.id)
         async with httpx.AsyncClient(base_url=centre.base_url) as http:
             manager = await staff_auth(centre, "quanly2", "manager")
@@ -328,7 +313,7 @@ async def test_an_enrolled_pad_rates_over_mqtt(tmp_path):
     """The server takes an enrolled pad's rating over MQTT, with its counter from the registry."""
     from luot.protocol import encode
 
-    async with centre_with_mqtt(tmp_path, "mosquitto") as (centre, mqtt):
+    async with centre_with_broker(tmp_path, "mosquitto") as (centre, mqtt):
         topics = Topics(centre.config.centre.id)
         async with httpx.AsyncClient(base_url=centre.base_url) as http:
             manager = await staff_auth(centre, "quanly2", "manager")

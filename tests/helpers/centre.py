@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
@@ -14,6 +15,7 @@ import httpx
 from luot.config import CentreConfig, load_config
 from server.app import CentreRuntime, RuntimeOptions
 from server.engine import utc_now
+from tests.helpers.mqtt import BrokerHandle
 
 
 class ManualClock:
@@ -74,3 +76,17 @@ async def staff_auth(runtime: CentreRuntime, username: str = "canbo1", role: str
         answer = await client.post("/api/v1/login", json={"username": username, "password": "matkhau-123"})
         answer.raise_for_status()
         return {"Authorization": f"Bearer {answer.json()['token']}"}
+
+
+@asynccontextmanager
+async def centre_with_broker(tmp_path: Path, broker: str = "auto") -> AsyncIterator[tuple[CentreRuntime, BrokerHandle]]:
+    """A running centre with its broker, and a handle for device probes, which are closed afterwards
+    (a probe left running would keep knocking at a port a later test may be given)."""
+    async with running_centre(tmp_path, mqtt=True, broker=broker) as centre:
+        mqtt = BrokerHandle(centre.broker.kind, centre.mqtt_host, centre.mqtt_port, centre.config, centre.credentials,
+                            centre.options.data_dir, centre.broker)
+        try:
+            yield centre, mqtt
+        finally:
+            for probe in mqtt.probes:
+                await asyncio.to_thread(probe.close)

@@ -24,7 +24,6 @@ from __future__ import annotations
 import ctypes
 import json
 import os
-import queue
 import re
 import shutil
 import signal
@@ -36,6 +35,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, TypeVar
+
+from tests.helpers.line_driver import JsonLinePeer
 
 ROOT = Path(__file__).resolve().parents[2]
 SUBNET = "10.77.0"  # private, and only ever inside the namespaces below
@@ -284,39 +285,14 @@ class Watch:
         return self.seen - self.started
 
 
-class LineDriver:
+class LineDriver(JsonLinePeer):
     """A driver program on a box: one JSON command on stdin, one JSON answer on stdout."""
 
     def __init__(self, box: Box, module: str, options: dict[str, Any], log: Path,
                  env: dict[str, str] | None = None) -> None:
-        self.box, self.log = box, log
-        self.proc = box.popen([sys.executable, "-m", module, json.dumps(options)], log, env=env,
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-        self._answers: "queue.Queue[dict[str, Any]]" = queue.Queue()
-        threading.Thread(target=self._read, daemon=True, name=f"driver-{box.name}").start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            try:
-                self._answers.put(json.loads(line))
-            except ValueError:  # a stray line from a library: keep it in the log
-                with open(self.log, "ab") as sink:
-                    sink.write(b"[stdout] " + line)
-
-    def command(self, cmd: str, timeout: float = 30.0, **fields: Any) -> dict[str, Any]:
-        assert self.proc.stdin is not None
-        if self.proc.poll() is not None:
-            raise RuntimeError(f"{self.box.name} driver exited with {self.proc.returncode}: {self.tail()}")
-        self.proc.stdin.write((json.dumps({"cmd": cmd, **fields}) + "\n").encode())
-        self.proc.stdin.flush()
-        try:
-            answer = self._answers.get(timeout=timeout)
-        except queue.Empty:
-            raise TimeoutError(f"{self.box.name} did not answer {cmd!r} in {timeout} s: {self.tail()}") from None
-        if "error" in answer:
-            raise RuntimeError(f"{self.box.name} failed on {cmd!r}: {answer['error']}\n{self.tail()}")
-        return answer
+        self.box = box
+        super().__init__(box.popen([sys.executable, "-m", module, json.dumps(options)], log, env=env,
+                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE), box.name, log)
 
     def wait_until(self, cmd: str, predicate: Callable[[dict[str, Any]], bool], timeout: float, what: str,
                    answer_timeout: float = 30.0, **fields: Any) -> dict[str, Any]:
@@ -334,20 +310,8 @@ class LineDriver:
             raise AssertionError(f"{self.box.name}: {error}; it shows {json.dumps(seen, ensure_ascii=False)[:1500]}") from None
         return dict(seen)
 
-    def tail(self, lines: int = 20) -> str:
-        try:
-            return "\n".join(self.log.read_text("utf-8", "replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
     def close(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                self.command("quit", timeout=10)
-                self.proc.wait(10)
-            except (TimeoutError, RuntimeError, subprocess.TimeoutExpired, BrokenPipeError, OSError):
-                self.proc.kill()
-                self.proc.wait()
+        self.quit()
 
 
 def http(box: Box, method: str, url: str, **kwargs: Any) -> Any:

@@ -95,6 +95,9 @@ class Counter(_Strict):
     number: int = Field(ge=1, le=999)
     name: str = ""
     groups: list[str] = Field(min_length=1)
+    opens: str | None = Field(None, pattern=r"^([01]\d|2[0-3]):[0-5]\d$",
+                              description="HH:MM this counter usually opens when later than the centre "
+                                          "(a part-time officer): wait estimates expect it then")
 
     @property
     def label(self) -> str:

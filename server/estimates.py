@@ -66,6 +66,9 @@ PRIORITY_RATE_MIN_MINUTES = 60.0  # priority arrival rates are averaged over at 
 RANGE_SPREAD = 0.8
 RANGE_PROPORTIONAL = 0.12
 RANGE_FLOOR = 3.0
+POINT_SHIFT = 0.0
+RANGE_LOW = -1.0
+RANGE_HIGH = 1.0
 
 
 @dataclass(frozen=True)
@@ -308,8 +311,11 @@ class EstimateModel:
         # stay put for a minute, and new tickets continue the cached walk instead of redoing it.
         idle_since = float(math.floor(open_now))
         result: dict[int, float] = {}
+        scheduled = self._scheduled(timeline, now)
         for counter in engine.counters.values():
             if counter.status == COUNTER_CLOSED:
+                if counter.number in scheduled:  # expected to open later today
+                    result[counter.number] = scheduled[counter.number]
                 continue
             free = idle_since
             if counter.ticket_id:
@@ -321,6 +327,30 @@ class EstimateModel:
                         else timeline.open_minutes(paused) + length)  # usual pause, in open minutes
                 free = max(free, back if back > open_now else idle_since + math.ceil(0.2 * length))
             result[counter.number] = free
+        return result
+
+    def _scheduled(self, timeline: Timeline, now: datetime) -> dict[int, float]:
+        """Closed counters expected to open later today, at that open minute: before the day's
+        first session every counter at opening (or at its own ``opens`` time); later, a counter
+        whose ``opens`` time from the centre file is still to come. A counter closed past its time
+        is not expected (nothing says when, or whether, its officer comes)."""
+        open_now = timeline.open_minutes(now)
+        before_opening = timeline.opening_seconds is not None and now.timestamp() < timeline.opening_seconds
+        key = (before_opening, open_now // 1)
+        cached = self._cache.get("scheduled")
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        result: dict[int, float] = {}
+        local = now.astimezone(self.config.zone)
+        for counter in self.config.counters:
+            at = 0.0 if before_opening else None
+            if counter.opens:
+                opens = datetime.combine(local.date(), time.fromisoformat(counter.opens), self.config.zone)
+                if opens.timestamp() > now.timestamp():
+                    at = max(at or 0.0, timeline.open_minutes(opens))
+            if at is not None and (at > open_now or before_opening):
+                result[counter.number] = at
+        self._cache["scheduled"] = (key, result)
         return result
 
     def compatible(self, engine: "QueueEngine") -> dict[str, set[str]]:
@@ -436,11 +466,9 @@ class EstimateModel:
             if load is None:
                 load = loads[ticket.group] = self.priority_load(engine, ticket.group, counters, open_now, timeline)
             wait /= 1.0 - load
-        step = cycle / max(1, counters)
-        spread = RANGE_SPREAD * math.sqrt(wait * step) + RANGE_PROPORTIONAL * wait + RANGE_FLOOR
-        lo, hi = max(0.0, wait - spread), wait + spread
         now_s = now.timestamp()
-        expected = max(now_s, timeline.wall_seconds(open_now + wait))
+        point, lo, hi = spread_wait(wait, cycle / max(1, counters))
+        expected = max(now_s, timeline.wall_seconds(open_now + point))
         lo_min = (max(now_s, timeline.wall_seconds(open_now + lo)) - now_s) / 60.0
         hi_min = (max(now_s, timeline.wall_seconds(open_now + hi)) - now_s) / 60.0
         crosses = any(now_s < end < expected for end in timeline.break_seconds) or (
@@ -452,6 +480,14 @@ class EstimateModel:
             datetime.fromtimestamp(expected, tz=timezone.utc), crosses, closing is not None and expected > closing)
 
 
+
+
+def spread_wait(wait: float, step: float) -> tuple[float, float, float]:
+    """The point told and the range around the walk's mean ``wait`` (open minutes), given the
+    minutes each place in the line takes (``step``): see RANGE_SPREAD."""
+    sigma = RANGE_SPREAD * math.sqrt(wait * step) + RANGE_PROPORTIONAL * wait
+    return (wait + POINT_SHIFT * sigma, max(0.0, wait + RANGE_LOW * sigma - RANGE_FLOOR),
+            wait + RANGE_HIGH * sigma + RANGE_FLOOR)
 
 
 def _round_down(minutes: float, step: int = 5) -> int:

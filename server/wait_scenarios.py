@@ -97,6 +97,12 @@ def simulate_day(config: CentreConfig, scenario: Scenario, seed: int, day: datet
     """One simulated day; returns a prediction per ticket that was called."""
     rng = random.Random(seed)
     new_id, new_token = _ids()
+    if scenario.late:  # the centre file says when the late counter usually opens
+        data = config.model_dump()
+        for counter in data["counters"]:
+            if counter["number"] == scenario.late[0]:
+                counter["opens"] = scenario.late[1].strftime("%H:%M")
+        config = CentreConfig.model_validate(data)
     engine = QueueEngine(config, new_id=new_id, new_token=new_token)
     groups = config.groups
     weights = [(1.0 / g.service_minutes + 0.05) * (3.0 if g.code == scenario.surge_group else 1.0) for g in groups]

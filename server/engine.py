@@ -27,7 +27,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 from luot.config import CentreConfig
 from luot.protocol import DISSATISFIED_BELOW, REASONS, legacy_rating, level_of
-from server.estimates import Estimate, EstimateModel
+from server.estimates import Estimate, EstimateModel, wait_view
 from server.waiting_line import WaitingLine
 
 # Ticket statuses
@@ -1083,6 +1083,16 @@ class QueueEngine:
                 earliest[ticket.group] = ticket.queue_since
         for group, since in earliest.items():
             groups[group]["longest_wait_minutes"] = round(max(0.0, (now - since).total_seconds() / 60.0), 1)
+        # What the last in line of each group is told (the tracking page's words): the dashboard's
+        # "a newcomer waits", so managers see the same range citizens are given.
+        last: dict[str, Ticket] = {}
+        for ticket in self._line:
+            last[ticket.group] = ticket
+        estimates = self.estimates(now) if last else {}
+        for code, entry in groups.items():
+            view = wait_view(self.config, estimates.get(last[code].id) if code in last else None, now)
+            entry.update(wait_text=view["wait_text"], wait_text_en=view["wait_text_en"],
+                         wait_range_minutes=view["wait_range_minutes"])
         return {
             "day": self.day.isoformat() if self.day else None,
             "at": now.isoformat(),

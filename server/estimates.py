@@ -59,23 +59,29 @@ PACE_WEIGHT = 0.05         # weight of the newest ticket in the centre-wide pace
 BREAK_GAP_MINUTES = 10.0   # a longer pause between a release and the next call is a break, not overhead
 DEFAULT_PAUSE_MINUTES = 15.0  # expected pause before this centre has paused and resumed today
 PRIORITY_RATE_MIN_MINUTES = 60.0  # priority arrival rates are averaged over at least this long
-# The range: wait +- (RANGE_SPREAD x sqrt(wait x minutes per place) + RANGE_PROPORTIONAL x wait
-# + RANGE_FLOOR), in open minutes: the square root for the sum of many service times, the
-# proportional part for the day's pace being uncertain (calibrated on the tuning seeds of
-# bench/bench_queueing.py for about 80 % coverage).
-RANGE_SPREAD = 0.8
-RANGE_PROPORTIONAL = 0.12
-RANGE_FLOOR = 3.0
-POINT_SHIFT = 0.0
-RANGE_LOW = -1.0
-RANGE_HIGH = 1.0
+# The spread of a wait of ``wait`` open minutes: sigma = RANGE_SPREAD x sqrt(wait x minutes per
+# place) + RANGE_PROPORTIONAL x wait (the square root for the sum of many service times, the
+# proportional part for the day's pace being uncertain). The point told is the walk's mean plus
+# POINT_SHIFT sigma (the walk's mean was optimistic: waits are skewed and citizens are hurt more by
+# a short promise than a long one); the range runs from RANGE_LOW to RANGE_HIGH sigma, plus
+# RANGE_FLOOR minutes each side; the part of the range beyond the next break is widened by
+# BREAK_WIDENING (the afternoon pace is not known in the morning). Fitted on the tuning seeds 0-19
+# of bench/bench_queueing.py for about 80 % coverage, overall and across the break, in every family.
+RANGE_SPREAD = 1.0
+RANGE_PROPORTIONAL = 0.05
+POINT_SHIFT = 0.25
+RANGE_LOW = -1.2
+RANGE_HIGH = 1.25
+RANGE_FLOOR = 2.0
+BREAK_WIDENING = 0.6
 
 
 @dataclass(frozen=True)
 class Estimate:
     """People ahead and the expected wait of one waiting ticket.
 
-    ``wait_minutes`` is the point estimate (kept for older clients); ``wait_range`` the range the
+    ``wait_minutes`` is the point told (the walk's mean ``mean_minutes`` shifted up by a quarter of
+    the spread: server/estimates.py RANGE_SPREAD); ``wait_range`` the range the
     citizen is told (whole minutes); ``expected_at`` the expected call time; ``after_break`` is true
     when the wait crosses a break or the night (the clock time is then the clearer promise);
     ``after_closing`` when the call is expected after the day's last session.
@@ -87,6 +93,7 @@ class Estimate:
     expected_at: datetime | None = None
     after_break: bool = False
     after_closing: bool = False
+    mean_minutes: float | None = None  # the walk's mean wait, before POINT_SHIFT (what tests check the walk by)
 
 
 class Timeline:
@@ -129,6 +136,12 @@ class Timeline:
         if index == len(self.sessions) - 1:  # the last session runs on into overtime
             return self._cumulative[index] + (at - start).total_seconds() / 60.0
         return self._cumulative[index] + min(at - start, end - start).total_seconds() / 60.0
+
+    def next_break_end(self, minutes: float) -> float | None:
+        """The open minute at which the first session starting after ``minutes`` begins (the end
+        of the next break), or None when no break is left today."""
+        index = bisect_right(self._cumulative, minutes, 1, len(self.sessions))
+        return self._cumulative[index] if index < len(self.sessions) else None
 
     def wall(self, minutes: float) -> datetime:
         """The wall time at which ``minutes`` open minutes have passed (a session's end is the next
@@ -468,7 +481,11 @@ class EstimateModel:
             wait /= 1.0 - load
         now_s = now.timestamp()
         point, lo, hi = spread_wait(wait, cycle / max(1, counters))
+        after = timeline.next_break_end(open_now)
+        if after is not None and open_now + hi > after:
+            hi += BREAK_WIDENING * (open_now + hi - after)
         expected = max(now_s, timeline.wall_seconds(open_now + point))
+        mean = max(now_s, timeline.wall_seconds(open_now + wait))
         lo_min = (max(now_s, timeline.wall_seconds(open_now + lo)) - now_s) / 60.0
         hi_min = (max(now_s, timeline.wall_seconds(open_now + hi)) - now_s) / 60.0
         crosses = any(now_s < end < expected for end in timeline.break_seconds) or (
@@ -477,7 +494,8 @@ class EstimateModel:
         return Estimate(
             ahead, round((expected - now_s) / 60.0, 1),
             (math.floor(lo_min + 1e-6), math.ceil(hi_min - 1e-6)),  # (float noise must not widen them)
-            datetime.fromtimestamp(expected, tz=timezone.utc), crosses, closing is not None and expected > closing)
+            datetime.fromtimestamp(expected, tz=timezone.utc), crosses, closing is not None and expected > closing,
+            round((mean - now_s) / 60.0, 1))
 
 
 

@@ -638,15 +638,15 @@ def test_estimates_grow_along_the_queue_and_use_open_counters(centre: Centre) ->
     tickets = centre.issue_many("ho-tich", at(MON, 8), 5)
     one = centre.engine.estimates(at(MON, 8, 10))
     assert [one[t.id].ahead for t in tickets] == [0, 1, 2, 3, 4]
-    assert [one[t.id].wait_minutes for t in tickets] == [0, 8, 16, 24, 32]
+    assert [one[t.id].mean_minutes for t in tickets] == [0, 8, 16, 24, 32]
     centre.open_counter(2, None, at(MON, 8, 10))
     two = centre.engine.estimates(at(MON, 8, 10))
-    assert [two[t.id].wait_minutes for t in tickets] == [0, 0, 8, 8, 16]
+    assert [two[t.id].mean_minutes for t in tickets] == [0, 0, 8, 8, 16]
     centre.pause(2, at(MON, 8, 11))
     paused = centre.engine.estimates(at(MON, 8, 11))
     # a paused counter is expected back (after the default 15 minutes while none of today's pauses
     # has ended), not gone: its first ticket waits for its return, the rest share both counters
-    assert [paused[t.id].wait_minutes for t in tickets] == [0, 8, 15, 16, 23]
+    assert [paused[t.id].mean_minutes for t in tickets] == [0, 8, 15, 16, 23]
 
 
 def test_estimate_counts_the_current_service(centre: Centre) -> None:
@@ -656,14 +656,14 @@ def test_estimate_counts_the_current_service(centre: Centre) -> None:
     centre.start(1, at(MON, 8, 2))
     est = centre.engine.estimates(at(MON, 8, 5))
     assert first.id not in est
-    assert (est[second.id].ahead, est[second.id].wait_minutes) == (0, 5.0)
-    assert est[third.id].wait_minutes == 13.0
+    assert (est[second.id].ahead, est[second.id].mean_minutes) == (0, 5.0)
+    assert est[third.id].mean_minutes == 13.0
 
 
 def test_estimates_exist_with_no_counter_open_and_are_none_when_no_counter_serves(centre: Centre) -> None:
     ticket = centre.issue("dat-dai", at(MON, 8))
     est = centre.engine.estimates(at(MON, 8, 1))
-    assert est[ticket.id].wait_minutes == 0.0
+    assert est[ticket.id].mean_minutes == 0.0
     config = centre.config
     unserved = config.model_copy(update={"counters": [c for c in config.counters if c.number != 4]})
     engine = new_engine(unserved)
@@ -680,7 +680,7 @@ def test_estimates_count_compatible_groups_ahead(centre: Centre) -> None:
     a = centre.issue("ho-tich", at(MON, 8, 1))
     est = centre.engine.estimates(at(MON, 8, 2))
     assert est[b.id].ahead == 0 and est[a.id].ahead == 1
-    assert est[a.id].wait_minutes == 4.0
+    assert est[a.id].mean_minutes == 4.0
 
 
 
@@ -700,7 +700,7 @@ def test_estimates_use_the_observed_cycle_not_only_the_service(centre: Centre) -
     cycle = 4 / 9 * 10 + 5 / 9 * 8 * pace + 1
     assert centre.engine.cycle_minutes("ho-tich") == pytest.approx(cycle)
     est = centre.engine.estimates(at(MON, 8, 43))
-    assert [est[t.id].wait_minutes for t in tickets[4:]] == [0.0, round(cycle, 1), round(2 * cycle, 1)]
+    assert [est[t.id].mean_minutes for t in tickets[4:]] == [0.0, round(cycle, 1), round(2 * cycle, 1)]
     # Asked for one ticket (its own tracking page, the kiosk at issue), the same answer for it alone.
     assert centre.engine.estimates(at(MON, 8, 43), only=tickets[5].id) == {tickets[5].id: est[tickets[5].id]}
 

@@ -39,8 +39,10 @@ def test_a_ticket_whose_turn_falls_after_lunch_is_told_the_time_after_lunch() ->
     now = at(MON, 11, 40)
     last = engine.estimates(now, only=tickets[-1].id)[tickets[-1].id]
     # four ahead at 8 minutes each = 32 open minutes: 20 before noon, 12 after 13:00
-    assert last.wait_minutes == 92.0
-    assert last.expected_at.astimezone(HCM).strftime("%H:%M") == "13:12"
+    assert last.mean_minutes == 92.0
+    # the point told is the mean plus a quarter of the spread (sqrt(32 x 8) + 0.05 x 32 = 17.6): 4.4 later
+    assert last.wait_minutes == round(92.0 + 0.25 * 17.6, 1) == 96.4
+    assert last.expected_at.astimezone(HCM).strftime("%H:%M") == "13:16"
     assert last.after_break and not last.after_closing
     view = wait_view(CONFIG, last, now)
     assert view["wait_text"].startswith("sau giờ nghỉ trưa, khoảng 13:1")
@@ -48,7 +50,7 @@ def test_a_ticket_whose_turn_falls_after_lunch_is_told_the_time_after_lunch() ->
     lo, hi = view["wait_range_minutes"]
     assert lo < 92 < hi
     first = engine.estimates(now, only=tickets[0].id)[tickets[0].id]
-    assert first.wait_minutes == 0.0 and not first.after_break
+    assert first.mean_minutes == first.wait_minutes == 0.0 and not first.after_break
 
 
 def test_a_ticket_taken_before_opening_counts_from_opening() -> None:
@@ -56,7 +58,7 @@ def test_a_ticket_taken_before_opening_counts_from_opening() -> None:
     tickets = [engine.issue("ho-tich", at(MON, 7, 0) + timedelta(seconds=i))[0] for i in range(3)]
     estimates = engine.estimates(at(MON, 7, 10))
     # no counter open yet: the group's counters are assumed to open at 07:30, not now
-    assert estimates[tickets[0].id].wait_minutes == 20.0
+    assert estimates[tickets[0].id].mean_minutes == 20.0
     assert estimates[tickets[0].id].after_break
     assert wait_view(CONFIG, estimates[tickets[0].id], at(MON, 7, 10))["wait_text"] == "sau giờ mở cửa, khoảng 07:30"
 
@@ -69,7 +71,7 @@ def test_a_paused_counter_is_expected_back_after_this_centres_usual_pause() -> N
         engine.resume(1, at(MON, start, 30))
     ticket, _ = engine.issue("ho-tich", at(MON, 10))
     engine.pause(1, at(MON, 10))
-    wait = engine.estimates(at(MON, 10, 5), only=ticket.id)[ticket.id].wait_minutes
+    wait = engine.estimates(at(MON, 10, 5), only=ticket.id)[ticket.id].mean_minutes
     # the usual pause (30 minutes, blended with the default 15 while only two ended) minus 5 gone
     assert wait == round(0.5 * 30 + 0.5 * 15 - 5, 1)
 
@@ -89,7 +91,8 @@ def test_a_pause_over_lunch_counts_as_short_and_the_counter_is_expected_back_aft
     fresh.pause(1, at(MON, 11, 50))
     estimate = fresh.estimates(at(MON, 11, 52), only=ticket.id)[ticket.id]
     # the default 15 open minutes after 11:50: ten before noon, five after 13:00
-    assert estimate.expected_at.astimezone(HCM).strftime("%H:%M") == "13:05"
+    assert (estimate.expected_at - timedelta(minutes=estimate.wait_minutes - estimate.mean_minutes)
+            ).astimezone(HCM).strftime("%H:%M") == "13:05"
     assert estimate.after_break
 
 
@@ -98,7 +101,7 @@ def test_an_officer_who_says_how_long_the_pause_lasts_is_expected_back_then() ->
     engine.open_counter(1, "a", at(MON, 7, 30))
     ticket, _ = engine.issue("ho-tich", at(MON, 10))
     engine.pause(1, at(MON, 10), minutes=40)
-    assert engine.estimates(at(MON, 10, 10), only=ticket.id)[ticket.id].wait_minutes == 30.0
+    assert engine.estimates(at(MON, 10, 10), only=ticket.id)[ticket.id].mean_minutes == 30.0
     try:
         engine.pause(2, at(MON, 10), minutes=0)
     except Exception as error:  # a refusal in both languages, nothing changed

@@ -110,7 +110,8 @@ def predict(config: Any, scenario: dict[str, Any], now: Any) -> dict[str, Any]:
                     if open_for_group else None)
         view = wait_view(config, estimate, now)
         rows.append({"number": ticket.number, "group": ticket.group, "priority": ticket.priority,
-                     "ahead": estimate.ahead, "wait_minutes": estimate.wait_minutes, "baseline_minutes": baseline,
+                     "ahead": estimate.ahead, "wait_minutes": estimate.wait_minutes,
+                     "mean_minutes": estimate.mean_minutes, "baseline_minutes": baseline,
                      "wait_range_minutes": view["wait_range_minutes"], "expected_at": view["expected_at"],
                      "wait_text": view["wait_text"]})
     return {"counters_open": [c.number for c in engine.counters.values() if c.status != "closed"],

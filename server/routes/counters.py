@@ -13,6 +13,7 @@ from pydantic import Field
 
 from server import counter_hold
 from server.accounts import Accounts
+from server.estimates import wait_view
 from server.http_common import ApiError, Body, Principal, get_accounts, get_service, manager, staff
 from server.service import CentreService
 
@@ -54,7 +55,8 @@ async def counter_waiting(number: CounterNumber, who: Annotated[Principal, Depen
             est = estimates.get(t.id)
             rows.append({"id": t.id, "number": t.number, "group": t.group, "priority": t.priority is not None,
                          "waited_minutes": round((now - t.queue_since).total_seconds() / 60, 1),
-                         "wait_minutes": est.wait_minutes if est else None, "transferred": t.transfers > 0})
+                         "transferred": t.transfers > 0,
+                         **wait_view(service.config, est, now)})  # the tracking page's words and range
     return {"counter": engine.counter_view(number), "waiting": rows}
 
 

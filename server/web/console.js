@@ -113,12 +113,13 @@
           el("td", {}, el("strong", {}, t.number)),
           el("td", {}, groups[t.group] ? groups[t.group].name : t.group),
           el("td", { class: "num" }, Math.floor(t.waited_minutes) + " phút"),
+          el("td", { class: "wait-range" }, t.wait_text || "–"),  // the same words as the ticket's tracking page
           el("td", {}, t.priority ? el("span", { class: "prio" }, "★ Ưu tiên ") : "", t.transferred ? "↪ Chuyển đến" : ""),
           el("td", {}, el("button", { type: "button", onclick: () => act("call", { ticket_id: t.id }),
             disabled: !view || view.status === "closed" || view.status === "paused" || view.ticket_status === "called"
               || (view.officer && view.officer !== me.username),
             "aria-label": `Gọi số ${t.number}` }, "Gọi")))));
-        if (!data.waiting.length) $("#waiting").append(el("tr", {}, el("td", { colspan: 5 }, "Không có ai đang chờ. ", el("span", { class: "en", lang: "en" }, "Nobody waiting."))));
+        if (!data.waiting.length) $("#waiting").append(el("tr", {}, el("td", { colspan: 6 }, "Không có ai đang chờ. ", el("span", { class: "en", lang: "en" }, "Nobody waiting."))));
       } catch (e) { showError(e); }
     }, 150);
   }

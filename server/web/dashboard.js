@@ -23,7 +23,8 @@
       el("th", { scope: "row" }, groupName[g.code] || g.code),
       el("td", { class: "num" }, g.waiting), el("td", { class: "num" }, g.priority_waiting),
       el("td", { class: "num" }, g.waiting ? minutes(g.longest) : "–", " ",
-        g.waiting && g.longest >= g.threshold ? el("span", { class: "badge b-alert" }, "Quá " + g.threshold + " phút") : ""))));
+        g.waiting && g.longest >= g.threshold ? el("span", { class: "badge b-alert" }, "Quá " + g.threshold + " phút") : ""),
+      el("td", { class: "wait-range" }, g.wait_text || "–"))));  // what the group's last in line is told (tracking page words)
     $("#counters").replaceChildren(...cs.map((c) => el("tr", { "data-counter": c.counter },
       el("th", { scope: "row" }, c.name), el("td", {}, badge(c.status)),
       el("td", { class: "serving-number" }, c.number ? el("strong", {}, c.number) : "–"),

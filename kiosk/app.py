@@ -31,7 +31,7 @@ from kivy.core.window import Window
 from kivy.properties import BooleanProperty, DictProperty, ListProperty, NumericProperty, ObjectProperty, StringProperty
 from kivy.uix.screenmanager import FadeTransition, NoTransition, Screen, ScreenManager
 
-from kiosk.backend import AsyncRunner, stop_networking, CentreLink, DeviceIdentity, IssuedTicket, KioskError, new_request_id, \
+from kiosk.backend import AsyncRunner, stop_networking, CentreLink, DeviceIdentity, IssuedTicket, KioskError, new_request_id, on_main_thread, \
     popular_groups, since_days
 from kiosk.device_mqtt import DeviceMqtt
 from kiosk.voice import Speaker
@@ -112,6 +112,8 @@ class KioskApp(App):
     answer_details = StringProperty("")    # time and fee
     answer_where = StringProperty("")      # counter, or the agency to go to
     answer_choices = ListProperty([])      # big buttons: dicts with kind, id, label, group
+    closing_warning = StringProperty("")   # confirm screen: unlikely to be served before closing today
+    booking_available = BooleanProperty(False)  # the server offers tomorrow's appointment (issue 15)
 
     def __init__(self, options: KioskOptions, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -288,11 +290,39 @@ class KioskApp(App):
     def choose_group(self, code: str) -> None:
         self.chosen_group = self.group_by_code(code)
         self.chosen_priority = None
-        self.go("priority" if self.priority_classes else "confirm")
+        if self.priority_classes:
+            self.go("priority")
+        else:
+            self.go_confirm()
 
     def choose_priority(self, code: str | None) -> None:
         self.chosen_priority = code
+        self.go_confirm()
+
+    def go_confirm(self) -> None:
+        """The confirm screen, after asking the server what this ticket would be told: when the call
+        is unlikely before closing, the citizen is told so before taking it (and offered tomorrow's
+        appointment when the server has bookings)."""
+        self.closing_warning, self.booking_available = "", False
         self.go("confirm")
+        if self.chosen_group:
+            self.runner.submit(self.link.outlook(self.chosen_group["code"]),
+                               lambda answer, _error: on_main_thread(self._outlook, answer))
+
+    def _outlook(self, answer: dict[str, Any] | None) -> None:
+        if not answer or not answer.get("after_closing"):
+            return
+        clock = str(answer.get("expected_at") or "")[11:16]  # local "HH:MM" of the expected call
+        around_vi, around_en = (f" (dự kiến khoảng {clock})", f" (expected around {clock})") if clock else ("", "")
+        self.closing_warning = self.t(
+            self.lang, f"Có thể không kịp phục vụ trong giờ làm việc hôm nay{around_vi}. Ông/bà vẫn có thể lấy số.",
+            f"You may not be served before closing today{around_en}. You can still take a ticket.")
+        self.booking_available = bool(answer.get("booking_available"))
+
+    def book_tomorrow(self) -> None:
+        """Hook for tomorrow's appointment (issue 15, branch i15-engine): shown only when the
+        outlook says ``booking_available``; the booking flow plugs in here."""
+        log.info("tomorrow's appointment asked for group %s", self.chosen_group.get("code"))
 
     def priority_name(self, code: str | None, lang: str) -> str:
         for p in self.priority_classes:

@@ -289,6 +289,17 @@ class CentreLink:
                     return await self._online_ticket(answer, group)
         return await self._offline_ticket(group, priority)
 
+    async def outlook(self, group: str) -> dict[str, Any] | None:
+        """What a ticket of ``group`` taken now would be told (before issuing), or None when the
+        server cannot say (offline, older server): the kiosk then simply issues."""
+        if not self.online or self._client is None:
+            return None
+        try:
+            answer = await self._client.get(f"/api/v1/queue/outlook/{group}")
+        except httpx.TransportError:
+            return None
+        return _json(answer) if answer.status_code == 200 else None
+
     async def _online_ticket(self, answer: httpx.Response, group: str) -> IssuedTicket:
         body = _json(answer)
         if answer.status_code != 201:

@@ -1067,6 +1067,11 @@ class QueueEngine:
         """
         return self.estimate_model.estimates(self, now, only)
 
+    def newcomer_estimate(self, group: str, now: datetime, priority: str | None = None) -> Estimate:
+        """What a ticket of ``group`` taken now would be told (server/estimates.py), nothing issued."""
+        self.config.group(group)  # KeyError for an unknown group
+        return self.estimate_model.newcomer(self, group, now, priority)
+
     def snapshot(self, now: datetime) -> dict[str, Any]:
         """What is true now: queue lengths, longest waits, counters, recent calls."""
         groups: dict[str, dict[str, Any]] = {

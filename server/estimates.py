@@ -96,6 +96,15 @@ class Estimate:
     mean_minutes: float | None = None  # the walk's mean wait, before POINT_SHIFT (what tests check the walk by)
 
 
+@dataclass(frozen=True)
+class _Probe:
+    """A ticket not yet issued, as far as the walk looks at one (:meth:`EstimateModel.newcomer`)."""
+
+    group: str
+    priority: str | None = None
+    target_counter: int | None = None
+
+
 class Timeline:
     """The open sessions of one service day, and the mapping between wall time and open minutes."""
 
@@ -428,6 +437,24 @@ class EstimateModel:
             raw = placed.get(only)
             return {} if raw is None else {only: self._finish(engine, engine.tickets[only], *raw, open_now, timeline, now, loads)}
         return {t.id: self._finish(engine, t, *placed[t.id], open_now, timeline, now, loads) for t in line}
+
+    def newcomer(self, engine: "QueueEngine", group: str, now: datetime, priority: str | None = None) -> Estimate:
+        """What a ticket of ``group`` taken now would be told, without issuing it: the kiosk asks
+        before issuing, to warn when the call would fall after closing. The walk is continued one
+        place past the end of the line on a copy (the cached walk is left as it was)."""
+        self.estimates(engine, now)  # the walk now covers the whole line
+        walk = self._walk or {"free": self.free_at(engine, now), "seen": dict.fromkeys(self.configured, 0)}
+        timeline = self.timeline(now)
+        open_now = timeline.open_minutes(now)
+        free = dict(walk["free"])
+        probe = _Probe(group, priority)
+        options = self._options(engine, probe, free, {}, open_now)  # type: ignore[arg-type]
+        if not options:
+            return Estimate(0, None)
+        chosen = min(options, key=free.__getitem__)
+        ahead = sum(walk["seen"][g] for g in self.compatible(engine)[group])
+        return self._finish(engine, probe, free[chosen], ahead, len(options), self.cycle_minutes(group),  # type: ignore[arg-type]
+                            open_now, timeline, now, {})
 
     def _resumable_walk(self, engine: "QueueEngine", now: datetime, line: Any) -> dict[str, Any]:
         """The cached walk when it still holds (no event but issues since, the counters' free

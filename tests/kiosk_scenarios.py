@@ -282,7 +282,55 @@ def pad4(centre: CentreThread, out: Path, driver: Driver) -> dict[str, Any]:
             "screen_after": app.root.current}
 
 
-SCENARIOS = {"flow": flow, "guided": guided, "greeter": greeter, "offline": offline, "pad": pad, "pad4": pad4}
+def closing_config():
+    """The sample centre open today until 30 minutes from now (the kiosk runs on the real clock),
+    so a line of eight 8-minute tickets at one counter runs past closing."""
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from luot.config import WEEKDAYS, parse_config
+    from tests.engine_support import sample_data
+
+    data = sample_data()
+    local = datetime.now(ZoneInfo(data["centre"]["timezone"]))
+    end = min(local + timedelta(minutes=30), local.replace(hour=23, minute=59))
+    data["hours"] = {day: [f"00:00-{end:%H:%M}"] for day in WEEKDAYS}
+    return parse_config(data, "closing")
+
+
+def closing(centre: CentreThread, out: Path, driver: Driver) -> dict[str, Any]:
+    """A line that runs past closing: the confirm screen says so before issuing, the ticket can be
+    taken anyway, and the appointment button appears only when the server offers bookings."""
+    app = driver.app
+    centre.run(lambda e, now: (None, e.open_counter(1, "canbo1", now)))
+    for _ in range(8):
+        centre.run(lambda e, now: e.issue("ho-tich", now))
+    driver.wait(lambda: app.root.current == "attract", what="attract")
+    driver.tap(driver.screen().ids.take)
+    driver.tap(driver.screen().ids.vi)
+    driver.wait(lambda: len(driver.screen().ids.groups.children) > 0, what="group buttons")
+    driver.tap(driver.screen().ids.groups.children[::-1][0])  # Hộ tịch
+    driver.tap(driver.screen().ids.classes.children[0])  # "Không ưu tiên"
+    driver.wait(lambda: bool(app.closing_warning), what="the closing warning")
+    driver.pump(1.0)
+    driver.shot("closing-confirm")
+    warned = {"warning": app.closing_warning, "take": driver.screen().ids.take.text,
+              "book_visible": driver.screen().ids.book.opacity > 0, "texts": driver.texts()}
+    # the hook for tomorrow's appointment: a server that offers bookings says so in the outlook
+    app._outlook({"after_closing": True, "expected_at": "2026-03-02T17:10+07:00", "booking_available": True})
+    driver.pump(0.2)
+    driver.shot("closing-booking")
+    booking = {"book_visible": driver.screen().ids.book.opacity > 0, "book": driver.screen().ids.book.text,
+               "book_disabled": driver.screen().ids.book.disabled}
+    before = len(app.issued)
+    driver.tap(driver.screen().ids.take)
+    driver.wait(lambda: app.root.current == "ticket" and len(app.issued) > before, what="ticket screen")
+    driver.shot("closing-ticket")
+    return {"warned": warned, "booking": booking, "ticket_texts": driver.texts(), "server": server_tickets(centre)}
+
+
+SCENARIOS = {"flow": flow, "guided": guided, "greeter": greeter, "offline": offline, "pad": pad, "pad4": pad4,
+             "closing": closing}
 
 
 def main(name: str, out: Path) -> int:
@@ -295,6 +343,8 @@ def main(name: str, out: Path) -> int:
         data = sample_data()
         data["centre"]["rating_scale"] = 4
         config = parse_config(data, "pad4")
+    if name == "closing":
+        config = closing_config()
     centre = CentreThread(out / "server", mqtt=with_mqtt, config=config).start()
     mqtt = {}
     if with_mqtt and centre.runtime.mqtt_port:

@@ -71,6 +71,19 @@ def test_ticket_flow_shows_the_number_the_server_issued(tmp_path: Path) -> None:
     assert_real_screenshots(tmp_path, result["shots"])
 
 
+def test_kiosk_warns_before_issuing_when_the_call_would_fall_after_closing(tmp_path: Path) -> None:
+    result = run_scenario("closing", tmp_path)
+    warned, booking = result["warned"], result["booking"]
+    assert warned["warning"].startswith("Có thể không kịp phục vụ trong giờ làm việc hôm nay")
+    assert "(dự kiến khoảng " in warned["warning"] and "Ông/bà vẫn có thể lấy số" in warned["warning"]
+    assert warned["take"] == "Vẫn lấy số"
+    assert not warned["book_visible"], "no appointment button while the server offers no bookings"
+    assert booking["book_visible"] and not booking["book_disabled"] and booking["book"] == "Đặt lịch hẹn ngày mai"
+    assert len(result["server"]) == 9, "the ticket is issued anyway (after the eight already waiting)"
+    assert any("Lưu ý: có thể không kịp" in t for t in result["ticket_texts"]), result["ticket_texts"]
+    assert_real_screenshots(tmp_path, result["shots"])
+
+
 def test_guided_flow_gives_a_priority_ticket_in_three_taps_and_calls_staff(tmp_path: Path) -> None:
     result = run_scenario("guided", tmp_path)
     assert result["taps"] == 3

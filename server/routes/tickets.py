@@ -1,4 +1,4 @@
-"""Issue, look up and cancel tickets; the queue snapshot."""
+"""Issue, look up and cancel tickets; the queue snapshot and a newcomer's outlook."""
 
 # No "from __future__ import annotations": FastAPI must see the real types used in Depends().
 
@@ -7,7 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path
 from pydantic import Field
 
-from server.http_common import Body, Principal, get_service, require, staff
+from server.estimates import wait_view
+from server.http_common import ApiError, Body, Principal, get_service, require, staff
 from server.schemas import TicketOut
 from server.service import CentreService
 
@@ -46,3 +47,19 @@ async def queue(who: Annotated[Principal, Depends(require("officer", "manager", 
                 service: Annotated[CentreService, Depends(get_service)]) -> dict[str, Any]:
     """What is true now: waiting per group, longest waits, counters, recent calls."""
     return service.engine.snapshot(service.now())
+
+
+@router.get("/api/v1/queue/outlook/{group}")
+async def outlook(group: Annotated[str, Path(max_length=40)],
+                  who: Annotated[Principal, Depends(require("officer", "manager", "kiosk"))],
+                  service: Annotated[CentreService, Depends(get_service)]) -> dict[str, Any]:
+    """What a ticket of ``group`` taken now would be told, before issuing it: the kiosk warns when
+    the call is unlikely before closing and offers the ticket anyway. ``booking_available`` is the
+    hook for tomorrow's appointment (issue 15): false until bookings exist; when true the kiosk
+    shows a second button."""
+    now = service.now()
+    try:
+        estimate = service.engine.newcomer_estimate(group, now)
+    except KeyError:
+        raise ApiError(404, "group_not_found", f"Không có lĩnh vực '{group}'.", f"There is no procedure group '{group}'.") from None
+    return {"group": group, **wait_view(service.config, estimate, now), "booking_available": False}

@@ -570,6 +570,12 @@ def wait_view(config: CentreConfig, estimate: Estimate | None, now: datetime) ->
             text, text_en = f"sau giờ nghỉ trưa, khoảng {clock}", f"after the lunch break, around {clock}"
         else:
             text, text_en = f"sau giờ nghỉ, khoảng {clock}", f"after the break, around {clock}"
+    elif any(now.timestamp() < end < now.timestamp() + hi * 60.0 for end in timeline.break_seconds):
+        # the range reaches past a break the point does not: "0-100 minutes" would hide why
+        until = (now + timedelta(minutes=hi)).astimezone(config.zone).strftime("%H:%M")
+        low = _round_down(lo)
+        text = f"từ {low} phút đến khoảng {until} (có thể sau giờ nghỉ)"
+        text_en = f"from {low} minutes to about {until} (maybe after the break)"
     elif hi <= 5:
         text, text_en = "dưới 5 phút", "under 5 minutes"
     else:

@@ -5,10 +5,11 @@ pause lasts. The centre's clock is set to a Monday 11:40 (the sample centre brea
 from __future__ import annotations
 
 import math
-
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.engine_support import HCM
 from tests.helpers.centre import device_auth, running_centre, staff_auth
@@ -57,3 +58,78 @@ async def test_ticket_and_tracking_views_show_the_range_and_the_time_after_lunch
         tracked = (await http.get(f"/api/v1/track/{first['tracking_url'].rsplit('/', 1)[1]}")).json()
         # the only counter is back in the 20 minutes its officer said (the walk's mean; told a bit later)
         assert tracked["wait_minutes"] == round(20.0 + 0.25 * (math.sqrt(20.0 * 8) + 0.05 * 20.0), 1)
+
+
+async def test_the_outlook_warns_before_issuing_when_the_call_would_fall_after_closing(tmp_path):
+    """What the kiosk asks before issuing: a ticket taken at 16:20 behind eight others at one
+    counter would be called after 16:30; nothing is issued by asking."""
+    clock = Clock(datetime(2026, 3, 2, 16, 20, tzinfo=HCM))
+    async with running_centre(tmp_path, clock=clock) as centre, httpx.AsyncClient(base_url=centre.base_url) as http:
+        officer = await staff_auth(centre)
+        kiosk = device_auth(centre, "kiosk-1")
+        assert (await http.post("/api/v1/counters/1/open", headers=officer)).status_code == 200
+        quiet = (await http.get("/api/v1/queue/outlook/ho-tich", headers=kiosk)).json()
+        assert quiet["after_closing"] is False and quiet["wait_text"] == "dưới 5 phút"
+        for _ in range(8):
+            assert (await http.post("/api/v1/tickets", json={"group": "ho-tich"}, headers=kiosk)).status_code == 201
+        outlook = (await http.get("/api/v1/queue/outlook/ho-tich", headers=kiosk)).json()
+        assert outlook["after_closing"] is True and outlook["booking_available"] is False
+        assert outlook["wait_text"].startswith("có thể không kịp trong giờ làm việc hôm nay")
+        issued = (await http.post("/api/v1/tickets", json={"group": "ho-tich"}, headers=kiosk)).json()
+        assert issued["after_closing"] is True and issued["wait_text"] == outlook["wait_text"], "asking issued nothing"
+        missing = await http.get("/api/v1/queue/outlook/khong-co", headers=kiosk)
+        assert missing.status_code == 404 and missing.json()["message_en"] == "There is no procedure group 'khong-co'."
+        assert (await http.get("/api/v1/queue/outlook/ho-tich")).status_code == 401
+
+
+async def test_console_and_dashboard_show_the_tracking_pages_words(tmp_path):
+    """The officer's waiting list and the manager's dashboard say what the citizen's phone says."""
+    playwright_api = pytest.importorskip("playwright.async_api")
+    from tests.test_web_pages import ARGS, CHROMIUM, DESKTOP, shots_dir
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip("needs Debian chromium")
+    clock = Clock(datetime(2026, 3, 2, 11, 35, tzinfo=HCM))
+    async with running_centre(tmp_path, clock=clock) as centre, httpx.AsyncClient(base_url=centre.base_url) as http:
+        officer = await staff_auth(centre)
+        await centre.accounts.add_user("quanly", "Quản lý", "manager", "matkhau-123")
+        kiosk = device_auth(centre, "kiosk-1")
+        assert (await http.post("/api/v1/counters/1/open", headers=officer)).status_code == 200
+        tickets = []
+        for group in ("ho-tich",) * 5 + ("chung-thuc",) * 2:
+            clock.moment += timedelta(seconds=1)
+            tickets.append((await http.post("/api/v1/tickets", json={"group": group}, headers=kiosk)).json())
+        tracked = [(await http.get(f"/api/v1/track/{t['tracking_url'].rsplit('/', 1)[1]}")).json() for t in tickets]
+        async with playwright_api.async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            shots = shots_dir(tmp_path)
+            page = await (await browser.new_context(viewport=DESKTOP)).new_page()
+            await page.goto(f"{centre.base_url}/console")
+            await sign_in(page, "canbo1", counter="1")
+            rows = page.locator("#waiting tr")
+            await playwright_api.expect(rows).to_have_count(5)
+            words = [await rows.nth(i).locator("td.wait-range").inner_text() for i in range(5)]
+            assert words == [t["wait_text"] for t in tracked[:5]]
+            assert words[-1].startswith("sau giờ nghỉ trưa, khoảng 13:")
+            await page.locator("section[aria-labelledby=waiting-title]").screenshot(
+                path=str(shots / "console-wait-range-desktop.png"))
+
+            board = await (await browser.new_context(viewport=DESKTOP)).new_page()
+            await board.goto(f"{centre.base_url}/dashboard")
+            await sign_in(board, "quanly")
+            groups = board.locator("#groups tr")
+            await playwright_api.expect(groups.first).to_be_visible()
+            shown = {await groups.nth(i).locator("th").inner_text(): await groups.nth(i).locator("td.wait-range").inner_text()
+                     for i in range(await groups.count())}
+            assert shown["Hộ tịch"] == tracked[4]["wait_text"] and shown["Chứng thực"] == tracked[6]["wait_text"]
+            assert shown["Đất đai"] == "–"
+            await board.screenshot(path=str(shots / "dashboard-wait-range-desktop.png"))
+            await browser.close()
+
+
+async def sign_in(page, username: str, counter: str | None = None) -> None:
+    await page.fill("input[name=username]", username)
+    await page.fill("input[name=password]", "matkhau-123")
+    if counter is not None:
+        await page.select_option("#login-form select[name=counter]", counter)
+    await page.click("#login-form button[type=submit]")

@@ -58,7 +58,9 @@ RECENT_WEIGHT = 0.1        # weight of a group's newest ticket in its exponentia
 PACE_WEIGHT = 0.05         # weight of the newest ticket in the centre-wide pace
 BREAK_GAP_MINUTES = 10.0   # a longer pause between a release and the next call is a break, not overhead
 DEFAULT_PAUSE_MINUTES = 15.0  # expected pause before this centre has paused and resumed today
-PRIORITY_RATE_MIN_MINUTES = 60.0  # priority arrival rates are averaged over at least this long
+PRIORITY_RATE_MIN_MINUTES = 60.0
+PRIORITY_PRIOR_TICKETS = 20.0  # a group's priority share is shrunk towards the centre's as if from this many tickets
+PRIORITY_LOAD_CAP = 0.3  # priority arrival rates are averaged over at least this long
 # The spread of a wait of ``wait`` open minutes: sigma = RANGE_SPREAD x sqrt(wait x minutes per
 # place) + RANGE_PROPORTIONAL x wait (the square root for the sum of many service times, the
 # proportional part for the day's pace being uncertain). The point told is the walk's mean plus
@@ -183,6 +185,7 @@ class EstimateModel:
         self.samples: dict[str, list[float]] = {}  # latest services per group (minutes), in order
         self.pause_sum, self.pause_count = 0.0, 0
         self.priority_issued: dict[str, int] = {}
+        self.issued_count: dict[str, int] = {}
         self.first_issue: datetime | None = None
         self._called_at: dict[int, datetime] = {}
         self._released_at: dict[int, datetime] = {}
@@ -196,6 +199,7 @@ class EstimateModel:
         """Fold one applied event in (called by the engine's ``apply`` after its own handler)."""
         kind, d, at = event.type, event.data, event.at
         if kind == "ticket.issued":
+            self.issued_count[d["group"]] = self.issued_count.get(d["group"], 0) + 1
             if d.get("priority"):
                 self.priority_issued[d["group"]] = self.priority_issued.get(d["group"], 0) + 1
             if self.first_issue is None or at < self.first_issue:
@@ -393,9 +397,14 @@ class EstimateModel:
             return 0.0  # too few to speak of a rate (and those already waiting are in the walk)
         span = max(PRIORITY_RATE_MIN_MINUTES, open_now - timeline.open_minutes(self.first_issue))
         # The group's own priority tickets only: counting those of every group sharing a counter
-        # over-estimated ordinary waits by several minutes on the benchmark's days.
-        load = self.priority_issued.get(group, 0) * self.cycle_minutes(group) / span / counters
-        return min(load, 0.5)
+        # over-estimated ordinary waits by several minutes on the benchmark's days. The group's
+        # arrival rate times its priority share, the share shrunk towards the centre's (two
+        # priority tickets of a small group early in the day once doubled its waits).
+        issued = self.issued_count.get(group, 0)
+        centre_share = sum(self.priority_issued.values()) / max(1, sum(self.issued_count.values()))
+        share = (self.priority_issued.get(group, 0) + PRIORITY_PRIOR_TICKETS * centre_share) / (issued + PRIORITY_PRIOR_TICKETS)
+        load = issued * share * self.cycle_minutes(group) / span / counters
+        return min(load, PRIORITY_LOAD_CAP)
 
     def estimates(self, engine: "QueueEngine", now: datetime, only: str | None = None) -> dict[str, Estimate]:
         """People ahead and expected wait for every waiting ticket, or for ``only`` alone."""

@@ -182,6 +182,7 @@ class EstimateModel:
         self.handle_count: dict[str, int] = {}
         self.pace, self.pace_count = 1.0, 0        # recent handle / configured, all groups
         self.gap, self.gap_count = 0.0, 0          # weighted pause between release and next call
+        self._weights: dict[Any, float] = {}       # the exponential means' weight sums (recent_mean)
         self.samples: dict[str, list[float]] = {}  # latest services per group (minutes), in order
         self.pause_sum, self.pause_count = 0.0, 0
         self.priority_issued: dict[str, int] = {}
@@ -216,7 +217,7 @@ class EstimateModel:
             if released is not None and queued <= released and counter not in self._called_at:
                 gap = (at - released).total_seconds() / 60.0
                 if gap <= BREAK_GAP_MINUTES:
-                    self.gap = gap if self.gap_count == 0 else self.gap + RECENT_WEIGHT * (gap - self.gap)
+                    self.gap = self._recent_mean("gap", self.gap, gap, RECENT_WEIGHT)
                     self.gap_count += 1
             self._called_at[counter] = at
         elif kind in ("ticket.finished", "ticket.no_show"):
@@ -244,12 +245,19 @@ class EstimateModel:
 
     def _learn_handle(self, group: str, minutes: float) -> None:
         count = self.handle_count.get(group, 0)
-        old = self.handle.get(group, minutes)
-        self.handle[group] = minutes if count == 0 else old + RECENT_WEIGHT * (minutes - old)
+        self.handle[group] = self._recent_mean(("handle", group), self.handle.get(group, 0.0), minutes, RECENT_WEIGHT)
         self.handle_count[group] = count + 1
-        ratio = minutes / self.configured[group]
-        self.pace = ratio if self.pace_count == 0 else self.pace + PACE_WEIGHT * (ratio - self.pace)
+        self.pace = self._recent_mean("pace", self.pace, minutes / self.configured[group], PACE_WEIGHT)
         self.pace_count += 1
+
+    def _recent_mean(self, key: Any, mean: float, value: float, weight: float) -> float:
+        """An exponentially weighted mean in which each sample's weight decays by ``1 - weight``
+        per newer sample, normalised by the weights' sum: the first sample counts as one of few,
+        not as the whole past (seeded with the first sample, one 71-minute service once kept a
+        15-minute group's time above 40 minutes for a whole morning)."""
+        total = self._weights.get(key, 0.0) * (1.0 - weight) + 1.0
+        self._weights[key] = total
+        return mean + (value - mean) / total
 
     # ------------------------------------------------------------------ what was learned
     def _centre_pace(self) -> float:

@@ -54,8 +54,8 @@ if TYPE_CHECKING:  # the engine imports this module; only type hints look back
 COUNTER_CLOSED, COUNTER_PAUSED = "closed", "paused"
 MIN_SAMPLES = 3
 SERVICE_SAMPLES = 200      # services per group kept for the busy counters' remaining time
-RECENT_WEIGHT = 0.1        # weight of a group's newest ticket in its exponentially weighted cycle
-PACE_WEIGHT = 0.05         # weight of the newest ticket in the centre-wide pace
+RECENT_WEIGHT = 0.03       # weight of a group's newest ticket in its exponentially weighted cycle
+PACE_WEIGHT = 0.02         # weight of the newest ticket in the centre-wide pace
 BREAK_GAP_MINUTES = 10.0   # a longer pause between a release and the next call is a break, not overhead
 DEFAULT_PAUSE_MINUTES = 15.0  # expected pause before this centre has paused and resumed today
 PRIORITY_RATE_MIN_MINUTES = 60.0
@@ -120,6 +120,7 @@ class Timeline:
         self.break_seconds = [e.timestamp() for _, e in self.sessions[:-1]]
         self.opening_seconds = self._start_seconds[0] if self.sessions else None
         self.closing_seconds = self.sessions[-1][1].timestamp() if self.sessions else None
+        self.open_minutes_at_closing = self._cumulative[-1]
 
     @classmethod
     def for_day(cls, config: CentreConfig, now: datetime) -> "Timeline":
@@ -522,7 +523,11 @@ class EstimateModel:
             load = loads.get(ticket.group)
             if load is None:
                 load = loads[ticket.group] = self.priority_load(engine, ticket.group, counters, open_now, timeline)
-            wait /= 1.0 - load
+            # priority tickets keep arriving (and going ahead) only until closing
+            before_closing = wait
+            if timeline.closing_seconds is not None:
+                before_closing = min(wait, max(0.0, timeline.open_minutes_at_closing - open_now))
+            wait += load / (1.0 - load) * before_closing
         now_s = now.timestamp()
         point, lo, hi = spread_wait(wait, cycle / max(1, counters))
         after = timeline.next_break_end(open_now)

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
+from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone
 from itertools import accumulate, islice
@@ -58,9 +59,10 @@ RECENT_WEIGHT = 0.03       # weight of a group's newest ticket in its exponentia
 PACE_WEIGHT = 0.02         # weight of the newest ticket in the centre-wide pace
 BREAK_GAP_MINUTES = 10.0   # a longer pause between a release and the next call is a break, not overhead
 DEFAULT_PAUSE_MINUTES = 15.0  # expected pause before this centre has paused and resumed today
-PRIORITY_RATE_MIN_MINUTES = 60.0
 PRIORITY_PRIOR_TICKETS = 20.0  # a group's priority share is shrunk towards the centre's as if from this many tickets
-PRIORITY_LOAD_CAP = 0.3  # priority arrival rates are averaged over at least this long
+PRIORITY_LOAD_CAP = 0.3
+PRIORITY_WINDOW_MINUTES = 60.0   # arrival rates are counted over the last hour...
+PRIORITY_WINDOW_MIN_MINUTES = 15.0  # ...or since the first ticket of the day, at least this long
 # The spread of a wait of ``wait`` open minutes: sigma = RANGE_SPREAD x sqrt(wait x minutes per
 # place) + RANGE_PROPORTIONAL x wait (the square root for the sum of many service times, the
 # proportional part for the day's pace being uncertain). The point told is the walk's mean plus
@@ -188,6 +190,7 @@ class EstimateModel:
         self.pause_sum, self.pause_count = 0.0, 0
         self.priority_issued: dict[str, int] = {}
         self.issued_count: dict[str, int] = {}
+        self.recent_issues: dict[str, deque[float]] = {}  # issue instants (POSIX s) of the last hour, per group
         self.first_issue: datetime | None = None
         self._called_at: dict[int, datetime] = {}
         self._released_at: dict[int, datetime] = {}
@@ -202,6 +205,7 @@ class EstimateModel:
         kind, d, at = event.type, event.data, event.at
         if kind == "ticket.issued":
             self.issued_count[d["group"]] = self.issued_count.get(d["group"], 0) + 1
+            self.recent_issues.setdefault(d["group"], deque()).append(at.timestamp())
             if d.get("priority"):
                 self.priority_issued[d["group"]] = self.priority_issued.get(d["group"], 0) + 1
             if self.first_issue is None or at < self.first_issue:
@@ -400,20 +404,30 @@ class EstimateModel:
         return cached
 
     def priority_load(self, engine: "QueueEngine", group: str, counters: int, open_now: float,
-                      timeline: Timeline) -> float:
-        """Share of ``counters``' time that priority tickets arriving from now on will take."""
+                      timeline: Timeline, now: datetime) -> float:
+        """Share of ``counters``' time that priority tickets arriving from now on will take: the
+        group's own only (counting a share of those of the groups sharing its counters made the
+        estimates worse on the benchmark's tuning days)."""
         if sum(self.priority_issued.values()) < MIN_SAMPLES or counters <= 0 or self.first_issue is None:
             return 0.0  # too few to speak of a rate (and those already waiting are in the walk)
-        span = max(PRIORITY_RATE_MIN_MINUTES, open_now - timeline.open_minutes(self.first_issue))
-        # The group's own priority tickets only: counting those of every group sharing a counter
-        # over-estimated ordinary waits by several minutes on the benchmark's days. The group's
-        # arrival rate times its priority share, the share shrunk towards the centre's (two
-        # priority tickets of a small group early in the day once doubled its waits).
+        return min(self._priority_work(group, now) / counters, PRIORITY_LOAD_CAP)
+
+    def _priority_work(self, group: str, now: datetime) -> float:
+        """Minutes of counter time per minute that ``group``'s priority arrivals bring: its arrival
+        rate over the last hour (arrivals follow the hour of the day) times its priority share,
+        the share shrunk towards the centre's (two priority tickets of a small group early in the
+        day once doubled its waits), times its cycle."""
+        assert self.first_issue is not None
+        window = max(PRIORITY_WINDOW_MIN_MINUTES, min(PRIORITY_WINDOW_MINUTES, (now - self.first_issue).total_seconds() / 60.0))
+        recent = self.recent_issues.get(group)
+        if not recent:
+            return 0.0
+        while recent and recent[0] < now.timestamp() - PRIORITY_WINDOW_MINUTES * 60.0:
+            recent.popleft()
         issued = self.issued_count.get(group, 0)
         centre_share = sum(self.priority_issued.values()) / max(1, sum(self.issued_count.values()))
         share = (self.priority_issued.get(group, 0) + PRIORITY_PRIOR_TICKETS * centre_share) / (issued + PRIORITY_PRIOR_TICKETS)
-        load = issued * share * self.cycle_minutes(group) / span / counters
-        return min(load, PRIORITY_LOAD_CAP)
+        return len(recent) / window * share * self.cycle_minutes(group)
 
     def estimates(self, engine: "QueueEngine", now: datetime, only: str | None = None) -> dict[str, Estimate]:
         """People ahead and expected wait for every waiting ticket, or for ``only`` alone."""
@@ -522,7 +536,7 @@ class EstimateModel:
         if ticket.priority is None:
             load = loads.get(ticket.group)
             if load is None:
-                load = loads[ticket.group] = self.priority_load(engine, ticket.group, counters, open_now, timeline)
+                load = loads[ticket.group] = self.priority_load(engine, ticket.group, counters, open_now, timeline, now)
             # priority tickets keep arriving (and going ahead) only until closing
             before_closing = wait
             if timeline.closing_seconds is not None:

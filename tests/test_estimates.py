@@ -122,7 +122,10 @@ def test_the_afternoons_slower_pace_counts_more_than_the_morning() -> None:
         engine.finish(1, moment)
     cycle = engine.cycle_minutes("ho-tich")
     day_mean = (20 * 8 + 8 * 16) / 28
-    assert cycle > day_mean + 1.5, f"recent 16-minute services should weigh more: cycle {cycle:.1f}"
+    # mildly (RECENT_WEIGHT 0.03: stronger recency cost accuracy on the benchmark's tuning days,
+    # where one long exponential service otherwise swung a group's time); a plain mean, blended
+    # with the configured 8 minutes, stays below the day's mean
+    assert cycle > day_mean + 0.5, f"recent 16-minute services should weigh more: cycle {cycle:.1f}"
 
 
 def test_the_walk_resumed_for_a_new_ticket_agrees_with_a_fresh_walk() -> None:

@@ -73,11 +73,11 @@ PRIORITY_WINDOW_MIN_MINUTES = 15.0  # ...or since the first ticket of the day, a
 # of bench/bench_queueing.py for about 80 % coverage, overall and across the break, in every family.
 RANGE_SPREAD = 1.0
 RANGE_PROPORTIONAL = 0.05
-POINT_SHIFT = 0.25
-RANGE_LOW = -1.2
+POINT_SHIFT = 0.4
+RANGE_LOW = -1.0
 RANGE_HIGH = 1.25
-RANGE_FLOOR = 2.0
-BREAK_WIDENING = 0.6
+RANGE_FLOOR = 1.0
+BREAK_WIDENING = 0.8
 
 
 @dataclass(frozen=True)

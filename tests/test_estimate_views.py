@@ -40,11 +40,11 @@ async def test_ticket_and_tracking_views_show_the_range_and_the_time_after_lunch
             tickets.append(answer.json())
         first, last = tickets[0], tickets[-1]
         assert first["wait_text"] == "dưới 5 phút" and first["wait_minutes"] == 0
-        # four ahead at 8 minutes: 25 minutes before noon, 7 after 13:00; told a quarter of the
-        # spread later (sqrt(32 x 8) + 0.05 x 32 = 17.6 minutes: 4.4 more)
-        assert last["wait_text"] == "sau giờ nghỉ trưa, khoảng 13:11", last
-        assert last["wait_text_en"] == "after the lunch break, around 13:11"
-        assert last["expected_at"].startswith("2026-03-02T13:11")
+        # four ahead at 8 minutes: 25 minutes before noon, 7 after 13:00; told 0.4 of the spread
+        # later (sqrt(32 x 8) + 0.05 x 32 = 17.6 minutes: 7 more)
+        assert last["wait_text"] == "sau giờ nghỉ trưa, khoảng 13:14", last
+        assert last["wait_text_en"] == "after the lunch break, around 13:14"
+        assert last["expected_at"].startswith("2026-03-02T13:14")
         lo, hi = last["wait_range_minutes"]
         assert lo <= last["wait_minutes"] <= hi and last["after_closing"] is False
         token = last["tracking_url"].rsplit("/", 1)[1]
@@ -56,8 +56,11 @@ async def test_ticket_and_tracking_views_show_the_range_and_the_time_after_lunch
         paused = await http.post("/api/v1/counters/1/pause", json={"reason": "họp", "minutes": 20}, headers=officer)
         assert paused.status_code == 200, paused.text
         tracked = (await http.get(f"/api/v1/track/{first['tracking_url'].rsplit('/', 1)[1]}")).json()
-        # the only counter is back in the 20 minutes its officer said (the walk's mean; told a bit later)
-        assert tracked["wait_minutes"] == round(20.0 + 0.25 * (math.sqrt(20.0 * 8) + 0.05 * 20.0), 1)
+        # the only counter is back in the 20 minutes its officer said (11:55); the wait told is 0.4 of
+        # the spread later (5.5 minutes), which falls past noon: after the lunch break, at 13:00
+        shift = 0.4 * (math.sqrt(20.0 * 8) + 0.05 * 20.0)
+        assert tracked["wait_minutes"] == round(20.0 + 60.0 + shift, 1) == 85.5
+        assert tracked["wait_text"] == "sau giờ nghỉ trưa, khoảng 13:00"
 
 
 async def test_the_outlook_warns_before_issuing_when_the_call_would_fall_after_closing(tmp_path):

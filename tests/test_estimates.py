@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from server import estimates
 from server.estimates import Timeline, wait_view
 from tests.engine_support import HCM, at, make_config, new_engine, replayed
 
@@ -40,9 +41,9 @@ def test_a_ticket_whose_turn_falls_after_lunch_is_told_the_time_after_lunch() ->
     last = engine.estimates(now, only=tickets[-1].id)[tickets[-1].id]
     # four ahead at 8 minutes each = 32 open minutes: 20 before noon, 12 after 13:00
     assert last.mean_minutes == 92.0
-    # the point told is the mean plus a quarter of the spread (sqrt(32 x 8) + 0.05 x 32 = 17.6): 4.4 later
-    assert last.wait_minutes == round(92.0 + 0.25 * 17.6, 1) == 96.4
-    assert last.expected_at.astimezone(HCM).strftime("%H:%M") == "13:16"
+    # the point told is the mean plus 0.4 of the spread (sqrt(32 x 8) + 0.05 x 32 = 17.6): 7 later
+    assert estimates.POINT_SHIFT == 0.4 and last.wait_minutes == round(92.0 + 0.4 * 17.6, 1) == 99.0
+    assert last.expected_at.astimezone(HCM).strftime("%H:%M") == "13:19"
     assert last.after_break and not last.after_closing
     view = wait_view(CONFIG, last, now)
     assert view["wait_text"].startswith("sau giờ nghỉ trưa, khoảng 13:1")

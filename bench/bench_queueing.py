@@ -10,8 +10,8 @@ the lunch break, the demo's hourly arrival profile, 12 % priority tickets, offic
 moment to call and to start, absent citizens recalled) in five scenario families
 (server/wait_scenarios.py) and compares, for every ticket, the wait estimated at issue time with
 the actual wait until its first call, against the classic predictors LES, HOL, QL and a 30-minute
-rolling average (Ibrahim & Whitt 2009). Tuning uses seeds 0-5; ``--fresh`` runs seeds 1000-1005,
-kept for the reported figures.
+rolling average (Ibrahim & Whitt 2009). Tuning uses seeds 0-19; ``--fresh`` runs seeds 1000-1005,
+kept for the reported figures (docs/estimates.md).
 
     .venv/bin/python bench/bench_queueing.py [--quick] [--seeds 4] [--part 2 --fresh]
 """

@@ -19,15 +19,19 @@ How an estimate is made (issue 17):
   open counter serves a group, its configured counters are assumed to open now (before opening
   hours: at opening).
 * **Recent pace.** A group's cycle (call to release, plus the pause before the next call) is an
-  exponentially weighted mean of its latest tickets, blended with the configured service time scaled
-  by the centre-wide recent pace while the group has few of its own: after lunch the slower
-  afternoon counts, not the faster morning.
-* **Priority arrivals.** An ordinary ticket's wait grows by the priority tickets expected to arrive
-  while it waits and go ahead of it (today's priority arrival rate of the groups sharing its
-  counters x their cycle / its counters).
-* **An honest range.** ``wait_range`` is the point estimate plus or minus a spread that grows with
-  the square root of the wait (a sum of many service times), calibrated on the benchmark's tuning
-  days to hold the real wait for about 80 % of tickets (bench/bench_queueing.py part 2).
+  exponentially weighted mean of its tickets (normalised by the weights' sum; mild, 0.03 per ticket:
+  stronger recency let single long services swing the estimate on the benchmark's days), blended
+  with the configured service time scaled by the centre-wide recent pace while the group has few of
+  its own: a slower afternoon counts more than the morning.
+* **Priority arrivals.** An ordinary ticket's wait grows by the priority tickets of its own group
+  expected to arrive before closing and go ahead of it (the group's arrival rate over the last
+  hour x its priority share, shrunk towards the centre's, x its cycle / its counters).
+* **Scheduled counters.** A closed counter is expected when it opens: every counter at the day's
+  opening before the doors open, and a counter with ``opens = "HH:MM"`` in the centre file then.
+* **An honest range.** The point told is the walk's mean plus 0.4 of the wait's spread (sigma =
+  sqrt(wait x minutes per place) + 0.05 wait); the range runs from -1.0 to +1.25 sigma, its part
+  past the next break stretched; all in open minutes, then mapped to wall time. Fitted on the
+  benchmark's tuning seeds for about 80 % coverage (docs/estimates.md).
 * **Fast.** Everything that depends only on the day's events (cycles, sorted service samples, which
   counters a group may use) is cached until the next event; and when the only events since the last
   walk issued tickets at the end of the line and the counters' free instants are unchanged, the walk

@@ -1093,9 +1093,9 @@ class QueueEngine:
         last: dict[str, Ticket] = {}
         for ticket in self._line:
             last[ticket.group] = ticket
-        estimates = self.estimates(now) if last else {}
-        for code, entry in groups.items():
-            view = wait_view(self.config, estimates.get(last[code].id) if code in last else None, now)
+        for code, entry in groups.items():  # one walk, resumed: each group's last alone is worded
+            estimate = self.estimates(now, only=last[code].id).get(last[code].id) if code in last else None
+            view = wait_view(self.config, estimate, now)
             entry.update(wait_text=view["wait_text"], wait_text_en=view["wait_text_en"],
                          wait_range_minutes=view["wait_range_minutes"])
         return {

@@ -88,6 +88,7 @@ async def test_the_outlook_warns_before_issuing_when_the_call_would_fall_after_c
 async def test_console_and_dashboard_show_the_tracking_pages_words(tmp_path):
     """The officer's waiting list and the manager's dashboard say what the citizen's phone says."""
     playwright_api = pytest.importorskip("playwright.async_api")
+    from tests.test_staff_pages import sign_in
     from tests.test_web_pages import ARGS, CHROMIUM, DESKTOP, shots_dir
 
     if not Path(CHROMIUM).exists():
@@ -108,7 +109,7 @@ async def test_console_and_dashboard_show_the_tracking_pages_words(tmp_path):
             shots = shots_dir(tmp_path)
             page = await (await browser.new_context(viewport=DESKTOP)).new_page()
             await page.goto(f"{centre.base_url}/console")
-            await sign_in(page, "canbo1", counter="1")
+            await sign_in(page, "canbo1", "matkhau-123", counter="1")
             rows = page.locator("#waiting tr")
             await playwright_api.expect(rows).to_have_count(5)
             words = [await rows.nth(i).locator("td.wait-range").inner_text() for i in range(5)]
@@ -119,7 +120,7 @@ async def test_console_and_dashboard_show_the_tracking_pages_words(tmp_path):
 
             board = await (await browser.new_context(viewport=DESKTOP)).new_page()
             await board.goto(f"{centre.base_url}/dashboard")
-            await sign_in(board, "quanly")
+            await sign_in(board, "quanly", "matkhau-123")
             groups = board.locator("#groups tr")
             await playwright_api.expect(groups.first).to_be_visible()
             shown = {await groups.nth(i).locator("th").inner_text(): await groups.nth(i).locator("td.wait-range").inner_text()
@@ -129,10 +130,3 @@ async def test_console_and_dashboard_show_the_tracking_pages_words(tmp_path):
             await board.screenshot(path=str(shots / "dashboard-wait-range-desktop.png"))
             await browser.close()
 
-
-async def sign_in(page, username: str, counter: str | None = None) -> None:
-    await page.fill("input[name=username]", username)
-    await page.fill("input[name=password]", "matkhau-123")
-    if counter is not None:
-        await page.select_option("#login-form select[name=counter]", counter)
-    await page.click("#login-form button[type=submit]")

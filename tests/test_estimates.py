@@ -11,7 +11,8 @@ from datetime import timedelta
 
 from server import estimates
 from server.estimates import Timeline, wait_view
-from tests.engine_support import HCM, at, make_config, new_engine, replayed
+from luot.config import parse_config
+from tests.engine_support import HCM, at, make_config, new_engine, replayed, sample_data
 
 MON = 2  # 2 March 2026 is a Monday
 CONFIG = make_config()
@@ -161,3 +162,64 @@ def test_short_waits_and_plain_ranges_are_worded_for_people() -> None:
     lo, hi = view["wait_range_minutes"]
     assert low % 5 == 0 and high % 5 == 0 and low <= lo <= view["wait_minutes"] <= hi <= high
     assert view["expected_at"].startswith("2026-03-02T09:")
+
+
+def test_a_counter_the_centre_file_says_opens_later_is_expected_then_and_not_after() -> None:
+    data = sample_data()
+    for counter in data["counters"]:
+        if counter["number"] == 2:
+            counter["opens"] = "09:00"
+    late = parse_config(data, "late")
+    walks = {}
+    for name, config in (("plain", CONFIG), ("late", late)):
+        engine = new_engine(config)
+        engine.open_counter(1, "a", at(MON, 7, 30))
+        tickets = [engine.issue("ho-tich", at(MON, 7, 59) + timedelta(seconds=i))[0] for i in range(10)]
+        walks[name] = [engine.estimates(at(MON, 8), only=t.id)[t.id].mean_minutes for t in tickets[-2:]]
+        # half an hour past its time and still closed: no longer expected
+        engine.estimates(at(MON, 9, 30))
+        walks[name + " at 09:30"] = engine.estimates(at(MON, 9, 30), only=tickets[-1].id)[tickets[-1].id].mean_minutes
+    # counter 1 alone: the 9th and 10th wait 8 x 8 and 9 x 8 minutes; with counter 2 opening at 09:00
+    # (60 minutes from now) the 9th goes there at 09:00 and the 10th is counter 1's 9th
+    assert walks["plain"] == [64.0, 72.0]
+    assert walks["late"] == [60.0, 64.0]
+    assert walks["late at 09:30"] == walks["plain at 09:30"]
+
+
+def test_before_opening_the_counters_not_open_yet_are_expected_at_opening() -> None:
+    engine = new_engine(CONFIG)
+    engine.open_counter(1, "early", at(MON, 7))  # one officer signs in early; counter 2 is still closed
+    tickets = [engine.issue("ho-tich", at(MON, 7, 0) + timedelta(seconds=i))[0] for i in range(4)]
+    waits = [engine.estimates(at(MON, 7, 10), only=t.id)[t.id].mean_minutes for t in tickets]
+    assert waits == [20.0, 20.0, 28.0, 28.0]  # counters 1 and 2 both serve ho-tich from 07:30
+
+
+def test_a_newcomer_is_told_what_the_issued_ticket_is_told() -> None:
+    engine = new_engine(CONFIG)
+    engine.open_counter(1, "a", at(MON, 7, 30))
+    for i in range(6):
+        engine.issue("ho-tich", at(MON, 10) + timedelta(seconds=i), priority="elderly" if i == 3 else None)
+    now = at(MON, 10, 1)
+    before = engine.newcomer_estimate("ho-tich", now)
+    ticket, _ = engine.issue("ho-tich", now)
+    assert before == engine.estimates(now, only=ticket.id)[ticket.id]
+    assert engine.newcomer_estimate("dat-dai", now).ahead == 0  # its counters are assumed to open
+    try:
+        engine.newcomer_estimate("khong-co", now)
+    except KeyError:
+        pass
+    else:
+        raise AssertionError("an unknown group has no outlook")
+
+
+def test_a_range_reaching_past_lunch_says_so_and_keeps_the_clock_time() -> None:
+    engine = new_engine(CONFIG)
+    engine.open_counter(1, "a", at(MON, 7, 30))
+    tickets = [engine.issue("ho-tich", at(MON, 11, 44) + timedelta(seconds=i))[0] for i in range(2)]
+    now = at(MON, 11, 45)
+    estimate = engine.estimates(now, only=tickets[-1].id)[tickets[-1].id]
+    lo, hi = estimate.wait_range  # the point (11:56) is before noon, the range's end after 13:00
+    assert estimate.mean_minutes == 8.0 and not estimate.after_break and lo < 8 and hi > 75, estimate
+    view = wait_view(CONFIG, estimate, now)
+    assert view["wait_text"].startswith(f"từ {lo // 5 * 5} phút đến khoảng 13:") and view["wait_text"].endswith("(có thể sau giờ nghỉ)")
+    assert view["wait_text_en"].endswith("(maybe after the break)")

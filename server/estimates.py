@@ -28,8 +28,8 @@ How an estimate is made (issue 17):
   hour x its priority share, shrunk towards the centre's, x its cycle / its counters).
 * **Scheduled counters.** A closed counter is expected when it opens: every counter at the day's
   opening before the doors open, and a counter with ``opens = "HH:MM"`` in the centre file then.
-* **An honest range.** The point told is the walk's mean plus 0.4 of the wait's spread (sigma =
-  sqrt(wait x minutes per place) + 0.05 wait); the range runs from -1.0 to +1.25 sigma, its part
+* **An honest range.** The point told is the walk's mean plus 0.8 of the wait's spread, at most
+  9.6 minutes (sigma = sqrt(wait x minutes per place) + 0.05 wait); the range runs from -1.0 to +1.25 sigma, its part
   past the next break stretched; all in open minutes, then mapped to wall time. Fitted on the
   benchmark's tuning seeds for about 80 % coverage (docs/estimates.md).
 * **Fast.** Everything that depends only on the day's events (cycles, sorted service samples, which
@@ -70,14 +70,16 @@ PRIORITY_WINDOW_MIN_MINUTES = 15.0  # ...or since the first ticket of the day, a
 # The spread of a wait of ``wait`` open minutes: sigma = RANGE_SPREAD x sqrt(wait x minutes per
 # place) + RANGE_PROPORTIONAL x wait (the square root for the sum of many service times, the
 # proportional part for the day's pace being uncertain). The point told is the walk's mean plus
-# POINT_SHIFT sigma (the walk's mean was optimistic: waits are skewed and citizens are hurt more by
-# a short promise than a long one); the range runs from RANGE_LOW to RANGE_HIGH sigma, plus
+# POINT_SHIFT sigma, sigma capped at POINT_SHIFT_CAP (the walk's mean was optimistic: waits are
+# skewed and citizens are hurt more by a short promise than a long one; past about ten minutes a
+# larger shift only adds error); the range runs from RANGE_LOW to RANGE_HIGH sigma, plus
 # RANGE_FLOOR minutes each side; the part of the range beyond the next break is widened by
 # BREAK_WIDENING (the afternoon pace is not known in the morning). Fitted on the tuning seeds 0-19
 # of bench/bench_queueing.py for about 80 % coverage, overall and across the break, in every family.
 RANGE_SPREAD = 1.0
 RANGE_PROPORTIONAL = 0.05
-POINT_SHIFT = 0.4
+POINT_SHIFT = 0.8
+POINT_SHIFT_CAP = 12.0  # minutes of sigma at most: a longer wait's promise moves by 0.8 x 12 minutes, no more
 RANGE_LOW = -1.0
 RANGE_HIGH = 1.25
 RANGE_FLOOR = 1.0
@@ -88,8 +90,8 @@ BREAK_WIDENING = 0.8
 class Estimate:
     """People ahead and the expected wait of one waiting ticket.
 
-    ``wait_minutes`` is the point told (the walk's mean ``mean_minutes`` shifted up by a quarter of
-    the spread: server/estimates.py RANGE_SPREAD); ``wait_range`` the range the
+    ``wait_minutes`` is the point told (the walk's mean ``mean_minutes`` shifted up by part of the
+    spread: POINT_SHIFT); ``wait_range`` the range the
     citizen is told (whole minutes); ``expected_at`` the expected call time; ``after_break`` is true
     when the wait crosses a break or the night (the clock time is then the clearer promise);
     ``after_closing`` when the call is expected after the day's last session.
@@ -571,7 +573,7 @@ def spread_wait(wait: float, step: float) -> tuple[float, float, float]:
     """The point told and the range around the walk's mean ``wait`` (open minutes), given the
     minutes each place in the line takes (``step``): see RANGE_SPREAD."""
     sigma = RANGE_SPREAD * math.sqrt(wait * step) + RANGE_PROPORTIONAL * wait
-    return (wait + POINT_SHIFT * sigma, max(0.0, wait + RANGE_LOW * sigma - RANGE_FLOOR),
+    return (wait + POINT_SHIFT * min(sigma, POINT_SHIFT_CAP), max(0.0, wait + RANGE_LOW * sigma - RANGE_FLOOR),
             wait + RANGE_HIGH * sigma + RANGE_FLOOR)
 
 

@@ -42,13 +42,15 @@ def test_a_ticket_whose_turn_falls_after_lunch_is_told_the_time_after_lunch() ->
     last = engine.estimates(now, only=tickets[-1].id)[tickets[-1].id]
     # four ahead at 8 minutes each = 32 open minutes: 20 before noon, 12 after 13:00
     assert last.mean_minutes == 92.0
-    # the point told is the mean plus 0.4 of the spread (sqrt(32 x 8) + 0.05 x 32 = 17.6): 7 later
-    assert estimates.POINT_SHIFT == 0.4 and last.wait_minutes == round(92.0 + 0.4 * 17.6, 1) == 99.0
-    assert last.expected_at.astimezone(HCM).strftime("%H:%M") == "13:19"
+    # the point told is the mean plus 0.8 of the spread (sqrt(32 x 8) + 0.05 x 32 = 17.6), the spread
+    # capped at 12 minutes: 9.6 minutes later
+    assert (estimates.POINT_SHIFT, estimates.POINT_SHIFT_CAP) == (0.8, 12.0)
+    assert last.wait_minutes == round(92.0 + 0.8 * 12.0, 1) == 101.6
+    assert last.expected_at.astimezone(HCM).strftime("%H:%M") == "13:21"
     assert last.after_break and not last.after_closing
     view = wait_view(CONFIG, last, now)
-    assert view["wait_text"].startswith("sau giờ nghỉ trưa, khoảng 13:1")
-    assert view["wait_text_en"].startswith("after the lunch break, around 13:1")
+    assert view["wait_text"] == "sau giờ nghỉ trưa, khoảng 13:21"
+    assert view["wait_text_en"] == "after the lunch break, around 13:21"
     lo, hi = view["wait_range_minutes"]
     assert lo < 92 < hi
     first = engine.estimates(now, only=tickets[0].id)[tickets[0].id]
@@ -93,8 +95,7 @@ def test_a_pause_over_lunch_counts_as_short_and_the_counter_is_expected_back_aft
     fresh.pause(1, at(MON, 11, 50))
     estimate = fresh.estimates(at(MON, 11, 52), only=ticket.id)[ticket.id]
     # the default 15 open minutes after 11:50: ten before noon, five after 13:00
-    assert (estimate.expected_at - timedelta(minutes=estimate.wait_minutes - estimate.mean_minutes)
-            ).astimezone(HCM).strftime("%H:%M") == "13:05"
+    assert (at(MON, 11, 52) + timedelta(minutes=estimate.mean_minutes)).astimezone(HCM).strftime("%H:%M") == "13:05"
     assert estimate.after_break
 
 

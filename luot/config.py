@@ -218,6 +218,44 @@ class RegionLink(_Strict):
         return self
 
 
+class BookingSettings(_Strict):
+    """``[booking]``: numbers taken from a phone and appointments (docs/bookings.md). The defaults are
+    Hanoi's iHanoi online-number rules: numbers taken 08:00-16:00, at most 2 a person a day and 1 a
+    procedure group, booking today or up to 6 days ahead."""
+
+    enabled: bool = Field(True, description="false: the booking endpoints refuse and the kiosk hides its check-in button")
+    open_from: str = Field("08:00", pattern=r"^\d\d:\d\d$", description="local time from which numbers and appointments can be taken")
+    open_until: str = Field("16:00", pattern=r"^\d\d:\d\d$", description="local time after which they cannot")
+    days_ahead: int = Field(6, ge=0, le=60, description="appointments today or up to this many days ahead")
+    per_phone_day: int = Field(2, ge=1, le=50, description="bookings one phone may hold for one service day")
+    per_phone_group_day: int = Field(1, ge=1, le=50, description="bookings one phone may hold for one group on one day")
+    per_address_day: int = Field(10, ge=1, le=10_000, description="bookings made from one network address in one day")
+    no_show_limit: int = Field(2, ge=1, le=100, description="a phone with this many no-shows in no_show_days may not book")
+    no_show_days: int = Field(30, ge=1, le=365)
+    grace_minutes: int = Field(15, ge=1, le=240, description="how long a number whose turn came keeps its place before check-in")
+    checkin_early_minutes: int = Field(30, ge=0, le=240, description="how early before its slot an appointment may check in")
+    slot_minutes: int = Field(30, ge=5, le=240)
+    slot_capacity: int = Field(2, ge=1, le=500, description="appointments per slot and group")
+    group_slot_capacity: dict[str, int] = Field({}, description="per-group override of slot_capacity")
+    keep_phone_days: int = Field(7, ge=0, le=365, description="the encrypted phone of a booking is deleted after this many days")
+
+    @model_validator(mode="after")
+    def _times(self) -> "BookingSettings":
+        for name in ("open_from", "open_until"):
+            hours, minutes = map(int, getattr(self, name).split(":"))
+            if hours > 23 or minutes > 59:
+                raise ValueError(f"{name}: {getattr(self, name)!r} is not a time; write e.g. '08:00'")
+        if self.open_from >= self.open_until:
+            raise ValueError("open_from must be before open_until")
+        bad = [g for g, n in self.group_slot_capacity.items() if not 1 <= n <= 500]
+        if bad:
+            raise ValueError(f"group_slot_capacity: {bad[0]!r} must be 1 to 500")
+        return self
+
+    def capacity(self, group: str) -> int:
+        return self.group_slot_capacity.get(group, self.slot_capacity)
+
+
 class CentreConfig(_Strict):
     """The whole validated configuration of one centre."""
 
@@ -238,6 +276,7 @@ class CentreConfig(_Strict):
     metrics: MetricsSettings = MetricsSettings()
     greeter: GreeterSettings = GreeterSettings()
     export: ExportSettings = ExportSettings()
+    booking: BookingSettings = BookingSettings()
 
     @field_validator("hours")
     @classmethod
@@ -307,6 +346,9 @@ class CentreConfig(_Strict):
             if code not in codes:
                 problems.append(f"greeter.procedure_groups: {key!r} goes to {code!r}, which is not a group code; "
                                 f"use one of: {', '.join(sorted(codes))}")
+        for code in self.booking.group_slot_capacity:
+            if code not in codes:
+                problems.append(f"booking.group_slot_capacity: {code!r} is not a group code")
         if self.greeter.guidance_group is not None and self.greeter.guidance_group not in codes:
             problems.append(f"greeter.guidance_group: {self.greeter.guidance_group!r} is not a group code")
         if problems:

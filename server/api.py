@@ -24,6 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from luot.credentials import Credentials
 from server.accounts import AccountError, Accounts
+from server.booking_service import BookingDesk
 from server.devices import DeviceRegistry, RegistryError
 from server.engine import QueueError
 from server.http_common import ApiError, error_response
@@ -31,7 +32,7 @@ from server.http_limits import EdgeMiddleware
 from server.live import LiveHub
 from server.login_gate import LoginGate
 from server.metrics import CentreMetrics
-from server.routes import counters, devices, docs, dossiers, enrol, export, metrics, pages, public, reports, staff, tickets
+from server.routes import bookings, counters, devices, docs, dossiers, enrol, export, metrics, pages, public, reports, staff, tickets
 from server.service import CentreService
 from server.storage import StorageError
 
@@ -56,6 +57,9 @@ def create_app(service: CentreService, credentials: Credentials, link: Any = Non
     app.state.accounts = accounts or Accounts(service.storage, service.config.staff)
     app.state.live = LiveHub(service)
     app.state.metrics = CentreMetrics(service, link, app.state.live)  # hooked into commits from the start
+    app.state.bookings = BookingDesk.for_data_dir(service, credentials.path.parent)
+    app.state.codes = None  # server/otp.py OneTimeCodes and server/phones.py PhoneVault: set by the runtime
+    app.state.vault = None
     _add_error_handlers(app)
     app.add_middleware(EdgeMiddleware)  # body size and origin, before routing and authentication
     app.add_middleware(LoginGate)  # a locked-out address's sign-ins refused before any parsing
@@ -63,6 +67,7 @@ def create_app(service: CentreService, credentials: Credentials, link: Any = Non
     app.include_router(public.router)
     app.include_router(staff.router)
     app.include_router(tickets.router)
+    app.include_router(bookings.router)
     app.include_router(counters.router)
     app.include_router(dossiers.router)
     app.include_router(devices.router)

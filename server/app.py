@@ -165,6 +165,7 @@ class CentreRuntime:
         # Where enrolling devices are sent: the centre file's broker, else ours (host None: the one they reach us at).
         app.state.mqtt_address = (self.config.mqtt.host, self.mqtt_port) if self.options.mqtt else None
         self.app = app
+        app.state.bookings.start()  # lapses remote numbers whose grace passed (server/booking_service.py)
         port = self.options.http_port if self.options.http_port is not None else self.config.http.port
         # proxy_headers off: the login guard keys on the socket's peer address, which a caller
         # cannot forge the way it can write X-Forwarded-For (and the middleware costs every request).
@@ -208,6 +209,9 @@ class CentreRuntime:
             self.http.should_exit = True
             if self._http_task:
                 await asyncio.wait([self._http_task], timeout=5)
+        bookings = getattr(getattr(getattr(self, "app", None), "state", None), "bookings", None)
+        if bookings is not None:
+            await bookings.stop()
         if self.exporter is not None:
             await self.exporter.stop()
         if self.access is not None:

@@ -1,0 +1,150 @@
+"""Bookings through the one write path: engine command → commit → answer (docs/bookings.md).
+
+The engine decides (limits, capacity, check-in, lapse); this adapter gives it what only I/O can
+know: this phone's no-shows on earlier days (storage), the keyed hash of the caller's network
+address, and the clock for the periodic tick. It also keeps the encrypted phone of each booking in
+``booking_contacts`` (never in an event) and deletes it after ``booking.keep_phone_days``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import secrets
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from server.engine import Booking, QueueEngine, QueueError
+from server.service import CentreService
+
+log = logging.getLogger("luot.bookings")
+
+TICK_SECONDS = 20.0
+"""How often lapses are looked for: a remote number's grace is minutes, so 20 s is on time."""
+
+
+def address_secret(path: Path) -> bytes:
+    """The key of the network-address hashes: read from ``path``, created (random, mode 600) when
+    missing, so per-address limits survive a restart without any address being stored."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32) + "\n", encoding="ascii")
+        path.chmod(0o600)
+    return path.read_text(encoding="ascii").strip().encode("ascii")
+
+
+class BookingDesk:
+    """Make, check in and cancel bookings for one centre; run the clock's part (lapses)."""
+
+    def __init__(self, service: CentreService, secret: bytes) -> None:
+        self.service = service
+        self._secret = secret
+        self._task: asyncio.Task[None] | None = None
+
+    @classmethod
+    def for_data_dir(cls, service: CentreService, data_dir: Path) -> "BookingDesk":
+        return cls(service, address_secret(Path(data_dir) / "booking-address.key"))
+
+    def address_key(self, address: str) -> str:
+        """A keyed hash of a client address: enough to count bookings per address, not to find it."""
+        return hmac.new(self._secret, ("address:" + address).encode("utf-8"), hashlib.sha256).hexdigest()
+
+    # ------------------------------------------------------------------ commands
+    async def make(self, kind: str, group: str, phone_key: str, sealed_phone: str | None, address: str | None,
+                   actor: str, slot: datetime | None = None) -> dict[str, Any]:
+        """A booking; its answer carries the raw code and token (shown once, never stored)."""
+        config = self.service.config
+        today = config.service_day(self.service.now())
+        first = (today - timedelta(days=config.booking.no_show_days)).isoformat()
+        no_shows = await self.service.storage.booking_no_shows(phone_key, first, today.isoformat())
+        address_key = self.address_key(address) if address else None
+
+        def command(engine: QueueEngine, now: datetime) -> tuple[tuple[Booking, dict[str, Any]], list[Any]]:
+            booking, events = engine.make_booking(kind, group, phone_key, now, slot=slot, address_key=address_key,
+                                                  recent_no_shows=no_shows)
+            return (booking, self.view(booking)), events
+
+        booking, view = await self.service.run(command, actor=actor)
+        if sealed_phone:
+            await self.service.storage.save_contact(booking.id, sealed_phone, booking.day.isoformat())
+        token = booking.token or ""
+        return {**view, "code": booking.code, "code_display": f"{booking.code[:4]}-{booking.code[4:]}" if booking.code else None,
+                "token": token, "tracking_url": self.service.tracking_url(token)}
+
+    async def check_in(self, actor: str, code: str | None = None, token: str | None = None,
+                       booking_id: str | None = None) -> dict[str, Any]:
+        def command(engine: QueueEngine, now: datetime) -> tuple[dict[str, Any], list[Any]]:
+            booking, events = engine.check_in_booking(now, code=code, token=token, booking_id=booking_id)
+            return self.view(booking), events
+
+        return await self.service.run(command, actor=actor)
+
+    async def cancel(self, booking_id: str, actor: str, reason: str) -> dict[str, Any]:
+        def command(engine: QueueEngine, now: datetime) -> tuple[dict[str, Any], list[Any]]:
+            booking, events = engine.cancel_booking(booking_id, now, reason=reason)
+            return self.view(booking), events
+
+        return await self.service.run(command, actor=actor)
+
+    def by_token(self, token: str) -> dict[str, Any]:
+        engine = self.service.engine
+        return self.view(engine.find_booking(self.service.now(), token=token))
+
+    def view(self, booking: Booking) -> dict[str, Any]:
+        """The booking view plus, once it has a ticket in today's line, that ticket's view."""
+        engine = self.service.engine
+        view = engine.booking_view(booking)
+        ticket = engine.tickets.get(booking.ticket_id or "")
+        view["ticket"] = self.service.ticket_view(ticket.id) if ticket is not None else None
+        return view
+
+    async def day_list(self, day: str) -> dict[str, Any]:
+        """Staff list of a day's bookings: the engine's when it holds the day, else the stored rows."""
+        engine = self.service.engine
+        held = [b for b in engine.bookings.values() if b.day.isoformat() == day]
+        if held or (engine.day is not None and day >= engine.day.isoformat()):
+            bookings = [self.view(b) for b in sorted(held, key=lambda b: (b.slot or b.made_at, b.made_at))]
+        else:
+            bookings = await self.service.storage.bookings_of_day(day)
+        from datetime import date
+        return {"day": day, "bookings": bookings, "slots": engine.slot_table(date.fromisoformat(day))}
+
+    # ------------------------------------------------------------------ the clock's part
+    async def tick(self) -> list[str]:
+        """Lapse what is due and delete old contacts; returns the lapsed booking ids."""
+        lapsed: list[str] = []
+        if self.service.engine.day is not None:
+            def command(engine: QueueEngine, now: datetime) -> tuple[list[str], list[Any]]:
+                bookings, events = engine.booking_tick(now)
+                return [b.id for b in bookings], events
+
+            lapsed = await self.service.run(command, actor="server")
+        config = self.service.config
+        keep = config.booking.keep_phone_days
+        cutoff = config.service_day(self.service.now()) - timedelta(days=keep)
+        await self.service.storage.forget_contacts(cutoff.isoformat())
+        return lapsed
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="luot-booking-tick")
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_SECONDS)
+            try:
+                await self.tick()
+            except QueueError as error:  # e.g. a suspect clock: nothing lapses until it is confirmed
+                log.warning("booking tick refused: %s", error.message_en)
+            except Exception:
+                log.exception("booking tick failed")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass

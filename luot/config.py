@@ -167,6 +167,40 @@ class ExportSettings(_Strict):
     batch: int = Field(100, ge=1, le=1000)
 
 
+class NotifySettings(_Strict):
+    """``[notify]``: messages to citizens who booked (one-time codes, "your turn is near", "please come
+    to counter N") through an outbox and its channels (docs/notifications.md). No channel: nothing
+    can reach a phone, so one-time codes are refused (fail closed) and turn messages wait."""
+
+    channels: list[Literal["sms", "zalo"]] = Field([], description="tried in this order for each message; "
+                                                                     "sms = Gammu SMSD, zalo = Zalo OA (ZNS)")
+    near_ahead: int = Field(3, ge=0, le=50, description="message when this many people or fewer are ahead; 0 = never")
+    keep_phone_days: int = Field(30, ge=1, le=365, description="sealed phones (outbox, Gammu's sent folder) are deleted after this many days")
+    retry_base_seconds: float = Field(5.0, gt=0, le=3600, description="first wait after a failed send; each further failure doubles it")
+    retry_max_seconds: float = Field(300.0, gt=0, le=86_400)
+    give_up_minutes: int = Field(60, ge=1, le=24 * 60, description="a turn message still unsent this long after it was queued is dropped")
+    gammu_config: str = Field("gammu-smsdrc", min_length=1, description="the Gammu SMSD configuration (service = files); "
+                                                                        "relative paths are inside the data directory")
+    sms_max_chars: int = Field(320, ge=70, le=1000, description="longest SMS text; longer texts are cut (each 70 characters of Vietnamese is one SMS part)")
+    zalo_url: str = Field("https://business.openapi.zalo.me/message/template", pattern=r"^https?://\S+$",
+                          description="ZNS send-template endpoint")
+    zalo_token_file: str = Field("zalo-oa.token", min_length=1, description="the OA access token, relative to the data directory")
+    zalo_templates: dict[str, str] = Field({}, description="message kind (otp, near, called) -> approved ZNS template id")
+
+
+class OtpSettings(_Strict):
+    """``[otp]``: one-time codes that confirm a phone number (server/otp.py). The defaults give an
+    attacker at most ``per_phone_per_hour * max_wrong`` guesses an hour at one phone (15 in a
+    million: bench/bench_otp_bruteforce.py)."""
+
+    ttl_seconds: int = Field(300, ge=60, le=3600, description="a code is good for this long")
+    max_wrong: int = Field(5, ge=1, le=20, description="wrong tries that kill a code")
+    resend_seconds: int = Field(60, ge=0, le=3600, description="shortest gap between two codes to one phone")
+    per_phone_per_hour: int = Field(3, ge=1, le=100)
+    per_phone_per_day: int = Field(6, ge=1, le=1000)
+    per_address_per_hour: int = Field(10, ge=1, le=10_000, description="codes requested from one network address (a bot's)")
+
+
 class StorageSettings(_Strict):
     path: str = "var/luot.sqlite3"
     min_free_mb: int = Field(500, ge=0, description="/health answers 503 when the database's disk has less free space")
@@ -277,6 +311,8 @@ class CentreConfig(_Strict):
     greeter: GreeterSettings = GreeterSettings()
     export: ExportSettings = ExportSettings()
     booking: BookingSettings = BookingSettings()
+    notify: NotifySettings = NotifySettings()
+    otp: OtpSettings = OtpSettings()
 
     @field_validator("hours")
     @classmethod

@@ -14,6 +14,7 @@ per resource (server/routes/); shared pieces are in server/http_common.py.
 """
 
 import logging
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -25,6 +26,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from luot.credentials import Credentials
 from server.accounts import AccountError, Accounts
 from server.booking_service import BookingDesk
+from server.notify.notifier import Notifier
+from server.notify.turn import TurnMessages
+from server.otp import OneTimeCodes
+from server.phones import PhoneVault
 from server.devices import DeviceRegistry, RegistryError
 from server.engine import QueueError
 from server.http_common import ApiError, error_response
@@ -57,9 +62,7 @@ def create_app(service: CentreService, credentials: Credentials, link: Any = Non
     app.state.accounts = accounts or Accounts(service.storage, service.config.staff)
     app.state.live = LiveHub(service)
     app.state.metrics = CentreMetrics(service, link, app.state.live)  # hooked into commits from the start
-    app.state.bookings = BookingDesk.for_data_dir(service, credentials.path.parent)
-    app.state.codes = None  # server/otp.py OneTimeCodes and server/phones.py PhoneVault: set by the runtime
-    app.state.vault = None
+    _add_bookings(app, service, credentials.path.parent)
     _add_error_handlers(app)
     app.add_middleware(EdgeMiddleware)  # body size and origin, before routing and authentication
     app.add_middleware(LoginGate)  # a locked-out address's sign-ins refused before any parsing
@@ -80,6 +83,20 @@ def create_app(service: CentreService, credentials: Credentials, link: Any = Non
     app.include_router(docs.router)
     docs.mount_assets(app)
     return app
+
+
+def _add_bookings(app: FastAPI, service: CentreService, data_dir: Path) -> None:
+    """Phones, one-time codes, the notifier's outbox, "your turn is near" and the booking desk
+    (docs/bookings.md, docs/notifications.md). Their secrets and files live in the data directory;
+    the runtime starts the background tasks (server/app.py)."""
+    vault = PhoneVault.for_data_dir(data_dir)
+    notifier = Notifier.for_centre(service.config, data_dir, vault, clock=service.now)
+    desk = BookingDesk(service, vault)
+    app.state.vault = vault
+    app.state.notifier = notifier
+    app.state.codes = OneTimeCodes.for_data_dir(data_dir, vault, notifier, service.config.otp)
+    app.state.bookings = desk
+    app.state.turns = TurnMessages(service, notifier, desk.contact_for_ticket)
 
 
 def _add_error_handlers(app: FastAPI) -> None:

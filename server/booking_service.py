@@ -9,15 +9,12 @@ address, and the clock for the periodic tick. It also keeps the encrypted phone 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import logging
-import secrets
-from datetime import datetime, timedelta
-from pathlib import Path
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from server.engine import Booking, QueueEngine, QueueError
+from server.phones import PhoneVault
 from server.service import CentreService
 
 log = logging.getLogger("luot.bookings")
@@ -26,31 +23,32 @@ TICK_SECONDS = 20.0
 """How often lapses are looked for: a remote number's grace is minutes, so 20 s is on time."""
 
 
-def address_secret(path: Path) -> bytes:
-    """The key of the network-address hashes: read from ``path``, created (random, mode 600) when
-    missing, so per-address limits survive a restart without any address being stored."""
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_hex(32) + "\n", encoding="ascii")
-        path.chmod(0o600)
-    return path.read_text(encoding="ascii").strip().encode("ascii")
-
-
 class BookingDesk:
     """Make, check in and cancel bookings for one centre; run the clock's part (lapses)."""
 
-    def __init__(self, service: CentreService, secret: bytes) -> None:
+    def __init__(self, service: CentreService, vault: PhoneVault) -> None:
         self.service = service
-        self._secret = secret
+        self.vault = vault
+        self._sealed: dict[str, str] = {}
+        """booking id -> sealed phone of today's and later bookings: "your turn is near" asks for
+        contacts synchronously on every commit (server/notify/turn.py), so they are in memory."""
         self._task: asyncio.Task[None] | None = None
-
-    @classmethod
-    def for_data_dir(cls, service: CentreService, data_dir: Path) -> "BookingDesk":
-        return cls(service, address_secret(Path(data_dir) / "booking-address.key"))
 
     def address_key(self, address: str) -> str:
         """A keyed hash of a client address: enough to count bookings per address, not to find it."""
-        return hmac.new(self._secret, ("address:" + address).encode("utf-8"), hashlib.sha256).hexdigest()
+        return self.vault.keyed("address", address)
+
+    def contact_for_ticket(self, ticket_id: str) -> str | None:
+        """The sealed phone of the booking ``ticket_id`` came from (server/notify/turn.py asks)."""
+        ticket = self.service.engine.tickets.get(ticket_id)
+        if ticket is None or ticket.booking_id is None:
+            return None
+        return self._sealed.get(ticket.booking_id)
+
+    async def load_contacts(self) -> None:
+        """At start-up: the sealed phones of today's and later bookings, from the database."""
+        today = self.service.config.service_day(self.service.now()).isoformat()
+        self._sealed = await self.service.storage.booking_contacts_from(today)
 
     # ------------------------------------------------------------------ commands
     async def make(self, kind: str, group: str, phone_key: str, sealed_phone: str | None, address: str | None,
@@ -70,6 +68,7 @@ class BookingDesk:
         booking, view = await self.service.run(command, actor=actor)
         if sealed_phone:
             await self.service.storage.save_contact(booking.id, sealed_phone, booking.day.isoformat())
+            self._sealed[booking.id] = sealed_phone
         token = booking.token or ""
         return {**view, "code": booking.code, "code_display": f"{booking.code[:4]}-{booking.code[4:]}" if booking.code else None,
                 "token": token, "tracking_url": self.service.tracking_url(token)}
@@ -109,7 +108,6 @@ class BookingDesk:
             bookings = [self.view(b) for b in sorted(held, key=lambda b: (b.slot or b.made_at, b.made_at))]
         else:
             bookings = await self.service.storage.bookings_of_day(day)
-        from datetime import date
         return {"day": day, "bookings": bookings, "slots": engine.slot_table(date.fromisoformat(day))}
 
     # ------------------------------------------------------------------ the clock's part
@@ -126,6 +124,8 @@ class BookingDesk:
         keep = config.booking.keep_phone_days
         cutoff = config.service_day(self.service.now()) - timedelta(days=keep)
         await self.service.storage.forget_contacts(cutoff.isoformat())
+        held = self.service.engine.bookings
+        self._sealed = {bid: sealed for bid, sealed in self._sealed.items() if bid in held}
         return lapsed
 
     def start(self) -> None:

@@ -672,6 +672,11 @@ class Storage:
         await self.db.execute("INSERT OR REPLACE INTO booking_contacts (booking_id, sealed_phone, day) VALUES (?, ?, ?)",
                               (booking_id, sealed_phone, day))
 
+    async def booking_contacts_from(self, day: str) -> dict[str, str]:
+        """booking id -> sealed phone of the bookings for ``day`` or later."""
+        cursor = await self.db.execute("SELECT booking_id, sealed_phone FROM booking_contacts WHERE day >= ?", (day,))
+        return {r[0]: r[1] for r in await cursor.fetchall()}
+
     async def booking_contact(self, ticket_id: str) -> str | None:
         row = await (await self.db.execute(
             "SELECT c.sealed_phone FROM booking_contacts c JOIN bookings b ON b.id = c.booking_id WHERE b.ticket_id = ?",

@@ -12,32 +12,32 @@ from pydantic import Field
 from server.booking_service import BookingDesk
 from server.booking_slots import bookable_days
 from server.http_common import ApiError, Body, Principal, client_address, get_service, require, staff
+from server.otp import CodeRefused
+from server.phones import PhoneRefused, normalise_phone
 from server.service import CentreService
 
 router = APIRouter(tags=["bookings"])
 PURPOSE = "booking"
 """The one-time code's purpose: a code sent for a booking opens nothing else."""
 kiosk_or_staff = require("kiosk", "officer", "manager")
-CODES_MISSING = ApiError(503, "codes_unavailable", "Chưa gửi được mã xác nhận; xin lấy số tại trung tâm.",
-                         "One-time codes cannot be sent now; take a number at the centre.")
 
 
 def get_desk(request: Request) -> BookingDesk:
     return request.app.state.bookings
 
 
-def _refusal(error: Exception, status: int = 400) -> ApiError:
-    """A refusal of server/phones.py or server/otp.py as this API's error shape."""
-    reason = getattr(error, "reason", None) or "phone_invalid"
-    retry = getattr(error, "retry_after_s", None)
-    status = 429 if retry else status
-    return ApiError(status, reason, getattr(error, "message_vi", str(error)), getattr(error, "message_en", str(error)))
+def _refusal(error: PhoneRefused | CodeRefused) -> ApiError:
+    """A refusal of server/phones.py or server/otp.py in this API's error shape: 400 for a bad
+    phone or code, 429 (with ``retry_after_s`` in the message's reason) for a limit, 503 when no
+    channel can carry a code."""
+    if isinstance(error, PhoneRefused):
+        return ApiError(400, "phone_invalid", error.message_vi, error.message_en)
+    status = 503 if error.reason == "no-channel" else 429 if error.retry_after_s else 400
+    return ApiError(status, error.reason, error.message_vi, error.message_en)
 
 
-def _confirmed_phone(request: Request, phone: str) -> str:
+def _confirmed_phone(phone: str) -> str:
     """The normalised phone, or a 400 refusal in plain words (server/phones.py)."""
-    from server.phones import PhoneRefused, normalise_phone
-
     try:
         return normalise_phone(phone)
     except PhoneRefused as error:
@@ -83,14 +83,9 @@ async def slots(service: Annotated[CentreService, Depends(get_service)],
 async def request_code(body: PhoneBody, request: Request,
                        service: Annotated[CentreService, Depends(get_service)]) -> dict[str, Any]:
     """Send a one-time code to the phone (rate-limited per phone and address by server/otp.py)."""
-    codes = getattr(request.app.state, "codes", None)
-    if codes is None:
-        raise CODES_MISSING
-    phone = _confirmed_phone(request, body.phone)
-    from server.otp import CodeRefused
-
+    phone = _confirmed_phone(body.phone)
     try:
-        await _maybe_await(codes.request(phone, PURPOSE, client_address(request), service.now()))
+        request.app.state.codes.request(phone, PURPOSE, client_address(request), service.now())
     except CodeRefused as error:
         raise _refusal(error) from None
     return {"sent": True}
@@ -102,14 +97,10 @@ async def make(body: BookingBody, request: Request, desk: Annotated[BookingDesk,
     """Take a remote number or an appointment with a confirmed phone: answers the code, the QR's
     tracking URL and (for a remote number) the place in line and the estimate."""
     state = request.app.state
-    codes, vault = getattr(state, "codes", None), getattr(state, "vault", None)
-    if codes is None or vault is None:
-        raise CODES_MISSING
-    phone = _confirmed_phone(request, body.phone)
-    from server.otp import CodeRefused
-
+    vault = state.vault
+    phone = _confirmed_phone(body.phone)
     try:
-        await _maybe_await(codes.verify(phone, PURPOSE, body.code, service.now()))
+        state.codes.verify(phone, PURPOSE, body.code, service.now())
     except CodeRefused as error:
         raise _refusal(error) from None
     return await desk.make(body.kind, body.group, vault.key(phone), vault.seal(phone), client_address(request),
@@ -160,9 +151,3 @@ async def day_list(who: Annotated[Principal, Depends(require("officer", "manager
     """A day's bookings with their status and tickets, and the day's slots (staff)."""
     return await desk.day_list((day or service.config.service_day(service.now())).isoformat())
 
-
-async def _maybe_await(value: Any) -> Any:
-    """server/otp.py's calls may be plain or coroutines; either is awaited here."""
-    if hasattr(value, "__await__"):
-        return await value
-    return value

@@ -1,0 +1,161 @@
+"""Bookings over HTTP on a real centre (SQLite file, uvicorn), one-time codes sent through the real
+Gammu SMSD spool, and 64 clients racing for the last seats of a slot."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sqlite3
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import httpx
+
+from luot.config import parse_config
+from server.booking_slots import slot_starts
+from server.notify.gammu import decode_smsbackup
+from tests.engine_support import sample_data
+from tests.helpers.centre import ManualClock, device_auth, running_centre, staff_auth
+
+HCM = ZoneInfo("Asia/Ho_Chi_Minh")
+MONDAY_0830 = datetime(2026, 3, 2, 8, 30, tzinfo=HCM).astimezone(timezone.utc)
+PHONE = "0912 345 678"
+
+
+def gammu_config(root: Path) -> Path:
+    """A Gammu SMSD configuration whose phone is the dummy driver's directory (no modem)."""
+    phone = root / "phone"
+    for sub in ("sms/1", "sms/2", "sms/3", "sms/4", "sms/5", "pbk", "note", "calendar", "todo", "fs", "alarm"):
+        (phone / sub).mkdir(parents=True, exist_ok=True)
+    spool = {name: root / name for name in ("inbox", "outbox", "sent", "error")}
+    for folder in spool.values():
+        folder.mkdir(parents=True, exist_ok=True)
+    path = root / "smsdrc"
+    path.write_text(
+        f"[gammu]\ndevice = {phone}/\nconnection = none\nmodel = dummy\n\n"
+        f"[smsd]\nservice = files\ninboxpath = {spool['inbox']}/\noutboxpath = {spool['outbox']}/\n"
+        f"sentsmspath = {spool['sent']}/\nerrorsmspath = {spool['error']}/\nloopsleep = 1\n", encoding="utf-8")
+    return path
+
+
+def centre_config(tmp_path: Path, **booking):
+    data = sample_data()
+    data["notify"] = {"channels": ["sms"], "gammu_config": str(gammu_config(tmp_path / "gammu"))}
+    data["booking"] = booking
+    return parse_config(data, "test")
+
+
+async def code_sent_to(outbox: Path, seen: set[Path]) -> str:
+    """The one-time code in the next SMS handed to Gammu's outbox (the notifier sends in the background)."""
+    for _ in range(400):
+        new = [p for p in outbox.glob("*.smsbackup") if p not in seen]
+        if new:
+            seen.add(new[0])
+            message = decode_smsbackup(new[0])
+            assert message["number"] == "+84912345678"
+            return re.search(r"\b(\d{6})\b", message["text"]).group(1)
+        await asyncio.sleep(0.025)
+    raise AssertionError("no SMS reached Gammu's outbox")
+
+
+async def test_a_citizen_books_from_the_phone_and_checks_in_at_the_kiosk(tmp_path: Path) -> None:
+    clock = ManualClock(MONDAY_0830)
+    config = centre_config(tmp_path)
+    async with running_centre(tmp_path, config, clock=clock) as runtime:
+        officer = await staff_auth(runtime)
+        kiosk = device_auth(runtime, "kiosk-1")
+        seen: set[Path] = set()
+        outbox = tmp_path / "gammu" / "outbox"
+        async with httpx.AsyncClient(base_url=runtime.base_url) as http:
+            slots = (await http.get("/api/v1/bookings/slots", params={"group": "ho-tich"})).json()
+            assert slots["open_from"] == "08:00" and slots["days"][0] == "2026-03-02"
+            assert slots["slots"][0]["time"] == "09:00" and slots["slots"][0]["left"] == 2  # 08:30 has begun
+
+            refused = await http.post("/api/v1/bookings/code", json={"phone": "12345"})
+            assert refused.status_code == 400 and refused.json()["error"] == "phone_invalid"
+            assert (await http.post("/api/v1/bookings/code", json={"phone": PHONE})).status_code == 202
+            code = await code_sent_to(outbox, seen)
+            wrong = await http.post("/api/v1/bookings", json={"phone": PHONE, "code": "000000" if code != "000000" else "111111",
+                                                               "group": "ho-tich", "kind": "remote"})
+            assert wrong.status_code == 400 and wrong.json()["message"]
+
+            walk_in = (await http.post("/api/v1/tickets", json={"group": "ho-tich"}, headers=kiosk)).json()
+            made = await http.post("/api/v1/bookings", json={"phone": PHONE, "code": code, "group": "ho-tich", "kind": "remote"})
+            assert made.status_code == 201, made.text
+            remote = made.json()
+            assert remote["kind"] == "remote" and remote["number"] == walk_in["number"] + 1
+            assert remote["ticket"]["booking"] == "remote" and remote["ticket"]["checked_in"] is False
+            assert remote["ticket"]["ahead"] == 1 and remote["ticket"]["wait_text"]
+            assert re.fullmatch(r"[A-Z0-9]{8}", remote["code"]) and remote["tracking_url"].endswith("/t/" + remote["token"])
+            # the tracking token is the ticket's: the existing tracking page follows it
+            assert (await http.get(f"/api/v1/track/{remote['token']}")).json()["number"] == remote["number"]
+
+            clock.advance(minutes=2)  # the one-time code's resend gap
+            assert (await http.post("/api/v1/bookings/code", json={"phone": PHONE})).status_code == 202
+            code = await code_sent_to(outbox, seen)
+            slot = slot_starts(config, clock.now.astimezone(HCM).date() + timedelta(days=1))[0]
+            appointment = (await http.post("/api/v1/bookings", json={
+                "phone": PHONE, "code": code, "group": "chung-thuc", "kind": "appointment",
+                "slot": slot.isoformat()})).json()
+            assert appointment["slot_time"] == "07:30" and appointment["ticket"] is None
+
+            clock.advance(minutes=2)
+            assert (await http.post("/api/v1/bookings/code", json={"phone": PHONE})).status_code == 202
+            code = await code_sent_to(outbox, seen)
+            third = await http.post("/api/v1/bookings", json={"phone": PHONE, "code": code, "group": "ho-tich",
+                                                               "kind": "remote"})
+            assert third.status_code == 409 and third.json()["error"] == "phone_group_limit"
+            assert "lĩnh vực" in third.json()["message"]
+
+            # the kiosk: a USB scanner types the QR's whole URL
+            anonymous = await http.post("/api/v1/bookings/check-in", json={"token": remote["tracking_url"]})
+            assert anonymous.status_code == 401
+            checked = await http.post("/api/v1/bookings/check-in", json={"token": remote["tracking_url"]}, headers=kiosk)
+            assert checked.status_code == 200, checked.text
+            assert checked.json()["status"] == "checked_in" and checked.json()["ticket"]["checked_in"] is True
+            again = await http.post("/api/v1/bookings/check-in", json={"code": remote["code"]}, headers=kiosk)
+            assert again.status_code == 404  # a used code opens nothing
+            too_early = await http.post(f"/api/v1/bookings/{appointment['id']}/check-in", headers=officer)
+            assert too_early.status_code == 409 and too_early.json()["error"] == "booking_other_day"
+
+            listing = (await http.get("/api/v1/bookings", headers=officer)).json()
+            assert [b["number"] for b in listing["bookings"]] == [remote["number"]]
+            assert (await http.get("/api/v1/bookings", headers=kiosk)).status_code == 403
+            cancelled = await http.post(f"/api/v1/bookings/by-token/{appointment['token']}/cancel")
+            assert cancelled.json()["status"] == "cancelled"
+
+        # "your turn is near" can reach the booking's phone, and only there is the phone kept
+        desk = runtime.app.state.bookings
+        sealed = desk.contact_for_ticket(remote["ticket_id"])
+        assert runtime.app.state.vault.open(sealed) == "+84912345678"
+        assert desk.contact_for_ticket(walk_in["id"]) is None
+        database = sqlite3.connect(runtime.storage.path)
+        dump = "\n".join(database.iterdump())
+        database.close()
+        for secret in ("912345678", "0912", remote["code"], remote["token"]):
+            assert secret not in dump
+
+
+async def test_64_clients_racing_for_the_last_seats_book_exactly_the_capacity(tmp_path: Path) -> None:
+    clock = ManualClock(MONDAY_0830)
+    config = centre_config(tmp_path, slot_capacity=3)
+    async with running_centre(tmp_path, config, clock=clock) as runtime:
+        desk = runtime.app.state.bookings
+        slot = slot_starts(config, clock.now.astimezone(HCM).date() + timedelta(days=2))[4]
+        await desk.make("appointment", "dat-dai", "first-phone", None, None, actor="test", slot=slot)
+
+        async def client(n: int):
+            try:
+                return await desk.make("appointment", "dat-dai", f"phone-{n}", None, f"10.0.{n}.1", actor="test", slot=slot)
+            except Exception as error:  # noqa: BLE001 - the refusals are what is counted
+                return error
+
+        results = await asyncio.gather(*(client(n) for n in range(64)))
+        booked = [r for r in results if isinstance(r, dict)]
+        refused = [r for r in results if not isinstance(r, dict)]
+        assert len(booked) == 2 and {getattr(r, "code", None) for r in refused} == {"slot_full"}
+        row = await (await runtime.storage.db.execute(
+            "SELECT COUNT(*), COUNT(DISTINCT seat) FROM bookings WHERE slot = ? AND grp = 'dat-dai' AND status = 'booked'",
+            (slot.isoformat(),))).fetchone()
+        assert tuple(row) == (3, 3)

@@ -4,6 +4,7 @@ Gammu SMSD spool, and 64 clients racing for the last seats of a slot."""
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import sqlite3
 from datetime import datetime, timedelta, timezone
@@ -159,3 +160,36 @@ async def test_64_clients_racing_for_the_last_seats_book_exactly_the_capacity(tm
             "SELECT COUNT(*), COUNT(DISTINCT seat) FROM bookings WHERE slot = ? AND grp = 'dat-dai' AND status = 'booked'",
             (slot.isoformat(),))).fetchone()
         assert tuple(row) == (3, 3)
+
+
+async def test_luot_booking_makes_lists_checks_in_and_cancels_as_json(tmp_path: Path, monkeypatch, capsys) -> None:
+    from luot.cli import main
+    from luot.config import DEFAULT_CONFIG
+
+    clock = ManualClock(MONDAY_0830)
+    config = centre_config(tmp_path)
+    async with running_centre(tmp_path, config, clock=clock) as runtime:
+        await staff_auth(runtime)
+        monkeypatch.setenv("LUOT_PASSWORD", "matkhau-123")
+        where = ["--server", runtime.base_url, "--user", "canbo1", "--config", str(DEFAULT_CONFIG),
+                 "--data", str(tmp_path / "var")]
+
+        async def luot(*argv: str) -> tuple[int, dict]:
+            status = await asyncio.to_thread(main, ["booking", *argv, *where])
+            return status, json.loads(capsys.readouterr().out)
+
+        status, made = await luot("make", "--group", "ho-tich", "--phone", PHONE)
+        assert status == 0 and made["kind"] == "remote" and made["number"] == 1001
+        slot = slot_starts(config, clock.now.astimezone(HCM).date())[6].isoformat()
+        status, appointment = await luot("make", "--group", "ho-tich", "--phone", "0987654321", "--slot", slot)
+        assert status == 0 and appointment["slot"] == slot
+        status, refused = await luot("make", "--group", "ho-tich", "--phone", PHONE)
+        assert status == 1 and refused["error"] == "phone_group_limit"
+        status, checked = await luot("check-in", made["code"])
+        assert status == 0 and checked["status"] == "checked_in"
+        status, cancelled = await luot("cancel", appointment["id"])
+        assert status == 0 and cancelled["status"] == "cancelled"
+        status, listed = await luot("list", "--day", "2026-03-02")
+        assert status == 0
+        assert {(b["kind"], b["status"]) for b in listed["bookings"]} == {("remote", "checked_in"), ("appointment", "cancelled")}
+        assert "phone_key" not in listed["bookings"][0]

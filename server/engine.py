@@ -26,7 +26,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable, Iterable, Mapping
 
 from luot.config import CentreConfig
-from luot.protocol import DISSATISFIED_BELOW, REASONS, legacy_rating, level_of
+from luot.protocol import BOOKING_CODE_ALPHABET, BOOKING_CODE_LENGTH, DISSATISFIED_BELOW, REASONS, legacy_rating, level_of
 from server.booking_slots import booking_window, checkin_window, slot_starts
 from server.estimates import Estimate, EstimateModel
 from server.waiting_line import WaitingLine
@@ -80,11 +80,7 @@ ASSISTANCE_PER_WINDOW = 5
 # Bookings (issue 15, docs/bookings.md)
 REMOTE, APPOINTMENT = "remote", "appointment"
 BOOKED, CHECKED_IN, LAPSED, BOOKING_CANCELLED, BOOKING_NO_SHOW = "booked", "checked_in", "lapsed", "cancelled", "no_show"
-CODE_ALPHABET = "ACDEFGHJKLMNPQRTUVWXY3479"
-"""Letters and digits nobody misreads on a phone screen (no 0/O, 1/I, 2/Z, 5/S, 6/G, 8/B)."""
-CODE_LENGTH = 8
-"""A check-in code: 8 of 25 characters, 37 bits. Only kiosks and staff (authenticated, rate-limited)
-can try codes; the QR carries a 128-bit token instead."""
+CODE_ALPHABET, CODE_LENGTH = BOOKING_CODE_ALPHABET, BOOKING_CODE_LENGTH
 """Help requests one device may make per minute: a visitor presses a few times, a loop does not."""
 
 

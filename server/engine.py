@@ -1266,11 +1266,12 @@ class QueueEngine:
                              "This booking lapsed (its turn passed); take a new number at the kiosk.")
         if booking.status != BOOKED:
             raise QueueError("booking_closed", "Số hẹn này đã huỷ hoặc đã kết thúc.", "This booking was cancelled or has ended.")
-        if booking.day != today or not self._is_today(now):
+        if booking.day != today:
             raise QueueError("booking_other_day", f"Lịch hẹn này là ngày {booking.day:%d/%m/%Y}.",
                              f"This appointment is for {booking.day.isoformat()}.")
         events: list[Event] = []
         if booking.kind == REMOTE:
+            self._ensure_day(now, events)
             self._emit(events, "booking.checked_in", now, booking_id=booking.id, ticket_id=booking.ticket_id,
                        kind=booking.kind, group=booking.group, late=False)
             return booking, events
@@ -1280,6 +1281,7 @@ class QueueEngine:
             local = early.astimezone(self.config.zone)
             raise QueueError("too_early", f"Lịch hẹn lúc {booking.slot.astimezone(self.config.zone):%H:%M}: xin xác nhận từ {local:%H:%M}.",
                              f"The appointment is at {booking.slot.astimezone(self.config.zone):%H:%M}: check in from {local:%H:%M}.")
+        self._ensure_day(now, events)  # the first citizen of the day may be one with an appointment
         spec = self.config.group(booking.group)
         number = max(self.numbering.next_number.get(booking.group, spec.first_number), spec.first_number)
         if number > spec.last_number:

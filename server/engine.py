@@ -897,8 +897,10 @@ class QueueEngine:
                           events: list[Event]) -> None:
         """Remote numbers not checked in that this counter would have called before ``picked``:
         their turn has come. Each keeps its place for ``booking.grace_minutes`` from now (once).
-        With nothing to call, only the first such number's turn has come (one counter is free)."""
-        for ticket in self._line.in_order():
+        With nothing to call, only the first such number's turn has come (one counter is free).
+        Walks the line only up to ``picked`` (usually near its front); the applier it triggers sets
+        ``held_since`` and leaves the line as it is, so iterating it directly is safe."""
+        for ticket in self._line:
             if ticket is picked:
                 break
             if not ticket.awaiting or not self.eligible(ticket, counter):

@@ -1176,7 +1176,11 @@ class QueueEngine:
         else:
             if slot is None or slot.tzinfo is None:
                 raise Invalid("slot_invalid", "Hãy chọn một khung giờ hẹn.", "Choose an appointment slot.")
-            day = self.config.service_day(slot)
+            try:
+                day = self.config.service_day(slot)
+            except (OverflowError, ValueError):  # year 1 or 9999 in another zone: no slot of ours
+                raise Invalid("slot_invalid", "Khung giờ này không có trong lịch của trung tâm.",
+                              "That is not one of the centre's appointment slots.") from None
             if not today <= day <= today + timedelta(days=rules.days_ahead) or slot not in slot_starts(self.config, day):
                 raise Invalid("slot_invalid", "Khung giờ này không có trong lịch của trung tâm.",
                               "That is not one of the centre's appointment slots.")

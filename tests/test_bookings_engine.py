@@ -11,7 +11,7 @@ from server.engine import (
     CALLED, CANCELLED, NO_SHOW, WAITING, Event, QueueEngine, QueueError, code_hash,
 )
 from tests.booking_support import booking_config, full_state, slot_of
-from tests.engine_support import at, later, new_engine, replayed
+from tests.engine_support import at, later, new_engine, recorded, replayed
 
 MON = 2  # 2 March 2026 is a Monday
 MONDAY = date(2026, 3, 2)
@@ -26,12 +26,7 @@ class Centre:
         self.events: list[Event] = []
 
     def run(self, result: Any) -> Any:
-        if isinstance(result, list):
-            self.events.extend(result)
-            return result
-        value, events = result
-        self.events.extend(events)
-        return value
+        return recorded(self.events, result)
 
     def issue(self, when, group="ho-tich"):
         return self.run(self.engine.issue(group, when))

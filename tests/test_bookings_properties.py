@@ -19,7 +19,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from server.booking_slots import slot_starts
 from server.engine import APPOINTMENT, BOOKED, CALLED, CHECKED_IN, WAITING, QueueError
 from tests.booking_support import full_state
-from tests.engine_support import at, new_engine, replayed, small_config
+from tests.engine_support import at, new_engine, recorded, replayed, small_config
 
 CONFIG = small_config(priority_run_limit=2)
 GROUPS = [g.code for g in CONFIG.groups]
@@ -39,12 +39,7 @@ class MixedArrivals(RuleBasedStateMachine):
             self._run(self.engine.open_counter(number, f"officer-{number}", self.now))
 
     def _run(self, result):
-        if isinstance(result, list):
-            self.events.extend(result)
-            return result
-        value, events = result
-        self.events.extend(events)
-        return value
+        return recorded(self.events, result)
 
     def _phone(self, reuse: bool) -> str:
         if not reuse:

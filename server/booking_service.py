@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from server.engine import Booking, QueueEngine, QueueError
+from server.engine import Booking, NotFound, QueueEngine, QueueError, RateLimited
 from server.phones import PhoneVault
 from server.service import CentreService
 
@@ -21,6 +22,10 @@ log = logging.getLogger("luot.bookings")
 
 TICK_SECONDS = 20.0
 """How often lapses are looked for: a remote number's grace is minutes, so 20 s is on time."""
+CHECKIN_FAILURES = 10
+CHECKIN_WINDOW = timedelta(minutes=1)
+"""Unknown check-in codes one device or officer may give a minute: a citizen mistypes a few times,
+a script guessing 37-bit codes is stopped at 10 guesses a minute (about 10^-8 of the space a day)."""
 
 
 class BookingDesk:
@@ -33,6 +38,8 @@ class BookingDesk:
         """booking id -> sealed phone of today's and later bookings: "your turn is near" asks for
         contacts synchronously on every commit (server/notify/turn.py), so they are in memory."""
         self._task: asyncio.Task[None] | None = None
+        self._failures: dict[str, deque[datetime]] = {}
+        """Recent unknown codes per actor (device or officer), for :meth:`check_in`."""
 
     def address_key(self, address: str) -> str:
         """A keyed hash of a client address: enough to count bookings per address, not to find it."""
@@ -51,13 +58,24 @@ class BookingDesk:
         self._sealed = await self.service.storage.booking_contacts_from(today)
 
     # ------------------------------------------------------------------ commands
-    async def make(self, kind: str, group: str, phone_key: str, sealed_phone: str | None, address: str | None,
-                   actor: str, slot: datetime | None = None) -> dict[str, Any]:
-        """A booking; its answer carries the raw code and token (shown once, never stored)."""
+    async def _no_shows(self, phone_key: str) -> int:
         config = self.service.config
         today = config.service_day(self.service.now())
         first = (today - timedelta(days=config.booking.no_show_days)).isoformat()
-        no_shows = await self.service.storage.booking_no_shows(phone_key, first, today.isoformat())
+        return await self.service.storage.booking_no_shows(phone_key, first, today.isoformat())
+
+    async def precheck(self, kind: str, group: str, phone_key: str, address: str | None,
+                       slot: datetime | None = None) -> None:
+        """Raise the refusal :meth:`make` would give, changing nothing: asked before the citizen's
+        one-time code is used up, so a full slot does not cost a code."""
+        no_shows = await self._no_shows(phone_key)
+        self.service.engine.booking_allowed(kind, group, phone_key, self.service.now(), slot,
+                                            self.address_key(address) if address else None, no_shows)
+
+    async def make(self, kind: str, group: str, phone_key: str, sealed_phone: str | None, address: str | None,
+                   actor: str, slot: datetime | None = None) -> dict[str, Any]:
+        """A booking; its answer carries the raw code and token (shown once, never stored)."""
+        no_shows = await self._no_shows(phone_key)
         address_key = self.address_key(address) if address else None
 
         def command(engine: QueueEngine, now: datetime) -> tuple[tuple[Booking, dict[str, Any]], list[Any]]:
@@ -75,11 +93,26 @@ class BookingDesk:
 
     async def check_in(self, actor: str, code: str | None = None, token: str | None = None,
                        booking_id: str | None = None) -> dict[str, Any]:
+        """Check a booking in. A device or officer that gives :data:`CHECKIN_FAILURES` unknown
+        codes within :data:`CHECKIN_WINDOW` is refused for the rest of it (429): codes are 37 bits,
+        so guessing them through a kiosk is measured in failures and stopped."""
+        now = self.service.now()
+        failures = self._failures.setdefault(actor, deque())
+        while failures and now - failures[0] > CHECKIN_WINDOW:
+            failures.popleft()
+        if len(failures) >= CHECKIN_FAILURES:
+            raise RateLimited("checkin_rate", "Nhập sai mã quá nhiều lần; xin chờ một phút hoặc đến quầy hướng dẫn.",
+                              "Too many wrong codes; wait a minute or go to the help desk.")
+
         def command(engine: QueueEngine, now: datetime) -> tuple[dict[str, Any], list[Any]]:
             booking, events = engine.check_in_booking(now, code=code, token=token, booking_id=booking_id)
             return self.view(booking), events
 
-        return await self.service.run(command, actor=actor)
+        try:
+            return await self.service.run(command, actor=actor)
+        except NotFound:
+            failures.append(now)
+            raise
 
     async def cancel(self, booking_id: str, actor: str, reason: str) -> dict[str, Any]:
         def command(engine: QueueEngine, now: datetime) -> tuple[dict[str, Any], list[Any]]:

@@ -1141,15 +1141,10 @@ class QueueEngine:
         return self.dossiers[code], events
 
     # ------------------------------------------------------------------ bookings (docs/bookings.md)
-    def make_booking(self, kind: str, group: str, phone_key: str, now: datetime, slot: datetime | None = None,
-                     address_key: str | None = None, recent_no_shows: int = 0) -> tuple[Booking, list[Event]]:
-        """Take a number from a phone: ``kind`` 'remote' (a real ticket in today's line now, called
-        once checked in) or 'appointment' (a ``slot`` today or up to ``days_ahead`` days ahead).
-
-        ``phone_key``/``address_key`` are keyed hashes (server/phones.py); ``recent_no_shows`` is
-        what storage knows of this phone's no-shows on earlier days (the adapter reads it, the
-        engine stays pure); today's are counted here. Every limit of ``[booking]`` is refused here,
-        before anything is stored, with a reason a citizen can read."""
+    def booking_allowed(self, kind: str, group: str, phone_key: str, now: datetime, slot: datetime | None = None,
+                        address_key: str | None = None, recent_no_shows: int = 0) -> tuple[date, int | None]:
+        """Would :meth:`make_booking` accept this? Its day and seat, or the refusal it would raise.
+        Changes nothing: the booking page asks before it uses up the citizen's one-time code."""
         rules = self.config.booking
         if not rules.enabled:
             raise QueueError("booking_disabled", "Trung tâm chưa nhận lấy số trực tuyến.",
@@ -1213,6 +1208,21 @@ class QueueEngine:
             raise QueueError("no_show_limit", f"Số điện thoại này đã {no_shows} lần không đến theo số đã lấy trong "
                              f"{rules.no_show_days} ngày: xin lấy số trực tiếp tại trung tâm.",
                              f"This phone missed {no_shows} bookings in {rules.no_show_days} days: take a number at the centre.")
+        return day, seat
+
+    def make_booking(self, kind: str, group: str, phone_key: str, now: datetime, slot: datetime | None = None,
+                     address_key: str | None = None, recent_no_shows: int = 0) -> tuple[Booking, list[Event]]:
+        """Take a number from a phone: ``kind`` 'remote' (a real ticket in today's line now, called
+        once checked in) or 'appointment' (a ``slot`` today or up to ``days_ahead`` days ahead).
+
+        ``phone_key``/``address_key`` are keyed hashes (server/phones.py); ``recent_no_shows`` is
+        what storage knows of this phone's no-shows on earlier days (the adapter reads it, the
+        engine stays pure); today's are counted here. Every limit of ``[booking]`` is refused here,
+        before anything is stored, with a reason a citizen can read."""
+        day, seat = self.booking_allowed(kind, group, phone_key, now, slot, address_key, recent_no_shows)
+        spec = self.config.group(group)
+        if kind == REMOTE:
+            slot = None
         token = self._new_token()
         code = _code_from(token)
         for _ in range(8):  # a code repeated among open bookings would check in the wrong citizen

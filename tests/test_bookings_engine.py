@@ -233,3 +233,20 @@ def test_refused_booking_changes_nothing(centre: Centre) -> None:
     with pytest.raises(QueueError):
         centre.appointment("p3", at(MON, 8, 1), slot)
     assert full_state(centre.engine, at(MON, 8, 1)) == before
+
+
+def test_a_remote_ticket_cancelled_by_staff_cancels_its_booking(centre: Centre) -> None:
+    booking = centre.remote("p", at(MON, 8, 0))
+    centre.run(centre.engine.cancel(booking.ticket_id, at(MON, 8, 1), reason="staff"))
+    assert centre.engine.bookings[booking.id].status == "cancelled"
+    with pytest.raises(QueueError) as refused:
+        centre.engine.check_in_booking(at(MON, 8, 2), booking_id=booking.id)
+    assert refused.value.code == "booking_closed"
+    centre.check_replay(at(MON, 8, 3))
+
+
+def test_booking_allowed_answers_without_changing_anything(centre: Centre) -> None:
+    slot = slot_of(centre.config, MONDAY, "10:00")
+    before, logged = full_state(centre.engine, at(MON, 8, 0)), len(centre.events)
+    assert centre.engine.booking_allowed("appointment", "ho-tich", "p", at(MON, 8, 0), slot) == (MONDAY, 1)
+    assert full_state(centre.engine, at(MON, 8, 0)) == before and len(centre.events) == logged

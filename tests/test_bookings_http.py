@@ -108,6 +108,10 @@ async def test_a_citizen_books_from_the_phone_and_checks_in_at_the_kiosk(tmp_pat
                                                                "kind": "remote"})
             assert third.status_code == 409 and third.json()["error"] == "phone_group_limit"
             assert "lĩnh vực" in third.json()["message"]
+            # refused before the code was checked: the same code still books another group
+            other = await http.post("/api/v1/bookings", json={"phone": PHONE, "code": code, "group": "dat-dai",
+                                                               "kind": "remote"})
+            assert other.status_code == 201, other.text
 
             # the kiosk: a USB scanner types the QR's whole URL
             anonymous = await http.post("/api/v1/bookings/check-in", json={"token": remote["tracking_url"]})
@@ -121,10 +125,19 @@ async def test_a_citizen_books_from_the_phone_and_checks_in_at_the_kiosk(tmp_pat
             assert too_early.status_code == 409 and too_early.json()["error"] == "booking_other_day"
 
             listing = (await http.get("/api/v1/bookings", headers=officer)).json()
-            assert [b["number"] for b in listing["bookings"]] == [remote["number"]]
+            assert [b["number"] for b in listing["bookings"]] == [remote["number"], other.json()["number"]]
             assert (await http.get("/api/v1/bookings", headers=kiosk)).status_code == 403
             cancelled = await http.post(f"/api/v1/bookings/by-token/{appointment['token']}/cancel")
             assert cancelled.json()["status"] == "cancelled"
+
+            # guessing codes through a kiosk: the used code above was one unknown code, nine more...
+            for n in range(9):
+                guess = await http.post("/api/v1/bookings/check-in", json={"code": f"AAAA{n:04d}"}, headers=kiosk)
+                assert guess.status_code == 404
+            stopped = await http.post("/api/v1/bookings/check-in", json={"code": other.json()["code"]}, headers=kiosk)
+            assert stopped.status_code == 429 and stopped.json()["error"] == "checkin_rate"
+            desk_checked = await http.post("/api/v1/bookings/check-in", json={"code": other.json()["code"]}, headers=officer)
+            assert desk_checked.status_code == 200  # the help desk is another actor
 
         # "your turn is near" can reach the booking's phone, and only there is the phone kept
         desk = runtime.app.state.bookings

@@ -99,6 +99,7 @@ async def make(body: BookingBody, request: Request, desk: Annotated[BookingDesk,
     state = request.app.state
     vault = state.vault
     phone = _confirmed_phone(body.phone)
+    await desk.precheck(body.kind, body.group, vault.key(phone), client_address(request), body.slot)
     try:
         state.codes.verify(phone, PURPOSE, body.code, service.now())
     except CodeRefused as error:

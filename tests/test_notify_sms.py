@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -122,3 +123,30 @@ def test_retention_sweep_removes_old_phones_from_outbox_and_spool(tmp_path: Path
     assert notifier.sweep(now) == {"outbox": 1, "sms": 1}  # keep_phone_days = 30
     assert not old.exists() and fresh.exists()
     assert notifier.outbox.status_of("near:old") is None and notifier.outbox.status_of("near:new") is not None
+
+
+def test_luot_notify_test_sends_through_the_configured_gateway(tmp_path: Path, gammu: GammuSpool,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """What an operator runs after plugging the modem: `luot notify test PHONE` with the centre file's
+    [notify] channels = ["sms"]; the gateway then sends it. A channel that cannot be set up is named."""
+    from luot.cli import main
+    from luot.config import DEFAULT_CONFIG
+
+    sample = DEFAULT_CONFIG.read_text(encoding="utf-8")
+    centre = tmp_path / "centre.toml"
+    centre.write_text(sample.replace('channels = []  ', f'channels = ["sms"]\ngammu_config = "{gammu.config}"\n# ', 1)
+                      .replace('gammu_config = "gammu-smsdrc"', "# gammu_config", 1), encoding="utf-8")
+    data = tmp_path / "data"
+    assert main(["notify", "test", "0912345678", "--text", "Thử gửi tin nhắn từ Trung tâm", "--config", str(centre),
+                 "--data", str(data)]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert (answer["status"], answer["channel"], answer["problems"]) == ("sent", "sms", [])
+    assert "0912345678" not in json.dumps(answer) and "+84912345678" not in json.dumps(answer)
+    assert gammu.wait_text("Thử gửi tin nhắn từ Trung tâm")["number"] == "+84912345678"
+
+    broken = tmp_path / "broken.toml"
+    broken.write_text(centre.read_text(encoding="utf-8").replace(str(gammu.config), str(tmp_path / "missing")), encoding="utf-8")
+    assert main(["notify", "status", "--config", str(broken), "--data", str(data)]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["channels"] == [] and "no Gammu SMSD configuration" in status["problems"][0]
+    assert status["outbox"] == {"pending": 0, "sent": 1, "failed": 0}

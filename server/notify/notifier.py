@@ -11,11 +11,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Callable, Sequence
 
 from luot.aio import cancel_and_wait
-from luot.config import CentreConfig, NotifySettings
+from luot.config import NotifySettings
 from server.engine import utc_now
 from server.notify.channel import Channel, SendFailed
 from server.notify.outbox import Outbox, OutboxMessage
@@ -40,23 +39,6 @@ class Notifier:
         self._task: asyncio.Task[None] | None = None
         self.sent = 0
         self.failed = 0
-
-    @classmethod
-    def for_centre(cls, config: CentreConfig, data_dir: str | Path, vault: PhoneVault,
-                   clock: Callable[[], datetime] = utc_now) -> "Notifier":
-        """The notifier of a centre: its outbox in the data directory and the channels that
-        ``[notify] channels`` names, in that order."""
-        from server.notify.gammu import GammuSmsdChannel
-        from server.notify.zalo import ZaloOAChannel
-
-        data = Path(data_dir)
-        channels: list[Channel] = []
-        for name in config.notify.channels:
-            if name == "sms":
-                channels.append(GammuSmsdChannel.from_settings(config.notify, data))
-            elif name == "zalo":
-                channels.append(ZaloOAChannel.from_settings(config.notify, data))
-        return cls(Outbox(data / OUTBOX_FILE), vault, channels, config.notify, clock)
 
     @property
     def can_send(self) -> bool:

@@ -67,6 +67,17 @@ class GammuSpool:
                                    f"{self.log_text()}")
             time.sleep(0.05)
 
+    def wait_text(self, text: str, timeout: float = 20.0) -> dict[str, str]:
+        """Wait until the daemon has sent a message with exactly ``text``; that message decoded."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for path in self.sent_files():
+                sms = decode_smsbackup(path)
+                if sms["text"] == text:
+                    return sms
+            time.sleep(0.05)
+        raise TimeoutError(f"gammu-smsd did not send {text!r}: {self.log_text()}")
+
     def log_text(self, whole: bool = False) -> str:
         """The daemon's log (its last 2,000 characters unless ``whole``)."""
         text = self.log.read_text(encoding="utf-8", errors="replace") if self.log.exists() else ""

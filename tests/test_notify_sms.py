@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -46,7 +47,9 @@ def _notifier(data: Path, spool: GammuSpool) -> Notifier:
     return Notifier(Outbox(data / "notify-outbox.sqlite3"), vault, [GammuSmsdChannel(spool.config)], settings)
 
 
-async def test_a_vietnamese_sms_reaches_the_gateway_whole(tmp_path: Path, gammu: GammuSpool) -> None:
+async def test_a_vietnamese_sms_reaches_the_gateway_whole(tmp_path: Path, gammu: GammuSpool,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
     notifier = _notifier(tmp_path, gammu)
     text = "Mời bạn đến quầy 3 (số 1023). Còn 2 người trước bạn ở nhóm Hộ tịch, xin vui lòng có mặt. / Please go to counter 3."
     assert notifier.enqueue("called:t1", notifier.vault.seal(PHONE), text, "called")
@@ -59,6 +62,9 @@ async def test_a_vietnamese_sms_reaches_the_gateway_whole(tmp_path: Path, gammu:
     assert f"Transmitted OUTC" in gammu.log_text()
     row = notifier.outbox.status_of("called:t1")
     assert (row["status"], row["channel"], row["holds_phone"]) == ("sent", "sms", 0)  # the sealed phone is gone
+    assert "handed to sms" in caplog.text and "912345678" not in caplog.text and "quầy" not in caplog.text
+    stored = b"".join(p.read_bytes() for p in tmp_path.glob("notify-outbox.sqlite3*"))
+    assert b"912345678" not in stored
 
 
 

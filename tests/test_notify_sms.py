@@ -156,3 +156,37 @@ def test_luot_notify_test_sends_through_the_configured_gateway(tmp_path: Path, g
     status = json.loads(capsys.readouterr().out)
     assert status["channels"] == [] and "no Gammu SMSD configuration" in status["problems"][0]
     assert status["outbox"] == {"pending": 0, "sent": 1, "failed": 0}
+
+
+async def test_a_running_centre_texts_the_booked_ticket_when_near_and_called(tmp_path: Path, gammu: GammuSpool) -> None:
+    """The whole path in a running server: commits → the turn listener → the outbox → the sender
+    task (nobody calls deliver_due) → Gammu SMSD → the SMS, for the one ticket with a contact."""
+    import httpx
+
+    from luot.config import load_config, parse_config
+    from tests.helpers.centre import device_auth, running_centre, staff_auth
+    from tests.test_notify_turn import ContactTable
+
+    data = load_config().model_dump(mode="json", exclude_none=True)
+    data["notify"] = {"channels": ["sms"], "gammu_config": str(gammu.config), "near_ahead": 1}
+    async with running_centre(tmp_path, config=parse_config(data, "test")) as centre, \
+            httpx.AsyncClient(base_url=centre.base_url) as http:
+        contacts = ContactTable(tmp_path / "contacts.sqlite3")
+        centre.messages.listen_for_turns(contacts)
+        officer = await staff_auth(centre)
+        kiosk = device_auth(centre, "kiosk-1")
+        numbers = []
+        for n in range(3):
+            ticket = (await http.post("/api/v1/tickets", json={"group": "ho-tich"}, headers=kiosk)).json()
+            numbers.append(ticket["number"])
+            if n == 2:
+                contacts.add(ticket["id"], centre.messages.vault.seal("0987 654 321"))
+        for step in ("open", "call-next", "start", "call-next", "start", "call-next"):
+            assert (await http.post(f"/api/v1/counters/1/{step}", headers=officer)).status_code == 200
+        # polled in a thread: the server's sender task runs on this test's event loop
+        near = await asyncio.to_thread(gammu.wait_text, f"Còn 1 người trước bạn (số {numbers[2]}, Hộ tịch). Vui lòng có mặt tại Trung tâm. "
+                               f"/ 1 ahead of you (no. {numbers[2]}).")
+        called = await asyncio.to_thread(gammu.wait_text, f"Mời bạn đến quầy 1 (số {numbers[2]}). / Please go to counter 1 (no. {numbers[2]}).")
+        assert near["number"] == called["number"] == "+84987654321"
+        print(f"\nGammu SMSD sent to {called['number']}: {near['text']}\nGammu SMSD sent to {called['number']}: {called['text']}")
+        assert centre.messages.notifier.outbox.counts() == {"pending": 0, "sent": 2, "failed": 0}

@@ -66,7 +66,6 @@ class CentreRuntime:
     access: Any = None
     _http_task: asyncio.Task[None] | None = None
     exporter: Any = None  # server/export.py WebhookPusher when [export] webhook_url is set
-    messages: Any = None  # server/notify/runtime.py CitizenMessages: phone vault, notifier, one-time codes
 
     async def start(self) -> "CentreRuntime":
         options, config = self.options, self.config
@@ -83,9 +82,6 @@ class CentreRuntime:
         self.accounts = Accounts(self.storage, config.staff)
         self.service = await CentreService.start(config, self.storage, options.clock)
         await self._ensure_first_manager()
-        from server.notify.runtime import CitizenMessages
-
-        self.messages = CitizenMessages(config, options.data_dir, self.service).start()
         self.backups = BackupScheduler(config, options.data_dir)
         self.backups.start()
         if options.mqtt:
@@ -165,7 +161,6 @@ class CentreRuntime:
         assert self.service is not None and self.credentials is not None
         app = create_app(self.service, self.credentials, self.link, self.registry, accounts=self.accounts)
         app.state.backups = self.backups  # for /health: server.backup.storage_health
-        app.state.messages = self.messages  # phones, one-time codes and the notifier for the booking routes
         app.state.access = self.access  # enrolment and revocation routes apply the registry at once
         # Where enrolling devices are sent: the centre file's broker, else ours (host None: the one they reach us at).
         app.state.mqtt_address = (self.config.mqtt.host, self.mqtt_port) if self.options.mqtt else None
@@ -215,8 +210,6 @@ class CentreRuntime:
                 await asyncio.wait([self._http_task], timeout=5)
         if self.exporter is not None:
             await self.exporter.stop()
-        if self.messages is not None:
-            await self.messages.stop()
         if self.access is not None:
             await self.access.stop()
         if self.link is not None:

@@ -159,20 +159,27 @@ def test_luot_notify_test_sends_through_the_configured_gateway(tmp_path: Path, g
 
 
 async def test_a_running_centre_texts_the_booked_ticket_when_near_and_called(tmp_path: Path, gammu: GammuSpool) -> None:
-    """The whole path in a running server: commits → the turn listener → the outbox → the sender
-    task (nobody calls deliver_due) → Gammu SMSD → the SMS, for the one ticket with a contact."""
+    """The whole path beside a running server: its commits → the turn listener → the outbox → the
+    sender task (nobody calls deliver_due) → Gammu SMSD → the SMS, for the one ticket with a contact.
+    (The booking side wires the same objects into the server itself.)"""
     import httpx
 
     from luot.config import load_config, parse_config
     from tests.helpers.centre import device_auth, running_centre, staff_auth
+    from server.notify.turn import TurnMessages
     from tests.test_notify_turn import ContactTable
 
     data = load_config().model_dump(mode="json", exclude_none=True)
     data["notify"] = {"channels": ["sms"], "gammu_config": str(gammu.config), "near_ahead": 1}
-    async with running_centre(tmp_path, config=parse_config(data, "test")) as centre, \
+    config = parse_config(data, "test")
+    async with running_centre(tmp_path, config=config) as centre, \
             httpx.AsyncClient(base_url=centre.base_url) as http:
         contacts = ContactTable(tmp_path / "contacts.sqlite3")
-        centre.messages.listen_for_turns(contacts)
+        vault = PhoneVault.for_data_dir(tmp_path / "notify")
+        notifier = Notifier.for_centre(config, tmp_path / "notify", vault, clock=centre.service.now)
+        assert [c.name for c in notifier.channels] == ["sms"] and notifier.problems == []
+        notifier.start()
+        TurnMessages(centre.service, notifier, contacts)
         officer = await staff_auth(centre)
         kiosk = device_auth(centre, "kiosk-1")
         numbers = []
@@ -180,7 +187,7 @@ async def test_a_running_centre_texts_the_booked_ticket_when_near_and_called(tmp
             ticket = (await http.post("/api/v1/tickets", json={"group": "ho-tich"}, headers=kiosk)).json()
             numbers.append(ticket["number"])
             if n == 2:
-                contacts.add(ticket["id"], centre.messages.vault.seal("0987 654 321"))
+                contacts.add(ticket["id"], vault.seal("0987 654 321"))
         for step in ("open", "call-next", "start", "call-next", "start", "call-next"):
             assert (await http.post(f"/api/v1/counters/1/{step}", headers=officer)).status_code == 200
         # polled in a thread: the server's sender task runs on this test's event loop
@@ -189,4 +196,6 @@ async def test_a_running_centre_texts_the_booked_ticket_when_near_and_called(tmp
         called = await asyncio.to_thread(gammu.wait_text, f"Mời bạn đến quầy 1 (số {numbers[2]}). / Please go to counter 1 (no. {numbers[2]}).")
         assert near["number"] == called["number"] == "+84987654321"
         print(f"\nGammu SMSD sent to {called['number']}: {near['text']}\nGammu SMSD sent to {called['number']}: {called['text']}")
-        assert centre.messages.notifier.outbox.counts() == {"pending": 0, "sent": 2, "failed": 0}
+        await notifier.stop()
+        assert notifier.outbox.counts() == {"pending": 0, "sent": 2, "failed": 0}
+        notifier.close()

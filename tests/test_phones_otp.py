@@ -150,3 +150,13 @@ def test_no_channel_means_no_code(tmp_path: Path) -> None:
     with pytest.raises(CodeRefused) as refused:
         codes.request("0912345678", "booking", "10.0.0.5", T0)
     assert refused.value.reason == "no-channel" and notifier.outbox.counts()["pending"] == 0
+
+
+def test_code_rows_are_forgotten_after_a_day_by_the_next_request(tmp_path: Path) -> None:
+    c = Codes(tmp_path)
+    c.request()
+    rows = lambda: c.codes._conn.execute("SELECT (SELECT COUNT(*) FROM otp_codes) + (SELECT COUNT(*) FROM otp_requests)").fetchone()[0]  # noqa: E731
+    assert rows() == 2
+    c.now += timedelta(days=1, seconds=1)
+    c.request(phone="0987654321")
+    assert rows() == 2  # the day-old code and request are gone, the new ones stand

@@ -47,15 +47,13 @@ def run(args: argparse.Namespace) -> int:
             _print({"refused": True, "message": refused.message_vi, "message_en": refused.message_en})
             return 1
     from luot.paths import centre_config, data_dir
-    from server.notify.notifier import OUTBOX_FILE, Notifier
-    from server.notify.outbox import Outbox
-    from server.notify.runtime import build_channels
+    from server.notify.notifier import Notifier
     from server.phones import PhoneVault
 
     config = centre_config(args.config)
     data = data_dir(args.data, config)
-    channels, problems = build_channels(config, data)
-    notifier = Notifier(Outbox(data / OUTBOX_FILE), PhoneVault.for_data_dir(data), channels, config.notify)
+    notifier = Notifier.for_centre(config, data, PhoneVault.for_data_dir(data))
+    channels, problems = notifier.channels, notifier.problems
     try:
         if args.action == "status":
             _print({"outbox": notifier.outbox.counts(), "channels": [c.name for c in channels], "problems": problems})

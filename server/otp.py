@@ -41,6 +41,7 @@ CREATE TABLE IF NOT EXISTS otp_codes (
     state TEXT NOT NULL DEFAULT 'live'
 );
 CREATE INDEX IF NOT EXISTS otp_codes_phone ON otp_codes (phone_key, purpose, id);
+CREATE INDEX IF NOT EXISTS otp_codes_created ON otp_codes (created_at);
 CREATE TABLE IF NOT EXISTS otp_requests (
     id INTEGER PRIMARY KEY,
     phone_key TEXT NOT NULL,
@@ -117,6 +118,7 @@ class OneTimeCodes:
             conn = self._conn
             conn.execute("BEGIN IMMEDIATE")
             try:
+                self._forget_before(now - KEEP_REQUESTS)  # retention as it goes: no job to forget
                 self._check_limits(phone_key, address_key, now)
                 conn.execute("UPDATE otp_codes SET state = ? WHERE phone_key = ? AND purpose = ? AND state = ?",
                              (REPLACED, phone_key, purpose, LIVE))
@@ -217,9 +219,12 @@ class OneTimeCodes:
 
     # ------------------------------------------------------------------ retention
     def sweep(self, now: datetime) -> int:
-        """Delete codes and request rows older than a day (they hold keyed hashes only)."""
-        before = _iso(now - KEEP_REQUESTS)
+        """Delete codes and request rows older than a day (they hold keyed hashes only). Each
+        :meth:`request` does this too, so a running centre needs no separate job."""
         with self._lock:
-            removed = self._conn.execute("DELETE FROM otp_codes WHERE created_at < ?", (before,)).rowcount
-            removed += self._conn.execute("DELETE FROM otp_requests WHERE at < ?", (before,)).rowcount
-        return removed
+            return self._forget_before(now - KEEP_REQUESTS)
+
+    def _forget_before(self, moment: datetime) -> int:
+        before = _iso(moment)
+        removed = self._conn.execute("DELETE FROM otp_codes WHERE created_at < ?", (before,)).rowcount
+        return removed + self._conn.execute("DELETE FROM otp_requests WHERE at < ?", (before,)).rowcount

@@ -25,6 +25,31 @@ log = logging.getLogger("luot.notify")
 OUTBOX_FILE = "notify-outbox.sqlite3"
 IDLE_SECONDS = 30.0
 """Longest sleep of the sender with nothing due (a new message wakes it at once)."""
+SWEEP_SECONDS = 3600.0
+"""How often the sender runs the retention sweep (``[notify] keep_phone_days``)."""
+
+
+def build_channels(config: CentreConfig, data_dir: str | Path) -> tuple[list[Channel], list[str]]:
+    """The channels ``[notify] channels`` names, in that order, and one problem line for each that
+    cannot be set up (a missing Gammu SMSD file, say). Such a channel is left out with a log line:
+    the server still starts, and with no channel left one-time codes are refused (``no-channel``)
+    rather than promised and never sent."""
+    from server.notify.gammu import GammuConfigError, GammuSmsdChannel
+    from server.notify.zalo import ZaloOAChannel
+
+    data = Path(data_dir)
+    channels: list[Channel] = []
+    problems: list[str] = []
+    for name in config.notify.channels:
+        try:
+            if name == "sms":
+                channels.append(GammuSmsdChannel.from_settings(config.notify, data))
+            elif name == "zalo":
+                channels.append(ZaloOAChannel.from_settings(config.notify, data))
+        except (GammuConfigError, OSError) as error:
+            problems.append(f"[notify] channel {name!r} left out: {error}")
+            log.error("[notify] channel %r left out: %s (docs/notifications.md)", name, error)
+    return channels, problems
 
 
 class Notifier:
@@ -40,23 +65,20 @@ class Notifier:
         self._task: asyncio.Task[None] | None = None
         self.sent = 0
         self.failed = 0
+        self.problems: list[str] = []
+        """Channels of the centre file that could not be set up (:func:`build_channels`)."""
+        self._last_sweep: float | None = None
 
     @classmethod
     def for_centre(cls, config: CentreConfig, data_dir: str | Path, vault: PhoneVault,
                    clock: Callable[[], datetime] = utc_now) -> "Notifier":
-        """The notifier of a centre: its outbox in the data directory and the channels that
-        ``[notify] channels`` names, in that order."""
-        from server.notify.gammu import GammuSmsdChannel
-        from server.notify.zalo import ZaloOAChannel
-
-        data = Path(data_dir)
-        channels: list[Channel] = []
-        for name in config.notify.channels:
-            if name == "sms":
-                channels.append(GammuSmsdChannel.from_settings(config.notify, data))
-            elif name == "zalo":
-                channels.append(ZaloOAChannel.from_settings(config.notify, data))
-        return cls(Outbox(data / OUTBOX_FILE), vault, channels, config.notify, clock)
+        """The notifier of a centre: its outbox in the data directory (``notify-outbox.sqlite3``)
+        and the channels ``[notify] channels`` names, in that order (broken ones left out, see
+        :attr:`problems`)."""
+        channels, problems = build_channels(config, data_dir)
+        notifier = cls(Outbox(Path(data_dir) / OUTBOX_FILE), vault, channels, config.notify, clock)
+        notifier.problems = problems
+        return notifier
 
     @property
     def can_send(self) -> bool:
@@ -146,16 +168,23 @@ class Notifier:
         self._task = asyncio.create_task(self._run(), name="luot-notifier")
 
     async def stop(self) -> None:
+        """Stop the sender (what is pending stays in the outbox for the next start)."""
         if self._task is not None:
             await cancel_and_wait(self._task)
             self._task = None
 
     async def _run(self) -> None:
         assert self._wake is not None
+        loop = asyncio.get_running_loop()
         while True:
             self._wake.clear()
             try:
                 await self.deliver_due()
+                if self._last_sweep is None or loop.time() - self._last_sweep >= SWEEP_SECONDS:
+                    self._last_sweep = loop.time()
+                    removed = self.sweep()
+                    if any(removed.values()):
+                        log.info("phone retention sweep removed %s", removed)
             except Exception:  # a broken outbox file must not end the task silently
                 log.exception("the notifier's sender failed; trying again shortly")
             upcoming = self.outbox.next_due()

@@ -8,9 +8,11 @@ Exactly-once queuing comes from the outbox's dedupe keys (``near:<ticket>``, ``c
 not from memory here, so a restart or a repeated commit cannot queue a message twice.
 
 Which tickets have a contact is the booking side's business: ``contact_for_ticket(ticket_id)``
-returns the sealed phone or None. It is asked once per ticket (the answer is remembered for the
-day), when the ticket first appears in an event or, after a restart, in the line, so it must be
-cheap (an in-memory look-up). :meth:`TurnMessages.watch` asks again (a contact added later).
+returns the sealed phone or None. A found contact is remembered for the day; a ticket without one
+is asked about again only while it could need a message (named in the commit's events, or among
+the first ``near_ahead + 1`` of its group, since a ticket with k or fewer ahead is always there),
+so a contact stored just after its ticket's commit is still found, and a commit costs at most a
+few look-ups (it must be cheap: an in-memory or indexed look-up).
 """
 
 from __future__ import annotations
@@ -46,23 +48,36 @@ class TurnMessages:
         self.contact_for_ticket = contact_for_ticket
         self._contacts: dict[str, str | None] = {}
         self._day: str | None = None
-        self._looked_at_line = False
         self._queued: set[str] = set()  # dedupe keys queued by this process (the outbox is the real guard)
         service.listeners.append(self.on_commit)
 
     def watch(self, ticket_id: str) -> None:
-        """Ask :attr:`contact_for_ticket` about this ticket again (its booking got a contact later)."""
+        """Ask :attr:`contact_for_ticket` about this ticket again now (e.g. a contact added later)."""
         self._contacts.pop(ticket_id, None)
         self._contact(ticket_id)
 
     def _contact(self, ticket_id: str) -> str | None:
-        if ticket_id not in self._contacts:
-            try:
-                self._contacts[ticket_id] = self.contact_for_ticket(ticket_id)
-            except Exception:  # a broken look-up must not stop the other messages
-                log.exception("contact look-up failed for a ticket")
-                return None
-        return self._contacts[ticket_id]
+        known = self._contacts.get(ticket_id)
+        if known:
+            return known
+        try:
+            found = self.contact_for_ticket(ticket_id)
+        except Exception:  # a broken look-up must not stop the other messages
+            log.exception("contact look-up failed for a ticket")
+            return None
+        if found:
+            self._contacts[ticket_id] = found
+        return found
+
+    def _front_of_line(self, per_group: int) -> list[str]:
+        """The first ``per_group`` waiting tickets of each group, in calling order."""
+        seen: dict[str, int] = {}
+        front = []
+        for ticket in self.service.engine.waiting():
+            if seen.get(ticket.group, 0) < per_group:
+                seen[ticket.group] = seen.get(ticket.group, 0) + 1
+                front.append(ticket.id)
+        return front
 
     def on_commit(self, events: list[Event], now: datetime) -> None:
         """Runs after each commit: synchronous, only SQLite writes of the outbox (one per new message)."""
@@ -70,19 +85,17 @@ class TurnMessages:
         engine = self.service.engine
         day = engine.day.isoformat() if engine.day else None
         if day != self._day:  # a new service day: yesterday's tickets are gone
-            self._day, self._contacts, self._looked_at_line, self._queued = day, {}, False, set()
-        if not self._looked_at_line:  # after a start or restart: the tickets already in line
-            self._looked_at_line = True
-            for ticket in engine.waiting():
-                self._contact(ticket.id)
-        for event in events:
-            ticket_id = event.data.get("ticket_id")
-            if isinstance(ticket_id, str):
-                self._contact(ticket_id)
+            self._day, self._contacts, self._queued = day, {}, set()
+        candidates = [e.data["ticket_id"] for e in events if isinstance(e.data.get("ticket_id"), str)]
+        if k > 0:
+            candidates += self._front_of_line(k + 1)
+        for ticket_id in dict.fromkeys(candidates):
+            self._contact(ticket_id)
         watched = [tid for tid, contact in self._contacts.items() if contact]
         for ticket_id in watched:
             ticket = engine.tickets.get(ticket_id)
-            if ticket is None:
+            if ticket is None or ticket.status not in (WAITING, CALLED, SERVING):
+                self._contacts.pop(ticket_id, None)  # finished, absent or cancelled: nothing more to say
                 continue
             sealed = self._contacts[ticket_id] or ""
             if ticket.status in (CALLED, SERVING) and ticket.counter is not None:

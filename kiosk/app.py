@@ -112,6 +112,8 @@ class KioskApp(App):
     answer_details = StringProperty("")    # time and fee
     answer_where = StringProperty("")      # counter, or the agency to go to
     answer_choices = ListProperty([])      # big buttons: dicts with kind, id, label, group
+    checkin_code = StringProperty("")      # what was typed or scanned on the check-in screen
+    checkin_result = StringProperty("")    # the number and where to wait, once checked in
 
     def __init__(self, options: KioskOptions, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -177,7 +179,7 @@ class KioskApp(App):
         self._resize(Window, Window.size)
         manager = ScreenManager(transition=FadeTransition(duration=0.15) if self.options.transitions else NoTransition())
         for name in ("attract", "language", "group", "priority", "confirm", "ticket",
-                     "guided_group", "guided_confirm", "guided_ticket", "greeter", "greeter_answer"):
+                     "guided_group", "guided_confirm", "guided_ticket", "greeter", "greeter_answer", "check_in"):
             manager.add_widget(KioskScreenFactory.make(name))
         self.link.listeners.append(lambda online: Clock.schedule_once(lambda _dt: self._link_changed(online), 0))
         self.runner.call(self.link.start(), timeout=30)
@@ -301,6 +303,67 @@ class KioskApp(App):
         return self.t(lang, "Không ưu tiên", "No priority")
 
     # ------------------------------------------------------------------ guided flow
+    # ------------------------------------------------------------------ bookings: check-in (docs/bookings.md)
+    def start_check_in(self) -> None:
+        """"Tôi có số hẹn / số trực tuyến": type the code on the keypad, or scan the QR (a USB
+        scanner types the tracking URL and Enter into the focused field)."""
+        self.checkin_code = ""
+        self.checkin_result = ""
+        self.go("check_in")
+        screen = self.root.get_screen("check_in")
+        self._build_code_keys(screen.ids.keypad)
+        screen.ids.scan.focus = True
+
+    def _build_code_keys(self, grid: Any) -> None:
+        if grid.children:
+            return
+        from luot.protocol import BOOKING_CODE_ALPHABET
+
+        for char in [*BOOKING_CODE_ALPHABET, "<"]:
+            button = CodeButton(code=char, kind="light" if char != "<" else "secondary", scale=1.0)
+            button.text = "Xoá" if char == "<" else char
+            button.bind(on_release=lambda b: self.code_key(b.code))
+            grid.add_widget(button)
+
+    @staticmethod
+    def code_display(code: str) -> str:
+        """The code typed so far as two groups of four, blanks as '_': "K7QM _ _ _ _"."""
+        padded = code.ljust(8, "_")[:8]
+        return " ".join(padded[:4]) + "    " + " ".join(padded[4:])
+
+    def code_key(self, char: str) -> None:
+        if char == "<":
+            self.checkin_code = self.checkin_code[:-1]
+        elif len(self.checkin_code) < 8:
+            self.checkin_code += char
+
+    def check_in(self, typed: str | None = None) -> None:
+        text = (typed if typed is not None else self.checkin_code).strip()
+        if self.busy or not text:
+            return
+        self.busy = True
+        self.message = "Đang xác nhận…"
+        self.runner.submit(self.link.check_in(text), self._checked_in)
+
+    def _checked_in(self, booking: dict[str, Any] | None, error: BaseException | None) -> None:
+        self.busy = False
+        screen = self.root.get_screen("check_in")
+        screen.ids.scan.text = ""
+        if error is not None or booking is None:
+            self.message = error.message if isinstance(error, KioskError) else "Không xác nhận được, xin thử lại."
+            self.checkin_code = ""
+            return
+        self.message = ""
+        ticket = booking.get("ticket") or {}
+        counters = " hoặc ".join(str(c) for c in ticket.get("counters", []))
+        self.checkin_result = (f"[b]Đã xác nhận có mặt[/b]\nSố của ông/bà: [b]{ticket.get('number', booking.get('number'))}[/b]\n"
+                               f"Mời ngồi chờ, quầy {counters} sẽ gọi.\n"
+                               f"[size={int(28 * self.u)}]Checked in: number {ticket.get('number')}, "
+                               f"counter {counters.replace(' hoặc ', ' or ')} will call you.[/size]")
+        if self._ticket_event:
+            self._ticket_event.cancel()
+        self._ticket_event = Clock.schedule_once(lambda _dt: self.restart(), self.options.ticket_seconds)
+
     def start_guided(self) -> None:
         self.lang = "vi"
         self.go("guided_group")
@@ -560,7 +623,7 @@ class KioskScreenFactory:
 
 
 for _name in ("Attract", "Language", "Group", "Priority", "Confirm", "Ticket", "GuidedGroup", "GuidedConfirm",
-              "GuidedTicket", "Greeter", "GreeterAnswer"):
+              "GuidedTicket", "Greeter", "GreeterAnswer", "CheckIn"):
     globals()[f"{_name}Screen"] = type(f"{_name}Screen", (KioskScreen,), {})
     from kivy.factory import Factory as _F
 

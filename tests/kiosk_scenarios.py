@@ -282,7 +282,64 @@ def pad4(centre: CentreThread, out: Path, driver: Driver) -> dict[str, Any]:
             "screen_after": app.root.current}
 
 
-SCENARIOS = {"flow": flow, "guided": guided, "greeter": greeter, "offline": offline, "pad": pad, "pad4": pad4}
+def checkin(centre: CentreThread, out: Path, driver: Driver) -> dict[str, Any]:
+    """"Tôi có số hẹn / số trực tuyến": one remote number typed on the keypad, one appointment
+    whose QR link a USB scanner types (with Enter) into the hidden field."""
+    from datetime import timedelta
+
+    from server.booking_slots import slot_starts
+
+    app = driver.app
+    desk = centre.runtime.app.state.bookings
+    config = centre.runtime.config
+    today = config.service_day(centre.runtime.service.now())
+    slot = next(s for s in slot_starts(config, today) if s > centre.runtime.service.now() + timedelta(minutes=20))
+    walk_in = centre.call(centre.runtime.service.run(lambda e, now: e.issue("ho-tich", now)))
+    remote = centre.call(desk.make("remote", "ho-tich", "phone-key-1", None, None, actor="test"))
+    appointment = centre.call(desk.make("appointment", "chung-thuc", "phone-key-2", None, None, actor="test", slot=slot))
+    driver.wait(lambda: app.root.current == "attract", what="attract")
+    driver.shot("checkin-attract")
+    driver.tap(driver.screen().ids.booking)
+    keys = {b.code: b for b in driver.screen().ids.keypad.children}
+    for char in remote["code"][:5]:
+        driver.tap(keys[char])
+    driver.shot("checkin-typing")
+    typed_half = app.checkin_code
+    confirm_disabled_early = driver.screen().ids.confirm.disabled
+    for char in remote["code"][5:]:
+        driver.tap(keys[char])
+    driver.tap(driver.screen().ids.confirm)
+    driver.wait(lambda: bool(app.checkin_result), what="checked in")
+    driver.shot("checkin-done")
+    typed_result = app.checkin_result
+    app.restart()
+    driver.wait(lambda: app.root.current == "attract", what="attract again")
+    driver.pump(0.1)
+    driver.tap(driver.screen().ids.booking)
+    driver.wait(lambda: app.root.current == "check_in", what="check-in screen")
+    scan = driver.screen().ids.scan
+    wrong_focus = not scan.focus
+    scan.insert_text("ZZZZZZZZ")  # a code that does not exist
+    scan.dispatch("on_text_validate")
+    driver.wait(lambda: not app.busy and bool(app.message), what="refusal")
+    refusal = app.message
+    driver.shot("checkin-refused")
+    scan.insert_text(appointment["tracking_url"])
+    scan.dispatch("on_text_validate")
+    driver.wait(lambda: bool(app.checkin_result), what="scanned check-in")
+    driver.shot("checkin-scanned")
+    engine = centre.engine()
+    return {"remote": {"code": remote["code"], "number": remote["number"], "ticket_id": remote["ticket_id"]},
+            "walk_in": walk_in.number, "typed_half": typed_half, "confirm_disabled_early": confirm_disabled_early,
+            "typed_result": typed_result, "scanned_result": app.checkin_result, "refusal": refusal,
+            "scan_focused": not wrong_focus,
+            "bookings": {b.id: {"status": b.status, "ticket_id": b.ticket_id, "kind": b.kind} for b in engine.bookings.values()},
+            "tickets": {t.id: {"number": t.number, "awaiting": t.awaiting, "actor": None} for t in engine.tickets.values()},
+            "checkin_actors": [e["data"].get("actor") for e in events(centre, "booking.checked_in")],
+            "appointment_id": appointment["id"]}
+
+
+SCENARIOS = {"checkin": checkin, "flow": flow, "guided": guided, "greeter": greeter, "offline": offline, "pad": pad, "pad4": pad4}
 
 
 def main(name: str, out: Path) -> int:
@@ -295,7 +352,15 @@ def main(name: str, out: Path) -> int:
         data = sample_data()
         data["centre"]["rating_scale"] = 4
         config = parse_config(data, "pad4")
-    centre = CentreThread(out / "server", mqtt=with_mqtt, config=config).start()
+    clock = None
+    if name == "checkin":  # bookings are taken 08:00-16:00 on working days: a Monday morning
+        from datetime import datetime, timezone
+        from zoneinfo import ZoneInfo
+
+        from tests.helpers.centre import ManualClock
+
+        clock = ManualClock(datetime(2026, 3, 2, 8, 30, tzinfo=ZoneInfo("Asia/Ho_Chi_Minh")).astimezone(timezone.utc))
+    centre = CentreThread(out / "server", mqtt=with_mqtt, config=config, clock=clock).start()
     mqtt = {}
     if with_mqtt and centre.runtime.mqtt_port:
         mqtt = {"mqtt_host": centre.runtime.mqtt_host, "mqtt_port": centre.runtime.mqtt_port}

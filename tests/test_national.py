@@ -1,0 +1,161 @@
+"""Issue 19, item 4: the national view from the provinces' summary rows, by PostgreSQL's own logical
+replication, between real clusters made for the test (tests/helpers/pg_clusters.py): one cluster
+holds two provincial databases (two publishers: Hà Nội and Huế, which both have a centre ``hn-a``),
+the other is the national box with a subscription per province."""
+
+from __future__ import annotations
+
+import random
+import threading
+from datetime import datetime, time, timedelta, timezone
+from pathlib import Path
+from typing import Any, Iterator
+from zoneinfo import ZoneInfo
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from region.national import PUBLISHED, ProvinceSource, cut, prepare_national, prepare_province, subscription_name
+from region.national_report import national_figures
+from region.report import figures
+from region.store import Store
+from region.warnings import Thresholds
+from tests.helpers import pg_clusters
+from tests.helpers.region import free_port, wait_until
+from tests.test_region_fast import ticket_events
+
+ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
+THRESHOLDS = Thresholds(ZONE)
+PASSWORD = "thu-nghiem-dong-bo"
+PROVINCES = {  # code: (name, tickets per centre, centres (id, name, ward))
+    "ha-noi": ("Hà Nội", 60, [("hn-a", "Phường Cửa Nam", "Cửa Nam"), ("hn-b", "Phường Ba Đình", "Ba Đình")]),
+    "hue": ("Huế", 12, [("hn-a", "Phường Thuận Hóa", "Thuận Hóa"), ("hue-b", "Phường Phú Xuân", "Phú Xuân")]),
+}
+
+
+def day_at(hour: int, minute: int = 0) -> datetime:
+    """Today in Vietnam at hour:minute (the events' working day, whatever the hour the test runs)."""
+    return datetime.combine(datetime.now(ZONE).date(), time(hour, minute), ZONE)
+
+
+READ_AT = day_at(16, 45)
+
+
+def write_day(dsn: str, centres: list[tuple[str, str, str]], tickets: int, start: datetime, seed: int) -> None:
+    store = Store.connect(dsn, ZONE)
+    try:
+        rng = random.Random(seed)
+        for centre, _, _ in centres:
+            store.store_batch(ticket_events(centre, tickets, start, rng), [], [])
+            store.set_groups(centre, [{"code": "ho-tich", "name": "Hộ tịch"}, {"code": "chung-thuc", "name": "Chứng thực"},
+                                      {"code": "dat-dai", "name": "Đất đai", "wait_alert_minutes": 45}])
+    finally:
+        store.close()
+
+
+@pytest.fixture(scope="module")
+def boxes() -> Iterator[dict[str, Any]]:
+    """Provinces published, the national box subscribed; ``dsn``: superuser DSNs by name."""
+    for made in pg_clusters.clusters(2):
+        provinces, national = made
+        with psycopg.connect(provinces.dsn(), autocommit=True) as admin:
+            for code in PROVINCES:
+                admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(code.replace("-", "_"))))
+        with psycopg.connect(national.dsn(), autocommit=True) as admin:
+            admin.execute("CREATE DATABASE national")
+        dsn = {code: provinces.dsn(code.replace("-", "_")) for code in PROVINCES}
+        dsn["national"] = national.dsn("national")
+        sources = []
+        for seed, (code, (name, tickets, centres)) in enumerate(PROVINCES.items()):
+            store = Store.connect(dsn[code], ZONE)
+            store.create_schema()
+            store.register_centres(centres)
+            store.close()
+            write_day(dsn[code], centres, tickets, day_at(7, 30), seed)
+            with psycopg.connect(dsn[code], autocommit=True) as conn:
+                prepare_province(conn, code, PASSWORD)
+            sources.append(ProvinceSource(code, name, provinces.tcp(code.replace("-", "_"), "luot_national", PASSWORD)))
+        with psycopg.connect(dsn["national"], autocommit=True) as conn:
+            done = prepare_national(conn, sources)
+        assert all(d["ok"] and d["subscription"] == "created" for d in done.values()), done
+        yield {"dsn": dsn, "sources": sources, "national": national}
+        with psycopg.connect(dsn["national"], autocommit=True) as conn:  # slots on the provinces go too
+            for code in PROVINCES:
+                conn.execute(sql.SQL("DROP SUBSCRIPTION IF EXISTS {}").format(sql.Identifier(subscription_name(code))))
+
+
+def rows_of(dsn: str, table: str, where: str = "") -> list[tuple[Any, ...]]:
+    """Every row of a table but its province column, in a stable order."""
+    with psycopg.connect(dsn) as conn:
+        cols = [r[0] for r in conn.execute(
+            "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped "
+            "AND attname <> 'province' ORDER BY attnum", (table,))]
+        query = sql.SQL("SELECT {} FROM {} " + where).format(sql.SQL(", ").join(map(sql.Identifier, cols)), sql.Identifier(table))
+        return sorted(conn.execute(query).fetchall(), key=repr)
+
+
+def differing(boxes: dict[str, Any], code: str) -> list[str]:
+    """The published tables whose rows on the national box differ from the province's (none: caught up)."""
+    return [t for t in PUBLISHED
+            if rows_of(boxes["dsn"][code], t) != rows_of(boxes["dsn"]["national"], t, f"WHERE province = '{code}'")]
+
+
+def issued(dsn: str, where: str = "") -> int:
+    with psycopg.connect(dsn) as conn:
+        return int(conn.execute("SELECT coalesce(sum(issued), 0) FROM daily " + where).fetchone()[0])
+
+
+def caught_up(boxes: dict[str, Any], *codes: str, timeout: float = 30) -> None:
+    try:
+        wait_until(lambda: not any(differing(boxes, c) for c in codes), timeout, f"{codes} on the national box", every=0.3)
+    except AssertionError:
+        raise AssertionError(f"not caught up: { {c: differing(boxes, c) for c in codes} }\n"
+                             f"{pg_clusters.log_tail(boxes['national'])}") from None
+
+
+def test_a_province_s_rows_arrive_a_cut_subscription_catches_up_and_nothing_doubles(boxes: dict[str, Any]) -> None:
+    dsn = boxes["dsn"]
+    caught_up(boxes, *PROVINCES)
+    national = dsn["national"]
+    with psycopg.connect(national) as conn:
+        # summary rows only: the raw events, hourly rollups and tickets never leave the province
+        assert all(conn.execute("SELECT to_regclass(%s)", (t,)).fetchone()[0] is None for t in ("events", "hourly", "tickets_now"))
+        # the two provinces' centre "hn-a" are two rows, one per province
+        assert sorted(conn.execute("SELECT province, name FROM centres WHERE centre = 'hn-a'").fetchall()) == [
+            ("ha-noi", "Phường Cửa Nam"), ("hue", "Phường Thuận Hóa")]
+    with psycopg.connect(dsn["ha-noi"]) as conn:
+        assert sorted(r[0] for r in conn.execute("SELECT tablename FROM pg_publication_tables")) == sorted(PUBLISHED)
+    assert issued(national) == issued(dsn["ha-noi"]) + issued(dsn["hue"]) > 0
+
+    # cut Hà Nội; both provinces go on working meanwhile
+    with psycopg.connect(national, autocommit=True) as conn:
+        cut(conn, "ha-noi", enabled=False)
+        wait_until(lambda: conn.execute("SELECT count(*) FROM pg_stat_subscription WHERE subname = %s AND pid IS NOT NULL",
+                                        (subscription_name("ha-noi"),)).fetchone()[0] == 0, 20, "the apply worker to stop")
+        before = issued(national, "WHERE province = 'ha-noi'")
+        write_day(dsn["ha-noi"], PROVINCES["ha-noi"][2], 25, day_at(11), seed=7)  # new rows and updated ones
+        write_day(dsn["hue"], PROVINCES["hue"][2], 25, day_at(11), seed=8)
+        caught_up(boxes, "hue")
+        assert differing(boxes, "ha-noi"), "the cut subscription applied nothing"
+        assert issued(national, "WHERE province = 'ha-noi'") == before < issued(dsn["ha-noi"])
+        during = national_figures(conn, READ_AT, ZONE, THRESHOLDS)
+        hanoi = next(p for p in during["provinces"] if p["province"] == "ha-noi")
+        assert hanoi["replication"] == "cut"
+        assert during["warnings"][0]["kind"] == "replication" and during["warnings"][0]["province"] == "ha-noi"
+        assert "Hà Nội" in during["warnings"][0]["vi"] and "tạm dừng" in during["warnings"][0]["vi"]
+
+        cut(conn, "ha-noi", enabled=True)
+        caught_up(boxes, "ha-noi")
+    assert issued(national) == issued(dsn["ha-noi"]) + issued(dsn["hue"])
+
+    # setting up again changes nothing and doubles nothing
+    with psycopg.connect(national, autocommit=True) as conn:
+        again = prepare_national(conn, boxes["sources"])
+        assert {d["subscription"] for d in again.values()} == {"refreshed"}
+        assert conn.execute("SELECT count(*) FROM pg_subscription").fetchone()[0] == 2
+    with psycopg.connect(dsn["hue"], autocommit=True) as conn:
+        prepare_province(conn, "hue", PASSWORD)
+    write_day(dsn["hue"], PROVINCES["hue"][2], 3, day_at(12), seed=9)
+    caught_up(boxes, *PROVINCES)
+    assert issued(national) == issued(dsn["ha-noi"]) + issued(dsn["hue"])

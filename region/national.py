@@ -265,6 +265,7 @@ def cut(conn: psycopg.Connection[Any], code: str, enabled: bool) -> None:
 STATUS_SQL = """
 SELECT p.code, p.name, s.subenabled AS enabled, st.pid IS NOT NULL AS connected,
        st.received_lsn::text, st.latest_end_lsn::text, st.last_msg_receipt_time, st.latest_end_time,
+       extract(epoch FROM now() - st.last_msg_receipt_time)::float AS quiet_seconds,
        (SELECT count(*) FROM pg_subscription_rel r WHERE r.srsubid = s.oid AND r.srsubstate <> 'r') AS tables_copying
 FROM provinces p
 LEFT JOIN pg_subscription s ON s.subname = 'luot_national_' || replace(p.code, '-', '_')
@@ -274,8 +275,8 @@ ORDER BY p.code
 
 
 def replication_status(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
-    """Per province: is its subscription enabled and connected, when did the province last speak,
-    are tables still in their initial copy. (Reading pg_stat_subscription needs pg_read_all_stats.)"""
+    """Per province: is its subscription enabled and connected, when did the province last speak
+    (``quiet_seconds`` by the national box's own clock), are tables still in their initial copy. (Reading pg_stat_subscription needs pg_read_all_stats.)"""
     with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
         cur.execute(STATUS_SQL)
         return [dict(r) for r in cur.fetchall()]

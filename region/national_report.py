@@ -27,9 +27,10 @@ TOP_CENTRES = 100
 SEVERITY = {"cao": 0, "vừa": 1}
 
 
-def link_state(status: dict[str, Any] | None, now: datetime, stale_after: timedelta) -> str:
+def link_state(status: dict[str, Any] | None, stale_after: timedelta) -> str:
     """``ok``, ``copying`` (initial copy), ``cut`` (subscription disabled), ``disconnected`` (enabled,
-    no worker: the province unreachable), ``silent`` (connected, nothing heard), ``none`` (never set up)."""
+    no worker: the province unreachable), ``silent`` (connected, nothing heard for ``stale_after`` by
+    the database's clock: a province sends a keep-alive at least every 30 s), ``none`` (never set up)."""
     if not status or status.get("enabled") is None:
         return "none"
     if not status["enabled"]:
@@ -38,8 +39,8 @@ def link_state(status: dict[str, Any] | None, now: datetime, stale_after: timede
         return "disconnected"
     if status.get("tables_copying"):
         return "copying"
-    heard = status.get("last_msg_receipt_time")
-    if heard is not None and now - heard > stale_after:
+    quiet = status.get("quiet_seconds")
+    if quiet is not None and quiet > stale_after.total_seconds():
         return "silent"
     return "ok"
 
@@ -97,7 +98,7 @@ def national_figures(conn: psycopg.Connection[Any], now: datetime, zone: ZoneInf
     for code, name in provinces:
         if only is not None and code != only:
             continue
-        state = link_state(status.get(code), now, stale_after)
+        state = link_state(status.get(code), stale_after)
         has_views = conn.execute("SELECT to_regnamespace(%s) IS NOT NULL", (view_schema(code),)).fetchone()[0]
         result = None
         if has_views:

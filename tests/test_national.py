@@ -159,3 +159,74 @@ def test_a_province_s_rows_arrive_a_cut_subscription_catches_up_and_nothing_doub
     write_day(dsn["hue"], PROVINCES["hue"][2], 3, day_at(12), seed=9)
     caught_up(boxes, *PROVINCES)
     assert issued(national) == issued(dsn["ha-noi"]) + issued(dsn["hue"])
+
+
+def without_province(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in row.items() if k not in ("province", "province_name")}
+
+
+def test_the_national_dashboard_ranks_provinces_and_centres_with_the_provinces_own_warnings(
+        boxes: dict[str, Any], tmp_path: Path) -> None:
+    import uvicorn
+    from playwright.sync_api import sync_playwright
+
+    from region.national_dashboard import create_app
+    from region.national_settings import NATIONAL_USER, load_national, write_credentials
+    from tests.helpers.lan_browser import ARGS, CHROMIUM
+    from tests.test_region import shot_dir
+
+    dsn = boxes["dsn"]
+    caught_up(boxes, *PROVINCES)
+    with psycopg.connect(dsn["national"]) as conn:
+        nation = national_figures(conn, READ_AT, ZONE, THRESHOLDS, top=1000)
+    high = {}
+    for code in PROVINCES:
+        with psycopg.connect(dsn[code]) as conn:
+            own = figures(conn, READ_AT, ZONE, THRESHOLDS)
+        assert own["warnings"], "the day leaves people waiting for hours: the province warns"
+        mine = [without_province(r) for r in nation["centres"] if r["province"] == code]
+        assert sorted(mine, key=lambda r: r["centre"]) == sorted(own["centres"], key=lambda r: r["centre"])
+        assert sorted(map(repr, (without_province(w) for w in nation["warnings"] if w["province"] == code))) == \
+            sorted(map(repr, own["warnings"]))
+        high[code] = sum(w["level"] == "cao" for w in own["warnings"])
+    ranked = [p["province"] for p in nation["provinces"]]
+    assert ranked == sorted(PROVINCES, key=lambda c: -high[c]) and high[ranked[0]] > high[ranked[1]]
+    assert [p["warnings_high"] for p in nation["provinces"]] == [high[c] for c in ranked]
+    keys = [(-c["warnings"], -c["longest_wait_minutes"]) for c in nation["centres"]]
+    assert keys == sorted(keys) and len(nation["centres"]) == 4
+
+    # the page, as a national leader sees it
+    lines = ["[national]", 'name = "Toàn quốc (thử nghiệm)"', ""]
+    for source, (code, (name, _, _)) in zip(boxes["sources"], PROVINCES.items()):
+        write_credentials(tmp_path / f"{code}.json", code, "luot_national", PASSWORD)
+        port = psycopg.conninfo.conninfo_to_dict(source.conninfo)["port"]
+        lines += ["[[provinces]]", f'code = "{code}"', f'name = "{name}"', 'host = "127.0.0.1"', f"port = {port}",
+                  f'dbname = "{code.replace("-", "_")}"', f'credentials = "{code}.json"', ""]
+    (tmp_path / "national.toml").write_text("\n".join(lines), encoding="utf-8")
+    national = load_national(tmp_path / "national.toml")
+    essentials = lambda conninfo: {k: v for k, v in psycopg.conninfo.conninfo_to_dict(conninfo).items()  # noqa: E731
+                                   if k in ("host", "port", "dbname", "user", "password")}
+    assert [essentials(p.conninfo) for p in national.provinces] == [essentials(s.conninfo) for s in boxes["sources"]]
+    app = create_app(national, dsn["national"], clock=lambda: READ_AT)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    runner = threading.Thread(target=server.run, daemon=True)
+    runner.start()
+    try:
+        wait_until(lambda: server.started, 20, "the national dashboard")
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            page = browser.new_page(viewport={"width": 1360, "height": 900},
+                                    http_credentials={"username": NATIONAL_USER, "password": national.secrets[NATIONAL_USER]})
+            page.goto(f"http://127.0.0.1:{port}/")
+            page.wait_for_selector("#provinces tbody tr")
+            page.wait_for_selector("#warnings li")
+            shown = page.locator("#provinces tbody th").all_inner_texts()
+            assert shown == [PROVINCES[c][0] for c in ranked]
+            assert "Hà Nội" in page.inner_text("#warnings li >> nth=0")
+            assert page.locator("#centres tbody tr").count() == 4
+            page.screenshot(path=str(shot_dir(tmp_path) / "national-dashboard.png"), full_page=True)
+            browser.close()
+    finally:
+        server.should_exit = True
+        runner.join(10)

@@ -37,7 +37,6 @@ from psycopg import sql
 PUBLISHED = ("centres", "groups", "daily", "daily_centre", "now_groups", "recent")
 """The summary tables the national view reads (``region.report``): never events, hourly or tickets."""
 PUBLICATION = "luot_national"
-REPLICATION_USER = "luot_national"
 PROVINCE_CODE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 PUBLISH_OPERATIONS = "insert, update, delete"
 
@@ -47,6 +46,12 @@ class ReplicationError(RuntimeError):
 
 
 def subscription_name(code: str) -> str:
+    return "luot_national_" + code.replace("-", "_")
+
+
+def replication_user(code: str) -> str:
+    """The province's replication login: one per province (roles are per cluster, and a test or a
+    small deployment may keep two provinces' databases in one cluster)."""
     return "luot_national_" + code.replace("-", "_")
 
 
@@ -98,8 +103,8 @@ def prepare_province(conn: psycopg.Connection[Any], code: str, password: str) ->
             conn.execute(sql.SQL("CREATE UNIQUE INDEX IF NOT EXISTS {} ON {} (province, {})")
                          .format(index, t, sql.SQL(", ").join(map(sql.Identifier, key))))
             conn.execute(sql.SQL("ALTER TABLE {} REPLICA IDENTITY USING INDEX {}").format(t, index))
-        role = sql.Identifier(REPLICATION_USER)
-        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (REPLICATION_USER,)).fetchone()
+        role = sql.Identifier(replication_user(code))
+        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (replication_user(code),)).fetchone()
         verb = sql.SQL("ALTER ROLE") if exists else sql.SQL("CREATE ROLE")
         conn.execute(sql.SQL("{} {} WITH LOGIN REPLICATION PASSWORD {}").format(verb, role, sql.Literal(password)))
         conn.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(
@@ -113,7 +118,7 @@ def prepare_province(conn: psycopg.Connection[Any], code: str, password: str) ->
             conn.execute(sql.SQL("CREATE PUBLICATION {} FOR TABLE {} WITH (publish = {})")
                          .format(publication, tables, sql.Literal(PUBLISH_OPERATIONS)))
     rows = {t: conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(t))).fetchone()[0] for t in PUBLISHED}
-    return {"province": code, "publication": PUBLICATION, "user": REPLICATION_USER, "tables": rows}
+    return {"province": code, "publication": PUBLICATION, "user": replication_user(code), "tables": rows}
 
 
 # ------------------------------------------------------------------ the national box (subscriber)
@@ -123,7 +128,7 @@ class ProvinceSource:
 
     code: str
     name: str
-    conninfo: str  # libpq connection string of the province's database, as REPLICATION_USER
+    conninfo: str  # libpq connection string of the province's database, as its replication_user
 
 
 @dataclass(frozen=True)
@@ -231,7 +236,10 @@ def prepare_national(conn: psycopg.Connection[Any], provinces: list[ProvinceSour
             conn.execute("SELECT pg_advisory_xact_lock(80210019)")
             added = ensure_tables(conn, shape)
             ensure_views(conn, p.code)
-        done[p.code] = {"ok": True, "subscription": subscribe(conn, p), "columns_added": added}
+        try:
+            done[p.code] = {"ok": True, "subscription": subscribe(conn, p), "columns_added": added}
+        except psycopg.Error as error:  # e.g. the province's max_wal_senders reached: say so, go on
+            done[p.code] = {"ok": False, "error": str(error).strip()[:300]}
     # a province whose new column reached the tables after another's views were made: views again
     with conn.transaction():
         for p in provinces:

@@ -31,7 +31,7 @@ from region.national_settings import NATIONAL_USER, National
 from region.report import Slow, utc_now
 from region.warnings import Thresholds
 
-SNAPSHOT_MAX_AGE = 5.0
+SNAPSHOT_MAX_AGE = 10.0
 """Seconds: the national figures are recomputed at most this often, for all viewers together."""
 
 

@@ -116,12 +116,15 @@ def national_figures(conn: psycopg.Connection[Any], now: datetime, zone: ZoneInf
                 w.update(province=code, province_name=name)
         row = province_row(code, name, result, state)
         ranking.append(row)
-        if state != "ok" and state != "copying":
+        if state != "ok" and state != "copying":  # stale figures: the province goes to the top
             warnings.append(_replication_warning(code, name, state, row["latest_heard_at"], zone))
+            row["warnings_high"] += 1
+            row["warnings"] += 1
         if result:
             centres += result["centres"]
             warnings += result["warnings"]
-    ranking.sort(key=lambda p: (-p["warnings_high"], -p["longest_wait_minutes"], -p["waiting"], p["province"]))
+    ranking.sort(key=lambda p: (p["replication"] in ("ok", "copying"), -p["warnings_high"], -p["longest_wait_minutes"],
+                                -p["waiting"], p["province"]))
     centres.sort(key=lambda c: (-c["warnings"], -c["longest_wait_minutes"], -c["waiting"], c["province"], c["centre"]))
     warnings.sort(key=lambda w: (SEVERITY.get(w["level"], 2), w["kind"] != "replication", w["province"], w["centre"] or ""))
     totals = {k: sum(p[k] for p in ranking) for k in ("centres", "waiting", "issued", "served", "warnings", "warnings_high", "centres_offline")}

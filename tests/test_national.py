@@ -5,6 +5,9 @@ the other is the national box with a subscription per province."""
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
 import random
 import threading
 from datetime import datetime, time, timedelta, timezone
@@ -16,18 +19,18 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from region.national import PUBLISHED, ProvinceSource, cut, prepare_national, prepare_province, subscription_name
+from luot.cli import main as cli_main
+from region.national import PUBLISHED, cut, subscription_name
 from region.national_report import national_figures
 from region.report import figures
 from region.store import Store
 from region.warnings import Thresholds
 from tests.helpers import pg_clusters
-from tests.helpers.region import free_port, wait_until
+from tests.helpers.region import free_port, wait_until, write_centres_toml
 from tests.test_region_fast import ticket_events
 
 ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
 THRESHOLDS = Thresholds(ZONE)
-PASSWORD = "thu-nghiem-dong-bo"
 PROVINCES = {  # code: (name, tickets per centre, centres (id, name, ward))
     "ha-noi": ("Hà Nội", 60, [("hn-a", "Phường Cửa Nam", "Cửa Nam"), ("hn-b", "Phường Ba Đình", "Ba Đình")]),
     "hue": ("Huế", 12, [("hn-a", "Phường Thuận Hóa", "Thuận Hóa"), ("hue-b", "Phường Phú Xuân", "Phú Xuân")]),
@@ -54,9 +57,20 @@ def write_day(dsn: str, centres: list[tuple[str, str, str]], tickets: int, start
         store.close()
 
 
+def luot(*argv: str) -> Any:
+    """The ``luot`` command in this process; its JSON output."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = cli_main(list(argv))
+    assert code == 0, f"luot {' '.join(argv[:2])} exited {code}: {out.getvalue()[-500:]}"
+    return json.loads(out.getvalue())
+
+
 @pytest.fixture(scope="module")
-def boxes() -> Iterator[dict[str, Any]]:
-    """Provinces published, the national box subscribed; ``dsn``: superuser DSNs by name."""
+def boxes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """Provinces published (``luot national publish``), the national box subscribed (``luot national
+    setup`` from a national.toml); ``dsn``: superuser DSNs by name."""
+    base = tmp_path_factory.mktemp("national")
     for made in pg_clusters.clusters(2):
         provinces, national = made
         with psycopg.connect(provinces.dsn(), autocommit=True) as admin:
@@ -66,20 +80,29 @@ def boxes() -> Iterator[dict[str, Any]]:
             admin.execute("CREATE DATABASE national")
         dsn = {code: provinces.dsn(code.replace("-", "_")) for code in PROVINCES}
         dsn["national"] = national.dsn("national")
-        sources = []
+        toml = ["[national]", 'name = "Toàn quốc (thử nghiệm)"', ""]
         for seed, (code, (name, tickets, centres)) in enumerate(PROVINCES.items()):
             store = Store.connect(dsn[code], ZONE)
             store.create_schema()
             store.register_centres(centres)
             store.close()
             write_day(dsn[code], centres, tickets, day_at(7, 30), seed)
-            with psycopg.connect(dsn[code], autocommit=True) as conn:
-                prepare_province(conn, code, PASSWORD)
-            sources.append(ProvinceSource(code, name, provinces.tcp(code.replace("-", "_"), "luot_national", PASSWORD)))
-        with psycopg.connect(dsn["national"], autocommit=True) as conn:
-            done = prepare_national(conn, sources)
+            (base / code).mkdir()
+            creds = []
+            for centre, _, _ in centres:
+                creds.append(base / code / f"{centre}.json")
+                creds[-1].write_text(json.dumps({"centre": centre, "mqtt_username": centre, "mqtt_password": "x",
+                                                 "api_device": "region", "api_secret": "y"}))
+            centres_toml = write_centres_toml(base / code / "centres.toml", [(c[0], "http://127.0.0.1:9", f) for c, f in
+                                                                             zip(centres, creds)], region_id=code)
+            published = luot("national", "publish", "--pg", dsn[code], "--centres", str(centres_toml))
+            assert published["province"] == code and set(published["tables"]) == set(PUBLISHED)
+            toml += ["[[provinces]]", f'code = "{code}"', f'name = "{name}"', 'host = "127.0.0.1"', f"port = {provinces.port}",
+                     f'dbname = "{code.replace("-", "_")}"', f'credentials = "{Path(published["credentials"]).relative_to(base)}"', ""]
+        (base / "national.toml").write_text("\n".join(toml), encoding="utf-8")
+        done = luot("national", "setup", "--pg", dsn["national"], "--national", str(base / "national.toml"))
         assert all(d["ok"] and d["subscription"] == "created" for d in done.values()), done
-        yield {"dsn": dsn, "sources": sources, "national": national}
+        yield {"dsn": dsn, "national": national, "toml": base / "national.toml", "provinces": base}
         with psycopg.connect(dsn["national"], autocommit=True) as conn:  # slots on the provinces go too
             for code in PROVINCES:
                 conn.execute(sql.SQL("DROP SUBSCRIPTION IF EXISTS {}").format(sql.Identifier(subscription_name(code))))
@@ -142,6 +165,8 @@ def test_a_province_s_rows_arrive_a_cut_subscription_catches_up_and_nothing_doub
         during = national_figures(conn, READ_AT, ZONE, THRESHOLDS)
         hanoi = next(p for p in during["provinces"] if p["province"] == "ha-noi")
         assert hanoi["replication"] == "cut"
+        status = luot("national", "status", "--pg", national, "--national", str(boxes["toml"]))
+        assert [(s["code"], s["enabled"], s["connected"]) for s in status] == [("ha-noi", False, False), ("hue", True, True)]
         assert during["warnings"][0]["kind"] == "replication" and during["warnings"][0]["province"] == "ha-noi"
         assert "Hà Nội" in during["warnings"][0]["vi"] and "tạm dừng" in during["warnings"][0]["vi"]
 
@@ -150,15 +175,16 @@ def test_a_province_s_rows_arrive_a_cut_subscription_catches_up_and_nothing_doub
     assert issued(national) == issued(dsn["ha-noi"]) + issued(dsn["hue"])
 
     # setting up again changes nothing and doubles nothing
-    with psycopg.connect(national, autocommit=True) as conn:
-        again = prepare_national(conn, boxes["sources"])
-        assert {d["subscription"] for d in again.values()} == {"refreshed"}
+    again = luot("national", "setup", "--pg", national, "--national", str(boxes["toml"]))
+    assert {d["subscription"] for d in again.values()} == {"refreshed"}
+    luot("national", "publish", "--pg", dsn["hue"], "--centres", str(boxes["provinces"] / "hue" / "centres.toml"))
+    with psycopg.connect(national) as conn:
         assert conn.execute("SELECT count(*) FROM pg_subscription").fetchone()[0] == 2
-    with psycopg.connect(dsn["hue"], autocommit=True) as conn:
-        prepare_province(conn, "hue", PASSWORD)
     write_day(dsn["hue"], PROVINCES["hue"][2], 3, day_at(12), seed=9)
     caught_up(boxes, *PROVINCES)
     assert issued(national) == issued(dsn["ha-noi"]) + issued(dsn["hue"])
+    status = luot("national", "status", "--pg", national, "--national", str(boxes["toml"]))
+    assert [(s["code"], s["enabled"]) for s in status] == [("ha-noi", True), ("hue", True)]
 
 
 def without_province(row: dict[str, Any]) -> dict[str, Any]:
@@ -171,7 +197,7 @@ def test_the_national_dashboard_ranks_provinces_and_centres_with_the_provinces_o
     from playwright.sync_api import sync_playwright
 
     from region.national_dashboard import create_app
-    from region.national_settings import NATIONAL_USER, load_national, write_credentials
+    from region.national_settings import NATIONAL_USER, load_national
     from tests.helpers.lan_browser import ARGS, CHROMIUM
     from tests.test_region import shot_dir
 
@@ -195,18 +221,11 @@ def test_the_national_dashboard_ranks_provinces_and_centres_with_the_provinces_o
     keys = [(-c["warnings"], -c["longest_wait_minutes"]) for c in nation["centres"]]
     assert keys == sorted(keys) and len(nation["centres"]) == 4
 
+    printed = luot("national", "figures", "--pg", dsn["national"], "--national", str(boxes["toml"]))
+    assert sorted(p["province"] for p in printed["provinces"]) == sorted(PROVINCES) and printed["centres_total"] == 4
+
     # the page, as a national leader sees it
-    lines = ["[national]", 'name = "Toàn quốc (thử nghiệm)"', ""]
-    for source, (code, (name, _, _)) in zip(boxes["sources"], PROVINCES.items()):
-        write_credentials(tmp_path / f"{code}.json", code, "luot_national", PASSWORD)
-        port = psycopg.conninfo.conninfo_to_dict(source.conninfo)["port"]
-        lines += ["[[provinces]]", f'code = "{code}"', f'name = "{name}"', 'host = "127.0.0.1"', f"port = {port}",
-                  f'dbname = "{code.replace("-", "_")}"', f'credentials = "{code}.json"', ""]
-    (tmp_path / "national.toml").write_text("\n".join(lines), encoding="utf-8")
-    national = load_national(tmp_path / "national.toml")
-    essentials = lambda conninfo: {k: v for k, v in psycopg.conninfo.conninfo_to_dict(conninfo).items()  # noqa: E731
-                                   if k in ("host", "port", "dbname", "user", "password")}
-    assert [essentials(p.conninfo) for p in national.provinces] == [essentials(s.conninfo) for s in boxes["sources"]]
+    national = load_national(boxes["toml"])
     app = create_app(national, dsn["national"], clock=lambda: READ_AT)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))

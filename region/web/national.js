@@ -52,7 +52,7 @@
     $("#t-centres").textContent = num(t.centres, 0);
     $("#t-waiting").textContent = num(t.waiting, 0);
     $("#t-served").textContent = num(t.served, 0);
-    $("#t-warnings").textContent = `${num(data.warnings.filter(w => w.level === "cao").length, 0)} / ${num(data.warnings.length, 0)}`;
+    $("#t-warnings").textContent = `${num(t.warnings_high, 0)} / ${num(t.warnings, 0)}`;
     $("#updated").textContent = "Cập nhật " + Region.time(data.now);
     provinces(data.provinces);
     warnings(data.warnings);

@@ -24,7 +24,7 @@ from luot.ports import free_port
 PREFIX = "luottest-"
 SOCKETS = "/var/run/postgresql"
 SETTINGS = {  # small and quick: a test cluster holds a few thousand rows
-    "wal_level": "logical", "shared_buffers": "16MB", "fsync": "off", "synchronous_commit": "off",
+    "wal_level": "logical", "shared_buffers": "16MB", "fsync": "off", "synchronous_commit": "on",
     "full_page_writes": "off", "max_wal_senders": "10", "max_replication_slots": "10",
     "max_logical_replication_workers": "8", "max_worker_processes": "16",
     "wal_retrieve_retry_interval": "500ms",

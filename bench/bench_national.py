@@ -13,8 +13,8 @@ the rest about 95 each).
    prepare_province) on each and ``luot national setup`` (prepare_national) on the national box:
    the initial copy of all 34 is timed until every row is there.
 2. **Dashboard**: region.national_report.national_figures over the 34 provinces, cold (the 30-day
-   part read too) and warm (the 30-day part kept, as the dashboard's snapshot does), ``--runs``
-   times each: wall time, time inside PostgreSQL, process CPU.
+   part read too) and warm (the 30-day part kept, as the dashboard's snapshot does), and one
+   province's page (``only``), ``--runs`` times each: wall time, time inside PostgreSQL, process CPU.
 3. **Lag**: real events into the largest province through region.store.Store (the intake's own
    write path): paced at ``--paced-rate`` events/s (a 4x peak day of the largest province is about
    40), then a burst as fast as the store goes; each batch's lag is commit -> its rows visible on
@@ -282,13 +282,13 @@ def run(args: argparse.Namespace, provinces_box: pg_clusters.Cluster, national_b
     thresholds = Thresholds(ZONE)
     with psycopg.connect(national, autocommit=True) as conn:
         conn.execute("SET TIME ZONE 'UTC'")
-        for label, keep in (("cold", False), ("warm", True)):
+        for label, keep, only in (("cold", False, None), ("warm", True, None), ("one province (168 centres), warm", True, "ho-chi-minh")):
             walls, sqls, cpus, slow = [], [], [], {}
             for _ in range(args.runs):
                 if not keep:
                     slow = {}
                 c0, t0 = cpu(), time.perf_counter()
-                result = national_figures(conn, datetime.now(timezone.utc), ZONE, thresholds, slow)
+                result = national_figures(conn, datetime.now(timezone.utc), ZONE, thresholds, slow, only=only)
                 walls.append((time.perf_counter() - t0) * 1000)
                 cpus.append((cpu() - c0) * 1000)
                 sqls.append(result["sql_ms"])

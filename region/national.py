@@ -178,19 +178,32 @@ def ensure_tables(conn: psycopg.Connection[Any], shape: dict[str, tuple[list[Col
     return added
 
 
-def ensure_views(conn: psycopg.Connection[Any], code: str) -> None:
+ALL = "p_all"
+"""The schema of views over every province at once, centre ids as ``<province>/<centre>``."""
+SEPARATOR = "/"  # never in a province code or a centre id (luot.config.SLUG)
+
+
+def ensure_views(conn: psycopg.Connection[Any], code: str | None) -> None:
     """Schema ``p_<code>``: one view per published table with that province's rows and the
-    province's own column list (no ``province``), for :func:`region.report.figures`."""
-    schema = sql.Identifier(view_schema(code))
+    province's own column list (no ``province``), for :func:`region.report.figures`. ``code``
+    None: schema ``p_all`` with every province's rows, each centre id prefixed with its province,
+    so one run of the same report covers the country (a few statements, not a few per province)."""
+    schema = sql.Identifier(ALL if code is None else view_schema(code))
     conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(schema))
     for table in PUBLISHED:
         cols = [r[0] for r in conn.execute(
             "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped "
             "AND attname <> 'province' ORDER BY attnum", (f"public.{table}",))]
         conn.execute(sql.SQL("DROP VIEW IF EXISTS {}.{}").format(schema, sql.Identifier(table)))
-        conn.execute(sql.SQL("CREATE VIEW {}.{} AS SELECT {} FROM public.{} WHERE province = {}").format(
-            schema, sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, cols)), sql.Identifier(table),
-            sql.Literal(code)))
+        if code is None:
+            select = [sql.SQL("province || {} || centre AS centre").format(sql.Literal(SEPARATOR)) if c == "centre"
+                      else sql.Identifier(c) for c in cols]
+            where = sql.SQL("")
+        else:
+            select = [sql.Identifier(c) for c in cols]
+            where = sql.SQL(" WHERE province = {}").format(sql.Literal(code))
+        conn.execute(sql.SQL("CREATE VIEW {}.{} AS SELECT {} FROM public.{}{}").format(
+            schema, sql.Identifier(table), sql.SQL(", ").join(select), sql.Identifier(table), where))
 
 
 def ensure_registry(conn: psycopg.Connection[Any], provinces: list[ProvinceSource]) -> None:
@@ -245,6 +258,8 @@ def prepare_national(conn: psycopg.Connection[Any], provinces: list[ProvinceSour
         for p in provinces:
             if done[p.code].get("ok"):
                 ensure_views(conn, p.code)
+        if conn.execute("SELECT to_regclass('public.centres')").fetchone()[0] is not None:
+            ensure_views(conn, None)
     return done
 
 

@@ -215,6 +215,11 @@ def test_the_national_dashboard_ranks_provinces_and_centres_with_the_provinces_o
         assert sorted(map(repr, (without_province(w) for w in nation["warnings"] if w["province"] == code))) == \
             sorted(map(repr, own["warnings"]))
         high[code] = sum(w["level"] == "cao" for w in own["warnings"])
+        row = next(p for p in nation["provinces"] if p["province"] == code)
+        assert (row["served"], row["waiting"], row["centres"]) == (
+            sum(r["served"] for r in own["centres"]), sum(r["waiting"] for r in own["centres"]), len(own["centres"]))
+        means = [r["mean_wait_minutes"] for r in own["centres"]]
+        assert min(means) <= row["mean_wait_minutes"] <= max(means)
     ranked = [p["province"] for p in nation["provinces"]]
     assert ranked == sorted(PROVINCES, key=lambda c: -high[c]) and high[ranked[0]] > high[ranked[1]]
     assert [p["warnings_high"] for p in nation["provinces"]] == [high[c] for c in ranked]
@@ -243,7 +248,12 @@ def test_the_national_dashboard_ranks_provinces_and_centres_with_the_provinces_o
             shown = page.locator("#provinces tbody th").all_inner_texts()
             assert shown == [PROVINCES[c][0] for c in ranked]
             assert "Hà Nội" in page.inner_text("#warnings li >> nth=0")
-            assert page.locator("#centres tbody tr").count() == 4
+            assert page.locator("#ranked tbody tr").count() == 4
+            everything = len(app.state.snapshot.get()[0]["warnings"])
+            assert page.locator("#warnings li").count() == min(everything, 10)
+            if everything > 10:  # the first ten, and all of them on request
+                page.click("#more-warnings")
+                assert page.locator("#warnings li").count() == everything
             page.screenshot(path=str(shot_dir(tmp_path) / "national-dashboard.png"), full_page=True)
             browser.close()
     finally:

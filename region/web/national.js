@@ -2,7 +2,8 @@
 "use strict";
 (() => {
   const { el, $, api, showError } = Luot;
-  const WARNINGS_SHOWN = 40, POLL_MS = 10000;
+  const FIRST_WARNINGS = 10, POLL_MS = 10000;
+  let allWarnings = false;
   const SYNC = { ok: ["Bình thường", "in sync"], copying: ["Đang sao chép lần đầu", "initial copy"],
     cut: ["Đã tạm dừng", "paused"], disconnected: ["Mất kết nối tới tỉnh", "province unreachable"],
     silent: ["Tỉnh không phản hồi", "province silent"], none: ["Chưa thiết lập", "not set up"] };
@@ -24,15 +25,17 @@
   }
   function warnings(items) {
     $("#no-warnings").hidden = items.length > 0;
-    $("#warn-count").textContent = items.length > WARNINGS_SHOWN ? `(${WARNINGS_SHOWN} / ${items.length})` : "";
-    $("#warnings").replaceChildren(...items.slice(0, WARNINGS_SHOWN).map(w => el("li", { class: w.level },
+    const shown = allWarnings ? items : items.slice(0, FIRST_WARNINGS);
+    $("#warn-count").textContent = shown.length < items.length ? `(${shown.length} / ${num(items.length, 0)})` : "";
+    $("#more-warnings").hidden = shown.length >= items.length;
+    $("#warnings").replaceChildren(...shown.map(w => el("li", { class: w.level },
       el("span", { class: "badge " + (w.level === "cao" ? "b-alert" : "b-calling") }, w.level === "cao" ? "Khẩn" : "Theo dõi"), " ",
       el("span", { class: "who" }, w.centre ? `${w.name} (${w.province_name})` : w.province_name), ": ", w.vi,
       el("span", { class: "en", lang: "en" }, w.en))));
   }
   function centres(rows, total) {
     $("#centre-count").textContent = `(${rows.length} / ${num(total, 0)})`;
-    $("#centres tbody").replaceChildren(...rows.map((r, i) => el("tr", { class: r.warnings ? "has-warning" : "" },
+    $("#ranked tbody").replaceChildren(...rows.map((r, i) => el("tr", { class: r.warnings ? "has-warning" : "" },
       cell(i + 1, 0), el("th", { scope: "row" }, r.name, r.ward ? el("div", { class: "muted" }, r.ward) : ""),
       el("td", {}, r.province_name), cell(r.warnings, 0, r.warnings > 0), cell(r.waiting, 0),
       cell(r.longest_wait_minutes, 0, r.longest_wait_minutes > 30), cell(r.mean_wait_minutes), cell(r.p90_wait_minutes),
@@ -55,9 +58,12 @@
     $("#t-warnings").textContent = `${num(t.warnings_high, 0)} / ${num(t.warnings, 0)}`;
     $("#updated").textContent = "Cập nhật " + Region.time(data.now);
     provinces(data.provinces);
+    last = data;
     warnings(data.warnings);
     centres(data.centres, data.centres_total);
   }
+  let last = null;
+  $("#more-warnings").addEventListener("click", () => { allWarnings = true; if (last) warnings(last.warnings); });
   reload();
   setInterval(reload, POLL_MS);
 })();

@@ -259,3 +259,20 @@ def test_the_national_dashboard_ranks_provinces_and_centres_with_the_provinces_o
     finally:
         server.should_exit = True
         runner.join(10)
+
+
+def test_a_province_without_logical_wal_is_told_what_to_change(pg: str) -> None:
+    """The machine's own cluster keeps the default wal_level (replica): publishing is refused with
+    the line to change, before anything is altered."""
+    from region.national import ReplicationError, prepare_province
+
+    store = Store.connect(pg, ZONE)
+    store.create_schema()
+    store.close()
+    with psycopg.connect(pg, autocommit=True) as conn:
+        if conn.execute("SHOW wal_level").fetchone()[0] == "logical":
+            pytest.skip("this machine's cluster already writes logical WAL")
+        with pytest.raises(ReplicationError, match="wal_level = logical"):
+            prepare_province(conn, "ha-noi", "x")
+        assert conn.execute("SELECT count(*) FROM pg_publication").fetchone()[0] == 0
+        assert conn.execute("SELECT to_regclass('centres_national_key')").fetchone()[0] is None

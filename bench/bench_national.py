@@ -86,9 +86,11 @@ def centres_per_province() -> dict[str, int]:
 
 
 FILL = """
-INSERT INTO centres (centre, name, ward, last_event_at, last_heard_at, server_online, bridge_online, devices_known, devices_offline)
+INSERT INTO centres (centre, name, ward, last_event_at, last_heard_at, server_online, server_at, bridge_online, bridge_at,
+                     devices_known, devices_offline)
 SELECT format('%%s-%%s', %(code)s::text, i), format('Phường/xã %%s', i), format('Xã %%s', i), now() - interval '1 minute',
-       now() - (random() * interval '4 minutes'), true, NOT (i %% 97 = 5), 6, (i %% 53 = 3)::int
+       now() - (random() * interval '4 minutes'), true, now() - interval '7 hours', NOT (i %% 97 = 5),
+       now() - CASE WHEN i %% 97 = 5 THEN interval '40 minutes' ELSE interval '7 hours' END, 6, (i %% 53 = 3)::int
 FROM generate_series(1, %(n)s) i;
 INSERT INTO groups (centre, code, name, wait_alert_minutes)
 SELECT c.centre, g.code, g.name, 30 FROM centres c, unnest(%(groups)s::text[], %(names)s::text[]) AS g(code, name);
@@ -101,7 +103,7 @@ FROM centres c, unnest(%(groups)s::text[]) g,
 INSERT INTO daily_centre (centre, day, wait_hist, wait_p90)
 SELECT centre, day, ARRAY[25, 45, 60, 50, 40, 30, 20, 15, 10, 5, 5], 8.5 FROM daily WHERE grp = 'ho-tich';
 INSERT INTO now_groups (centre, grp, day, waiting, oldest)
-SELECT c.centre, g, %(today)s::date, (random() * 6)::int,
+SELECT c.centre, g, %(today)s::date, (random() * 3)::int,
        now() - CASE WHEN abs(hashtext(c.centre || g)) %% (40 + abs(hashtext(%(code)s::text)) %% 300) = 0
                     THEN interval '50 minutes' + random() * interval '60 minutes' ELSE random() * interval '25 minutes' END
 FROM centres c, unnest(%(groups)s::text[]) g;

@@ -170,6 +170,10 @@ def ensure_tables(conn: psycopg.Connection[Any], shape: dict[str, tuple[list[Col
                     for c in cols]
             defs.append(sql.SQL("PRIMARY KEY ({})").format(sql.SQL(", ").join(map(sql.Identifier, key))))
             conn.execute(sql.SQL("CREATE TABLE {} ({})").format(t, sql.SQL(", ").join(defs)))
+            # the province's own key order too (e.g. daily by day first): the country-wide report
+            # (views p_all) filters on it across provinces, as a province's report does at home
+            conn.execute(sql.SQL("CREATE INDEX {} ON {} ({})").format(
+                sql.Identifier(f"{table}_across"), t, sql.SQL(", ").join(sql.Identifier(c) for c in key if c != "province")))
             continue
         for c in cols:
             if c.name not in have:  # nullable: the other provinces' rows have no value for it

@@ -138,7 +138,8 @@ def national_figures(conn: psycopg.Connection[Any], now: datetime, zone: ZoneInf
     ranking.sort(key=lambda p: (p["replication"] in ("ok", "copying"), -p["warnings_high"], -p["longest_wait_minutes"],
                                 -p["waiting"], p["province"]))
     centres.sort(key=lambda c: (-c["warnings"], -c["longest_wait_minutes"], -c["waiting"], c["province"], c["centre"]))
-    warnings.sort(key=lambda w: (SEVERITY.get(w["level"], 2), w["kind"] != "replication", w["province"], w["centre"] or ""))
+    rank = {p["province"]: i for i, p in enumerate(ranking)}  # within a level, provinces in their ranking's order
+    warnings.sort(key=lambda w: (SEVERITY.get(w["level"], 2), w["kind"] != "replication", rank[w["province"]], w["centre"] or ""))
     totals = {k: sum(p[k] for p in ranking) for k in ("centres", "waiting", "issued", "served", "warnings", "warnings_high", "centres_offline")}
     return {"now": now, "day": now.astimezone(zone).date().isoformat(), "provinces": ranking,
             "centres": centres if only else centres[:top], "centres_total": len(centres), "warnings": warnings,

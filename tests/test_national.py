@@ -103,9 +103,6 @@ def boxes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         done = luot("national", "setup", "--pg", dsn["national"], "--national", str(base / "national.toml"))
         assert all(d["ok"] and d["subscription"] == "created" for d in done.values()), done
         yield {"dsn": dsn, "national": national, "toml": base / "national.toml", "provinces": base}
-        with psycopg.connect(dsn["national"], autocommit=True) as conn:  # slots on the provinces go too
-            for code in PROVINCES:
-                conn.execute(sql.SQL("DROP SUBSCRIPTION IF EXISTS {}").format(sql.Identifier(subscription_name(code))))
 
 
 def rows_of(dsn: str, table: str, where: str = "") -> list[tuple[Any, ...]]:

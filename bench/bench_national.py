@@ -181,13 +181,12 @@ def screenshot(national_dsn: str, sources: list[ProvinceSource], path: Path) -> 
     import json
     import tempfile
 
-    import uvicorn
     from playwright.sync_api import sync_playwright
 
     from region.national_dashboard import create_app
     from region.national_settings import NATIONAL_USER, load_national, write_credentials
     from tests.helpers.lan_browser import ARGS, CHROMIUM
-    from tests.helpers.region import free_port, wait_until
+    from tests.helpers.served import served
 
     with tempfile.TemporaryDirectory() as tmp:
         lines = ["[national]", 'name = "Toàn quốc"', ""]
@@ -199,26 +198,16 @@ def screenshot(national_dsn: str, sources: list[ProvinceSource], path: Path) -> 
                       f'credentials = "{s.code}.json"', ""]
         (Path(tmp) / "national.toml").write_text("\n".join(lines), encoding="utf-8")
         national = load_national(Path(tmp) / "national.toml")
-        app = create_app(national, national_dsn)
-        port = free_port()
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-        runner = threading.Thread(target=server.run, daemon=True)
-        runner.start()
-        try:
-            wait_until(lambda: server.started, 20, "the national dashboard")
-            with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-                page = browser.new_page(viewport={"width": 1360, "height": 1500}, http_credentials={
-                    "username": NATIONAL_USER, "password": national.secrets[NATIONAL_USER]})
-                page.goto(f"http://127.0.0.1:{port}/", timeout=120_000)
-                page.wait_for_selector("#provinces tbody tr", timeout=120_000)
-                path.parent.mkdir(parents=True, exist_ok=True)
-                page.wait_for_selector("#warnings li", timeout=120_000)
-                page.screenshot(path=str(path), full_page=False)
-                browser.close()
-        finally:
-            server.should_exit = True
-            runner.join(10)
+        with served(create_app(national, national_dsn), "the national dashboard") as base, sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            page = browser.new_page(viewport={"width": 1360, "height": 1500}, http_credentials={
+                "username": NATIONAL_USER, "password": national.secrets[NATIONAL_USER]})
+            page.goto(base + "/", timeout=120_000)
+            page.wait_for_selector("#provinces tbody tr", timeout=120_000)
+            page.wait_for_selector("#warnings li", timeout=120_000)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(path), full_page=False)
+            browser.close()
     emit("screenshot", path=str(path))
 
 

@@ -10,29 +10,22 @@ its province. The national box's own secret (the dashboard password, user ``quoc
 
 from __future__ import annotations
 
-import json
-import os
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from psycopg.conninfo import make_conninfo
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
-from luot.config import SLUG, ConfigError, explain
+from luot.config import SLUG, ConfigError
 from region.national import ProvinceSource
-from region.settings import _read_json, load_secrets
+from region.settings import _read_json, _Strict, listed_once, load_secrets, read_settings, write_private_json
 
 NATIONAL_USER = "quocgia"
 """The national dashboard's HTTP Basic user."""
 PUBLISH_SECRET = "national"
 """Key of the replication user's password in a province's region secrets file."""
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class NationalInfo(_Strict):
@@ -60,11 +53,7 @@ class NationalSettings(_Strict):
 
     @model_validator(mode="after")
     def _unique(self) -> "NationalSettings":
-        seen: set[str] = set()
-        for index, p in enumerate(self.provinces):
-            if p.code in seen:
-                raise ValueError(f"provinces[{index}].code: {p.code!r} is listed twice")
-            seen.add(p.code)
+        listed_once(self.provinces, "code", "provinces")
         return self
 
 
@@ -86,17 +75,7 @@ class National:
 
 def load_national(path: str | Path) -> National:
     """Read and validate national.toml and every province's credentials file it names."""
-    file = Path(path).resolve()
-    try:
-        data = tomllib.loads(file.read_text("utf-8"))
-    except OSError as error:
-        raise ConfigError(f"{file}: cannot read the national file ({error.strerror})") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{file}: not valid TOML: {error}") from None
-    try:
-        settings = NationalSettings.model_validate(data)
-    except ValidationError as error:
-        raise ConfigError(explain(error, str(file)).replace("centre configuration", "national configuration")) from None
+    file, settings = read_settings(path, NationalSettings, "national")
     sources = []
     for entry in settings.provinces:
         cred_path = file.parent / entry.credentials
@@ -115,9 +94,4 @@ def load_national(path: str | Path) -> National:
 
 def write_credentials(path: Path, province: str, user: str, password: str) -> Path:
     """The file a province hands to the national box (mode 0600, written atomically)."""
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump({"province": province, "user": user, "password": password}, handle, indent=2)
-    os.replace(tmp, path)
-    return path
+    return write_private_json(path, {"province": province, "user": user, "password": password})

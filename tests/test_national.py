@@ -9,7 +9,6 @@ import contextlib
 import io
 import json
 import random
-import threading
 from datetime import datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterator
@@ -26,7 +25,7 @@ from region.report import figures
 from region.store import Store
 from region.warnings import Thresholds
 from tests.helpers import pg_clusters
-from tests.helpers.region import free_port, wait_until, write_centres_toml
+from tests.helpers.region import wait_until, write_centres_toml
 from tests.test_region_fast import ticket_events
 
 ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -190,12 +189,12 @@ def without_province(row: dict[str, Any]) -> dict[str, Any]:
 
 def test_the_national_dashboard_ranks_provinces_and_centres_with_the_provinces_own_warnings(
         boxes: dict[str, Any], tmp_path: Path) -> None:
-    import uvicorn
     from playwright.sync_api import sync_playwright
 
     from region.national_dashboard import create_app
     from region.national_settings import NATIONAL_USER, load_national
     from tests.helpers.lan_browser import ARGS, CHROMIUM
+    from tests.helpers.served import served
     from tests.test_region import shot_dir
 
     dsn = boxes["dsn"]
@@ -229,33 +228,24 @@ def test_the_national_dashboard_ranks_provinces_and_centres_with_the_provinces_o
     # the page, as a national leader sees it
     national = load_national(boxes["toml"])
     app = create_app(national, dsn["national"], clock=lambda: READ_AT)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    runner = threading.Thread(target=server.run, daemon=True)
-    runner.start()
-    try:
-        wait_until(lambda: server.started, 20, "the national dashboard")
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            page = browser.new_page(viewport={"width": 1360, "height": 900},
-                                    http_credentials={"username": NATIONAL_USER, "password": national.secrets[NATIONAL_USER]})
-            page.goto(f"http://127.0.0.1:{port}/")
-            page.wait_for_selector("#provinces tbody tr")
-            page.wait_for_selector("#warnings li")
-            shown = page.locator("#provinces tbody th").all_inner_texts()
-            assert shown == [PROVINCES[c][0] for c in ranked]
-            assert "Hà Nội" in page.inner_text("#warnings li >> nth=0")
-            assert page.locator("#ranked tbody tr").count() == 4
-            everything = len(app.state.snapshot.get()[0]["warnings"])
-            assert page.locator("#warnings li").count() == min(everything, 10)
-            if everything > 10:  # the first ten, and all of them on request
-                page.click("#more-warnings")
-                assert page.locator("#warnings li").count() == everything
-            page.screenshot(path=str(shot_dir(tmp_path) / "national-dashboard.png"), full_page=True)
-            browser.close()
-    finally:
-        server.should_exit = True
-        runner.join(10)
+    with served(app, "the national dashboard") as base, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1360, "height": 900},
+                                http_credentials={"username": NATIONAL_USER, "password": national.secrets[NATIONAL_USER]})
+        page.goto(base + "/")
+        page.wait_for_selector("#provinces tbody tr")
+        page.wait_for_selector("#warnings li")
+        shown = page.locator("#provinces tbody th").all_inner_texts()
+        assert shown == [PROVINCES[c][0] for c in ranked]
+        assert "Hà Nội" in page.inner_text("#warnings li >> nth=0")
+        assert page.locator("#ranked tbody tr").count() == 4
+        everything = len(app.state.snapshot.get()[0]["warnings"])
+        assert page.locator("#warnings li").count() == min(everything, 10)
+        if everything > 10:  # the first ten, and all of them on request
+            page.click("#more-warnings")
+            assert page.locator("#warnings li").count() == everything
+        page.screenshot(path=str(shot_dir(tmp_path) / "national-dashboard.png"), full_page=True)
+        browser.close()
 
 
 def test_a_province_without_logical_wal_is_told_what_to_change(pg: str) -> None:

@@ -270,17 +270,26 @@ def prepare_national(conn: psycopg.Connection[Any], provinces: list[ProvinceSour
 def resync_province(conn: psycopg.Connection[Any], province: ProvinceSource) -> dict[str, Any]:
     """Copy a province's rows afresh: drop its subscription (and its slot on the province), delete
     its rows here, subscribe again (the initial copy). For a province whose maintained tables were
-    rebuilt with TRUNCATE, which is not replicated."""
+    rebuilt with TRUNCATE, which is not replicated, or that moved to another box (a failover: the
+    new box has no slot for us; the old one, unreachable, keeps its slot until someone drops it)."""
     name = subscription_name(province.code)
+    sub = sql.Identifier(name)
+    slot_left = False
     if conn.execute("SELECT 1 FROM pg_subscription WHERE subname = %s", (name,)).fetchone():
-        conn.execute(sql.SQL("DROP SUBSCRIPTION {}").format(sql.Identifier(name)))
+        try:
+            conn.execute(sql.SQL("DROP SUBSCRIPTION {}").format(sub))  # drops its slot on the province too
+        except psycopg.OperationalError:  # the old box unreachable (failed over, replaced): leave its slot
+            conn.execute(sql.SQL("ALTER SUBSCRIPTION {} DISABLE").format(sub))
+            conn.execute(sql.SQL("ALTER SUBSCRIPTION {} SET (slot_name = NONE)").format(sub))
+            conn.execute(sql.SQL("DROP SUBSCRIPTION {}").format(sub))
+            slot_left = True
     deleted = {}
     with conn.transaction():
         for table in PUBLISHED:
             if conn.execute("SELECT to_regclass(%s)", (table,)).fetchone()[0] is not None:
                 cur = conn.execute(sql.SQL("DELETE FROM {} WHERE province = %s").format(sql.Identifier(table)), (province.code,))
                 deleted[table] = cur.rowcount
-    return {"deleted": deleted, **prepare_national(conn, [province])[province.code]}
+    return {"deleted": deleted, "old_slot_left_on_province": slot_left, **prepare_national(conn, [province])[province.code]}
 
 
 def cut(conn: psycopg.Connection[Any], code: str, enabled: bool) -> None:

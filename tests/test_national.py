@@ -182,6 +182,12 @@ def test_a_province_s_rows_arrive_a_cut_subscription_catches_up_and_nothing_doub
     status = luot("national", "status", "--pg", national, "--national", str(boxes["toml"]))
     assert [(s["code"], s["enabled"]) for s in status] == [("ha-noi", True), ("hue", True)]
 
+    # a province copied afresh (after it rebuilt its tables with TRUNCATE, which is not replicated)
+    resynced = luot("national", "resync", "--province", "hue", "--pg", national, "--national", str(boxes["toml"]))
+    assert resynced["ok"] and resynced["subscription"] == "created" and resynced["deleted"]["daily"] > 0
+    caught_up(boxes, *PROVINCES)
+    assert issued(national) == issued(dsn["ha-noi"]) + issued(dsn["hue"])
+
 
 def without_province(row: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in row.items() if k not in ("province", "province_name")}

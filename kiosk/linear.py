@@ -26,6 +26,7 @@ from pathlib import Path
 TRAINING_PATH = Path(__file__).resolve().parent / "greeter_training.tsv"
 NONE_LABEL = "NONE"
 FOLDS = 3
+RECENT = 512  # answers remembered per model
 
 
 def available() -> bool:
@@ -81,20 +82,26 @@ class LinearModel:
         self.svm = LinearSVC(C=c).fit(matrix, labels)
         self.labels: list[str] = [str(label) for label in self.svm.classes_]
         folds = StratifiedKFold(n_splits=FOLDS, shuffle=True, random_state=0)
-        margins = cross_val_predict(LinearSVC(C=c), matrix, labels, cv=folds, method="decision_function")
+        margins = _columns(cross_val_predict(LinearSVC(C=c), matrix, labels, cv=folds, method="decision_function"))
         truth = np.searchsorted(self.svm.classes_, labels)
         self.temperature = min(TEMPERATURES, key=lambda t: _log_loss(t * margins, truth))
+        self._recent: dict[str, list[tuple[str, float]]] = {}
 
     def _probabilities(self, texts: list[str]):  # -> numpy array, one row per text
         import numpy as np
 
-        scaled = self.temperature * self.svm.decision_function(self.features.transform(texts))
+        scaled = self.temperature * _columns(self.svm.decision_function(self.features.transform(texts)))
         scaled = np.exp(scaled - scaled.max(axis=1, keepdims=True))
         return scaled / scaled.sum(axis=1, keepdims=True)
 
     def posteriors(self, text: str) -> list[tuple[str, float]]:
-        """(label, probability) best first."""
-        return self.posteriors_many([text])[0]
+        """(label, probability) best first; the last answers are remembered (a kiosk hears the same
+        few sentences all day, and every spelling of one sentence reaches here as the same words)."""
+        if text not in self._recent:
+            if len(self._recent) >= RECENT:
+                self._recent.pop(next(iter(self._recent)))
+            self._recent[text] = self.posteriors_many([text])[0]
+        return self._recent[text]
 
     def posteriors_many(self, texts: Iterable[str]) -> list[list[tuple[str, float]]]:
         rows = self._probabilities(list(texts))
@@ -102,6 +109,13 @@ class LinearModel:
 
 
 TEMPERATURES = tuple(round(0.5 * 1.15 ** i, 3) for i in range(30))  # 0.5 .. about 29
+
+
+def _columns(margins):  # -> numpy array (rows, labels)
+    """With two labels the SVM gives one margin per row (for the second): make it one column each."""
+    import numpy as np
+
+    return margins if margins.ndim == 2 else np.stack([-margins, margins], axis=1)
 
 
 def _log_loss(scores, truth) -> float:

@@ -1,7 +1,10 @@
 """Greeter ("AI robot") mode: understand what a citizen types or says and name the procedure group.
 
-Everything runs offline in pure Python: centres have unstable internet and the kiosk must answer
-at once, so there is no cloud service and no downloaded model. Instead:
+Everything runs offline: centres have unstable internet and the kiosk must answer at once, so there
+is no cloud service and no downloaded model. The rules below are pure Python; a linear classifier
+(``kiosk/linear.py``, scikit-learn, trained at start) may then only make their answer more careful
+(ask instead of a counter it finds unlikely) or more precise (the procedure inside the same counter),
+see ``Greeter.understand``. The rules:
 
 1. **Normalise** the text: NFC/NFD alike, lowercase, strip diacritics (``đ`` -> ``d``), drop
    punctuation. Many visitors type without diacritics or with a half-working keyboard; after this

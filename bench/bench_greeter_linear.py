@@ -58,9 +58,7 @@ def main() -> None:
     learned = Greeter(config)
     print(f"greeter with the linear model built in {time.perf_counter() - started:.2f} s "
           f"(temperature {learned.linear.temperature})")
-    base = [(e.id, " ".join(" ".join(part) for part in phrase)) for e in learned.catalogue.entries.values()
-            for phrase in e.phrases]
-    base += [(e.id, normalise(n)) for e in learned.catalogue.entries.values() for n in (e.name, e.name_en) if n]
+    base = learned.learning_documents()
     lines = load_probe_lines(linear.TRAINING_PATH)
     by_rules: Counter = Counter()
     by_both: Counter = Counter()

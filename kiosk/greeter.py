@@ -347,20 +347,23 @@ class Greeter:
         return any(g.code == code for g in self.config.groups)
 
     def _train_linear(self, paths: Sequence[Path]) -> "linear.LinearModel | None":
-        """The linear model over the catalogue's phrasings and names and the labelled lines; None
-        without scikit-learn. Lines naming an id this catalogue lacks are skipped (a centre's file
-        may remove nothing, but another centre's lines may name its own procedures)."""
+        """The linear model over :meth:`learning_documents`; None without scikit-learn."""
         if not linear.available():
             return None
+        return linear.trained(tuple(self.learning_documents(paths)))
+
+    def learning_documents(self, paths: Sequence[Path] = ()) -> list[tuple[str, str]]:
+        """(entry id, text) the linear model learns from: the catalogue's phrasings and names, and the
+        labelled lines in ``paths``. Lines naming an id this catalogue lacks are skipped (another
+        centre's lines may name its own procedures). Plain normalised words, not this centre's token
+        repair, so every centre with the same catalogue and lines shares one trained model."""
         documents = [(e.id, " ".join(" ".join(part) for part in phrase))
                      for e in self.catalogue.entries.values() for phrase in e.phrases]
-        # plain normalised words (not this centre's token repair), so every centre with the same
-        # catalogue and lines shares one trained model in a process
         documents += [(e.id, normalise(name)) for e in self.catalogue.entries.values() for name in (e.name, e.name_en) if name]
         for path in paths:
             documents += [(label, normalise(text)) for label, text in linear.load_training(path)
                           if label == linear.NONE_LABEL or label in self.catalogue.entries]
-        return linear.trained(tuple(documents))
+        return documents
 
     def _target(self, entry_id: str) -> str | None:
         """Where an entry sends the citizen: its counter group, "out:<agency>", or None (no procedure)."""

@@ -95,6 +95,7 @@ class KioskApp(App):
     centre_notice = StringProperty("")
     chosen_group = DictProperty({})
     chosen_priority = ObjectProperty(None, allownone=True)
+    chosen_procedure = ObjectProperty(None, allownone=True)  # the greeter's procedure: {"name", "documents", "group"}
     priority_classes = ListProperty([])
     ticket = ObjectProperty(None, allownone=True)
     ticket_qr = ObjectProperty(None, allownone=True)
@@ -127,6 +128,7 @@ class KioskApp(App):
                                on_speaking=lambda s: Clock.schedule_once(lambda _dt: setattr(self, "speaking", s), 0),
                                enabled=options.speech)
         self.greeter = None
+        self.printed_view = None  # the TicketView of the last ticket sent to the printer
         self.issued: list[IssuedTicket] = []  # this session's tickets, newest last (tests, bench)
         self._idle_event = None
         self._ticket_event = None
@@ -190,7 +192,18 @@ class KioskApp(App):
             self.mqtt = DeviceMqtt(centre_id, self.options.device_id, self.options.mqtt_secret or self.options.secret,
                                    self.options.mqtt_host, self.options.mqtt_port)
             self.mqtt.start()
+        # the greeter's learned model trains for a few seconds: do it now, off the main thread, so
+        # the first "Trợ lý" tap does not freeze the screen (the greeter built then finds it trained)
+        threading.Thread(target=self._warm_greeter, name="luot-greeter-warm", daemon=True).start()
         return manager
+
+    def _warm_greeter(self) -> None:
+        from kiosk.greeter import Greeter
+
+        try:
+            Greeter(self.options.config or _config_from_centre(self.centre))
+        except Exception:  # noqa: BLE001 - start_greeter builds it again and logs the cause
+            log.debug("greeter warm-up failed", exc_info=True)
 
     def on_stop(self) -> None:
         try:
@@ -274,6 +287,7 @@ class KioskApp(App):
             self._ticket_event.cancel()
         self.chosen_group = {}
         self.chosen_priority = None
+        self.chosen_procedure = None
         self.lang = "vi"
         self.greeter_reply = ""
         self.greeter_group = ""
@@ -290,6 +304,7 @@ class KioskApp(App):
     def choose_group(self, code: str) -> None:
         self.chosen_group = self.group_by_code(code)
         self.chosen_priority = None
+        self.chosen_procedure = None
         self.go("priority" if self.priority_classes else "confirm")
 
     def choose_priority(self, code: str | None) -> None:
@@ -417,10 +432,12 @@ class KioskApp(App):
         self.busy = True
         self.message = "Đang lấy số…"
         target = "guided_ticket" if guided else "ticket"
+        procedure = self.chosen_procedure if not guided else None  # printed as the "Mang theo" checklist
         self.runner.submit(self.link.issue(self.chosen_group["code"], self.chosen_priority),
-                           lambda ticket, error: self._issued(ticket, error, target))
+                           lambda ticket, error: self._issued(ticket, error, target, procedure))
 
-    def _issued(self, ticket: IssuedTicket | None, error: BaseException | None, target: str) -> None:
+    def _issued(self, ticket: IssuedTicket | None, error: BaseException | None, target: str,
+                procedure: dict[str, Any] | None = None) -> None:
         self.busy = False
         if error is not None or ticket is None:
             message = error.message if isinstance(error, KioskError) else "Không lấy được số, xin thử lại."
@@ -437,7 +454,7 @@ class KioskApp(App):
         self.ticket_qr = texture_from_pil(qr_png(ticket.tracking_url, box_size=8, border=2))
         self.printer_message = ""
         self.go(target)
-        self._print(ticket)
+        self._print(ticket, procedure)
         if self._ticket_event:
             self._ticket_event.cancel()
         self._ticket_event = Clock.schedule_once(lambda _dt: self.restart(), self.options.ticket_seconds)
@@ -451,8 +468,12 @@ class KioskApp(App):
         words = f"Số của ông bà là {read_ticket(ticket.number)}. Mời ông bà ngồi chờ, quầy số {counters} sẽ gọi."
         return words + (" Đang mất kết nối, vé vẫn hợp lệ." if ticket.offline else "")
 
-    def ticket_view(self, ticket: IssuedTicket):
+    def ticket_view(self, ticket: IssuedTicket, procedure: dict[str, Any] | None = None):
+        """The printed ticket; ``procedure`` (the greeter's, for this ticket's group) adds its checklist."""
         from kiosk.ticket_render import TicketView
+
+        if procedure is not None and procedure.get("group") != ticket.group:
+            procedure = None
 
         wait = ticket.wait_minutes
         return TicketView(
@@ -460,11 +481,13 @@ class KioskApp(App):
             group_name_en=ticket.group_name_en, letter=ticket.letter, counters=ticket.counters,
             people_ahead=ticket.ahead or 0, estimated_wait_minutes=None if wait is None else int(round(wait)),
             issued_at=ticket.issued_at, priority=ticket.priority, centre_name=self.centre.get("name", ""),
-            tracking_url=ticket.tracking_url, offline=ticket.offline, timezone=self.options.timezone)
+            tracking_url=ticket.tracking_url, offline=ticket.offline, timezone=self.options.timezone,
+            procedure=procedure["name"] if procedure else "", checklist=tuple(procedure["documents"]) if procedure else ())
 
-    def _print(self, ticket: IssuedTicket) -> None:
+    def _print(self, ticket: IssuedTicket, procedure: dict[str, Any] | None = None) -> None:
         """Save a PNG of the ticket and send it to the printer, off the main thread."""
-        view = self.ticket_view(ticket)
+        view = self.ticket_view(ticket, procedure)
+        self.printed_view = view  # what the last ticket printed (its checklist too), for the staff and tests
         out_dir = self.options.data_dir / "tickets"
 
         def work() -> None:
@@ -534,6 +557,9 @@ class KioskApp(App):
         """The answer screen: large type for people a metre away, what to bring as a checklist."""
         self.greeter_group = answer.group or ""
         self.answer_choices = list(answer.choices)
+        # what the ticket prints under "Mang theo" if the citizen takes this group's ticket from here
+        self.chosen_procedure = ({"name": answer.procedure["name"], "documents": list(answer.documents),
+                                  "group": answer.group} if answer.procedure and answer.group else None)
         if answer.outside:
             self.answer_title = f"[b]{answer.outside['name']}[/b]\nkhông làm tại trung tâm này"
             self.answer_checklist = ""

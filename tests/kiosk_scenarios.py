@@ -8,6 +8,8 @@ OUT_DIR/result.json. The pytest side asserts on that file.
 
 from __future__ import annotations
 
+import dataclasses
+
 import importlib.util
 import json
 import sys
@@ -141,6 +143,20 @@ def guided(centre: CentreThread, out: Path, driver: Driver) -> dict[str, Any]:
             "mqtt": app.mqtt is not None}
 
 
+def _complete_png(folder: Path) -> bool:
+    """True once a ticket PNG in ``folder`` is written whole (the kiosk saves it on a worker thread)."""
+    from PIL import Image
+
+    for path in folder.glob("*.png") if folder.is_dir() else ():
+        try:
+            with Image.open(path) as image:
+                image.load()
+            return True
+        except OSError:  # still being written
+            continue
+    return False
+
+
 def greeter(centre: CentreThread, out: Path, driver: Driver) -> dict[str, Any]:
     app = driver.app
     driver.wait(lambda: app.root.current == "attract", what="attract")
@@ -179,7 +195,16 @@ def greeter(centre: CentreThread, out: Path, driver: Driver) -> dict[str, Any]:
     driver.tap(driver.screen().ids.take)
     driver.wait(lambda: app.root.current == "ticket", what="ticket from greeter")
     driver.shot("greeter-ticket")
-    return {"typed": typed, "group": app.greeter_group, "speaking": speaking, "reply": reply, "shown": shown_number(driver),
+    # the printed ticket carries the greeter's "Mang theo" checklist
+    tickets = app.options.data_dir / "tickets"
+    driver.wait(lambda: _complete_png(tickets), what="ticket image saved")
+    view = app.printed_view
+    from kiosk.ticket_render import render_png
+
+    printed = {"procedure": view.procedure, "checklist": list(view.checklist), "png": str(next(tickets.glob("*.png"))),
+               "height_without_checklist": render_png(dataclasses.replace(view, procedure="", checklist=()),
+                                                      app.options.printer_width).height}
+    return {"printed": printed, "typed": typed, "group": app.greeter_group, "speaking": speaking, "reply": reply, "shown": shown_number(driver),
             "answer_screen": answer_screen, "choices": choices, "picked": picked, "outside": outside,
             "number": app.issued[-1].number, "server": server_tickets(centre)}
 

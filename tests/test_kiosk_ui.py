@@ -119,6 +119,9 @@ def test_greeter_understands_text_without_diacritics_and_issues_the_ticket(tmp_p
     assert "Tòa án" in outside["where"] and outside["choices"] == ["khac"] and outside["group"] == ""
     [ticket] = result["server"]
     assert result["shown"] == str(ticket["number"]) and ticket["group"] == "ho-tich"
+    printed = result["printed"]
+    assert printed["procedure"] == "Đăng ký kết hôn" and printed["checklist"][0].startswith("Tờ khai đăng ký kết hôn")
+    assert Image.open(printed["png"]).height > printed["height_without_checklist"]  # on the paper, not only kept
     assert_real_screenshots(tmp_path, result["shots"])
 
 

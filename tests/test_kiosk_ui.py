@@ -132,6 +132,9 @@ def test_greeter_understands_text_without_diacritics_and_issues_the_ticket(tmp_p
     assert "Tòa án" in outside["where"] and outside["choices"] == ["khac"] and outside["group"] == ""
     [ticket] = result["server"]
     assert result["shown"] == str(ticket["number"]) and ticket["group"] == "ho-tich"
+    printed = result["printed"]
+    assert printed["procedure"] == "Đăng ký kết hôn" and printed["checklist"][0].startswith("Tờ khai đăng ký kết hôn")
+    assert Image.open(printed["png"]).height > printed["height_without_checklist"]  # on the paper, not only kept
     assert_real_screenshots(tmp_path, result["shots"])
 
 
@@ -180,3 +183,20 @@ def test_a_centre_may_keep_the_four_faces(tmp_path: Path) -> None:
     data = feedback["data"]
     assert (data["ticket_id"], data["rating"], data["scale"], data["level"], data["reasons"]) == (result["ticket_id"], 3, 4, 4, [])
     assert result["screen_after"] == "thanks", "no reasons asked on the four faces"
+
+
+def test_booking_check_in_by_typed_code_and_by_scanned_qr(tmp_path: Path) -> None:
+    result = run_scenario("checkin", tmp_path)
+    remote = result["remote"]
+    assert result["typed_half"] == remote["code"][:5] and result["confirm_disabled_early"]
+    assert f"Số của ông/bà: {remote['number']}" in bare(result["typed_result"]) and "Đã xác nhận có mặt" in bare(result["typed_result"])
+    assert result["scan_focused"], "the scanner types into the focused field"
+    assert "Không tìm thấy số hẹn" in result["refusal"]
+    bookings = result["bookings"]
+    assert {b["status"] for b in bookings.values()} == {"checked_in"}
+    appointment = bookings[result["appointment_id"]]
+    number = result["tickets"][appointment["ticket_id"]]["number"]
+    assert f"Số của ông/bà: {number}" in bare(result["scanned_result"])
+    assert not result["tickets"][remote["ticket_id"]]["awaiting"]
+    assert result["checkin_actors"] == ["kiosk-1", "kiosk-1"], "every check-in names the kiosk"
+    assert_real_screenshots(tmp_path, result["shots"])

@@ -7,9 +7,10 @@ before opening, with a paused counter, after a slower spell, and the words on th
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from server import estimates
+from server.engine import QueueEngine, Ticket
 from server.estimates import Timeline, wait_view
 from luot.config import parse_config
 from tests.engine_support import HCM, at, make_config, new_engine, replayed, sample_data
@@ -34,10 +35,15 @@ def test_timeline_skips_the_lunch_break_and_counts_from_opening() -> None:
     assert timeline.open_minutes(at(MON, 17)) == 270.0 + 210.0 + 30.0  # overtime runs on
 
 
-def test_a_ticket_whose_turn_falls_after_lunch_is_told_the_time_after_lunch() -> None:
+def one_counter_line(taken: datetime, count: int) -> tuple[QueueEngine, list[Ticket]]:
+    """Counter 1 open since 07:30 and ``count`` ho-tich tickets taken from ``taken`` on."""
     engine = new_engine(CONFIG)
     engine.open_counter(1, "a", at(MON, 7, 30))
-    tickets = [engine.issue("ho-tich", at(MON, 11, 35) + timedelta(seconds=i))[0] for i in range(5)]
+    return engine, [engine.issue("ho-tich", taken + timedelta(seconds=i))[0] for i in range(count)]
+
+
+def test_a_ticket_whose_turn_falls_after_lunch_is_told_the_time_after_lunch() -> None:
+    engine, tickets = one_counter_line(at(MON, 11, 35), 5)
     now = at(MON, 11, 40)
     last = engine.estimates(now, only=tickets[-1].id)[tickets[-1].id]
     # four ahead at 8 minutes each = 32 open minutes: 20 before noon, 12 after 13:00
@@ -214,9 +220,7 @@ def test_a_newcomer_is_told_what_the_issued_ticket_is_told() -> None:
 
 
 def test_a_range_reaching_past_lunch_says_so_and_keeps_the_clock_time() -> None:
-    engine = new_engine(CONFIG)
-    engine.open_counter(1, "a", at(MON, 7, 30))
-    tickets = [engine.issue("ho-tich", at(MON, 11, 44) + timedelta(seconds=i))[0] for i in range(2)]
+    engine, tickets = one_counter_line(at(MON, 11, 44), 2)
     now = at(MON, 11, 45)
     estimate = engine.estimates(now, only=tickets[-1].id)[tickets[-1].id]
     lo, hi = estimate.wait_range  # the point (11:56) is before noon, the range's end after 13:00

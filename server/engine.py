@@ -143,6 +143,10 @@ class Ticket:
     finished_at: datetime | None = None
     rated: bool = False
     transfers: int = 0
+    returns_dossier: str | None = None
+    """A results-group ticket issued from a dossier receipt: the dossier code it comes back for."""
+    appointment: date | None = None
+    """That dossier's appointment date (ngày hẹn trả), when the receipt or the stored dossier gives one."""
     token: str | None = field(default=None, compare=False, repr=False)
     """The raw tracking token, known only in the process that issued or imported the ticket, so its
     answer can print it. Never in an event, the database or a replay; the engine never reads it."""
@@ -256,6 +260,8 @@ class QueueEngine:
         self.service_sum: dict[str, float] = {}
         self.service_count: dict[str, int] = {}
         self.rated_tickets: set[str] = set()
+        self.refused_ratings: dict[tuple[str, str], int] = {}
+        """Today's refused ratings per (refusal code, source): counted, never stored as ratings."""
         self.dossiers: dict[str, Dossier] = {}
         # Today's help requests: ids already recorded (per device) and each device's recent times.
         self.assistance_ids: set[tuple[str, str]] = set()
@@ -392,6 +398,7 @@ class QueueEngine:
         self.service_sum.clear()
         self.service_count.clear()
         self.rated_tickets.clear()
+        self.refused_ratings.clear()
         self.dossiers.clear()
         for counter in self.counters.values():
             counter.status, counter.officer, counter.ticket_id = CLOSED, None, None
@@ -414,6 +421,8 @@ class QueueEngine:
             issued_at=datetime.fromisoformat(d.get("issued_at", event.at.isoformat())),
             queue_since=datetime.fromisoformat(d.get("issued_at", event.at.isoformat())),
             priority=d.get("priority"), source=d.get("source"), offline=bool(d.get("offline")),
+            returns_dossier=d.get("returns_dossier"),
+            appointment=date.fromisoformat(d["appointment"]) if d.get("appointment") else None,
         )
         self.tickets[ticket.id] = ticket
         self._line.add(ticket)
@@ -526,6 +535,10 @@ class QueueEngine:
         if ticket_id in self.tickets:
             self.tickets[ticket_id].rated = True
 
+    def _on_feedback_refused(self, event: Event) -> None:
+        key = (event.data["code"], event.data.get("source") or "pad")
+        self.refused_ratings[key] = self.refused_ratings.get(key, 0) + 1
+
     def _on_assistance_requested(self, event: Event) -> None:
         d = event.data
         self.assistance_ids.add((d["device"], d["request_id"]))
@@ -609,8 +622,10 @@ class QueueEngine:
         return ticket.group in counter.groups
 
     # ------------------------------------------------------------------ commands
-    def issue(self, group: str, now: datetime, priority: str | None = None, source: str | None = None) -> tuple[Ticket, list[Event]]:
-        """Give the next number of ``group`` for today; numbers never repeat within a day."""
+    def issue(self, group: str, now: datetime, priority: str | None = None, source: str | None = None,
+              **returning: Any) -> tuple[Ticket, list[Event]]:
+        """Give the next number of ``group`` for today; numbers never repeat within a day.
+        ``returning`` (from :meth:`issue_return` only) puts the dossier code and appointment on the event."""
         try:
             spec = self.config.group(group)
         except KeyError:
@@ -627,10 +642,31 @@ class QueueEngine:
         token = self._new_token()
         event = self._emit(events, "ticket.issued", now, ticket_id="t" + self._new_id()[:15], number=number,
                            group=group, token_hash=token_hash(token), priority=priority, source=source,
-                           offline=False, issued_at=now.isoformat())
+                           offline=False, issued_at=now.isoformat(), **returning)
         ticket = self.tickets[event.data["ticket_id"]]
         ticket.token = token
         return ticket, events
+
+    def issue_return(self, code: str, appointment: date | None, now: datetime,
+                     source: str | None = None) -> tuple[Ticket, list[Event]]:
+        """A ticket of the results group (trả kết quả) for a citizen coming back with a dossier's
+        receipt. The event carries the dossier code, its appointment date and how many days early
+        (negative) or late (positive) the citizen came, so the manager's report counts returns
+        against the promise. The caller reads the appointment from the receipt or, failing that,
+        from the stored dossier (the engine only knows today's)."""
+        group = self.config.centre.results_group
+        if group is None:
+            raise QueueError("no_results_group", "Trung tâm chưa cấu hình quầy trả kết quả; xin hỏi cán bộ hướng dẫn.",
+                             "This centre has no results group configured; please ask at the help desk.")
+        if not isinstance(code, str) or not re.match(DOSSIER_CODE, code):
+            raise Invalid("dossier_code", "Mã hồ sơ chỉ gồm chữ, số và . _ - (3 đến 40 ký tự).",
+                          "A dossier code is 3 to 40 letters, digits or . _ -.")
+        if any(t.returns_dossier == code and t.status in OPEN_STATUSES for t in self.tickets.values()):
+            raise QueueError("return_waiting", f"Hồ sơ {code} đã có số chờ trả kết quả hôm nay.",
+                             f"Dossier {code} already has a ticket waiting for its result today.")
+        days = (self.config.service_day(now) - appointment).days if appointment else None
+        return self.issue(group, now, source=source, returns_dossier=code,
+                          appointment=appointment.isoformat() if appointment else None, return_days=days)
 
     def lease_block(self, device: str, group: str, size: int, now: datetime) -> tuple[tuple[int, int], list[Event]]:
         """Reserve ``size`` numbers of ``group`` for a kiosk to issue while it is offline."""
@@ -977,6 +1013,18 @@ class QueueEngine:
         self._emit(events, "feedback.recorded", now, ticket_id=ticket.id, number=ticket.number, group=ticket.group,
                    counter=ticket.counter, officer=ticket.officer, rating=legacy_rating(level), device=device,
                    level=level, scale=scale, reasons=reasons, dossier=dossier, source=source)
+        return events
+
+    def refuse_feedback(self, code: str, device: str | None, counter: int | None, now: datetime,
+                        source: str = "pad") -> list[Event]:
+        """Count a rating :meth:`record_feedback` refused (``code`` is its refusal code): a pad that
+        rates before service, twice, for another counter or with an unknown level is a fault the
+        manager must see. The event records the refusal only; no rating, reason or ticket is kept,
+        so nothing partial is stored. It does not open a service day (a stray message must not)."""
+        if not isinstance(code, str) or not re.match(r"^[a-z_]{1,40}$", code):
+            raise Invalid("refusal_code", "Mã từ chối không hợp lệ.", "Invalid refusal code.")
+        events: list[Event] = []
+        self._emit(events, "feedback.refused", now, code=code, device=device, counter=counter, source=source)
         return events
 
     def request_assistance(self, device: str, request_id: str, reason: str, now: datetime,

@@ -19,6 +19,7 @@ from typing import Any, Literal
 from luot.config import CentreConfig
 from luot.protocol import DISSATISFIED_BELOW, REASONS
 from server import summaries
+from server.ratings import REFUSAL_WORDS
 from server.storage import Storage, satisfaction_index
 
 By = Literal["group", "counter", "officer"]
@@ -63,7 +64,10 @@ def periods(first: date, last: date, period: Period) -> list[tuple[str, date, da
     return result
 
 
-def _label(config: CentreConfig, by: By, key: Any) -> str:
+def _label(config: CentreConfig, by: str, key: Any) -> str:
+    if by == "month":  # "2026-12" -> "Tháng 12/2026"
+        year, _, month = str(key).partition("-")
+        return f"Tháng {month}/{year}"
     if by == "group":
         try:
             return config.group(str(key)).name
@@ -229,8 +233,16 @@ SATISFACTION_FIELDS: list[tuple[str, str, str]] = [
     ("wait_dissatisfied_minutes", "Chờ TB của người không hài lòng (phút)", "Mean wait, dissatisfied (min)"),
     ("wait_satisfied_minutes", "Chờ TB của người hài lòng (phút)", "Mean wait, satisfied (min)"),
     ("rating_index", "Điểm hài lòng trung bình (0-100)", "Mean rating score (0-100)"),
+    ("dossiers_returned", "Hồ sơ đã trả kết quả", "Dossiers returned"),
+    ("dossiers_returned_on_time", "Trả kết quả đúng hẹn", "Returned on time"),
+    ("returns_early", "Công dân đến nhận trước ngày hẹn", "Citizens came before the appointment"),
+    ("returns_on_day", "Công dân đến nhận đúng ngày hẹn", "Citizens came on the appointment day"),
+    ("returns_late", "Công dân đến nhận sau ngày hẹn", "Citizens came after the appointment"),
 ]
-_KEY_SQL = {"group": "t.grp", "counter": "coalesce(t.counter, 0)", "officer": "coalesce(t.officer, '')"}
+SatisfactionBy = Literal["group", "counter", "officer", "month"]
+_KEY_SQL = {"group": "t.grp", "counter": "coalesce(t.counter, 0)", "officer": "coalesce(t.officer, '')",
+            "month": "substr({day}, 1, 7)"}
+"""The row key of each ``by``; ``{day}`` is the service day of the table the query counts from."""
 
 
 def index_766(dossiers: int, flagged: int) -> float | None:
@@ -256,10 +268,13 @@ def _mean(values: list[float]) -> float | None:
 
 
 async def satisfaction_report(storage: Storage, config: CentreConfig, first: date, last: date,
-                              by: By = "group", today: date | None = None) -> list[dict[str, Any]]:
-    """Rows per ``by`` key over [first, last] plus a last row for the whole centre (key ``*``):
-    the Decision 766 index over the dossiers received in the range, ratings by level, reasons,
-    and the mean wait of dissatisfied versus satisfied citizens (Qmatic's feedback report)."""
+                              by: SatisfactionBy = "group", today: date | None = None) -> list[dict[str, Any]]:
+    """Rows per ``by`` key (a group, counter, officer or month) over [first, last] plus a last row
+    for the whole centre (key ``*``): the Decision 766 index over the dossiers received in the range,
+    ratings by level, reasons, the mean wait of dissatisfied versus satisfied citizens (Qmatic's
+    feedback report), dossiers returned on time, and citizens who came for their result before, on
+    or after the appointment date (counted for the dossier's own group and officer when Luot
+    received it, else for the results ticket)."""
     today = today or storage.today()
     column = _KEY_SQL[by]
     span = (first.isoformat(), last.isoformat())
@@ -267,23 +282,35 @@ async def satisfaction_report(storage: Storage, config: CentreConfig, first: dat
 
     def row_of(key: Any) -> dict[str, Any]:
         return per.setdefault(key, {"dossiers": 0, "dissatisfied": 0, "overdue": 0, "flagged": 0, "levels": {}, "reasons": {},
-                                    "waits": {True: [], False: []}})
+                                    "waits": {True: [], False: []}, "returned": 0, "on_time": 0,
+                                    "early": 0, "on_day": 0, "late": 0})
 
     cursor = await storage.db.execute(
-        f"SELECT {column} AS k, d.status, d.appointment, d.updated_at, "
+        f"SELECT {column.format(day='d.day')} AS k, d.status, d.appointment, d.updated_at, "
         f"(SELECT level FROM feedback f WHERE f.ticket_id = d.ticket_id) AS level "
         f"FROM dossiers d JOIN tickets t ON t.id = d.ticket_id WHERE d.day BETWEEN ? AND ?", span)
     for r in await cursor.fetchall():
         dissatisfied = r["level"] is not None and r["level"] < DISSATISFIED_BELOW
         overdue = _overdue(r, today, config.zone)
+        returned = r["status"] == "returned"
         for key in (r["k"], "*"):
             acc = row_of(key)
             acc["dossiers"] += 1
             acc["dissatisfied"] += int(dissatisfied)
             acc["overdue"] += int(overdue)
             acc["flagged"] += int(dissatisfied or overdue)  # a dossier with both marks is subtracted once
+            acc["returned"] += int(returned)
+            acc["on_time"] += int(returned and not overdue)
     cursor = await storage.db.execute(
-        f"SELECT {column} AS k, f.level, f.reasons, t.issued_at, t.first_called_at "
+        f"SELECT {column.format(day='r.day')} AS k, r.days_off FROM dossier_returns r "
+        f"LEFT JOIN dossiers d ON d.code = r.code JOIN tickets t ON t.id = coalesce(d.ticket_id, r.ticket_id) "
+        f"WHERE r.day BETWEEN ? AND ? AND r.days_off IS NOT NULL", span)
+    for r in await cursor.fetchall():
+        when = "early" if r["days_off"] < 0 else "late" if r["days_off"] > 0 else "on_day"
+        for key in (r["k"], "*"):
+            row_of(key)[when] += 1
+    cursor = await storage.db.execute(
+        f"SELECT {column.format(day='f.day')} AS k, f.level, f.reasons, t.issued_at, t.first_called_at "
         f"FROM feedback f JOIN tickets t ON t.id = f.ticket_id WHERE f.day BETWEEN ? AND ?", span)
     for r in await cursor.fetchall():
         wait = None
@@ -309,8 +336,20 @@ async def satisfaction_report(storage: Storage, config: CentreConfig, first: dat
             **{f"reason_{code}": acc["reasons"].get(code, 0) for code in REASONS},
             "wait_dissatisfied_minutes": _mean(acc["waits"][True]), "wait_satisfied_minutes": _mean(acc["waits"][False]),
             "rating_index": satisfaction_index(acc["levels"]),
+            "dossiers_returned": acc["returned"], "dossiers_returned_on_time": acc["on_time"],
+            "returns_early": acc["early"], "returns_on_day": acc["on_day"], "returns_late": acc["late"],
         })
     return rows
+
+
+async def refused_ratings(storage: Storage, first: date, last: date) -> list[dict[str, Any]]:
+    """Ratings refused over [first, last] by refusal code and source, most first (server/ratings.py)."""
+    cursor = await storage.db.execute(
+        "SELECT code, source, SUM(n) n FROM rating_refusals WHERE day BETWEEN ? AND ? GROUP BY code, source "
+        "ORDER BY n DESC, code, source", (first.isoformat(), last.isoformat()))
+    return [{"code": r["code"], "source": r["source"], "count": r["n"],
+             "name": REFUSAL_WORDS.get(r["code"], (r["code"], r["code"]))[0],
+             "name_en": REFUSAL_WORDS.get(r["code"], (r["code"], r["code"]))[1]} for r in await cursor.fetchall()]
 
 
 def satisfaction_csv(rows: list[dict[str, Any]]) -> bytes:

@@ -10,7 +10,8 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
 from server.http_common import ApiError, Principal, get_link, get_service, manager
-from server.reports import build_report, satisfaction_csv, satisfaction_report, satisfaction_xlsx, to_csv, to_xlsx
+from server.reports import (SatisfactionBy, build_report, refused_ratings, satisfaction_csv, satisfaction_report,
+                            satisfaction_xlsx, to_csv, to_xlsx)
 from server.service import CentreService
 
 router = APIRouter(tags=["reports"])
@@ -136,14 +137,16 @@ async def satisfaction(
     service: Annotated[CentreService, Depends(get_service)],
     first: First = None,
     last: Last = None,
-    by: By = "group",
+    by: SatisfactionBy = "group",
 ) -> dict[str, Any]:
-    """Satisfaction the way the centre is judged, by group (procedure), counter or officer over
-    [from, to]: the Decision 766 per-dossier index, ratings by level, reasons, and the waits of
-    dissatisfied versus satisfied citizens; the last row (key ``*``) is the whole centre."""
+    """Satisfaction the way the centre is judged, by group (procedure), counter, officer or month
+    over [from, to]: the Decision 766 per-dossier index, ratings by level, reasons, the waits of
+    dissatisfied versus satisfied citizens, on-time returns and early/late comers; the last row
+    (key ``*``) is the whole centre. ``refused``: ratings refused in the range, by reason."""
     a, b = day_range(service, first, last)
     rows = await satisfaction_report(service.storage, service.config, a, b, by)
-    return {"from": a.isoformat(), "to": b.isoformat(), "by": by, "rows": rows}
+    return {"from": a.isoformat(), "to": b.isoformat(), "by": by, "rows": rows,
+            "refused": await refused_ratings(service.storage, a, b)}
 
 
 @router.get("/api/v1/reports/satisfaction.{fmt}")
@@ -153,7 +156,7 @@ async def satisfaction_export(
     service: Annotated[CentreService, Depends(get_service)],
     first: First = None,
     last: Last = None,
-    by: By = "group",
+    by: SatisfactionBy = "group",
 ) -> Response:
     """The satisfaction report as CSV (UTF-8 with BOM) or XLSX, Vietnamese headings."""
     a, b = day_range(service, first, last)

@@ -99,6 +99,11 @@ async def test_bad_ratings_are_refused_counted_and_leave_nothing(tmp_path) -> No
                         json={"code": "H29-000-0002", "appointment": (today + timedelta(days=5)).isoformat()})
         early = (await http.post("/api/v1/tickets/return", json={"receipt": "H29-000-0002"}, headers=kiosk)).json()
         assert (early["appointment"], early["return_days"]) == ((today + timedelta(days=5)).isoformat(), -5)
+        followed = (await http.get(f"/api/v1/track/{early['token']}")).json()["dossiers"]  # the tracking page follows it
+        assert [(d["code"], d["appointment"], d["days_left"]) for d in followed] == [
+            ("H29-000-0002", (today + timedelta(days=5)).isoformat(), 5)]
+        received = (await http.get(f"/api/v1/track/{second['token']}")).json()["dossiers"]
+        assert received[0]["days_left"] == 5 and received[0]["status"] == "received"
         rows = (await http.get("/api/v1/reports/satisfaction?by=month", headers=manager)).json()["rows"]
         month = rows[0]
         assert month["key"] == today.isoformat()[:7] and month["name"] == f"Tháng {today:%m/%Y}"

@@ -96,7 +96,33 @@ class Visitor:
     priority: str | None
     service_minutes: float
     walks_away: bool  # does not answer the calls (marked absent after the recalls)
-    rating: int | None
+    mood: float | None
+    """None: does not rate. Else a uniform draw that :func:`five_level` turns into a level once the
+    wait is known, so dissatisfaction rises with the wait the visitor actually had."""
+    by_phone: bool = False  # rates on the tracking page after leaving, not on the pad
+    reason_draw: float = 0.0
+
+
+DISSATISFIED_FLOOR = 0.04
+"""Share of visitors dissatisfied even with no wait (attitude, documents asked, guidance...)."""
+
+
+def five_level(mood: float, wait_minutes: float, reason_draw: float = 0.0) -> tuple[int, list[str]]:
+    """The province's five levels (5 rất hài lòng … 1 rất không hài lòng) and reasons for a
+    visitor of ``mood`` who waited ``wait_minutes``. The share below 'bình thường' climbs from
+    :data:`DISSATISFIED_FLOOR` towards 55 % as the wait passes 10 minutes (half-way at about 30
+    minutes more); a dissatisfied visitor who waited over 15 minutes names the wait, others one
+    of the other reasons. Deterministic in its inputs."""
+    dissatisfied = DISSATISFIED_FLOOR + 0.51 * (1 - math.exp(-max(0.0, wait_minutes - 10) / 30))
+    if mood < dissatisfied:
+        level = 1 if mood < dissatisfied * 0.35 else 2
+        others = ["attitude", "guidance", "documents", "other"]
+        reasons = ["wait"] if wait_minutes > 15 else []
+        if not reasons or reason_draw < 0.3:
+            reasons.append(others[int(reason_draw * len(others)) % len(others)])
+        return level, reasons
+    rest = (mood - dissatisfied) / (1 - dissatisfied)
+    return (3 if rest < 0.15 else 4 if rest < 0.5 else 5), []
 
 
 def _poisson(rng: random.Random, mean: float) -> int:
@@ -147,7 +173,8 @@ def day_visitors(config: CentreConfig, day: date, tickets_per_day: float, seed: 
                     priority=priority,
                     service_minutes=max(0.5, rng.expovariate(1.0 / group.service_minutes)),
                     walks_away=rng.random() < no_show_rate,
-                    rating=rng.choices([4, 3, 2, 1], [0.55, 0.3, 0.1, 0.05])[0] if rng.random() < rating_rate else None,
+                    mood=rng.random() if rng.random() < rating_rate else None,
+                    by_phone=rng.random() < 0.3, reason_draw=rng.random(),
                 ))
             minute += timedelta(minutes=1)
     visitors.sort(key=lambda v: v.at)
@@ -208,8 +235,8 @@ class DayLedger:
                 tally.no_shows += 1
             elif event.type == "ticket.expired":
                 tally.expired += 1
-            elif event.type == "feedback.recorded":
-                tally.ratings.append(int(event.data["rating"]))
+            elif event.type == "feedback.recorded":  # five levels; a four-face event keeps its words
+                tally.ratings.append(int(event.data.get("level") or int(event.data["rating"]) + 1))
 
     @staticmethod
     def _figures(tally: _Tally) -> dict[str, Any]:
@@ -225,7 +252,7 @@ class DayLedger:
             "satisfaction": {
                 "ratings": len(ratings),
                 "mean": round(sum(ratings) / len(ratings), 2) if ratings else None,
-                "satisfied_share": round(sum(1 for r in ratings if r >= 3) / len(ratings), 3) if ratings else None,
+                "satisfied_share": round(sum(1 for r in ratings if r >= 4) / len(ratings), 3) if ratings else None,
             },
         }
 
@@ -439,10 +466,28 @@ class Simulation:
         else:  # SERVING
             done = await self.service.run(lambda e, t: e.finish(officer.counter, t))
             visitor = self._by_ticket.get(done.id)
-            if visitor is not None and visitor.rating is not None:
-                await self.service.run(
-                    lambda e, t: (None, e.record_feedback(done.id, visitor.rating, "demo", officer.counter, t)))
+            if visitor is not None and visitor.mood is not None:
+                await _rate_once(self.service, done, visitor, officer.counter)
             officer.next_action = due + timedelta(minutes=officer.rng.uniform(0.2, 0.8))
+
+
+async def _rate_once(service: Any, ticket: Any, visitor: Visitor, counter: int) -> None:
+    """One visitor's rating, through the same way in as the pad and the phone (server/ratings.py):
+    five levels with reasons from the wait the visitor had. A pad tapped twice (one in 40) sends
+    the rating again, which is refused and counted like any double tap."""
+    from server.ratings import rate
+
+    wait = (ticket.first_called_at - ticket.issued_at).total_seconds() / 60 if ticket.first_called_at else 0.0
+    level, reasons = five_level(visitor.mood, wait, visitor.reason_draw)
+    source, device, at_counter = ("track", None, None) if visitor.by_phone else ("pad", "demo", counter)
+    await rate(service, ticket.id, level, device=device, counter=at_counter, scale=5, reasons=reasons,
+               source=source, actor=device or "citizen")
+    if source == "pad" and visitor.reason_draw > 0.975:
+        try:
+            await rate(service, ticket.id, level, device=device, counter=at_counter, scale=5, reasons=reasons,
+                       source=source, actor=device or "citizen")
+        except QueueError:
+            pass  # refused and counted: what the month's report shows under refused ratings
 
 
 async def run_fast(sim: Simulation, clock: StepClock, stop: Callable[[], bool] = lambda: False) -> None:

@@ -111,3 +111,16 @@ async def test_bad_ratings_are_refused_counted_and_leave_nothing(tmp_path) -> No
         assert month["responses"] == 1 and month["level_5"] == 1
         csv_text = (await http.get("/api/v1/reports/satisfaction.csv?by=month", headers=manager)).content.decode("utf-8-sig")
         assert "Công dân đến nhận sau ngày hẹn" in csv_text.splitlines()[0]
+
+
+def test_simulated_visitors_rate_five_levels_and_grow_dissatisfied_with_the_wait() -> None:
+    from server.simulation import five_level
+
+    moods = [i / 200 for i in range(200)]
+    share = {wait: sum(five_level(m, wait, 0.5)[0] <= 2 for m in moods) / len(moods) for wait in (0, 20, 60)}
+    assert share[0] < share[20] < share[60] and share[0] <= 0.05 and share[60] >= 0.3
+    levels = {five_level(m, 30, 0.5)[0] for m in moods}
+    assert levels == {1, 2, 3, 4, 5}
+    level, reasons = five_level(0.0, 40, 0.5)
+    assert level == 1 and reasons == ["wait"]
+    assert five_level(0.0, 0, 0.1) == (1, ["attitude"]) and five_level(0.99, 0, 0.1) == (5, [])

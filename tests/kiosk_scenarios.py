@@ -327,6 +327,13 @@ def main(name: str, out: Path) -> int:
         data = sample_data()
         data["centre"]["rating_scale"] = 4
         config = parse_config(data, "pad4")
+    if name == "results":  # a centre whose kiosk gives results tickets ([centre] results_group)
+        from luot.config import parse_config
+        from tests.engine_support import sample_data
+
+        data = sample_data()
+        data["centre"]["results_group"] = "khac"
+        config = parse_config(data, "results")
     centre = CentreThread(out / "server", mqtt=with_mqtt, config=config).start()
     mqtt = {}
     if with_mqtt and centre.runtime.mqtt_port:

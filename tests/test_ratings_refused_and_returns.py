@@ -9,10 +9,18 @@ from datetime import timedelta
 import httpx
 
 from server.engine import QueueError
-from tests.engine_support import at, make_config, new_engine
+from luot.config import parse_config
+from tests.engine_support import at, make_config, new_engine, sample_data
 from tests.helpers.centre import ManualClock, device_auth, running_centre, staff_auth
 
 MON = 2
+
+
+def results_config():
+    """The sample centre with a results group ([centre] results_group = "khac")."""
+    data = sample_data()
+    data["centre"]["results_group"] = "khac"
+    return parse_config(data, "results")
 
 
 def test_engine_counts_refusals_and_a_replay_counts_the_same() -> None:
@@ -28,6 +36,12 @@ def test_engine_counts_refusals_and_a_replay_counts_the_same() -> None:
 
 def test_engine_return_ticket_carries_the_appointment_and_how_early_or_late() -> None:
     engine = new_engine(make_config())
+    try:
+        engine.issue_return("H29-1", None, at(MON, 9))
+        raise AssertionError("a centre without a results group issued a results ticket")
+    except QueueError as refused:
+        assert refused.code == "no_results_group"
+    engine = new_engine(results_config())
     ticket, events = engine.issue_return("H29-261206-0007", at(MON, 9).date() + timedelta(days=3), at(MON, 9))
     assert ticket.group == "khac" and ticket.returns_dossier == "H29-261206-0007"
     assert events[-1].data["return_days"] == -3 and events[-1].data["appointment"] == "2026-03-05"
@@ -40,7 +54,7 @@ def test_engine_return_ticket_carries_the_appointment_and_how_early_or_late() ->
 
 async def test_bad_ratings_are_refused_counted_and_leave_nothing(tmp_path) -> None:
     clock = ManualClock()
-    async with running_centre(tmp_path, clock=clock) as centre, httpx.AsyncClient(base_url=centre.base_url) as http:
+    async with running_centre(tmp_path, config=results_config(), clock=clock) as centre, httpx.AsyncClient(base_url=centre.base_url) as http:
         kiosk, officer, pad, other_pad = (device_auth(centre, "kiosk-1"), await staff_auth(centre),
                                           device_auth(centre, "pad-1"), device_auth(centre, "pad-2"))
         manager = await staff_auth(centre, "quanly", "manager")

@@ -1,4 +1,4 @@
-"""Reports for managers: per day or ISO week, by group, counter or officer, from the rollup tables.
+"""Reports for managers: per day or ISO week ("Tuần 49 (30/11–06/12/2026)"), by group, counter or officer, from the rollup tables.
 
 Each row: tickets, mean and 90th-percentile wait, mean service time, no-show rate and the
 satisfaction index. Weeks are summed from the same per-day sums and wait histograms the daily
@@ -58,10 +58,18 @@ def periods(first: date, last: date, period: Period) -> list[tuple[str, date, da
     start = first - timedelta(days=first.weekday())
     while start <= last:
         end = start + timedelta(days=6)
-        year, week, _ = start.isocalendar()
-        result.append((f"{year}-W{week:02d}", max(start, first), min(end, last)))
+        a, b = max(start, first), min(end, last)
+        result.append((week_label(start, a, b), a, b))
         start = end + timedelta(days=1)
     return result
+
+
+def week_label(monday: date, a: date, b: date) -> str:
+    """'Tuần 49 (30/11–06/12/2026)': the ISO week's number as Vietnamese offices say it, with the
+    days of it the report covers (clipped to the range asked), never '2026-W49'."""
+    week = monday.isocalendar()[1]
+    span = f"{a:%d/%m}–{b:%d/%m/%Y}" if a.year == b.year else f"{a:%d/%m/%Y}–{b:%d/%m/%Y}"
+    return f"Tuần {week} ({span})"
 
 
 def _label(config: CentreConfig, by: str, key: Any) -> str:
@@ -120,6 +128,11 @@ async def build_report(storage: Storage, config: CentreConfig, first: date, last
             if by != "group" and key in (0, "") and not called:
                 continue  # issued tickets not yet called belong to no counter or officer
             attended = served + no_show
+            if by != "group":
+                # A ticket is issued to a group, never to a counter or an officer (the rollups hold
+                # its issue under officer ''), so "issued" per officer read 0. An officer's or a
+                # counter's tickets are those they called: each was issued, and it is theirs.
+                issued = called
             counts = ratings.get(key, {})
             rows.append({
                 "period": label, "from": days[0], "to": days[-1], "key": key,

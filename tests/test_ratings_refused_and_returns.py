@@ -123,6 +123,9 @@ async def test_bad_ratings_are_refused_counted_and_leave_nothing(tmp_path) -> No
         assert month["key"] == today.isoformat()[:7] and month["name"] == f"Tháng {today:%m/%Y}"
         assert (month["returns_early"], month["returns_on_day"], month["returns_late"]) == (1, 0, 1)
         assert month["responses"] == 1 and month["level_5"] == 1
+        by_officer = (await http.get("/api/v1/reports?by=officer", headers=manager)).json()["rows"]
+        mine = [r for r in by_officer if r["key"] == "canbo1"]
+        assert mine and mine[0]["issued"] == mine[0]["called"] == 2, "an officer's tickets are not 0"
         csv_text = (await http.get("/api/v1/reports/satisfaction.csv?by=month", headers=manager)).content.decode("utf-8-sig")
         assert "Công dân đến nhận sau ngày hẹn" in csv_text.splitlines()[0]
 
@@ -138,3 +141,13 @@ def test_simulated_visitors_rate_five_levels_and_grow_dissatisfied_with_the_wait
     level, reasons = five_level(0.0, 40, 0.5)
     assert level == 1 and reasons == ["wait"]
     assert five_level(0.0, 0, 0.1) == (1, ["attitude"]) and five_level(0.99, 0, 0.1) == (5, [])
+
+
+def test_weeks_read_as_vietnamese_offices_say_them() -> None:
+    from datetime import date
+
+    from server.reports import periods
+
+    weeks = periods(date(2026, 12, 1), date(2026, 12, 13), "week")
+    assert [w[0] for w in weeks] == ["Tuần 49 (01/12–06/12/2026)", "Tuần 50 (07/12–13/12/2026)"]
+    assert periods(date(2026, 12, 28), date(2027, 1, 3), "week")[0][0] == "Tuần 53 (28/12/2026–03/01/2027)"

@@ -167,12 +167,23 @@ def formula_safe(cell: Any) -> Any:
     return cell
 
 
-def table_csv(fields: Fields, rows: list[list[Any]]) -> bytes:
-    """CSV with Vietnamese headings, UTF-8 with a BOM so Excel opens the diacritics right."""
+def table_csv(fields: Fields, rows: list[list[Any]], excel_vi: bool = False) -> bytes:
+    """CSV with Vietnamese headings, UTF-8 with a BOM so Excel opens the diacritics right.
+
+    ``excel_vi``: for Excel on a Windows set to Vietnamese, whose list separator is ';' and decimal
+    mark ',' — a comma CSV opens there as one column and "25.0" is not a number. So: ';' between
+    fields and ',' in decimals, still UTF-8 with a BOM. No ``sep=;`` first line: Excel then ignores
+    the BOM and shows the diacritics as mojibake. Without it: RFC 4180 commas for other programs."""
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = csv.writer(out, delimiter=";" if excel_vi else ",")
     writer.writerow([vi for _, vi, _ in fields])
-    writer.writerows([[formula_safe(cell) for cell in row] for row in rows])
+
+    def cell(value: Any) -> Any:
+        if excel_vi and isinstance(value, float):
+            return str(value).replace(".", ",")
+        return formula_safe(value)
+
+    writer.writerows([[cell(value) for value in row] for row in rows])
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
@@ -208,8 +219,8 @@ def table_xlsx(fields: Fields, rows: list[list[Any]], title: str, sheet_name: st
     return out.getvalue()
 
 
-def to_csv(rows: list[dict[str, Any]]) -> bytes:
-    return table_csv(FIELDS, [[_cell(row[key]) for key, _, _ in FIELDS] for row in rows])
+def to_csv(rows: list[dict[str, Any]], excel_vi: bool = False) -> bytes:
+    return table_csv(FIELDS, [[_cell(row[key]) for key, _, _ in FIELDS] for row in rows], excel_vi)
 
 
 def to_xlsx(rows: list[dict[str, Any]], title: str) -> bytes:
@@ -365,8 +376,8 @@ async def refused_ratings(storage: Storage, first: date, last: date) -> list[dic
              "name_en": REFUSAL_WORDS.get(r["code"], (r["code"], r["code"]))[1]} for r in await cursor.fetchall()]
 
 
-def satisfaction_csv(rows: list[dict[str, Any]]) -> bytes:
-    return table_csv(SATISFACTION_FIELDS, [[_cell(row[key]) for key, _, _ in SATISFACTION_FIELDS] for row in rows])
+def satisfaction_csv(rows: list[dict[str, Any]], excel_vi: bool = False) -> bytes:
+    return table_csv(SATISFACTION_FIELDS, [[_cell(row[key]) for key, _, _ in SATISFACTION_FIELDS] for row in rows], excel_vi)
 
 
 def satisfaction_xlsx(rows: list[dict[str, Any]], title: str) -> bytes:

@@ -128,6 +128,13 @@ async def test_bad_ratings_are_refused_counted_and_leave_nothing(tmp_path) -> No
         assert mine and mine[0]["issued"] == mine[0]["called"] == 2, "an officer's tickets are not 0"
         csv_text = (await http.get("/api/v1/reports/satisfaction.csv?by=month", headers=manager)).content.decode("utf-8-sig")
         assert "Công dân đến nhận sau ngày hẹn" in csv_text.splitlines()[0]
+        # Excel on a Vietnamese Windows: ';' between fields and ',' in decimals, so it opens in columns
+        raw = (await http.get("/api/v1/reports/satisfaction.csv?by=month&excel=vi", headers=manager)).content
+        assert raw.startswith(b"\xef\xbb\xbf") and not raw[3:].startswith(b"sep=")
+        lines = raw.decode("utf-8-sig").splitlines()
+        header, first_row = lines[0].split(";"), lines[1].split(";")
+        assert len(header) == len(first_row) > 20 and "," not in lines[0]
+        assert first_row[header.index("Điểm hài lòng trung bình (0-100)")] == "100,0"
 
 
 def test_simulated_visitors_rate_five_levels_and_grow_dissatisfied_with_the_wait() -> None:

@@ -106,9 +106,12 @@ async def report(
 
 
 EXPORTS = {
-    "csv": ("text/csv; charset=utf-8", lambda rows, title: to_csv(rows)),
-    "xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", to_xlsx),
+    "csv": ("text/csv; charset=utf-8", lambda rows, title, excel_vi=False: to_csv(rows, excel_vi)),
+    "xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+             lambda rows, title, excel_vi=False: to_xlsx(rows, title)),
 }
+ExcelVi = Annotated[Literal["vi"] | None, Query(description="'vi': a CSV for Excel on Vietnamese Windows (';' between "
+                                                            "fields, ',' in decimals); default RFC 4180 commas")]
 
 
 @router.get("/api/v1/reports/export.{fmt}")
@@ -120,6 +123,7 @@ async def export(
     last: Last = None,
     by: By = "group",
     period: Period = "day",
+    excel: ExcelVi = None,
 ) -> Response:
     """The report as CSV (UTF-8 with BOM, for Excel) or as an Excel workbook; Vietnamese headings."""
     a, b, rows = await _report(service, first, last, by, period)
@@ -127,7 +131,7 @@ async def export(
     centre = service.config.centre
     title = f"{centre.name} — báo cáo {a.isoformat()} đến {b.isoformat()}"
     name = f"luot-{centre.id}-{by}-{period}-{a.isoformat()}-{b.isoformat()}.{fmt}"
-    return Response(render(rows, title), media_type=media_type,
+    return Response(render(rows, title, excel == "vi"), media_type=media_type,
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
@@ -157,11 +161,12 @@ async def satisfaction_export(
     first: First = None,
     last: Last = None,
     by: SatisfactionBy = "group",
+    excel: ExcelVi = None,
 ) -> Response:
     """The satisfaction report as CSV (UTF-8 with BOM) or XLSX, Vietnamese headings."""
     a, b = day_range(service, first, last)
     rows = await satisfaction_report(service.storage, service.config, a, b, by)
     centre = service.config.centre
-    body = satisfaction_csv(rows) if fmt == "csv" else satisfaction_xlsx(rows, f"{centre.name} — hài lòng {a} đến {b}")
+    body = satisfaction_csv(rows, excel == "vi") if fmt == "csv" else satisfaction_xlsx(rows, f"{centre.name} — hài lòng {a} đến {b}")
     name = f"luot-{centre.id}-hai-long-{by}-{a.isoformat()}-{b.isoformat()}.{fmt}"
     return Response(body, media_type=EXPORTS[fmt][0], headers={"Content-Disposition": f'attachment; filename="{name}"'})

@@ -14,7 +14,8 @@
   const fmt = (v) => (v === null || v === undefined ? "–" : String(Math.round(v * 10) / 10).replace(".", ","));
   async function show() {
     const q = new URLSearchParams({ from: form.from.value, to: form.to.value, by: form.by.value, period: form.period.value });
-    $("#csv").href = "/api/v1/reports/export.csv?" + q; $("#xlsx").href = "/api/v1/reports/export.xlsx?" + q;
+    $("#csv").href = "/api/v1/reports/export.csv?excel=vi&" + q;  // Vietnamese Excel: ";" and decimal ","
+    $("#xlsx").href = "/api/v1/reports/export.xlsx?" + q;
     showError(null);
     // whatever the answer, the tables must not keep the previous range's figures under an error
     const empty = (id, cols, vi, en) => $(id).replaceChildren(el("tr", {}, el("td", { colspan: cols }, vi, " ", el("span", { class: "en", lang: "en" }, en))));
@@ -35,7 +36,7 @@
         el("td", { class: "num" }, fmt(r.satisfaction_index)))));
       if (!data.rows.length) $("#rows").append(el("tr", {}, el("td", { colspan: 10 }, "Không có số liệu trong khoảng này. ", el("span", { class: "en", lang: "en" }, "No data in this range."))));
       const sq = new URLSearchParams({ from: form.from.value, to: form.to.value, by: $("#s766-by").value });
-      $("#s766-csv").href = "/api/v1/reports/satisfaction.csv?" + sq; $("#s766-xlsx").href = "/api/v1/reports/satisfaction.xlsx?" + sq;
+      $("#s766-csv").href = "/api/v1/reports/satisfaction.csv?excel=vi&" + sq; $("#s766-xlsx").href = "/api/v1/reports/satisfaction.xlsx?" + sq;
       const judged = await api("GET", "/api/v1/reports/satisfaction?" + sq);
       $("#s766").replaceChildren(...judged.rows.map((r) => el("tr", {},
         el("th", { scope: "row" }, r.name), el("td", { class: "num" }, r.dossiers), el("td", { class: "num" }, r.dossiers_dissatisfied),

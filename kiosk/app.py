@@ -442,7 +442,8 @@ class KioskApp(App):
             group_name_en=ticket.group_name_en, letter=ticket.letter, counters=ticket.counters,
             people_ahead=ticket.ahead or 0, estimated_wait_minutes=None if wait is None else int(round(wait)),
             issued_at=ticket.issued_at, priority=ticket.priority, centre_name=self.centre.get("name", ""),
-            tracking_url=ticket.tracking_url, offline=ticket.offline, timezone=self.options.timezone)
+            tracking_url=ticket.tracking_url, offline=ticket.offline, timezone=self.options.timezone,
+            returns_dossier=ticket.returns_dossier, appointment=ticket.appointment)
 
     def _print(self, ticket: IssuedTicket) -> None:
         """Save a PNG of the ticket and send it to the printer, off the main thread."""

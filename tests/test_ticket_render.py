@@ -365,3 +365,11 @@ def test_wrapping_breaks_where_the_sense_breaks() -> None:
     assert len(lines) == 2 and lines[0].startswith("H\u00a0·\u00a0Thủ"), lines  # the letter stays with the name
     lines = _wrap("Thời gian chờ dự kiến: khoảng 15 phút", _font(21), 354)
     assert lines == ["Thời gian chờ dự kiến:", "khoảng 15 phút"]
+
+
+def test_a_results_ticket_prints_its_dossier_and_appointment_date_and_still_scans(tmp_path) -> None:
+    plain = render_png(make_view())
+    results = render_png(make_view(returns_dossier="H29-261206-0007", appointment="2026-12-20"))
+    assert results.height > plain.height + 60  # the dossier line, the date in bold, its English
+    assert [r.text for r in qr_codes(results)] == [URL], "the QR holds the tracking link only, no dossier code"
+    results.save(tmp_path / "results-ticket.png")

@@ -311,6 +311,9 @@ class Simulation:
     _next_visitor: int = field(default=0, init=False)
     _officers: list[_Officer] = field(default_factory=list, init=False)
     _by_ticket: dict[str, Visitor] = field(default_factory=dict, init=False)
+    _dossiers: list[tuple[date, str, str]] = field(default_factory=list, init=False)
+    """(day it is returned, code, ticket id) of the simulated dossiers not yet returned."""
+    _returned_for: date | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.service.listeners.append(self.ledger)
@@ -377,12 +380,30 @@ class Simulation:
             await self._change_day(now)
         if self.day is None:
             return
+        if self._returned_for != self.day and now >= self._sessions[0][0]:
+            await self._return_results(now)
         await self._arrivals(now)
         for officer in self._officers:
             for _ in range(MAX_CATCH_UP):
                 if officer.next_action > now:
                     break
                 await self._act(officer, now)
+
+    async def _receive_dossier(self, ticket: Any) -> None:
+        await _attach_and_plan(self, ticket)
+
+    async def _return_results(self, now: datetime) -> None:
+        """At the day's opening: the dossiers planned for return by today are returned (marked
+        'returned'), so the Decision 766 index sees on-time and late returns."""
+        from server.engine import Dossier
+
+        self._returned_for = self.day
+        assert self.day is not None
+        due = [d for d in self._dossiers if d[0] <= self.day]
+        self._dossiers = [d for d in self._dossiers if d[0] > self.day]
+        for _, code, ticket_id in due:
+            known = Dossier(code, ticket_id, "received")
+            await self.service.run(lambda e, t: e.set_dossier_status(code, "returned", t, known=known))
 
     async def _arrivals(self, now: datetime) -> None:
         while self._next_visitor < len(self._visitors) and self._visitors[self._next_visitor].at <= now:
@@ -460,6 +481,7 @@ class Simulation:
             officer.next_action = due + timedelta(minutes=1)
         elif ticket.status == CALLED:
             await self.service.run(lambda e, t: e.start(officer.counter, t))
+            await self._receive_dossier(ticket)
             visitor = officer.visitor
             minutes = visitor.service_minutes if visitor else self.service.config.group(ticket.group).service_minutes
             officer.next_action = due + timedelta(minutes=minutes)
@@ -469,6 +491,25 @@ class Simulation:
             if visitor is not None and visitor.mood is not None:
                 await _rate_once(self.service, done, visitor, officer.counter)
             officer.next_action = due + timedelta(minutes=officer.rng.uniform(0.2, 0.8))
+
+
+DOSSIER_LATE_SHARE = 0.12
+"""Share of simulated dossiers returned after their appointment (1-3 days late)."""
+
+
+async def _attach_and_plan(sim: "Simulation", ticket: Any) -> None:
+    """A procedure with a legal time (``legal_days`` > 0) hands in a dossier: attached with its
+    appointment (today + legal days), and a return day planned, most on or before it."""
+    group = sim.service.config.group(ticket.group)
+    if not group.legal_days or sim.day is None:
+        return
+    code = f"{sim.service.config.centre.id[:12]}-{sim.day:%y%m%d}-{ticket.number}"
+    appointment = sim.day + timedelta(days=group.legal_days)
+    await sim.service.run(lambda e, t: e.attach_dossier(ticket.id, code, t, appointment=appointment))
+    rng = random.Random(f"luot-demo:{sim.seed}:{code}")
+    late = rng.random() < DOSSIER_LATE_SHARE
+    sim._dossiers.append((appointment + timedelta(days=rng.randint(1, 3)) if late
+                          else appointment - timedelta(days=rng.randint(0, min(1, group.legal_days - 1))), code, ticket.id))
 
 
 async def _rate_once(service: Any, ticket: Any, visitor: Visitor, counter: int) -> None:

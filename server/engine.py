@@ -75,6 +75,10 @@ KIOSK_CLOCK_TOLERANCE = timedelta(minutes=10)
 ticket already printed for a citizen over a slow kiosk clock would lose it, so only times outside
 the lease's window by more than this are refused; the ticket's place is kept inside the window."""
 ASSISTANCE_WINDOW = timedelta(minutes=1)
+REFUSALS_RECORDED_PER_DAY = 200
+"""Refused ratings recorded as events per day and per pad (or per ticket, from the tracking page):
+enough to show any fault; a pad or a page that keeps sending bad ratings past it is only logged,
+so it cannot fill the event log (each recorded refusal is a commit)."""
 ASSISTANCE_PER_WINDOW = 5
 """Help requests one device may make per minute: a visitor presses a few times, a loop does not."""
 
@@ -262,6 +266,7 @@ class QueueEngine:
         self.rated_tickets: set[str] = set()
         self.refused_ratings: dict[tuple[str, str], int] = {}
         """Today's refused ratings per (refusal code, source): counted, never stored as ratings."""
+        self.refusals_by_sender: dict[str, int] = {}  # today's recorded refusals per pad or tracked ticket
         self.dossiers: dict[str, Dossier] = {}
         # Today's help requests: ids already recorded (per device) and each device's recent times.
         self.assistance_ids: set[tuple[str, str]] = set()
@@ -399,6 +404,7 @@ class QueueEngine:
         self.service_count.clear()
         self.rated_tickets.clear()
         self.refused_ratings.clear()
+        self.refusals_by_sender.clear()
         self.dossiers.clear()
         for counter in self.counters.values():
             counter.status, counter.officer, counter.ticket_id = CLOSED, None, None
@@ -538,6 +544,8 @@ class QueueEngine:
     def _on_feedback_refused(self, event: Event) -> None:
         key = (event.data["code"], event.data.get("source") or "pad")
         self.refused_ratings[key] = self.refused_ratings.get(key, 0) + 1
+        sender = _refusal_sender(event.data)
+        self.refusals_by_sender[sender] = self.refusals_by_sender.get(sender, 0) + 1
 
     def _on_assistance_requested(self, event: Event) -> None:
         d = event.data
@@ -1016,15 +1024,21 @@ class QueueEngine:
         return events
 
     def refuse_feedback(self, code: str, device: str | None, counter: int | None, now: datetime,
-                        source: str = "pad") -> list[Event]:
+                        source: str = "pad", ticket_id: str | None = None) -> list[Event]:
         """Count a rating :meth:`record_feedback` refused (``code`` is its refusal code): a pad that
         rates before service, twice, for another counter or with an unknown level is a fault the
         manager must see. The event records the refusal only; no rating, reason or ticket is kept,
         so nothing partial is stored. It does not open a service day (a stray message must not)."""
         if not isinstance(code, str) or not re.match(r"^[a-z_]{1,40}$", code):
             raise Invalid("refusal_code", "Mã từ chối không hợp lệ.", "Invalid refusal code.")
+        data = {"code": code, "device": device, "counter": counter, "source": source}
+        if source == "track":  # the page's own ticket, to cap one page's repeats (no token: never in an event)
+            data["ticket_id"] = ticket_id
+        if self._is_today(now) and self.refusals_by_sender.get(_refusal_sender(data), 0) >= REFUSALS_RECORDED_PER_DAY:
+            raise RateLimited("refusals_capped", "Quá nhiều đánh giá bị từ chối từ thiết bị này hôm nay.",
+                              "Too many refused ratings from this sender today; no longer recorded.")
         events: list[Event] = []
-        self._emit(events, "feedback.refused", now, code=code, device=device, counter=counter, source=source)
+        self._emit(events, "feedback.refused", now, **data)
         return events
 
     def request_assistance(self, device: str, request_id: str, reason: str, now: datetime,
@@ -1155,6 +1169,11 @@ class QueueEngine:
             "ticket_id": ticket.id if ticket else None,
             "last_ticket_id": counter.last_ticket_id,
         }
+
+
+def _refusal_sender(data: Mapping[str, Any]) -> str:
+    """Who sent a refused rating, for :data:`REFUSALS_RECORDED_PER_DAY`: the pad, or the tracked ticket."""
+    return f"pad:{data.get('device')}" if data.get("source") != "track" else f"track:{data.get('ticket_id')}"
 
 
 def stamp_actor(events: list[Event], actor: str | None) -> None:

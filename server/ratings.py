@@ -40,8 +40,8 @@ async def rate(service: CentreService, ticket_id: str, rating: int, *, device: s
                                                                   reasons=reasons, source=source)), actor=actor)
     except QueueError as refused:
         try:
-            await service.run(lambda e, now: (None, e.refuse_feedback(refused.code, device, counter, now, source=source)),
-                              actor=actor)
-        except QueueError as error:  # e.g. a clock the engine distrusts: the rating is refused all the same
+            await service.run(lambda e, now: (None, e.refuse_feedback(refused.code, device, counter, now, source=source,
+                                                                      ticket_id=ticket_id)), actor=actor)
+        except QueueError as error:  # past the day's cap, or a clock the engine distrusts: refused all the same
             log.warning("could not count a refused rating (%s): %s", refused.code, error.message_en)
         raise

@@ -32,6 +32,18 @@ def test_engine_counts_refusals_and_a_replay_counts_the_same() -> None:
     again = new_engine(make_config())
     again.replay(events)
     assert again.refused_ratings == engine.refused_ratings
+    # a pad that keeps sending bad ratings is recorded up to the day's cap, then only logged
+    from server.engine import REFUSALS_RECORDED_PER_DAY, RateLimited
+
+    ticket, more = engine.issue("ho-tich", at(MON, 9, 2))
+    for _ in range(REFUSALS_RECORDED_PER_DAY):
+        engine.refuse_feedback("already_rated", "pad-1", 1, at(MON, 9, 3))
+    try:
+        engine.refuse_feedback("already_rated", "pad-1", 1, at(MON, 9, 4))
+        raise AssertionError("the cap did not hold")
+    except RateLimited as capped:
+        assert capped.code == "refusals_capped"
+    assert engine.refuse_feedback("rating", "pad-2", 2, at(MON, 9, 4))  # another pad is still counted
 
 
 def test_engine_return_ticket_carries_the_appointment_and_how_early_or_late() -> None:

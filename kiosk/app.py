@@ -96,6 +96,7 @@ class KioskApp(App):
     results_group = StringProperty("")  # [centre] results_group: empty hides "Nhận kết quả hồ sơ"
     chosen_group = DictProperty({})
     chosen_priority = ObjectProperty(None, allownone=True)
+    chosen_procedure = ObjectProperty(None, allownone=True)  # the greeter's procedure: {"name", "documents", "group"}
     priority_classes = ListProperty([])
     ticket = ObjectProperty(None, allownone=True)
     ticket_qr = ObjectProperty(None, allownone=True)
@@ -114,6 +115,8 @@ class KioskApp(App):
     answer_details = StringProperty("")    # time and fee
     answer_where = StringProperty("")      # counter, or the agency to go to
     answer_choices = ListProperty([])      # big buttons: dicts with kind, id, label, group
+    checkin_code = StringProperty("")      # what was typed or scanned on the check-in screen
+    checkin_result = StringProperty("")    # the number and where to wait, once checked in
 
     def __init__(self, options: KioskOptions, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -127,6 +130,7 @@ class KioskApp(App):
                                on_speaking=lambda s: Clock.schedule_once(lambda _dt: setattr(self, "speaking", s), 0),
                                enabled=options.speech)
         self.greeter = None
+        self.printed_view = None  # the TicketView of the last ticket sent to the printer
         self.issued: list[IssuedTicket] = []  # this session's tickets, newest last (tests, bench)
         self._idle_event = None
         self._ticket_event = None
@@ -184,7 +188,7 @@ class KioskApp(App):
         self._resize(Window, Window.size)
         manager = ScreenManager(transition=FadeTransition(duration=0.15) if self.options.transitions else NoTransition())
         for name in ("attract", "language", "group", "priority", "confirm", "ticket",
-                     "guided_group", "guided_confirm", "guided_ticket", "greeter", "greeter_answer", "return_scan"):
+                     "guided_group", "guided_confirm", "guided_ticket", "greeter", "greeter_answer", "check_in", "return_scan"):
             manager.add_widget(KioskScreenFactory.make(name))
         self.link.listeners.append(lambda online: Clock.schedule_once(lambda _dt: self._link_changed(online), 0))
         self.runner.call(self.link.start(), timeout=30)
@@ -195,7 +199,18 @@ class KioskApp(App):
             self.mqtt = DeviceMqtt(centre_id, self.options.device_id, self.options.mqtt_secret or self.options.secret,
                                    self.options.mqtt_host, self.options.mqtt_port)
             self.mqtt.start()
+        # the greeter's learned model trains for a few seconds: do it now, off the main thread, so
+        # the first "Trợ lý" tap does not freeze the screen (the greeter built then finds it trained)
+        threading.Thread(target=self._warm_greeter, name="luot-greeter-warm", daemon=True).start()
         return manager
+
+    def _warm_greeter(self) -> None:
+        from kiosk.greeter import Greeter
+
+        try:
+            Greeter(self.options.config or _config_from_centre(self.centre))
+        except Exception:  # noqa: BLE001 - start_greeter builds it again and logs the cause
+            log.debug("greeter warm-up failed", exc_info=True)
 
     def on_stop(self) -> None:
         try:
@@ -280,6 +295,7 @@ class KioskApp(App):
             self._ticket_event.cancel()
         self.chosen_group = {}
         self.chosen_priority = None
+        self.chosen_procedure = None
         self.lang = "vi"
         self.greeter_reply = ""
         self.greeter_group = ""
@@ -296,6 +312,7 @@ class KioskApp(App):
     def choose_group(self, code: str) -> None:
         self.chosen_group = self.group_by_code(code)
         self.chosen_priority = None
+        self.chosen_procedure = None
         self.go("priority" if self.priority_classes else "confirm")
 
     def choose_priority(self, code: str | None) -> None:
@@ -309,6 +326,67 @@ class KioskApp(App):
         return self.t(lang, "Không ưu tiên", "No priority")
 
     # ------------------------------------------------------------------ guided flow
+    # ------------------------------------------------------------------ bookings: check-in (docs/bookings.md)
+    def start_check_in(self) -> None:
+        """"Tôi có số hẹn / số trực tuyến": type the code on the keypad, or scan the QR (a USB
+        scanner types the tracking URL and Enter into the focused field)."""
+        self.checkin_code = ""
+        self.checkin_result = ""
+        self.go("check_in")
+        screen = self.root.get_screen("check_in")
+        self._build_code_keys(screen.ids.keypad)
+        screen.ids.scan.focus = True
+
+    def _build_code_keys(self, grid: Any) -> None:
+        if grid.children:
+            return
+        from luot.protocol import BOOKING_CODE_ALPHABET
+
+        for char in [*BOOKING_CODE_ALPHABET, "<"]:
+            button = CodeButton(code=char, kind="light" if char != "<" else "secondary", scale=1.0)
+            button.text = "Xoá" if char == "<" else char
+            button.bind(on_release=lambda b: self.code_key(b.code))
+            grid.add_widget(button)
+
+    @staticmethod
+    def code_display(code: str) -> str:
+        """The code typed so far as two groups of four, blanks as '_': "K7QM _ _ _ _"."""
+        padded = code.ljust(8, "_")[:8]
+        return " ".join(padded[:4]) + "    " + " ".join(padded[4:])
+
+    def code_key(self, char: str) -> None:
+        if char == "<":
+            self.checkin_code = self.checkin_code[:-1]
+        elif len(self.checkin_code) < 8:
+            self.checkin_code += char
+
+    def check_in(self, typed: str | None = None) -> None:
+        text = (typed if typed is not None else self.checkin_code).strip()
+        if self.busy or not text:
+            return
+        self.busy = True
+        self.message = "Đang xác nhận…"
+        self.runner.submit(self.link.check_in(text), self._checked_in)
+
+    def _checked_in(self, booking: dict[str, Any] | None, error: BaseException | None) -> None:
+        self.busy = False
+        screen = self.root.get_screen("check_in")
+        screen.ids.scan.text = ""
+        if error is not None or booking is None:
+            self.message = error.message if isinstance(error, KioskError) else "Không xác nhận được, xin thử lại."
+            self.checkin_code = ""
+            return
+        self.message = ""
+        ticket = booking.get("ticket") or {}
+        counters = " hoặc ".join(str(c) for c in ticket.get("counters", []))
+        self.checkin_result = (f"[b]Đã xác nhận có mặt[/b]\nSố của ông/bà: [b]{ticket.get('number', booking.get('number'))}[/b]\n"
+                               f"Mời ngồi chờ, quầy {counters} sẽ gọi.\n"
+                               f"[size={int(28 * self.u)}]Checked in: number {ticket.get('number')}, "
+                               f"counter {counters.replace(' hoặc ', ' or ')} will call you.[/size]")
+        if self._ticket_event:
+            self._ticket_event.cancel()
+        self._ticket_event = Clock.schedule_once(lambda _dt: self.restart(), self.options.ticket_seconds)
+
     def start_guided(self) -> None:
         self.lang = "vi"
         self.go("guided_group")
@@ -362,10 +440,12 @@ class KioskApp(App):
         self.busy = True
         self.message = "Đang lấy số…"
         target = "guided_ticket" if guided else "ticket"
+        procedure = self.chosen_procedure if not guided else None  # printed as the "Mang theo" checklist
         self.runner.submit(self.link.issue(self.chosen_group["code"], self.chosen_priority),
-                           lambda ticket, error: self._issued(ticket, error, target))
+                           lambda ticket, error: self._issued(ticket, error, target, procedure))
 
-    def _issued(self, ticket: IssuedTicket | None, error: BaseException | None, target: str) -> None:
+    def _issued(self, ticket: IssuedTicket | None, error: BaseException | None, target: str,
+                procedure: dict[str, Any] | None = None) -> None:
         self.busy = False
         if error is not None or ticket is None:
             message = error.message if isinstance(error, KioskError) else "Không lấy được số, xin thử lại."
@@ -382,7 +462,7 @@ class KioskApp(App):
         self.ticket_qr = texture_from_pil(qr_png(ticket.tracking_url, box_size=8, border=2))
         self.printer_message = ""
         self.go(target)
-        self._print(ticket)
+        self._print(ticket, procedure)
         if self._ticket_event:
             self._ticket_event.cancel()
         self._ticket_event = Clock.schedule_once(lambda _dt: self.restart(), self.options.ticket_seconds)
@@ -433,8 +513,12 @@ class KioskApp(App):
             words += f" Ngày hẹn trả kết quả: ngày {read_number(day)} tháng {read_number(month)} năm {read_number(year)}."
         return words + (" Đang mất kết nối, vé vẫn hợp lệ." if ticket.offline else "")
 
-    def ticket_view(self, ticket: IssuedTicket):
+    def ticket_view(self, ticket: IssuedTicket, procedure: dict[str, Any] | None = None):
+        """The printed ticket; ``procedure`` (the greeter's, for this ticket's group) adds its checklist."""
         from kiosk.ticket_render import TicketView
+
+        if procedure is not None and procedure.get("group") != ticket.group:
+            procedure = None
 
         wait = ticket.wait_minutes
         return TicketView(
@@ -443,11 +527,13 @@ class KioskApp(App):
             people_ahead=ticket.ahead or 0, estimated_wait_minutes=None if wait is None else int(round(wait)),
             issued_at=ticket.issued_at, priority=ticket.priority, centre_name=self.centre.get("name", ""),
             tracking_url=ticket.tracking_url, offline=ticket.offline, timezone=self.options.timezone,
+            procedure=procedure["name"] if procedure else "", checklist=tuple(procedure["documents"]) if procedure else (),
             returns_dossier=ticket.returns_dossier, appointment=ticket.appointment)
 
-    def _print(self, ticket: IssuedTicket) -> None:
+    def _print(self, ticket: IssuedTicket, procedure: dict[str, Any] | None = None) -> None:
         """Save a PNG of the ticket and send it to the printer, off the main thread."""
-        view = self.ticket_view(ticket)
+        view = self.ticket_view(ticket, procedure)
+        self.printed_view = view  # what the last ticket printed (its checklist too), for the staff and tests
         out_dir = self.options.data_dir / "tickets"
 
         def work() -> None:
@@ -517,6 +603,9 @@ class KioskApp(App):
         """The answer screen: large type for people a metre away, what to bring as a checklist."""
         self.greeter_group = answer.group or ""
         self.answer_choices = list(answer.choices)
+        # what the ticket prints under "Mang theo" if the citizen takes this group's ticket from here
+        self.chosen_procedure = ({"name": answer.procedure["name"], "documents": list(answer.documents),
+                                  "group": answer.group} if answer.procedure and answer.group else None)
         if answer.outside:
             self.answer_title = f"[b]{answer.outside['name']}[/b]\nkhông làm tại trung tâm này"
             self.answer_checklist = ""
@@ -612,7 +701,7 @@ class KioskScreenFactory:
 
 
 for _name in ("Attract", "Language", "Group", "Priority", "Confirm", "Ticket", "GuidedGroup", "GuidedConfirm",
-              "GuidedTicket", "Greeter", "GreeterAnswer", "ReturnScan"):
+              "GuidedTicket", "Greeter", "GreeterAnswer", "CheckIn", "ReturnScan"):
     globals()[f"{_name}Screen"] = type(f"{_name}Screen", (KioskScreen,), {})
     from kivy.factory import Factory as _F
 

@@ -374,6 +374,23 @@ class CentreLink:
         except Exception:  # noqa: BLE001
             log.exception("background task")
 
+    async def check_in(self, typed: str) -> dict[str, Any]:
+        """A booking checked in by its typed code, or by what a USB scanner typed from its QR (the
+        tracking URL or its token). Returns the server's booking view; raises KioskError."""
+        assert self._client is not None
+        typed = typed.strip()
+        key = {"token": typed} if "/t/" in typed or len(typed) > 12 else {"code": typed}
+        try:
+            answer = await self._client.post("/api/v1/bookings/check-in", json=key)
+        except httpx.TransportError:
+            raise KioskError("Đang mất kết nối: xin mời đến quầy hướng dẫn để xác nhận số hẹn.",
+                             "Offline: please check in at the help desk.", "unreachable") from None
+        body = _json(answer)
+        if answer.status_code != 200:
+            raise KioskError(body.get("message", "Không xác nhận được số hẹn."), body.get("message_en", ""),
+                             body.get("error", ""))
+        return body
+
     # ------------------------------------------------------------------ requests over HTTP (MQTT fallback)
     async def post_request(self, kind: str, data: dict[str, Any]) -> dict[str, Any]:
         """``kind`` "assistance" or "feedback" over HTTP; raises KioskError on refusal."""

@@ -1,7 +1,10 @@
 """Greeter ("AI robot") mode: understand what a citizen types or says and name the procedure group.
 
-Everything runs offline in pure Python: centres have unstable internet and the kiosk must answer
-at once, so there is no cloud service and no downloaded model. Instead:
+Everything runs offline: centres have unstable internet and the kiosk must answer at once, so there
+is no cloud service and no downloaded model. The rules below are pure Python; a linear classifier
+(``kiosk/linear.py``, scikit-learn, trained at start) may then only make their answer more careful
+(ask instead of a counter it finds unlikely) or more precise (the procedure inside the same counter),
+see ``Greeter.understand``. The rules:
 
 1. **Normalise** the text: NFC/NFD alike, lowercase, strip diacritics (``đ`` -> ``d``), drop
    punctuation. Many visitors type without diacritics or with a half-working keyboard; after this
@@ -33,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kiosk import linear
 from kiosk.learned import NaiveBayes
 from kiosk.procedures import Catalogue, Entry, group_for, guidance_group
 from kiosk.textnorm import normalise, strip_diacritics, words
@@ -57,6 +61,16 @@ PROCEDURE_STRONG = 3.0   # a procedure this well evidenced overrides a confident
 GROUP_DISAGREES = 0.7    # group-level confidence at which a weakly evidenced procedure is asked about instead
 MAX_CHOICES = 3
 LEARNED_PICK = 0.9       # posterior at which the learned ranker names the procedure of a group-level answer
+# The linear model (kiosk/linear.py), thresholds chosen by 4-fold cross-validation on the tuning lines
+# (greeter_training.tsv; docs/greeter.md): it never fills in where the rules ask back (it gives "vâng"
+# 1.0 for "tạm vắng", and filling in added confidently wrong answers at every threshold tried), it
+# vetoes a rules answer for another counter (0.6 to 0.9 gave the same on the folds: one wrong answer
+# fewer; on the dev batches fresh-a..d, which it never trained on, 0.9 turns one right answer into a
+# question; its "no procedure at all" never vetoes: each such veto on the dev batches was needless),
+# and it names the procedure inside the counter the rules chose, unless the rules ask between close
+# procedures (then it only puts its choice first).
+LINEAR_VETO = 0.9        # calibrated probability of another counter at which the greeter asks instead
+LINEAR_PICK = 0.5        # probability at which it names its procedure inside the rules' counter
 
 
 # -- text normalisation: kiosk.textnorm (re-exported here) -------------------------------
@@ -280,7 +294,8 @@ class Greeter:
     """Maps free text to one of the centre's procedure groups, or asks a question back."""
 
     def __init__(self, config: CentreConfig, extra_lexicons: Sequence[str | Path] = (),
-                 extra_catalogues: Sequence[str | Path] = ()) -> None:
+                 extra_catalogues: Sequence[str | Path] = (), training: Sequence[str | Path] = (),
+                 learned: bool = True) -> None:
         self.config = config
         self.catalogue = Catalogue.load(extra_catalogues)
         lexicon = Lexicon.load([LEXICON_PATH, *map(Path, extra_lexicons)])
@@ -324,11 +339,40 @@ class Greeter:
                                   for e in self.catalogue.entries.values() for phrase in e.phrases]
                                  + [(e.id, name) for e in self.catalogue.entries.values() for name in (e.name, e.name_en) if name])
         self._catalogue_words = self.catalogue.vocabulary() - self.function_words
+        self.linear = self._train_linear([linear.TRAINING_PATH, *map(Path, training)]) if learned else None
         # groups the catalogue's procedures lead to; any other group is the centre's own speciality
         self._catalogue_groups = {group_for(e, config) for e in self.catalogue.procedures}
 
     def _has_group(self, code: str) -> bool:
         return any(g.code == code for g in self.config.groups)
+
+    def _train_linear(self, paths: Sequence[Path]) -> "linear.LinearModel | None":
+        """The linear model over :meth:`learning_documents`; None without scikit-learn."""
+        if not linear.available():
+            return None
+        return linear.trained(tuple(self.learning_documents(paths)))
+
+    def learning_documents(self, paths: Sequence[Path] = ()) -> list[tuple[str, str]]:
+        """(entry id, text) the linear model learns from: the catalogue's phrasings and names, and the
+        labelled lines in ``paths``. Lines naming an id this catalogue lacks are skipped (another
+        centre's lines may name its own procedures). Plain normalised words, not this centre's token
+        repair, so every centre with the same catalogue and lines shares one trained model."""
+        documents = [(e.id, " ".join(" ".join(part) for part in phrase))
+                     for e in self.catalogue.entries.values() for phrase in e.phrases]
+        documents += [(e.id, normalise(name)) for e in self.catalogue.entries.values() for name in (e.name, e.name_en) if name]
+        for path in paths:
+            documents += [(label, normalise(text)) for label, text in linear.load_training(path)
+                          if label == linear.NONE_LABEL or label in self.catalogue.entries]
+        return documents
+
+    def _target(self, entry_id: str) -> str | None:
+        """Where an entry sends the citizen: its counter group, "out:<agency>", or None (no procedure)."""
+        entry = self.catalogue.entries.get(entry_id)
+        if entry is None:
+            return None
+        if entry.outside and entry.id not in self.config.greeter.procedure_groups:
+            return f"out:{entry.agency}"
+        return self.config.greeter.procedure_groups.get(entry.id) or group_for(entry, self.config)
 
     # -- token repair ------------------------------------------------------------------------
     def tokens(self, text: str) -> list[str]:
@@ -437,7 +481,43 @@ class Greeter:
 
     def understand(self, text: str) -> GreeterAnswer:
         """Answer one utterance: the procedure with what to bring, where to go for another agency's work,
-        a question with one button per close procedure, or (no procedure clear) the group-level answer."""
+        a question with one button per close procedure, or (no procedure clear) the group-level answer.
+        The rules answer first; the linear model (when installed) may then only make that answer more
+        careful (ask instead of sending to a counter it finds unlikely) or more precise (name the
+        procedure inside the same counter)."""
+        answer = self._understand_rules(text)
+        if self.linear is None:
+            return answer
+        label, probability = self.linear.posteriors(" ".join(self.tokens(text)))[0]
+        rules_target = f"out:{answer.outside['agency']}" if answer.outside else answer.group
+        if rules_target is None:
+            return answer
+        learned_target = self._target(label)
+        guidance = guidance_group(self.config)  # the guidance desk is where the unsure go anyway
+        ours = rules_target.startswith("out:") or rules_target in self._catalogue_groups  # not a centre's speciality
+        if (learned_target is not None and learned_target != rules_target and probability >= LINEAR_VETO
+                and rules_target != guidance and ours):
+            named = (answer.procedure or answer.outside or {}).get("id")
+            offered = [self.catalogue.entries[i] for i in (named, label) if i]
+            extra = [] if named else [{"kind": "group", "id": answer.group, "label": self.config.group(answer.group).name,
+                                       "group": answer.group}]
+            return self._choose(text, offered, extra=extra)
+        named = (answer.procedure or {}).get("id")
+        if answer.question:  # close procedures: the buttons stay (the learned one first), nothing is named
+            first = [c for c in answer.choices if c["id"] == label]
+            return dataclasses.replace(answer, choices=first + [c for c in answer.choices if c["id"] != label])
+        if (learned_target == rules_target and not answer.outside and label != named and probability >= LINEAR_PICK
+                and (named or self._says_more_than_the_group(text, rules_target))):
+            picked = self._procedure(text, self.catalogue.entries[label], answer.confidence)
+            others = [c for c in answer.choices if c["id"] != label]
+            if named:
+                entry = self.catalogue.entries[named]
+                others.insert(0, {"kind": "procedure", "id": named, "label": entry.name, "group": rules_target})
+            return dataclasses.replace(picked, choices=others[:MAX_CHOICES])
+        return answer
+
+    def _understand_rules(self, text: str) -> GreeterAnswer:
+        """The answer of the lexicon and the catalogue's phrasings alone."""
         tokens = self.tokens(text)
         by_group = self._understand_group(text, tokens)
         ranked = [(e, s) for e, s in self.catalogue.rank(tokens, self.not_before) if s >= PROCEDURE_MIN]

@@ -88,6 +88,10 @@ class TicketView:
     timezone: str = "Asia/Ho_Chi_Minh"
     returns_dossier: str | None = None  # a results ticket (trả kết quả): the dossier code on the receipt
     appointment: str | None = None  # that dossier's appointment date, YYYY-MM-DD
+    # the procedure the kiosk greeter named, and what to bring for it: printed as a "Mang theo"
+    # checklist so the citizen can check their papers while waiting (never personal data)
+    procedure: str = ""
+    checklist: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.issued_at.tzinfo is None or self.issued_at.utcoffset() is None:
@@ -381,8 +385,44 @@ def _bottom_block(view: TicketView, sc: _Scale) -> Image.Image:
             w - 2 * m,
         )
         blocks += [_space(w, px(14)), _framed(notice, w, m, px(8), px(3), _WHITE)]
+    if view.checklist:
+        blocks += [_space(w, px(6)), _checklist_block(view, sc)]
     blocks.append(_space(w, px(16)))
     return _stack(blocks, w)
+
+
+def _checklist_block(view: TicketView, sc: _Scale) -> Image.Image:
+    """"MANG THEO" and one box per paper, large enough to tick with a pen while waiting."""
+    w, m, px = sc.width, sc.margin, sc.px
+    blocks = [
+        _rule(w, m, px(2), px(10)),
+        _text_block("MANG THEO", w, px(32), bold=True, margin=m),
+        _text_block("Please bring", w, px(21), margin=m),
+    ]
+    if view.procedure:
+        blocks += [_space(w, px(4)), _text_block(view.procedure, w, px(24), bold=True, margin=m)]
+    blocks.append(_space(w, px(6)))
+    for number, paper in enumerate(view.checklist, start=1):
+        blocks += [_tick_item(f"{number}. {paper}", w, px(24), m), _space(w, px(6))]
+    return _stack(blocks, w)
+
+
+def _tick_item(text: str, width: int, size: int, margin: int) -> Image.Image:
+    """One paper: an empty box to tick, the text left-aligned beside it with a hanging indent (drawn,
+    not a "☐" character: ticket fonts such as Noto Sans have no such glyph)."""
+    font = _font(size)
+    ascent, descent = font.getmetrics()
+    box = int(ascent * 0.8)
+    indent = box + size // 2
+    lines = _greedy(_nfc(text).split(), font, width - 2 * margin - indent)
+    line_height = ascent + descent
+    image = Image.new("L", (width, max(1, line_height * len(lines))), _WHITE)
+    draw = ImageDraw.Draw(image)
+    top = ascent - box
+    draw.rectangle((margin, top, margin + box, top + box), outline=_BLACK, width=max(2, size // 12))
+    for row, line in enumerate(lines):
+        draw.text((margin + indent, row * line_height + ascent), line, font=font, fill=_BLACK, anchor="ls")
+    return image
 
 
 def _qr_box_size(width: int) -> int:

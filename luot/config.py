@@ -169,6 +169,40 @@ class ExportSettings(_Strict):
     batch: int = Field(100, ge=1, le=1000)
 
 
+class NotifySettings(_Strict):
+    """``[notify]``: messages to citizens who booked (one-time codes, "your turn is near", "please come
+    to counter N") through an outbox and its channels (docs/notifications.md). No channel: nothing
+    can reach a phone, so one-time codes are refused (fail closed) and turn messages wait."""
+
+    channels: list[Literal["sms", "zalo"]] = Field([], description="tried in this order for each message; "
+                                                                     "sms = Gammu SMSD, zalo = Zalo OA (ZNS)")
+    near_ahead: int = Field(3, ge=0, le=50, description="message when this many people or fewer are ahead; 0 = never")
+    keep_phone_days: int = Field(30, ge=1, le=365, description="sealed phones (outbox, Gammu's sent folder) are deleted after this many days")
+    retry_base_seconds: float = Field(5.0, gt=0, le=3600, description="first wait after a failed send; each further failure doubles it")
+    retry_max_seconds: float = Field(300.0, gt=0, le=86_400)
+    give_up_minutes: int = Field(60, ge=1, le=24 * 60, description="a turn message still unsent this long after it was queued is dropped")
+    gammu_config: str = Field("gammu-smsdrc", min_length=1, description="the Gammu SMSD configuration (service = files); "
+                                                                        "relative paths are inside the data directory")
+    sms_max_chars: int = Field(320, ge=70, le=1000, description="longest SMS text; longer texts are cut (each 70 characters of Vietnamese is one SMS part)")
+    zalo_url: str = Field("https://business.openapi.zalo.me/message/template", pattern=r"^https?://\S+$",
+                          description="ZNS send-template endpoint")
+    zalo_token_file: str = Field("zalo-oa.token", min_length=1, description="the OA access token, relative to the data directory")
+    zalo_templates: dict[str, str] = Field({}, description="message kind (otp, near, called) -> approved ZNS template id")
+
+
+class OtpSettings(_Strict):
+    """``[otp]``: one-time codes that confirm a phone number (server/otp.py). The defaults give an
+    attacker at most ``per_phone_per_hour * max_wrong`` guesses an hour at one phone (15 in a
+    million: bench/bench_otp_bruteforce.py)."""
+
+    ttl_seconds: int = Field(300, ge=60, le=3600, description="a code is good for this long")
+    max_wrong: int = Field(5, ge=1, le=20, description="wrong tries that kill a code")
+    resend_seconds: int = Field(60, ge=0, le=3600, description="shortest gap between two codes to one phone")
+    per_phone_per_hour: int = Field(3, ge=1, le=100)
+    per_phone_per_day: int = Field(6, ge=1, le=1000)
+    per_address_per_hour: int = Field(10, ge=1, le=10_000, description="codes requested from one network address (a bot's)")
+
+
 class StorageSettings(_Strict):
     path: str = "var/luot.sqlite3"
     min_free_mb: int = Field(500, ge=0, description="/health answers 503 when the database's disk has less free space")
@@ -220,6 +254,44 @@ class RegionLink(_Strict):
         return self
 
 
+class BookingSettings(_Strict):
+    """``[booking]``: numbers taken from a phone and appointments (docs/bookings.md). The defaults are
+    Hanoi's iHanoi online-number rules: numbers taken 08:00-16:00, at most 2 a person a day and 1 a
+    procedure group, booking today or up to 6 days ahead."""
+
+    enabled: bool = Field(True, description="false: the booking endpoints refuse and the kiosk hides its check-in button")
+    open_from: str = Field("08:00", pattern=r"^\d\d:\d\d$", description="local time from which numbers and appointments can be taken")
+    open_until: str = Field("16:00", pattern=r"^\d\d:\d\d$", description="local time after which they cannot")
+    days_ahead: int = Field(6, ge=0, le=60, description="appointments today or up to this many days ahead")
+    per_phone_day: int = Field(2, ge=1, le=50, description="bookings one phone may hold for one service day")
+    per_phone_group_day: int = Field(1, ge=1, le=50, description="bookings one phone may hold for one group on one day")
+    per_address_day: int = Field(10, ge=1, le=10_000, description="bookings made from one network address in one day")
+    no_show_limit: int = Field(2, ge=1, le=100, description="a phone with this many no-shows in no_show_days may not book")
+    no_show_days: int = Field(30, ge=1, le=365)
+    grace_minutes: int = Field(15, ge=1, le=240, description="how long a number whose turn came keeps its place before check-in")
+    checkin_early_minutes: int = Field(30, ge=0, le=240, description="how early before its slot an appointment may check in")
+    slot_minutes: int = Field(30, ge=5, le=240)
+    slot_capacity: int = Field(2, ge=1, le=500, description="appointments per slot and group")
+    group_slot_capacity: dict[str, int] = Field({}, description="per-group override of slot_capacity")
+    keep_phone_days: int = Field(7, ge=0, le=365, description="the encrypted phone of a booking is deleted after this many days")
+
+    @model_validator(mode="after")
+    def _times(self) -> "BookingSettings":
+        for name in ("open_from", "open_until"):
+            hours, minutes = map(int, getattr(self, name).split(":"))
+            if hours > 23 or minutes > 59:
+                raise ValueError(f"{name}: {getattr(self, name)!r} is not a time; write e.g. '08:00'")
+        if self.open_from >= self.open_until:
+            raise ValueError("open_from must be before open_until")
+        bad = [g for g, n in self.group_slot_capacity.items() if not 1 <= n <= 500]
+        if bad:
+            raise ValueError(f"group_slot_capacity: {bad[0]!r} must be 1 to 500")
+        return self
+
+    def capacity(self, group: str) -> int:
+        return self.group_slot_capacity.get(group, self.slot_capacity)
+
+
 class CentreConfig(_Strict):
     """The whole validated configuration of one centre."""
 
@@ -240,6 +312,9 @@ class CentreConfig(_Strict):
     metrics: MetricsSettings = MetricsSettings()
     greeter: GreeterSettings = GreeterSettings()
     export: ExportSettings = ExportSettings()
+    booking: BookingSettings = BookingSettings()
+    notify: NotifySettings = NotifySettings()
+    otp: OtpSettings = OtpSettings()
 
     @field_validator("hours")
     @classmethod
@@ -312,6 +387,9 @@ class CentreConfig(_Strict):
             if code not in codes:
                 problems.append(f"greeter.procedure_groups: {key!r} goes to {code!r}, which is not a group code; "
                                 f"use one of: {', '.join(sorted(codes))}")
+        for code in self.booking.group_slot_capacity:
+            if code not in codes:
+                problems.append(f"booking.group_slot_capacity: {code!r} is not a group code")
         if self.greeter.guidance_group is not None and self.greeter.guidance_group not in codes:
             problems.append(f"greeter.guidance_group: {self.greeter.guidance_group!r} is not a group code")
         if problems:

@@ -123,10 +123,19 @@ class Topics:
         return None
 
 
-PRIVATE_FIELDS = frozenset({"token", "token_hash", "source"})
+BOOKING_PRIVATE_FIELDS = frozenset({"phone_key", "address_key", "code_hash"})
+"""A booking's keyed hashes of the phone and the network address, and the hash of its check-in
+code: the server needs them for limits and check-in; nobody outside does (docs/bookings.md)."""
+PRIVATE_FIELDS = frozenset({"token", "token_hash", "source"}) | BOOKING_PRIVATE_FIELDS
 """Event fields that never leave the server: the tracking token is the key to a citizen's ticket
 page, ``source`` names the kiosk that printed a ticket. The priority class is reduced to a boolean:
 whether someone is elderly, disabled or pregnant is nobody else's business."""
+BOOKING_CODE_ALPHABET = "ACDEFGHJKLMNPQRTUVWXY3479"
+"""Letters and digits nobody misreads on a phone screen (no 0/O, 1/I, 2/Z, 5/S, 6/G, 8/B): the
+kiosk's keypad shows exactly these."""
+BOOKING_CODE_LENGTH = 8
+"""A check-in code: 8 of 25 characters, 37 bits. Only kiosks and staff (authenticated) can try
+codes; the QR carries a 128-bit token instead."""
 
 
 def public_data(data: dict[str, Any]) -> dict[str, Any]:

@@ -15,7 +15,7 @@ import secrets as random_secrets
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -68,12 +68,37 @@ class RegionSettings(_Strict):
 
     @model_validator(mode="after")
     def _unique(self) -> "RegionSettings":
-        seen: set[str] = set()
-        for index, centre in enumerate(self.centres):
-            if centre.id in seen:
-                raise ValueError(f"centres[{index}].id: {centre.id!r} is listed twice")
-            seen.add(centre.id)
+        listed_once(self.centres, "id", "centres")
         return self
+
+
+def listed_once(items: list[Any], key: str, where: str) -> None:
+    """Refuse a list in which two items share ``key`` (a centre, a province listed twice)."""
+    seen: set[Any] = set()
+    for index, item in enumerate(items):
+        value = getattr(item, key)
+        if value in seen:
+            raise ValueError(f"{where}[{index}].{key}: {value!r} is listed twice")
+        seen.add(value)
+
+
+Settings = TypeVar("Settings", bound=BaseModel)
+
+
+def read_settings(path: str | Path, model: type[Settings], what: str) -> tuple[Path, Settings]:
+    """A strict TOML settings file (``what``: "region", "national") read and validated, or a
+    ConfigError saying what is wrong, key by key. Returns the resolved path and the settings."""
+    file = Path(path).resolve()
+    try:
+        data = tomllib.loads(file.read_text("utf-8"))
+    except OSError as error:
+        raise ConfigError(f"{file}: cannot read the {what} file ({error.strerror})") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{file}: not valid TOML: {error}") from None
+    try:
+        return file, model.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError(explain(error, str(file)).replace("centre configuration", f"{what} configuration")) from None
 
 
 @dataclass(frozen=True)
@@ -129,28 +154,24 @@ def load_secrets(path: Path, wanted: tuple[str, ...] = (AGGREGATOR_USER, DASHBOA
     for user in missing:
         stored[user] = random_secrets.token_urlsafe(18)
     if missing:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(stored, handle, indent=2, sort_keys=True)
-        os.replace(tmp, path)
+        write_private_json(path, stored)
     return stored
+
+
+def write_private_json(path: Path, value: dict[str, Any]) -> Path:
+    """A JSON file holding secrets: mode 0600 from its creation, written whole or not at all."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(value, handle, indent=2, sort_keys=True)
+    os.replace(tmp, path)
+    return path
 
 
 def load_region(path: str | Path) -> Region:
     """Read and validate centres.toml and every centre's credentials file it names."""
-    file = Path(path).resolve()
-    try:
-        data = tomllib.loads(file.read_text("utf-8"))
-    except OSError as error:
-        raise ConfigError(f"{file}: cannot read the region file ({error.strerror})") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{file}: not valid TOML: {error}") from None
-    try:
-        settings = RegionSettings.model_validate(data)
-    except ValidationError as error:
-        raise ConfigError(explain(error, str(file)).replace("centre configuration", "region configuration")) from None
+    file, settings = read_settings(path, RegionSettings, "region")
     base = file.parent
     centres: dict[str, CentreAccess] = {}
     for entry in settings.centres:

@@ -6,7 +6,8 @@ VENV="${1:-.venv}"
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(mosquitto mosquitto-clients espeak-ng sox alsa-utils xvfb xauth libgl1 libgl1-mesa-dri libegl1 libegl-mesa0
-              libmtdev1 fonts-noto-core fonts-dejavu-core chromium chromium-driver postgresql prometheus iproute2)
+              libmtdev1 fonts-noto-core fonts-dejavu-core chromium chromium-driver postgresql prometheus iproute2
+              gammu gammu-smsd)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

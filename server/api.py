@@ -14,6 +14,7 @@ per resource (server/routes/); shared pieces are in server/http_common.py.
 """
 
 import logging
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -24,6 +25,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from luot.credentials import Credentials
 from server.accounts import AccountError, Accounts
+from server.booking_service import BookingDesk
+from server.notify.notifier import Notifier
+from server.notify.turn import TurnMessages
+from server.otp import OneTimeCodes
+from server.phones import PhoneVault
 from server.devices import DeviceRegistry, RegistryError
 from server.engine import QueueError
 from server.http_common import ApiError, error_response
@@ -31,7 +37,7 @@ from server.http_limits import EdgeMiddleware
 from server.live import LiveHub
 from server.login_gate import LoginGate
 from server.metrics import CentreMetrics
-from server.routes import counters, devices, docs, dossiers, enrol, export, metrics, pages, public, reports, staff, tickets
+from server.routes import bookings, counters, devices, docs, dossiers, enrol, export, metrics, pages, public, reports, staff, tickets
 from server.service import CentreService
 from server.storage import StorageError
 
@@ -56,6 +62,7 @@ def create_app(service: CentreService, credentials: Credentials, link: Any = Non
     app.state.accounts = accounts or Accounts(service.storage, service.config.staff)
     app.state.live = LiveHub(service)
     app.state.metrics = CentreMetrics(service, link, app.state.live)  # hooked into commits from the start
+    _add_bookings(app, service, credentials.path.parent)
     _add_error_handlers(app)
     app.add_middleware(EdgeMiddleware)  # body size and origin, before routing and authentication
     app.add_middleware(LoginGate)  # a locked-out address's sign-ins refused before any parsing
@@ -63,6 +70,7 @@ def create_app(service: CentreService, credentials: Credentials, link: Any = Non
     app.include_router(public.router)
     app.include_router(staff.router)
     app.include_router(tickets.router)
+    app.include_router(bookings.router)
     app.include_router(counters.router)
     app.include_router(dossiers.router)
     app.include_router(devices.router)
@@ -75,6 +83,20 @@ def create_app(service: CentreService, credentials: Credentials, link: Any = Non
     app.include_router(docs.router)
     docs.mount_assets(app)
     return app
+
+
+def _add_bookings(app: FastAPI, service: CentreService, data_dir: Path) -> None:
+    """Phones, one-time codes, the notifier's outbox, "your turn is near" and the booking desk
+    (docs/bookings.md, docs/notifications.md). Their secrets and files live in the data directory;
+    the runtime starts the background tasks (server/app.py)."""
+    vault = PhoneVault.for_data_dir(data_dir)
+    notifier = Notifier.for_centre(service.config, data_dir, vault, clock=service.now)
+    desk = BookingDesk(service, vault)
+    app.state.vault = vault
+    app.state.notifier = notifier
+    app.state.codes = OneTimeCodes.for_data_dir(data_dir, vault, notifier, service.config.otp)
+    app.state.bookings = desk
+    app.state.turns = TurnMessages(service, notifier, desk.contact_for_ticket)
 
 
 def _add_error_handlers(app: FastAPI) -> None:

@@ -166,6 +166,9 @@ class CentreRuntime:
         # Where enrolling devices are sent: the centre file's broker, else ours (host None: the one they reach us at).
         app.state.mqtt_address = (self.config.mqtt.host, self.mqtt_port) if self.options.mqtt else None
         self.app = app
+        await app.state.bookings.load_contacts()  # "your turn is near" for bookings made before a restart
+        app.state.bookings.start()  # lapses remote numbers whose grace passed (server/booking_service.py)
+        app.state.notifier.start()  # sends one-time codes and turn messages from the outbox
         port = self.options.http_port if self.options.http_port is not None else self.config.http.port
         # proxy_headers off: the login guard keys on the socket's peer address, which a caller
         # cannot forge the way it can write X-Forwarded-For (and the middleware costs every request).
@@ -209,6 +212,10 @@ class CentreRuntime:
             self.http.should_exit = True
             if self._http_task:
                 await asyncio.wait([self._http_task], timeout=5)
+        state = getattr(getattr(self, "app", None), "state", None)
+        if state is not None:
+            await state.bookings.stop()
+            await state.notifier.stop()
         if self.exporter is not None:
             await self.exporter.stop()
         if self.access is not None:
@@ -221,6 +228,9 @@ class CentreRuntime:
             await self.backups.stop()
         if self.storage is not None:
             await self.storage.close()
+        if state is not None:
+            state.codes.close()
+            state.notifier.close()
         if self._lock is not None:
             self._lock.release()
 

@@ -26,7 +26,8 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable, Iterable, Mapping
 
 from luot.config import CentreConfig
-from luot.protocol import DISSATISFIED_BELOW, REASONS, legacy_rating, level_of
+from luot.protocol import BOOKING_CODE_ALPHABET, BOOKING_CODE_LENGTH, DISSATISFIED_BELOW, REASONS, legacy_rating, level_of
+from server.booking_slots import booking_window, checkin_window, slot_starts
 from server.estimates import Estimate, EstimateModel
 from server.waiting_line import WaitingLine
 
@@ -80,6 +81,10 @@ REFUSALS_RECORDED_PER_DAY = 200
 enough to show any fault; a pad or a page that keeps sending bad ratings past it is only logged,
 so it cannot fill the event log (each recorded refusal is a commit)."""
 ASSISTANCE_PER_WINDOW = 5
+# Bookings (issue 15, docs/bookings.md)
+REMOTE, APPOINTMENT = "remote", "appointment"
+BOOKED, CHECKED_IN, LAPSED, BOOKING_CANCELLED, BOOKING_NO_SHOW = "booked", "checked_in", "lapsed", "cancelled", "no_show"
+CODE_ALPHABET, CODE_LENGTH = BOOKING_CODE_ALPHABET, BOOKING_CODE_LENGTH
 """Help requests one device may make per minute: a visitor presses a few times, a loop does not."""
 
 
@@ -151,12 +156,64 @@ class Ticket:
     """A results-group ticket issued from a dossier receipt: the dossier code it comes back for."""
     appointment: date | None = None
     """That dossier's appointment date (ngày hẹn trả), when the receipt or the stored dossier gives one."""
+    booking: str | None = None
+    """'remote' or 'appointment' for a ticket that came from a booking (docs/bookings.md)."""
+    booking_id: str | None = None
+    awaiting: bool = False
+    """A remote number not checked in yet: it holds its place in line but is not called."""
+    held_since: datetime | None = None
+    """When its turn came while it was not checked in (it lapses ``grace_minutes`` later)."""
     token: str | None = field(default=None, compare=False, repr=False)
     """The raw tracking token, known only in the process that issued or imported the ticket, so its
     answer can print it. Never in an event, the database or a replay; the engine never reads it."""
 
     def order_key(self) -> tuple[datetime, int]:
         return (self.queue_since, self.number)
+
+
+@dataclass
+class Booking:
+    """A number taken from a phone ('remote', a ticket in today's line from the start) or an
+    appointment (a slot; its ticket is issued at check-in). No phone number here: ``phone_key``
+    is a keyed hash (server/phones.py), kept only to apply the limits."""
+
+    id: str
+    kind: str
+    group: str
+    day: date
+    slot: datetime | None
+    seat: int | None
+    phone_key: str
+    address_key: str | None
+    code_hash: str
+    token_hash: str
+    made_at: datetime
+    status: str = BOOKED
+    ticket_id: str | None = None
+    checked_in_at: datetime | None = None
+    late: bool = False
+    code: str | None = field(default=None, compare=False, repr=False)
+    """The raw check-in code, known only in the process that made the booking (like Ticket.token)."""
+    token: str | None = field(default=None, compare=False, repr=False)
+
+
+def normalise_code(code: str) -> str:
+    """What a citizen types or a scanner sends, as the stored code: capitals, no spaces or dashes."""
+    return re.sub(r"[^A-Z0-9]", "", code.upper())
+
+
+def code_hash(code: str) -> str:
+    return hashlib.sha256(("booking-code:" + normalise_code(code)).encode("utf-8")).hexdigest()
+
+
+def _code_from(token: str) -> str:
+    """A check-in code derived from a fresh random token (the engine has no randomness of its own)."""
+    value = int.from_bytes(hashlib.sha256(("code:" + token).encode("utf-8")).digest(), "big")
+    chars = []
+    for _ in range(CODE_LENGTH):
+        value, index = divmod(value, len(CODE_ALPHABET))
+        chars.append(CODE_ALPHABET[index])
+    return "".join(chars)
 
 
 @dataclass
@@ -268,6 +325,11 @@ class QueueEngine:
         """Today's refused ratings per (refusal code, source): counted, never stored as ratings."""
         self.refusals_by_sender: dict[str, int] = {}  # today's recorded refusals per pad or tracked ticket
         self.dossiers: dict[str, Dossier] = {}
+        self.bookings: dict[str, Booking] = {}
+        """Today's bookings and those for later days (carried across day openings: a restarted
+        engine gets the later days' from :meth:`server.storage.Storage.carried_booking_events`)."""
+        self.bookings_by_code: dict[str, str] = {}
+        self.bookings_by_token: dict[str, str] = {}
         # Today's help requests: ids already recorded (per device) and each device's recent times.
         self.assistance_ids: set[tuple[str, str]] = set()
         self.assistance_times: dict[str, deque[datetime]] = {}
@@ -406,6 +468,9 @@ class QueueEngine:
         self.refused_ratings.clear()
         self.refusals_by_sender.clear()
         self.dossiers.clear()
+        opened = date.fromisoformat(day)
+        for booking in [b for b in self.bookings.values() if b.day < opened]:
+            self._forget_booking(booking)
         for counter in self.counters.values():
             counter.status, counter.officer, counter.ticket_id = CLOSED, None, None
             counter.priority_run, counter.last_ticket_id, counter.paused_reason = 0, None, None
@@ -425,10 +490,11 @@ class QueueEngine:
             id=d["ticket_id"], number=d["number"], group=d["group"],
             token_hash=d.get("token_hash") or token_hash(d["token"]),  # logs before migration 5 held the token
             issued_at=datetime.fromisoformat(d.get("issued_at", event.at.isoformat())),
-            queue_since=datetime.fromisoformat(d.get("issued_at", event.at.isoformat())),
+            queue_since=datetime.fromisoformat(d.get("queue_since") or d.get("issued_at", event.at.isoformat())),
             priority=d.get("priority"), source=d.get("source"), offline=bool(d.get("offline")),
             returns_dossier=d.get("returns_dossier"),
             appointment=date.fromisoformat(d["appointment"]) if d.get("appointment") else None,
+            booking=d.get("booking"), booking_id=d.get("booking_id"), awaiting=d.get("booking") == REMOTE,
         )
         self.tickets[ticket.id] = ticket
         self._line.add(ticket)
@@ -490,7 +556,11 @@ class QueueEngine:
     def _on_ticket_no_show(self, event: Event) -> None:
         ticket = self.tickets[event.data["ticket_id"]]
         ticket.status, ticket.finished_at = NO_SHOW, event.at
+        self._line.discard(ticket.id)  # a lapsed remote number leaves the line without being called
         self._release_counter(ticket, event.at)
+        booking = self.bookings.get(ticket.booking_id or "")
+        if booking is not None and booking.status == CHECKED_IN:
+            booking.status = BOOKING_NO_SHOW
 
     def _on_ticket_transferred(self, event: Event) -> None:
         d = event.data
@@ -508,6 +578,9 @@ class QueueEngine:
         self._release_counter(ticket)
         self._line.discard(ticket.id)
         ticket.status, ticket.finished_at = CANCELLED, event.at
+        booking = self.bookings.get(ticket.booking_id or "")
+        if booking is not None and booking.status in (BOOKED, CHECKED_IN):
+            booking.status = BOOKING_CANCELLED
 
     def _on_ticket_expired(self, event: Event) -> None:
         ticket = self.tickets[event.data["ticket_id"]]
@@ -835,7 +908,7 @@ class QueueEngine:
         # calls, in which case the first eligible ordinary ticket goes first (if there is one).
         first_priority: Ticket | None = None
         for ticket in self._line:
-            if not self.eligible(ticket, counter):
+            if not self.eligible(ticket, counter) or ticket.awaiting:
                 continue
             if ticket.priority is None:
                 return ticket
@@ -858,10 +931,30 @@ class QueueEngine:
                                  f"Ticket {current.number} was called: start, recall or mark absent first.")
             self._settle_current(counter, now, events)
         ticket = self._pick(counter)
+        self._hold_passed_over(counter, ticket, now, events)
         if ticket is None:
             return None, events
         self._call(ticket, counter, now, events)
         return ticket, events
+
+    def _hold_passed_over(self, counter: CounterState, picked: Ticket | None, now: datetime,
+                          events: list[Event]) -> None:
+        """Remote numbers not checked in that this counter would have called before ``picked``:
+        their turn has come. Each keeps its place for ``booking.grace_minutes`` from now (once).
+        With nothing to call, only the first such number's turn has come (one counter is free).
+        Walks the line only up to ``picked`` (usually near its front); the applier it triggers sets
+        ``held_since`` and leaves the line as it is, so iterating it directly is safe."""
+        for ticket in self._line:
+            if ticket is picked:
+                break
+            if not ticket.awaiting or not self.eligible(ticket, counter):
+                continue
+            if ticket.held_since is None:
+                self._emit(events, "booking.turn_reached", now, booking_id=ticket.booking_id, ticket_id=ticket.id,
+                           number=ticket.number, group=ticket.group, counter=counter.number,
+                           grace_minutes=self.config.booking.grace_minutes)
+            if picked is None:
+                break
 
     def call_ticket(self, number: int, ticket_id: str, now: datetime) -> tuple[Ticket, list[Event]]:
         """Call one particular waiting ticket (the officer chose it from the list)."""
@@ -871,6 +964,10 @@ class QueueEngine:
         if ticket.status != WAITING or not self.eligible(ticket, counter):
             raise QueueError("ticket_not_callable", f"Quầy {number} không thể gọi số {ticket.number} lúc này.",
                              f"Counter {number} cannot call ticket {ticket.number} now.")
+        if ticket.awaiting:
+            raise QueueError("not_checked_in", f"Số {ticket.number} (lấy trực tuyến) chưa có mặt: công dân cần xác nhận "
+                             "đã đến tại ki-ốt hoặc quầy hướng dẫn.",
+                             f"Number {ticket.number} (taken online) has not checked in at the kiosk or help desk.")
         if counter.ticket_id is not None and self.tickets[counter.ticket_id].status == CALLED:
             raise QueueError("ticket_not_started", "Hãy xử lý số đang gọi trước.", "Handle the called ticket first.")
         events: list[Event] = []
@@ -980,6 +1077,9 @@ class QueueEngine:
         return events
 
     def _close_day(self, now: datetime, events: list[Event], reason: str) -> None:
+        for booking in sorted(self.bookings.values(), key=lambda b: (b.made_at, b.id)):
+            if booking.day == self.day and booking.status == BOOKED:
+                self._lapse(booking, now, events, reason="day_end")
         for ticket in sorted(self.tickets.values(), key=Ticket.order_key):
             if ticket.status in OPEN_STATUSES:
                 self._emit(events, "ticket.expired", now, ticket_id=ticket.id, number=ticket.number,
@@ -1102,6 +1202,295 @@ class QueueEngine:
         self._emit(events, "dossier.status", now, code=code, status=status, ticket_id=dossier.ticket_id)
         return self.dossiers[code], events
 
+    # ------------------------------------------------------------------ bookings (docs/bookings.md)
+    def booking_allowed(self, kind: str, group: str, phone_key: str, now: datetime, slot: datetime | None = None,
+                        address_key: str | None = None, recent_no_shows: int = 0) -> tuple[date, int | None]:
+        """Would :meth:`make_booking` accept this? Its day and seat, or the refusal it would raise.
+        Changes nothing: the booking page asks before it uses up the citizen's one-time code."""
+        rules = self.config.booking
+        if not rules.enabled:
+            raise QueueError("booking_disabled", "Trung tâm chưa nhận lấy số trực tuyến.",
+                             "This centre does not take numbers online.")
+        if kind not in (REMOTE, APPOINTMENT):
+            raise Invalid("booking_kind", "Hãy chọn lấy số ngay hoặc đặt lịch hẹn.", "Kind is 'remote' or 'appointment'.")
+        try:
+            spec = self.config.group(group)
+        except KeyError:
+            raise NotFound("group_not_found", f"Không có lĩnh vực '{group}'.", f"There is no procedure group '{group}'.") from None
+        if not phone_key:
+            raise Invalid("phone_key", "Thiếu số điện thoại đã xác nhận.", "A confirmed phone is required.")
+        opens, closes = booking_window(self.config, now)
+        today = self.config.service_day(now)
+        if not opens <= now < closes:
+            raise QueueError("booking_hours", f"Chỉ lấy số trực tuyến từ {rules.open_from} đến {rules.open_until}.",
+                             f"Numbers are taken online from {rules.open_from} to {rules.open_until} only.")
+        if kind == REMOTE:
+            day, seat = today, None
+            hours = self.config.opening_hours(today)
+            if hours is None or now >= datetime.combine(today, hours[1], tzinfo=self.config.zone):
+                raise QueueError("centre_closed", "Hôm nay trung tâm không còn làm việc.", "The centre is not open any more today.")
+        else:
+            if slot is None or slot.tzinfo is None:
+                raise Invalid("slot_invalid", "Hãy chọn một khung giờ hẹn.", "Choose an appointment slot.")
+            try:
+                day = self.config.service_day(slot)
+            except (OverflowError, ValueError):  # year 1 or 9999 in another zone: no slot of ours
+                raise Invalid("slot_invalid", "Khung giờ này không có trong lịch của trung tâm.",
+                              "That is not one of the centre's appointment slots.") from None
+            if not today <= day <= today + timedelta(days=rules.days_ahead) or slot not in slot_starts(self.config, day):
+                raise Invalid("slot_invalid", "Khung giờ này không có trong lịch của trung tâm.",
+                              "That is not one of the centre's appointment slots.")
+            if slot <= now:
+                raise Invalid("slot_past", "Khung giờ này đã bắt đầu; hãy chọn khung giờ sau.", "That slot has begun; choose a later one.")
+            taken = {b.seat for b in self.bookings.values()
+                     if b.kind == APPOINTMENT and b.group == group and b.slot == slot and b.status != BOOKING_CANCELLED}
+            capacity = rules.capacity(group)
+            seat = next((n for n in range(1, capacity + 1) if n not in taken), None)
+            if seat is None:
+                raise QueueError("slot_full", "Khung giờ này đã hết chỗ; hãy chọn khung giờ khác.",
+                                 "That slot is fully booked; choose another.")
+        mine = [b for b in self.bookings.values() if b.phone_key == phone_key and b.day == day and b.status != BOOKING_CANCELLED]
+        if sum(1 for b in mine if b.group == group) >= rules.per_phone_group_day:
+            raise QueueError("phone_group_limit", f"Số điện thoại này đã có lịch cho lĩnh vực {spec.name} trong ngày "
+                             f"(tối đa {rules.per_phone_group_day}).",
+                             f"This phone already holds a booking for this group that day (at most {rules.per_phone_group_day}).")
+        if len(mine) >= rules.per_phone_day:
+            raise QueueError("phone_day_limit", f"Mỗi số điện thoại chỉ lấy tối đa {rules.per_phone_day} số một ngày.",
+                             f"One phone may hold at most {rules.per_phone_day} bookings a day.")
+        if address_key is not None:
+            from_address = sum(1 for b in self.bookings.values()
+                               if b.address_key == address_key and self.config.service_day(b.made_at) == today)
+            if from_address >= rules.per_address_day:
+                raise RateLimited("address_limit", "Đã có quá nhiều số được lấy từ cùng một địa chỉ mạng hôm nay.",
+                                  "Too many bookings were made from this network address today.")
+        no_shows = recent_no_shows + sum(1 for b in self.bookings.values()
+                                         if b.phone_key == phone_key and b.status in (LAPSED, BOOKING_NO_SHOW))
+        if no_shows >= rules.no_show_limit:
+            raise QueueError("no_show_limit", f"Số điện thoại này đã {no_shows} lần không đến theo số đã lấy trong "
+                             f"{rules.no_show_days} ngày: xin lấy số trực tiếp tại trung tâm.",
+                             f"This phone missed {no_shows} bookings in {rules.no_show_days} days: take a number at the centre.")
+        return day, seat
+
+    def make_booking(self, kind: str, group: str, phone_key: str, now: datetime, slot: datetime | None = None,
+                     address_key: str | None = None, recent_no_shows: int = 0) -> tuple[Booking, list[Event]]:
+        """Take a number from a phone: ``kind`` 'remote' (a real ticket in today's line now, called
+        once checked in) or 'appointment' (a ``slot`` today or up to ``days_ahead`` days ahead).
+
+        ``phone_key``/``address_key`` are keyed hashes (server/phones.py); ``recent_no_shows`` is
+        what storage knows of this phone's no-shows on earlier days (the adapter reads it, the
+        engine stays pure); today's are counted here. Every limit of ``[booking]`` is refused here,
+        before anything is stored, with a reason a citizen can read."""
+        day, seat = self.booking_allowed(kind, group, phone_key, now, slot, address_key, recent_no_shows)
+        spec = self.config.group(group)
+        if kind == REMOTE:
+            slot = None
+        token = self._new_token()
+        code = _code_from(token)
+        for _ in range(8):  # a code repeated among open bookings would check in the wrong citizen
+            if code_hash(code) not in self.bookings_by_code:
+                break
+            token = self._new_token()
+            code = _code_from(token)
+        else:
+            raise QueueError("code_exhausted", "Không tạo được mã; xin thử lại.", "Could not make a unique code; try again.")
+        if kind == REMOTE and self._is_today(now) and self.numbering.next_number.get(group, 0) > spec.last_number:
+            raise QueueError("group_full", f"Lĩnh vực {spec.name} đã hết số trong ngày hôm nay.",
+                             f"Group {spec.name_en or spec.code} has used all its numbers today.")
+        events: list[Event] = []
+        self._ensure_day(now, events)  # after every refusal: a refused booking changes nothing
+        booking_id = "b" + self._new_id()[:15]
+        data: dict[str, Any] = dict(booking_id=booking_id, kind=kind, group=group, day=day.isoformat(),
+                                    slot=slot.isoformat() if slot else None, seat=seat, phone_key=phone_key,
+                                    address_key=address_key, code_hash=code_hash(code), token_hash=token_hash(token))
+        if kind == REMOTE:
+            number = max(self.numbering.next_number.get(group, spec.first_number), spec.first_number)
+            ticket_id = "t" + self._new_id()[:15]
+            self._emit(events, "ticket.issued", now, ticket_id=ticket_id, number=number, group=group,
+                       token_hash=token_hash(token), priority=None, source="remote", offline=False,
+                       issued_at=now.isoformat(), booking=REMOTE, booking_id=booking_id)
+            data.update(ticket_id=ticket_id, number=number)
+            self.tickets[ticket_id].token = token
+        self._emit(events, "booking.made", now, **data)
+        booking = self.bookings[booking_id]
+        booking.code, booking.token = code, token
+        return booking, events
+
+    def find_booking(self, now: datetime, code: str | None = None, token: str | None = None) -> Booking:
+        """A booking by its check-in code or its QR token (a full tracking URL is accepted too)."""
+        booking_id = None
+        if token:
+            booking_id = self.bookings_by_token.get(token_hash(token.rstrip("/").rsplit("/", 1)[-1]))
+        elif code:
+            booking_id = self.bookings_by_code.get(code_hash(code))
+        if booking_id is None:
+            raise NotFound("booking_not_found", "Không tìm thấy số hẹn với mã này. Xin kiểm tra lại mã.",
+                           "No booking has that code. Check the code and try again.")
+        return self.bookings[booking_id]
+
+    def check_in_booking(self, now: datetime, code: str | None = None, token: str | None = None,
+                         booking_id: str | None = None) -> tuple[Booking, list[Event]]:
+        """The citizen is here (kiosk scan or typed code, or the help desk). A remote number becomes
+        callable at the place it took at registration; an appointment gets its ticket, ahead of
+        walk-ins issued after its slot began if it came in its window, as an ordinary ticket if late."""
+        booking = self.bookings.get(booking_id or "") if booking_id else self.find_booking(now, code, token)
+        if booking is None:
+            raise NotFound("booking_not_found", "Không tìm thấy số hẹn.", "No such booking.")
+        today = self.config.service_day(now)
+        if booking.status == CHECKED_IN:
+            raise QueueError("already_checked_in", "Số hẹn này đã xác nhận có mặt.", "This booking has already checked in.")
+        if booking.status == LAPSED:
+            raise QueueError("booking_lapsed", "Số hẹn đã hết hiệu lực vì quá thời gian chờ; xin lấy số mới tại ki-ốt.",
+                             "This booking lapsed (its turn passed); take a new number at the kiosk.")
+        if booking.status != BOOKED:
+            raise QueueError("booking_closed", "Số hẹn này đã huỷ hoặc đã kết thúc.", "This booking was cancelled or has ended.")
+        if booking.day != today:
+            raise QueueError("booking_other_day", f"Lịch hẹn này là ngày {booking.day:%d/%m/%Y}.",
+                             f"This appointment is for {booking.day.isoformat()}.")
+        events: list[Event] = []
+        if booking.kind == REMOTE:
+            self._ensure_day(now, events)
+            self._emit(events, "booking.checked_in", now, booking_id=booking.id, ticket_id=booking.ticket_id,
+                       kind=booking.kind, group=booking.group, late=False)
+            return booking, events
+        assert booking.slot is not None
+        early, until = checkin_window(self.config, booking.slot)
+        if now < early:
+            local = early.astimezone(self.config.zone)
+            raise QueueError("too_early", f"Lịch hẹn lúc {booking.slot.astimezone(self.config.zone):%H:%M}: xin xác nhận từ {local:%H:%M}.",
+                             f"The appointment is at {booking.slot.astimezone(self.config.zone):%H:%M}: check in from {local:%H:%M}.")
+        self._ensure_day(now, events)  # the first citizen of the day may be one with an appointment
+        spec = self.config.group(booking.group)
+        number = max(self.numbering.next_number.get(booking.group, spec.first_number), spec.first_number)
+        if number > spec.last_number:
+            raise QueueError("group_full", f"Lĩnh vực {spec.name} đã hết số trong ngày hôm nay.",
+                             f"Group {spec.name_en or spec.code} has used all its numbers today.")
+        late = now > until
+        ticket_id = "t" + self._new_id()[:15]
+        self._emit(events, "ticket.issued", now, ticket_id=ticket_id, number=number, group=booking.group,
+                   token_hash=booking.token_hash, priority=None, source="appointment", offline=False,
+                   issued_at=now.isoformat(), queue_since=now.isoformat() if late else booking.slot.isoformat(),
+                   booking=APPOINTMENT, booking_id=booking.id)
+        self._emit(events, "booking.checked_in", now, booking_id=booking.id, ticket_id=ticket_id, kind=booking.kind,
+                   group=booking.group, late=late, number=number)
+        return booking, events
+
+    def cancel_booking(self, booking_id: str, now: datetime, reason: str = "citizen") -> tuple[Booking, list[Event]]:
+        """Cancel a booking not yet served: its slot seat is freed; a remote number leaves the line."""
+        booking = self.bookings.get(booking_id)
+        if booking is None:
+            raise NotFound("booking_not_found", "Không tìm thấy số hẹn.", "No such booking.")
+        if booking.status != BOOKED:
+            raise QueueError("booking_closed", "Chỉ huỷ được số hẹn chưa xác nhận có mặt.",
+                             "Only a booking that has not checked in can be cancelled.")
+        events: list[Event] = []
+        self._ensure_day(now, events)
+        self._emit(events, "booking.cancelled", now, booking_id=booking.id, kind=booking.kind, group=booking.group,
+                   day=booking.day.isoformat(), reason=reason)
+        ticket = self.tickets.get(booking.ticket_id or "")
+        if ticket is not None and ticket.status == WAITING:
+            self._emit(events, "ticket.cancelled", now, ticket_id=ticket.id, number=ticket.number, group=ticket.group,
+                       reason="booking_cancelled")
+        return booking, events
+
+    def booking_tick(self, now: datetime) -> tuple[list[Booking], list[Event]]:
+        """What the clock alone decides (the service calls this periodically): remote numbers whose
+        turn came ``grace_minutes`` ago without a check-in lapse and count as no-shows."""
+        if not self._is_today(now):
+            return [], []
+        grace = timedelta(minutes=self.config.booking.grace_minutes)
+        due = [t for t in self._line.in_order() if t.awaiting and t.held_since is not None and now >= t.held_since + grace]
+        events: list[Event] = []
+        lapsed = []
+        for ticket in due:
+            booking = self.bookings[ticket.booking_id or ""]
+            self._lapse(booking, now, events, reason="grace_passed")
+            lapsed.append(booking)
+        return lapsed, events
+
+    def _lapse(self, booking: Booking, now: datetime, events: list[Event], reason: str) -> None:
+        self._emit(events, "booking.lapsed", now, booking_id=booking.id, kind=booking.kind, group=booking.group,
+                   ticket_id=booking.ticket_id, reason=reason)
+        ticket = self.tickets.get(booking.ticket_id or "")
+        if ticket is not None and ticket.status == WAITING:
+            self._emit(events, "ticket.no_show", now, ticket_id=ticket.id, number=ticket.number, group=ticket.group,
+                       counter=None, officer=None, calls=0, reason="lapsed")
+
+    def _forget_booking(self, booking: Booking) -> None:
+        self.bookings.pop(booking.id, None)
+        self.bookings_by_code.pop(booking.code_hash, None)
+        self.bookings_by_token.pop(booking.token_hash, None)
+
+    def _on_booking_made(self, event: Event) -> None:
+        d = event.data
+        booking = Booking(
+            id=d["booking_id"], kind=d["kind"], group=d["group"], day=date.fromisoformat(d["day"]),
+            slot=datetime.fromisoformat(d["slot"]) if d.get("slot") else None, seat=d.get("seat"),
+            phone_key=d["phone_key"], address_key=d.get("address_key"), code_hash=d["code_hash"],
+            token_hash=d["token_hash"], made_at=event.at, ticket_id=d.get("ticket_id"))
+        self.bookings[booking.id] = booking
+        self.bookings_by_code[booking.code_hash] = booking.id
+        self.bookings_by_token[booking.token_hash] = booking.id
+
+    def _on_booking_checked_in(self, event: Event) -> None:
+        d = event.data
+        booking = self.bookings[d["booking_id"]]
+        booking.status, booking.checked_in_at, booking.late = CHECKED_IN, event.at, bool(d.get("late"))
+        booking.ticket_id = d.get("ticket_id") or booking.ticket_id
+        self.bookings_by_code.pop(booking.code_hash, None)  # a used code opens nothing more
+        ticket = self.tickets.get(booking.ticket_id or "")
+        if ticket is not None:
+            ticket.awaiting, ticket.held_since = False, None
+
+    def _on_booking_turn_reached(self, event: Event) -> None:
+        ticket = self.tickets.get(event.data["ticket_id"])
+        if ticket is not None and ticket.held_since is None:
+            ticket.held_since = event.at
+
+    def _on_booking_lapsed(self, event: Event) -> None:
+        booking = self.bookings.get(event.data["booking_id"])
+        if booking is not None:
+            booking.status = LAPSED
+            self.bookings_by_code.pop(booking.code_hash, None)
+
+    def _on_booking_cancelled(self, event: Event) -> None:
+        booking = self.bookings.get(event.data["booking_id"])
+        if booking is not None:
+            booking.status = BOOKING_CANCELLED
+            self.bookings_by_code.pop(booking.code_hash, None)
+
+    def slot_table(self, day: date, group: str | None = None) -> list[dict[str, Any]]:
+        """Each slot of ``day`` with its bookings per group and what is left (for the booking page,
+        the dashboard and the CLI)."""
+        groups = [group] if group else [g.code for g in self.config.groups]
+        booked: dict[tuple[str, datetime], int] = {}
+        for b in self.bookings.values():
+            if b.kind == APPOINTMENT and b.day == day and b.status != BOOKING_CANCELLED and b.slot is not None:
+                booked[(b.group, b.slot)] = booked.get((b.group, b.slot), 0) + 1
+        rows = []
+        for start in slot_starts(self.config, day):
+            for code in groups:
+                capacity = self.config.booking.capacity(code)
+                n = booked.get((code, start), 0)
+                rows.append({"group": code, "slot": start.isoformat(),
+                             "time": start.astimezone(self.config.zone).strftime("%H:%M"),
+                             "booked": n, "capacity": capacity, "left": max(0, capacity - n)})
+        return rows
+
+    def booking_view(self, booking: Booking) -> dict[str, Any]:
+        ticket = self.tickets.get(booking.ticket_id or "")
+        return {
+            "id": booking.id, "kind": booking.kind, "group": booking.group, "day": booking.day.isoformat(),
+            "slot": booking.slot.isoformat() if booking.slot else None,
+            "slot_time": booking.slot.astimezone(self.config.zone).strftime("%H:%M") if booking.slot else None,
+            "status": booking.status, "ticket_id": booking.ticket_id,
+            "number": ticket.number if ticket else None, "ticket_status": ticket.status if ticket else None,
+            "made_at": booking.made_at.isoformat(),
+            "checked_in_at": booking.checked_in_at.isoformat() if booking.checked_in_at else None,
+            "late": booking.late,
+            "held_until": (ticket.held_since + timedelta(minutes=self.config.booking.grace_minutes)).isoformat()
+            if ticket and ticket.held_since and ticket.awaiting else None,
+        }
+
     # ------------------------------------------------------------------ read models
     def mean_service_minutes(self, group: str) -> float:
         """Today's observed mean service time, blended with the configured one until data exists."""
@@ -1192,5 +1581,5 @@ def utc_now() -> datetime:
 
 __all__ = [
     "QueueEngine", "Event", "Ticket", "CounterState", "Estimate", "Dossier", "DOSSIER_STATUSES", "QueueError", "NotFound", "Invalid",
-    "RateLimited", "new_token", "token_hash", "utc_now",
+    "RateLimited", "new_token", "token_hash", "utc_now", "Booking", "code_hash", "normalise_code",
 ]

@@ -196,6 +196,8 @@ class EstimateModel:
                 samples = self.samples.setdefault(group, [])
                 samples.append(float(d["service_seconds"]) / 60.0)
                 del samples[:-SERVICE_SAMPLES]
+            if counter is None:  # a remote number that lapsed in line: no counter was involved
+                return
             called = self._called_at.pop(counter, None)
             if called is not None:
                 self._learn_handle(group, (at - called).total_seconds() / 60.0)

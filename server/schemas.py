@@ -25,6 +25,10 @@ class TicketOut(BaseModel):
     issued_at: str
     called_at: str | None
     offline: bool
+    booking: str | None = None  # "remote" or "appointment" for a ticket from a booking (docs/bookings.md)
+    booking_id: str | None = None
+    checked_in: bool = True  # false only for a remote number that has not checked in
+    held_until: str | None = None  # while a remote number's turn has come before its check-in
     token: str | None = None
     tracking_url: str | None = None
     returns_dossier: str | None = None  # a results ticket: the dossier code the citizen came back for

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Awaitable, Callable, TypeVar
 
 from luot.config import CentreConfig
@@ -66,6 +66,7 @@ class CentreService:
         events = await self.storage.current_day_events()
         since = events[0].day if events else "0000-00-00"
         engine = QueueEngine(self.config, used_numbers=await self.storage.used_numbers(since))
+        engine.replay(await self.storage.carried_booking_events(since))  # appointments made on earlier days
         engine.replay(events)
         self.engine = engine
 
@@ -170,7 +171,17 @@ class CentreService:
             "returns_dossier": ticket.returns_dossier,
             "appointment": ticket.appointment.isoformat() if ticket.appointment else None,
             "return_days": (self.config.service_day(ticket.issued_at) - ticket.appointment).days if ticket.appointment else None,
+            "booking": ticket.booking,  # "remote", "appointment" or None (walk-in)
+            "booking_id": ticket.booking_id,
+            "checked_in": not ticket.awaiting,
+            "held_until": (ticket.held_since + timedelta(minutes=self.config.booking.grace_minutes)).isoformat()
+            if ticket.held_since and ticket.awaiting else None,
         }
+
+    async def booking_contact(self, ticket_id: str) -> str | None:
+        """The sealed phone of the booking ``ticket_id`` came from (for "your turn is near"), or None
+        for a walk-in ticket or once the phone was deleted (``booking.keep_phone_days``)."""
+        return await self.storage.booking_contact(ticket_id)
 
     def tracking_url(self, token: str) -> str:
         return f"{self.config.centre.public_url}/t/{token}"

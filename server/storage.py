@@ -250,6 +250,42 @@ MIGRATIONS: list[str] = [
     """
     CREATE TABLE export_cursor (name TEXT PRIMARY KEY, seq INTEGER NOT NULL, updated_at TEXT NOT NULL);
     """,
+    # bookings (issue 15, docs/bookings.md): remote numbers and appointments. A booking holds a seat
+    # of its slot (1..capacity, assigned by the engine); a cancelled one gives it up (NULL), so the
+    # database itself refuses more bookings of a slot than it has seats. Phones are only keyed
+    # hashes here; the encrypted phone sits in booking_contacts until it is deleted.
+    """
+    CREATE TABLE bookings (
+        id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('remote', 'appointment')),
+        day TEXT NOT NULL,
+        grp TEXT NOT NULL,
+        slot TEXT,
+        seat INTEGER CHECK (seat IS NULL OR seat >= 1),
+        made_day TEXT NOT NULL,
+        made_at TEXT NOT NULL,
+        phone_key TEXT NOT NULL,
+        address_key TEXT,
+        code_hash TEXT NOT NULL,
+        token_hash TEXT NOT NULL,
+        status TEXT NOT NULL,
+        ticket_id TEXT,
+        number INTEGER,
+        checked_in_at TEXT,
+        late INTEGER NOT NULL DEFAULT 0,
+        ended_at TEXT,
+        UNIQUE (day, grp, slot, seat)
+    );
+    CREATE INDEX bookings_phone ON bookings(phone_key, day);
+    CREATE INDEX bookings_ticket ON bookings(ticket_id);
+    CREATE INDEX bookings_day ON bookings(day);
+    CREATE INDEX events_bookings ON events(json_extract(data, '$.booking_id')) WHERE type LIKE 'booking.%';
+    CREATE TABLE booking_contacts (
+        booking_id TEXT PRIMARY KEY REFERENCES bookings(id) ON DELETE CASCADE,
+        sealed_phone TEXT NOT NULL,
+        day TEXT NOT NULL
+    );
+    """,
     # Issue 18: citizens coming back for a result (a results-group ticket from a dossier receipt),
     # with the appointment the receipt promised and how many days early (<0) or late (>0) they came;
     # and ratings the engine refused (counted per day, refusal code and source; no rating is kept).
@@ -557,6 +593,8 @@ class Storage:
         elif kind == "ticket.no_show":
             db.execute("UPDATE tickets SET status = 'no_show', finished_at = ? WHERE id = ?", (at, d["ticket_id"]))
             self._bump(db, event, no_show=1)
+            db.execute("UPDATE bookings SET status = 'no_show', ended_at = ? WHERE ticket_id = ? AND status = 'checked_in'",
+                       (at, d["ticket_id"]))
         elif kind == "ticket.transferred":
             db.execute(
                 "UPDATE tickets SET status = 'waiting', grp = ?, counter = NULL, started_at = NULL WHERE id = ?",
@@ -565,6 +603,11 @@ class Storage:
         elif kind in ("ticket.cancelled", "ticket.expired"):
             status = "cancelled" if kind == "ticket.cancelled" else "expired"
             db.execute("UPDATE tickets SET status = ?, finished_at = ? WHERE id = ?", (status, at, d["ticket_id"]))
+            if kind == "ticket.cancelled":
+                db.execute("UPDATE bookings SET status = 'cancelled', seat = NULL, ended_at = ? "
+                           "WHERE ticket_id = ? AND status IN ('booked', 'checked_in')", (at, d["ticket_id"]))
+        elif kind.startswith("booking."):
+            self._project_booking(db, event)
         elif kind == "feedback.recorded":
             level = d.get("level") or level_of(d["rating"], 4)  # an event from before the five levels
             db.execute("UPDATE tickets SET rating = ? WHERE id = ?", (level, d["ticket_id"]))
@@ -596,6 +639,74 @@ class Storage:
         elif kind == "dossier.status":
             db.execute("UPDATE dossiers SET status = ?, updated_at = ? WHERE code = ?", (d["status"], at, d["code"]))
             db.execute("INSERT INTO dossier_events (code, status, at) VALUES (?, ?, ?)", (d["code"], d["status"], at))
+
+    def _project_booking(self, db: sqlite3.Connection, event: Event) -> None:
+        d = event.data
+        at = event.at.isoformat()
+        kind = event.type
+        if kind == "booking.made":
+            db.execute(
+                "INSERT INTO bookings (id, kind, day, grp, slot, seat, made_day, made_at, phone_key, address_key, "
+                "code_hash, token_hash, status, ticket_id, number) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'booked', ?, ?)",
+                (d["booking_id"], d["kind"], d["day"], d["group"], d.get("slot"), d.get("seat"), event.day, at,
+                 d["phone_key"], d.get("address_key"), d["code_hash"], d["token_hash"], d.get("ticket_id"), d.get("number")))
+        elif kind == "booking.checked_in":
+            db.execute("UPDATE bookings SET status = 'checked_in', checked_in_at = ?, late = ?, ticket_id = ?, "
+                       "number = COALESCE(?, number) WHERE id = ?",
+                       (at, int(bool(d.get("late"))), d.get("ticket_id"), d.get("number"), d["booking_id"]))
+        elif kind == "booking.lapsed":
+            db.execute("UPDATE bookings SET status = 'lapsed', ended_at = ? WHERE id = ?", (at, d["booking_id"]))
+        elif kind == "booking.cancelled":
+            db.execute("UPDATE bookings SET status = 'cancelled', seat = NULL, ended_at = ? WHERE id = ?",
+                       (at, d["booking_id"]))
+
+    # ------------------------------------------------------------------ bookings
+    async def carried_booking_events(self, since_day: str) -> list[Event]:
+        """Booking events logged before the last ``day.opened`` of bookings for
+        ``since_day`` or later: replayed before today's log, so a restarted engine knows the
+        appointments made on earlier days (QueueEngine keeps them across day openings)."""
+        cursor = await self.db.execute(
+            "SELECT id, type, at, day, data FROM events WHERE type LIKE 'booking.%' "
+            "AND seq < (SELECT COALESCE(MAX(seq), 0) FROM events WHERE type = 'day.opened') "
+            "AND json_extract(data, '$.booking_id') IN (SELECT id FROM bookings WHERE day >= ?) ORDER BY seq",
+            (since_day,))
+        return [Event(r["id"], r["type"], datetime.fromisoformat(r["at"]), r["day"], json.loads(r["data"]))
+                for r in await cursor.fetchall()]
+
+    async def booking_no_shows(self, phone_key: str, first_day: str, before_day: str) -> int:
+        """How many bookings of this phone lapsed or were not answered on days ``first_day``..before
+        ``before_day`` (today's are the engine's to count)."""
+        row = await (await self.db.execute(
+            "SELECT COUNT(*) FROM bookings WHERE phone_key = ? AND day >= ? AND day < ? AND status IN ('lapsed', 'no_show')",
+            (phone_key, first_day, before_day))).fetchone()
+        return int(row[0])
+
+    async def bookings_of_day(self, day: str) -> list[dict[str, Any]]:
+        """The bookings for ``day`` as stored (no phone: keyed hashes are left out too)."""
+        cursor = await self.db.execute(
+            "SELECT id, kind, day, grp AS 'group', slot, seat, made_at, status, ticket_id, number, checked_in_at, late, "
+            "ended_at FROM bookings WHERE day = ? ORDER BY COALESCE(slot, made_at), made_at", (day,))
+        return [{**dict(r), "late": bool(r["late"])} for r in await cursor.fetchall()]
+
+    async def save_contact(self, booking_id: str, sealed_phone: str, day: str) -> None:
+        await self.db.execute("INSERT OR REPLACE INTO booking_contacts (booking_id, sealed_phone, day) VALUES (?, ?, ?)",
+                              (booking_id, sealed_phone, day))
+
+    async def booking_contacts_from(self, day: str) -> dict[str, str]:
+        """booking id -> sealed phone of the bookings for ``day`` or later."""
+        cursor = await self.db.execute("SELECT booking_id, sealed_phone FROM booking_contacts WHERE day >= ?", (day,))
+        return {r[0]: r[1] for r in await cursor.fetchall()}
+
+    async def booking_contact(self, ticket_id: str) -> str | None:
+        row = await (await self.db.execute(
+            "SELECT c.sealed_phone FROM booking_contacts c JOIN bookings b ON b.id = c.booking_id WHERE b.ticket_id = ?",
+            (ticket_id,))).fetchone()
+        return row[0] if row else None
+
+    async def forget_contacts(self, before_day: str) -> int:
+        """Delete the encrypted phones of bookings for days before ``before_day``."""
+        cursor = await self.db.execute("DELETE FROM booking_contacts WHERE day < ?", (before_day,))
+        return cursor.rowcount
 
     # ------------------------------------------------------------------ reading the log
     async def current_day_events(self) -> list[Event]:

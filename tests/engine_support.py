@@ -100,5 +100,16 @@ def replayed(config: CentreConfig, events: list[Event]) -> QueueEngine:
     return fresh
 
 
+def recorded(log: list[Event], result: Any) -> Any:
+    """An engine command's answer with its events appended to ``log`` (as the server would persist
+    them): commands return either a list of events or ``(value, events)``."""
+    if isinstance(result, list):
+        log.extend(result)
+        return result
+    value, events = result
+    log.extend(events)
+    return value
+
+
 def later(moment: datetime, minutes: float) -> datetime:
     return moment + timedelta(minutes=minutes)

@@ -8,6 +8,8 @@ OUT_DIR/result.json. The pytest side asserts on that file.
 
 from __future__ import annotations
 
+import dataclasses
+
 import importlib.util
 import json
 import sys
@@ -141,6 +143,20 @@ def guided(centre: CentreThread, out: Path, driver: Driver) -> dict[str, Any]:
             "mqtt": app.mqtt is not None}
 
 
+def _complete_png(folder: Path) -> bool:
+    """True once a ticket PNG in ``folder`` is written whole (the kiosk saves it on a worker thread)."""
+    from PIL import Image
+
+    for path in folder.glob("*.png") if folder.is_dir() else ():
+        try:
+            with Image.open(path) as image:
+                image.load()
+            return True
+        except OSError:  # still being written
+            continue
+    return False
+
+
 def greeter(centre: CentreThread, out: Path, driver: Driver) -> dict[str, Any]:
     app = driver.app
     driver.wait(lambda: app.root.current == "attract", what="attract")
@@ -179,7 +195,16 @@ def greeter(centre: CentreThread, out: Path, driver: Driver) -> dict[str, Any]:
     driver.tap(driver.screen().ids.take)
     driver.wait(lambda: app.root.current == "ticket", what="ticket from greeter")
     driver.shot("greeter-ticket")
-    return {"typed": typed, "group": app.greeter_group, "speaking": speaking, "reply": reply, "shown": shown_number(driver),
+    # the printed ticket carries the greeter's "Mang theo" checklist
+    tickets = app.options.data_dir / "tickets"
+    driver.wait(lambda: _complete_png(tickets), what="ticket image saved")
+    view = app.printed_view
+    from kiosk.ticket_render import render_png
+
+    printed = {"procedure": view.procedure, "checklist": list(view.checklist), "png": str(next(tickets.glob("*.png"))),
+               "height_without_checklist": render_png(dataclasses.replace(view, procedure="", checklist=()),
+                                                      app.options.printer_width).height}
+    return {"printed": printed, "typed": typed, "group": app.greeter_group, "speaking": speaking, "reply": reply, "shown": shown_number(driver),
             "answer_screen": answer_screen, "choices": choices, "picked": picked, "outside": outside,
             "number": app.issued[-1].number, "server": server_tickets(centre)}
 
@@ -314,7 +339,64 @@ def results(centre: CentreThread, out: Path, driver: Driver) -> dict[str, Any]:
             "ticket": {"returns_dossier": app.ticket.returns_dossier, "appointment": app.ticket.appointment}}
 
 
-SCENARIOS = {"results": results, "flow": flow, "guided": guided, "greeter": greeter, "offline": offline, "pad": pad, "pad4": pad4}
+def checkin(centre: CentreThread, out: Path, driver: Driver) -> dict[str, Any]:
+    """"Tôi có số hẹn / số trực tuyến": one remote number typed on the keypad, one appointment
+    whose QR link a USB scanner types (with Enter) into the hidden field."""
+    from datetime import timedelta
+
+    from server.booking_slots import slot_starts
+
+    app = driver.app
+    desk = centre.runtime.app.state.bookings
+    config = centre.runtime.config
+    today = config.service_day(centre.runtime.service.now())
+    slot = next(s for s in slot_starts(config, today) if s > centre.runtime.service.now() + timedelta(minutes=20))
+    walk_in = centre.call(centre.runtime.service.run(lambda e, now: e.issue("ho-tich", now)))
+    remote = centre.call(desk.make("remote", "ho-tich", "phone-key-1", None, None, actor="test"))
+    appointment = centre.call(desk.make("appointment", "chung-thuc", "phone-key-2", None, None, actor="test", slot=slot))
+    driver.wait(lambda: app.root.current == "attract", what="attract")
+    driver.shot("checkin-attract")
+    driver.tap(driver.screen().ids.booking)
+    keys = {b.code: b for b in driver.screen().ids.keypad.children}
+    for char in remote["code"][:5]:
+        driver.tap(keys[char])
+    driver.shot("checkin-typing")
+    typed_half = app.checkin_code
+    confirm_disabled_early = driver.screen().ids.confirm.disabled
+    for char in remote["code"][5:]:
+        driver.tap(keys[char])
+    driver.tap(driver.screen().ids.confirm)
+    driver.wait(lambda: bool(app.checkin_result), what="checked in")
+    driver.shot("checkin-done")
+    typed_result = app.checkin_result
+    app.restart()
+    driver.wait(lambda: app.root.current == "attract", what="attract again")
+    driver.pump(0.1)
+    driver.tap(driver.screen().ids.booking)
+    driver.wait(lambda: app.root.current == "check_in", what="check-in screen")
+    scan = driver.screen().ids.scan
+    wrong_focus = not scan.focus
+    scan.insert_text("ZZZZZZZZ")  # a code that does not exist
+    scan.dispatch("on_text_validate")
+    driver.wait(lambda: not app.busy and bool(app.message), what="refusal")
+    refusal = app.message
+    driver.shot("checkin-refused")
+    scan.insert_text(appointment["tracking_url"])
+    scan.dispatch("on_text_validate")
+    driver.wait(lambda: bool(app.checkin_result), what="scanned check-in")
+    driver.shot("checkin-scanned")
+    engine = centre.engine()
+    return {"remote": {"code": remote["code"], "number": remote["number"], "ticket_id": remote["ticket_id"]},
+            "walk_in": walk_in.number, "typed_half": typed_half, "confirm_disabled_early": confirm_disabled_early,
+            "typed_result": typed_result, "scanned_result": app.checkin_result, "refusal": refusal,
+            "scan_focused": not wrong_focus,
+            "bookings": {b.id: {"status": b.status, "ticket_id": b.ticket_id, "kind": b.kind} for b in engine.bookings.values()},
+            "tickets": {t.id: {"number": t.number, "awaiting": t.awaiting, "actor": None} for t in engine.tickets.values()},
+            "checkin_actors": [e["data"].get("actor") for e in events(centre, "booking.checked_in")],
+            "appointment_id": appointment["id"]}
+
+
+SCENARIOS = {"results": results, "checkin": checkin, "flow": flow, "guided": guided, "greeter": greeter, "offline": offline, "pad": pad, "pad4": pad4}
 
 
 def main(name: str, out: Path) -> int:
@@ -334,7 +416,15 @@ def main(name: str, out: Path) -> int:
         data = sample_data()
         data["centre"]["results_group"] = "khac"
         config = parse_config(data, "results")
-    centre = CentreThread(out / "server", mqtt=with_mqtt, config=config).start()
+    clock = None
+    if name == "checkin":  # bookings are taken 08:00-16:00 on working days: a Monday morning
+        from datetime import datetime, timezone
+        from zoneinfo import ZoneInfo
+
+        from tests.helpers.centre import ManualClock
+
+        clock = ManualClock(datetime(2026, 3, 2, 8, 30, tzinfo=ZoneInfo("Asia/Ho_Chi_Minh")).astimezone(timezone.utc))
+    centre = CentreThread(out / "server", mqtt=with_mqtt, config=config, clock=clock).start()
     mqtt = {}
     if with_mqtt and centre.runtime.mqtt_port:
         mqtt = {"mqtt_host": centre.runtime.mqtt_host, "mqtt_port": centre.runtime.mqtt_port}

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.engine_support import TOKENS, at, later, make_config, new_engine, replayed, state_of
+from tests.engine_support import TOKENS, at, later, make_config, new_engine, recorded, replayed, state_of
 from server.engine import (
     BUSY, CALLED, CALLING, CANCELLED, CLOSED, DONE, EXPIRED, IDLE, NO_SHOW, PAUSED, SERVING, WAITING,
     Invalid, NotFound, QueueEngine, QueueError, Ticket,
@@ -29,13 +29,7 @@ class Centre:
         command = getattr(self.engine, name)
 
         def run(*args: Any, **kwargs: Any) -> Any:
-            result = command(*args, **kwargs)
-            if isinstance(result, list):
-                self.events.extend(result)
-                return result
-            value, events = result
-            self.events.extend(events)
-            return value
+            return recorded(self.events, command(*args, **kwargs))
 
         return run
 

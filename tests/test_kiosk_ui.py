@@ -119,6 +119,9 @@ def test_greeter_understands_text_without_diacritics_and_issues_the_ticket(tmp_p
     assert "Tòa án" in outside["where"] and outside["choices"] == ["khac"] and outside["group"] == ""
     [ticket] = result["server"]
     assert result["shown"] == str(ticket["number"]) and ticket["group"] == "ho-tich"
+    printed = result["printed"]
+    assert printed["procedure"] == "Đăng ký kết hôn" and printed["checklist"][0].startswith("Tờ khai đăng ký kết hôn")
+    assert Image.open(printed["png"]).height > printed["height_without_checklist"]  # on the paper, not only kept
     assert_real_screenshots(tmp_path, result["shots"])
 
 
@@ -178,4 +181,20 @@ def test_a_scanned_receipt_gives_a_results_ticket_with_the_appointment_date(tmp_
     texts = " | ".join(bare(t) for t in result["texts"])
     assert f"Ngày hẹn trả kết quả: {result['due']}" in texts and "Nhận kết quả hồ sơ H29-261206-0007" in texts
     assert "Ngày hẹn trả kết quả: ngày" in result["speech"]
+
+
+def test_booking_check_in_by_typed_code_and_by_scanned_qr(tmp_path: Path) -> None:
+    result = run_scenario("checkin", tmp_path)
+    remote = result["remote"]
+    assert result["typed_half"] == remote["code"][:5] and result["confirm_disabled_early"]
+    assert f"Số của ông/bà: {remote['number']}" in bare(result["typed_result"]) and "Đã xác nhận có mặt" in bare(result["typed_result"])
+    assert result["scan_focused"], "the scanner types into the focused field"
+    assert "Không tìm thấy số hẹn" in result["refusal"]
+    bookings = result["bookings"]
+    assert {b["status"] for b in bookings.values()} == {"checked_in"}
+    appointment = bookings[result["appointment_id"]]
+    number = result["tickets"][appointment["ticket_id"]]["number"]
+    assert f"Số của ông/bà: {number}" in bare(result["scanned_result"])
+    assert not result["tickets"][remote["ticket_id"]]["awaiting"]
+    assert result["checkin_actors"] == ["kiosk-1", "kiosk-1"], "every check-in names the kiosk"
     assert_real_screenshots(tmp_path, result["shots"])

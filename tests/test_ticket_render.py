@@ -373,3 +373,17 @@ def test_a_results_ticket_prints_its_dossier_and_appointment_date_and_still_scan
     assert results.height > plain.height + 60  # the dossier line, the date in bold, its English
     assert [r.text for r in qr_codes(results)] == [URL], "the QR holds the tracking link only, no dossier code"
     results.save(tmp_path / "results-ticket.png")
+
+
+def test_the_greeters_checklist_is_printed_with_a_box_per_paper() -> None:
+    """Issue 16: "Mang theo" on the paper, one tick box per document, in the PNG and the ESC/POS job."""
+    papers = ("Tờ khai đăng ký kết hôn (hai bên có thể khai chung một tờ)", "Căn cước của hai bên nam, nữ")
+    plain = make_view()
+    listed = make_view(procedure="Đăng ký kết hôn", checklist=papers)
+    short, long = render_png(plain), render_png(listed)
+    assert long.height > short.height + 150
+    assert [r.text for r in qr_codes(long)] == [URL]
+    extra = long.crop((0, short.height - 40, long.width, long.height))
+    boxes = [row for row in range(extra.height) if sum(extra.getpixel((x, row)) < 128 for x in range(20, 60)) > 15]
+    assert len(boxes) >= 2 * len(papers), "each paper has a drawn box (its top and bottom edges)"
+    assert len(escpos_bytes(listed)) > len(escpos_bytes(plain)) + 2000

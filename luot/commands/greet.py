@@ -5,7 +5,9 @@ where to go for another agency's work. ``luot greet --evaluate FILE`` measures t
 lines instead, so a centre that extends the lexicon (``--lexicon FILE``) or the procedure catalogue
 (``--catalogue FILE``) can check it on its own lines before deploying it. Three-column files are
 measured per group; four-column files (``text, group|OUT|NONE, procedure id|-, batch``) per batch:
-right / asked back / confidently wrong at the counter, and right at the procedure.
+right / asked back / confidently wrong at the counter, and right at the procedure. The learned model
+(kiosk/linear.py, when scikit-learn is installed) trains at start, a few seconds; ``--rules-only``
+answers without it, ``--training FILE`` adds a centre's labelled lines to what it learns from.
 """
 
 from __future__ import annotations
@@ -24,6 +26,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="extra greeter lexicon TOML adding a centre's own phrases (repeatable)")
     parser.add_argument("--catalogue", action="append", default=[], metavar="FILE",
                         help="extra procedure catalogue TOML adding a centre's procedures or phrasings (repeatable)")
+    parser.add_argument("--rules-only", action="store_true",
+                        help="the lexicon and catalogue alone, without the learned model (to compare, or without scikit-learn)")
+    parser.add_argument("--training", action="append", default=[], metavar="TSV",
+                        help="extra labelled lines (text<TAB>group<TAB>procedure-id) the learned model trains on (repeatable)")
     parser.add_argument("--evaluate", metavar="TSV",
                         help="labelled lines: text<TAB>group|NONE<TAB>split, or text<TAB>group|OUT|NONE<TAB>procedure|-<TAB>batch; "
                              "print the figures")
@@ -38,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
         print('luot greet: give the text to understand, e.g. luot greet "dang ky ket hon", or --evaluate FILE', file=sys.stderr)
         return 2
     try:
-        greeter = Greeter(load_config(args.config), extra_lexicons=args.lexicon, extra_catalogues=args.catalogue)
+        greeter = Greeter(load_config(args.config), extra_lexicons=args.lexicon, extra_catalogues=args.catalogue,
+                          training=args.training, learned=not args.rules_only)
     except (OSError, ValueError) as error:  # unreadable or malformed lexicon or catalogue file
         print(f"luot greet: cannot load the lexicon or catalogue: {error}", file=sys.stderr)
         return 1

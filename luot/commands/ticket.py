@@ -24,6 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--token", help="tracking token (default: a fresh 128-bit one)")
     parser.add_argument("--width", type=int, default=576, help="dots across: 576 for 80 mm, 384 for 58 mm paper")
     parser.add_argument("--profile", default="default", help="python-escpos printer profile, e.g. TM-T20II, POS-5890")
+    parser.add_argument("--procedure", help="catalogue procedure id (kiosk/procedure_catalogue.toml): print its "
+                                               "\"Mang theo\" checklist, as after the kiosk greeter named it")
     parser.add_argument("--png", help="write the ticket image here")
     parser.add_argument("--pdf", help="write a one-page PDF here")
     parser.add_argument("--escpos", help="write the ESC/POS print job here")
@@ -72,6 +74,15 @@ def run(args: argparse.Namespace) -> int:
         print("--ahead and --wait must be >= 0 and --width between 200 and 2000 dots", file=sys.stderr)
         return 1
 
+    procedure, checklist = "", ()
+    if args.procedure:
+        from kiosk.procedures import Catalogue
+
+        entry = Catalogue.load().entries.get(args.procedure)
+        if entry is None or entry.outside:
+            print(f"unknown procedure {args.procedure!r}; ids are in kiosk/procedure_catalogue.toml", file=sys.stderr)
+            return 1
+        procedure, checklist = entry.name, entry.documents
     try:
         view = TicketView(
             number=args.number,
@@ -88,6 +99,8 @@ def run(args: argparse.Namespace) -> int:
             tracking_url=tracking_url(config.centre.public_url, args.token or new_token()),
             offline=args.offline,
             timezone=config.centre.timezone,
+            procedure=procedure,
+            checklist=tuple(checklist),
         )
         image = render_png(view, args.width)
         job = escpos_bytes(view, profile=args.profile, width_px=args.width)

@@ -138,5 +138,6 @@ async def tracking_page(token: str, service: Annotated[CentreService, Depends(ge
             .replace("{{number}}", str(int(view["number"])))
             .replace("{{group}}", html.escape(view["group_name"]))
             .replace("{{token}}", html.escape(token))
+            .replace("{{near}}", str(int(service.config.notify.near_ahead)))
             .replace("{{data}}", _json_for_script(view)))
     return HTMLResponse(body, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})

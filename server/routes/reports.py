@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
+from luot.protocol import BOOKING_PRIVATE_FIELDS
 from server.http_common import ApiError, Principal, get_link, get_service, manager
 from server.reports import (SatisfactionBy, build_report, refused_ratings, satisfaction_csv, satisfaction_report,
                             satisfaction_xlsx, to_csv, to_xlsx)
@@ -67,7 +68,8 @@ async def events(
     """The append-only event log by sequence number, for catch-up after an outage."""
     rows = await service.storage.events_after(after, limit)
     for row in rows:
-        row["data"].pop("token", None)
+        for key in ("token", *BOOKING_PRIVATE_FIELDS):  # the keyed hashes of a booking stay here
+            row["data"].pop(key, None)
     return {"events": rows, "last_seq": await service.storage.last_seq()}
 
 

@@ -5,13 +5,22 @@
   var $ = function (id) { return document.getElementById(id); };
   var DOSSIER = { received: "Đã tiếp nhận hồ sơ", processing: "Đang xử lý", needs_documents: "Cần bổ sung giấy tờ — mời bạn liên hệ quầy",
     ready: "Đã có kết quả — mời bạn đến nhận", returned: "Đã trả kết quả" };
-  var last = null, audio = null, soundOn = false;
+  var last = null, audio = null, soundOn = false, notifyOn = false;
+  // "your turn is near": alert once when this many people or fewer are ahead ([notify] near_ahead)
+  var near = Number(document.getElementById("track").getAttribute("data-near")) || 0, nearAlerted = false;
   function time(iso) {
     var d = new Date(iso);
     return d.toLocaleString("vi-VN", { hour: "2-digit", minute: "2-digit", day: "2-digit", month: "2-digit" });
   }
   function set(id, text) { $(id).textContent = text; }
-  function alertCitizen() {
+  /* The browser's own notification, once the citizen allowed it; phones whose browser only shows
+     notifications from a service worker (Chrome on Android) throw here: the sound and vibration stay. */
+  function notify(title, body) {
+    if (!notifyOn || !window.Notification || Notification.permission !== "granted") return;
+    try { new Notification(title, { body: body, tag: "luot-turn", renotify: true, lang: "vi" }); } catch (e) {}
+  }
+  function alertCitizen(title, body) {
+    notify(title, body);
     if (navigator.vibrate) { try { navigator.vibrate([400, 200, 400, 200, 400]); } catch (e) {} }
     if (soundOn && audio) {
       [0, 0.35, 0.7].forEach(function (at) {
@@ -77,7 +86,15 @@
     });
     $("dossiers").hidden = !(v.dossiers && v.dossiers.length);
     if (s === "done" && (!last || last.status !== "done")) rating.check();
-    if (s === "called" && (!last || last.status !== "called" || last.calls !== v.calls)) alertCitizen();
+    if (s === "called" && (!last || last.status !== "called" || last.calls !== v.calls)) {
+      alertCitizen("Mời bạn đến quầy " + v.counter, "Số " + v.number + " — Please go to counter " + v.counter + ".");
+    }
+    var isNear = waiting && near > 0 && typeof v.ahead === "number" && v.ahead <= near;
+    if (isNear && !nearAlerted && last) {  // a change seen while the page is open, not the state it opened in
+      alertCitizen("Sắp đến lượt bạn", (v.ahead === 0 ? "Bạn là người tiếp theo" : "Còn " + v.ahead + " người trước bạn") +
+        " (số " + v.number + "). " + (v.ahead === 0 ? "You are next." : v.ahead + " ahead of you."));
+    }
+    if (isNear) nearAlerted = true;
     document.title = (s === "called" ? "Mời đến quầy " + v.counter + " – " : "") + "Số " + v.number;
     set("updated", "Cập nhật lúc " + new Date().toLocaleTimeString("vi-VN", { hour: "2-digit", minute: "2-digit" }) + ".");
     last = v;
@@ -139,10 +156,20 @@
     source.addEventListener("ticket", function (ev) { failures = 0; if (polling) { clearInterval(polling); polling = null; } render(JSON.parse(ev.data)); });
     source.onerror = function () { failures += 1; if (failures >= 2) startPolling(); };
   } else { startPolling(); }
+  /* Opt-in (a browser only allows sound and notifications after a tap): the sound, then the
+     notification permission. Nothing is sent anywhere; the alerts come from this open page. */
   $("sound").onclick = function () {
     try {
       audio = audio || new (window.AudioContext || window.webkitAudioContext)();
-      audio.resume(); soundOn = true; $("sound").textContent = "Âm báo đã bật (sound on)"; $("sound").disabled = true;
-    } catch (e) { $("sound").hidden = true; }
+      audio.resume(); soundOn = true;
+    } catch (e) { soundOn = false; }
+    $("sound").disabled = true;
+    $("sound").textContent = soundOn ? "Đã bật báo khi đến lượt (alerts on)" : "Máy không phát được âm báo (no sound)";
+    if (!window.Notification) { set("alert-note", "Trình duyệt này không hiện thông báo; giữ trang mở để nghe âm báo."); return; }
+    Notification.requestPermission().then(function (answer) {
+      notifyOn = answer === "granted";
+      set("alert-note", notifyOn ? "Sẽ báo khi còn " + near + " người trước bạn và khi đến lượt. (Alerts on.)"
+        : "Thông báo bị chặn; giữ trang mở để nghe âm báo. (Notifications blocked.)");
+    });
   };
 })();

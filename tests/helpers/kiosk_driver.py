@@ -44,9 +44,11 @@ class CentreThread:
     """A real centre (SQLite, HTTP, optionally MQTT) on its own loop thread, on a fixed port so
     it can be stopped and started again at the same address (the offline drill)."""
 
-    def __init__(self, data_dir: Path, mqtt: bool = False, port: int | None = None, config: Any = None) -> None:
+    def __init__(self, data_dir: Path, mqtt: bool = False, port: int | None = None, config: Any = None,
+                 clock: Any = None) -> None:
         self.data_dir = data_dir
         self.config = config  # a CentreConfig; None: the sample centre
+        self.clock = clock  # the server's clock (None: the real one)
         self.mqtt = mqtt
         self.port = port or free_port()
         self.loop = asyncio.new_event_loop()
@@ -59,7 +61,8 @@ class CentreThread:
 
     def start(self) -> "CentreThread":
         runtime = CentreRuntime(self.config or load_config(), RuntimeOptions(
-            data_dir=self.data_dir, http_port=self.port, mqtt=self.mqtt, mqtt_port=0 if self.mqtt else None, init=True))
+            data_dir=self.data_dir, http_port=self.port, mqtt=self.mqtt, mqtt_port=0 if self.mqtt else None, init=True,
+            **({"clock": self.clock} if self.clock else {})))
         self.call(runtime.start())
         self.runtime = runtime
         return self

@@ -1,0 +1,102 @@
+"""``luot booking list|check-in|cancel|make``: the centre's bookings from the command line (JSON).
+
+``list`` reads the database (safe while the server runs). The others change the queue, which only
+the running server may do (its engine is the one source of truth), so they go through its HTTP API
+signed in as a staff account: ``--user`` and the password from ``LUOT_PASSWORD`` or asked for.
+``make`` books for a citizen without a one-time code (the officer answers for the identity).
+"""
+
+from __future__ import annotations
+
+HELP = "list, check in, cancel or make remote-number and appointment bookings (JSON)"
+
+import argparse
+import asyncio
+import getpass
+import json
+import os
+import sys
+from typing import Any
+
+from luot.paths import add_location_arguments
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", choices=["list", "check-in", "cancel", "make"])
+    parser.add_argument("target", nargs="?", help="check-in: the booking code; cancel: the booking id")
+    parser.add_argument("--day", help="list: YYYY-MM-DD (default: today in the centre's zone)")
+    parser.add_argument("--token", help="check-in: the QR token or tracking URL instead of a code")
+    parser.add_argument("--id", dest="booking_id", help="check-in: the booking id instead of a code")
+    parser.add_argument("--group", help="make: procedure group code")
+    parser.add_argument("--phone", help="make: the citizen's mobile number")
+    parser.add_argument("--slot", help="make: an appointment's slot start (ISO, e.g. 2026-03-03T09:00:00+07:00); "
+                                       "left out: a remote number in today's line")
+    parser.add_argument("--server", help="the running server's address (default: http://127.0.0.1:<[http] port>)")
+    parser.add_argument("--user", help="staff account for check-in, cancel and make")
+    add_location_arguments(parser)
+
+
+def _list(args: argparse.Namespace) -> tuple[int, Any]:
+    from datetime import datetime, timezone
+
+    from luot.paths import centre_config, data_dir, database_file
+    from server.storage import Storage
+
+    config = centre_config(args.config)
+    database = database_file(data_dir(args.data, config), config)
+    if not database.exists():
+        return 1, {"error": "no_database", "message": f"Không thấy cơ sở dữ liệu ở {database}",
+                   "message_en": f"No centre database at {database}"}
+    day = args.day or config.service_day(datetime.now(timezone.utc)).isoformat()
+
+    async def read() -> list[dict[str, Any]]:
+        storage = await Storage.open(database, config.zone, create=False)
+        try:
+            return await storage.bookings_of_day(day)
+        finally:
+            await storage.close()
+
+    return 0, {"day": day, "bookings": asyncio.run(read())}
+
+
+def _request(args: argparse.Namespace) -> tuple[int, Any]:
+    import httpx
+
+    from luot.paths import centre_config
+
+    if not args.user:
+        return 2, {"error": "user_needed", "message": "Cần --user (tài khoản cán bộ)", "message_en": "--user is needed"}
+    if args.action == "cancel" and not args.target:
+        return 2, {"error": "id_needed", "message": "Cần mã số hẹn (id)", "message_en": "the booking id is needed"}
+    if args.action == "make" and not (args.group and args.phone):
+        return 2, {"error": "make_needs", "message": "Cần --group và --phone", "message_en": "--group and --phone are needed"}
+    config = centre_config(args.config)
+    base = (args.server or f"http://127.0.0.1:{config.http.port}").rstrip("/")
+    password = os.environ.get("LUOT_PASSWORD")
+    if password is None:
+        password = getpass.getpass("Mật khẩu / password: ") if sys.stdin.isatty() else sys.stdin.readline().strip()
+    with httpx.Client(base_url=base, timeout=30) as http:
+        login = http.post("/api/v1/login", json={"username": args.user, "password": password})
+        if login.status_code != 200:
+            return 1, login.json()
+        headers = {"Authorization": f"Bearer {login.json()['token']}"}
+        if args.action == "check-in":
+            if args.booking_id:
+                answer = http.post(f"/api/v1/bookings/{args.booking_id}/check-in", headers=headers)
+            else:
+                key = {"token": args.token} if args.token else {"code": args.target or ""}
+                answer = http.post("/api/v1/bookings/check-in", json=key, headers=headers)
+        elif args.action == "cancel":
+            answer = http.post(f"/api/v1/bookings/{args.target}/cancel", headers=headers)
+        else:
+            body = {"phone": args.phone, "group": args.group, "kind": "appointment" if args.slot else "remote"}
+            if args.slot:
+                body["slot"] = args.slot
+            answer = http.post("/api/v1/bookings/staff", json=body, headers=headers)
+        return (0 if answer.is_success else 1), answer.json()
+
+
+def run(args: argparse.Namespace) -> int:
+    status, result = _list(args) if args.action == "list" else _request(args)
+    print(json.dumps(result, ensure_ascii=False, indent=2))
+    return status

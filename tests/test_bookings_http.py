@@ -1,0 +1,200 @@
+"""Bookings over HTTP on a real centre (SQLite file, uvicorn), one-time codes sent through the real
+Gammu SMSD spool, and 64 clients racing for the last seats of a slot."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import sqlite3
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import httpx
+
+from luot.config import parse_config
+from server.booking_slots import slot_starts
+from server.notify.gammu import decode_smsbackup
+from tests.engine_support import sample_data
+from tests.helpers.centre import ManualClock, device_auth, running_centre, staff_auth
+from tests.helpers.gammu import GammuSpool
+
+HCM = ZoneInfo("Asia/Ho_Chi_Minh")
+MONDAY_0830 = datetime(2026, 3, 2, 8, 30, tzinfo=HCM).astimezone(timezone.utc)
+PHONE = "0912 345 678"
+
+
+def centre_config(tmp_path: Path, **booking):
+    data = sample_data()
+    # Gammu's spool without its daemon: the notifier hands the SMS to the outbox folder, where the
+    # test reads it (sending it on is tests/test_notify_sms.py's business)
+    data["notify"] = {"channels": ["sms"], "gammu_config": str(GammuSpool(tmp_path / "gammu").config)}
+    data["booking"] = booking
+    return parse_config(data, "test")
+
+
+async def code_sent_to(outbox: Path, seen: dict[Path, str]) -> str:
+    """The one-time code in the next code SMS handed to Gammu's outbox (the notifier sends in the
+    background); every message seen is kept in ``seen`` (path -> text)."""
+    for _ in range(400):
+        for path in sorted(p for p in outbox.glob("*.smsbackup") if p not in seen):
+            message = decode_smsbackup(path)
+            assert message["number"] == "+84912345678"
+            seen[path] = message["text"]
+            found = re.search(r"Mã xác nhận Luot: (\d{6})", message["text"])
+            if found:
+                return found.group(1)
+        await asyncio.sleep(0.025)
+    raise AssertionError(f"no code SMS reached Gammu's outbox: {list(seen.values())}")
+
+
+async def test_a_citizen_books_from_the_phone_and_checks_in_at_the_kiosk(tmp_path: Path) -> None:
+    clock = ManualClock(MONDAY_0830)
+    config = centre_config(tmp_path)
+    async with running_centre(tmp_path, config, clock=clock) as runtime:
+        officer = await staff_auth(runtime)
+        kiosk = device_auth(runtime, "kiosk-1")
+        seen: dict[Path, str] = {}
+        outbox = tmp_path / "gammu" / "spool" / "outbox"
+        async with httpx.AsyncClient(base_url=runtime.base_url) as http:
+            slots = (await http.get("/api/v1/bookings/slots", params={"group": "ho-tich"})).json()
+            assert slots["open_from"] == "08:00" and slots["days"][0] == "2026-03-02"
+            assert slots["slots"][0]["time"] == "09:00" and slots["slots"][0]["left"] == 2  # 08:30 has begun
+
+            refused = await http.post("/api/v1/bookings/code", json={"phone": "12345"})
+            assert refused.status_code == 400 and refused.json()["error"] == "phone_invalid"
+            assert (await http.post("/api/v1/bookings/code", json={"phone": PHONE})).status_code == 202
+            code = await code_sent_to(outbox, seen)
+            wrong = await http.post("/api/v1/bookings", json={"phone": PHONE, "code": "000000" if code != "000000" else "111111",
+                                                               "group": "ho-tich", "kind": "remote"})
+            assert wrong.status_code == 400 and wrong.json()["message"]
+
+            walk_in = (await http.post("/api/v1/tickets", json={"group": "ho-tich"}, headers=kiosk)).json()
+            made = await http.post("/api/v1/bookings", json={"phone": PHONE, "code": code, "group": "ho-tich", "kind": "remote"})
+            assert made.status_code == 201, made.text
+            remote = made.json()
+            assert remote["kind"] == "remote" and remote["number"] == walk_in["number"] + 1
+            assert remote["ticket"]["booking"] == "remote" and remote["ticket"]["checked_in"] is False
+            assert remote["ticket"]["ahead"] == 1 and remote["ticket"]["wait_text"]
+            assert re.fullmatch(r"[A-Z0-9]{8}", remote["code"]) and remote["tracking_url"].endswith("/t/" + remote["token"])
+            # the tracking token is the ticket's: the existing tracking page follows it
+            assert (await http.get(f"/api/v1/track/{remote['token']}")).json()["number"] == remote["number"]
+
+            clock.advance(minutes=2)  # the one-time code's resend gap
+            assert (await http.post("/api/v1/bookings/code", json={"phone": PHONE})).status_code == 202
+            code = await code_sent_to(outbox, seen)
+            slot = slot_starts(config, clock.now.astimezone(HCM).date() + timedelta(days=1))[0]
+            appointment = (await http.post("/api/v1/bookings", json={
+                "phone": PHONE, "code": code, "group": "chung-thuc", "kind": "appointment",
+                "slot": slot.isoformat()})).json()
+            assert appointment["slot_time"] == "07:30" and appointment["ticket"] is None
+
+            clock.advance(minutes=2)
+            assert (await http.post("/api/v1/bookings/code", json={"phone": PHONE})).status_code == 202
+            code = await code_sent_to(outbox, seen)
+            third = await http.post("/api/v1/bookings", json={"phone": PHONE, "code": code, "group": "ho-tich",
+                                                               "kind": "remote"})
+            assert third.status_code == 409 and third.json()["error"] == "phone_group_limit"
+            assert "lĩnh vực" in third.json()["message"]
+            # refused before the code was checked: the same code still books another group
+            other = await http.post("/api/v1/bookings", json={"phone": PHONE, "code": code, "group": "dat-dai",
+                                                               "kind": "remote"})
+            assert other.status_code == 201, other.text
+
+            # the kiosk: a USB scanner types the QR's whole URL
+            anonymous = await http.post("/api/v1/bookings/check-in", json={"token": remote["tracking_url"]})
+            assert anonymous.status_code == 401
+            checked = await http.post("/api/v1/bookings/check-in", json={"token": remote["tracking_url"]}, headers=kiosk)
+            assert checked.status_code == 200, checked.text
+            assert checked.json()["status"] == "checked_in" and checked.json()["ticket"]["checked_in"] is True
+            again = await http.post("/api/v1/bookings/check-in", json={"code": remote["code"]}, headers=kiosk)
+            assert again.status_code == 404  # a used code opens nothing
+            too_early = await http.post(f"/api/v1/bookings/{appointment['id']}/check-in", headers=officer)
+            assert too_early.status_code == 409 and too_early.json()["error"] == "booking_other_day"
+
+            listing = (await http.get("/api/v1/bookings", headers=officer)).json()
+            assert [b["number"] for b in listing["bookings"]] == [remote["number"], other.json()["number"]]
+            assert (await http.get("/api/v1/bookings", headers=kiosk)).status_code == 403
+            cancelled = await http.post(f"/api/v1/bookings/by-token/{appointment['token']}/cancel")
+            assert cancelled.json()["status"] == "cancelled"
+
+            # guessing codes through a kiosk: the used code above was one unknown code, nine more...
+            for n in range(9):
+                guess = await http.post("/api/v1/bookings/check-in", json={"code": f"AAAA{n:04d}"}, headers=kiosk)
+                assert guess.status_code == 404
+            stopped = await http.post("/api/v1/bookings/check-in", json={"code": other.json()["code"]}, headers=kiosk)
+            assert stopped.status_code == 429 and stopped.json()["error"] == "checkin_rate"
+            desk_checked = await http.post("/api/v1/bookings/check-in", json={"code": other.json()["code"]}, headers=officer)
+            assert desk_checked.status_code == 200  # the help desk is another actor
+
+        # "your turn is near" reached the booking's phone (server/notify/turn.py, fed by the desk)
+        assert any(f"(số {remote['number']}, Hộ tịch)" in text and "trước bạn" in text for text in seen.values()), seen
+        # and only the sealed contact keeps the phone
+
+        desk = runtime.app.state.bookings
+        sealed = desk.contact_for_ticket(remote["ticket_id"])
+        assert runtime.app.state.vault.open(sealed) == "+84912345678"
+        assert desk.contact_for_ticket(walk_in["id"]) is None
+        database = sqlite3.connect(runtime.storage.path)
+        dump = "\n".join(database.iterdump())
+        database.close()
+        for secret in ("912345678", "0912", remote["code"], remote["token"]):
+            assert secret not in dump
+
+
+async def test_64_clients_racing_for_the_last_seats_book_exactly_the_capacity(tmp_path: Path) -> None:
+    clock = ManualClock(MONDAY_0830)
+    config = centre_config(tmp_path, slot_capacity=3)
+    async with running_centre(tmp_path, config, clock=clock) as runtime:
+        desk = runtime.app.state.bookings
+        slot = slot_starts(config, clock.now.astimezone(HCM).date() + timedelta(days=2))[4]
+        await desk.make("appointment", "dat-dai", "first-phone", None, None, actor="test", slot=slot)
+
+        async def client(n: int):
+            try:
+                return await desk.make("appointment", "dat-dai", f"phone-{n}", None, f"10.0.{n}.1", actor="test", slot=slot)
+            except Exception as error:  # noqa: BLE001 - the refusals are what is counted
+                return error
+
+        results = await asyncio.gather(*(client(n) for n in range(64)))
+        booked = [r for r in results if isinstance(r, dict)]
+        refused = [r for r in results if not isinstance(r, dict)]
+        assert len(booked) == 2 and {getattr(r, "code", None) for r in refused} == {"slot_full"}
+        row = await (await runtime.storage.db.execute(
+            "SELECT COUNT(*), COUNT(DISTINCT seat) FROM bookings WHERE slot = ? AND grp = 'dat-dai' AND status = 'booked'",
+            (slot.isoformat(),))).fetchone()
+        assert tuple(row) == (3, 3)
+
+
+async def test_luot_booking_makes_lists_checks_in_and_cancels_as_json(tmp_path: Path, monkeypatch, capsys) -> None:
+    from luot.cli import main
+    from luot.config import DEFAULT_CONFIG
+
+    clock = ManualClock(MONDAY_0830)
+    config = centre_config(tmp_path)
+    async with running_centre(tmp_path, config, clock=clock) as runtime:
+        await staff_auth(runtime)
+        monkeypatch.setenv("LUOT_PASSWORD", "matkhau-123")
+        where = ["--server", runtime.base_url, "--user", "canbo1", "--config", str(DEFAULT_CONFIG),
+                 "--data", str(tmp_path / "var")]
+
+        async def luot(*argv: str) -> tuple[int, dict]:
+            status = await asyncio.to_thread(main, ["booking", *argv, *where])
+            return status, json.loads(capsys.readouterr().out)
+
+        status, made = await luot("make", "--group", "ho-tich", "--phone", PHONE)
+        assert status == 0 and made["kind"] == "remote" and made["number"] == 1001
+        slot = slot_starts(config, clock.now.astimezone(HCM).date())[6].isoformat()
+        status, appointment = await luot("make", "--group", "ho-tich", "--phone", "0987654321", "--slot", slot)
+        assert status == 0 and appointment["slot"] == slot
+        status, refused = await luot("make", "--group", "ho-tich", "--phone", PHONE)
+        assert status == 1 and refused["error"] == "phone_group_limit"
+        status, checked = await luot("check-in", made["code"])
+        assert status == 0 and checked["status"] == "checked_in"
+        status, cancelled = await luot("cancel", appointment["id"])
+        assert status == 0 and cancelled["status"] == "cancelled"
+        status, listed = await luot("list", "--day", "2026-03-02")
+        assert status == 0
+        assert {(b["kind"], b["status"]) for b in listed["bookings"]} == {("remote", "checked_in"), ("appointment", "cancelled")}
+        assert "phone_key" not in listed["bookings"][0]

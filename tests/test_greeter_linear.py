@@ -1,0 +1,98 @@
+"""The greeter's learned second opinion (kiosk/linear.py): it makes answers more careful or more precise,
+never bolder, and the greeter works without scikit-learn.
+
+The model is trained once per process (``linear.trained`` is cached), so these tests share the one
+the other greeter tests build.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kiosk import linear
+from kiosk.greeter import Greeter
+from kiosk.greeter_eval import load_probe_lines
+from kiosk.textnorm import normalise
+from luot.config import load_config
+
+pytest.importorskip("sklearn")
+
+CONFIG = load_config()
+GREETER = Greeter(CONFIG)
+RULES = Greeter(CONFIG, learned=False)
+FRESH_E = Path(__file__).resolve().parent / "data" / "greeter_probes_fresh_e.tsv"
+
+
+def test_a_confident_other_counter_turns_a_wrong_ticket_into_a_question() -> None:
+    """"Repair the house of a martyr's family": the rules read a building permit (land counter);
+    the model is sure it is the merit-housing support (social protection). Ask with both."""
+    text = "sua nha cho gia dinh liet si"
+    assert RULES.understand(text).group == "dat-dai"
+    answer = GREETER.understand(text)
+    assert answer.question and answer.group is None and answer.procedure is None
+    assert [c["id"] for c in answer.choices] == ["xd-giay-phep", "ncc-nha-o"]
+    assert {c["group"] for c in answer.choices} == {"dat-dai", "bao-tro-xa-hoi"}
+
+
+def test_inside_the_rules_counter_it_names_its_procedure_and_keeps_the_other_as_a_button() -> None:
+    text = "xin them ban sao giay khai tu"  # a copy of a death extract, not a new death registration
+    assert RULES.understand(text).procedure["id"] == "khai-tu"
+    answer = GREETER.understand(text)
+    assert answer.group == "ho-tich" and answer.procedure["id"] == "trich-luc-ho-tich"
+    assert [c["id"] for c in answer.choices] == ["khai-tu"]
+
+
+def test_close_procedures_stay_a_question_with_its_choice_first() -> None:
+    answer = GREETER.understand("giấy phép xây dựng bị rách cấp lại")
+    assert answer.question and answer.procedure is None and answer.group == "dat-dai"
+    assert answer.choices[0]["id"] == "xd-cap-lai"
+
+
+def test_it_never_answers_where_the_rules_ask_back() -> None:
+    """"vâng" (yes) shares its letters with "tạm vắng": a model sure of that must not make it a ticket."""
+    greeter = Greeter(CONFIG)
+    greeter.linear = linear.LinearModel([("cutru-tam-vang", "vang"), ("cutru-tam-vang", "tam vang"),
+                                         ("cutru-tam-vang", "khai bao vang"), ("khai-tu", "mat"),
+                                         ("khai-tu", "qua doi"), ("khai-tu", "khai tu")])
+    assert greeter.linear.posteriors("vang")[0][0] == "cutru-tam-vang"
+    answer = greeter.understand("vâng")
+    assert RULES.understand("vâng").group is None
+    assert answer.group is None and answer.procedure is None and answer.outside is None
+
+
+def test_probabilities_are_a_calibrated_distribution() -> None:
+    model = GREETER.linear
+    assert model.temperature in linear.TEMPERATURES
+    ranked = model.posteriors("xin giay xac nhan doc than")
+    assert ranked[0][0] == "xac-nhan-tthn"
+    assert sum(p for _, p in ranked) == pytest.approx(1.0)
+    assert [p for _, p in ranked] == sorted((p for _, p in ranked), reverse=True)
+
+
+def test_without_scikit_learn_the_rules_answer_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(linear, "available", lambda: False)
+    bare = Greeter(CONFIG)
+    assert bare.linear is None
+    for text in ("sua nha cho gia dinh liet si", "xin them ban sao giay khai tu", "dang ky ket hon"):
+        assert bare.understand(text).to_json() == RULES.understand(text).to_json()
+
+
+def test_a_centre_procedure_with_one_phrasing_still_trains(tmp_path: Path) -> None:
+    """Calibration uses 3 folds: a label with fewer lines is repeated instead of failing."""
+    model = linear.LinearModel([("a", "mot hai"), ("b", "ba bon"), ("b", "ba nam"), ("c", "sau bay"),
+                                ("c", "sau tam"), ("c", "sau chin")])
+    assert model.posteriors("mot hai")[0][0] == "a"
+
+
+def test_training_lines_name_only_known_entries() -> None:
+    known = set(GREETER.catalogue.entries) | {linear.NONE_LABEL}
+    assert {label for label, _ in linear.load_training(linear.TRAINING_PATH)} <= known
+    assert {line.procedure for line in load_probe_lines(FRESH_E) if line.procedure} <= set(GREETER.catalogue.entries)
+
+
+def test_the_final_fresh_batch_is_not_in_the_training_lines() -> None:
+    """fresh-e must stay unseen: none of its lines may be trained on."""
+    trained = {normalise(text) for _, text in linear.load_training(linear.TRAINING_PATH)}
+    assert not trained & {normalise(line.text) for line in load_probe_lines(FRESH_E)}

@@ -93,6 +93,7 @@ class KioskApp(App):
     centre = DictProperty({})
     centre_name = StringProperty("")
     centre_notice = StringProperty("")
+    results_group = StringProperty("")  # [centre] results_group: empty hides "Nhận kết quả hồ sơ"
     chosen_group = DictProperty({})
     chosen_priority = ObjectProperty(None, allownone=True)
     chosen_procedure = ObjectProperty(None, allownone=True)  # the greeter's procedure: {"name", "documents", "group"}
@@ -100,6 +101,7 @@ class KioskApp(App):
     ticket = ObjectProperty(None, allownone=True)
     ticket_qr = ObjectProperty(None, allownone=True)
     message = StringProperty("")  # error or status shown on the current screen
+    scan_text = StringProperty("")  # what the receipt scanner (or a keyboard) has typed so far
     printer_message = StringProperty("")
     assist_message = StringProperty("")
     assist_via = StringProperty("")  # "mqtt" or "http": how the last call for staff went
@@ -157,6 +159,11 @@ class KioskApp(App):
         if ticket.ahead is None:
             return self.t(lang, "Số người chờ trước: chưa biết (mất kết nối)", "People ahead: unknown (offline)")
         lines = [self.t(lang, f"Số người chờ trước: {ticket.ahead}", f"People ahead of you: {ticket.ahead}")]
+        if ticket.returns_dossier:
+            lines.insert(0, self.t(lang, f"Nhận kết quả hồ sơ {ticket.returns_dossier}", f"Result of dossier {ticket.returns_dossier}"))
+            if ticket.appointment:
+                shown = appointment_text(ticket.appointment)
+                lines.insert(1, self.t(lang, f"Ngày hẹn trả kết quả: {shown}", f"Appointment date: {shown}"))
         if ticket.after_closing and ticket.wait_text:
             lines.append(self.t(lang, f"Lưu ý: {ticket.wait_text}", f"Note: {ticket.wait_text_en or ticket.wait_text}"))
         elif ticket.wait_text:  # the server's range ("khoảng 20-35 phút") or time after a break
@@ -179,11 +186,11 @@ class KioskApp(App):
         Window.clearcolor = (0.04, 0.09, 0.17, 1)
         if self.options.fullscreen:
             Window.fullscreen = "auto"
-        Window.bind(size=self._resize, on_touch_down=self._touched)
+        Window.bind(size=self._resize, on_touch_down=self._touched, on_key_down=self._scanned_key)
         self._resize(Window, Window.size)
         manager = ScreenManager(transition=FadeTransition(duration=0.15) if self.options.transitions else NoTransition())
         for name in ("attract", "language", "group", "priority", "confirm", "ticket",
-                     "guided_group", "guided_confirm", "guided_ticket", "greeter", "greeter_answer", "check_in"):
+                     "guided_group", "guided_confirm", "guided_ticket", "greeter", "greeter_answer", "check_in", "return_scan"):
             manager.add_widget(KioskScreenFactory.make(name))
         self.link.listeners.append(lambda online: Clock.schedule_once(lambda _dt: self._link_changed(online), 0))
         self.runner.call(self.link.start(), timeout=30)
@@ -230,6 +237,7 @@ class KioskApp(App):
         self.centre = centre
         self.centre_name = centre.get("name", "")
         self.centre_notice = centre.get("notice", "")
+        self.results_group = centre.get("results_group") or ""
         self.priority_classes = list(centre.get("priority_classes", []))
         self._build_group_buttons()
         self.runner.submit(self.link.outbox.popularity(since_days(30)), self._popularity_loaded)
@@ -489,6 +497,40 @@ class KioskApp(App):
             self._ticket_event.cancel()
         self._ticket_event = Clock.schedule_once(lambda _dt: self.restart(), self.options.ticket_seconds)
 
+    # ------------------------------------------------------------------ coming back for a result
+    def _scanned_key(self, _window: Any, key: int, _scancode: int, codepoint: str | None, _modifiers: Any) -> bool:
+        """A USB receipt scanner is a keyboard: it types the QR's text and presses Enter. On the
+        attract and return screens the keys gather in :attr:`scan_text`; Enter asks the server for
+        a results ticket. Elsewhere the keys are left alone (the greeter has its own keyboard)."""
+        if self.root is None or self.root.current not in ("attract", "return_scan"):
+            return False
+        if key in (13, 271):  # Enter, keypad Enter
+            text, self.scan_text = self.scan_text, ""
+            if text.strip():
+                self.return_result(text)
+            return True
+        if key == 8:
+            self.scan_text = self.scan_text[:-1]
+            return True
+        if codepoint and len(self.scan_text) < 1000:
+            self.scan_text += codepoint
+            return True
+        return False
+
+    def start_return(self) -> None:
+        self.scan_text = ""
+        self.go("return_scan")
+
+    def return_result(self, text: str) -> None:
+        """The receipt's text (or a typed dossier code) to a results ticket with its appointment date."""
+        if self.busy:
+            return
+        self.busy = True
+        self.message = "Đang đọc biên nhận…"
+        if self.root is not None and self.root.current != "return_scan":
+            self.go("return_scan")
+        self.runner.submit(self.link.issue_return(text), lambda ticket, error: self._issued(ticket, error, "ticket"))
+
     def ticket_speech(self, ticket: IssuedTicket | None) -> str:
         if ticket is None:
             return ""
@@ -496,6 +538,9 @@ class KioskApp(App):
 
         counters = " hoặc ".join(read_number(c) for c in ticket.counters)
         words = f"Số của ông bà là {read_ticket(ticket.number)}. Mời ông bà ngồi chờ, quầy số {counters} sẽ gọi."
+        if ticket.appointment:
+            year, month, day = (int(part) for part in ticket.appointment.split("-"))
+            words += f" Ngày hẹn trả kết quả: ngày {read_number(day)} tháng {read_number(month)} năm {read_number(year)}."
         return words + (" Đang mất kết nối, vé vẫn hợp lệ." if ticket.offline else "")
 
     def ticket_view(self, ticket: IssuedTicket, procedure: dict[str, Any] | None = None):
@@ -512,7 +557,8 @@ class KioskApp(App):
             people_ahead=ticket.ahead or 0, estimated_wait_minutes=None if wait is None else int(round(wait)),
             issued_at=ticket.issued_at, priority=ticket.priority, centre_name=self.centre.get("name", ""),
             tracking_url=ticket.tracking_url, offline=ticket.offline, timezone=self.options.timezone,
-            procedure=procedure["name"] if procedure else "", checklist=tuple(procedure["documents"]) if procedure else ())
+            procedure=procedure["name"] if procedure else "", checklist=tuple(procedure["documents"]) if procedure else (),
+            returns_dossier=ticket.returns_dossier, appointment=ticket.appointment)
 
     def _print(self, ticket: IssuedTicket, procedure: dict[str, Any] | None = None) -> None:
         """Save a PNG of the ticket and send it to the printer, off the main thread."""
@@ -641,6 +687,12 @@ class KioskApp(App):
         self.speaker.say(text)
 
 
+def appointment_text(iso: str) -> str:
+    """'2026-12-20' as the date a Vietnamese citizen reads: '20/12/2026'."""
+    year, month, day = iso.split("-")
+    return f"{day}/{month}/{year}"
+
+
 def guided_order(counts: dict[str, int], groups: list[dict[str, Any]], first: Sequence[str], other: str | None,
                  slots: int = 8) -> list[str]:
     """Every group for the guided screen (up to ``slots``): ``first`` (what elderly and disabled visitors
@@ -679,7 +731,7 @@ class KioskScreenFactory:
 
 
 for _name in ("Attract", "Language", "Group", "Priority", "Confirm", "Ticket", "GuidedGroup", "GuidedConfirm",
-              "GuidedTicket", "Greeter", "GreeterAnswer", "CheckIn"):
+              "GuidedTicket", "Greeter", "GreeterAnswer", "CheckIn", "ReturnScan"):
     globals()[f"{_name}Screen"] = type(f"{_name}Screen", (KioskScreen,), {})
     from kivy.factory import Factory as _F
 

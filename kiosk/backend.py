@@ -103,6 +103,8 @@ class IssuedTicket:
     wait_text: str | None = None  # the server's wording: a range, or a clock time after a break
     wait_text_en: str | None = None
     after_closing: bool = False  # unlikely to be served before closing today
+    returns_dossier: str | None = None  # a results ticket: the dossier code on the receipt scanned
+    appointment: str | None = None  # that dossier's appointment date (YYYY-MM-DD), shown and printed
 
 
 class KioskError(Exception):
@@ -300,6 +302,27 @@ class CentreLink:
             return None
         return _json(answer) if answer.status_code == 200 else None
 
+    async def issue_return(self, receipt: str) -> IssuedTicket:
+        """A results ticket (trả kết quả) for the dossier receipt a citizen scanned (or the code
+        typed). Online only: the server reads the receipt and knows the dossier's appointment; a
+        kiosk cut off from it says so instead of printing a ticket it cannot tie to the dossier."""
+        assert self._client is not None
+        if self.online:
+            try:
+                answer = await self._client.post("/api/v1/tickets/return", json={"receipt": receipt[:1000]})
+            except httpx.TransportError as error:
+                log.warning("return ticket request failed (%s)", type(error).__name__)
+                self._set_online(False)
+            else:
+                body = _json(answer)
+                if answer.status_code == 201:
+                    return await self._online_ticket(answer, body.get("group", ""))
+                raise KioskError(body.get("message", "Không đọc được biên nhận, xin hỏi cán bộ hướng dẫn."),
+                                 body.get("message_en", "The receipt could not be read; please ask at the help desk."),
+                                 body.get("error", ""))
+        raise KioskError("Mất kết nối máy chủ: xin lấy số thường hoặc hỏi cán bộ hướng dẫn.",
+                         "The server cannot be reached: please take an ordinary number or ask at the help desk.", "offline")
+
     async def _online_ticket(self, answer: httpx.Response, group: str) -> IssuedTicket:
         body = _json(answer)
         if answer.status_code != 201:
@@ -318,7 +341,8 @@ class CentreLink:
             ahead=body["ahead"], wait_minutes=body["wait_minutes"], priority=body["priority"],
             token=body["token"], tracking_url=url, issued_at=datetime.fromisoformat(body["issued_at"]),
             offline=False, server_id=body["id"], wait_text=body.get("wait_text"),
-            wait_text_en=body.get("wait_text_en"), after_closing=bool(body.get("after_closing")))
+            wait_text_en=body.get("wait_text_en"), after_closing=bool(body.get("after_closing")),
+            returns_dossier=body.get("returns_dossier"), appointment=body.get("appointment"))
 
     async def _offline_ticket(self, group: str, priority: str | None) -> IssuedTicket:
         assert self.outbox is not None

@@ -86,6 +86,8 @@ class TicketView:
     tracking_url: str
     offline: bool = False
     timezone: str = "Asia/Ho_Chi_Minh"
+    returns_dossier: str | None = None  # a results ticket (trả kết quả): the dossier code on the receipt
+    appointment: str | None = None  # that dossier's appointment date, YYYY-MM-DD
     # the procedure the kiosk greeter named, and what to bring for it: printed as a "Mang theo"
     # checklist so the citizen can check their papers while waiting (never personal data)
     procedure: str = ""
@@ -344,6 +346,12 @@ def _top_block(view: TicketView, sc: _Scale) -> Image.Image:
     ]
     if view.group_name_en:
         blocks.append(_text_block(view.group_name_en, w, px(22), margin=m))
+    if view.returns_dossier:  # the citizen came back for a result: which dossier, and what was promised
+        blocks += [_space(w, px(6)), _text_block(f"Nhận kết quả hồ sơ {view.returns_dossier}", w, px(24), margin=m)]
+        if view.appointment:
+            year, month, day = view.appointment.split("-")
+            blocks += [_text_block(f"Ngày hẹn trả: {day}/{month}/{year}", w, px(30), bold=True, margin=m),
+                       _text_block("Appointment date", w, px(21), margin=m)]
     blocks += [
         _rule(w, m, px(2), px(10)),
         _text_block(f"Quầy: {view.counters_label}", w, px(36), bold=True, margin=m),

@@ -42,6 +42,8 @@ class CentreInfo(_Strict):
     notice: str = ""
     notice_en: str = ""
     rating_scale: Literal[4, 5] = Field(5, description="the pad's question: 5 = the province's five levels with reasons, 4 = the four faces")
+    results_group: str | None = Field(None, description="the group (trả kết quả) whose ticket a citizen gets at the kiosk by "
+                                                       "scanning a dossier receipt; none: the kiosk offers no return ticket")
 
     @field_validator("timezone")
     @classmethod
@@ -358,6 +360,9 @@ class CentreConfig(_Strict):
                         f"counters[{index}].groups: counter {counter.number} serves {code!r}, "
                         f"which is not a group code; use one of the known groups: {', '.join(sorted(codes))}"
                     )
+        if self.centre.results_group is not None and self.centre.results_group not in codes:
+            problems.append(f"centre.results_group: {self.centre.results_group!r} is not a group code; "
+                            f"use one of the known groups: {', '.join(sorted(codes))}")
         served = {code for c in self.counters for code in c.groups}
         for index, group in enumerate(self.groups):
             if group.code not in served:

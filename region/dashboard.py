@@ -43,6 +43,8 @@ EXPORT_FIELDS = [
     ("p90_wait_minutes", "Chờ P90 hôm nay (phút)", "90th pct wait today (min)"),
     ("issued", "Đã cấp số hôm nay", "Tickets today"), ("served", "Đã phục vụ hôm nay", "Served today"),
     ("no_show_rate", "Tỷ lệ vắng mặt (%)", "No-show rate (%)"), ("satisfaction", "Chỉ số hài lòng (0-100)", "Satisfaction (0-100)"),
+    ("index_766", "Chỉ số hài lòng theo QĐ 766, 30 ngày (%)", "Decision 766 index, 30 days (%)"),
+    ("rank_766", "Xếp hạng theo QĐ 766", "Rank by Decision 766"), ("dossiers_30d", "Hồ sơ 30 ngày", "Dossiers, 30 days"),
     ("devices_offline", "Thiết bị mất kết nối", "Devices offline"), ("link", "Đường truyền", "Link"),
     ("last_event_at", "Sự kiện gần nhất", "Last event"), ("warnings", "Số cảnh báo", "Warnings"),
     ("served_30d", "Đã phục vụ 30 ngày", "Served, 30 days"),

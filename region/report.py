@@ -96,6 +96,23 @@ def satisfaction_index(rating_sum: float, ratings: int) -> float | None:
     return None if not ratings else round((rating_sum / ratings - 1) / 3 * 100, 1)
 
 
+INDEX_766_SQL = """
+SELECT centre, count(*) AS dossiers,
+       count(*) FILTER (WHERE dissatisfied OR (appointment IS NOT NULL AND
+                        coalesce(returned_on, %(today)s::date + 1) > appointment
+                        AND (returned_on IS NOT NULL OR appointment < %(today)s))) AS flagged
+FROM dossiers WHERE day >= %(month_day)s AND day <= %(today)s {one} GROUP BY centre
+"""
+"""Decision 766/QĐ-TTg per centre over the dossiers received in the last 30 days, today included:
+a dossier counts against the index when its ticket was rated below 'bình thường', or it was
+returned after its appointment, or it is still not returned after it (the centre's own report,
+server/reports.py, counts the same way; complaints are not recorded by Luot)."""
+
+
+def index_766(dossiers: int, flagged: int) -> float | None:
+    return None if not dossiers else round((dossiers - flagged) / dossiers * 100, 1)
+
+
 @dataclass(frozen=True)
 class Slow:
     """What changes slowly: the 30 days before today per centre, and the procedure groups' names and
@@ -105,13 +122,15 @@ class Slow:
     day: str
     month: dict[str, dict[str, Any]]
     groups: list[dict[str, Any]]
+    judged: dict[str, dict[str, Any]] | None = None  # per centre: dossiers and flagged (Decision 766)
 
 
 def slow_figures(conn: psycopg.Connection[Any], now: datetime, zone: ZoneInfo, centre: str | None = None) -> Slow:
     win = Window.at(now, zone)
     params = {"today": win.day.date(), "month_day": win.month.date()}
     month = {r["centre"]: r for r in _rows(conn, MONTH_SQL, params, centre)}
-    return Slow(win.day.date().isoformat(), month, _rows(conn, "SELECT * FROM groups", {}, None))
+    judged = {r["centre"]: r for r in _rows(conn, INDEX_766_SQL, params, centre)}
+    return Slow(win.day.date().isoformat(), month, _rows(conn, "SELECT * FROM groups", {}, None), judged)
 
 
 def figures(conn: psycopg.Connection[Any], now: datetime, zone: ZoneInfo, thresholds: Thresholds,
@@ -196,6 +215,9 @@ def figures(conn: psycopg.Connection[Any], now: datetime, zone: ZoneInfo, thresh
             "served_30d": int(m.get("served") or 0),
             "mean_wait_30d_minutes": None if not m.get("called") else round(float(m["wait_sum"]) / int(m["called"]) / 60, 1),
             "satisfaction_30d": satisfaction_index(float(m.get("rating_sum") or 0), int(m.get("ratings") or 0)),
+            "dossiers_30d": int((slow.judged or {}).get(cid, {}).get("dossiers") or 0),
+            "index_766": index_766(int((slow.judged or {}).get(cid, {}).get("dossiers") or 0),
+                                   int((slow.judged or {}).get(cid, {}).get("flagged") or 0)),
             "last_event_at": c["last_event_at"], "last_heard_at": c["last_heard_at"],
             "server_online": c["server_online"], "bridge_online": c["bridge_online"], "bridge_at": c["bridge_at"],
             "server_at": c["server_at"], "catch_up_at": c["catch_up_at"], "catch_up_error": c["catch_up_error"],
@@ -206,6 +228,12 @@ def figures(conn: psycopg.Connection[Any], now: datetime, zone: ZoneInfo, thresh
         row["link"] = link_status(row, now, thresholds)
         rows.append(row)
         warnings += found
+    # the province's ranking by the Decision 766 index: 1 = best; centres without dossiers unranked
+    ranked = sorted((r for r in rows if r["index_766"] is not None), key=lambda x: (-x["index_766"], -x["dossiers_30d"], x["centre"]))
+    for place, row in enumerate(ranked, start=1):
+        row["rank_766"] = place
+    for row in rows:
+        row.setdefault("rank_766", None)
     rows.sort(key=lambda x: (-x["waiting"], -x["longest_wait_minutes"], x["centre"]))
     for g in groups.values():
         for key in ("_wait_sum", "_ratings", "_rating_sum", "_wait_max"):

@@ -164,6 +164,19 @@ CREATE TABLE IF NOT EXISTS now_groups (
     oldest timestamptz,
     PRIMARY KEY (centre, grp)
 );
+-- issue 18: each centre's dossiers as Decision 766 counts them: received on ``day`` (NULL until the
+-- dossier.attached event arrives: events come in any order), promised for ``appointment``, returned
+-- on ``returned_on``, and whether its ticket was rated below 'bình thường'
+CREATE TABLE IF NOT EXISTS dossiers (
+    centre text NOT NULL,
+    code text NOT NULL,
+    day date,
+    appointment date,
+    returned_on date,
+    dissatisfied boolean NOT NULL DEFAULT false,
+    PRIMARY KEY (centre, code)
+);
+CREATE INDEX IF NOT EXISTS dossiers_day ON dossiers (day, centre);
 CREATE TABLE IF NOT EXISTS schema_version (version integer NOT NULL);
 -- h with one more wait in minute bucket b (h[b + 1]); NULL b: h unchanged. Dense, lower bound 1.
 CREATE OR REPLACE FUNCTION luot_hist_add(h integer[], b integer) RETURNS integer[]
@@ -224,6 +237,13 @@ WITH new AS (
     ON CONFLICT (bucket, centre) DO UPDATE SET
         issued = r.issued + EXCLUDED.issued, called = r.called + EXCLUDED.called,
         ratings = r.ratings + EXCLUDED.ratings, rating_sum = r.rating_sum + EXCLUDED.rating_sum
+), dossier AS (
+    INSERT INTO dossiers AS x (centre, code, day, appointment, returned_on, dissatisfied)
+    SELECT %(centre)s, %(dossier)s, %(dossier_day)s::date, %(appointment)s::date, %(returned_on)s::date, %(dissatisfied)s
+    FROM stored WHERE %(dossier)s::text IS NOT NULL
+    ON CONFLICT (centre, code) DO UPDATE SET
+        day = coalesce(x.day, EXCLUDED.day), appointment = coalesce(EXCLUDED.appointment, x.appointment),
+        returned_on = least(x.returned_on, EXCLUDED.returned_on), dissatisfied = x.dissatisfied OR EXCLUDED.dissatisfied
 ), ticket AS (
     -- the ticket's latest event by event time; at equal times a later kind beats 'ticket.issued'
     INSERT INTO tickets_now AS t (centre, ticket_id, grp, issued_at, last_at, last_kind)
@@ -250,6 +270,10 @@ ON CONFLICT (centre, grp, hour) DO UPDATE SET
     rating_sum = h.rating_sum + EXCLUDED.rating_sum
 """
 
+
+FILL_DOSSIER = INSERT_EVENT[INSERT_EVENT.index("INSERT INTO dossiers"):INSERT_EVENT.index("), ticket AS")].replace(
+    "FROM stored WHERE %(dossier)s::text IS NOT NULL", "")
+"""The dossiers upsert of :data:`INSERT_EVENT` on its own (the schema-3 migration replays stored events)."""
 
 WAITING_KINDS = ("ticket.issued", "ticket.transferred")
 HIST_MAX_MINUTE = 599
@@ -317,6 +341,36 @@ def rollup_of(event: RegionEvent) -> dict[str, Any]:
     return row
 
 
+def dossier_of(event: RegionEvent, zone: ZoneInfo) -> dict[str, Any]:
+    """What one event says of a dossier for the ``dossiers`` table (``dossier`` None: nothing).
+    A dossier.attached gives the day it was received and the appointment; a dossier.status
+    'returned' the day it was returned; a feedback.recorded below 'bình thường' (five levels 1-2,
+    or the four faces' 1) on a ticket with a dossier marks it dissatisfied. (A dossier attached
+    after its ticket was rated carries no rating here: the centre's own report links those.)"""
+    data, day = event.data, event.at.astimezone(zone).date()
+    out: dict[str, Any] = {"dossier": None, "dossier_day": None, "appointment": None, "returned_on": None, "dissatisfied": False}
+    code = data.get("code") if event.kind.startswith("dossier.") else data.get("dossier")
+    if not isinstance(code, str) or not code or len(code) > 40:
+        return out
+    if event.kind == "dossier.attached":
+        appointment = data.get("appointment")
+        try:
+            appointment = date.fromisoformat(appointment) if isinstance(appointment, str) else None
+        except ValueError:
+            appointment = None
+        out.update(dossier=code, dossier_day=day, appointment=appointment)
+    elif event.kind == "dossier.status" and data.get("status") == "returned":
+        out.update(dossier=code, returned_on=day)
+    elif event.kind == "feedback.recorded":
+        level = data.get("level")
+        if not isinstance(level, int):
+            rating = data.get("rating")
+            level = rating + 1 if isinstance(rating, int) else None  # the four faces keep their words
+        if isinstance(level, int) and 1 <= level < 3:
+            out.update(dossier=code, dissatisfied=True)
+    return out
+
+
 def month_start(moment: datetime) -> date:
     utc = moment.astimezone(timezone.utc)
     return date(utc.year, utc.month, 1)
@@ -332,9 +386,10 @@ def local_day(moment: datetime, zone: ZoneInfo) -> tuple[date, datetime]:
     return day, datetime.combine(day, datetime.min.time(), zone)
 
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """1: the first region schema (``district``, hourly rollups only). 2: the 2025 two-level map
-(province -> ward/commune: ``ward`` replaces ``district``) and the maintained tables."""
+(province -> ward/commune: ``ward`` replaces ``district``) and the maintained tables. 3: the
+``dossiers`` table behind each centre's Decision 766 index (filled from the stored events)."""
 
 
 @dataclass
@@ -374,6 +429,8 @@ class Store:
             version = 1 if old and old[0] else SCHEMA_VERSION
         if version < 2:
             self._migrate_to_2(now)
+        if version < 3:
+            self._fill_dossiers()
         self.conn.execute("DELETE FROM schema_version")
         self.conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (SCHEMA_VERSION,))
 
@@ -386,6 +443,19 @@ class Store:
             self.conn.execute(f"ALTER TABLE centres ADD COLUMN IF NOT EXISTS {column} integer NOT NULL DEFAULT 0")
         self.rebuild_maintained(now)
         log.info("region database migrated to schema 2 (wards, maintained dashboard tables)")
+
+    def _fill_dossiers(self) -> None:
+        """Schema 3: the ``dossiers`` table from the dossier and rating events already stored."""
+        cursor = self.conn.execute(
+            "SELECT id, centre, kind, at, data FROM events WHERE kind IN ('dossier.attached', 'dossier.status', 'feedback.recorded')")
+        params = []
+        for id_, centre, kind, at, data in cursor.fetchall():
+            found = dossier_of(RegionEvent(centre, id_, kind, at, data, None, "migration"), self.zone)
+            if found["dossier"] is not None:
+                params.append({"centre": centre, **found})
+        with self.conn.cursor() as cur:
+            cur.executemany(FILL_DOSSIER, params)
+        log.info("region database migrated to schema 3 (%d dossier facts)", len(params))
 
     def rebuild_maintained(self, now: datetime, since: date | None = None) -> None:
         """Inside a transaction: recompute the maintained tables from the rollups and the events
@@ -494,6 +564,7 @@ class Store:
                 "day": event.at.astimezone(self.zone).date(),
                 "grp": event.data.get("group"), "ticket_id": ticket_id if isinstance(ticket_id, str) else None,
                 "seq": event.seq, "via": event.via, "data": json.dumps(event.data, ensure_ascii=False), **rollup_of(event),
+                **dossier_of(event, self.zone),
             })
         before = self._count_ids(events)
         with self.conn.cursor() as cur:

@@ -26,6 +26,7 @@ from server.backup import BackupScheduler, DatabaseLock, private_directory
 from server.devices import DeviceRegistry
 from server.engine import QueueError, utc_now
 from server.http_limits import EdgeProtocol, raise_open_files_limit
+from server.ratings import rate
 from server.service import CentreService
 from server.storage import Storage
 
@@ -149,8 +150,8 @@ class CentreRuntime:
                 if device.role != "pad":
                     log.warning("feedback from %s (role %s) ignored: only pads rate", device_id, device.role)
                     return
-                await self.service.run(lambda e, now: (None, e.record_feedback(
-                    data.ticket_id, data.rating, device.id, device.counter, now, scale=data.scale, reasons=data.reasons)), actor=device.id)
+                await rate(self.service, data.ticket_id, data.rating, device=device.id, counter=device.counter,
+                           scale=data.scale, reasons=data.reasons, source="pad", actor=device.id)
             elif kind == "assistance":
                 await self.service.run(lambda e, now: (None, e.request_assistance(
                     device.id, data.request_id, data.reason, now, device.counter)), actor=device.id)

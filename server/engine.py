@@ -76,6 +76,10 @@ KIOSK_CLOCK_TOLERANCE = timedelta(minutes=10)
 ticket already printed for a citizen over a slow kiosk clock would lose it, so only times outside
 the lease's window by more than this are refused; the ticket's place is kept inside the window."""
 ASSISTANCE_WINDOW = timedelta(minutes=1)
+REFUSALS_RECORDED_PER_DAY = 200
+"""Refused ratings recorded as events per day and per pad (or per ticket, from the tracking page):
+enough to show any fault; a pad or a page that keeps sending bad ratings past it is only logged,
+so it cannot fill the event log (each recorded refusal is a commit)."""
 ASSISTANCE_PER_WINDOW = 5
 # Bookings (issue 15, docs/bookings.md)
 REMOTE, APPOINTMENT = "remote", "appointment"
@@ -148,6 +152,10 @@ class Ticket:
     finished_at: datetime | None = None
     rated: bool = False
     transfers: int = 0
+    returns_dossier: str | None = None
+    """A results-group ticket issued from a dossier receipt: the dossier code it comes back for."""
+    appointment: date | None = None
+    """That dossier's appointment date (ngày hẹn trả), when the receipt or the stored dossier gives one."""
     booking: str | None = None
     """'remote' or 'appointment' for a ticket that came from a booking (docs/bookings.md)."""
     booking_id: str | None = None
@@ -313,6 +321,9 @@ class QueueEngine:
         self.service_sum: dict[str, float] = {}
         self.service_count: dict[str, int] = {}
         self.rated_tickets: set[str] = set()
+        self.refused_ratings: dict[tuple[str, str], int] = {}
+        """Today's refused ratings per (refusal code, source): counted, never stored as ratings."""
+        self.refusals_by_sender: dict[str, int] = {}  # today's recorded refusals per pad or tracked ticket
         self.dossiers: dict[str, Dossier] = {}
         self.bookings: dict[str, Booking] = {}
         """Today's bookings and those for later days (carried across day openings: a restarted
@@ -454,6 +465,8 @@ class QueueEngine:
         self.service_sum.clear()
         self.service_count.clear()
         self.rated_tickets.clear()
+        self.refused_ratings.clear()
+        self.refusals_by_sender.clear()
         self.dossiers.clear()
         opened = date.fromisoformat(day)
         for booking in [b for b in self.bookings.values() if b.day < opened]:
@@ -479,6 +492,8 @@ class QueueEngine:
             issued_at=datetime.fromisoformat(d.get("issued_at", event.at.isoformat())),
             queue_since=datetime.fromisoformat(d.get("queue_since") or d.get("issued_at", event.at.isoformat())),
             priority=d.get("priority"), source=d.get("source"), offline=bool(d.get("offline")),
+            returns_dossier=d.get("returns_dossier"),
+            appointment=date.fromisoformat(d["appointment"]) if d.get("appointment") else None,
             booking=d.get("booking"), booking_id=d.get("booking_id"), awaiting=d.get("booking") == REMOTE,
         )
         self.tickets[ticket.id] = ticket
@@ -599,6 +614,12 @@ class QueueEngine:
         if ticket_id in self.tickets:
             self.tickets[ticket_id].rated = True
 
+    def _on_feedback_refused(self, event: Event) -> None:
+        key = (event.data["code"], event.data.get("source") or "pad")
+        self.refused_ratings[key] = self.refused_ratings.get(key, 0) + 1
+        sender = _refusal_sender(event.data)
+        self.refusals_by_sender[sender] = self.refusals_by_sender.get(sender, 0) + 1
+
     def _on_assistance_requested(self, event: Event) -> None:
         d = event.data
         self.assistance_ids.add((d["device"], d["request_id"]))
@@ -682,8 +703,10 @@ class QueueEngine:
         return ticket.group in counter.groups
 
     # ------------------------------------------------------------------ commands
-    def issue(self, group: str, now: datetime, priority: str | None = None, source: str | None = None) -> tuple[Ticket, list[Event]]:
-        """Give the next number of ``group`` for today; numbers never repeat within a day."""
+    def issue(self, group: str, now: datetime, priority: str | None = None, source: str | None = None,
+              **returning: Any) -> tuple[Ticket, list[Event]]:
+        """Give the next number of ``group`` for today; numbers never repeat within a day.
+        ``returning`` (from :meth:`issue_return` only) puts the dossier code and appointment on the event."""
         try:
             spec = self.config.group(group)
         except KeyError:
@@ -700,10 +723,31 @@ class QueueEngine:
         token = self._new_token()
         event = self._emit(events, "ticket.issued", now, ticket_id="t" + self._new_id()[:15], number=number,
                            group=group, token_hash=token_hash(token), priority=priority, source=source,
-                           offline=False, issued_at=now.isoformat())
+                           offline=False, issued_at=now.isoformat(), **returning)
         ticket = self.tickets[event.data["ticket_id"]]
         ticket.token = token
         return ticket, events
+
+    def issue_return(self, code: str, appointment: date | None, now: datetime,
+                     source: str | None = None) -> tuple[Ticket, list[Event]]:
+        """A ticket of the results group (trả kết quả) for a citizen coming back with a dossier's
+        receipt. The event carries the dossier code, its appointment date and how many days early
+        (negative) or late (positive) the citizen came, so the manager's report counts returns
+        against the promise. The caller reads the appointment from the receipt or, failing that,
+        from the stored dossier (the engine only knows today's)."""
+        group = self.config.centre.results_group
+        if group is None:
+            raise QueueError("no_results_group", "Trung tâm chưa cấu hình quầy trả kết quả; xin hỏi cán bộ hướng dẫn.",
+                             "This centre has no results group configured; please ask at the help desk.")
+        if not isinstance(code, str) or not re.match(DOSSIER_CODE, code):
+            raise Invalid("dossier_code", "Mã hồ sơ chỉ gồm chữ, số và . _ - (3 đến 40 ký tự).",
+                          "A dossier code is 3 to 40 letters, digits or . _ -.")
+        if any(t.returns_dossier == code and t.status in OPEN_STATUSES for t in self.tickets.values()):
+            raise QueueError("return_waiting", f"Hồ sơ {code} đã có số chờ trả kết quả hôm nay.",
+                             f"Dossier {code} already has a ticket waiting for its result today.")
+        days = (self.config.service_day(now) - appointment).days if appointment else None
+        return self.issue(group, now, source=source, returns_dossier=code,
+                          appointment=appointment.isoformat() if appointment else None, return_days=days)
 
     def lease_block(self, device: str, group: str, size: int, now: datetime) -> tuple[tuple[int, int], list[Event]]:
         """Reserve ``size`` numbers of ``group`` for a kiosk to issue while it is offline."""
@@ -1077,6 +1121,24 @@ class QueueEngine:
         self._emit(events, "feedback.recorded", now, ticket_id=ticket.id, number=ticket.number, group=ticket.group,
                    counter=ticket.counter, officer=ticket.officer, rating=legacy_rating(level), device=device,
                    level=level, scale=scale, reasons=reasons, dossier=dossier, source=source)
+        return events
+
+    def refuse_feedback(self, code: str, device: str | None, counter: int | None, now: datetime,
+                        source: str = "pad", ticket_id: str | None = None) -> list[Event]:
+        """Count a rating :meth:`record_feedback` refused (``code`` is its refusal code): a pad that
+        rates before service, twice, for another counter or with an unknown level is a fault the
+        manager must see. The event records the refusal only; no rating, reason or ticket is kept,
+        so nothing partial is stored. It does not open a service day (a stray message must not)."""
+        if not isinstance(code, str) or not re.match(r"^[a-z_]{1,40}$", code):
+            raise Invalid("refusal_code", "Mã từ chối không hợp lệ.", "Invalid refusal code.")
+        data = {"code": code, "device": device, "counter": counter, "source": source}
+        if source == "track":  # the page's own ticket, to cap one page's repeats (no token: never in an event)
+            data["ticket_id"] = ticket_id
+        if self._is_today(now) and self.refusals_by_sender.get(_refusal_sender(data), 0) >= REFUSALS_RECORDED_PER_DAY:
+            raise RateLimited("refusals_capped", "Quá nhiều đánh giá bị từ chối từ thiết bị này hôm nay.",
+                              "Too many refused ratings from this sender today; no longer recorded.")
+        events: list[Event] = []
+        self._emit(events, "feedback.refused", now, **data)
         return events
 
     def request_assistance(self, device: str, request_id: str, reason: str, now: datetime,
@@ -1511,6 +1573,11 @@ class QueueEngine:
             "ticket_id": ticket.id if ticket else None,
             "last_ticket_id": counter.last_ticket_id,
         }
+
+
+def _refusal_sender(data: Mapping[str, Any]) -> str:
+    """Who sent a refused rating, for :data:`REFUSALS_RECORDED_PER_DAY`: the pad, or the tracked ticket."""
+    return f"pad:{data.get('device')}" if data.get("source") != "track" else f"track:{data.get('ticket_id')}"
 
 
 def stamp_actor(events: list[Event], actor: str | None) -> None:

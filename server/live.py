@@ -17,7 +17,7 @@ import asyncio
 import json
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, AsyncIterator
 
 from server.engine import WAITING, Estimate, Event, Ticket
@@ -64,8 +64,12 @@ def public_fields(service: CentreService, ticket: Ticket, estimate: Estimate | N
     }
 
 
-def _public_dossiers(dossiers: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{"code": d["code"], "status": d["status"], "timeline": d["timeline"]} for d in dossiers]
+def _public_dossiers(dossiers: list[dict[str, Any]], today: date) -> list[dict[str, Any]]:
+    """What the citizen's page shows of each dossier: its steps and its appointment date, with the
+    days left until it (negative: overdue; None once the result is returned or without a date)."""
+    return [{"code": d["code"], "status": d["status"], "timeline": d["timeline"], "appointment": d.get("appointment"),
+             "days_left": ((date.fromisoformat(d["appointment"]) - today).days
+                           if d.get("appointment") and d["status"] != "returned" else None)} for d in dossiers]
 
 
 async def public_ticket(service: CentreService, token: str) -> tuple[str | None, dict[str, Any]] | None:
@@ -88,7 +92,12 @@ async def public_ticket(service: CentreService, token: str) -> tuple[str | None,
                 "wait_minutes": None, "counter": row["counter"], "called_at": row["first_called_at"],
                 "calls": row["calls"], "day": row["day"]}
         live_id, ticket_id = None, row["id"]
-    view["dossiers"] = _public_dossiers(await service.storage.dossiers_of_ticket(ticket_id))
+    dossiers = await service.storage.dossiers_of_ticket(ticket_id)
+    if ticket is not None and ticket.returns_dossier:  # a results ticket follows the dossier it came back for
+        stored = await service.storage.dossier(ticket.returns_dossier)
+        dossiers.append(stored or {"code": ticket.returns_dossier, "status": None, "timeline": [],
+                                   "appointment": ticket.appointment.isoformat() if ticket.appointment else None})
+    view["dossiers"] = _public_dossiers(dossiers, config.service_day(service.now()))
     return live_id, view
 
 

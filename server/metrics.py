@@ -86,6 +86,14 @@ class CentreCollector(Collector):
         yield issued
         yield served
 
+        refused = CounterMetricFamily(f"{PREFIX}_ratings_refused",
+                                      "Ratings refused this service day (before service, twice, another counter, unknown level...), "
+                                      "by refusal code and source (pad or track); none of them is stored as a rating",
+                                      labels=["reason", "source"])
+        for (code, source), n in sorted(engine.refused_ratings.items()):
+            refused.add_metric([code, source], n)
+        yield refused
+
         counters = GaugeMetricFamily(f"{PREFIX}_counters", "Counters (quầy) by status", labels=["status"])
         statuses = Tally(c.status for c in engine.counters.values())
         for status in ("closed", "idle", "calling", "serving", "paused"):
@@ -102,6 +110,9 @@ class CentreCollector(Collector):
             for device, status in sorted(self.link.devices_status().items()):
                 up.add_metric([device, roles.get(device, "")], 1.0 if status[0] == "online" else 0.0)
             yield up
+            yield CounterMetricFamily(f"{PREFIX}_mqtt_rejected",
+                                      "Device messages refused before reaching the queue (bad JSON, wrong version, invalid data, "
+                                      "unknown device) since the server started", value=getattr(self.link, "rejected", 0))
             yield GaugeMetricFamily(f"{PREFIX}_mqtt_connected", "1 when the server's MQTT link is connected to the broker",
                                     value=1.0 if getattr(self.link, "connected", False) else 0.0)
 

@@ -1,4 +1,4 @@
-"""Reports for managers: per day or ISO week, by group, counter or officer, from the rollup tables.
+"""Reports for managers: per day or ISO week ("Tuần 49 (30/11–06/12/2026)"), by group, counter or officer, from the rollup tables.
 
 Each row: tickets, mean and 90th-percentile wait, mean service time, no-show rate and the
 satisfaction index. Weeks are summed from the same per-day sums and wait histograms the daily
@@ -19,6 +19,7 @@ from typing import Any, Literal
 from luot.config import CentreConfig
 from luot.protocol import DISSATISFIED_BELOW, REASONS
 from server import summaries
+from server.ratings import REFUSAL_WORDS
 from server.storage import Storage, satisfaction_index
 
 By = Literal["group", "counter", "officer"]
@@ -57,13 +58,24 @@ def periods(first: date, last: date, period: Period) -> list[tuple[str, date, da
     start = first - timedelta(days=first.weekday())
     while start <= last:
         end = start + timedelta(days=6)
-        year, week, _ = start.isocalendar()
-        result.append((f"{year}-W{week:02d}", max(start, first), min(end, last)))
+        a, b = max(start, first), min(end, last)
+        result.append((week_label(start, a, b), a, b))
         start = end + timedelta(days=1)
     return result
 
 
-def _label(config: CentreConfig, by: By, key: Any) -> str:
+def week_label(monday: date, a: date, b: date) -> str:
+    """'Tuần 49 (30/11–06/12/2026)': the ISO week's number as Vietnamese offices say it, with the
+    days of it the report covers (clipped to the range asked), never '2026-W49'."""
+    week = monday.isocalendar()[1]
+    span = f"{a:%d/%m}–{b:%d/%m/%Y}" if a.year == b.year else f"{a:%d/%m/%Y}–{b:%d/%m/%Y}"
+    return f"Tuần {week} ({span})"
+
+
+def _label(config: CentreConfig, by: str, key: Any) -> str:
+    if by == "month":  # "2026-12" -> "Tháng 12/2026"
+        year, _, month = str(key).partition("-")
+        return f"Tháng {month}/{year}"
     if by == "group":
         try:
             return config.group(str(key)).name
@@ -116,6 +128,11 @@ async def build_report(storage: Storage, config: CentreConfig, first: date, last
             if by != "group" and key in (0, "") and not called:
                 continue  # issued tickets not yet called belong to no counter or officer
             attended = served + no_show
+            if by != "group":
+                # A ticket is issued to a group, never to a counter or an officer (the rollups hold
+                # its issue under officer ''), so "issued" per officer read 0. An officer's or a
+                # counter's tickets are those they called: each was issued, and it is theirs.
+                issued = called
             counts = ratings.get(key, {})
             rows.append({
                 "period": label, "from": days[0], "to": days[-1], "key": key,
@@ -150,12 +167,23 @@ def formula_safe(cell: Any) -> Any:
     return cell
 
 
-def table_csv(fields: Fields, rows: list[list[Any]]) -> bytes:
-    """CSV with Vietnamese headings, UTF-8 with a BOM so Excel opens the diacritics right."""
+def table_csv(fields: Fields, rows: list[list[Any]], excel_vi: bool = False) -> bytes:
+    """CSV with Vietnamese headings, UTF-8 with a BOM so Excel opens the diacritics right.
+
+    ``excel_vi``: for Excel on a Windows set to Vietnamese, whose list separator is ';' and decimal
+    mark ',' — a comma CSV opens there as one column and "25.0" is not a number. So: ';' between
+    fields and ',' in decimals, still UTF-8 with a BOM. No ``sep=;`` first line: Excel then ignores
+    the BOM and shows the diacritics as mojibake. Without it: RFC 4180 commas for other programs."""
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = csv.writer(out, delimiter=";" if excel_vi else ",")
     writer.writerow([vi for _, vi, _ in fields])
-    writer.writerows([[formula_safe(cell) for cell in row] for row in rows])
+
+    def cell(value: Any) -> Any:
+        if excel_vi and isinstance(value, float):
+            return str(value).replace(".", ",")
+        return formula_safe(value)
+
+    writer.writerows([[cell(value) for value in row] for row in rows])
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
@@ -191,8 +219,8 @@ def table_xlsx(fields: Fields, rows: list[list[Any]], title: str, sheet_name: st
     return out.getvalue()
 
 
-def to_csv(rows: list[dict[str, Any]]) -> bytes:
-    return table_csv(FIELDS, [[_cell(row[key]) for key, _, _ in FIELDS] for row in rows])
+def to_csv(rows: list[dict[str, Any]], excel_vi: bool = False) -> bytes:
+    return table_csv(FIELDS, [[_cell(row[key]) for key, _, _ in FIELDS] for row in rows], excel_vi)
 
 
 def to_xlsx(rows: list[dict[str, Any]], title: str) -> bytes:
@@ -229,8 +257,16 @@ SATISFACTION_FIELDS: list[tuple[str, str, str]] = [
     ("wait_dissatisfied_minutes", "Chờ TB của người không hài lòng (phút)", "Mean wait, dissatisfied (min)"),
     ("wait_satisfied_minutes", "Chờ TB của người hài lòng (phút)", "Mean wait, satisfied (min)"),
     ("rating_index", "Điểm hài lòng trung bình (0-100)", "Mean rating score (0-100)"),
+    ("dossiers_returned", "Hồ sơ đã trả kết quả", "Dossiers returned"),
+    ("dossiers_returned_on_time", "Trả kết quả đúng hẹn", "Returned on time"),
+    ("returns_early", "Công dân đến nhận trước ngày hẹn", "Citizens came before the appointment"),
+    ("returns_on_day", "Công dân đến nhận đúng ngày hẹn", "Citizens came on the appointment day"),
+    ("returns_late", "Công dân đến nhận sau ngày hẹn", "Citizens came after the appointment"),
 ]
-_KEY_SQL = {"group": "t.grp", "counter": "coalesce(t.counter, 0)", "officer": "coalesce(t.officer, '')"}
+SatisfactionBy = Literal["group", "counter", "officer", "month"]
+_KEY_SQL = {"group": "t.grp", "counter": "coalesce(t.counter, 0)", "officer": "coalesce(t.officer, '')",
+            "month": "substr({day}, 1, 7)"}
+"""The row key of each ``by``; ``{day}`` is the service day of the table the query counts from."""
 
 
 def index_766(dossiers: int, flagged: int) -> float | None:
@@ -256,10 +292,13 @@ def _mean(values: list[float]) -> float | None:
 
 
 async def satisfaction_report(storage: Storage, config: CentreConfig, first: date, last: date,
-                              by: By = "group", today: date | None = None) -> list[dict[str, Any]]:
-    """Rows per ``by`` key over [first, last] plus a last row for the whole centre (key ``*``):
-    the Decision 766 index over the dossiers received in the range, ratings by level, reasons,
-    and the mean wait of dissatisfied versus satisfied citizens (Qmatic's feedback report)."""
+                              by: SatisfactionBy = "group", today: date | None = None) -> list[dict[str, Any]]:
+    """Rows per ``by`` key (a group, counter, officer or month) over [first, last] plus a last row
+    for the whole centre (key ``*``): the Decision 766 index over the dossiers received in the range,
+    ratings by level, reasons, the mean wait of dissatisfied versus satisfied citizens (Qmatic's
+    feedback report), dossiers returned on time, and citizens who came for their result before, on
+    or after the appointment date (counted for the dossier's own group and officer when Luot
+    received it, else for the results ticket)."""
     today = today or storage.today()
     column = _KEY_SQL[by]
     span = (first.isoformat(), last.isoformat())
@@ -267,23 +306,35 @@ async def satisfaction_report(storage: Storage, config: CentreConfig, first: dat
 
     def row_of(key: Any) -> dict[str, Any]:
         return per.setdefault(key, {"dossiers": 0, "dissatisfied": 0, "overdue": 0, "flagged": 0, "levels": {}, "reasons": {},
-                                    "waits": {True: [], False: []}})
+                                    "waits": {True: [], False: []}, "returned": 0, "on_time": 0,
+                                    "early": 0, "on_day": 0, "late": 0})
 
     cursor = await storage.db.execute(
-        f"SELECT {column} AS k, d.status, d.appointment, d.updated_at, "
+        f"SELECT {column.format(day='d.day')} AS k, d.status, d.appointment, d.updated_at, "
         f"(SELECT level FROM feedback f WHERE f.ticket_id = d.ticket_id) AS level "
         f"FROM dossiers d JOIN tickets t ON t.id = d.ticket_id WHERE d.day BETWEEN ? AND ?", span)
     for r in await cursor.fetchall():
         dissatisfied = r["level"] is not None and r["level"] < DISSATISFIED_BELOW
         overdue = _overdue(r, today, config.zone)
+        returned = r["status"] == "returned"
         for key in (r["k"], "*"):
             acc = row_of(key)
             acc["dossiers"] += 1
             acc["dissatisfied"] += int(dissatisfied)
             acc["overdue"] += int(overdue)
             acc["flagged"] += int(dissatisfied or overdue)  # a dossier with both marks is subtracted once
+            acc["returned"] += int(returned)
+            acc["on_time"] += int(returned and not overdue)
     cursor = await storage.db.execute(
-        f"SELECT {column} AS k, f.level, f.reasons, t.issued_at, t.first_called_at "
+        f"SELECT {column.format(day='r.day')} AS k, r.days_off FROM dossier_returns r "
+        f"LEFT JOIN dossiers d ON d.code = r.code JOIN tickets t ON t.id = coalesce(d.ticket_id, r.ticket_id) "
+        f"WHERE r.day BETWEEN ? AND ? AND r.days_off IS NOT NULL", span)
+    for r in await cursor.fetchall():
+        when = "early" if r["days_off"] < 0 else "late" if r["days_off"] > 0 else "on_day"
+        for key in (r["k"], "*"):
+            row_of(key)[when] += 1
+    cursor = await storage.db.execute(
+        f"SELECT {column.format(day='f.day')} AS k, f.level, f.reasons, t.issued_at, t.first_called_at "
         f"FROM feedback f JOIN tickets t ON t.id = f.ticket_id WHERE f.day BETWEEN ? AND ?", span)
     for r in await cursor.fetchall():
         wait = None
@@ -309,12 +360,24 @@ async def satisfaction_report(storage: Storage, config: CentreConfig, first: dat
             **{f"reason_{code}": acc["reasons"].get(code, 0) for code in REASONS},
             "wait_dissatisfied_minutes": _mean(acc["waits"][True]), "wait_satisfied_minutes": _mean(acc["waits"][False]),
             "rating_index": satisfaction_index(acc["levels"]),
+            "dossiers_returned": acc["returned"], "dossiers_returned_on_time": acc["on_time"],
+            "returns_early": acc["early"], "returns_on_day": acc["on_day"], "returns_late": acc["late"],
         })
     return rows
 
 
-def satisfaction_csv(rows: list[dict[str, Any]]) -> bytes:
-    return table_csv(SATISFACTION_FIELDS, [[_cell(row[key]) for key, _, _ in SATISFACTION_FIELDS] for row in rows])
+async def refused_ratings(storage: Storage, first: date, last: date) -> list[dict[str, Any]]:
+    """Ratings refused over [first, last] by refusal code and source, most first (server/ratings.py)."""
+    cursor = await storage.db.execute(
+        "SELECT code, source, SUM(n) n FROM rating_refusals WHERE day BETWEEN ? AND ? GROUP BY code, source "
+        "ORDER BY n DESC, code, source", (first.isoformat(), last.isoformat()))
+    return [{"code": r["code"], "source": r["source"], "count": r["n"],
+             "name": REFUSAL_WORDS.get(r["code"], (r["code"], r["code"]))[0],
+             "name_en": REFUSAL_WORDS.get(r["code"], (r["code"], r["code"]))[1]} for r in await cursor.fetchall()]
+
+
+def satisfaction_csv(rows: list[dict[str, Any]], excel_vi: bool = False) -> bytes:
+    return table_csv(SATISFACTION_FIELDS, [[_cell(row[key]) for key, _, _ in SATISFACTION_FIELDS] for row in rows], excel_vi)
 
 
 def satisfaction_xlsx(rows: list[dict[str, Any]], title: str) -> bytes:

@@ -31,3 +31,6 @@ class TicketOut(BaseModel):
     held_until: str | None = None  # while a remote number's turn has come before its check-in
     token: str | None = None
     tracking_url: str | None = None
+    returns_dossier: str | None = None  # a results ticket: the dossier code the citizen came back for
+    appointment: str | None = None  # that dossier's appointment date (YYYY-MM-DD), shown on screen and ticket
+    return_days: int | None = None  # days after (>0) or before (<0) the appointment the citizen came

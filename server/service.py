@@ -168,6 +168,9 @@ class CentreService:
             "issued_at": ticket.issued_at.isoformat(),
             "called_at": ticket.called_at.isoformat() if ticket.called_at else None,
             "offline": ticket.offline,
+            "returns_dossier": ticket.returns_dossier,
+            "appointment": ticket.appointment.isoformat() if ticket.appointment else None,
+            "return_days": (self.config.service_day(ticket.issued_at) - ticket.appointment).days if ticket.appointment else None,
             "booking": ticket.booking,  # "remote", "appointment" or None (walk-in)
             "booking_id": ticket.booking_id,
             "checked_in": not ticket.awaiting,

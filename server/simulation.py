@@ -96,7 +96,33 @@ class Visitor:
     priority: str | None
     service_minutes: float
     walks_away: bool  # does not answer the calls (marked absent after the recalls)
-    rating: int | None
+    mood: float | None
+    """None: does not rate. Else a uniform draw that :func:`five_level` turns into a level once the
+    wait is known, so dissatisfaction rises with the wait the visitor actually had."""
+    by_phone: bool = False  # rates on the tracking page after leaving, not on the pad
+    reason_draw: float = 0.0
+
+
+DISSATISFIED_FLOOR = 0.04
+"""Share of visitors dissatisfied even with no wait (attitude, documents asked, guidance...)."""
+
+
+def five_level(mood: float, wait_minutes: float, reason_draw: float = 0.0) -> tuple[int, list[str]]:
+    """The province's five levels (5 rất hài lòng … 1 rất không hài lòng) and reasons for a
+    visitor of ``mood`` who waited ``wait_minutes``. The share below 'bình thường' climbs from
+    :data:`DISSATISFIED_FLOOR` towards 55 % as the wait passes 10 minutes (half-way at about 30
+    minutes more); a dissatisfied visitor who waited over 15 minutes names the wait, others one
+    of the other reasons. Deterministic in its inputs."""
+    dissatisfied = DISSATISFIED_FLOOR + 0.51 * (1 - math.exp(-max(0.0, wait_minutes - 10) / 30))
+    if mood < dissatisfied:
+        level = 1 if mood < dissatisfied * 0.35 else 2
+        others = ["attitude", "guidance", "documents", "other"]
+        reasons = ["wait"] if wait_minutes > 15 else []
+        if not reasons or reason_draw < 0.3:
+            reasons.append(others[int(reason_draw * len(others)) % len(others)])
+        return level, reasons
+    rest = (mood - dissatisfied) / (1 - dissatisfied)
+    return (3 if rest < 0.15 else 4 if rest < 0.5 else 5), []
 
 
 def _poisson(rng: random.Random, mean: float) -> int:
@@ -147,7 +173,8 @@ def day_visitors(config: CentreConfig, day: date, tickets_per_day: float, seed: 
                     priority=priority,
                     service_minutes=max(0.5, rng.expovariate(1.0 / group.service_minutes)),
                     walks_away=rng.random() < no_show_rate,
-                    rating=rng.choices([4, 3, 2, 1], [0.55, 0.3, 0.1, 0.05])[0] if rng.random() < rating_rate else None,
+                    mood=rng.random() if rng.random() < rating_rate else None,
+                    by_phone=rng.random() < 0.3, reason_draw=rng.random(),
                 ))
             minute += timedelta(minutes=1)
     visitors.sort(key=lambda v: v.at)
@@ -208,8 +235,8 @@ class DayLedger:
                 tally.no_shows += 1
             elif event.type == "ticket.expired":
                 tally.expired += 1
-            elif event.type == "feedback.recorded":
-                tally.ratings.append(int(event.data["rating"]))
+            elif event.type == "feedback.recorded":  # five levels; a four-face event keeps its words
+                tally.ratings.append(int(event.data.get("level") or int(event.data["rating"]) + 1))
 
     @staticmethod
     def _figures(tally: _Tally) -> dict[str, Any]:
@@ -225,7 +252,7 @@ class DayLedger:
             "satisfaction": {
                 "ratings": len(ratings),
                 "mean": round(sum(ratings) / len(ratings), 2) if ratings else None,
-                "satisfied_share": round(sum(1 for r in ratings if r >= 3) / len(ratings), 3) if ratings else None,
+                "satisfied_share": round(sum(1 for r in ratings if r >= 4) / len(ratings), 3) if ratings else None,
             },
         }
 
@@ -284,6 +311,9 @@ class Simulation:
     _next_visitor: int = field(default=0, init=False)
     _officers: list[_Officer] = field(default_factory=list, init=False)
     _by_ticket: dict[str, Visitor] = field(default_factory=dict, init=False)
+    _dossiers: list[tuple[date, str, str]] = field(default_factory=list, init=False)
+    """(day it is returned, code, ticket id) of the simulated dossiers not yet returned."""
+    _returned_for: date | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.service.listeners.append(self.ledger)
@@ -350,12 +380,30 @@ class Simulation:
             await self._change_day(now)
         if self.day is None:
             return
+        if self._returned_for != self.day and now >= self._sessions[0][0]:
+            await self._return_results(now)
         await self._arrivals(now)
         for officer in self._officers:
             for _ in range(MAX_CATCH_UP):
                 if officer.next_action > now:
                     break
                 await self._act(officer, now)
+
+    async def _receive_dossier(self, ticket: Any) -> None:
+        await _attach_and_plan(self, ticket)
+
+    async def _return_results(self, now: datetime) -> None:
+        """At the day's opening: the dossiers planned for return by today are returned (marked
+        'returned'), so the Decision 766 index sees on-time and late returns."""
+        from server.engine import Dossier
+
+        self._returned_for = self.day
+        assert self.day is not None
+        due = [d for d in self._dossiers if d[0] <= self.day]
+        self._dossiers = [d for d in self._dossiers if d[0] > self.day]
+        for _, code, ticket_id in due:
+            known = Dossier(code, ticket_id, "received")
+            await self.service.run(lambda e, t: e.set_dossier_status(code, "returned", t, known=known))
 
     async def _arrivals(self, now: datetime) -> None:
         while self._next_visitor < len(self._visitors) and self._visitors[self._next_visitor].at <= now:
@@ -433,16 +481,54 @@ class Simulation:
             officer.next_action = due + timedelta(minutes=1)
         elif ticket.status == CALLED:
             await self.service.run(lambda e, t: e.start(officer.counter, t))
+            await self._receive_dossier(ticket)
             visitor = officer.visitor
             minutes = visitor.service_minutes if visitor else self.service.config.group(ticket.group).service_minutes
             officer.next_action = due + timedelta(minutes=minutes)
         else:  # SERVING
             done = await self.service.run(lambda e, t: e.finish(officer.counter, t))
             visitor = self._by_ticket.get(done.id)
-            if visitor is not None and visitor.rating is not None:
-                await self.service.run(
-                    lambda e, t: (None, e.record_feedback(done.id, visitor.rating, "demo", officer.counter, t)))
+            if visitor is not None and visitor.mood is not None:
+                await _rate_once(self.service, done, visitor, officer.counter)
             officer.next_action = due + timedelta(minutes=officer.rng.uniform(0.2, 0.8))
+
+
+DOSSIER_LATE_SHARE = 0.12
+"""Share of simulated dossiers returned after their appointment (1-3 days late)."""
+
+
+async def _attach_and_plan(sim: "Simulation", ticket: Any) -> None:
+    """A procedure with a legal time (``legal_days`` > 0) hands in a dossier: attached with its
+    appointment (today + legal days), and a return day planned, most on or before it."""
+    group = sim.service.config.group(ticket.group)
+    if not group.legal_days or sim.day is None:
+        return
+    code = f"{sim.service.config.centre.id[:12]}-{sim.day:%y%m%d}-{ticket.number}"
+    appointment = sim.day + timedelta(days=group.legal_days)
+    await sim.service.run(lambda e, t: e.attach_dossier(ticket.id, code, t, appointment=appointment))
+    rng = random.Random(f"luot-demo:{sim.seed}:{code}")
+    late = rng.random() < DOSSIER_LATE_SHARE
+    sim._dossiers.append((appointment + timedelta(days=rng.randint(1, 3)) if late
+                          else appointment - timedelta(days=rng.randint(0, min(1, group.legal_days - 1))), code, ticket.id))
+
+
+async def _rate_once(service: Any, ticket: Any, visitor: Visitor, counter: int) -> None:
+    """One visitor's rating, through the same way in as the pad and the phone (server/ratings.py):
+    five levels with reasons from the wait the visitor had. A pad tapped twice (one in 40) sends
+    the rating again, which is refused and counted like any double tap."""
+    from server.ratings import rate
+
+    wait = (ticket.first_called_at - ticket.issued_at).total_seconds() / 60 if ticket.first_called_at else 0.0
+    level, reasons = five_level(visitor.mood, wait, visitor.reason_draw)
+    source, device, at_counter = ("track", None, None) if visitor.by_phone else ("pad", "demo", counter)
+    await rate(service, ticket.id, level, device=device, counter=at_counter, scale=5, reasons=reasons,
+               source=source, actor=device or "citizen")
+    if source == "pad" and visitor.reason_draw > 0.975:
+        try:
+            await rate(service, ticket.id, level, device=device, counter=at_counter, scale=5, reasons=reasons,
+                       source=source, actor=device or "citizen")
+        except QueueError:
+            pass  # refused and counted: what the month's report shows under refused ratings
 
 
 async def run_fast(sim: Simulation, clock: StepClock, stop: Callable[[], bool] = lambda: False) -> None:

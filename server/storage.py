@@ -286,6 +286,20 @@ MIGRATIONS: list[str] = [
         day TEXT NOT NULL
     );
     """,
+    # Issue 18: citizens coming back for a result (a results-group ticket from a dossier receipt),
+    # with the appointment the receipt promised and how many days early (<0) or late (>0) they came;
+    # and ratings the engine refused (counted per day, refusal code and source; no rating is kept).
+    """
+    CREATE TABLE dossier_returns (
+        ticket_id TEXT PRIMARY KEY, day TEXT NOT NULL, at TEXT NOT NULL, code TEXT NOT NULL,
+        appointment TEXT, days_off INTEGER
+    );
+    CREATE INDEX dossier_returns_day ON dossier_returns(day);
+    CREATE TABLE rating_refusals (
+        day TEXT NOT NULL, code TEXT NOT NULL, source TEXT NOT NULL, n INTEGER NOT NULL,
+        PRIMARY KEY (day, code, source)
+    );
+    """,
 ]
 
 
@@ -552,6 +566,9 @@ class Storage:
                  int(bool(d.get("offline"))), d.get("issued_at", at)),
             )
             self._bump(db, event, issued=1)
+            if d.get("returns_dossier"):
+                db.execute("INSERT INTO dossier_returns (ticket_id, day, at, code, appointment, days_off) VALUES (?, ?, ?, ?, ?, ?)",
+                           (d["ticket_id"], event.day, at, d["returns_dossier"], d.get("appointment"), d.get("return_days")))
         elif kind == "ticket.called":
             db.execute(
                 "UPDATE tickets SET status = 'called', counter = ?, officer = ?, calls = 1, "
@@ -606,6 +623,9 @@ class Storage:
                  d.get("scale") or 4, json.dumps(d.get("reasons") or []), d.get("dossier"), d.get("source") or "pad"),
             )
 
+        elif kind == "feedback.refused":
+            db.execute("INSERT INTO rating_refusals (day, code, source, n) VALUES (?, ?, ?, 1) "
+                       "ON CONFLICT (day, code, source) DO UPDATE SET n = n + 1", (event.day, d["code"], d.get("source") or "pad"))
         elif kind == "dossier.attached":
             db.execute(
                 "INSERT INTO dossiers (code, ticket_id, day, grp, status, attached_at, updated_at) "

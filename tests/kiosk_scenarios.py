@@ -307,6 +307,38 @@ def pad4(centre: CentreThread, out: Path, driver: Driver) -> dict[str, Any]:
             "screen_after": app.root.current}
 
 
+def results(centre: CentreThread, out: Path, driver: Driver) -> dict[str, Any]:
+    """A citizen coming back for a result: the USB scanner types a malformed QR (refused, nothing
+    issued), then the receipt's QR; the results ticket shows the appointment date."""
+    from datetime import date, timedelta
+
+    from kivy.core.window import Window
+
+    app = driver.app
+
+    def scan(text: str) -> None:  # what a USB scanner does: one key per character, then Enter
+        for char in text:
+            Window.dispatch("on_key_down", ord(char) if ord(char) < 128 else 0, 0, char, [])
+        Window.dispatch("on_key_down", 13, 40, None, [])
+        driver.pump(0.05)
+
+    driver.wait(lambda: app.root.current == "attract" and app.results_group == "khac", what="attract with results")
+    driver.shot("results-attract")
+    driver.tap(driver.screen().ids.results)
+    driver.wait(lambda: app.root.current == "return_scan", what="return screen")
+    scan("xin chào|a")
+    driver.wait(lambda: not app.busy and app.message.startswith("Không đọc được"), what="refusal shown")
+    driver.shot("results-refused")
+    refused_message, tickets_after_refusal = app.message, len(server_tickets(centre))
+    due = (date.fromisoformat(app.link.service_day()) + timedelta(days=3)).strftime("%d/%m/%Y")
+    scan(f"maHoSo=H29-261206-0007;maTTHC=1.001234;ngayHenTra={due}")
+    driver.wait(lambda: app.root.current == "ticket", what="results ticket")
+    driver.shot("results-ticket")
+    return {"refused": refused_message, "tickets_after_refusal": tickets_after_refusal, "server": server_tickets(centre),
+            "texts": driver.texts(), "due": due, "speech": app.ticket_speech(app.ticket),
+            "ticket": {"returns_dossier": app.ticket.returns_dossier, "appointment": app.ticket.appointment}}
+
+
 def checkin(centre: CentreThread, out: Path, driver: Driver) -> dict[str, Any]:
     """"Tôi có số hẹn / số trực tuyến": one remote number typed on the keypad, one appointment
     whose QR link a USB scanner types (with Enter) into the hidden field."""
@@ -396,7 +428,7 @@ def closing(centre: CentreThread, out: Path, driver: Driver) -> dict[str, Any]:
     return {"warned": warned, "booking": booking, "ticket_texts": driver.texts(), "server": server_tickets(centre)}
 
 
-SCENARIOS = {"checkin": checkin, "flow": flow, "guided": guided, "greeter": greeter, "offline": offline, "pad": pad, "pad4": pad4,
+SCENARIOS = {"results": results, "checkin": checkin, "flow": flow, "guided": guided, "greeter": greeter, "offline": offline, "pad": pad, "pad4": pad4,
              "closing": closing}
 
 
@@ -410,6 +442,13 @@ def main(name: str, out: Path) -> int:
         data = sample_data()
         data["centre"]["rating_scale"] = 4
         config = parse_config(data, "pad4")
+    if name == "results":  # a centre whose kiosk gives results tickets ([centre] results_group)
+        from luot.config import parse_config
+        from tests.engine_support import sample_data
+
+        data = sample_data()
+        data["centre"]["results_group"] = "khac"
+        config = parse_config(data, "results")
     clock = None
     if name in ("checkin", "closing"):  # bookings are taken 08:00-16:00 on working days: a Monday morning;
         from datetime import datetime, timezone  # closing: the same Monday at 16:20 (closes 16:30)

@@ -185,6 +185,17 @@ def test_a_centre_may_keep_the_four_faces(tmp_path: Path) -> None:
     assert result["screen_after"] == "thanks", "no reasons asked on the four faces"
 
 
+def test_a_scanned_receipt_gives_a_results_ticket_with_the_appointment_date(tmp_path: Path) -> None:
+    result = run_scenario("results", tmp_path)
+    assert result["refused"].startswith("Không đọc được mã QR") and result["tickets_after_refusal"] == 0
+    assert [t["group"] for t in result["server"]] == ["khac"], "one results ticket, nothing for the malformed QR"
+    assert result["ticket"] == {"returns_dossier": "H29-261206-0007",
+                                "appointment": "-".join(reversed(result["due"].split("/")))}
+    texts = " | ".join(bare(t) for t in result["texts"])
+    assert f"Ngày hẹn trả kết quả: {result['due']}" in texts and "Nhận kết quả hồ sơ H29-261206-0007" in texts
+    assert "Ngày hẹn trả kết quả: ngày" in result["speech"]
+
+
 def test_booking_check_in_by_typed_code_and_by_scanned_qr(tmp_path: Path) -> None:
     result = run_scenario("checkin", tmp_path)
     remote = result["remote"]

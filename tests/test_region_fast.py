@@ -306,3 +306,56 @@ def test_the_generated_open_file_limit_lets_every_centre_in(tmp_path: Path) -> N
     # Debian's 1,024 scaled down: a limit below the centres keeps some out; the generated one lets all in
     assert _connected_centres(conf, port, centres, 200) < 300
     assert _connected_centres(conf, port, centres, limit) == 300
+
+
+def test_centres_are_ranked_by_the_decision_766_index_whatever_the_event_order(pg: str) -> None:
+    """Issue 18: the province ranks centres by the same per-dossier index the centre reports.
+    c-a: 4 dossiers, none flagged (100 %); c-b: 4 dossiers, one rated dissatisfied and one returned
+    late (50 %); c-c: 2 dossiers, one still open past its appointment (50 %, fewer dossiers); c-d: none."""
+    now = datetime.now(timezone.utc)
+    today = now.astimezone(ZONE).date()
+    at = now - timedelta(minutes=30)
+    events: list[RegionEvent] = []
+
+    def ev(centre: str, kind: str, **data: Any) -> None:
+        events.append(RegionEvent(centre, f"{centre}-{len(events)}", kind, at, data, None, "http"))
+
+    plan = {"c-a": [(5, None, True)] * 4,
+            "c-b": [(5, None, True), (5, None, True), (2, None, True), (5, 2, True)],
+            "c-c": [(4, None, True), (None, None, False)]}
+    for centre, dossiers in plan.items():
+        for i, (level, late_days, returned) in enumerate(dossiers):
+            code, tid = f"HS-{centre}-{i}", f"t{centre}{i}"
+            appointment = today - timedelta(days=1)
+            ev(centre, "dossier.attached", ticket_id=tid, code=code, appointment=appointment.isoformat(), group="ho-tich")
+            if level is not None:
+                ev(centre, "feedback.recorded", ticket_id=tid, group="ho-tich", rating=max(1, level - 1), level=level, dossier=code)
+            if returned:  # returned the day before the appointment, or ``late_days`` after it
+                events.append(RegionEvent(centre, f"{centre}-{len(events)}", "dossier.status",
+                                          at - timedelta(days=2) + timedelta(days=late_days or 0),
+                                          {"code": code, "status": "returned", "ticket_id": tid}, None, "http"))
+    ev("c-d", "ticket.issued", ticket_id="tcd", group="ho-tich", number=1)
+    store = Store.connect(pg, ZONE)
+    store.create_schema()
+    store.register_centres((c, f"Phường {c}", f"Phường {c}") for c in ("c-a", "c-b", "c-c", "c-d"))
+    shuffled = list(events)
+    random.Random(18).shuffle(shuffled)  # ratings and returns may arrive before their dossier
+    assert store.store_batch(shuffled, [], []) == len(events)
+    store.close()
+
+    def ranking() -> dict[str, tuple[Any, Any, Any]]:
+        with psycopg.connect(pg) as conn:
+            conn.execute("SET TIME ZONE 'UTC'")
+            rows = figures(conn, now, ZONE, Thresholds(ZONE))["centres"]
+        return {r["centre"]: (r["index_766"], r["rank_766"], r["dossiers_30d"]) for r in rows}
+
+    expected = {"c-a": (100.0, 1, 4), "c-b": (50.0, 2, 4), "c-c": (50.0, 3, 2), "c-d": (None, None, 0)}
+    assert ranking() == expected
+    # a schema-2 database gets the table filled from the events it already holds
+    with psycopg.connect(pg, autocommit=True) as conn:
+        conn.execute("TRUNCATE dossiers")
+        conn.execute("UPDATE schema_version SET version = 2")
+    again = Store.connect(pg, ZONE)
+    again.create_schema()
+    again.close()
+    assert ranking() == expected

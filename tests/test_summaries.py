@@ -126,7 +126,8 @@ async def old_build_report(storage: Storage, first: date, last: date, by: str, p
             counts = ratings.get(key, {})
             rows.append({
                 "period": label, "from": a.isoformat(), "to": b.isoformat(), "key": key,
-                "issued": t["issued"], "called": called, "served": served, "no_show": no_show,
+                # per counter or officer, their tickets are the ones they called (issue 18: "0 issued")
+                "issued": t["issued"] if by == "group" else called, "called": called, "served": served, "no_show": no_show,
                 "mean_wait_minutes": round(t["wait_sum"] / called / 60, 2) if called else None,
                 "p90_wait_minutes": percentile_from_histogram(hist[key], 0.9) if key in hist else None,
                 "mean_service_minutes": round(t["service_sum"] / served / 60, 2) if served else None,

@@ -367,6 +367,14 @@ def test_wrapping_breaks_where_the_sense_breaks() -> None:
     assert lines == ["Thời gian chờ dự kiến:", "khoảng 15 phút"]
 
 
+def test_a_results_ticket_prints_its_dossier_and_appointment_date_and_still_scans(tmp_path) -> None:
+    plain = render_png(make_view())
+    results = render_png(make_view(returns_dossier="H29-261206-0007", appointment="2026-12-20"))
+    assert results.height > plain.height + 60  # the dossier line, the date in bold, its English
+    assert [r.text for r in qr_codes(results)] == [URL], "the QR holds the tracking link only, no dossier code"
+    results.save(tmp_path / "results-ticket.png")
+
+
 def test_the_greeters_checklist_is_printed_with_a_box_per_paper() -> None:
     """Issue 16: "Mang theo" on the paper, one tick box per document, in the PNG and the ESC/POS job."""
     papers = ("Tờ khai đăng ký kết hôn (hai bên có thể khai chung một tờ)", "Căn cước của hai bên nam, nữ")

@@ -15,6 +15,7 @@ from server.devices import DeviceRegistry, enrolment_text, format_code, qr_svg
 from server.http_common import (ApiError, Body, Principal, apply_registry, get_link, get_registry, get_service,
                                 manager, require, staff)
 from luot.protocol import Reason
+from server.ratings import rate
 from server.schemas import TicketOut
 from server.service import CentreService
 
@@ -22,7 +23,9 @@ router = APIRouter()  # tags per route: the device list is filed under reports
 
 
 class RatingFields(Body):
-    rating: int = Field(ge=1, le=5, description="with scale 5: 5 rất hài lòng, 4 hài lòng, 3 bình thường, "
+    # No bounds here: a level the form does not have is refused by the engine, which counts it
+    # (server/ratings.py); a schema refusal would go uncounted.
+    rating: int = Field(ge=-1000, le=1000, description="with scale 5: 5 rất hài lòng, 4 hài lòng, 3 bình thường, "
                                                 "2 không hài lòng, 1 rất không hài lòng; with scale 4 (the "
                                                 "four-face pad): 4 rất hài lòng, 3 hài lòng, 2 bình thường, 1 không hài lòng")
     scale: Literal[4, 5] = 4
@@ -55,8 +58,8 @@ class OfflineTicketBody(Body):
 @router.post("/api/v1/feedback", tags=["devices"])
 async def feedback(body: FeedbackBody, who: Annotated[Principal, Depends(require("pad"))],
                    service: Annotated[CentreService, Depends(get_service)]) -> dict[str, Any]:
-    await service.run(lambda e, now: (None, e.record_feedback(body.ticket_id, body.rating, who.id, who.counter, now,
-                                                              scale=body.scale, reasons=body.reasons)), actor=who.id)
+    await rate(service, body.ticket_id, body.rating, device=who.id, counter=who.counter, scale=body.scale,
+               reasons=body.reasons, source="pad", actor=who.id)
     return {"ok": True}
 
 
@@ -88,9 +91,8 @@ async def track_feedback(token: TrackToken, body: RatingFields,
     """The citizen's own rating from the tracking page (public: the unguessable token is the
     right to rate that one ticket; the engine refuses it before service and a second time)."""
     ticket = _tracked(service, token)
-    await service.run(lambda e, now: (None, e.record_feedback(ticket.id, body.rating, None, None, now,
-                                                              scale=body.scale, reasons=body.reasons, source="track")),
-                      actor="citizen")
+    await rate(service, ticket.id, body.rating, device=None, counter=None, scale=body.scale, reasons=body.reasons,
+               source="track", actor="citizen")
     return {"ok": True}
 
 

@@ -65,6 +65,7 @@ async def centre(service: Annotated[CentreService, Depends(get_service)]) -> dic
         "id": config.centre.id, "name": config.centre.name, "name_en": config.centre.name_en,
         "notice": config.centre.notice, "notice_en": config.centre.notice_en,
         "rating_scale": config.centre.rating_scale,
+        "results_group": config.centre.results_group,  # the kiosk offers a results ticket from a receipt
         "open_now": config.is_open(now), "day": config.service_day(now).isoformat(),
         "groups": [{**g.model_dump(include={"code", "letter", "name", "name_en", "description", "service_minutes",
                                             "legal_days", "documents"}),

@@ -11,7 +11,8 @@ from fastapi.responses import Response
 
 from luot.protocol import BOOKING_PRIVATE_FIELDS
 from server.http_common import ApiError, Principal, get_link, get_service, manager
-from server.reports import build_report, satisfaction_csv, satisfaction_report, satisfaction_xlsx, to_csv, to_xlsx
+from server.reports import (SatisfactionBy, build_report, refused_ratings, satisfaction_csv, satisfaction_report,
+                            satisfaction_xlsx, to_csv, to_xlsx)
 from server.service import CentreService
 
 router = APIRouter(tags=["reports"])
@@ -107,9 +108,12 @@ async def report(
 
 
 EXPORTS = {
-    "csv": ("text/csv; charset=utf-8", lambda rows, title: to_csv(rows)),
-    "xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", to_xlsx),
+    "csv": ("text/csv; charset=utf-8", lambda rows, title, excel_vi=False: to_csv(rows, excel_vi)),
+    "xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+             lambda rows, title, excel_vi=False: to_xlsx(rows, title)),
 }
+ExcelVi = Annotated[Literal["vi"] | None, Query(description="'vi': a CSV for Excel on Vietnamese Windows (';' between "
+                                                            "fields, ',' in decimals); default RFC 4180 commas")]
 
 
 @router.get("/api/v1/reports/export.{fmt}")
@@ -121,6 +125,7 @@ async def export(
     last: Last = None,
     by: By = "group",
     period: Period = "day",
+    excel: ExcelVi = None,
 ) -> Response:
     """The report as CSV (UTF-8 with BOM, for Excel) or as an Excel workbook; Vietnamese headings."""
     a, b, rows = await _report(service, first, last, by, period)
@@ -128,7 +133,7 @@ async def export(
     centre = service.config.centre
     title = f"{centre.name} — báo cáo {a.isoformat()} đến {b.isoformat()}"
     name = f"luot-{centre.id}-{by}-{period}-{a.isoformat()}-{b.isoformat()}.{fmt}"
-    return Response(render(rows, title), media_type=media_type,
+    return Response(render(rows, title, excel == "vi"), media_type=media_type,
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
@@ -138,14 +143,16 @@ async def satisfaction(
     service: Annotated[CentreService, Depends(get_service)],
     first: First = None,
     last: Last = None,
-    by: By = "group",
+    by: SatisfactionBy = "group",
 ) -> dict[str, Any]:
-    """Satisfaction the way the centre is judged, by group (procedure), counter or officer over
-    [from, to]: the Decision 766 per-dossier index, ratings by level, reasons, and the waits of
-    dissatisfied versus satisfied citizens; the last row (key ``*``) is the whole centre."""
+    """Satisfaction the way the centre is judged, by group (procedure), counter, officer or month
+    over [from, to]: the Decision 766 per-dossier index, ratings by level, reasons, the waits of
+    dissatisfied versus satisfied citizens, on-time returns and early/late comers; the last row
+    (key ``*``) is the whole centre. ``refused``: ratings refused in the range, by reason."""
     a, b = day_range(service, first, last)
     rows = await satisfaction_report(service.storage, service.config, a, b, by)
-    return {"from": a.isoformat(), "to": b.isoformat(), "by": by, "rows": rows}
+    return {"from": a.isoformat(), "to": b.isoformat(), "by": by, "rows": rows,
+            "refused": await refused_ratings(service.storage, a, b)}
 
 
 @router.get("/api/v1/reports/satisfaction.{fmt}")
@@ -155,12 +162,13 @@ async def satisfaction_export(
     service: Annotated[CentreService, Depends(get_service)],
     first: First = None,
     last: Last = None,
-    by: By = "group",
+    by: SatisfactionBy = "group",
+    excel: ExcelVi = None,
 ) -> Response:
     """The satisfaction report as CSV (UTF-8 with BOM) or XLSX, Vietnamese headings."""
     a, b = day_range(service, first, last)
     rows = await satisfaction_report(service.storage, service.config, a, b, by)
     centre = service.config.centre
-    body = satisfaction_csv(rows) if fmt == "csv" else satisfaction_xlsx(rows, f"{centre.name} — hài lòng {a} đến {b}")
+    body = satisfaction_csv(rows, excel == "vi") if fmt == "csv" else satisfaction_xlsx(rows, f"{centre.name} — hài lòng {a} đến {b}")
     name = f"luot-{centre.id}-hai-long-{by}-{a.isoformat()}-{b.isoformat()}.{fmt}"
     return Response(body, media_type=EXPORTS[fmt][0], headers={"Content-Disposition": f'attachment; filename="{name}"'})

@@ -2,6 +2,7 @@
 
 # No "from __future__ import annotations": FastAPI must see the real types used in Depends().
 
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path
@@ -9,6 +10,7 @@ from pydantic import Field
 
 from server.estimates import wait_view
 from server.http_common import ApiError, Body, Principal, get_service, require, staff
+from server.receipt import ReceiptError, parse_receipt
 from server.schemas import TicketOut
 from server.service import CentreService
 
@@ -25,6 +27,32 @@ async def issue(body: IssueBody, who: Annotated[Principal, Depends(require("kios
                 service: Annotated[CentreService, Depends(get_service)]) -> dict[str, Any]:
     """Issue the next number of a group. The answer comes only after the ticket is on disk."""
     ticket, view = await service.run_viewed(lambda e, now: e.issue(body.group, now, priority=body.priority, source=who.id),
+                                            actor=who.id)
+    return {**view, "token": ticket.token, "tracking_url": service.tracking_url(ticket.token)}
+
+
+class ReturnBody(Body):
+    receipt: str = Field(min_length=1, max_length=1000,
+                         description="the text of the dossier receipt's QR code as the kiosk's USB scanner types it, "
+                                     "or the dossier code the citizen typed (server/receipt.py)")
+
+
+@router.post("/api/v1/tickets/return", response_model=TicketOut, status_code=201)
+async def issue_return(body: ReturnBody, who: Annotated[Principal, Depends(require("kiosk", "officer", "manager"))],
+                       service: Annotated[CentreService, Depends(get_service)]) -> dict[str, Any]:
+    """A citizen coming back for a result: a ticket of the results group ([centre] results_group)
+    for the dossier on the receipt, with its appointment date (from the receipt, else from the
+    dossier Luot stored when it was received). A QR that is not a receipt is refused in plain
+    words and issues nothing."""
+    try:
+        receipt = parse_receipt(body.receipt)
+    except ReceiptError as error:
+        raise ApiError(422, "receipt_unreadable", error.message, error.message_en) from None
+    appointment = receipt.appointment
+    if appointment is None:
+        stored = await service.storage.dossier(receipt.code)
+        appointment = date.fromisoformat(stored["appointment"]) if stored and stored["appointment"] else None
+    ticket, view = await service.run_viewed(lambda e, now: e.issue_return(receipt.code, appointment, now, source=who.id),
                                             actor=who.id)
     return {**view, "token": ticket.token, "tracking_url": service.tracking_url(ticket.token)}
 

@@ -1,4 +1,5 @@
-/* A tiny bar chart in inline SVG: values per hour of the working day. No library. */
+/* A tiny bar chart in inline SVG: values per hour of the working day. No library.
+   options.integer: the values are counts, so the four axis steps are whole numbers. */
 "use strict";
 function barChart(container, points, options) {
   const opts = Object.assign({ color: "#0b4f8a", unit: "", label: "" }, options || {});
@@ -17,8 +18,13 @@ function barChart(container, points, options) {
     svg.append(node); return node;
   };
   const max = Math.max(4, ...points.map((p) => p.value || 0));
-  const nice = Math.pow(10, Math.floor(Math.log10(max)));
-  const ceil = Math.ceil(max / nice) * nice;
+  let ceil;
+  if (opts.integer) {  // counts: whole ticks (0, 2, 4, 6, 8 lượt), never "7.5 lượt"
+    ceil = Math.ceil(max / 4) * 4;
+  } else {
+    const nice = Math.pow(10, Math.floor(Math.log10(max)));
+    ceil = Math.ceil(max / nice) * nice;
+  }
   const plotW = W - left - right, plotH = H - top - bottom;
   for (let i = 0; i <= 4; i++) {
     const y = top + plotH - (plotH * i) / 4;

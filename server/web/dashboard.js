@@ -38,7 +38,14 @@
 
   async function loadStats() {
     try {
-      const [hourly, sat] = await Promise.all([api("GET", "/api/v1/stats/waiting?by=hour"), api("GET", "/api/v1/stats/satisfaction?by=group")]);
+      const [hourly, sat, judged] = await Promise.all([api("GET", "/api/v1/stats/waiting?by=hour"), api("GET", "/api/v1/stats/satisfaction?by=group"),
+        api("GET", "/api/v1/reports/satisfaction?by=group")]);
+      const centreRow = judged.rows.find((r) => r.key === "*");
+      $("#s-766").textContent = centreRow && centreRow.index_766 !== null ? String(centreRow.index_766).replace(".", ",") + " %" : "–";
+      $("#s-returns").textContent = centreRow ? `${centreRow.returns_early} / ${centreRow.returns_on_day} / ${centreRow.returns_late}` : "0 / 0 / 0";
+      const refused = judged.refused.reduce((s, r) => s + r.count, 0);
+      $("#s-refused").textContent = refused;
+      $("#s-refused").title = judged.refused.map((r) => `${r.name}: ${r.count}`).join("; ");
       const byHour = {};
       for (const r of hourly.rows) {
         const h = byHour[r.hour] || (byHour[r.hour] = { called: 0, waitSum: 0, served: 0, serviceSum: 0 });
@@ -50,7 +57,7 @@
       const points = (f) => Array.from({ length: last - first + 1 }, (_, i) => ({ hour: first + i, value: byHour[first + i] ? f(byHour[first + i]) : null }));
       barChart($("#chart-wait"), points((h) => h.called ? h.waitSum / h.called : null), { unit: " phút", label: "Thời gian chờ trung bình theo giờ" });
       barChart($("#chart-service"), points((h) => h.served ? h.serviceSum / h.served : null), { unit: " phút", color: "#146c2e", label: "Thời gian phục vụ trung bình theo giờ" });
-      barChart($("#chart-served"), points((h) => h.served), { color: "#8a5300", label: "Số lượt phục vụ theo giờ" });
+      barChart($("#chart-served"), points((h) => h.served), { color: "#8a5300", unit: " lượt", integer: true, label: "Số lượt phục vụ theo giờ" });
       $("#s-served").textContent = hourly.rows.reduce((s, r) => s + r.served, 0);
       let n = 0, sum = 0;
       for (const r of sat.rows) if (r.index !== null) { n += r.responses; sum += r.index * r.responses; }
@@ -100,7 +107,7 @@
 
   stream((update) => {
     snapshot = update.snapshot; receivedAt = Date.now(); render();
-    if (update.events.some((e) => /^(ticket\.(called|finished|no_show|issued)|feedback\.recorded)$/.test(e.type))) statsSoon();
+    if (update.events.some((e) => /^(ticket\.(called|finished|no_show|issued)|feedback\.(recorded|refused)|dossier\.\w+)$/.test(e.type))) statsSoon();
   });
   loadStats(); loadDevices();
   setInterval(render, 15000); setInterval(loadStats, 60000); setInterval(loadDevices, 30000);

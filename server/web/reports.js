@@ -1,4 +1,5 @@
-/* Reports: per day or week by group, counter or officer, with CSV and XLSX downloads. */
+/* Reports: per day or week by group, counter or officer; satisfaction as Decision 766 counts it by
+   group, counter, officer or month, with the ratings refused; CSV and XLSX downloads. */
 "use strict";
 (async () => {
   const { api, $, el, showError, signIn } = Luot;
@@ -9,11 +10,22 @@
   form.to.value = centre.day;
   const start = new Date(centre.day + "T00:00:00Z"); start.setUTCDate(start.getUTCDate() - 6);
   form.from.value = start.toISOString().slice(0, 10);
+  const REASON = { wait: "chờ lâu", attitude: "thái độ", guidance: "hướng dẫn", documents: "giấy tờ", other: "khác" };
   const fmt = (v) => (v === null || v === undefined ? "–" : String(Math.round(v * 10) / 10).replace(".", ","));
   async function show() {
     const q = new URLSearchParams({ from: form.from.value, to: form.to.value, by: form.by.value, period: form.period.value });
-    $("#csv").href = "/api/v1/reports/export.csv?" + q; $("#xlsx").href = "/api/v1/reports/export.xlsx?" + q;
+    $("#csv").href = "/api/v1/reports/export.csv?excel=vi&" + q;  // Vietnamese Excel: ";" and decimal ","
+    $("#xlsx").href = "/api/v1/reports/export.xlsx?" + q;
     showError(null);
+    // whatever the answer, the tables must not keep the previous range's figures under an error
+    const empty = (id, cols, vi, en) => $(id).replaceChildren(el("tr", {}, el("td", { colspan: cols }, vi, " ", el("span", { class: "en", lang: "en" }, en))));
+    empty("#rows", 10, "Đang tải…", "Loading…"); empty("#s766", 15, "Đang tải…", "Loading…"); $("#refused").replaceChildren();
+    if (form.from.value && form.to.value && form.from.value > form.to.value) {
+      empty("#rows", 10, "Không có kết quả.", "No results.");
+      empty("#s766", 15, "Không có kết quả.", "No results.");
+      showError({ message: "Khoảng ngày không hợp lệ: \"Từ ngày\" phải trước hoặc bằng \"Đến ngày\".", en: "Invalid range: From must not be after To." });
+      return;
+    }
     try {
       const data = await api("GET", "/api/v1/reports?" + q);
       $("#rows").replaceChildren(...data.rows.map((r) => el("tr", {},
@@ -23,18 +35,28 @@
         el("td", { class: "num" }, fmt(r.mean_service_minutes)), el("td", { class: "num" }, fmt(r.no_show_rate)),
         el("td", { class: "num" }, fmt(r.satisfaction_index)))));
       if (!data.rows.length) $("#rows").append(el("tr", {}, el("td", { colspan: 10 }, "Không có số liệu trong khoảng này. ", el("span", { class: "en", lang: "en" }, "No data in this range."))));
-      const sq = new URLSearchParams({ from: form.from.value, to: form.to.value, by: form.by.value });
-      $("#s766-csv").href = "/api/v1/reports/satisfaction.csv?" + sq; $("#s766-xlsx").href = "/api/v1/reports/satisfaction.xlsx?" + sq;
+      const sq = new URLSearchParams({ from: form.from.value, to: form.to.value, by: $("#s766-by").value });
+      $("#s766-csv").href = "/api/v1/reports/satisfaction.csv?excel=vi&" + sq; $("#s766-xlsx").href = "/api/v1/reports/satisfaction.xlsx?" + sq;
       const judged = await api("GET", "/api/v1/reports/satisfaction?" + sq);
       $("#s766").replaceChildren(...judged.rows.map((r) => el("tr", {},
         el("th", { scope: "row" }, r.name), el("td", { class: "num" }, r.dossiers), el("td", { class: "num" }, r.dossiers_dissatisfied),
         el("td", { class: "num" }, r.dossiers_overdue), el("td", { class: "num" }, fmt(r.index_766)), el("td", { class: "num" }, r.responses),
         ...[5, 4, 3, 2, 1].map((l) => el("td", { class: "num" }, r["level_" + l])),
-        el("td", { class: "num" }, fmt(r.wait_dissatisfied_minutes) + " / " + fmt(r.wait_satisfied_minutes)))));
-      if (!judged.rows.length) $("#s766").append(el("tr", {}, el("td", { colspan: 12 }, "Chưa có hồ sơ hay đánh giá trong khoảng này.")));
-    } catch (e) { showError(e); }
+        el("td", { class: "num" }, fmt(r.wait_dissatisfied_minutes) + " / " + fmt(r.wait_satisfied_minutes)),
+        el("td", { class: "num" }, r.dossiers_returned_on_time + " / " + r.dossiers_returned),
+        el("td", { class: "num" }, `${r.returns_early} / ${r.returns_on_day} / ${r.returns_late}`),
+        el("td", {}, ["wait", "attitude", "guidance", "documents", "other"].filter((k) => r["reason_" + k])
+          .map((k) => REASON[k] + " " + r["reason_" + k]).join(", ") || "–"))));
+      if (!judged.rows.length) $("#s766").append(el("tr", {}, el("td", { colspan: 15 }, "Chưa có hồ sơ hay đánh giá trong khoảng này.")));
+      $("#refused").replaceChildren(...(judged.refused.length ? judged.refused.map((r) =>
+        el("li", {}, `${r.name} (${r.source === "track" ? "trang theo dõi" : "bảng đánh giá"}): `, el("strong", {}, r.count), " ",
+          el("span", { class: "en", lang: "en" }, r.name_en))) : [el("li", {}, "Không có. ", el("span", { class: "en", lang: "en" }, "None."))]));
+    } catch (e) {
+      empty("#rows", 10, "Không có kết quả.", "No results."); empty("#s766", 15, "Không có kết quả.", "No results.");
+      showError(e);
+    }
   }
   form.onsubmit = (ev) => { ev.preventDefault(); show(); };
-  for (const input of form.querySelectorAll("select")) input.onchange = show;
+  for (const input of document.querySelectorAll("#filter select, #s766-by")) input.onchange = show;
   show();
 })();

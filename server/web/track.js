@@ -67,6 +67,14 @@
     (v.dossiers || []).forEach(function (d) {
       var h = document.createElement("p"); h.innerHTML = ""; h.appendChild(document.createTextNode("Mã hồ sơ: "));
       var b = document.createElement("strong"); b.textContent = d.code; h.appendChild(b); list.appendChild(h);
+      if (d.appointment) {  // the receipt's promise, followed to its date
+        var due = document.createElement("p"); due.className = "due";
+        var parts = d.appointment.split("-"), left = d.days_left;
+        var when = left === null || left === undefined ? "" : left > 0 ? " (còn " + left + " ngày)" : left === 0 ? " (hôm nay)" : " (đã quá hẹn " + (-left) + " ngày)";
+        due.textContent = "Hẹn trả kết quả: " + parts[2] + "/" + parts[1] + "/" + parts[0] + when;
+        if (left !== null && left !== undefined && left < 0) due.className += " late";
+        list.appendChild(due);
+      }
       var ol = document.createElement("ol");
       d.timeline.forEach(function (step, i) {
         var li = document.createElement("li"); if (i === d.timeline.length - 1) li.className = "now";

@@ -1,0 +1,97 @@
+"""The manager's pages after issue 18, in a real headless Chromium against a real centre: whole
+ticks on the "served per hour" chart, the Decision 766 index, refused ratings and early/late
+returns on the dashboard; weeks as "Tuần 49 (…)"; a backwards range clears the old results; and
+on a phone (390x844) the status pills stay on one line and report columns keep a readable width.
+One centre and one browser for the whole module. Screenshots: $LUOT_SCREENSHOT_DIR or tmp."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+
+from tests.helpers.centre import ManualClock, device_auth, running_centre, staff_auth
+from tests.test_ratings_refused_and_returns import results_config
+from tests.test_web_pages import ARGS, CHROMIUM, DESKTOP, PHONE, shots_dir
+
+playwright_api = pytest.importorskip("playwright.async_api")
+pytestmark = pytest.mark.asyncio
+
+
+async def manager_page(browser, base_url: str, viewport: dict, path: str):
+    page = await (await browser.new_context(viewport=viewport)).new_page()
+    await page.goto(f"{base_url}{path}")
+    await page.fill("input[name=username]", "quanly")
+    await page.fill("input[name=password]", "matkhau-123")
+    await page.click("#login-form button[type=submit]")
+    await playwright_api.expect(page.locator("#app")).to_be_visible()
+    return page
+
+
+async def test_dashboard_and_reports_read_right_on_desktop_and_phone(tmp_path) -> None:
+    expect = playwright_api.expect
+    clock = ManualClock()
+    async with running_centre(tmp_path, config=results_config(), clock=clock) as centre, \
+            httpx.AsyncClient(base_url=centre.base_url) as http, playwright_api.async_playwright() as pw:
+        kiosk, officer, pad = device_auth(centre, "kiosk-1"), await staff_auth(centre), device_auth(centre, "pad-1")
+        await staff_auth(centre, "quanly", "manager")
+        await http.post("/api/v1/counters/1/open", headers=officer)
+        for n in range(7):  # seven served in one hour: the old axis read 1.8, 3.5, 5.3 ("7.5 lượt" style)
+            ticket = (await http.post("/api/v1/tickets", json={"group": "ho-tich"}, headers=kiosk)).json()
+            for step in ("call-next", "start"):
+                await http.post(f"/api/v1/counters/1/{step}", headers=officer)
+            if n == 0:
+                await http.post(f"/api/v1/tickets/{ticket['id']}/dossier", headers=officer,
+                                json={"code": "H29-000-0100", "appointment": clock().date().isoformat()})
+            clock.advance(minutes=5)
+            await http.post("/api/v1/counters/1/finish", headers=officer)
+            await http.post("/api/v1/feedback", headers=pad, json={"ticket_id": ticket["id"], "rating": 2 if n == 1 else 5,
+                                                                    "scale": 5, "reasons": ["wait"] if n == 1 else []})
+        again = await http.post("/api/v1/feedback", headers=pad, json={"ticket_id": ticket["id"], "rating": 5, "scale": 5})
+        assert again.status_code == 409
+        late = await http.post("/api/v1/tickets/return", headers=kiosk, json={"receipt": "maHoSo=H29-000-0100;ngayHenTra=01/01/2026"})
+        assert late.status_code == 201
+        shots = shots_dir(tmp_path)
+        chromium = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = await manager_page(chromium, centre.base_url, DESKTOP, "/dashboard")
+            await expect(page.locator("#chart-served svg rect")).to_have_count(1)
+            ticks = await page.locator("#chart-served svg text").all_text_contents()
+            numbers = [t for t in ticks if re.fullmatch(r"[\d.,]+", t)]
+            assert numbers and all(re.fullmatch(r"\d+", t) for t in numbers), numbers
+            await expect(page.locator("#s-refused")).to_have_text("1")
+            await expect(page.locator("#s-766")).to_have_text("100 %")
+            await expect(page.locator("#s-returns")).to_have_text("0 / 0 / 1")
+            await page.screenshot(path=str(shots / "dashboard-ratings-desktop.png"), full_page=True)
+
+            phone = await manager_page(chromium, centre.base_url, PHONE, "/dashboard")
+            await expect(phone.locator("#counters .badge").first).to_be_visible()
+            overflow = await phone.evaluate("document.documentElement.scrollWidth")
+            assert overflow <= PHONE["width"], f"the page scrolls sideways: {overflow}px"
+            for pill in await phone.locator("#counters .badge").all():
+                box = await pill.bounding_box()
+                assert box and box["height"] < 30 and box["x"] + box["width"] <= PHONE["width"], box  # one line, on screen
+            await phone.screenshot(path=str(shots / "dashboard-phone.png"), full_page=True)
+
+            report = await manager_page(chromium, centre.base_url, PHONE, "/reports")
+            await report.select_option("#filter select[name=period]", "week")
+            await expect(report.locator("#rows tr").first).to_contain_text("Tuần ")
+            assert "-W" not in await report.locator("#rows").inner_text()
+            await report.select_option("#s766-by", "month")
+            await expect(report.locator("#s766 tr").first).to_contain_text("Tháng ")
+            await expect(report.locator("#refused")).to_contain_text("Đánh giá lần thứ hai")
+            widths = await report.locator("#rows").evaluate(
+                "b => [...b.closest('table').querySelectorAll('thead th')].map(th => th.getBoundingClientRect().width)")
+            assert min(widths) >= 60, f"squeezed report columns on a phone: {widths}"
+            await report.screenshot(path=str(shots / "reports-phone.png"), full_page=True)
+            # a backwards range: the error, and none of the old figures under it
+            await report.fill("#filter input[name=from]", clock().date().isoformat())
+            await report.fill("#filter input[name=to]", "2020-01-01")
+            await report.click("#filter button[type=submit]")
+            await expect(report.locator("#error")).to_be_visible()
+            assert "Tuần" not in await report.locator("#rows").inner_text()
+            assert "Tháng" not in await report.locator("#s766").inner_text()
+            await report.screenshot(path=str(shots / "reports-backwards-phone.png"), full_page=True)
+        finally:
+            await chromium.close()

@@ -469,6 +469,77 @@ def at_size(size: int, args: argparse.Namespace) -> None:
         next(gen, None)
 
 
+# ----------------------------------------------------------------------------- C: the write path alone
+def store_class(rev: str) -> Any:
+    """region.store.Store as it is, or (``rev``: a git revision) as it was then, to time before and after
+    on the same machine in the same run."""
+    if rev == "HEAD+":
+        return Store
+    import importlib.util
+
+    source = subprocess.run(["git", "show", f"{rev}:region/store.py"], capture_output=True, text=True, check=True,
+                            cwd=Path(__file__).resolve().parents[1]).stdout
+    path = Path(tempfile.mkdtemp(prefix="luot-bench-store-")) / "old_store.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location(f"old_store_{rev.replace('^', '_')}", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module.Store
+
+
+def write_path(args: argparse.Namespace) -> None:
+    """The writer thread's work without MQTT: ``--write-centres`` centres' working day (each ticket's
+    events, in time order as they arrive live), ``BATCH_MAX`` a batch, through Store.store_batch;
+    then every batch again (repeats, as after a redelivery). Per store version (``--write-revs``)."""
+    from region.ingest import BATCH_MAX
+    from region.validate import RegionEvent
+    from tests.helpers.region import maintained_match_events
+
+    rng = random.Random(19)
+    _, opening, reading = working_day(ZONE)
+    events: list[RegionEvent] = []
+    for c in range(args.write_centres):
+        for at in day_arrivals(args.tickets, opening, rng):
+            for kind, when, data in ticket_story(0, at, rng):
+                if when <= reading:
+                    events.append(RegionEvent(f"c{c:04d}", f"w-{len(events)}", kind, when, data, None, "mqtt"))
+    events.sort(key=lambda e: e.at)
+    events = events[:args.write_events]
+    for rev in args.write_revs.split(","):
+        cls = store_class(rev.strip())
+        gen = scratch_database()
+        dsn = next(gen)
+        try:
+            try:
+                store = cls.connect(dsn, ZONE)
+                store.create_schema(reading)
+            except TypeError:  # before the maintained tables: no time zone
+                store = cls.connect(dsn)
+                store.create_schema()
+            store.register_centres((f"c{i:04d}", f"Phường {i}", f"Phường {i}") for i in range(args.write_centres))
+            batches = [events[i:i + BATCH_MAX] for i in range(0, len(events), BATCH_MAX)]
+            started, cpu = time.perf_counter(), time.process_time()
+            new = sum(store.store_batch(batch, [], []) for batch in batches)
+            seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+            started = time.perf_counter()
+            again = sum(store.store_batch(batch, [], []) for batch in batches)
+            repeat_seconds = time.perf_counter() - started
+            stored = int(store.conn.execute("SELECT count(*) FROM events").fetchone()[0])
+            checked = None
+            if rev.strip() == "HEAD+":
+                maintained_match_events(dsn)  # raises if a maintained row disagrees with the events
+                checked = "maintained tables equal the events"
+            emit("write_path", store=rev.strip(), centres=args.write_centres, events=len(events), batch=BATCH_MAX,
+                 new=new, stored=stored, lost=len(events) - stored, doubled=stored - new + again,
+                 events_per_s=round(len(events) / seconds), writer_cpu_s=round(cpu, 2),
+                 repeats_per_s=round(len(events) / repeat_seconds), check=checked)
+            store.close()
+        finally:
+            next(gen, None)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--live-centres", type=int, default=126, help="part A: centres publishing (0: skip part A)")
@@ -483,8 +554,14 @@ def main() -> None:
     parser.add_argument("--before-max", type=int, default=100_000, help="part B: time the old statements up to this size")
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--only-after", action="store_true", help="part B: skip the old statements (they take minutes at 3,321)")
+    parser.add_argument("--write-events", type=int, default=0, help="part C: events through the write path alone (0: skip)")
+    parser.add_argument("--write-centres", type=int, default=126, help="part C: centres the events come from")
+    parser.add_argument("--write-revs", default="HEAD+",
+                        help="part C: store versions, comma-separated: HEAD+ (the working tree) or git revisions")
     args = parser.parse_args()
     emit("machine", **machine_state())
+    if args.write_events:
+        write_path(args)
     if args.live_centres:
         live(args)
     for size in [int(s) for s in args.sizes.split(",") if s.strip()]:

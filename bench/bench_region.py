@@ -62,7 +62,7 @@ from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 from luot.protocol import Topics, encode  # noqa: E402
 from region.bridge import write_regional_broker  # noqa: E402
 from region.ingest import Ingest  # noqa: E402
-from region.report import figures, slow_figures  # noqa: E402
+from region.report import figures, recent_figures, slow_figures  # noqa: E402
 from region.settings import CentreAccess, CentreEntry, Region, RegionInfo, RegionSettings  # noqa: E402
 from region.store import Store  # noqa: E402
 from region.warnings import Thresholds  # noqa: E402
@@ -198,15 +198,18 @@ def viewers_process(url: str, auth: tuple[str, str], count: int, stop: Any, out:
                     if stop.is_set():
                         return
                     if '"changed": true' in line:
+                        started = time.perf_counter()
                         data = web.get("/api/overview").json()
+                        answer_ms.append((time.perf_counter() - started) * 1000)
                         reloads[index] += 1
                         query_ms.append(data.get("query_ms", 0.0))
 
+    answer_ms: list[float] = []
     threads = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(count)]
     for thread in threads:
         thread.start()
     stop.wait()
-    out.put((sum(reloads), min(reloads) if reloads else 0, query_ms))
+    out.put((sum(reloads), min(reloads) if reloads else 0, query_ms, answer_ms))
 
 
 def stored_count(dsn: str, tag: str) -> int:
@@ -260,7 +263,7 @@ def live_pass(args: argparse.Namespace, port: int, dsn: str, secrets: dict[str, 
     figures_ = {}
     if watch is not None:
         stop.set()
-        reloads, fewest, query_ms = watch_out.get(timeout=120)
+        reloads, fewest, query_ms, _ = watch_out.get(timeout=120)
         watch.join(30)
         figures_ = {"viewer_reloads": reloads, "fewest_reloads_of_a_viewer": fewest,
                     "snapshot_query_ms_median": round(statistics.median(query_ms), 1) if query_ms else None}
@@ -274,11 +277,30 @@ def live_pass(args: argparse.Namespace, port: int, dsn: str, secrets: dict[str, 
             "wall_seconds": round(done - t0, 1), **figures_}
 
 
-def live(args: argparse.Namespace) -> None:
+def bench_region(ids: list[str], secrets: dict[str, str], work: Path) -> Region:
+    """A region of these centres (no centre servers behind them: the HTTP catch-up stays off)."""
+    settings = RegionSettings(region=RegionInfo(id="bench", name="Bench"),
+                              centres=[CentreEntry(id=c, name=c, api="http://127.0.0.1:9", credentials="-") for c in ids])
+    return Region(settings, work, {c: CentreAccess(c, c, "", "http://127.0.0.1:9", c, secrets[c], "region", "-") for c in ids},
+                  {"aggregator": "agg-secret", "tinh": "bench-dashboard"})
+
+
+def serve_dashboard(region: Region, dsn: str, changed: Any, clock: Any = None) -> tuple[Any, int]:
+    """The province dashboard on a free port, as ``luot region`` serves it; (server, port)."""
     import uvicorn
 
     from region.dashboard import create_app
 
+    app = create_app(region, dsn, changed, **({"clock": clock} if clock else {}))
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
+    threading.Thread(target=server.run, daemon=True).start()
+    wait_until(lambda: server.started, 20, "the dashboard")
+    server.app_state = app.state
+    return server, port
+
+
+def live(args: argparse.Namespace) -> None:
     gen = scratch_database()
     dsn = next(gen)
     work = Path(tempfile.mkdtemp(prefix="luot-bench-region-"))
@@ -290,18 +312,11 @@ def live(args: argparse.Namespace) -> None:
     broker = RegionalBroker.__new__(RegionalBroker)
     broker.conf, broker.port, broker.proc = conf, port, None
     broker.start()
-    settings = RegionSettings(region=RegionInfo(id="bench", name="Bench"),
-                              centres=[CentreEntry(id=c, name=c, api="http://127.0.0.1:9", credentials="-") for c in ids])
-    region = Region(settings, work, {c: CentreAccess(c, c, "", "http://127.0.0.1:9", c, secrets[c], "region", "-") for c in ids},
-                    {"aggregator": "agg-secret", "tinh": "bench-dashboard"})
+    region = bench_region(ids, secrets, work)
     ingest = Ingest(region, dsn, "127.0.0.1", port, catch_up_seconds=0)
     ingest.start()
     wait_until(ingest.connected.is_set, 10, "aggregator connected")
-    http_port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(region, dsn, ingest.changed), host="127.0.0.1", port=http_port,
-                                           log_level="warning", access_log=False))
-    threading.Thread(target=server.run, daemon=True).start()
-    wait_until(lambda: server.started, 20, "the dashboard")
+    server, http_port = serve_dashboard(region, dsn, ingest.changed)
     _, opening, _ = working_day(ZONE)
     try:
         emit("intake", centres=args.live_centres, tickets_per_centre_day=args.tickets,
@@ -373,6 +388,12 @@ FROM centres c, unnest(%(groups)s::text[]) AS g(grp),
      generate_series(%(today)s::date - %(days)s, %(today)s::date - 1, interval '1 day') AS d
 """
 
+HISTORY_DAILY_CENTRE = """
+INSERT INTO daily_centre (centre, day, issued, called, wait_sum, wait_max, served, no_show, cancelled, ratings, rating_sum, wait_hist)
+SELECT c.centre, d::date, 400, 400, 400 * 600, 1800, 350, 50, 0, 200, 650, array_fill(10, ARRAY[30]) || array_fill(5, ARRAY[20])
+FROM centres c, generate_series(%(today)s::date - %(days)s, %(today)s::date - 1, interval '1 day') AS d
+"""
+
 # The previous region/report.py's statements (reading the day's events and 30 days of hourly rows),
 # kept here only to time "before" on the same database as "after".
 BEFORE_SQL = {
@@ -416,6 +437,52 @@ def timed(fn: Any, runs: int, cpu: list[float] | None = None) -> tuple[float, fl
     return round(statistics.median(times), 1), round(max(times), 1)
 
 
+def encode_snapshot(result: dict[str, Any]) -> tuple[bytes, bytes]:
+    """What the dashboard does with each snapshot: JSON once, gzip once (region.dashboard)."""
+    import gzip
+
+    from region.dashboard import GZIP_LEVEL, _iso
+
+    body = json.dumps(result, ensure_ascii=False, default=_iso).encode("utf-8")
+    return body, gzip.compress(body, GZIP_LEVEL)
+
+
+def viewers_at(dsn: str, size: int, reading: datetime, count: int, seconds: float) -> dict[str, Any]:
+    """``count`` open pages on the real dashboard over this database for ``seconds``, a commit
+    signalled every 0.5 s (a busy intake): each page reloads on every "changed" line, as the page
+    does. The server's CPU (this process: uvicorn, the snapshot) is what the viewers take from a
+    box that also ingests."""
+    from region.live import ChangeSignal
+
+    ids = [f"c{i:04d}" for i in range(size)]
+    region = bench_region(ids, {c: c for c in ids}, Path(tempfile.mkdtemp(prefix="luot-bench-view-")))
+    changed = ChangeSignal()
+    server, port = serve_dashboard(region, dsn, changed, clock=lambda: reading)
+    out: mp.Queue[Any] = mp.Queue()
+    stop = mp.Event()
+    watch = mp.Process(target=viewers_process, args=(f"http://127.0.0.1:{port}", ("tinh", "bench-dashboard"), count, stop, out))
+    watch.start()
+    time.sleep(2)  # the pages open
+    snapshot = server.app_state.snapshot
+    before, cpu, started = snapshot.computations, time.process_time(), time.monotonic()
+    while time.monotonic() - started < seconds:
+        changed.set()
+        time.sleep(0.5)
+    stop.set()
+    cpu, elapsed = time.process_time() - cpu, time.monotonic() - started
+    computations = snapshot.computations - before
+    reloads, fewest, query_ms, answer_ms = out.get(timeout=120)
+    watch.join(30)
+    server.should_exit = True
+    answer_ms.sort()
+    q = lambda p: round(answer_ms[min(len(answer_ms) - 1, int(p * len(answer_ms)))], 1) if answer_ms else None  # noqa: E731
+    return {"viewers": count, "seconds": round(elapsed, 1), "reloads": reloads, "fewest_reloads_of_a_viewer": fewest,
+            "snapshot_computations": computations,
+            "snapshot_query_ms_median": round(statistics.median(query_ms), 1) if query_ms else None,
+            "overview_answer_ms_p50": q(0.5), "overview_answer_ms_p99": q(0.99),
+            "dashboard_process_cpu_share_of_a_core": round(cpu / elapsed, 3)}
+
+
 def at_size(size: int, args: argparse.Namespace) -> None:
     today, opening, reading = working_day(ZONE)
     day_start = datetime.combine(today, datetime.min.time(), ZONE)
@@ -434,24 +501,35 @@ def at_size(size: int, args: argparse.Namespace) -> None:
         conn.execute(TODAY_HOURLY)
         conn.execute(HISTORY_HOURLY, params)
         conn.execute(HISTORY_DAILY, {**params, "days": args.history_days})
+        conn.execute(HISTORY_DAILY_CENTRE, {**params, "days": args.history_days})
         with conn.transaction():
             store.rebuild_maintained(reading, since=today)
         conn.execute("VACUUM ANALYZE")
         counts = {name: int(conn.execute(f"SELECT count(*) FROM {name}").fetchone()[0])
-                  for name in ("events", "hourly", "daily", "recent", "tickets_now", "now_groups")}
+                  for name in ("events", "hourly", "daily", "daily_centre", "recent", "tickets_now", "now_groups")}
         generated = round(time.perf_counter() - t, 1)
         size_db = conn.execute("SELECT pg_size_pretty(pg_database_size(current_database()))").fetchone()[0]
         thresholds = Thresholds(ZONE)
         with psycopg.connect(dsn) as read:
             read.execute("SET TIME ZONE 'UTC'")
             slow = slow_figures(read, reading, ZONE)
-            result = figures(read, reading, ZONE, thresholds, slow=slow)
+            recent = recent_figures(read, reading, ZONE, thresholds)
+            result = figures(read, reading, ZONE, thresholds, slow=slow, recent=recent)
             sql_ms: list[float] = []
             cpu_ms: list[float] = []
-            after = timed(lambda: sql_ms.append(figures(read, reading, ZONE, thresholds, slow=slow)["sql_ms"]), args.runs, cpu_ms)
+            after = timed(lambda: sql_ms.append(figures(read, reading, ZONE, thresholds, slow=slow, recent=recent)["sql_ms"]),
+                          args.runs, cpu_ms)
+            encode_cpu: list[float] = []
+            encoded = timed(lambda: encode_snapshot(result), args.runs, encode_cpu)
+            recent_ms = timed(lambda: recent_figures(read, reading, ZONE, thresholds), args.runs)
             slow_ms = timed(lambda: slow_figures(read, reading, ZONE), max(1, args.runs // 2))
             old = {"day": day_start, "month": day_start - timedelta(days=30), "window": reading - timedelta(minutes=30),
                    "hour": reading - timedelta(hours=1)}
+            previous = None
+            if args.previous_rev:  # the same refresh as the previous region/report.py did it, on this data
+                module = old_module(args.previous_rev, "region/report.py")
+                old_slow = module.slow_figures(read, reading, ZONE)
+                previous = timed(lambda: module.figures(read, reading, ZONE, thresholds, slow=old_slow), args.runs)[0]
             before = {}
             if size <= args.before_max and not args.only_after:
                 for name, sql in BEFORE_SQL.items():
@@ -462,31 +540,42 @@ def at_size(size: int, args: argparse.Namespace) -> None:
              warnings=len(result["warnings"]),
              after_refresh_ms_median=after[0], after_refresh_ms_max=after[1],
              after_refresh_sql_ms_median=round(statistics.median(sql_ms), 1),
-             after_refresh_python_cpu_ms_median=round(statistics.median(cpu_ms), 1), after_slow_part_ms_median=slow_ms[0],
+             after_refresh_python_cpu_ms_median=round(statistics.median(cpu_ms), 1),
+             after_recent_part_ms_median=recent_ms[0], after_slow_part_ms_median=slow_ms[0],
+             previous_refresh_ms_median=previous, previous_rev=args.previous_rev or None,
+             snapshot_encode_ms_median=encoded[0], snapshot_json_bytes=len(encode_snapshot(result)[0]),
+             snapshot_gzip_bytes=len(encode_snapshot(result)[1]),
              before_sql_ms=before or None, before_sql_ms_total=round(sum(before.values()), 1) if before else None)
         store.close()
+        if args.viewer_seconds:
+            for count in (1, args.viewers or 50):
+                emit("dashboard_viewers", centres=size, **viewers_at(dsn, size, reading, count, args.viewer_seconds))
     finally:
         next(gen, None)
 
 
 # ----------------------------------------------------------------------------- C: the write path alone
-def store_class(rev: str) -> Any:
-    """region.store.Store as it is, or (``rev``: a git revision) as it was then, to time before and after
-    on the same machine in the same run."""
-    if rev == "HEAD+":
-        return Store
+def old_module(rev: str, path: str) -> Any:
+    """A module of this repository as it was at git revision ``rev`` (to time before and after on the
+    same machine, in the same run, on the same data)."""
     import importlib.util
 
-    source = subprocess.run(["git", "show", f"{rev}:region/store.py"], capture_output=True, text=True, check=True,
+    source = subprocess.run(["git", "show", f"{rev}:{path}"], capture_output=True, text=True, check=True,
                             cwd=Path(__file__).resolve().parents[1]).stdout
-    path = Path(tempfile.mkdtemp(prefix="luot-bench-store-")) / "old_store.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location(f"old_store_{rev.replace('^', '_')}", path)
+    name = f"old_{Path(path).stem}_{rev.replace('^', '_').replace('~', '_')}"
+    file = Path(tempfile.mkdtemp(prefix="luot-bench-old-")) / f"{name}.py"
+    file.write_text(source)
+    spec = importlib.util.spec_from_file_location(name, file)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up
     spec.loader.exec_module(module)
-    return module.Store
+    return module
+
+
+def store_class(rev: str) -> Any:
+    """region.store.Store as it is (``HEAD+``: the working tree), or as it was at a git revision."""
+    return Store if rev == "HEAD+" else old_module(rev, "region/store.py").Store
 
 
 def write_path(args: argparse.Namespace) -> None:
@@ -553,6 +642,10 @@ def main() -> None:
     parser.add_argument("--history-days", type=int, default=365, help="part B: days of daily rollups before today")
     parser.add_argument("--before-max", type=int, default=100_000, help="part B: time the old statements up to this size")
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--previous-rev", default="",
+                        help="part B: also time the refresh of region/report.py at this git revision on the same data")
+    parser.add_argument("--viewer-seconds", type=float, default=20.0,
+                        help="part B: seconds of 1 and of --viewers open dashboards at each size (0: skip)")
     parser.add_argument("--only-after", action="store_true", help="part B: skip the old statements (they take minutes at 3,321)")
     parser.add_argument("--write-events", type=int, default=0, help="part C: events through the write path alone (0: skip)")
     parser.add_argument("--write-centres", type=int, default=126, help="part C: centres the events come from")

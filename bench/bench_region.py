@@ -629,6 +629,87 @@ def write_path(args: argparse.Namespace) -> None:
             next(gen, None)
 
 
+# ----------------------------------------------------------------------------- D: real centres over real bridges
+async def bridged(args: argparse.Namespace) -> None:
+    """``--bridged-centres`` real centres (the sample centre renamed, its [region] generated as
+    centre_config does: its own Mosquitto with the generated bridge), the regional Mosquitto from the
+    generated configuration, ``luot region`` as a child process with HTTP catch-up every
+    ``--bridged-catch-up`` s. Traffic with the link up (lag through the bridge), then the regional
+    broker stopped for ``--cut-seconds`` while the centres keep serving (every fourth centre with a
+    bridge queue of ``--bridge-queue`` messages, which overflows: its gap comes back by catch-up),
+    then how long until every event of every centre's log is in PostgreSQL, lost and doubled."""
+    from contextlib import AsyncExitStack
+
+    import asyncio
+
+    from tests.helpers.centre import running_centre
+    from tests.helpers.region import (Aggregator, bridges_up, centre_config, creds_of, log_ids, pg_ids, traffic, until,
+                                      write_centres_toml)
+
+    gen = scratch_database()
+    dsn = next(gen)
+    work = Path(tempfile.mkdtemp(prefix="luot-bench-bridged-"))
+    rng = random.Random(24)
+    port = free_port()
+    try:
+        async with AsyncExitStack() as stack:
+            centres = []
+            for i in range(args.bridged_centres):
+                queue = args.bridge_queue if i % 4 == 0 else 60_000
+                config = centre_config(f"b{i:03d}", port, max_queued_messages=queue)
+                centres.append(await stack.enter_async_context(
+                    running_centre(work / f"c{i:03d}", config, mqtt=True, broker="mosquitto")))
+            ids = [c.config.centre.id for c in centres]
+            toml = write_centres_toml(work / "centres.toml", [(c.config.centre.id, c.base_url, creds_of(c)) for c in centres])
+            broker = RegionalBroker(toml, work / "region-broker", port).start()
+            agg = await asyncio.to_thread(Aggregator(dsn, toml, port, work / "agg.log", catch_up=args.bridged_catch_up).start)
+            try:
+                await until(lambda: bridges_up(dsn, *ids), 90, "every bridge up")
+                await asyncio.gather(*(traffic(c, args.bridged_tickets, args.bridged_tickets // 2, rng, pause=0.05) for c in centres))
+                published = set().union(*[await log_ids(c, published_only=True) for c in centres])
+                await until(lambda: published <= set(pg_ids(dsn)), 120, "the link-up events")
+                with psycopg.connect(dsn) as conn:
+                    lags = sorted(float(r[0]) for r in conn.execute(
+                        "SELECT extract(epoch FROM received_at - at) * 1000 FROM events WHERE via = 'mqtt' AND id = ANY(%s)",
+                        (list(published),)))
+                before_cut = set().union(*[await log_ids(c) for c in centres])
+                broker.stop()  # the province's line is cut; the centres keep serving
+                await asyncio.gather(*(traffic(c, args.bridged_tickets, args.bridged_tickets // 2, rng, pause=0.05)
+                                       for c in centres))
+                await asyncio.sleep(args.cut_seconds)
+                broker.start()
+                back = time.monotonic()
+                every = set().union(*[await log_ids(c) for c in centres])
+                await until(lambda: every <= set(pg_ids(dsn)), 300, "every centre's whole log")
+                whole = time.monotonic() - back
+                await asyncio.sleep(2)  # anything still arriving twice would show now
+                with psycopg.connect(dsn) as conn:
+                    stored = int(conn.execute("SELECT count(*) FROM events").fetchone()[0])
+                    distinct = int(conn.execute("SELECT count(DISTINCT id) FROM events").fetchone()[0])
+                    vias = dict(conn.execute("SELECT via, count(*) FROM events GROUP BY via").fetchall())
+                    gap = dict(conn.execute("SELECT via, count(*) FROM events WHERE id = ANY(%s) GROUP BY via",
+                                            (list(every - before_cut),)).fetchall())
+                maintained_ok = True
+                try:
+                    from tests.helpers.region import maintained_match_events
+                    maintained_match_events(dsn)
+                except AssertionError:
+                    maintained_ok = False
+                q = lambda p: round(lags[min(len(lags) - 1, int(p * len(lags)))], 1) if lags else None  # noqa: E731
+                emit("bridged", centres=len(centres), small_bridge_queues=len(centres[::4]), bridge_queue=args.bridge_queue,
+                     events_in_logs=len(every), stored=stored, lost=len(every - set(pg_ids(dsn))), doubled=stored - distinct,
+                     by_mqtt=vias.get("mqtt", 0), by_http_catch_up=vias.get("http", 0),
+                     made_during_cut=len(every - before_cut), cut_events_by_bridge_queue=gap.get("mqtt", 0),
+                     cut_events_by_http_catch_up=gap.get("http", 0),
+                     lag_ms_p50_through_bridge=q(0.5), lag_ms_p99_through_bridge=q(0.99), cut_seconds=args.cut_seconds,
+                     seconds_to_whole_logs_after_link_back=round(whole, 1), maintained_tables_match_events=maintained_ok)
+            finally:
+                agg.stop()
+                broker.stop()
+    finally:
+        next(gen, None)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--live-centres", type=int, default=126, help="part A: centres publishing (0: skip part A)")
@@ -651,8 +732,17 @@ def main() -> None:
     parser.add_argument("--write-centres", type=int, default=126, help="part C: centres the events come from")
     parser.add_argument("--write-revs", default="HEAD+",
                         help="part C: store versions, comma-separated: HEAD+ (the working tree) or git revisions")
+    parser.add_argument("--bridged-centres", type=int, default=0, help="part D: real centres over real bridges (0: skip)")
+    parser.add_argument("--bridged-tickets", type=int, default=20, help="part D: tickets per centre, each phase")
+    parser.add_argument("--bridged-catch-up", type=float, default=30.0, help="part D: seconds between HTTP catch-ups")
+    parser.add_argument("--bridge-queue", type=int, default=20, help="part D: bridge queue of every fourth centre")
+    parser.add_argument("--cut-seconds", type=float, default=10.0, help="part D: how long the link stays cut")
     args = parser.parse_args()
     emit("machine", **machine_state())
+    if args.bridged_centres:
+        import asyncio
+
+        asyncio.run(bridged(args))
     if args.write_events:
         write_path(args)
     if args.live_centres:

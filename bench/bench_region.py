@@ -23,14 +23,27 @@ A. **Intake** (``--live-centres``, default 126): a regional Mosquitto from the g
 B. **Dashboard query** at each of ``--sizes`` (default 126, 1000, 3321 centres): a scratch database
    filled in SQL with a full working day of events per centre (``--tickets`` tickets, dated on the
    local working day up to 16:45), ``--hourly-days`` of hourly rollups and ``--history-days`` of
-   daily rollups, the maintained tables rebuilt from them (region.store.Store.rebuild_maintained,
-   the code the schema migration uses); then timed at 16:45 local: the dashboard's refresh
-   (region.report.figures with the slow part cached, as the shared snapshot does), its slow part
-   (the 30 days and group names, re-read every 5 minutes) and, on the same data, the five SQL
-   statements of the previous region/report.py that read the day's events (reproduced below as
-   BEFORE_SQL, only to measure before and after on one database).
+   daily rollups (per group and per centre), the maintained tables rebuilt from them
+   (region.store.Store.rebuild_maintained, the code the schema migration uses); then timed at 16:45
+   local: the dashboard's refresh (region.report.figures with the recent and slow parts cached, as
+   the shared snapshot does), its recent part (every 30 s), its slow part (every 5 minutes), the
+   snapshot's JSON and gzip, the previous region/report.py's refresh on the same data
+   (``--previous-rev``, loaded from git) and the five SQL statements of the first region/report.py
+   that read the day's events (BEFORE_SQL); then 1 and ``--viewers`` open pages on the real
+   dashboard app over that database (``--viewer-seconds``), a commit signalled every 0.5 s.
+
+C. **Write path** (``--write-events``): the writer thread's work alone, Store.store_batch on a
+   day of ``--write-centres`` centres' events in time order, for the store versions of
+   ``--write-revs`` (``HEAD+`` = the working tree, or git revisions), with lost/doubled counted and,
+   for the working tree, the maintained tables checked against the events.
+
+D. **Real bridges** (``--bridged-centres``): real centres from generated configurations, each with
+   its Mosquitto and the generated bridge, the regional Mosquitto, ``luot region`` as a child
+   process; lag through the bridges, a cut link (a small bridge queue on every fourth centre), the
+   HTTP catch-up, lost and doubled.
 
     python bench/bench_region.py [--live-centres 126] [--tickets 300] [--viewers 50] [--sizes 126,1000,3321]
+        [--previous-rev main] [--write-events 20000 --write-revs HEAD+,main] [--bridged-centres 24]
 """
 
 from __future__ import annotations

@@ -46,6 +46,17 @@ from region.validate import Availability, RegionEvent
 
 log = logging.getLogger("luot.region.store")
 
+SUM_COLUMNS = """issued integer NOT NULL DEFAULT 0,
+    called integer NOT NULL DEFAULT 0,
+    wait_sum double precision NOT NULL DEFAULT 0,
+    wait_max double precision NOT NULL DEFAULT 0,
+    served integer NOT NULL DEFAULT 0,
+    no_show integer NOT NULL DEFAULT 0,
+    cancelled integer NOT NULL DEFAULT 0,
+    ratings integer NOT NULL DEFAULT 0,
+    rating_sum integer NOT NULL DEFAULT 0,"""
+"""The additive figures of a rollup row, the same in ``hourly``, ``daily`` and ``daily_centre``."""
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS centres (
     centre text PRIMARY KEY,
@@ -100,15 +111,7 @@ CREATE TABLE IF NOT EXISTS hourly (
     centre text NOT NULL,
     grp text NOT NULL,
     hour timestamptz NOT NULL,
-    issued integer NOT NULL DEFAULT 0,
-    called integer NOT NULL DEFAULT 0,
-    wait_sum double precision NOT NULL DEFAULT 0,
-    wait_max double precision NOT NULL DEFAULT 0,
-    served integer NOT NULL DEFAULT 0,
-    no_show integer NOT NULL DEFAULT 0,
-    cancelled integer NOT NULL DEFAULT 0,
-    ratings integer NOT NULL DEFAULT 0,
-    rating_sum integer NOT NULL DEFAULT 0,
+    @SUMS@
     PRIMARY KEY (centre, grp, hour)
 );
 CREATE INDEX IF NOT EXISTS hourly_hour ON hourly (hour);
@@ -116,15 +119,7 @@ CREATE TABLE IF NOT EXISTS daily (
     centre text NOT NULL,
     grp text NOT NULL,
     day date NOT NULL,
-    issued integer NOT NULL DEFAULT 0,
-    called integer NOT NULL DEFAULT 0,
-    wait_sum double precision NOT NULL DEFAULT 0,
-    wait_max double precision NOT NULL DEFAULT 0,
-    served integer NOT NULL DEFAULT 0,
-    no_show integer NOT NULL DEFAULT 0,
-    cancelled integer NOT NULL DEFAULT 0,
-    ratings integer NOT NULL DEFAULT 0,
-    rating_sum integer NOT NULL DEFAULT 0,
+    @SUMS@
     wait_hist integer[] NOT NULL DEFAULT '{}',
     wait_p90 double precision,
     PRIMARY KEY (day, centre, grp)
@@ -132,15 +127,7 @@ CREATE TABLE IF NOT EXISTS daily (
 CREATE TABLE IF NOT EXISTS daily_centre (
     centre text NOT NULL,
     day date NOT NULL,
-    issued integer NOT NULL DEFAULT 0,
-    called integer NOT NULL DEFAULT 0,
-    wait_sum double precision NOT NULL DEFAULT 0,
-    wait_max double precision NOT NULL DEFAULT 0,
-    served integer NOT NULL DEFAULT 0,
-    no_show integer NOT NULL DEFAULT 0,
-    cancelled integer NOT NULL DEFAULT 0,
-    ratings integer NOT NULL DEFAULT 0,
-    rating_sum integer NOT NULL DEFAULT 0,
+    @SUMS@
     wait_hist integer[] NOT NULL DEFAULT '{}',
     wait_p90 double precision,
     PRIMARY KEY (day, centre)
@@ -208,6 +195,7 @@ CREATE TABLE IF NOT EXISTS rejected (
     reason text NOT NULL
 );
 """
+SCHEMA = SCHEMA.replace("@SUMS@", SUM_COLUMNS)
 
 # A batch is written set-wise: the id ledger says which events are new (one statement), the new
 # events go in by COPY, and what they add to each maintained row is summed in Python first, so each
@@ -409,10 +397,8 @@ class Store:
 
     def _migrate_to_3(self) -> None:
         """The sums of each centre's day beside its histogram, from ``daily``."""
-        for column in ("issued", "called", "served", "no_show", "cancelled", "ratings", "rating_sum"):
-            self.conn.execute(f"ALTER TABLE daily_centre ADD COLUMN IF NOT EXISTS {column} integer NOT NULL DEFAULT 0")
-        for column in ("wait_sum", "wait_max"):
-            self.conn.execute(f"ALTER TABLE daily_centre ADD COLUMN IF NOT EXISTS {column} double precision NOT NULL DEFAULT 0")
+        for column in SUM_COLUMNS.rstrip(",").split(","):
+            self.conn.execute(f"ALTER TABLE daily_centre ADD COLUMN IF NOT EXISTS {column.strip()}")
         self._centre_days_from_daily(date.min)
         log.info("region database migrated to schema 3 (a row per centre and day)")
 

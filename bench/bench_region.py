@@ -23,14 +23,27 @@ A. **Intake** (``--live-centres``, default 126): a regional Mosquitto from the g
 B. **Dashboard query** at each of ``--sizes`` (default 126, 1000, 3321 centres): a scratch database
    filled in SQL with a full working day of events per centre (``--tickets`` tickets, dated on the
    local working day up to 16:45), ``--hourly-days`` of hourly rollups and ``--history-days`` of
-   daily rollups, the maintained tables rebuilt from them (region.store.Store.rebuild_maintained,
-   the code the schema migration uses); then timed at 16:45 local: the dashboard's refresh
-   (region.report.figures with the slow part cached, as the shared snapshot does), its slow part
-   (the 30 days and group names, re-read every 5 minutes) and, on the same data, the five SQL
-   statements of the previous region/report.py that read the day's events (reproduced below as
-   BEFORE_SQL, only to measure before and after on one database).
+   daily rollups (per group and per centre), the maintained tables rebuilt from them
+   (region.store.Store.rebuild_maintained, the code the schema migration uses); then timed at 16:45
+   local: the dashboard's refresh (region.report.figures with the recent and slow parts cached, as
+   the shared snapshot does), its recent part (every 30 s), its slow part (every 5 minutes), the
+   snapshot's JSON and gzip, the previous region/report.py's refresh on the same data
+   (``--previous-rev``, loaded from git) and the five SQL statements of the first region/report.py
+   that read the day's events (BEFORE_SQL); then 1 and ``--viewers`` open pages on the real
+   dashboard app over that database (``--viewer-seconds``), a commit signalled every 0.5 s.
+
+C. **Write path** (``--write-events``): the writer thread's work alone, Store.store_batch on a
+   day of ``--write-centres`` centres' events in time order, for the store versions of
+   ``--write-revs`` (``HEAD+`` = the working tree, or git revisions), with lost/doubled counted and,
+   for the working tree, the maintained tables checked against the events.
+
+D. **Real bridges** (``--bridged-centres``): real centres from generated configurations, each with
+   its Mosquitto and the generated bridge, the regional Mosquitto, ``luot region`` as a child
+   process; lag through the bridges, a cut link (a small bridge queue on every fourth centre), the
+   HTTP catch-up, lost and doubled.
 
     python bench/bench_region.py [--live-centres 126] [--tickets 300] [--viewers 50] [--sizes 126,1000,3321]
+        [--previous-rev main] [--write-events 20000 --write-revs HEAD+,main] [--bridged-centres 24]
 """
 
 from __future__ import annotations
@@ -62,7 +75,7 @@ from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 from luot.protocol import Topics, encode  # noqa: E402
 from region.bridge import write_regional_broker  # noqa: E402
 from region.ingest import Ingest  # noqa: E402
-from region.report import figures, slow_figures  # noqa: E402
+from region.report import figures, recent_figures, slow_figures  # noqa: E402
 from region.settings import CentreAccess, CentreEntry, Region, RegionInfo, RegionSettings  # noqa: E402
 from region.store import Store  # noqa: E402
 from region.warnings import Thresholds  # noqa: E402
@@ -198,15 +211,18 @@ def viewers_process(url: str, auth: tuple[str, str], count: int, stop: Any, out:
                     if stop.is_set():
                         return
                     if '"changed": true' in line:
+                        started = time.perf_counter()
                         data = web.get("/api/overview").json()
+                        answer_ms.append((time.perf_counter() - started) * 1000)
                         reloads[index] += 1
                         query_ms.append(data.get("query_ms", 0.0))
 
+    answer_ms: list[float] = []
     threads = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(count)]
     for thread in threads:
         thread.start()
     stop.wait()
-    out.put((sum(reloads), min(reloads) if reloads else 0, query_ms))
+    out.put((sum(reloads), min(reloads) if reloads else 0, query_ms, answer_ms))
 
 
 def stored_count(dsn: str, tag: str) -> int:
@@ -260,7 +276,7 @@ def live_pass(args: argparse.Namespace, port: int, dsn: str, secrets: dict[str, 
     figures_ = {}
     if watch is not None:
         stop.set()
-        reloads, fewest, query_ms = watch_out.get(timeout=120)
+        reloads, fewest, query_ms, _ = watch_out.get(timeout=120)
         watch.join(30)
         figures_ = {"viewer_reloads": reloads, "fewest_reloads_of_a_viewer": fewest,
                     "snapshot_query_ms_median": round(statistics.median(query_ms), 1) if query_ms else None}
@@ -274,11 +290,30 @@ def live_pass(args: argparse.Namespace, port: int, dsn: str, secrets: dict[str, 
             "wall_seconds": round(done - t0, 1), **figures_}
 
 
-def live(args: argparse.Namespace) -> None:
+def bench_region(ids: list[str], secrets: dict[str, str], work: Path) -> Region:
+    """A region of these centres (no centre servers behind them: the HTTP catch-up stays off)."""
+    settings = RegionSettings(region=RegionInfo(id="bench", name="Bench"),
+                              centres=[CentreEntry(id=c, name=c, api="http://127.0.0.1:9", credentials="-") for c in ids])
+    return Region(settings, work, {c: CentreAccess(c, c, "", "http://127.0.0.1:9", c, secrets[c], "region", "-") for c in ids},
+                  {"aggregator": "agg-secret", "tinh": "bench-dashboard"})
+
+
+def serve_dashboard(region: Region, dsn: str, changed: Any, clock: Any = None) -> tuple[Any, int]:
+    """The province dashboard on a free port, as ``luot region`` serves it; (server, port)."""
     import uvicorn
 
     from region.dashboard import create_app
 
+    app = create_app(region, dsn, changed, **({"clock": clock} if clock else {}))
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
+    threading.Thread(target=server.run, daemon=True).start()
+    wait_until(lambda: server.started, 20, "the dashboard")
+    server.app_state = app.state
+    return server, port
+
+
+def live(args: argparse.Namespace) -> None:
     gen = scratch_database()
     dsn = next(gen)
     work = Path(tempfile.mkdtemp(prefix="luot-bench-region-"))
@@ -290,18 +325,11 @@ def live(args: argparse.Namespace) -> None:
     broker = RegionalBroker.__new__(RegionalBroker)
     broker.conf, broker.port, broker.proc = conf, port, None
     broker.start()
-    settings = RegionSettings(region=RegionInfo(id="bench", name="Bench"),
-                              centres=[CentreEntry(id=c, name=c, api="http://127.0.0.1:9", credentials="-") for c in ids])
-    region = Region(settings, work, {c: CentreAccess(c, c, "", "http://127.0.0.1:9", c, secrets[c], "region", "-") for c in ids},
-                    {"aggregator": "agg-secret", "tinh": "bench-dashboard"})
+    region = bench_region(ids, secrets, work)
     ingest = Ingest(region, dsn, "127.0.0.1", port, catch_up_seconds=0)
     ingest.start()
     wait_until(ingest.connected.is_set, 10, "aggregator connected")
-    http_port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(region, dsn, ingest.changed), host="127.0.0.1", port=http_port,
-                                           log_level="warning", access_log=False))
-    threading.Thread(target=server.run, daemon=True).start()
-    wait_until(lambda: server.started, 20, "the dashboard")
+    server, http_port = serve_dashboard(region, dsn, ingest.changed)
     _, opening, _ = working_day(ZONE)
     try:
         emit("intake", centres=args.live_centres, tickets_per_centre_day=args.tickets,
@@ -373,6 +401,12 @@ FROM centres c, unnest(%(groups)s::text[]) AS g(grp),
      generate_series(%(today)s::date - %(days)s, %(today)s::date - 1, interval '1 day') AS d
 """
 
+HISTORY_DAILY_CENTRE = """
+INSERT INTO daily_centre (centre, day, issued, called, wait_sum, wait_max, served, no_show, cancelled, ratings, rating_sum, wait_hist)
+SELECT c.centre, d::date, 400, 400, 400 * 600, 1800, 350, 50, 0, 200, 650, array_fill(10, ARRAY[30]) || array_fill(5, ARRAY[20])
+FROM centres c, generate_series(%(today)s::date - %(days)s, %(today)s::date - 1, interval '1 day') AS d
+"""
+
 # The previous region/report.py's statements (reading the day's events and 30 days of hourly rows),
 # kept here only to time "before" on the same database as "after".
 BEFORE_SQL = {
@@ -416,6 +450,52 @@ def timed(fn: Any, runs: int, cpu: list[float] | None = None) -> tuple[float, fl
     return round(statistics.median(times), 1), round(max(times), 1)
 
 
+def encode_snapshot(result: dict[str, Any]) -> tuple[bytes, bytes]:
+    """What the dashboard does with each snapshot: JSON once, gzip once (region.dashboard)."""
+    import gzip
+
+    from region.dashboard import GZIP_LEVEL, _iso
+
+    body = json.dumps(result, ensure_ascii=False, default=_iso).encode("utf-8")
+    return body, gzip.compress(body, GZIP_LEVEL)
+
+
+def viewers_at(dsn: str, size: int, reading: datetime, count: int, seconds: float) -> dict[str, Any]:
+    """``count`` open pages on the real dashboard over this database for ``seconds``, a commit
+    signalled every 0.5 s (a busy intake): each page reloads on every "changed" line, as the page
+    does. The server's CPU (this process: uvicorn, the snapshot) is what the viewers take from a
+    box that also ingests."""
+    from region.live import ChangeSignal
+
+    ids = [f"c{i:04d}" for i in range(size)]
+    region = bench_region(ids, {c: c for c in ids}, Path(tempfile.mkdtemp(prefix="luot-bench-view-")))
+    changed = ChangeSignal()
+    server, port = serve_dashboard(region, dsn, changed, clock=lambda: reading)
+    out: mp.Queue[Any] = mp.Queue()
+    stop = mp.Event()
+    watch = mp.Process(target=viewers_process, args=(f"http://127.0.0.1:{port}", ("tinh", "bench-dashboard"), count, stop, out))
+    watch.start()
+    time.sleep(2)  # the pages open
+    snapshot = server.app_state.snapshot
+    before, cpu, started = snapshot.computations, time.process_time(), time.monotonic()
+    while time.monotonic() - started < seconds:
+        changed.set()
+        time.sleep(0.5)
+    stop.set()
+    cpu, elapsed = time.process_time() - cpu, time.monotonic() - started
+    computations = snapshot.computations - before
+    reloads, fewest, query_ms, answer_ms = out.get(timeout=120)
+    watch.join(30)
+    server.should_exit = True
+    answer_ms.sort()
+    q = lambda p: round(answer_ms[min(len(answer_ms) - 1, int(p * len(answer_ms)))], 1) if answer_ms else None  # noqa: E731
+    return {"viewers": count, "seconds": round(elapsed, 1), "reloads": reloads, "fewest_reloads_of_a_viewer": fewest,
+            "snapshot_computations": computations,
+            "snapshot_query_ms_median": round(statistics.median(query_ms), 1) if query_ms else None,
+            "overview_answer_ms_p50": q(0.5), "overview_answer_ms_p99": q(0.99),
+            "dashboard_process_cpu_share_of_a_core": round(cpu / elapsed, 3)}
+
+
 def at_size(size: int, args: argparse.Namespace) -> None:
     today, opening, reading = working_day(ZONE)
     day_start = datetime.combine(today, datetime.min.time(), ZONE)
@@ -434,24 +514,35 @@ def at_size(size: int, args: argparse.Namespace) -> None:
         conn.execute(TODAY_HOURLY)
         conn.execute(HISTORY_HOURLY, params)
         conn.execute(HISTORY_DAILY, {**params, "days": args.history_days})
+        conn.execute(HISTORY_DAILY_CENTRE, {**params, "days": args.history_days})
         with conn.transaction():
             store.rebuild_maintained(reading, since=today)
         conn.execute("VACUUM ANALYZE")
         counts = {name: int(conn.execute(f"SELECT count(*) FROM {name}").fetchone()[0])
-                  for name in ("events", "hourly", "daily", "recent", "tickets_now", "now_groups")}
+                  for name in ("events", "hourly", "daily", "daily_centre", "recent", "tickets_now", "now_groups")}
         generated = round(time.perf_counter() - t, 1)
         size_db = conn.execute("SELECT pg_size_pretty(pg_database_size(current_database()))").fetchone()[0]
         thresholds = Thresholds(ZONE)
         with psycopg.connect(dsn) as read:
             read.execute("SET TIME ZONE 'UTC'")
             slow = slow_figures(read, reading, ZONE)
-            result = figures(read, reading, ZONE, thresholds, slow=slow)
+            recent = recent_figures(read, reading, ZONE, thresholds)
+            result = figures(read, reading, ZONE, thresholds, slow=slow, recent=recent)
             sql_ms: list[float] = []
             cpu_ms: list[float] = []
-            after = timed(lambda: sql_ms.append(figures(read, reading, ZONE, thresholds, slow=slow)["sql_ms"]), args.runs, cpu_ms)
+            after = timed(lambda: sql_ms.append(figures(read, reading, ZONE, thresholds, slow=slow, recent=recent)["sql_ms"]),
+                          args.runs, cpu_ms)
+            encode_cpu: list[float] = []
+            encoded = timed(lambda: encode_snapshot(result), args.runs, encode_cpu)
+            recent_ms = timed(lambda: recent_figures(read, reading, ZONE, thresholds), args.runs)
             slow_ms = timed(lambda: slow_figures(read, reading, ZONE), max(1, args.runs // 2))
             old = {"day": day_start, "month": day_start - timedelta(days=30), "window": reading - timedelta(minutes=30),
                    "hour": reading - timedelta(hours=1)}
+            previous = None
+            if args.previous_rev:  # the same refresh as the previous region/report.py did it, on this data
+                module = old_module(args.previous_rev, "region/report.py")
+                old_slow = module.slow_figures(read, reading, ZONE)
+                previous = timed(lambda: module.figures(read, reading, ZONE, thresholds, slow=old_slow), args.runs)[0]
             before = {}
             if size <= args.before_max and not args.only_after:
                 for name, sql in BEFORE_SQL.items():
@@ -462,9 +553,172 @@ def at_size(size: int, args: argparse.Namespace) -> None:
              warnings=len(result["warnings"]),
              after_refresh_ms_median=after[0], after_refresh_ms_max=after[1],
              after_refresh_sql_ms_median=round(statistics.median(sql_ms), 1),
-             after_refresh_python_cpu_ms_median=round(statistics.median(cpu_ms), 1), after_slow_part_ms_median=slow_ms[0],
+             after_refresh_python_cpu_ms_median=round(statistics.median(cpu_ms), 1),
+             after_recent_part_ms_median=recent_ms[0], after_slow_part_ms_median=slow_ms[0],
+             previous_refresh_ms_median=previous, previous_rev=args.previous_rev or None,
+             snapshot_encode_ms_median=encoded[0], snapshot_json_bytes=len(encode_snapshot(result)[0]),
+             snapshot_gzip_bytes=len(encode_snapshot(result)[1]),
              before_sql_ms=before or None, before_sql_ms_total=round(sum(before.values()), 1) if before else None)
         store.close()
+        if args.viewer_seconds:
+            for count in (1, args.viewers or 50):
+                emit("dashboard_viewers", centres=size, **viewers_at(dsn, size, reading, count, args.viewer_seconds))
+    finally:
+        next(gen, None)
+
+
+# ----------------------------------------------------------------------------- C: the write path alone
+def old_module(rev: str, path: str) -> Any:
+    """A module of this repository as it was at git revision ``rev`` (to time before and after on the
+    same machine, in the same run, on the same data)."""
+    import importlib.util
+
+    source = subprocess.run(["git", "show", f"{rev}:{path}"], capture_output=True, text=True, check=True,
+                            cwd=Path(__file__).resolve().parents[1]).stdout
+    name = f"old_{Path(path).stem}_{rev.replace('^', '_').replace('~', '_')}"
+    file = Path(tempfile.mkdtemp(prefix="luot-bench-old-")) / f"{name}.py"
+    file.write_text(source)
+    spec = importlib.util.spec_from_file_location(name, file)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def store_class(rev: str) -> Any:
+    """region.store.Store as it is (``HEAD+``: the working tree), or as it was at a git revision."""
+    return Store if rev == "HEAD+" else old_module(rev, "region/store.py").Store
+
+
+def write_path(args: argparse.Namespace) -> None:
+    """The writer thread's work without MQTT: ``--write-centres`` centres' working day (each ticket's
+    events, in time order as they arrive live), ``BATCH_MAX`` a batch, through Store.store_batch;
+    then every batch again (repeats, as after a redelivery). Per store version (``--write-revs``)."""
+    from region.ingest import BATCH_MAX
+    from region.validate import RegionEvent
+    from tests.helpers.region import maintained_match_events
+
+    rng = random.Random(19)
+    _, opening, reading = working_day(ZONE)
+    events: list[RegionEvent] = []
+    for c in range(args.write_centres):
+        for at in day_arrivals(args.tickets, opening, rng):
+            for kind, when, data in ticket_story(0, at, rng):
+                if when <= reading:
+                    events.append(RegionEvent(f"c{c:04d}", f"w-{len(events)}", kind, when, data, None, "mqtt"))
+    events.sort(key=lambda e: e.at)
+    events = events[:args.write_events]
+    for rev in args.write_revs.split(","):
+        cls = store_class(rev.strip())
+        gen = scratch_database()
+        dsn = next(gen)
+        try:
+            try:
+                store = cls.connect(dsn, ZONE)
+                store.create_schema(reading)
+            except TypeError:  # before the maintained tables: no time zone
+                store = cls.connect(dsn)
+                store.create_schema()
+            store.register_centres((f"c{i:04d}", f"Phường {i}", f"Phường {i}") for i in range(args.write_centres))
+            batches = [events[i:i + BATCH_MAX] for i in range(0, len(events), BATCH_MAX)]
+            started, cpu = time.perf_counter(), time.process_time()
+            new = sum(store.store_batch(batch, [], []) for batch in batches)
+            seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+            started = time.perf_counter()
+            again = sum(store.store_batch(batch, [], []) for batch in batches)
+            repeat_seconds = time.perf_counter() - started
+            stored = int(store.conn.execute("SELECT count(*) FROM events").fetchone()[0])
+            checked = None
+            if rev.strip() == "HEAD+":
+                maintained_match_events(dsn)  # raises if a maintained row disagrees with the events
+                checked = "maintained tables equal the events"
+            emit("write_path", store=rev.strip(), centres=args.write_centres, events=len(events), batch=BATCH_MAX,
+                 new=new, stored=stored, lost=len(events) - stored, doubled=stored - new + again,
+                 events_per_s=round(len(events) / seconds), writer_cpu_s=round(cpu, 2),
+                 repeats_per_s=round(len(events) / repeat_seconds), check=checked)
+            store.close()
+        finally:
+            next(gen, None)
+
+
+# ----------------------------------------------------------------------------- D: real centres over real bridges
+async def bridged(args: argparse.Namespace) -> None:
+    """``--bridged-centres`` real centres (the sample centre renamed, its [region] generated as
+    centre_config does: its own Mosquitto with the generated bridge), the regional Mosquitto from the
+    generated configuration, ``luot region`` as a child process with HTTP catch-up every
+    ``--bridged-catch-up`` s. Traffic with the link up (lag through the bridge), then the regional
+    broker stopped for ``--cut-seconds`` while the centres keep serving (every fourth centre with a
+    bridge queue of ``--bridge-queue`` messages, which overflows: its gap comes back by catch-up),
+    then how long until every event of every centre's log is in PostgreSQL, lost and doubled."""
+    from contextlib import AsyncExitStack
+
+    import asyncio
+
+    from tests.helpers.centre import running_centre
+    from tests.helpers.region import (Aggregator, bridges_up, centre_config, creds_of, log_ids, pg_ids, traffic, until,
+                                      write_centres_toml)
+
+    gen = scratch_database()
+    dsn = next(gen)
+    work = Path(tempfile.mkdtemp(prefix="luot-bench-bridged-"))
+    rng = random.Random(24)
+    port = free_port()
+    try:
+        async with AsyncExitStack() as stack:
+            centres = []
+            for i in range(args.bridged_centres):
+                queue = args.bridge_queue if i % 4 == 0 else 60_000
+                config = centre_config(f"b{i:03d}", port, max_queued_messages=queue)
+                centres.append(await stack.enter_async_context(
+                    running_centre(work / f"c{i:03d}", config, mqtt=True, broker="mosquitto")))
+            ids = [c.config.centre.id for c in centres]
+            toml = write_centres_toml(work / "centres.toml", [(c.config.centre.id, c.base_url, creds_of(c)) for c in centres])
+            broker = RegionalBroker(toml, work / "region-broker", port).start()
+            agg = await asyncio.to_thread(Aggregator(dsn, toml, port, work / "agg.log", catch_up=args.bridged_catch_up).start)
+            try:
+                await until(lambda: bridges_up(dsn, *ids), 90, "every bridge up")
+                await asyncio.gather(*(traffic(c, args.bridged_tickets, args.bridged_tickets // 2, rng, pause=0.05) for c in centres))
+                published = set().union(*[await log_ids(c, published_only=True) for c in centres])
+                await until(lambda: published <= set(pg_ids(dsn)), 120, "the link-up events")
+                with psycopg.connect(dsn) as conn:
+                    lags = sorted(float(r[0]) for r in conn.execute(
+                        "SELECT extract(epoch FROM received_at - at) * 1000 FROM events WHERE via = 'mqtt' AND id = ANY(%s)",
+                        (list(published),)))
+                before_cut = set().union(*[await log_ids(c) for c in centres])
+                broker.stop()  # the province's line is cut; the centres keep serving
+                await asyncio.gather(*(traffic(c, args.bridged_tickets, args.bridged_tickets // 2, rng, pause=0.05)
+                                       for c in centres))
+                await asyncio.sleep(args.cut_seconds)
+                broker.start()
+                back = time.monotonic()
+                every = set().union(*[await log_ids(c) for c in centres])
+                await until(lambda: every <= set(pg_ids(dsn)), 300, "every centre's whole log")
+                whole = time.monotonic() - back
+                await asyncio.sleep(2)  # anything still arriving twice would show now
+                with psycopg.connect(dsn) as conn:
+                    stored = int(conn.execute("SELECT count(*) FROM events").fetchone()[0])
+                    distinct = int(conn.execute("SELECT count(DISTINCT id) FROM events").fetchone()[0])
+                    vias = dict(conn.execute("SELECT via, count(*) FROM events GROUP BY via").fetchall())
+                    gap = dict(conn.execute("SELECT via, count(*) FROM events WHERE id = ANY(%s) GROUP BY via",
+                                            (list(every - before_cut),)).fetchall())
+                maintained_ok = True
+                try:
+                    from tests.helpers.region import maintained_match_events
+                    maintained_match_events(dsn)
+                except AssertionError:
+                    maintained_ok = False
+                q = lambda p: round(lags[min(len(lags) - 1, int(p * len(lags)))], 1) if lags else None  # noqa: E731
+                emit("bridged", centres=len(centres), small_bridge_queues=len(centres[::4]), bridge_queue=args.bridge_queue,
+                     events_in_logs=len(every), stored=stored, lost=len(every - set(pg_ids(dsn))), doubled=stored - distinct,
+                     by_mqtt=vias.get("mqtt", 0), by_http_catch_up=vias.get("http", 0),
+                     made_during_cut=len(every - before_cut), cut_events_by_bridge_queue=gap.get("mqtt", 0),
+                     cut_events_by_http_catch_up=gap.get("http", 0),
+                     lag_ms_p50_through_bridge=q(0.5), lag_ms_p99_through_bridge=q(0.99), cut_seconds=args.cut_seconds,
+                     seconds_to_whole_logs_after_link_back=round(whole, 1), maintained_tables_match_events=maintained_ok)
+            finally:
+                agg.stop()
+                broker.stop()
     finally:
         next(gen, None)
 
@@ -482,9 +736,28 @@ def main() -> None:
     parser.add_argument("--history-days", type=int, default=365, help="part B: days of daily rollups before today")
     parser.add_argument("--before-max", type=int, default=100_000, help="part B: time the old statements up to this size")
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--previous-rev", default="",
+                        help="part B: also time the refresh of region/report.py at this git revision on the same data")
+    parser.add_argument("--viewer-seconds", type=float, default=20.0,
+                        help="part B: seconds of 1 and of --viewers open dashboards at each size (0: skip)")
     parser.add_argument("--only-after", action="store_true", help="part B: skip the old statements (they take minutes at 3,321)")
+    parser.add_argument("--write-events", type=int, default=0, help="part C: events through the write path alone (0: skip)")
+    parser.add_argument("--write-centres", type=int, default=126, help="part C: centres the events come from")
+    parser.add_argument("--write-revs", default="HEAD+",
+                        help="part C: store versions, comma-separated: HEAD+ (the working tree) or git revisions")
+    parser.add_argument("--bridged-centres", type=int, default=0, help="part D: real centres over real bridges (0: skip)")
+    parser.add_argument("--bridged-tickets", type=int, default=20, help="part D: tickets per centre, each phase")
+    parser.add_argument("--bridged-catch-up", type=float, default=30.0, help="part D: seconds between HTTP catch-ups")
+    parser.add_argument("--bridge-queue", type=int, default=20, help="part D: bridge queue of every fourth centre")
+    parser.add_argument("--cut-seconds", type=float, default=10.0, help="part D: how long the link stays cut")
     args = parser.parse_args()
     emit("machine", **machine_state())
+    if args.bridged_centres:
+        import asyncio
+
+        asyncio.run(bridged(args))
+    if args.write_events:
+        write_path(args)
     if args.live_centres:
         live(args)
     for size in [int(s) for s in args.sizes.split(",") if s.strip()]:

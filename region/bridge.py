@@ -60,12 +60,17 @@ NOFILE_FLOOR = 8192
 fit (a province of the 2025 map has at most a few hundred)."""
 
 
+def nofile_minimum(centres: int) -> int:
+    """Open files the regional broker cannot do with less: a socket per bridge and the aggregator,
+    twice over (a reconnect storm holds old and new sockets at once), plus Mosquitto's own files.
+    ``luot doctor --centres`` warns below it (region/doctor.py)."""
+    return 2 * (centres + 1) + 64
+
+
 def nofile_needed(centres: int) -> int:
-    """Open files the regional broker needs: a socket per bridge and the aggregator, twice over
-    (a reconnect storm holds old and new sockets at once), plus Mosquitto's own files; rounded up
-    to a multiple of 1,024 and at least :data:`NOFILE_FLOOR`."""
-    need = 2 * (centres + 1) + 64
-    return max(NOFILE_FLOOR, -(-need // 1024) * 1024)
+    """The limit the generated units set: :func:`nofile_minimum` rounded up to a multiple of 1,024
+    and at least :data:`NOFILE_FLOOR`."""
+    return max(NOFILE_FLOOR, -(-nofile_minimum(centres) // 1024) * 1024)
 
 
 @dataclass(frozen=True)

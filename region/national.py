@@ -34,7 +34,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-PUBLISHED = ("centres", "groups", "daily", "daily_centre", "now_groups", "recent")
+PUBLISHED = ("centres", "groups", "daily", "daily_centre", "now_groups", "recent", "dossiers")
 """The summary tables the national view reads (``region.report``): never events, hourly or tickets."""
 PUBLICATION = "luot_national"
 PROVINCE_CODE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")

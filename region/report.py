@@ -1,16 +1,19 @@
 """Province figures from PostgreSQL: one row per centre, one centre's detail, early warnings.
 
 "Today" is the region's local day, computed from ``now`` on every call. Nothing here reads events:
-the tables :mod:`region.store` maintains in each event's transaction hold the figures already
-(``now_groups``: waiting now and since when; ``daily``: today's sums and wait histogram;
-``recent``: 5-minute buckets for the growth and satisfaction warnings), so a call reads a few rows
-per centre whatever the hour or the history. The 30-day columns (``daily`` before today) do not
-change during the day: :func:`month_figures` is computed apart so a caller can keep it for minutes.
+the tables :mod:`region.store` maintains in each batch's transaction hold the figures already
+(``daily_centre``: a centre's day in one row, sums and wait histogram; ``now_groups``: waiting now
+and since when; ``recent``: 5-minute buckets for the growth and satisfaction warnings). The
+overview is one statement returning one row per centre (issue 19: it used to read a row per centre
+and group and assemble them in Python), plus the few groups waiting past their threshold, the only
+group rows its warnings need. One centre's detail also reads its groups (``daily``). The 30-day
+columns (``daily_centre`` before today) do not change during the day: :func:`slow_figures` is
+computed apart so a caller can keep it for minutes.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from time import perf_counter
 from datetime import datetime, time, timedelta, timezone
 from typing import Any
@@ -29,14 +32,10 @@ SELECT centre, grp, issued, called, wait_sum, wait_max, served, no_show, ratings
 FROM daily WHERE day = %(today)s {one}
 """
 
-P90_SQL = """
-SELECT centre, wait_p90 FROM daily_centre WHERE day = %(today)s AND wait_p90 IS NOT NULL {one}
-"""
-
 MONTH_SQL = """
 SELECT centre, sum(served) AS served, sum(called) AS called, sum(wait_sum) AS wait_sum,
        sum(ratings) AS ratings, sum(rating_sum) AS rating_sum
-FROM daily WHERE day >= %(month_day)s AND day < %(today)s {one} GROUP BY centre
+FROM daily_centre WHERE day >= %(month_day)s AND day < %(today)s {one} GROUP BY centre
 """
 
 # 5-minute buckets overlapping the window (so the growth window is 30-35 minutes, not 30)
@@ -50,11 +49,29 @@ FROM recent WHERE bucket > least(%(window)s, %(hour)s) - interval '5 minutes' AN
 GROUP BY centre
 """
 
-CENTRES_SQL = """
+# One row per centre: its link and devices, today's sums, who waits now.
+OVERVIEW_SQL = """
+WITH now_c AS (
+    SELECT centre, sum(waiting)::int AS waiting, min(oldest) AS oldest FROM now_groups
+    WHERE day = %(today)s AND waiting > 0 {one} GROUP BY centre
+)
 SELECT c.centre, c.name, c.ward, c.last_event_at, c.last_heard_at, c.server_online, c.server_at,
-       c.bridge_online, c.bridge_at, c.catch_up_at, c.catch_up_error, c.high_water_seq,
-       c.devices_offline, c.devices_known
-FROM centres c {where} ORDER BY c.centre
+       c.bridge_online, c.bridge_at, c.catch_up_at, c.catch_up_error, c.devices_offline,
+       coalesce(n.waiting, 0), n.oldest, coalesce(t.issued, 0), coalesce(t.called, 0), coalesce(t.wait_sum, 0),
+       coalesce(t.wait_max, 0), coalesce(t.served, 0), coalesce(t.no_show, 0), coalesce(t.ratings, 0),
+       coalesce(t.rating_sum, 0), t.wait_p90
+FROM centres c
+LEFT JOIN daily_centre t ON t.day = %(today)s AND t.centre = c.centre
+LEFT JOIN now_c n ON n.centre = c.centre
+{where}
+"""
+
+# The groups someone has waited in longer than the shortest threshold of any group: a superset of
+# the long-wait warnings (each group's own threshold, and the rule with its rounding, are applied in
+# Python: region.warnings), usually a few rows.
+LATE_SQL = """
+SELECT centre, grp, waiting, oldest FROM now_groups
+WHERE day = %(today)s AND waiting > 0 AND oldest < %(now)s - make_interval(mins => %(shortest_wait)s) {one}
 """
 
 
@@ -73,18 +90,29 @@ class Window:
         return cls(now, day, day - timedelta(days=30), now - timedelta(minutes=growth_minutes), now - timedelta(hours=1))
 
 
-def _rows(conn: psycopg.Connection[Any], sql: str, params: dict[str, Any], centre: str | None,
-          spent: list[float] | None = None) -> list[dict[str, Any]]:
+def _run(conn: psycopg.Connection[Any], sql: str, params: dict[str, Any], centre: str | None,
+         spent: list[float] | None, row_factory: Any) -> list[Any]:
     """The rows of one statement; ``spent``: add the seconds it took (the benchmark splits SQL from Python)."""
     started = perf_counter()
     one = "AND centre = %(centre)s" if centre else ""
-    with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
+    with conn.cursor(row_factory=row_factory) as cur:
         cur.execute(sql.format(one=one, where="WHERE c.centre = %(centre)s" if centre else ""),
                     {**params, "centre": centre})
         rows = list(cur.fetchall())
     if spent is not None:
         spent.append(perf_counter() - started)
     return rows
+
+
+def _rows(conn: psycopg.Connection[Any], sql: str, params: dict[str, Any], centre: str | None,
+          spent: list[float] | None = None) -> list[dict[str, Any]]:
+    return _run(conn, sql, params, centre, spent, psycopg.rows.dict_row)
+
+
+def _tuples(conn: psycopg.Connection[Any], sql: str, params: dict[str, Any], centre: str | None,
+            spent: list[float] | None = None) -> list[tuple[Any, ...]]:
+    """As :func:`_rows`, as plain tuples: the overview's thousands of rows without a dict each."""
+    return _run(conn, sql, params, centre, spent, psycopg.rows.tuple_row)
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:
@@ -117,113 +145,131 @@ def index_766(dossiers: int, flagged: int) -> float | None:
 class Slow:
     """What changes slowly: the 30 days before today per centre, and the procedure groups' names and
     thresholds. Read apart so the shared snapshot (region.dashboard) re-reads it every few minutes
-    rather than every couple of seconds: at 3,321 centres the 30 days are half a million rows."""
+    rather than every couple of seconds."""
 
     day: str
     month: dict[str, dict[str, Any]]
     groups: list[dict[str, Any]]
     judged: dict[str, dict[str, Any]] | None = None  # per centre: dossiers and flagged (Decision 766)
+    by_key: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    """``groups`` by (centre, code)."""
+    names: dict[str, str] = field(default_factory=dict)
+    """A group code's name as some centre gives it: for a centre whose own list is not known yet
+    (its API unreachable), so a leader never reads a bare code such as "ho-tich"."""
+    shortest_wait: int = 30
+    """The smallest ``wait_alert_minutes`` of any group: who waited less is no long-wait warning."""
 
 
 def slow_figures(conn: psycopg.Connection[Any], now: datetime, zone: ZoneInfo, centre: str | None = None) -> Slow:
     win = Window.at(now, zone)
     params = {"today": win.day.date(), "month_day": win.month.date()}
     month = {r["centre"]: r for r in _rows(conn, MONTH_SQL, params, centre)}
+    groups = _rows(conn, "SELECT * FROM groups", {}, None)
     judged = {r["centre"]: r for r in _rows(conn, INDEX_766_SQL, params, centre)}
-    return Slow(win.day.date().isoformat(), month, _rows(conn, "SELECT * FROM groups", {}, None), judged)
+    return Slow(win.day.date().isoformat(), month, groups, judged, {(r["centre"], r["code"]): r for r in groups},
+                {r["code"]: r["name"] for r in groups},
+                min((int(r["wait_alert_minutes"]) for r in groups if r["wait_alert_minutes"]), default=30))
+
+
+@dataclass(frozen=True)
+class Recent:
+    """Per centre, the 5-minute buckets of the growth window and of the last hour summed: (tickets
+    issued, first calls, ratings, rating sum). The buckets make these windows 30-35 and 60-65
+    minutes wide already, so the shared snapshot re-reads them every ``RECENT_AGE`` seconds (at
+    3,321 centres they are 40,000 rows at the end of a day, most of a refresh's SQL time)."""
+
+    day: str
+    by_centre: dict[str, tuple[int, int, int, int]]
+
+
+def recent_figures(conn: psycopg.Connection[Any], now: datetime, zone: ZoneInfo, thresholds: Thresholds,
+                   centre: str | None = None, spent: list[float] | None = None) -> Recent:
+    win = Window.at(now, zone, thresholds.growth_window_minutes)
+    params = {"day": win.day, "window": win.window, "hour": win.hour}
+    return Recent(win.day.date().isoformat(),
+                  {c: (int(i or 0), int(k or 0), int(r or 0), int(rs or 0))
+                   for c, i, k, r, rs in _tuples(conn, RECENT_SQL, params, centre, spent)})
 
 
 def figures(conn: psycopg.Connection[Any], now: datetime, zone: ZoneInfo, thresholds: Thresholds,
-            centre: str | None = None, slow: Slow | None = None) -> dict[str, Any]:
-    """Every centre's row (or one centre's, with its groups) and the warnings, as plain data.
-    ``slow``: :func:`slow_figures` of the same day, when the caller keeps it (else read now)."""
+            centre: str | None = None, slow: Slow | None = None, recent: Recent | None = None) -> dict[str, Any]:
+    """Every centre's row (or one centre's) and the warnings, as plain data. ``groups``: one
+    centre's view lists all its groups today; the overview lists only the groups waiting past their
+    threshold (what its warnings are about). ``slow``, ``recent``: :func:`slow_figures` and
+    :func:`recent_figures` of the same day, when the caller keeps them (else read now)."""
     win = Window.at(now, zone, thresholds.growth_window_minutes)
-    if slow is None or slow.day != win.day.date().isoformat():
+    today = win.day.date().isoformat()
+    if slow is None or slow.day != today:
         slow = slow_figures(conn, now, zone, centre)
-    params = {"day": win.day, "today": win.day.date(), "window": win.window, "hour": win.hour}
+    params = {"day": win.day, "today": win.day.date(), "window": win.window, "hour": win.hour, "now": now,
+              "shortest_wait": min(slow.shortest_wait, thresholds.default_wait_minutes)}
     spent: list[float] = []
-    centres = {r["centre"]: r for r in _rows(conn, CENTRES_SQL, params, centre, spent)}
+    if recent is None or recent.day != today:
+        recent = recent_figures(conn, now, zone, thresholds, centre, spent)
+    recent_by_centre = recent.by_centre
     groups: dict[tuple[str, str], dict[str, Any]] = {}
-    thresholds_by_group = {(r["centre"], r["code"]): r for r in slow.groups}
-    # a centre whose own list is not known yet (its API unreachable) borrows the name another centre
-    # gives the same procedure group code, so a leader never reads a bare code such as "ho-tich"
-    names_by_code = {r["code"]: r["name"] for r in slow.groups}
 
     def group(c: str, g: str | None) -> dict[str, Any]:
         key = (c, g or "")
         if key not in groups:
-            meta = thresholds_by_group.get(key, {})
-            groups[key] = {"centre": c, "group": g or "", "name": meta.get("name") or names_by_code.get(g or "") or g or "",
+            meta = slow.by_key.get(key, {})
+            groups[key] = {"centre": c, "group": g or "", "name": meta.get("name") or slow.names.get(g or "") or g or "",
                            "threshold_minutes": meta.get("wait_alert_minutes") or thresholds.default_wait_minutes,
                            "waiting": 0, "longest_wait_minutes": 0.0, "issued": 0, "called": 0, "served": 0,
                            "no_show": 0, "mean_wait_minutes": None, "p90_wait_minutes": None}
         return groups[key]
 
-    for row in _rows(conn, NOW_SQL, params, centre, spent):
+    for row in _rows(conn, NOW_SQL if centre else LATE_SQL, params, centre, spent):
         g = group(row["centre"], row["grp"])
         g["waiting"] = int(row["waiting"])
-        g["longest_wait_minutes"] = round(max(0.0, (now - row["oldest"]).total_seconds() / 60), 1) if row["oldest"] else 0.0
-    for row in _rows(conn, TODAY_SQL, params, centre, spent):
-        g = group(row["centre"], row["grp"])
-        g.update(issued=int(row["issued"]), called=int(row["called"]), served=int(row["served"]),
-                 no_show=int(row["no_show"]), _wait_sum=float(row["wait_sum"]), _ratings=int(row["ratings"]),
-                 _rating_sum=int(row["rating_sum"]))
-        g["mean_wait_minutes"] = None if not row["called"] else round(float(row["wait_sum"]) / int(row["called"]) / 60, 1)
-        g["_wait_max"] = float(row["wait_max"]) / 60
-        if row["wait_p90"] is not None:  # one-minute buckets interpolate: never above the longest wait
-            g["p90_wait_minutes"] = round(min(row["wait_p90"], g["_wait_max"]), 1)
-    longest_today: dict[str, float] = {}
-    for g in groups.values():
-        longest_today[g["centre"]] = max(longest_today.get(g["centre"], 0.0), g.get("_wait_max", 0.0))
-    p90_centre = {r["centre"]: round(min(r["wait_p90"], longest_today.get(r["centre"], r["wait_p90"])), 1)
-                  for r in _rows(conn, P90_SQL, params, centre, spent)}
-    recent: dict[str, dict[str, Any]] = {}
-    for r in _rows(conn, RECENT_SQL, params, centre, spent):
-        ratings_recent, rating_sum_recent = int(r["ratings_recent"] or 0), int(r["rating_sum_recent"] or 0)
-        recent[r["centre"]] = {"issued_recent": int(r["issued_recent"] or 0), "called_recent": int(r["called_recent"] or 0),
-                               "ratings_recent": ratings_recent, "rating_recent": _ratio(rating_sum_recent, ratings_recent),
-                               "_rating_sum_recent": rating_sum_recent}
-    month = slow.month
-
+        g["longest_wait_minutes"] = _minutes_since(now, row["oldest"])
+        if not centre and g["longest_wait_minutes"] <= g["threshold_minutes"]:
+            del groups[(g["centre"], g["group"])]  # within its own, longer threshold
+    if centre:  # the detail page's table of groups
+        for row in _rows(conn, TODAY_SQL, params, centre, spent):
+            g = group(row["centre"], row["grp"])
+            g.update(issued=int(row["issued"]), called=int(row["called"]), served=int(row["served"]),
+                     no_show=int(row["no_show"]))
+            g["mean_wait_minutes"] = None if not row["called"] else round(float(row["wait_sum"]) / int(row["called"]) / 60, 1)
+            if row["wait_p90"] is not None:  # one-minute buckets interpolate: never above the longest wait
+                g["p90_wait_minutes"] = round(min(row["wait_p90"], float(row["wait_max"]) / 60), 1)
     by_centre: dict[str, list[dict[str, Any]]] = {}
-    for (gc, _), g in groups.items():
-        by_centre.setdefault(gc, []).append(g)
+    for g in groups.values():
+        by_centre.setdefault(g["centre"], []).append(g)
+    month = slow.month
     rows, warnings = [], []
-    for cid, c in centres.items():
-        mine = by_centre.get(cid, [])
-        called = sum(g["called"] for g in mine)
-        wait_sum = sum(g.get("_wait_sum", 0.0) for g in mine)
-        served = sum(g["served"] for g in mine)
-        no_show = sum(g["no_show"] for g in mine)
-        ratings = sum(g.get("_ratings", 0) for g in mine)
-        rating_sum = sum(g.get("_rating_sum", 0) for g in mine)
-        m = month.get(cid) or {}
-        r = recent.get(cid) or {}
-        # the day's ratings before the last hour: today's minus the last hour's
-        r["ratings_before"] = max(0, ratings - int(r.get("ratings_recent") or 0))
-        r["rating_before"] = _ratio(rating_sum - int(r.get("_rating_sum_recent") or 0), r["ratings_before"])
+    no_groups: list[dict[str, Any]] = []
+    for (cid, name, ward, last_event_at, last_heard_at, server_online, server_at, bridge_online, bridge_at,
+         catch_up_at, catch_up_error, devices_offline, waiting, oldest, issued, called, wait_sum, wait_max,
+         served, no_show, ratings, rating_sum, p90) in _tuples(conn, OVERVIEW_SQL, params, centre, spent):
+        m = month.get(cid)
+        issued_recent, called_recent, ratings_recent, rating_sum_recent = recent_by_centre.get(cid, NO_RECENT)
+        ratings_before = max(0, ratings - ratings_recent)
+        recent = {"issued_recent": issued_recent, "called_recent": called_recent, "ratings_recent": ratings_recent,
+                  "rating_recent": _ratio(rating_sum_recent, ratings_recent), "ratings_before": ratings_before,
+                  "rating_before": _ratio(rating_sum - rating_sum_recent, ratings_before)}
         row = {
-            "centre": cid, "name": c["name"], "ward": c["ward"],
-            "waiting": sum(g["waiting"] for g in mine),
-            "longest_wait_minutes": max((g["longest_wait_minutes"] for g in mine), default=0.0),
+            "centre": cid, "name": name, "ward": ward, "waiting": waiting,
+            "longest_wait_minutes": _minutes_since(now, oldest),
             "mean_wait_minutes": None if not called else round(wait_sum / called / 60, 1),
-            "p90_wait_minutes": p90_centre.get(cid),
-            "issued": sum(g["issued"] for g in mine), "served": served,
+            # one-minute buckets interpolate: never above the day's longest wait
+            "p90_wait_minutes": None if p90 is None else round(min(p90, wait_max / 60), 1),
+            "issued": issued, "served": served,
             "no_show_rate": None if not (served + no_show) else round(no_show / (served + no_show) * 100, 1),
             "satisfaction": satisfaction_index(rating_sum, ratings), "ratings": ratings,
-            "devices_offline": int(c["devices_offline"]),
-            "served_30d": int(m.get("served") or 0),
-            "mean_wait_30d_minutes": None if not m.get("called") else round(float(m["wait_sum"]) / int(m["called"]) / 60, 1),
-            "satisfaction_30d": satisfaction_index(float(m.get("rating_sum") or 0), int(m.get("ratings") or 0)),
+            "devices_offline": devices_offline,
+            "served_30d": int(m["served"] or 0) if m else 0,
+            "mean_wait_30d_minutes": None if not (m and m["called"]) else round(float(m["wait_sum"]) / int(m["called"]) / 60, 1),
+            "satisfaction_30d": satisfaction_index(float(m["rating_sum"] or 0), int(m["ratings"] or 0)) if m else None,
             "dossiers_30d": int((slow.judged or {}).get(cid, {}).get("dossiers") or 0),
             "index_766": index_766(int((slow.judged or {}).get(cid, {}).get("dossiers") or 0),
                                    int((slow.judged or {}).get(cid, {}).get("flagged") or 0)),
-            "last_event_at": c["last_event_at"], "last_heard_at": c["last_heard_at"],
-            "server_online": c["server_online"], "bridge_online": c["bridge_online"], "bridge_at": c["bridge_at"],
-            "server_at": c["server_at"], "catch_up_at": c["catch_up_at"], "catch_up_error": c["catch_up_error"],
-            "issued_recent": int(r.get("issued_recent") or 0), "called_recent": int(r.get("called_recent") or 0),
+            "last_event_at": last_event_at, "last_heard_at": last_heard_at,
+            "server_online": server_online, "bridge_online": bridge_online, "bridge_at": bridge_at,
+            "server_at": server_at, "catch_up_at": catch_up_at, "catch_up_error": catch_up_error,
+            "issued_recent": issued_recent, "called_recent": called_recent,
         }
-        found = centre_warnings(row, mine, r, now, thresholds)
+        found = centre_warnings(row, by_centre.get(cid, no_groups), recent, now, thresholds)
         row["warnings"] = len(found)
         row["link"] = link_status(row, now, thresholds)
         rows.append(row)
@@ -235,14 +281,18 @@ def figures(conn: psycopg.Connection[Any], now: datetime, zone: ZoneInfo, thresh
     for row in rows:
         row.setdefault("rank_766", None)
     rows.sort(key=lambda x: (-x["waiting"], -x["longest_wait_minutes"], x["centre"]))
-    for g in groups.values():
-        for key in ("_wait_sum", "_ratings", "_rating_sum", "_wait_max"):
-            g.pop(key, None)
     severity = {"cao": 0, "vừa": 1}
     warnings.sort(key=lambda w: (severity.get(w["level"], 2), w["centre"]))
     return {"now": now, "day": win.day.date().isoformat(), "sql_ms": round(sum(spent) * 1000, 1),
             "centres": rows, "warnings": warnings,
             "groups": sorted(groups.values(), key=lambda g: (g["centre"], -g["waiting"], g["group"]))}
+
+
+NO_RECENT = (0, 0, 0, 0)
+
+
+def _minutes_since(now: datetime, moment: datetime | None) -> float:
+    return round(max(0.0, (now - moment).total_seconds() / 60), 1) if moment else 0.0
 
 
 def link_status(row: dict[str, Any], now: datetime, thresholds: Thresholds) -> str:

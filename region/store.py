@@ -41,9 +41,21 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
+from region.deltas import Deltas, columns
 from region.validate import Availability, RegionEvent
 
 log = logging.getLogger("luot.region.store")
+
+SUM_COLUMNS = """issued integer NOT NULL DEFAULT 0,
+    called integer NOT NULL DEFAULT 0,
+    wait_sum double precision NOT NULL DEFAULT 0,
+    wait_max double precision NOT NULL DEFAULT 0,
+    served integer NOT NULL DEFAULT 0,
+    no_show integer NOT NULL DEFAULT 0,
+    cancelled integer NOT NULL DEFAULT 0,
+    ratings integer NOT NULL DEFAULT 0,
+    rating_sum integer NOT NULL DEFAULT 0,"""
+"""The additive figures of a rollup row, the same in ``hourly``, ``daily`` and ``daily_centre``."""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS centres (
@@ -99,15 +111,7 @@ CREATE TABLE IF NOT EXISTS hourly (
     centre text NOT NULL,
     grp text NOT NULL,
     hour timestamptz NOT NULL,
-    issued integer NOT NULL DEFAULT 0,
-    called integer NOT NULL DEFAULT 0,
-    wait_sum double precision NOT NULL DEFAULT 0,
-    wait_max double precision NOT NULL DEFAULT 0,
-    served integer NOT NULL DEFAULT 0,
-    no_show integer NOT NULL DEFAULT 0,
-    cancelled integer NOT NULL DEFAULT 0,
-    ratings integer NOT NULL DEFAULT 0,
-    rating_sum integer NOT NULL DEFAULT 0,
+    @SUMS@
     PRIMARY KEY (centre, grp, hour)
 );
 CREATE INDEX IF NOT EXISTS hourly_hour ON hourly (hour);
@@ -115,15 +119,7 @@ CREATE TABLE IF NOT EXISTS daily (
     centre text NOT NULL,
     grp text NOT NULL,
     day date NOT NULL,
-    issued integer NOT NULL DEFAULT 0,
-    called integer NOT NULL DEFAULT 0,
-    wait_sum double precision NOT NULL DEFAULT 0,
-    wait_max double precision NOT NULL DEFAULT 0,
-    served integer NOT NULL DEFAULT 0,
-    no_show integer NOT NULL DEFAULT 0,
-    cancelled integer NOT NULL DEFAULT 0,
-    ratings integer NOT NULL DEFAULT 0,
-    rating_sum integer NOT NULL DEFAULT 0,
+    @SUMS@
     wait_hist integer[] NOT NULL DEFAULT '{}',
     wait_p90 double precision,
     PRIMARY KEY (day, centre, grp)
@@ -131,6 +127,7 @@ CREATE TABLE IF NOT EXISTS daily (
 CREATE TABLE IF NOT EXISTS daily_centre (
     centre text NOT NULL,
     day date NOT NULL,
+    @SUMS@
     wait_hist integer[] NOT NULL DEFAULT '{}',
     wait_p90 double precision,
     PRIMARY KEY (day, centre)
@@ -187,6 +184,16 @@ LANGUAGE sql IMMUTABLE AS $fn$
         ELSE h || array_fill(0, ARRAY[b - coalesce(array_length(h, 1), 0)]) || 1
     END
 $fn$;
+-- two histograms added bucket by bucket (a batch's new waits into a day's histogram)
+CREATE OR REPLACE FUNCTION luot_hist_sum(a integer[], b integer[]) RETURNS integer[]
+LANGUAGE sql IMMUTABLE AS $fn$
+    SELECT CASE
+        WHEN coalesce(cardinality(b), 0) = 0 THEN a
+        WHEN coalesce(cardinality(a), 0) = 0 THEN b
+        ELSE (SELECT array_agg(coalesce(a[i], 0) + coalesce(b[i], 0) ORDER BY i)
+              FROM generate_series(1, greatest(cardinality(a), cardinality(b))) AS i)
+    END
+$fn$;
 -- the q-quantile in minutes of a histogram of one-minute buckets (server.summaries.percentile_from_histogram)
 CREATE OR REPLACE FUNCTION luot_hist_quantile(h integer[], q double precision) RETURNS double precision
 LANGUAGE sql IMMUTABLE AS $fn$
@@ -201,98 +208,92 @@ CREATE TABLE IF NOT EXISTS rejected (
     reason text NOT NULL
 );
 """
+SCHEMA = SCHEMA.replace("@SUMS@", SUM_COLUMNS)
 
-# One statement per event: the id ledger decides; the event row and the rollup follow only from a
-# row the ledger insert returned, so a duplicate writes nothing anywhere.
-INSERT_EVENT = """
-WITH new AS (
-    INSERT INTO event_ids (id, centre, at) VALUES (%(id)s, %(centre)s, %(at)s)
-    ON CONFLICT (id) DO NOTHING RETURNING id
-), stored AS (
-    INSERT INTO events (id, centre, kind, at, grp, ticket_id, seq, via, data)
-    SELECT %(id)s, %(centre)s, %(kind)s, %(at)s, %(grp)s, %(ticket_id)s, %(seq)s, %(via)s, %(data)s FROM new
-    RETURNING id
-), by_day AS (
-    INSERT INTO daily AS d (centre, grp, day, issued, called, wait_sum, wait_max, served, no_show, cancelled,
-                            ratings, rating_sum, wait_hist, wait_p90)
-    SELECT %(centre)s, %(grp)s, %(day)s, %(issued)s, %(called)s, %(wait)s, %(wait)s, %(served)s, %(no_show)s,
-           %(cancelled)s, %(ratings)s, %(rating)s, luot_hist_add('{}', %(bucket)s::integer), %(bucket)s::integer + 0.9
-    FROM stored WHERE %(rolls)s
-    ON CONFLICT (day, centre, grp) DO UPDATE SET
-        issued = d.issued + EXCLUDED.issued, called = d.called + EXCLUDED.called,
-        wait_sum = d.wait_sum + EXCLUDED.wait_sum, wait_max = greatest(d.wait_max, EXCLUDED.wait_max),
-        served = d.served + EXCLUDED.served, no_show = d.no_show + EXCLUDED.no_show,
-        cancelled = d.cancelled + EXCLUDED.cancelled, ratings = d.ratings + EXCLUDED.ratings,
-        rating_sum = d.rating_sum + EXCLUDED.rating_sum, wait_hist = luot_hist_add(d.wait_hist, %(bucket)s::integer)
-), centre_day AS (
-    INSERT INTO daily_centre AS d (centre, day, wait_hist, wait_p90)
-    SELECT %(centre)s, %(day)s, luot_hist_add('{}', %(bucket)s::integer), %(bucket)s::integer + 0.9
-    FROM stored WHERE %(rolls)s AND %(bucket)s::integer IS NOT NULL
-    ON CONFLICT (day, centre) DO UPDATE SET wait_hist = luot_hist_add(d.wait_hist, %(bucket)s::integer)
-), lately AS (
-    INSERT INTO recent AS r (centre, bucket, issued, called, ratings, rating_sum)
-    SELECT %(centre)s, date_bin('5 minutes', %(at)s::timestamptz, TIMESTAMPTZ '2000-01-01 00:00+00'),
-           %(issued)s, %(called)s, %(ratings)s, %(rating)s
-    FROM stored WHERE %(rolls)s AND (%(issued)s + %(called)s + %(ratings)s) > 0
-    ON CONFLICT (bucket, centre) DO UPDATE SET
-        issued = r.issued + EXCLUDED.issued, called = r.called + EXCLUDED.called,
-        ratings = r.ratings + EXCLUDED.ratings, rating_sum = r.rating_sum + EXCLUDED.rating_sum
-), dossier AS (
-    INSERT INTO dossiers AS x (centre, code, day, appointment, returned_on, dissatisfied)
-    SELECT %(centre)s, %(dossier)s, %(dossier_day)s::date, %(appointment)s::date, %(returned_on)s::date, %(dissatisfied)s
-    FROM stored WHERE %(dossier)s::text IS NOT NULL
-    ON CONFLICT (centre, code) DO UPDATE SET
-        day = coalesce(x.day, EXCLUDED.day), appointment = coalesce(EXCLUDED.appointment, x.appointment),
-        returned_on = least(x.returned_on, EXCLUDED.returned_on), dissatisfied = x.dissatisfied OR EXCLUDED.dissatisfied
-), ticket AS (
-    -- the ticket's latest event by event time; at equal times a later kind beats 'ticket.issued'
-    INSERT INTO tickets_now AS t (centre, ticket_id, grp, issued_at, last_at, last_kind)
-    SELECT %(centre)s, %(ticket_id)s, %(grp)s, CASE WHEN %(kind)s = 'ticket.issued' THEN %(at)s::timestamptz END,
-           %(at)s, %(kind)s
-    FROM stored WHERE %(ticket_id)s::text IS NOT NULL AND %(kind)s LIKE 'ticket.%%'
-    ON CONFLICT (centre, ticket_id) DO UPDATE SET
-        issued_at = least(t.issued_at, EXCLUDED.issued_at),
-        grp = CASE WHEN EXCLUDED.last_at > t.last_at OR (EXCLUDED.last_at = t.last_at AND t.last_kind = 'ticket.issued')
-                   THEN coalesce(EXCLUDED.grp, t.grp) ELSE coalesce(t.grp, EXCLUDED.grp) END,
-        last_kind = CASE WHEN EXCLUDED.last_at > t.last_at OR (EXCLUDED.last_at = t.last_at AND t.last_kind = 'ticket.issued')
-                         THEN EXCLUDED.last_kind ELSE t.last_kind END,
-        last_at = greatest(t.last_at, EXCLUDED.last_at)
-)
-INSERT INTO hourly AS h (centre, grp, hour, issued, called, wait_sum, wait_max, served, no_show, cancelled, ratings, rating_sum)
-SELECT %(centre)s, %(grp)s, date_trunc('hour', %(at)s::timestamptz), %(issued)s, %(called)s, %(wait)s, %(wait)s,
-       %(served)s, %(no_show)s, %(cancelled)s, %(ratings)s, %(rating)s
-FROM stored WHERE %(rolls)s
-ON CONFLICT (centre, grp, hour) DO UPDATE SET
-    issued = h.issued + EXCLUDED.issued, called = h.called + EXCLUDED.called,
-    wait_sum = h.wait_sum + EXCLUDED.wait_sum, wait_max = greatest(h.wait_max, EXCLUDED.wait_max),
-    served = h.served + EXCLUDED.served, no_show = h.no_show + EXCLUDED.no_show,
-    cancelled = h.cancelled + EXCLUDED.cancelled, ratings = h.ratings + EXCLUDED.ratings,
-    rating_sum = h.rating_sum + EXCLUDED.rating_sum
+# A batch is written set-wise: the id ledger says which events are new (one statement), the new
+# events go in by COPY, and what they add to each maintained row is summed in Python first, so each
+# rollup row a batch touches is written once (one statement per table, its rows as arrays) instead
+# of once per event. The 90th percentile of a touched histogram is recomputed in the same upsert.
+NEW_IDS = """
+INSERT INTO event_ids (id, centre, at) SELECT * FROM unnest(%s::text[], %s::text[], %s::timestamptz[])
+ON CONFLICT (id) DO NOTHING RETURNING id
+"""
+COPY_EVENTS = "COPY events (id, centre, kind, at, grp, ticket_id, seq, via, data) FROM STDIN"
+
+SUMS = ("issued", "called", "wait_sum", "wait_max", "served", "no_show", "cancelled", "ratings", "rating_sum")
+_ADD_SUMS = """issued = {t}.issued + EXCLUDED.issued, called = {t}.called + EXCLUDED.called,
+        wait_sum = {t}.wait_sum + EXCLUDED.wait_sum, wait_max = greatest({t}.wait_max, EXCLUDED.wait_max),
+        served = {t}.served + EXCLUDED.served, no_show = {t}.no_show + EXCLUDED.no_show,
+        cancelled = {t}.cancelled + EXCLUDED.cancelled, ratings = {t}.ratings + EXCLUDED.ratings,
+        rating_sum = {t}.rating_sum + EXCLUDED.rating_sum"""
+_SUM_ARRAYS = ("%s::int[], %s::int[], %s::float8[], %s::float8[], %s::int[], %s::int[], %s::int[], "
+               "%s::int[], %s::int[]")
+_ADD_HIST = """wait_hist = luot_hist_sum(d.wait_hist, EXCLUDED.wait_hist),
+        wait_p90 = CASE WHEN cardinality(EXCLUDED.wait_hist) > 0
+                        THEN luot_hist_quantile(luot_hist_sum(d.wait_hist, EXCLUDED.wait_hist), 0.9) ELSE d.wait_p90 END"""
+
+UPSERT_HOURLY = f"""
+INSERT INTO hourly AS h (centre, grp, hour, {", ".join(SUMS)})
+SELECT * FROM unnest(%s::text[], %s::text[], %s::timestamptz[], {_SUM_ARRAYS})
+ON CONFLICT (centre, grp, hour) DO UPDATE SET {_ADD_SUMS.format(t="h")}
+"""
+UPSERT_DAILY = f"""
+INSERT INTO daily AS d (centre, grp, day, {", ".join(SUMS)}, wait_hist, wait_p90)
+SELECT centre, grp, day, {", ".join(SUMS)}, hist::int[], luot_hist_quantile(hist::int[], 0.9)
+FROM unnest(%s::text[], %s::text[], %s::date[], {_SUM_ARRAYS}, %s::text[]) AS u(centre, grp, day, {", ".join(SUMS)}, hist)
+ON CONFLICT (day, centre, grp) DO UPDATE SET {_ADD_SUMS.format(t="d")},
+        {_ADD_HIST}
+"""
+UPSERT_DAILY_CENTRE = f"""
+INSERT INTO daily_centre AS d (centre, day, {", ".join(SUMS)}, wait_hist, wait_p90)
+SELECT centre, day, {", ".join(SUMS)}, hist::int[], luot_hist_quantile(hist::int[], 0.9)
+FROM unnest(%s::text[], %s::date[], {_SUM_ARRAYS}, %s::text[]) AS u(centre, day, {", ".join(SUMS)}, hist)
+ON CONFLICT (day, centre) DO UPDATE SET {_ADD_SUMS.format(t="d")},
+        {_ADD_HIST}
+"""
+UPSERT_RECENT = """
+INSERT INTO recent AS r (centre, bucket, issued, called, ratings, rating_sum)
+SELECT * FROM unnest(%s::text[], %s::timestamptz[], %s::int[], %s::int[], %s::int[], %s::int[])
+ON CONFLICT (bucket, centre) DO UPDATE SET
+    issued = r.issued + EXCLUDED.issued, called = r.called + EXCLUDED.called,
+    ratings = r.ratings + EXCLUDED.ratings, rating_sum = r.rating_sum + EXCLUDED.rating_sum
+"""
+# the ticket's latest event by event time; at equal times a later kind beats 'ticket.issued'
+# (TicketNow.merge is the same rule, applied first to the batch's own events of one ticket)
+UPSERT_TICKETS = """
+INSERT INTO tickets_now AS t (centre, ticket_id, grp, issued_at, last_at, last_kind)
+SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::timestamptz[], %s::timestamptz[], %s::text[])
+ON CONFLICT (centre, ticket_id) DO UPDATE SET
+    issued_at = least(t.issued_at, EXCLUDED.issued_at),
+    grp = CASE WHEN EXCLUDED.last_at > t.last_at OR (EXCLUDED.last_at = t.last_at AND t.last_kind = 'ticket.issued')
+               THEN coalesce(EXCLUDED.grp, t.grp) ELSE coalesce(t.grp, EXCLUDED.grp) END,
+    last_kind = CASE WHEN EXCLUDED.last_at > t.last_at OR (EXCLUDED.last_at = t.last_at AND t.last_kind = 'ticket.issued')
+                     THEN EXCLUDED.last_kind ELSE t.last_kind END,
+    last_at = greatest(t.last_at, EXCLUDED.last_at)
+"""
+LAST_EVENTS = """
+UPDATE centres c SET last_event_at = greatest(c.last_event_at, u.at), last_heard_at = now()
+FROM unnest(%s::text[], %s::timestamptz[]) AS u(centre, at) WHERE c.centre = u.centre
 """
 
 
-FILL_DOSSIER = INSERT_EVENT[INSERT_EVENT.index("INSERT INTO dossiers"):INSERT_EVENT.index("), ticket AS")].replace(
-    "FROM stored WHERE %(dossier)s::text IS NOT NULL", "")
-"""The dossiers upsert of :data:`INSERT_EVENT` on its own (the schema-3 migration replays stored events)."""
+UPSERT_DOSSIER = """
+INSERT INTO dossiers AS x (centre, code, day, appointment, returned_on, dissatisfied)
+VALUES (%(centre)s, %(dossier)s, %(dossier_day)s::date, %(appointment)s::date, %(returned_on)s::date, %(dissatisfied)s)
+ON CONFLICT (centre, code) DO UPDATE SET
+    day = coalesce(x.day, EXCLUDED.day), appointment = coalesce(EXCLUDED.appointment, x.appointment),
+    returned_on = least(x.returned_on, EXCLUDED.returned_on), dissatisfied = x.dissatisfied OR EXCLUDED.dissatisfied
+"""
+"""What one event says of a dossier, merged into its row in any arrival order (new events and the
+schema-4 migration, which replays the stored ones)."""
 
 WAITING_KINDS = ("ticket.issued", "ticket.transferred")
 HIST_MAX_MINUTE = 599
 """Waits of ten hours or more share the last histogram bucket (a centre is open about nine)."""
 
-# The 90th percentiles of the histograms a batch added waits to: once per row and batch, not per event.
-P90_GROUPS = """
-UPDATE daily d SET wait_p90 = luot_hist_quantile(d.wait_hist, 0.9)
-FROM unnest(%s::text[], %s::text[], %s::date[]) AS t(centre, grp, day)
-WHERE d.day = t.day AND d.centre = t.centre AND d.grp = t.grp
-"""
-P90_CENTRES = """
-UPDATE daily_centre d SET wait_p90 = luot_hist_quantile(d.wait_hist, 0.9)
-FROM unnest(%s::text[], %s::date[]) AS t(centre, day)
-WHERE d.day = t.day AND d.centre = t.centre
-"""
-
 # The "now" of the centres a transaction touched, from their tickets: who waits, since when. The
 # day is the region's local day; a centre's rows of groups nobody waits in any more go to zero.
+# Rows whose figures did not change are not written (no new row version for every batch).
 NOW_GROUPS = """
 WITH fresh AS (
     SELECT centre, coalesce(grp, '') AS grp, count(*) AS waiting, min(issued_at) AS oldest
@@ -302,11 +303,13 @@ WITH fresh AS (
     GROUP BY centre, coalesce(grp, '')
 ), cleared AS (
     UPDATE now_groups n SET waiting = 0, oldest = NULL, day = %(day)s
-    WHERE n.centre = ANY(%(centres)s) AND NOT EXISTS (SELECT 1 FROM fresh f WHERE f.centre = n.centre AND f.grp = n.grp)
+    WHERE n.centre = ANY(%(centres)s) AND n.waiting <> 0
+      AND NOT EXISTS (SELECT 1 FROM fresh f WHERE f.centre = n.centre AND f.grp = n.grp)
 )
 INSERT INTO now_groups AS n (centre, grp, day, waiting, oldest)
 SELECT centre, grp, %(day)s, waiting, oldest FROM fresh
 ON CONFLICT (centre, grp) DO UPDATE SET day = EXCLUDED.day, waiting = EXCLUDED.waiting, oldest = EXCLUDED.oldest
+WHERE (n.day, n.waiting, n.oldest) IS DISTINCT FROM (EXCLUDED.day, EXCLUDED.waiting, EXCLUDED.oldest)
 """
 
 WRITE_LOCK = 80210003
@@ -386,10 +389,12 @@ def local_day(moment: datetime, zone: ZoneInfo) -> tuple[date, datetime]:
     return day, datetime.combine(day, datetime.min.time(), zone)
 
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """1: the first region schema (``district``, hourly rollups only). 2: the 2025 two-level map
-(province -> ward/commune: ``ward`` replaces ``district``) and the maintained tables. 3: the
-``dossiers`` table behind each centre's Decision 766 index (filled from the stored events)."""
+(province -> ward/commune: ``ward`` replaces ``district``) and the maintained tables. 3: a
+centre's day in one row (``daily_centre`` keeps the sums of ``daily`` too), so the overview reads a
+row per centre, not per centre and group. 4: the ``dossiers`` table behind each centre's Decision 766
+index (filled from the stored events)."""
 
 
 @dataclass
@@ -429,7 +434,9 @@ class Store:
             version = 1 if old and old[0] else SCHEMA_VERSION
         if version < 2:
             self._migrate_to_2(now)
-        if version < 3:
+        elif version < 3:
+            self._migrate_to_3()
+        if version < 4:
             self._fill_dossiers()
         self.conn.execute("DELETE FROM schema_version")
         self.conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (SCHEMA_VERSION,))
@@ -445,7 +452,7 @@ class Store:
         log.info("region database migrated to schema 2 (wards, maintained dashboard tables)")
 
     def _fill_dossiers(self) -> None:
-        """Schema 3: the ``dossiers`` table from the dossier and rating events already stored."""
+        """Schema 4: the ``dossiers`` table from the dossier and rating events already stored."""
         cursor = self.conn.execute(
             "SELECT id, centre, kind, at, data FROM events WHERE kind IN ('dossier.attached', 'dossier.status', 'feedback.recorded')")
         params = []
@@ -454,8 +461,25 @@ class Store:
             if found["dossier"] is not None:
                 params.append({"centre": centre, **found})
         with self.conn.cursor() as cur:
-            cur.executemany(FILL_DOSSIER, params)
-        log.info("region database migrated to schema 3 (%d dossier facts)", len(params))
+            cur.executemany(UPSERT_DOSSIER, params)
+        log.info("region database migrated to schema 4 (%d dossier facts)", len(params))
+
+    def _migrate_to_3(self) -> None:
+        """The sums of each centre's day beside its histogram, from ``daily``."""
+        for column in SUM_COLUMNS.rstrip(",").split(","):
+            self.conn.execute(f"ALTER TABLE daily_centre ADD COLUMN IF NOT EXISTS {column.strip()}")
+        self._centre_days_from_daily(date.min)
+        log.info("region database migrated to schema 3 (a row per centre and day)")
+
+    def _centre_days_from_daily(self, first: date) -> None:
+        """``daily_centre``'s sums from ``daily`` for the days from ``first`` (rows made as needed)."""
+        sums = ", ".join(SUMS)
+        self.conn.execute(
+            f"INSERT INTO daily_centre AS d (centre, day, {sums}) "
+            "SELECT centre, day, sum(issued), sum(called), sum(wait_sum), max(wait_max), sum(served), sum(no_show), "
+            "sum(cancelled), sum(ratings), sum(rating_sum) FROM daily WHERE day >= %s GROUP BY centre, day "
+            "ON CONFLICT (day, centre) DO UPDATE SET "
+            + ", ".join(f"{c} = EXCLUDED.{c}" for c in SUMS), (first,))
 
     def rebuild_maintained(self, now: datetime, since: date | None = None) -> None:
         """Inside a transaction: recompute the maintained tables from the rollups and the events
@@ -497,6 +521,7 @@ class Store:
             cur.executemany("INSERT INTO daily_centre (centre, day, wait_hist, wait_p90) "
                             "VALUES (%s, %s, %s, luot_hist_quantile(%s, 0.9))",
                             [(c, d, h, h) for (c, d), h in per_centre.items()])
+        self._centre_days_from_daily(first)
         since = now - timedelta(days=2)
         self.conn.execute(
             "INSERT INTO recent (centre, bucket, issued, called, ratings, rating_sum) "
@@ -554,40 +579,72 @@ class Store:
 
     # ------------------------------------------------------------------ writing
     def _write_events(self, events: list[RegionEvent]) -> int:
-        """Inside a transaction: store the events; return how many were new."""
-        self.ensure_partitions({month_start(e.at) for e in events})
-        params = []
-        for event in events:
-            ticket_id = event.data.get("ticket_id")
-            params.append({
-                "id": event.id, "centre": event.centre, "kind": event.kind, "at": event.at,
-                "day": event.at.astimezone(self.zone).date(),
-                "grp": event.data.get("group"), "ticket_id": ticket_id if isinstance(ticket_id, str) else None,
-                "seq": event.seq, "via": event.via, "data": json.dumps(event.data, ensure_ascii=False), **rollup_of(event),
-                **dossier_of(event, self.zone),
-            })
-        before = self._count_ids(events)
-        with self.conn.cursor() as cur:
-            cur.executemany(INSERT_EVENT, params)
-        waits = {(p["centre"], p["grp"], p["day"]) for p in params if p["bucket"] is not None and p["rolls"]}
-        if waits:
-            centres_, groups_, days_ = zip(*sorted(waits))
-            self.conn.execute(P90_GROUPS, (list(centres_), list(groups_), list(days_)))
-            by_centre = sorted({(c, d) for c, _, d in waits})
-            self.conn.execute(P90_CENTRES, ([c for c, _ in by_centre], [d for _, d in by_centre]))
-        self._refresh_now({e.centre for e in events if e.kind.startswith("ticket.")})
-        latest: dict[str, datetime] = {}
-        for event in events:
-            latest[event.centre] = max(latest.get(event.centre, event.at), event.at)
-        for centre, at in latest.items():
-            self.conn.execute(
-                "UPDATE centres SET last_event_at = greatest(last_event_at, %s), last_heard_at = now() WHERE centre = %s",
-                (at, centre))
-        return self._count_ids(events) - before
+        """Inside a transaction: store the events; return how many were new.
 
-    def _count_ids(self, events: list[RegionEvent]) -> int:
-        row = self.conn.execute("SELECT count(*) FROM event_ids WHERE id = ANY(%s)", ([e.id for e in events],)).fetchone()
-        return int(row[0]) if row else 0
+        Set-wise (see :mod:`region.deltas`): the ledger insert returns the new ids, and only those
+        events are copied in and summed into the maintained rows, so a repeat changes nothing."""
+        self.ensure_partitions({month_start(e.at) for e in events})
+        unique: dict[str, RegionEvent] = {}
+        for event in events:
+            unique.setdefault(event.id, event)
+        batch = list(unique.values())
+        with self.conn.cursor() as cur:
+            cur.execute(NEW_IDS, ([e.id for e in batch], [e.centre for e in batch], [e.at for e in batch]))
+            new_ids = {row[0] for row in cur.fetchall()}
+        fresh = [e for e in batch if e.id in new_ids]
+        deltas = Deltas()
+        zone = self.zone
+        for event in events:
+            deltas.seen(event.centre, event.at)
+        if fresh:
+            with self.conn.cursor() as cur, cur.copy(COPY_EVENTS) as copy:
+                for event in fresh:
+                    data = event.data
+                    ticket_id = data.get("ticket_id")
+                    ticket_id = ticket_id if isinstance(ticket_id, str) else None
+                    grp = data.get("group")
+                    copy.write_row((event.id, event.centre, event.kind, event.at, grp, ticket_id, event.seq, event.via,
+                                    json.dumps(data, ensure_ascii=False)))
+                    deltas.add(event.centre, event.kind, event.at, grp, ticket_id, rollup_of(event),
+                               lambda at: at.astimezone(zone).date())
+            self._write_deltas(deltas)
+            self._write_dossiers(fresh)
+        if deltas.latest:
+            centres_, ats = zip(*deltas.latest.items())
+            self.conn.execute(LAST_EVENTS, (list(centres_), list(ats)))
+        return len(fresh)
+
+    def _write_dossiers(self, fresh: list[RegionEvent]) -> None:
+        """The dossier facts of the batch's new events (a few per hundred events: one statement each)."""
+        facts = [{"centre": e.centre, **found} for e in fresh
+                 if e.kind.startswith("dossier.") or e.kind == "feedback.recorded"
+                 if (found := dossier_of(e, self.zone))["dossier"] is not None]
+        if facts:
+            with self.conn.cursor() as cur:
+                cur.executemany(UPSERT_DOSSIER, facts)
+
+    def _write_deltas(self, deltas: Deltas) -> None:
+        """One statement per maintained table for the whole batch (each touched row once)."""
+        with self.conn.cursor() as cur:
+            if deltas.hourly:
+                cur.execute(UPSERT_HOURLY, columns(deltas.hourly, with_hist=False))
+            if deltas.daily:
+                cur.execute(UPSERT_DAILY, columns(deltas.daily, with_hist=True))
+            if deltas.centre_day:
+                cur.execute(UPSERT_DAILY_CENTRE, columns(deltas.centre_day, with_hist=True))
+            if deltas.recent:
+                keys = list(deltas.recent)
+                sums = [deltas.recent[k] for k in keys]
+                cur.execute(UPSERT_RECENT, ([k[0] for k in keys], [k[1] for k in keys],
+                                            *([s[i] for s in sums] for i in range(4))))
+            if deltas.tickets:
+                keys = list(deltas.tickets)
+                rows = [deltas.tickets[k] for k in keys]
+                cur.execute(UPSERT_TICKETS, ([k[0] for k in keys], [k[1] for k in keys], [r.grp for r in rows],
+                                             [r.issued_at for r in rows], [r.last_at for r in rows],
+                                             [r.last_kind for r in rows]))
+        if deltas.ticket_centres:
+            self._refresh_now(deltas.ticket_centres)
 
     def store_batch(self, events: list[RegionEvent], availability: list[tuple[Availability, datetime]],
                     rejected: list[tuple[str, str]]) -> int:

@@ -146,6 +146,25 @@ def test_a_schema_1_database_is_migrated_to_wards_and_maintained_tables(pg: str)
     maintained_match_events(pg)
 
 
+def test_a_schema_2_database_gets_a_row_per_centre_and_day(pg: str) -> None:
+    rng = random.Random(8)
+    now = datetime.now(timezone.utc)
+    store = Store.connect(pg, ZONE)
+    store.create_schema()
+    store.register_centres([("c1", "Phường Cửa Nam", ""), ("c2", "Phường Ba Đình", "")])
+    store.store_batch(ticket_events("c1", 40, now - timedelta(hours=3), rng) + ticket_events("c2", 40, now - timedelta(days=1, hours=3), rng), [], [])
+    # back to schema 2: daily_centre held only the histogram
+    for column in ("issued", "called", "wait_sum", "wait_max", "served", "no_show", "cancelled", "ratings", "rating_sum"):
+        store.conn.execute(f"ALTER TABLE daily_centre DROP COLUMN {column}")
+    store.conn.execute("UPDATE schema_version SET version = 2")
+    store.close()
+    again = Store.connect(pg, ZONE)
+    again.create_schema()
+    assert again.conn.execute("SELECT max(version) FROM schema_version").fetchone()[0] >= 3
+    again.close()
+    maintained_match_events(pg)
+
+
 def test_a_district_in_centres_toml_is_refused_with_the_2025_map(tmp_path: Path) -> None:
     creds = tmp_path / "c.json"
     creds.write_text('{"centre": "hn-a", "mqtt_username": "hn-a", "mqtt_password": "x", "api_device": "region", "api_secret": "y"}')

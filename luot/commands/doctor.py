@@ -1,5 +1,6 @@
 """``luot doctor``: check this server box (configuration, web, broker, passwords, disk, database,
-clock, printer, audio, versions) and say how to fix whatever is wrong."""
+clock, printer, audio, versions) and say how to fix whatever is wrong. With ``--centres``: check a
+regional box instead (its broker's open-file limit against its centres, region/doctor.py)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-gap-hours", type=float, default=96.0,
                         help="warn when the clock is this many hours past the last event, on a later day (default: 96)")
     parser.add_argument("--json", action="store_true", help="print the checks as JSON instead of the checklist")
+    parser.add_argument("--centres", help="check a regional box instead: the region's centres.toml (the regional "
+                        "broker's open-file limit against its centres)")
+    parser.add_argument("--region-broker", help="with --centres: the regional broker's mosquitto.conf (default: any "
+                        "running Mosquitto started with a generated regional configuration)")
 
 
 def locate(args: argparse.Namespace, config):  # -> server.doctor.CentreFiles
@@ -36,8 +41,15 @@ def run(args: argparse.Namespace) -> int:
 
     from luot.paths import config_file
 
-    checks = diagnose(str(config_file(args.config)), lambda config: locate(args, config), printer=args.printer,
-                      mqtt_port=args.mqtt_port, now=utc_now(), max_gap_hours=args.max_gap_hours)
+    if args.centres:
+        from pathlib import Path
+
+        from region.doctor import diagnose_region
+
+        checks = diagnose_region(Path(args.centres), Path(args.region_broker) if args.region_broker else None)
+    else:
+        checks = diagnose(str(config_file(args.config)), lambda config: locate(args, config), printer=args.printer,
+                          mqtt_port=args.mqtt_port, now=utc_now(), max_gap_hours=args.max_gap_hours)
     failed = any(check.status == "fail" for check in checks)
     if args.json:
         print(json.dumps({"ok": not failed, "checks": [c.as_dict() for c in checks]}, ensure_ascii=False, indent=2, default=str))

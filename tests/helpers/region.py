@@ -328,7 +328,16 @@ def maintained_match_events(dsn: str, zone: str = "Asia/Ho_Chi_Minh") -> None:
             for bucket, n in enumerate(v[6]):
                 total[bucket] += n
         centre_rows = {(c, d): (list(h), p) for c, d, h, p in conn.execute("SELECT centre, day, wait_hist, wait_p90 FROM daily_centre")}
-        assert {k: v for k, v in per_centre.items() if any(v)} == {k: v[0] for k, v in centre_rows.items()}
+        assert {k: v for k, v in per_centre.items() if any(v)} == {k: v[0] for k, v in centre_rows.items() if v[0]}
+        # a centre's day in one row: the sums of its groups' rows (what the overview reads)
+        sums = "issued, called, round(wait_sum::numeric, 3), round(wait_max::numeric, 3), served, no_show, cancelled, ratings, rating_sum"
+        by_centre = {tuple(r[:2]): tuple(r[2:]) for r in conn.execute(
+            f"SELECT centre, day, {sums} FROM daily_centre WHERE issued + called + served + no_show + cancelled + ratings > 0")}
+        from_groups = {tuple(r[:2]): tuple(r[2:]) for r in conn.execute(
+            "SELECT centre, day, sum(issued), sum(called), round(sum(wait_sum)::numeric, 3), round(max(wait_max)::numeric, 3), "
+            "sum(served), sum(no_show), sum(cancelled), sum(ratings), sum(rating_sum) FROM daily "
+            "WHERE issued + called + served + no_show + cancelled + ratings > 0 GROUP BY centre, day")}
+        assert by_centre == from_groups and by_centre, "daily_centre's sums are its groups' sums"
         group_p90 = {(c, g, d): p for c, g, d, p in conn.execute("SELECT centre, grp, day, wait_p90 FROM daily WHERE wait_p90 IS NOT NULL")}
         for key, hist in [*((k, v[6]) for k, v in want.items()), *((k, v[0]) for k, v in centre_rows.items())]:
             p90 = group_p90.get(key) if len(key) == 3 else centre_rows[key][1]

@@ -177,7 +177,10 @@ async def test_a_manager_screen_reads_but_changes_nothing(tmp_path):
             assert (await http.get("/api/v1/events", headers=screen)).status_code == 200
             assert (await http.get("/api/v1/devices", headers=screen)).status_code == 200
             # the tracking page's rating is public: the ticket's unguessable token is the right to rate it
-            public = {"/api/v1/login", "/api/v1/logout", "/api/v1/enrol", "/api/v1/track/{token}/feedback"}
+            # so are a citizen's own bookings: the one-time code sent to their phone, or the booking's
+            # unguessable token, is the right to make or cancel one
+            public = {"/api/v1/login", "/api/v1/logout", "/api/v1/enrol", "/api/v1/track/{token}/feedback",
+                      "/api/v1/bookings/code", "/api/v1/bookings", "/api/v1/bookings/by-token/{token}/cancel"}
             checked = []
             # Every route the application documents (OpenAPI), so a route added later is checked too.
             for template, operations in centre.app.openapi()["paths"].items():

@@ -8,6 +8,8 @@ drops a retained request and still takes the kiosk's next, ordinary one.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
 
 import pytest
 
@@ -25,8 +27,13 @@ async def test_a_retained_help_request_is_not_new_after_a_restart(broker: Broker
     for _restart in range(2):
         inbox = Inbox()
         link = await start_link(broker, inbox)
-        kiosk.publish(topic, encode("assistance", {"request_id": f"fresh-{_restart}", "reason": "help"}))
-        await inbox.wait(1, timeout=30)  # generous: a loaded machine
+        # amqtt may confirm a subscription before it routes to it: a loaded machine lost the one
+        # fresh request sent right after "connected", so it is sent again until it gets through
+        deadline = time.monotonic() + 30
+        while not inbox.items and time.monotonic() < deadline:
+            kiosk.publish(topic, encode("assistance", {"request_id": f"fresh-{_restart}", "reason": "help"}))
+            with contextlib.suppress(AssertionError):
+                await inbox.wait(1, timeout=1.0)
         await asyncio.sleep(0.2)  # the retained one, sent at subscription, would have come first
-        assert [data.request_id for _, _, data in inbox.items] == [f"fresh-{_restart}"]
+        assert inbox.items and {data.request_id for _, _, data in inbox.items} == {f"fresh-{_restart}"}, inbox.items
         await link.stop()

@@ -30,6 +30,7 @@ from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from fastapi.staticfiles import StaticFiles
 
 from region.live import Cached, ChangeSignal, version_of
+from region.overview import Overview
 from region.report import Slow, devices, figures, hourly_series, recent_figures, slow_figures, utc_now
 from region.settings import DASHBOARD_USER, Region
 from region.warnings import Thresholds
@@ -136,13 +137,30 @@ def create_app(region: Region, dsn: str, changed: ChangeSignal | None = None,
 
     recent = Cached(lambda: query(lambda conn: recent_figures(conn, clock(), region.zone, thresholds)), RECENT_AGE)
 
+    kept = Overview(region.zone, thresholds)
+    held: list[psycopg.Connection[Any]] = []  # the snapshot's own connection, kept between refreshes
+
+    def refresh(reference: Slow, lately: Any) -> dict[str, Any]:
+        """The overview by what changed since the last snapshot (region.overview), on one kept connection."""
+        if not held or held[0].closed:
+            conn = psycopg.connect(dsn, autocommit=True)
+            conn.execute("SET TIME ZONE 'UTC'")
+            held[:] = [conn]
+            kept.forget()
+        try:
+            return kept.refresh(held[0], clock(), reference, lately)
+        except psycopg.OperationalError:
+            held[0].close()  # reconnect (and rebuild) next time
+            raise
+
     def compute() -> tuple[dict[str, Any], bytes, bytes]:
         """The figures and their JSON, encoded (and compressed) once for every viewer."""
         reference = day_slow()
         lately = recent.get()
         started = time.perf_counter()
-        result = query(lambda conn: figures(conn, clock(), region.zone, thresholds, slow=reference, recent=lately))
+        result = refresh(reference, lately)
         result["query_ms"] = round((time.perf_counter() - started) * 1000, 1)
+        result["refresh"] = {"full": kept.last.full, "centres_read": kept.last.read, "rows_rebuilt": kept.last.rebuilt}
         result["region"] = {"id": region.info.id, "name": region.info.name, "timezone": region.info.timezone}
         body = json.dumps(result, ensure_ascii=False, default=_iso).encode("utf-8")
         return result, body, gzip.compress(body, GZIP_LEVEL)

@@ -201,8 +201,7 @@ def figures(conn: psycopg.Connection[Any], now: datetime, zone: ZoneInfo, thresh
     today = win.day.date().isoformat()
     if slow is None or slow.day != today:
         slow = slow_figures(conn, now, zone, centre)
-    params = {"day": win.day, "today": win.day.date(), "window": win.window, "hour": win.hour, "now": now,
-              "shortest_wait": min(slow.shortest_wait, thresholds.default_wait_minutes)}
+    params = read_params(now, zone, thresholds, slow)
     spent: list[float] = []
     if recent is None or recent.day != today:
         recent = recent_figures(conn, now, zone, thresholds, centre, spent)
@@ -212,11 +211,7 @@ def figures(conn: psycopg.Connection[Any], now: datetime, zone: ZoneInfo, thresh
     def group(c: str, g: str | None) -> dict[str, Any]:
         key = (c, g or "")
         if key not in groups:
-            meta = slow.by_key.get(key, {})
-            groups[key] = {"centre": c, "group": g or "", "name": meta.get("name") or slow.names.get(g or "") or g or "",
-                           "threshold_minutes": meta.get("wait_alert_minutes") or thresholds.default_wait_minutes,
-                           "waiting": 0, "longest_wait_minutes": 0.0, "issued": 0, "called": 0, "served": 0,
-                           "no_show": 0, "mean_wait_minutes": None, "p90_wait_minutes": None}
+            groups[key] = group_row(slow, thresholds, c, g)
         return groups[key]
 
     for row in _rows(conn, NOW_SQL if centre else LATE_SQL, params, centre, spent):
@@ -236,56 +231,105 @@ def figures(conn: psycopg.Connection[Any], now: datetime, zone: ZoneInfo, thresh
     by_centre: dict[str, list[dict[str, Any]]] = {}
     for g in groups.values():
         by_centre.setdefault(g["centre"], []).append(g)
-    month = slow.month
     rows, warnings = [], []
-    no_groups: list[dict[str, Any]] = []
-    for (cid, name, ward, last_event_at, last_heard_at, server_online, server_at, bridge_online, bridge_at,
-         catch_up_at, catch_up_error, devices_offline, waiting, oldest, issued, called, wait_sum, wait_max,
-         served, no_show, ratings, rating_sum, p90) in _tuples(conn, OVERVIEW_SQL, params, centre, spent):
-        m = month.get(cid)
-        issued_recent, called_recent, ratings_recent, rating_sum_recent = recent_by_centre.get(cid, NO_RECENT)
-        ratings_before = max(0, ratings - ratings_recent)
-        recent = {"issued_recent": issued_recent, "called_recent": called_recent, "ratings_recent": ratings_recent,
-                  "rating_recent": _ratio(rating_sum_recent, ratings_recent), "ratings_before": ratings_before,
-                  "rating_before": _ratio(rating_sum - rating_sum_recent, ratings_before)}
-        row = {
-            "centre": cid, "name": name, "ward": ward, "waiting": waiting,
-            "longest_wait_minutes": _minutes_since(now, oldest),
-            "mean_wait_minutes": None if not called else round(wait_sum / called / 60, 1),
-            # one-minute buckets interpolate: never above the day's longest wait
-            "p90_wait_minutes": None if p90 is None else round(min(p90, wait_max / 60), 1),
-            "issued": issued, "served": served,
-            "no_show_rate": None if not (served + no_show) else round(no_show / (served + no_show) * 100, 1),
-            "satisfaction": satisfaction_index(rating_sum, ratings), "ratings": ratings,
-            "devices_offline": devices_offline,
-            "served_30d": int(m["served"] or 0) if m else 0,
-            "mean_wait_30d_minutes": None if not (m and m["called"]) else round(float(m["wait_sum"]) / int(m["called"]) / 60, 1),
-            "satisfaction_30d": satisfaction_index(float(m["rating_sum"] or 0), int(m["ratings"] or 0)) if m else None,
-            "dossiers_30d": int((slow.judged or {}).get(cid, {}).get("dossiers") or 0),
-            "index_766": index_766(int((slow.judged or {}).get(cid, {}).get("dossiers") or 0),
-                                   int((slow.judged or {}).get(cid, {}).get("flagged") or 0)),
-            "last_event_at": last_event_at, "last_heard_at": last_heard_at,
-            "server_online": server_online, "bridge_online": bridge_online, "bridge_at": bridge_at,
-            "server_at": server_at, "catch_up_at": catch_up_at, "catch_up_error": catch_up_error,
-            "issued_recent": issued_recent, "called_recent": called_recent,
-        }
-        found = centre_warnings(row, by_centre.get(cid, no_groups), recent, now, thresholds)
-        row["warnings"] = len(found)
-        row["link"] = link_status(row, now, thresholds)
+    for raw in _tuples(conn, OVERVIEW_SQL, params, centre, spent):
+        row, found = overview_row(raw, now, slow, recent_by_centre, by_centre.get(raw[0], NO_GROUPS), thresholds)
         rows.append(row)
         warnings += found
-    # the province's ranking by the Decision 766 index: 1 = best; centres without dossiers unranked
+    rank_766(rows)
+    return ordered(now, win.day.date().isoformat(), round(sum(spent) * 1000, 1), rows, warnings, groups)
+
+
+def read_params(now: datetime, zone: ZoneInfo, thresholds: Thresholds, slow: Slow) -> dict[str, Any]:
+    """The parameters of the overview's statements at ``now``."""
+    win = Window.at(now, zone, thresholds.growth_window_minutes)
+    return {"day": win.day, "today": win.day.date(), "window": win.window, "hour": win.hour, "now": now,
+            "shortest_wait": min(slow.shortest_wait, thresholds.default_wait_minutes)}
+
+
+def group_row(slow: Slow, thresholds: Thresholds, c: str, g: str | None) -> dict[str, Any]:
+    """A group's row before its figures: its name and threshold (from ``slow``)."""
+    meta = slow.by_key.get((c, g or ""), {})
+    return {"centre": c, "group": g or "", "name": meta.get("name") or slow.names.get(g or "") or g or "",
+            "threshold_minutes": meta.get("wait_alert_minutes") or thresholds.default_wait_minutes,
+            "waiting": 0, "longest_wait_minutes": 0.0, "issued": 0, "called": 0, "served": 0,
+            "no_show": 0, "mean_wait_minutes": None, "p90_wait_minutes": None}
+
+
+def late_groups(rows: list[dict[str, Any]], now: datetime, slow: Slow, thresholds: Thresholds) -> dict[tuple[str, str], dict[str, Any]]:
+    """LATE_SQL's rows kept when someone waits past the group's own threshold."""
+    groups = {}
+    for r in rows:
+        g = group_row(slow, thresholds, r["centre"], r["grp"])
+        g["waiting"] = int(r["waiting"])
+        g["longest_wait_minutes"] = _minutes_since(now, r["oldest"])
+        if g["longest_wait_minutes"] > g["threshold_minutes"]:
+            groups[(g["centre"], g["group"])] = g
+    return groups
+
+
+def overview_row(raw: tuple[Any, ...], now: datetime, slow: Slow, recent_by_centre: dict[str, tuple[int, int, int, int]],
+                 groups: list[dict[str, Any]], thresholds: Thresholds) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """One centre's overview row and its warnings from its OVERVIEW_SQL tuple (``groups``: its
+    groups waiting past their threshold). ``rank_766`` is set by :func:`rank_766` over all rows."""
+    (cid, name, ward, last_event_at, last_heard_at, server_online, server_at, bridge_online, bridge_at,
+     catch_up_at, catch_up_error, devices_offline, waiting, oldest, issued, called, wait_sum, wait_max,
+     served, no_show, ratings, rating_sum, p90) = raw
+    m = slow.month.get(cid)
+    judged = (slow.judged or {}).get(cid, {})
+    issued_recent, called_recent, ratings_recent, rating_sum_recent = recent_by_centre.get(cid, NO_RECENT)
+    ratings_before = max(0, ratings - ratings_recent)
+    recent = {"issued_recent": issued_recent, "called_recent": called_recent, "ratings_recent": ratings_recent,
+              "rating_recent": _ratio(rating_sum_recent, ratings_recent), "ratings_before": ratings_before,
+              "rating_before": _ratio(rating_sum - rating_sum_recent, ratings_before)}
+    row = {
+        "centre": cid, "name": name, "ward": ward, "waiting": waiting,
+        "longest_wait_minutes": _minutes_since(now, oldest),
+        "mean_wait_minutes": None if not called else round(wait_sum / called / 60, 1),
+        # one-minute buckets interpolate: never above the day's longest wait
+        "p90_wait_minutes": None if p90 is None else round(min(p90, wait_max / 60), 1),
+        "issued": issued, "served": served,
+        "no_show_rate": None if not (served + no_show) else round(no_show / (served + no_show) * 100, 1),
+        "satisfaction": satisfaction_index(rating_sum, ratings), "ratings": ratings,
+        "devices_offline": devices_offline,
+        "served_30d": int(m["served"] or 0) if m else 0,
+        "mean_wait_30d_minutes": None if not (m and m["called"]) else round(float(m["wait_sum"]) / int(m["called"]) / 60, 1),
+        "satisfaction_30d": satisfaction_index(float(m["rating_sum"] or 0), int(m["ratings"] or 0)) if m else None,
+        "dossiers_30d": int(judged.get("dossiers") or 0),
+        "index_766": index_766(int(judged.get("dossiers") or 0), int(judged.get("flagged") or 0)),
+        "last_event_at": last_event_at, "last_heard_at": last_heard_at,
+        "server_online": server_online, "bridge_online": bridge_online, "bridge_at": bridge_at,
+        "server_at": server_at, "catch_up_at": catch_up_at, "catch_up_error": catch_up_error,
+        "issued_recent": issued_recent, "called_recent": called_recent,
+    }
+    found = centre_warnings(row, groups, recent, now, thresholds)
+    row["warnings"] = len(found)
+    row["link"] = link_status(row, now, thresholds)
+    return row, found
+
+
+def rank_766(rows: list[dict[str, Any]]) -> None:
+    """The province's ranking by the Decision 766 index: 1 = best; centres without dossiers unranked."""
     ranked = sorted((r for r in rows if r["index_766"] is not None), key=lambda x: (-x["index_766"], -x["dossiers_30d"], x["centre"]))
+    for row in rows:
+        row["rank_766"] = None
     for place, row in enumerate(ranked, start=1):
         row["rank_766"] = place
-    for row in rows:
-        row.setdefault("rank_766", None)
+
+
+SEVERITY = {"cao": 0, "vừa": 1}
+
+
+def ordered(now: datetime, day: str, sql_ms: float, rows: list[dict[str, Any]], warnings: list[dict[str, Any]],
+            groups: dict[tuple[str, str], dict[str, Any]]) -> dict[str, Any]:
+    """The overview as the dashboard serves it: longest queues first, the worst warnings first."""
     rows.sort(key=lambda x: (-x["waiting"], -x["longest_wait_minutes"], x["centre"]))
-    severity = {"cao": 0, "vừa": 1}
-    warnings.sort(key=lambda w: (severity.get(w["level"], 2), w["centre"]))
-    return {"now": now, "day": win.day.date().isoformat(), "sql_ms": round(sum(spent) * 1000, 1),
-            "centres": rows, "warnings": warnings,
+    warnings.sort(key=lambda w: (SEVERITY.get(w["level"], 2), w["centre"]))
+    return {"now": now, "day": day, "sql_ms": sql_ms, "centres": rows, "warnings": warnings,
             "groups": sorted(groups.values(), key=lambda g: (g["centre"], -g["waiting"], g["group"]))}
+
+
+NO_GROUPS: list[dict[str, Any]] = []
 
 
 NO_RECENT = (0, 0, 0, 0)

@@ -24,6 +24,10 @@ the history:
   right) and when it was issued; ``now_groups``: per centre and group how many wait now and since
   when, recomputed from ``tickets_now`` for the centres a transaction touched, in that transaction.
 
+Every transaction that changes what the overview shows of a centre (its ``centres`` row, its
+``daily_centre`` row, its ``now_groups``) also sets ``centres.changed_xid`` to its own transaction
+id, so the dashboard re-reads only the centres changed since its last snapshot (region.overview).
+
 Everything follows only from the row the ledger insert returned, so the maintained tables are
 exactly as idempotent as the events. Writes take one advisory lock (the writer and the catch-up
 thread may otherwise recompute the same centre's ``now_groups`` from different snapshots).
@@ -72,7 +76,8 @@ CREATE TABLE IF NOT EXISTS centres (
     catch_up_at timestamptz,
     catch_up_error text,
     devices_offline integer NOT NULL DEFAULT 0,
-    devices_known integer NOT NULL DEFAULT 0
+    devices_known integer NOT NULL DEFAULT 0,
+    changed_xid xid8 NOT NULL DEFAULT pg_current_xact_id()
 );
 CREATE TABLE IF NOT EXISTS groups (
     centre text NOT NULL,
@@ -272,7 +277,8 @@ ON CONFLICT (centre, ticket_id) DO UPDATE SET
     last_at = greatest(t.last_at, EXCLUDED.last_at)
 """
 LAST_EVENTS = """
-UPDATE centres c SET last_event_at = greatest(c.last_event_at, u.at), last_heard_at = now()
+UPDATE centres c SET last_event_at = greatest(c.last_event_at, u.at), last_heard_at = now(),
+    changed_xid = pg_current_xact_id()
 FROM unnest(%s::text[], %s::timestamptz[]) AS u(centre, at) WHERE c.centre = u.centre
 """
 
@@ -389,12 +395,14 @@ def local_day(moment: datetime, zone: ZoneInfo) -> tuple[date, datetime]:
     return day, datetime.combine(day, datetime.min.time(), zone)
 
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """1: the first region schema (``district``, hourly rollups only). 2: the 2025 two-level map
 (province -> ward/commune: ``ward`` replaces ``district``) and the maintained tables. 3: a
 centre's day in one row (``daily_centre`` keeps the sums of ``daily`` too), so the overview reads a
 row per centre, not per centre and group. 4: the ``dossiers`` table behind each centre's Decision 766
-index (filled from the stored events)."""
+index (filled from the stored events). 5: ``centres.changed_xid``, the transaction that last changed
+what the overview shows of a centre (its row, its day, who waits there), so the dashboard re-reads
+only the centres changed since its last snapshot (region.overview)."""
 
 
 @dataclass
@@ -432,6 +440,9 @@ class Store:
             old = self.conn.execute("SELECT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = "
                                     "current_schema() AND table_name = 'centres' AND column_name = 'district')").fetchone()
             version = 1 if old and old[0] else SCHEMA_VERSION
+        if version < 5:  # first: the migrations below write it
+            self.conn.execute("ALTER TABLE centres ADD COLUMN IF NOT EXISTS changed_xid xid8 NOT NULL "
+                              "DEFAULT pg_current_xact_id()")
         if version < 2:
             self._migrate_to_2(now)
         elif version < 3:
@@ -538,7 +549,8 @@ class Store:
             "FROM events WHERE at >= %s AND ticket_id IS NOT NULL AND kind LIKE 'ticket.%%' "
             "ORDER BY centre, ticket_id, at DESC, (kind = 'ticket.issued')", (since,))
         self.conn.execute(
-            "UPDATE centres c SET devices_known = (SELECT count(*) FROM devices d WHERE d.centre = c.centre), "
+            "UPDATE centres c SET changed_xid = pg_current_xact_id(), "
+            "devices_known = (SELECT count(*) FROM devices d WHERE d.centre = c.centre), "
             "devices_offline = (SELECT count(*) FROM devices d WHERE d.centre = c.centre AND NOT d.online)")
         centres = [r[0] for r in self.conn.execute("SELECT centre FROM centres")]
         self._refresh_now(centres, now)
@@ -561,7 +573,8 @@ class Store:
             for centre, name, ward in centres:
                 self.conn.execute(
                     "INSERT INTO centres (centre, name, ward) VALUES (%s, %s, %s) "
-                    "ON CONFLICT (centre) DO UPDATE SET name = EXCLUDED.name, ward = EXCLUDED.ward",
+                    "ON CONFLICT (centre) DO UPDATE SET name = EXCLUDED.name, ward = EXCLUDED.ward, "
+                    "changed_xid = pg_current_xact_id()",
                     (centre, name, ward))
 
     def _refresh_now(self, centres: Iterable[str], now: datetime | None = None) -> None:
@@ -667,11 +680,13 @@ class Store:
             new = self._write_events(events) if events else 0
             self.conn.execute(
                 "UPDATE centres SET high_water_seq = greatest(high_water_seq, %s), catch_up_at = now(), "
+                "changed_xid = pg_current_xact_id(), "
                 "catch_up_error = NULL WHERE centre = %s", (high_water, centre))
         return new
 
     def catch_up_failed(self, centre: str, reason: str) -> None:
-        self.conn.execute("UPDATE centres SET catch_up_error = %s WHERE centre = %s", (reason[:300], centre))
+        self.conn.execute("UPDATE centres SET catch_up_error = %s, changed_xid = pg_current_xact_id() "
+                          "WHERE centre = %s", (reason[:300], centre))
 
     def high_water(self, centre: str) -> int:
         row = self.conn.execute("SELECT high_water_seq FROM centres WHERE centre = %s", (centre,)).fetchone()
@@ -684,13 +699,15 @@ class Store:
                 "ON CONFLICT (centre, device) DO UPDATE SET online = EXCLUDED.online, at = EXCLUDED.at",
                 (item.centre, item.device, item.online, at))
             self.conn.execute(  # the dashboard reads the counts, never the devices of every centre
-                "UPDATE centres SET devices_known = (SELECT count(*) FROM devices WHERE centre = %(c)s), "
+                "UPDATE centres SET changed_xid = pg_current_xact_id(), "
+                "devices_known = (SELECT count(*) FROM devices WHERE centre = %(c)s), "
                 "devices_offline = (SELECT count(*) FROM devices WHERE centre = %(c)s AND NOT online) WHERE centre = %(c)s",
                 {"c": item.centre})
         else:
             column = "server" if item.what == "server" else "bridge"
             self.conn.execute(
-                f"UPDATE centres SET {column}_online = %s, {column}_at = %s, last_heard_at = %s WHERE centre = %s",
+                f"UPDATE centres SET {column}_online = %s, {column}_at = %s, last_heard_at = %s, "
+                "changed_xid = pg_current_xact_id() WHERE centre = %s",
                 (item.online, at, at, item.centre))
 
     def set_groups(self, centre: str, groups: list[dict[str, Any]]) -> None:

@@ -22,42 +22,9 @@ from region.settings import load_region
 from region.store import Store
 from region.validate import RegionEvent
 from region.warnings import Thresholds
-from tests.helpers.region import free_port, maintained_match_events, wait_until, write_centres_toml
+from tests.helpers.region import free_port, maintained_match_events, ticket_events, wait_until, write_centres_toml
 
 ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
-GROUPS = ["ho-tich", "chung-thuc", "dat-dai"]
-
-
-def ticket_events(centre: str, n: int, start: datetime, rng: random.Random) -> list[RegionEvent]:
-    """Tickets of one centre: issued; most called (first call with its wait), some transferred,
-    served and rated, some no-shows; a few still waiting."""
-    out: list[RegionEvent] = []
-    for i in range(n):
-        tag = f"{centre}-{start:%d%H}-{i}"
-        tid, group = f"t{tag}", rng.choice(GROUPS)
-        at = start + timedelta(seconds=rng.uniform(0, 3 * 3600))
-        ev = lambda kind, when, **data: out.append(RegionEvent(  # noqa: E731
-            centre, f"{tag}-{kind}-{len(out)}", kind, when, {"ticket_id": tid, "group": data.pop("group", group), **data}, None, "mqtt"))
-        ev("ticket.issued", at)
-        fate = rng.random()
-        if fate < 0.15:
-            continue  # still waiting
-        if fate < 0.25:  # moved to another group's queue, still waiting there
-            ev("ticket.transferred", at + timedelta(minutes=2), group=rng.choice(GROUPS))
-            continue
-        wait = rng.uniform(0, 70 * 60)
-        called = at + timedelta(seconds=wait)
-        ev("ticket.called", called, first_call=True, call=1, wait_seconds=wait)
-        if fate < 0.32:
-            ev("ticket.no_show", called + timedelta(minutes=3))
-            continue
-        ev("ticket.serving", called + timedelta(seconds=20))
-        done = called + timedelta(minutes=5)
-        ev("ticket.finished", done)
-        if rng.random() < 0.5:
-            out.append(RegionEvent(centre, f"{tag}-fb", "feedback.recorded", done + timedelta(seconds=5),
-                                   {"ticket_id": tid, "group": group, "rating": rng.randint(1, 4)}, None, "mqtt"))
-    return out
 
 
 def test_maintained_tables_equal_the_events_whatever_the_order_and_the_repeats(pg: str) -> None:

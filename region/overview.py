@@ -1,0 +1,146 @@
+"""The province overview kept up to date by what changed, not recomputed for every centre.
+
+Why (issue 19): :func:`region.report.figures` builds every centre's row, in SQL and in Python, on
+each refresh: 3,321 centres cost hundreds of milliseconds every two seconds, whatever happened
+meanwhile. Here one :class:`Overview` keeps each centre's OVERVIEW_SQL tuple and its computed row
+and warnings between refreshes, and a refresh re-reads and recomputes only:
+
+- the centres whose ``centres.changed_xid`` (set by every writing transaction, region.store) may
+  have committed since the previous refresh's snapshot: ``changed_xid >= xmin`` of that snapshot
+  (a transaction below the xmin had ended before it, so its rows were read then; a few rows
+  committed in between are read twice, none is missed). The reads run in one REPEATABLE READ
+  transaction, so the snapshot and the rows agree;
+- the centres whose warnings or link depend on the time and may have moved: a group waiting past
+  its threshold now or at the previous refresh (LATE_SQL, a few rows, read every time), a centre
+  silent past ``offline_after_minutes`` in working hours;
+- the centres whose 5-minute buckets (region.report.Recent, re-read every 30 s) differ from the
+  ones their row was built with.
+
+Every other row only has its longest wait moved on (a subtraction). Everything is rebuilt from
+scratch (as :func:`region.report.figures`) on the first refresh, when the slow part (30 days,
+group names, region.report.Slow) or the day changes, when working hours begin or end, and every
+``full_every`` seconds. The result equals :func:`region.report.figures` at the same moment
+(tests/test_region_overview.py checks it with events arriving between refreshes).
+
+Not thread-safe: one owner (the dashboard's shared snapshot computes under its lock).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import psycopg
+
+from region.report import (LATE_SQL, NO_GROUPS, NO_RECENT, OVERVIEW_SQL, Recent, Slow, _minutes_since, late_groups,
+                           ordered, overview_row, rank_766, read_params)
+from region.warnings import Thresholds
+
+FULL_EVERY = 300.0
+"""Seconds: a refresh rebuilds every row at least this often (a safety net, not needed for correctness)."""
+
+CHANGED_WHERE = "WHERE c.changed_xid >= %(since)s::text::xid8"
+
+
+@dataclass
+class Refresh:
+    """What the last refresh did (the benchmark prints it)."""
+
+    full: bool = False
+    read: int = 0  # centre rows read from SQL
+    rebuilt: int = 0  # rows recomputed in Python
+    sql_ms: float = 0.0
+    python_ms: float = 0.0
+
+
+@dataclass
+class Overview:
+    zone: ZoneInfo
+    thresholds: Thresholds
+    full_every: float = FULL_EVERY
+    clock: Any = time.monotonic
+    last: Refresh = field(default_factory=Refresh)
+    _raw: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    _rows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _warnings: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    _late: set[str] = field(default_factory=set)
+    _recent: dict[str, tuple[int, int, int, int]] = field(default_factory=dict)
+    _since: int | None = None  # xmin of the previous refresh's snapshot
+    _slow: Slow | None = None
+    _day: str = ""
+    _working: bool | None = None
+    _full_at: float = 0.0
+
+    def forget(self) -> None:
+        """The next refresh rebuilds everything (e.g. after the connection was lost)."""
+        self._since = None
+
+    def refresh(self, conn: psycopg.Connection[Any], now: datetime, slow: Slow, recent: Recent) -> dict[str, Any]:
+        """The overview at ``now``, as :func:`region.report.figures` returns it. ``conn``: not in a
+        transaction (a REPEATABLE READ one is opened here)."""
+        started = time.perf_counter()
+        t = self.thresholds
+        params = read_params(now, self.zone, t, slow)
+        day = params["today"].isoformat()
+        working = t.working_hours(now)
+        full = (self._since is None or slow is not self._slow or day != self._day or working != self._working
+                or self.clock() - self._full_at >= self.full_every)
+        sql = 0.0
+        conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        with conn.transaction():
+            t0 = time.perf_counter()
+            since = int(conn.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text").fetchone()[0])
+            overview = OVERVIEW_SQL.format(one="", where="" if full else CHANGED_WHERE)
+            with conn.cursor() as cur:
+                cur.execute(overview, {**params, "since": self._since, "centre": None})
+                raws = cur.fetchall()
+                cur.execute(LATE_SQL.format(one=""), params)
+                late_raw = cur.fetchall()
+            sql += time.perf_counter() - t0
+        late = late_groups([{"centre": c, "grp": g, "waiting": w, "oldest": o} for c, g, w, o in late_raw], now, slow, t)
+        by_centre: dict[str, list[dict[str, Any]]] = {}
+        for g in late.values():
+            by_centre.setdefault(g["centre"], []).append(g)
+        if full:
+            self._raw, self._rows, self._warnings = {}, {}, {}
+            dirty = set()
+        else:
+            dirty = self._late | set(by_centre)
+            dirty |= {c for c, r in recent.by_centre.items() if self._recent.get(c, NO_RECENT) != r}
+            dirty |= {c for c, r in self._recent.items() if c not in recent.by_centre and r != NO_RECENT}
+            if working:
+                silent_after = now - timedelta(minutes=t.offline_after_minutes)
+                dirty |= {c for c, raw in self._raw.items() if raw[4] is not None and raw[4] < silent_after}
+        for raw in raws:
+            self._raw[raw[0]] = raw
+            dirty.add(raw[0])
+        for cid in dirty:
+            raw = self._raw.get(cid)
+            if raw is None:  # a group or bucket of a centre not (or no longer) registered
+                continue
+            row, found = overview_row(raw, now, slow, recent.by_centre, by_centre.get(cid, NO_GROUPS), t)
+            old = self._rows.get(cid)
+            row["rank_766"] = old["rank_766"] if old is not None else None
+            self._rows[cid] = row
+            self._warnings[cid] = found
+        for cid, row in self._rows.items():
+            if cid not in dirty:
+                oldest = self._raw[cid][13]
+                if oldest is not None:
+                    row["longest_wait_minutes"] = _minutes_since(now, oldest)
+        rows = list(self._rows.values())
+        if full:
+            rank_766(rows)  # the index changes only with the slow part
+            self._full_at = self.clock()
+        warnings = [w for found in self._warnings.values() for w in found]
+        result = ordered(now, day, round(sql * 1000, 1), rows, warnings, late)
+        # copies: the caller may keep or change the rows (the dashboard encodes them once)
+        result["centres"] = [dict(r) for r in result["centres"]]
+        self._since, self._slow, self._day, self._working = since, slow, day, working
+        self._late, self._recent = set(by_centre), dict(recent.by_centre)
+        total = time.perf_counter() - started
+        self.last = Refresh(full, len(raws), len(dirty), round(sql * 1000, 1), round((total - sql) * 1000, 1))
+        return result

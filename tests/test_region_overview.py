@@ -1,0 +1,94 @@
+"""Issue 19: the province overview refreshed by what changed (region.overview) equals a full
+recompute (region.report.figures) at every refresh, with events, link changes and the passing of
+time between refreshes, and a writer's transaction still open during one. Against the machine's
+PostgreSQL (a scratch database)."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import psycopg
+
+from region.overview import Overview
+from region.report import figures, recent_figures, slow_figures
+from region.store import Store
+from region.validate import Availability
+from region.warnings import Thresholds
+from tests.helpers.region import ticket_events
+
+ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
+
+
+class OpenAllDay(Thresholds):
+    """Working hours at any hour the test runs, so the silent-centre rule is exercised too."""
+
+    def working_hours(self, now: datetime) -> bool:
+        return True
+
+
+def comparable(result: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in result.items() if k != "sql_ms"}
+
+
+def test_the_overview_refreshed_by_changes_equals_a_full_recompute(pg: str) -> None:
+    rng = random.Random(1919)
+    start = datetime.now(timezone.utc)
+    centres = [f"c{i:02d}" for i in range(12)]
+    store = Store.connect(pg, ZONE)
+    store.create_schema()
+    store.register_centres((c, f"Phường {c}", f"Phường {c}") for c in centres)
+    store.set_groups("c00", [{"code": "ho-tich", "name": "Hộ tịch", "wait_alert_minutes": 10}])
+    events = []
+    for centre in centres:
+        events += ticket_events(centre, 25, start - timedelta(hours=3, minutes=5), rng)
+    events.sort(key=lambda e: e.at)
+    batches = [events[i::6] for i in range(6)]
+    thresholds = OpenAllDay(ZONE, offline_after_minutes=20)
+    kept = Overview(ZONE, thresholds)
+    inc = psycopg.connect(pg, autocommit=True)
+    full = psycopg.connect(pg, autocommit=True)
+    for conn in (inc, full):
+        conn.execute("SET TIME ZONE 'UTC'")
+    slow = slow_figures(full, start, ZONE)
+    reads: list[tuple[bool, int, int]] = []
+
+    def check(now: datetime) -> None:
+        recent = recent_figures(full, now, ZONE, thresholds)
+        got = kept.refresh(inc, now, slow, recent)
+        reads.append((kept.last.full, kept.last.read, kept.last.rebuilt))
+        want = figures(full, now, ZONE, thresholds, slow=slow, recent=recent)
+        assert comparable(got) == comparable(want)
+
+    try:
+        check(start)
+        for step, batch in enumerate(batches[:3]):  # a few centres at a time, then everyone
+            few = [e for e in batch if e.centre in centres[step * 3:step * 3 + 3]]
+            store.store_batch(few, [], [])
+            check(start + timedelta(seconds=2 * (step + 1)))
+        store.store_batch([], [(Availability("c04", "bridge", None, False), start),
+                               (Availability("c05", "device", "kiosk-1", False), start)], [])
+        check(start + timedelta(seconds=8))
+        with store.conn.transaction():  # a writer's transaction still open while the overview reads
+            store.conn.execute("SELECT pg_advisory_xact_lock(80210003)")
+            store._write_events(batches[3])
+            later = Store.connect(pg, ZONE)  # a later transaction commits first (a snapshot's xmax passes the open one)
+            later.set_groups("c01", [{"code": "dat-dai", "name": "Đất đai", "wait_alert_minutes": 45}])
+            later.close()
+            check(start + timedelta(seconds=10))
+        check(start + timedelta(seconds=12))  # now committed: its centres must be read
+        store.store_batch(batches[4] + batches[5] + batches[0], [], [])  # repeats change nothing but the heard time
+        check(start + timedelta(seconds=14))
+        # nothing arrives for 40 minutes: waits grow past thresholds, centres fall silent
+        check(start + timedelta(minutes=40))
+        store.store_batch([], [(Availability("c04", "bridge", None, True), start + timedelta(minutes=41))], [])
+        check(start + timedelta(minutes=41))
+    finally:
+        inc.close()
+        full.close()
+        store.close()
+    assert reads[0][0] and not any(f for f, _, _ in reads[1:])  # one full build, then changes only
+    assert reads[1][1] == 3 and reads[1][1] < len(centres)  # the first batch's three centres, not all twelve
+    assert reads[4][1] == 2  # the link and the device: their two centres

@@ -81,3 +81,47 @@ class Cached(Generic[T]):
 def version_of(signal: Any) -> int:
     """The signal's version (0 without a signal: nothing ever changes)."""
     return int(signal.version) if signal is not None else 0
+
+
+POLL_EVERY = 0.5
+"""Seconds: a :class:`PolledSignal` asks PostgreSQL at most this often, however many viewers ask it."""
+
+
+class PolledSignal:
+    """A :class:`ChangeSignal` for a dashboard in its own process (region.dashboard_process): the
+    version moves when the newest ``centres.changed_xid`` does, which every transaction that
+    changes the overview sets (region.store). Read lazily, at most every ``POLL_EVERY`` seconds."""
+
+    def __init__(self, dsn: str, clock: Callable[[], float] = time.monotonic) -> None:
+        self.dsn = dsn
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._conn: Any = None
+        self._seen: str | None = None
+        self._version = 0
+        self._at = -POLL_EVERY
+
+    def _newest(self) -> str | None:
+        import psycopg
+
+        if self._conn is None or self._conn.closed:
+            self._conn = psycopg.connect(self.dsn, autocommit=True)
+        row = self._conn.execute("SELECT max(changed_xid)::text FROM centres").fetchone()
+        return row[0] if row else None
+
+    @property
+    def version(self) -> int:
+        with self._lock:
+            now = self.clock()
+            if now - self._at >= POLL_EVERY:
+                self._at = now
+                try:
+                    newest = self._newest()
+                except Exception:  # noqa: BLE001 - PostgreSQL away: no news; the next poll reconnects
+                    if self._conn is not None:
+                        self._conn.close()
+                    return self._version
+                if newest != self._seen:
+                    self._seen = newest
+                    self._version += 1
+            return self._version

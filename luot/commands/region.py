@@ -23,16 +23,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tls-ca", help="the CA that signed the regional broker's certificate, when it speaks TLS "
                         "(the --mqtt host must then be a name in that certificate)")
     parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--dashboard-in-process", action="store_true",
+                        help="serve the dashboard from the intake's own process (default: its own process, "
+                             "so open dashboards cannot slow the intake)")
 
 
 def run(args: argparse.Namespace) -> int:
     import logging
     import signal
+    import threading
 
     import uvicorn
 
     from luot.config import ConfigError
     from region.bridge import parse_target
+    from region import dashboard_process
     from region.dashboard import create_app
     from region.ingest import Ingest
     from region.settings import load_region
@@ -53,18 +58,33 @@ def run(args: argparse.Namespace) -> int:
     except Exception as error:  # noqa: BLE001 - PostgreSQL unreachable: say so plainly
         print(f"luot region: cannot prepare PostgreSQL ({args.pg}): {error}", file=sys.stderr)
         return 1
-    app = create_app(region, args.pg, ingest.changed)
-    server = uvicorn.Server(uvicorn.Config(app, host=http.host, port=http.port, log_level="warning", access_log=False))
+    if args.dashboard_in_process:
+        app = create_app(region, args.pg, ingest.changed)
+        server = uvicorn.Server(uvicorn.Config(app, host=http.host, port=http.port, log_level="warning", access_log=False))
 
-    def stop(*_: object) -> None:
-        server.should_exit = True
+        def stop(*_: object) -> None:
+            server.should_exit = True
 
-    # uvicorn (>= 0.29) also catches SIGINT/SIGTERM while run() serves (it sets should_exit) and
-    # re-raises them once it is done: these handlers then only set should_exit again.
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+        # uvicorn (>= 0.29) also catches SIGINT/SIGTERM while run() serves (it sets should_exit) and
+        # re-raises them once it is done: these handlers then only set should_exit again.
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        try:
+            server.run()
+        finally:
+            ingest.stop()
+        return 0
+    # the dashboard in its own process (region.dashboard_process): viewers cannot starve the intake
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    signal.signal(signal.SIGINT, lambda *_: done.set())
+    dashboard = dashboard_process.start(region, args.pg, http.host, http.port, args.log_level)
     try:
-        server.run()
+        while not done.wait(1.0):
+            if not dashboard.is_alive():  # it died (not asked to): serve again
+                logging.getLogger("luot.region").error("dashboard process ended (%s): starting it again", dashboard.exitcode)
+                dashboard = dashboard_process.start(region, args.pg, http.host, http.port, args.log_level)
     finally:
+        dashboard_process.stop(dashboard)
         ingest.stop()
     return 0

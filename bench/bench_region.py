@@ -313,6 +313,15 @@ def serve_dashboard(region: Region, dsn: str, changed: Any, clock: Any = None) -
     return server, port
 
 
+def _answers(url: str) -> bool:
+    import httpx
+
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
 def live(args: argparse.Namespace) -> None:
     gen = scratch_database()
     dsn = next(gen)
@@ -329,7 +338,14 @@ def live(args: argparse.Namespace) -> None:
     ingest = Ingest(region, dsn, "127.0.0.1", port, catch_up_seconds=0)
     ingest.start()
     wait_until(ingest.connected.is_set, 10, "aggregator connected")
-    server, http_port = serve_dashboard(region, dsn, ingest.changed)
+    if args.dashboard_in_process:
+        server, http_port = serve_dashboard(region, dsn, ingest.changed)
+    else:  # as ``luot region`` runs it: its own process (region.dashboard_process)
+        from region import dashboard_process
+
+        http_port = free_port()
+        child = dashboard_process.start(region, dsn, "127.0.0.1", http_port, "WARNING")
+        wait_until(lambda: _answers(f"http://127.0.0.1:{http_port}/health"), 60, "the dashboard process")
     _, opening, _ = working_day(ZONE)
     try:
         emit("intake", centres=args.live_centres, tickets_per_centre_day=args.tickets,
@@ -339,7 +355,10 @@ def live(args: argparse.Namespace) -> None:
                  **live_pass(args, port, dsn, secrets, opening, "b", args.paced_seconds, args.viewers,
                              (f"http://127.0.0.1:{http_port}", ("tinh", "bench-dashboard"))))
     finally:
-        server.should_exit = True
+        if args.dashboard_in_process:
+            server.should_exit = True
+        else:
+            dashboard_process.stop(child)
         ingest.stop()
         broker.stop()
         next(gen, None)
@@ -559,12 +578,88 @@ def at_size(size: int, args: argparse.Namespace) -> None:
              snapshot_encode_ms_median=encoded[0], snapshot_json_bytes=len(encode_snapshot(result)[0]),
              snapshot_gzip_bytes=len(encode_snapshot(result)[1]),
              before_sql_ms=before or None, before_sql_ms_total=round(sum(before.values()), 1) if before else None)
+        emit("dashboard_incremental", centres=size, **incremental_at(store, dsn, size, reading, thresholds, args))
         store.close()
         if args.viewer_seconds:
             for count in (1, args.viewers or 50):
                 emit("dashboard_viewers", centres=size, **viewers_at(dsn, size, reading, count, args.viewer_seconds))
     finally:
         next(gen, None)
+
+
+EVENTS_PER_TICKET = 5.0
+"""A ticket's events that reach the region on a real day (issued, called, serving, finished, a rating now and then)."""
+
+
+def incremental_at(store: Store, dsn: str, size: int, reading: datetime, thresholds: Thresholds,
+                   args: argparse.Namespace) -> dict[str, Any]:
+    """The dashboard's refresh as it now runs (region.overview): a full build, then refreshes each
+    after 2 s of a real working day's events (``--tickets`` a centre a day over 9.5 hours, written
+    through Store.store_batch), SQL and Python apart; the refresh after the 5-minute buckets moved
+    for every centre (every row rebuilt from kept tuples, no SQL re-read); cProfile's top of a
+    refresh; EXPLAIN ANALYZE of the changed-centres statement; and whether the result equals a full
+    recompute (region.report.figures) at the end."""
+    import cProfile
+    import io
+    import pstats
+
+    from region.overview import CHANGED_WHERE, Overview
+    from region.report import OVERVIEW_SQL, Recent, read_params
+    from region.validate import RegionEvent
+
+    per_2s = max(1, round(size * args.tickets * EVENTS_PER_TICKET / (9.5 * 3600) * 2))
+    rng = random.Random(size)
+    ids = [f"c{i:04d}" for i in range(size)]
+    with psycopg.connect(dsn, autocommit=True) as conn, psycopg.connect(dsn) as read:
+        conn.execute("SET TIME ZONE 'UTC'")
+        read.execute("SET TIME ZONE 'UTC'")
+        slow = slow_figures(read, reading, ZONE)
+        recent = recent_figures(read, reading, ZONE, thresholds)
+        read.commit()
+        kept = Overview(ZONE, thresholds)
+        t = time.perf_counter()
+        kept.refresh(conn, reading, slow, recent)
+        first = (round((time.perf_counter() - t) * 1000, 1), kept.last.sql_ms, kept.last.python_ms)
+        total, sql, python, touched, rebuilt = [], [], [], [], []
+        since = None
+        for run in range(args.incremental_runs):
+            events = [RegionEvent(c, f"inc-{size}-{run}-{i}", "ticket.issued", reading - timedelta(seconds=rng.uniform(0, 2)),
+                                  {"ticket_id": f"inc-{run}-{i}", "group": GROUPS[i % len(GROUPS)]}, None, "mqtt")
+                      for i, c in enumerate(rng.choices(ids, k=per_2s))]
+            store.store_batch(events, [], [])
+            since = kept._since
+            t = time.perf_counter()
+            kept.refresh(conn, reading, slow, recent)
+            total.append((time.perf_counter() - t) * 1000)
+            sql.append(kept.last.sql_ms)
+            python.append(kept.last.python_ms)
+            touched.append(kept.last.read)
+            rebuilt.append(kept.last.rebuilt)
+        profile = cProfile.Profile()
+        profile.enable()
+        kept.refresh(conn, reading, slow, recent)
+        profile.disable()
+        out = io.StringIO()
+        pstats.Stats(profile, stream=out).sort_stats("tottime").print_stats(6)
+        top = [line.strip() for line in out.getvalue().splitlines() if line.strip()[:1].isdigit()][:6]
+        moved = Recent(recent.day, {c: (i + 1, 0, 0, 0) for i, c in enumerate(ids)})
+        t = time.perf_counter()
+        kept.refresh(conn, reading, slow, moved)
+        shifted = (round((time.perf_counter() - t) * 1000, 1), kept.last.rebuilt)
+        params = {**read_params(reading, ZONE, thresholds, slow), "since": since, "centre": None}
+        plan = [r[0] for r in conn.execute("EXPLAIN (ANALYZE, TIMING OFF) " + OVERVIEW_SQL.format(one="", where=CHANGED_WHERE), params)]
+        mine = kept.refresh(conn, reading, slow, recent)
+        full = figures(read, reading, ZONE, thresholds, slow=slow, recent=recent)
+        same = {k: v for k, v in mine.items() if k != "sql_ms"} == {k: v for k, v in full.items() if k != "sql_ms"}
+    med = lambda xs: round(statistics.median(xs), 1)  # noqa: E731
+    return {"events_per_2s": per_2s, "first_full_build_ms": first[0], "first_full_sql_ms": first[1],
+            "first_full_python_ms": first[2], "runs": len(total),
+            "refresh_ms_median": med(total), "refresh_ms_max": round(max(total), 1),
+            "refresh_sql_ms_median": med(sql), "refresh_python_ms_median": med(python),
+            "centres_read_median": med(touched), "rows_rebuilt_median": med(rebuilt),
+            "refresh_after_buckets_moved_ms": shifted[0], "rows_rebuilt_after_buckets_moved": shifted[1],
+            "changed_statement_plan_time": [line for line in plan if "Execution Time" in line or "Planning Time" in line],
+            "profile_top_by_own_time": top, "equals_full_recompute": same}
 
 
 # ----------------------------------------------------------------------------- C: the write path alone
@@ -740,6 +835,10 @@ def main() -> None:
                         help="part B: also time the refresh of region/report.py at this git revision on the same data")
     parser.add_argument("--viewer-seconds", type=float, default=20.0,
                         help="part B: seconds of 1 and of --viewers open dashboards at each size (0: skip)")
+    parser.add_argument("--dashboard-in-process", action="store_true",
+                        help="part A: serve the dashboard from the intake's process (the previous way), not its own")
+    parser.add_argument("--incremental-runs", type=int, default=15,
+                        help="part B: refreshes by what changed, each after 2 s of a real day's events")
     parser.add_argument("--only-after", action="store_true", help="part B: skip the old statements (they take minutes at 3,321)")
     parser.add_argument("--write-events", type=int, default=0, help="part C: events through the write path alone (0: skip)")
     parser.add_argument("--write-centres", type=int, default=126, help="part C: centres the events come from")

@@ -5,14 +5,15 @@ each refresh: 3,321 centres cost hundreds of milliseconds every two seconds, wha
 meanwhile. Here one :class:`Overview` keeps each centre's OVERVIEW_SQL tuple and its computed row
 and warnings between refreshes, and a refresh re-reads and recomputes only:
 
-- the centres whose ``centres.changed_xid`` (set by every writing transaction, region.store) may
-  have committed since the previous refresh's snapshot: ``changed_xid >= xmin`` of that snapshot
-  (a transaction below the xmin had ended before it, so its rows were read then; a few rows
-  committed in between are read twice, none is missed). The reads run in one REPEATABLE READ
-  transaction, so the snapshot and the rows agree;
-- the centres whose warnings or link depend on the time and may have moved: a group waiting past
-  its threshold now or at the previous refresh (LATE_SQL, a few rows, read every time), a centre
-  silent past ``offline_after_minutes`` in working hours;
+- the centres whose ``centres.changed_xid`` (set by every writing transaction, region.store) was
+  not visible in the previous refresh's snapshot (``pg_visible_in_snapshot``: a transaction still
+  open then, or begun since, however long another transaction on the server stays open; a
+  comparison with the snapshot's xmin would re-read every centre while a backup runs). The reads
+  run in one REPEATABLE READ transaction, so the snapshot and the rows agree;
+- the centres whose warnings or link depend on the time and may have moved (only their warnings
+  and link are judged again, region.report.judge): a group waiting past its threshold now or at the
+  previous refresh (LATE_SQL, read every time), a centre silent past ``offline_after_minutes`` in
+  working hours;
 - the centres whose 5-minute buckets (region.report.Recent, re-read every 30 s) differ from the
   ones their row was built with.
 
@@ -35,14 +36,14 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
-from region.report import (LATE_SQL, NO_GROUPS, NO_RECENT, OVERVIEW_SQL, Recent, Slow, _minutes_since, late_groups,
-                           ordered, overview_row, rank_766, read_params)
+from region.report import (LATE_SQL, NO_GROUPS, NO_RECENT, OVERVIEW_SQL, Recent, Slow, _minutes_since, judge,
+                           late_groups, ordered, overview_row, rank_766, read_params)
 from region.warnings import Thresholds
 
 FULL_EVERY = 300.0
 """Seconds: a refresh rebuilds every row at least this often (a safety net, not needed for correctness)."""
 
-CHANGED_WHERE = "WHERE c.changed_xid >= %(since)s::text::xid8"
+CHANGED_WHERE = "WHERE NOT pg_visible_in_snapshot(c.changed_xid, %(since)s::pg_snapshot)"
 
 
 @dataclass
@@ -54,6 +55,7 @@ class Refresh:
     rebuilt: int = 0  # rows recomputed in Python
     sql_ms: float = 0.0
     python_ms: float = 0.0
+    judged: int = 0  # kept rows whose warnings and link were judged again (the time moved them)
 
 
 @dataclass
@@ -66,9 +68,10 @@ class Overview:
     _raw: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     _rows: dict[str, dict[str, Any]] = field(default_factory=dict)
     _warnings: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    _context: dict[str, dict[str, Any]] = field(default_factory=dict)  # a row's recent figures, for judge()
     _late: set[str] = field(default_factory=set)
     _recent: dict[str, tuple[int, int, int, int]] = field(default_factory=dict)
-    _since: int | None = None  # xmin of the previous refresh's snapshot
+    _since: str | None = None  # the previous refresh's snapshot (pg_snapshot as text)
     _slow: Slow | None = None
     _day: str = ""
     _working: bool | None = None
@@ -92,7 +95,7 @@ class Overview:
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         with conn.transaction():
             t0 = time.perf_counter()
-            since = int(conn.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text").fetchone()[0])
+            since = str(conn.execute("SELECT pg_current_snapshot()::text").fetchone()[0])
             overview = OVERVIEW_SQL.format(one="", where="" if full else CHANGED_WHERE)
             with conn.cursor() as cur:
                 cur.execute(overview, {**params, "since": self._since, "centre": None})
@@ -104,30 +107,39 @@ class Overview:
         by_centre: dict[str, list[dict[str, Any]]] = {}
         for g in late.values():
             by_centre.setdefault(g["centre"], []).append(g)
+        timely: set[str] = set()  # only the time moved them: their warnings and link again
         if full:
             self._raw, self._rows, self._warnings = {}, {}, {}
             dirty = set()
         else:
-            dirty = self._late | set(by_centre)
-            dirty |= {c for c, r in recent.by_centre.items() if self._recent.get(c, NO_RECENT) != r}
+            dirty = {c for c, r in recent.by_centre.items() if self._recent.get(c, NO_RECENT) != r}
             dirty |= {c for c, r in self._recent.items() if c not in recent.by_centre and r != NO_RECENT}
+            timely = self._late | set(by_centre)
             if working:
                 silent_after = now - timedelta(minutes=t.offline_after_minutes)
-                dirty |= {c for c, raw in self._raw.items() if raw[4] is not None and raw[4] < silent_after}
+                timely |= {c for c, raw in self._raw.items() if raw[4] is not None and raw[4] < silent_after}
         for raw in raws:
             self._raw[raw[0]] = raw
             dirty.add(raw[0])
+        timely -= dirty
+        for cid in timely:
+            row = self._rows.get(cid)
+            if row is not None:
+                oldest = self._raw[cid][13]
+                row["longest_wait_minutes"] = _minutes_since(now, oldest)
+                self._warnings[cid] = judge(row, self._context[cid], by_centre.get(cid, NO_GROUPS), now, t)
         for cid in dirty:
             raw = self._raw.get(cid)
             if raw is None:  # a group or bucket of a centre not (or no longer) registered
                 continue
-            row, found = overview_row(raw, now, slow, recent.by_centre, by_centre.get(cid, NO_GROUPS), t)
+            row, found, context = overview_row(raw, now, slow, recent.by_centre, by_centre.get(cid, NO_GROUPS), t)
             old = self._rows.get(cid)
             row["rank_766"] = old["rank_766"] if old is not None else None
             self._rows[cid] = row
             self._warnings[cid] = found
+            self._context[cid] = context
         for cid, row in self._rows.items():
-            if cid not in dirty:
+            if cid not in dirty and cid not in timely:
                 oldest = self._raw[cid][13]
                 if oldest is not None:
                     row["longest_wait_minutes"] = _minutes_since(now, oldest)
@@ -142,5 +154,5 @@ class Overview:
         self._since, self._slow, self._day, self._working = since, slow, day, working
         self._late, self._recent = set(by_centre), dict(recent.by_centre)
         total = time.perf_counter() - started
-        self.last = Refresh(full, len(raws), len(dirty), round(sql * 1000, 1), round((total - sql) * 1000, 1))
+        self.last = Refresh(full, len(raws), len(dirty), round(sql * 1000, 1), round((total - sql) * 1000, 1), len(timely))
         return result

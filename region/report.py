@@ -233,7 +233,7 @@ def figures(conn: psycopg.Connection[Any], now: datetime, zone: ZoneInfo, thresh
         by_centre.setdefault(g["centre"], []).append(g)
     rows, warnings = [], []
     for raw in _tuples(conn, OVERVIEW_SQL, params, centre, spent):
-        row, found = overview_row(raw, now, slow, recent_by_centre, by_centre.get(raw[0], NO_GROUPS), thresholds)
+        row, found, _ = overview_row(raw, now, slow, recent_by_centre, by_centre.get(raw[0], NO_GROUPS), thresholds)
         rows.append(row)
         warnings += found
     rank_766(rows)
@@ -269,9 +269,11 @@ def late_groups(rows: list[dict[str, Any]], now: datetime, slow: Slow, threshold
 
 
 def overview_row(raw: tuple[Any, ...], now: datetime, slow: Slow, recent_by_centre: dict[str, tuple[int, int, int, int]],
-                 groups: list[dict[str, Any]], thresholds: Thresholds) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """One centre's overview row and its warnings from its OVERVIEW_SQL tuple (``groups``: its
-    groups waiting past their threshold). ``rank_766`` is set by :func:`rank_766` over all rows."""
+                 groups: list[dict[str, Any]], thresholds: Thresholds
+                 ) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any]]:
+    """One centre's overview row, its warnings and the recent figures they were judged on, from its
+    OVERVIEW_SQL tuple (``groups``: its groups waiting past their threshold). ``rank_766`` is set
+    by :func:`rank_766` over all rows."""
     (cid, name, ward, last_event_at, last_heard_at, server_online, server_at, bridge_online, bridge_at,
      catch_up_at, catch_up_error, devices_offline, waiting, oldest, issued, called, wait_sum, wait_max,
      served, no_show, ratings, rating_sum, p90) = raw
@@ -302,10 +304,17 @@ def overview_row(raw: tuple[Any, ...], now: datetime, slow: Slow, recent_by_cent
         "server_at": server_at, "catch_up_at": catch_up_at, "catch_up_error": catch_up_error,
         "issued_recent": issued_recent, "called_recent": called_recent,
     }
+    return row, judge(row, recent, groups, now, thresholds), recent
+
+
+def judge(row: dict[str, Any], recent: dict[str, Any], groups: list[dict[str, Any]], now: datetime,
+          thresholds: Thresholds) -> list[dict[str, Any]]:
+    """A centre's warnings at ``now`` (and its ``warnings`` count and ``link``): the part of its row
+    that moves with the time alone (region.overview re-judges a kept row without rebuilding it)."""
     found = centre_warnings(row, groups, recent, now, thresholds)
     row["warnings"] = len(found)
     row["link"] = link_status(row, now, thresholds)
-    return row, found
+    return found
 
 
 def rank_766(rows: list[dict[str, Any]]) -> None:

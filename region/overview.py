@@ -10,10 +10,11 @@ and warnings between refreshes, and a refresh re-reads and recomputes only:
   open then, or begun since, however long another transaction on the server stays open; a
   comparison with the snapshot's xmin would re-read every centre while a backup runs). The reads
   run in one REPEATABLE READ transaction, so the snapshot and the rows agree;
-- the centres whose warnings or link depend on the time and may have moved (only their warnings
-  and link are judged again, region.report.judge): a group waiting past its threshold now or at the
-  previous refresh (LATE_SQL, read every time), a centre silent past ``offline_after_minutes`` in
-  working hours;
+- the centres whose warnings or link depend on the time and may have moved: a group waiting past
+  its threshold now or at the previous refresh (LATE_SQL, read every time), a centre silent past
+  ``offline_after_minutes`` in working hours. Only their warnings and link are judged again
+  (region.report.judge), and only when what the warnings print moved (:func:`time_key`: a wait's
+  whole minutes, a level, the silent minutes);
 - the centres whose 5-minute buckets (region.report.Recent, re-read every 30 s) differ from the
   ones their row was built with.
 
@@ -46,6 +47,19 @@ FULL_EVERY = 300.0
 CHANGED_WHERE = "WHERE NOT pg_visible_in_snapshot(c.changed_xid, %(since)s::pg_snapshot)"
 
 
+def time_key(groups: list[dict[str, Any]], heard: datetime | None, now: datetime,
+             silent_at: datetime | None) -> tuple[Any, ...]:
+    """What a centre's warnings and link say that the time alone moves: each late group's waiting,
+    whole minutes (as the text prints them) and level, and the minutes a centre has been silent
+    (``silent_at``: heard before this is silent; None outside working hours). Equal keys: equal
+    warnings (region.warnings), so the kept ones stand."""
+    late = tuple((g["group"], g["waiting"], f"{g['longest_wait_minutes']:.0f}",
+                  g["longest_wait_minutes"] > 2 * g["threshold_minutes"]) for g in groups)
+    silent = (int((now - heard).total_seconds() // 60) if silent_at is not None and heard is not None and heard < silent_at
+              else None)
+    return late, silent
+
+
 @dataclass
 class Refresh:
     """What the last refresh did (the benchmark prints it)."""
@@ -69,6 +83,7 @@ class Overview:
     _rows: dict[str, dict[str, Any]] = field(default_factory=dict)
     _warnings: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     _context: dict[str, dict[str, Any]] = field(default_factory=dict)  # a row's recent figures, for judge()
+    _keys: dict[str, tuple[Any, ...]] = field(default_factory=dict)  # what its warnings said of the time (time_key)
     _late: set[str] = field(default_factory=set)
     _recent: dict[str, tuple[int, int, int, int]] = field(default_factory=dict)
     _since: str | None = None  # the previous refresh's snapshot (pg_snapshot as text)
@@ -109,7 +124,7 @@ class Overview:
             by_centre.setdefault(g["centre"], []).append(g)
         timely: set[str] = set()  # only the time moved them: their warnings and link again
         if full:
-            self._raw, self._rows, self._warnings = {}, {}, {}
+            self._raw, self._rows, self._warnings, self._keys = {}, {}, {}, {}
             dirty = set()
         else:
             dirty = {c for c, r in recent.by_centre.items() if self._recent.get(c, NO_RECENT) != r}
@@ -122,12 +137,19 @@ class Overview:
             self._raw[raw[0]] = raw
             dirty.add(raw[0])
         timely -= dirty
+        silent_at = now - timedelta(minutes=t.offline_after_minutes) if working else None
+        judged = 0
         for cid in timely:
             row = self._rows.get(cid)
-            if row is not None:
-                oldest = self._raw[cid][13]
-                row["longest_wait_minutes"] = _minutes_since(now, oldest)
-                self._warnings[cid] = judge(row, self._context[cid], by_centre.get(cid, NO_GROUPS), now, t)
+            if row is None:
+                continue
+            groups = by_centre.get(cid, NO_GROUPS)
+            key = time_key(groups, self._raw[cid][4], now, silent_at)
+            if key != self._keys.get(cid):  # what its warnings say moved: judge them again
+                row["longest_wait_minutes"] = _minutes_since(now, self._raw[cid][13])
+                self._warnings[cid] = judge(row, self._context[cid], groups, now, t)
+                self._keys[cid] = key
+                judged += 1
         for cid in dirty:
             raw = self._raw.get(cid)
             if raw is None:  # a group or bucket of a centre not (or no longer) registered
@@ -138,8 +160,10 @@ class Overview:
             self._rows[cid] = row
             self._warnings[cid] = found
             self._context[cid] = context
+            self._keys[cid] = time_key(by_centre.get(cid, NO_GROUPS), raw[4], now,
+                                       now - timedelta(minutes=t.offline_after_minutes) if working else None)
         for cid, row in self._rows.items():
-            if cid not in dirty and cid not in timely:
+            if cid not in dirty:
                 oldest = self._raw[cid][13]
                 if oldest is not None:
                     row["longest_wait_minutes"] = _minutes_since(now, oldest)
@@ -154,5 +178,5 @@ class Overview:
         self._since, self._slow, self._day, self._working = since, slow, day, working
         self._late, self._recent = set(by_centre), dict(recent.by_centre)
         total = time.perf_counter() - started
-        self.last = Refresh(full, len(raws), len(dirty), round(sql * 1000, 1), round((total - sql) * 1000, 1), len(timely))
+        self.last = Refresh(full, len(raws), len(dirty), round(sql * 1000, 1), round((total - sql) * 1000, 1), judged)
         return result

@@ -45,6 +45,8 @@ FULL_EVERY = 300.0
 """Seconds: a refresh rebuilds every row at least this often (a safety net, not needed for correctness)."""
 
 CHANGED_WHERE = "WHERE NOT pg_visible_in_snapshot(c.changed_xid, %(since)s::pg_snapshot)"
+CHANGED_NOW = "AND centre IN (SELECT centre FROM centres WHERE NOT pg_visible_in_snapshot(changed_xid, %(since)s::pg_snapshot))"
+"""The same centres for the statement's sum of who waits now (else it sums every centre's groups first)."""
 
 
 def time_key(groups: list[dict[str, Any]], heard: datetime | None, now: datetime,
@@ -111,7 +113,7 @@ class Overview:
         with conn.transaction():
             t0 = time.perf_counter()
             since = str(conn.execute("SELECT pg_current_snapshot()::text").fetchone()[0])
-            overview = OVERVIEW_SQL.format(one="", where="" if full else CHANGED_WHERE)
+            overview = OVERVIEW_SQL.format(one="" if full else CHANGED_NOW, where="" if full else CHANGED_WHERE)
             with conn.cursor() as cur:
                 cur.execute(overview, {**params, "since": self._since, "centre": None})
                 raws = cur.fetchall()

@@ -1,4 +1,5 @@
-"""The province dashboard: a small FastAPI app served by the aggregator itself.
+"""The province dashboard: a small FastAPI app, served by ``luot region`` from its own process
+(region.dashboard_process) beside the intake, or from the intake's process (``--dashboard-in-process``).
 
 Plain HTML, vanilla JavaScript and the centre pages' stylesheet (``server/web/style.css``), nothing
 from the internet. Pages: ``/`` (every centre, sortable and filterable, warnings first) and
@@ -6,7 +7,8 @@ from the internet. Pages: ``/`` (every centre, sortable and filterable, warnings
 ``/api/centre/<id>``; live: ``/api/stream`` (Server-Sent Events: a "changed" line when the intake
 committed something since this viewer's last line, at most every ``NOTIFY_EVERY`` seconds, and
 every 20 s so times move on), upon which the page reloads the figures. ``/api/overview`` is one
-snapshot shared by every viewer (:class:`region.live.Cached`), computed at most every
+snapshot shared by every viewer (:class:`region.live.Cached`), refreshed by what changed
+(:class:`region.overview.Overview`, on one kept connection) at most every
 ``SNAPSHOT_MAX_AGE`` seconds however many pages are open, encoded and gzipped once for all of
 them (the 5-minute buckets every ``RECENT_AGE`` s, the 30 days every ``SLOW_AGE`` s). Exports: ``/export.csv`` and ``/export.xlsx``. Access: HTTP Basic, user ``tinh`` with the
 dashboard secret from the region secrets file (the aggregator listens on 127.0.0.1 by default).

@@ -147,6 +147,9 @@
     var facts = $("done-facts");
     facts.textContent = "";
     $("done-group").textContent = groupName(b.group).name;
+    var title = $("t-done");
+    title.textContent = b.kind === "remote" ? "Bạn đã có số " : "Bạn đã đặt lịch hẹn ";
+    title.appendChild(en(b.kind === "remote" ? "You have a number" : "Your appointment is booked"));
     if (b.kind === "remote") {
       $("done-kind").textContent = "Số trực tuyến của bạn (Your remote number)";
       $("done-number").textContent = b.number;

@@ -54,7 +54,9 @@ async def counter_waiting(number: CounterNumber, who: Annotated[Principal, Depen
             est = estimates.get(t.id)
             rows.append({"id": t.id, "number": t.number, "group": t.group, "priority": t.priority is not None,
                          "waited_minutes": round((now - t.queue_since).total_seconds() / 60, 1),
-                         "wait_minutes": est.wait_minutes if est else None, "transferred": t.transfers > 0})
+                         "wait_minutes": est.wait_minutes if est else None, "transferred": t.transfers > 0,
+                         # remote/appointment tickets are marked; a remote one not here yet cannot be called
+                         "booking": t.booking, "checked_in": not t.awaiting, "held": t.held_since is not None and t.awaiting})
     return {"counter": engine.counter_view(number), "waiting": rows}
 
 

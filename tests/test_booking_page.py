@@ -13,9 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers.centre import ManualClock, device_auth, running_centre
+from tests.helpers.centre import ManualClock, device_auth, running_centre, staff_auth
 from tests.test_bookings_http import HCM, MONDAY_0830, PHONE, centre_config, code_sent_to
-from tests.test_web_pages import ARGS, CHROMIUM, axe_check, shots_dir
+from tests.test_web_pages import ARGS, CHROMIUM, DESKTOP, PASSWORD, axe_check, shots_dir, sign_in
 
 playwright_api = pytest.importorskip("playwright.async_api")
 pytestmark = [pytest.mark.asyncio, pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium")]
@@ -60,6 +60,7 @@ async def test_a_citizen_takes_a_number_and_an_appointment_from_the_phone_page(t
         await expect(page.locator("#done-facts")).to_contain_text("1 người")
         await expect(page.locator("#error")).to_be_hidden()
         await expect(page.locator("#done-code")).to_have_text(re.compile(r"^[A-Z0-9]{4}-[A-Z0-9]{4}$"))
+        remote_code = await page.locator("#done-code").text_content()
         await page.wait_for_function("document.getElementById('qr').complete && document.getElementById('qr').naturalWidth > 100")
         await axe_check(page, "booking page (done)")
         await page.screenshot(path=str(shots / "booking-4-number.png"), full_page=True)
@@ -107,4 +108,71 @@ async def test_a_citizen_takes_a_number_and_an_appointment_from_the_phone_page(t
         await expect(page.locator("#error .en")).not_to_be_empty()
         await expect(page.locator("#step-phone")).to_be_visible()
         await page.screenshot(path=str(shots / "booking-6-refused.png"), full_page=True)
+        await staff_see_the_bookings(centre, http, browser, clock, walk_in, remote_code, shots)
         await browser.close()
+
+
+async def staff_see_the_bookings(centre, http: httpx.AsyncClient, browser, clock: ManualClock, walk_in: dict,
+                                 remote_code: str, shots: Path) -> None:
+    """The console marks the remote number and whether it has checked in (and will not call it
+    before); the dashboard shows today's appointments per slot and the remote share; the reports
+    count each kind with its own mean wait (a booked ticket waits from its check-in)."""
+    expect = playwright_api.expect
+    remote_number = walk_in["number"] + 1
+    officer = await staff_auth(centre)  # canbo1, the console's officer below
+    await centre.accounts.add_user("quanly2", "Quản lý", "manager", PASSWORD)
+    first_slot = (await http.get("/api/v1/bookings/slots", params={"group": "chung-thuc"})).json()["slots"][0]
+    staff_made = await http.post("/api/v1/bookings/staff", headers=officer, json={
+        "phone": "0987 654 321", "group": "chung-thuc", "kind": "appointment", "slot": first_slot["slot"]})
+    assert staff_made.status_code == 201, staff_made.text
+
+    console = await (await browser.new_context(viewport=DESKTOP)).new_page()
+    await console.goto(f"{centre.base_url}/console")
+    await console.fill("input[name=username]", "canbo1")
+    await console.fill("input[name=password]", PASSWORD)
+    await console.select_option("#login-form select[name=counter]", "1")
+    await console.click("#login-form button[type=submit]")
+    row = console.locator("#waiting tr", has_text=str(remote_number))
+    await expect(row.locator(".booking")).to_have_text("☎ Trực tuyến · chưa đến")
+    await expect(row.get_by_role("button", name=f"Gọi số {remote_number}")).to_be_disabled()
+    walk_in_row = console.locator("#waiting tr", has_text=str(walk_in["number"]))
+    await expect(walk_in_row.locator(".booking")).to_have_count(0)
+
+    clock.advance(minutes=3)  # 08:37: the citizen scans the QR at the kiosk
+    checked = await http.post("/api/v1/bookings/check-in", json={"code": remote_code}, headers=device_auth(centre, "kiosk-1"))
+    assert checked.status_code == 200, checked.text
+    await expect(row.locator(".booking")).to_have_text("☎ Trực tuyến · đã đến")
+    await expect(row.get_by_role("button", name=f"Gọi số {remote_number}")).to_be_enabled()
+    await console.screenshot(path=str(shots / "booking-console-desktop.png"), full_page=True)
+
+    clock.advance(minutes=1)  # the walk-in (issued 08:30) is called at 08:38, the remote number at 08:39
+    for step in ("call-next", "start", "finish"):
+        assert (await http.post(f"/api/v1/counters/1/{step}", headers=officer)).status_code == 200
+    clock.advance(minutes=1)
+    called = (await http.post("/api/v1/counters/1/call-next", headers=officer)).json()
+    assert called["ticket"]["number"] == remote_number
+
+    manager = await staff_auth(centre, "quanly3", "manager")
+    kinds = (await http.get("/api/v1/reports/kinds", headers=manager)).json()
+    by_kind = {k["kind"]: k for k in kinds["kinds"]}
+    assert kinds["tickets"] == 2 and kinds["remote_share"] == 50.0
+    assert (by_kind["walk_in"]["issued"], by_kind["walk_in"]["called"], by_kind["walk_in"]["mean_wait_minutes"]) == (1, 1, 8.0)
+    assert (by_kind["remote"]["issued"], by_kind["remote"]["booked"], by_kind["remote"]["checked_in"],
+            by_kind["remote"]["mean_wait_minutes"]) == (1, 1, 1, 2.0)  # from check-in, not from home
+    assert (by_kind["appointment"]["booked"], by_kind["appointment"]["issued"]) == (1, 0)  # tomorrow's is not today's
+
+    dashboard = await (await browser.new_context(viewport=DESKTOP)).new_page()
+    await dashboard.goto(f"{centre.base_url}/dashboard")
+    await sign_in(dashboard, "quanly2")
+    await expect(dashboard.locator("#s-remote")).to_have_text("50% (1/2)")
+    slot_row = dashboard.locator("#slots tr", has_text=first_slot["time"])
+    await expect(slot_row).to_contain_text(f"1 / {first_slot['capacity'] * len(centre.config.groups)}")
+    await expect(slot_row).to_contain_text("Chứng thực 1")
+    await dashboard.screenshot(path=str(shots / "booking-dashboard-desktop.png"), full_page=True)
+
+    reports = await (await browser.new_context(viewport=DESKTOP)).new_page()
+    await reports.goto(f"{centre.base_url}/reports")
+    await sign_in(reports, "quanly2")
+    await expect(reports.locator("#kinds tr[data-kind=remote]")).to_contain_text("Số trực tuyến")
+    await expect(reports.locator("#kinds tr[data-kind=remote] td").nth(2)).to_have_text("2")
+    await expect(reports.locator("#remote-share")).to_contain_text("50%")

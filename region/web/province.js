@@ -28,7 +28,7 @@
       el("th", { scope: "row" }, el("a", { href: "/centre/" + encodeURIComponent(r.centre) }, r.name),
         r.ward ? el("div", { class: "muted" }, r.ward) : ""),
       cell(r, "waiting", 0), cell(r, "longest_wait_minutes", 0), cell(r, "mean_wait_minutes"), cell(r, "p90_wait_minutes"),
-      cell(r, "served", 0), cell(r, "no_show_rate"), cell(r, "satisfaction", 0), cell(r, "devices_offline", 0),
+      cell(r, "served", 0), cell(r, "no_show_rate"), cell(r, "remote", 0), cell(r, "lapsed", 0), cell(r, "satisfaction", 0), cell(r, "devices_offline", 0),
       el("td", {}, Region.linkBadge(r.link), el("div", { class: "muted" }, "Sự kiện cuối: " + Region.time(r.last_event_at))))));
     document.querySelectorAll("#centres th[data-key]").forEach(th =>
       th.setAttribute("aria-sort", th.dataset.key === sortKey ? (sortDir < 0 ? "descending" : "ascending") : "none"));

@@ -1167,7 +1167,6 @@ class QueueEngine:
             hours = self.config.opening_hours(today)
             if hours is None or now >= datetime.combine(today, hours[1], tzinfo=self.config.zone):
                 raise QueueError("centre_closed", "Hôm nay trung tâm không còn làm việc.", "The centre is not open any more today.")
-            slot = None
         else:
             if slot is None or slot.tzinfo is None:
                 raise Invalid("slot_invalid", "Hãy chọn một khung giờ hẹn.", "Choose an appointment slot.")
@@ -1232,17 +1231,17 @@ class QueueEngine:
             code = _code_from(token)
         else:
             raise QueueError("code_exhausted", "Không tạo được mã; xin thử lại.", "Could not make a unique code; try again.")
+        if kind == REMOTE and self._is_today(now) and self.numbering.next_number.get(group, 0) > spec.last_number:
+            raise QueueError("group_full", f"Lĩnh vực {spec.name} đã hết số trong ngày hôm nay.",
+                             f"Group {spec.name_en or spec.code} has used all its numbers today.")
         events: list[Event] = []
-        self._ensure_day(now, events)
+        self._ensure_day(now, events)  # after every refusal: a refused booking changes nothing
         booking_id = "b" + self._new_id()[:15]
         data: dict[str, Any] = dict(booking_id=booking_id, kind=kind, group=group, day=day.isoformat(),
                                     slot=slot.isoformat() if slot else None, seat=seat, phone_key=phone_key,
                                     address_key=address_key, code_hash=code_hash(code), token_hash=token_hash(token))
         if kind == REMOTE:
             number = max(self.numbering.next_number.get(group, spec.first_number), spec.first_number)
-            if number > spec.last_number:
-                raise QueueError("group_full", f"Lĩnh vực {spec.name} đã hết số trong ngày hôm nay.",
-                                 f"Group {spec.name_en or spec.code} has used all its numbers today.")
             ticket_id = "t" + self._new_id()[:15]
             self._emit(events, "ticket.issued", now, ticket_id=ticket_id, number=number, group=group,
                        token_hash=token_hash(token), priority=None, source="remote", offline=False,

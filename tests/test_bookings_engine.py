@@ -250,3 +250,14 @@ def test_booking_allowed_answers_without_changing_anything(centre: Centre) -> No
     before, logged = full_state(centre.engine, at(MON, 8, 0)), len(centre.events)
     assert centre.engine.booking_allowed("appointment", "ho-tich", "p", at(MON, 8, 0), slot) == (MONDAY, 1)
     assert full_state(centre.engine, at(MON, 8, 0)) == before and len(centre.events) == logged
+
+
+def test_a_full_group_refuses_a_remote_number_and_changes_nothing() -> None:
+    c = Centre()
+    for _ in range(c.config.group("ho-tich").capacity):
+        c.issue(at(MON, 8, 0))
+    before, logged = full_state(c.engine, at(MON, 8, 1)), len(c.events)
+    with pytest.raises(QueueError) as refused:
+        c.engine.make_booking("remote", "ho-tich", "p", at(MON, 8, 1))
+    assert refused.value.code == "group_full"
+    assert full_state(c.engine, at(MON, 8, 1)) == before and len(c.events) == logged

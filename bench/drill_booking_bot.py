@@ -71,7 +71,7 @@ class CodeReader:
     """Reads the one-time codes the notifier handed to Gammu's outbox, newest per phone."""
 
     def __init__(self, outbox: Path) -> None:
-        self.outbox, self.seen, self.codes = outbox, set(), {}
+        self.outbox, self.seen, self.codes, self.scanned = outbox, set(), {}, 0.0
 
     def scan(self) -> None:
         from server.notify.gammu import decode_smsbackup
@@ -86,10 +86,13 @@ class CodeReader:
                 self.codes[message["number"]] = found.group(1)
 
     async def wait_for(self, numbers: set[str], timeout: float = 120.0) -> None:
+        """Until a code for each of ``numbers`` is in; one scan of the folder at a time for all waiters."""
         deadline = time.monotonic() + timeout
-        while not numbers <= set(self.codes) and time.monotonic() < deadline:
+        while not numbers <= self.codes.keys() and time.monotonic() < deadline:
             await asyncio.sleep(0.2)
-            self.scan()
+            if time.monotonic() - self.scanned > 0.15:
+                self.scanned = time.monotonic()
+                self.scan()
 
 
 def phone(i: int) -> str:

@@ -119,24 +119,38 @@ async def bot(phones: int) -> None:
             async def attempt(i: int, address: str | None, body: dict, tally: Counter, got: Counter) -> None:
                 transport = httpx.AsyncHTTPTransport(local_address=address) if address else None
                 async with gate, httpx.AsyncClient(base_url=centre.base_url, transport=transport) as http:
-                    sent = await http.post("/api/v1/bookings/code", json={"phone": phone(i)})
-                    if sent.status_code != 202:
-                        tally["code refused: " + sent.json().get("error", str(sent.status_code))] += 1
-                        return
-                    tally["codes sent"] += 1
-                    await reader.wait_for({e164(phone(i))})
-                    code = reader.codes.pop(e164(phone(i)), None)
-                    if code is None:
-                        tally["code never arrived"] += 1
-                        return
-                    made = await http.post("/api/v1/bookings", json={"phone": phone(i), "code": code, **body})
-                    if made.status_code == 201:
-                        tally["booked"] += 1
-                        day = made.json()["day"]
-                        got[("group", i, body["group"], day)] += 1
-                        got[("day", i, day)] += 1
-                    else:
-                        tally["booking refused: " + made.json().get("error", str(made.status_code))] += 1
+                    try:
+                        await book(http, i, body, tally, got)
+                    except httpx.TransportError as error:
+                        tally["transport error: " + type(error).__name__] += 1
+
+            async def post(http: httpx.AsyncClient, path: str, body: dict) -> httpx.Response:
+                """A POST, sent again once if the server had closed the idle keep-alive connection
+                (server/http_limits.py closes one that starts no request within its header timeout)."""
+                try:
+                    return await http.post(path, json=body)
+                except (httpx.ReadError, httpx.RemoteProtocolError):
+                    return await http.post(path, json=body)
+
+            async def book(http: httpx.AsyncClient, i: int, body: dict, tally: Counter, got: Counter) -> None:
+                sent = await post(http, "/api/v1/bookings/code", {"phone": phone(i)})
+                if sent.status_code != 202:
+                    tally["code refused: " + sent.json().get("error", str(sent.status_code))] += 1
+                    return
+                tally["codes sent"] += 1
+                await reader.wait_for({e164(phone(i))})
+                code = reader.codes.pop(e164(phone(i)), None)
+                if code is None:
+                    tally["code never arrived"] += 1
+                    return
+                made = await post(http, "/api/v1/bookings", {"phone": phone(i), "code": code, **body})
+                if made.status_code == 201:
+                    tally["booked"] += 1
+                    day = made.json()["day"]
+                    got[("group", i, body["group"], day)] += 1
+                    got[("day", i, day)] += 1
+                else:
+                    tally["booking refused: " + made.json().get("error", str(made.status_code))] += 1
 
             # --- scenario 1: one address, 1,000 phones
             tally, got = Counter(), Counter()

@@ -4,10 +4,14 @@ lapsed bookings and the remote share."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import secrets
 from datetime import timedelta
 from pathlib import Path
 
+from luot.cli import main
+from luot.config import DEFAULT_CONFIG
 from server.booking_report import kinds_report
 from server.booking_slots import slot_starts
 from server.phones import PhoneVault
@@ -16,10 +20,12 @@ from tests.helpers.centre import ManualClock
 from tests.test_bookings_storage import HCM, MONDAY_0830, open_desk
 
 
-async def test_each_kind_has_its_counts_waits_and_lapses(tmp_path: Path) -> None:
+async def test_each_kind_has_its_counts_waits_and_lapses(tmp_path: Path, capsys) -> None:
     config = booking_config(grace_minutes=15)
     clock = ManualClock(MONDAY_0830)
-    storage, desk = await open_desk(tmp_path / "c.sqlite3", config, clock, PhoneVault(secrets.token_bytes(32)))
+    database = tmp_path / "var" / Path(config.storage.path).name  # where `luot booking report --data` looks
+    database.parent.mkdir()
+    storage, desk = await open_desk(database, config, clock, PhoneVault(secrets.token_bytes(32)))
     service = desk.service
     day = MONDAY_0830.astimezone(HCM).date()
     walk_in = await service.run(lambda e, now: e.issue("ho-tich", now))
@@ -52,3 +58,7 @@ async def test_each_kind_has_its_counts_waits_and_lapses(tmp_path: Path) -> None
     assert {k: (v["booked"], v["checked_in"], v["lapsed"], v["cancelled"]) for k, v in kinds.items()} == {
         "walk_in": (0, 0, 0, 0), "remote": (2, 1, 1, 0), "appointment": (1, 0, 1, 0)}
     await storage.close()
+    # the same as JSON from the command line
+    status = await asyncio.to_thread(main, ["booking", "report", "--from", day.isoformat(), "--to", day.isoformat(),
+                                            "--config", str(DEFAULT_CONFIG), "--data", str(tmp_path / "var")])
+    assert status == 0 and json.loads(capsys.readouterr().out) == report

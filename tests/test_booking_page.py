@@ -93,6 +93,11 @@ async def test_a_citizen_takes_a_number_and_an_appointment_from_the_phone_page(t
         await expect(page.locator("#done-facts")).to_contain_text(f"{tomorrow.day:02d}/{tomorrow.month:02d}")
         await page.wait_for_function("document.getElementById('qr').naturalWidth > 100")
         await page.screenshot(path=str(shots / "booking-5-appointment.png"), full_page=True)
+        await page.locator("#track-link").click()  # no ticket before check-in: the link shows the appointment
+        await expect(page.locator(".label")).to_contain_text("Lịch hẹn của bạn")
+        await expect(page.locator(".number")).to_have_text("07:30")
+        await expect(page.locator(".headline")).to_have_text("Đã đặt lịch")
+        await page.screenshot(path=str(shots / "booking-7-appointment-link.png"), full_page=True)
 
         # a second number in the same group today: refused in Vietnamese and English, no code used
         clock.advance(minutes=2)

@@ -157,7 +157,6 @@
       facts.appendChild(fact("Thời gian chờ dự kiến", b.ticket && b.ticket.wait_text ? b.ticket.wait_text : "–"));
       $("done-how").textContent = "Đến trung tâm, quét mã QR hoặc nhập mã tại ki-ốt (\"Tôi có số hẹn / số trực tuyến\"). " +
         "Số chỉ được gọi sau khi bạn đã đến. (At the kiosk, scan the QR or type the code: you are called only once checked in.)";
-      $("track-link").hidden = false;
     } else {
       $("done-kind").textContent = "Lịch hẹn của bạn (Your appointment)";
       $("done-number").textContent = b.slot_time;
@@ -165,7 +164,7 @@
       facts.appendChild(fact("Giờ hẹn", b.slot_time));
       $("done-how").textContent = "Đến trước giờ hẹn, quét mã QR hoặc nhập mã tại ki-ốt để nhận số thứ tự. " +
         "(Come before your time and check in at the kiosk to get your number.)";
-      $("track-link").hidden = true;  // the tracking page knows the ticket once it is issued at check-in
+      // before check-in the tracking link shows the appointment (server/routes/pages.py), then its ticket
     }
     $("done-code").textContent = b.code_display;
     $("qr").src = "/dat-so/qr/" + encodeURIComponent(b.token) + ".svg";

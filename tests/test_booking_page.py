@@ -114,6 +114,15 @@ async def test_a_citizen_takes_a_number_and_an_appointment_from_the_phone_page(t
         await expect(page.locator("#step-phone")).to_be_visible()
         await page.screenshot(path=str(shots / "booking-6-refused.png"), full_page=True)
         await staff_see_the_bookings(centre, http, browser, clock, walk_in, remote_code, shots)
+
+        # after the booking hours the page says so before asking for a phone (the slots stay readable)
+        clock.now = MONDAY_0830 + timedelta(hours=8)  # 16:30
+        await page.goto(f"{centre.base_url}/dat-so")
+        await page.get_by_role("button", name="Hộ tịch").click()
+        await expect(page.locator("#now")).to_be_disabled()
+        await expect(page.locator("#now-refused")).to_contain_text("16:00")
+        await expect(page.locator("#days .day").first).to_be_visible()
+        await page.screenshot(path=str(shots / "booking-8-after-hours.png"), full_page=True)
         await browser.close()
 
 

@@ -10,13 +10,13 @@ tracking link ``<public_url>/t/<token>``, never the phone.
 # No "from __future__ import annotations": FastAPI must see the real types used in Depends().
 
 import html
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 
 from server.devices import qr_svg
-from server.engine import NotFound
+from server.engine import NotFound, QueueError
 from server.http_common import ApiError, get_service
 from server.routes.pages import WEB_DIR, _json_for_script
 from server.service import CentreService
@@ -42,6 +42,19 @@ async def booking_page(request: Request, service: Annotated[CentreService, Depen
         body = request.app.state.booking_page = render_booking_page(service)
     return Response(body, media_type="text/html; charset=utf-8",
                     headers={"Cache-Control": "no-cache", "Referrer-Policy": "no-referrer"})
+
+
+@router.get("/dat-so/now")
+async def remote_now(service: Annotated[CentreService, Depends(get_service)],
+                     group: Annotated[str, Query(min_length=1, max_length=40)]) -> dict[str, Any]:
+    """Can a remote number in ``group`` be taken now (booking hours, the centre open today, the
+    group not full)? Asked when the citizen picks a group, so the page says it before asking for a
+    phone. The engine answers with no phone (the per-phone limits come at booking); changes nothing."""
+    try:
+        service.engine.booking_allowed("remote", group, "page-check", service.now())  # a key no phone has
+    except QueueError as refusal:
+        return {"ok": False, "error": refusal.code, "message": refusal.message, "message_en": refusal.message_en}
+    return {"ok": True}
 
 
 @router.get("/dat-so/qr/{token}.svg")

@@ -68,6 +68,7 @@
       choice.group = g.code;
       $("chosen-group").textContent = g.name;
       problem("");
+      loadNow();
       loadSlots(null);
       show("step-when");
     });
@@ -75,9 +76,10 @@
   });
 
   // 2. now, or a day and a slot
+  function slotsNote(text) { $("slots").replaceChildren(el("p", "slots-note", text)); }
   function loadSlots(day) {
     var url = "/api/v1/bookings/slots?group=" + encodeURIComponent(choice.group) + (day ? "&day=" + day : "");
-    $("slots").textContent = "Đang tải… (Loading…)";
+    slotsNote("Đang tải… (Loading…)");
     call("GET", url).then(function (answer) {
       $("now-note").textContent = "Lấy số từ " + answer.open_from + " đến " + answer.open_until +
         "; đến trễ quá " + answer.grace_minutes + " phút sau khi tới lượt thì số bị hủy.";
@@ -92,8 +94,8 @@
       });
       var slots = $("slots");
       slots.textContent = "";
-      if (!answer.enabled) { slots.textContent = "Trung tâm chưa nhận đặt lịch. (Booking is off.)"; return; }
-      if (!answer.slots.length) { slots.textContent = "Ngày này không còn khung giờ. (No times left this day.)"; return; }
+      if (!answer.enabled) { slotsNote("Trung tâm chưa nhận đặt lịch. (Booking is off.)"); return; }
+      if (!answer.slots.length) { slotsNote("Ngày này không còn khung giờ. (No times left this day.)"); return; }
       answer.slots.forEach(function (s) {
         var b = el("button", "slot" + (s.left ? "" : " full"), s.time);
         b.type = "button";
@@ -105,6 +107,18 @@
         slots.appendChild(b);
       });
     }, function (error) { $("slots").textContent = ""; refused(error); });
+  }
+  /* Whether a number in today's line can be taken now, before the citizen gives a phone. */
+  function loadNow() {
+    $("now").disabled = false;
+    $("now-refused").hidden = true;
+    call("GET", "/dat-so/now?group=" + encodeURIComponent(choice.group)).then(function (answer) {
+      if (answer.ok) return;
+      $("now").disabled = true;
+      $("now-refused").textContent = answer.message + " ";
+      $("now-refused").appendChild(en(answer.message_en));
+      $("now-refused").hidden = false;
+    }, function () {});
   }
   $("now").addEventListener("click", function () { choose("remote", null, "Lấy số ngay hôm nay"); });
   function choose(kind, slot, text) {

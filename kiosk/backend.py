@@ -402,6 +402,22 @@ class CentreLink:
                              body.get("error", ""))
         return body
 
+    async def book_appointment(self, group: str, slot: str) -> dict[str, Any]:
+        """Book the appointment ``slot`` (ISO, from the outlook's offer) for the citizen at this
+        kiosk; the answer has the check-in code, the QR's tracking link and the day and time.
+        Online only (the seat is the server's to give); raises KioskError."""
+        assert self._client is not None
+        try:
+            answer = await self._client.post("/api/v1/bookings/kiosk", json={"group": group, "slot": slot})
+        except httpx.TransportError:
+            raise KioskError("Đang mất kết nối: chưa đặt được lịch hẹn. Ông/bà vẫn có thể lấy số.",
+                             "Offline: no appointment was booked. You can still take a ticket.", "unreachable") from None
+        body = _json(answer)
+        if answer.status_code != 201:
+            raise KioskError(body.get("message", "Không đặt được lịch hẹn."), body.get("message_en", ""),
+                             body.get("error", ""))
+        return body
+
     # ------------------------------------------------------------------ requests over HTTP (MQTT fallback)
     async def post_request(self, kind: str, data: dict[str, Any]) -> dict[str, Any]:
         """``kind`` "assistance" or "feedback" over HTTP; raises KioskError on refusal."""

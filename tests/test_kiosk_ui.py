@@ -71,16 +71,28 @@ def test_ticket_flow_shows_the_number_the_server_issued(tmp_path: Path) -> None:
     assert_real_screenshots(tmp_path, result["shots"])
 
 
-def test_kiosk_warns_before_issuing_when_the_call_would_fall_after_closing(tmp_path: Path) -> None:
+def test_kiosk_warns_before_issuing_and_books_tomorrows_appointment(tmp_path: Path) -> None:
     result = run_scenario("closing", tmp_path)
-    warned, booking = result["warned"], result["booking"]
+    warned = result["warned"]
     assert warned["warning"].startswith("Có thể không kịp phục vụ trong giờ làm việc hôm nay")
     assert "(dự kiến khoảng " in warned["warning"] and "Ông/bà vẫn có thể lấy số" in warned["warning"]
     assert warned["take"] == "Vẫn lấy số"
-    assert not warned["book_visible"], "no appointment button while the server offers no bookings"
-    assert booking["book_visible"] and not booking["book_disabled"] and booking["book"] == "Đặt lịch hẹn ngày mai"
+    assert warned["book_visible"] and not warned["book_disabled"] and warned["book"] == "Đặt lịch hẹn ngày mai (07:30)"
+    assert (warned["offer"]["day"], warned["offer"]["time"]) == ("2026-03-03", "07:30"), "Tuesday's first slot"
     assert len(result["server"]) == 9, "the ticket is issued anyway (after the eight already waiting)"
     assert any("Lưu ý: có thể không kịp" in t for t in result["ticket_texts"]), result["ticket_texts"]
+    # the appointment, booked by the kiosk for the citizen standing there (no phone)
+    assert result["bookings"] == [{"kiosk": "kiosk-1", "day": "2026-03-03", "slot_time": "07:30", "status": "booked",
+                                   "group": "ho-tich", "phone_key": ""}]
+    assert [m["actor"] for m in result["made"]] == ["kiosk-1"]
+    shown = result["shown"]
+    assert shown["day"] == "Thứ Ba, 03/03/2026" and bare(shown["time"]) == "Lúc 07:30"
+    assert bare(shown["code"]) == result["code"] and len(result["code"]) == 9 and shown["code_font"] >= 100
+    assert any("A – Hộ tịch" in t for t in shown["texts"])
+    assert any("quét mã hoặc nhập mã tại máy lấy số (từ 07:00)" in t for t in shown["texts"])
+    [png] = result["slip_png"]
+    assert Image.open(png).height > 600, "the slip was rendered for the printer"
+    assert result["early"] == "booking_other_day", "the slip's code is the booking's: it checks in on its day"
     assert_real_screenshots(tmp_path, result["shots"])
 
 

@@ -563,15 +563,16 @@ class KioskApp(App):
 
     # ------------------------------------------------------------------ coming back for a result
     def _scanned_key(self, _window: Any, key: int, _scancode: int, codepoint: str | None, _modifiers: Any) -> bool:
-        """A USB receipt scanner is a keyboard: it types the QR's text and presses Enter. On the
-        attract and return screens the keys gather in :attr:`scan_text`; Enter asks the server for
-        a results ticket. Elsewhere the keys are left alone (the greeter has its own keyboard)."""
+        """A USB scanner is a keyboard: it types the QR's text and presses Enter. On the attract and
+        return screens the keys gather in :attr:`scan_text`; Enter routes the text by its content
+        (:meth:`route_scan`). Elsewhere the keys are left alone (the greeter and the check-in
+        screen have their own fields)."""
         if self.root is None or self.root.current not in ("attract", "return_scan"):
             return False
         if key in (13, 271):  # Enter, keypad Enter
             text, self.scan_text = self.scan_text, ""
             if text.strip():
-                self.return_result(text)
+                self.route_scan(text)
             return True
         if key == 8:
             self.scan_text = self.scan_text[:-1]
@@ -581,9 +582,28 @@ class KioskApp(App):
             return True
         return False
 
+    def route_scan(self, text: str) -> None:
+        """A booking's QR or check-in code → check-in; anything else → the server's receipt reader
+        (a results ticket, or its plain refusal) when this centre gives results tickets; otherwise
+        a plain refusal here, on the screen the citizen is looking at."""
+        from kiosk.scan_route import BOOKING, scan_kind
+
+        if self.busy:
+            return
+        if scan_kind(text) == BOOKING:
+            self.start_check_in()
+            self.check_in(text)
+        elif self.results_group:
+            self.return_result(text)
+        else:
+            self.message = ("Mã vừa quét không phải số hẹn hay mã xác nhận. Xin chạm \"Tôi có số hẹn\" hoặc hỏi "
+                            "quầy hướng dẫn.\n[size=%d]This code is not a booking. Touch \"I have an appointment\" "
+                            "or ask at the help desk.[/size]" % int(24 * self.u))
+
     def start_return(self) -> None:
         self.scan_text = ""
         self.go("return_scan")
+        self.root.get_screen("return_scan").ids.keyboard.text = ""
 
     def return_result(self, text: str) -> None:
         """The receipt's text (or a typed dossier code) to a results ticket with its appointment date."""

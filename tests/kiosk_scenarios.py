@@ -307,20 +307,25 @@ def pad4(centre: CentreThread, out: Path, driver: Driver) -> dict[str, Any]:
             "screen_after": app.root.current}
 
 
+def scan_keys(driver: Driver, text: str) -> None:
+    """What a USB scanner does: one key per character into the window, then Enter."""
+    from kivy.core.window import Window
+
+    for char in text:
+        Window.dispatch("on_key_down", ord(char) if ord(char) < 128 else 0, 0, char, [])
+    Window.dispatch("on_key_down", 13, 40, None, [])
+    driver.pump(0.05)
+
+
 def results(centre: CentreThread, out: Path, driver: Driver) -> dict[str, Any]:
     """A citizen coming back for a result: the USB scanner types a malformed QR (refused, nothing
     issued), then the receipt's QR; the results ticket shows the appointment date."""
     from datetime import date, timedelta
 
-    from kivy.core.window import Window
-
     app = driver.app
 
-    def scan(text: str) -> None:  # what a USB scanner does: one key per character, then Enter
-        for char in text:
-            Window.dispatch("on_key_down", ord(char) if ord(char) < 128 else 0, 0, char, [])
-        Window.dispatch("on_key_down", 13, 40, None, [])
-        driver.pump(0.05)
+    def scan(text: str) -> None:
+        scan_keys(driver, text)
 
     driver.wait(lambda: app.root.current == "attract" and app.results_group == "khac", what="attract with results")
     driver.shot("results-attract")
@@ -334,9 +339,28 @@ def results(centre: CentreThread, out: Path, driver: Driver) -> dict[str, Any]:
     scan(f"maHoSo=H29-261206-0007;maTTHC=1.001234;ngayHenTra={due}")
     driver.wait(lambda: app.root.current == "ticket", what="results ticket")
     driver.shot("results-ticket")
+    texts, speech = driver.texts(), app.ticket_speech(app.ticket)
+    scanned = {"returns_dossier": app.ticket.returns_dossier, "appointment": app.ticket.appointment}
+    # the dossier code typed on the screen's code keyboard (no receipt at hand)
+    app.restart()
+    driver.wait(lambda: app.root.current == "attract", what="attract again")
+    driver.pump(0.1)
+    driver.tap(driver.screen().ids.results)
+    driver.wait(lambda: app.root.current == "return_scan", what="return screen again")
+    keyboard = driver.screen().ids.keyboard
+    driver.wait(lambda: bool(keyboard.children), what="the code keyboard")
+    keys = {getattr(b, "key_value", None): b for row in keyboard.children for b in row.children}
+    get_disabled_empty = driver.screen().ids.take_result.disabled
+    for char in "H29-261206-0008":
+        driver.tap(keys[char])
+    driver.shot("results-typing")
+    typed = keyboard.text
+    driver.tap(driver.screen().ids.take_result)
+    driver.wait(lambda: app.root.current == "ticket", what="results ticket for the typed code")
     return {"refused": refused_message, "tickets_after_refusal": tickets_after_refusal, "server": server_tickets(centre),
-            "texts": driver.texts(), "due": due, "speech": app.ticket_speech(app.ticket),
-            "ticket": {"returns_dossier": app.ticket.returns_dossier, "appointment": app.ticket.appointment}}
+            "texts": texts, "due": due, "speech": speech, "ticket": scanned, "typed": typed,
+            "get_disabled_empty": get_disabled_empty, "typed_ticket": app.ticket.returns_dossier,
+            "keys": sorted(k for k in keys if k)}
 
 
 def checkin(centre: CentreThread, out: Path, driver: Driver) -> dict[str, Any]:
@@ -353,6 +377,7 @@ def checkin(centre: CentreThread, out: Path, driver: Driver) -> dict[str, Any]:
     slot = next(s for s in slot_starts(config, today) if s > centre.runtime.service.now() + timedelta(minutes=20))
     walk_in = centre.call(centre.runtime.service.run(lambda e, now: e.issue("ho-tich", now)))
     remote = centre.call(desk.make("remote", "ho-tich", "phone-key-1", None, None, actor="test"))
+    third = centre.call(desk.make("remote", "chung-thuc", "phone-key-3", None, None, actor="test"))
     appointment = centre.call(desk.make("appointment", "chung-thuc", "phone-key-2", None, None, actor="test", slot=slot))
     driver.wait(lambda: app.root.current == "attract", what="attract")
     driver.shot("checkin-attract")
@@ -385,15 +410,29 @@ def checkin(centre: CentreThread, out: Path, driver: Driver) -> dict[str, Any]:
     scan.dispatch("on_text_validate")
     driver.wait(lambda: bool(app.checkin_result), what="scanned check-in")
     driver.shot("checkin-scanned")
+    scanned_result = app.checkin_result
+    # the first screen: a scanner types whatever it reads; the text decides where it goes
+    app.restart()
+    driver.wait(lambda: app.root.current == "attract", what="attract before scanning")
+    scan_keys(driver, "xin chào|a")  # neither a booking nor a receipt: the receipt reader refuses it
+    driver.wait(lambda: not app.busy and app.message.startswith("Không đọc được"), what="plain refusal")
+    garbage = {"screen": app.root.current, "message": app.message, "tickets": len(centre.engine().tickets)}
+    app.restart()
+    driver.wait(lambda: app.root.current == "attract", what="attract again")
+    scan_keys(driver, third["tracking_url"])  # a booking's QR on the first screen: checked in at once
+    driver.wait(lambda: bool(app.checkin_result), what="checked in from the first screen")
+    driver.shot("checkin-from-attract")
+    from_attract = {"screen": app.root.current, "result": app.checkin_result}
     engine = centre.engine()
     return {"remote": {"code": remote["code"], "number": remote["number"], "ticket_id": remote["ticket_id"]},
             "walk_in": walk_in.number, "typed_half": typed_half, "confirm_disabled_early": confirm_disabled_early,
-            "typed_result": typed_result, "scanned_result": app.checkin_result, "refusal": refusal,
+            "typed_result": typed_result, "scanned_result": scanned_result, "refusal": refusal,
             "scan_focused": not wrong_focus,
             "bookings": {b.id: {"status": b.status, "ticket_id": b.ticket_id, "kind": b.kind} for b in engine.bookings.values()},
             "tickets": {t.id: {"number": t.number, "awaiting": t.awaiting, "actor": None} for t in engine.tickets.values()},
             "checkin_actors": [e["data"].get("actor") for e in events(centre, "booking.checked_in")],
-            "appointment_id": appointment["id"]}
+            "appointment_id": appointment["id"], "garbage": garbage, "from_attract": from_attract,
+            "third": {"id": third["id"], "number": third["number"]}}
 
 
 def closing(centre: CentreThread, out: Path, driver: Driver) -> dict[str, Any]:
@@ -468,7 +507,7 @@ def main(name: str, out: Path) -> int:
         data = sample_data()
         data["centre"]["rating_scale"] = 4
         config = parse_config(data, "pad4")
-    if name == "results":  # a centre whose kiosk gives results tickets ([centre] results_group)
+    if name in ("results", "checkin"):  # a centre whose kiosk gives results tickets ([centre] results_group)
         from luot.config import parse_config
         from tests.engine_support import sample_data
 

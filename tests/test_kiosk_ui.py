@@ -200,12 +200,15 @@ def test_a_centre_may_keep_the_four_faces(tmp_path: Path) -> None:
 def test_a_scanned_receipt_gives_a_results_ticket_with_the_appointment_date(tmp_path: Path) -> None:
     result = run_scenario("results", tmp_path)
     assert result["refused"].startswith("Không đọc được mã QR") and result["tickets_after_refusal"] == 0
-    assert [t["group"] for t in result["server"]] == ["khac"], "one results ticket, nothing for the malformed QR"
+    assert [t["group"] for t in result["server"]] == ["khac", "khac"], "the scanned and the typed: nothing for the malformed QR"
     assert result["ticket"] == {"returns_dossier": "H29-261206-0007",
                                 "appointment": "-".join(reversed(result["due"].split("/")))}
     texts = " | ".join(bare(t) for t in result["texts"])
     assert f"Ngày hẹn trả kết quả: {result['due']}" in texts and "Nhận kết quả hồ sơ H29-261206-0007" in texts
     assert "Ngày hẹn trả kết quả: ngày" in result["speech"]
+    # typed on the screen's code keyboard: digits, capitals, '.', '-'
+    assert result["get_disabled_empty"] and result["typed"] == "H29-261206-0008"
+    assert result["typed_ticket"] == "H29-261206-0008" and {"0", "9", "H", ".", "-"} <= set(result["keys"])
 
 
 def test_booking_check_in_by_typed_code_and_by_scanned_qr(tmp_path: Path) -> None:
@@ -221,5 +224,10 @@ def test_booking_check_in_by_typed_code_and_by_scanned_qr(tmp_path: Path) -> Non
     number = result["tickets"][appointment["ticket_id"]]["number"]
     assert f"Số của ông/bà: {number}" in bare(result["scanned_result"])
     assert not result["tickets"][remote["ticket_id"]]["awaiting"]
-    assert result["checkin_actors"] == ["kiosk-1", "kiosk-1"], "every check-in names the kiosk"
+    assert result["checkin_actors"] == ["kiosk-1", "kiosk-1", "kiosk-1"], "every check-in names the kiosk"
+    # scanned on the first screen: routed by content (issue 15/18), not all to the receipt reader
+    assert result["garbage"]["message"].startswith("Không đọc được mã QR") and result["garbage"]["screen"] == "return_scan"
+    assert bookings[result["third"]["id"]]["status"] == "checked_in"
+    assert result["from_attract"]["screen"] == "check_in"
+    assert f"Số của ông/bà: {result['third']['number']}" in bare(result["from_attract"]["result"])
     assert_real_screenshots(tmp_path, result["shots"])

@@ -190,7 +190,7 @@ class NotifySettings(_Strict):
     zalo_url: str = Field("https://business.openapi.zalo.me/message/template", pattern=r"^https?://\S+$",
                           description="ZNS send-template endpoint")
     zalo_token_file: str = Field("zalo-oa.token", min_length=1, description="the OA access token, relative to the data directory")
-    zalo_templates: dict[str, str] = Field({}, description="message kind (otp, near, called) -> approved ZNS template id")
+    zalo_templates: dict[str, str] = Field({}, description="message kind (otp, near, called, turn) -> approved ZNS template id")
 
 
 class OtpSettings(_Strict):

@@ -307,6 +307,16 @@ def pad4(centre: CentreThread, out: Path, driver: Driver) -> dict[str, Any]:
             "screen_after": app.root.current}
 
 
+def restart_and_open(driver: Driver, button: str, screen: str) -> None:
+    """Back to the first screen (as the idle timer would), then tap ``button`` to open ``screen``."""
+    app = driver.app
+    app.restart()
+    driver.wait(lambda: app.root.current == "attract", what="attract again")
+    driver.pump(0.1)
+    driver.tap(driver.screen().ids[button])
+    driver.wait(lambda: app.root.current == screen, what=screen)
+
+
 def scan_keys(driver: Driver, text: str) -> None:
     """What a USB scanner does: one key per character into the window, then Enter."""
     from kivy.core.window import Window
@@ -342,11 +352,7 @@ def results(centre: CentreThread, out: Path, driver: Driver) -> dict[str, Any]:
     texts, speech = driver.texts(), app.ticket_speech(app.ticket)
     scanned = {"returns_dossier": app.ticket.returns_dossier, "appointment": app.ticket.appointment}
     # the dossier code typed on the screen's code keyboard (no receipt at hand)
-    app.restart()
-    driver.wait(lambda: app.root.current == "attract", what="attract again")
-    driver.pump(0.1)
-    driver.tap(driver.screen().ids.results)
-    driver.wait(lambda: app.root.current == "return_scan", what="return screen again")
+    restart_and_open(driver, "results", "return_scan")
     keyboard = driver.screen().ids.keyboard
     driver.wait(lambda: bool(keyboard.children), what="the code keyboard")
     keys = {getattr(b, "key_value", None): b for row in keyboard.children for b in row.children}
@@ -394,11 +400,7 @@ def checkin(centre: CentreThread, out: Path, driver: Driver) -> dict[str, Any]:
     driver.wait(lambda: bool(app.checkin_result), what="checked in")
     driver.shot("checkin-done")
     typed_result = app.checkin_result
-    app.restart()
-    driver.wait(lambda: app.root.current == "attract", what="attract again")
-    driver.pump(0.1)
-    driver.tap(driver.screen().ids.booking)
-    driver.wait(lambda: app.root.current == "check_in", what="check-in screen")
+    restart_and_open(driver, "booking", "check_in")
     scan = driver.screen().ids.scan
     wrong_focus = not scan.focus
     scan.insert_text("ZZZZZZZZ")  # a code that does not exist

@@ -30,6 +30,7 @@ from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from fastapi.staticfiles import StaticFiles
 
 from region.live import Cached, ChangeSignal, version_of
+from region.bookings import add_booking_figures
 from region.report import Slow, devices, figures, hourly_series, recent_figures, slow_figures, utc_now
 from region.settings import DASHBOARD_USER, Region
 from region.warnings import Thresholds
@@ -49,6 +50,8 @@ EXPORT_FIELDS = [
     ("rank_766", "Xếp hạng theo QĐ 766", "Rank by Decision 766"), ("dossiers_30d", "Hồ sơ 30 ngày", "Dossiers, 30 days"),
     ("devices_offline", "Thiết bị mất kết nối", "Devices offline"), ("link", "Đường truyền", "Link"),
     ("last_event_at", "Sự kiện gần nhất", "Last event"), ("warnings", "Số cảnh báo", "Warnings"),
+    ("remote", "Số trực tuyến hôm nay", "Remote numbers today"), ("remote_share", "Tỷ lệ số trực tuyến (%)", "Remote share (%)"),
+    ("no_show", "Vắng mặt hôm nay", "No-shows today"), ("lapsed", "Số hẹn không đến", "Bookings lapsed"),
     ("served_30d", "Đã phục vụ 30 ngày", "Served, 30 days"),
     ("mean_wait_30d_minutes", "Chờ trung bình 30 ngày (phút)", "Mean wait, 30 days (min)"),
 ]
@@ -141,7 +144,9 @@ def create_app(region: Region, dsn: str, changed: ChangeSignal | None = None,
         reference = day_slow()
         lately = recent.get()
         started = time.perf_counter()
-        result = query(lambda conn: figures(conn, clock(), region.zone, thresholds, slow=reference, recent=lately))
+        now = clock()
+        result = query(lambda conn: add_booking_figures(
+            figures(conn, now, region.zone, thresholds, slow=reference, recent=lately), conn, now, region.zone))
         result["query_ms"] = round((time.perf_counter() - started) * 1000, 1)
         result["region"] = {"id": region.info.id, "name": region.info.name, "timezone": region.info.timezone}
         body = json.dumps(result, ensure_ascii=False, default=_iso).encode("utf-8")
@@ -184,7 +189,8 @@ def create_app(region: Region, dsn: str, changed: ChangeSignal | None = None,
 
         def load(conn: psycopg.Connection[Any]) -> dict[str, Any]:
             now = clock()
-            result = figures(conn, now, region.zone, thresholds, centre=centre, slow=day_slow())
+            result = add_booking_figures(figures(conn, now, region.zone, thresholds, centre=centre, slow=day_slow()),
+                                         conn, now, region.zone, centre)
             result["hours"] = hourly_series(conn, centre, now, region.zone)
             result["devices"] = devices(conn, centre)
             result["region"] = {"id": region.info.id, "name": region.info.name, "timezone": region.info.timezone}

@@ -77,7 +77,8 @@ async def test_the_outlook_warns_before_issuing_when_the_call_would_fall_after_c
         for _ in range(8):
             assert (await http.post("/api/v1/tickets", json={"group": "ho-tich"}, headers=kiosk)).status_code == 201
         outlook = (await http.get("/api/v1/queue/outlook/ho-tich", headers=kiosk)).json()
-        assert outlook["after_closing"] is True and outlook["booking_available"] is False
+        assert outlook["after_closing"] is True and outlook["booking_available"] is True  # Tuesday's first slot
+        assert (outlook["booking"]["day"], outlook["booking"]["time"]) == ("2026-03-03", "07:30")
         assert outlook["wait_text"].startswith("có thể không kịp trong giờ làm việc hôm nay")
         issued = (await http.post("/api/v1/tickets", json={"group": "ho-tich"}, headers=kiosk)).json()
         assert issued["after_closing"] is True and issued["wait_text"] == outlook["wait_text"], "asking issued nothing"

@@ -12,9 +12,10 @@ $(STAMP): pyproject.toml scripts/setup.sh
 centre: $(STAMP)
 	$(VENV)/bin/luot demo $(ARGS)
 
-## make test: set up and run the whole test suite
+## make test: set up and run the whole test suite (two workers, a test file each at a time: most
+## tests wait on brokers, servers and browsers, so two workers on two cores take about 60 % of the time)
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest $(ARGS)
+	$(VENV)/bin/python -m pytest -n 2 --dist loadfile $(ARGS)
 
 ## make bench: run the benchmarks (figures are printed, never asserted)
 bench: $(STAMP)

@@ -48,7 +48,7 @@ def malformed(rng: random.Random, i: int) -> bytes:
         lambda: json.dumps({"v": 2, "kind": "feedback", "data": {}}).encode(),
         lambda: json.dumps({"v": 1, "kind": "feedback"}).encode(),
         lambda: json.dumps({"v": 1, "kind": "feedback", "data": "x"}).encode(),
-        lambda: json.dumps({"v": 1, "kind": "feedback", "data": {"ticket_id": "t1", "rating": 9, "request_id": "r"}}).encode(),
+        lambda: json.dumps({"v": 1, "kind": "feedback", "data": {"ticket_id": "t1", "rating": 5000, "request_id": "r"}}).encode(),
         lambda: json.dumps({"v": 1, "kind": "feedback", "data": {"ticket_id": "t1", "rating": 4, "request_id": "r",
                                                                  "name": "Nguyễn Văn A"}}).encode(),
         lambda: json.dumps({"v": 1, "kind": "assistance", "data": {"request_id": "x" * 500}}).encode(),

@@ -117,6 +117,8 @@ class KioskApp(App):
     answer_choices = ListProperty([])      # big buttons: dicts with kind, id, label, group
     closing_warning = StringProperty("")   # confirm screen: unlikely to be served before closing today
     booking_available = BooleanProperty(False)  # the server offers tomorrow's appointment (issue 15)
+    booking_offer = DictProperty({})       # the slot the outlook offered: group, slot, day, time
+    appointment = DictProperty({})         # the appointment booked here: the slip's day, time, code
     checkin_code = StringProperty("")      # what was typed or scanned on the check-in screen
     checkin_result = StringProperty("")    # the number and where to wait, once checked in
 
@@ -141,6 +143,33 @@ class KioskApp(App):
     def t(self, lang: str, vi: str, en: str) -> str:
         """Vietnamese first; English when the visitor chose it. kv passes ``app.lang`` to rebind."""
         return en if lang == "en" and en else vi
+
+    def offer_label(self, offer: dict[str, Any], lang: str) -> str:
+        """The appointment button: "Đặt lịch hẹn ngày mai (07:30)", or the weekday and date when the
+        next working day is not tomorrow (a Saturday's offer is Monday's)."""
+        from datetime import date, timedelta
+
+        from kiosk.ticket_render import WEEKDAYS_VI
+
+        when = f" ({offer['time']})" if offer.get("time") else ""
+        try:
+            day = date.fromisoformat(offer.get("day", ""))
+            tomorrow = date.fromisoformat(self.link.service_day()) + timedelta(days=1)
+        except (TypeError, ValueError):
+            return self.t(lang, "Đặt lịch hẹn ngày mai", "Book an appointment for tomorrow")
+        if day == tomorrow:
+            return self.t(lang, f"Đặt lịch hẹn ngày mai{when}", f"Book an appointment for tomorrow{when}")
+        return self.t(lang, f"Đặt lịch hẹn {WEEKDAYS_VI[day.weekday()]} {day:%d/%m}{when}",
+                      f"Book an appointment for {day:%A %d/%m}{when}")
+
+    def slip(self, appointment: dict[str, Any], key: str, lang: str = "vi") -> str:
+        """One line of the appointment screen (``appointment`` is passed so kv re-reads it when it
+        changes): ``day``, ``time``, ``group``, ``code`` or ``advice``, in the chosen language."""
+        if key == "advice":
+            since = appointment.get("checkin_from")
+            return self.t(lang, "Giữ phiếu này. Khi đến, quét mã hoặc nhập mã tại máy lấy số" + (f" (từ {since})." if since else "."),
+                          "Keep this slip. On arrival, scan it or type the code at the kiosk" + (f" (from {since})." if since else "."))
+        return str(appointment.get(f"{key}_en" if lang == "en" and f"{key}_en" in appointment else key, ""))
 
     def group_name(self, group: dict[str, Any], lang: str) -> str:
         return self.t(lang, group.get("name", ""), group.get("name_en", ""))
@@ -190,7 +219,7 @@ class KioskApp(App):
         self._resize(Window, Window.size)
         manager = ScreenManager(transition=FadeTransition(duration=0.15) if self.options.transitions else NoTransition())
         for name in ("attract", "language", "group", "priority", "confirm", "ticket",
-                     "guided_group", "guided_confirm", "guided_ticket", "greeter", "greeter_answer", "check_in", "return_scan"):
+                     "guided_group", "guided_confirm", "guided_ticket", "greeter", "greeter_answer", "check_in", "return_scan", "appointment"):
             manager.add_widget(KioskScreenFactory.make(name))
         self.link.listeners.append(lambda online: Clock.schedule_once(lambda _dt: self._link_changed(online), 0))
         self.runner.call(self.link.start(), timeout=30)
@@ -328,7 +357,7 @@ class KioskApp(App):
         """The confirm screen, after asking the server what this ticket would be told: when the call
         is unlikely before closing, the citizen is told so before taking it (and offered tomorrow's
         appointment when the server has bookings)."""
-        self.closing_warning, self.booking_available = "", False
+        self.closing_warning, self.booking_available, self.booking_offer = "", False, {}
         self.go("confirm")
         if self.chosen_group:
             self.runner.submit(self.link.outlook(self.chosen_group["code"]),
@@ -342,12 +371,47 @@ class KioskApp(App):
         self.closing_warning = self.t(
             self.lang, f"Có thể không kịp phục vụ trong giờ làm việc hôm nay{around_vi}. Ông/bà vẫn có thể lấy số.",
             f"You may not be served before closing today{around_en}. You can still take a ticket.")
-        self.booking_available = bool(answer.get("booking_available"))
+        offer = answer.get("booking") or {}
+        self.booking_offer = offer
+        self.booking_available = bool(answer.get("booking_available")) and bool(offer.get("slot"))
 
     def book_tomorrow(self) -> None:
-        """Hook for tomorrow's appointment (issue 15, branch i15-engine): shown only when the
-        outlook says ``booking_available``; the booking flow plugs in here."""
-        log.info("tomorrow's appointment asked for group %s", self.chosen_group.get("code"))
+        """"Đặt lịch hẹn ngày mai": book the slot the outlook offered for the citizen standing here
+        (no phone; the kiosk's own identity and daily cap), then show and print the slip."""
+        if self.busy or not self.booking_offer.get("slot") or not self.chosen_group:
+            return
+        self.busy = True
+        self.message = self.t(self.lang, "Đang đặt lịch hẹn…", "Booking…")
+        self.runner.submit(self.link.book_appointment(self.chosen_group["code"], self.booking_offer["slot"]),
+                           self._booked)
+
+    def _booked(self, booking: dict[str, Any] | None, error: BaseException | None) -> None:
+        self.busy = False
+        if error is not None or booking is None:
+            self.message = (self.t(self.lang, error.message, error.message_en) if isinstance(error, KioskError)
+                            else self.t(self.lang, "Không đặt được lịch hẹn, xin thử lại.", "Could not book; please try again."))
+            log.warning("kiosk appointment not booked: %s", error)
+            return
+        self.message = ""
+        from kiosk.ticket_render import AppointmentSlip, qr_png
+
+        group = self.group_by_code(booking.get("group")) or self.chosen_group
+        slip = AppointmentSlip(
+            group_code=booking["group"], group_name=group.get("name", ""), group_name_en=group.get("name_en", ""),
+            letter=group.get("letter", ""), day=booking["day"], slot_time=booking.get("slot_time") or "",
+            code_display=booking.get("code_display") or "", centre_name=self.centre.get("name", ""),
+            tracking_url=booking["tracking_url"], checkin_from=booking.get("checkin_from") or "")
+        self.appointment = {"day": slip.day_label, "day_en": slip.day_label_en, "time": slip.slot_time,
+                            "code": slip.code_display, "group": f"{slip.letter} – {slip.group_name}",
+                            "group_en": f"{slip.letter} – {slip.group_name_en or slip.group_name}",
+                            "checkin_from": slip.checkin_from, "id": booking.get("id", "")}
+        self.ticket_qr = texture_from_pil(qr_png(slip.tracking_url, box_size=8, border=2))
+        self.printer_message = ""
+        self.go("appointment")
+        self._print_view(slip, f"appointment-{slip.day}-{slip.slot_time.replace(':', '')}-{slip.group_code}")
+        if self._ticket_event:
+            self._ticket_event.cancel()
+        self._ticket_event = Clock.schedule_once(lambda _dt: self.restart(), self.options.ticket_seconds)
 
     def priority_name(self, code: str | None, lang: str) -> str:
         for p in self.priority_classes:
@@ -499,15 +563,16 @@ class KioskApp(App):
 
     # ------------------------------------------------------------------ coming back for a result
     def _scanned_key(self, _window: Any, key: int, _scancode: int, codepoint: str | None, _modifiers: Any) -> bool:
-        """A USB receipt scanner is a keyboard: it types the QR's text and presses Enter. On the
-        attract and return screens the keys gather in :attr:`scan_text`; Enter asks the server for
-        a results ticket. Elsewhere the keys are left alone (the greeter has its own keyboard)."""
+        """A USB scanner is a keyboard: it types the QR's text and presses Enter. On the attract and
+        return screens the keys gather in :attr:`scan_text`; Enter routes the text by its content
+        (:meth:`route_scan`). Elsewhere the keys are left alone (the greeter and the check-in
+        screen have their own fields)."""
         if self.root is None or self.root.current not in ("attract", "return_scan"):
             return False
         if key in (13, 271):  # Enter, keypad Enter
             text, self.scan_text = self.scan_text, ""
             if text.strip():
-                self.return_result(text)
+                self.route_scan(text)
             return True
         if key == 8:
             self.scan_text = self.scan_text[:-1]
@@ -517,9 +582,28 @@ class KioskApp(App):
             return True
         return False
 
+    def route_scan(self, text: str) -> None:
+        """A booking's QR or check-in code → check-in; anything else → the server's receipt reader
+        (a results ticket, or its plain refusal) when this centre gives results tickets; otherwise
+        a plain refusal here, on the screen the citizen is looking at."""
+        from kiosk.scan_route import BOOKING, scan_kind
+
+        if self.busy:
+            return
+        if scan_kind(text) == BOOKING:
+            self.start_check_in()
+            self.check_in(text)
+        elif self.results_group:
+            self.return_result(text)
+        else:
+            self.message = ("Mã vừa quét không phải số hẹn hay mã xác nhận. Xin chạm \"Tôi có số hẹn\" hoặc hỏi "
+                            "quầy hướng dẫn.\n[size=%d]This code is not a booking. Touch \"I have an appointment\" "
+                            "or ask at the help desk.[/size]" % int(24 * self.u))
+
     def start_return(self) -> None:
         self.scan_text = ""
         self.go("return_scan")
+        self.root.get_screen("return_scan").ids.keyboard.text = ""
 
     def return_result(self, text: str) -> None:
         """The receipt's text (or a typed dossier code) to a results ticket with its appointment date."""
@@ -562,8 +646,13 @@ class KioskApp(App):
 
     def _print(self, ticket: IssuedTicket, procedure: dict[str, Any] | None = None) -> None:
         """Save a PNG of the ticket and send it to the printer, off the main thread."""
-        view = self.ticket_view(ticket, procedure)
-        self.printed_view = view  # what the last ticket printed (its checklist too), for the staff and tests
+        stamp = ticket.issued_at.strftime("%Y%m%d-%H%M%S")
+        self._print_view(self.ticket_view(ticket, procedure), f"{stamp}-{ticket.group}-{ticket.number}")
+
+    def _print_view(self, view: Any, name: str) -> None:
+        """Save ``view`` (a TicketView or an AppointmentSlip) as ``<data>/tickets/<name>.png`` and
+        send it to the printer, off the main thread; a printer problem is shown, never raised."""
+        self.printed_view = view  # what was printed last (a ticket's checklist too), for the staff and tests
         out_dir = self.options.data_dir / "tickets"
 
         def work() -> None:
@@ -571,8 +660,7 @@ class KioskApp(App):
 
             try:
                 out_dir.mkdir(parents=True, exist_ok=True)
-                stamp = ticket.issued_at.strftime("%Y%m%d-%H%M%S")
-                render_png(view, self.options.printer_width).save(out_dir / f"{stamp}-{ticket.group}-{ticket.number}.png")
+                render_png(view, self.options.printer_width).save(out_dir / f"{name}.png")
                 print_ticket(view, self.options.printer, profile=self.options.printer_profile,
                              width_px=self.options.printer_width)
             except PrinterError as error:
@@ -731,7 +819,7 @@ class KioskScreenFactory:
 
 
 for _name in ("Attract", "Language", "Group", "Priority", "Confirm", "Ticket", "GuidedGroup", "GuidedConfirm",
-              "GuidedTicket", "Greeter", "GreeterAnswer", "CheckIn", "ReturnScan"):
+              "GuidedTicket", "Greeter", "GreeterAnswer", "CheckIn", "ReturnScan", "Appointment"):
     globals()[f"{_name}Screen"] = type(f"{_name}Screen", (KioskScreen,), {})
     from kivy.factory import Factory as _F
 

@@ -388,19 +388,35 @@ class CentreLink:
     async def check_in(self, typed: str) -> dict[str, Any]:
         """A booking checked in by its typed code, or by what a USB scanner typed from its QR (the
         tracking URL or its token). Returns the server's booking view; raises KioskError."""
-        assert self._client is not None
         typed = typed.strip()
         key = {"token": typed} if "/t/" in typed or len(typed) > 12 else {"code": typed}
+        return await self._post_or_refuse(
+            "/api/v1/bookings/check-in", key, 200, "Không xác nhận được số hẹn.",
+            KioskError("Đang mất kết nối: xin mời đến quầy hướng dẫn để xác nhận số hẹn.",
+                       "Offline: please check in at the help desk.", "unreachable"))
+
+    async def book_appointment(self, group: str, slot: str) -> dict[str, Any]:
+        """Book the appointment ``slot`` (ISO, from the outlook's offer) for the citizen at this
+        kiosk; the answer has the check-in code, the QR's tracking link and the day and time.
+        Online only (the seat is the server's to give); raises KioskError."""
+        return await self._post_or_refuse(
+            "/api/v1/bookings/kiosk", {"group": group, "slot": slot}, 201, "Không đặt được lịch hẹn.",
+            KioskError("Đang mất kết nối: chưa đặt được lịch hẹn. Ông/bà vẫn có thể lấy số.",
+                       "Offline: no appointment was booked. You can still take a ticket.", "unreachable"))
+
+    async def _post_or_refuse(self, path: str, body: dict[str, Any], ok: int, refused_vi: str,
+                              offline: KioskError) -> dict[str, Any]:
+        """POST that only the server can answer (no offline fallback): its answer on ``ok``, else
+        the server's refusal as a KioskError, or ``offline`` when it cannot be reached."""
+        assert self._client is not None
         try:
-            answer = await self._client.post("/api/v1/bookings/check-in", json=key)
+            answer = await self._client.post(path, json=body)
         except httpx.TransportError:
-            raise KioskError("Đang mất kết nối: xin mời đến quầy hướng dẫn để xác nhận số hẹn.",
-                             "Offline: please check in at the help desk.", "unreachable") from None
-        body = _json(answer)
-        if answer.status_code != 200:
-            raise KioskError(body.get("message", "Không xác nhận được số hẹn."), body.get("message_en", ""),
-                             body.get("error", ""))
-        return body
+            raise offline from None
+        data = _json(answer)
+        if answer.status_code != ok:
+            raise KioskError(data.get("message", refused_vi), data.get("message_en", ""), data.get("error", ""))
+        return data
 
     # ------------------------------------------------------------------ requests over HTTP (MQTT fallback)
     async def post_request(self, kind: str, data: dict[str, Any]) -> dict[str, Any]:

@@ -24,7 +24,7 @@ import re
 import secrets
 import unicodedata
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -106,6 +106,40 @@ class TicketView:
     def issued_local(self) -> str:
         """Issue time in the centre's clock, as visitors read it: ``HH:MM dd/mm/yyyy``."""
         return self.issued_at.astimezone(ZoneInfo(self.timezone)).strftime("%H:%M %d/%m/%Y")
+
+
+WEEKDAYS_VI = ("Thứ Hai", "Thứ Ba", "Thứ Tư", "Thứ Năm", "Thứ Sáu", "Thứ Bảy", "Chủ Nhật")
+
+
+@dataclass(frozen=True)
+class AppointmentSlip:
+    """An appointment booked at the kiosk (issues 15 and 17): the citizen has no phone on file, so
+    this paper is their copy. The check-in code and the QR (tracking link only) open the booking
+    at the kiosk on the day; nothing personal is on it."""
+
+    group_code: str
+    group_name: str
+    group_name_en: str
+    letter: str
+    day: str  # YYYY-MM-DD
+    slot_time: str  # HH:MM, the centre's clock
+    code_display: str  # "K7QM-3XRA"
+    centre_name: str
+    tracking_url: str
+    checkin_from: str = ""  # HH:MM: the earliest check-in (booking.checkin_early_minutes before the slot)
+
+    def __post_init__(self) -> None:
+        check_tracking_url(self.tracking_url)
+
+    @property
+    def day_label(self) -> str:
+        """"Thứ Ba, 03/03/2026" (the weekday as a citizen plans by)."""
+        day = date.fromisoformat(self.day)
+        return f"{WEEKDAYS_VI[day.weekday()]}, {day:%d/%m/%Y}"
+
+    @property
+    def day_label_en(self) -> str:
+        return date.fromisoformat(self.day).strftime("%A %d/%m/%Y")
 
 
 def new_token() -> str:
@@ -391,6 +425,50 @@ def _bottom_block(view: TicketView, sc: _Scale) -> Image.Image:
     return _stack(blocks, w)
 
 
+def _slip_top_block(slip: AppointmentSlip, sc: _Scale) -> Image.Image:
+    """When (day and slot in large type), for which group, and the check-in code in the largest."""
+    w, m, px = sc.width, sc.margin, sc.px
+    return _stack([
+        _space(w, px(10)),
+        _text_block(slip.centre_name, w, px(26), bold=True, margin=m),
+        _rule(w, m, px(3), px(10)),
+        _text_block("LỊCH HẸN", w, px(40), bold=True, margin=m),
+        _text_block("Appointment", w, px(22), margin=m),
+        _space(w, px(10)),
+        _text_block(slip.day_label, w, px(34), bold=True, margin=m),
+        _text_block(f"Lúc {slip.slot_time}", w, px(56), bold=True, margin=m),
+        _text_block(f"{slip.day_label_en}, {slip.slot_time}", w, px(21), margin=m),
+        _space(w, px(8)),
+        _text_block(f"{slip.letter}\u00a0·\u00a0{slip.group_name}", w, px(32), bold=True, margin=m),
+        *([_text_block(slip.group_name_en, w, px(21), margin=m)] if slip.group_name_en else []),
+        _rule(w, m, px(2), px(10)),
+        _text_block("MÃ XÁC NHẬN", w, px(28), bold=True, margin=m),
+        _text_block("Check-in code", w, px(21), margin=m),
+        _space(w, px(6)),
+        _text_block(slip.code_display, w, px(60), bold=True, tight=True, margin=m),
+        _space(w, px(14)),
+        _rule(w, m, px(2), px(10)),
+    ], w)
+
+
+def _slip_bottom_block(slip: AppointmentSlip, sc: _Scale) -> Image.Image:
+    w, m, px = sc.width, sc.margin, sc.px
+    return _stack([
+        _text_block("Khi đến, quét mã này hoặc nhập mã xác nhận tại máy lấy số", w, px(24), bold=True, margin=m),
+        _text_block("On arrival, scan this or type the code at the kiosk", w, px(21), margin=m),
+        *([_text_block(f"Xác nhận từ {slip.checkin_from} / Check in from {slip.checkin_from}", w, px(22), margin=m)]
+          if slip.checkin_from else []),
+        _space(w, px(16)),
+    ], w)
+
+
+def _blocks(view: TicketView | AppointmentSlip, sc: _Scale) -> tuple[Image.Image, Image.Image]:
+    """The text above and below the QR, for a ticket or an appointment slip."""
+    if isinstance(view, AppointmentSlip):
+        return _slip_top_block(view, sc), _slip_bottom_block(view, sc)
+    return _top_block(view, sc), _bottom_block(view, sc)
+
+
 def _checklist_block(view: TicketView, sc: _Scale) -> Image.Image:
     """"MANG THEO" and one box per paper, large enough to tick with a pen while waiting."""
     w, m, px = sc.width, sc.margin, sc.px
@@ -443,11 +521,12 @@ def qr_png(url: str, box_size: int = 6, border: int = 4) -> Image.Image:
     return code.make_image(fill_color="black", back_color="white").get_image().convert("L")
 
 
-def render_png(view: TicketView, width_px: int = WIDTH_80MM) -> Image.Image:
-    """The whole ticket as shown on the kiosk screen and saved to PNG/PDF (mode ``L``)."""
+def render_png(view: TicketView | AppointmentSlip, width_px: int = WIDTH_80MM) -> Image.Image:
+    """The whole ticket (or appointment slip) as shown on the kiosk screen and saved to PNG/PDF (mode ``L``)."""
     sc = _Scale(width_px)
     qr = qr_png(view.tracking_url, box_size=_qr_box_size(width_px))
-    return _stack([_top_block(view, sc), qr, _bottom_block(view, sc)], width_px)
+    top, bottom = _blocks(view, sc)
+    return _stack([top, qr, bottom], width_px)
 
 
 def render_pdf(view: TicketView, path: str | Path, width_px: int = WIDTH_80MM) -> Path:
@@ -467,7 +546,7 @@ def _one_bit(image: Image.Image) -> Image.Image:
     return image.point(lambda v: _WHITE if v >= 128 else _BLACK, mode="L")
 
 
-def escpos_bytes(view: TicketView, profile: str = "default", width_px: int = WIDTH_80MM) -> bytes:
+def escpos_bytes(view: TicketView | AppointmentSlip, profile: str = "default", width_px: int = WIDTH_80MM) -> bytes:
     """The ESC/POS job for one ticket: init, text raster, native QR, text raster, cut.
 
     Raises ``ValueError`` for an unknown profile or a ticket wider than the profile's paper.
@@ -485,12 +564,13 @@ def escpos_bytes(view: TicketView, profile: str = "default", width_px: int = WID
     # would corrupt the JSON of `luot ticket`, so it is swallowed here.
     with contextlib.redirect_stdout(io.StringIO()):
         printer.hw("INIT")
+        top, bottom = _blocks(view, sc)
         try:
-            printer.image(_one_bit(_top_block(view, sc)), impl="bitImageRaster")
+            printer.image(_one_bit(top), impl="bitImageRaster")
             printer.set(align="center")
             printer.qr(view.tracking_url, ec=QR_ECLEVEL_M, size=_qr_box_size(width_px), native=True)
             printer.set(align="left")
-            printer.image(_one_bit(_bottom_block(view, sc)), impl="bitImageRaster")
+            printer.image(_one_bit(bottom), impl="bitImageRaster")
         except ImageWidthError:
             paper = printer.profile.profile_data["media"]["width"]["pixels"]
             raise ValueError(
@@ -527,7 +607,7 @@ def _open_printer(target: str, profile: str):  # -> escpos.escpos.Escpos
     raise ValueError(f"unknown printer target {target!r}")
 
 
-def print_ticket(view: TicketView, target: str, profile: str = "default", width_px: int = WIDTH_80MM) -> int:
+def print_ticket(view: TicketView | AppointmentSlip, target: str, profile: str = "default", width_px: int = WIDTH_80MM) -> int:
     """Send one ticket to a printer; return the bytes sent (0 for ``"none"``).
 
     ``target`` is ``"file:/dev/usb/lp0"``, ``"network:192.168.1.50:9100"``, ``"usb:0x0416:0x5011"``

@@ -14,7 +14,7 @@ from kivy.clock import Clock
 from kivy.core.image import Image as CoreImage
 from kivy.graphics import Color, Ellipse, Line, Rectangle, RoundedRectangle
 from kivy.lang import Builder
-from kivy.properties import BooleanProperty, ListProperty, NumericProperty, ObjectProperty, StringProperty
+from kivy.properties import BooleanProperty, ListProperty, NumericProperty, ObjectProperty, OptionProperty, StringProperty
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.behaviors import ButtonBehavior
 from kivy.uix.button import Button
@@ -147,6 +147,8 @@ class Face(Widget):
 TONES = {"sắc": "\u0301", "huyền": "\u0300", "hỏi": "\u0309", "ngã": "\u0303", "nặng": "\u0323"}
 SHAPES = {"ă": "ă", "â": "â", "đ": "đ", "ê": "ê", "ô": "ô", "ơ": "ơ", "ư": "ư"}
 ROWS = ["qwertyuiop", "asdfghjkl", "zxcvbnm"]
+CODE_ROWS = ["1234567890", "QWERTYUIOP", "ASDFGHJKL.", "ZXCVBNM-"]
+"""The code keyboard: what a dossier code (``000.00.12.H29-261206-0007``) is made of."""
 
 
 def add_tone(text: str, mark: str) -> str:
@@ -172,6 +174,8 @@ class VietKeyboard(BoxLayout):
     text = StringProperty("")
     target = ObjectProperty(None, allownone=True)
     key_height = NumericProperty(60)
+    mode = OptionProperty("vietnamese", options=["vietnamese", "code"])
+    """"code": digits, capital letters, '.' and '-' (a dossier code on the results screen), no tones."""
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -190,6 +194,11 @@ class VietKeyboard(BoxLayout):
     def _build(self) -> None:
         self.clear_widgets()
         self.spacing = 6
+        if self.mode == "code":
+            for letters in CODE_ROWS:
+                self.add_widget(self._row([(c, c) for c in letters]))
+            self.add_widget(self._row([("Xoá hết", "clear"), ("Xoá lùi", "back")], "action"))
+            return
         self.add_widget(self._row([(t, "tone:" + m) for t, m in
                                    [("´ sắc", TONES["sắc"]), ("` huyền", TONES["huyền"]), ("? hỏi", TONES["hỏi"]),
                                     ("~ ngã", TONES["ngã"]), (". nặng", TONES["nặng"])]], "tone"))

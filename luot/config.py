@@ -190,7 +190,7 @@ class NotifySettings(_Strict):
     zalo_url: str = Field("https://business.openapi.zalo.me/message/template", pattern=r"^https?://\S+$",
                           description="ZNS send-template endpoint")
     zalo_token_file: str = Field("zalo-oa.token", min_length=1, description="the OA access token, relative to the data directory")
-    zalo_templates: dict[str, str] = Field({}, description="message kind (otp, near, called) -> approved ZNS template id")
+    zalo_templates: dict[str, str] = Field({}, description="message kind (otp, near, called, turn) -> approved ZNS template id")
 
 
 class OtpSettings(_Strict):
@@ -269,6 +269,8 @@ class BookingSettings(_Strict):
     per_phone_day: int = Field(2, ge=1, le=50, description="bookings one phone may hold for one service day")
     per_phone_group_day: int = Field(1, ge=1, le=50, description="bookings one phone may hold for one group on one day")
     per_address_day: int = Field(10, ge=1, le=10_000, description="bookings made from one network address in one day")
+    per_kiosk_day: int = Field(30, ge=1, le=10_000, description="appointments one kiosk may book in a day for citizens "
+                               "standing at it (no phone: this cap replaces the per-phone limits)")
     no_show_limit: int = Field(2, ge=1, le=100, description="a phone with this many no-shows in no_show_days may not book")
     no_show_days: int = Field(30, ge=1, le=365)
     grace_minutes: int = Field(15, ge=1, le=240, description="how long a number whose turn came keeps its place before check-in")

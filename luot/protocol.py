@@ -193,7 +193,10 @@ class FeedbackData(_Inbound):
     'bình thường'. The two fields are additive; the engine checks the combination."""
 
     ticket_id: str = Field(min_length=1, max_length=64)
-    rating: int = Field(ge=1, le=5)
+    rating: int = Field(ge=-1000, le=1000)
+    """Any integer a pad could plausibly send: a level the form does not have (0, 9) is refused by
+    the engine with its reason and counted in ``luot_ratings_refused_total`` (server/ratings.py),
+    as over HTTP; only absurd values are malformed data (``luot_mqtt_rejected_total``)."""
     request_id: str = Field(min_length=1, max_length=64)
     scale: Literal[4, 5] = 4
     reasons: list[Reason] = Field(default_factory=list, max_length=5)

@@ -37,7 +37,7 @@ from server.http_limits import EdgeMiddleware
 from server.live import LiveHub
 from server.login_gate import LoginGate
 from server.metrics import CentreMetrics
-from server.routes import bookings, counters, devices, docs, dossiers, enrol, export, metrics, pages, public, reports, staff, tickets
+from server.routes import booking_page, bookings, counters, devices, docs, dossiers, enrol, export, metrics, pages, public, reports, staff, tickets
 from server.service import CentreService
 from server.storage import StorageError
 
@@ -80,6 +80,7 @@ def create_app(service: CentreService, credentials: Credentials, link: Any = Non
     app.include_router(metrics.router)
     app.mount("/static", StaticFiles(directory=pages.WEB_DIR), name="static")
     app.include_router(pages.router)
+    app.include_router(booking_page.router)
     app.include_router(docs.router)
     docs.mount_assets(app)
     return app

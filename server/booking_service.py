@@ -14,6 +14,7 @@ from collections import deque
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from server.booking_slots import checkin_window
 from server.engine import Booking, NotFound, QueueEngine, QueueError, RateLimited
 from server.phones import PhoneVault
 from server.service import CentreService
@@ -87,6 +88,22 @@ class BookingDesk:
         if sealed_phone:
             await self.service.storage.save_contact(booking.id, sealed_phone, booking.day.isoformat())
             self._sealed[booking.id] = sealed_phone
+        return self._with_keys(booking, view)
+
+    async def make_at_kiosk(self, group: str, kiosk: str, slot: datetime | None) -> dict[str, Any]:
+        """An appointment booked by ``kiosk`` for the citizen standing at it: no phone, no contact
+        kept (the slip it prints is the citizen's copy); the kiosk's daily cap applies."""
+        def command(engine: QueueEngine, now: datetime) -> tuple[tuple[Booking, dict[str, Any]], list[Any]]:
+            booking, events = engine.make_kiosk_booking(group, kiosk, now, slot)
+            return (booking, self.view(booking)), events
+
+        booking, view = await self.service.run(command, actor=kiosk)
+        assert booking.slot is not None
+        early, _ = checkin_window(self.service.config, booking.slot)
+        return {**self._with_keys(booking, view), "checkin_from": early.astimezone(self.service.config.zone).strftime("%H:%M")}
+
+    def _with_keys(self, booking: Booking, view: dict[str, Any]) -> dict[str, Any]:
+        """The answer to whoever made the booking: the raw code and token (shown once, never stored)."""
         token = booking.token or ""
         return {**view, "code": booking.code, "code_display": f"{booking.code[:4]}-{booking.code[4:]}" if booking.code else None,
                 "token": token, "tracking_url": self.service.tracking_url(token)}

@@ -170,10 +170,13 @@ def _launcher() -> list[str]:
 
 
 def _cmdline(pid: int) -> list[str]:
+    """The process's arguments; empty when it is gone or a zombie (a dead process not yet reaped by
+    its parent has an empty command line: waiting for it to go away would wait out every timeout)."""
     try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().decode("utf-8", "replace").split("\0")
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return []
+    return [arg for arg in raw.decode("utf-8", "replace").split("\0") if arg]
 
 
 def stop_stale_mosquitto(directory: Path, conf: Path, timeout: float = 10.0) -> int | None:

@@ -27,7 +27,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 from luot.config import CentreConfig
 from luot.protocol import BOOKING_CODE_ALPHABET, BOOKING_CODE_LENGTH, DISSATISFIED_BELOW, REASONS, legacy_rating, level_of
-from server.booking_slots import booking_window, checkin_window, slot_starts
+from server.booking_slots import bookable_days, booking_window, checkin_window, slot_starts
 from server.estimates import Estimate, EstimateModel, wait_view
 from server.waiting_line import WaitingLine
 
@@ -195,6 +195,9 @@ class Booking:
     code: str | None = field(default=None, compare=False, repr=False)
     """The raw check-in code, known only in the process that made the booking (like Ticket.token)."""
     token: str | None = field(default=None, compare=False, repr=False)
+    kiosk: str | None = None
+    """The kiosk that booked it for a citizen standing there (no phone: ``phone_key`` is empty and
+    the kiosk's daily cap stands in for the per-phone limits)."""
 
 
 def normalise_code(code: str) -> str:
@@ -1230,25 +1233,7 @@ class QueueEngine:
             if hours is None or now >= datetime.combine(today, hours[1], tzinfo=self.config.zone):
                 raise QueueError("centre_closed", "Hôm nay trung tâm không còn làm việc.", "The centre is not open any more today.")
         else:
-            if slot is None or slot.tzinfo is None:
-                raise Invalid("slot_invalid", "Hãy chọn một khung giờ hẹn.", "Choose an appointment slot.")
-            try:
-                day = self.config.service_day(slot)
-            except (OverflowError, ValueError):  # year 1 or 9999 in another zone: no slot of ours
-                raise Invalid("slot_invalid", "Khung giờ này không có trong lịch của trung tâm.",
-                              "That is not one of the centre's appointment slots.") from None
-            if not today <= day <= today + timedelta(days=rules.days_ahead) or slot not in slot_starts(self.config, day):
-                raise Invalid("slot_invalid", "Khung giờ này không có trong lịch của trung tâm.",
-                              "That is not one of the centre's appointment slots.")
-            if slot <= now:
-                raise Invalid("slot_past", "Khung giờ này đã bắt đầu; hãy chọn khung giờ sau.", "That slot has begun; choose a later one.")
-            taken = {b.seat for b in self.bookings.values()
-                     if b.kind == APPOINTMENT and b.group == group and b.slot == slot and b.status != BOOKING_CANCELLED}
-            capacity = rules.capacity(group)
-            seat = next((n for n in range(1, capacity + 1) if n not in taken), None)
-            if seat is None:
-                raise QueueError("slot_full", "Khung giờ này đã hết chỗ; hãy chọn khung giờ khác.",
-                                 "That slot is fully booked; choose another.")
+            day, seat = self._appointment_seat(group, slot, now)
         mine = [b for b in self.bookings.values() if b.phone_key == phone_key and b.day == day and b.status != BOOKING_CANCELLED]
         if sum(1 for b in mine if b.group == group) >= rules.per_phone_group_day:
             raise QueueError("phone_group_limit", f"Số điện thoại này đã có lịch cho lĩnh vực {spec.name} trong ngày "
@@ -1271,6 +1256,82 @@ class QueueEngine:
                              f"This phone missed {no_shows} bookings in {rules.no_show_days} days: take a number at the centre.")
         return day, seat
 
+    def _appointment_seat(self, group: str, slot: datetime | None, now: datetime) -> tuple[date, int]:
+        """The day and free seat of an appointment ``slot`` of ``group``, or the refusal: a slot
+        of the centre's table, today or up to ``days_ahead`` days ahead, not begun, not full."""
+        rules = self.config.booking
+        today = self.config.service_day(now)
+        if slot is None or slot.tzinfo is None:
+            raise Invalid("slot_invalid", "Hãy chọn một khung giờ hẹn.", "Choose an appointment slot.")
+        try:
+            day = self.config.service_day(slot)
+        except (OverflowError, ValueError):  # year 1 or 9999 in another zone: no slot of ours
+            raise Invalid("slot_invalid", "Khung giờ này không có trong lịch của trung tâm.",
+                          "That is not one of the centre's appointment slots.") from None
+        if not today <= day <= today + timedelta(days=rules.days_ahead) or slot not in slot_starts(self.config, day):
+            raise Invalid("slot_invalid", "Khung giờ này không có trong lịch của trung tâm.",
+                          "That is not one of the centre's appointment slots.")
+        if slot <= now:
+            raise Invalid("slot_past", "Khung giờ này đã bắt đầu; hãy chọn khung giờ sau.", "That slot has begun; choose a later one.")
+        taken = {b.seat for b in self.bookings.values()
+                 if b.kind == APPOINTMENT and b.group == group and b.slot == slot and b.status != BOOKING_CANCELLED}
+        capacity = rules.capacity(group)
+        seat = next((n for n in range(1, capacity + 1) if n not in taken), None)
+        if seat is None:
+            raise QueueError("slot_full", "Khung giờ này đã hết chỗ; hãy chọn khung giờ khác.",
+                             "That slot is fully booked; choose another.")
+        return day, seat
+
+    def next_day_offer(self, group: str, now: datetime) -> dict[str, Any] | None:
+        """The earliest appointment slot with a free seat on the next working day (the first day
+        after today with opening hours, within ``days_ahead``) for ``group``, as a row of
+        :meth:`slot_table` plus its ``day``; None when bookings are off or that day is full. The
+        kiosk offers it to a citizen who may not be served before closing today."""
+        rules = self.config.booking
+        if not rules.enabled or group not in {g.code for g in self.config.groups}:
+            return None
+        today = self.config.service_day(now)
+        later = [day for day in bookable_days(self.config, now) if day > today]
+        if not later:
+            return None
+        row = next((r for r in self.slot_table(later[0], group) if r["left"] > 0), None)
+        return {**row, "day": later[0].isoformat()} if row else None
+
+    def kiosk_bookings_today(self, kiosk: str, now: datetime) -> int:
+        """Bookings ``kiosk`` made on today's service day (cancelled ones too: the cap is on what
+        the kiosk hands out, so booking and cancelling cannot hoard past it)."""
+        today = self.config.service_day(now)
+        return sum(1 for b in self.bookings.values() if b.kiosk == kiosk and self.config.service_day(b.made_at) == today)
+
+    def kiosk_booking_allowed(self, group: str, kiosk: str, now: datetime, slot: datetime | None) -> tuple[date, int]:
+        """Would :meth:`make_kiosk_booking` accept this? Its day and seat, or the refusal. A citizen
+        at the kiosk has no phone to key on: the kiosk's daily cap (``booking.per_kiosk_day``)
+        replaces the per-phone, per-address and no-show limits, and the online hours do not apply
+        (the kiosk offers it late in the day, when a ticket would not be served before closing)."""
+        rules = self.config.booking
+        if not rules.enabled:
+            raise QueueError("booking_disabled", "Trung tâm chưa nhận đặt lịch hẹn.",
+                             "This centre does not take appointments.")
+        try:
+            self.config.group(group)
+        except KeyError:
+            raise NotFound("group_not_found", f"Không có lĩnh vực '{group}'.", f"There is no procedure group '{group}'.") from None
+        if not kiosk:
+            raise Invalid("kiosk_unknown", "Chỉ máy lấy số của trung tâm mới đặt lịch hẹn tại chỗ.",
+                          "Only a kiosk of the centre can book on the spot.")
+        if self.kiosk_bookings_today(kiosk, now) >= rules.per_kiosk_day:
+            raise QueueError("kiosk_day_limit", f"Máy lấy số này đã đặt đủ {rules.per_kiosk_day} lịch hẹn hôm nay; "
+                             "xin đến quầy hướng dẫn.",
+                             f"This kiosk has made its {rules.per_kiosk_day} appointments for today; please ask at the help desk.")
+        return self._appointment_seat(group, slot, now)
+
+    def make_kiosk_booking(self, group: str, kiosk: str, now: datetime, slot: datetime | None) -> tuple[Booking, list[Event]]:
+        """An appointment booked at the kiosk for the citizen standing there (issue 15 and 17: a
+        ticket unlikely to be served before closing is offered the next working day's slot). No
+        phone: the citizen keeps the printed slip with its check-in code and QR."""
+        day, seat = self.kiosk_booking_allowed(group, kiosk, now, slot)
+        return self._record_booking(APPOINTMENT, group, day, seat, slot, "", None, now, kiosk=kiosk)
+
     def make_booking(self, kind: str, group: str, phone_key: str, now: datetime, slot: datetime | None = None,
                      address_key: str | None = None, recent_no_shows: int = 0) -> tuple[Booking, list[Event]]:
         """Take a number from a phone: ``kind`` 'remote' (a real ticket in today's line now, called
@@ -1281,9 +1342,15 @@ class QueueEngine:
         engine stays pure); today's are counted here. Every limit of ``[booking]`` is refused here,
         before anything is stored, with a reason a citizen can read."""
         day, seat = self.booking_allowed(kind, group, phone_key, now, slot, address_key, recent_no_shows)
+        return self._record_booking(kind, group, day, seat, slot if kind == APPOINTMENT else None, phone_key,
+                                    address_key, now)
+
+    def _record_booking(self, kind: str, group: str, day: date, seat: int | None, slot: datetime | None,
+                        phone_key: str, address_key: str | None, now: datetime,
+                        kiosk: str | None = None) -> tuple[Booking, list[Event]]:
+        """Emit an allowed booking (and a remote number's ticket): a fresh token and a check-in
+        code unique among open bookings."""
         spec = self.config.group(group)
-        if kind == REMOTE:
-            slot = None
         token = self._new_token()
         code = _code_from(token)
         for _ in range(8):  # a code repeated among open bookings would check in the wrong citizen
@@ -1302,6 +1369,8 @@ class QueueEngine:
         data: dict[str, Any] = dict(booking_id=booking_id, kind=kind, group=group, day=day.isoformat(),
                                     slot=slot.isoformat() if slot else None, seat=seat, phone_key=phone_key,
                                     address_key=address_key, code_hash=code_hash(code), token_hash=token_hash(token))
+        if kiosk is not None:
+            data["kiosk"] = kiosk
         if kind == REMOTE:
             number = max(self.numbering.next_number.get(group, spec.first_number), spec.first_number)
             ticket_id = "t" + self._new_id()[:15]
@@ -1426,7 +1495,7 @@ class QueueEngine:
             id=d["booking_id"], kind=d["kind"], group=d["group"], day=date.fromisoformat(d["day"]),
             slot=datetime.fromisoformat(d["slot"]) if d.get("slot") else None, seat=d.get("seat"),
             phone_key=d["phone_key"], address_key=d.get("address_key"), code_hash=d["code_hash"],
-            token_hash=d["token_hash"], made_at=event.at, ticket_id=d.get("ticket_id"))
+            token_hash=d["token_hash"], made_at=event.at, ticket_id=d.get("ticket_id"), kiosk=d.get("kiosk"))
         self.bookings[booking.id] = booking
         self.bookings_by_code[booking.code_hash] = booking.id
         self.bookings_by_token[booking.token_hash] = booking.id
@@ -1486,7 +1555,7 @@ class QueueEngine:
             "number": ticket.number if ticket else None, "ticket_status": ticket.status if ticket else None,
             "made_at": booking.made_at.isoformat(),
             "checked_in_at": booking.checked_in_at.isoformat() if booking.checked_in_at else None,
-            "late": booking.late,
+            "late": booking.late, "kiosk": booking.kiosk,
             "held_until": (ticket.held_since + timedelta(minutes=self.config.booking.grace_minutes)).isoformat()
             if ticket and ticket.held_since and ticket.awaiting else None,
         }

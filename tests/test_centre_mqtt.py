@@ -66,8 +66,11 @@ async def test_pad_ratings_and_kiosk_help_requests_come_in_over_mqtt_and_bad_one
 
             pad = await off_loop(mqtt.probe, "pad-1")
             for bad in (b"not json", b"\xff\xfe", b"{}", b'{"v": 9, "data": {}}', json.dumps({"v": 1, "data": {
-                    "ticket_id": ticket["id"], "rating": 9, "request_id": "r"}}).encode(), b"x" * 20000):
+                    "ticket_id": ticket["id"], "rating": 5000, "request_id": "r"}}).encode(), b"x" * 20000):
                 await off_loop(pad.publish, topics.feedback("pad-1"), bad)
+            # a level the form does not have is well-formed data: the engine refuses it and counts it
+            await off_loop(pad.publish, topics.feedback("pad-1"), encode("feedback", {
+                "ticket_id": ticket["id"], "rating": 9, "scale": 5, "request_id": "r9"}))
             good = encode("feedback", {"ticket_id": ticket["id"], "rating": 4, "request_id": uuid.uuid4().hex})
             await off_loop(pad.publish, topics.feedback("pad-1"), good)
             await off_loop(pad.publish, topics.feedback("pad-1"), good)  # a QoS 1 duplicate: one rating per ticket
@@ -86,5 +89,14 @@ async def test_pad_ratings_and_kiosk_help_requests_come_in_over_mqtt_and_bad_one
                 await asyncio.sleep(0.05)
             assert rows == [{"counter": 1, "ratings": {"5": 1}, "responses": 1, "index": 100.0}]
             assert centre.link.rejected >= 6
+            refused_line = 'luot_ratings_refused_total{reason="rating",source="pad"} 1.0'
+            for _ in range(100):  # the pad's messages are handled in the order the broker delivers them
+                metrics = (await http.get("/metrics")).text
+                if refused_line in metrics:
+                    break
+                await asyncio.sleep(0.05)
+            assert refused_line in metrics, [line for line in metrics.splitlines() if "refused" in line]
+            refusals = [e for e in await centre.storage.events_after(0, 1000) if e["type"] == "feedback.refused"]
+            assert [(r["data"]["code"], r["data"]["device"]) for r in refusals if r["data"]["code"] == "rating"] == [("rating", "pad-1")]
             still = await http.post("/api/v1/tickets", json={"group": "ho-tich"}, headers=device_auth(centre, "kiosk-1"))
             assert still.status_code == 201 and still.json()["number"] == ticket["number"] + 1

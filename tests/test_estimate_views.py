@@ -40,11 +40,11 @@ async def test_ticket_and_tracking_views_show_the_range_and_the_time_after_lunch
             tickets.append(answer.json())
         first, last = tickets[0], tickets[-1]
         assert first["wait_text"] == "dưới 5 phút" and first["wait_minutes"] == 0
-        # four ahead at 8 minutes: 25 minutes before noon, 7 after 13:00; told 0.8 of the spread
-        # later (sqrt(32 x 8) + 0.05 x 32 = 17.6 minutes, capped at 12: 9.6 more)
-        assert last["wait_text"] == "sau giờ nghỉ trưa, khoảng 13:16", last
-        assert last["wait_text_en"] == "after the lunch break, around 13:16"
-        assert last["expected_at"].startswith("2026-03-02T13:16")
+        # four ahead at 8 minutes: 25 minutes before noon, 7 after 13:00; told one spread later
+        # (sqrt(32 x 8) + 0.05 x 32 = 17.6 minutes, capped at 16)
+        assert last["wait_text"] == "sau giờ nghỉ trưa, khoảng 13:23", last
+        assert last["wait_text_en"] == "after the lunch break, around 13:23"
+        assert last["expected_at"].startswith("2026-03-02T13:23")
         lo, hi = last["wait_range_minutes"]
         assert lo <= last["wait_minutes"] <= hi and last["after_closing"] is False
         token = last["tracking_url"].rsplit("/", 1)[1]
@@ -56,12 +56,12 @@ async def test_ticket_and_tracking_views_show_the_range_and_the_time_after_lunch
         paused = await http.post("/api/v1/counters/1/pause", json={"reason": "họp", "minutes": 20}, headers=officer)
         assert paused.status_code == 200, paused.text
         tracked = (await http.get(f"/api/v1/track/{first['tracking_url'].rsplit('/', 1)[1]}")).json()
-        # the only counter is back in the 20 minutes its officer said (11:55); the wait told is 0.8 of
-        # the spread later (sqrt(20 x 8) + 0.05 x 20 = 13.6 minutes, capped at 12: 9.6), which falls
-        # past noon: after the lunch break, at 13:04
-        shift = 0.8 * min(math.sqrt(20.0 * 8) + 0.05 * 20.0, 12.0)
-        assert tracked["wait_minutes"] == round(20.0 + 60.0 + shift, 1) == 89.6
-        assert tracked["wait_text"] == "sau giờ nghỉ trưa, khoảng 13:04"
+        # the only counter is back in the 20 minutes its officer said (11:55); the wait told is one
+        # spread later (sqrt(20 x 8) + 0.05 x 20 = 13.6 minutes, under the cap of 16), which falls
+        # past noon: after the lunch break, at 13:08
+        shift = 1.0 * min(math.sqrt(20.0 * 8) + 0.05 * 20.0, 16.0)
+        assert tracked["wait_minutes"] == round(20.0 + 60.0 + shift, 1) == 93.6
+        assert tracked["wait_text"] == "sau giờ nghỉ trưa, khoảng 13:08"
 
 
 async def test_the_outlook_warns_before_issuing_when_the_call_would_fall_after_closing(tmp_path):
@@ -77,7 +77,8 @@ async def test_the_outlook_warns_before_issuing_when_the_call_would_fall_after_c
         for _ in range(8):
             assert (await http.post("/api/v1/tickets", json={"group": "ho-tich"}, headers=kiosk)).status_code == 201
         outlook = (await http.get("/api/v1/queue/outlook/ho-tich", headers=kiosk)).json()
-        assert outlook["after_closing"] is True and outlook["booking_available"] is False
+        assert outlook["after_closing"] is True and outlook["booking_available"] is True  # Tuesday's first slot
+        assert (outlook["booking"]["day"], outlook["booking"]["time"]) == ("2026-03-03", "07:30")
         assert outlook["wait_text"].startswith("có thể không kịp trong giờ làm việc hôm nay")
         issued = (await http.post("/api/v1/tickets", json={"group": "ho-tich"}, headers=kiosk)).json()
         assert issued["after_closing"] is True and issued["wait_text"] == outlook["wait_text"], "asking issued nothing"

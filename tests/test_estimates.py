@@ -48,15 +48,15 @@ def test_a_ticket_whose_turn_falls_after_lunch_is_told_the_time_after_lunch() ->
     last = engine.estimates(now, only=tickets[-1].id)[tickets[-1].id]
     # four ahead at 8 minutes each = 32 open minutes: 20 before noon, 12 after 13:00
     assert last.mean_minutes == 92.0
-    # the point told is the mean plus 0.8 of the spread (sqrt(32 x 8) + 0.05 x 32 = 17.6), the spread
-    # capped at 12 minutes: 9.6 minutes later
-    assert (estimates.POINT_SHIFT, estimates.POINT_SHIFT_CAP) == (0.8, 12.0)
-    assert last.wait_minutes == round(92.0 + 0.8 * 12.0, 1) == 101.6
-    assert last.expected_at.astimezone(HCM).strftime("%H:%M") == "13:21"
+    # the point told is the mean plus one spread (sqrt(32 x 8) + 0.05 x 32 = 17.6 minutes), the
+    # spread capped at 16 minutes: 16 minutes later
+    assert (estimates.POINT_SHIFT, estimates.POINT_SHIFT_CAP) == (1.0, 16.0)
+    assert last.wait_minutes == round(92.0 + 16.0, 1) == 108.0
+    assert last.expected_at.astimezone(HCM).strftime("%H:%M") == "13:28"
     assert last.after_break and not last.after_closing
     view = wait_view(CONFIG, last, now)
-    assert view["wait_text"] == "sau giờ nghỉ trưa, khoảng 13:21"
-    assert view["wait_text_en"] == "after the lunch break, around 13:21"
+    assert view["wait_text"] == "sau giờ nghỉ trưa, khoảng 13:28"
+    assert view["wait_text_en"] == "after the lunch break, around 13:28"
     lo, hi = view["wait_range_minutes"]
     assert lo < 92 < hi
     first = engine.estimates(now, only=tickets[0].id)[tickets[0].id]
@@ -220,10 +220,10 @@ def test_a_newcomer_is_told_what_the_issued_ticket_is_told() -> None:
 
 
 def test_a_range_reaching_past_lunch_says_so_and_keeps_the_clock_time() -> None:
-    engine, tickets = one_counter_line(at(MON, 11, 44), 2)
-    now = at(MON, 11, 45)
+    engine, tickets = one_counter_line(at(MON, 11, 41), 2)
+    now = at(MON, 11, 42)
     estimate = engine.estimates(now, only=tickets[-1].id)[tickets[-1].id]
-    lo, hi = estimate.wait_range  # the point (11:56) is before noon, the range's end after 13:00
+    lo, hi = estimate.wait_range  # the point (11:58, 8 + 8.4 minutes) is before noon, the range's end after 13:00
     assert estimate.mean_minutes == 8.0 and not estimate.after_break and lo < 8 and hi > 75, estimate
     view = wait_view(CONFIG, estimate, now)
     assert view["wait_text"].startswith(f"từ {lo // 5 * 5} phút đến khoảng 13:") and view["wait_text"].endswith("(có thể sau giờ nghỉ)")

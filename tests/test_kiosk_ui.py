@@ -71,16 +71,28 @@ def test_ticket_flow_shows_the_number_the_server_issued(tmp_path: Path) -> None:
     assert_real_screenshots(tmp_path, result["shots"])
 
 
-def test_kiosk_warns_before_issuing_when_the_call_would_fall_after_closing(tmp_path: Path) -> None:
+def test_kiosk_warns_before_issuing_and_books_tomorrows_appointment(tmp_path: Path) -> None:
     result = run_scenario("closing", tmp_path)
-    warned, booking = result["warned"], result["booking"]
+    warned = result["warned"]
     assert warned["warning"].startswith("Có thể không kịp phục vụ trong giờ làm việc hôm nay")
     assert "(dự kiến khoảng " in warned["warning"] and "Ông/bà vẫn có thể lấy số" in warned["warning"]
     assert warned["take"] == "Vẫn lấy số"
-    assert not warned["book_visible"], "no appointment button while the server offers no bookings"
-    assert booking["book_visible"] and not booking["book_disabled"] and booking["book"] == "Đặt lịch hẹn ngày mai"
+    assert warned["book_visible"] and not warned["book_disabled"] and warned["book"] == "Đặt lịch hẹn ngày mai (07:30)"
+    assert (warned["offer"]["day"], warned["offer"]["time"]) == ("2026-03-03", "07:30"), "Tuesday's first slot"
     assert len(result["server"]) == 9, "the ticket is issued anyway (after the eight already waiting)"
     assert any("Lưu ý: có thể không kịp" in t for t in result["ticket_texts"]), result["ticket_texts"]
+    # the appointment, booked by the kiosk for the citizen standing there (no phone)
+    assert result["bookings"] == [{"kiosk": "kiosk-1", "day": "2026-03-03", "slot_time": "07:30", "status": "booked",
+                                   "group": "ho-tich", "phone_key": ""}]
+    assert [m["actor"] for m in result["made"]] == ["kiosk-1"]
+    shown = result["shown"]
+    assert shown["day"] == "Thứ Ba, 03/03/2026" and bare(shown["time"]) == "Lúc 07:30"
+    assert bare(shown["code"]) == result["code"] and len(result["code"]) == 9 and shown["code_font"] >= 100
+    assert any("A – Hộ tịch" in t for t in shown["texts"])
+    assert any("quét mã hoặc nhập mã tại máy lấy số (từ 07:00)" in t for t in shown["texts"])
+    [png] = result["slip_png"]
+    assert Image.open(png).height > 600, "the slip was rendered for the printer"
+    assert result["early"] == "booking_other_day", "the slip's code is the booking's: it checks in on its day"
     assert_real_screenshots(tmp_path, result["shots"])
 
 
@@ -188,12 +200,15 @@ def test_a_centre_may_keep_the_four_faces(tmp_path: Path) -> None:
 def test_a_scanned_receipt_gives_a_results_ticket_with_the_appointment_date(tmp_path: Path) -> None:
     result = run_scenario("results", tmp_path)
     assert result["refused"].startswith("Không đọc được mã QR") and result["tickets_after_refusal"] == 0
-    assert [t["group"] for t in result["server"]] == ["khac"], "one results ticket, nothing for the malformed QR"
+    assert [t["group"] for t in result["server"]] == ["khac", "khac"], "the scanned and the typed: nothing for the malformed QR"
     assert result["ticket"] == {"returns_dossier": "H29-261206-0007",
                                 "appointment": "-".join(reversed(result["due"].split("/")))}
     texts = " | ".join(bare(t) for t in result["texts"])
     assert f"Ngày hẹn trả kết quả: {result['due']}" in texts and "Nhận kết quả hồ sơ H29-261206-0007" in texts
     assert "Ngày hẹn trả kết quả: ngày" in result["speech"]
+    # typed on the screen's code keyboard: digits, capitals, '.', '-'
+    assert result["get_disabled_empty"] and result["typed"] == "H29-261206-0008"
+    assert result["typed_ticket"] == "H29-261206-0008" and {"0", "9", "H", ".", "-"} <= set(result["keys"])
 
 
 def test_booking_check_in_by_typed_code_and_by_scanned_qr(tmp_path: Path) -> None:
@@ -209,5 +224,10 @@ def test_booking_check_in_by_typed_code_and_by_scanned_qr(tmp_path: Path) -> Non
     number = result["tickets"][appointment["ticket_id"]]["number"]
     assert f"Số của ông/bà: {number}" in bare(result["scanned_result"])
     assert not result["tickets"][remote["ticket_id"]]["awaiting"]
-    assert result["checkin_actors"] == ["kiosk-1", "kiosk-1"], "every check-in names the kiosk"
+    assert result["checkin_actors"] == ["kiosk-1", "kiosk-1", "kiosk-1"], "every check-in names the kiosk"
+    # scanned on the first screen: routed by content (issue 15/18), not all to the receipt reader
+    assert result["garbage"]["message"].startswith("Không đọc được mã QR") and result["garbage"]["screen"] == "return_scan"
+    assert bookings[result["third"]["id"]]["status"] == "checked_in"
+    assert result["from_attract"]["screen"] == "check_in"
+    assert f"Số của ông/bà: {result['third']['number']}" in bare(result["from_attract"]["result"])
     assert_real_screenshots(tmp_path, result["shots"])

@@ -161,6 +161,19 @@ def _drill(lan: Lan, tmp: Path, clock: Timings, drivers: list[LineDriver]) -> No
     state = kiosk.command("state")
     assert not state["online"] and state["pending"] == [offline["number"]], state
     clock.step(f"cable out: offline ticket {offline['number']} issued and printed")
+    # ---- 5. meanwhile (the cut is a minute of waiting) the manager revokes the hall display
+    assert hall.connections(srv.ip, MQTT_PORT) == 1, "the display is on the broker before"
+    off = Watch(lambda: hall.connections(srv.ip, MQTT_PORT) == 0)
+    revoke_device(server, hall_id.device_id)
+    out_after = off.after(30)
+    assert out_after <= 5.0, f"the revoked display was still connected {out_after:.1f} s later"
+    refused = http(hall, "GET", server.url + "/api/v1/queue", headers=hall_id.headers)
+    assert refused.status_code in (401, 403), refused.text
+    time.sleep(3.0)  # it keeps trying (1 s back-off, each try refused at once): it must not get back on
+    wait_for(lambda: hall.connections(srv.ip, MQTT_PORT) == 0, 5, "the revoked display off the broker, 3 s on")
+    display.wait_until("describe", lambda s: s["badge"].startswith("Mất kết nối"), 120, "the connection-lost badge",
+                       answer_timeout=60)  # a busy CPU slows the display's redraw, not what it shows
+    clock.step(f"display revoked: off the broker {out_after:.1f} s after the command, refused since")
     time.sleep(max(0.0, CUT_SECONDS - (time.monotonic() - cut)))
     kiosk_box.cable(True)
     clock.step(f"cable back after {time.monotonic() - cut:.0f} s")
@@ -177,19 +190,7 @@ def _drill(lan: Lan, tmp: Path, clock: Timings, drivers: list[LineDriver]) -> No
                      selector="#number")
     clock.step("synced: 3 tickets, no duplicate; the offline ticket's link opens")
 
-    # ---- 5. the display is revoked
-    assert hall.connections(srv.ip, MQTT_PORT) == 1, "the display is on the broker before"
-    off = Watch(lambda: hall.connections(srv.ip, MQTT_PORT) == 0)
-    revoke_device(server, hall_id.device_id)
-    out_after = off.after(30)
-    assert out_after <= 5.0, f"the revoked display was still connected {out_after:.1f} s later"
-    refused = http(hall, "GET", server.url + "/api/v1/queue", headers=hall_id.headers)
-    assert refused.status_code in (401, 403), refused.text
-    time.sleep(3.0)  # it keeps trying (1 s back-off, each try refused at once): it must not get back on
-    wait_for(lambda: hall.connections(srv.ip, MQTT_PORT) == 0, 5, "the revoked display off the broker, 3 s on")
-    display.wait_until("describe", lambda s: s["badge"].startswith("Mất kết nối"), 120, "the connection-lost badge",
-                       answer_timeout=60)  # a busy CPU slows the display's redraw, not what it shows
-    clock.step(f"display revoked: off the broker {out_after:.1f} s after the command, refused since")
+    # ---- 5. with the display revoked (during the cut), the next call reaches the phone, not it
     officer.command("goto", url=server.url + "/console")  # the officer's session survived the restart
     officer.command("wait", selector="#app:not([hidden])")
     officer.command("select", selector="#counter", value=str(COUNTER))

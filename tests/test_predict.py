@@ -74,3 +74,18 @@ def test_estimates_carry_the_range_and_its_wording() -> None:
     last = result["tickets"][-1]
     lo, hi = last["wait_range_minutes"]
     assert lo <= last["mean_minutes"] == 40 < last["wait_minutes"] <= hi and last["wait_text"].startswith("khoảng ")
+
+
+def test_a_simulated_day_whose_line_runs_past_midnight_ends_at_midnight() -> None:
+    """Heavy-monday seed 198 (on 2030-04-01) still had officers serving at midnight; the engine
+    refuses to finish a ticket on the next day, so the simulated day must stop there (it raised
+    QueueError before), scoring only the tickets called that day."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from luot.config import load_config
+    from server import wait_scenarios
+
+    day = datetime(2030, 4, 1, tzinfo=ZoneInfo("Asia/Ho_Chi_Minh"))
+    rows = wait_scenarios.simulate_day(load_config(), wait_scenarios.FAMILIES["heavy-monday"], 198, day)
+    assert rows and all(r.called.astimezone(day.tzinfo).date() == day.date() for r in rows)

@@ -1,4 +1,4 @@
-"""``luot booking list|check-in|cancel|make``: the centre's bookings from the command line (JSON).
+"""``luot booking list|check-in|cancel|make|report``: the centre's bookings from the command line (JSON).
 
 ``list`` reads the database (safe while the server runs). The others change the queue, which only
 the running server may do (its engine is the one source of truth), so they go through its HTTP API
@@ -22,9 +22,11 @@ from luot.paths import add_location_arguments
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("action", choices=["list", "check-in", "cancel", "make"])
+    parser.add_argument("action", choices=["list", "check-in", "cancel", "make", "report"])
     parser.add_argument("target", nargs="?", help="check-in: the booking code; cancel: the booking id")
     parser.add_argument("--day", help="list: YYYY-MM-DD (default: today in the centre's zone)")
+    parser.add_argument("--from", dest="first", help="report: first day YYYY-MM-DD (default: --to)")
+    parser.add_argument("--to", dest="last", help="report: last day YYYY-MM-DD (default: today)")
     parser.add_argument("--token", help="check-in: the QR token or tracking URL instead of a code")
     parser.add_argument("--id", dest="booking_id", help="check-in: the booking id instead of a code")
     parser.add_argument("--group", help="make: procedure group code")
@@ -57,6 +59,33 @@ def _list(args: argparse.Namespace) -> tuple[int, Any]:
             await storage.close()
 
     return 0, {"day": day, "bookings": asyncio.run(read())}
+
+
+def _report(args: argparse.Namespace) -> tuple[int, Any]:
+    """Walk-in, remote and appointment tickets over days: issued, no-shows, lapsed bookings, mean
+    wait of each kind and the remote share (server/booking_report.py, as /reports shows them)."""
+    from datetime import date, datetime, timezone
+
+    from luot.paths import centre_config, data_dir, database_file
+    from server.booking_report import kinds_report
+    from server.storage import Storage
+
+    config = centre_config(args.config)
+    database = database_file(data_dir(args.data, config), config)
+    if not database.exists():
+        return 1, {"error": "no_database", "message": f"Không thấy cơ sở dữ liệu ở {database}",
+                   "message_en": f"No centre database at {database}"}
+    last = date.fromisoformat(args.last) if args.last else config.service_day(datetime.now(timezone.utc))
+    first = date.fromisoformat(args.first) if args.first else last
+
+    async def read() -> dict[str, Any]:
+        storage = await Storage.open(database, config.zone, create=False)
+        try:
+            return await kinds_report(storage, first, last)
+        finally:
+            await storage.close()
+
+    return 0, asyncio.run(read())
 
 
 def _request(args: argparse.Namespace) -> tuple[int, Any]:
@@ -97,6 +126,7 @@ def _request(args: argparse.Namespace) -> tuple[int, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    status, result = _list(args) if args.action == "list" else _request(args)
+    action = {"list": _list, "report": _report}.get(args.action, _request)
+    status, result = action(args)
     print(json.dumps(result, ensure_ascii=False, indent=2))
     return status

@@ -38,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scenario", help="a family of simulated days to score instead: ordinary, heavy-monday, "
                                            "paused-late, surge or slower")
     parser.add_argument("--seeds", type=int, default=2, help="simulated days (seeds 0..N-1) for --scenario")
-    parser.add_argument("--first-seed", type=int, default=0, help="first seed for --scenario (the benchmark reports 1000-)")
+    parser.add_argument("--first-seed", type=int, default=0, help="first seed for --scenario (the benchmark reports 5000-5029)")
 
 
 def _scenario(args: argparse.Namespace, config: Any) -> dict[str, Any]:

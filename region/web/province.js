@@ -28,7 +28,7 @@
       el("th", { scope: "row" }, el("a", { href: "/centre/" + encodeURIComponent(r.centre) }, r.name),
         r.ward ? el("div", { class: "muted" }, r.ward) : ""),
       cell(r, "waiting", 0), cell(r, "longest_wait_minutes", 0), cell(r, "mean_wait_minutes"), cell(r, "p90_wait_minutes"),
-      cell(r, "served", 0), cell(r, "no_show_rate"),
+      cell(r, "served", 0), cell(r, "no_show_rate"), cell(r, "remote", 0), cell(r, "lapsed", 0),
       el("td", { class: "num" + (r.index_766 !== null && r.index_766 < 90 ? " bad" : ""), "data-rank": r.rank_766 || "" },
         Region.num(r.index_766), r.rank_766 ? el("div", { class: "muted" }, "hạng " + r.rank_766 + " · " + r.dossiers_30d + " hồ sơ") : ""),
       cell(r, "satisfaction", 0), cell(r, "devices_offline", 0),

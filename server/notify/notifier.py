@@ -90,7 +90,7 @@ class Notifier:
                 expires_at: datetime | None = None) -> bool:
         """Queue ``text`` for the phone ``sealed_phone`` holds (from :meth:`PhoneVault.seal`).
         Returns False (and changes nothing) when ``dedupe_key`` was queued before. ``kind``:
-        ``otp``, ``near``, ``called`` (chooses the Zalo template; shows in the counts). Messages
+        ``otp``, ``near``, ``called``, ``turn`` (chooses the Zalo template; shows in the counts). Messages
         not sent by ``expires_at`` (default: ``[notify] give_up_minutes`` from now) are dropped."""
         now = self.clock()
         expires_at = expires_at or now + timedelta(minutes=self.settings.give_up_minutes)

@@ -3,8 +3,11 @@
 One of ``CentreService.listeners``, so it sees only committed events. After each commit it looks
 at the tickets it watches (those with a contact) and queues, each at most once a ticket:
 - ``near``: "còn k người trước bạn" once ``[notify] near_ahead`` people or fewer are ahead;
-- ``called``: "Mời bạn đến quầy N" at the first call.
-Exactly-once queuing comes from the outbox's dedupe keys (``near:<ticket>``, ``called:<ticket>``),
+- ``called``: "Mời bạn đến quầy N" at the first call;
+- ``turn``: a remote number whose turn came before it checked in (``booking.turn_reached``):
+  "Đã đến lượt bạn: xin đến Trung tâm và xác nhận tại máy lấy số trong N phút" (N the grace).
+Exactly-once queuing comes from the outbox's dedupe keys (``near:<ticket>``, ``called:<ticket>``,
+``turn:<ticket>``),
 not from memory here, so a restart or a repeated commit cannot queue a message twice.
 
 Which tickets have a contact is the booking side's business: ``contact_for_ticket(ticket_id)``
@@ -35,6 +38,13 @@ def near_text(ahead: int, number: int, group_name: str) -> str:
     else:
         lead_vi, lead_en = f"Còn {ahead} người trước bạn", f"{ahead} ahead of you"
     return f"{lead_vi} (số {number}, {group_name}). Vui lòng có mặt tại Trung tâm. / {lead_en} (no. {number})."
+
+
+def turn_text(number: int, group_name: str, minutes: int) -> str:
+    """The turn of a remote number came while the citizen is not here yet: it is held ``minutes``."""
+    return (f"Đã đến lượt bạn (số {number}, {group_name}): xin đến Trung tâm và xác nhận tại máy lấy số trong "
+            f"{minutes} phút. / It is your turn (no. {number}): come to the centre and check in at the kiosk "
+            f"within {minutes} minutes.")
 
 
 def called_text(number: int, counter: int) -> str:
@@ -91,6 +101,9 @@ class TurnMessages:
             candidates += self._front_of_line(k + 1)
         for ticket_id in dict.fromkeys(candidates):
             self._contact(ticket_id)
+        for event in events:
+            if event.type == "booking.turn_reached":
+                self._turn_reached(event)
         watched = [tid for tid, contact in self._contacts.items() if contact]
         for ticket_id in watched:
             ticket = engine.tickets.get(ticket_id)
@@ -100,11 +113,27 @@ class TurnMessages:
             sealed = self._contacts[ticket_id] or ""
             if ticket.status in (CALLED, SERVING) and ticket.counter is not None:
                 self._offer(f"called:{ticket_id}", sealed, called_text(ticket.number, ticket.counter), "called")
-            elif ticket.status == WAITING and k > 0 and f"near:{ticket_id}" not in self._queued:
+            elif ticket.status == WAITING and k > 0 and not {f"near:{ticket_id}", f"turn:{ticket_id}"} & self._queued:
                 estimate = engine.estimates(now, only=ticket_id).get(ticket_id)
                 if estimate is not None and estimate.ahead <= k:
                     group = self.service.config.group(ticket.group)
                     self._offer(f"near:{ticket_id}", sealed, near_text(estimate.ahead, ticket.number, group.name), "near")
+
+    def _turn_reached(self, event: Event) -> None:
+        """The line reached a remote number not checked in: tell its phone to come and check in
+        within the grace period (once: ``turn:<ticket>``). Its "near" message is then redundant."""
+        ticket_id = event.data.get("ticket_id")
+        if not isinstance(ticket_id, str):
+            return
+        sealed = self._contact(ticket_id)
+        if not sealed:
+            return
+        try:
+            group = self.service.config.group(str(event.data.get("group"))).name
+        except KeyError:
+            group = str(event.data.get("group"))
+        minutes = int(event.data.get("grace_minutes") or self.service.config.booking.grace_minutes)
+        self._offer(f"turn:{ticket_id}", sealed, turn_text(int(event.data["number"]), group, minutes), "turn")
 
     def _offer(self, key: str, sealed: str, text: str, kind: str) -> None:
         if key not in self._queued:

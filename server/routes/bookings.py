@@ -125,6 +125,20 @@ async def make_for_citizen(body: StaffBookingBody, request: Request, who: Annota
     return await desk.make(body.kind, body.group, vault.key(phone), vault.seal(phone), None, actor=who.id, slot=body.slot)
 
 
+class KioskBookingBody(Body):
+    group: str = Field(min_length=1, max_length=40)
+    slot: datetime = Field(description="the slot start the outlook offered (GET /api/v1/queue/outlook/{group})")
+
+
+@router.post("/api/v1/bookings/kiosk", status_code=201)
+async def make_at_kiosk(body: KioskBookingBody, who: Annotated[Principal, Depends(require("kiosk"))],
+                        desk: Annotated[BookingDesk, Depends(get_desk)]) -> dict[str, Any]:
+    """"Đặt lịch hẹn ngày mai" at the kiosk: an appointment for the citizen standing there, with
+    no phone (the printed slip carries the check-in code and QR). Only a kiosk device may; each
+    kiosk books at most ``booking.per_kiosk_day`` a day; the event names the kiosk."""
+    return await desk.make_at_kiosk(body.group, who.id, body.slot)
+
+
 @router.get("/api/v1/bookings/by-token/{token}")
 async def by_token(token: Annotated[str, Path(min_length=16, max_length=64)],
                    desk: Annotated[BookingDesk, Depends(get_desk)]) -> dict[str, Any]:

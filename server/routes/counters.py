@@ -56,7 +56,9 @@ async def counter_waiting(number: CounterNumber, who: Annotated[Principal, Depen
             rows.append({"id": t.id, "number": t.number, "group": t.group, "priority": t.priority is not None,
                          "waited_minutes": round((now - t.queue_since).total_seconds() / 60, 1),
                          "transferred": t.transfers > 0,
-                         **wait_view(service.config, est, now)})  # the tracking page's words and range
+                         **wait_view(service.config, est, now),  # the tracking page's words and range
+                         # remote/appointment tickets are marked; a remote one not here yet cannot be called
+                         "booking": t.booking, "checked_in": not t.awaiting, "held": t.held_since is not None and t.awaiting})
     return {"counter": engine.counter_view(number), "waiting": rows}
 
 

@@ -22,6 +22,7 @@ from typing import Annotated, Any, Callable
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
+from server.engine import NotFound
 from server.http_common import ApiError, Principal, get_service, staff
 from server.live import LiveHub, StreamsFull, Subscriber, public_ticket, sse
 from server.service import CentreService
@@ -127,10 +128,46 @@ async def ticket_stream(token: str, service: Annotated[CentreService, Depends(ge
 
 
 # ---------------------------------------------------------------------- citizen tracking page
+APPOINTMENT_PAGE = """<!doctype html>
+<html lang="vi"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<meta name="robots" content="noindex"><title>Lịch hẹn {time}</title><link rel="stylesheet" href="/static/track.css"></head>
+<body><main class="track"><p class="centre">{centre}</p>
+<p class="label">Lịch hẹn của bạn <span class="en" lang="en">Your appointment</span></p>
+<p class="number">{time}</p><p class="group">{group} · {day}</p>
+<section class="state"><p class="headline">{status}</p><p class="detail">{detail}</p></section>
+</main></body></html>
+"""
+APPOINTMENT_STATUS = {
+    "booked": ("Đã đặt lịch", "Đến trước giờ hẹn, quét mã QR này hoặc nhập mã tại ki-ốt để nhận số thứ tự. "
+                              "(Come before your time and check in at the kiosk to get your number.)"),
+    "cancelled": ("Lịch hẹn đã hủy", "(This appointment was cancelled.)"),
+    "lapsed": ("Lịch hẹn đã quá hạn", "Bạn đã không đến nhận lượt. (You did not check in.)"),
+    "no_show": ("Lịch hẹn đã quá hạn", "Bạn đã không đến nhận lượt. (You did not check in.)"),
+}
+
+
+def _appointment_page(service: CentreService, token: str) -> str | None:
+    """An appointment's QR before its check-in: the ticket does not exist yet, so the tracking
+    page shows the booking (time, group, what to do) instead of "ticket not found"."""
+    try:
+        booking = service.engine.find_booking(service.now(), token=token)
+    except NotFound:
+        return None
+    if booking.kind != "appointment" or booking.slot is None or booking.status not in APPOINTMENT_STATUS:
+        return None
+    config = service.config
+    status, detail = APPOINTMENT_STATUS[booking.status]
+    return APPOINTMENT_PAGE.format(
+        centre=html.escape(config.centre.name), time=booking.slot.astimezone(config.zone).strftime("%H:%M"),
+        group=html.escape(config.group(booking.group).name), day=booking.day.strftime("%d/%m/%Y"),
+        status=status, detail=detail)
 @router.get("/t/{token}", include_in_schema=False)
 async def tracking_page(token: str, service: Annotated[CentreService, Depends(get_service)]) -> HTMLResponse:
     found = await public_ticket(service, token) if 1 <= len(token) <= 64 else None
     if found is None:
+        appointment = _appointment_page(service, token) if 16 <= len(token) <= 64 else None
+        if appointment is not None:
+            return HTMLResponse(appointment, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
         return HTMLResponse(NOT_FOUND_PAGE, status_code=404, headers={"Cache-Control": "no-store"})
     view = found[1]
     body = (TRACK_TEMPLATE

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
 from luot.protocol import BOOKING_PRIVATE_FIELDS
+from server.booking_report import kinds_report
 from server.http_common import ApiError, Principal, get_link, get_service, manager
 from server.reports import (SatisfactionBy, build_report, refused_ratings, satisfaction_csv, satisfaction_report,
                             satisfaction_xlsx, to_csv, to_xlsx)
@@ -105,6 +106,16 @@ async def report(
     service time, no-show rate (%) and satisfaction index (0-100)."""
     a, b, rows = await _report(service, first, last, by, period)
     return {"from": a.isoformat(), "to": b.isoformat(), "by": by, "period": period, "rows": rows}
+
+
+@router.get("/api/v1/reports/kinds")
+async def report_kinds(who: Annotated[Principal, Depends(manager)],
+                       service: Annotated[CentreService, Depends(get_service)],
+                       first: First = None, last: Last = None) -> dict[str, Any]:
+    """Walk-in, remote and appointment tickets: issued, called, no-shows (and lapsed bookings),
+    mean wait of each kind, and the remote share (server/booking_report.py)."""
+    a, b = day_range(service, first, last)
+    return await kinds_report(service.storage, a, b)
 
 
 EXPORTS = {

@@ -82,12 +82,18 @@ async def outlook(group: Annotated[str, Path(max_length=40)],
                   who: Annotated[Principal, Depends(require("officer", "manager", "kiosk"))],
                   service: Annotated[CentreService, Depends(get_service)]) -> dict[str, Any]:
     """What a ticket of ``group`` taken now would be told, before issuing it: the kiosk warns when
-    the call is unlikely before closing and offers the ticket anyway. ``booking_available`` is the
-    hook for tomorrow's appointment (issue 15): false until bookings exist; when true the kiosk
-    shows a second button."""
+    the call is unlikely before closing and offers the ticket anyway. ``booking_available`` (with
+    ``booking``, the offered slot: the next working day's earliest free one) is true when
+    ``[booking]`` is on, a seat is free and the asking kiosk is under its daily cap; the kiosk then
+    offers "Đặt lịch hẹn ngày mai" (``POST /api/v1/bookings/kiosk``)."""
     now = service.now()
+    engine = service.engine
     try:
-        estimate = service.engine.newcomer_estimate(group, now)
+        estimate = engine.newcomer_estimate(group, now)
     except KeyError:
         raise ApiError(404, "group_not_found", f"Không có lĩnh vực '{group}'.", f"There is no procedure group '{group}'.") from None
-    return {"group": group, **wait_view(service.config, estimate, now), "booking_available": False}
+    offer = engine.next_day_offer(group, now)
+    if offer is not None and who.role == "kiosk" and engine.kiosk_bookings_today(who.id, now) >= service.config.booking.per_kiosk_day:
+        offer = None
+    return {"group": group, **wait_view(service.config, estimate, now), "booking_available": offer is not None,
+            "booking": offer}

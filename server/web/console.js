@@ -101,6 +101,16 @@
     $("#dossier-attach").disabled = !(view.ticket_id || view.last_ticket_id) || other;
   }
 
+  /* Remote numbers and appointments (docs/bookings.md): which kind, and whether the citizen has
+     checked in; a remote number not here yet keeps its place but cannot be called. */
+  function bookingMark(t) {
+    if (!t.booking) return "";
+    const kind = t.booking === "remote" ? "Trực tuyến" : "Hẹn";
+    const here = t.checked_in ? "đã đến" : t.held ? "tới lượt, chưa đến" : "chưa đến";
+    return el("span", { class: "booking " + (t.checked_in ? "here" : "away"), "data-booking": t.booking },
+      `${t.booking === "remote" ? "☎" : "◷"} ${kind} · ${here}`);
+  }
+
   async function loadWaiting(background) {
     clearTimeout(loadWaiting.timer);
     loadWaiting.timer = setTimeout(async () => {
@@ -114,9 +124,9 @@
           el("td", {}, groups[t.group] ? groups[t.group].name : t.group),
           el("td", { class: "num" }, Math.floor(t.waited_minutes) + " phút"),
           el("td", { class: "wait-range" }, t.wait_text || "–"),  // the same words as the ticket's tracking page
-          el("td", {}, t.priority ? el("span", { class: "prio" }, "★ Ưu tiên ") : "", t.transferred ? "↪ Chuyển đến" : ""),
+          el("td", {}, t.priority ? el("span", { class: "prio" }, "★ Ưu tiên ") : "", t.transferred ? "↪ Chuyển đến" : "", bookingMark(t)),
           el("td", {}, el("button", { type: "button", onclick: () => act("call", { ticket_id: t.id }),
-            disabled: !view || view.status === "closed" || view.status === "paused" || view.ticket_status === "called"
+            disabled: !t.checked_in || !view || view.status === "closed" || view.status === "paused" || view.ticket_status === "called"
               || (view.officer && view.officer !== me.username),
             "aria-label": `Gọi số ${t.number}` }, "Gọi")))));
         if (!data.waiting.length) $("#waiting").append(el("tr", {}, el("td", { colspan: 6 }, "Không có ai đang chờ. ", el("span", { class: "en", lang: "en" }, "Nobody waiting."))));

@@ -64,7 +64,36 @@
       $("#s-satisfaction").textContent = n ? Math.round(sum / n) + " (" + n + " lượt)" : "–";
     } catch (e) { showError(e); }
   }
+  /* Bookings (docs/bookings.md): today's appointments per slot, all groups summed, and the
+     share of today's tickets that were remote numbers. */
+  async function loadBookings() {
+    try {
+      const [day, kinds] = await Promise.all([api("GET", "/api/v1/bookings"), api("GET", "/api/v1/reports/kinds")]);
+      $("#s-remote").textContent = kinds.remote_share === null ? "–"
+        : `${String(kinds.remote_share).replace(".", ",")}% (${kinds.kinds.find((k) => k.kind === "remote").issued}/${kinds.tickets})`;
+      const slots = new Map();
+      for (const s of day.slots) {
+        const row = slots.get(s.slot) || { time: s.time, booked: 0, capacity: 0, here: 0, lapsed: 0, groups: [] };
+        row.booked += s.booked; row.capacity += s.capacity;
+        if (s.booked) row.groups.push(`${groupName[s.group] || s.group} ${s.booked}`);
+        slots.set(s.slot, row);
+      }
+      for (const b of day.bookings) {
+        const row = b.kind === "appointment" && slots.get(b.slot);
+        if (!row) continue;
+        if (b.status === "checked_in") row.here += 1;
+        if (b.status === "lapsed" || b.status === "no_show") row.lapsed += 1;
+      }
+      const rows = [...slots.values()].filter((r) => r.booked || r.here || r.lapsed);
+      $("#slots").replaceChildren(...rows.map((r) => el("tr", {},
+        el("th", { scope: "row" }, r.time), el("td", { class: "num" }, `${r.booked} / ${r.capacity}`),
+        el("td", { class: "num" }, r.here), el("td", { class: "num" }, r.lapsed), el("td", {}, r.groups.join(", ")))));
+      if (!rows.length) $("#slots").append(el("tr", {}, el("td", { colspan: 5 }, "Chưa có lịch hẹn nào hôm nay. ", el("span", { class: "en", lang: "en" }, "No appointments today."))));
+    } catch (e) { showError(e); }
+  }
   let statsTimer = null;
+  let bookingsTimer = null;
+  const bookingsSoon = () => { if (!bookingsTimer) bookingsTimer = setTimeout(() => { bookingsTimer = null; loadBookings(); }, 700); };
   const statsSoon = () => { if (!statsTimer) statsTimer = setTimeout(() => { statsTimer = null; loadStats(); }, 700); };
 
   async function loadDevices() {
@@ -108,7 +137,8 @@
   stream((update) => {
     snapshot = update.snapshot; receivedAt = Date.now(); render();
     if (update.events.some((e) => /^(ticket\.(called|finished|no_show|issued)|feedback\.(recorded|refused)|dossier\.\w+)$/.test(e.type))) statsSoon();
+    if (update.events.some((e) => e.type.startsWith("booking."))) bookingsSoon();
   });
-  loadStats(); loadDevices();
-  setInterval(render, 15000); setInterval(loadStats, 60000); setInterval(loadDevices, 30000);
+  loadStats(); loadDevices(); loadBookings();
+  setInterval(render, 15000); setInterval(loadStats, 60000); setInterval(loadBookings, 60000); setInterval(loadDevices, 30000);
 })();

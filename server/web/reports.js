@@ -35,6 +35,12 @@
         el("td", { class: "num" }, fmt(r.mean_service_minutes)), el("td", { class: "num" }, fmt(r.no_show_rate)),
         el("td", { class: "num" }, fmt(r.satisfaction_index)))));
       if (!data.rows.length) $("#rows").append(el("tr", {}, el("td", { colspan: 10 }, "Không có số liệu trong khoảng này. ", el("span", { class: "en", lang: "en" }, "No data in this range."))));
+      const kinds = await api("GET", "/api/v1/reports/kinds?" + new URLSearchParams({ from: form.from.value, to: form.to.value }));
+      $("#kinds").replaceChildren(...kinds.kinds.map((k) => el("tr", { "data-kind": k.kind },
+        el("th", { scope: "row" }, k.name, " ", el("span", { class: "en", lang: "en" }, k.name_en)),
+        ...[k.issued, k.called, fmt(k.mean_wait_minutes), k.no_show].map((v) => el("td", { class: "num" }, v)),
+        ...(k.kind === "walk_in" ? ["", "", "", ""] : [k.booked, k.checked_in, k.lapsed, k.cancelled]).map((v) => el("td", { class: "num" }, v)))));
+      $("#remote-share").textContent = `Tỷ lệ số trực tuyến: ${fmt(kinds.remote_share)}% của ${kinds.tickets} vé (remote share).`;
       const sq = new URLSearchParams({ from: form.from.value, to: form.to.value, by: $("#s766-by").value });
       $("#s766-csv").href = "/api/v1/reports/satisfaction.csv?excel=vi&" + sq; $("#s766-xlsx").href = "/api/v1/reports/satisfaction.xlsx?" + sq;
       const judged = await api("GET", "/api/v1/reports/satisfaction?" + sq);

@@ -1,0 +1,57 @@
+"""Remote numbers, appointments and no-shows per centre today, for the province view.
+
+Kept apart from the maintained tables of :mod:`region.store` (whose write path is tuned
+elsewhere): one query over today's stored events, which carry what a centre publishes —
+``ticket.issued`` has ``booking`` (``"remote"``, ``"appointment"`` or null for a walk-in) and a
+lapsed booking's ``ticket.no_show`` has ``reason = "lapsed"`` (docs/bookings.md). The events
+table is partitioned by time and indexed on (centre, at), so this reads one day's rows of two
+kinds. Nothing of the citizen is in these events: no phone, no token.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import psycopg
+import psycopg.rows
+
+BOOKINGS_SQL = """
+SELECT centre,
+       count(*) FILTER (WHERE kind = 'ticket.issued') AS issued,
+       count(*) FILTER (WHERE kind = 'ticket.issued' AND data->>'booking' = 'remote') AS remote,
+       count(*) FILTER (WHERE kind = 'ticket.issued' AND data->>'booking' = 'appointment') AS appointment,
+       count(*) FILTER (WHERE kind = 'ticket.no_show') AS no_show,
+       count(*) FILTER (WHERE kind = 'ticket.no_show' AND data->>'reason' = 'lapsed') AS lapsed
+FROM events
+WHERE at >= %(start)s AND at < %(end)s AND kind IN ('ticket.issued', 'ticket.no_show') {one}
+GROUP BY centre
+"""
+FIELDS = ("remote", "appointment", "no_show", "lapsed")
+
+
+def booking_figures(conn: psycopg.Connection[Any], now: datetime, zone: ZoneInfo,
+                    centre: str | None = None) -> dict[str, dict[str, Any]]:
+    """Per centre, today (the region's local day): tickets issued, remote numbers, appointments
+    checked in, no-shows (all) and lapsed bookings among them, and the remote share (%)."""
+    start = datetime.combine(now.astimezone(zone).date(), time(0), zone)
+    params: dict[str, Any] = {"start": start, "end": start + timedelta(days=1)}
+    one = ""
+    if centre is not None:
+        one, params["centre"] = "AND centre = %(centre)s", centre
+    out: dict[str, dict[str, Any]] = {}
+    with conn.cursor(row_factory=psycopg.rows.tuple_row) as cur:
+        for centre_id, issued, remote, appointment, no_show, lapsed in cur.execute(BOOKINGS_SQL.format(one=one), params):
+            out[centre_id] = {"remote": remote, "appointment": appointment, "no_show": no_show, "lapsed": lapsed,
+                              "remote_share": round(remote / issued * 100, 1) if issued else None}
+    return out
+
+
+def add_booking_figures(result: dict[str, Any], conn: psycopg.Connection[Any], now: datetime, zone: ZoneInfo,
+                        centre: str | None = None) -> dict[str, Any]:
+    """Put :func:`booking_figures` into each centre row of :func:`region.report.figures`' result."""
+    found = booking_figures(conn, now, zone, centre)
+    for row in result["centres"]:
+        row.update(found.get(row["centre"]) or {**{k: 0 for k in FIELDS}, "remote_share": None})
+    return result

@@ -5,7 +5,8 @@ elsewhere): one query over today's stored events, which carry what a centre publ
 ``ticket.issued`` has ``booking`` (``"remote"``, ``"appointment"`` or null for a walk-in) and a
 lapsed booking's ``ticket.no_show`` has ``reason = "lapsed"`` (docs/bookings.md). The events
 table is partitioned by time and indexed on (centre, at), so this reads one day's rows of two
-kinds. Nothing of the citizen is in these events: no phone, no token.
+kinds. Nothing of the citizen is in these events: no phone, no token. The province's shared
+snapshot reads it every ``region.dashboard.BOOKINGS_AGE`` seconds, not with every refresh.
 """
 
 from __future__ import annotations
@@ -51,7 +52,11 @@ def booking_figures(conn: psycopg.Connection[Any], now: datetime, zone: ZoneInfo
 def add_booking_figures(result: dict[str, Any], conn: psycopg.Connection[Any], now: datetime, zone: ZoneInfo,
                         centre: str | None = None) -> dict[str, Any]:
     """Put :func:`booking_figures` into each centre row of :func:`region.report.figures`' result."""
-    found = booking_figures(conn, now, zone, centre)
+    return put_booking_figures(result, booking_figures(conn, now, zone, centre))
+
+
+def put_booking_figures(result: dict[str, Any], found: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Put figures read by :func:`booking_figures` (perhaps a while ago) into each centre row."""
     for row in result["centres"]:
         row.update(found.get(row["centre"]) or {**{k: 0 for k in FIELDS}, "remote_share": None})
     return result

@@ -24,6 +24,9 @@ EVENT_KINDS = frozenset({
     "assistance.requested",
     # not published on MQTT, read over HTTP from the centre's event log (satisfaction, days, offline blocks)
     "feedback.recorded", "day.opened", "day.closed", "block.leased", "dossier.attached", "dossier.status",
+    "feedback.refused", "clock.confirmed", "counter.taken_over",
+    # bookings (docs/bookings.md): their public part only (no phone or address keys, no code hash)
+    "booking.made", "booking.checked_in", "booking.turn_reached", "booking.lapsed", "booking.cancelled",
 })
 EVENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 DEVICE_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")

@@ -55,6 +55,9 @@ EXPORT_FIELDS = [
     ("last_event_at", "Sự kiện gần nhất", "Last event"), ("warnings", "Số cảnh báo", "Warnings"),
     ("remote", "Số trực tuyến hôm nay", "Remote numbers today"), ("remote_share", "Tỷ lệ số trực tuyến (%)", "Remote share (%)"),
     ("no_show", "Vắng mặt hôm nay", "No-shows today"), ("lapsed", "Số hẹn không đến", "Bookings lapsed"),
+    ("wait_walk_in_minutes", "Chờ TB số trực tiếp (phút)", "Mean wait, walk-in (min)"),
+    ("wait_remote_minutes", "Chờ TB số trực tuyến, từ khi đến (phút)", "Mean wait, remote, from check-in (min)"),
+    ("wait_appointment_minutes", "Chờ TB số hẹn (phút)", "Mean wait, appointment (min)"),
     ("served_30d", "Đã phục vụ 30 ngày", "Served, 30 days"),
     ("mean_wait_30d_minutes", "Chờ trung bình 30 ngày (phút)", "Mean wait, 30 days (min)"),
 ]

@@ -288,4 +288,6 @@ def screenshot(agg: Aggregator, out: Path, group_shown: str) -> None:
         page.click("text=Phường Hàng Bạc")
         page.wait_for_selector("#groups tr")
         assert group_shown in page.inner_text("#groups")
+        assert "Chờ TB: trực tiếp / trực tuyến / hẹn" in page.inner_text("#stats")  # each kind's wait (issue 15)
+        page.screenshot(path=str(out.parent / "province-centre.png"), full_page=True)
         browser.close()

@@ -16,7 +16,10 @@
       stat(Region.num(c.mean_wait_minutes) + " / " + Region.num(c.p90_wait_minutes), "Chờ TB / P90 (phút)", "mean / p90 wait"),
       stat(Region.num(c.served, 0), "Đã phục vụ hôm nay", "served today"),
       stat(Region.num(c.no_show_rate) + "%", "Vắng mặt", "no-show"),
-      stat(Region.num(c.satisfaction, 0), "Hài lòng (0–100)", "satisfaction"));
+      stat(Region.num(c.satisfaction, 0), "Hài lòng (0–100)", "satisfaction"),
+      stat(Region.num(c.remote, 0) + " / " + Region.num(c.lapsed, 0), "Số trực tuyến / hẹn không đến", "remote / lapsed"),
+      stat([c.wait_walk_in_minutes, c.wait_remote_minutes, c.wait_appointment_minutes].map((v) => Region.num(v)).join(" / "),
+        "Chờ TB: trực tiếp / trực tuyến / hẹn (phút)", "mean wait: walk-in / remote / appointment"));
     Region.warnings($("#warnings"), d.warnings, false);
     $("#groups").replaceChildren(...d.groups.map(g => el("tr", {}, el("th", { scope: "row" }, g.name),
       el("td", { class: "num" }, Region.num(g.waiting, 0)),

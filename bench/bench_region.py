@@ -637,6 +637,12 @@ def incremental_at(store: Store, dsn: str, size: int, reading: datetime, thresho
         kept.refresh(conn, reading, slow, recent)
         first = (round((time.perf_counter() - t) * 1000, 1), kept.last.sql_ms, kept.last.python_ms)
         total, sql, python, touched, rebuilt = [], [], [], [], []
+        prev_total: list[float] = []
+        prev_python: list[float] = []
+        previous = None
+        if args.overview_rev:  # the same refreshes by region/overview.py at that revision, alternating, same data
+            previous = old_module(args.overview_rev, "region/overview.py").Overview(ZONE, thresholds)
+            previous.refresh(conn, reading, slow, recent)
         since = None
         for run in range(args.incremental_runs):
             events = [RegionEvent(c, f"inc-{size}-{run}-{i}", "ticket.issued", reading - timedelta(seconds=rng.uniform(0, 2)),
@@ -644,9 +650,19 @@ def incremental_at(store: Store, dsn: str, size: int, reading: datetime, thresho
                       for i, c in enumerate(rng.choices(ids, k=per_2s))]
             store.store_batch(events, [], [])
             since = kept._since
+            if previous is not None and run % 2:  # alternate who refreshes first after the batch
+                t = time.perf_counter()
+                previous.refresh(conn, reading, slow, recent)
+                prev_total.append((time.perf_counter() - t) * 1000)
+                prev_python.append(previous.last.python_ms)
             t = time.perf_counter()
             kept.refresh(conn, reading, slow, recent)
             total.append((time.perf_counter() - t) * 1000)
+            if previous is not None and not run % 2:
+                t = time.perf_counter()
+                previous.refresh(conn, reading, slow, recent)
+                prev_total.append((time.perf_counter() - t) * 1000)
+                prev_python.append(previous.last.python_ms)
             sql.append(kept.last.sql_ms)
             python.append(kept.last.python_ms)
             touched.append(kept.last.read)
@@ -667,6 +683,7 @@ def incremental_at(store: Store, dsn: str, size: int, reading: datetime, thresho
         mine = kept.refresh(conn, reading, slow, recent)
         full = figures(read, reading, ZONE, thresholds, slow=slow, recent=recent)
         same = {k: v for k, v in mine.items() if k != "sql_ms"} == {k: v for k, v in full.items() if k != "sql_ms"}
+        encode_ms = timed(lambda: encode_snapshot(mine), 5)[0]
     med = lambda xs: round(statistics.median(xs), 1)  # noqa: E731
     return {"events_per_2s": per_2s, "first_full_build_ms": first[0], "first_full_sql_ms": first[1],
             "first_full_python_ms": first[2], "runs": len(total),
@@ -675,7 +692,10 @@ def incremental_at(store: Store, dsn: str, size: int, reading: datetime, thresho
             "centres_read_median": med(touched), "rows_rebuilt_median": med(rebuilt),
             "refresh_after_buckets_moved_ms": shifted[0], "rows_rebuilt_after_buckets_moved": shifted[1],
             "changed_statement_plan_time": [line for line in plan if "Execution Time" in line or "Planning Time" in line],
-            "profile_top_by_own_time": top, "equals_full_recompute": same}
+            "profile_top_by_own_time": top, "equals_full_recompute": same,
+            "snapshot_encode_ms_median": encode_ms, "previous_overview_rev": args.overview_rev or None,
+            "previous_refresh_ms_median": med(prev_total) if prev_total else None,
+            "previous_refresh_python_ms_median": med(prev_python) if prev_python else None}
 
 
 # ----------------------------------------------------------------------------- C: the write path alone
@@ -855,6 +875,8 @@ def main() -> None:
                         help="part A: serve the dashboard from the intake's process (the previous way), not its own")
     parser.add_argument("--incremental-runs", type=int, default=15,
                         help="part B: refreshes by what changed, each after 2 s of a real day's events")
+    parser.add_argument("--overview-rev", default="",
+                        help="part B: also time region/overview.py at this git revision, alternating with the working tree's")
     parser.add_argument("--only-after", action="store_true", help="part B: skip the old statements (they take minutes at 3,321)")
     parser.add_argument("--write-events", type=int, default=0, help="part C: events through the write path alone (0: skip)")
     parser.add_argument("--write-centres", type=int, default=126, help="part C: centres the events come from")

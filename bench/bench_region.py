@@ -619,7 +619,9 @@ def incremental_at(store: Store, dsn: str, size: int, reading: datetime, thresho
     import io
     import pstats
 
+    from region.dashboard import _iso
     from region.overview import CHANGED_WHERE, Overview
+    from region.rowjson import RowJson
     from region.report import OVERVIEW_SQL, Recent, read_params
     from region.validate import RegionEvent
 
@@ -634,10 +636,13 @@ def incremental_at(store: Store, dsn: str, size: int, reading: datetime, thresho
         read.commit()
         kept = Overview(ZONE, thresholds)
         t = time.perf_counter()
-        kept.refresh(conn, reading, slow, recent)
+        rows_json = RowJson(_iso)
+        rows_json.dumps(kept.refresh(conn, reading, slow, recent))
         first = (round((time.perf_counter() - t) * 1000, 1), kept.last.sql_ms, kept.last.python_ms)
         total, sql, python, touched, rebuilt = [], [], [], [], []
         prev_total: list[float] = []
+        reencode: list[float] = []
+        reencoded: list[int] = []
         prev_python: list[float] = []
         previous = None
         if args.overview_rev:  # the same refreshes by region/overview.py at that revision, alternating, same data
@@ -656,8 +661,12 @@ def incremental_at(store: Store, dsn: str, size: int, reading: datetime, thresho
                 prev_total.append((time.perf_counter() - t) * 1000)
                 prev_python.append(previous.last.python_ms)
             t = time.perf_counter()
-            kept.refresh(conn, reading, slow, recent)
+            result = kept.refresh(conn, reading, slow, recent)
             total.append((time.perf_counter() - t) * 1000)
+            t = time.perf_counter()
+            rows_json.dumps(result)  # the dashboard's encode, reusing unchanged rows' JSON (region.rowjson)
+            reencode.append((time.perf_counter() - t) * 1000)
+            reencoded.append(rows_json.encoded)
             if previous is not None and not run % 2:
                 t = time.perf_counter()
                 previous.refresh(conn, reading, slow, recent)
@@ -693,7 +702,8 @@ def incremental_at(store: Store, dsn: str, size: int, reading: datetime, thresho
             "refresh_after_buckets_moved_ms": shifted[0], "rows_rebuilt_after_buckets_moved": shifted[1],
             "changed_statement_plan_time": [line for line in plan if "Execution Time" in line or "Planning Time" in line],
             "profile_top_by_own_time": top, "equals_full_recompute": same,
-            "snapshot_encode_ms_median": encode_ms, "previous_overview_rev": args.overview_rev or None,
+            "snapshot_encode_ms_median": encode_ms, "snapshot_encode_reusing_rows_ms_median": med(reencode),
+            "rows_encoded_median": med(reencoded), "previous_overview_rev": args.overview_rev or None,
             "previous_refresh_ms_median": med(prev_total) if prev_total else None,
             "previous_refresh_python_ms_median": med(prev_python) if prev_python else None}
 

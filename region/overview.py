@@ -18,10 +18,12 @@ and warnings between refreshes, and a refresh re-reads and recomputes only:
 - the centres whose 5-minute buckets (region.report.Recent, re-read every 30 s) differ from the
   ones their row was built with.
 
-Every other row only has its longest wait moved on (a subtraction of integer microseconds kept
-with the row, the same float as :func:`region.report._minutes_since`). The late groups' rows are
-kept too: a group whose count and oldest ticket did not change only has its minutes moved (and is
-dropped when back within its threshold); a copy of each goes into the snapshot. Everything is rebuilt from
+Every other row is kept as it is: a row carries its longest wait's start (``longest_since``), not
+its minutes, so the clock alone changes no row (the page computes the minutes from the snapshot's
+``now``; exports and the national view call region.report.with_longest_wait). The late groups'
+rows are kept too: a group whose count and oldest ticket did not change only has its minutes moved
+(from integer microseconds kept with it, the same float as region.report._minutes_since) and is
+dropped when back within its threshold; a copy of each goes into the snapshot. Everything is rebuilt from
 scratch (as :func:`region.report.figures`) on the first refresh, when the slow part (30 days,
 group names, region.report.Slow) or the day changes, when working hours begin or end, and every
 ``full_every`` seconds. The result equals :func:`region.report.figures` at the same moment
@@ -40,7 +42,7 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
-from region.report import (LATE_SQL, NO_GROUPS, NO_RECENT, OVERVIEW_SQL, Recent, Slow, _minutes_since, group_row, judge,
+from region.report import (LATE_SQL, NO_GROUPS, NO_RECENT, OVERVIEW_SQL, Recent, Slow, group_row, judge,
                            ordered, overview_row, rank_766, read_params)
 from region.warnings import Thresholds
 
@@ -91,7 +93,6 @@ class Overview:
     _keys: dict[str, tuple[Any, ...]] = field(default_factory=dict)  # what its warnings said of the time (time_key)
     _late: set[str] = field(default_factory=set)
     _recent: dict[str, tuple[int, int, int, int]] = field(default_factory=dict)
-    _oldest_us: dict[str, int] = field(default_factory=dict)  # a waiting centre's oldest ticket, µs since the epoch
     _groups: dict[tuple[str, str], tuple[int, Any, int, dict[str, Any]]] = field(default_factory=dict)  # LATE_SQL row kept
     _since: str | None = None  # the previous refresh's snapshot (pg_snapshot as text)
     _slow: Slow | None = None
@@ -155,7 +156,6 @@ class Overview:
             groups = by_centre.get(cid, NO_GROUPS)
             key = time_key(groups, self._raw[cid][4], now, silent_at)
             if key != self._keys.get(cid):  # what its warnings say moved: judge them again
-                row["longest_wait_minutes"] = _minutes_since(now, self._raw[cid][13])
                 self._warnings[cid] = judge(row, self._context[cid], groups, now, t)
                 self._keys[cid] = key
                 judged += 1
@@ -171,20 +171,6 @@ class Overview:
             self._context[cid] = context
             self._keys[cid] = time_key(by_centre.get(cid, NO_GROUPS), raw[4], now,
                                        now - timedelta(minutes=t.offline_after_minutes) if working else None)
-        if full:
-            self._oldest_us = {}
-        oldest_us = self._oldest_us
-        for cid in dirty:
-            raw = self._raw.get(cid)
-            if raw is not None and raw[13] is not None:
-                oldest_us[cid] = _micros(raw[13])
-            else:
-                oldest_us.pop(cid, None)
-        now_us = _micros(now)
-        rows_by = self._rows
-        for cid, us in oldest_us.items():
-            if cid not in dirty:  # the same float as _minutes_since: integer µs / 10**6 is timedelta.total_seconds()
-                rows_by[cid]["longest_wait_minutes"] = round(max(0.0, (now_us - us) / 10**6 / 60), 1)
         rows = list(self._rows.values())
         if full:
             rank_766(rows)  # the index changes only with the slow part

@@ -610,7 +610,7 @@ EVENTS_PER_TICKET = 5.0
 def incremental_at(store: Store, dsn: str, size: int, reading: datetime, thresholds: Thresholds,
                    args: argparse.Namespace) -> dict[str, Any]:
     """The dashboard's refresh as it now runs (region.overview): a full build, then refreshes each
-    after 2 s of a real working day's events (``--tickets`` a centre a day over 9.5 hours, written
+    2 s later on the clock, after 2 s of a real working day's events (``--tickets`` a centre a day over 9.5 hours, written
     through Store.store_batch), SQL and Python apart; the refresh after the 5-minute buckets moved
     for every centre (every row rebuilt from kept tuples, no SQL re-read); cProfile's top of a
     refresh; EXPLAIN ANALYZE of the changed-centres statement; and whether the result equals a full
@@ -646,22 +646,28 @@ def incremental_at(store: Store, dsn: str, size: int, reading: datetime, thresho
         prev_python: list[float] = []
         previous = None
         if args.overview_rev:  # the same refreshes by region/overview.py at that revision, alternating, same data
-            previous = old_module(args.overview_rev, "region/overview.py").Overview(ZONE, thresholds)
+            report_now = sys.modules["region.report"]
+            sys.modules["region.report"] = old_module(args.overview_rev, "region/report.py")  # with its own report
+            try:
+                previous = old_module(args.overview_rev, "region/overview.py").Overview(ZONE, thresholds)
+            finally:
+                sys.modules["region.report"] = report_now
             previous.refresh(conn, reading, slow, recent)
         since = None
         for run in range(args.incremental_runs):
-            events = [RegionEvent(c, f"inc-{size}-{run}-{i}", "ticket.issued", reading - timedelta(seconds=rng.uniform(0, 2)),
+            at = reading + timedelta(seconds=2 * (run + 1))  # the clock moves 2 s a refresh, as on the dashboard
+            events = [RegionEvent(c, f"inc-{size}-{run}-{i}", "ticket.issued", at - timedelta(seconds=rng.uniform(0, 2)),
                                   {"ticket_id": f"inc-{run}-{i}", "group": GROUPS[i % len(GROUPS)]}, None, "mqtt")
                       for i, c in enumerate(rng.choices(ids, k=per_2s))]
             store.store_batch(events, [], [])
             since = kept._since
             if previous is not None and run % 2:  # alternate who refreshes first after the batch
                 t = time.perf_counter()
-                previous.refresh(conn, reading, slow, recent)
+                previous.refresh(conn, at, slow, recent)
                 prev_total.append((time.perf_counter() - t) * 1000)
                 prev_python.append(previous.last.python_ms)
             t = time.perf_counter()
-            result = kept.refresh(conn, reading, slow, recent)
+            result = kept.refresh(conn, at, slow, recent)
             total.append((time.perf_counter() - t) * 1000)
             t = time.perf_counter()
             rows_json.dumps(result)  # the dashboard's encode, reusing unchanged rows' JSON (region.rowjson)
@@ -669,13 +675,14 @@ def incremental_at(store: Store, dsn: str, size: int, reading: datetime, thresho
             reencoded.append(rows_json.encoded)
             if previous is not None and not run % 2:
                 t = time.perf_counter()
-                previous.refresh(conn, reading, slow, recent)
+                previous.refresh(conn, at, slow, recent)
                 prev_total.append((time.perf_counter() - t) * 1000)
                 prev_python.append(previous.last.python_ms)
             sql.append(kept.last.sql_ms)
             python.append(kept.last.python_ms)
             touched.append(kept.last.read)
             rebuilt.append(kept.last.rebuilt)
+        reading = reading + timedelta(seconds=2 * args.incremental_runs)  # what follows at the last refresh's time
         profile = cProfile.Profile()
         profile.enable()
         kept.refresh(conn, reading, slow, recent)

@@ -610,7 +610,7 @@ EVENTS_PER_TICKET = 5.0
 def incremental_at(store: Store, dsn: str, size: int, reading: datetime, thresholds: Thresholds,
                    args: argparse.Namespace) -> dict[str, Any]:
     """The dashboard's refresh as it now runs (region.overview): a full build, then refreshes each
-    after 2 s of a real working day's events (``--tickets`` a centre a day over 9.5 hours, written
+    2 s later on the clock, after 2 s of a real working day's events (``--tickets`` a centre a day over 9.5 hours, written
     through Store.store_batch), SQL and Python apart; the refresh after the 5-minute buckets moved
     for every centre (every row rebuilt from kept tuples, no SQL re-read); cProfile's top of a
     refresh; EXPLAIN ANALYZE of the changed-centres statement; and whether the result equals a full
@@ -619,7 +619,9 @@ def incremental_at(store: Store, dsn: str, size: int, reading: datetime, thresho
     import io
     import pstats
 
+    from region.dashboard import _iso
     from region.overview import CHANGED_WHERE, Overview
+    from region.rowjson import RowJson
     from region.report import OVERVIEW_SQL, Recent, read_params
     from region.validate import RegionEvent
 
@@ -634,23 +636,53 @@ def incremental_at(store: Store, dsn: str, size: int, reading: datetime, thresho
         read.commit()
         kept = Overview(ZONE, thresholds)
         t = time.perf_counter()
-        kept.refresh(conn, reading, slow, recent)
+        rows_json = RowJson(_iso)
+        rows_json.dumps(kept.refresh(conn, reading, slow, recent))
         first = (round((time.perf_counter() - t) * 1000, 1), kept.last.sql_ms, kept.last.python_ms)
         total, sql, python, touched, rebuilt = [], [], [], [], []
+        prev_total: list[float] = []
+        reencode: list[float] = []
+        reencoded: list[int] = []
+        prev_python: list[float] = []
+        previous = None
+        if args.overview_rev:  # the same refreshes by region/overview.py at that revision, alternating, same data
+            report_now = sys.modules["region.report"]
+            sys.modules["region.report"] = old_module(args.overview_rev, "region/report.py")  # with its own report
+            try:
+                previous = old_module(args.overview_rev, "region/overview.py").Overview(ZONE, thresholds)
+            finally:
+                sys.modules["region.report"] = report_now
+            previous.refresh(conn, reading, slow, recent)
         since = None
         for run in range(args.incremental_runs):
-            events = [RegionEvent(c, f"inc-{size}-{run}-{i}", "ticket.issued", reading - timedelta(seconds=rng.uniform(0, 2)),
+            at = reading + timedelta(seconds=2 * (run + 1))  # the clock moves 2 s a refresh, as on the dashboard
+            events = [RegionEvent(c, f"inc-{size}-{run}-{i}", "ticket.issued", at - timedelta(seconds=rng.uniform(0, 2)),
                                   {"ticket_id": f"inc-{run}-{i}", "group": GROUPS[i % len(GROUPS)]}, None, "mqtt")
                       for i, c in enumerate(rng.choices(ids, k=per_2s))]
             store.store_batch(events, [], [])
             since = kept._since
+            if previous is not None and run % 2:  # alternate who refreshes first after the batch
+                t = time.perf_counter()
+                previous.refresh(conn, at, slow, recent)
+                prev_total.append((time.perf_counter() - t) * 1000)
+                prev_python.append(previous.last.python_ms)
             t = time.perf_counter()
-            kept.refresh(conn, reading, slow, recent)
+            result = kept.refresh(conn, at, slow, recent)
             total.append((time.perf_counter() - t) * 1000)
+            t = time.perf_counter()
+            rows_json.dumps(result)  # the dashboard's encode, reusing unchanged rows' JSON (region.rowjson)
+            reencode.append((time.perf_counter() - t) * 1000)
+            reencoded.append(rows_json.encoded)
+            if previous is not None and not run % 2:
+                t = time.perf_counter()
+                previous.refresh(conn, at, slow, recent)
+                prev_total.append((time.perf_counter() - t) * 1000)
+                prev_python.append(previous.last.python_ms)
             sql.append(kept.last.sql_ms)
             python.append(kept.last.python_ms)
             touched.append(kept.last.read)
             rebuilt.append(kept.last.rebuilt)
+        reading = reading + timedelta(seconds=2 * args.incremental_runs)  # what follows at the last refresh's time
         profile = cProfile.Profile()
         profile.enable()
         kept.refresh(conn, reading, slow, recent)
@@ -667,6 +699,7 @@ def incremental_at(store: Store, dsn: str, size: int, reading: datetime, thresho
         mine = kept.refresh(conn, reading, slow, recent)
         full = figures(read, reading, ZONE, thresholds, slow=slow, recent=recent)
         same = {k: v for k, v in mine.items() if k != "sql_ms"} == {k: v for k, v in full.items() if k != "sql_ms"}
+        encode_ms = timed(lambda: encode_snapshot(mine), 5)[0]
     med = lambda xs: round(statistics.median(xs), 1)  # noqa: E731
     return {"events_per_2s": per_2s, "first_full_build_ms": first[0], "first_full_sql_ms": first[1],
             "first_full_python_ms": first[2], "runs": len(total),
@@ -675,7 +708,11 @@ def incremental_at(store: Store, dsn: str, size: int, reading: datetime, thresho
             "centres_read_median": med(touched), "rows_rebuilt_median": med(rebuilt),
             "refresh_after_buckets_moved_ms": shifted[0], "rows_rebuilt_after_buckets_moved": shifted[1],
             "changed_statement_plan_time": [line for line in plan if "Execution Time" in line or "Planning Time" in line],
-            "profile_top_by_own_time": top, "equals_full_recompute": same}
+            "profile_top_by_own_time": top, "equals_full_recompute": same,
+            "snapshot_encode_ms_median": encode_ms, "snapshot_encode_reusing_rows_ms_median": med(reencode),
+            "rows_encoded_median": med(reencoded), "previous_overview_rev": args.overview_rev or None,
+            "previous_refresh_ms_median": med(prev_total) if prev_total else None,
+            "previous_refresh_python_ms_median": med(prev_python) if prev_python else None}
 
 
 # ----------------------------------------------------------------------------- C: the write path alone
@@ -855,6 +892,8 @@ def main() -> None:
                         help="part A: serve the dashboard from the intake's process (the previous way), not its own")
     parser.add_argument("--incremental-runs", type=int, default=15,
                         help="part B: refreshes by what changed, each after 2 s of a real day's events")
+    parser.add_argument("--overview-rev", default="",
+                        help="part B: also time region/overview.py at this git revision, alternating with the working tree's")
     parser.add_argument("--only-after", action="store_true", help="part B: skip the old statements (they take minutes at 3,321)")
     parser.add_argument("--write-events", type=int, default=0, help="part C: events through the write path alone (0: skip)")
     parser.add_argument("--write-centres", type=int, default=126, help="part C: centres the events come from")

@@ -34,7 +34,9 @@ from fastapi.staticfiles import StaticFiles
 from region.live import Cached, ChangeSignal, version_of
 from region.bookings import add_booking_figures, booking_figures, put_booking_figures
 from region.overview import Overview
-from region.report import Slow, devices, figures, hourly_series, recent_figures, slow_figures, utc_now
+from region.rowjson import RowJson
+from region.report import (Slow, devices, figures, hourly_series, recent_figures, slow_figures, utc_now,
+                           with_longest_wait)
 from region.settings import DASHBOARD_USER, Region
 from region.warnings import Thresholds
 from server.reports import table_csv, table_xlsx
@@ -152,6 +154,7 @@ def create_app(region: Region, dsn: str, changed: ChangeSignal | None = None,
     bookings = Cached(lambda: query(lambda conn: booking_figures(conn, clock(), region.zone)), BOOKINGS_AGE)
 
     kept = Overview(region.zone, thresholds)
+    rows_json = RowJson(_iso)
     held: list[psycopg.Connection[Any]] = []  # the snapshot's own connection, kept between refreshes
 
     def refresh(reference: Slow, lately: Any) -> dict[str, Any]:
@@ -177,7 +180,9 @@ def create_app(region: Region, dsn: str, changed: ChangeSignal | None = None,
         result["query_ms"] = round((time.perf_counter() - started) * 1000, 1)
         result["refresh"] = {"full": kept.last.full, "centres_read": kept.last.read, "rows_rebuilt": kept.last.rebuilt}
         result["region"] = {"id": region.info.id, "name": region.info.name, "timezone": region.info.timezone}
-        body = json.dumps(result, ensure_ascii=False, default=_iso).encode("utf-8")
+        encoding = time.perf_counter()
+        body = rows_json.dumps(result)  # only the rows that changed since the last snapshot are encoded again
+        app.state.encode = {"ms": round((time.perf_counter() - encoding) * 1000, 1), "rows_encoded": rows_json.encoded}
         return result, body, gzip.compress(body, GZIP_LEVEL)
 
     snapshot = Cached(compute, SNAPSHOT_MAX_AGE, SNAPSHOT_IDLE_AGE, changed)
@@ -185,6 +190,11 @@ def create_app(region: Region, dsn: str, changed: ChangeSignal | None = None,
 
     def overview() -> dict[str, Any]:
         return snapshot.get()[0]
+
+    def exported() -> list[dict[str, Any]]:
+        """The snapshot's rows with their longest wait in minutes at the snapshot's time (copies)."""
+        snap = overview()
+        return with_longest_wait([dict(r) for r in snap["centres"]], snap["now"])
 
     app.mount("/static", StaticFiles(directory=CENTRE_WEB_DIR), name="static")
     app.mount("/region-static", StaticFiles(directory=WEB_DIR), name="region-static")
@@ -221,6 +231,7 @@ def create_app(region: Region, dsn: str, changed: ChangeSignal | None = None,
             now = clock()
             result = add_booking_figures(figures(conn, now, region.zone, thresholds, centre=centre, slow=day_slow()),
                                          conn, now, region.zone, centre)
+            with_longest_wait(result["centres"], now)
             result["hours"] = hourly_series(conn, centre, now, region.zone)
             result["devices"] = devices(conn, centre)
             result["region"] = {"id": region.info.id, "name": region.info.name, "timezone": region.info.timezone}
@@ -251,14 +262,14 @@ def create_app(region: Region, dsn: str, changed: ChangeSignal | None = None,
 
     @app.get("/export.csv")
     def csv_export(who: Annotated[str, Depends(viewer)]) -> Response:
-        rows = overview()["centres"]
+        rows = exported()
         name = f"luot-{region.info.id}-{clock().astimezone(region.zone):%Y%m%d-%H%M}.csv"
         return Response(export_csv(rows, region.zone), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
     @app.get("/export.xlsx")
     def xlsx_export(who: Annotated[str, Depends(viewer)]) -> Response:
-        rows = overview()["centres"]
+        rows = exported()
         name = f"luot-{region.info.id}-{clock().astimezone(region.zone):%Y%m%d-%H%M}.xlsx"
         return Response(export_xlsx(rows, _title(), region.zone),
                         media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",

@@ -20,7 +20,7 @@ import psycopg
 from psycopg import sql
 
 from region.national import ALL, SEPARATOR, replication_status, view_schema
-from region.report import Slow, figures, satisfaction_index, slow_figures
+from region.report import Slow, figures, satisfaction_index, slow_figures, with_longest_wait
 from region.warnings import Thresholds
 
 TOP_CENTRES = 100
@@ -96,7 +96,9 @@ def _report(conn: psycopg.Connection[Any], schema: str, now: datetime, zone: Zon
         day = now.astimezone(zone).date().isoformat()
         if schema not in slow or slow[schema].day != day:
             slow[schema] = slow_figures(conn, now, zone)
-        return figures(conn, now, zone, thresholds, slow=slow[schema])
+        result = figures(conn, now, zone, thresholds, slow=slow[schema])
+        with_longest_wait(result["centres"], now)  # the rows carry the start; the national view ranks by minutes
+        return result
     finally:
         conn.execute("RESET search_path")
 

@@ -18,7 +18,12 @@ and warnings between refreshes, and a refresh re-reads and recomputes only:
 - the centres whose 5-minute buckets (region.report.Recent, re-read every 30 s) differ from the
   ones their row was built with.
 
-Every other row only has its longest wait moved on (a subtraction). Everything is rebuilt from
+Every other row is kept as it is: a row carries its longest wait's start (``longest_since``), not
+its minutes, so the clock alone changes no row (the page computes the minutes from the snapshot's
+``now``; exports and the national view call region.report.with_longest_wait). The late groups'
+rows are kept too: a group whose count and oldest ticket did not change only has its minutes moved
+(from integer microseconds kept with it, the same float as region.report._minutes_since) and is
+dropped when back within its threshold; a copy of each goes into the snapshot. Everything is rebuilt from
 scratch (as :func:`region.report.figures`) on the first refresh, when the slow part (30 days,
 group names, region.report.Slow) or the day changes, when working hours begin or end, and every
 ``full_every`` seconds. The result equals :func:`region.report.figures` at the same moment
@@ -31,14 +36,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import psycopg
 
-from region.report import (LATE_SQL, NO_GROUPS, NO_RECENT, OVERVIEW_SQL, Recent, Slow, _minutes_since, judge,
-                           late_groups, ordered, overview_row, rank_766, read_params)
+from region.report import (LATE_SQL, NO_GROUPS, NO_RECENT, OVERVIEW_SQL, Recent, Slow, group_row, judge,
+                           ordered, overview_row, rank_766, read_params)
 from region.warnings import Thresholds
 
 FULL_EVERY = 300.0
@@ -88,6 +93,7 @@ class Overview:
     _keys: dict[str, tuple[Any, ...]] = field(default_factory=dict)  # what its warnings said of the time (time_key)
     _late: set[str] = field(default_factory=set)
     _recent: dict[str, tuple[int, int, int, int]] = field(default_factory=dict)
+    _groups: dict[tuple[str, str], tuple[int, Any, int, dict[str, Any]]] = field(default_factory=dict)  # LATE_SQL row kept
     _since: str | None = None  # the previous refresh's snapshot (pg_snapshot as text)
     _slow: Slow | None = None
     _day: str = ""
@@ -120,7 +126,9 @@ class Overview:
                 cur.execute(LATE_SQL.format(one=""), params)
                 late_raw = cur.fetchall()
             sql += time.perf_counter() - t0
-        late = late_groups([{"centre": c, "grp": g, "waiting": w, "oldest": o} for c, g, w, o in late_raw], now, slow, t)
+        if full:
+            self._groups = {}
+        late = self._late_groups(late_raw, now, slow)
         by_centre: dict[str, list[dict[str, Any]]] = {}
         for g in late.values():
             by_centre.setdefault(g["centre"], []).append(g)
@@ -148,7 +156,6 @@ class Overview:
             groups = by_centre.get(cid, NO_GROUPS)
             key = time_key(groups, self._raw[cid][4], now, silent_at)
             if key != self._keys.get(cid):  # what its warnings say moved: judge them again
-                row["longest_wait_minutes"] = _minutes_since(now, self._raw[cid][13])
                 self._warnings[cid] = judge(row, self._context[cid], groups, now, t)
                 self._keys[cid] = key
                 judged += 1
@@ -164,11 +171,6 @@ class Overview:
             self._context[cid] = context
             self._keys[cid] = time_key(by_centre.get(cid, NO_GROUPS), raw[4], now,
                                        now - timedelta(minutes=t.offline_after_minutes) if working else None)
-        for cid, row in self._rows.items():
-            if cid not in dirty:
-                oldest = self._raw[cid][13]
-                if oldest is not None:
-                    row["longest_wait_minutes"] = _minutes_since(now, oldest)
         rows = list(self._rows.values())
         if full:
             rank_766(rows)  # the index changes only with the slow part
@@ -177,8 +179,44 @@ class Overview:
         result = ordered(now, day, round(sql * 1000, 1), rows, warnings, late)
         # copies: the caller may keep or change the rows (the dashboard encodes them once)
         result["centres"] = [dict(r) for r in result["centres"]]
+        result["groups"] = [dict(g) for g in result["groups"]]
         self._since, self._slow, self._day, self._working = since, slow, day, working
         self._late, self._recent = set(by_centre), dict(recent.by_centre)
         total = time.perf_counter() - started
         self.last = Refresh(full, len(raws), len(dirty), round(sql * 1000, 1), round((total - sql) * 1000, 1), judged)
         return result
+
+    def _late_groups(self, late_raw: list[tuple[Any, ...]], now: datetime, slow: Slow) -> dict[tuple[str, str], dict[str, Any]]:
+        """:func:`region.report.late_groups` with the rows kept between refreshes: a group whose
+        count and oldest ticket are unchanged only has its minutes moved."""
+        kept = self._groups
+        fresh: dict[tuple[str, str], tuple[int, Any, int, dict[str, Any]]] = {}
+        late: dict[tuple[str, str], dict[str, Any]] = {}
+        now_us = _micros(now)
+        for c, grp, waiting, oldest in late_raw:
+            key = (c, grp or "")
+            old = kept.get(key)
+            if old is not None and old[0] == waiting and old[1] == oldest:
+                entry = old
+            else:
+                g = group_row(slow, self.thresholds, c, grp)
+                g["waiting"] = int(waiting)
+                entry = (waiting, oldest, _micros(oldest) if oldest is not None else None, g)
+            fresh[key] = entry
+            g = entry[3]
+            us = entry[2]
+            g["longest_wait_minutes"] = round(max(0.0, (now_us - us) / 10**6 / 60), 1) if us is not None else 0.0
+            if g["longest_wait_minutes"] > g["threshold_minutes"]:
+                late[(g["centre"], g["group"])] = g
+        self._groups = fresh
+        return late
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def _micros(moment: datetime) -> int:
+    """Integer microseconds since the epoch: differences of two are exact, and divided by 10**6
+    give the same float as ``timedelta.total_seconds()``."""
+    d = moment - _EPOCH
+    return (d.days * 86400 + d.seconds) * 10**6 + d.microseconds

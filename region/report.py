@@ -286,7 +286,9 @@ def overview_row(raw: tuple[Any, ...], now: datetime, slow: Slow, recent_by_cent
               "rating_before": _ratio(rating_sum - rating_sum_recent, ratings_before)}
     row = {
         "centre": cid, "name": name, "ward": ward, "waiting": waiting,
-        "longest_wait_minutes": _minutes_since(now, oldest),
+        # when the longest-waiting ticket was issued, not its minutes: the row then changes only with
+        # the data (the page computes the minutes from the snapshot's ``now``; exports: longest_wait_minutes)
+        "longest_since": oldest,
         "mean_wait_minutes": None if not called else round(wait_sum / called / 60, 1),
         # one-minute buckets interpolate: never above the day's longest wait
         "p90_wait_minutes": None if p90 is None else round(min(p90, wait_max / 60), 1),
@@ -332,13 +334,29 @@ SEVERITY = {"cao": 0, "vừa": 1}
 def ordered(now: datetime, day: str, sql_ms: float, rows: list[dict[str, Any]], warnings: list[dict[str, Any]],
             groups: dict[tuple[str, str], dict[str, Any]]) -> dict[str, Any]:
     """The overview as the dashboard serves it: longest queues first, the worst warnings first."""
-    rows.sort(key=lambda x: (-x["waiting"], -x["longest_wait_minutes"], x["centre"]))
+    rows.sort(key=lambda x: (-x["waiting"], x["longest_since"] or NEVER, x["centre"]))
     warnings.sort(key=lambda w: (SEVERITY.get(w["level"], 2), w["centre"]))
     return {"now": now, "day": day, "sql_ms": sql_ms, "centres": rows, "warnings": warnings,
             "groups": sorted(groups.values(), key=lambda g: (g["centre"], -g["waiting"], g["group"]))}
 
 
 NO_GROUPS: list[dict[str, Any]] = []
+
+NEVER = datetime.max.replace(tzinfo=timezone.utc)
+"""Sorts after every start: a centre where nobody waits has the shortest longest wait."""
+
+
+def longest_wait_minutes(row: dict[str, Any], now: datetime) -> float:
+    """A centre row's longest wait at ``now`` in minutes (0 when nobody waits), from its ``longest_since``."""
+    return _minutes_since(now, row["longest_since"])
+
+
+def with_longest_wait(rows: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
+    """``rows`` with ``longest_wait_minutes`` at ``now`` put in (exports, the national view, one
+    centre's page: computed once where it is shown, not in every refresh)."""
+    for row in rows:
+        row["longest_wait_minutes"] = longest_wait_minutes(row, now)
+    return rows
 
 
 NO_RECENT = (0, 0, 0, 0)

@@ -44,6 +44,8 @@
     Region.setZone(data.region.timezone);
     $("#region-name").textContent = data.region.name;
     const rows = data.centres;
+    // the rows carry when the longest wait began; its minutes at the snapshot's time are computed here
+    rows.forEach(r => { r.longest_wait_minutes = Region.minutesSince(data.now, r.longest_since); });
     $("#t-waiting").textContent = Region.num(rows.reduce((s, r) => s + r.waiting, 0), 0);
     $("#t-served").textContent = Region.num(rows.reduce((s, r) => s + r.served, 0), 0);
     $("#t-centres").textContent = `${rows.filter(r => r.last_event_at).length} / ${rows.length}`;

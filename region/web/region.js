@@ -42,5 +42,10 @@ const Region = (() => {
     }
     connect();
   }
-  return { num, time, setZone, linkBadge, warnings, live };
+  /** Minutes from an ISO start to the snapshot's ISO ``now`` (0 when there is no start), as the server's exports round them. */
+  function minutesSince(now, since) {
+    if (!since) return 0;
+    return Math.round(Math.max(0, (Date.parse(now) - Date.parse(since)) / 60000) * 10) / 10;
+  }
+  return { num, time, setZone, linkBadge, warnings, live, minutesSince };
 })();

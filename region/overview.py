@@ -187,8 +187,8 @@ class Overview:
         return result
 
     def _late_groups(self, late_raw: list[tuple[Any, ...]], now: datetime, slow: Slow) -> dict[tuple[str, str], dict[str, Any]]:
-        """:func:`region.report.late_groups` with the rows kept between refreshes: a group whose
-        count and oldest ticket are unchanged only has its minutes moved."""
+        """LATE_SQL's groups where someone waits past the group's own threshold. Their rows are kept
+        between refreshes: a group whose count and oldest ticket are unchanged only has its minutes moved."""
         kept = self._groups
         fresh: dict[tuple[str, str], tuple[int, Any, int, dict[str, Any]]] = {}
         late: dict[tuple[str, str], dict[str, Any]] = {}

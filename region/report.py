@@ -256,18 +256,6 @@ def group_row(slow: Slow, thresholds: Thresholds, c: str, g: str | None) -> dict
             "no_show": 0, "mean_wait_minutes": None, "p90_wait_minutes": None}
 
 
-def late_groups(rows: list[dict[str, Any]], now: datetime, slow: Slow, thresholds: Thresholds) -> dict[tuple[str, str], dict[str, Any]]:
-    """LATE_SQL's rows kept when someone waits past the group's own threshold."""
-    groups = {}
-    for r in rows:
-        g = group_row(slow, thresholds, r["centre"], r["grp"])
-        g["waiting"] = int(r["waiting"])
-        g["longest_wait_minutes"] = _minutes_since(now, r["oldest"])
-        if g["longest_wait_minutes"] > g["threshold_minutes"]:
-            groups[(g["centre"], g["group"])] = g
-    return groups
-
-
 def overview_row(raw: tuple[Any, ...], now: datetime, slow: Slow, recent_by_centre: dict[str, tuple[int, int, int, int]],
                  groups: list[dict[str, Any]], thresholds: Thresholds
                  ) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any]]:

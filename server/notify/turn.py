@@ -80,13 +80,20 @@ class TurnMessages:
         return found
 
     def _front_of_line(self, per_group: int) -> list[str]:
-        """The first ``per_group`` waiting tickets of each group, in calling order."""
+        """The first ``per_group`` waiting tickets of each group, in calling order. Runs after every
+        commit, so the walk stops once every group has its ``per_group`` (on a busy day, near the front)."""
         seen: dict[str, int] = {}
         front = []
+        unfilled = {g.code for g in self.service.config.groups}
         for ticket in self.service.engine.waiting():
-            if seen.get(ticket.group, 0) < per_group:
-                seen[ticket.group] = seen.get(ticket.group, 0) + 1
+            taken = seen.get(ticket.group, 0)
+            if taken < per_group:
+                seen[ticket.group] = taken + 1
                 front.append(ticket.id)
+                if taken + 1 == per_group:
+                    unfilled.discard(ticket.group)
+                    if not unfilled:
+                        break
         return front
 
     def on_commit(self, events: list[Event], now: datetime) -> None:

@@ -14,6 +14,7 @@ from collections import deque
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from luot.aio import cancel_and_wait
 from server.booking_slots import checkin_window
 from server.engine import Booking, NotFound, QueueEngine, QueueError, RateLimited
 from server.phones import PhoneVault
@@ -192,9 +193,4 @@ class BookingDesk:
                 log.exception("booking tick failed")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        await cancel_and_wait(self._task)

@@ -78,13 +78,13 @@ def _iso(value: Any) -> str:
     raise TypeError(f"{type(value).__name__} is not JSON")
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
+        return {k: jsonable(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     return value
 
 
@@ -118,22 +118,29 @@ NOTIFY_EVERY = 2.0
 HEARTBEAT = 20.0
 
 
+def basic_viewer(user: str, secret: str, realm: str) -> Callable[..., str]:
+    """The FastAPI dependency of a dashboard read with HTTP Basic: one user, its secret, compared in
+    constant time (the province's ``tinh``, the nation's ``quocgia``)."""
+    basic = HTTPBasic(realm=realm)
+
+    def viewer(credentials: Annotated[HTTPBasicCredentials, Depends(basic)]) -> str:
+        ok_user = hmac.compare_digest(credentials.username.encode(), user.encode())
+        ok_pass = hmac.compare_digest(credentials.password.encode(), secret.encode())
+        if not (ok_user and ok_pass):
+            raise HTTPException(401, "Sai tên đăng nhập hoặc mật khẩu / wrong username or password",
+                                headers={"WWW-Authenticate": f'Basic realm="{realm}"'})
+        return credentials.username
+
+    return viewer
+
+
 def create_app(region: Region, dsn: str, changed: ChangeSignal | None = None,
                clock: Callable[[], datetime] = utc_now) -> FastAPI:
     """``changed``: the intake's :class:`ChangeSignal`, moved after each commit (live updates)."""
     app = FastAPI(title="Luot – tỉnh", docs_url=None, redoc_url=None, openapi_url=None)
-    basic = HTTPBasic(realm="Luot tinh")
-    secret = region.secrets[DASHBOARD_USER]
+    viewer = basic_viewer(DASHBOARD_USER, region.secrets[DASHBOARD_USER], "Luot tinh")
     thresholds = Thresholds(region.zone, offline_after_minutes=region.info.offline_after_minutes,
                             growth_window_minutes=region.info.growth_window_minutes)
-
-    def viewer(credentials: Annotated[HTTPBasicCredentials, Depends(basic)]) -> str:
-        ok_user = hmac.compare_digest(credentials.username.encode(), DASHBOARD_USER.encode())
-        ok_pass = hmac.compare_digest(credentials.password.encode(), secret.encode())
-        if not (ok_user and ok_pass):
-            raise HTTPException(401, "Sai tên đăng nhập hoặc mật khẩu / wrong username or password",
-                                headers={"WWW-Authenticate": 'Basic realm="Luot tinh"'})
-        return credentials.username
 
     def query(fn: Callable[[psycopg.Connection[Any]], Any]) -> Any:
         with psycopg.connect(dsn) as conn:
@@ -237,7 +244,7 @@ def create_app(region: Region, dsn: str, changed: ChangeSignal | None = None,
             result["region"] = {"id": region.info.id, "name": region.info.name, "timezone": region.info.timezone}
             return result
 
-        return JSONResponse(_jsonable(query(load)))
+        return JSONResponse(jsonable(query(load)))
 
     @app.get("/api/stream")
     async def stream(who: Annotated[str, Depends(viewer)]) -> StreamingResponse:

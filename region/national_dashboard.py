@@ -11,7 +11,6 @@ Access: HTTP Basic, user ``quocgia`` with the secret from the national secrets f
 
 # No "from __future__ import annotations": FastAPI must see the closures used in Depends().
 
-import hmac
 import json
 import threading
 import time
@@ -21,10 +20,9 @@ from typing import Annotated, Any, Callable
 import psycopg
 from fastapi import Depends, FastAPI, HTTPException
 from fastapi.responses import FileResponse, Response
-from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from fastapi.staticfiles import StaticFiles
 
-from region.dashboard import CENTRE_WEB_DIR, SLOW_AGE, WEB_DIR, _jsonable
+from region.dashboard import CENTRE_WEB_DIR, SLOW_AGE, WEB_DIR, basic_viewer, jsonable
 from region.live import Cached
 from region.national_report import national_figures
 from region.national_settings import NATIONAL_USER, National
@@ -37,8 +35,7 @@ SNAPSHOT_MAX_AGE = 10.0
 
 def create_app(national: National, dsn: str, clock: Callable[[], datetime] = utc_now) -> FastAPI:
     app = FastAPI(title="Luot – toàn quốc", docs_url=None, redoc_url=None, openapi_url=None)
-    basic = HTTPBasic(realm="Luot quoc gia")
-    secret = national.secrets[NATIONAL_USER]
+    viewer = basic_viewer(NATIONAL_USER, national.secrets[NATIONAL_USER], "Luot quoc gia")
     info = national.info
     thresholds = Thresholds(national.zone, offline_after_minutes=info.offline_after_minutes,
                             growth_window_minutes=info.growth_window_minutes)
@@ -46,14 +43,6 @@ def create_app(national: National, dsn: str, clock: Callable[[], datetime] = utc
     slow: dict[str, Slow] = {}  # per province, the 30-day part; emptied every SLOW_AGE seconds
     slow_lock = threading.Lock()
     slow_at = [time.monotonic()]
-
-    def viewer(credentials: Annotated[HTTPBasicCredentials, Depends(basic)]) -> str:
-        ok_user = hmac.compare_digest(credentials.username.encode(), NATIONAL_USER.encode())
-        ok_pass = hmac.compare_digest(credentials.password.encode(), secret.encode())
-        if not (ok_user and ok_pass):
-            raise HTTPException(401, "Sai tên đăng nhập hoặc mật khẩu / wrong username or password",
-                                headers={"WWW-Authenticate": 'Basic realm="Luot quoc gia"'})
-        return credentials.username
 
     def read(only: str | None = None) -> dict[str, Any]:
         with slow_lock, psycopg.connect(dsn) as conn:
@@ -67,7 +56,7 @@ def create_app(national: National, dsn: str, clock: Callable[[], datetime] = utc
 
     def compute() -> tuple[dict[str, Any], bytes]:
         result = read()
-        return result, json.dumps(_jsonable(result), ensure_ascii=False).encode("utf-8")
+        return result, json.dumps(jsonable(result), ensure_ascii=False).encode("utf-8")
 
     snapshot = Cached(compute, SNAPSHOT_MAX_AGE)
     app.state.snapshot = snapshot
@@ -90,7 +79,7 @@ def create_app(national: National, dsn: str, clock: Callable[[], datetime] = utc
     def api_province(code: str, who: Annotated[str, Depends(viewer)]) -> Response:
         if code not in {p.code for p in national.provinces}:
             raise HTTPException(404, "Không có tỉnh này / no such province")
-        return Response(json.dumps(_jsonable(read(code)), ensure_ascii=False), media_type="application/json")
+        return Response(json.dumps(jsonable(read(code)), ensure_ascii=False), media_type="application/json")
 
     return app
 

@@ -478,9 +478,9 @@ def encode_snapshot(result: dict[str, Any]) -> tuple[bytes, bytes]:
     """What the dashboard does with each snapshot: JSON once, gzip once (region.dashboard)."""
     import gzip
 
-    from region.dashboard import GZIP_LEVEL, _iso
+    from region.dashboard import GZIP_LEVEL, json_default
 
-    body = json.dumps(result, ensure_ascii=False, default=_iso).encode("utf-8")
+    body = json.dumps(result, ensure_ascii=False, default=json_default).encode("utf-8")
     return body, gzip.compress(body, GZIP_LEVEL)
 
 
@@ -619,7 +619,7 @@ def incremental_at(store: Store, dsn: str, size: int, reading: datetime, thresho
     import io
     import pstats
 
-    from region.dashboard import _iso
+    from region.dashboard import json_default
     from region.overview import CHANGED_WHERE, Overview
     from region.rowjson import RowJson
     from region.report import OVERVIEW_SQL, Recent, read_params
@@ -636,7 +636,7 @@ def incremental_at(store: Store, dsn: str, size: int, reading: datetime, thresho
         read.commit()
         kept = Overview(ZONE, thresholds)
         t = time.perf_counter()
-        rows_json = RowJson(_iso)
+        rows_json = RowJson(json_default)
         rows_json.dumps(kept.refresh(conn, reading, slow, recent))
         first = (round((time.perf_counter() - t) * 1000, 1), kept.last.sql_ms, kept.last.python_ms)
         total, sql, python, touched, rebuilt = [], [], [], [], []

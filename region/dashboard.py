@@ -71,7 +71,7 @@ def _plain(value: Any, zone: Any) -> Any:
     return "" if value is None else value
 
 
-def _iso(value: Any) -> str:
+def json_default(value: Any) -> str:
     """json.dumps' fallback: the only values it cannot encode itself are times."""
     if isinstance(value, datetime):
         return value.isoformat()
@@ -161,7 +161,7 @@ def create_app(region: Region, dsn: str, changed: ChangeSignal | None = None,
     bookings = Cached(lambda: query(lambda conn: booking_figures(conn, clock(), region.zone)), BOOKINGS_AGE)
 
     kept = Overview(region.zone, thresholds)
-    rows_json = RowJson(_iso)
+    rows_json = RowJson(json_default)
     held: list[psycopg.Connection[Any]] = []  # the snapshot's own connection, kept between refreshes
 
     def refresh(reference: Slow, lately: Any) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from pydantic import Field, model_validator
 
 from luot.config import SLUG, ConfigError
 from region.national import ProvinceSource
-from region.settings import _read_json, _Strict, listed_once, load_secrets, read_settings, write_private_json
+from region.settings import read_json, Strict, listed_once, load_secrets, read_settings, write_private_json
 
 NATIONAL_USER = "quocgia"
 """The national dashboard's HTTP Basic user."""
@@ -28,7 +28,7 @@ PUBLISH_SECRET = "national"
 """Key of the replication user's password in a province's region secrets file."""
 
 
-class NationalInfo(_Strict):
+class NationalInfo(Strict):
     name: str = Field("Toàn quốc", min_length=1)
     timezone: str = "Asia/Ho_Chi_Minh"
     secrets: str = "national-secrets.json"
@@ -37,7 +37,7 @@ class NationalInfo(_Strict):
     stale_after_minutes: float = Field(5, gt=0, le=1440, description="a province not heard from this long: warn")
 
 
-class ProvinceEntry(_Strict):
+class ProvinceEntry(Strict):
     code: Annotated[str, Field(pattern=SLUG)]
     name: str = Field(min_length=1)
     host: str = Field(min_length=1, description="the provincial PostgreSQL's address, as the national box reaches it")
@@ -47,7 +47,7 @@ class ProvinceEntry(_Strict):
     sslmode: str = Field("prefer", pattern=r"^(disable|allow|prefer|require|verify-ca|verify-full)$")
 
 
-class NationalSettings(_Strict):
+class NationalSettings(Strict):
     national: NationalInfo = NationalInfo()
     provinces: list[ProvinceEntry] = Field(min_length=1)
 
@@ -79,7 +79,7 @@ def load_national(path: str | Path) -> National:
     sources = []
     for entry in settings.provinces:
         cred_path = file.parent / entry.credentials
-        cred = _read_json(cred_path, f"credentials of province {entry.code}")
+        cred = read_json(cred_path, f"credentials of province {entry.code}")
         if cred.get("province") != entry.code:
             raise ConfigError(f"{cred_path}: these credentials are for province {cred.get('province')!r}, not {entry.code!r}")
         try:

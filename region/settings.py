@@ -26,11 +26,11 @@ AGGREGATOR_USER = "aggregator"
 DASHBOARD_USER = "tinh"
 
 
-class _Strict(BaseModel):
+class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class RegionInfo(_Strict):
+class RegionInfo(Strict):
     id: Annotated[str, Field(pattern=SLUG)]
     name: str = Field(min_length=1)
     timezone: str = "Asia/Ho_Chi_Minh"
@@ -46,7 +46,7 @@ class RegionInfo(_Strict):
         return value
 
 
-class CentreEntry(_Strict):
+class CentreEntry(Strict):
     id: Annotated[str, Field(pattern=SLUG)]
     name: str = Field(min_length=1)
     api: str = Field(pattern=r"^https?://[^\s/]+", description="the centre server's address, e.g. http://10.8.0.12:8080")
@@ -62,7 +62,7 @@ class CentreEntry(_Strict):
         return data
 
 
-class RegionSettings(_Strict):
+class RegionSettings(Strict):
     region: RegionInfo
     centres: list[CentreEntry] = Field(min_length=1)
 
@@ -135,7 +135,7 @@ class Region:
         return ZoneInfo(self.info.timezone)
 
 
-def _read_json(path: Path, what: str) -> dict[str, Any]:
+def read_json(path: Path, what: str) -> dict[str, Any]:
     try:
         value = json.loads(path.read_text("utf-8"))
     except OSError as error:
@@ -149,7 +149,7 @@ def _read_json(path: Path, what: str) -> dict[str, Any]:
 
 def load_secrets(path: Path, wanted: tuple[str, ...] = (AGGREGATOR_USER, DASHBOARD_USER)) -> dict[str, str]:
     """The regional box's own secrets (mode 0600), adding any that are missing."""
-    stored = _read_json(path, "region secrets") if path.exists() else {}
+    stored = read_json(path, "region secrets") if path.exists() else {}
     missing = [user for user in wanted if user not in stored]
     for user in missing:
         stored[user] = random_secrets.token_urlsafe(18)
@@ -176,7 +176,7 @@ def load_region(path: str | Path) -> Region:
     centres: dict[str, CentreAccess] = {}
     for entry in settings.centres:
         cred_path = base / entry.credentials
-        cred = _read_json(cred_path, f"credentials of centre {entry.id}")
+        cred = read_json(cred_path, f"credentials of centre {entry.id}")
         if cred.get("centre") != entry.id:
             raise ConfigError(f"{cred_path}: these credentials are for centre {cred.get('centre')!r}, not {entry.id!r}")
         try:

@@ -9,7 +9,7 @@ import random
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from region.dashboard import _iso
+from region.dashboard import json_default
 from region.rowjson import RowJson
 
 
@@ -22,7 +22,7 @@ def test_reused_rows_give_the_same_bytes_as_encoding_everything() -> None:
     rng = random.Random(19)
     at = datetime(2026, 12, 6, 9, 30, tzinfo=timezone.utc)
     rows = [row(i, at) for i in range(60)]
-    encoder = RowJson(_iso)
+    encoder = RowJson(json_default)
     for step in range(25):
         rows = [dict(r) for r in rows]  # each snapshot has its own copies, as region.overview returns them
         changed = rng.sample(range(len(rows)), rng.randint(0, 8))
@@ -36,7 +36,7 @@ def test_reused_rows_give_the_same_bytes_as_encoding_everything() -> None:
         rng.shuffle(rows)  # the order moves too
         result = {"now": at + timedelta(seconds=2 * step), "day": "2026-12-06", "centres": rows,
                   "warnings": [{"centre": "c001", "level": "cao"}], "groups": [], "query_ms": 1.5}
-        want = json.dumps(result, ensure_ascii=False, default=_iso).encode("utf-8")
+        want = json.dumps(result, ensure_ascii=False, default=json_default).encode("utf-8")
         assert encoder.dumps(result) == want
         if step == 0:
             assert encoder.encoded == len(rows)

@@ -18,7 +18,7 @@ from fastapi.responses import Response
 from server.devices import qr_svg
 from server.engine import NotFound, QueueError
 from server.http_common import ApiError, get_service
-from server.routes.pages import WEB_DIR, _json_for_script
+from server.routes.pages import WEB_DIR, json_for_script
 from server.service import CentreService
 
 router = APIRouter(include_in_schema=False)
@@ -30,7 +30,7 @@ def render_booking_page(service: CentreService) -> bytes:
     config = service.config
     groups = [{"code": g.code, "name": g.name, "name_en": g.name_en} for g in config.groups]
     return (PAGE_TEMPLATE.replace("{{centre}}", html.escape(config.centre.name))
-            .replace("{{data}}", _json_for_script({"groups": groups, "days_ahead": config.booking.days_ahead}))).encode("utf-8")
+            .replace("{{data}}", json_for_script({"groups": groups, "days_ahead": config.booking.days_ahead}))).encode("utf-8")
 
 
 @router.get("/dat-so")

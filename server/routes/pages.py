@@ -48,7 +48,7 @@ NOT_FOUND_PAGE = """<!doctype html>
 """
 
 
-def _json_for_script(value: Any) -> str:
+def json_for_script(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
@@ -176,5 +176,5 @@ async def tracking_page(token: str, service: Annotated[CentreService, Depends(ge
             .replace("{{group}}", html.escape(view["group_name"]))
             .replace("{{token}}", html.escape(token))
             .replace("{{near}}", str(int(service.config.notify.near_ahead)))
-            .replace("{{data}}", _json_for_script(view)))
+            .replace("{{data}}", json_for_script(view)))
     return HTMLResponse(body, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})

@@ -72,10 +72,6 @@ class CodeRefused(Exception):
         self.attempts_left = attempts_left
 
 
-def _iso(at: datetime) -> str:
-    return at.isoformat()
-
-
 def _seconds_until(later: datetime, now: datetime) -> int:
     return max(1, int((later - now).total_seconds() + 0.999))
 
@@ -124,9 +120,9 @@ class OneTimeCodes:
                              (REPLACED, phone_key, purpose, LIVE))
                 cursor = conn.execute(
                     "INSERT INTO otp_codes (phone_key, purpose, code_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
-                    (phone_key, purpose, self._code_hash(phone_key, purpose, code), _iso(now), _iso(expires)))
+                    (phone_key, purpose, self._code_hash(phone_key, purpose, code), now.isoformat(), expires.isoformat()))
                 conn.execute("INSERT INTO otp_requests (phone_key, address_key, at) VALUES (?, ?, ?)",
-                             (phone_key, address_key, _iso(now)))
+                             (phone_key, address_key, now.isoformat()))
                 code_id = cursor.lastrowid
                 conn.execute("COMMIT")
             except BaseException:
@@ -142,7 +138,7 @@ class OneTimeCodes:
     def _check_limits(self, phone_key: str, address_key: str, now: datetime) -> None:
         s = self.settings
         conn = self._conn
-        hour_ago, day_ago = _iso(now - timedelta(hours=1)), _iso(now - timedelta(days=1))
+        hour_ago, day_ago = (now - timedelta(hours=1)).isoformat(), (now - timedelta(days=1)).isoformat()
         last = conn.execute("SELECT MAX(at) FROM otp_requests WHERE phone_key = ?", (phone_key,)).fetchone()[0]
         if last is not None and s.resend_seconds:
             ready = datetime.fromisoformat(last) + timedelta(seconds=s.resend_seconds)
@@ -225,6 +221,6 @@ class OneTimeCodes:
             return self._forget_before(now - KEEP_REQUESTS)
 
     def _forget_before(self, moment: datetime) -> int:
-        before = _iso(moment)
+        before = moment.isoformat()
         removed = self._conn.execute("DELETE FROM otp_codes WHERE created_at < ?", (before,)).rowcount
         return removed + self._conn.execute("DELETE FROM otp_requests WHERE at < ?", (before,)).rowcount

@@ -59,10 +59,6 @@ class OutboxMessage:
         return hashlib.sha256(self.dedupe_key.encode("utf-8")).hexdigest()[:16]
 
 
-def _iso(at: datetime) -> str:
-    return at.isoformat()
-
-
 class Outbox:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -80,14 +76,14 @@ class Outbox:
             cursor = self._conn.execute(
                 "INSERT OR IGNORE INTO outbox (dedupe_key, sealed_phone, text, kind, created_at, next_at, expires_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (dedupe_key, sealed_phone, text, kind, _iso(now), _iso(now), _iso(expires_at) if expires_at else None))
+                (dedupe_key, sealed_phone, text, kind, now.isoformat(), now.isoformat(), expires_at.isoformat() if expires_at else None))
             return cursor.rowcount == 1
 
     def due(self, now: datetime, limit: int = 20) -> list[OutboxMessage]:
         with self._lock:
             rows = self._conn.execute(
                 "SELECT * FROM outbox WHERE status = ? AND next_at <= ? ORDER BY next_at, id LIMIT ?",
-                (PENDING, _iso(now), limit)).fetchall()
+                (PENDING, now.isoformat(), limit)).fetchall()
         return [OutboxMessage(r["id"], r["dedupe_key"], r["sealed_phone"], r["text"], r["kind"], r["attempts"],
                               datetime.fromisoformat(r["expires_at"]) if r["expires_at"] else None) for r in rows]
 
@@ -107,12 +103,12 @@ class Outbox:
         with self._lock:
             self._conn.execute(
                 "UPDATE outbox SET status = ?, done_at = ?, channel = ?, last_error = ?, attempts = attempts + 1,"
-                " sealed_phone = '', text = '' WHERE id = ?", (status, _iso(now), channel, error, message_id))
+                " sealed_phone = '', text = '' WHERE id = ?", (status, now.isoformat(), channel, error, message_id))
 
     def retry_later(self, message_id: int, at: datetime, error: str) -> None:
         with self._lock:
             self._conn.execute("UPDATE outbox SET attempts = attempts + 1, next_at = ?, last_error = ? WHERE id = ?",
-                               (_iso(at), error, message_id))
+                               (at.isoformat(), error, message_id))
 
     def counts(self) -> dict[str, int]:
         with self._lock:
@@ -130,7 +126,7 @@ class Outbox:
         """Retention: delete every row queued before ``older_than`` (a still-pending one too: a
         message that old is of no use to anyone)."""
         with self._lock:
-            return self._conn.execute("DELETE FROM outbox WHERE created_at < ?", (_iso(older_than),)).rowcount
+            return self._conn.execute("DELETE FROM outbox WHERE created_at < ?", (older_than.isoformat(),)).rowcount
 
     @staticmethod
     def backoff(attempts: int, base: float, cap: float) -> timedelta:

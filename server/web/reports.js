@@ -12,7 +12,12 @@
   form.from.value = start.toISOString().slice(0, 10);
   const REASON = { wait: "chờ lâu", attitude: "thái độ", guidance: "hướng dẫn", documents: "giấy tờ", other: "khác" };
   const fmt = (v) => (v === null || v === undefined ? "–" : String(Math.round(v * 10) / 10).replace(".", ","));
+  // Each change of the filter starts a new load; an older load that answers late must not put its
+  // figures over the newer one's (seen: the day view landing after the week view was asked for).
+  let latest = 0;
   async function show() {
+    const mine = ++latest;
+    const stale = () => mine !== latest;
     const q = new URLSearchParams({ from: form.from.value, to: form.to.value, by: form.by.value, period: form.period.value });
     $("#csv").href = "/api/v1/reports/export.csv?excel=vi&" + q;  // Vietnamese Excel: ";" and decimal ","
     $("#xlsx").href = "/api/v1/reports/export.xlsx?" + q;
@@ -28,6 +33,7 @@
     }
     try {
       const data = await api("GET", "/api/v1/reports?" + q);
+      if (stale()) return;
       $("#rows").replaceChildren(...data.rows.map((r) => el("tr", {},
         el("td", {}, r.period), el("th", { scope: "row" }, r.name),
         el("td", { class: "num" }, r.issued), el("td", { class: "num" }, r.called), el("td", { class: "num" }, r.served),
@@ -36,6 +42,7 @@
         el("td", { class: "num" }, fmt(r.satisfaction_index)))));
       if (!data.rows.length) $("#rows").append(el("tr", {}, el("td", { colspan: 10 }, "Không có số liệu trong khoảng này. ", el("span", { class: "en", lang: "en" }, "No data in this range."))));
       const kinds = await api("GET", "/api/v1/reports/kinds?" + new URLSearchParams({ from: form.from.value, to: form.to.value }));
+      if (stale()) return;
       $("#kinds").replaceChildren(...kinds.kinds.map((k) => el("tr", { "data-kind": k.kind },
         el("th", { scope: "row" }, k.name, " ", el("span", { class: "en", lang: "en" }, k.name_en)),
         ...[k.issued, k.called, fmt(k.mean_wait_minutes), k.no_show].map((v) => el("td", { class: "num" }, v)),
@@ -44,6 +51,7 @@
       const sq = new URLSearchParams({ from: form.from.value, to: form.to.value, by: $("#s766-by").value });
       $("#s766-csv").href = "/api/v1/reports/satisfaction.csv?excel=vi&" + sq; $("#s766-xlsx").href = "/api/v1/reports/satisfaction.xlsx?" + sq;
       const judged = await api("GET", "/api/v1/reports/satisfaction?" + sq);
+      if (stale()) return;
       $("#s766").replaceChildren(...judged.rows.map((r) => el("tr", {},
         el("th", { scope: "row" }, r.name), el("td", { class: "num" }, r.dossiers), el("td", { class: "num" }, r.dossiers_dissatisfied),
         el("td", { class: "num" }, r.dossiers_overdue), el("td", { class: "num" }, fmt(r.index_766)), el("td", { class: "num" }, r.responses),
@@ -58,6 +66,7 @@
         el("li", {}, `${r.name} (${r.source === "track" ? "trang theo dõi" : "bảng đánh giá"}): `, el("strong", {}, r.count), " ",
           el("span", { class: "en", lang: "en" }, r.name_en))) : [el("li", {}, "Không có. ", el("span", { class: "en", lang: "en" }, "None."))]));
     } catch (e) {
+      if (stale()) return;
       empty("#rows", 10, "Không có kết quả.", "No results."); empty("#s766", 15, "Không có kết quả.", "No results.");
       showError(e);
     }

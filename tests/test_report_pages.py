@@ -6,6 +6,7 @@ One centre and one browser for the whole module. Screenshots: $LUOT_SCREENSHOT_D
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import httpx
@@ -19,8 +20,15 @@ playwright_api = pytest.importorskip("playwright.async_api")
 pytestmark = pytest.mark.asyncio
 
 
-async def manager_page(browser, base_url: str, viewport: dict, path: str):
+async def manager_page(browser, base_url: str, viewport: dict, path: str, slow_first_report: bool = False):
+    """A signed-in manager's page; slow_first_report holds the first day report back 1.5 s, so a filter
+    changed meanwhile gets its answer first (the order that once drew stale figures over new ones)."""
     page = await (await browser.new_context(viewport=viewport)).new_page()
+    if slow_first_report:
+        async def hold_back(route) -> None:
+            await asyncio.sleep(1.5)
+            await route.continue_()
+        await page.route(re.compile(r"/api/v1/reports\?.*period=day"), hold_back)
     await page.goto(f"{base_url}{path}")
     await page.fill("input[name=username]", "quanly")
     await page.fill("input[name=password]", "matkhau-123")
@@ -74,8 +82,12 @@ async def test_dashboard_and_reports_read_right_on_desktop_and_phone(tmp_path) -
                 assert box and box["height"] < 30 and box["x"] + box["width"] <= PHONE["width"], box  # one line, on screen
             await phone.screenshot(path=str(shots / "dashboard-phone.png"), full_page=True)
 
-            report = await manager_page(chromium, centre.base_url, PHONE, "/reports")
-            await report.select_option("#filter select[name=period]", "week")
+            report = await manager_page(chromium, centre.base_url, PHONE, "/reports", slow_first_report=True)
+            await expect(report.locator("#rows")).to_contain_text("Đang tải")  # the day view is asked for, held back
+            async with report.expect_response(lambda r: "period=day" in r.url):
+                await report.select_option("#filter select[name=period]", "week")
+                await expect(report.locator("#rows tr").first).to_contain_text("Tuần ")
+            await report.evaluate("() => new Promise((done) => setTimeout(done, 300))")  # the late day answer is read
             await expect(report.locator("#rows tr").first).to_contain_text("Tuần ")
             assert "-W" not in await report.locator("#rows").inner_text()
             await report.select_option("#s766-by", "month")

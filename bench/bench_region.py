@@ -646,13 +646,27 @@ def incremental_at(store: Store, dsn: str, size: int, reading: datetime, thresho
         prev_python: list[float] = []
         previous = None
         if args.overview_rev:  # the same refreshes by region/overview.py at that revision, alternating, same data
-            report_now = sys.modules["region.report"]
-            sys.modules["region.report"] = old_module(args.overview_rev, "region/report.py")  # with its own report
-            try:
+            now_modules = {name: sys.modules[name] for name in ("region.warnings", "region.report")}
+            try:  # with its own report and warnings (each imports the one before it)
+                for name in now_modules:
+                    sys.modules[name] = old_module(args.overview_rev, name.replace(".", "/") + ".py")
                 previous = old_module(args.overview_rev, "region/overview.py").Overview(ZONE, thresholds)
             finally:
-                sys.modules["region.report"] = report_now
-            previous.refresh(conn, reading, slow, recent)
+                sys.modules.update(now_modules)
+            previous_json = old_module(args.overview_rev, "region/rowjson.py").RowJson(json_default)
+            previous_json.dumps(previous.refresh(conn, reading, slow, recent))
+        prev_encode: list[float] = []
+
+        def previous_refresh(at: datetime) -> None:
+            """The previous revision's refresh and its encode (its own region/rowjson.py)."""
+            t = time.perf_counter()
+            done = previous.refresh(conn, at, slow, recent)
+            prev_total.append((time.perf_counter() - t) * 1000)
+            prev_python.append(previous.last.python_ms)
+            t = time.perf_counter()
+            previous_json.dumps(done)
+            prev_encode.append((time.perf_counter() - t) * 1000)
+
         since = None
         for run in range(args.incremental_runs):
             at = reading + timedelta(seconds=2 * (run + 1))  # the clock moves 2 s a refresh, as on the dashboard
@@ -662,10 +676,7 @@ def incremental_at(store: Store, dsn: str, size: int, reading: datetime, thresho
             store.store_batch(events, [], [])
             since = kept._since
             if previous is not None and run % 2:  # alternate who refreshes first after the batch
-                t = time.perf_counter()
-                previous.refresh(conn, at, slow, recent)
-                prev_total.append((time.perf_counter() - t) * 1000)
-                prev_python.append(previous.last.python_ms)
+                previous_refresh(at)
             t = time.perf_counter()
             result = kept.refresh(conn, at, slow, recent)
             total.append((time.perf_counter() - t) * 1000)
@@ -674,10 +685,7 @@ def incremental_at(store: Store, dsn: str, size: int, reading: datetime, thresho
             reencode.append((time.perf_counter() - t) * 1000)
             reencoded.append(rows_json.encoded)
             if previous is not None and not run % 2:
-                t = time.perf_counter()
-                previous.refresh(conn, at, slow, recent)
-                prev_total.append((time.perf_counter() - t) * 1000)
-                prev_python.append(previous.last.python_ms)
+                previous_refresh(at)
             sql.append(kept.last.sql_ms)
             python.append(kept.last.python_ms)
             touched.append(kept.last.read)
@@ -705,14 +713,20 @@ def incremental_at(store: Store, dsn: str, size: int, reading: datetime, thresho
             "first_full_python_ms": first[2], "runs": len(total),
             "refresh_ms_median": med(total), "refresh_ms_max": round(max(total), 1),
             "refresh_sql_ms_median": med(sql), "refresh_python_ms_median": med(python),
+            "refresh_sql_ms_max": max(sql), "refresh_python_ms_max": max(python), "loadavg": [round(x, 2) for x in os.getloadavg()],
             "centres_read_median": med(touched), "rows_rebuilt_median": med(rebuilt),
             "refresh_after_buckets_moved_ms": shifted[0], "rows_rebuilt_after_buckets_moved": shifted[1],
             "changed_statement_plan_time": [line for line in plan if "Execution Time" in line or "Planning Time" in line],
             "profile_top_by_own_time": top, "equals_full_recompute": same,
             "snapshot_encode_ms_median": encode_ms, "snapshot_encode_reusing_rows_ms_median": med(reencode),
+            "snapshot_encode_reusing_rows_ms_max": round(max(reencode), 1),
             "rows_encoded_median": med(reencoded), "previous_overview_rev": args.overview_rev or None,
             "previous_refresh_ms_median": med(prev_total) if prev_total else None,
-            "previous_refresh_python_ms_median": med(prev_python) if prev_python else None}
+            "previous_refresh_ms_max": round(max(prev_total), 1) if prev_total else None,
+            "previous_refresh_python_ms_median": med(prev_python) if prev_python else None,
+            "previous_refresh_python_ms_max": max(prev_python) if prev_python else None,
+            "previous_encode_reusing_rows_ms_median": med(prev_encode) if prev_encode else None,
+            "previous_encode_reusing_rows_ms_max": round(max(prev_encode), 1) if prev_encode else None}
 
 
 # ----------------------------------------------------------------------------- C: the write path alone

@@ -81,9 +81,17 @@ def add_booking_figures(result: dict[str, Any], conn: psycopg.Connection[Any], n
     return put_booking_figures(result, booking_figures(conn, now, zone, centre))
 
 
+NONE_TODAY: dict[str, Any] = {**{k: 0 for k in FIELDS}, "remote_share": None, **{f"wait_{kind}_minutes": None for kind in KINDS}}
+"""A centre's booking figures when it has none today (shared: never change it)."""
+
+
+def booking_columns(found: dict[str, dict[str, Any]], centre: str) -> dict[str, Any]:
+    """One centre's figures read by :func:`booking_figures` (:data:`NONE_TODAY` when it has none)."""
+    return found.get(centre) or NONE_TODAY
+
+
 def put_booking_figures(result: dict[str, Any], found: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Put figures read by :func:`booking_figures` (perhaps a while ago) into each centre row."""
     for row in result["centres"]:
-        row.update(found.get(row["centre"]) or {**{k: 0 for k in FIELDS}, "remote_share": None,
-                                                 **{f"wait_{kind}_minutes": None for kind in KINDS}})
+        row.update(booking_columns(found, row["centre"]))
     return result

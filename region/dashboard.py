@@ -32,13 +32,14 @@ from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from fastapi.staticfiles import StaticFiles
 
 from region.live import Cached, ChangeSignal, version_of
-from region.bookings import add_booking_figures, booking_figures, put_booking_figures
+from region.bookings import add_booking_figures, booking_columns, booking_figures
+from region.joined import Joined
 from region.overview import Overview
 from region.rowjson import RowJson
 from region.report import (Slow, devices, figures, hourly_series, recent_figures, slow_figures, utc_now,
                            with_longest_wait)
 from region.settings import DASHBOARD_USER, Region
-from region.warnings import Thresholds
+from region.warnings import Thresholds, with_minutes
 from server.reports import table_csv, table_xlsx
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
@@ -162,6 +163,7 @@ def create_app(region: Region, dsn: str, changed: ChangeSignal | None = None,
 
     kept = Overview(region.zone, thresholds)
     rows_json = RowJson(json_default)
+    booked = Joined()  # the rows with their booking columns, as new dicts: the refresh's rows are shared (region.overview)
     held: list[psycopg.Connection[Any]] = []  # the snapshot's own connection, kept between refreshes
 
     def refresh(reference: Slow, lately: Any) -> dict[str, Any]:
@@ -183,7 +185,8 @@ def create_app(region: Region, dsn: str, changed: ChangeSignal | None = None,
         lately = recent.get()
         started = time.perf_counter()
         result = refresh(reference, lately)
-        put_booking_figures(result, bookings.get())  # read every BOOKINGS_AGE s, not every refresh
+        found = bookings.get()  # read every BOOKINGS_AGE s, not every refresh
+        result["centres"] = booked.rows(result["centres"], lambda centre: booking_columns(found, centre))
         result["query_ms"] = round((time.perf_counter() - started) * 1000, 1)
         result["refresh"] = {"full": kept.last.full, "centres_read": kept.last.read, "rows_rebuilt": kept.last.rebuilt}
         result["region"] = {"id": region.info.id, "name": region.info.name, "timezone": region.info.timezone}
@@ -238,7 +241,8 @@ def create_app(region: Region, dsn: str, changed: ChangeSignal | None = None,
             now = clock()
             result = add_booking_figures(figures(conn, now, region.zone, thresholds, centre=centre, slow=day_slow()),
                                          conn, now, region.zone, centre)
-            with_longest_wait(result["centres"], now)
+            with_longest_wait(result["centres"] + result["groups"], now)  # they carry when the wait began
+            with_minutes(result["warnings"], now)
             result["hours"] = hourly_series(conn, centre, now, region.zone)
             result["devices"] = devices(conn, centre)
             result["region"] = {"id": region.info.id, "name": region.info.name, "timezone": region.info.timezone}

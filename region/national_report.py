@@ -21,7 +21,7 @@ from psycopg import sql
 
 from region.national import ALL, SEPARATOR, replication_status, view_schema
 from region.report import Slow, figures, satisfaction_index, slow_figures, with_longest_wait
-from region.warnings import Thresholds
+from region.warnings import Thresholds, with_minutes
 
 TOP_CENTRES = 100
 """Centres in the national ranking sent to every viewer (all of them: /api/province/<code>)."""
@@ -98,6 +98,7 @@ def _report(conn: psycopg.Connection[Any], schema: str, now: datetime, zone: Zon
             slow[schema] = slow_figures(conn, now, zone)
         result = figures(conn, now, zone, thresholds, slow=slow[schema])
         with_longest_wait(result["centres"], now)  # the rows carry the start; the national view ranks by minutes
+        with_minutes(result["warnings"], now)  # and the warnings their minutes' slot: the page prints them as they are
         return result
     finally:
         conn.execute("RESET search_path")

@@ -10,24 +10,30 @@ and warnings between refreshes, and a refresh re-reads and recomputes only:
   open then, or begun since, however long another transaction on the server stays open; a
   comparison with the snapshot's xmin would re-read every centre while a backup runs). The reads
   run in one REPEATABLE READ transaction, so the snapshot and the rows agree;
-- the centres whose warnings or link depend on the time and may have moved: a group waiting past
-  its threshold now or at the previous refresh (LATE_SQL, read every time), a centre silent past
-  ``offline_after_minutes`` in working hours. Only their warnings and link are judged again
-  (region.report.judge), and only when what the warnings print moved (:func:`time_key`: a wait's
-  whole minutes, a level, the silent minutes);
+- the centres whose warnings or link the time alone moved: a group passing its threshold or back
+  within it, or passing twice its threshold (LATE_SQL, read every time, says who waits long), a
+  centre falling silent past ``offline_after_minutes`` in working hours. Only their warnings and
+  link are judged again (region.report.rejudge);
 - the centres whose 5-minute buckets (region.report.Recent, re-read every 30 s) differ from the
   ones their row was built with.
 
 Every other row is kept as it is: a row carries its longest wait's start (``longest_since``), not
-its minutes, so the clock alone changes no row (the page computes the minutes from the snapshot's
-``now``; exports and the national view call region.report.with_longest_wait). The late groups'
-rows are kept too: a group whose count and oldest ticket did not change only has its minutes moved
-(from integer microseconds kept with it, the same float as region.report._minutes_since) and is
-dropped when back within its threshold; a copy of each goes into the snapshot. Everything is rebuilt from
-scratch (as :func:`region.report.figures`) on the first refresh, when the slow part (30 days,
-group names, region.report.Slow) or the day changes, when working hours begin or end, and every
-``full_every`` seconds. The result equals :func:`region.report.figures` at the same moment
+its minutes, and so do a late group (``longest_since``) and a warning that counts minutes
+(``since``, its text with a slot for them: region.warnings), so the clock alone changes none of
+them (the page computes the minutes from the snapshot's ``now``; exports, a centre's page and the
+national view add them: region.report.with_longest_wait, region.warnings.with_minutes). A group's
+minutes against its thresholds are computed from integer microseconds kept with it (the same
+float as region.warnings.minutes_since). Everything is rebuilt from scratch (as
+:func:`region.report.figures`) on the first refresh, when the slow part (30 days, group names,
+region.report.Slow) or the day changes, when working hours begin or end, and every ``full_every``
+seconds. The result equals :func:`region.report.figures` at the same moment
 (tests/test_region_overview.py checks it with events arriving between refreshes).
+
+**Kept dicts are never changed** (the snapshot shares them, no copy): a row, a warning or a group
+row that changes is replaced by a new dict; the lists of a result are new at every refresh and kept
+in their order by re-placing only what changed (region.keptorder). So a caller must not change a
+result's rows, warnings or groups (copy them first, as the exports do), and may reuse what it
+derived from one of them while it is the same object (region.rowjson reuses its JSON).
 
 Not thread-safe: one owner (the dashboard's shared snapshot computes under its lock).
 """
@@ -42,8 +48,9 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
-from region.report import (LATE_SQL, NO_GROUPS, NO_RECENT, OVERVIEW_SQL, Recent, Slow, group_row, judge,
-                           ordered, overview_row, rank_766, read_params)
+from region.keptorder import KeptOrder
+from region.report import (LATE_SQL, NO_GROUPS, NO_RECENT, OVERVIEW_SQL, Recent, Slow, group_order, group_row,
+                           overview_row, rank_766, read_params, rejudge, row_order, warning_order)
 from region.warnings import Thresholds
 
 FULL_EVERY = 300.0
@@ -53,18 +60,7 @@ CHANGED_WHERE = "WHERE NOT pg_visible_in_snapshot(c.changed_xid, %(since)s::pg_s
 CHANGED_NOW = "AND centre IN (SELECT centre FROM centres WHERE NOT pg_visible_in_snapshot(changed_xid, %(since)s::pg_snapshot))"
 """The same centres for the statement's sum of who waits now (else it sums every centre's groups first)."""
 
-
-def time_key(groups: list[dict[str, Any]], heard: datetime | None, now: datetime,
-             silent_at: datetime | None) -> tuple[Any, ...]:
-    """What a centre's warnings and link say that the time alone moves: each late group's waiting,
-    whole minutes (as the text prints them) and level, and the minutes a centre has been silent
-    (``silent_at``: heard before this is silent; None outside working hours). Equal keys: equal
-    warnings (region.warnings), so the kept ones stand."""
-    late = tuple((g["group"], g["waiting"], f"{g['longest_wait_minutes']:.0f}",
-                  g["longest_wait_minutes"] > 2 * g["threshold_minutes"]) for g in groups)
-    silent = (int((now - heard).total_seconds() // 60) if silent_at is not None and heard is not None and heard < silent_at
-              else None)
-    return late, silent
+NO_WARNINGS: list[dict[str, Any]] = []
 
 
 @dataclass
@@ -79,6 +75,18 @@ class Refresh:
     judged: int = 0  # kept rows whose warnings and link were judged again (the time moved them)
 
 
+@dataclass(frozen=True)
+class _Group:
+    """A LATE_SQL row kept: its figures, its row (``g``), and what the time made of it at the last refresh."""
+
+    waiting: int
+    oldest: datetime | None
+    us: int | None  # ``oldest`` in integer microseconds
+    g: dict[str, Any]
+    late: bool  # past its threshold
+    high: bool  # past twice its threshold (the warning's level)
+
+
 @dataclass
 class Overview:
     zone: ZoneInfo
@@ -88,12 +96,15 @@ class Overview:
     last: Refresh = field(default_factory=Refresh)
     _raw: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     _rows: dict[str, dict[str, Any]] = field(default_factory=dict)
-    _warnings: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    _context: dict[str, dict[str, Any]] = field(default_factory=dict)  # a row's recent figures, for judge()
-    _keys: dict[str, tuple[Any, ...]] = field(default_factory=dict)  # what its warnings said of the time (time_key)
-    _late: set[str] = field(default_factory=set)
+    _found: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # each centre's warnings
+    _context: dict[str, dict[str, Any]] = field(default_factory=dict)  # a row's recent figures, for rejudge()
     _recent: dict[str, tuple[int, int, int, int]] = field(default_factory=dict)
-    _groups: dict[tuple[str, str], tuple[int, Any, int, dict[str, Any]]] = field(default_factory=dict)  # LATE_SQL row kept
+    _groups: dict[tuple[str, str], _Group] = field(default_factory=dict)  # LATE_SQL rows kept
+    _late: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # per centre, its late groups by code
+    _silent: set[str] = field(default_factory=set)
+    _row_order: KeptOrder[dict[str, Any]] = field(default_factory=KeptOrder)
+    _warning_order: KeptOrder[dict[str, Any]] = field(default_factory=KeptOrder)
+    _group_order: KeptOrder[dict[str, Any]] = field(default_factory=KeptOrder)
     _since: str | None = None  # the previous refresh's snapshot (pg_snapshot as text)
     _slow: Slow | None = None
     _day: str = ""
@@ -105,8 +116,9 @@ class Overview:
         self._since = None
 
     def refresh(self, conn: psycopg.Connection[Any], now: datetime, slow: Slow, recent: Recent) -> dict[str, Any]:
-        """The overview at ``now``, as :func:`region.report.figures` returns it. ``conn``: not in a
-        transaction (a REPEATABLE READ one is opened here)."""
+        """The overview at ``now``, as :func:`region.report.figures` returns it (its dicts shared
+        with later results: never change them). ``conn``: not in a transaction (a REPEATABLE READ
+        one is opened here)."""
         started = time.perf_counter()
         t = self.thresholds
         params = read_params(now, self.zone, t, slow)
@@ -127,89 +139,125 @@ class Overview:
                 late_raw = cur.fetchall()
             sql += time.perf_counter() - t0
         if full:
-            self._groups = {}
-        late = self._late_groups(late_raw, now, slow)
-        by_centre: dict[str, list[dict[str, Any]]] = {}
-        for g in late.values():
-            by_centre.setdefault(g["centre"], []).append(g)
-        timely: set[str] = set()  # only the time moved them: their warnings and link again
-        if full:
-            self._raw, self._rows, self._warnings, self._keys = {}, {}, {}, {}
-            dirty = set()
+            self._raw, self._rows, self._found, self._context = {}, {}, {}, {}
+            self._groups, self._late, self._silent = {}, {}, set()
+            dirty: set[str] = set()
         else:
             dirty = {c for c, r in recent.by_centre.items() if self._recent.get(c, NO_RECENT) != r}
             dirty |= {c for c, r in self._recent.items() if c not in recent.by_centre and r != NO_RECENT}
-            timely = self._late | set(by_centre)
-            if working:
-                silent_after = now - timedelta(minutes=t.offline_after_minutes)
-                timely |= {c for c, raw in self._raw.items() if raw[4] is not None and raw[4] < silent_after}
+        moved = self._late_groups(late_raw, now, slow, full)  # centres whose late groups the time (or data) moved
         for raw in raws:
             self._raw[raw[0]] = raw
             dirty.add(raw[0])
-        timely -= dirty
-        silent_at = now - timedelta(minutes=t.offline_after_minutes) if working else None
+        silent: set[str] = set()
+        if working:
+            silent_after = now - timedelta(minutes=t.offline_after_minutes)
+            silent = {c for c, raw in self._raw.items() if raw[4] is not None and raw[4] < silent_after}
+        moved |= silent ^ self._silent
         judged = 0
-        for cid in timely:
+        for cid in moved - dirty:  # only the time moved them: their warnings and link again
             row = self._rows.get(cid)
-            if row is None:
-                continue
-            groups = by_centre.get(cid, NO_GROUPS)
-            key = time_key(groups, self._raw[cid][4], now, silent_at)
-            if key != self._keys.get(cid):  # what its warnings say moved: judge them again
-                self._warnings[cid] = judge(row, self._context[cid], groups, now, t)
-                self._keys[cid] = key
+            if row is not None:
+                self._put(cid, *rejudge(row, self._context[cid], self._late_groups_of(cid), now, t), full)
                 judged += 1
         for cid in dirty:
             raw = self._raw.get(cid)
             if raw is None:  # a group or bucket of a centre not (or no longer) registered
                 continue
-            row, found, context = overview_row(raw, now, slow, recent.by_centre, by_centre.get(cid, NO_GROUPS), t)
+            row, found, context = overview_row(raw, now, slow, recent.by_centre, self._late_groups_of(cid), t)
             old = self._rows.get(cid)
             row["rank_766"] = old["rank_766"] if old is not None else None
-            self._rows[cid] = row
-            self._warnings[cid] = found
             self._context[cid] = context
-            self._keys[cid] = time_key(by_centre.get(cid, NO_GROUPS), raw[4], now,
-                                       now - timedelta(minutes=t.offline_after_minutes) if working else None)
-        rows = list(self._rows.values())
+            self._put(cid, row, found, full)
         if full:
-            rank_766(rows)  # the index changes only with the slow part
+            rank_766(list(self._rows.values()))  # the index changes only with the slow part
+            self._row_order.reset((row_order(r), r) for r in self._rows.values())
+            self._warning_order.reset((warning_order(w, i), w) for found in self._found.values() for i, w in enumerate(found))
+            self._group_order.reset((group_order(g), g) for late in self._late.values() for g in late.values())
             self._full_at = self.clock()
-        warnings = [w for found in self._warnings.values() for w in found]
-        result = ordered(now, day, round(sql * 1000, 1), rows, warnings, late)
-        # copies: the caller may keep or change the rows (the dashboard encodes them once)
-        result["centres"] = [dict(r) for r in result["centres"]]
-        result["groups"] = [dict(g) for g in result["groups"]]
+        result = {"now": now, "day": day, "sql_ms": round(sql * 1000, 1), "centres": self._row_order.items(),
+                  "warnings": self._warning_order.items(), "groups": self._group_order.items()}
         self._since, self._slow, self._day, self._working = since, slow, day, working
-        self._late, self._recent = set(by_centre), dict(recent.by_centre)
+        self._silent, self._recent = silent, dict(recent.by_centre)
         total = time.perf_counter() - started
         self.last = Refresh(full, len(raws), len(dirty), round(sql * 1000, 1), round((total - sql) * 1000, 1), judged)
         return result
 
-    def _late_groups(self, late_raw: list[tuple[Any, ...]], now: datetime, slow: Slow) -> dict[tuple[str, str], dict[str, Any]]:
-        """LATE_SQL's groups where someone waits past the group's own threshold. Their rows are kept
-        between refreshes: a group whose count and oldest ticket are unchanged only has its minutes moved."""
+    def _put(self, cid: str, row: dict[str, Any], found: list[dict[str, Any]], full: bool) -> None:
+        """A centre's row and warnings as they are now, re-placed in the kept orders if they changed
+        (an equal one keeps the dict already published; on a full rebuild the orders are built after)."""
+        old = self._rows.get(cid)
+        if old is None or (old is not row and old != row):
+            self._rows[cid] = row
+            if not full:
+                if old is None:
+                    self._row_order.add(row_order(row), row)
+                else:
+                    self._row_order.replace(row_order(old), row_order(row), row)
+        before = self._found.get(cid, NO_WARNINGS)
+        if found != before:
+            self._found[cid] = found
+            if not full:
+                for i, w in enumerate(before):
+                    self._warning_order.remove(warning_order(w, i))
+                for i, w in enumerate(found):
+                    self._warning_order.add(warning_order(w, i), w)
+
+    def _late_groups_of(self, cid: str) -> list[dict[str, Any]]:
+        """A centre's groups past their threshold, by code (the order its warnings are found in)."""
+        late = self._late.get(cid)
+        return sorted(late.values(), key=lambda g: g["group"]) if late else NO_GROUPS
+
+    def _late_groups(self, late_raw: list[tuple[Any, ...]], now: datetime, slow: Slow, full: bool) -> set[str]:
+        """Take LATE_SQL's groups in: those where someone waits past the group's own threshold are
+        the late ones (kept by centre and in their order). A group whose count and oldest ticket are
+        unchanged keeps its row. Returns the centres whose late groups changed: one entered, left
+        or changed, or passed twice its threshold."""
         kept = self._groups
-        fresh: dict[tuple[str, str], tuple[int, Any, int, dict[str, Any]]] = {}
-        late: dict[tuple[str, str], dict[str, Any]] = {}
+        fresh: dict[tuple[str, str], _Group] = {}
+        moved: set[str] = set()
         now_us = _micros(now)
         for c, grp, waiting, oldest in late_raw:
             key = (c, grp or "")
             old = kept.get(key)
-            if old is not None and old[0] == waiting and old[1] == oldest:
-                entry = old
+            if old is not None and old.waiting == waiting and old.oldest == oldest:
+                g, us = old.g, old.us
             else:
                 g = group_row(slow, self.thresholds, c, grp)
-                g["waiting"] = int(waiting)
-                entry = (waiting, oldest, _micros(oldest) if oldest is not None else None, g)
+                g["waiting"], g["longest_since"] = int(waiting), oldest
+                us = _micros(oldest) if oldest is not None else None
+            minutes = round(max(0.0, (now_us - us) / 10**6 / 60), 1) if us is not None else 0.0
+            limit = g["threshold_minutes"]
+            entry = _Group(waiting, oldest, us, g, minutes > limit, minutes > 2 * limit)
             fresh[key] = entry
-            g = entry[3]
-            us = entry[2]
-            g["longest_wait_minutes"] = round(max(0.0, (now_us - us) / 10**6 / 60), 1) if us is not None else 0.0
-            if g["longest_wait_minutes"] > g["threshold_minutes"]:
-                late[(g["centre"], g["group"])] = g
+            was = old is not None and old.late
+            if entry.late and (not was or old.g is not g):  # entered, or its figures changed
+                self._late.setdefault(c, {})[key[1]] = g
+                if not full:
+                    if was:
+                        self._group_order.replace(group_order(old.g), group_order(g), g)
+                    else:
+                        self._group_order.add(group_order(g), g)
+                moved.add(c)
+            elif entry.late and entry.high != old.high:
+                moved.add(c)
+            elif was and not entry.late:
+                self._drop_late(c, old.g, full)
+                moved.add(c)
+        for key, old in kept.items():
+            if old.late and key not in fresh:  # nobody waits long there any more
+                self._drop_late(key[0], old.g, full)
+                moved.add(key[0])
         self._groups = fresh
-        return late
+        return moved
+
+    def _drop_late(self, c: str, g: dict[str, Any], full: bool) -> None:
+        late = self._late[c]
+        del late[g["group"]]
+        if not late:
+            del self._late[c]
+        if not full:
+            self._group_order.remove(group_order(g))
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
-from region.warnings import Thresholds, centre_warnings
+from region.warnings import Thresholds, centre_warnings, minutes_since
 
 NOW_SQL = """
 SELECT centre, grp, waiting, oldest FROM now_groups WHERE day = %(today)s AND waiting > 0 {one}
@@ -217,8 +217,8 @@ def figures(conn: psycopg.Connection[Any], now: datetime, zone: ZoneInfo, thresh
     for row in _rows(conn, NOW_SQL if centre else LATE_SQL, params, centre, spent):
         g = group(row["centre"], row["grp"])
         g["waiting"] = int(row["waiting"])
-        g["longest_wait_minutes"] = _minutes_since(now, row["oldest"])
-        if not centre and g["longest_wait_minutes"] <= g["threshold_minutes"]:
+        g["longest_since"] = row["oldest"]  # as a row's: the minutes are computed where they are shown
+        if not centre and minutes_since(now, row["oldest"]) <= g["threshold_minutes"]:
             del groups[(g["centre"], g["group"])]  # within its own, longer threshold
     if centre:  # the detail page's table of groups
         for row in _rows(conn, TODAY_SQL, params, centre, spent):
@@ -229,13 +229,13 @@ def figures(conn: psycopg.Connection[Any], now: datetime, zone: ZoneInfo, thresh
             if row["wait_p90"] is not None:  # one-minute buckets interpolate: never above the longest wait
                 g["p90_wait_minutes"] = round(min(row["wait_p90"], float(row["wait_max"]) / 60), 1)
     by_centre: dict[str, list[dict[str, Any]]] = {}
-    for g in groups.values():
+    for g in sorted(groups.values(), key=lambda g: g["group"]):  # a centre's warnings in the order of its groups' codes
         by_centre.setdefault(g["centre"], []).append(g)
     rows, warnings = [], []
     for raw in _tuples(conn, OVERVIEW_SQL, params, centre, spent):
         row, found, _ = overview_row(raw, now, slow, recent_by_centre, by_centre.get(raw[0], NO_GROUPS), thresholds)
         rows.append(row)
-        warnings += found
+        warnings.append(found)
     rank_766(rows)
     return ordered(now, win.day.date().isoformat(), round(sum(spent) * 1000, 1), rows, warnings, groups)
 
@@ -252,7 +252,7 @@ def group_row(slow: Slow, thresholds: Thresholds, c: str, g: str | None) -> dict
     meta = slow.by_key.get((c, g or ""), {})
     return {"centre": c, "group": g or "", "name": meta.get("name") or slow.names.get(g or "") or g or "",
             "threshold_minutes": meta.get("wait_alert_minutes") or thresholds.default_wait_minutes,
-            "waiting": 0, "longest_wait_minutes": 0.0, "issued": 0, "called": 0, "served": 0,
+            "waiting": 0, "longest_since": None, "issued": 0, "called": 0, "served": 0,
             "no_show": 0, "mean_wait_minutes": None, "p90_wait_minutes": None}
 
 
@@ -299,12 +299,24 @@ def overview_row(raw: tuple[Any, ...], now: datetime, slow: Slow, recent_by_cent
 
 def judge(row: dict[str, Any], recent: dict[str, Any], groups: list[dict[str, Any]], now: datetime,
           thresholds: Thresholds) -> list[dict[str, Any]]:
-    """A centre's warnings at ``now`` (and its ``warnings`` count and ``link``): the part of its row
-    that moves with the time alone (region.overview re-judges a kept row without rebuilding it)."""
+    """A centre's warnings at ``now``, with its ``warnings`` count and ``link`` put in its row (a
+    row being built: see :func:`rejudge` for a kept one)."""
     found = centre_warnings(row, groups, recent, now, thresholds)
     row["warnings"] = len(found)
     row["link"] = link_status(row, now, thresholds)
     return found
+
+
+def rejudge(row: dict[str, Any], recent: dict[str, Any], groups: list[dict[str, Any]], now: datetime,
+            thresholds: Thresholds) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A kept row's warnings at ``now`` (the part of a row that moves with the time alone:
+    region.overview judges a kept row again without rebuilding it). The row is not changed: the
+    same row when its ``warnings`` count and ``link`` stand, else a new one with them."""
+    found = centre_warnings(row, groups, recent, now, thresholds)
+    link = link_status(row, now, thresholds)
+    if row["warnings"] != len(found) or row["link"] != link:
+        row = {**row, "warnings": len(found), "link": link}
+    return row, found
 
 
 def rank_766(rows: list[dict[str, Any]]) -> None:
@@ -319,13 +331,31 @@ def rank_766(rows: list[dict[str, Any]]) -> None:
 SEVERITY = {"cao": 0, "vừa": 1}
 
 
-def ordered(now: datetime, day: str, sql_ms: float, rows: list[dict[str, Any]], warnings: list[dict[str, Any]],
+def row_order(row: dict[str, Any]) -> tuple[Any, ...]:
+    """Where a centre row goes: longest queues first (most waiting, then the earliest start)."""
+    return -row["waiting"], row["longest_since"] or NEVER, row["centre"]
+
+
+def warning_order(w: dict[str, Any], place: int) -> tuple[Any, ...]:
+    """Where a warning goes: the worst first, then by centre, then in the order its centre's were
+    found (``place``: its index among them)."""
+    return SEVERITY.get(w["level"], 2), w["centre"], place
+
+
+def group_order(g: dict[str, Any]) -> tuple[Any, ...]:
+    """Where a group row goes: by centre, the most waiting first."""
+    return g["centre"], -g["waiting"], g["group"]
+
+
+def ordered(now: datetime, day: str, sql_ms: float, rows: list[dict[str, Any]], found: list[list[dict[str, Any]]],
             groups: dict[tuple[str, str], dict[str, Any]]) -> dict[str, Any]:
-    """The overview as the dashboard serves it: longest queues first, the worst warnings first."""
-    rows.sort(key=lambda x: (-x["waiting"], x["longest_since"] or NEVER, x["centre"]))
-    warnings.sort(key=lambda w: (SEVERITY.get(w["level"], 2), w["centre"]))
+    """The overview as the dashboard serves it: longest queues first, the worst warnings first
+    (``found``: each centre's warnings). region.overview keeps the same orders as it goes."""
+    rows.sort(key=row_order)
+    warnings = [w for _, w in sorted(((warning_order(w, i), w) for each in found for i, w in enumerate(each)),
+                                     key=lambda kw: kw[0])]
     return {"now": now, "day": day, "sql_ms": sql_ms, "centres": rows, "warnings": warnings,
-            "groups": sorted(groups.values(), key=lambda g: (g["centre"], -g["waiting"], g["group"]))}
+            "groups": sorted(groups.values(), key=group_order)}
 
 
 NO_GROUPS: list[dict[str, Any]] = []
@@ -335,23 +365,20 @@ NEVER = datetime.max.replace(tzinfo=timezone.utc)
 
 
 def longest_wait_minutes(row: dict[str, Any], now: datetime) -> float:
-    """A centre row's longest wait at ``now`` in minutes (0 when nobody waits), from its ``longest_since``."""
-    return _minutes_since(now, row["longest_since"])
+    """A centre's or a group's longest wait at ``now`` in minutes (0 when nobody waits), from its ``longest_since``."""
+    return minutes_since(now, row["longest_since"])
 
 
 def with_longest_wait(rows: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
-    """``rows`` with ``longest_wait_minutes`` at ``now`` put in (exports, the national view, one
-    centre's page: computed once where it is shown, not in every refresh)."""
+    """``rows`` (centre or group rows) with ``longest_wait_minutes`` at ``now`` put in, in place
+    (exports, the national view, one centre's page: computed once where it is shown, not in every
+    refresh; never on the shared snapshot's rows, which are kept: copy them first)."""
     for row in rows:
         row["longest_wait_minutes"] = longest_wait_minutes(row, now)
     return rows
 
 
 NO_RECENT = (0, 0, 0, 0)
-
-
-def _minutes_since(now: datetime, moment: datetime | None) -> float:
-    return round(max(0.0, (now - moment).total_seconds() / 60), 1) if moment else 0.0
 
 
 def link_status(row: dict[str, Any], now: datetime, thresholds: Thresholds) -> str:

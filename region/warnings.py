@@ -2,6 +2,15 @@
 
 Pure functions over the figures of :mod:`region.report`, so the rules are tested without a
 database. Levels: ``cao`` (act now) and ``vừa`` (watch).
+
+A warning whose text counts minutes (someone waiting past a threshold, a centre silent) carries
+when that began (``since``) and a :data:`MINUTES` slot in its ``vi`` and ``en`` texts, not the
+minutes themselves (issue 19): the warning then changes only with the data, so the province's
+shared snapshot keeps it (and its encoded JSON) from one refresh to the next. Whoever shows it
+fills the slot at the moment it shows (:func:`with_minutes`; the province page:
+``Region.withMinutes`` in region/web/region.js, from the snapshot's ``now``), with the minutes the
+table beside it shows (:func:`minutes_since`, then rounded half up to whole minutes). A warning's
+level still moves with the time (a wait past twice its threshold is ``cao``).
 """
 
 from __future__ import annotations
@@ -29,12 +38,40 @@ class Thresholds:
         return local.weekday() < 5 and (7, 30) <= (local.hour, local.minute) < (17, 0)
 
 
+MINUTES = "{minutes}"
+"""Where a warning's text puts its minutes (filled by :func:`with_minutes`)."""
+
+
+def minutes_since(now: datetime, moment: datetime | None) -> float:
+    """Minutes from ``moment`` to ``now``, to a tenth (0 when there is no moment): a row's or a
+    group's longest wait, the minutes a warning counts."""
+    return round(max(0.0, (now - moment).total_seconds() / 60), 1) if moment else 0.0
+
+
+def whole_minutes(now: datetime, moment: datetime | None) -> int:
+    """:func:`minutes_since` rounded half up, as the pages print it (``Math.round``)."""
+    return int(minutes_since(now, moment) + 0.5)
+
+
+def with_minutes(warnings: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
+    """``warnings`` with their :data:`MINUTES` slot filled at ``now`` (in place: fresh results only,
+    never the shared snapshot's). For exports, one centre's page and the national view."""
+    for w in warnings:
+        if w.get("since") is not None:
+            minutes = str(whole_minutes(now, w["since"]))
+            w["vi"], w["en"] = w["vi"].replace(MINUTES, minutes), w["en"].replace(MINUTES, minutes)
+    return warnings
+
+
 def _hhmm(moment: datetime | None, zone: ZoneInfo) -> str:
     return moment.astimezone(zone).strftime("%H:%M %d/%m") if moment else "?"
 
 
-def _warning(row: dict[str, Any], level: str, kind: str, vi: str, en: str) -> dict[str, Any]:
-    return {"centre": row["centre"], "name": row["name"], "level": level, "kind": kind, "vi": vi, "en": en}
+def _warning(row: dict[str, Any], level: str, kind: str, vi: str, en: str,
+             since: datetime | None = None) -> dict[str, Any]:
+    """``since``: when what the text counts in minutes (its :data:`MINUTES` slot) began."""
+    return {"centre": row["centre"], "name": row["name"], "level": level, "kind": kind, "vi": vi, "en": en,
+            "since": since}
 
 
 def centre_warnings(row: dict[str, Any], groups: list[dict[str, Any]], recent: dict[str, Any], now: datetime,
@@ -55,10 +92,9 @@ def centre_warnings(row: dict[str, Any], groups: list[dict[str, Any]], recent: d
     else:
         heard = row.get("last_heard_at")
         if heard is not None and now - heard > timedelta(minutes=t.offline_after_minutes) and t.working_hours(now):
-            minutes = int((now - heard).total_seconds() // 60)
             found.append(_warning(row, "cao", "silent",
-                                  f"Không nhận được dữ liệu từ trung tâm đã {minutes} phút trong giờ làm việc.",
-                                  f"No data from the centre for {minutes} minutes during working hours."))
+                                  f"Không nhận được dữ liệu từ trung tâm đã {MINUTES} phút trong giờ làm việc.",
+                                  f"No data from the centre for {MINUTES} minutes during working hours.", heard))
     issued, called = int(recent.get("issued_recent") or 0), int(recent.get("called_recent") or 0)
     if row["waiting"] >= t.waiting_min and issued - called >= max(t.growth_min_excess, called // 2):
         found.append(_warning(row, "vừa", "growing",
@@ -68,12 +104,13 @@ def centre_warnings(row: dict[str, Any], groups: list[dict[str, Any]], recent: d
                               f"{t.growth_window_minutes} min; {row['waiting']} waiting."))
     for g in groups:
         limit = g["threshold_minutes"]
-        if g["waiting"] and g["longest_wait_minutes"] > limit:
-            found.append(_warning(row, "cao" if g["longest_wait_minutes"] > 2 * limit else "vừa", "long-wait",
-                                  f"Lĩnh vực {g['name']}: có người đã chờ {g['longest_wait_minutes']:.0f} phút, "
+        waited = minutes_since(now, g["longest_since"])
+        if g["waiting"] and waited > limit:
+            found.append(_warning(row, "cao" if waited > 2 * limit else "vừa", "long-wait",
+                                  f"Lĩnh vực {g['name']}: có người đã chờ {MINUTES} phút, "
                                   f"vượt ngưỡng {limit} phút ({g['waiting']} người đang chờ).",
-                                  f"{g['name']}: someone has waited {g['longest_wait_minutes']:.0f} min, over the "
-                                  f"{limit} min threshold ({g['waiting']} waiting)."))
+                                  f"{g['name']}: someone has waited {MINUTES} min, over the "
+                                  f"{limit} min threshold ({g['waiting']} waiting).", g["longest_since"]))
     recent_avg, before_avg = recent.get("rating_recent"), recent.get("rating_before")
     if (recent_avg is not None and before_avg is not None
             and int(recent.get("ratings_recent") or 0) >= t.satisfaction_min_ratings

@@ -23,7 +23,7 @@ from region.national import PUBLISHED, cut, subscription_name
 from region.national_report import national_figures
 from region.report import figures, with_longest_wait
 from region.store import Store
-from region.warnings import Thresholds
+from region.warnings import Thresholds, with_minutes
 from tests.helpers import pg_clusters
 from tests.helpers.region import wait_until, write_centres_toml
 from tests.test_region_fast import ticket_events
@@ -212,6 +212,7 @@ def test_the_national_dashboard_ranks_provinces_and_centres_with_the_provinces_o
         with psycopg.connect(dsn[code]) as conn:
             own = figures(conn, READ_AT, ZONE, THRESHOLDS)
         with_longest_wait(own["centres"], READ_AT)  # the national view shows the minutes; the province's rows carry the start
+        with_minutes(own["warnings"], READ_AT)  # and its warnings' texts: the province's carry a slot for them
         assert own["warnings"], "the day leaves people waiting for hours: the province warns"
         mine = [without_province(r) for r in nation["centres"] if r["province"] == code]
         assert sorted(mine, key=lambda r: r["centre"]) == sorted(own["centres"], key=lambda r: r["centre"])

@@ -39,7 +39,9 @@ def test_the_overview_refreshed_by_changes_equals_a_full_recompute(pg: str) -> N
     centres = [f"c{i:02d}" for i in range(12)]
     store = Store.connect(pg, ZONE)
     store.create_schema()
-    store.register_centres((c, f"Phường {c}", f"Phường {c}") for c in centres)
+    store.register_centres((c, f"Phường {c}", f"Phường {c}") for c in centres + ["quiet"])
+    # heard once and never again, no tickets: only the time makes it silent (no data, no 5-minute buckets move)
+    store.store_batch([], [(Availability("quiet", "bridge", None, True), start)], [])
     store.set_groups("c00", [{"code": "ho-tich", "name": "Hộ tịch", "wait_alert_minutes": 10}])
     events = []
     for centre in centres:
@@ -81,8 +83,10 @@ def test_the_overview_refreshed_by_changes_equals_a_full_recompute(pg: str) -> N
         check(start + timedelta(seconds=12))  # now committed: its centres must be read
         store.store_batch(batches[4] + batches[5] + batches[0], [], [])  # repeats change nothing but the heard time
         check(start + timedelta(seconds=14))
-        # nothing arrives for 40 minutes: waits grow past thresholds, centres fall silent
-        check(start + timedelta(minutes=40))
+        # nothing arrives for 40 minutes: waits grow past their thresholds and past twice them (the
+        # warning's level), centres fall silent; each step judged from what the previous one kept
+        for minutes in (3, 9, 16, 22, 27, 33, 40):
+            check(start + timedelta(minutes=minutes, seconds=minutes))
         store.store_batch([], [(Availability("c04", "bridge", None, True), start + timedelta(minutes=41))], [])
         check(start + timedelta(minutes=41))
     finally:

@@ -47,5 +47,15 @@ const Region = (() => {
     if (!since) return 0;
     return Math.round(Math.max(0, (Date.parse(now) - Date.parse(since)) / 60000) * 10) / 10;
   }
-  return { num, time, setZone, linkBadge, warnings, live, minutesSince };
+  const MINUTES = "{minutes}";  // region.warnings.MINUTES: where a warning's text puts its minutes
+  /** The warnings with their minutes put in their texts, counted from each one's ``since`` to the snapshot's
+   *  ``now`` and rounded as the table's minutes are (region.warnings.with_minutes does the same for the other views). */
+  function withMinutes(items, now) {
+    return items.map(w => {
+      if (!w.since) return w;
+      const m = String(Math.round(minutesSince(now, w.since)));
+      return { ...w, vi: w.vi.split(MINUTES).join(m), en: w.en.split(MINUTES).join(m) };
+    });
+  }
+  return { num, time, setZone, linkBadge, warnings, live, minutesSince, withMinutes };
 })();

@@ -15,7 +15,7 @@ and warnings between refreshes, and a refresh re-reads and recomputes only:
   centre falling silent past ``offline_after_minutes`` in working hours. Only their warnings and
   link are judged again (region.report.rejudge);
 - the centres whose 5-minute buckets (region.report.Recent, re-read every 30 s) differ from the
-  ones their row was built with.
+  ones their row was built with: their recent figures and warnings only (region.report.with_recent).
 
 Every other row is kept as it is: a row carries its longest wait's start (``longest_since``), not
 its minutes, and so do a late group (``longest_since``) and a warning that counts minutes
@@ -43,14 +43,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 import psycopg
 
 from region.keptorder import KeptOrder
 from region.report import (LATE_SQL, NO_GROUPS, NO_RECENT, OVERVIEW_SQL, Recent, Slow, group_order, group_row,
-                           overview_row, rank_766, read_params, rejudge, row_order, warning_order)
+                           overview_row, rank_766, read_params, rejudge, row_order, warning_order, with_recent)
 from region.warnings import Thresholds
 
 FULL_EVERY = 300.0
@@ -75,8 +75,7 @@ class Refresh:
     judged: int = 0  # kept rows whose warnings and link were judged again (the time moved them)
 
 
-@dataclass(frozen=True)
-class _Group:
+class _Group(NamedTuple):
     """A LATE_SQL row kept: its figures, its row (``g``), and what the time made of it at the last refresh."""
 
     waiting: int
@@ -126,10 +125,9 @@ class Overview:
         working = t.working_hours(now)
         full = (self._since is None or slow is not self._slow or day != self._day or working != self._working
                 or self.clock() - self._full_at >= self.full_every)
-        sql = 0.0
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        t0 = time.perf_counter()
         with conn.transaction():
-            t0 = time.perf_counter()
             since = str(conn.execute("SELECT pg_current_snapshot()::text").fetchone()[0])
             overview = OVERVIEW_SQL.format(one="" if full else CHANGED_NOW, where="" if full else CHANGED_WHERE)
             with conn.cursor() as cur:
@@ -137,25 +135,33 @@ class Overview:
                 raws = cur.fetchall()
                 cur.execute(LATE_SQL.format(one=""), params)
                 late_raw = cur.fetchall()
-            sql += time.perf_counter() - t0
+        sql = time.perf_counter() - t0  # with the transaction's BEGIN and COMMIT
         if full:
             self._raw, self._rows, self._found, self._context = {}, {}, {}, {}
             self._groups, self._late, self._silent = {}, {}, set()
-            dirty: set[str] = set()
-        else:
-            dirty = {c for c, r in recent.by_centre.items() if self._recent.get(c, NO_RECENT) != r}
-            dirty |= {c for c, r in self._recent.items() if c not in recent.by_centre and r != NO_RECENT}
+            bucketed: set[str] = set()
+        else:  # only their 5-minute buckets moved (every RECENT_AGE s, most centres at once)
+            bucketed = {c for c, r in recent.by_centre.items() if self._recent.get(c, NO_RECENT) != r}
+            bucketed |= {c for c, r in self._recent.items() if c not in recent.by_centre and r != NO_RECENT}
         moved = self._late_groups(late_raw, now, slow, full)  # centres whose late groups the time (or data) moved
+        dirty: set[str] = set()
         for raw in raws:
             self._raw[raw[0]] = raw
             dirty.add(raw[0])
+        bucketed -= dirty
         silent: set[str] = set()
         if working:
             silent_after = now - timedelta(minutes=t.offline_after_minutes)
             silent = {c for c, raw in self._raw.items() if raw[4] is not None and raw[4] < silent_after}
         moved |= silent ^ self._silent
         judged = 0
-        for cid in moved - dirty:  # only the time moved them: their warnings and link again
+        for cid in bucketed:  # the recent figures and the warnings again, from the kept tuple
+            row = self._rows.get(cid)
+            if row is not None:
+                row, found, self._context[cid] = with_recent(row, self._raw[cid], recent.by_centre,
+                                                             self._late_groups_of(cid), now, t)
+                self._put(cid, row, found, full)
+        for cid in moved - dirty - bucketed:  # only the time moved them: their warnings and link again
             row = self._rows.get(cid)
             if row is not None:
                 self._put(cid, *rejudge(row, self._context[cid], self._late_groups_of(cid), now, t), full)
@@ -180,7 +186,8 @@ class Overview:
         self._since, self._slow, self._day, self._working = since, slow, day, working
         self._silent, self._recent = silent, dict(recent.by_centre)
         total = time.perf_counter() - started
-        self.last = Refresh(full, len(raws), len(dirty), round(sql * 1000, 1), round((total - sql) * 1000, 1), judged)
+        self.last = Refresh(full, len(raws), len(dirty) + len(bucketed), round(sql * 1000, 1), round((total - sql) * 1000, 1),
+                            judged)
         return result
 
     def _put(self, cid: str, row: dict[str, Any], found: list[dict[str, Any]], full: bool) -> None:
@@ -221,6 +228,9 @@ class Overview:
             key = (c, grp or "")
             old = kept.get(key)
             if old is not None and old.waiting == waiting and old.oldest == oldest:
+                if old.high:  # past twice its threshold: only new figures change what it says
+                    fresh[key] = old
+                    continue
                 g, us = old.g, old.us
             else:
                 g = group_row(slow, self.thresholds, c, grp)
@@ -228,7 +238,11 @@ class Overview:
                 us = _micros(oldest) if oldest is not None else None
             minutes = round(max(0.0, (now_us - us) / 10**6 / 60), 1) if us is not None else 0.0
             limit = g["threshold_minutes"]
-            entry = _Group(waiting, oldest, us, g, minutes > limit, minutes > 2 * limit)
+            late, high = minutes > limit, minutes > 2 * limit
+            if old is not None and old.g is g and old.late == late and old.high == high:
+                fresh[key] = old  # as it was
+                continue
+            entry = _Group(waiting, oldest, us, g, late, high)
             fresh[key] = entry
             was = old is not None and old.late
             if entry.late and (not was or old.g is not g):  # entered, or its figures changed

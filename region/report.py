@@ -267,11 +267,7 @@ def overview_row(raw: tuple[Any, ...], now: datetime, slow: Slow, recent_by_cent
      served, no_show, ratings, rating_sum, p90) = raw
     m = slow.month.get(cid)
     judged = (slow.judged or {}).get(cid, {})
-    issued_recent, called_recent, ratings_recent, rating_sum_recent = recent_by_centre.get(cid, NO_RECENT)
-    ratings_before = max(0, ratings - ratings_recent)
-    recent = {"issued_recent": issued_recent, "called_recent": called_recent, "ratings_recent": ratings_recent,
-              "rating_recent": _ratio(rating_sum_recent, ratings_recent), "ratings_before": ratings_before,
-              "rating_before": _ratio(rating_sum - rating_sum_recent, ratings_before)}
+    recent = recent_context(raw, recent_by_centre)
     row = {
         "centre": cid, "name": name, "ward": ward, "waiting": waiting,
         # when the longest-waiting ticket was issued, not its minutes: the row then changes only with
@@ -292,9 +288,31 @@ def overview_row(raw: tuple[Any, ...], now: datetime, slow: Slow, recent_by_cent
         "last_event_at": last_event_at, "last_heard_at": last_heard_at,
         "server_online": server_online, "bridge_online": bridge_online, "bridge_at": bridge_at,
         "server_at": server_at, "catch_up_at": catch_up_at, "catch_up_error": catch_up_error,
-        "issued_recent": issued_recent, "called_recent": called_recent,
+        "issued_recent": recent["issued_recent"], "called_recent": recent["called_recent"],
     }
     return row, judge(row, recent, groups, now, thresholds), recent
+
+
+def recent_context(raw: tuple[Any, ...], recent_by_centre: dict[str, tuple[int, int, int, int]]) -> dict[str, Any]:
+    """A centre's recent figures (the growth and satisfaction warnings judge them; the row shows the
+    first two), from its OVERVIEW_SQL tuple and the 5-minute buckets (:class:`Recent`)."""
+    ratings, rating_sum = raw[20], raw[21]  # OVERVIEW_SQL: ratings, rating_sum
+    issued_recent, called_recent, ratings_recent, rating_sum_recent = recent_by_centre.get(raw[0], NO_RECENT)
+    ratings_before = max(0, ratings - ratings_recent)
+    return {"issued_recent": issued_recent, "called_recent": called_recent, "ratings_recent": ratings_recent,
+            "rating_recent": _ratio(rating_sum_recent, ratings_recent), "ratings_before": ratings_before,
+            "rating_before": _ratio(rating_sum - rating_sum_recent, ratings_before)}
+
+
+def with_recent(row: dict[str, Any], raw: tuple[Any, ...], recent_by_centre: dict[str, tuple[int, int, int, int]],
+                groups: list[dict[str, Any]], now: datetime, thresholds: Thresholds
+                ) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any]]:
+    """As :func:`overview_row` for a kept row built from the same ``raw`` whose 5-minute buckets
+    moved: only the recent figures and the warnings again (the row is not changed: a new one)."""
+    recent = recent_context(raw, recent_by_centre)
+    row, found = rejudge({**row, "issued_recent": recent["issued_recent"], "called_recent": recent["called_recent"]},
+                         recent, groups, now, thresholds)
+    return row, found, recent
 
 
 def judge(row: dict[str, Any], recent: dict[str, Any], groups: list[dict[str, Any]], now: datetime,

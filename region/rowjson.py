@@ -2,17 +2,17 @@
 
 Why (issue 19): at 3,321 centres the snapshot is about 4 MB of JSON (3,321 centre rows, thousands
 of warnings and late groups late in a day) and encoding it whole took tens of milliseconds every
-refresh, while a refresh by changes (region.overview) moves a few hundred items: none of them
-carries minutes that move with the clock (they carry when a wait began). :class:`RowJson` keeps
-each item's encoded bytes with the item they were encoded from, by a key of the item
-(:data:`KEYS`), and encodes an item again only when it is neither the same object nor equal (a
-dict comparison, far cheaper than encoding it). The bytes are exactly
-``json.dumps(result, ensure_ascii=False, default=...)`` (tests/test_region_rowjson.py checks it).
+refresh, while a refresh by changes (region.overview) replaces a few hundred items: none of them
+carries minutes that move with the clock (they carry when a wait began), and every other item is
+the same object as in the previous snapshot. :class:`RowJson` keeps each item's encoded bytes with
+the item they were encoded from and encodes an item again only when it is not that same object.
+The bytes are exactly ``json.dumps(result, ensure_ascii=False, default=...)``
+(tests/test_region_rowjson.py checks it).
 
-Reusing the bytes of the same object relies on region.overview's contract: a published row,
-warning or group is never changed (a changed one is a new dict; the dashboard joins the booking
-columns into new dicts too: region.joined). Not thread-safe: one owner (the dashboard's shared
-snapshot encodes under its lock).
+This relies on region.overview's contract: a published row, warning or group is never changed (a
+changed one is a new dict; the dashboard joins the booking columns into new dicts too:
+region.joined). An equal copy is encoded again (correct, only slower). Not thread-safe: one owner
+(the dashboard's shared snapshot encodes under its lock).
 """
 
 from __future__ import annotations
@@ -21,25 +21,20 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-KEYS: dict[str, Callable[[dict[str, Any]], Any]] = {
-    "centres": lambda row: row["centre"],
-    "warnings": lambda w: (w.get("centre"), w.get("kind"), w.get("en")),  # a centre's warnings differ in kind or text
-    "groups": lambda g: (g.get("centre"), g.get("group")),
-}
-"""The lists of a snapshot whose items are encoded one by one, and what identifies an item from one
-snapshot to the next (two items with one key are still correct, only encoded more often)."""
+LISTS = ("centres", "warnings", "groups")
+"""The lists of a snapshot whose items are encoded one by one."""
 
 
 @dataclass
 class RowJson:
     default: Callable[[Any], Any]
     encoded: int = 0  # items encoded by the last call (the others reused)
-    _kept: dict[str, dict[Any, tuple[dict[str, Any], bytes]]] = field(default_factory=dict)
+    _kept: dict[str, dict[int, tuple[Any, bytes]]] = field(default_factory=dict)
 
     def dumps(self, result: dict[str, Any]) -> bytes:
         """``json.dumps(result, ensure_ascii=False, default=self.default)`` as UTF-8 bytes; each item
-        of the lists named in :data:`KEYS` reused from the last call if unchanged."""
-        lists = [name for name in KEYS if isinstance(result.get(name), list)]
+        of the lists named in :data:`LISTS` reused from the last call if it is the same object."""
+        lists = [name for name in LISTS if isinstance(result.get(name), list)]
         holes = {name: json.dumps(f"\x00{name}\x00").encode() for name in lists}
         outer = json.dumps({**result, **{name: f"\x00{name}\x00" for name in lists}},
                            ensure_ascii=False, default=self.default).encode("utf-8")
@@ -54,18 +49,20 @@ class RowJson:
         self.encoded = encoded
         return b"".join(out)
 
-    def _items(self, name: str, items: list[dict[str, Any]]) -> tuple[list[bytes], int]:
-        key_of = KEYS[name]
-        kept, fresh, parts, encoded = self._kept.get(name, {}), {}, [], 0
+    def _items(self, name: str, items: list[Any]) -> tuple[list[bytes], int]:
+        """Each item's bytes; kept by the item's id with the item itself (so the id stays its own)."""
+        kept = self._kept.get(name, {})
+        fresh: dict[int, tuple[Any, bytes]] = {}
+        parts: list[bytes] = []
+        encoded = 0
         for item in items:
-            key = key_of(item)
-            old = kept.get(key)
-            if old is not None and (old[0] is item or old[0] == item):
+            old = kept.get(id(item))
+            if old is not None and old[0] is item:
                 body = old[1]
             else:
                 body = json.dumps(item, ensure_ascii=False, default=self.default).encode("utf-8")
                 encoded += 1
-            fresh[key] = (item, body)
+            fresh[id(item)] = (item, body)
             parts.append(body)
         self._kept[name] = fresh
         return parts, encoded

@@ -84,6 +84,10 @@ class _Group(NamedTuple):
     g: dict[str, Any]
     late: bool  # past its threshold
     high: bool  # past twice its threshold (the warning's level)
+    next_us: float  # before this moment (integer microseconds) the time alone changes neither
+
+
+_MINUTE_US = 60 * 10**6
 
 
 @dataclass
@@ -228,7 +232,7 @@ class Overview:
             key = (c, grp or "")
             old = kept.get(key)
             if old is not None and old.waiting == waiting and old.oldest == oldest:
-                if old.high:  # past twice its threshold: only new figures change what it says
+                if now_us < old.next_us:  # as it was: only new figures, or the time later, change what it says
                     fresh[key] = old
                     continue
                 g, us = old.g, old.us
@@ -239,10 +243,9 @@ class Overview:
             minutes = round(max(0.0, (now_us - us) / 10**6 / 60), 1) if us is not None else 0.0
             limit = g["threshold_minutes"]
             late, high = minutes > limit, minutes > 2 * limit
-            if old is not None and old.g is g and old.late == late and old.high == high:
-                fresh[key] = old  # as it was
-                continue
-            entry = _Group(waiting, oldest, us, g, late, high)
+            # a wait of exactly N minutes rounds to N, not past it: neither flag moves before then
+            next_us = (float("inf") if high or us is None else us + (2 if late else 1) * limit * _MINUTE_US)
+            entry = _Group(waiting, oldest, us, g, late, high, next_us)
             fresh[key] = entry
             was = old is not None and old.late
             if entry.late and (not was or old.g is not g):  # entered, or its figures changed

@@ -30,6 +30,11 @@ class RowJson:
     default: Callable[[Any], Any]
     encoded: int = 0  # items encoded by the last call (the others reused)
     _kept: dict[str, dict[int, tuple[Any, bytes]]] = field(default_factory=dict)
+    _encoder: json.JSONEncoder = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # what json.dumps(..., ensure_ascii=False, default=...) builds at every call, built once
+        self._encoder = json.JSONEncoder(ensure_ascii=False, default=self.default)
 
     def dumps(self, result: dict[str, Any]) -> bytes:
         """``json.dumps(result, ensure_ascii=False, default=self.default)`` as UTF-8 bytes; each item
@@ -55,12 +60,13 @@ class RowJson:
         fresh: dict[int, tuple[Any, bytes]] = {}
         parts: list[bytes] = []
         encoded = 0
+        encode = self._encoder.encode
         for item in items:
             old = kept.get(id(item))
             if old is not None and old[0] is item:
                 body = old[1]
             else:
-                body = json.dumps(item, ensure_ascii=False, default=self.default).encode("utf-8")
+                body = encode(item).encode("utf-8")
                 encoded += 1
             fresh[id(item)] = (item, body)
             parts.append(body)

@@ -667,6 +667,19 @@ def incremental_at(store: Store, dsn: str, size: int, reading: datetime, thresho
             previous_json.dumps(done)
             prev_encode.append((time.perf_counter() - t) * 1000)
 
+        collections: list[float] = []  # the interpreter's full (generation 2) collections during the runs, ms
+        collected: list[float] = []  # this revision's refreshes during which one ran, ms
+        started_gc = [0.0]
+
+        def on_gc(phase: str, info: dict[str, Any]) -> None:
+            if info["generation"] == 2:
+                if phase == "start":
+                    started_gc[0] = time.perf_counter()
+                else:
+                    collections.append((time.perf_counter() - started_gc[0]) * 1000)
+
+        import gc
+        gc.callbacks.append(on_gc)
         since = None
         for run in range(args.incremental_runs):
             at = reading + timedelta(seconds=2 * (run + 1))  # the clock moves 2 s a refresh, as on the dashboard
@@ -677,9 +690,11 @@ def incremental_at(store: Store, dsn: str, size: int, reading: datetime, thresho
             since = kept._since
             if previous is not None and run % 2:  # alternate who refreshes first after the batch
                 previous_refresh(at)
-            t = time.perf_counter()
+            t, before_gc = time.perf_counter(), len(collections)
             result = kept.refresh(conn, at, slow, recent)
             total.append((time.perf_counter() - t) * 1000)
+            if len(collections) > before_gc:
+                collected.append(total[-1])
             t = time.perf_counter()
             rows_json.dumps(result)  # the dashboard's encode, reusing unchanged rows' JSON (region.rowjson)
             reencode.append((time.perf_counter() - t) * 1000)
@@ -690,6 +705,7 @@ def incremental_at(store: Store, dsn: str, size: int, reading: datetime, thresho
             python.append(kept.last.python_ms)
             touched.append(kept.last.read)
             rebuilt.append(kept.last.rebuilt)
+        gc.callbacks.remove(on_gc)
         reading = reading + timedelta(seconds=2 * args.incremental_runs)  # what follows at the last refresh's time
         profile = cProfile.Profile()
         profile.enable()
@@ -714,6 +730,9 @@ def incremental_at(store: Store, dsn: str, size: int, reading: datetime, thresho
             "refresh_ms_median": med(total), "refresh_ms_max": round(max(total), 1),
             "refresh_sql_ms_median": med(sql), "refresh_python_ms_median": med(python),
             "refresh_sql_ms_max": max(sql), "refresh_python_ms_max": max(python), "loadavg": [round(x, 2) for x in os.getloadavg()],
+            "full_gc_collections_during_runs": len(collections),
+            "full_gc_ms_max": round(max(collections), 1) if collections else None,
+            "refreshes_with_a_full_gc_ms": [round(x, 1) for x in collected],
             "centres_read_median": med(touched), "rows_rebuilt_median": med(rebuilt),
             "refresh_after_buckets_moved_ms": shifted[0], "rows_rebuilt_after_buckets_moved": shifted[1],
             "changed_statement_plan_time": [line for line in plan if "Execution Time" in line or "Planning Time" in line],

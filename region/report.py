@@ -9,6 +9,11 @@ and group and assemble them in Python), plus the few groups waiting past their t
 group rows its warnings need. One centre's detail also reads its groups (``daily``). The 30-day
 columns (``daily_centre`` before today) do not change during the day: :func:`slow_figures` is
 computed apart so a caller can keep it for minutes.
+
+Rows and group rows carry when their longest wait began (``longest_since``), and warnings that
+count minutes their ``since`` (region.warnings), never minutes: whoever shows them adds the minutes
+at the moment shown (:func:`with_longest_wait`, region.warnings.with_minutes), so the province's
+kept snapshot (region.overview) changes only with the data.
 """
 
 from __future__ import annotations

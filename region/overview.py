@@ -10,10 +10,12 @@ and warnings between refreshes, and a refresh re-reads and recomputes only:
   open then, or begun since, however long another transaction on the server stays open; a
   comparison with the snapshot's xmin would re-read every centre while a backup runs). The reads
   run in one REPEATABLE READ transaction, so the snapshot and the rows agree;
-- the centres whose warnings or link the time alone moved: a group passing its threshold or back
-  within it, or passing twice its threshold (LATE_SQL, read every time, says who waits long), a
-  centre falling silent past ``offline_after_minutes`` in working hours. Only their warnings and
-  link are judged again (region.report.rejudge);
+- the centres whose warnings or link the time alone moved: a group passing its threshold or
+  twice it, a centre falling silent past ``offline_after_minutes`` in working hours. Only their
+  warnings and link are judged again (region.report.rejudge). Every group where someone waits is
+  kept (``now_groups`` re-read for the changed centres only, with the same visibility test) with
+  the moment the time could next move it past a threshold, in a heap: a refresh looks only at the
+  groups whose moment came;
 - the centres whose 5-minute buckets (region.report.Recent, re-read every 30 s) differ from the
   ones their row was built with: their recent figures and warnings only (region.report.with_recent).
 
@@ -40,6 +42,7 @@ Not thread-safe: one owner (the dashboard's shared snapshot computes under its l
 
 from __future__ import annotations
 
+import heapq
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -49,7 +52,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 
 from region.keptorder import KeptOrder
-from region.report import (LATE_SQL, NO_GROUPS, NO_RECENT, OVERVIEW_SQL, Recent, Slow, group_order, group_row,
+from region.report import (NOW_SQL, NO_GROUPS, NO_RECENT, OVERVIEW_SQL, Recent, Slow, group_order, group_row,
                            overview_row, rank_766, read_params, rejudge, row_order, warning_order, with_recent)
 from region.warnings import Thresholds
 
@@ -76,7 +79,7 @@ class Refresh:
 
 
 class _Group(NamedTuple):
-    """A LATE_SQL row kept: its figures, its row (``g``), and what the time made of it at the last refresh."""
+    """A ``now_groups`` row kept: its figures, its row (``g``), and what the time made of it when last judged."""
 
     waiting: int
     oldest: datetime | None
@@ -88,6 +91,18 @@ class _Group(NamedTuple):
 
 
 _MINUTE_US = 60 * 10**6
+
+
+def _judged(waiting: int, oldest: datetime | None, g: dict[str, Any], now_us: int) -> _Group:
+    """A group at ``now_us``: past its threshold, past twice it (minutes to a tenth, as
+    region.warnings.minutes_since), and the moment before which neither can change."""
+    us = _micros(oldest) if oldest is not None else None
+    minutes = round(max(0.0, (now_us - us) / 10**6 / 60), 1) if us is not None else 0.0
+    limit = g["threshold_minutes"]
+    late, high = minutes > limit, minutes > 2 * limit
+    # a wait of exactly N minutes rounds to N, not past it: neither flag moves before then
+    next_us = float("inf") if high or us is None else us + (2 if late else 1) * limit * _MINUTE_US
+    return _Group(waiting, oldest, us, g, late, high, next_us)
 
 
 @dataclass
@@ -102,7 +117,8 @@ class Overview:
     _found: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # each centre's warnings
     _context: dict[str, dict[str, Any]] = field(default_factory=dict)  # a row's recent figures, for rejudge()
     _recent: dict[str, tuple[int, int, int, int]] = field(default_factory=dict)
-    _groups: dict[tuple[str, str], _Group] = field(default_factory=dict)  # LATE_SQL rows kept
+    _groups: dict[str, dict[str, _Group]] = field(default_factory=dict)  # per centre, its groups where someone waits
+    _due: list[tuple[float, str, str]] = field(default_factory=list)  # heap: (a group's next_us, centre, code)
     _late: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # per centre, its late groups by code
     _silent: set[str] = field(default_factory=set)
     _row_order: KeptOrder[dict[str, Any]] = field(default_factory=KeptOrder)
@@ -137,21 +153,21 @@ class Overview:
             with conn.cursor() as cur:
                 cur.execute(overview, {**params, "since": self._since, "centre": None})
                 raws = cur.fetchall()
-                cur.execute(LATE_SQL.format(one=""), params)
-                late_raw = cur.fetchall()
+                cur.execute(NOW_SQL.format(one="" if full else CHANGED_NOW), {**params, "since": self._since})
+                waiting_raw = cur.fetchall()
         sql = time.perf_counter() - t0  # with the transaction's BEGIN and COMMIT
         if full:
             self._raw, self._rows, self._found, self._context = {}, {}, {}, {}
-            self._groups, self._late, self._silent = {}, {}, set()
+            self._groups, self._due, self._late, self._silent = {}, [], {}, set()
             bucketed: set[str] = set()
         else:  # only their 5-minute buckets moved (every RECENT_AGE s, most centres at once)
             bucketed = {c for c, r in recent.by_centre.items() if self._recent.get(c, NO_RECENT) != r}
             bucketed |= {c for c, r in self._recent.items() if c not in recent.by_centre and r != NO_RECENT}
-        moved = self._late_groups(late_raw, now, slow, full)  # centres whose late groups the time (or data) moved
         dirty: set[str] = set()
         for raw in raws:
             self._raw[raw[0]] = raw
             dirty.add(raw[0])
+        moved = self._take_groups(waiting_raw, dirty, now, slow, full)  # centres whose late groups moved
         bucketed -= dirty
         silent: set[str] = set()
         if working:
@@ -219,54 +235,68 @@ class Overview:
         late = self._late.get(cid)
         return sorted(late.values(), key=lambda g: g["group"]) if late else NO_GROUPS
 
-    def _late_groups(self, late_raw: list[tuple[Any, ...]], now: datetime, slow: Slow, full: bool) -> set[str]:
-        """Take LATE_SQL's groups in: those where someone waits past the group's own threshold are
-        the late ones (kept by centre and in their order). A group whose count and oldest ticket are
-        unchanged keeps its row. Returns the centres whose late groups changed: one entered, left
-        or changed, or passed twice its threshold."""
-        kept = self._groups
-        fresh: dict[tuple[str, str], _Group] = {}
-        moved: set[str] = set()
+    def _take_groups(self, rows: list[tuple[Any, ...]], read: set[str], now: datetime, slow: Slow, full: bool) -> set[str]:
+        """Take in the ``now_groups`` rows of the centres ``read`` (every centre's on a full
+        rebuild), then judge again the kept groups whose moment came (``_due``). A group whose count
+        and oldest ticket are unchanged keeps its row. Returns the centres whose late groups changed:
+        one entered, left or changed, or passed twice its threshold."""
         now_us = _micros(now)
-        for c, grp, waiting, oldest in late_raw:
-            key = (c, grp or "")
-            old = kept.get(key)
-            if old is not None and old.waiting == waiting and old.oldest == oldest:
-                if now_us < old.next_us:  # as it was: only new figures, or the time later, change what it says
-                    fresh[key] = old
-                    continue
-                g, us = old.g, old.us
-            else:
-                g = group_row(slow, self.thresholds, c, grp)
+        moved: set[str] = set()
+        fresh: dict[str, dict[str, tuple[Any, Any]]] = {}
+        for c, grp, waiting, oldest in rows:
+            fresh.setdefault(c, {})[grp or ""] = (waiting, oldest)
+        for c in (read | set(fresh)) if not full else set(fresh):
+            kept = self._groups.get(c, {})
+            now_c = fresh.get(c, {})
+            for code, old in list(kept.items()):
+                if code not in now_c:  # nobody waits there any more
+                    self._put_group(c, code, old, None, full, moved, now_us)
+            for code, (waiting, oldest) in now_c.items():
+                old = kept.get(code)
+                if old is not None and old.waiting == waiting and old.oldest == oldest:
+                    continue  # as it was (its moment, if any, is in the heap)
+                g = group_row(slow, self.thresholds, c, code)
                 g["waiting"], g["longest_since"] = int(waiting), oldest
-                us = _micros(oldest) if oldest is not None else None
-            minutes = round(max(0.0, (now_us - us) / 10**6 / 60), 1) if us is not None else 0.0
-            limit = g["threshold_minutes"]
-            late, high = minutes > limit, minutes > 2 * limit
-            # a wait of exactly N minutes rounds to N, not past it: neither flag moves before then
-            next_us = (float("inf") if high or us is None else us + (2 if late else 1) * limit * _MINUTE_US)
-            entry = _Group(waiting, oldest, us, g, late, high, next_us)
-            fresh[key] = entry
-            was = old is not None and old.late
-            if entry.late and (not was or old.g is not g):  # entered, or its figures changed
-                self._late.setdefault(c, {})[key[1]] = g
-                if not full:
-                    if was:
-                        self._group_order.replace(group_order(old.g), group_order(g), g)
-                    else:
-                        self._group_order.add(group_order(g), g)
-                moved.add(c)
-            elif entry.late and entry.high != old.high:
-                moved.add(c)
-            elif was and not entry.late:
-                self._drop_late(c, old.g, full)
-                moved.add(c)
-        for key, old in kept.items():
-            if old.late and key not in fresh:  # nobody waits long there any more
-                self._drop_late(key[0], old.g, full)
-                moved.add(key[0])
-        self._groups = fresh
+                self._put_group(c, code, old, _judged(waiting, oldest, g, now_us), full, moved, now_us)
+        due = self._due
+        while due and due[0][0] <= now_us:  # the groups the time may have moved since the last refresh
+            at, c, code = heapq.heappop(due)
+            old = self._groups.get(c, {}).get(code)
+            if old is not None and old.next_us == at:  # else replaced or gone since it was pushed
+                self._put_group(c, code, old, _judged(old.waiting, old.oldest, old.g, now_us), full, moved, now_us)
         return moved
+
+    def _put_group(self, c: str, code: str, old: _Group | None, new: _Group | None, full: bool, moved: set[str],
+                   now_us: int) -> None:
+        """A kept group as it is now (None: nobody waits there), its late row in the kept order and
+        its next moment in the heap."""
+        if new is None:
+            del self._groups[c][code]
+            if not self._groups[c]:
+                del self._groups[c]
+        else:
+            self._groups.setdefault(c, {})[code] = new
+            if new.next_us != float("inf") and (old is None or old.next_us != new.next_us or new.next_us <= now_us):
+                # its next moment; one already past (a wait of N minutes and a few seconds still rounds
+                # to N): the next refresh
+                heapq.heappush(self._due, (max(new.next_us, now_us + 1), c, code))
+                if new.next_us <= now_us:
+                    self._groups[c][code] = new = new._replace(next_us=now_us + 1)
+        was = old is not None and old.late
+        late = new is not None and new.late
+        if late and (not was or old.g is not new.g):  # entered, or its figures changed
+            self._late.setdefault(c, {})[code] = new.g
+            if not full:
+                if was:
+                    self._group_order.replace(group_order(old.g), group_order(new.g), new.g)
+                else:
+                    self._group_order.add(group_order(new.g), new.g)
+            moved.add(c)
+        elif late and was and new.high != old.high:
+            moved.add(c)
+        elif was and not late:
+            self._drop_late(c, old.g, full)
+            moved.add(c)
 
     def _drop_late(self, c: str, g: dict[str, Any], full: bool) -> None:
         late = self._late[c]

@@ -53,7 +53,8 @@ import psycopg
 
 from region.keptorder import KeptOrder
 from region.report import (NOW_SQL, NO_GROUPS, NO_RECENT, OVERVIEW_SQL, Recent, Slow, group_order, group_row,
-                           overview_row, rank_766, read_params, rejudge, row_order, warning_order, with_recent)
+                           group_threshold, overview_row, rank_766, read_params, rejudge, row_order, warning_order,
+                           with_recent)
 from region.warnings import Thresholds
 
 FULL_EVERY = 300.0
@@ -79,12 +80,14 @@ class Refresh:
 
 
 class _Group(NamedTuple):
-    """A ``now_groups`` row kept: its figures, its row (``g``), and what the time made of it when last judged."""
+    """A ``now_groups`` row kept: its figures, its threshold, what the time made of it when last
+    judged, and its row once it is late (``g``: made only for the late ones, a few of the waiting)."""
 
     waiting: int
     oldest: datetime | None
     us: int | None  # ``oldest`` in integer microseconds
-    g: dict[str, Any]
+    limit: int  # its threshold, minutes
+    g: dict[str, Any] | None
     late: bool  # past its threshold
     high: bool  # past twice its threshold (the warning's level)
     next_us: float  # before this moment (integer microseconds) the time alone changes neither
@@ -93,16 +96,15 @@ class _Group(NamedTuple):
 _MINUTE_US = 60 * 10**6
 
 
-def _judged(waiting: int, oldest: datetime | None, g: dict[str, Any], now_us: int) -> _Group:
+def _judged(waiting: int, oldest: datetime | None, limit: int, g: dict[str, Any] | None, now_us: int) -> _Group:
     """A group at ``now_us``: past its threshold, past twice it (minutes to a tenth, as
     region.warnings.minutes_since), and the moment before which neither can change."""
     us = _micros(oldest) if oldest is not None else None
     minutes = round(max(0.0, (now_us - us) / 10**6 / 60), 1) if us is not None else 0.0
-    limit = g["threshold_minutes"]
     late, high = minutes > limit, minutes > 2 * limit
     # a wait of exactly N minutes rounds to N, not past it: neither flag moves before then
     next_us = float("inf") if high or us is None else us + (2 if late else 1) * limit * _MINUTE_US
-    return _Group(waiting, oldest, us, g, late, high, next_us)
+    return _Group(waiting, oldest, us, limit, g, late, high, next_us)
 
 
 @dataclass
@@ -255,21 +257,26 @@ class Overview:
                 old = kept.get(code)
                 if old is not None and old.waiting == waiting and old.oldest == oldest:
                     continue  # as it was (its moment, if any, is in the heap)
-                g = group_row(slow, self.thresholds, c, code)
-                g["waiting"], g["longest_since"] = int(waiting), oldest
-                self._put_group(c, code, old, _judged(waiting, oldest, g, now_us), full, moved, now_us)
+                limit = old.limit if old is not None else group_threshold(slow, self.thresholds, c, code)
+                self._put_group(c, code, old, _judged(waiting, oldest, limit, None, now_us), full, moved, now_us, slow)
         due = self._due
         while due and due[0][0] <= now_us:  # the groups the time may have moved since the last refresh
             at, c, code = heapq.heappop(due)
             old = self._groups.get(c, {}).get(code)
             if old is not None and old.next_us == at:  # else replaced or gone since it was pushed
-                self._put_group(c, code, old, _judged(old.waiting, old.oldest, old.g, now_us), full, moved, now_us)
+                self._put_group(c, code, old, _judged(old.waiting, old.oldest, old.limit, old.g, now_us), full, moved,
+                                now_us, slow)
         return moved
 
     def _put_group(self, c: str, code: str, old: _Group | None, new: _Group | None, full: bool, moved: set[str],
-                   now_us: int) -> None:
-        """A kept group as it is now (None: nobody waits there), its late row in the kept order and
-        its next moment in the heap."""
+                   now_us: int, slow: Slow | None = None) -> None:
+        """A kept group as it is now (None: nobody waits there), its late row in the kept order (made
+        when it is first late with these figures) and its next moment in the heap."""
+        if new is not None and new.late and new.g is None:
+            assert slow is not None
+            g = group_row(slow, self.thresholds, c, code)
+            g["waiting"], g["longest_since"] = int(new.waiting), new.oldest
+            new = new._replace(g=g)
         if new is None:
             del self._groups[c][code]
             if not self._groups[c]:

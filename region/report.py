@@ -252,11 +252,16 @@ def read_params(now: datetime, zone: ZoneInfo, thresholds: Thresholds, slow: Slo
             "shortest_wait": min(slow.shortest_wait, thresholds.default_wait_minutes)}
 
 
+def group_threshold(slow: Slow, thresholds: Thresholds, c: str, g: str | None) -> int:
+    """A group's wait threshold in minutes (its own ``wait_alert_minutes``, else the default)."""
+    return slow.by_key.get((c, g or ""), {}).get("wait_alert_minutes") or thresholds.default_wait_minutes
+
+
 def group_row(slow: Slow, thresholds: Thresholds, c: str, g: str | None) -> dict[str, Any]:
     """A group's row before its figures: its name and threshold (from ``slow``)."""
     meta = slow.by_key.get((c, g or ""), {})
     return {"centre": c, "group": g or "", "name": meta.get("name") or slow.names.get(g or "") or g or "",
-            "threshold_minutes": meta.get("wait_alert_minutes") or thresholds.default_wait_minutes,
+            "threshold_minutes": group_threshold(slow, thresholds, c, g),
             "waiting": 0, "longest_since": None, "issued": 0, "called": 0, "served": 0,
             "no_show": 0, "mean_wait_minutes": None, "p90_wait_minutes": None}
 

@@ -94,6 +94,7 @@ class _Group(NamedTuple):
 
 
 _MINUTE_US = 60 * 10**6
+_NEVER = float("inf")
 
 
 def _judged(waiting: int, oldest: datetime | None, limit: int, g: dict[str, Any] | None, now_us: int) -> _Group:
@@ -103,7 +104,7 @@ def _judged(waiting: int, oldest: datetime | None, limit: int, g: dict[str, Any]
     minutes = round(max(0.0, (now_us - us) / 10**6 / 60), 1) if us is not None else 0.0
     late, high = minutes > limit, minutes > 2 * limit
     # a wait of exactly N minutes rounds to N, not past it: neither flag moves before then
-    next_us = float("inf") if high or us is None else us + (2 if late else 1) * limit * _MINUTE_US
+    next_us = _NEVER if high or us is None else us + (2 if late else 1) * limit * _MINUTE_US
     return _Group(waiting, oldest, us, limit, g, late, high, next_us)
 
 
@@ -260,6 +261,8 @@ class Overview:
                 limit = old.limit if old is not None else group_threshold(slow, self.thresholds, c, code)
                 self._put_group(c, code, old, _judged(waiting, oldest, limit, None, now_us), full, moved, now_us, slow)
         due = self._due
+        if full:
+            heapq.heapify(due)
         while due and due[0][0] <= now_us:  # the groups the time may have moved since the last refresh
             at, c, code = heapq.heappop(due)
             old = self._groups.get(c, {}).get(code)
@@ -276,19 +279,22 @@ class Overview:
             assert slow is not None
             g = group_row(slow, self.thresholds, c, code)
             g["waiting"], g["longest_since"] = int(new.waiting), new.oldest
-            new = new._replace(g=g)
+            new = _Group(new.waiting, new.oldest, new.us, new.limit, g, new.late, new.high, new.next_us)
         if new is None:
             del self._groups[c][code]
             if not self._groups[c]:
                 del self._groups[c]
         else:
-            self._groups.setdefault(c, {})[code] = new
-            if new.next_us != float("inf") and (old is None or old.next_us != new.next_us or new.next_us <= now_us):
+            if new.next_us != _NEVER and (old is None or old.next_us != new.next_us or new.next_us <= now_us):
                 # its next moment; one already past (a wait of N minutes and a few seconds still rounds
-                # to N): the next refresh
-                heapq.heappush(self._due, (max(new.next_us, now_us + 1), c, code))
+                # to N): the next refresh. A full rebuild orders the heap once at the end.
                 if new.next_us <= now_us:
-                    self._groups[c][code] = new = new._replace(next_us=now_us + 1)
+                    new = _Group(new.waiting, new.oldest, new.us, new.limit, new.g, new.late, new.high, now_us + 1)
+                if full:
+                    self._due.append((new.next_us, c, code))
+                else:
+                    heapq.heappush(self._due, (new.next_us, c, code))
+            self._groups.setdefault(c, {})[code] = new
         was = old is not None and old.late
         late = new is not None and new.late
         if late and (not was or old.g is not new.g):  # entered, or its figures changed

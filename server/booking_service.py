@@ -118,7 +118,8 @@ class BookingDesk:
         codes within :data:`CHECKIN_WINDOW` is refused for the rest of it (429): codes are 37 bits,
         so guessing them through a kiosk is measured in failures and stopped."""
         now = self.service.now()
-        if not self._failures.allowed(actor, now):
+        guess = booking_id is None  # a code or token can be guessed; the help desk's pick from its list cannot
+        if guess and not self._failures.allowed(actor, now):
             raise RateLimited("checkin_rate", "Nhập sai mã quá nhiều lần; xin chờ một phút hoặc đến quầy hướng dẫn.",
                               "Too many wrong codes; wait a minute or go to the help desk.")
 
@@ -129,7 +130,8 @@ class BookingDesk:
         try:
             return await self.service.run(command, actor=actor)
         except NotFound:
-            self._failures.failed(actor, now)
+            if guess:
+                self._failures.failed(actor, now)
             raise
 
     async def cancel(self, booking_id: str, actor: str, reason: str) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import random
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -16,6 +17,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 
 from region.bookings import add_booking_figures, booking_figures
+from region.deltas import Deltas
 from region.dashboard import export_csv
 from region.report import figures
 from region.store import SCHEMA_VERSION, Store
@@ -203,8 +205,9 @@ def test_a_schema_5_database_gets_its_booking_figures_from_the_stored_events(pg:
     store.create_schema()
     store.register_centres([("c1", "Phường Một", ""), ("c2", "Phường Hai", "")])
     events = booking_days_of(["c1", "c2"], now, rng)
-    for i in range(0, len(events), 200):
+    for i in range(0, len(events), 200):  # each ticket's events mostly in one batch, in the order written
         store.store_batch(events[i:i + 200], [], [])
+    assert bookings_match_events(store.conn, ZONE) >= 2
     # back to schema 5: no booking tables
     store.conn.execute("DROP TABLE booking_days, ticket_waits")
     store.conn.execute("UPDATE schema_version SET version = 5")
@@ -220,3 +223,21 @@ def test_a_schema_5_database_gets_its_booking_figures_from_the_stored_events(pg:
                        for e in late], [], [])
     assert bookings_match_events(again.conn, ZONE) >= 2
     again.close()
+
+
+def test_a_batch_folds_a_tickets_events_the_same_in_any_order() -> None:
+    """region.deltas: what one batch keeps of a ticket (its kind and issue, first check-in, first
+    call, latest event) does not depend on the order its events come in."""
+    t0 = datetime(2026, 3, 3, 1, 0, tzinfo=timezone.utc)
+    story = [("ticket.issued", t0, {"booking": "remote"}), ("booking.checked_in", t0 + timedelta(minutes=40), {}),
+             ("booking.checked_in", t0 + timedelta(minutes=45), {}), ("ticket.called", t0 + timedelta(minutes=50), {}),
+             ("ticket.called", t0 + timedelta(minutes=52), {}), ("ticket.no_show", t0 + timedelta(minutes=55), {"reason": "x"})]
+    seen = set()
+    for order in itertools.permutations(story):
+        deltas = Deltas()
+        for kind, at, data in order:
+            deltas.add_booking("c1", kind, at, "t1", data, lambda at: at.astimezone(ZONE).date())
+        w = deltas.waits[("c1", "t1")]
+        seen.add((w.kind, w.issued_at, w.checked_at, w.called_at, w.last_at, tuple(deltas.booking_days[("c1", t0.date())])))
+    assert seen == {("remote", t0, t0 + timedelta(minutes=40), t0 + timedelta(minutes=50), t0 + timedelta(minutes=52),
+                     (1, 1, 0, 1, 0))}

@@ -32,7 +32,7 @@ from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from fastapi.staticfiles import StaticFiles
 
 from region.live import Cached, ChangeSignal, version_of
-from region.bookings import add_booking_figures, booking_figures, put_booking_figures
+from region.bookings import TodayBookings, add_booking_figures, put_booking_figures
 from region.overview import Overview
 from region.rowjson import RowJson
 from region.report import (Slow, devices, figures, hourly_series, recent_figures, slow_figures, utc_now,
@@ -155,6 +155,7 @@ def create_app(region: Region, dsn: str, changed: ChangeSignal | None = None,
     recent = Cached(lambda: query(lambda conn: recent_figures(conn, clock(), region.zone, thresholds)), RECENT_AGE)
 
     kept = Overview(region.zone, thresholds)
+    bookings = TodayBookings(region.zone)
     rows_json = RowJson(json_default)
     held: list[psycopg.Connection[Any]] = []  # the snapshot's own connection, kept between refreshes
 
@@ -165,11 +166,12 @@ def create_app(region: Region, dsn: str, changed: ChangeSignal | None = None,
             conn.execute("SET TIME ZONE 'UTC'")
             held[:] = [conn]
             kept.forget()
+            bookings.forget()
         try:
             now = clock()
             result = kept.refresh(held[0], now, reference, lately)
-            # today's booking counts and waits: maintained rows (region.store), a row per centre
-            return put_booking_figures(result, booking_figures(held[0], now, region.zone))
+            # today's booking counts and waits: maintained rows (region.store), the changed centres' only
+            return put_booking_figures(result, bookings.figures(held[0], now))
         except psycopg.OperationalError:
             held[0].close()  # reconnect (and rebuild) next time
             raise

@@ -552,6 +552,7 @@ class Store:
             self._fill_dossiers()
         if 2 <= version < 6:  # (the schema-2 migration rebuilt them with the rest)
             self._rebuild_bookings(date.min, datetime(1970, 1, 1, tzinfo=timezone.utc), now - timedelta(days=2))
+            self.conn.execute("UPDATE centres SET changed_xid = pg_current_xact_id()")  # a dashboard re-reads them
             log.info("region database migrated to schema 6 (booking figures maintained)")
         self.conn.execute("DELETE FROM schema_version")
         self.conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (SCHEMA_VERSION,))

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
-from region.bookings import add_booking_figures, booking_figures
+from region.bookings import TodayBookings, add_booking_figures, booking_figures
 from region.deltas import Deltas
 from region.dashboard import export_csv
 from region.report import figures
@@ -241,3 +241,32 @@ def test_a_batch_folds_a_tickets_events_the_same_in_any_order() -> None:
         seen.add((w.kind, w.issued_at, w.checked_at, w.called_at, w.last_at, tuple(deltas.booking_days[("c1", t0.date())])))
     assert seen == {("remote", t0, t0 + timedelta(minutes=40), t0 + timedelta(minutes=50), t0 + timedelta(minutes=52),
                      (1, 1, 0, 1, 0))}
+
+
+def test_the_snapshot_rereads_only_the_changed_centres_and_equals_a_full_read(pg: str) -> None:
+    """region.bookings.TodayBookings (the dashboard's shared snapshot): after each batch, what it
+    holds equals a full read, though it re-read only the rows of the centres the batch touched."""
+    rng = random.Random(77)
+    now = datetime.now(timezone.utc)
+    centres = ["c1", "c2", "c3", "c4"]
+    events = [e for e in booking_days_of(centres, now, rng) if e.at.astimezone(ZONE).date() == now.astimezone(ZONE).date()]
+    rng.shuffle(events)
+    store = Store.connect(pg, ZONE)
+    store.create_schema()
+    store.register_centres((c, f"Phường {c}", "") for c in centres)
+    store.store_batch(events[:100], [], [])
+    today = TodayBookings(ZONE)
+    with psycopg.connect(pg, autocommit=True) as conn:
+        conn.execute("SET TIME ZONE 'UTC'")
+        assert today.figures(conn, now) == booking_figures(conn, now, ZONE) and today.read == len(centres)
+        rest = events[100:]
+        for i in range(0, len(rest), 40):
+            one = rest[i:i + 40]
+            mine = [e for e in one if e.centre == one[0].centre]  # one centre's events this time
+            store.store_batch(mine, [], [])
+            assert dict(today.figures(conn, now)) == booking_figures(conn, now, ZONE)
+            assert today.read == 1
+            store.store_batch(one, [], [])
+            assert dict(today.figures(conn, now)) == booking_figures(conn, now, ZONE)
+        assert today.figures(conn, now) == booking_figures(conn, now, ZONE) and today.read == 0  # nothing changed
+    store.close()

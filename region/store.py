@@ -267,8 +267,10 @@ SCHEMA = SCHEMA.replace("@SUMS@", SUM_COLUMNS)
 # events go in by COPY, and what they add to each maintained row is summed in Python first, so each
 # rollup row a batch touches is written once (one statement per table, its rows as arrays) instead
 # of once per event. The 90th percentile of a touched histogram is recomputed in the same upsert.
+# The arrays go in binary (%b): as text, psycopg quotes every element with a regular expression,
+# which was a third of the writer's CPU (bench/bench_region.py part C: writer_cpu_s).
 NEW_IDS = """
-INSERT INTO event_ids (id, centre, at) SELECT * FROM unnest(%s::text[], %s::text[], %s::timestamptz[])
+INSERT INTO event_ids (id, centre, at) SELECT * FROM unnest(%b::text[], %b::text[], %b::timestamptz[])
 ON CONFLICT (id) DO NOTHING RETURNING id
 """
 COPY_EVENTS = "COPY events (id, centre, kind, at, grp, ticket_id, seq, via, data) FROM STDIN"
@@ -279,34 +281,34 @@ _ADD_SUMS = """issued = {t}.issued + EXCLUDED.issued, called = {t}.called + EXCL
         served = {t}.served + EXCLUDED.served, no_show = {t}.no_show + EXCLUDED.no_show,
         cancelled = {t}.cancelled + EXCLUDED.cancelled, ratings = {t}.ratings + EXCLUDED.ratings,
         rating_sum = {t}.rating_sum + EXCLUDED.rating_sum"""
-_SUM_ARRAYS = ("%s::int[], %s::int[], %s::float8[], %s::float8[], %s::int[], %s::int[], %s::int[], "
-               "%s::int[], %s::int[]")
+_SUM_ARRAYS = ("%b::int[], %b::int[], %b::float8[], %b::float8[], %b::int[], %b::int[], %b::int[], "
+               "%b::int[], %b::int[]")
 _ADD_HIST = """wait_hist = luot_hist_sum(d.wait_hist, EXCLUDED.wait_hist),
         wait_p90 = CASE WHEN cardinality(EXCLUDED.wait_hist) > 0
                         THEN luot_hist_quantile(luot_hist_sum(d.wait_hist, EXCLUDED.wait_hist), 0.9) ELSE d.wait_p90 END"""
 
 UPSERT_HOURLY = f"""
 INSERT INTO hourly AS h (centre, grp, hour, {", ".join(SUMS)})
-SELECT * FROM unnest(%s::text[], %s::text[], %s::timestamptz[], {_SUM_ARRAYS})
+SELECT * FROM unnest(%b::text[], %b::text[], %b::timestamptz[], {_SUM_ARRAYS})
 ON CONFLICT (centre, grp, hour) DO UPDATE SET {_ADD_SUMS.format(t="h")}
 """
 UPSERT_DAILY = f"""
 INSERT INTO daily AS d (centre, grp, day, {", ".join(SUMS)}, wait_hist, wait_p90)
 SELECT centre, grp, day, {", ".join(SUMS)}, hist::int[], luot_hist_quantile(hist::int[], 0.9)
-FROM unnest(%s::text[], %s::text[], %s::date[], {_SUM_ARRAYS}, %s::text[]) AS u(centre, grp, day, {", ".join(SUMS)}, hist)
+FROM unnest(%b::text[], %b::text[], %b::date[], {_SUM_ARRAYS}, %b::text[]) AS u(centre, grp, day, {", ".join(SUMS)}, hist)
 ON CONFLICT (day, centre, grp) DO UPDATE SET {_ADD_SUMS.format(t="d")},
         {_ADD_HIST}
 """
 UPSERT_DAILY_CENTRE = f"""
 INSERT INTO daily_centre AS d (centre, day, {", ".join(SUMS)}, wait_hist, wait_p90)
 SELECT centre, day, {", ".join(SUMS)}, hist::int[], luot_hist_quantile(hist::int[], 0.9)
-FROM unnest(%s::text[], %s::date[], {_SUM_ARRAYS}, %s::text[]) AS u(centre, day, {", ".join(SUMS)}, hist)
+FROM unnest(%b::text[], %b::date[], {_SUM_ARRAYS}, %b::text[]) AS u(centre, day, {", ".join(SUMS)}, hist)
 ON CONFLICT (day, centre) DO UPDATE SET {_ADD_SUMS.format(t="d")},
         {_ADD_HIST}
 """
 UPSERT_RECENT = """
 INSERT INTO recent AS r (centre, bucket, issued, called, ratings, rating_sum)
-SELECT * FROM unnest(%s::text[], %s::timestamptz[], %s::int[], %s::int[], %s::int[], %s::int[])
+SELECT * FROM unnest(%b::text[], %b::timestamptz[], %b::int[], %b::int[], %b::int[], %b::int[])
 ON CONFLICT (bucket, centre) DO UPDATE SET
     issued = r.issued + EXCLUDED.issued, called = r.called + EXCLUDED.called,
     ratings = r.ratings + EXCLUDED.ratings, rating_sum = r.rating_sum + EXCLUDED.rating_sum
@@ -315,7 +317,7 @@ ON CONFLICT (bucket, centre) DO UPDATE SET
 # (TicketNow.merge is the same rule, applied first to the batch's own events of one ticket)
 UPSERT_TICKETS = """
 INSERT INTO tickets_now AS t (centre, ticket_id, grp, issued_at, last_at, last_kind)
-SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::timestamptz[], %s::timestamptz[], %s::text[])
+SELECT * FROM unnest(%b::text[], %b::text[], %b::text[], %b::timestamptz[], %b::timestamptz[], %b::text[])
 ON CONFLICT (centre, ticket_id) DO UPDATE SET
     issued_at = least(t.issued_at, EXCLUDED.issued_at),
     grp = CASE WHEN EXCLUDED.last_at > t.last_at OR (EXCLUDED.last_at = t.last_at AND t.last_kind = 'ticket.issued')
@@ -329,8 +331,7 @@ ON CONFLICT (centre, ticket_id) DO UPDATE SET
 # as it was (both read in the statement's one snapshot), so a check-in or an issue arriving after
 # the call moves the wait it changes, and a repeat (or a recall) moves nothing. ``old`` is
 # materialized so that the wait is computed for the batch's tickets only (inlined, the filter on it
-# was pushed into a scan of the whole table). The arrays go in binary (%(...)b): psycopg's text
-# arrays quote every element with a regular expression, which was most of this statement's Python time.
+# was pushed into a scan of the whole table).
 _WAIT_SUMS = ", ".join(f"{k}_called, {k}_wait_us" for k in WAIT_KINDS)
 UPSERT_BOOKINGS = f"""
 WITH b AS (
@@ -377,7 +378,7 @@ ON CONFLICT (day, centre) DO UPDATE SET
 LAST_EVENTS = """
 UPDATE centres c SET last_event_at = greatest(c.last_event_at, u.at), last_heard_at = now(),
     changed_xid = pg_current_xact_id()
-FROM unnest(%s::text[], %s::timestamptz[]) AS u(centre, at) WHERE c.centre = u.centre
+FROM unnest(%b::text[], %b::timestamptz[]) AS u(centre, at) WHERE c.centre = u.centre
 """
 
 

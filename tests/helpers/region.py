@@ -346,12 +346,13 @@ def booking_reference(conn: psycopg.Connection[Any], day: Any, zone: Any, centre
     return out
 
 
-def bookings_match_events(conn: psycopg.Connection[Any], zone: Any) -> int:
-    """Every local day with events: the maintained booking figures (region.bookings, from
-    ``booking_days``) equal the events query's. Returns the days compared."""
+def bookings_match_events(conn: psycopg.Connection[Any], zone: Any, first: Any = None) -> int:
+    """Every local day with events (from ``first`` on): the maintained booking figures
+    (region.bookings, from ``booking_days``) equal the events query's. Returns the days compared."""
     from region.bookings import booking_figures
 
-    days = [r[0] for r in conn.execute("SELECT DISTINCT (at AT TIME ZONE %s)::date FROM events ORDER BY 1", (str(zone),))]
+    days = [r[0] for r in conn.execute("SELECT DISTINCT (at AT TIME ZONE %s)::date FROM events ORDER BY 1", (str(zone),))
+            if first is None or r[0] >= first]
     for day in days:
         noon = datetime.combine(day, datetime.min.time(), zone) + timedelta(hours=12)
         assert booking_figures(conn, noon, zone) == booking_reference(conn, day, zone), day

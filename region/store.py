@@ -268,7 +268,7 @@ SCHEMA = SCHEMA.replace("@SUMS@", SUM_COLUMNS)
 # rollup row a batch touches is written once (one statement per table, its rows as arrays) instead
 # of once per event. The 90th percentile of a touched histogram is recomputed in the same upsert.
 # The arrays go in binary (%b): as text, psycopg quotes every element with a regular expression,
-# which was a third of the writer's CPU (bench/bench_region.py part C: writer_cpu_s).
+# which was about 30 % of the writer's CPU (bench/bench_region.py part C: writer_cpu_s).
 NEW_IDS = """
 INSERT INTO event_ids (id, centre, at) SELECT * FROM unnest(%b::text[], %b::text[], %b::timestamptz[])
 ON CONFLICT (id) DO NOTHING RETURNING id

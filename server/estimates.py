@@ -42,8 +42,7 @@ How an estimate is made (issue 17):
 from __future__ import annotations
 
 import math
-from bisect import bisect_right
-from collections import deque
+from bisect import bisect_left, bisect_right, insort
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone
 from itertools import accumulate, islice
@@ -199,7 +198,9 @@ class EstimateModel:
         self.pause_sum, self.pause_count = 0.0, 0
         self.priority_issued: dict[str, int] = {}
         self.issued_count: dict[str, int] = {}
-        self.recent_issues: dict[str, deque[float]] = {}  # issue instants (POSIX s) of the last hour, per group
+        # issue instants (POSIX s) per group, sorted (a ticket imported from an offline kiosk comes
+        # late); the last hour is counted by bisection: a question must not change what is learned
+        self.issue_instants: dict[str, list[float]] = {}
         self.first_issue: datetime | None = None
         self._called_at: dict[int, datetime] = {}
         self._released_at: dict[int, datetime] = {}
@@ -214,7 +215,7 @@ class EstimateModel:
         kind, d, at = event.type, event.data, event.at
         if kind == "ticket.issued":
             self.issued_count[d["group"]] = self.issued_count.get(d["group"], 0) + 1
-            self.recent_issues.setdefault(d["group"], deque()).append(at.timestamp())
+            insort(self.issue_instants.setdefault(d["group"], []), at.timestamp())
             if d.get("priority"):
                 self.priority_issued[d["group"]] = self.priority_issued.get(d["group"], 0) + 1
             if self.first_issue is None or at < self.first_issue:
@@ -430,15 +431,14 @@ class EstimateModel:
         day once doubled its waits), times its cycle."""
         assert self.first_issue is not None
         window = max(PRIORITY_WINDOW_MIN_MINUTES, min(PRIORITY_WINDOW_MINUTES, (now - self.first_issue).total_seconds() / 60.0))
-        recent = self.recent_issues.get(group)
-        if not recent:
+        instants = self.issue_instants.get(group)
+        if not instants:
             return 0.0
-        while recent and recent[0] < now.timestamp() - PRIORITY_WINDOW_MINUTES * 60.0:
-            recent.popleft()
+        recent = len(instants) - bisect_left(instants, now.timestamp() - PRIORITY_WINDOW_MINUTES * 60.0)
         issued = self.issued_count.get(group, 0)
         centre_share = sum(self.priority_issued.values()) / max(1, sum(self.issued_count.values()))
         share = (self.priority_issued.get(group, 0) + PRIORITY_PRIOR_TICKETS * centre_share) / (issued + PRIORITY_PRIOR_TICKETS)
-        return len(recent) / window * share * self.cycle_minutes(group)
+        return recent / window * share * self.cycle_minutes(group)
 
     def estimates(self, engine: "QueueEngine", now: datetime, only: str | None = None) -> dict[str, Estimate]:
         """People ahead and expected wait for every waiting ticket, or for ``only`` alone."""
@@ -449,7 +449,7 @@ class EstimateModel:
         open_now = timeline.open_minutes(now)
         walk = self._resumable_walk(engine, now, line)
         placed: dict[str, tuple[float | None, int, int, float]] = walk["placed"]
-        loads: dict[str, float] = {}
+        loads: dict[tuple[str, int], float] = {}
         if only is not None and only in placed:
             return {only: self._finish(engine, engine.tickets[only], *placed[only], open_now, timeline, now, loads)}
         free, seen, options_cache = walk["free"], walk["seen"], walk["options"]
@@ -539,15 +539,16 @@ class EstimateModel:
 
     def _finish(self, engine: "QueueEngine", ticket: "Ticket", at: float | None, ahead: int, counters: int,
                 cycle: float, open_now: float, timeline: Timeline, now: datetime,
-                loads: dict[str, float]) -> Estimate:
+                loads: dict[tuple[str, int], float]) -> Estimate:
         """Turn the walk's open-minute instant into what the citizen is told."""
         if at is None:
             return Estimate(ahead, None)
         wait = max(0.0, at - open_now)
         if ticket.priority is None:
-            load = loads.get(ticket.group)
+            # per group and number of counters it may use (a ticket sent to one counter has one)
+            load = loads.get((ticket.group, counters))
             if load is None:
-                load = loads[ticket.group] = self.priority_load(engine, ticket.group, counters, open_now, timeline, now)
+                load = loads[(ticket.group, counters)] = self.priority_load(engine, ticket.group, counters, open_now, timeline, now)
             # priority tickets keep arriving (and going ahead) only until closing
             before_closing = wait
             if timeline.closing_seconds is not None:

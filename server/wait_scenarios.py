@@ -77,6 +77,7 @@ class Prediction:
     actual: float | None = None
     called: datetime | None = None
     crosses_break: bool = False  # issued before a break, called after it
+    basis: tuple[float, float, float] | None = None  # Estimate.basis: what our point and range came from
 
 
 def _ids() -> tuple[Callable[[], str], Callable[[], str]]:
@@ -164,7 +165,8 @@ def simulate_day(config: CentreConfig, scenario: Scenario, seed: int, day: datet
                 group, priority is not None, now, estimate.wait_minutes if estimate else None,
                 wait_range[0] if wait_range else None, wait_range[1] if wait_range else None,
                 _classic(engine, ticket.id, now, last_called_wait, recent),
-                _naive(engine, ticket.id, estimate.ahead if estimate else 0))
+                _naive(engine, ticket.id, estimate.ahead if estimate else 0),
+                basis=estimate.basis if estimate else None)
             continue
         if kind == "open":
             engine.open_counter(number, f"canbo{number}", now)
@@ -292,8 +294,8 @@ def score(rows: list[Prediction]) -> dict[str, Any]:
     return overall
 
 
-def run_family(config: CentreConfig, scenario: Scenario, seeds: list[int], first_day: datetime) -> dict[str, Any]:
-    """Simulate one day per seed (on working days from ``first_day``) and score all of them."""
+def simulate_family(config: CentreConfig, scenario: Scenario, seeds: list[int], first_day: datetime) -> list[Prediction]:
+    """One simulated day per seed, on working days from ``first_day`` (heavy Mondays a week apart)."""
     rows: list[Prediction] = []
     day = first_day
     for seed in seeds:
@@ -301,7 +303,12 @@ def run_family(config: CentreConfig, scenario: Scenario, seeds: list[int], first
             day += timedelta(days=1)
         rows += simulate_day(config, scenario, seed, day)
         day += timedelta(days=7 if scenario.name == "heavy-monday" else 1)
-    return score(rows)
+    return rows
 
 
-__all__ = ["FAMILIES", "Scenario", "Prediction", "simulate_day", "score", "run_family", "CLASSIC"]
+def run_family(config: CentreConfig, scenario: Scenario, seeds: list[int], first_day: datetime) -> dict[str, Any]:
+    """Simulate one day per seed (:func:`simulate_family`) and score all of them."""
+    return score(simulate_family(config, scenario, seeds, first_day))
+
+
+__all__ = ["FAMILIES", "Scenario", "Prediction", "simulate_day", "simulate_family", "score", "run_family", "CLASSIC"]

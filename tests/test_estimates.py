@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import pytest
+
 from server import estimates
 from server.engine import QueueEngine, Ticket
 from server.estimates import Timeline, wait_view
@@ -48,15 +50,17 @@ def test_a_ticket_whose_turn_falls_after_lunch_is_told_the_time_after_lunch() ->
     last = engine.estimates(now, only=tickets[-1].id)[tickets[-1].id]
     # four ahead at 8 minutes each = 32 open minutes: 20 before noon, 12 after 13:00
     assert last.mean_minutes == 92.0
-    # the point told is the mean plus one spread (sqrt(32 x 8) + 0.05 x 32 = 17.6 minutes), the
-    # spread capped at 16 minutes: 16 minutes later
-    assert (estimates.POINT_SHIFT, estimates.POINT_SHIFT_CAP) == (1.0, 16.0)
-    assert last.wait_minutes == round(92.0 + 16.0, 1) == 108.0
-    assert last.expected_at.astimezone(HCM).strftime("%H:%M") == "13:28"
+    # the point told is the mean plus the table's shift for a spread of sqrt(32 x 8) + 0.05 x 32 =
+    # 17.6 minutes (the 16-18 bin) asked at 11:40 (after the morning rush, in the first session):
+    # 14 open minutes, all after 13:00
+    assert estimates.wait_spread(32.0, 8.0) == pytest.approx(17.6, abs=0.01)
+    assert estimates.day_part(250.0, 270.0) == 1 and estimates.point_shift(17.6, 1) == 14
+    assert last.wait_minutes == round(92.0 + 14.0, 1) == 106.0
+    assert last.expected_at.astimezone(HCM).strftime("%H:%M") == "13:26"
     assert last.after_break and not last.after_closing
     view = wait_view(CONFIG, last, now)
-    assert view["wait_text"] == "sau giờ nghỉ trưa, khoảng 13:28"
-    assert view["wait_text_en"] == "after the lunch break, around 13:28"
+    assert view["wait_text"] == "sau giờ nghỉ trưa, khoảng 13:26"
+    assert view["wait_text_en"] == "after the lunch break, around 13:26"
     lo, hi = view["wait_range_minutes"]
     assert lo < 92 < hi
     first = engine.estimates(now, only=tickets[0].id)[tickets[0].id]

@@ -11,7 +11,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from server import estimates
 from tests.engine_support import HCM
 from tests.helpers.centre import device_auth, running_centre, staff_auth
 
@@ -41,12 +40,11 @@ async def test_ticket_and_tracking_views_show_the_range_and_the_time_after_lunch
             tickets.append(answer.json())
         first, last = tickets[0], tickets[-1]
         assert first["wait_text"] == "dưới 5 phút" and first["wait_minutes"] == 0
-        # four ahead at 8 minutes: 25 minutes before noon, 7 after 13:00; told the table's shift
-        # later (a spread of sqrt(32 x 8) + 0.05 x 32 = 17.6 minutes, first session: 14 minutes)
-        assert estimates.point_shift(estimates.wait_spread(32.0, 8.0), 1) == 14
-        assert last["wait_text"] == "sau giờ nghỉ trưa, khoảng 13:21", last
-        assert last["wait_text_en"] == "after the lunch break, around 13:21"
-        assert last["expected_at"].startswith("2026-03-02T13:21")
+        # four ahead at 8 minutes: 25 minutes before noon, 7 after 13:00; told one spread later
+        # (sqrt(32 x 8) + 0.05 x 32 = 17.6 minutes, capped at 16)
+        assert last["wait_text"] == "sau giờ nghỉ trưa, khoảng 13:23", last
+        assert last["wait_text_en"] == "after the lunch break, around 13:23"
+        assert last["expected_at"].startswith("2026-03-02T13:23")
         lo, hi = last["wait_range_minutes"]
         assert lo <= last["wait_minutes"] <= hi and last["after_closing"] is False
         token = last["tracking_url"].rsplit("/", 1)[1]
@@ -58,12 +56,12 @@ async def test_ticket_and_tracking_views_show_the_range_and_the_time_after_lunch
         paused = await http.post("/api/v1/counters/1/pause", json={"reason": "họp", "minutes": 20}, headers=officer)
         assert paused.status_code == 200, paused.text
         tracked = (await http.get(f"/api/v1/track/{first['tracking_url'].rsplit('/', 1)[1]}")).json()
-        # the only counter is back in the 20 minutes its officer said (11:55); the wait told is the
-        # table's shift later (a spread of sqrt(20 x 8) + 0.05 x 20 = 13.6 minutes: 15 minutes),
-        # which falls past noon: after the lunch break, at 13:10
-        shift = estimates.point_shift(math.sqrt(20.0 * 8) + 0.05 * 20.0, 1)
-        assert tracked["wait_minutes"] == round(20.0 + 60.0 + shift, 1) == 95.0
-        assert tracked["wait_text"] == "sau giờ nghỉ trưa, khoảng 13:10"
+        # the only counter is back in the 20 minutes its officer said (11:55); the wait told is one
+        # spread later (sqrt(20 x 8) + 0.05 x 20 = 13.6 minutes, under the cap of 16), which falls
+        # past noon: after the lunch break, at 13:08
+        shift = 1.0 * min(math.sqrt(20.0 * 8) + 0.05 * 20.0, 16.0)
+        assert tracked["wait_minutes"] == round(20.0 + 60.0 + shift, 1) == 93.6
+        assert tracked["wait_text"] == "sau giờ nghỉ trưa, khoảng 13:08"
 
 
 async def test_the_outlook_warns_before_issuing_when_the_call_would_fall_after_closing(tmp_path):

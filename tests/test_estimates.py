@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-import pytest
-
 from server import estimates
 from server.engine import QueueEngine, Ticket
 from server.estimates import Timeline, wait_view
@@ -50,17 +48,15 @@ def test_a_ticket_whose_turn_falls_after_lunch_is_told_the_time_after_lunch() ->
     last = engine.estimates(now, only=tickets[-1].id)[tickets[-1].id]
     # four ahead at 8 minutes each = 32 open minutes: 20 before noon, 12 after 13:00
     assert last.mean_minutes == 92.0
-    # the point told is the mean plus the table's shift for a spread of sqrt(32 x 8) + 0.05 x 32 =
-    # 17.6 minutes (the 16-18 bin) asked at 11:40 (after the morning rush, in the first session):
-    # 14 open minutes, all after 13:00
-    assert estimates.wait_spread(32.0, 8.0) == pytest.approx(17.6, abs=0.01)
-    assert estimates.day_part(250.0, 270.0) == 1 and estimates.point_shift(17.6, 1) == 14
-    assert last.wait_minutes == round(92.0 + 14.0, 1) == 106.0
-    assert last.expected_at.astimezone(HCM).strftime("%H:%M") == "13:26"
+    # the point told is the mean plus one spread (sqrt(32 x 8) + 0.05 x 32 = 17.6 minutes), the
+    # spread capped at 16 minutes: 16 minutes later
+    assert (estimates.POINT_SHIFT, estimates.POINT_SHIFT_CAP) == (1.0, 16.0)
+    assert last.wait_minutes == round(92.0 + 16.0, 1) == 108.0
+    assert last.expected_at.astimezone(HCM).strftime("%H:%M") == "13:28"
     assert last.after_break and not last.after_closing
     view = wait_view(CONFIG, last, now)
-    assert view["wait_text"] == "sau giờ nghỉ trưa, khoảng 13:26"
-    assert view["wait_text_en"] == "after the lunch break, around 13:26"
+    assert view["wait_text"] == "sau giờ nghỉ trưa, khoảng 13:28"
+    assert view["wait_text_en"] == "after the lunch break, around 13:28"
     lo, hi = view["wait_range_minutes"]
     assert lo < 92 < hi
     first = engine.estimates(now, only=tickets[0].id)[tickets[0].id]
@@ -271,3 +267,14 @@ def test_a_ticket_sent_to_one_counter_does_not_set_its_groups_priority_load() ->
     assert whole[tickets[0].id].wait_minutes is not None and tickets[0].target_counter == 3
     for ticket in tickets[1:]:
         assert whole[ticket.id] == engine.estimates(now, only=ticket.id)[ticket.id]
+
+
+def test_a_point_with_another_shift_stays_inside_the_range() -> None:
+    """bench/fit_point_shift.py scores other points through spread_wait(shift=...): a shift past
+    either end of the range is held at that end, and no shift gives the estimator's own point."""
+    sigma = estimates.wait_spread(32.0, 8.0)
+    point, lo, hi = estimates.spread_wait(32.0, 8.0)
+    assert point == 32.0 + min(sigma, 16.0) and lo == 32.0 - sigma - 1.0 and hi == 32.0 + 1.25 * sigma + 1.0
+    assert estimates.spread_wait(32.0, 8.0, shift=100.0) == (hi, lo, hi)
+    assert estimates.spread_wait(32.0, 8.0, shift=-100.0) == (lo, lo, hi)
+    assert estimates.spread_wait(32.0, 8.0, shift=5.0)[0] == 37.0

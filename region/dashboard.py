@@ -32,7 +32,7 @@ from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from fastapi.staticfiles import StaticFiles
 
 from region.live import Cached, ChangeSignal, version_of
-from region.bookings import add_booking_figures, booking_columns, booking_figures
+from region.bookings import TodayBookings, add_booking_figures, booking_columns
 from region.joined import Joined
 from region.overview import Overview
 from region.rowjson import RowJson
@@ -106,10 +106,6 @@ SNAPSHOT_MAX_AGE = 2.0
 SNAPSHOT_IDLE_AGE = 15.0
 """Seconds: with no commit meanwhile, the snapshot is still recomputed this often (waits grow)."""
 RECENT_AGE = 30.0
-BOOKINGS_AGE = 30.0
-"""Seconds the shared snapshot keeps today's remote/appointment/lapsed counts (region.bookings reads
-today's events of every centre for them, which is not maintained yet: at 3,321 centres that read
-must not run every couple of seconds; counts half a minute old are fine for a province's day)."""
 """Seconds: the growth and satisfaction windows' 5-minute buckets are re-read this often (region.report.Recent)."""
 GZIP_LEVEL = 5
 """The overview is compressed once per snapshot: at 3,321 centres its JSON is megabytes, per viewer."""
@@ -159,9 +155,8 @@ def create_app(region: Region, dsn: str, changed: ChangeSignal | None = None,
 
     recent = Cached(lambda: query(lambda conn: recent_figures(conn, clock(), region.zone, thresholds)), RECENT_AGE)
 
-    bookings = Cached(lambda: query(lambda conn: booking_figures(conn, clock(), region.zone)), BOOKINGS_AGE)
-
     kept = Overview(region.zone, thresholds)
+    bookings = TodayBookings(region.zone)
     rows_json = RowJson(json_default)
     booked = Joined()  # the rows with their booking columns, as new dicts: the refresh's rows are shared (region.overview)
     held: list[psycopg.Connection[Any]] = []  # the snapshot's own connection, kept between refreshes
@@ -173,8 +168,15 @@ def create_app(region: Region, dsn: str, changed: ChangeSignal | None = None,
             conn.execute("SET TIME ZONE 'UTC'")
             held[:] = [conn]
             kept.forget()
+            bookings.forget()
         try:
-            return kept.refresh(held[0], clock(), reference, lately)
+            now = clock()
+            result = kept.refresh(held[0], now, reference, lately)
+            # today's booking counts and waits: maintained rows (region.store), the changed centres' only,
+            # joined into new dicts (the refresh's rows are shared with the next refreshes: region.overview)
+            found = bookings.figures(held[0], now)
+            result["centres"] = booked.rows(result["centres"], lambda centre: booking_columns(found, centre))
+            return result
         except psycopg.OperationalError:
             held[0].close()  # reconnect (and rebuild) next time
             raise
@@ -185,8 +187,6 @@ def create_app(region: Region, dsn: str, changed: ChangeSignal | None = None,
         lately = recent.get()
         started = time.perf_counter()
         result = refresh(reference, lately)
-        found = bookings.get()  # read every BOOKINGS_AGE s, not every refresh
-        result["centres"] = booked.rows(result["centres"], lambda centre: booking_columns(found, centre))
         result["query_ms"] = round((time.perf_counter() - started) * 1000, 1)
         result["refresh"] = {"full": kept.last.full, "centres_read": kept.last.read, "rows_rebuilt": kept.last.rebuilt}
         result["region"] = {"id": region.info.id, "name": region.info.name, "timezone": region.info.timezone}

@@ -7,7 +7,9 @@ Summed first, a batch writes each touched row once (:mod:`region.store` sends on
 table with the rows as arrays), whatever the number of events behind it.
 
 Pure: no database, no clock. :func:`region.store.rollup_of` says what one event adds; here the
-additions are grouped by the row they land in.
+additions are grouped by the row they land in. The booking figures (``booking_days``) are kept the
+same way: counts per centre and local day, and per ticket the times its first wait is read from
+(:class:`TicketWait`), folded per ticket here and merged into ``ticket_waits`` by one statement.
 """
 
 from __future__ import annotations
@@ -73,6 +75,46 @@ class TicketNow:
         self.last_at = max(self.last_at, new.last_at)
 
 
+BOOKING_COUNTS = ("issued", "remote", "appointment", "no_show", "lapsed")
+"""What a centre's day adds up in ``booking_days`` besides the waits, in this order."""
+WAIT_KINDS = ("walk_in", "remote", "appointment")
+"""The kinds of ticket whose first-call waits ``booking_days`` keeps (a ticket.issued's ``booking``,
+null for a walk-in)."""
+WAIT_EVENTS = ("ticket.issued", "booking.checked_in", "ticket.called")
+
+
+def ticket_kind(data: dict[str, Any]) -> str:
+    """walk_in, remote, appointment (or another word, counted nowhere) from a ticket.issued's data:
+    what ``coalesce(data->>'booking', 'walk_in')`` gives in SQL, for the values a centre sends."""
+    booking = data.get("booking")
+    return "walk_in" if booking is None else booking if isinstance(booking, str) else "other"
+
+
+@dataclass
+class TicketWait:
+    """What a ticket's first wait is read from (``ticket_waits``): its kind and issue (the earliest
+    ticket.issued), its first check-in and its first call, and its latest such event. Every field
+    only ever moves one way (earliest, latest), so events merged in any order and any grouping give
+    the same row: the SQL upsert applies the same rule to what a batch folded here."""
+
+    kind: str | None
+    issued_at: datetime | None
+    checked_at: datetime | None
+    called_at: datetime | None
+    last_at: datetime
+
+    def merge(self, new: "TicketWait") -> None:
+        if new.issued_at is not None and (self.issued_at is None or new.issued_at < self.issued_at):
+            self.kind, self.issued_at = new.kind, new.issued_at
+        self.checked_at = _earliest(self.checked_at, new.checked_at)
+        self.called_at = _earliest(self.called_at, new.called_at)
+        self.last_at = max(self.last_at, new.last_at)
+
+
+def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
+    return b if a is None else a if b is None else min(a, b)
+
+
 @dataclass
 class Deltas:
     """Everything a batch of new events adds, keyed by the maintained row it lands in."""
@@ -84,6 +126,8 @@ class Deltas:
     tickets: dict[tuple[str, str], TicketNow] = field(default_factory=dict)
     latest: dict[str, datetime] = field(default_factory=dict)
     ticket_centres: set[str] = field(default_factory=set)
+    booking_days: dict[tuple[str, date], list[int]] = field(default_factory=dict)
+    waits: dict[tuple[str, str], TicketWait] = field(default_factory=dict)
 
     def add(self, centre: str, kind: str, at: datetime, grp: str | None, ticket_id: str | None,
             roll: dict[str, Any], local_date: Callable[[datetime], date]) -> None:
@@ -112,6 +156,31 @@ class Deltas:
             bucket[1] += roll["called"]
             bucket[2] += roll["ratings"]
             bucket[3] += roll["rating"]
+
+    def add_booking(self, centre: str, kind: str, at: datetime, ticket_id: str | None, data: dict[str, Any],
+                    local_date: Callable[[datetime], date]) -> None:
+        """One new event's part of ``booking_days`` (region.bookings): a ticket.issued counts, and
+        counts as remote or appointment by its ``booking``; a ticket.no_show counts, and as lapsed
+        with ``reason = "lapsed"``; the issue, check-in and calls of a ticket give its wait."""
+        if kind == "ticket.issued" or kind == "ticket.no_show":
+            row = self.booking_days.setdefault((centre, local_date(at)), [0, 0, 0, 0, 0])
+            if kind == "ticket.issued":
+                row[0] += 1
+                row[1] += data.get("booking") == "remote"
+                row[2] += data.get("booking") == "appointment"
+            else:
+                row[3] += 1
+                row[4] += data.get("reason") == "lapsed"
+        if ticket_id is None or kind not in WAIT_EVENTS:
+            return
+        issued = kind == "ticket.issued"
+        now = TicketWait(ticket_kind(data) if issued else None, at if issued else None,
+                         at if kind == "booking.checked_in" else None, at if kind == "ticket.called" else None, at)
+        known = self.waits.get((centre, ticket_id))
+        if known is None:
+            self.waits[(centre, ticket_id)] = now
+        else:
+            known.merge(now)
 
     def seen(self, centre: str, at: datetime) -> None:
         """Any event of the batch, new or repeated: the centre was heard."""

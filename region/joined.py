@@ -2,7 +2,7 @@
 
 Why (issue 19): the province snapshot shares its centre rows with region.overview, which keeps them
 between refreshes and never changes a published one; the dashboard adds columns read on another
-schedule (region.bookings, every 30 s). :class:`Joined` makes each snapshot row a new dict of both
+schedule (region.bookings.TodayBookings). :class:`Joined` makes each snapshot row a new dict of both
 (``{**row, **columns}``: the keys and values ``row.update(columns)`` would give) and keeps it while
 the row is the same object and its columns are equal, so a row the refresh kept stays the same
 object in the snapshot and region.rowjson reuses its JSON. Not thread-safe: one owner (the

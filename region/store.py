@@ -20,6 +20,11 @@ the history:
   [b, b + 1) minutes), from which the day's 90th percentile is read;
 - ``recent``: per centre and 5-minute bucket, tickets issued, first calls and ratings: the growth
   warning's window and the last hour's satisfaction;
+- ``booking_days``: per centre and local day, tickets issued, remote numbers, appointments,
+  no-shows, lapsed bookings, and per kind (walk-in, remote, appointment) the first calls and the
+  sum of their waits (a booked ticket's from its check-in), read by region.bookings; the waits
+  follow from ``ticket_waits``, each ticket's issue, first check-in and first call, merged in any
+  arrival order; a batch adds the difference between a ticket's wait before and after its events;
 - ``tickets_now``: per ticket its latest event (by event time, so late catch-up events sort
   right) and when it was issued; ``now_groups``: per centre and group how many wait now and since
   when, recomputed from ``tickets_now`` for the centres a transaction touched, in that transaction.
@@ -45,7 +50,7 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
-from region.deltas import Deltas, columns
+from region.deltas import BOOKING_COUNTS, WAIT_KINDS, Deltas, columns
 from region.validate import Availability, RegionEvent
 
 log = logging.getLogger("luot.region.store")
@@ -179,6 +184,49 @@ CREATE TABLE IF NOT EXISTS dossiers (
     PRIMARY KEY (centre, code)
 );
 CREATE INDEX IF NOT EXISTS dossiers_day ON dossiers (day, centre);
+-- issue 19: each centre's day of remote numbers, appointments, no-shows and lapsed bookings, and the
+-- first-call waits of each kind (a booked ticket's from its check-in), in integer microseconds so
+-- that what one batch adds and another takes back is exact (region.bookings reads it)
+CREATE TABLE IF NOT EXISTS booking_days (
+    centre text NOT NULL,
+    day date NOT NULL,
+    issued integer NOT NULL DEFAULT 0,
+    remote integer NOT NULL DEFAULT 0,
+    appointment integer NOT NULL DEFAULT 0,
+    no_show integer NOT NULL DEFAULT 0,
+    lapsed integer NOT NULL DEFAULT 0,
+    walk_in_called integer NOT NULL DEFAULT 0,
+    walk_in_wait_us bigint NOT NULL DEFAULT 0,
+    remote_called integer NOT NULL DEFAULT 0,
+    remote_wait_us bigint NOT NULL DEFAULT 0,
+    appointment_called integer NOT NULL DEFAULT 0,
+    appointment_wait_us bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (day, centre)
+);
+-- per ticket what its first wait is read from: kind and time of its (earliest) ticket.issued, its
+-- first booking.checked_in and first ticket.called, whatever order they arrive in
+CREATE TABLE IF NOT EXISTS ticket_waits (
+    centre text NOT NULL,
+    ticket_id text NOT NULL,
+    kind text,
+    issued_at timestamptz,
+    checked_at timestamptz,
+    called_at timestamptz,
+    last_at timestamptz NOT NULL,
+    PRIMARY KEY (centre, ticket_id)
+);
+CREATE INDEX IF NOT EXISTS ticket_waits_last ON ticket_waits (last_at);
+-- a ticket's first wait in microseconds, counted on the local day it was issued when it was first
+-- called that day: from its issue, or from its check-in that day if later (NULL: no wait yet)
+CREATE OR REPLACE FUNCTION luot_first_wait_us(issued_at timestamptz, checked_at timestamptz,
+                                              called_at timestamptz, zone text) RETURNS bigint
+LANGUAGE sql STABLE AS $fn$
+    SELECT CASE WHEN (called_at AT TIME ZONE zone)::date = (issued_at AT TIME ZONE zone)::date
+        THEN ((extract(epoch FROM called_at) - extract(epoch FROM greatest(issued_at, CASE
+              WHEN (checked_at AT TIME ZONE zone)::date = (issued_at AT TIME ZONE zone)::date THEN checked_at END)))
+              * 1000000)::bigint
+    END
+$fn$;
 CREATE TABLE IF NOT EXISTS schema_version (version integer NOT NULL);
 -- h with one more wait in minute bucket b (h[b + 1]); NULL b: h unchanged. Dense, lower bound 1.
 CREATE OR REPLACE FUNCTION luot_hist_add(h integer[], b integer) RETURNS integer[]
@@ -219,8 +267,10 @@ SCHEMA = SCHEMA.replace("@SUMS@", SUM_COLUMNS)
 # events go in by COPY, and what they add to each maintained row is summed in Python first, so each
 # rollup row a batch touches is written once (one statement per table, its rows as arrays) instead
 # of once per event. The 90th percentile of a touched histogram is recomputed in the same upsert.
+# The arrays go in binary (%b): as text, psycopg quotes every element with a regular expression,
+# which was about 30 % of the writer's CPU (bench/bench_region.py part C: writer_cpu_s).
 NEW_IDS = """
-INSERT INTO event_ids (id, centre, at) SELECT * FROM unnest(%s::text[], %s::text[], %s::timestamptz[])
+INSERT INTO event_ids (id, centre, at) SELECT * FROM unnest(%b::text[], %b::text[], %b::timestamptz[])
 ON CONFLICT (id) DO NOTHING RETURNING id
 """
 COPY_EVENTS = "COPY events (id, centre, kind, at, grp, ticket_id, seq, via, data) FROM STDIN"
@@ -231,34 +281,34 @@ _ADD_SUMS = """issued = {t}.issued + EXCLUDED.issued, called = {t}.called + EXCL
         served = {t}.served + EXCLUDED.served, no_show = {t}.no_show + EXCLUDED.no_show,
         cancelled = {t}.cancelled + EXCLUDED.cancelled, ratings = {t}.ratings + EXCLUDED.ratings,
         rating_sum = {t}.rating_sum + EXCLUDED.rating_sum"""
-_SUM_ARRAYS = ("%s::int[], %s::int[], %s::float8[], %s::float8[], %s::int[], %s::int[], %s::int[], "
-               "%s::int[], %s::int[]")
+_SUM_ARRAYS = ("%b::int[], %b::int[], %b::float8[], %b::float8[], %b::int[], %b::int[], %b::int[], "
+               "%b::int[], %b::int[]")
 _ADD_HIST = """wait_hist = luot_hist_sum(d.wait_hist, EXCLUDED.wait_hist),
         wait_p90 = CASE WHEN cardinality(EXCLUDED.wait_hist) > 0
                         THEN luot_hist_quantile(luot_hist_sum(d.wait_hist, EXCLUDED.wait_hist), 0.9) ELSE d.wait_p90 END"""
 
 UPSERT_HOURLY = f"""
 INSERT INTO hourly AS h (centre, grp, hour, {", ".join(SUMS)})
-SELECT * FROM unnest(%s::text[], %s::text[], %s::timestamptz[], {_SUM_ARRAYS})
+SELECT * FROM unnest(%b::text[], %b::text[], %b::timestamptz[], {_SUM_ARRAYS})
 ON CONFLICT (centre, grp, hour) DO UPDATE SET {_ADD_SUMS.format(t="h")}
 """
 UPSERT_DAILY = f"""
 INSERT INTO daily AS d (centre, grp, day, {", ".join(SUMS)}, wait_hist, wait_p90)
 SELECT centre, grp, day, {", ".join(SUMS)}, hist::int[], luot_hist_quantile(hist::int[], 0.9)
-FROM unnest(%s::text[], %s::text[], %s::date[], {_SUM_ARRAYS}, %s::text[]) AS u(centre, grp, day, {", ".join(SUMS)}, hist)
+FROM unnest(%b::text[], %b::text[], %b::date[], {_SUM_ARRAYS}, %b::text[]) AS u(centre, grp, day, {", ".join(SUMS)}, hist)
 ON CONFLICT (day, centre, grp) DO UPDATE SET {_ADD_SUMS.format(t="d")},
         {_ADD_HIST}
 """
 UPSERT_DAILY_CENTRE = f"""
 INSERT INTO daily_centre AS d (centre, day, {", ".join(SUMS)}, wait_hist, wait_p90)
 SELECT centre, day, {", ".join(SUMS)}, hist::int[], luot_hist_quantile(hist::int[], 0.9)
-FROM unnest(%s::text[], %s::date[], {_SUM_ARRAYS}, %s::text[]) AS u(centre, day, {", ".join(SUMS)}, hist)
+FROM unnest(%b::text[], %b::date[], {_SUM_ARRAYS}, %b::text[]) AS u(centre, day, {", ".join(SUMS)}, hist)
 ON CONFLICT (day, centre) DO UPDATE SET {_ADD_SUMS.format(t="d")},
         {_ADD_HIST}
 """
 UPSERT_RECENT = """
 INSERT INTO recent AS r (centre, bucket, issued, called, ratings, rating_sum)
-SELECT * FROM unnest(%s::text[], %s::timestamptz[], %s::int[], %s::int[], %s::int[], %s::int[])
+SELECT * FROM unnest(%b::text[], %b::timestamptz[], %b::int[], %b::int[], %b::int[], %b::int[])
 ON CONFLICT (bucket, centre) DO UPDATE SET
     issued = r.issued + EXCLUDED.issued, called = r.called + EXCLUDED.called,
     ratings = r.ratings + EXCLUDED.ratings, rating_sum = r.rating_sum + EXCLUDED.rating_sum
@@ -267,7 +317,7 @@ ON CONFLICT (bucket, centre) DO UPDATE SET
 # (TicketNow.merge is the same rule, applied first to the batch's own events of one ticket)
 UPSERT_TICKETS = """
 INSERT INTO tickets_now AS t (centre, ticket_id, grp, issued_at, last_at, last_kind)
-SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::timestamptz[], %s::timestamptz[], %s::text[])
+SELECT * FROM unnest(%b::text[], %b::text[], %b::text[], %b::timestamptz[], %b::timestamptz[], %b::text[])
 ON CONFLICT (centre, ticket_id) DO UPDATE SET
     issued_at = least(t.issued_at, EXCLUDED.issued_at),
     grp = CASE WHEN EXCLUDED.last_at > t.last_at OR (EXCLUDED.last_at = t.last_at AND t.last_kind = 'ticket.issued')
@@ -276,10 +326,59 @@ ON CONFLICT (centre, ticket_id) DO UPDATE SET
                      THEN EXCLUDED.last_kind ELSE t.last_kind END,
     last_at = greatest(t.last_at, EXCLUDED.last_at)
 """
+# What a batch adds to ``booking_days``, in one statement: its counts per centre and day, and for
+# each ticket it touched the first wait of the merged ``ticket_waits`` row less the wait of the row
+# as it was (both read in the statement's one snapshot), so a check-in or an issue arriving after
+# the call moves the wait it changes, and a repeat (or a recall) moves nothing. ``old`` is
+# materialized so that the wait is computed for the batch's tickets only (inlined, the filter on it
+# was pushed into a scan of the whole table).
+_WAIT_SUMS = ", ".join(f"{k}_called, {k}_wait_us" for k in WAIT_KINDS)
+UPSERT_BOOKINGS = f"""
+WITH b AS (
+    SELECT * FROM unnest(%(w_centre)b::text[], %(w_ticket)b::text[], %(w_kind)b::text[], %(w_issued)b::timestamptz[],
+                         %(w_checked)b::timestamptz[], %(w_called)b::timestamptz[], %(w_last)b::timestamptz[])
+        AS b(centre, ticket_id, kind, issued_at, checked_at, called_at, last_at)
+), old AS MATERIALIZED (
+    SELECT w.centre, w.kind, w.issued_at, w.checked_at, w.called_at FROM ticket_waits w JOIN b USING (centre, ticket_id)
+), new AS (
+    INSERT INTO ticket_waits AS w (centre, ticket_id, kind, issued_at, checked_at, called_at, last_at)
+    SELECT * FROM b
+    ON CONFLICT (centre, ticket_id) DO UPDATE SET
+        kind = CASE WHEN w.issued_at IS NULL OR EXCLUDED.issued_at < w.issued_at THEN EXCLUDED.kind ELSE w.kind END,
+        issued_at = least(w.issued_at, EXCLUDED.issued_at), checked_at = least(w.checked_at, EXCLUDED.checked_at),
+        called_at = least(w.called_at, EXCLUDED.called_at), last_at = greatest(w.last_at, EXCLUDED.last_at)
+    RETURNING w.centre, w.kind, w.issued_at, w.checked_at, w.called_at
+), moved AS (
+    SELECT centre, kind, issued_at, luot_first_wait_us(issued_at, checked_at, called_at, %(zone)s) AS us, 1 AS n FROM new
+    UNION ALL
+    SELECT centre, kind, issued_at, luot_first_wait_us(issued_at, checked_at, called_at, %(zone)s), -1 FROM old
+), added AS (
+    SELECT centre, day, issued, remote, appointment, no_show, lapsed, {", ".join(["0"] * 2 * len(WAIT_KINDS))}
+    FROM unnest(%(c_centre)b::text[], %(c_day)b::date[], %(c_issued)b::int[], %(c_remote)b::int[],
+                %(c_appointment)b::int[], %(c_no_show)b::int[], %(c_lapsed)b::int[])
+        AS c(centre, day, issued, remote, appointment, no_show, lapsed)
+    UNION ALL
+    SELECT centre, (issued_at AT TIME ZONE %(zone)s)::date, 0, 0, 0, 0, 0,
+        {", ".join(f"coalesce(sum(n) FILTER (WHERE kind = '{k}'), 0), coalesce(sum(n * us) FILTER (WHERE kind = '{k}'), 0)"
+                   for k in WAIT_KINDS)}
+    FROM moved WHERE us IS NOT NULL GROUP BY 1, 2
+), summed AS (
+    SELECT centre, day, sum(issued) AS issued, sum(remote) AS remote, sum(appointment) AS appointment,
+           sum(no_show) AS no_show, sum(lapsed) AS lapsed,
+           {", ".join(f"sum({k}_called) AS {k}_called, sum({k}_wait_us) AS {k}_wait_us" for k in WAIT_KINDS)}
+    FROM added AS a(centre, day, issued, remote, appointment, no_show, lapsed, {_WAIT_SUMS})
+    GROUP BY centre, day
+)
+INSERT INTO booking_days AS d (centre, day, issued, remote, appointment, no_show, lapsed, {_WAIT_SUMS})
+SELECT * FROM summed
+WHERE (issued, remote, appointment, no_show, lapsed, {_WAIT_SUMS}) <> ({", ".join(["0"] * (5 + 2 * len(WAIT_KINDS)))})
+ON CONFLICT (day, centre) DO UPDATE SET
+    {", ".join(f"{c} = d.{c} + EXCLUDED.{c}" for c in (*BOOKING_COUNTS, *_WAIT_SUMS.split(", ")))}
+"""
 LAST_EVENTS = """
 UPDATE centres c SET last_event_at = greatest(c.last_event_at, u.at), last_heard_at = now(),
     changed_xid = pg_current_xact_id()
-FROM unnest(%s::text[], %s::timestamptz[]) AS u(centre, at) WHERE c.centre = u.centre
+FROM unnest(%b::text[], %b::timestamptz[]) AS u(centre, at) WHERE c.centre = u.centre
 """
 
 
@@ -395,14 +494,24 @@ def local_day(moment: datetime, zone: ZoneInfo) -> tuple[date, datetime]:
     return day, datetime.combine(day, datetime.min.time(), zone)
 
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 """1: the first region schema (``district``, hourly rollups only). 2: the 2025 two-level map
 (province -> ward/commune: ``ward`` replaces ``district``) and the maintained tables. 3: a
 centre's day in one row (``daily_centre`` keeps the sums of ``daily`` too), so the overview reads a
 row per centre, not per centre and group. 4: the ``dossiers`` table behind each centre's Decision 766
 index (filled from the stored events). 5: ``centres.changed_xid``, the transaction that last changed
 what the overview shows of a centre (its row, its day, who waits there), so the dashboard re-reads
-only the centres changed since its last snapshot (region.overview)."""
+only the centres changed since its last snapshot (region.overview). 6: ``booking_days`` and
+``ticket_waits``, the remote numbers, appointments, lapsed bookings and each kind's first-call waits
+per centre and day (region.bookings), maintained like the rest instead of read from the day's events
+(filled from the stored events of the last :data:`BOOKING_FILL_DAYS` days and today)."""
+
+
+BOOKING_FILL_DAYS = 2
+"""Local days before today whose ``booking_days`` the schema-6 migration fills from the stored
+events (as far back as ``ticket_waits`` is kept). Only today's row is read (region.bookings), and a
+province's whole history would hold up the intake's start for an hour or more: the rebuild reads
+about 160,000 events a second here, and a province of 3,321 centres stores some 3.8 million a day."""
 
 
 @dataclass
@@ -449,6 +558,11 @@ class Store:
             self._migrate_to_3()
         if version < 4:
             self._fill_dossiers()
+        if 2 <= version < 6:  # (the schema-2 migration rebuilt them with the rest)
+            first, start = local_day(now - timedelta(days=BOOKING_FILL_DAYS), self.zone)
+            self._rebuild_bookings(first, start, now - timedelta(days=2))
+            self.conn.execute("UPDATE centres SET changed_xid = pg_current_xact_id()")  # a dashboard re-reads them
+            log.info("region database migrated to schema 6 (booking figures maintained)")
         self.conn.execute("DELETE FROM schema_version")
         self.conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (SCHEMA_VERSION,))
 
@@ -554,6 +668,46 @@ class Store:
             "devices_offline = (SELECT count(*) FROM devices d WHERE d.centre = c.centre AND NOT d.online)")
         centres = [r[0] for r in self.conn.execute("SELECT centre FROM centres")]
         self._refresh_now(centres, now)
+        self._rebuild_bookings(first, start, since)
+
+    def _rebuild_bookings(self, first: date, start: datetime, keep: datetime) -> None:
+        """Inside a transaction: ``booking_days`` from local day ``first`` on, from the events since
+        ``start`` (its first instant), and ``ticket_waits`` of the tickets heard of since ``keep``
+        (older ones would be pruned). Each ticket's row is what the write path's merge gives."""
+        zone = str(self.zone)
+        self.conn.execute("DELETE FROM booking_days WHERE day >= %s", (first,))
+        self.conn.execute("DELETE FROM ticket_waits")
+        self.conn.execute(
+            f"INSERT INTO booking_days (centre, day, {', '.join(BOOKING_COUNTS)}) "
+            "SELECT centre, (at AT TIME ZONE %s)::date, count(*) FILTER (WHERE kind = 'ticket.issued'), "
+            "count(*) FILTER (WHERE kind = 'ticket.issued' AND data->>'booking' = 'remote'), "
+            "count(*) FILTER (WHERE kind = 'ticket.issued' AND data->>'booking' = 'appointment'), "
+            "count(*) FILTER (WHERE kind = 'ticket.no_show'), "
+            "count(*) FILTER (WHERE kind = 'ticket.no_show' AND data->>'reason' = 'lapsed') "
+            "FROM events WHERE at >= %s AND kind IN ('ticket.issued', 'ticket.no_show') GROUP BY 1, 2", (zone, start))
+        waits = ", ".join(f"count(*) FILTER (WHERE kind = '{k}'), coalesce(sum(us) FILTER (WHERE kind = '{k}'), 0)"
+                          for k in WAIT_KINDS)
+        columns_ = ", ".join(f"{k}_called, {k}_wait_us" for k in WAIT_KINDS)
+        self.conn.execute(
+            "WITH t AS MATERIALIZED ("
+            "  SELECT centre, ticket_id, "
+            "  (array_agg(coalesce(data->>'booking', 'walk_in') ORDER BY at) FILTER (WHERE kind = 'ticket.issued'))[1] AS kind, "
+            "  min(at) FILTER (WHERE kind = 'ticket.issued') AS issued_at, "
+            "  min(at) FILTER (WHERE kind = 'booking.checked_in') AS checked_at, "
+            "  min(at) FILTER (WHERE kind = 'ticket.called') AS called_at, max(at) AS last_at "
+            "  FROM events WHERE at >= %(from)s AND ticket_id IS NOT NULL "
+            "  AND kind IN ('ticket.issued', 'booking.checked_in', 'ticket.called') GROUP BY centre, ticket_id"
+            "), kept AS ("
+            "  INSERT INTO ticket_waits (centre, ticket_id, kind, issued_at, checked_at, called_at, last_at) "
+            "  SELECT * FROM t WHERE last_at >= %(keep)s"
+            ") "
+            f"INSERT INTO booking_days AS d (centre, day, {columns_}) "
+            f"SELECT centre, day, {waits} FROM ("
+            "  SELECT centre, kind, (issued_at AT TIME ZONE %(zone)s)::date AS day, "
+            "  luot_first_wait_us(issued_at, checked_at, called_at, %(zone)s) AS us FROM t"
+            ") w WHERE us IS NOT NULL AND day >= %(first)s GROUP BY centre, day "
+            "ON CONFLICT (day, centre) DO UPDATE SET " + ", ".join(f"{c} = EXCLUDED.{c}" for c in columns_.split(", ")),
+            {"from": min(start, keep), "keep": keep, "zone": zone, "first": first})
 
     def ensure_partitions(self, months: Iterable[date]) -> None:
         """Create the monthly partitions of ``events`` that are missing (ahead of need)."""
@@ -588,6 +742,7 @@ class Store:
         with self.conn.transaction():
             self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
             self.conn.execute("DELETE FROM tickets_now WHERE last_at < %s", (since,))
+            self.conn.execute("DELETE FROM ticket_waits WHERE last_at < %s", (since,))
             self.conn.execute("DELETE FROM recent WHERE bucket < %s", (since,))
 
     # ------------------------------------------------------------------ writing
@@ -607,6 +762,10 @@ class Store:
         fresh = [e for e in batch if e.id in new_ids]
         deltas = Deltas()
         zone = self.zone
+
+        def local_date(at: datetime) -> date:
+            return at.astimezone(zone).date()
+
         for event in events:
             deltas.seen(event.centre, event.at)
         if fresh:
@@ -618,8 +777,8 @@ class Store:
                     grp = data.get("group")
                     copy.write_row((event.id, event.centre, event.kind, event.at, grp, ticket_id, event.seq, event.via,
                                     json.dumps(data, ensure_ascii=False)))
-                    deltas.add(event.centre, event.kind, event.at, grp, ticket_id, rollup_of(event),
-                               lambda at: at.astimezone(zone).date())
+                    deltas.add(event.centre, event.kind, event.at, grp, ticket_id, rollup_of(event), local_date)
+                    deltas.add_booking(event.centre, event.kind, event.at, ticket_id, data, local_date)
             self._write_deltas(deltas)
             self._write_dossiers(fresh)
         if deltas.latest:
@@ -656,8 +815,23 @@ class Store:
                 cur.execute(UPSERT_TICKETS, ([k[0] for k in keys], [k[1] for k in keys], [r.grp for r in rows],
                                              [r.issued_at for r in rows], [r.last_at for r in rows],
                                              [r.last_kind for r in rows]))
+            if deltas.booking_days or deltas.waits:
+                cur.execute(UPSERT_BOOKINGS, self._booking_params(deltas))
         if deltas.ticket_centres:
             self._refresh_now(deltas.ticket_centres)
+
+    def _booking_params(self, deltas: Deltas) -> dict[str, Any]:
+        """UPSERT_BOOKINGS' arrays: the batch's counts per centre and day, its tickets' wait times."""
+        days = list(deltas.booking_days)
+        counts = [deltas.booking_days[k] for k in days]
+        tickets = list(deltas.waits)
+        waits = [deltas.waits[k] for k in tickets]
+        params: dict[str, Any] = {"zone": str(self.zone), "c_centre": [k[0] for k in days], "c_day": [k[1] for k in days],
+                                  **{f"c_{name}": [c[i] for c in counts] for i, name in enumerate(BOOKING_COUNTS)},
+                                  "w_centre": [k[0] for k in tickets], "w_ticket": [k[1] for k in tickets]}
+        for name in ("kind", "issued_at", "checked_at", "called_at", "last_at"):
+            params["w_" + name.removesuffix("_at")] = [getattr(w, name) for w in waits]
+        return params
 
     def store_batch(self, events: list[RegionEvent], availability: list[tuple[Availability, datetime]],
                     rejected: list[tuple[str, str]]) -> int:

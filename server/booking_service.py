@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from luot.aio import cancel_and_wait
 from server.booking_slots import checkin_window
+from server.devices import AttemptLimiter
 from server.engine import Booking, NotFound, QueueEngine, QueueError, RateLimited
 from server.phones import PhoneVault
 from server.service import CentreService
@@ -28,6 +28,9 @@ CHECKIN_FAILURES = 10
 CHECKIN_WINDOW = timedelta(minutes=1)
 """Unknown check-in codes one device or officer may give a minute: a citizen mistypes a few times,
 a script guessing 37-bit codes is stopped at 10 guesses a minute (about 10^-8 of the space a day)."""
+CHECKIN_FAILURES_ALL = 60
+"""Unknown codes the whole centre may see a minute (every kiosk and officer together): the callers
+are signed-in devices and staff, so this only bounds a guesser holding several identities."""
 
 
 class BookingDesk:
@@ -40,7 +43,7 @@ class BookingDesk:
         """booking id -> sealed phone of today's and later bookings: "your turn is near" asks for
         contacts synchronously on every commit (server/notify/turn.py), so they are in memory."""
         self._task: asyncio.Task[None] | None = None
-        self._failures: dict[str, deque[datetime]] = {}
+        self._failures = AttemptLimiter(per_caller=CHECKIN_FAILURES, total=CHECKIN_FAILURES_ALL, window=CHECKIN_WINDOW)
         """Recent unknown codes per actor (device or officer), for :meth:`check_in`."""
 
     def address_key(self, address: str) -> str:
@@ -115,10 +118,8 @@ class BookingDesk:
         codes within :data:`CHECKIN_WINDOW` is refused for the rest of it (429): codes are 37 bits,
         so guessing them through a kiosk is measured in failures and stopped."""
         now = self.service.now()
-        failures = self._failures.setdefault(actor, deque())
-        while failures and now - failures[0] > CHECKIN_WINDOW:
-            failures.popleft()
-        if len(failures) >= CHECKIN_FAILURES:
+        guess = booking_id is None  # a code or token can be guessed; the help desk's pick from its list cannot
+        if guess and not self._failures.allowed(actor, now):
             raise RateLimited("checkin_rate", "Nhập sai mã quá nhiều lần; xin chờ một phút hoặc đến quầy hướng dẫn.",
                               "Too many wrong codes; wait a minute or go to the help desk.")
 
@@ -129,7 +130,8 @@ class BookingDesk:
         try:
             return await self.service.run(command, actor=actor)
         except NotFound:
-            failures.append(now)
+            if guess:
+                self._failures.failed(actor, now)
             raise
 
     async def cancel(self, booking_id: str, actor: str, reason: str) -> dict[str, Any]:

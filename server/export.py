@@ -28,6 +28,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from luot.aio import cancel_and_wait
 from luot.config import CentreConfig
 from luot.protocol import LEVELS, REASONS, level_of
 from server.reports import table_csv
@@ -230,9 +231,7 @@ class WebhookPusher:
         self._wake.set()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await cancel_and_wait(self._task)
 
     async def push_once(self) -> int:
         """Deliver the next batch; returns how many records were acknowledged (0: nothing new).

@@ -3,7 +3,18 @@
 from pydantic import BaseModel
 
 
-class TicketOut(BaseModel):
+class WaitWords(BaseModel):
+    """How the wait is told (server.estimates.wait_view): the kiosk's ticket and the tracking page
+    say the same words, so both answers carry these fields from one place."""
+
+    wait_range_minutes: list[int] | None = None  # [lo, hi]: the range the citizen is told
+    expected_at: str | None = None  # expected call time, centre's local time
+    wait_text: str | None = None  # "khoảng 20-35 phút", "sau giờ nghỉ trưa, khoảng 13:20"
+    wait_text_en: str | None = None
+    after_closing: bool = False  # unlikely to be served before today's closing
+
+
+class TicketOut(WaitWords):
     id: str
     number: int
     group: str
@@ -16,11 +27,6 @@ class TicketOut(BaseModel):
     counters: list[int]
     ahead: int
     wait_minutes: float | None
-    wait_range_minutes: list[int] | None = None  # [lo, hi]: the range the citizen is told
-    expected_at: str | None = None  # expected call time, centre's local time
-    wait_text: str | None = None  # "khoảng 20-35 phút", "sau giờ nghỉ trưa, khoảng 13:20"
-    wait_text_en: str | None = None
-    after_closing: bool = False  # unlikely to be served before today's closing
     calls: int
     issued_at: str
     called_at: str | None

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from luot.config import parse_config
+from server import booking_service
 from server.booking_slots import slot_starts
 from server.notify.gammu import decode_smsbackup
 from tests.engine_support import sample_data
@@ -66,7 +67,8 @@ async def code_sent_to(outbox: Path, seen: dict[Path, str]) -> str:
     raise AssertionError(f"no code SMS reached Gammu's outbox: {list(seen.values())}")
 
 
-async def test_a_citizen_books_from_the_phone_and_checks_in_at_the_kiosk(tmp_path: Path) -> None:
+async def test_a_citizen_books_from_the_phone_and_checks_in_at_the_kiosk(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(booking_service, "CHECKIN_FAILURES_ALL", 11)  # the centre-wide limit, reached below
     clock = ManualClock(MONDAY_0830)
     config = centre_config(tmp_path)
     async with running_centre(tmp_path, config, clock=clock) as runtime:
@@ -142,8 +144,14 @@ async def test_a_citizen_books_from_the_phone_and_checks_in_at_the_kiosk(tmp_pat
                 assert guess.status_code == 404
             stopped = await http.post("/api/v1/bookings/check-in", json={"code": other.json()["code"]}, headers=kiosk)
             assert stopped.status_code == 429 and stopped.json()["error"] == "checkin_rate"
-            desk_checked = await http.post("/api/v1/bookings/check-in", json={"code": other.json()["code"]}, headers=officer)
-            assert desk_checked.status_code == 200  # the help desk is another actor
+            unknown_id = await http.post("/api/v1/bookings/no-such-booking/check-in", headers=officer)
+            assert unknown_id.status_code == 404  # a pick from the desk's list is not a guess: not counted
+            wrong = await http.post("/api/v1/bookings/check-in", json={"code": "AAAA9999"}, headers=officer)
+            assert wrong.status_code == 404  # the help desk is another actor: its own first wrong code...
+            by_code = await http.post("/api/v1/bookings/check-in", json={"code": other.json()["code"]}, headers=officer)
+            assert by_code.status_code == 429 and by_code.json()["error"] == "checkin_rate"  # ...the centre's 11th
+            desk_checked = await http.post(f"/api/v1/bookings/{other.json()['id']}/check-in", headers=officer)
+            assert desk_checked.status_code == 200, desk_checked.text  # from the list, still
 
         # "your turn is near" reached the booking's phone (server/notify/turn.py, fed by the desk; the
         # notifier sends in the background, so the test waits for the file)

@@ -228,3 +228,53 @@ def test_a_range_reaching_past_lunch_says_so_and_keeps_the_clock_time() -> None:
     view = wait_view(CONFIG, estimate, now)
     assert view["wait_text"].startswith(f"từ {lo // 5 * 5} phút đến khoảng 13:") and view["wait_text"].endswith("(có thể sau giờ nghỉ)")
     assert view["wait_text_en"].endswith("(maybe after the break)")
+
+
+def test_asking_does_not_change_a_later_answer() -> None:
+    """Estimates are a function of the events and the ``now`` asked about: asking at 10:00 (when
+    the 08:00 arrivals have left the last hour) must not change what 08:30 is told afterwards
+    (the arrivals of the last hour were once dropped from the model by the question itself, so a
+    later question about an earlier moment, or a replayed engine, answered differently)."""
+    engine = new_engine(CONFIG)
+    log = []
+    for n in (1, 2):
+        log += engine.open_counter(n, f"o{n}", at(MON, 7, 30))
+    for i in range(40):
+        log += engine.issue("ho-tich" if i % 3 else "chung-thuc", at(MON, 8) + timedelta(seconds=i),
+                            priority="elderly" if i % 7 == 0 else None)[1]
+    fresh = replayed(CONFIG, log).estimates(at(MON, 8, 30))
+    engine.estimates(at(MON, 10))
+    assert engine.estimates(at(MON, 8, 30)) == fresh
+    model = engine.estimate_model  # the 08:00 arrivals do count at 08:30 (what the question must not lose)
+    assert model.priority_load(engine, "ho-tich", 2, 60.0, model.timeline(at(MON, 8, 30)), at(MON, 8, 30)) > 0
+
+
+def test_a_ticket_sent_to_one_counter_does_not_set_its_groups_priority_load() -> None:
+    """The priority arrivals a ticket expects take a share of the counters it may use: a ticket
+    sent to counter 3 alone must not lend its one-counter share to the group's other tickets, which
+    may go to counters 2 and 3 (the whole line's walk once did, and differed from asking for one)."""
+    engine = new_engine(CONFIG)
+    for n in (2, 3):
+        engine.open_counter(n, f"o{n}", at(MON, 7, 30))
+    tickets = [engine.issue("chung-thuc", at(MON, 8) + timedelta(seconds=i))[0] for i in range(10)]
+    for i in range(4):  # priority tickets of a group no open counter serves: they wait, and make a rate
+        engine.issue("dat-dai", at(MON, 8, 1) + timedelta(seconds=i), priority="elderly")
+    called, _ = engine.call_next(2, at(MON, 8, 2))
+    assert called is tickets[0]
+    engine.transfer(2, at(MON, 8, 2), to_counter=3)  # back in line, keeping its place, for counter 3 only
+    now = at(MON, 8, 3)
+    whole = engine.estimates(now)
+    assert whole[tickets[0].id].wait_minutes is not None and tickets[0].target_counter == 3
+    for ticket in tickets[1:]:
+        assert whole[ticket.id] == engine.estimates(now, only=ticket.id)[ticket.id]
+
+
+def test_a_point_with_another_shift_stays_inside_the_range() -> None:
+    """bench/fit_point_shift.py scores other points through spread_wait(shift=...): a shift past
+    either end of the range is held at that end, and no shift gives the estimator's own point."""
+    sigma = estimates.wait_spread(32.0, 8.0)
+    point, lo, hi = estimates.spread_wait(32.0, 8.0)
+    assert point == 32.0 + min(sigma, 16.0) and lo == 32.0 - sigma - 1.0 and hi == 32.0 + 1.25 * sigma + 1.0
+    assert estimates.spread_wait(32.0, 8.0, shift=100.0) == (hi, lo, hi)
+    assert estimates.spread_wait(32.0, 8.0, shift=-100.0) == (lo, lo, hi)
+    assert estimates.spread_wait(32.0, 8.0, shift=5.0)[0] == 37.0

@@ -60,6 +60,8 @@ def test_scenario_family_prints_the_benchmark_figures() -> None:
     for predictor in ("ours", "les", "hol", "ql", "rolling"):
         assert result[predictor]["mae"] > 0 and 0 <= result[predictor]["under_10"] <= 1
     assert 0 < result["ours"]["coverage"] <= 1
+    # past the range's upper end by more than 10 minutes: a part of the tickets the range missed
+    assert 0 < result["ours"]["over_range_10"] <= 1 - result["ours"]["coverage"]
     assert result["ours"]["mae"] < result[result["best_classic"]]["mae"]
     assert result["crossing_break"]["tickets"] > 0
 

@@ -6,28 +6,23 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
 
 from server.backup import storage_health
 from server.http_common import ApiError, get_link, get_service
 from server.live import public_ticket
+from server.schemas import WaitWords
 from server.service import CentreService
 
 router = APIRouter(tags=["public"])
 
 
-class TrackOut(BaseModel):
+class TrackOut(WaitWords):
     number: int
     group_name: str
     group_name_en: str
     status: str
     ahead: int | None
     wait_minutes: float | None
-    wait_range_minutes: list[int] | None = None  # [lo, hi]: the range the citizen is told
-    expected_at: str | None = None  # expected call time, centre's local time
-    wait_text: str | None = None  # "khoảng 20-35 phút", "sau giờ nghỉ trưa, khoảng 13:20"
-    wait_text_en: str | None = None
-    after_closing: bool = False  # unlikely to be served before today's closing
     counter: int | None
     called_at: str | None
     calls: int

@@ -293,6 +293,71 @@ def bridges_up(dsn: str, *centres: str) -> bool:
 # ------------------------------------------------------------------ the maintained tables' oracle
 FIRST_CALL = "kind = 'ticket.called' AND (data->>'first_call' = 'true' OR data->>'call' = '1')"
 
+# The province's booking figures as region/bookings.py read them from the day's events before they
+# were maintained (issue 19): the reference ``booking_days`` is compared with.
+BOOKINGS_SQL = """
+SELECT centre,
+       count(*) FILTER (WHERE kind = 'ticket.issued') AS issued,
+       count(*) FILTER (WHERE kind = 'ticket.issued' AND data->>'booking' = 'remote') AS remote,
+       count(*) FILTER (WHERE kind = 'ticket.issued' AND data->>'booking' = 'appointment') AS appointment,
+       count(*) FILTER (WHERE kind = 'ticket.no_show') AS no_show,
+       count(*) FILTER (WHERE kind = 'ticket.no_show' AND data->>'reason' = 'lapsed') AS lapsed
+FROM events
+WHERE at >= %(start)s AND at < %(end)s AND kind IN ('ticket.issued', 'ticket.no_show') {one}
+GROUP BY centre
+"""
+# The mean wait of each kind of ticket called that day: a booked ticket's from its check-in (a remote
+# number's ticket.issued is when it was taken at home), a walk-in's from its issue; first calls only.
+WAITS_SQL = """
+WITH issued AS (
+    SELECT centre, ticket_id, coalesce(data->>'booking', 'walk_in') AS kind, at FROM events
+    WHERE at >= %(start)s AND at < %(end)s AND kind = 'ticket.issued' AND ticket_id IS NOT NULL {one}
+), checked AS (
+    SELECT centre, ticket_id, min(at) AS at FROM events
+    WHERE at >= %(start)s AND at < %(end)s AND kind = 'booking.checked_in' AND ticket_id IS NOT NULL {one}
+    GROUP BY centre, ticket_id
+), called AS (
+    SELECT centre, ticket_id, min(at) AS at FROM events
+    WHERE at >= %(start)s AND at < %(end)s AND kind = 'ticket.called' AND ticket_id IS NOT NULL {one}
+    GROUP BY centre, ticket_id
+)
+SELECT i.centre, i.kind, avg(extract(epoch FROM c.at - greatest(i.at, coalesce(k.at, i.at)))) / 60
+FROM issued i JOIN called c USING (centre, ticket_id) LEFT JOIN checked k USING (centre, ticket_id)
+GROUP BY i.centre, i.kind
+"""
+
+
+def booking_reference(conn: psycopg.Connection[Any], day: Any, zone: Any, centre: str | None = None) -> dict[str, dict[str, Any]]:
+    """region.bookings.booking_figures for local ``day`` as it was computed from the events."""
+    start = datetime.combine(day, datetime.min.time(), zone)
+    params: dict[str, Any] = {"start": start, "end": start + timedelta(days=1)}
+    one = ""
+    if centre is not None:
+        one, params["centre"] = "AND centre = %(centre)s", centre
+    kinds = ("walk_in", "remote", "appointment")
+    out: dict[str, dict[str, Any]] = {}
+    for centre_id, issued, remote, appointment, no_show, lapsed in conn.execute(BOOKINGS_SQL.format(one=one), params):
+        out[centre_id] = {"remote": remote, "appointment": appointment, "no_show": no_show, "lapsed": lapsed,
+                          "remote_share": round(remote / issued * 100, 1) if issued else None,
+                          **{f"wait_{kind}_minutes": None for kind in kinds}}
+    for centre_id, kind, minutes in conn.execute(WAITS_SQL.format(one=one), params):
+        if centre_id in out and kind in kinds and minutes is not None:
+            out[centre_id][f"wait_{kind}_minutes"] = round(float(minutes), 1)
+    return out
+
+
+def bookings_match_events(conn: psycopg.Connection[Any], zone: Any, first: Any = None) -> int:
+    """Every local day with events (from ``first`` on): the maintained booking figures
+    (region.bookings, from ``booking_days``) equal the events query's. Returns the days compared."""
+    from region.bookings import booking_figures
+
+    days = [r[0] for r in conn.execute("SELECT DISTINCT (at AT TIME ZONE %s)::date FROM events ORDER BY 1", (str(zone),))
+            if first is None or r[0] >= first]
+    for day in days:
+        noon = datetime.combine(day, datetime.min.time(), zone) + timedelta(hours=12)
+        assert booking_figures(conn, noon, zone) == booking_reference(conn, day, zone), day
+    return len(days)
+
 
 def maintained_match_events(dsn: str, zone: str = "Asia/Ho_Chi_Minh") -> None:
     """The tables kept in each event's transaction (region/store.py) equal what the stored events
@@ -365,6 +430,9 @@ def maintained_match_events(dsn: str, zone: str = "Asia/Ho_Chi_Minh") -> None:
         events = conn.execute(f"SELECT count(*) FILTER (WHERE kind = 'ticket.issued'), count(*) FILTER (WHERE {FIRST_CALL}) "
                               "FROM events WHERE grp IS NOT NULL AND at >= now() - interval '2 days'").fetchone()
         assert tuple(recent) == tuple(events)
+        from zoneinfo import ZoneInfo
+
+        bookings_match_events(conn, ZoneInfo(zone))
 
 
 GROUPS = ["ho-tich", "chung-thuc", "dat-dai"]

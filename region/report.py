@@ -242,7 +242,9 @@ def figures(conn: psycopg.Connection[Any], now: datetime, zone: ZoneInfo, thresh
         rows.append(row)
         warnings.append(found)
     rank_766(rows)
-    return ordered(now, win.day.date().isoformat(), round(sum(spent) * 1000, 1), rows, warnings, groups)
+    result = ordered(now, win.day.date().isoformat(), round(sum(spent) * 1000, 1), rows, warnings, groups)
+    result["recent"] = recent_part(recent_by_centre)
+    return result
 
 
 def read_params(now: datetime, zone: ZoneInfo, thresholds: Thresholds, slow: Slow) -> dict[str, Any]:
@@ -298,7 +300,6 @@ def overview_row(raw: tuple[Any, ...], now: datetime, slow: Slow, recent_by_cent
         "last_event_at": last_event_at, "last_heard_at": last_heard_at,
         "server_online": server_online, "bridge_online": bridge_online, "bridge_at": bridge_at,
         "server_at": server_at, "catch_up_at": catch_up_at, "catch_up_error": catch_up_error,
-        "issued_recent": recent["issued_recent"], "called_recent": recent["called_recent"],
     }
     return row, judge(row, recent, groups, now, thresholds), recent
 
@@ -314,15 +315,12 @@ def recent_context(raw: tuple[Any, ...], recent_by_centre: dict[str, tuple[int, 
             "rating_before": _ratio(rating_sum - rating_sum_recent, ratings_before)}
 
 
-def with_recent(row: dict[str, Any], raw: tuple[Any, ...], recent_by_centre: dict[str, tuple[int, int, int, int]],
-                groups: list[dict[str, Any]], now: datetime, thresholds: Thresholds
-                ) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any]]:
-    """As :func:`overview_row` for a kept row built from the same ``raw`` whose 5-minute buckets
-    moved: only the recent figures and the warnings again (the row is not changed: a new one)."""
-    recent = recent_context(raw, recent_by_centre)
-    row, found = rejudge({**row, "issued_recent": recent["issued_recent"], "called_recent": recent["called_recent"]},
-                         recent, groups, now, thresholds)
-    return row, found, recent
+def recent_part(recent_by_centre: dict[str, tuple[int, int, int, int]]) -> dict[str, list[int]]:
+    """The overview's ``recent`` part: per centre with 5-minute buckets, tickets issued and first
+    calls in the growth window. Apart from the rows (issue 19): they move for almost every centre
+    each time the buckets are re-read, and a row that stays the same keeps its encoded JSON
+    (region.rowjson); the page does not show them, the growth warning's text does."""
+    return {c: [r[0], r[1]] for c, r in recent_by_centre.items()}
 
 
 def judge(row: dict[str, Any], recent: dict[str, Any], groups: list[dict[str, Any]], now: datetime,
@@ -347,13 +345,18 @@ def rejudge(row: dict[str, Any], recent: dict[str, Any], groups: list[dict[str, 
     return row, found
 
 
-def rank_766(rows: list[dict[str, Any]]) -> None:
-    """The province's ranking by the Decision 766 index: 1 = best; centres without dossiers unranked."""
+def ranks_766(rows: Any) -> dict[str, int]:
+    """The province's ranking by the Decision 766 index: 1 = best; centres without dossiers unranked
+    (not in the result)."""
     ranked = sorted((r for r in rows if r["index_766"] is not None), key=lambda x: (-x["index_766"], -x["dossiers_30d"], x["centre"]))
+    return {row["centre"]: place for place, row in enumerate(ranked, start=1)}
+
+
+def rank_766(rows: list[dict[str, Any]]) -> None:
+    """:func:`ranks_766` put in ``rows`` as ``rank_766`` (rows being built, never kept ones)."""
+    ranks = ranks_766(rows)
     for row in rows:
-        row["rank_766"] = None
-    for place, row in enumerate(ranked, start=1):
-        row["rank_766"] = place
+        row["rank_766"] = ranks.get(row["centre"])
 
 
 SEVERITY = {"cao": 0, "vừa": 1}

@@ -95,8 +95,8 @@ def centre_warnings(row: dict[str, Any], groups: list[dict[str, Any]], recent: d
             found.append(_warning(row, "cao", "silent",
                                   f"Không nhận được dữ liệu từ trung tâm đã {MINUTES} phút trong giờ làm việc.",
                                   f"No data from the centre for {MINUTES} minutes during working hours.", heard))
-    issued, called = int(recent.get("issued_recent") or 0), int(recent.get("called_recent") or 0)
-    if row["waiting"] >= t.waiting_min and issued - called >= max(t.growth_min_excess, called // 2):
+    if growing(row, recent, t):
+        issued, called = int(recent.get("issued_recent") or 0), int(recent.get("called_recent") or 0)
         found.append(_warning(row, "vừa", "growing",
                               f"Hàng chờ tăng nhanh hơn tốc độ phục vụ: {t.growth_window_minutes} phút qua có {issued} người "
                               f"lấy số nhưng chỉ {called} người được gọi; đang chờ {row['waiting']} người.",
@@ -111,13 +111,32 @@ def centre_warnings(row: dict[str, Any], groups: list[dict[str, Any]], recent: d
                                   f"vượt ngưỡng {limit} phút ({g['waiting']} người đang chờ).",
                                   f"{g['name']}: someone has waited {MINUTES} min, over the "
                                   f"{limit} min threshold ({g['waiting']} waiting).", g["longest_since"]))
-    recent_avg, before_avg = recent.get("rating_recent"), recent.get("rating_before")
-    if (recent_avg is not None and before_avg is not None
-            and int(recent.get("ratings_recent") or 0) >= t.satisfaction_min_ratings
-            and int(recent.get("ratings_before") or 0) >= t.satisfaction_min_ratings
-            and before_avg - recent_avg >= t.satisfaction_drop):
+    if falling(recent, t):
+        recent_avg, before_avg = recent["rating_recent"], recent["rating_before"]
         found.append(_warning(row, "vừa", "satisfaction",
                               f"Mức hài lòng đang giảm: 60 phút qua trung bình {recent_avg:.1f}/4 "
                               f"({recent['ratings_recent']} lượt), trước đó trong ngày {before_avg:.1f}/4.",
                               f"Satisfaction falling: {recent_avg:.1f}/4 in the last hour vs {before_avg:.1f}/4 earlier today."))
     return found
+
+
+def growing(row: dict[str, Any], recent: dict[str, Any], t: Thresholds) -> bool:
+    """The queue grows faster than it is served (the "growing" warning), from the recent figures."""
+    issued, called = int(recent.get("issued_recent") or 0), int(recent.get("called_recent") or 0)
+    return row["waiting"] >= t.waiting_min and issued - called >= max(t.growth_min_excess, called // 2)
+
+
+def falling(recent: dict[str, Any], t: Thresholds) -> bool:
+    """Satisfaction in the last hour fell from earlier in the day (the "satisfaction" warning)."""
+    recent_avg, before_avg = recent.get("rating_recent"), recent.get("rating_before")
+    return (recent_avg is not None and before_avg is not None
+            and int(recent.get("ratings_recent") or 0) >= t.satisfaction_min_ratings
+            and int(recent.get("ratings_before") or 0) >= t.satisfaction_min_ratings
+            and before_avg - recent_avg >= t.satisfaction_drop)
+
+
+def recent_warns(row: dict[str, Any], recent: dict[str, Any], t: Thresholds) -> bool:
+    """Whether the recent figures give the centre a warning (growing or satisfaction): a centre
+    for which neither the old nor the new figures do keeps its warnings when its buckets move
+    (region.overview)."""
+    return growing(row, recent, t) or falling(recent, t)

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 
 from region.overview import Overview
-from region.report import figures, recent_figures, slow_figures
+from region.report import Recent, figures, recent_figures, slow_figures
 from region.store import Store
 from region.validate import Availability
 from region.warnings import Thresholds
@@ -54,15 +54,17 @@ def test_the_overview_refreshed_by_changes_equals_a_full_recompute(pg: str) -> N
     full = psycopg.connect(pg, autocommit=True)
     for conn in (inc, full):
         conn.execute("SET TIME ZONE 'UTC'")
-    slow = slow_figures(full, start, ZONE)
+    slow = [slow_figures(full, start, ZONE)]  # re-read as the dashboard does every SLOW_AGE s
     reads: list[tuple[bool, int, int]] = []
+    rebuilt_at = -1
 
-    def check(now: datetime) -> None:
-        recent = recent_figures(full, now, ZONE, thresholds)
-        got = kept.refresh(inc, now, slow, recent)
+    def check(now: datetime, recent: Recent | None = None) -> dict[str, Any]:
+        recent = recent or recent_figures(full, now, ZONE, thresholds)
+        got = kept.refresh(inc, now, slow[0], recent)
         reads.append((kept.last.full, kept.last.read, kept.last.rebuilt))
-        want = figures(full, now, ZONE, thresholds, slow=slow, recent=recent)
+        want = figures(full, now, ZONE, thresholds, slow=slow[0], recent=recent)
         assert comparable(got) == comparable(want)
+        return got
 
     try:
         check(start)
@@ -89,10 +91,47 @@ def test_the_overview_refreshed_by_changes_equals_a_full_recompute(pg: str) -> N
             check(start + timedelta(minutes=minutes, seconds=minutes))
         store.store_batch([], [(Availability("c04", "bridge", None, True), start + timedelta(minutes=41))], [])
         check(start + timedelta(minutes=41))
+        # the 5-minute buckets roll (re-read every RECENT_AGE s): queues growing at some centres, then
+        # not; the rows stay the same objects unless a warning changed (their recent figures are apart)
+        at = start + timedelta(minutes=41, seconds=30)
+        real = recent_figures(full, at, ZONE, thresholds)
+        before = check(at, real)
+        surge = Recent(real.day, {**real.by_centre, **{c: (40 + i, i, 0, 0) for i, c in enumerate(centres[:6])}})
+        surged = check(at + timedelta(seconds=2), surge)
+        assert {w["centre"] for w in surged["warnings"] if w["kind"] == "growing"}  # the surge warns somewhere
+        assert [r for r in surged["centres"] if r["centre"] not in centres[:6]] == \
+            [r for r in before["centres"] if r["centre"] not in centres[:6]]
+        assert all(any(r is b for b in before["centres"]) for r in surged["centres"] if r["centre"] in centres[6:])
+        calmer = Recent(real.day, {**surge.by_centre, centres[0]: (41, 1, 0, 0), centres[7]: (1, 0, 0, 0)})
+        check(at + timedelta(seconds=4), calmer)  # one warning's figures change, one centre's buckets only
+        check(at + timedelta(seconds=6), real)  # the surge gone
+        # the slow part re-read (every SLOW_AGE s): c01's groups changed since it was read, so a rebuild
+        slow[0] = slow_figures(full, at, ZONE)
+        before = check(at + timedelta(seconds=7), real)
+        assert reads[-1][0]
+        rebuilt_at = len(reads) - 1
+        # read again with the same values: no rebuild, the same rows
+        slow[0] = slow_figures(full, at, ZONE)
+        same = check(at + timedelta(seconds=8), real)
+        assert not reads[-1][0] and reads[-1][2] == 0
+        assert all(any(r is b for b in before["centres"]) for r in same["centres"])
+        # then with history arriving late (yesterday's served of one centre) and a judged dossier
+        # (the Decision 766 index and so the ranks move): those rows only, no full rebuild
+        yesterday = (at.astimezone(ZONE) - timedelta(days=1)).date()
+        store.conn.execute("INSERT INTO daily_centre (centre, day, served, called, wait_sum) VALUES ('c03', %s, 40, 40, 24000)",
+                           (yesterday,))
+        store.conn.execute("INSERT INTO dossiers (centre, code, day, dissatisfied) VALUES ('c08', 'd1', %s, true), "
+                           "('c09', 'd2', %s, false)", (yesterday, yesterday))
+        slow[0] = slow_figures(full, at, ZONE)
+        moved = check(at + timedelta(seconds=10), real)
+        assert not reads[-1][0] and reads[-1][1] == 0 and reads[-1][2] == 3  # c03, c08, c09 rebuilt, no SQL ...
+        ranked = {r["centre"]: r["rank_766"] for r in moved["centres"]}
+        assert ranked["c09"] == 1 and ranked["c08"] == 2  # ... and the ranks put in
     finally:
         inc.close()
         full.close()
         store.close()
-    assert reads[0][0] and not any(f for f, _, _ in reads[1:])  # one full build, then changes only
+    # one full build, then changes only (but for the slow part whose groups changed)
+    assert reads[0][0] and not any(f for i, (f, _, _) in enumerate(reads[1:], start=1) if i != rebuilt_at)
     assert reads[1][1] == 3 and reads[1][1] < len(centres)  # the first batch's three centres, not all twelve
     assert reads[4][1] == 2  # the link and the device: their two centres

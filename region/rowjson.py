@@ -7,7 +7,9 @@ carries minutes that move with the clock (they carry when a wait began), and eve
 the same object as in the previous snapshot. :class:`RowJson` keeps each item's encoded bytes with
 the item they were encoded from and encodes an item again only when it is not that same object.
 The bytes are exactly ``json.dumps(result, ensure_ascii=False, default=...)``
-(tests/test_region_rowjson.py checks it).
+(tests/test_region_rowjson.py checks it). The snapshot's ``recent`` part (per centre, kept apart
+from the rows so that they stay the same when the 5-minute buckets move) is encoded whole, its
+bytes reused while it is the same object.
 
 This relies on region.overview's contract: a published row, warning or group is never changed (a
 changed one is a new dict; the dashboard joins the booking columns into new dicts too:
@@ -24,12 +26,17 @@ from typing import Any, Callable
 LISTS = ("centres", "warnings", "groups")
 """The lists of a snapshot whose items are encoded one by one."""
 
+PARTS = ("recent",)
+"""The parts of a snapshot encoded whole, their bytes reused while the part is the same object (the
+recent figures: region.report.recent_part, new only when the 5-minute buckets moved)."""
+
 
 @dataclass
 class RowJson:
     default: Callable[[Any], Any]
     encoded: int = 0  # items encoded by the last call (the others reused)
     _kept: dict[str, dict[int, tuple[Any, bytes]]] = field(default_factory=dict)
+    _parts: dict[str, tuple[Any, bytes]] = field(default_factory=dict)
     _encoder: json.JSONEncoder = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -40,19 +47,30 @@ class RowJson:
         """``json.dumps(result, ensure_ascii=False, default=self.default)`` as UTF-8 bytes; each item
         of the lists named in :data:`LISTS` reused from the last call if it is the same object."""
         lists = [name for name in LISTS if isinstance(result.get(name), list)]
-        holes = {name: json.dumps(f"\x00{name}\x00").encode() for name in lists}
-        outer = json.dumps({**result, **{name: f"\x00{name}\x00" for name in lists}},
+        whole = [name for name in PARTS if isinstance(result.get(name), dict)]
+        holes = {name: json.dumps(f"\x00{name}\x00").encode() for name in lists + whole}
+        outer = json.dumps({**result, **{name: f"\x00{name}\x00" for name in lists + whole}},
                            ensure_ascii=False, default=self.default).encode("utf-8")
         out: list[bytes] = []
         rest, encoded = outer, 0
-        for name in sorted(lists, key=lambda n: outer.index(holes[n])):
+        for name in sorted(lists + whole, key=lambda n: outer.index(holes[n])):
+            before, rest = rest.split(holes[name], 1)
+            if name in whole:
+                out += [before, self._part(name, result[name])]
+                continue
             parts, count = self._items(name, result[name])
             encoded += count
-            before, rest = rest.split(holes[name], 1)
             out += [before, b"[", b", ".join(parts), b"]"]
         out.append(rest)
         self.encoded = encoded
         return b"".join(out)
+
+    def _part(self, name: str, part: dict[str, Any]) -> bytes:
+        """A part's bytes, kept with the part itself."""
+        old = self._parts.get(name)
+        if old is None or old[0] is not part:
+            old = self._parts[name] = (part, self._encoder.encode(part).encode("utf-8"))
+        return old[1]
 
     def _items(self, name: str, items: list[Any]) -> tuple[list[bytes], int]:
         """Each item's bytes; kept by the item's id with the item itself (so the id stays its own)."""

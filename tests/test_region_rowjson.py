@@ -54,8 +54,10 @@ def test_reused_items_give_the_same_bytes_as_encoding_everything() -> None:
         if step == 20:
             lists["groups"] = [makers["groups"](i, at) for i in range(5)]
             changed += 5
-        result = {"now": at + timedelta(seconds=2 * step), "day": "2026-12-06", "sql_ms": 1.5, **lists, "query_ms": 1.5,
-                  "refresh": {"full": False}}
+        if step % 3 == 0:  # the recent figures apart, a new dict when the buckets move (region.overview)
+            recent = {f"c{i:03d}": [step + i, i] for i in range(0, 60, 4)}
+        result = {"now": at + timedelta(seconds=2 * step), "day": "2026-12-06", "sql_ms": 1.5, **lists, "recent": recent,
+                  "query_ms": 1.5, "refresh": {"full": False}}
         want = json.dumps(result, ensure_ascii=False, default=json_default).encode("utf-8")
         assert encoder.dumps(result) == want
         if step == 0 or step % 2:

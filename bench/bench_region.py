@@ -611,8 +611,15 @@ def incremental_at(store: Store, dsn: str, size: int, reading: datetime, thresho
                    args: argparse.Namespace) -> dict[str, Any]:
     """The dashboard's refresh as it now runs (region.overview): a full build, then refreshes each
     2 s later on the clock, after 2 s of a real working day's events (``--tickets`` a centre a day over 9.5 hours, written
-    through Store.store_batch), SQL and Python apart; the refresh after the 5-minute buckets moved
-    for every centre (every row rebuilt from kept tuples, no SQL re-read); cProfile's top of a
+    through Store.store_batch), SQL and Python apart. As on the dashboard, the 5-minute buckets are
+    re-read every 15th refresh (RECENT_AGE, 30 s; the k-th re-read reads them 5k minutes later, so
+    that the window drops a bucket for almost every centre, as it does every 5 minutes of a day),
+    and the slow part at refresh 10 (the same values, a new object: every SLOW_AGE) and at
+    refresh 20 (after late history: yesterday's row of 1 % of the centres changed and a judged
+    dossier for 1 %, so indexes and ranks move); each kind's refreshes are timed apart, for both
+    revisions. After the first full build the process does ``gc.collect(); gc.freeze()``, as the
+    dashboard does after a full rebuild. Then the refresh after the 5-minute buckets moved
+    for every centre (a made-up Recent: every centre's figures, no SQL re-read); cProfile's top of a
     refresh; EXPLAIN ANALYZE of the changed-centres statement; and whether the result equals a full
     recompute (region.report.figures) at the end."""
     import cProfile
@@ -639,6 +646,8 @@ def incremental_at(store: Store, dsn: str, size: int, reading: datetime, thresho
         rows_json = RowJson(json_default)
         rows_json.dumps(kept.refresh(conn, reading, slow, recent))
         first = (round((time.perf_counter() - t) * 1000, 1), kept.last.sql_ms, kept.last.python_ms)
+        kinds: list[str] = []  # each refresh's kind: ordinary, buckets, slow-same, slow-changed
+        prev_kinds: list[str] = []
         total, sql, python, touched, rebuilt = [], [], [], [], []
         prev_total: list[float] = []
         reencode: list[float] = []
@@ -662,6 +671,7 @@ def incremental_at(store: Store, dsn: str, size: int, reading: datetime, thresho
             t = time.perf_counter()
             done = previous.refresh(conn, at, slow, recent)
             prev_total.append((time.perf_counter() - t) * 1000)
+            prev_kinds.append(kind)
             prev_python.append(previous.last.python_ms)
             t = time.perf_counter()
             previous_json.dumps(done)
@@ -679,6 +689,8 @@ def incremental_at(store: Store, dsn: str, size: int, reading: datetime, thresho
                     collections.append((time.perf_counter() - started_gc[0]) * 1000)
 
         import gc
+        gc.collect()
+        gc.freeze()  # as the dashboard after a full rebuild (region.dashboard)
         gc.callbacks.append(on_gc)
         since = None
         for run in range(args.incremental_runs):
@@ -687,12 +699,32 @@ def incremental_at(store: Store, dsn: str, size: int, reading: datetime, thresho
                                   {"ticket_id": f"inc-{run}-{i}", "group": GROUPS[i % len(GROUPS)]}, None, "mqtt")
                       for i, c in enumerate(rng.choices(ids, k=per_2s))]
             store.store_batch(events, [], [])
+            kind = "ordinary"
+            if run % 15 == 14:  # RECENT_AGE: the buckets re-read, a bucket later for the window
+                recent = recent_figures(read, at + timedelta(minutes=5 * (run // 15 + 1)), ZONE, thresholds)
+                read.commit()
+                kind = "buckets"
+            elif run == 9:  # SLOW_AGE: the slow part re-read, nothing changed in it
+                slow = slow_figures(read, at, ZONE)
+                read.commit()
+                kind = "slow-same"
+            elif run == 19:  # SLOW_AGE, after history arrived late: 1 % of the centres' 30 days and indexes
+                late = ids[::100]
+                yesterday = (at.astimezone(ZONE) - timedelta(days=1)).date()
+                conn.execute("UPDATE daily_centre SET served = served + 1, called = called + 1, wait_sum = wait_sum + 600 "
+                             "WHERE day = %s AND centre = ANY(%s)", (yesterday, late))
+                conn.execute("INSERT INTO dossiers (centre, code, day, dissatisfied) SELECT c, 'late-' || c, %s, "
+                             "random() < 0.3 FROM unnest(%s::text[]) c ON CONFLICT DO NOTHING", (yesterday, late))
+                slow = slow_figures(read, at, ZONE)
+                read.commit()
+                kind = "slow-changed"
             since = kept._since
             if previous is not None and run % 2:  # alternate who refreshes first after the batch
                 previous_refresh(at)
             t, before_gc = time.perf_counter(), len(collections)
             result = kept.refresh(conn, at, slow, recent)
             total.append((time.perf_counter() - t) * 1000)
+            kinds.append(kind)
             if len(collections) > before_gc:
                 collected.append(total[-1])
             t = time.perf_counter()
@@ -725,7 +757,18 @@ def incremental_at(store: Store, dsn: str, size: int, reading: datetime, thresho
         same = {k: v for k, v in mine.items() if k != "sql_ms"} == {k: v for k, v in full.items() if k != "sql_ms"}
         encode_ms = timed(lambda: encode_snapshot(mine), 5)[0]
     med = lambda xs: round(statistics.median(xs), 1)  # noqa: E731
-    return {"events_per_2s": per_2s, "first_full_build_ms": first[0], "first_full_sql_ms": first[1],
+
+    def by_kind(times: list[float], of: list[str]) -> dict[str, Any]:
+        """Each kind's refreshes (ms, in order); the median and max of the ordinary ones."""
+        out: dict[str, Any] = {k: [round(x, 1) for x, k2 in zip(times, of) if k2 == k] for k in dict.fromkeys(of)}
+        ordinary = out.get("ordinary") or [0.0]
+        out["ordinary_median"], out["ordinary_max"] = med(ordinary), round(max(ordinary), 1)
+        return out
+
+    return {"refresh_ms_by_kind": by_kind(total, kinds),
+            "previous_refresh_ms_by_kind": by_kind(prev_total, prev_kinds) if prev_total else None,
+            "encode_ms_by_kind": by_kind(reencode, kinds),
+            "previous_encode_ms_by_kind": by_kind(prev_encode, prev_kinds) if prev_encode else None,"events_per_2s": per_2s, "first_full_build_ms": first[0], "first_full_sql_ms": first[1],
             "first_full_python_ms": first[2], "runs": len(total),
             "refresh_ms_median": med(total), "refresh_ms_max": round(max(total), 1),
             "refresh_sql_ms_median": med(sql), "refresh_python_ms_median": med(python),

@@ -17,6 +17,7 @@ dashboard secret from the region secrets file (the aggregator listens on 127.0.0
 # No "from __future__ import annotations": FastAPI must see the closures used in Depends().
 
 import asyncio
+import gc
 import gzip
 import hmac
 import json
@@ -172,6 +173,9 @@ def create_app(region: Region, dsn: str, changed: ChangeSignal | None = None,
         try:
             now = clock()
             result = kept.refresh(held[0], now, reference, lately)
+            if kept.last.full:  # the kept rows, warnings and groups out of the interpreter's full collections
+                gc.collect()  # (they hold no reference cycles: still freed when replaced); rare (region.overview)
+                gc.freeze()
             # today's booking counts and waits: maintained rows (region.store), the changed centres' only,
             # joined into new dicts (the refresh's rows are shared with the next refreshes: region.overview)
             found = bookings.figures(held[0], now)

@@ -17,7 +17,14 @@ and warnings between refreshes, and a refresh re-reads and recomputes only:
   the moment the time could next move it past a threshold, in a heap: a refresh looks only at the
   groups whose moment came;
 - the centres whose 5-minute buckets (region.report.Recent, re-read every 30 s) differ from the
-  ones their row was built with: their recent figures and warnings only (region.report.with_recent).
+  ones their row was built with, and whose recent figures give a warning (growing, satisfaction
+  falling) with the old buckets or the new: their warnings only. The recent figures themselves are
+  not in the rows but in the result's ``recent`` part (region.report.recent_part, new only when the
+  buckets moved): a bucket re-read moves them for almost every centre, and a row that stays the
+  same object keeps its encoded JSON (region.rowjson);
+- the centres whose 30-day figures (region.report.Slow, re-read every 5 minutes) changed in value,
+  rebuilt from their kept tuple (no SQL), and the Decision 766 ranks when an index changed (a new
+  row where a rank moved). A re-read with the same values changes nothing.
 
 Every other row is kept as it is: a row carries its longest wait's start (``longest_since``), not
 its minutes, and so do a late group (``longest_since``) and a warning that counts minutes
@@ -26,10 +33,10 @@ them (the page computes the minutes from the snapshot's ``now``; exports, a cent
 national view add them: region.report.with_longest_wait, region.warnings.with_minutes). A group's
 minutes against its thresholds are computed from integer microseconds kept with it (the same
 float as region.warnings.minutes_since). Everything is rebuilt from scratch (as
-:func:`region.report.figures`) on the first refresh, when the slow part (30 days, group names,
-region.report.Slow) or the day changes, when working hours begin or end, and every ``full_every``
-seconds. The result equals :func:`region.report.figures` at the same moment
-(tests/test_region_overview.py checks it with events arriving between refreshes).
+:func:`region.report.figures`) on the first refresh, when the groups' names or thresholds (in the
+slow part) or the day change, when working hours begin or end, and every ``full_every`` seconds.
+The result equals :func:`region.report.figures` at the same moment (tests/test_region_overview.py
+checks it with events arriving between refreshes, the buckets and the slow part re-read).
 
 **Kept dicts are never changed** (the snapshot shares them, no copy): a row, a warning or a group
 row that changes is replaced by a new dict; the lists of a result are new at every refresh and kept

@@ -614,10 +614,11 @@ def incremental_at(store: Store, dsn: str, size: int, reading: datetime, thresho
     through Store.store_batch), SQL and Python apart. As on the dashboard, the 5-minute buckets are
     re-read every 15th refresh (RECENT_AGE, 30 s; the k-th re-read reads them 5k minutes later, so
     that the window drops a bucket for almost every centre, as it does every 5 minutes of a day),
-    and the slow part at refresh 10 (the same values, a new object: every SLOW_AGE) and at
-    refresh 20 (after late history: yesterday's row of 1 % of the centres changed and a judged
+    and the slow part at refreshes 10, 40, ... (the same values, a new object: every SLOW_AGE) and
+    20, 35, 50, ... (after late history: yesterday's row of 1 % of the centres changed and a judged
     dossier for 1 %, so indexes and ranks move); each kind's refreshes are timed apart, for both
-    revisions. After the first full build the process does ``gc.collect(); gc.freeze()``, as the
+    revisions, the first of each kind of this revision's profiled instead (use 45 runs to time
+    each kind at least once). After the first full build the process does ``gc.collect(); gc.freeze()``, as the
     dashboard does after a full rebuild. Then the refresh after the 5-minute buckets moved
     for every centre (a made-up Recent: every centre's figures, no SQL re-read); cProfile's top of a
     refresh; EXPLAIN ANALYZE of the changed-centres statement; and whether the result equals a full
@@ -647,6 +648,8 @@ def incremental_at(store: Store, dsn: str, size: int, reading: datetime, thresho
         rows_json.dumps(kept.refresh(conn, reading, slow, recent))
         first = (round((time.perf_counter() - t) * 1000, 1), kept.last.sql_ms, kept.last.python_ms)
         kinds: list[str] = []  # each refresh's kind: ordinary, buckets, slow-same, slow-changed
+        kind_profiles: dict[str, list[str]] = {}
+        kind_rebuilt: dict[str, list[tuple[int, int, bool]]] = {}
         prev_kinds: list[str] = []
         total, sql, python, touched, rebuilt = [], [], [], [], []
         prev_total: list[float] = []
@@ -704,17 +707,17 @@ def incremental_at(store: Store, dsn: str, size: int, reading: datetime, thresho
                 recent = recent_figures(read, at + timedelta(minutes=5 * (run // 15 + 1)), ZONE, thresholds)
                 read.commit()
                 kind = "buckets"
-            elif run == 9:  # SLOW_AGE: the slow part re-read, nothing changed in it
+            elif run % 30 == 9:  # SLOW_AGE: the slow part re-read, nothing changed in it
                 slow = slow_figures(read, at, ZONE)
                 read.commit()
                 kind = "slow-same"
-            elif run == 19:  # SLOW_AGE, after history arrived late: 1 % of the centres' 30 days and indexes
-                late = ids[::100]
+            elif run % 15 == 4 and run > 15:  # SLOW_AGE, after history arrived late: 1 % of the centres' 30 days and indexes
+                late = ids[run % 100::100]
                 yesterday = (at.astimezone(ZONE) - timedelta(days=1)).date()
                 conn.execute("UPDATE daily_centre SET served = served + 1, called = called + 1, wait_sum = wait_sum + 600 "
                              "WHERE day = %s AND centre = ANY(%s)", (yesterday, late))
-                conn.execute("INSERT INTO dossiers (centre, code, day, dissatisfied) SELECT c, 'late-' || c, %s, "
-                             "random() < 0.3 FROM unnest(%s::text[]) c ON CONFLICT DO NOTHING", (yesterday, late))
+                conn.execute("INSERT INTO dossiers (centre, code, day, dissatisfied) SELECT c, 'late-' || c || %s, %s, "
+                             "random() < 0.3 FROM unnest(%s::text[]) c ON CONFLICT DO NOTHING", (str(run), yesterday, late))
                 slow = slow_figures(read, at, ZONE)
                 read.commit()
                 kind = "slow-changed"
@@ -722,9 +725,19 @@ def incremental_at(store: Store, dsn: str, size: int, reading: datetime, thresho
             if previous is not None and run % 2:  # alternate who refreshes first after the batch
                 previous_refresh(at)
             t, before_gc = time.perf_counter(), len(collections)
+            if kind != "ordinary" and kind not in kind_profiles:  # the first of each kind, profiled apart
+                kind_profile = cProfile.Profile()
+                kind_profile.enable()
             result = kept.refresh(conn, at, slow, recent)
             total.append((time.perf_counter() - t) * 1000)
+            if kind != "ordinary" and kind not in kind_profiles:
+                kind_profile.disable()
+                out = io.StringIO()
+                pstats.Stats(kind_profile, stream=out).sort_stats("tottime").print_stats(5)
+                kind_profiles[kind] = [line.strip() for line in out.getvalue().splitlines() if line.strip()[:1].isdigit()][:5]
+                kind += " (profiled)"  # not a timing: the next refresh of the kind is
             kinds.append(kind)
+            kind_rebuilt.setdefault(kind, []).append((kept.last.rebuilt, kept.last.judged, kept.last.full))
             if len(collections) > before_gc:
                 collected.append(total[-1])
             t = time.perf_counter()
@@ -768,6 +781,8 @@ def incremental_at(store: Store, dsn: str, size: int, reading: datetime, thresho
     return {"refresh_ms_by_kind": by_kind(total, kinds),
             "previous_refresh_ms_by_kind": by_kind(prev_total, prev_kinds) if prev_total else None,
             "encode_ms_by_kind": by_kind(reencode, kinds),
+            "rows_rebuilt_judged_full_by_kind": {k: v for k, v in kind_rebuilt.items() if k != "ordinary"},
+            "profile_top_by_kind": kind_profiles,
             "previous_encode_ms_by_kind": by_kind(prev_encode, prev_kinds) if prev_encode else None,"events_per_2s": per_2s, "first_full_build_ms": first[0], "first_full_sql_ms": first[1],
             "first_full_python_ms": first[2], "runs": len(total),
             "refresh_ms_median": med(total), "refresh_ms_max": round(max(total), 1),

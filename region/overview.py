@@ -62,7 +62,7 @@ from region.keptorder import KeptOrder
 from region.report import (NOW_SQL, NO_GROUPS, NO_RECENT, OVERVIEW_SQL, Recent, Slow, group_order, group_row,
                            group_threshold, overview_row, rank_766, ranks_766, read_params, recent_context, recent_part,
                            rejudge, row_order, warning_order)
-from region.warnings import Thresholds, recent_warns
+from region.warnings import Thresholds, recent_warns, with_recent_warnings
 
 FULL_EVERY = 3600.0
 """Seconds: a refresh rebuilds every row at least this often (a safety net, not needed for
@@ -198,8 +198,10 @@ class Overview:
             row = self._rows.get(cid)
             if row is not None:
                 before, self._context[cid] = self._context[cid], recent_context(self._raw[cid], recent.by_centre)
-                if recent_warns(row, before, t) or recent_warns(row, self._context[cid], t):
-                    self._put(cid, *rejudge(row, self._context[cid], self._late_groups_of(cid), now, t), full)
+                if cid not in moved and (recent_warns(row, before, t) or recent_warns(row, self._context[cid], t)):
+                    # nothing else moved it: its other warnings stand (the same dicts)
+                    found = with_recent_warnings(row, self._found.get(cid, NO_WARNINGS), self._context[cid], t)
+                    self._put(cid, row if row["warnings"] == len(found) else {**row, "warnings": len(found)}, found, full)
                     rejudged.add(cid)
         for cid in moved - dirty - rejudged:  # only the time moved them: their warnings and link again
             row = self._rows.get(cid)
@@ -253,10 +255,15 @@ class Overview:
         if found != before:
             self._found[cid] = found
             if not full:
+                same = len(found) == len(before)  # then only the warnings that changed are re-placed
                 for i, w in enumerate(before):
-                    self._warning_order.remove(warning_order(w, i))
+                    if not same or w != found[i]:
+                        self._warning_order.remove(warning_order(w, i))
                 for i, w in enumerate(found):
-                    self._warning_order.add(warning_order(w, i), w)
+                    if not same or w != before[i]:
+                        self._warning_order.add(warning_order(w, i), w)
+                    elif w is not before[i]:
+                        found[i] = before[i]  # an equal warning keeps the dict already published
 
     def _slow_moved(self, slow: Slow) -> tuple[bool, set[str], bool]:
         """A slow part read again (every few minutes; the same day): whether everything must be

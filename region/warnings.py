@@ -95,13 +95,7 @@ def centre_warnings(row: dict[str, Any], groups: list[dict[str, Any]], recent: d
             found.append(_warning(row, "cao", "silent",
                                   f"Không nhận được dữ liệu từ trung tâm đã {MINUTES} phút trong giờ làm việc.",
                                   f"No data from the centre for {MINUTES} minutes during working hours.", heard))
-    if growing(row, recent, t):
-        issued, called = int(recent.get("issued_recent") or 0), int(recent.get("called_recent") or 0)
-        found.append(_warning(row, "vừa", "growing",
-                              f"Hàng chờ tăng nhanh hơn tốc độ phục vụ: {t.growth_window_minutes} phút qua có {issued} người "
-                              f"lấy số nhưng chỉ {called} người được gọi; đang chờ {row['waiting']} người.",
-                              f"Queue growing faster than it is served: {issued} tickets vs {called} calls in "
-                              f"{t.growth_window_minutes} min; {row['waiting']} waiting."))
+    found += _growing_warning(row, recent, t)
     for g in groups:
         limit = g["threshold_minutes"]
         waited = minutes_since(now, g["longest_since"])
@@ -111,13 +105,46 @@ def centre_warnings(row: dict[str, Any], groups: list[dict[str, Any]], recent: d
                                   f"vượt ngưỡng {limit} phút ({g['waiting']} người đang chờ).",
                                   f"{g['name']}: someone has waited {MINUTES} min, over the "
                                   f"{limit} min threshold ({g['waiting']} waiting).", g["longest_since"]))
-    if falling(recent, t):
-        recent_avg, before_avg = recent["rating_recent"], recent["rating_before"]
-        found.append(_warning(row, "vừa", "satisfaction",
-                              f"Mức hài lòng đang giảm: 60 phút qua trung bình {recent_avg:.1f}/4 "
-                              f"({recent['ratings_recent']} lượt), trước đó trong ngày {before_avg:.1f}/4.",
-                              f"Satisfaction falling: {recent_avg:.1f}/4 in the last hour vs {before_avg:.1f}/4 earlier today."))
+    found += _falling_warning(row, recent, t)
     return found
+
+
+LINK_KINDS = frozenset({"bridge-down", "server-down", "silent"})
+"""The warnings a centre's list begins with (:func:`centre_warnings`)."""
+RECENT_KINDS = frozenset({"growing", "satisfaction"})
+"""The warnings judged from the recent figures (the 5-minute buckets)."""
+
+
+def with_recent_warnings(row: dict[str, Any], found: list[dict[str, Any]], recent: dict[str, Any],
+                         t: Thresholds) -> list[dict[str, Any]]:
+    """A centre's warnings ``found`` by :func:`centre_warnings` with its growing and satisfaction
+    warnings judged again from new ``recent`` figures, the others kept (the same dicts), in the
+    order :func:`centre_warnings` gives them: for a centre whose other warnings the time did not
+    move (region.overview, when the 5-minute buckets are re-read)."""
+    rest = [w for w in found if w["kind"] not in RECENT_KINDS]
+    links = sum(1 for w in rest if w["kind"] in LINK_KINDS)
+    return rest[:links] + _growing_warning(row, recent, t) + rest[links:] + _falling_warning(row, recent, t)
+
+
+def _growing_warning(row: dict[str, Any], recent: dict[str, Any], t: Thresholds) -> list[dict[str, Any]]:
+    if not growing(row, recent, t):
+        return []
+    issued, called = int(recent.get("issued_recent") or 0), int(recent.get("called_recent") or 0)
+    return [_warning(row, "vừa", "growing",
+                     f"Hàng chờ tăng nhanh hơn tốc độ phục vụ: {t.growth_window_minutes} phút qua có {issued} người "
+                     f"lấy số nhưng chỉ {called} người được gọi; đang chờ {row['waiting']} người.",
+                     f"Queue growing faster than it is served: {issued} tickets vs {called} calls in "
+                     f"{t.growth_window_minutes} min; {row['waiting']} waiting.")]
+
+
+def _falling_warning(row: dict[str, Any], recent: dict[str, Any], t: Thresholds) -> list[dict[str, Any]]:
+    if not falling(recent, t):
+        return []
+    recent_avg, before_avg = recent["rating_recent"], recent["rating_before"]
+    return [_warning(row, "vừa", "satisfaction",
+                     f"Mức hài lòng đang giảm: 60 phút qua trung bình {recent_avg:.1f}/4 "
+                     f"({recent['ratings_recent']} lượt), trước đó trong ngày {before_avg:.1f}/4.",
+                     f"Satisfaction falling: {recent_avg:.1f}/4 in the last hour vs {before_avg:.1f}/4 earlier today.")]
 
 
 def growing(row: dict[str, Any], recent: dict[str, Any], t: Thresholds) -> bool:

@@ -135,3 +135,33 @@ def test_the_overview_refreshed_by_changes_equals_a_full_recompute(pg: str) -> N
     assert reads[0][0] and not any(f for i, (f, _, _) in enumerate(reads[1:], start=1) if i != rebuilt_at)
     assert reads[1][1] == 3 and reads[1][1] < len(centres)  # the first batch's three centres, not all twelve
     assert reads[4][1] == 2  # the link and the device: their two centres
+
+
+def test_recent_warnings_judged_again_alone_equal_judging_everything() -> None:
+    """What a bucket re-read does to a centre nothing else moved (region.warnings.with_recent_warnings)
+    equals judging all its warnings again, in the same order, for every mix of link, long waits and
+    recent figures; the warnings it does not judge again stay the same dicts."""
+    from itertools import product
+
+    from region.warnings import centre_warnings, with_recent_warnings
+
+    t = OpenAllDay(ZONE, offline_after_minutes=20)
+    now = datetime(2026, 12, 6, 9, 0, tzinfo=timezone.utc)
+    quiet = {"issued_recent": 2, "called_recent": 2, "ratings_recent": 0, "rating_recent": None, "ratings_before": 0,
+             "rating_before": None}
+    surge = {**quiet, "issued_recent": 30, "called_recent": 4}
+    more = {**quiet, "issued_recent": 31, "called_recent": 4}
+    sour = {**quiet, "ratings_recent": 8, "rating_recent": 1.5, "ratings_before": 20, "rating_before": 3.6}
+    both = {**surge, **{k: v for k, v in sour.items() if "rating" in k}}
+    links = [{}, {"bridge_online": False}, {"last_heard_at": now - timedelta(minutes=30)}]
+    group = {"centre": "c1", "group": "ho-tich", "name": "Hộ tịch", "threshold_minutes": 10, "waiting": 3}
+    waits = [[], [{**group, "longest_since": now - timedelta(minutes=15)}],  # past its threshold: "vừa", as growing
+             [{**group, "longest_since": now - timedelta(minutes=25)}]]
+    for link, groups, old, new in product(links, waits, [quiet, surge, sour, both], [quiet, surge, more, sour, both]):
+        row = {"centre": "c1", "name": "Phường 1", "waiting": 12, "bridge_online": True, "server_online": True,
+               "last_heard_at": now, **link}
+        before = centre_warnings(row, groups, old, now, t)
+        again = with_recent_warnings(row, before, new, t)
+        assert again == centre_warnings(row, groups, new, now, t)
+        kept = [w for w in before if w["kind"] not in ("growing", "satisfaction")]
+        assert [w for w in again if any(w is k for k in kept)] == kept

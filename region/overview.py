@@ -273,9 +273,13 @@ class Overview:
         assert old is not None
         if slow.groups != old.groups or slow.names != old.names or slow.shortest_wait != old.shortest_wait:
             return True, set(), False
-        month = {c for c in slow.month.keys() | old.month.keys() if slow.month.get(c) != old.month.get(c)}
+        month: set[str] = set()
+        if slow.month != old.month:  # one comparison in C first: usually equal
+            month = {c for c in slow.month.keys() | old.month.keys() if slow.month.get(c) != old.month.get(c)}
         now_j, old_j = slow.judged or {}, old.judged or {}
-        judged = {c for c in now_j.keys() | old_j.keys() if now_j.get(c) != old_j.get(c)}
+        judged: set[str] = set()
+        if now_j != old_j:
+            judged = {c for c in now_j.keys() | old_j.keys() if now_j.get(c) != old_j.get(c)}
         return False, month | judged, bool(judged)
 
     def _late_groups_of(self, cid: str) -> list[dict[str, Any]]:

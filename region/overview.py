@@ -255,15 +255,17 @@ class Overview:
         if found != before:
             self._found[cid] = found
             if not full:
-                same = len(found) == len(before)  # then only the warnings that changed are re-placed
-                for i, w in enumerate(before):
-                    if not same or w != found[i]:
+                if len(found) == len(before):  # only the warnings that changed are re-placed
+                    for i, (w, old_w) in enumerate(zip(found, before)):
+                        if w != old_w:
+                            self._warning_order.replace(warning_order(old_w, i), warning_order(w, i), w)
+                        elif w is not old_w:
+                            found[i] = old_w  # an equal warning keeps the dict already published
+                else:
+                    for i, w in enumerate(before):
                         self._warning_order.remove(warning_order(w, i))
-                for i, w in enumerate(found):
-                    if not same or w != before[i]:
+                    for i, w in enumerate(found):
                         self._warning_order.add(warning_order(w, i), w)
-                    elif w is not before[i]:
-                        found[i] = before[i]  # an equal warning keeps the dict already published
 
     def _slow_moved(self, slow: Slow) -> tuple[bool, set[str], bool]:
         """A slow part read again (every few minutes; the same day): whether everything must be

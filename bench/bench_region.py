@@ -909,9 +909,10 @@ def cpu_seconds(pid: int) -> float:
 
 
 def others_cpu(conn: psycopg.Connection[Any]) -> dict[int, float]:
-    """CPU seconds of every other PostgreSQL backend on this database (the dashboard's queries)."""
+    """CPU seconds of every other client backend on this database (the dashboard's queries; not
+    autovacuum, which the load sets off now and then, whoever reads)."""
     pids = [r[0] for r in conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-                                       "AND pid <> pg_backend_pid()")]
+                                       "AND pid <> pg_backend_pid() AND backend_type = 'client backend'")]
     out = {}
     for pid in pids:
         try:
@@ -974,6 +975,10 @@ def intake_cost(size: int, args: argparse.Namespace) -> None:
                 after = others_cpu(store.conn)
                 dash_sql = sum(after[pid] - backends[pid] for pid in after if pid in backends) + sum(
                     after[pid] for pid in after if pid not in backends)
+                running = [f"{r[0]:.1f} s: {r[1]}" for r in store.conn.execute(
+                    "SELECT extract(epoch FROM now() - query_start), left(regexp_replace(query, '\\s+', ' ', 'g'), 90) "
+                    "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                    "AND state = 'active' AND now() - query_start > interval '2 seconds'")]
                 reloads = None
                 if watch is not None:
                     page_cpu = cpu_seconds(watch.pid) - page_cpu
@@ -990,7 +995,7 @@ def intake_cost(size: int, args: argparse.Namespace) -> None:
                                     "dashboard_cpu_share": round(dash_cpu / seconds, 3),
                                     "dashboard_postgres_cpu_share": round(dash_sql / seconds, 3),
                                     "pages_cpu_share": round(page_cpu / seconds, 3) if watch else 0.0,
-                                    "reloads": reloads, "load_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)]})
+                                    "reloads": reloads, "still_running_over_2s": running, "load_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)]})
         finally:
             from region import dashboard_process
 

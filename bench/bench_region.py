@@ -909,10 +909,11 @@ def cpu_seconds(pid: int) -> float:
 
 
 def others_cpu(conn: psycopg.Connection[Any]) -> dict[int, float]:
-    """CPU seconds of every other client backend on this database (the dashboard's queries; not
-    autovacuum, which the load sets off now and then, whoever reads)."""
+    """CPU seconds of every other client backend on this database and of the parallel workers
+    running for them (the dashboard's queries; not autovacuum, which the load sets off now and then,
+    whoever reads). A parallel worker that starts and ends between two readings is missed."""
     pids = [r[0] for r in conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-                                       "AND pid <> pg_backend_pid() AND backend_type = 'client backend'")]
+                                       "AND pid <> pg_backend_pid() AND backend_type IN ('client backend', 'parallel worker')")]
     out = {}
     for pid in pids:
         try:

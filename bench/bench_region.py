@@ -41,6 +41,11 @@ C. **Write path** (``--write-events``): the writer thread's work alone, Store.st
    ``--write-revs`` (``HEAD+`` = the working tree, or git revisions), with lost/doubled counted and,
    for the working tree, the maintained tables checked against the events.
 
+D. **Real bridges** (``--bridged-centres``): real centres from generated configurations, each with
+   its Mosquitto and the generated bridge, the regional Mosquitto, ``luot region`` as a child
+   process; lag through the bridges, a cut link (a small bridge queue on every fourth centre), the
+   HTTP catch-up, lost and doubled.
+
 E. **What open dashboards cost the intake** (``--cost-sizes``, e.g. 126,1000,3321): the writer's work
    at its full rate (Store.store_batch on a pre-generated day of the centres' events, as part C;
    no MQTT publishers, which at 3,321 centres saturate a 2-core box by themselves) while ``luot
@@ -50,18 +55,14 @@ E. **What open dashboards cost the intake** (``--cost-sizes``, e.g. 126,1000,332
    writer, of the dashboard process, of the dashboard's PostgreSQL backends and of the pages, the
    load; lost and doubled.
 
-D. **Real bridges** (``--bridged-centres``): real centres from generated configurations, each with
-   its Mosquitto and the generated bridge, the regional Mosquitto, ``luot region`` as a child
-   process; lag through the bridges, a cut link (a small bridge queue on every fourth centre), the
-   HTTP catch-up, lost and doubled.
-
     python bench/bench_region.py [--live-centres 126] [--tickets 300] [--viewers 50] [--sizes 126,1000,3321]
         [--previous-rev main] [--write-events 20000 --write-revs HEAD+,main] [--bridged-centres 24]
         [--cost-sizes 126,1000,3321 --cost-viewers 0,50 --cost-rounds 3 --cost-events 40000]
 
 Issue 19's two figures at 3,321 centres in one command (docs/scaling.md, fifth round):
 
-    python bench/bench_region.py --live-centres 0 --viewer-seconds 0 --cost-sizes 126,1000,3321 \
+    python bench/bench_region.py --live-centres 0 --viewer-seconds 0 \
+        --cost-sizes 3321,1000,126 --cost-events 100000 --cost-rounds 4 \
         --sizes 3321 --hourly-days 365 --history-days 365 --only-after
 """
 
@@ -867,6 +868,7 @@ def write_path(args: argparse.Namespace) -> None:
     from region.ingest import BATCH_MAX
     from tests.helpers.region import maintained_match_events
 
+    _, _, reading = working_day(ZONE)
     events = day_events(args.write_centres, args.tickets, random.Random(19), "w")[:args.write_events]
     for rev in args.write_revs.split(","):
         cls = store_class(rev.strip())

@@ -487,16 +487,17 @@ def indexes_after(conn: psycopg.Connection[Any], tables: list[str]) -> Iterator[
     try:
         yield
     finally:
-        conn.execute("SET maintenance_work_mem = '1GB'")
+        conn.execute("SET maintenance_work_mem = '1GB'")  # this session's index builds only
         for table, _, definition, constraint, constraint_def in found:
             conn.execute(f"ALTER TABLE {table} ADD CONSTRAINT {constraint} {constraint_def}" if constraint else definition)
+        conn.execute("RESET maintenance_work_mem")
 
 
 def load_history(conn: psycopg.Connection[Any], today: date, hourly_days: int, daily_days: int) -> None:
     """``hourly_days`` of hourly and ``daily_days`` of daily rollups (per group and per centre)
     before ``today``, generated inside PostgreSQL one local day at a time, oldest first (the order the
     write path appends them in), without the indexes (built after)."""
-    conn.execute("SET synchronous_commit = off")
+    conn.execute("SET synchronous_commit = off")  # this session only, for the load (reset below)
     for back in range(max(hourly_days, daily_days), 0, -1):
         day = today - timedelta(days=back)
         params = {"groups": GROUPS, "day": day, "day_start": datetime.combine(day, datetime.min.time(), ZONE)}
@@ -506,11 +507,13 @@ def load_history(conn: psycopg.Connection[Any], today: date, hourly_days: int, d
             if back <= daily_days:
                 conn.execute(HISTORY_DAILY, params)
                 conn.execute(HISTORY_DAILY_CENTRE, params)
+    conn.execute("RESET synchronous_commit")
 
 
 def check_history(read: psycopg.Connection[Any], reading: datetime, slow: Any, size: int) -> dict[str, Any]:
     """The slow part's 30 days for a few centres (what the dashboard read from ``daily_centre``)
-    against the same sums computed directly from the hourly rollups of those local days."""
+    against the same sums computed directly from the hourly rollups of those local days (equal
+    only when ``--hourly-days`` covers the 30 days: with fewer, the check shows the difference)."""
     from region.report import Window
 
     win = Window.at(reading, ZONE)

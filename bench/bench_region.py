@@ -1,7 +1,7 @@
 """Region scale: many centres' working day into one regional box (Mosquitto + aggregator + PostgreSQL).
 
 Not a test: prints figures (JSON lines), never asserts. Everything runs against real parts on free
-ports and scratch databases. Two parts:
+ports and scratch databases. Five parts:
 
 A. **Intake** (``--live-centres``, default 126): a regional Mosquitto from the generated
    configuration (with the open-file limit of its generated unit), the aggregator's intake
@@ -23,7 +23,11 @@ A. **Intake** (``--live-centres``, default 126): a regional Mosquitto from the g
 B. **Dashboard query** at each of ``--sizes`` (default 126, 1000, 3321 centres): a scratch database
    filled in SQL with a full working day of events per centre (``--tickets`` tickets, dated on the
    local working day up to 16:45), ``--hourly-days`` of hourly rollups and ``--history-days`` of
-   daily rollups (per group and per centre), the maintained tables rebuilt from them
+   daily rollups (per group and per centre; generated inside PostgreSQL a local day at a time, oldest
+   first, with the tables' indexes dropped during the load and built again from their catalogue
+   definitions: a year of both at 3,321 centres, 60.6 M hourly rows, loads in minutes; the figures
+   vary per centre, group and day, and the slow part's 30 days are checked against sums read
+   directly from the hourly rows), the maintained tables rebuilt from them
    (region.store.Store.rebuild_maintained, the code the schema migration uses); then timed at 16:45
    local: the dashboard's refresh (region.report.figures with the recent and slow parts cached, as
    the shared snapshot does), its recent part (every 30 s), its slow part (every 5 minutes), the
@@ -42,8 +46,24 @@ D. **Real bridges** (``--bridged-centres``): real centres from generated configu
    process; lag through the bridges, a cut link (a small bridge queue on every fourth centre), the
    HTTP catch-up, lost and doubled.
 
+E. **What open dashboards cost the intake** (``--cost-sizes``, e.g. 126,1000,3321): the writer's work
+   at its full rate (Store.store_batch on a pre-generated day of the centres' events, as part C;
+   no MQTT publishers, which at 3,321 centres saturate a 2-core box by themselves) while ``luot
+   region``'s dashboard runs in its own process (region.dashboard_process) with 0 and
+   ``--cost-viewers`` open pages (part A's viewers), alternating ``--cost-rounds`` times on the same
+   database, ``--cost-events`` events per run: events/s per condition and the change, the CPU of the
+   writer, of the dashboard process, of the dashboard's PostgreSQL backends and of the pages, the
+   load; lost and doubled.
+
     python bench/bench_region.py [--live-centres 126] [--tickets 300] [--viewers 50] [--sizes 126,1000,3321]
         [--previous-rev main] [--write-events 20000 --write-revs HEAD+,main] [--bridged-centres 24]
+        [--cost-sizes 126,1000,3321 --cost-viewers 0,50 --cost-rounds 3 --cost-events 40000]
+
+Issue 19's two figures at 3,321 centres in one command (docs/scaling.md, fifth round):
+
+    python bench/bench_region.py --live-centres 0 --viewer-seconds 0 \
+        --cost-sizes 3321,1000,126 --cost-events 100000 --cost-rounds 4 \
+        --sizes 3321 --hourly-days 365 --history-days 365 --only-after
 """
 
 from __future__ import annotations
@@ -61,6 +81,8 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -327,6 +349,17 @@ def _answers(url: str) -> bool:
         return False
 
 
+def dashboard_apart(region: Region, dsn: str) -> tuple[Any, int]:
+    """The province dashboard in its own process, as ``luot region`` runs it (region.dashboard_process:
+    niceness +5, woken by ``centres.changed_xid``); (process, port) once it answers."""
+    from region import dashboard_process
+
+    http_port = free_port()
+    child = dashboard_process.start(region, dsn, "127.0.0.1", http_port, "WARNING")
+    wait_until(lambda: _answers(f"http://127.0.0.1:{http_port}/health"), 60, "the dashboard process")
+    return child, http_port
+
+
 def live(args: argparse.Namespace) -> None:
     gen = scratch_database()
     dsn = next(gen)
@@ -346,11 +379,7 @@ def live(args: argparse.Namespace) -> None:
     if args.dashboard_in_process:
         server, http_port = serve_dashboard(region, dsn, ingest.changed)
     else:  # as ``luot region`` runs it: its own process (region.dashboard_process)
-        from region import dashboard_process
-
-        http_port = free_port()
-        child = dashboard_process.start(region, dsn, "127.0.0.1", http_port, "WARNING")
-        wait_until(lambda: _answers(f"http://127.0.0.1:{http_port}/health"), 60, "the dashboard process")
+        child, http_port = dashboard_apart(region, dsn)
     _, opening, _ = working_day(ZONE)
     try:
         emit("intake", centres=args.live_centres, tickets_per_centre_day=args.tickets,
@@ -363,6 +392,8 @@ def live(args: argparse.Namespace) -> None:
         if args.dashboard_in_process:
             server.should_exit = True
         else:
+            from region import dashboard_process
+
             dashboard_process.stop(child)
         ingest.stop()
         broker.stop()
@@ -409,27 +440,94 @@ SELECT centre, grp, date_trunc('hour', at), count(*) FILTER (WHERE kind = 'ticke
 FROM events WHERE kind <> 'ticket.serving' GROUP BY 1, 2, 3
 """
 
-HISTORY_HOURLY = """
-INSERT INTO hourly (centre, grp, hour, issued, called, wait_sum, wait_max, served, no_show, cancelled, ratings, rating_sum)
-SELECT c.centre, g.grp, d + make_interval(hours => h), 8, 8, 8 * 600, 1800, 7, 1, 0, 4, 13
-FROM centres c, unnest(%(groups)s::text[]) AS g(grp),
-     generate_series(%(day_start)s::timestamptz - make_interval(days => %(days)s), %(day_start)s::timestamptz - interval '1 day',
-                     interval '1 day') AS d, generate_series(0, 9) AS h
-"""
+HISTORY_FACTOR = "1 + abs(hashtext(c.centre || '/' || g.grp || '/' || %(day)s::text)) %% 4"
+"""k in 1..4 per centre, group and day (deterministic): the history is not the same number everywhere,
+so reading the wrong rows or days shows in :func:`check_history`."""
 
-HISTORY_DAILY = """
-INSERT INTO daily (centre, grp, day, issued, called, wait_sum, wait_max, served, no_show, cancelled, ratings, rating_sum, wait_hist)
-SELECT c.centre, g.grp, d::date, 80, 80, 80 * 600, 1800, 70, 10, 0, 40, 130,
-       array_fill(2, ARRAY[30]) || array_fill(1, ARRAY[20])
-FROM centres c, unnest(%(groups)s::text[]) AS g(grp),
-     generate_series(%(today)s::date - %(days)s, %(today)s::date - 1, interval '1 day') AS d
+HISTORY_HOURLY = f"""
+INSERT INTO hourly (centre, grp, hour, issued, called, wait_sum, wait_max, served, no_show, cancelled, ratings, rating_sum)
+SELECT c.centre, g.grp, %(day_start)s::timestamptz + make_interval(hours => 7 + h), 2 * k, 2 * k, 2 * k * 600, 1140,
+       2 * k - 1, 1, 0, k, 3 * k
+FROM centres c, unnest(%(groups)s::text[]) AS g(grp), LATERAL (SELECT {HISTORY_FACTOR} AS k) f, generate_series(0, 9) AS h
 """
+"""One past local day's hourly rollups, 07:00-17:00 local, each hour 2k tickets called (a no-show)."""
+
+HISTORY_DAILY = f"""
+INSERT INTO daily (centre, grp, day, issued, called, wait_sum, wait_max, served, no_show, cancelled, ratings, rating_sum,
+                   wait_hist, wait_p90)
+SELECT c.centre, g.grp, %(day)s::date, 20 * k, 20 * k, 20 * k * 600, 1140, 20 * k - 10, 10, 0, 10 * k, 30 * k,
+       array_fill(k, ARRAY[20]), luot_hist_quantile(array_fill(k, ARRAY[20]), 0.9)
+FROM centres c, unnest(%(groups)s::text[]) AS g(grp), LATERAL (SELECT {HISTORY_FACTOR} AS k) f
+"""
+"""The same day summed as the write path keeps it: the ten hours, and the waits' histogram (20k first
+calls, k a minute from 0 to 19 minutes: mean 10 minutes = wait_sum / called) with its 90th percentile."""
 
 HISTORY_DAILY_CENTRE = """
-INSERT INTO daily_centre (centre, day, issued, called, wait_sum, wait_max, served, no_show, cancelled, ratings, rating_sum, wait_hist)
-SELECT c.centre, d::date, 400, 400, 400 * 600, 1800, 350, 50, 0, 200, 650, array_fill(10, ARRAY[30]) || array_fill(5, ARRAY[20])
-FROM centres c, generate_series(%(today)s::date - %(days)s, %(today)s::date - 1, interval '1 day') AS d
+INSERT INTO daily_centre (centre, day, issued, called, wait_sum, wait_max, served, no_show, cancelled, ratings, rating_sum,
+                          wait_hist, wait_p90)
+SELECT centre, day, sum(issued), sum(called), sum(wait_sum), max(wait_max), sum(served), sum(no_show), sum(cancelled),
+       sum(ratings), sum(rating_sum), array_fill((sum(called) / 20)::int, ARRAY[20]),
+       luot_hist_quantile(array_fill((sum(called) / 20)::int, ARRAY[20]), 0.9)
+FROM daily WHERE day = %(day)s GROUP BY centre, day
 """
+"""The centre's day from its groups' (the groups' histograms are flat over 20 minutes, so is their sum)."""
+
+
+@contextmanager
+def indexes_after(conn: psycopg.Connection[Any], tables: list[str]) -> Iterator[None]:
+    """Drop the tables' indexes (and the keys they back), run the bulk load, then build them again as
+    they were (their definitions read from the catalogue, so the schema stays region/store.py's):
+    one sorted build per index instead of tens of millions of random insertions."""
+    found = conn.execute(
+        "SELECT i.tablename, i.indexname, i.indexdef, con.conname, pg_get_constraintdef(con.oid) FROM pg_indexes i "
+        "LEFT JOIN pg_constraint con ON con.conindid = (quote_ident(i.schemaname) || '.' || quote_ident(i.indexname))::regclass "
+        "WHERE i.schemaname = current_schema() AND i.tablename = ANY(%s)", (tables,)).fetchall()
+    for table, index, _, constraint, _ in found:
+        conn.execute(f"ALTER TABLE {table} DROP CONSTRAINT {constraint}" if constraint else f"DROP INDEX {index}")
+    try:
+        yield
+    finally:
+        conn.execute("SET maintenance_work_mem = '1GB'")  # this session's index builds only
+        for table, _, definition, constraint, constraint_def in found:
+            conn.execute(f"ALTER TABLE {table} ADD CONSTRAINT {constraint} {constraint_def}" if constraint else definition)
+        conn.execute("RESET maintenance_work_mem")
+
+
+def load_history(conn: psycopg.Connection[Any], today: date, hourly_days: int, daily_days: int) -> None:
+    """``hourly_days`` of hourly and ``daily_days`` of daily rollups (per group and per centre)
+    before ``today``, generated inside PostgreSQL one local day at a time, oldest first (the order the
+    write path appends them in), without the indexes (built after)."""
+    conn.execute("SET synchronous_commit = off")  # this session only, for the load (reset below)
+    for back in range(max(hourly_days, daily_days), 0, -1):
+        day = today - timedelta(days=back)
+        params = {"groups": GROUPS, "day": day, "day_start": datetime.combine(day, datetime.min.time(), ZONE)}
+        with conn.transaction():
+            if back <= hourly_days:
+                conn.execute(HISTORY_HOURLY, params)
+            if back <= daily_days:
+                conn.execute(HISTORY_DAILY, params)
+                conn.execute(HISTORY_DAILY_CENTRE, params)
+    conn.execute("RESET synchronous_commit")
+
+
+def check_history(read: psycopg.Connection[Any], reading: datetime, slow: Any, size: int) -> dict[str, Any]:
+    """The slow part's 30 days for a few centres (what the dashboard read from ``daily_centre``)
+    against the same sums computed directly from the hourly rollups of those local days (equal
+    only when ``--hourly-days`` covers the 30 days: with fewer, the check shows the difference)."""
+    from region.report import Window
+
+    win = Window.at(reading, ZONE)
+    out = {}
+    for centre in sorted({"c0000", f"c{size // 2:04d}", f"c{size - 1:04d}"}):
+        direct = read.execute("SELECT sum(served), sum(called), sum(wait_sum), sum(ratings), sum(rating_sum) FROM hourly "
+                              "WHERE centre = %s AND hour >= %s AND hour < %s", (centre, win.month, win.day)).fetchone()
+        row = slow.month.get(centre, {})
+        dashboard = [row.get(k) for k in ("served", "called", "wait_sum", "ratings", "rating_sum")]
+        out[centre] = {"slow_part": [float(x) if x is not None else None for x in dashboard],
+                       "direct_from_hourly": [float(x) if x is not None else None for x in direct],
+                       "equal": [float(x or 0) for x in dashboard] == [float(x or 0) for x in direct]}
+    return out
+
 
 # The previous region/report.py's statements (reading the day's events and 30 days of hourly rows),
 # kept here only to time "before" on the same database as "after".
@@ -531,25 +629,33 @@ def viewers_at(dsn: str, size: int, reading: datetime, count: int, seconds: floa
             "dashboard_process_cpu_share_of_a_core": round(cpu / elapsed, 3)}
 
 
+def fresh_store(dsn: str, size: int, reading: datetime) -> Store:
+    """The region's schema in a scratch database, ``size`` centres c0000.. registered, each with the
+    benchmark's procedure groups."""
+    store = Store.connect(dsn, ZONE)
+    store.create_schema(reading)
+    store.register_centres((f"c{i:04d}", f"Phường {i}", f"Phường {i}") for i in range(size))
+    store.conn.execute("INSERT INTO groups (centre, code, name) SELECT centre, g, g FROM centres, unnest(%s::text[]) g",
+                       (GROUPS,))
+    return store
+
+
 def at_size(size: int, args: argparse.Namespace) -> None:
     today, opening, reading = working_day(ZONE)
     day_start = datetime.combine(today, datetime.min.time(), ZONE)
     gen = scratch_database()
     dsn = next(gen)
     try:
-        store = Store.connect(dsn, ZONE)
-        store.create_schema(reading)
-        store.register_centres((f"c{i:04d}", f"Phường {i}", f"Phường {i}") for i in range(size))
+        store = fresh_store(dsn, size, reading)
         t = time.perf_counter()
         conn = store.conn
         params = {"groups": GROUPS, "opening": opening, "tickets": args.tickets, "now": reading,
-                  "day_start": day_start, "days": args.hourly_days, "today": today}
-        conn.execute("INSERT INTO groups (centre, code, name) SELECT centre, g, g FROM centres, unnest(%s::text[]) g", (GROUPS,))
+                  "today": today}
         conn.execute(GENERATE_DAY, params)
-        conn.execute(TODAY_HOURLY)
-        conn.execute(HISTORY_HOURLY, params)
-        conn.execute(HISTORY_DAILY, {**params, "days": args.history_days})
-        conn.execute(HISTORY_DAILY_CENTRE, {**params, "days": args.history_days})
+        with indexes_after(conn, ["hourly", "daily", "daily_centre"]):
+            conn.execute(TODAY_HOURLY)
+            load_history(conn, today, args.hourly_days, args.history_days)
+        loaded = round(time.perf_counter() - t, 1)
         with conn.transaction():
             store.rebuild_maintained(reading, since=today)
         conn.execute("VACUUM ANALYZE")
@@ -561,6 +667,7 @@ def at_size(size: int, args: argparse.Namespace) -> None:
         with psycopg.connect(dsn) as read:
             read.execute("SET TIME ZONE 'UTC'")
             slow = slow_figures(read, reading, ZONE)
+            history = check_history(read, reading, slow, size)
             recent = recent_figures(read, reading, ZONE, thresholds)
             result = figures(read, reading, ZONE, thresholds, slow=slow, recent=recent)
             sql_ms: list[float] = []
@@ -583,7 +690,9 @@ def at_size(size: int, args: argparse.Namespace) -> None:
                 for name, sql in BEFORE_SQL.items():
                     before[name] = timed(lambda sql=sql: read.execute(sql, old).fetchall(), max(1, args.runs // 3))[0]
         emit("dashboard_query", centres=size, tickets_per_centre_day=args.tickets, rows=counts, database_size=size_db,
-             generate_seconds=generated, read_at_local=reading.isoformat(timespec="minutes"),
+             generate_seconds=generated, events_and_history_loaded_seconds=loaded,
+             hourly_days=args.hourly_days, history_days=args.history_days,
+             slow_part_30_days_vs_hourly=history, read_at_local=reading.isoformat(timespec="minutes"),
              waiting_now=sum(r["waiting"] for r in result["centres"]), served_today=sum(r["served"] for r in result["centres"]),
              warnings=len(result["warnings"]),
              after_refresh_ms_median=after[0], after_refresh_ms_max=after[1],
@@ -830,24 +939,31 @@ def store_class(rev: str) -> Any:
     return Store if rev == "HEAD+" else old_module(rev, "region/store.py").Store
 
 
+def day_events(centres: int, tickets: int, rng: random.Random, tag: str) -> list[Any]:
+    """``centres`` centres' working day (``tickets`` each, up to the 16:45 reading) as the writer
+    gets it: RegionEvents in time order, ids ``tag-n``."""
+    from region.validate import RegionEvent
+
+    _, opening, reading = working_day(ZONE)
+    events: list[RegionEvent] = []
+    for c in range(centres):
+        for at in day_arrivals(tickets, opening, rng):
+            for kind, when, data in ticket_story(0, at, rng):
+                if when <= reading:
+                    events.append(RegionEvent(f"c{c:04d}", f"{tag}-{len(events)}", kind, when, data, None, "mqtt"))
+    events.sort(key=lambda e: e.at)
+    return events
+
+
 def write_path(args: argparse.Namespace) -> None:
     """The writer thread's work without MQTT: ``--write-centres`` centres' working day (each ticket's
     events, in time order as they arrive live), ``BATCH_MAX`` a batch, through Store.store_batch;
     then every batch again (repeats, as after a redelivery). Per store version (``--write-revs``)."""
     from region.ingest import BATCH_MAX
-    from region.validate import RegionEvent
     from tests.helpers.region import maintained_match_events
 
-    rng = random.Random(19)
-    _, opening, reading = working_day(ZONE)
-    events: list[RegionEvent] = []
-    for c in range(args.write_centres):
-        for at in day_arrivals(args.tickets, opening, rng):
-            for kind, when, data in ticket_story(0, at, rng):
-                if when <= reading:
-                    events.append(RegionEvent(f"c{c:04d}", f"w-{len(events)}", kind, when, data, None, "mqtt"))
-    events.sort(key=lambda e: e.at)
-    events = events[:args.write_events]
+    _, _, reading = working_day(ZONE)
+    events = day_events(args.write_centres, args.tickets, random.Random(19), "w")[:args.write_events]
     for rev in args.write_revs.split(","):
         cls = store_class(rev.strip())
         gen = scratch_database()
@@ -879,6 +995,121 @@ def write_path(args: argparse.Namespace) -> None:
             store.close()
         finally:
             next(gen, None)
+
+
+# ----------------------------------------------------------------------------- E: what open dashboards cost the writer
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process (all its threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def others_cpu(conn: psycopg.Connection[Any]) -> dict[int, float]:
+    """CPU seconds of every other client backend on this database and of the parallel workers
+    running for them (the dashboard's queries; not autovacuum, which the load sets off now and then,
+    whoever reads). A parallel worker that starts and ends between two readings is missed."""
+    pids = [r[0] for r in conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                                       "AND pid <> pg_backend_pid() AND backend_type IN ('client backend', 'parallel worker')")]
+    out = {}
+    for pid in pids:
+        try:
+            out[pid] = cpu_seconds(pid)
+        except (OSError, ValueError):  # ended meanwhile
+            pass
+    return out
+
+
+def intake_cost(size: int, args: argparse.Namespace) -> None:
+    """The intake's writer at its full rate (Store.store_batch, ``BATCH_MAX`` a batch, a working day of
+    ``size`` centres' events pre-generated in time order, as part C) while ``luot region``'s dashboard
+    runs in its own process (region.dashboard_process) with 0 or ``--cost-viewers`` open pages
+    (part A's viewers: each holds the live stream and reloads the gzipped overview on every change).
+    No MQTT publishers: at 3,321 centres they alone saturate a 2-core box. The conditions alternate
+    on the same database (``--cost-rounds`` rounds, the order turned each round), each writing
+    ``--cost-events`` events; events/s per condition, the change, the dashboard's and the pages'
+    CPU, the load; lost/doubled counted at the end."""
+    from region.ingest import BATCH_MAX
+
+    counts = [int(c) for c in args.cost_viewers.split(",")]
+    _, _, reading = working_day(ZONE)
+    gen = scratch_database()
+    dsn = next(gen)
+    try:
+        store = fresh_store(dsn, size, reading)
+        segments = 1 + len(counts) * args.cost_rounds  # the first warms the dashboard up, not counted
+        tickets = max(1, -(-segments * args.cost_events // int(size * 3.9)))  # ~3.9 events a ticket by 16:45
+        t = time.perf_counter()
+        events = day_events(size, tickets, random.Random(size), f"e{size}")
+        generated = round(time.perf_counter() - t, 1)
+        per = len(events) // segments
+        ids = [f"c{i:04d}" for i in range(size)]
+        region = bench_region(ids, {c: c for c in ids}, Path(tempfile.mkdtemp(prefix="luot-bench-cost-")))
+        child, http_port = dashboard_apart(region, dsn)
+        by: dict[int, list[dict[str, Any]]] = {c: [] for c in counts}
+        new = 0
+        try:
+            order = [None] + [c for r in range(args.cost_rounds) for c in (counts[::-1] if r % 2 else counts)]
+            for k, viewers in enumerate(order):
+                chunk = events[k * per:(k + 1) * per]
+                watch = None
+                if viewers:
+                    stop = mp.Event()
+                    out: mp.Queue[Any] = mp.Queue()
+                    watch = mp.Process(target=viewers_process, args=(f"http://127.0.0.1:{http_port}",
+                                                                     ("tinh", "bench-dashboard"), viewers, stop, out))
+                    watch.start()
+                    time.sleep(3)  # the pages open
+                load_before = os.getloadavg()[0]
+                dash_cpu, page_cpu = cpu_seconds(child.pid), cpu_seconds(watch.pid) if watch else 0.0
+                backends = others_cpu(store.conn)
+                own = cpu_seconds(store.conn.info.backend_pid)
+                started, writer_cpu = time.perf_counter(), time.process_time()
+                for i in range(0, len(chunk), BATCH_MAX):
+                    new += store.store_batch(chunk[i:i + BATCH_MAX], [], [])
+                seconds, writer_cpu = time.perf_counter() - started, time.process_time() - writer_cpu
+                dash_cpu = cpu_seconds(child.pid) - dash_cpu
+                own = cpu_seconds(store.conn.info.backend_pid) - own
+                after = others_cpu(store.conn)
+                dash_sql = sum(after[pid] - backends[pid] for pid in after if pid in backends) + sum(
+                    after[pid] for pid in after if pid not in backends)
+                running = [f"{r[0]:.1f} s: {r[1]}" for r in store.conn.execute(
+                    "SELECT extract(epoch FROM now() - query_start), left(regexp_replace(query, '\\s+', ' ', 'g'), 90) "
+                    "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                    "AND state = 'active' AND now() - query_start > interval '2 seconds'")]
+                reloads = None
+                if watch is not None:
+                    page_cpu = cpu_seconds(watch.pid) - page_cpu
+                    stop.set()
+                    reloads = out.get(timeout=120)[0]
+                    watch.join(30)
+                    if watch.is_alive():
+                        watch.terminate()
+                if viewers is None:
+                    continue
+                by[viewers].append({"events_per_s": round(len(chunk) / seconds), "seconds": round(seconds, 1),
+                                    "writer_cpu_share": round(writer_cpu / seconds, 2),
+                                    "writer_postgres_cpu_share": round(own / seconds, 2),
+                                    "dashboard_cpu_share": round(dash_cpu / seconds, 3),
+                                    "dashboard_postgres_cpu_share": round(dash_sql / seconds, 3),
+                                    "pages_cpu_share": round(page_cpu / seconds, 3) if watch else 0.0,
+                                    "reloads": reloads, "still_running_over_2s": running, "load_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)]})
+        finally:
+            from region import dashboard_process
+
+            dashboard_process.stop(child)
+        written = per * segments
+        stored, distinct = store.conn.execute("SELECT count(*), count(DISTINCT id) FROM events").fetchone()
+        store.close()
+        rate = {c: round(statistics.median(r["events_per_s"] for r in runs)) for c, runs in by.items()}
+        base = rate[counts[0]]
+        emit("intake_cost", centres=size, events_generated=len(events), tickets_per_centre=tickets,
+             generate_seconds=generated, events_per_condition_run=per, batch=BATCH_MAX, rounds=args.cost_rounds,
+             events_per_s_median=rate,
+             change_vs_first={c: round((rate[c] - base) / base * 100, 1) for c in counts},
+             written=written, new=new, lost=written - int(distinct), doubled=int(stored) - int(distinct),
+             runs={str(c): runs for c, runs in by.items()})
+    finally:
+        next(gen, None)
 
 
 # ----------------------------------------------------------------------------- D: real centres over real bridges
@@ -995,6 +1226,11 @@ def main() -> None:
     parser.add_argument("--bridged-catch-up", type=float, default=30.0, help="part D: seconds between HTTP catch-ups")
     parser.add_argument("--bridge-queue", type=int, default=20, help="part D: bridge queue of every fourth centre")
     parser.add_argument("--cut-seconds", type=float, default=10.0, help="part D: how long the link stays cut")
+    parser.add_argument("--cost-sizes", default="",
+                        help="part E: centres per database for the open dashboards' cost on the writer ('' to skip)")
+    parser.add_argument("--cost-viewers", default="0,50", help="part E: open pages in each condition, comma-separated")
+    parser.add_argument("--cost-rounds", type=int, default=3, help="part E: rounds of every condition, alternating")
+    parser.add_argument("--cost-events", type=int, default=40_000, help="part E: events written in each condition's run")
     args = parser.parse_args()
     emit("machine", **machine_state())
     if args.bridged_centres:
@@ -1005,6 +1241,8 @@ def main() -> None:
         write_path(args)
     if args.live_centres:
         live(args)
+    for size in [int(s) for s in args.cost_sizes.split(",") if s.strip()]:
+        intake_cost(size, args)
     for size in [int(s) for s in args.sizes.split(",") if s.strip()]:
         at_size(size, args)
     emit("machine_after", **machine_state())

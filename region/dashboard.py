@@ -246,7 +246,7 @@ def create_app(region: Region, dsn: str, changed: ChangeSignal | None = None,
             result = add_booking_figures(figures(conn, now, region.zone, thresholds, centre=centre, slow=day_slow()),
                                          conn, now, region.zone, centre)
             with_longest_wait(result["centres"] + result["groups"], now)  # they carry when the wait began
-            with_minutes(result["warnings"], now)
+            with_minutes(result["warnings"], now, result["recent"])  # their minutes and the growing one's counts
             result["hours"] = hourly_series(conn, centre, now, region.zone)
             result["devices"] = devices(conn, centre)
             result["region"] = {"id": region.info.id, "name": region.info.name, "timezone": region.info.timezone}

@@ -98,7 +98,8 @@ def _report(conn: psycopg.Connection[Any], schema: str, now: datetime, zone: Zon
             slow[schema] = slow_figures(conn, now, zone)
         result = figures(conn, now, zone, thresholds, slow=slow[schema])
         with_longest_wait(result["centres"], now)  # the rows carry the start; the national view ranks by minutes
-        with_minutes(result["warnings"], now)  # and the warnings their minutes' slot: the page prints them as they are
+        # and the warnings their slots (minutes, the growing one's counts): the page prints them as they are
+        with_minutes(result["warnings"], now, result["recent"])
         return result
     finally:
         conn.execute("RESET search_path")

@@ -11,6 +11,12 @@ fills the slot at the moment it shows (:func:`with_minutes`; the province page:
 ``Region.withMinutes`` in region/web/region.js, from the snapshot's ``now``), with the minutes the
 table beside it shows (:func:`minutes_since`, then rounded half up to whole minutes). A warning's
 level still moves with the time (a wait past twice its threshold is ``cao``).
+
+The growing warning likewise carries :data:`ISSUED` and :data:`CALLED` slots, not the growth
+window's ticket and call counts: the 5-minute buckets are re-read every 30 s and move them at almost
+every centre, while the warning itself (it exists, its level) rarely changes. The same fillers put in
+the counts of the overview's ``recent`` part (region.report.recent_part, ``{centre: [issued,
+called]}``), which holds exactly the figures the warning was judged on.
 """
 
 from __future__ import annotations
@@ -40,6 +46,10 @@ class Thresholds:
 
 MINUTES = "{minutes}"
 """Where a warning's text puts its minutes (filled by :func:`with_minutes`)."""
+ISSUED = "{issued}"
+"""Where the growing warning's text puts the tickets issued in the growth window (:func:`with_minutes`)."""
+CALLED = "{called}"
+"""Where it puts the first calls in the same window."""
 
 
 def minutes_since(now: datetime, moment: datetime | None) -> float:
@@ -53,14 +63,23 @@ def whole_minutes(now: datetime, moment: datetime | None) -> int:
     return int(minutes_since(now, moment) + 0.5)
 
 
-def with_minutes(warnings: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
-    """``warnings`` with their :data:`MINUTES` slot filled at ``now`` (in place: fresh results only,
-    never the shared snapshot's). For exports, one centre's page and the national view."""
+def with_minutes(warnings: list[dict[str, Any]], now: datetime, recent: dict[str, list[int]]) -> list[dict[str, Any]]:
+    """``warnings`` with their slots filled (in place: fresh results only, never the shared
+    snapshot's): :data:`MINUTES` at ``now``, :data:`ISSUED` and :data:`CALLED` from ``recent`` (the
+    result's ``recent`` part: per centre, issued and called in the growth window; a centre without
+    buckets has 0 and 0). For one centre's page and the national view."""
     for w in warnings:
         if w.get("since") is not None:
             minutes = str(whole_minutes(now, w["since"]))
             w["vi"], w["en"] = w["vi"].replace(MINUTES, minutes), w["en"].replace(MINUTES, minutes)
+        if w["kind"] == "growing":
+            issued, called = (str(n) for n in recent.get(w["centre"], NO_COUNTS))
+            w["vi"] = w["vi"].replace(ISSUED, issued).replace(CALLED, called)
+            w["en"] = w["en"].replace(ISSUED, issued).replace(CALLED, called)
     return warnings
+
+
+NO_COUNTS = (0, 0)
 
 
 def _hhmm(moment: datetime | None, zone: ZoneInfo) -> str:
@@ -129,11 +148,11 @@ def with_recent_warnings(row: dict[str, Any], found: list[dict[str, Any]], recen
 def _growing_warning(row: dict[str, Any], recent: dict[str, Any], t: Thresholds) -> list[dict[str, Any]]:
     if not growing(row, recent, t):
         return []
-    issued, called = int(recent.get("issued_recent") or 0), int(recent.get("called_recent") or 0)
+    # the counts as slots: they move with almost every bucket re-read, the warning rarely
     return [_warning(row, "vừa", "growing",
-                     f"Hàng chờ tăng nhanh hơn tốc độ phục vụ: {t.growth_window_minutes} phút qua có {issued} người "
-                     f"lấy số nhưng chỉ {called} người được gọi; đang chờ {row['waiting']} người.",
-                     f"Queue growing faster than it is served: {issued} tickets vs {called} calls in "
+                     f"Hàng chờ tăng nhanh hơn tốc độ phục vụ: {t.growth_window_minutes} phút qua có {ISSUED} người "
+                     f"lấy số nhưng chỉ {CALLED} người được gọi; đang chờ {row['waiting']} người.",
+                     f"Queue growing faster than it is served: {ISSUED} tickets vs {CALLED} calls in "
                      f"{t.growth_window_minutes} min; {row['waiting']} waiting.")]
 
 
@@ -162,8 +181,9 @@ def falling(recent: dict[str, Any], t: Thresholds) -> bool:
             and before_avg - recent_avg >= t.satisfaction_drop)
 
 
-def recent_warns(row: dict[str, Any], recent: dict[str, Any], t: Thresholds) -> bool:
-    """Whether the recent figures give the centre a warning (growing or satisfaction): a centre
-    for which neither the old nor the new figures do keeps its warnings when its buckets move
-    (region.overview)."""
-    return growing(row, recent, t) or falling(recent, t)
+def recent_moved(row: dict[str, Any], before: dict[str, Any], recent: dict[str, Any], t: Thresholds) -> bool:
+    """Whether new recent figures may change the centre's warnings (region.overview, when its
+    buckets move and nothing else did): its growing warning came or went (its counts are slots, the
+    rest of its text is the row's), or it has a satisfaction warning before or now (its text prints
+    the ratings' figures). Otherwise it keeps its warnings, the same dicts."""
+    return growing(row, before, t) != growing(row, recent, t) or falling(before, t) or falling(recent, t)

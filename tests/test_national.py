@@ -212,7 +212,7 @@ def test_the_national_dashboard_ranks_provinces_and_centres_with_the_provinces_o
         with psycopg.connect(dsn[code]) as conn:
             own = figures(conn, READ_AT, ZONE, THRESHOLDS)
         with_longest_wait(own["centres"], READ_AT)  # the national view shows the minutes; the province's rows carry the start
-        with_minutes(own["warnings"], READ_AT)  # and its warnings' texts: the province's carry a slot for them
+        with_minutes(own["warnings"], READ_AT, own["recent"])  # and its warnings' texts: the province's carry a slot for them
         assert own["warnings"], "the day leaves people waiting for hours: the province warns"
         mine = [without_province(r) for r in nation["centres"] if r["province"] == code]
         assert sorted(mine, key=lambda r: r["centre"]) == sorted(own["centres"], key=lambda r: r["centre"])

@@ -52,8 +52,9 @@
     $("#t-links").textContent = rows.filter(r => r.link !== "ok").length;
     $("#t-warnings").textContent = data.warnings.length;
     $("#updated").textContent = "Cập nhật " + Region.time(data.now);
-    // warnings that count minutes carry when they began: their minutes at the snapshot's time are put in here
-    Region.warnings($("#warnings"), Region.withMinutes(data.warnings, data.now), true);
+    // warnings that count minutes carry when they began: their minutes at the snapshot's time are put in here,
+    // and the growing warning's counts from the snapshot's recent part
+    Region.warnings($("#warnings"), Region.withMinutes(data.warnings, data.now, data.recent), true);
     render();
   }
   document.querySelectorAll("#centres th[data-key]").forEach(th => th.addEventListener("click", () => {

@@ -48,13 +48,25 @@ const Region = (() => {
     return Math.round(Math.max(0, (Date.parse(now) - Date.parse(since)) / 60000) * 10) / 10;
   }
   const MINUTES = "{minutes}";  // region.warnings.MINUTES: where a warning's text puts its minutes
-  /** The warnings with their minutes put in their texts, counted from each one's ``since`` to the snapshot's
-   *  ``now`` and rounded as the table's minutes are (region.warnings.with_minutes does the same for the other views). */
-  function withMinutes(items, now) {
+  const ISSUED = "{issued}", CALLED = "{called}";  // region.warnings.ISSUED, CALLED: the growing warning's counts
+  const fill = (text, slot, value) => text.split(slot).join(value);
+  /** The warnings with their slots filled: minutes counted from each one's ``since`` to the snapshot's ``now``
+   *  and rounded as the table's minutes are; the growing warning's tickets and calls from the snapshot's
+   *  ``recent`` part ({centre: [issued, called]}; none: 0 and 0). region.warnings.with_minutes does the same
+   *  for the other views. */
+  function withMinutes(items, now, recent) {
     return items.map(w => {
-      if (!w.since) return w;
-      const m = String(Math.round(minutesSince(now, w.since)));
-      return { ...w, vi: w.vi.split(MINUTES).join(m), en: w.en.split(MINUTES).join(m) };
+      let { vi, en } = w;
+      if (w.since) {
+        const m = String(Math.round(minutesSince(now, w.since)));
+        vi = fill(vi, MINUTES, m); en = fill(en, MINUTES, m);
+      }
+      if (w.kind === "growing") {
+        const [issued, called] = (recent && recent[w.centre]) || [0, 0];
+        vi = fill(fill(vi, ISSUED, String(issued)), CALLED, String(called));
+        en = fill(fill(en, ISSUED, String(issued)), CALLED, String(called));
+      }
+      return vi === w.vi && en === w.en ? w : { ...w, vi, en };
     });
   }
   return { num, time, setZone, linkBadge, warnings, live, minutesSince, withMinutes };

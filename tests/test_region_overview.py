@@ -16,7 +16,7 @@ from region.overview import Overview
 from region.report import Recent, figures, recent_figures, slow_figures
 from region.store import Store
 from region.validate import Availability
-from region.warnings import Thresholds
+from region.warnings import Thresholds, with_minutes
 from tests.helpers.region import ticket_events
 
 ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -63,7 +63,9 @@ def test_the_overview_refreshed_by_changes_equals_a_full_recompute(pg: str) -> N
         got = kept.refresh(inc, now, slow[0], recent)
         reads.append((kept.last.full, kept.last.read, kept.last.rebuilt))
         want = figures(full, now, ZONE, thresholds, slow=slow[0], recent=recent)
-        assert comparable(got) == comparable(want)
+        assert comparable(got) == comparable(want)  # the warnings with their slots (minutes, the growing counts) ...
+        assert with_minutes([dict(w) for w in got["warnings"]], now, got["recent"]) == \
+            with_minutes([dict(w) for w in want["warnings"]], now, want["recent"])  # ... and filled as they are shown
         return got
 
     try:
@@ -102,8 +104,12 @@ def test_the_overview_refreshed_by_changes_equals_a_full_recompute(pg: str) -> N
         assert [r for r in surged["centres"] if r["centre"] not in centres[:6]] == \
             [r for r in before["centres"] if r["centre"] not in centres[:6]]
         assert all(any(r is b for b in before["centres"]) for r in surged["centres"] if r["centre"] in centres[6:])
-        calmer = Recent(real.day, {**surge.by_centre, centres[0]: (41, 1, 0, 0), centres[7]: (1, 0, 0, 0)})
-        check(at + timedelta(seconds=4), calmer)  # one warning's figures change, one centre's buckets only
+        calmer = Recent(real.day, {**surge.by_centre, centres[0]: (41, 1, 0, 0), centres[1]: (43, 3, 0, 0),
+                                       centres[7]: (1, 0, 0, 0)})
+        calmed = check(at + timedelta(seconds=4), calmer)  # two growing centres' figures change, one centre's buckets only
+        # a growing warning that stays is the same dict: its counts are slots (filled from the recent part)
+        grew = {w["centre"]: w for w in surged["warnings"] if w["kind"] == "growing"}
+        assert centres[1] in grew and all(w is grew[w["centre"]] for w in calmed["warnings"] if w["kind"] == "growing")
         check(at + timedelta(seconds=6), real)  # the surge gone
         # the slow part re-read (every SLOW_AGE s): c01's groups changed since it was read, so a rebuild
         slow[0] = slow_figures(full, at, ZONE)
@@ -140,10 +146,11 @@ def test_the_overview_refreshed_by_changes_equals_a_full_recompute(pg: str) -> N
 def test_recent_warnings_judged_again_alone_equal_judging_everything() -> None:
     """What a bucket re-read does to a centre nothing else moved (region.warnings.with_recent_warnings)
     equals judging all its warnings again, in the same order, for every mix of link, long waits and
-    recent figures; the warnings it does not judge again stay the same dicts."""
+    recent figures; the warnings it does not judge again stay the same dicts; and when
+    region.warnings.recent_moved says new figures change nothing, they do change nothing."""
     from itertools import product
 
-    from region.warnings import centre_warnings, with_recent_warnings
+    from region.warnings import centre_warnings, recent_moved, with_recent_warnings
 
     t = OpenAllDay(ZONE, offline_after_minutes=20)
     now = datetime(2026, 12, 6, 9, 0, tzinfo=timezone.utc)
@@ -163,5 +170,7 @@ def test_recent_warnings_judged_again_alone_equal_judging_everything() -> None:
         before = centre_warnings(row, groups, old, now, t)
         again = with_recent_warnings(row, before, new, t)
         assert again == centre_warnings(row, groups, new, now, t)
+        if not recent_moved(row, old, new, t):  # region.overview keeps the warnings as they were: rightly
+            assert again == before
         kept = [w for w in before if w["kind"] not in ("growing", "satisfaction")]
         assert [w for w in again if any(w is k for k in kept)] == kept

@@ -137,7 +137,9 @@ def test_the_afternoons_slower_pace_counts_more_than_the_morning() -> None:
     assert cycle > day_mean + 0.5, f"recent 16-minute services should weigh more: cycle {cycle:.1f}"
 
 
-def test_the_walk_resumed_for_a_new_ticket_agrees_with_a_fresh_walk() -> None:
+def forty_at_eight() -> tuple[QueueEngine, list]:
+    """Two counters open at 07:30 and 40 tickets of two groups at 08:00 (every seventh a priority
+    one), with the events that made them (to replay)."""
     engine = new_engine(CONFIG)
     log = []
     for n in (1, 2):
@@ -145,6 +147,11 @@ def test_the_walk_resumed_for_a_new_ticket_agrees_with_a_fresh_walk() -> None:
     for i in range(40):
         log += engine.issue("ho-tich" if i % 3 else "chung-thuc", at(MON, 8) + timedelta(seconds=i),
                             priority="elderly" if i % 7 == 0 else None)[1]
+    return engine, log
+
+
+def test_the_walk_resumed_for_a_new_ticket_agrees_with_a_fresh_walk() -> None:
+    engine, log = forty_at_eight()
     engine.estimates(at(MON, 8, 5))  # the walk the next tickets resume
     now = at(MON, 8, 5) + timedelta(seconds=30)
     for n in range(3):
@@ -235,13 +242,7 @@ def test_asking_does_not_change_a_later_answer() -> None:
     the 08:00 arrivals have left the last hour) must not change what 08:30 is told afterwards
     (the arrivals of the last hour were once dropped from the model by the question itself, so a
     later question about an earlier moment, or a replayed engine, answered differently)."""
-    engine = new_engine(CONFIG)
-    log = []
-    for n in (1, 2):
-        log += engine.open_counter(n, f"o{n}", at(MON, 7, 30))
-    for i in range(40):
-        log += engine.issue("ho-tich" if i % 3 else "chung-thuc", at(MON, 8) + timedelta(seconds=i),
-                            priority="elderly" if i % 7 == 0 else None)[1]
+    engine, log = forty_at_eight()
     fresh = replayed(CONFIG, log).estimates(at(MON, 8, 30))
     engine.estimates(at(MON, 10))
     assert engine.estimates(at(MON, 8, 30)) == fresh

@@ -12,10 +12,11 @@ moment to call and to start, absent citizens recalled) in five scenario families
 the actual wait until its first call, against the classic predictors LES, HOL, QL and a 30-minute
 rolling average (Ibrahim & Whitt 2009). Tuning uses seeds 0-19 (0-179 for fitting constants);
 ``--fresh`` runs seeds 5000-5029 (1000-1005 before: six light days, spent) and ``--fresh2`` seeds
-7000-7029 (reserved at the start of issue 17's fourth round), kept for the reported figures
+7000-7029 (reserved at the start of issue 17's fourth round) and ``--fresh3`` seeds 9000-9029
+(reserved at the start of the history round), kept for the reported figures
 (docs/estimates.md).
 
-    .venv/bin/python bench/bench_queueing.py [--quick] [--seeds 4] [--part 2 --fresh | --fresh2]
+    .venv/bin/python bench/bench_queueing.py [--quick] [--seeds 4] [--part 2 --fresh | --fresh2 | --fresh3]
 """
 
 from __future__ import annotations
@@ -157,6 +158,9 @@ FRESH_SEEDS = range(5000, 5030)  # reserved for the reported figures: never tune
 # A second reserved set (issue 17, fourth round): measured once with the code as it was before that
 # round's tuning and once after it, never in between; tuning uses seeds 0-179 only.
 FRESH_SEEDS_2 = range(7000, 7030)
+# A third reserved set (issue 17, the history round): measured once with the code as it was before
+# previous days' profiles were tried, and once at the end; never tuned on.
+FRESH_SEEDS_3 = range(9000, 9030)
 FIRST_DAY = datetime(2026, 11, 2, tzinfo=ZONE)  # a Monday
 
 
@@ -266,6 +270,8 @@ def main() -> None:
                         help="part 2 on the reserved fresh seeds (the reported figures) instead of the tuning seeds")
     parser.add_argument("--fresh2", action="store_true",
                         help="part 2 on the second reserved fresh set, 7000-7029 (measured only before and after a round)")
+    parser.add_argument("--fresh3", action="store_true",
+                        help="part 2 on the third reserved fresh set, 9000-9029 (measured only before and after a round)")
     parser.add_argument("--quick", action="store_true", help="short runs (a smoke test, not the figures)")
     parser.add_argument("--part", choices=["1", "2", "3", "both", "all"], default="all",
                         help="1 Erlang C, 2 scenario families, 3 estimate speed; both = 1 and 2")
@@ -276,7 +282,7 @@ def main() -> None:
     if args.part in ("1", "both", "all"):
         part1(args.seeds, args.scale)
     if args.part in ("2", "both", "all"):
-        seeds = list(FRESH_SEEDS_2 if args.fresh2 else FRESH_SEEDS if args.fresh else TUNING_SEEDS)
+        seeds = list(FRESH_SEEDS_3 if args.fresh3 else FRESH_SEEDS_2 if args.fresh2 else FRESH_SEEDS if args.fresh else TUNING_SEEDS)
         part2(args.family or list(wait_scenarios.FAMILIES), seeds[:2] if args.quick else seeds)
     if args.part in ("3", "all"):
         part3()

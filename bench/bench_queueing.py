@@ -164,34 +164,66 @@ FRESH_SEEDS_3 = range(9000, 9030)
 FIRST_DAY = datetime(2026, 11, 2, tzinfo=ZONE)  # a Monday
 
 
-def part2(families: list[str], seeds: list[int]) -> dict[str, dict]:
+def part2(families: list[str], seeds: list[int], history_days: int = 0) -> dict[str, dict]:
     """Every scenario family on ``seeds`` (one simulated day each): our estimate against the
-    classic predictors (server/wait_scenarios.py), overall and for waits that cross a break."""
+    classic predictors (server/wait_scenarios.py), overall and for waits that cross a break; with
+    ``history_days``, again with the estimator given the profile of that many earlier days of the
+    same family (rows "+hist"; the same evaluated days)."""
     config = load_config()
     print(f"\nPart 2: wait estimates on simulated days of the sample centre, seeds {seeds[0]}..{seeds[-1]}")
-    header = (f"{'family':13} {'subset':8} {'n':>5} {'wait':>5} {'ours':>6} {'LES':>6} {'HOL':>6} {'QL':>6} "
+    header = (f"{'family':13} {'subset':10} {'n':>5} {'wait':>5} {'ours':>6} {'LES':>6} {'HOL':>6} {'QL':>6} "
               f"{'roll':>6} {'naive':>6} {'gain':>6} {'bias':>6} {'under10':>7} {'cover':>6} {'width':>5} {'past_hi10':>9} {'sec':>5}")
     print(header)
     results = {}
-    for name in families:
+    for name, days in ((n, d) for n in families for d in ((0, history_days) if history_days else (0,))):
         started = time.perf_counter()
-        result = wait_scenarios.run_family(config, wait_scenarios.FAMILIES[name], list(seeds), FIRST_DAY)
+        result = wait_scenarios.run_family(config, wait_scenarios.FAMILIES[name], list(seeds), FIRST_DAY, days)
         seconds = time.perf_counter() - started
-        for subset, row in (("all", result), ("break", result["crossing_break"])):
+        for subset, row in ((f"all{'+hist' if days else ''}", result), (f"break{'+h' if days else ''}", result["crossing_break"])):
             if not row.get("tickets"):
                 continue
             ours = row["ours"]
             gain = f"{row['gain_vs_best']:+6.0%}" if row["gain_vs_best"] is not None else "     -"
-            print(f"{name:13} {subset:8} {row['tickets']:5d} {row['mean_wait']:5.1f} {ours['mae']:6.2f} "
+            print(f"{name:13} {subset:10} {row['tickets']:5d} {row['mean_wait']:5.1f} {ours['mae']:6.2f} "
                   + " ".join(f"{row[p]['mae']:6.2f}" for p in (*wait_scenarios.CLASSIC, "naive"))
                   + f" {gain} {ours['bias']:+6.2f} {ours['under_10']:7.1%} "
                   + (f"{ours['coverage']:6.1%} {ours['mean_range_width']:5.1f} {ours['over_range_10']:9.1%}"
                      if "coverage" in ours else f"{'-':>6} {'-':>5} {'-':>9}")
                   + f" {seconds:5.1f}")
-        results[name] = result
+        results[name + ("+history" if days else "")] = result
     print("  gain = 1 - MAE(ours) / MAE(best of LES, HOL, QL, rolling); target >= 30 %, under10 < 10 %, cover 80 +- 5 %;\n"
           "  past_hi10 = share whose real wait ran more than 10 min past the printed range's upper end (no target)")
     return results
+
+
+def _breakdown(label: str, rows: list, key) -> str:
+    """``label: key under10% (share of all tickets)`` per value of ``key``, most under-estimated first."""
+    cells: dict = {}
+    for row in rows:
+        cells.setdefault(key(row), []).append(row.actual - row.ours > wait_scenarios.UNDER_BY_MINUTES)
+    parts = sorted(cells.items(), key=lambda item: -sum(item[1]))
+    return f"  {label:8}" + "  ".join(f"{k} {sum(v) / len(v):5.1%} ({len(v) / len(rows):4.0%})" for k, v in parts)
+
+
+def diagnose(families: list[str], seeds: list[int], history_days: int = 0) -> None:
+    """Where the tickets under-estimated by more than 10 minutes come from: the share of each
+    subset under-estimated (and the subset's share of all tickets), by hour of issue, across the
+    break or not, group, shared counters, priority and the walk's mean wait (the line's length)."""
+    config = load_config()
+    counters_of = {g.code: [c for c in config.counters if g.code in c.groups] for g in config.groups}
+    shared = {g: any(len(c.groups) > 1 for c in cs) for g, cs in counters_of.items()}
+    print(f"\nDiagnosis: share under-estimated by > 10 min (share of tickets), seeds {seeds[0]}..{seeds[-1]}")
+    for name in families:
+        rows = [r for r in wait_scenarios.simulate_family(config, wait_scenarios.FAMILIES[name], seeds, FIRST_DAY, history_days)
+                if r.ours is not None]
+        under = sum(r.actual - r.ours > wait_scenarios.UNDER_BY_MINUTES for r in rows) / len(rows)
+        print(f"{name}: {len(rows)} tickets, under10 {under:.1%}")
+        print(_breakdown("hour", rows, lambda r: r.issued.astimezone(ZONE).hour))
+        print(_breakdown("break", rows, lambda r: "crosses" if r.crosses_break else "same"))
+        print(_breakdown("group", rows, lambda r: r.group))
+        print(_breakdown("shared", rows, lambda r: "shared" if shared[r.group] else "own"))
+        print(_breakdown("priority", rows, lambda r: "priority" if r.priority else "ordinary"))
+        print(_breakdown("walk w", rows, lambda r: next(f"<{b}" for b in (10, 30, 60, 120, 240, 10**6) if r.basis[1] < b)))
 
 
 # ---------------------------------------------------------------------------------------- part 3
@@ -272,6 +304,10 @@ def main() -> None:
                         help="part 2 on the second reserved fresh set, 7000-7029 (measured only before and after a round)")
     parser.add_argument("--fresh3", action="store_true",
                         help="part 2 on the third reserved fresh set, 9000-9029 (measured only before and after a round)")
+    parser.add_argument("--history", type=int, default=0, metavar="DAYS",
+                        help="part 2: also estimate with the profile of DAYS earlier simulated days of the same family")
+    parser.add_argument("--diagnose", action="store_true",
+                        help="part 2: where the tickets under-estimated by more than 10 minutes come from (tuning seeds)")
     parser.add_argument("--quick", action="store_true", help="short runs (a smoke test, not the figures)")
     parser.add_argument("--part", choices=["1", "2", "3", "both", "all"], default="all",
                         help="1 Erlang C, 2 scenario families, 3 estimate speed; both = 1 and 2")
@@ -283,7 +319,11 @@ def main() -> None:
         part1(args.seeds, args.scale)
     if args.part in ("2", "both", "all"):
         seeds = list(FRESH_SEEDS_3 if args.fresh3 else FRESH_SEEDS_2 if args.fresh2 else FRESH_SEEDS if args.fresh else TUNING_SEEDS)
-        part2(args.family or list(wait_scenarios.FAMILIES), seeds[:2] if args.quick else seeds)
+        if args.diagnose:
+            diagnose(args.family or list(wait_scenarios.FAMILIES), list(range(args.seeds)) if args.seeds != 4 else list(TUNING_SEEDS),
+                     args.history)
+        else:
+            part2(args.family or list(wait_scenarios.FAMILIES), seeds[:2] if args.quick else seeds, args.history)
     if args.part in ("3", "all"):
         part3()
 

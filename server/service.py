@@ -19,17 +19,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Awaitable, Callable, TypeVar
 
 from luot.config import CentreConfig
 from server.engine import Event, QueueEngine, Ticket, stamp_actor, utc_now
 from server.estimates import wait_view
 from server.storage import Storage, StorageError
+from server.wait_history import History
 
 log = logging.getLogger("luot.service")
 T = TypeVar("T")
 Listener = Callable[[list[Event], datetime], Awaitable[None] | None]
+HISTORY_DAYS = 28
+"""The wait estimator's profile of previous days is made of the last four weeks' tickets."""
 
 
 class CentreService:
@@ -48,6 +51,8 @@ class CentreService:
         # Told how long each awaited commit took (seconds): the metrics' one hook into the write
         # path (server/metrics.py), so storage itself needs no instrumentation.
         self.commit_timer: Callable[[float], None] | None = None
+        self.history: tuple[date, History | None] | None = None
+        """The service day the engine's profile of previous days was built for, and the profile."""
         storage.after_commit = self._committed
         storage.clock = clock  # which days are closed (and may be summarised) follows the centre's clock
 
@@ -66,12 +71,31 @@ class CentreService:
         events = await self.storage.current_day_events()
         since = events[0].day if events else "0000-00-00"
         engine = QueueEngine(self.config, used_numbers=await self.storage.used_numbers(since))
+        # the profile of the days before the log's day, given before the replay (as it was live)
+        day = date.fromisoformat(events[0].day) if events else self.config.service_day(self.now())
+        engine.use_history(await self._history_for(day))
         engine.replay(await self.storage.carried_booking_events(since))  # appointments made on earlier days
         engine.replay(events)
         self.engine = engine
 
     def now(self) -> datetime:
         return self.clock()
+
+    async def _history_for(self, day: date) -> History | None:
+        """The profile of the HISTORY_DAYS service days before ``day`` (None without any ticket)."""
+        if self.history is None or self.history[0] != day:
+            records = await self.storage.history_records((day - timedelta(days=HISTORY_DAYS)).isoformat(), day.isoformat())
+            self.history = (day, History.from_records(records, self.config.zone) if records else None)
+        return self.history[1]
+
+    async def _ensure_history(self) -> None:
+        """At a new service day, before the command that opens it: the engine gets the profile of
+        the days before it (the same profile a restart gives before replaying that day's log)."""
+        day = self.config.service_day(self.now())
+        if self.history is None or self.history[0] != day:
+            history = await self._history_for(day)
+            if self.config.service_day(self.now()) == day:  # not crossed midnight meanwhile
+                self.engine.use_history(history)
 
     async def run(self, command: Callable[[QueueEngine, datetime], tuple[T, list[Event]]],
                   actor: str | None = None) -> T:
@@ -81,6 +105,9 @@ class CentreService:
         Raises QueueError (refused, nothing changed) or StorageError (not saved: this command's
         commit failed, or an earlier one it was computed on top of did)."""
         while self._reloading is not None:  # a failed commit: wait for the engine rebuilt from disk
+            await asyncio.shield(self._reloading)
+        await self._ensure_history()
+        while self._reloading is not None:
             await asyncio.shield(self._reloading)
         now = self.now()
         epoch = self.epoch

@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from luot.config import CentreConfig, load_config  # noqa: E402
 from server import wait_scenarios  # noqa: E402
 from server.engine import QueueEngine  # noqa: E402
+from server.wait_history import History, TicketRecord  # noqa: E402
 
 ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
 
@@ -240,19 +241,36 @@ def speed_config() -> CentreConfig:
     return CentreConfig.model_validate(data)
 
 
-def part3(sizes: tuple[int, ...] = (1000, 10_000), issues: int = 300) -> dict[int, dict[str, float]]:
+def speed_history(config: CentreConfig, first: datetime) -> History:
+    """Five earlier Mondays of the speed centre: each group a ticket every 4 minutes 07:00-16:00,
+    one in ten a priority ticket, served in 4 minutes in the morning and 5 after lunch."""
+    records = []
+    for week in range(1, 6):
+        day = first - timedelta(days=7 * week)
+        for group in (g.code for g in config.groups):
+            for index in range(135):
+                issued = day.replace(hour=7, minute=0) + timedelta(minutes=4 * index)
+                minutes = 4 if issued.hour < 12 else 5
+                records.append(TicketRecord(day.date(), group, index % 10 == 0, issued, issued + timedelta(minutes=20),
+                                            issued + timedelta(minutes=20 + minutes)))
+    return History.from_records(records, config.zone)
+
+
+def part3(sizes: tuple[int, ...] = (1000, 10_000), issues: int = 300) -> dict[str, dict[str, float]]:
     """What one new ticket's estimate costs with ``size`` tickets waiting and every counter busy
     (the kiosk asks right after issuing), and what a whole walk costs (after a call changes the
-    line, or for the console's list of everyone)."""
+    line, or for the console's list of everyone); without and with a profile of earlier days."""
     config = speed_config()
     groups = [g.code for g in config.groups]
     rng = random.Random(3)
+    history = speed_history(config, datetime(2026, 11, 2, tzinfo=ZONE))
     print("\nPart 3: cost of an estimate (microseconds), every counter busy")
-    print(f"{'waiting':>8} {'new ticket p50':>15} {'p99':>8} {'whole walk':>11} {'everyone':>9}")
+    print(f"{'waiting':>8} {'history':>8} {'new ticket p50':>15} {'p99':>8} {'whole walk':>11} {'everyone':>9}")
     results = {}
-    for size in sizes:
+    for size, known in ((size, known) for size in sizes for known in (None, history)):
         new_id, new_token = cheap_ids()
         engine = QueueEngine(config, new_id=new_id, new_token=new_token)
+        engine.use_history(known)
         now = datetime(2026, 11, 2, 9, 0, tzinfo=ZONE)
         for n in range(1, 5):
             engine.open_counter(n, f"o{n}", now - timedelta(hours=1))
@@ -277,9 +295,9 @@ def part3(sizes: tuple[int, ...] = (1000, 10_000), issues: int = 300) -> dict[in
             costs.append(time.perf_counter() - started)
         costs.sort()
         p50, p99 = costs[len(costs) // 2] * 1e6, costs[int(len(costs) * 0.99)] * 1e6
-        print(f"{size:8d} {p50:15.1f} {p99:8.1f} {whole * 1e6:11.0f} {everyone * 1e6:9.0f}   "
+        print(f"{size:8d} {'yes' if known else 'no':>8} {p50:15.1f} {p99:8.1f} {whole * 1e6:11.0f} {everyone * 1e6:9.0f}   "
               f"(last ticket: {estimate.ahead} ahead, {estimate.wait_minutes} min)")
-        results[size] = {"new_p50_us": p50, "new_p99_us": p99, "walk_us": whole * 1e6, "everyone_us": everyone * 1e6}
+        results[f"{size}{'+history' if known else ''}"] = {"new_p50_us": p50, "new_p99_us": p99, "walk_us": whole * 1e6, "everyone_us": everyone * 1e6}
     print("  targets: a new ticket's estimate <= 100 us at 1,000 waiting, <= 1,000 us at 10,000")
     return results
 

@@ -32,6 +32,11 @@ How an estimate is made (issue 17):
   16 minutes (sigma = sqrt(wait x minutes per place) + 0.05 wait); the range runs from -1.0 to +1.25 sigma, its part
   past the next break stretched; all in open minutes, then mapped to wall time. Fitted on the
   benchmark's tuning seeds for about 80 % coverage (docs/estimates.md).
+* **Previous days, when given** (:meth:`EstimateModel.use_history`, a profile from
+  server/wait_history.py): each session's pace (today's pace relative to the history's, times the
+  history's time for that session), the priority arrivals of the ticket's hours from the history's
+  profile (its group's and those of groups sharing its counters), and a point shifted according to
+  the centre's usual load. Without one, everything is as above.
 * **Fast.** Everything that depends only on the day's events (cycles, sorted service samples, which
   counters a group may use) is cached until the next event; and when the only events since the last
   walk issued tickets at the end of the line and the counters' free instants are unchanged, the walk
@@ -92,12 +97,23 @@ BREAK_WIDENING = 0.8
 # With a History of previous days (server/wait_history.py): today's pace is learned as a ratio to
 # the history's call-to-release time of the group in the session of each call, and each session's
 # cycle is that ratio times the history's time for the session (the afternoon's known slowness
-# counts before it starts); priority arrivals are the history's for the wait's own hours, scaled
-# by today's volume so far (shrunk towards the history's as if from VOLUME_PRIOR_TICKETS).
+# counts before it starts); priority arrivals are the history's for the wait's own hours, of the
+# ticket's group and of the groups sharing its counters (HISTORY_SHARED_PRIORITY, each by the share
+# of its counters that are the ticket's; without history, counting other groups' made it worse),
+# scaled by today's volume so far (shrunk towards the history's as if from VOLUME_PRIOR_TICKETS).
+# The point is then the walk's mean plus HISTORY_POINT_SHIFT x min(sigma, cap), the cap
+# HISTORY_POINT_SHIFT_CAP plus HISTORY_LOAD_SLOPE x (the history's load - HISTORY_LOAD_KNEE) when
+# the centre's usual load (history_load) is above the knee: the walk knows the afternoon and the
+# priority arrivals, so a smaller shift suffices on ordinary days, while a centre whose days
+# usually outgrow its counters has more long waits running late. Chosen on tuning seeds 0-39
+# (docs/estimates.md, the history round).
 VOLUME_PRIOR_TICKETS = 30.0
-HISTORY_SHARED_PRIORITY = False  # count the priority arrivals of groups sharing the ticket's counters too
-HISTORY_PACE = True      # each session's cycle from the history's times
-HISTORY_PRIORITY = True  # priority arrivals from the history's profile
+HISTORY_SHARED_PRIORITY = True
+HISTORY_SHARED_WEIGHT = 1.0
+HISTORY_POINT_SHIFT = POINT_SHIFT
+HISTORY_POINT_SHIFT_CAP = 12.0
+HISTORY_LOAD_KNEE = 0.8
+HISTORY_LOAD_SLOPE = 75.0
 
 
 @dataclass(frozen=True)
@@ -368,7 +384,7 @@ class EstimateModel:
         key = ("sessions", timeline)
         cached = self._cache.get(key)
         if cached is None:
-            if self.history is None or len(timeline.sessions) < 2 or not HISTORY_PACE:
+            if self.history is None or len(timeline.sessions) < 2:
                 cached = ((), {g: (self.cycle_minutes(g),) for g in self.configured})
             else:
                 bounds = tuple(timeline.session_starts[1:])
@@ -376,6 +392,26 @@ class EstimateModel:
                                    for g in self.configured})
             self._cache[key] = cached
         return cached
+
+    def history_load(self, timeline: Timeline) -> float:
+        """The centre's usual load on a day like this one, from the history: the counter minutes
+        its tickets brought (tickets x call-to-release time, per group) over the counter minutes
+        of the day's sessions. Above 1 the line outgrows the counters as the day goes on."""
+        assert self.history is not None
+        key = ("load", timeline)
+        if key not in self._hist_cache:
+            work = 0.0
+            for group, row in self.history.arrivals.items():
+                handle = self.history.handle_minutes(group, 0, 24 * 60, least=1) or self.configured.get(group, 0.0)
+                work += sum(row) * handle
+            capacity = len(self.config.counters) * (timeline.open_minutes_at_closing if timeline.sessions else 24 * 60)
+            self._hist_cache[key] = work / capacity if capacity else 0.0
+        return self._hist_cache[key]
+
+    def history_shift_cap(self, timeline: Timeline) -> float:
+        """The point's cap with a history: larger for a centre whose days are usually loaded
+        (HISTORY_LOAD_KNEE): there the longest waits run later than the walk's mean more often."""
+        return HISTORY_POINT_SHIFT_CAP + HISTORY_LOAD_SLOPE * max(0.0, self.history_load(timeline) - HISTORY_LOAD_KNEE)
 
     def _pace_ratio(self, group: str) -> float:
         count = self.ratio_count.get(group, 0)
@@ -569,6 +605,22 @@ class EstimateModel:
             self._hist_cache[key] = self.history.cumulative(group, priority_only) or (0.0,) * 49
         return self._hist_cache[key]
 
+    def _sharing(self, engine: "QueueEngine", group: str) -> list[tuple[str, float]]:
+        """The groups whose priority tickets may take ``group``'s counters, each with the share of
+        its counters that are also ``group``'s (its priority tickets spread over its counters)."""
+        key = ("sharing", group)
+        cached = self._cache.get(key)
+        if cached is None:
+            mine = {c.number for c in engine.counters.values() if group in c.groups}
+            cached = []
+            for other in (self.compatible(engine)[group] if HISTORY_SHARED_PRIORITY else (group,)):
+                theirs = {c.number for c in engine.counters.values() if other in c.groups}
+                share = 1.0 if other == group else HISTORY_SHARED_WEIGHT * len(theirs & mine) / max(1, len(theirs))
+                if share > 0:
+                    cached.append((other, share))
+            self._cache[key] = cached
+        return cached
+
     def history_priority_load(self, engine: "QueueEngine", ticket: "Ticket", counters: int, cycle: float,
                               open_now: float, before_closing: float, timeline: Timeline, now: datetime,
                               loads: dict[Any, float]) -> float:
@@ -580,10 +632,8 @@ class EstimateModel:
         local = now.astimezone(self.config.zone)
         first = local.hour * 60 + local.minute + local.second / 60.0
         last = first + (timeline.wall_seconds(open_now + before_closing) - now.timestamp()) / 60.0
-        groups = self.compatible(engine)[ticket.group] if HISTORY_SHARED_PRIORITY else (ticket.group,)
         work = 0.0
-        for group in groups:
-            share = 1.0 if group == ticket.group else 0.5
+        for group, share in self._sharing(engine, ticket.group):
             work += share * expected_between(self._cumulative(group, True), first, last) * (
                 cycle if group == ticket.group else self.cycle_minutes(group))
         load = work * self._volume(now, loads) / (counters * before_closing)
@@ -703,7 +753,7 @@ class EstimateModel:
             before_closing = wait
             if timeline.closing_seconds is not None:
                 before_closing = min(wait, max(0.0, timeline.open_minutes_at_closing - open_now))
-            if self.history is not None and HISTORY_PRIORITY:
+            if self.history is not None:
                 load = self.history_priority_load(engine, ticket, counters, cycle, open_now, before_closing, timeline, now, loads)
             else:
                 # per group and number of counters it may use (a ticket sent to one counter has one)
@@ -713,7 +763,8 @@ class EstimateModel:
             wait += load / (1.0 - load) * before_closing
         now_s = now.timestamp()
         step = cycle / max(1, counters)
-        point, lo, hi = spread_wait(wait, step)
+        point, lo, hi = (spread_wait(wait, step) if self.history is None
+                         else spread_wait(wait, step, k=HISTORY_POINT_SHIFT, cap=self.history_shift_cap(timeline)))
         after = timeline.next_break_end(open_now)
         if after is not None and open_now + hi > after:
             hi += BREAK_WIDENING * (open_now + hi - after)
@@ -738,14 +789,17 @@ def wait_spread(wait: float, step: float) -> float:
     return RANGE_SPREAD * math.sqrt(wait * step) + RANGE_PROPORTIONAL * wait
 
 
-def spread_wait(wait: float, step: float, shift: float | None = None) -> tuple[float, float, float]:
+def spread_wait(wait: float, step: float, shift: float | None = None, k: float | None = None,
+                cap: float | None = None) -> tuple[float, float, float]:
     """The point told and the range around the walk's mean ``wait`` (open minutes), given the
     minutes each place in the line takes (``step``). ``shift`` (open minutes) replaces
     POINT_SHIFT x min(sigma, POINT_SHIFT_CAP) for bench/fit_point_shift.py, which scores other
     points; the point is kept inside the range (POINT_SHIFT's always is)."""
     sigma = wait_spread(wait, step)
     lo, hi = max(0.0, wait + RANGE_LOW * sigma - RANGE_FLOOR), wait + RANGE_HIGH * sigma + RANGE_FLOOR
-    moved = wait + (POINT_SHIFT * min(sigma, POINT_SHIFT_CAP) if shift is None else shift)
+    if shift is None:
+        shift = (POINT_SHIFT if k is None else k) * min(sigma, POINT_SHIFT_CAP if cap is None else cap)
+    moved = wait + shift
     return min(max(moved, lo), hi), lo, hi
 
 

@@ -31,8 +31,9 @@ from server.wait_history import History
 log = logging.getLogger("luot.service")
 T = TypeVar("T")
 Listener = Callable[[list[Event], datetime], Awaitable[None] | None]
-HISTORY_DAYS = 28
-"""The wait estimator's profile of previous days is made of the last four weeks' tickets."""
+HISTORY_WEEKS = 8
+"""The wait estimator's profile of previous days is made of the same weekday's tickets of the last
+eight weeks (a Monday is told by Mondays: their arrivals differ from a Thursday's)."""
 
 
 class CentreService:
@@ -82,9 +83,10 @@ class CentreService:
         return self.clock()
 
     async def _history_for(self, day: date) -> History | None:
-        """The profile of the HISTORY_DAYS service days before ``day`` (None without any ticket)."""
+        """The profile of ``day``'s weekday in the HISTORY_WEEKS weeks before it (None without any ticket)."""
         if self.history is None or self.history[0] != day:
-            records = await self.storage.history_records((day - timedelta(days=HISTORY_DAYS)).isoformat(), day.isoformat())
+            records = await self.storage.history_records((day - timedelta(weeks=HISTORY_WEEKS)).isoformat(), day.isoformat())
+            records = [r for r in records if r.day.weekday() == day.weekday()]
             self.history = (day, History.from_records(records, self.config.zone) if records else None)
         return self.history[1]
 

@@ -102,6 +102,29 @@ def test_before_lunch_a_history_changes_nothing_but_the_priority_arrivals() -> N
         without.estimates(now, only=ticket)[ticket].mean_minutes, abs=0.6)
 
 
+def test_a_centre_whose_days_usually_outgrow_its_counters_is_promised_later() -> None:
+    """The same morning, the same walk: the history of busier days (three times the tickets, no
+    priority ones) raises the centre's usual load past HISTORY_LOAD_KNEE and moves the point told
+    later within the range, not the walk's mean."""
+    from server import estimates
+
+    quiet = [r for r in slow_afternoon_records() if not r.priority]
+    busy = [TicketRecord(r.day, r.group, False, r.issued_at, r.first_called_at, r.finished_at)
+            for r in quiet for _ in range(30)]
+    told = {}
+    for name, records in (("quiet", quiet), ("busy", busy)):
+        engine = new_engine(CONFIG)
+        engine.use_history(History.from_records(records, HCM))
+        ticket = morning_line(engine, 12)
+        model = engine.estimate_model
+        told[name] = (engine.estimates(at(MON, 9), only=ticket)[ticket], model.history_load(model.timeline(at(MON, 9))))
+    (quiet_answer, quiet_load), (busy_answer, busy_load) = told["quiet"], told["busy"]
+    assert quiet_load < estimates.HISTORY_LOAD_KNEE < busy_load
+    assert busy_answer.mean_minutes == quiet_answer.mean_minutes
+    assert busy_answer.wait_minutes > quiet_answer.wait_minutes + 5
+    assert busy_answer.wait_range == quiet_answer.wait_range
+
+
 def test_the_same_history_and_events_give_the_same_answers_whenever_the_history_came() -> None:
     history = History.from_records(slow_afternoon_records(), HCM)
     live = new_engine(CONFIG)

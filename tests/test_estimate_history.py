@@ -46,8 +46,8 @@ def slow_afternoon_records() -> list[TicketRecord]:
     return records
 
 
-def morning_line(engine: QueueEngine, waiting: int, log: list | None = None) -> str:
-    """Counter 1 served ten ho-tich tickets in 8 minutes each from 07:30; at 09:00 ``waiting``
+def morning_line(engine: QueueEngine, waiting: int, log: list | None = None, minutes: int = 8) -> str:
+    """Counter 1 served ten ho-tich tickets in ``minutes`` each from 07:30; at 09:00 ``waiting``
     more wait (the last one's turn falls after lunch when there are enough). Events into ``log``."""
     log = [] if log is None else log
     log += engine.open_counter(1, "a", at(MON, 7, 30))
@@ -56,7 +56,7 @@ def morning_line(engine: QueueEngine, waiting: int, log: list | None = None) -> 
         log += engine.issue("ho-tich", now)[1]
         log += engine.call_next(1, now)[1]
         log += engine.start(1, now)[1]
-        now += timedelta(minutes=8)
+        now += timedelta(minutes=minutes)
         log += engine.finish(1, now)[1]
     last = ""
     for _ in range(waiting):
@@ -130,7 +130,7 @@ def test_the_same_history_and_events_give_the_same_answers_whenever_the_history_
     live = new_engine(CONFIG)
     live.use_history(history)
     log: list = []
-    morning_line(live, 40, log)
+    morning_line(live, 40, log, minutes=9)  # slower than the history's mornings today
     now = at(MON, 9)
     answers = {k: v for k, v in live.estimates(now).items()}
     before = QueueEngine(CONFIG)

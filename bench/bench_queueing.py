@@ -14,9 +14,11 @@ rolling average (Ibrahim & Whitt 2009). Tuning uses seeds 0-19 (0-179 for fittin
 ``--fresh`` runs seeds 5000-5029 (1000-1005 before: six light days, spent) and ``--fresh2`` seeds
 7000-7029 (reserved at the start of issue 17's fourth round) and ``--fresh3`` seeds 9000-9029
 (reserved at the start of the history round), kept for the reported figures
-(docs/estimates.md).
+(docs/estimates.md). ``--history DAYS`` scores the same days again with the estimator given the
+profile of DAYS earlier simulated days of the same family (server/wait_history.py);
+``--diagnose`` prints where the tickets under-estimated by more than 10 minutes come from.
 
-    .venv/bin/python bench/bench_queueing.py [--quick] [--seeds 4] [--part 2 --fresh | --fresh2 | --fresh3]
+    .venv/bin/python bench/bench_queueing.py [--quick] [--seeds 4] [--part 2 --fresh | --fresh2 | --fresh3] [--history 5] [--diagnose]
 """
 
 from __future__ import annotations

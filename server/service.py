@@ -90,6 +90,15 @@ class CentreService:
             self.history = (day, History.from_records(records, self.config.zone) if records else None)
         return self.history[1]
 
+    def _history_of_engine_day(self, kept: tuple[date, History | None] | None) -> None:
+        """After a command that did not open the day the profile was built for (a clock judged
+        wrong, a day that did not open): the engine goes back to the profile of its own day, so
+        its answers stay those a replay of its day gives."""
+        day = self.engine.day
+        if kept is not None and self.history is not None and day is not None and self.history[0] != day == kept[0]:
+            self.history = kept
+            self.engine.use_history(kept[1])
+
     async def _ensure_history(self) -> None:
         """At a new service day, before the command that opens it: the engine gets the profile of
         the days before it (the same profile a restart gives before replaying that day's log)."""
@@ -108,12 +117,16 @@ class CentreService:
         commit failed, or an earlier one it was computed on top of did)."""
         while self._reloading is not None:  # a failed commit: wait for the engine rebuilt from disk
             await asyncio.shield(self._reloading)
+        kept = self.history
         await self._ensure_history()
         while self._reloading is not None:
             await asyncio.shield(self._reloading)
         now = self.now()
         epoch = self.epoch
-        result, events = command(self.engine, now)  # raises QueueError before anything changes
+        try:
+            result, events = command(self.engine, now)  # raises QueueError before anything changes
+        finally:
+            self._history_of_engine_day(kept)
         stamp_actor(events, actor)
         started = time.perf_counter()
         future = self.storage.submit(events, epoch)

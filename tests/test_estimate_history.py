@@ -202,3 +202,26 @@ def test_a_server_with_history_answers_by_its_profile_and_replays_equal(tmp_path
         assert with_history[-1] > without[-1] + 150, (without[-1], with_history[-1])
 
     asyncio.run(scenario())
+
+
+def test_a_command_refused_for_a_wrong_clock_leaves_the_profile_of_the_engines_day(tmp_path: Path) -> None:
+    """The clock leaps three days ahead at 10:00: the command is refused (the day stays open), and
+    the profile built for that later day must not stay in the engine: its own day's profile does,
+    so the answers are still those a replay of the day gives."""
+    from server.engine import QueueError
+
+    async def scenario() -> None:
+        days = sorted(earlier_days())
+        with_history, _, service = await _today(tmp_path / "history.sqlite3", days)
+        profile = service.engine.estimate_model.history
+        clock = service.clock
+        leap = moment(date(2026, 3, MON + 3), 10)
+        service.clock = lambda: leap
+        with pytest.raises(QueueError):
+            await service.run(lambda e, now: (None, e.issue("ho-tich", now)[1]))
+        service.clock = clock
+        assert service.engine.estimate_model.history is profile
+        assert [e.mean_minutes for e in service.engine.estimates(clock()).values()] == with_history
+        await service.storage.close()
+
+    asyncio.run(scenario())

@@ -588,14 +588,14 @@ class EstimateModel:
     def _volume(self, now: datetime, loads: dict[Any, float]) -> float:
         """Today's tickets so far over the history's by this time of day (a heavy Monday brings more
         priority tickets too), shrunk towards 1 as if from VOLUME_PRIOR_TICKETS tickets."""
-        volume = loads.get("volume")  # type: ignore[call-overload]
+        volume = loads.get("volume")  # per question: every ticket of one answer sees the same volume
         if volume is None:
             assert self.history is not None
             local = now.astimezone(self.config.zone)
             minute = local.hour * 60 + local.minute + local.second / 60.0
             expected = sum(expected_between(self._cumulative(g, False), 0.0, minute) for g in self.history.arrivals)
             issued = sum(bisect_right(v, now.timestamp()) for v in self.issue_instants.values())
-            volume = loads["volume"] = (issued + VOLUME_PRIOR_TICKETS) / (expected + VOLUME_PRIOR_TICKETS)  # type: ignore[index]
+            volume = loads["volume"] = (issued + VOLUME_PRIOR_TICKETS) / (expected + VOLUME_PRIOR_TICKETS)
         return volume
 
     def _cumulative(self, group: str, priority_only: bool) -> tuple[float, ...]:
@@ -648,7 +648,7 @@ class EstimateModel:
         open_now = timeline.open_minutes(now)
         walk = self._resumable_walk(engine, now, line)
         placed: dict[str, tuple[float | None, int, int, float]] = walk["placed"]
-        loads: dict[tuple[str, int], float] = {}
+        loads: dict[Any, float] = {}
         if only is not None and only in placed:
             return {only: self._finish(engine, engine.tickets[only], *placed[only], open_now, timeline, now, loads)}
         free, seen, options_cache = walk["free"], walk["seen"], walk["options"]
@@ -743,7 +743,7 @@ class EstimateModel:
 
     def _finish(self, engine: "QueueEngine", ticket: "Ticket", at: float | None, ahead: int, counters: int,
                 cycle: float, open_now: float, timeline: Timeline, now: datetime,
-                loads: dict[tuple[str, int], float]) -> Estimate:
+                loads: dict[Any, float]) -> Estimate:
         """Turn the walk's open-minute instant into what the citizen is told."""
         if at is None:
             return Estimate(ahead, None)

@@ -12,10 +12,13 @@ moment to call and to start, absent citizens recalled) in five scenario families
 the actual wait until its first call, against the classic predictors LES, HOL, QL and a 30-minute
 rolling average (Ibrahim & Whitt 2009). Tuning uses seeds 0-19 (0-179 for fitting constants);
 ``--fresh`` runs seeds 5000-5029 (1000-1005 before: six light days, spent) and ``--fresh2`` seeds
-7000-7029 (reserved at the start of issue 17's fourth round), kept for the reported figures
-(docs/estimates.md).
+7000-7029 (reserved at the start of issue 17's fourth round) and ``--fresh3`` seeds 9000-9029
+(reserved at the start of the history round), kept for the reported figures
+(docs/estimates.md). ``--history DAYS`` scores the same days again with the estimator given the
+profile of DAYS earlier simulated days of the same family (server/wait_history.py);
+``--diagnose`` prints where the tickets under-estimated by more than 10 minutes come from.
 
-    .venv/bin/python bench/bench_queueing.py [--quick] [--seeds 4] [--part 2 --fresh | --fresh2]
+    .venv/bin/python bench/bench_queueing.py [--quick] [--seeds 4] [--part 2 --fresh | --fresh2 | --fresh3] [--history 5] [--diagnose]
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from luot.config import CentreConfig, load_config  # noqa: E402
 from server import wait_scenarios  # noqa: E402
 from server.engine import QueueEngine  # noqa: E402
+from server.wait_history import History, TicketRecord  # noqa: E402
 
 ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
 
@@ -157,37 +161,72 @@ FRESH_SEEDS = range(5000, 5030)  # reserved for the reported figures: never tune
 # A second reserved set (issue 17, fourth round): measured once with the code as it was before that
 # round's tuning and once after it, never in between; tuning uses seeds 0-179 only.
 FRESH_SEEDS_2 = range(7000, 7030)
+# A third reserved set (issue 17, the history round): measured once with the code as it was before
+# previous days' profiles were tried, and once at the end; never tuned on.
+FRESH_SEEDS_3 = range(9000, 9030)
 FIRST_DAY = datetime(2026, 11, 2, tzinfo=ZONE)  # a Monday
 
 
-def part2(families: list[str], seeds: list[int]) -> dict[str, dict]:
+def part2(families: list[str], seeds: list[int], history_days: int = 0) -> dict[str, dict]:
     """Every scenario family on ``seeds`` (one simulated day each): our estimate against the
-    classic predictors (server/wait_scenarios.py), overall and for waits that cross a break."""
+    classic predictors (server/wait_scenarios.py), overall and for waits that cross a break; with
+    ``history_days``, again with the estimator given the profile of that many earlier days of the
+    same family (rows "+hist"; the same evaluated days)."""
     config = load_config()
     print(f"\nPart 2: wait estimates on simulated days of the sample centre, seeds {seeds[0]}..{seeds[-1]}")
-    header = (f"{'family':13} {'subset':8} {'n':>5} {'wait':>5} {'ours':>6} {'LES':>6} {'HOL':>6} {'QL':>6} "
+    header = (f"{'family':13} {'subset':10} {'n':>5} {'wait':>5} {'ours':>6} {'LES':>6} {'HOL':>6} {'QL':>6} "
               f"{'roll':>6} {'naive':>6} {'gain':>6} {'bias':>6} {'under10':>7} {'cover':>6} {'width':>5} {'past_hi10':>9} {'sec':>5}")
     print(header)
     results = {}
-    for name in families:
+    for name, days in ((n, d) for n in families for d in ((0, history_days) if history_days else (0,))):
         started = time.perf_counter()
-        result = wait_scenarios.run_family(config, wait_scenarios.FAMILIES[name], list(seeds), FIRST_DAY)
+        result = wait_scenarios.run_family(config, wait_scenarios.FAMILIES[name], list(seeds), FIRST_DAY, days)
         seconds = time.perf_counter() - started
-        for subset, row in (("all", result), ("break", result["crossing_break"])):
+        for subset, row in ((f"all{'+hist' if days else ''}", result), (f"break{'+h' if days else ''}", result["crossing_break"])):
             if not row.get("tickets"):
                 continue
             ours = row["ours"]
             gain = f"{row['gain_vs_best']:+6.0%}" if row["gain_vs_best"] is not None else "     -"
-            print(f"{name:13} {subset:8} {row['tickets']:5d} {row['mean_wait']:5.1f} {ours['mae']:6.2f} "
+            print(f"{name:13} {subset:10} {row['tickets']:5d} {row['mean_wait']:5.1f} {ours['mae']:6.2f} "
                   + " ".join(f"{row[p]['mae']:6.2f}" for p in (*wait_scenarios.CLASSIC, "naive"))
                   + f" {gain} {ours['bias']:+6.2f} {ours['under_10']:7.1%} "
                   + (f"{ours['coverage']:6.1%} {ours['mean_range_width']:5.1f} {ours['over_range_10']:9.1%}"
                      if "coverage" in ours else f"{'-':>6} {'-':>5} {'-':>9}")
                   + f" {seconds:5.1f}")
-        results[name] = result
+        results[name + ("+history" if days else "")] = result
     print("  gain = 1 - MAE(ours) / MAE(best of LES, HOL, QL, rolling); target >= 30 %, under10 < 10 %, cover 80 +- 5 %;\n"
           "  past_hi10 = share whose real wait ran more than 10 min past the printed range's upper end (no target)")
     return results
+
+
+def _breakdown(label: str, rows: list, key) -> str:
+    """``label: key under10% (share of all tickets)`` per value of ``key``, most under-estimated first."""
+    cells: dict = {}
+    for row in rows:
+        cells.setdefault(key(row), []).append(row.actual - row.ours > wait_scenarios.UNDER_BY_MINUTES)
+    parts = sorted(cells.items(), key=lambda item: -sum(item[1]))
+    return f"  {label:8}" + "  ".join(f"{k} {sum(v) / len(v):5.1%} ({len(v) / len(rows):4.0%})" for k, v in parts)
+
+
+def diagnose(families: list[str], seeds: list[int], history_days: int = 0) -> None:
+    """Where the tickets under-estimated by more than 10 minutes come from: the share of each
+    subset under-estimated (and the subset's share of all tickets), by hour of issue, across the
+    break or not, group, shared counters, priority and the walk's mean wait (the line's length)."""
+    config = load_config()
+    counters_of = {g.code: [c for c in config.counters if g.code in c.groups] for g in config.groups}
+    shared = {g: any(len(c.groups) > 1 for c in cs) for g, cs in counters_of.items()}
+    print(f"\nDiagnosis: share under-estimated by > 10 min (share of tickets), seeds {seeds[0]}..{seeds[-1]}")
+    for name in families:
+        rows = [r for r in wait_scenarios.simulate_family(config, wait_scenarios.FAMILIES[name], seeds, FIRST_DAY, history_days)
+                if r.ours is not None]
+        under = sum(r.actual - r.ours > wait_scenarios.UNDER_BY_MINUTES for r in rows) / len(rows)
+        print(f"{name}: {len(rows)} tickets, under10 {under:.1%}")
+        print(_breakdown("hour", rows, lambda r: r.issued.astimezone(ZONE).hour))
+        print(_breakdown("break", rows, lambda r: "crosses" if r.crosses_break else "same"))
+        print(_breakdown("group", rows, lambda r: r.group))
+        print(_breakdown("shared", rows, lambda r: "shared" if shared[r.group] else "own"))
+        print(_breakdown("priority", rows, lambda r: "priority" if r.priority else "ordinary"))
+        print(_breakdown("walk w", rows, lambda r: next(f"<{b}" for b in (10, 30, 60, 120, 240, 10**6) if r.basis[1] < b)))
 
 
 # ---------------------------------------------------------------------------------------- part 3
@@ -204,19 +243,36 @@ def speed_config() -> CentreConfig:
     return CentreConfig.model_validate(data)
 
 
-def part3(sizes: tuple[int, ...] = (1000, 10_000), issues: int = 300) -> dict[int, dict[str, float]]:
+def speed_history(config: CentreConfig, first: datetime) -> History:
+    """Five earlier Mondays of the speed centre: each group a ticket every 4 minutes 07:00-16:00,
+    one in ten a priority ticket, served in 4 minutes in the morning and 5 after lunch."""
+    records = []
+    for week in range(1, 6):
+        day = first - timedelta(days=7 * week)
+        for group in (g.code for g in config.groups):
+            for index in range(135):
+                issued = day.replace(hour=7, minute=0) + timedelta(minutes=4 * index)
+                minutes = 4 if issued.hour < 12 else 5
+                records.append(TicketRecord(day.date(), group, index % 10 == 0, issued, issued + timedelta(minutes=20),
+                                            issued + timedelta(minutes=20 + minutes)))
+    return History.from_records(records, config.zone)
+
+
+def part3(sizes: tuple[int, ...] = (1000, 10_000), issues: int = 300) -> dict[str, dict[str, float]]:
     """What one new ticket's estimate costs with ``size`` tickets waiting and every counter busy
     (the kiosk asks right after issuing), and what a whole walk costs (after a call changes the
-    line, or for the console's list of everyone)."""
+    line, or for the console's list of everyone); without and with a profile of earlier days."""
     config = speed_config()
     groups = [g.code for g in config.groups]
     rng = random.Random(3)
+    history = speed_history(config, datetime(2026, 11, 2, tzinfo=ZONE))
     print("\nPart 3: cost of an estimate (microseconds), every counter busy")
-    print(f"{'waiting':>8} {'new ticket p50':>15} {'p99':>8} {'whole walk':>11} {'everyone':>9}")
+    print(f"{'waiting':>8} {'history':>8} {'new ticket p50':>15} {'p99':>8} {'whole walk':>11} {'everyone':>9}")
     results = {}
-    for size in sizes:
+    for size, known in ((size, known) for size in sizes for known in (None, history)):
         new_id, new_token = cheap_ids()
         engine = QueueEngine(config, new_id=new_id, new_token=new_token)
+        engine.use_history(known)
         now = datetime(2026, 11, 2, 9, 0, tzinfo=ZONE)
         for n in range(1, 5):
             engine.open_counter(n, f"o{n}", now - timedelta(hours=1))
@@ -241,9 +297,9 @@ def part3(sizes: tuple[int, ...] = (1000, 10_000), issues: int = 300) -> dict[in
             costs.append(time.perf_counter() - started)
         costs.sort()
         p50, p99 = costs[len(costs) // 2] * 1e6, costs[int(len(costs) * 0.99)] * 1e6
-        print(f"{size:8d} {p50:15.1f} {p99:8.1f} {whole * 1e6:11.0f} {everyone * 1e6:9.0f}   "
+        print(f"{size:8d} {'yes' if known else 'no':>8} {p50:15.1f} {p99:8.1f} {whole * 1e6:11.0f} {everyone * 1e6:9.0f}   "
               f"(last ticket: {estimate.ahead} ahead, {estimate.wait_minutes} min)")
-        results[size] = {"new_p50_us": p50, "new_p99_us": p99, "walk_us": whole * 1e6, "everyone_us": everyone * 1e6}
+        results[f"{size}{'+history' if known else ''}"] = {"new_p50_us": p50, "new_p99_us": p99, "walk_us": whole * 1e6, "everyone_us": everyone * 1e6}
     print("  targets: a new ticket's estimate <= 100 us at 1,000 waiting, <= 1,000 us at 10,000")
     return results
 
@@ -266,6 +322,12 @@ def main() -> None:
                         help="part 2 on the reserved fresh seeds (the reported figures) instead of the tuning seeds")
     parser.add_argument("--fresh2", action="store_true",
                         help="part 2 on the second reserved fresh set, 7000-7029 (measured only before and after a round)")
+    parser.add_argument("--fresh3", action="store_true",
+                        help="part 2 on the third reserved fresh set, 9000-9029 (measured only before and after a round)")
+    parser.add_argument("--history", type=int, default=0, metavar="DAYS",
+                        help="part 2: also estimate with the profile of DAYS earlier simulated days of the same family")
+    parser.add_argument("--diagnose", action="store_true",
+                        help="part 2: where the tickets under-estimated by more than 10 minutes come from (tuning seeds)")
     parser.add_argument("--quick", action="store_true", help="short runs (a smoke test, not the figures)")
     parser.add_argument("--part", choices=["1", "2", "3", "both", "all"], default="all",
                         help="1 Erlang C, 2 scenario families, 3 estimate speed; both = 1 and 2")
@@ -276,8 +338,12 @@ def main() -> None:
     if args.part in ("1", "both", "all"):
         part1(args.seeds, args.scale)
     if args.part in ("2", "both", "all"):
-        seeds = list(FRESH_SEEDS_2 if args.fresh2 else FRESH_SEEDS if args.fresh else TUNING_SEEDS)
-        part2(args.family or list(wait_scenarios.FAMILIES), seeds[:2] if args.quick else seeds)
+        seeds = list(FRESH_SEEDS_3 if args.fresh3 else FRESH_SEEDS_2 if args.fresh2 else FRESH_SEEDS if args.fresh else TUNING_SEEDS)
+        if args.diagnose:
+            diagnose(args.family or list(wait_scenarios.FAMILIES), list(range(args.seeds)) if args.seeds != 4 else list(TUNING_SEEDS),
+                     args.history)
+        else:
+            part2(args.family or list(wait_scenarios.FAMILIES), seeds[:2] if args.quick else seeds, args.history)
     if args.part in ("3", "all"):
         part3()
 

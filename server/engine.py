@@ -29,6 +29,7 @@ from luot.config import CentreConfig
 from luot.protocol import BOOKING_CODE_ALPHABET, BOOKING_CODE_LENGTH, DISSATISFIED_BELOW, REASONS, legacy_rating, level_of
 from server.booking_slots import bookable_days, booking_window, checkin_window, slot_starts
 from server.estimates import Estimate, EstimateModel, wait_view
+from server.wait_history import History
 from server.waiting_line import WaitingLine
 
 # Ticket statuses
@@ -1573,6 +1574,12 @@ class QueueEngine:
         observed = observed_sum / count / 60.0
         weight = count / (count + 5)
         return weight * observed + (1 - weight) * configured
+
+    def use_history(self, history: "History | None") -> None:
+        """Estimate waits with a profile of the centre's previous days (server/wait_history.py), or
+        without one (None). An input like the centre file, not an event: the service gives the
+        same profile again before replaying, so replay gives the same answers."""
+        self.estimate_model.use_history(history)
 
     def cycle_minutes(self, group: str) -> float:
         """What a counter is expected to spend on one ticket of ``group`` (server/estimates.py)."""

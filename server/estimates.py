@@ -32,6 +32,11 @@ How an estimate is made (issue 17):
   16 minutes (sigma = sqrt(wait x minutes per place) + 0.05 wait); the range runs from -1.0 to +1.25 sigma, its part
   past the next break stretched; all in open minutes, then mapped to wall time. Fitted on the
   benchmark's tuning seeds for about 80 % coverage (docs/estimates.md).
+* **Previous days, when given** (:meth:`EstimateModel.use_history`, a profile from
+  server/wait_history.py): each session's pace (today's pace relative to the history's, times the
+  history's time for that session), the priority arrivals of the ticket's hours from the history's
+  profile (its group's and those of groups sharing its counters), and a point shifted according to
+  the centre's usual load. Without one, everything is as above.
 * **Fast.** Everything that depends only on the day's events (cycles, sorted service samples, which
   counters a group may use) is cached until the next event; and when the only events since the last
   walk issued tickets at the end of the line and the counters' free instants are unchanged, the walk
@@ -49,6 +54,7 @@ from itertools import accumulate, islice
 from typing import TYPE_CHECKING, Any
 
 from luot.config import WEEKDAYS, CentreConfig
+from server.wait_history import History, expected_between
 
 if TYPE_CHECKING:  # the engine imports this module; only type hints look back
     from server.engine import QueueEngine, Ticket
@@ -88,6 +94,26 @@ RANGE_LOW = -1.0
 RANGE_HIGH = 1.25
 RANGE_FLOOR = 1.0
 BREAK_WIDENING = 0.8
+# With a History of previous days (server/wait_history.py): today's pace is learned as a ratio to
+# the history's call-to-release time of the group in the session of each call, and each session's
+# cycle is that ratio times the history's time for the session (the afternoon's known slowness
+# counts before it starts); priority arrivals are the history's for the wait's own hours, of the
+# ticket's group and of the groups sharing its counters (HISTORY_SHARED_PRIORITY, each by the share
+# of its counters that are the ticket's; without history, counting other groups' made it worse),
+# scaled by today's volume so far (shrunk towards the history's as if from VOLUME_PRIOR_TICKETS).
+# The point is then the walk's mean plus HISTORY_POINT_SHIFT x min(sigma, cap), the cap
+# HISTORY_POINT_SHIFT_CAP plus HISTORY_LOAD_SLOPE x (the history's load - HISTORY_LOAD_KNEE) when
+# the centre's usual load (history_load) is above the knee: the walk knows the afternoon and the
+# priority arrivals, so a smaller shift suffices on ordinary days, while a centre whose days
+# usually outgrow its counters has more long waits running late. Chosen on tuning seeds 0-39
+# (docs/estimates.md, the history round).
+VOLUME_PRIOR_TICKETS = 30.0
+HISTORY_SHARED_PRIORITY = True
+HISTORY_SHARED_WEIGHT = 1.0
+HISTORY_POINT_SHIFT = POINT_SHIFT
+HISTORY_POINT_SHIFT_CAP = 12.0
+HISTORY_LOAD_KNEE = 0.8
+HISTORY_LOAD_SLOPE = 75.0
 
 
 @dataclass(frozen=True)
@@ -149,6 +175,16 @@ class Timeline:
         return cls(spans)
 
     @property
+    def session_starts(self) -> list[float]:
+        """Open minutes at which each session starts (0 for the first)."""
+        return self._cumulative[:len(self.sessions)]
+
+    def session_index(self, at: datetime) -> int:
+        """The session ``at`` falls in (a break counts with the session after it, before opening the first)."""
+        index = bisect_left([e for _, e in self.sessions], at)
+        return min(index, max(0, len(self.sessions) - 1))
+
+    @property
     def first_session_minutes(self) -> float:
         """Open minutes at the end of the day's first session (the first break, if any)."""
         return self._cumulative[1] if self.sessions else math.inf
@@ -195,7 +231,25 @@ class EstimateModel:
     def __init__(self, config: CentreConfig) -> None:
         self.config = config
         self.configured = {g.code: float(g.service_minutes) for g in config.groups}
+        self.history: History | None = None  # previous days' profile: an input, kept across day openings
         self.reset()
+
+    def use_history(self, history: History | None) -> None:
+        """Estimate with ``history`` (None: today's events alone). An input like the centre file:
+        the engine is given it (server/service.py at start and at each day's opening), and the same
+        history with the same events gives the same answers. Today's pace ratios are learned again
+        when the day's events are replayed; given mid-day, today's services are folded in again
+        against it, so the answers depend on the history and the events, not on when it came."""
+        self.history = history
+        self.version += 1
+        self._cache.clear()
+        self._hist_cache: dict[Any, Any] = {}
+        self._walk = None
+        self.ratio, self.ratio_count, self.hpace, self.hpace_count = {}, {}, 1.0, 0
+        for key in [k for k in self._weights if k == "hpace" or (isinstance(k, tuple) and k[0] == "ratio")]:
+            del self._weights[key]
+        for group, minutes, called in self._handle_log:
+            self._learn_ratio(group, minutes, called)
 
     def reset(self) -> None:
         self.version = 0
@@ -206,6 +260,11 @@ class EstimateModel:
         self._weights: dict[Any, float] = {}       # the exponential means' weight sums (recent_mean)
         self.samples: dict[str, list[float]] = {}  # latest services per group (minutes), in order
         self.pause_sum, self.pause_count = 0.0, 0
+        self.ratio: dict[str, float] = {}          # with history: recent call-to-release / history's, per group
+        self.ratio_count: dict[str, int] = {}
+        self.hpace, self.hpace_count = 1.0, 0      # the same ratio, all groups
+        self._hist_cache = {}
+        self._handle_log: list[tuple[str, float, datetime]] = []  # today's call-to-release times (use_history refolds them)
         self.priority_issued: dict[str, int] = {}
         self.issued_count: dict[str, int] = {}
         # issue instants (POSIX s) per group, sorted (a ticket imported from an offline kiosk comes
@@ -255,7 +314,7 @@ class EstimateModel:
                 return
             called = self._called_at.pop(counter, None)
             if called is not None:
-                self._learn_handle(group, (at - called).total_seconds() / 60.0)
+                self._learn_handle(group, (at - called).total_seconds() / 60.0, called)
             self._released_at[counter] = at
         elif kind in ("ticket.transferred", "counter.closed"):
             counter = d.get("counter")
@@ -270,12 +329,26 @@ class EstimateModel:
                 self.pause_sum += max(0.0, timeline.open_minutes(at) - timeline.open_minutes(began[0]))
                 self.pause_count += 1
 
-    def _learn_handle(self, group: str, minutes: float) -> None:
+    def _learn_handle(self, group: str, minutes: float, called: datetime) -> None:
+        self._handle_log.append((group, minutes, called))
+        self._learn_ratio(group, minutes, called)
         count = self.handle_count.get(group, 0)
         self.handle[group] = self._recent_mean(("handle", group), self.handle.get(group, 0.0), minutes, RECENT_WEIGHT)
         self.handle_count[group] = count + 1
         self.pace = self._recent_mean("pace", self.pace, minutes / self.configured[group], PACE_WEIGHT)
         self.pace_count += 1
+
+    def _learn_ratio(self, group: str, minutes: float, called: datetime) -> None:
+        """With a history: the service against the history's time for its group and session."""
+        if self.history is not None:
+            timeline = self.timeline(called)
+            base = self._history_handle(group, timeline, timeline.session_index(called))
+            if base:
+                ratio = minutes / base
+                self.ratio[group] = self._recent_mean(("ratio", group), self.ratio.get(group, 0.0), ratio, RECENT_WEIGHT)
+                self.ratio_count[group] = self.ratio_count.get(group, 0) + 1
+                self.hpace = self._recent_mean("hpace", self.hpace, ratio, PACE_WEIGHT)
+                self.hpace_count += 1
 
     def _recent_mean(self, key: Any, mean: float, value: float, weight: float) -> float:
         """An exponentially weighted mean in which each sample's weight decays by ``1 - weight``
@@ -291,10 +364,72 @@ class EstimateModel:
         weight = self.pace_count / (self.pace_count + 5)
         return weight * self.pace + (1 - weight) * 1.0
 
-    def cycle_minutes(self, group: str) -> float:
+    def _history_handle(self, group: str, timeline: Timeline, session: int) -> float | None:
+        """The history's mean call-to-release minutes of ``group`` in today's ``session`` (its hours)."""
+        assert self.history is not None
+        key = (timeline, group, session)
+        if key not in self._hist_cache:
+            base = None
+            if timeline.sessions:
+                start, end = timeline.sessions[min(session, len(timeline.sessions) - 1)]
+                local = [t.astimezone(self.config.zone) for t in (start, end)]
+                base = self.history.handle_minutes(group, *(t.hour * 60 + t.minute for t in local))
+            self._hist_cache[key] = base
+        return self._hist_cache[key]
+
+    def session_cycles(self, timeline: Timeline) -> tuple[tuple[float, ...], dict[str, tuple[float, ...]]]:
+        """The open minutes at which each later session starts, and each group's cycle per session:
+        without history one cycle for the whole day (no boundaries); with it, today's pace ratio
+        times the history's call-to-release time of each session, plus the usual pause."""
+        key = ("sessions", timeline)
+        cached = self._cache.get(key)
+        if cached is None:
+            if self.history is None or len(timeline.sessions) < 2:
+                cached = ((), {g: (self.cycle_minutes(g),) for g in self.configured})
+            else:
+                bounds = tuple(timeline.session_starts[1:])
+                cached = (bounds, {g: tuple(self.cycle_minutes(g, timeline, k) for k in range(len(timeline.sessions)))
+                                   for g in self.configured})
+            self._cache[key] = cached
+        return cached
+
+    def history_load(self, timeline: Timeline) -> float:
+        """The centre's usual load on a day like this one, from the history: the counter minutes
+        its tickets brought (tickets x call-to-release time, per group) over the counter minutes
+        of the day's sessions. Above 1 the line outgrows the counters as the day goes on."""
+        assert self.history is not None
+        key = ("load", timeline)
+        if key not in self._hist_cache:
+            work = 0.0
+            for group, row in self.history.arrivals.items():
+                handle = self.history.handle_minutes(group, 0, 24 * 60, least=1) or self.configured.get(group, 0.0)
+                work += sum(row) * handle
+            capacity = len(self.config.counters) * (timeline.open_minutes_at_closing if timeline.sessions else 24 * 60)
+            self._hist_cache[key] = work / capacity if capacity else 0.0
+        return self._hist_cache[key]
+
+    def history_shift_cap(self, timeline: Timeline) -> float:
+        """The point's cap with a history: larger for a centre whose days are usually loaded
+        (HISTORY_LOAD_KNEE): there the longest waits run later than the walk's mean more often."""
+        return HISTORY_POINT_SHIFT_CAP + HISTORY_LOAD_SLOPE * max(0.0, self.history_load(timeline) - HISTORY_LOAD_KNEE)
+
+    def _pace_ratio(self, group: str) -> float:
+        count = self.ratio_count.get(group, 0)
+        centre_weight = self.hpace_count / (self.hpace_count + 5)
+        centre = centre_weight * self.hpace + (1 - centre_weight) * 1.0
+        weight = count / (count + 5) if count >= MIN_SAMPLES else 0.0
+        return weight * self.ratio.get(group, 1.0) + (1 - weight) * centre
+
+    def cycle_minutes(self, group: str, timeline: Timeline | None = None, session: int | None = None) -> float:
         """What a counter is expected to spend on one ticket of ``group``: call to release (recent
         tickets weighted over stale ones, the configured time scaled by the centre's recent pace
-        while the group has few), plus the usual pause before the next call."""
+        while the group has few), plus the usual pause before the next call. With a history and a
+        ``session`` of ``timeline``: today's pace ratio times the history's time for that session."""
+        if self.history is not None and timeline is not None and session is not None:
+            base = self._history_handle(group, timeline, session)
+            if base:
+                gap = self.gap if self.gap_count >= MIN_SAMPLES else 0.0
+                return self._pace_ratio(group) * base + gap
         cached = self._cache.get(("cycle", group))
         if cached is None:
             prior = self.configured[group] * self._centre_pace()
@@ -450,6 +585,60 @@ class EstimateModel:
         share = (self.priority_issued.get(group, 0) + PRIORITY_PRIOR_TICKETS * centre_share) / (issued + PRIORITY_PRIOR_TICKETS)
         return recent / window * share * self.cycle_minutes(group)
 
+    def _volume(self, now: datetime, loads: dict[Any, float]) -> float:
+        """Today's tickets so far over the history's by this time of day (a heavy Monday brings more
+        priority tickets too), shrunk towards 1 as if from VOLUME_PRIOR_TICKETS tickets."""
+        volume = loads.get("volume")  # per question: every ticket of one answer sees the same volume
+        if volume is None:
+            assert self.history is not None
+            local = now.astimezone(self.config.zone)
+            minute = local.hour * 60 + local.minute + local.second / 60.0
+            expected = sum(expected_between(self._cumulative(g, False), 0.0, minute) for g in self.history.arrivals)
+            issued = sum(bisect_right(v, now.timestamp()) for v in self.issue_instants.values())
+            volume = loads["volume"] = (issued + VOLUME_PRIOR_TICKETS) / (expected + VOLUME_PRIOR_TICKETS)
+        return volume
+
+    def _cumulative(self, group: str, priority_only: bool) -> tuple[float, ...]:
+        key = ("cumulative", group, priority_only)
+        if key not in self._hist_cache:
+            assert self.history is not None
+            self._hist_cache[key] = self.history.cumulative(group, priority_only) or (0.0,) * 49
+        return self._hist_cache[key]
+
+    def _sharing(self, engine: "QueueEngine", group: str) -> list[tuple[str, float]]:
+        """The groups whose priority tickets may take ``group``'s counters, each with the share of
+        its counters that are also ``group``'s (its priority tickets spread over its counters)."""
+        key = ("sharing", group)
+        cached = self._cache.get(key)
+        if cached is None:
+            mine = {c.number for c in engine.counters.values() if group in c.groups}
+            cached = []
+            for other in (self.compatible(engine)[group] if HISTORY_SHARED_PRIORITY else (group,)):
+                theirs = {c.number for c in engine.counters.values() if other in c.groups}
+                share = 1.0 if other == group else HISTORY_SHARED_WEIGHT * len(theirs & mine) / max(1, len(theirs))
+                if share > 0:
+                    cached.append((other, share))
+            self._cache[key] = cached
+        return cached
+
+    def history_priority_load(self, engine: "QueueEngine", ticket: "Ticket", counters: int, cycle: float,
+                              open_now: float, before_closing: float, timeline: Timeline, now: datetime,
+                              loads: dict[Any, float]) -> float:
+        """Share of the ticket's counters' time until its call that priority tickets of its group,
+        arriving meanwhile, will take: the history's priority arrivals for those hours, scaled by
+        today's volume (HISTORY_SHARED_PRIORITY: those of groups sharing its counters too)."""
+        if before_closing <= 0.0 or counters <= 0:
+            return 0.0
+        local = now.astimezone(self.config.zone)
+        first = local.hour * 60 + local.minute + local.second / 60.0
+        last = first + (timeline.wall_seconds(open_now + before_closing) - now.timestamp()) / 60.0
+        work = 0.0
+        for group, share in self._sharing(engine, ticket.group):
+            work += share * expected_between(self._cumulative(group, True), first, last) * (
+                cycle if group == ticket.group else self.cycle_minutes(group))
+        load = work * self._volume(now, loads) / (counters * before_closing)
+        return min(load, PRIORITY_LOAD_CAP)
+
     def estimates(self, engine: "QueueEngine", now: datetime, only: str | None = None) -> dict[str, Estimate]:
         """People ahead and expected wait for every waiting ticket, or for ``only`` alone."""
         line = engine._line
@@ -459,12 +648,12 @@ class EstimateModel:
         open_now = timeline.open_minutes(now)
         walk = self._resumable_walk(engine, now, line)
         placed: dict[str, tuple[float | None, int, int, float]] = walk["placed"]
-        loads: dict[tuple[str, int], float] = {}
+        loads: dict[Any, float] = {}
         if only is not None and only in placed:
             return {only: self._finish(engine, engine.tickets[only], *placed[only], open_now, timeline, now, loads)}
         free, seen, options_cache = walk["free"], walk["seen"], walk["options"]
         compatible = self.compatible(engine)
-        cycles = {g: self.cycle_minutes(g) for g in self.configured}
+        bounds, cycles = self.session_cycles(timeline)
         count, last = walk["count"], walk["last"]
         # The hot loop of a busy hall: plain local look-ups, the cached counters of each group, and
         # a raw record per ticket (the estimate itself is built only for the tickets asked about).
@@ -476,11 +665,14 @@ class EstimateModel:
                 if len(free) > len(walk["start"]):  # counters assumed to open now: the walk depends on now
                     walk["opened_at"] = math.floor(open_now)
             at: float | None = None
+            cycle = cycles[group][0]
             if options:
                 chosen = options[0] if len(options) == 1 else min(options, key=free.__getitem__)
                 at = free[chosen]
-                free[chosen] = at + cycles[group]
-            placed[ticket.id] = (at, sum(seen[g] for g in compatible[group]), len(options), cycles[group])
+                if bounds:  # with history: the cycle of the session the ticket is expected in
+                    cycle = cycles[group][bisect_right(bounds, at)]
+                free[chosen] = at + cycle
+            placed[ticket.id] = (at, sum(seen[g] for g in compatible[group]), len(options), cycle)
             seen[group] += 1
             count, last = count + 1, ticket
             if ticket.id == only:
@@ -506,7 +698,9 @@ class EstimateModel:
             return Estimate(0, None)
         chosen = min(options, key=free.__getitem__)
         ahead = sum(walk["seen"][g] for g in self.compatible(engine)[group])
-        return self._finish(engine, probe, free[chosen], ahead, len(options), self.cycle_minutes(group),  # type: ignore[arg-type]
+        bounds, cycles = self.session_cycles(timeline)
+        cycle = cycles[group][bisect_right(bounds, free[chosen])]
+        return self._finish(engine, probe, free[chosen], ahead, len(options), cycle,  # type: ignore[arg-type]
                             open_now, timeline, now, {})
 
     def _resumable_walk(self, engine: "QueueEngine", now: datetime, line: Any) -> dict[str, Any]:
@@ -549,24 +743,28 @@ class EstimateModel:
 
     def _finish(self, engine: "QueueEngine", ticket: "Ticket", at: float | None, ahead: int, counters: int,
                 cycle: float, open_now: float, timeline: Timeline, now: datetime,
-                loads: dict[tuple[str, int], float]) -> Estimate:
+                loads: dict[Any, float]) -> Estimate:
         """Turn the walk's open-minute instant into what the citizen is told."""
         if at is None:
             return Estimate(ahead, None)
         wait = max(0.0, at - open_now)
         if ticket.priority is None:
-            # per group and number of counters it may use (a ticket sent to one counter has one)
-            load = loads.get((ticket.group, counters))
-            if load is None:
-                load = loads[(ticket.group, counters)] = self.priority_load(engine, ticket.group, counters, open_now, timeline, now)
             # priority tickets keep arriving (and going ahead) only until closing
             before_closing = wait
             if timeline.closing_seconds is not None:
                 before_closing = min(wait, max(0.0, timeline.open_minutes_at_closing - open_now))
+            if self.history is not None:
+                load = self.history_priority_load(engine, ticket, counters, cycle, open_now, before_closing, timeline, now, loads)
+            else:
+                # per group and number of counters it may use (a ticket sent to one counter has one)
+                load = loads.get((ticket.group, counters))
+                if load is None:
+                    load = loads[(ticket.group, counters)] = self.priority_load(engine, ticket.group, counters, open_now, timeline, now)
             wait += load / (1.0 - load) * before_closing
         now_s = now.timestamp()
         step = cycle / max(1, counters)
-        point, lo, hi = spread_wait(wait, step)
+        point, lo, hi = (spread_wait(wait, step) if self.history is None
+                         else spread_wait(wait, step, k=HISTORY_POINT_SHIFT, cap=self.history_shift_cap(timeline)))
         after = timeline.next_break_end(open_now)
         if after is not None and open_now + hi > after:
             hi += BREAK_WIDENING * (open_now + hi - after)
@@ -591,14 +789,17 @@ def wait_spread(wait: float, step: float) -> float:
     return RANGE_SPREAD * math.sqrt(wait * step) + RANGE_PROPORTIONAL * wait
 
 
-def spread_wait(wait: float, step: float, shift: float | None = None) -> tuple[float, float, float]:
+def spread_wait(wait: float, step: float, shift: float | None = None, k: float | None = None,
+                cap: float | None = None) -> tuple[float, float, float]:
     """The point told and the range around the walk's mean ``wait`` (open minutes), given the
     minutes each place in the line takes (``step``). ``shift`` (open minutes) replaces
     POINT_SHIFT x min(sigma, POINT_SHIFT_CAP) for bench/fit_point_shift.py, which scores other
     points; the point is kept inside the range (POINT_SHIFT's always is)."""
     sigma = wait_spread(wait, step)
     lo, hi = max(0.0, wait + RANGE_LOW * sigma - RANGE_FLOOR), wait + RANGE_HIGH * sigma + RANGE_FLOOR
-    moved = wait + (POINT_SHIFT * min(sigma, POINT_SHIFT_CAP) if shift is None else shift)
+    if shift is None:
+        shift = (POINT_SHIFT if k is None else k) * min(sigma, POINT_SHIFT_CAP if cap is None else cap)
+    moved = wait + shift
     return min(max(moved, lo), hi), lo, hi
 
 

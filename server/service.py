@@ -19,17 +19,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Awaitable, Callable, TypeVar
 
 from luot.config import CentreConfig
 from server.engine import Event, QueueEngine, Ticket, stamp_actor, utc_now
 from server.estimates import wait_view
 from server.storage import Storage, StorageError
+from server.wait_history import History
 
 log = logging.getLogger("luot.service")
 T = TypeVar("T")
 Listener = Callable[[list[Event], datetime], Awaitable[None] | None]
+HISTORY_WEEKS = 8
+"""The wait estimator's profile of previous days is made of the same weekday's tickets of the last
+eight weeks (a Monday is told by Mondays: their arrivals differ from a Thursday's)."""
 
 
 class CentreService:
@@ -48,6 +52,8 @@ class CentreService:
         # Told how long each awaited commit took (seconds): the metrics' one hook into the write
         # path (server/metrics.py), so storage itself needs no instrumentation.
         self.commit_timer: Callable[[float], None] | None = None
+        self.history: tuple[date, History | None] | None = None
+        """The service day the engine's profile of previous days was built for, and the profile."""
         storage.after_commit = self._committed
         storage.clock = clock  # which days are closed (and may be summarised) follows the centre's clock
 
@@ -66,12 +72,41 @@ class CentreService:
         events = await self.storage.current_day_events()
         since = events[0].day if events else "0000-00-00"
         engine = QueueEngine(self.config, used_numbers=await self.storage.used_numbers(since))
+        # the profile of the days before the log's day, given before the replay (as it was live)
+        day = date.fromisoformat(events[0].day) if events else self.config.service_day(self.now())
+        engine.use_history(await self._history_for(day))
         engine.replay(await self.storage.carried_booking_events(since))  # appointments made on earlier days
         engine.replay(events)
         self.engine = engine
 
     def now(self) -> datetime:
         return self.clock()
+
+    async def _history_for(self, day: date) -> History | None:
+        """The profile of ``day``'s weekday in the HISTORY_WEEKS weeks before it (None without any ticket)."""
+        if self.history is None or self.history[0] != day:
+            records = await self.storage.history_records((day - timedelta(weeks=HISTORY_WEEKS)).isoformat(), day.isoformat())
+            records = [r for r in records if r.day.weekday() == day.weekday()]
+            self.history = (day, History.from_records(records, self.config.zone) if records else None)
+        return self.history[1]
+
+    def _history_of_engine_day(self, kept: tuple[date, History | None] | None) -> None:
+        """After a command that did not open the day the profile was built for (a clock judged
+        wrong, a day that did not open): the engine goes back to the profile of its own day, so
+        its answers stay those a replay of its day gives."""
+        day = self.engine.day
+        if kept is not None and self.history is not None and day is not None and self.history[0] != day == kept[0]:
+            self.history = kept
+            self.engine.use_history(kept[1])
+
+    async def _ensure_history(self) -> None:
+        """At a new service day, before the command that opens it: the engine gets the profile of
+        the days before it (the same profile a restart gives before replaying that day's log)."""
+        day = self.config.service_day(self.now())
+        if self.history is None or self.history[0] != day:
+            history = await self._history_for(day)
+            if self.config.service_day(self.now()) == day:  # not crossed midnight meanwhile
+                self.engine.use_history(history)
 
     async def run(self, command: Callable[[QueueEngine, datetime], tuple[T, list[Event]]],
                   actor: str | None = None) -> T:
@@ -82,9 +117,16 @@ class CentreService:
         commit failed, or an earlier one it was computed on top of did)."""
         while self._reloading is not None:  # a failed commit: wait for the engine rebuilt from disk
             await asyncio.shield(self._reloading)
+        kept = self.history
+        await self._ensure_history()
+        while self._reloading is not None:
+            await asyncio.shield(self._reloading)
         now = self.now()
         epoch = self.epoch
-        result, events = command(self.engine, now)  # raises QueueError before anything changes
+        try:
+            result, events = command(self.engine, now)  # raises QueueError before anything changes
+        finally:
+            self._history_of_engine_day(kept)
         stamp_actor(events, actor)
         started = time.perf_counter()
         future = self.storage.submit(events, epoch)

@@ -27,6 +27,7 @@ from luot.protocol import level_of
 from server.engine import Event, token_hash
 from server.restore_numbering import NUMBER_FLOORS_DDL
 from server.sqlite_thread import SqliteThread
+from server.wait_history import TicketRecord
 from server.summaries import percentile_from_histogram  # re-exported: reports and tests import it from here
 
 log = logging.getLogger("luot.storage")
@@ -743,6 +744,19 @@ class Storage:
                                        (token_hash(token),))
         row = await cursor.fetchone()
         return dict(row) if row else None
+
+    async def history_records(self, first_day: str, before_day: str) -> list[TicketRecord]:
+        """Tickets of the service days ``first_day`` up to, not including, ``before_day``: what the
+        wait estimator's profile of previous days is made of (server/wait_history.py). Group,
+        priority or not and times only: nothing about the person."""
+        cursor = await self.db.execute(
+            "SELECT day, grp, priority, issued_at, first_called_at, finished_at FROM tickets "
+            "WHERE day >= ? AND day < ? ORDER BY day, issued_at", (first_day, before_day))
+        return [TicketRecord(date.fromisoformat(r["day"]), r["grp"], r["priority"] is not None,
+                             datetime.fromisoformat(r["issued_at"]),
+                             datetime.fromisoformat(r["first_called_at"]) if r["first_called_at"] else None,
+                             datetime.fromisoformat(r["finished_at"]) if r["finished_at"] else None)
+                for r in await cursor.fetchall()]
 
     async def used_numbers(self, since: str) -> dict[tuple[str, str], int]:
         """The highest number stored per (service day, group) from day ``since`` on: tickets, leased

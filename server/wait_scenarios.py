@@ -33,6 +33,7 @@ from typing import Any, Callable
 from luot.config import WEEKDAYS, CentreConfig
 from server.engine import CALLED, CLOSED, PAUSED, SERVING, QueueEngine
 from server.simulation import HOURLY_PROFILE
+from server.wait_history import History, TicketRecord
 
 CLASSIC = ("les", "hol", "ql", "rolling")
 ROLLING_MINUTES = 30.0
@@ -94,8 +95,11 @@ def _sessions(config: CentreConfig, day: datetime) -> list[tuple[datetime, datet
 
 
 def simulate_day(config: CentreConfig, scenario: Scenario, seed: int, day: datetime,
-                 no_show_rate: float = 0.05) -> list[Prediction]:
-    """One simulated day; returns a prediction per ticket that was called."""
+                 no_show_rate: float = 0.05, history: History | None = None,
+                 records: list[TicketRecord] | None = None) -> list[Prediction]:
+    """One simulated day; returns a prediction per ticket that was called. ``history``: the
+    profile of earlier days the estimator is given. With ``records``, the day is only played (no
+    estimates asked, none returned) and its tickets are appended there, as an earlier day."""
     rng = random.Random(seed)
     new_id, new_token = _ids()
     if scenario.late:  # the centre file says when the late counter usually opens
@@ -105,6 +109,7 @@ def simulate_day(config: CentreConfig, scenario: Scenario, seed: int, day: datet
                 counter["opens"] = scenario.late[1].strftime("%H:%M")
         config = CentreConfig.model_validate(data)
     engine = QueueEngine(config, new_id=new_id, new_token=new_token)
+    engine.use_history(history)
     groups = config.groups
     weights = [(1.0 / g.service_minutes + 0.05) * (3.0 if g.code == scenario.surge_group else 1.0) for g in groups]
     surge = sum(weights) / sum(1.0 / g.service_minutes + 0.05 for g in groups)
@@ -159,6 +164,8 @@ def simulate_day(config: CentreConfig, scenario: Scenario, seed: int, day: datet
             group = rng.choices(groups, weights)[0].code
             priority = rng.choice(priorities) if priorities and rng.random() < 0.12 else None
             ticket, _ = engine.issue(group, now, priority=priority)
+            if records is not None:
+                continue
             estimate = engine.estimates(now, only=ticket.id).get(ticket.id)
             wait_range = getattr(estimate, "wait_range", None) if estimate else None
             predictions[ticket.id] = Prediction(
@@ -194,12 +201,13 @@ def simulate_day(config: CentreConfig, scenario: Scenario, seed: int, day: datet
                 continue  # the day is over for this officer
             called, _ = engine.call_next(number, now)
             if called is not None:
-                wait = (now - called.issued_at).total_seconds() / 60.0
-                prediction = predictions[called.id]
-                prediction.actual, prediction.called = wait, now
-                prediction.crosses_break = any(called.issued_at < a and now >= b for a, b in breaks)
-                last_called_wait[called.group] = wait
-                recent.setdefault(called.group, []).append((now, wait))
+                if records is None:  # an evaluated day: what happened to the prediction
+                    wait = (now - called.issued_at).total_seconds() / 60.0
+                    prediction = predictions[called.id]
+                    prediction.actual, prediction.called = wait, now
+                    prediction.crosses_break = any(called.issued_at < a and now >= b for a, b in breaks)
+                    last_called_wait[called.group] = wait
+                    recent.setdefault(called.group, []).append((now, wait))
                 if rng.random() < no_show_rate:
                     absent.add(called.id)
                 delay = rng.uniform(0.3, 1.0)
@@ -223,7 +231,24 @@ def simulate_day(config: CentreConfig, scenario: Scenario, seed: int, day: datet
         else:
             delay = 0.5
         heapq.heappush(heap, (now + timedelta(minutes=delay), next(order), "act", number))
+    if records is not None:
+        records += [TicketRecord(day.date(), t.group, t.priority is not None, t.issued_at, t.first_called_at, t.finished_at)
+                    for t in engine.tickets.values()]
     return [p for p in predictions.values() if p.actual is not None]
+
+
+HISTORY_SEED_BASE = 100_000  # earlier days' seeds: 100000 + seed x 10 + i, apart from every evaluated seed (< 10,000)
+
+
+def history_for(config: CentreConfig, scenario: Scenario, seed: int, day: datetime, days: int) -> History:
+    """The profile a centre would have learned from ``days`` earlier days of the same family (the
+    same weekday, a week apart each), played from seeds no evaluated day uses."""
+    if not 0 < days <= 10:
+        raise ValueError("days of history must be between 1 and 10")
+    records: list[TicketRecord] = []
+    for i in range(days):
+        simulate_day(config, scenario, HISTORY_SEED_BASE + seed * 10 + i, day - timedelta(days=7 * (i + 1)), records=records)
+    return History.from_records(records, config.zone)
 
 
 def _open_for(engine: QueueEngine, group: str) -> list[Any]:
@@ -294,21 +319,25 @@ def score(rows: list[Prediction]) -> dict[str, Any]:
     return overall
 
 
-def simulate_family(config: CentreConfig, scenario: Scenario, seeds: list[int], first_day: datetime) -> list[Prediction]:
-    """One simulated day per seed, on working days from ``first_day`` (heavy Mondays a week apart)."""
+def simulate_family(config: CentreConfig, scenario: Scenario, seeds: list[int], first_day: datetime,
+                    history_days: int = 0) -> list[Prediction]:
+    """One simulated day per seed, on working days from ``first_day`` (heavy Mondays a week apart);
+    with ``history_days``, the estimator is given the profile of that many earlier days (:func:`history_for`)."""
     rows: list[Prediction] = []
     day = first_day
     for seed in seeds:
         while WEEKDAYS[day.weekday()] in ("sat", "sun"):
             day += timedelta(days=1)
-        rows += simulate_day(config, scenario, seed, day)
+        history = history_for(config, scenario, seed, day, history_days) if history_days else None
+        rows += simulate_day(config, scenario, seed, day, history=history)
         day += timedelta(days=7 if scenario.name == "heavy-monday" else 1)
     return rows
 
 
-def run_family(config: CentreConfig, scenario: Scenario, seeds: list[int], first_day: datetime) -> dict[str, Any]:
+def run_family(config: CentreConfig, scenario: Scenario, seeds: list[int], first_day: datetime,
+               history_days: int = 0) -> dict[str, Any]:
     """Simulate one day per seed (:func:`simulate_family`) and score all of them."""
-    return score(simulate_family(config, scenario, seeds, first_day))
+    return score(simulate_family(config, scenario, seeds, first_day, history_days))
 
 
-__all__ = ["FAMILIES", "Scenario", "Prediction", "simulate_day", "simulate_family", "score", "run_family", "CLASSIC"]
+__all__ = ["FAMILIES", "Scenario", "Prediction", "simulate_day", "history_for", "simulate_family", "score", "run_family", "CLASSIC"]

@@ -66,6 +66,18 @@ def test_scenario_family_prints_the_benchmark_figures() -> None:
     assert result["crossing_break"]["tickets"] > 0
 
 
+def test_scenario_family_prints_the_figures_with_a_history_of_earlier_days() -> None:
+    answer = run("--scenario", "slower", "--seeds", "1", "--history", "3")
+    assert answer.returncode == 0, answer.stderr
+    result = json.loads(answer.stdout)
+    known = result["with_history"]
+    assert known["history_days"] == 3 and known["tickets"] == result["tickets"]  # the same day, scored twice
+    assert known["ql"] == result["ql"]  # the classic predictors read no history
+    # told differently: the afternoon's slower pace is known before it starts
+    assert known["ours"]["bias"] > result["ours"]["bias"]
+    assert run("--scenario", "slower", "--history", "11").returncode == 1
+
+
 def test_unknown_scenario_is_refused() -> None:
     answer = run("--scenario", "holiday")
     assert answer.returncode == 1 and "unknown scenario" in answer.stderr

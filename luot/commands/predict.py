@@ -14,7 +14,9 @@ its wording.
 Or a scenario family of simulated days (``--scenario ordinary --seeds 2``; families: ordinary,
 heavy-monday, paused-late, surge, slower): the figures bench/bench_queueing.py prints (MAE, bias,
 share under-estimated by more than 10 minutes and range coverage of our estimate and of LES, HOL,
-QL and the 30-minute rolling average, overall and for waits crossing a break), as JSON.
+QL and the 30-minute rolling average, overall and for waits crossing a break), as JSON; and the
+same days again with the estimator given the profile of ``--history`` earlier simulated days of the
+same family (``with_history``; server/wait_history.py), as a running server is given its own.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scenario", help="a family of simulated days to score instead: ordinary, heavy-monday, "
                                            "paused-late, surge or slower")
     parser.add_argument("--seeds", type=int, default=2, help="simulated days (seeds 0..N-1) for --scenario")
+    parser.add_argument("--history", type=int, default=5, metavar="DAYS",
+                        help="for --scenario: also score with the profile of DAYS earlier days (0: not; at most 10)")
     parser.add_argument("--first-seed", type=int, default=0, help="first seed for --scenario (the benchmark reports 5000-5029)")
 
 
@@ -63,8 +67,9 @@ def scenario_time(config: Any, now: datetime) -> datetime:
     return local.replace(hour=10, minute=0, second=0, microsecond=0).astimezone(timezone.utc)
 
 
-def score_family(config: Any, family: str, seeds: list[int]) -> dict[str, Any]:
-    """The benchmark's figures for one scenario family (server/wait_scenarios.py)."""
+def score_family(config: Any, family: str, seeds: list[int], history_days: int = 0) -> dict[str, Any]:
+    """The benchmark's figures for one scenario family (server/wait_scenarios.py); with
+    ``history_days``, also ``with_history``: the same days, the estimator knowing earlier ones."""
     from zoneinfo import ZoneInfo
 
     from server import wait_scenarios
@@ -73,10 +78,16 @@ def score_family(config: Any, family: str, seeds: list[int]) -> dict[str, Any]:
         raise ValueError(f"unknown scenario {family!r}; expected one of {', '.join(wait_scenarios.FAMILIES)}")
     if not 1 <= len(seeds) <= 50:
         raise ValueError("--seeds must be between 1 and 50")
+    if not 0 <= history_days <= 10:
+        raise ValueError("--history must be between 0 and 10 days")
     first = datetime(2026, 11, 2, tzinfo=ZoneInfo(config.centre.timezone))  # a Monday
     scenario = wait_scenarios.FAMILIES[family]
-    return {"scenario": family, "description": scenario.description, "seeds": seeds,
-            **wait_scenarios.run_family(config, scenario, seeds, first)}
+    result = {"scenario": family, "description": scenario.description, "seeds": seeds,
+              **wait_scenarios.run_family(config, scenario, seeds, first)}
+    if history_days:
+        result["with_history"] = {"history_days": history_days,
+                                  **wait_scenarios.run_family(config, scenario, seeds, first, history_days)}
+    return result
 
 
 def predict(config: Any, scenario: dict[str, Any], now: Any) -> dict[str, Any]:
@@ -127,7 +138,8 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     try:
         if args.scenario:
-            result = score_family(config, args.scenario, list(range(args.first_seed, args.first_seed + args.seeds)))
+            result = score_family(config, args.scenario, list(range(args.first_seed, args.first_seed + args.seeds)),
+                                  args.history)
         else:
             result = predict(config, _scenario(args, config), scenario_time(config, utc_now()))
     except (ValueError, KeyError, TypeError, OSError) as error:

@@ -205,12 +205,23 @@ async def test_decision_766_index_per_dossier_with_ratings_reasons_and_csv(tmp_p
      ("H29-1", "2.000001", "2026-12-20")),
     ("maHoSo=H29-261206-0007;maTTHC=1.0012;ngayHenTra=20261220", ("H29-261206-0007", "1.0012", "2026-12-20")),
     ("H29-261206-0007|1.001234|20-12-2026", ("H29-261206-0007", "1.001234", "2026-12-20")),
+    # the items Circular 01/2023/TT-VPCP (Article 26) puts in the QR, labelled in its own words,
+    # one a line, with the identifier (mã định danh), the paper, the system and the publication time
+    ("Mã số hồ sơ: 000.00.12.H29-261206-0007\nMã thủ tục hành chính: 1.001234\nMã định danh: 001085012345\n"
+     "Tên giấy tờ: Giấy tiếp nhận hồ sơ và hẹn trả kết quả\nHệ thống: Hệ thống thông tin giải quyết TTHC tỉnh\n"
+     "Thời điểm xuất bản: 06/12/2026 08:30\nNgày hẹn trả kết quả: 20/12/2026",
+     ("000.00.12.H29-261206-0007", "1.001234", "2026-12-20")),
+    ("Ma ho so: H29-1|Ma TTHC: 2.000001|Ma dinh danh: 001085012345|Ngay hen tra: 2026-12-20",  # no diacritics
+     ("H29-1", "2.000001", "2026-12-20")),
+    ("ma_ho_so=H29-1&ma_tthc=2.0&ngay_hen_tra_ket_qua=20261220", ("H29-1", "2.0", "2026-12-20")),
 ])
 def test_receipt_qr_layouts_are_read(text, expected) -> None:
     from server.receipt import parse_receipt
 
     receipt = parse_receipt(text).to_dict()
-    assert (receipt["code"], receipt["procedure"], receipt["appointment"]) == expected  # the name in the JSON is dropped
+    assert (receipt["code"], receipt["procedure"], receipt["appointment"]) == expected
+    assert "001085012345" not in repr(parse_receipt(text)) and "Nguyễn" not in repr(parse_receipt(text)), \
+        "the identifier and the name in the QR are dropped"
 
 
 @pytest.mark.parametrize("text, words", [

@@ -182,6 +182,8 @@ def test_pad_records_one_rating_for_a_finished_ticket(tmp_path: Path) -> None:
     assert (feedback["data"]["level"], feedback["data"]["scale"], feedback["data"]["reasons"]) == (2, 5, ["wait"])
     assert feedback["data"]["officer"] == "canbo1" and feedback["data"]["group"] == "ho-tich"
     assert any("rất không hài lòng" in text for text in result["spoken"]), result["spoken"]  # the question read aloud
+    assert any("chưa hài lòng về điều gì" in text and "thời gian chờ đợi" in text and "thái độ cán bộ" in text
+               for text in result["spoken"]), result["spoken"]  # below 'bình thường': the reasons read aloud too
     assert result["voice_files"], "espeak-ng rendered the spoken prompts to WAV"
     assert result["via"] == ("mqtt" if result["mqtt"] else "http")
     assert result["second_screen"] == "idle", "a rated ticket does not bring the faces back"

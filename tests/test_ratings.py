@@ -207,8 +207,15 @@ async def test_decision_766_index_per_dossier_with_ratings_reasons_and_csv(tmp_p
                  r["responses"]) for r in rows] == [
             ("", "(không có mã thủ tục)", 1, 0, 1, 0.0, 1), ("1.000001", "1.000001", 2, 1, 0, 50.0, 2),
             ("2.000002", "2.000002", 1, 1, 1, 0.0, 1), ("*", "Toàn trung tâm", 4, 2, 2, 25.0, 4)]
-        xlsx = await http.get("/api/v1/reports/satisfaction.xlsx?by=group", headers=manager)
+        xlsx = await http.get("/api/v1/reports/satisfaction.xlsx?by=officer", headers=manager)
         assert xlsx.status_code == 200 and xlsx.content.startswith(b"PK")
+        from openpyxl import load_workbook
+
+        sheet = load_workbook(io.BytesIO(xlsx.content)).active  # Vietnamese headings, English below, numbers as numbers
+        assert [c.value for c in sheet[2]][:7] == ["Đối tượng", "Tên", "Tổng số hồ sơ", "Hồ sơ bị đánh giá không hài lòng",
+                                                   "Hồ sơ trễ hẹn", "Hồ sơ có phản ánh (Luot không ghi nhận)",
+                                                   "Chỉ số hài lòng theo QĐ 766 (%)"]
+        assert sheet.cell(3, 7).value == "Decision 766 satisfaction index (%)" and sheet.cell(4, 7).value == 25.0
 
 
 @pytest.mark.parametrize("text, expected", [

@@ -207,6 +207,8 @@ def test_a_scanned_receipt_gives_a_results_ticket_with_the_appointment_date(tmp_
     assert result["ticket"] == {"returns_dossier": "H29-261206-0007",
                                 "appointment": "-".join(reversed(result["due"].split("/")))}
     assert not result["identifier_stored"], "the citizen's identifier in the QR is never stored"
+    reading = " | ".join(result["while_reading"])
+    assert "Đang đọc mã vừa quét" in reading and "001085012345" not in reading, "nor shown on the kiosk's screen"
     texts = " | ".join(bare(t) for t in result["texts"])
     assert f"Ngày hẹn trả kết quả: {result['due']}" in texts and "Nhận kết quả hồ sơ H29-261206-0007" in texts
     assert "Ngày hẹn trả kết quả: ngày" in result["speech"]

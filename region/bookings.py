@@ -78,21 +78,35 @@ class TodayBookings:
     def forget(self) -> None:
         self._since = None
 
+    @property
+    def current(self) -> dict[str, dict[str, Any]]:
+        """The figures of the last read (by centre; shared, never change them)."""
+        return self._found
+
     def figures(self, conn: psycopg.Connection[Any], now: datetime) -> dict[str, dict[str, Any]]:
         """``conn``: not in a transaction (one REPEATABLE READ transaction is opened here, so the
         snapshot kept for the next call is the one the rows were read in)."""
+        conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        with conn.transaction():
+            snapshot = str(conn.execute("SELECT pg_current_snapshot()::text").fetchone()[0])
+            return self.read_in(conn, now, snapshot)
+
+    def read_in(self, conn: psycopg.Connection[Any], now: datetime, snapshot: str) -> dict[str, dict[str, Any]]:
+        """The figures, read inside the caller's REPEATABLE READ transaction whose snapshot is
+        ``snapshot`` (``pg_current_snapshot()`` there). The dashboard reads them in the overview's
+        own transaction (region.overview ``Overview.refresh(also=...)``): the rows and their
+        booking columns then come from one moment, and the next call's "changed since" is that
+        same snapshot, so no write is missed or read twice between the two."""
         day = now.astimezone(self.zone).date()
         full = self._since is None or day != self._day
-        conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
-        with conn.transaction(), conn.cursor(row_factory=psycopg.rows.tuple_row) as cur:
-            since = str(cur.execute("SELECT pg_current_snapshot()::text").fetchone()[0])
-            join, where = ("", "") if full else CHANGED
+        join, where = ("", "") if full else CHANGED
+        with conn.cursor(row_factory=psycopg.rows.tuple_row) as cur:
             rows = cur.execute(READ_SQL.format(join=join, where=where), {"day": day, "since": self._since}).fetchall()
         if full:
             self._found = {}
         for row in rows:
             self._found[row[0]] = _figures(*row[1:])
-        self._day, self._since, self.read = day, since, len(rows)
+        self._day, self._since, self.read = day, snapshot, len(rows)
         return self._found
 
 

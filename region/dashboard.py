@@ -174,13 +174,14 @@ def create_app(region: Region, dsn: str, changed: ChangeSignal | None = None,
             bookings.forget()
         try:
             now = clock()
-            result = kept.refresh(held[0], now, reference, lately)
+            # today's booking counts and waits: maintained rows (region.store), the changed centres' only,
+            # read in the overview's own transaction (one snapshot for the rows and their booking columns)
+            result = kept.refresh(held[0], now, reference, lately, also=lambda conn, snapshot: bookings.read_in(conn, now, snapshot))
             if kept.last.full:  # the kept rows, warnings and groups out of the interpreter's full collections
                 gc.collect()  # (they hold no reference cycles: still freed when replaced); rare (region.overview)
                 gc.freeze()
-            # today's booking counts and waits: maintained rows (region.store), the changed centres' only,
             # joined into new dicts (the refresh's rows are shared with the next refreshes: region.overview)
-            found = bookings.figures(held[0], now)
+            found = bookings.current
             result["centres"] = booked.rows(result["centres"], lambda centre: booking_columns(found, centre))
             return result
         except psycopg.OperationalError:

@@ -56,7 +56,7 @@ import heapq
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 from zoneinfo import ZoneInfo
 
 import psycopg
@@ -150,10 +150,13 @@ class Overview:
         """The next refresh rebuilds everything (e.g. after the connection was lost)."""
         self._since = None
 
-    def refresh(self, conn: psycopg.Connection[Any], now: datetime, slow: Slow, recent: Recent) -> dict[str, Any]:
+    def refresh(self, conn: psycopg.Connection[Any], now: datetime, slow: Slow, recent: Recent,
+                also: Callable[[psycopg.Connection[Any], str], object] | None = None) -> dict[str, Any]:
         """The overview at ``now``, as :func:`region.report.figures` returns it (its dicts shared
         with later results: never change them). ``conn``: not in a transaction (a REPEATABLE READ
-        one is opened here)."""
+        one is opened here). ``also(conn, snapshot)`` runs inside that transaction after the
+        overview's reads, for what must come from the same moment (the dashboard's booking
+        figures, region.bookings ``TodayBookings.read_in``)."""
         started = time.perf_counter()
         t = self.thresholds
         params = read_params(now, self.zone, t, slow)
@@ -175,6 +178,8 @@ class Overview:
                 raws = cur.fetchall()
                 cur.execute(NOW_SQL.format(one="" if full else CHANGED_NOW), {**params, "since": self._since})
                 waiting_raw = cur.fetchall()
+            if also is not None:
+                also(conn, since)
         sql = time.perf_counter() - t0  # with the transaction's BEGIN and COMMIT
         if full:
             self._raw, self._rows, self._found, self._context = {}, {}, {}, {}

@@ -42,6 +42,7 @@ from zoneinfo import ZoneInfo
 from luot.aio import cancel_and_wait
 from luot.config import CentreConfig
 from luot.paths import database_file
+from server.restore_numbering import hold_lost_numbers
 
 log = logging.getLogger("luot.backup")
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -367,14 +368,17 @@ def verify_backup(backup: Path) -> str:
     return actual
 
 
-def restore(config: CentreConfig, data_dir: Path, backup: Path, now: datetime | None = None) -> dict[str, Any]:
+def restore(config: CentreConfig, data_dir: Path, backup: Path, now: datetime | None = None,
+            skip_numbers: int | None = None) -> dict[str, Any]:
     """Put ``backup`` in place of the centre's database in ``data_dir``, or refuse.
 
     Refused while a server (or another restore) holds the database lock. The backup is verified,
     copied next to the database under a temporary name, fsynced and verified again, and then the
     current database with its -wal and -shm is renamed aside (never deleted: -wal first, so a
     stale -wal can never be applied to the restored file) and the copy renamed into place. The
-    event log's next seq is moved on by :data:`RESTORE_SEQ_GAP` (why: see there)."""
+    event log's next seq is moved on by :data:`RESTORE_SEQ_GAP` (why: see there), and today's
+    numbering continues past the numbers the hours since the backup may have given out
+    (:mod:`server.restore_numbering`; ``skip_numbers`` per group instead of its estimate)."""
     started = time.perf_counter()
     now = now or datetime.now(timezone.utc)
     target = database_file(Path(data_dir), config)
@@ -391,6 +395,7 @@ def restore(config: CentreConfig, data_dir: Path, backup: Path, now: datetime | 
             if sha256_of(tmp) != digest:
                 raise BackupError("bản chép vào thư mục dữ liệu bị sai", "the copy in the data directory differs from the backup")
             next_seq = _skip_seq(tmp)
+            numbering = hold_lost_numbers(str(tmp), config, now, skip_numbers)
             aside = None
             if target.exists():
                 aside = target.with_name(f"{target.name}.before-restore-{now.astimezone(timezone.utc).strftime(STAMP)}Z")
@@ -413,7 +418,7 @@ def restore(config: CentreConfig, data_dir: Path, backup: Path, now: datetime | 
             db.close()
     return {"ok": True, "restored": str(target), "from": str(backup), "sha256": digest,
             "size": target.stat().st_size, "tickets": tickets, "last_seq": last_seq,
-            "next_seq": next_seq, "previous": str(aside) if aside else None,
+            "next_seq": next_seq, "numbering": numbering, "previous": str(aside) if aside else None,
             "seconds": round(time.perf_counter() - started, 3)}
 
 

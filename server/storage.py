@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 from server import summaries
 from luot.protocol import level_of
 from server.engine import Event, token_hash
+from server.restore_numbering import NUMBER_FLOORS_DDL
 from server.sqlite_thread import SqliteThread
 from server.summaries import percentile_from_histogram  # re-exported: reports and tests import it from here
 
@@ -300,7 +301,9 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (day, code, source)
     );
     """,
-    # Issue 18: the national procedure code (mã thủ tục hành chính) a scanned receipt gave its
+    # 10: numbers a restore holds back for today (the lost hours' slips: server.restore_numbering)
+    NUMBER_FLOORS_DDL,
+    # 11 (issue 18): the national procedure code (mã thủ tục hành chính) a scanned receipt gave its
     # dossier, so the satisfaction report can be read per procedure and not only per group;
     # filled from the stored events for dossiers attached before.
     """
@@ -752,8 +755,9 @@ class Storage:
         return dict(row) if row else None
 
     async def used_numbers(self, since: str) -> dict[tuple[str, str], int]:
-        """The highest number stored per (service day, group) from day ``since`` on: tickets and
-        leased blocks (a leased number may not be imported yet, and must not be issued again).
+        """The highest number stored per (service day, group) from day ``since`` on: tickets, leased
+        blocks (a leased number may not be imported yet, and must not be issued again) and the
+        floors a restore wrote (numbers the lost hours may have given out).
         The engine gets these at start-up (QueueEngine(used_numbers=...)), so a day it opens
         continues after them even if the log's last ``day.opened`` is not where that day began."""
         highest: dict[tuple[str, str], int] = {}
@@ -766,6 +770,9 @@ class Storage:
             "WHERE type = 'block.leased' AND day >= ? GROUP BY 1, 2", (since,))
         for day, group, last in await cursor.fetchall():
             highest[(day, group)] = max(highest.get((day, group), 0), int(last))
+        cursor = await self.db.execute("SELECT day, grp, highest FROM number_floors WHERE day >= ?", (since,))
+        for day, group, floor in await cursor.fetchall():  # held back by a restore (server.restore_numbering)
+            highest[(day, group)] = max(highest.get((day, group), 0), int(floor))
         return highest
 
     async def dossier(self, code: str) -> dict[str, Any] | None:

@@ -18,7 +18,7 @@ import pytest
 
 from luot.config import load_config
 from server.app import CentreRuntime, RuntimeOptions
-from server.backup import (BackupError, BackupScheduler, backups_in, make_backup, prune, run_backup,
+from server.backup import (BackupError, BackupScheduler, backups_in, make_backup, prune, restore, run_backup,
                            storage_health)
 from server.engine import Event
 from server.storage import Storage, StorageError
@@ -80,10 +80,12 @@ async def test_backup_while_live_then_restore_on_a_fresh_directory_continues_the
         saved = ticket_rows(old / "var" / "luot.sqlite3")
         saved_events = event_rows(old / "var" / "luot.sqlite3", backup["last_seq"])
     fresh = tmp_path / "fresh" / "var"
-    restored = luot("restore", "--data", str(fresh), backup["path"])
+    # no slip went out after the backup (the server stopped with it): nothing to skip
+    restored = luot("restore", "--skip-numbers", "0", "--data", str(fresh), backup["path"])
     assert restored.returncode == 0, restored.stderr
     answer = json.loads(restored.stdout)
     assert answer["ok"] and answer["tickets"] == 8 and answer["previous"] is None
+    assert {g["skipped"] for g in answer["numbering"]["groups"].values()} == {0}
     assert ticket_rows(fresh / "luot.sqlite3") == saved
     assert answer["next_seq"] > backup["last_seq"] + 100_000  # the province's catch-up sees new events
     assert mode(fresh / "luot.sqlite3") == 0o600 and mode(fresh) == 0o700
@@ -104,6 +106,42 @@ async def test_backup_while_live_then_restore_on_a_fresh_directory_continues_the
         assert min(e["seq"] for e in events if e["seq"] > backup["last_seq"]) >= answer["next_seq"]
     finally:
         await runtime.stop()
+
+
+async def test_a_restore_during_the_day_never_gives_out_again_a_number_issued_after_the_backup(tmp_path: Path) -> None:
+    """The disk dies at 08:45; the last backup is from 08:00. The slips issued in between are in
+    citizens' hands: the restored centre's numbering continues past them (server.restore_numbering),
+    in every group, not above the highest number in the backup."""
+    local = datetime.now(CONFIG.zone)
+    monday = (local + timedelta(days=7 - local.weekday())).replace(hour=8, minute=0, second=0, microsecond=0)
+    clock = ManualClock(monday.astimezone(timezone.utc))
+    old = tmp_path / "old"
+    async with running_centre(old, clock=clock) as centre:
+        kept = await issue(centre, "ho-tich", 4)
+        made = luot("backup", "--data", str(old / "var"))
+        assert made.returncode == 0, made.stderr
+        backup = Path(json.loads(made.stdout)["path"])
+        clock.advance(minutes=40)
+        lost = await issue(centre, "ho-tich", 12) + await issue(centre, "cu-tru", 5)  # then the disk dies
+    clock.advance(minutes=5)
+    fresh = tmp_path / "fresh" / "var"
+    answer = restore(CONFIG, fresh, backup, now=clock.now)
+    numbering = answer["numbering"]
+    assert numbering["day"] == monday.date().isoformat() and numbering["lost_hours"] == 0.75
+    assert numbering["groups"]["ho-tich"]["highest_in_backup"] == max(t["number"] for t in kept)
+    assert numbering["groups"]["cu-tru"]["highest_in_backup"] is None  # none in the backup, 5 lost
+    runtime = CentreRuntime(CONFIG, RuntimeOptions(data_dir=fresh, http_port=0, mqtt=False, clock=clock))
+    await runtime.start()
+    try:
+        after = await issue(runtime, "ho-tich", 3) + await issue(runtime, "cu-tru", 3)
+    finally:
+        await runtime.stop()
+    given = {(t["group"], t["number"]) for t in kept + lost}
+    assert not {(t["group"], t["number"]) for t in after} & given
+    for group in ("ho-tich", "cu-tru"):
+        assert min(t["number"] for t in after if t["group"] == group) == numbering["groups"][group]["next_number"]
+    refused = luot("restore", "--skip-numbers", "-3", "--data", str(tmp_path / "other"), str(backup))
+    assert refused.returncode == 2 and "must be a whole number from 0" in refused.stderr
 
 
 async def test_restore_is_refused_while_the_server_runs_on_that_database(tmp_path: Path) -> None:
@@ -354,3 +392,29 @@ def test_init_only_creates_a_database_once_and_never_replaces_a_damaged_one(tmp_
     refused = luot("server", "--init-only", "--data", str(damaged))
     assert refused.returncode == 1 and json.loads(refused.stdout)["ok"] is False
     assert (damaged / "luot.sqlite3").read_bytes() == junk
+
+
+def test_the_hours_a_restore_may_have_lost_start_at_the_backup_or_before_the_day_could_issue() -> None:
+    """server.restore_numbering.lost_open_hours on the sample centre (Monday 07:30-16:30, Sunday closed)."""
+    from server.restore_numbering import lost_open_hours
+
+    zone = CONFIG.zone
+    monday = datetime(2026, 12, 7, tzinfo=zone)
+    at = lambda day, h, m=0: day.replace(hour=h, minute=m)  # noqa: E731
+    assert lost_open_hours(CONFIG, at(monday, 9), at(monday, 9, 30)) == 0.5  # the backup half an hour old
+    assert lost_open_hours(CONFIG, at(monday - timedelta(days=3), 16), at(monday, 6)) == 0  # before anyone could issue
+    assert lost_open_hours(CONFIG, at(monday - timedelta(days=3), 16), at(monday, 9)) == 2.5  # since 06:30
+    assert lost_open_hours(CONFIG, None, at(monday, 7)) == 0.5  # a backup with no event at all
+    sunday = monday - timedelta(days=1)
+    assert lost_open_hours(CONFIG, at(sunday - timedelta(days=2), 16), at(sunday, 3)) == 3  # closed: from midnight
+
+
+def test_the_numbers_a_restore_skips_follow_the_busiest_hour_but_never_pass_the_busiest_day() -> None:
+    from server.restore_numbering import numbers_lost
+
+    assert numbers_lost(per_hour=100, per_day=800, hours=0.5) == 75  # 100 an hour for half an hour, x1.5
+    assert numbers_lost(per_hour=40, per_day=200, hours=1.5) == 90
+    assert numbers_lost(per_hour=5, per_day=20, hours=1.5) == 68  # a quiet history: 30 an hour at least
+    assert numbers_lost(per_hour=40, per_day=200, hours=0.1) == 50  # a few minutes: at least 50
+    assert numbers_lost(per_hour=40, per_day=400, hours=30) == 600  # a day and more lost: the busiest day, x1.5
+    assert numbers_lost(per_hour=40, per_day=400, hours=0) == 0

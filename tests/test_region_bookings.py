@@ -19,7 +19,8 @@ import psycopg
 from region.bookings import TodayBookings, add_booking_figures, booking_figures
 from region.deltas import Deltas
 from region.dashboard import export_csv
-from region.report import figures
+from region.overview import Overview
+from region.report import figures, recent_figures, slow_figures
 from region.store import SCHEMA_VERSION, Store
 from region.validate import RegionEvent, parse_logged
 from region.warnings import Thresholds
@@ -275,4 +276,45 @@ def test_the_snapshot_rereads_only_the_changed_centres_and_equals_a_full_read(pg
             store.store_batch(one, [], [])
             assert dict(today.figures(conn, now)) == booking_figures(conn, now, ZONE)
         assert today.figures(conn, now) == booking_figures(conn, now, ZONE) and today.read == 0  # nothing changed
+    store.close()
+
+
+def test_the_dashboard_reads_booking_figures_and_rows_from_one_snapshot(pg: str) -> None:
+    """The dashboard reads today's booking figures inside the overview's own REPEATABLE READ
+    transaction (region.overview ``Overview.refresh(also=...)`` with ``TodayBookings.read_in``): a
+    batch committed between the overview's reads and the booking read is in neither the rows nor
+    the booking columns of that refresh, and the next refresh reads it into both (nothing missed
+    between two snapshots, and only the centre it changed is read again)."""
+    rng = random.Random(78)
+    now = datetime.now(timezone.utc)
+    centres = ["c1", "c2", "c3"]
+    events = [e for e in booking_days_of(centres, now, rng) if e.at.astimezone(ZONE).date() == now.astimezone(ZONE).date()]
+    late = [e for e in events if e.centre == "c2"][-30:]
+    early = [e for e in events if e not in late]
+    store = Store.connect(pg, ZONE)
+    store.create_schema()
+    store.register_centres((c, f"Phường {c}", "") for c in centres)
+    store.store_batch(early, [], [])
+    thresholds = Thresholds(ZONE)
+    kept, today = Overview(ZONE, thresholds), TodayBookings(ZONE)
+    with psycopg.connect(pg, autocommit=True) as conn, psycopg.connect(pg, autocommit=True) as other:
+        for c in (conn, other):
+            c.execute("SET TIME ZONE 'UTC'")
+        slow, recent = slow_figures(other, now, ZONE), recent_figures(other, now, ZONE, thresholds)
+
+        def rows_then_bookings(reading: psycopg.Connection, snapshot: str) -> None:
+            store.store_batch(late, [], [])  # committed by another connection while the refresh reads
+            today.read_in(reading, now, snapshot)
+
+        before_rows = figures(other, now, ZONE, thresholds, slow=slow, recent=recent)["centres"]
+        before_bookings = booking_figures(other, now, ZONE)
+        got = kept.refresh(conn, now, slow, recent, also=rows_then_bookings)
+        assert got["centres"] == before_rows
+        assert dict(today.current) == before_bookings
+        after_bookings = booking_figures(other, now, ZONE)
+        assert after_bookings["c2"] != before_bookings["c2"]  # the late batch moves c2's figures
+        got = kept.refresh(conn, now, slow, recent, also=lambda reading, snapshot: today.read_in(reading, now, snapshot))
+        assert got["centres"] == figures(other, now, ZONE, thresholds, slow=slow, recent=recent)["centres"]
+        assert got["centres"] != before_rows
+        assert dict(today.current) == after_bookings and today.read == 1
     store.close()

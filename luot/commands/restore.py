@@ -12,8 +12,22 @@ from pathlib import Path
 from luot.paths import add_location_arguments
 
 
+def numbers_to_skip(text: str) -> int:
+    """``--skip-numbers``: a whole number from 0 (argparse prints the refusal and exits 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"phải là số nguyên từ 0 / must be a whole number from 0: {text!r}")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", help="the backup file (its .sha256 file must be beside it)")
+    parser.add_argument("--skip-numbers", type=numbers_to_skip, default=None, metavar="N",
+                        help="numbers to skip in each group today (default: estimated from the hours since the "
+                             "backup and the group's busiest hour, so no slip given out since is issued again)")
     add_location_arguments(parser, "the data directory to restore into")
 
 
@@ -26,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     os.umask(0o077)
     config = centre_config(args.config)
     try:
-        result = restore(config, data_dir(args.data, config), Path(args.file))
+        result = restore(config, data_dir(args.data, config), Path(args.file), skip_numbers=args.skip_numbers)
     except BackupError as error:
         print(json.dumps({"ok": False, "message": error.message, "message_en": error.message_en},
                          ensure_ascii=False), file=sys.stderr)

@@ -43,6 +43,9 @@ OFFLINE_NOTICE = "Đang mất kết nối – vé vẫn hợp lệ"
 OFFLINE_NOTICE_EN = "Offline – your ticket is still valid"
 ASSIST_SENT = "Đã gọi cán bộ. Xin ông/bà chờ tại đây, cán bộ sẽ đến ngay."
 ASSIST_FAILED = "Chưa gọi được cán bộ. Xin mời đến quầy hướng dẫn."
+SCAN_GAP = 0.25
+"""Seconds of quiet after an Enter before a scanned text is routed: a scanner types a multi-line
+QR's line breaks as Enter a few milliseconds apart; a hand pressing Enter waits this long."""
 
 
 @dataclass
@@ -102,6 +105,7 @@ class KioskApp(App):
     ticket_qr = ObjectProperty(None, allownone=True)
     message = StringProperty("")  # error or status shown on the current screen
     scan_text = StringProperty("")  # what the receipt scanner (or a keyboard) has typed so far
+    _scan_event: Any = None  # the pending routing of scan_text after an Enter (see _scanned_key)
     printer_message = StringProperty("")
     assist_message = StringProperty("")
     assist_via = StringProperty("")  # "mqtt" or "http": how the last call for staff went
@@ -564,15 +568,21 @@ class KioskApp(App):
     # ------------------------------------------------------------------ coming back for a result
     def _scanned_key(self, _window: Any, key: int, _scancode: int, codepoint: str | None, _modifiers: Any) -> bool:
         """A USB scanner is a keyboard: it types the QR's text and presses Enter. On the attract and
-        return screens the keys gather in :attr:`scan_text`; Enter routes the text by its content
-        (:meth:`route_scan`). Elsewhere the keys are left alone (the greeter and the check-in
-        screen have their own fields)."""
+        return screens the keys gather in :attr:`scan_text`; the text is routed by its content
+        (:meth:`route_scan`) once Enter was the last key for :data:`SCAN_GAP` seconds. Why wait: a
+        receipt QR may hold one labelled item a line ("Mã hồ sơ: …" then "Ngày hẹn trả: …"), and
+        the scanner types each line break as Enter, far faster than a hand; routed at the first
+        Enter, a receipt would go out one line at a time. Elsewhere the keys are left alone (the
+        greeter and the check-in screen have their own fields)."""
         if self.root is None or self.root.current not in ("attract", "return_scan"):
             return False
+        if self._scan_event is not None:  # more keys after an Enter: the QR has more lines
+            self._scan_event.cancel()
+            self._scan_event = None
         if key in (13, 271):  # Enter, keypad Enter
-            text, self.scan_text = self.scan_text, ""
-            if text.strip():
-                self.route_scan(text)
+            if self.scan_text.strip() and len(self.scan_text) < 1000:
+                self.scan_text += "\n"
+                self._scan_event = Clock.schedule_once(lambda _dt: self._scan_ended(), SCAN_GAP)
             return True
         if key == 8:
             self.scan_text = self.scan_text[:-1]
@@ -581,6 +591,12 @@ class KioskApp(App):
             self.scan_text += codepoint
             return True
         return False
+
+    def _scan_ended(self) -> None:
+        self._scan_event = None
+        text, self.scan_text = self.scan_text.strip(), ""
+        if text:
+            self.route_scan(text)
 
     def route_scan(self, text: str) -> None:
         """A booking's QR or check-in code → check-in; anything else → the server's receipt reader

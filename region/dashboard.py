@@ -24,7 +24,7 @@ import json
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Callable
+from typing import Annotated, Any, Callable, Literal
 
 import psycopg
 from fastapi import Depends, FastAPI, HTTPException, Request
@@ -94,8 +94,10 @@ def _export_rows(rows: list[dict[str, Any]], zone: Any) -> list[list[Any]]:
     return [[_plain(row.get(key), zone) for key, _, _ in EXPORT_FIELDS] for row in rows]
 
 
-def export_csv(rows: list[dict[str, Any]], zone: Any) -> bytes:
-    return table_csv(EXPORT_FIELDS, _export_rows(rows, zone))
+def export_csv(rows: list[dict[str, Any]], zone: Any, excel_vi: bool = False) -> bytes:
+    """``excel_vi``: ';' between fields and ',' in decimals, for Excel under a Vietnamese Windows
+    region (server.reports.table_csv, docs/ratings.md); else RFC 4180 commas."""
+    return table_csv(EXPORT_FIELDS, _export_rows(rows, zone), excel_vi)
 
 
 def export_xlsx(rows: list[dict[str, Any]], title: str, zone: Any) -> bytes:
@@ -277,10 +279,10 @@ def create_app(region: Region, dsn: str, changed: ChangeSignal | None = None,
         return f"Luot – {region.info.name} – {clock().astimezone(region.zone):%d/%m/%Y %H:%M}"
 
     @app.get("/export.csv")
-    def csv_export(who: Annotated[str, Depends(viewer)]) -> Response:
+    def csv_export(who: Annotated[str, Depends(viewer)], excel: Literal["vi"] | None = None) -> Response:
         rows = exported()
         name = f"luot-{region.info.id}-{clock().astimezone(region.zone):%Y%m%d-%H%M}.csv"
-        return Response(export_csv(rows, region.zone), media_type="text/csv; charset=utf-8",
+        return Response(export_csv(rows, region.zone, excel == "vi"), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
     @app.get("/export.xlsx")

@@ -1181,7 +1181,7 @@ class QueueEngine:
             raise QueueError("dossier_taken", f"Mã hồ sơ {code} đã gắn với vé khác.", f"Dossier {code} belongs to another ticket.")
         events: list[Event] = []
         self._emit(events, "dossier.attached", now, ticket_id=ticket.id, code=code, number=ticket.number,
-                   group=ticket.group, counter=ticket.counter,
+                   group=ticket.group, counter=ticket.counter, officer=ticket.officer,  # the officer who received it
                    appointment=appointment.isoformat() if appointment else None, procedure=procedure)
         self._emit(events, "dossier.status", now, code=code, status="received", ticket_id=ticket.id)
         return self.dossiers[code], events

@@ -67,7 +67,8 @@ FIELDS: list[FeedField] = [
     FeedField("ma_thu_tuc", "Mã thủ tục hành chính", "the procedure code read from the receipt's QR (server/receipt.py), or null "
               "when the code was typed", ("lien_ket_ho_so",)),
     FeedField("linh_vuc", "Lĩnh vực / thủ tục hành chính",
-              "Luot's group code (a field of procedures); Luot holds no national procedure code (mã thủ tục)"),
+              "Luot's group code (a field of procedures, from the centre file); the national procedure code is "
+              "ma_thu_tuc of the dossier's lien_ket_ho_so record (join a rating to it by ma_ho_so)"),
     FeedField("ten_linh_vuc", "Lĩnh vực / thủ tục hành chính", "the group's Vietnamese name"),
     FeedField("can_bo", "Cán bộ tiếp nhận / giải quyết", "the officer's Luot username (no full name, no ID number)"),
     FeedField("quay", "—", "counter number"),

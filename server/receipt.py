@@ -1,33 +1,45 @@
 """Reading a dossier receipt's QR code (Circular 01/2023/TT-VPCP) as a USB scanner types it.
 
-The receipt (giấy tiếp nhận hồ sơ và hẹn trả kết quả) carries the dossier code, the procedure code
-and the appointment date. The exact byte layout each province's dossier system prints was NOT
-available while this was written, so this reader accepts the layouts seen in practice and
-documented in docs/export.md, and refuses anything else with a plain message (never a guess):
+What the circular fixes (Article 26; see docs/export.md for the sources read): the QR is printed at
+the top left of every paper the provincial dossier system publishes, follows TCVN 7322:2009
+(ISO/IEC 18004), and holds at least the dossier code (mã số hồ sơ), the procedure code (mã thủ tục
+hành chính), the identifier of the person or organisation (mã định danh), the paper's name, the
+name of the system and the time of publication; on a receipt (giấy tiếp nhận hồ sơ và hẹn trả kết
+quả) also the appointment date (ngày hẹn trả kết quả). What it does NOT fix is how these items are
+written inside the QR, and no province's byte layout could be read while this was written. So this
+reader takes the items by their names in the layouts a system can plausibly print, and refuses
+anything else with a plain message (never a guess):
 
 - a bare dossier code: ``000.00.12.H29-261206-0007``;
 - a link with query parameters: ``https://dichvucong.example.gov.vn/tra-cuu?maHoSo=...&maTTHC=...&ngayHenTra=...``;
 - a JSON object with such keys: ``{"maHoSo": "...", "maTTHC": "...", "ngayHenTra": "..."}``;
-- key/value pairs: ``maHoSo=...;maTTHC=...;ngayHenTra=...`` (``=`` or ``:``, separated by ``;``, ``|``,
-  ``&`` or new lines);
+- labelled pairs, the labels as camelCase keys or as the circular's Vietnamese words, with or
+  without diacritics (``maHoSo=...;maTTHC=...``, ``Mã hồ sơ: ...`` one item a line): ``=`` or
+  ``:`` after the label, items separated by ``;``, ``|``, ``&`` or new lines;
 - three positional fields: ``dossier code|procedure code|appointment date`` (``|`` or ``;``).
 
 Dates: ``YYYY-MM-DD``, ``DD/MM/YYYY``, ``DD-MM-YYYY``, ``YYYYMMDD`` (a time after them is ignored).
-Nothing personal is read or kept: other fields in the QR are dropped.
+Only the three items Luot needs are kept. The identifier the circular puts in the QR is personal
+data: it is read past, never kept, returned or logged, like every other item.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import date
 from urllib.parse import parse_qsl, urlsplit
 
 MAX_RECEIPT = 1000
-CODE_KEYS = {"mahoso", "hoso", "sohoso", "dossiercode", "dossier", "code"}
-PROCEDURE_KEYS = {"mathutuc", "matthc", "thutuc", "procedurecode", "procedure"}
-DATE_KEYS = {"ngayhentra", "hentra", "ngayhen", "appointment", "appointmentdate", "duedate"}
+CODE_KEYS = {"mahoso", "masohoso", "hoso", "sohoso", "dossiercode", "dossier", "code"}
+PROCEDURE_KEYS = {"mathutuc", "matthc", "mathutuchanhchinh", "thutuc", "procedurecode", "procedure"}
+DATE_KEYS = {"ngayhentra", "ngayhentraketqua", "hentra", "hentraketqua", "ngayhen", "appointment", "appointmentdate",
+             "duedate"}
+"""Labels as :func:`_key` folds them: camelCase keys and the circular's words (Article 26) alike."""
+_LABEL = re.compile(r"^\s*[^\W\d_][^\W_]*(?:[ _][^\W_]+)*\s*[=:]")
+"""An item that starts with a label (letters in any script, words split by spaces) and ``=`` or ``:``."""
 _CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{2,39}$")
 
 
@@ -51,7 +63,10 @@ class Receipt:
 
 
 def _key(name: str) -> str:
-    return re.sub(r"[^a-z]", "", name.lower())
+    """A label folded to plain lower-case letters: "Mã hồ sơ", "Ma ho so" and "maHoSo" are all
+    ``mahoso`` (diacritics dropped, đ read as d), so labels match however the QR spells them."""
+    plain = unicodedata.normalize("NFKD", name.lower().replace("đ", "d"))
+    return re.sub(r"[^a-z]", "", "".join(c for c in plain if not unicodedata.combining(c)))
 
 
 def parse_date(text: str) -> date:
@@ -80,7 +95,7 @@ def _pairs(text: str) -> dict[str, str] | None:
     if re.match(r"^https?://", text, re.I):
         return {_key(k): v for k, v in parse_qsl(urlsplit(text).query)}
     parts = [p for p in re.split(r"[;|&\n\r]+", text) if p.strip()]
-    if parts and all(re.match(r"^\s*[A-Za-z_ ]+\s*[=:]", p) for p in parts):
+    if parts and all(_LABEL.match(p) for p in parts):
         return {_key(re.split(r"[=:]", p, maxsplit=1)[0]): re.split(r"[=:]", p, maxsplit=1)[1].strip() for p in parts}
     return None
 

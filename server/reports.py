@@ -263,10 +263,14 @@ SATISFACTION_FIELDS: list[tuple[str, str, str]] = [
     ("returns_on_day", "Công dân đến nhận đúng ngày hẹn", "Citizens came on the appointment day"),
     ("returns_late", "Công dân đến nhận sau ngày hẹn", "Citizens came after the appointment"),
 ]
-SatisfactionBy = Literal["group", "counter", "officer", "month"]
-_KEY_SQL = {"group": "t.grp", "counter": "coalesce(t.counter, 0)", "officer": "coalesce(t.officer, '')",
-            "month": "substr({day}, 1, 7)"}
-"""The row key of each ``by``; ``{day}`` is the service day of the table the query counts from."""
+SatisfactionBy = Literal["group", "procedure", "counter", "officer", "month"]
+_KEY_SQL = {"group": "t.grp", "procedure": "coalesce(d.procedure, '')", "counter": "coalesce(t.counter, 0)",
+            "officer": "coalesce(t.officer, '')", "month": "substr({day}, 1, 7)"}
+"""The row key of each ``by``; ``{day}`` is the service day of the table the query counts from, ``d``
+the dossier of the row (none for a rating of a ticket without one). ``procedure`` is the national
+procedure code (mã thủ tục hành chính) read from the dossier's receipt; a group (lĩnh vực) holds
+many procedures, and a dossier whose code was typed has none."""
+NO_PROCEDURE = "(không có mã thủ tục)"
 
 
 def index_766(dossiers: int, flagged: int) -> float | None:
@@ -293,7 +297,7 @@ def _mean(values: list[float]) -> float | None:
 
 async def satisfaction_report(storage: Storage, config: CentreConfig, first: date, last: date,
                               by: SatisfactionBy = "group", today: date | None = None) -> list[dict[str, Any]]:
-    """Rows per ``by`` key (a group, counter, officer or month) over [first, last] plus a last row
+    """Rows per ``by`` key (a group, procedure, counter, officer or month) over [first, last] plus a last row
     for the whole centre (key ``*``): the Decision 766 index over the dossiers received in the range,
     ratings by level, reasons, the mean wait of dissatisfied versus satisfied citizens (Qmatic's
     feedback report), dossiers returned on time, and citizens who came for their result before, on
@@ -335,7 +339,8 @@ async def satisfaction_report(storage: Storage, config: CentreConfig, first: dat
             row_of(key)[when] += 1
     cursor = await storage.db.execute(
         f"SELECT {column.format(day='f.day')} AS k, f.level, f.reasons, t.issued_at, t.first_called_at "
-        f"FROM feedback f JOIN tickets t ON t.id = f.ticket_id WHERE f.day BETWEEN ? AND ?", span)
+        f"FROM feedback f JOIN tickets t ON t.id = f.ticket_id LEFT JOIN dossiers d ON d.code = f.dossier "
+        f"WHERE f.day BETWEEN ? AND ?", span)
     for r in await cursor.fetchall():
         wait = None
         if r["first_called_at"]:
@@ -351,7 +356,8 @@ async def satisfaction_report(storage: Storage, config: CentreConfig, first: dat
     for key in sorted((k for k in per if k != "*"), key=str) + (["*"] if per else []):
         acc = per[key]
         rows.append({
-            "key": key, "name": "Toàn trung tâm" if key == "*" else (_label(config, by, key) if key not in (0, "") else "(chưa phân công)"),
+            "key": key, "name": "Toàn trung tâm" if key == "*" else (_label(config, by, key) if key not in (0, "")
+                                                                    else NO_PROCEDURE if by == "procedure" else "(chưa phân công)"),
             "dossiers": acc["dossiers"], "dossiers_dissatisfied": acc["dissatisfied"], "dossiers_overdue": acc["overdue"],
             "dossiers_complained": 0,
             "index_766": index_766(acc["dossiers"], acc["flagged"]),

@@ -304,6 +304,15 @@ MIGRATIONS: list[str] = [
     """,
     # 10: numbers a restore holds back for today (the lost hours' slips: server.restore_numbering)
     NUMBER_FLOORS_DDL,
+    # 11 (issue 18): the national procedure code (mã thủ tục hành chính) a scanned receipt gave its
+    # dossier, so the satisfaction report can be read per procedure and not only per group;
+    # filled from the stored events for dossiers attached before.
+    """
+    ALTER TABLE dossiers ADD COLUMN procedure TEXT;
+    UPDATE dossiers SET procedure = (
+        SELECT json_extract(e.data, '$.procedure') FROM events e
+        WHERE e.type = 'dossier.attached' AND json_extract(e.data, '$.code') = dossiers.code ORDER BY e.seq DESC LIMIT 1);
+    """,
 ]
 
 
@@ -636,7 +645,8 @@ class Storage:
                 "VALUES (?, ?, ?, ?, 'received', ?, ?)",
                 (d["code"], d["ticket_id"], event.day, d.get("group") or "", at, at),
             )
-            db.execute("UPDATE dossiers SET appointment = ? WHERE code = ?", (d.get("appointment"), d["code"]))
+            db.execute("UPDATE dossiers SET appointment = ?, procedure = ? WHERE code = ?",
+                       (d.get("appointment"), d.get("procedure"), d["code"]))
             db.execute(  # a dossier attached after its ticket was rated (the rating came first)
                 "UPDATE feedback SET dossier = ? WHERE ticket_id = ? AND dossier IS NULL", (d["code"], d["ticket_id"]),
             )
@@ -787,7 +797,7 @@ class Storage:
         cursor = await self.db.execute("SELECT status, at FROM dossier_events WHERE code = ? ORDER BY seq", (code,))
         return {"code": row["code"], "ticket_id": row["ticket_id"], "status": row["status"], "day": row["day"],
                 "attached_at": row["attached_at"], "updated_at": row["updated_at"], "appointment": row["appointment"],
-                "timeline": [{"status": r["status"], "at": r["at"]} for r in await cursor.fetchall()]}
+                "procedure": row["procedure"], "timeline": [{"status": r["status"], "at": r["at"]} for r in await cursor.fetchall()]}
 
     async def dossiers_of_ticket(self, ticket_id: str) -> list[dict[str, Any]]:
         cursor = await self.db.execute("SELECT code FROM dossiers WHERE ticket_id = ? ORDER BY attached_at", (ticket_id,))

@@ -317,14 +317,19 @@ def restart_and_open(driver: Driver, button: str, screen: str) -> None:
     driver.wait(lambda: app.root.current == screen, what=screen)
 
 
-def scan_keys(driver: Driver, text: str) -> None:
-    """What a USB scanner does: one key per character into the window, then Enter."""
+def scan_keys(driver: Driver, text: str, pump: bool = True) -> None:
+    """What a USB scanner does: one key per character into the window (a line break as Enter, as
+    a scanner types it), then Enter. ``pump`` False: return at once, before the kiosk routes it."""
     from kivy.core.window import Window
 
     for char in text:
-        Window.dispatch("on_key_down", ord(char) if ord(char) < 128 else 0, 0, char, [])
+        if char == "\n":
+            Window.dispatch("on_key_down", 13, 40, None, [])
+        else:
+            Window.dispatch("on_key_down", ord(char) if ord(char) < 128 else 0, 0, char, [])
     Window.dispatch("on_key_down", 13, 40, None, [])
-    driver.pump(0.05)
+    if pump:
+        driver.pump(0.05)
 
 
 def results(centre: CentreThread, out: Path, driver: Driver) -> dict[str, Any]:
@@ -346,7 +351,11 @@ def results(centre: CentreThread, out: Path, driver: Driver) -> dict[str, Any]:
     driver.shot("results-refused")
     refused_message, tickets_after_refusal = app.message, len(server_tickets(centre))
     due = (date.fromisoformat(app.link.service_day()) + timedelta(days=3)).strftime("%d/%m/%Y")
-    scan(f"maHoSo=H29-261206-0007;maTTHC=1.001234;ngayHenTra={due}")
+    # the items Circular 01/2023 puts in the QR (Article 26), one labelled line each: the scanner
+    # types each line break as Enter; the identifier (mã định danh) is personal and must go nowhere
+    scan_keys(driver, f"Mã hồ sơ: H29-261206-0007\nMã TTHC: 1.001234\nMã định danh: 001085012345\n"
+                      f"Tên giấy tờ: Giấy tiếp nhận hồ sơ và hẹn trả kết quả\nNgày hẹn trả kết quả: {due}", pump=False)
+    while_reading = driver.texts()  # the scan is routed 0.25 s after its last Enter: what the screen shows meanwhile
     driver.wait(lambda: app.root.current == "ticket", what="results ticket")
     driver.shot("results-ticket")
     texts, speech = driver.texts(), app.ticket_speech(app.ticket)
@@ -365,6 +374,8 @@ def results(centre: CentreThread, out: Path, driver: Driver) -> dict[str, Any]:
     driver.wait(lambda: app.root.current == "ticket", what="results ticket for the typed code")
     return {"refused": refused_message, "tickets_after_refusal": tickets_after_refusal, "server": server_tickets(centre),
             "texts": texts, "due": due, "speech": speech, "ticket": scanned, "typed": typed,
+            "identifier_stored": "001085012345" in json.dumps(centre.call(centre.runtime.storage.events_after(0, 5000)), default=str),
+            "while_reading": while_reading,
             "get_disabled_empty": get_disabled_empty, "typed_ticket": app.ticket.returns_dossier,
             "keys": sorted(k for k in keys if k)}
 
@@ -422,7 +433,8 @@ def checkin(centre: CentreThread, out: Path, driver: Driver) -> dict[str, Any]:
     app.restart()
     driver.wait(lambda: app.root.current == "attract", what="attract again")
     scan_keys(driver, third["tracking_url"])  # a booking's QR on the first screen: checked in at once
-    driver.wait(lambda: bool(app.checkin_result), what="checked in from the first screen")
+    driver.wait(lambda: app.root.current == "check_in" and bool(app.checkin_result) and not app.busy,
+                what="checked in from the first screen")
     driver.shot("checkin-from-attract")
     from_attract = {"screen": app.root.current, "result": app.checkin_result}
     engine = centre.engine()

@@ -156,7 +156,7 @@ async def test_webhook_feed_and_daily_csv_reach_a_receiver_signed_complete_and_o
             assert ratings[0]["linh_vuc"] == "ho-tich" and ratings[0]["kenh"] == "pad" and ratings[0]["thang_do_goc"] == 5
             links = [r for r in receiver.records.values() if r["loai"] == "lien_ket_ho_so"]
             assert sorted(r["ma_ho_so"] for r in links) == ["HS-0001", "HS-0002", "HS-0003"]
-            assert all(r["ngay_hen_tra"] == "2026-12-31" for r in links)
+            assert all(r["ngay_hen_tra"] == "2026-12-31" and r["can_bo"] == "canbo1" for r in links), links  # cán bộ tiếp nhận
             # the pull feed: the same records, page by page with the cursor; managers only
             manager = await staff_auth(centre, "quanly2", "manager")
             assert (await http.get("/api/v1/export/feed", headers=officer)).status_code == 403

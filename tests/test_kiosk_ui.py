@@ -182,6 +182,8 @@ def test_pad_records_one_rating_for_a_finished_ticket(tmp_path: Path) -> None:
     assert (feedback["data"]["level"], feedback["data"]["scale"], feedback["data"]["reasons"]) == (2, 5, ["wait"])
     assert feedback["data"]["officer"] == "canbo1" and feedback["data"]["group"] == "ho-tich"
     assert any("rất không hài lòng" in text for text in result["spoken"]), result["spoken"]  # the question read aloud
+    assert any("chưa hài lòng về điều gì" in text and "thời gian chờ đợi" in text and "thái độ cán bộ" in text
+               for text in result["spoken"]), result["spoken"]  # below 'bình thường': the reasons read aloud too
     assert result["voice_files"], "espeak-ng rendered the spoken prompts to WAV"
     assert result["via"] == ("mqtt" if result["mqtt"] else "http")
     assert result["second_screen"] == "idle", "a rated ticket does not bring the faces back"
@@ -201,8 +203,12 @@ def test_a_scanned_receipt_gives_a_results_ticket_with_the_appointment_date(tmp_
     result = run_scenario("results", tmp_path)
     assert result["refused"].startswith("Không đọc được mã QR") and result["tickets_after_refusal"] == 0
     assert [t["group"] for t in result["server"]] == ["khac", "khac"], "the scanned and the typed: nothing for the malformed QR"
+    # a receipt QR of one labelled item a line (Circular 01/2023's items) is read whole, not a line at a time
     assert result["ticket"] == {"returns_dossier": "H29-261206-0007",
                                 "appointment": "-".join(reversed(result["due"].split("/")))}
+    assert not result["identifier_stored"], "the citizen's identifier in the QR is never stored"
+    reading = " | ".join(result["while_reading"])
+    assert "Đang đọc mã vừa quét" in reading and "001085012345" not in reading, "nor shown on the kiosk's screen"
     texts = " | ".join(bare(t) for t in result["texts"])
     assert f"Ngày hẹn trả kết quả: {result['due']}" in texts and "Nhận kết quả hồ sơ H29-261206-0007" in texts
     assert "Ngày hẹn trả kết quả: ngày" in result["speech"]

@@ -86,6 +86,12 @@ async def test_ratings_stored_as_four_faces_are_migrated_with_their_words(tmp_pa
                                                              "officer": "lan", "rating": rating, "device": "pad-1"})))
         db.execute("INSERT INTO satisfaction_daily (day, grp, counter, officer, rating, n) VALUES ('2026-03-02', 'ho-tich', 1, 'lan', ?, 1) "
                    "ON CONFLICT DO UPDATE SET n = n + 1", (rating,))
+    # a dossier attached from a scanned receipt (its procedure code in the event) and a typed one
+    for code, procedure in (("HS-1", "1.000001"), ("HS-2", None)):
+        db.execute("INSERT INTO dossiers (code, ticket_id, day, grp, status, attached_at, updated_at) VALUES "
+                   "(?, 't1', '2026-03-02', 'ho-tich', 'received', '2026-03-02T01:30:00+00:00', '2026-03-02T01:30:00+00:00')", (code,))
+        db.execute("INSERT INTO events (id, type, at, day, data) VALUES (?, 'dossier.attached', '2026-03-02T01:30:00+00:00', "
+                   "'2026-03-02', ?)", (f"d-{code}", json.dumps({"ticket_id": "t1", "code": code, "procedure": procedure})))
     db.commit()
     db.close()
     storage = await Storage.open(path, load_config().zone)
@@ -96,6 +102,7 @@ async def test_ratings_stored_as_four_faces_are_migrated_with_their_words(tmp_pa
         assert [tuple(r) for r in await cursor.fetchall()] == [("t1", 5, 4), ("t2", 4, 4), ("t3", 3, 4), ("t4", 2, 4), ("t5", 5, 4)]
         cursor = await storage.db.execute("SELECT rating FROM tickets ORDER BY id")
         assert [r[0] for r in await cursor.fetchall()] == [5, 4, 3, 2, 5]
+        assert [(await storage.dossier(code))["procedure"] for code in ("HS-1", "HS-2")] == ["1.000001", None]
     finally:
         await storage.close()
 
@@ -170,8 +177,9 @@ async def test_decision_766_index_per_dossier_with_ratings_reasons_and_csv(tmp_p
             clock.advance(minutes=10 if level and level < 3 else 2)  # the dissatisfied waited longer
             for step in ("call-next", "start"):
                 assert (await http.post(f"/api/v1/counters/1/{step}", headers=officer)).status_code == 200
-            if code:
-                body = {"code": code, "appointment": appointment}
+            if code:  # three scanned from receipts with their procedure codes, the fourth typed
+                procedure = {"HS-0001": "1.000001", "HS-0002": "1.000001", "HS-0003": "2.000002"}.get(code)
+                body = {"code": f"maHoSo={code};maTTHC={procedure}" if procedure else code, "appointment": appointment}
                 assert (await http.post(f"/api/v1/tickets/{ticket['id']}/dossier", json=body, headers=officer)).status_code == 200
             assert (await http.post("/api/v1/counters/1/finish", headers=officer)).status_code == 200
             if level:
@@ -193,8 +201,21 @@ async def test_decision_766_index_per_dossier_with_ratings_reasons_and_csv(tmp_p
         assert raw.content.startswith(b"\xef\xbb\xbf")
         table = list(csv.reader(io.StringIO(raw.content.decode("utf-8-sig"))))
         assert table[0][6] == "Chỉ số hài lòng theo QĐ 766 (%)" and table[1][6] == "25.0" and table[2][1] == "Toàn trung tâm"
-        xlsx = await http.get("/api/v1/reports/satisfaction.xlsx?by=group", headers=manager)
+        # per procedure (mã thủ tục from the receipts): the typed dossier and the rating without one have none
+        rows = (await http.get("/api/v1/reports/satisfaction?by=procedure", headers=manager)).json()["rows"]
+        assert [(r["key"], r["name"], r["dossiers"], r["dossiers_dissatisfied"], r["dossiers_overdue"], r["index_766"],
+                 r["responses"]) for r in rows] == [
+            ("", "(không có mã thủ tục)", 1, 0, 1, 0.0, 1), ("1.000001", "1.000001", 2, 1, 0, 50.0, 2),
+            ("2.000002", "2.000002", 1, 1, 1, 0.0, 1), ("*", "Toàn trung tâm", 4, 2, 2, 25.0, 4)]
+        xlsx = await http.get("/api/v1/reports/satisfaction.xlsx?by=officer", headers=manager)
         assert xlsx.status_code == 200 and xlsx.content.startswith(b"PK")
+        from openpyxl import load_workbook
+
+        sheet = load_workbook(io.BytesIO(xlsx.content)).active  # Vietnamese headings, English below, numbers as numbers
+        assert [c.value for c in sheet[2]][:7] == ["Đối tượng", "Tên", "Tổng số hồ sơ", "Hồ sơ bị đánh giá không hài lòng",
+                                                   "Hồ sơ trễ hẹn", "Hồ sơ có phản ánh (Luot không ghi nhận)",
+                                                   "Chỉ số hài lòng theo QĐ 766 (%)"]
+        assert sheet.cell(3, 7).value == "Decision 766 satisfaction index (%)" and sheet.cell(4, 7).value == 25.0
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -205,12 +226,23 @@ async def test_decision_766_index_per_dossier_with_ratings_reasons_and_csv(tmp_p
      ("H29-1", "2.000001", "2026-12-20")),
     ("maHoSo=H29-261206-0007;maTTHC=1.0012;ngayHenTra=20261220", ("H29-261206-0007", "1.0012", "2026-12-20")),
     ("H29-261206-0007|1.001234|20-12-2026", ("H29-261206-0007", "1.001234", "2026-12-20")),
+    # the items Circular 01/2023/TT-VPCP (Article 26) puts in the QR, labelled in its own words,
+    # one a line, with the identifier (mã định danh), the paper, the system and the publication time
+    ("Mã số hồ sơ: 000.00.12.H29-261206-0007\nMã thủ tục hành chính: 1.001234\nMã định danh: 001085012345\n"
+     "Tên giấy tờ: Giấy tiếp nhận hồ sơ và hẹn trả kết quả\nHệ thống: Hệ thống thông tin giải quyết TTHC tỉnh\n"
+     "Thời điểm xuất bản: 06/12/2026 08:30\nNgày hẹn trả kết quả: 20/12/2026",
+     ("000.00.12.H29-261206-0007", "1.001234", "2026-12-20")),
+    ("Ma ho so: H29-1|Ma TTHC: 2.000001|Ma dinh danh: 001085012345|Ngay hen tra: 2026-12-20",  # no diacritics
+     ("H29-1", "2.000001", "2026-12-20")),
+    ("ma_ho_so=H29-1&ma_tthc=2.0&ngay_hen_tra_ket_qua=20261220", ("H29-1", "2.0", "2026-12-20")),
 ])
 def test_receipt_qr_layouts_are_read(text, expected) -> None:
     from server.receipt import parse_receipt
 
     receipt = parse_receipt(text).to_dict()
-    assert (receipt["code"], receipt["procedure"], receipt["appointment"]) == expected  # the name in the JSON is dropped
+    assert (receipt["code"], receipt["procedure"], receipt["appointment"]) == expected
+    assert "001085012345" not in repr(parse_receipt(text)) and "Nguyễn" not in repr(parse_receipt(text)), \
+        "the identifier and the name in the QR are dropped"
 
 
 @pytest.mark.parametrize("text, words", [

@@ -235,6 +235,8 @@ async def test_foreign_and_malformed_events_are_refused_and_the_dashboard_tells(
                 assert sum(g["served"] for g in detail["groups"]) == 5
                 csv_text = (await web.get("/export.csv")).content.decode("utf-8-sig")
                 assert csv_text.splitlines()[0].startswith("Mã trung tâm,Trung tâm") and "hn-hang-bac" in csv_text
+                vi_csv = (await web.get("/export.csv?excel=vi")).content  # Excel under a Vietnamese region: ';'
+                assert vi_csv.startswith(b"\xef\xbb\xbf") and vi_csv.decode("utf-8-sig").startswith("Mã trung tâm;Trung tâm;")
                 from openpyxl import load_workbook
                 sheet = load_workbook(io.BytesIO((await web.get("/export.xlsx")).content)).active
                 assert sheet.max_row == 3 + 2

@@ -37,6 +37,13 @@ async def manager_page(browser, base_url: str, viewport: dict, path: str, slow_f
     return page
 
 
+async def download(page, selector: str) -> str:
+    """The file a download link points at, fetched with the page's own session, as text."""
+    data = await page.evaluate("async (s) => Array.from(new Uint8Array(await (await fetch(document.querySelector(s).href)).arrayBuffer()))",
+                               selector)
+    return bytes(data).decode("utf-8")
+
+
 async def test_dashboard_and_reports_read_right_on_desktop_and_phone(tmp_path) -> None:
     expect = playwright_api.expect
     clock = ManualClock()
@@ -50,8 +57,8 @@ async def test_dashboard_and_reports_read_right_on_desktop_and_phone(tmp_path) -
             for step in ("call-next", "start"):
                 await http.post(f"/api/v1/counters/1/{step}", headers=officer)
             if n == 0:
-                await http.post(f"/api/v1/tickets/{ticket['id']}/dossier", headers=officer,
-                                json={"code": "H29-000-0100", "appointment": clock().date().isoformat()})
+                await http.post(f"/api/v1/tickets/{ticket['id']}/dossier", headers=officer,  # scanned: with its mã TTHC
+                                json={"code": "maHoSo=H29-000-0100;maTTHC=1.004227", "appointment": clock().date().isoformat()})
             clock.advance(minutes=5)
             await http.post("/api/v1/counters/1/finish", headers=officer)
             await http.post("/api/v1/feedback", headers=pad, json={"ticket_id": ticket["id"], "rating": 2 if n == 1 else 5,
@@ -72,6 +79,21 @@ async def test_dashboard_and_reports_read_right_on_desktop_and_phone(tmp_path) -
             await expect(page.locator("#s-766")).to_have_text("100 %")
             await expect(page.locator("#s-returns")).to_have_text("0 / 0 / 1")
             await page.screenshot(path=str(shots / "dashboard-ratings-desktop.png"), full_page=True)
+
+            # the satisfaction report per procedure (the receipt's mã TTHC), and the CSV's separator chosen
+            desk = await manager_page(chromium, centre.base_url, DESKTOP, "/reports")
+            await desk.select_option("#s766-by", "procedure")
+            await expect(desk.locator("#s766")).to_contain_text("1.004227")
+            await expect(desk.locator("#s766")).to_contain_text("(không có mã thủ tục)")
+            await desk.screenshot(path=str(shots / "reports-procedure-desktop.png"), full_page=True)
+            vietnamese = await download(desk, "#s766-csv")  # the default: Vietnamese Excel
+            assert vietnamese.startswith("\ufeffĐối tượng;Tên;") and "1.004227;1.004227;1;" in vietnamese, vietnamese[:200]
+            await desk.select_option("#csv-sep", "")
+            comma = await download(desk, "#s766-csv")
+            assert comma.startswith("\ufeffĐối tượng,Tên,") and "excel=vi" not in await desk.locator("#csv").get_attribute("href")
+            await desk.reload()
+            await expect(desk.locator("#csv-sep")).to_have_value("")  # remembered on this browser
+            assert "excel=vi" not in await desk.locator("#s766-csv").get_attribute("href")
 
             phone = await manager_page(chromium, centre.base_url, PHONE, "/dashboard")
             await expect(phone.locator("#counters .badge").first).to_be_visible()

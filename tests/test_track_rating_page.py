@@ -4,6 +4,8 @@ database once, and a reload says it was already rated."""
 
 from __future__ import annotations
 
+import json
+from datetime import date, timedelta
 from pathlib import Path
 
 import httpx
@@ -70,7 +72,10 @@ async def test_console_reads_a_receipt_qr_typed_by_a_usb_scanner(tmp_path):
         await console.locator("body").press("n")
         await expect(console.locator("#current-number")).to_have_text(str(ticket["number"]))
         await console.locator("body").press("d")  # the shortcut puts the cursor in the dossier field
-        await console.keyboard.type("maHoSo=H29-261206-0042;maTTHC=1.001234;ngayHenTra=20/12/2026\n")
+        # the items of Circular 01/2023 (Article 26), one labelled line each: the scanner types each
+        # line break as Enter, and the whole QR must reach the server, not its first line
+        await console.keyboard.type("Mã hồ sơ: H29-261206-0042\nMã TTHC: 1.001234\nMã định danh: 001085012345\n"
+                                    "Ngày hẹn trả kết quả: 20/12/2026\n")
         await expect(console.locator("#dossier-info")).to_contain_text("H29-261206-0042")
         await expect(console.locator("#dossier-info")).to_contain_text("hẹn trả 2026-12-20")
         await expect(console.locator("#dossier-code")).to_have_value("H29-261206-0042")
@@ -79,4 +84,21 @@ async def test_console_reads_a_receipt_qr_typed_by_a_usb_scanner(tmp_path):
         await expect(console.locator("#error")).to_contain_text("không có mã hồ sơ hợp lệ")
         stored = await centre.service.storage.dossier("H29-261206-0042")
         assert stored["appointment"] == "2026-12-20" and stored["ticket_id"] == ticket["id"]
+        logged = json.dumps(await centre.service.storage.events_after(0, 1000), default=str)
+        assert "H29-261206-0042" in logged and "001085012345" not in logged, "the identifier is never stored"
+        # the citizen's tracking page follows each dossier to its appointment date; an overdue one in red
+        today = centre.service.config.service_day(centre.service.now())
+        overdue = (today - timedelta(days=2)).isoformat()
+        officer = await staff_auth(centre, "canbo2")
+        other = await http.post(f"/api/v1/tickets/{ticket['id']}/dossier", headers=officer,
+                                json={"code": "H29-261206-0043", "appointment": overdue})
+        assert other.status_code == 200, other.text
+        left = (date(2026, 12, 20) - today).days
+        words = f"(còn {left} ngày)" if left > 0 else "(hôm nay)" if left == 0 else f"(đã quá hẹn {-left} ngày)"
+        phone = await (await browser.new_context(viewport=PHONE, is_mobile=True)).new_page()
+        await phone.goto(f"{centre.base_url}/t/{ticket['token']}")
+        await expect(phone.locator("#dossier-list .due")).to_have_text([f"Hẹn trả kết quả: 20/12/2026 {words}",
+                                                                         f"Hẹn trả kết quả: {today - timedelta(days=2):%d/%m/%Y} (đã quá hẹn 2 ngày)"])
+        await expect(phone.locator("#dossier-list .due.late")).to_have_count(1 if left >= 0 else 2)
+        await phone.screenshot(path=str(shots_dir(tmp_path) / "track-dossier-appointment-phone.png"), full_page=True)
         await browser.close()

@@ -38,9 +38,9 @@ async def attach_dossier(ticket_id: Annotated[str, Path(max_length=64)], body: D
     """Attach the dossier handed in with this ticket (a typed code or a scanned receipt QR); the
     citizen's tracking page then follows it."""
     try:
-        # a scanned receipt has structure (a link, JSON, key=value, fields); a typed code goes to the
-        # engine as before, which explains a malformed code in plain words
-        scanned = len(body.code.strip()) > 40 or re.search(r"[=|;{]|^https?://", body.code.strip(), re.I)
+        # a scanned receipt has structure (a link, JSON, labelled items, fields); a typed code goes
+        # to the engine as before, which explains a malformed code in plain words
+        scanned = len(body.code.strip()) > 40 or re.search(r"[=|;{:\n]|^https?://", body.code.strip(), re.I)
         receipt = parse_receipt(body.code) if scanned else Receipt(body.code)
     except ReceiptError as error:
         raise ApiError(422, "receipt_unreadable", error.message, error.message_en) from None

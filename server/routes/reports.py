@@ -156,8 +156,8 @@ async def satisfaction(
     last: Last = None,
     by: SatisfactionBy = "group",
 ) -> dict[str, Any]:
-    """Satisfaction the way the centre is judged, by group (procedure), counter, officer or month
-    over [from, to]: the Decision 766 per-dossier index, ratings by level, reasons, the waits of
+    """Satisfaction the way the centre is judged, by group, procedure code (mã TTHC from the
+    dossier's receipt), counter, officer or month over [from, to]: the Decision 766 per-dossier index, ratings by level, reasons, the waits of
     dissatisfied versus satisfied citizens, on-time returns and early/late comers; the last row
     (key ``*``) is the whole centre. ``refused``: ratings refused in the range, by reason."""
     a, b = day_range(service, first, last)

@@ -171,8 +171,8 @@
   }
   $("#transfer").onclick = transfer;
 
-  async function attachDossier() {
-    const code = $("#dossier-code").value.trim();
+  async function attachDossier(scanned) {
+    const code = (typeof scanned === "string" ? scanned : $("#dossier-code").value).trim();
     const ticket = view && (view.ticket_id || view.last_ticket_id);
     if (!code) { $("#dossier-code").focus(); return; }
     showError(null);
@@ -184,9 +184,22 @@
       $("#dossier-status").value = d.status;
     } catch (e) { showError(e); }
   }
-  $("#dossier-attach").onclick = attachDossier;
-  // a USB scanner types the receipt's QR text and presses Enter
-  $("#dossier-code").addEventListener("keydown", (ev) => { if (ev.key === "Enter") { ev.preventDefault(); attachDossier(); } });
+  $("#dossier-attach").onclick = () => attachDossier();
+  // A USB scanner types the receipt's QR text and presses Enter. A QR of one labelled item a line
+  // ("Mã hồ sơ: …", then "Ngày hẹn trả kết quả: …") arrives as several lines, each ended by an
+  // Enter a few milliseconds after the last key; a text field keeps no line breaks, so the lines
+  // gather here and go to the server together once Enter was the last key for SCAN_GAP_MS.
+  const SCAN_GAP_MS = 250;
+  let scanLines = [], scanTimer = null;
+  $("#dossier-code").addEventListener("keydown", (ev) => {
+    clearTimeout(scanTimer);  // any key after an Enter: the QR has more lines
+    if (ev.key !== "Enter") return;
+    ev.preventDefault();
+    const field = $("#dossier-code");
+    if (field.value.trim()) scanLines.push(field.value.trim());
+    field.value = "";
+    scanTimer = setTimeout(() => { const text = scanLines.join("\n"); scanLines = []; attachDossier(text); }, SCAN_GAP_MS);
+  });
   $("#dossier-update").onclick = async () => {
     const code = $("#dossier-code").value.trim() || lastDossier;
     if (!code) { $("#dossier-code").focus(); return; }

@@ -1,5 +1,8 @@
 /* Reports: per day or week by group, counter or officer; satisfaction as Decision 766 counts it by
-   group, counter, officer or month, with the ratings refused; CSV and XLSX downloads. */
+   group, procedure (the receipt's mã TTHC), counter, officer or month, with the ratings refused;
+   CSV and XLSX downloads. The CSV's separator is the reader's choice, remembered on this browser:
+   Excel takes the list separator of Windows' region, ";" where the decimal mark is "," as in
+   Vietnamese, "," under an English region; XLSX needs no choice. */
 "use strict";
 (async () => {
   const { api, $, el, showError, signIn } = Luot;
@@ -15,12 +18,22 @@
   // Each change of the filter starts a new load; an older load that answers late must not put its
   // figures over the newer one's (seen: the day view landing after the week view was asked for).
   let latest = 0;
+  const sep = $("#csv-sep");
+  sep.value = localStorage.getItem("luot.csvSep") ?? "vi";
+  function links() {  // the downloads follow the filter and the separator chosen
+    const excel = sep.value ? "excel=vi&" : "";  // Vietnamese Excel: ";" and decimal ","
+    const q = new URLSearchParams({ from: form.from.value, to: form.to.value, by: form.by.value, period: form.period.value });
+    $("#csv").href = "/api/v1/reports/export.csv?" + excel + q;
+    $("#xlsx").href = "/api/v1/reports/export.xlsx?" + q;
+    const sq = new URLSearchParams({ from: form.from.value, to: form.to.value, by: $("#s766-by").value });
+    $("#s766-csv").href = "/api/v1/reports/satisfaction.csv?" + excel + sq; $("#s766-xlsx").href = "/api/v1/reports/satisfaction.xlsx?" + sq;
+  }
+  sep.onchange = () => { localStorage.setItem("luot.csvSep", sep.value); links(); };
   async function show() {
     const mine = ++latest;
     const stale = () => mine !== latest;
     const q = new URLSearchParams({ from: form.from.value, to: form.to.value, by: form.by.value, period: form.period.value });
-    $("#csv").href = "/api/v1/reports/export.csv?excel=vi&" + q;  // Vietnamese Excel: ";" and decimal ","
-    $("#xlsx").href = "/api/v1/reports/export.xlsx?" + q;
+    links();
     showError(null);
     // whatever the answer, the tables must not keep the previous range's figures under an error
     const empty = (id, cols, vi, en) => $(id).replaceChildren(el("tr", {}, el("td", { colspan: cols }, vi, " ", el("span", { class: "en", lang: "en" }, en))));
@@ -49,7 +62,6 @@
         ...(k.kind === "walk_in" ? ["", "", "", ""] : [k.booked, k.checked_in, k.lapsed, k.cancelled]).map((v) => el("td", { class: "num" }, v)))));
       $("#remote-share").textContent = `Tỷ lệ số trực tuyến: ${fmt(kinds.remote_share)}% của ${kinds.tickets} vé (remote share).`;
       const sq = new URLSearchParams({ from: form.from.value, to: form.to.value, by: $("#s766-by").value });
-      $("#s766-csv").href = "/api/v1/reports/satisfaction.csv?excel=vi&" + sq; $("#s766-xlsx").href = "/api/v1/reports/satisfaction.xlsx?" + sq;
       const judged = await api("GET", "/api/v1/reports/satisfaction?" + sq);
       if (stale()) return;
       $("#s766").replaceChildren(...judged.rows.map((r) => el("tr", {},
@@ -72,6 +84,6 @@
     }
   }
   form.onsubmit = (ev) => { ev.preventDefault(); show(); };
-  for (const input of document.querySelectorAll("#filter select, #s766-by")) input.onchange = show;
+  for (const input of document.querySelectorAll("#filter select:not(#csv-sep), #s766-by")) input.onchange = show;
   show();
 })();

@@ -184,6 +184,15 @@ CREATE TABLE IF NOT EXISTS dossiers (
     PRIMARY KEY (centre, code)
 );
 CREATE INDEX IF NOT EXISTS dossiers_day ON dossiers (day, centre);
+-- schema 7: the ticket a dossier was handed in with, and the tickets rated below 'bình thường': a
+-- dossier attached after its ticket was rated is dissatisfied too (the rating's event has no dossier)
+ALTER TABLE dossiers ADD COLUMN IF NOT EXISTS ticket_id text;
+CREATE INDEX IF NOT EXISTS dossiers_ticket ON dossiers (centre, ticket_id);
+CREATE TABLE IF NOT EXISTS low_rated (
+    centre text NOT NULL,
+    ticket_id text NOT NULL,
+    PRIMARY KEY (centre, ticket_id)
+);
 -- issue 19: each centre's day of remote numbers, appointments, no-shows and lapsed bookings, and the
 -- first-call waits of each kind (a booked ticket's from its check-in), in integer microseconds so
 -- that what one batch adds and another takes back is exact (region.bookings reads it)
@@ -383,14 +392,23 @@ FROM unnest(%b::text[], %b::timestamptz[]) AS u(centre, at) WHERE c.centre = u.c
 
 
 UPSERT_DOSSIER = """
-INSERT INTO dossiers AS x (centre, code, day, appointment, returned_on, dissatisfied)
-VALUES (%(centre)s, %(dossier)s, %(dossier_day)s::date, %(appointment)s::date, %(returned_on)s::date, %(dissatisfied)s)
+INSERT INTO dossiers AS x (centre, code, day, appointment, returned_on, ticket_id, dissatisfied)
+VALUES (%(centre)s, %(dossier)s, %(dossier_day)s::date, %(appointment)s::date, %(returned_on)s::date, %(ticket_id)s,
+        %(dissatisfied)s OR EXISTS (SELECT 1 FROM low_rated l WHERE l.centre = %(centre)s AND l.ticket_id = %(ticket_id)s))
 ON CONFLICT (centre, code) DO UPDATE SET
     day = coalesce(x.day, EXCLUDED.day), appointment = coalesce(EXCLUDED.appointment, x.appointment),
-    returned_on = least(x.returned_on, EXCLUDED.returned_on), dissatisfied = x.dissatisfied OR EXCLUDED.dissatisfied
+    returned_on = least(x.returned_on, EXCLUDED.returned_on), ticket_id = coalesce(x.ticket_id, EXCLUDED.ticket_id),
+    dissatisfied = x.dissatisfied OR EXCLUDED.dissatisfied
 """
 """What one event says of a dossier, merged into its row in any arrival order (new events and the
-schema-4 migration, which replays the stored ones)."""
+schema-4 and -7 migrations, which replay the stored ones). Run after :data:`MARK_LOW_RATED` for
+the same events: a dossier whose ticket was rated low is dissatisfied whichever came first."""
+
+MARK_LOW_RATED = """
+WITH kept AS (INSERT INTO low_rated (centre, ticket_id) VALUES (%(centre)s, %(ticket_id)s) ON CONFLICT DO NOTHING)
+UPDATE dossiers SET dissatisfied = true WHERE centre = %(centre)s AND ticket_id = %(ticket_id)s AND NOT dissatisfied
+"""
+"""A ticket rated below 'bình thường': kept, and the dossiers already attached to it marked."""
 
 WAITING_KINDS = ("ticket.issued", "ticket.transferred")
 HIST_MAX_MINUTE = 599
@@ -452,12 +470,17 @@ def rollup_of(event: RegionEvent) -> dict[str, Any]:
 def dossier_of(event: RegionEvent, zone: ZoneInfo) -> dict[str, Any]:
     """What one event says of a dossier for the ``dossiers`` table (``dossier`` None: nothing).
     A dossier.attached gives the day it was received and the appointment; a dossier.status
-    'returned' the day it was returned; a feedback.recorded below 'bình thường' (five levels 1-2,
-    or the four faces' 1) on a ticket with a dossier marks it dissatisfied. (A dossier attached
-    after its ticket was rated carries no rating here: the centre's own report links those.)"""
+    'returned' the day it was returned; a feedback.recorded below 'bình thường' (``low``,
+    :func:`low_rating`) on a ticket with a dossier marks it dissatisfied. A rating given before its
+    ticket's dossier was attached names no dossier: ``low`` and ``ticket_id`` let the store mark
+    the dossier when it comes (:data:`MARK_LOW_RATED`, table ``low_rated``)."""
     data, day = event.data, event.at.astimezone(zone).date()
-    out: dict[str, Any] = {"dossier": None, "dossier_day": None, "appointment": None, "returned_on": None, "dissatisfied": False}
+    ticket = data.get("ticket_id")
+    out: dict[str, Any] = {"dossier": None, "dossier_day": None, "appointment": None, "returned_on": None,
+                           "dissatisfied": False, "ticket_id": ticket if isinstance(ticket, str) and ticket else None}
     code = data.get("code") if event.kind.startswith("dossier.") else data.get("dossier")
+    if event.kind == "feedback.recorded":
+        out["low"] = low_rating(data)
     if not isinstance(code, str) or not code or len(code) > 40:
         return out
     if event.kind == "dossier.attached":
@@ -469,14 +492,18 @@ def dossier_of(event: RegionEvent, zone: ZoneInfo) -> dict[str, Any]:
         out.update(dossier=code, dossier_day=day, appointment=appointment)
     elif event.kind == "dossier.status" and data.get("status") == "returned":
         out.update(dossier=code, returned_on=day)
-    elif event.kind == "feedback.recorded":
-        level = data.get("level")
-        if not isinstance(level, int):
-            rating = data.get("rating")
-            level = rating + 1 if isinstance(rating, int) else None  # the four faces keep their words
-        if isinstance(level, int) and 1 <= level < 3:
-            out.update(dossier=code, dissatisfied=True)
+    elif out.get("low"):
+        out.update(dossier=code, dissatisfied=True)
     return out
+
+
+def low_rating(data: dict[str, Any]) -> bool:
+    """A feedback.recorded below 'bình thường': five levels 1-2, or the four faces' 1."""
+    level = data.get("level")
+    if not isinstance(level, int):
+        rating = data.get("rating")
+        level = rating + 1 if isinstance(rating, int) else None  # the four faces keep their words
+    return isinstance(level, int) and 1 <= level < 3
 
 
 def month_start(moment: datetime) -> date:
@@ -494,7 +521,7 @@ def local_day(moment: datetime, zone: ZoneInfo) -> tuple[date, datetime]:
     return day, datetime.combine(day, datetime.min.time(), zone)
 
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 """1: the first region schema (``district``, hourly rollups only). 2: the 2025 two-level map
 (province -> ward/commune: ``ward`` replaces ``district``) and the maintained tables. 3: a
 centre's day in one row (``daily_centre`` keeps the sums of ``daily`` too), so the overview reads a
@@ -504,7 +531,9 @@ what the overview shows of a centre (its row, its day, who waits there), so the 
 only the centres changed since its last snapshot (region.overview). 6: ``booking_days`` and
 ``ticket_waits``, the remote numbers, appointments, lapsed bookings and each kind's first-call waits
 per centre and day (region.bookings), maintained like the rest instead of read from the day's events
-(filled from the stored events of the last :data:`BOOKING_FILL_DAYS` days and today)."""
+(filled from the stored events of the last :data:`BOOKING_FILL_DAYS` days and today). 7: a
+dossier's ``ticket_id`` and the ``low_rated`` tickets, so a dossier attached after its ticket was
+rated below 'bình thường' counts as dissatisfied (refilled from the stored events)."""
 
 
 BOOKING_FILL_DAYS = 2
@@ -556,7 +585,7 @@ class Store:
             self._migrate_to_2(now)
         elif version < 3:
             self._migrate_to_3()
-        if version < 4:
+        if version < 7:
             self._fill_dossiers()
         if 2 <= version < 6:  # (the schema-2 migration rebuilt them with the rest)
             first, start = local_day(now - timedelta(days=BOOKING_FILL_DAYS), self.zone)
@@ -577,17 +606,13 @@ class Store:
         log.info("region database migrated to schema 2 (wards, maintained dashboard tables)")
 
     def _fill_dossiers(self) -> None:
-        """Schema 4: the ``dossiers`` table from the dossier and rating events already stored."""
+        """Schemas 4 and 7: the ``dossiers`` table (and ``low_rated``) from the dossier and rating
+        events already stored; merged into what is there (every merge is monotone: nothing is undone)."""
         cursor = self.conn.execute(
             "SELECT id, centre, kind, at, data FROM events WHERE kind IN ('dossier.attached', 'dossier.status', 'feedback.recorded')")
-        params = []
-        for id_, centre, kind, at, data in cursor.fetchall():
-            found = dossier_of(RegionEvent(centre, id_, kind, at, data, None, "migration"), self.zone)
-            if found["dossier"] is not None:
-                params.append({"centre": centre, **found})
-        with self.conn.cursor() as cur:
-            cur.executemany(UPSERT_DOSSIER, params)
-        log.info("region database migrated to schema 4 (%d dossier facts)", len(params))
+        found = self._write_dossiers([RegionEvent(centre, id_, kind, at, data, None, "migration")
+                                      for id_, centre, kind, at, data in cursor.fetchall()])
+        log.info("region database migrated to schema 7 (%d dossier facts)", found)
 
     def _migrate_to_3(self) -> None:
         """The sums of each centre's day beside its histogram, from ``daily``."""
@@ -786,14 +811,18 @@ class Store:
             self.conn.execute(LAST_EVENTS, (list(centres_), list(ats)))
         return len(fresh)
 
-    def _write_dossiers(self, fresh: list[RegionEvent]) -> None:
-        """The dossier facts of the batch's new events (a few per hundred events: one statement each)."""
-        facts = [{"centre": e.centre, **found} for e in fresh
-                 if e.kind.startswith("dossier.") or e.kind == "feedback.recorded"
-                 if (found := dossier_of(e, self.zone))["dossier"] is not None]
-        if facts:
-            with self.conn.cursor() as cur:
+    def _write_dossiers(self, fresh: list[RegionEvent]) -> int:
+        """The dossier facts of the batch's new events (a few per hundred events: one statement
+        each), the low ratings first; returns how many facts there were."""
+        found = [(e, dossier_of(e, self.zone)) for e in fresh if e.kind.startswith("dossier.") or e.kind == "feedback.recorded"]
+        low = [{"centre": e.centre, "ticket_id": f["ticket_id"]} for e, f in found if f.get("low") and f["ticket_id"]]
+        facts = [{"centre": e.centre, **f} for e, f in found if f["dossier"] is not None]
+        with self.conn.cursor() as cur:
+            if low:
+                cur.executemany(MARK_LOW_RATED, low)
+            if facts:
                 cur.executemany(UPSERT_DOSSIER, facts)
+        return len(low) + len(facts)
 
     def _write_deltas(self, deltas: Deltas) -> None:
         """One statement per maintained table for the whole batch (each touched row once)."""

@@ -298,7 +298,9 @@ def test_the_generated_open_file_limit_lets_every_centre_in(tmp_path: Path) -> N
 def test_centres_are_ranked_by_the_decision_766_index_whatever_the_event_order(pg: str) -> None:
     """Issue 18: the province ranks centres by the same per-dossier index the centre reports.
     c-a: 4 dossiers, none flagged (100 %); c-b: 4 dossiers, one rated dissatisfied and one returned
-    late (50 %); c-c: 2 dossiers, one still open past its appointment (50 %, fewer dossiers); c-d: none."""
+    late (50 %); c-c: 2 dossiers, one still open past its appointment (50 %, fewer dossiers); c-d: none;
+    c-e: 6 dossiers, two of them attached after their ticket was rated dissatisfied (the rating names
+    no dossier), one arriving before its rating and one after (66.7 %)."""
     now = datetime.now(timezone.utc)
     today = now.astimezone(ZONE).date()
     at = now - timedelta(minutes=30)
@@ -322,12 +324,18 @@ def test_centres_are_ranked_by_the_decision_766_index_whatever_the_event_order(p
                                           at - timedelta(days=2) + timedelta(days=late_days or 0),
                                           {"code": code, "status": "returned", "ticket_id": tid}, None, "http"))
     ev("c-d", "ticket.issued", ticket_id="tcd", group="ho-tich", number=1)
+    first = len(events)
+    for i in range(6):  # c-e's dossiers are attached after the rating (which then names none)
+        code, tid = f"HS-c-e-{i}", f"tc-e{i}"
+        ev("c-e", "feedback.recorded", ticket_id=tid, group="ho-tich", rating=0 if i < 2 else 3, level=1 if i < 2 else 4, dossier=None)
+        ev("c-e", "dossier.attached", ticket_id=tid, code=code, appointment=today.isoformat(), group="ho-tich")
+    later = [events[first + 1], events[first + 2]]  # dossier 0 after its rating, rating 1 after its dossier
     store = Store.connect(pg, ZONE)
     store.create_schema()
-    store.register_centres((c, f"Phường {c}", f"Phường {c}") for c in ("c-a", "c-b", "c-c", "c-d"))
-    shuffled = list(events)
+    store.register_centres((c, f"Phường {c}", f"Phường {c}") for c in ("c-a", "c-b", "c-c", "c-d", "c-e"))
+    shuffled = [e for e in events if e not in later]
     random.Random(18).shuffle(shuffled)  # ratings and returns may arrive before their dossier
-    assert store.store_batch(shuffled, [], []) == len(events)
+    assert store.store_batch(shuffled, [], []) + store.store_batch(later, [], []) == len(events)
     store.close()
 
     def ranking() -> dict[str, tuple[Any, Any, Any]]:
@@ -336,13 +344,14 @@ def test_centres_are_ranked_by_the_decision_766_index_whatever_the_event_order(p
             rows = figures(conn, now, ZONE, Thresholds(ZONE))["centres"]
         return {r["centre"]: (r["index_766"], r["rank_766"], r["dossiers_30d"]) for r in rows}
 
-    expected = {"c-a": (100.0, 1, 4), "c-b": (50.0, 2, 4), "c-c": (50.0, 3, 2), "c-d": (None, None, 0)}
+    expected = {"c-a": (100.0, 1, 4), "c-e": (66.7, 2, 6), "c-b": (50.0, 3, 4), "c-c": (50.0, 4, 2), "c-d": (None, None, 0)}
     assert ranking() == expected
-    # a schema-2 database gets the table filled from the events it already holds
-    with psycopg.connect(pg, autocommit=True) as conn:
-        conn.execute("TRUNCATE dossiers")
-        conn.execute("UPDATE schema_version SET version = 2")
-    again = Store.connect(pg, ZONE)
-    again.create_schema()
-    again.close()
-    assert ranking() == expected
+    # a schema-2 (or -6) database gets the tables filled from the events it already holds
+    for version in (2, 6):
+        with psycopg.connect(pg, autocommit=True) as conn:
+            conn.execute("TRUNCATE dossiers, low_rated")
+            conn.execute("UPDATE schema_version SET version = %s", (version,))
+        again = Store.connect(pg, ZONE)
+        again.create_schema()
+        again.close()
+        assert ranking() == expected

@@ -310,3 +310,22 @@ async def test_the_running_server_deletes_phones_after_the_configured_days_on_it
         clock.now = MONDAY_0830 + timedelta(days=2)  # Wednesday: Monday's phone is older than a day
         await until(gone, "the running server kept Monday's phones past keep_phone_days")
         assert runtime.app.state.bookings.contact_for_ticket(made.json()["ticket_id"]) is None
+
+
+async def test_the_phone_page_is_small_and_can_choose_a_group_with_what_one_request_brings(tmp_path: Path) -> None:
+    """Fast on a cheap phone: the page, its script and styles are all from this server, together
+    under 40 KB, and the centre's groups are written into the page (no API call before choosing)."""
+    async with running_centre(tmp_path, centre_config(tmp_path), clock=ManualClock(MONDAY_0830)) as runtime, \
+            httpx.AsyncClient(base_url=runtime.base_url) as http:
+        page = await http.get("/dat-so")
+        assert page.status_code == 200
+        assets = re.findall(r'<(?:script[^>]*\bsrc|link[^>]*\bhref)="([^"]+)"', page.text)
+        assert assets and all(a.startswith("/static/") for a in assets), assets
+        sizes = {"/dat-so": len(page.content)}
+        for asset in assets:
+            answer = await http.get(asset)
+            assert answer.status_code == 200, asset
+            sizes[asset] = len(answer.content)
+        assert sum(sizes.values()) < 40_000, sizes
+        embedded = json.loads(re.search(r'<script type="application/json" id="data">(.*?)</script>', page.text, re.S).group(1))
+        assert {g["name"] for g in embedded["groups"]} == {g.name for g in runtime.config.groups}

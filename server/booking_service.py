@@ -165,21 +165,30 @@ class BookingDesk:
 
     # ------------------------------------------------------------------ the clock's part
     async def tick(self) -> list[str]:
-        """Lapse what is due and delete old contacts; returns the lapsed booking ids."""
+        """Lapse what is due and delete old contacts; returns the lapsed booking ids. The deletion
+        runs even when the lapses are refused (a suspect clock waits for a manager; phones must
+        not wait with it)."""
         lapsed: list[str] = []
-        if self.service.engine.day is not None:
-            def command(engine: QueueEngine, now: datetime) -> tuple[list[str], list[Any]]:
-                bookings, events = engine.booking_tick(now)
-                return [b.id for b in bookings], events
+        try:
+            if self.service.engine.day is not None:
+                def command(engine: QueueEngine, now: datetime) -> tuple[list[str], list[Any]]:
+                    bookings, events = engine.booking_tick(now)
+                    return [b.id for b in bookings], events
 
-            lapsed = await self.service.run(command, actor="server")
+                lapsed = await self.service.run(command, actor="server")
+        finally:
+            await self.forget_old_phones()
+        return lapsed
+
+    async def forget_old_phones(self) -> None:
+        """Delete the sealed phones of bookings for days more than ``booking.keep_phone_days`` ago,
+        from the database and from memory (the running server does it every tick)."""
         config = self.service.config
         keep = config.booking.keep_phone_days
         cutoff = config.service_day(self.service.now()) - timedelta(days=keep)
         await self.service.storage.forget_contacts(cutoff.isoformat())
         held = self.service.engine.bookings
-        self._sealed = {bid: sealed for bid, sealed in self._sealed.items() if bid in held}
-        return lapsed
+        self._sealed = {bid: sealed for bid, sealed in self._sealed.items() if bid in held and held[bid].day >= cutoff}
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="luot-booking-tick")

@@ -261,3 +261,31 @@ def test_a_full_group_refuses_a_remote_number_and_changes_nothing() -> None:
         c.engine.make_booking("remote", "ho-tich", "p", at(MON, 8, 1))
     assert refused.value.code == "group_full"
     assert full_state(c.engine, at(MON, 8, 1)) == before and len(c.events) == logged
+
+
+def test_the_booking_rules_default_to_ihanoi_and_the_sample_file_says_so() -> None:
+    """iHanoi's online numbers: taken 08:00-16:00, at most 2 a person a day and 1 a field, today
+    or up to 6 days ahead; a centre file without ``[booking]`` gets these."""
+    from luot.config import BookingSettings, load_config
+
+    ihanoi = {"open_from": "08:00", "open_until": "16:00", "per_phone_day": 2, "per_phone_group_day": 1, "days_ahead": 6}
+    defaults = BookingSettings()
+    assert {key: getattr(defaults, key) for key in ihanoi} == ihanoi
+    sample = load_config().booking
+    assert {key: getattr(sample, key) for key in ihanoi} == ihanoi
+
+
+def test_priority_citizens_keep_their_rules_among_booked_tickets(centre: Centre) -> None:
+    """A checked-in remote number and an appointment in its window are ordinary tickets: priority
+    walk-ins who came later are called first, up to the counter's run limit, after which the
+    earliest booked ticket goes; then the priority run starts again."""
+    limit = centre.config.queue.priority_run_limit
+    remote = centre.remote("phone-1", at(MON, 8, 0))
+    centre.run(centre.engine.check_in_booking(at(MON, 8, 5), booking_id=remote.id))
+    appointment = centre.appointment("phone-2", at(MON, 8, 10), slot_of(centre.config, MONDAY, "08:30"))
+    centre.run(centre.engine.check_in_booking(at(MON, 8, 30), booking_id=appointment.id))
+    elderly = [centre.run(centre.engine.issue("ho-tich", at(MON, 8, 40), priority="elderly")) for _ in range(limit + 1)]
+    called = [centre.call(1, at(MON, 9, n)) for n in range(limit + 3)]
+    booked = [centre.engine.tickets[remote.ticket_id], centre.engine.tickets[appointment.ticket_id]]
+    assert [t.id for t in called] == [t.id for t in elderly[:limit]] + [booked[0].id, elderly[limit].id, booked[1].id]
+    centre.check_replay(at(MON, 9, 10))

@@ -256,3 +256,76 @@ async def test_a_remote_numbers_turn_is_sent_once_through_gammu(tmp_path: Path) 
         outbox_db.close()
         assert keys == [f"turn:{remote['ticket_id']}"]
         assert sum("Đã đến lượt bạn" in text for text in seen.values()) == 1
+
+
+async def test_the_running_server_deletes_phones_after_the_configured_days_on_its_own(tmp_path: Path, monkeypatch) -> None:
+    """Retention is a job of the running server, not only a function: with ``booking.keep_phone_days``
+    = 1 and ``[notify] keep_phone_days`` = 1, a Monday booking's sealed phone (``booking_contacts``)
+    and the Monday message's outbox row are still there on Tuesday and gone on Wednesday, deleted by
+    the server's own periodic tasks (the booking tick and the notifier's sweep; their periods are
+    shortened here, nothing calls them)."""
+    from server.notify import notifier as notifier_module
+
+    monkeypatch.setattr(booking_service, "TICK_SECONDS", 0.05)
+    monkeypatch.setattr(notifier_module, "SWEEP_SECONDS", 0.05)
+    monkeypatch.setattr(notifier_module, "IDLE_SECONDS", 0.05)
+    data = sample_data()
+    data["notify"] = {"channels": ["sms"], "gammu_config": str(GammuSpool(tmp_path / "gammu").config), "keep_phone_days": 1}
+    data["booking"] = {"keep_phone_days": 1}
+    clock = ManualClock(MONDAY_0830)
+    async with running_centre(tmp_path, parse_config(data, "test"), clock=clock) as runtime:
+        officer = await staff_auth(runtime)
+        async with httpx.AsyncClient(base_url=runtime.base_url) as http:
+            made = await http.post("/api/v1/bookings/staff", json={"phone": PHONE, "group": "ho-tich", "kind": "remote"},
+                                   headers=officer)
+            assert made.status_code == 201, made.text
+        notifier = runtime.app.state.notifier
+        assert notifier.enqueue("test:monday", runtime.app.state.vault.seal(PHONE), "Luot: thử / test", "test")
+
+        async def contacts() -> list[str]:
+            rows = await (await runtime.storage.db.execute("SELECT day FROM booking_contacts")).fetchall()
+            return [r[0] for r in rows]
+
+        async def outbox_holds() -> bool:
+            return notifier.outbox.status_of("test:monday") is not None
+
+        async def sent() -> bool:
+            return notifier.outbox.status_of("test:monday")["status"] == "sent"
+
+        async def gone() -> bool:
+            return not await contacts() and not await outbox_holds()
+
+        async def until(condition, what: str) -> None:
+            for _ in range(200):
+                if await condition():
+                    return
+                await asyncio.sleep(0.025)
+            raise AssertionError(what)
+
+        assert await contacts() == ["2026-03-02"]
+        await until(sent, "the test message was not handed to Gammu")
+        clock.now = MONDAY_0830 + timedelta(hours=23)  # Tuesday 07:30: one day kept, nothing goes
+        await asyncio.sleep(0.4)  # several ticks and sweeps
+        assert await contacts() == ["2026-03-02"] and await outbox_holds()
+        clock.now = MONDAY_0830 + timedelta(days=2)  # Wednesday: Monday's phone is older than a day
+        await until(gone, "the running server kept Monday's phones past keep_phone_days")
+        assert runtime.app.state.bookings.contact_for_ticket(made.json()["ticket_id"]) is None
+
+
+async def test_the_phone_page_is_small_and_can_choose_a_group_with_what_one_request_brings(tmp_path: Path) -> None:
+    """Fast on a cheap phone: the page, its script and styles are all from this server, together
+    under 40 KB, and the centre's groups are written into the page (no API call before choosing)."""
+    async with running_centre(tmp_path, centre_config(tmp_path), clock=ManualClock(MONDAY_0830)) as runtime, \
+            httpx.AsyncClient(base_url=runtime.base_url) as http:
+        page = await http.get("/dat-so")
+        assert page.status_code == 200
+        assets = re.findall(r'<(?:script[^>]*\bsrc|link[^>]*\bhref)="([^"]+)"', page.text)
+        assert assets and all(a.startswith("/static/") for a in assets), assets
+        sizes = {"/dat-so": len(page.content)}
+        for asset in assets:
+            answer = await http.get(asset)
+            assert answer.status_code == 200, asset
+            sizes[asset] = len(answer.content)
+        assert sum(sizes.values()) < 40_000, sizes
+        embedded = json.loads(re.search(r'<script type="application/json" id="data">(.*?)</script>', page.text, re.S).group(1))
+        assert {g["name"] for g in embedded["groups"]} == {g.name for g in runtime.config.groups}

@@ -89,3 +89,31 @@ async def test_the_database_refuses_a_seat_twice(tmp_path: Path) -> None:
             "SELECT 'bX', kind, day, grp, slot, seat, made_day, made_at, 'k2', 'c', 't', status FROM bookings WHERE id = ?",
             (made["id"],))
     await storage.close()
+
+
+async def test_old_phones_are_deleted_even_when_the_clock_stops_the_lapses(tmp_path: Path) -> None:
+    """A clock set back refuses the tick's lapses until a manager confirms it; the deletion of
+    phones older than ``keep_phone_days`` must not wait for that."""
+    import pytest
+
+    config = booking_config(keep_phone_days=0)
+    clock = ManualClock(MONDAY_0830)
+    vault = PhoneVault(secrets.token_bytes(32))
+    storage, desk = await open_desk(tmp_path / "c.sqlite3", config, clock, vault)
+    await desk.make("remote", "ho-tich", vault.key("0912345678"), vault.seal("0912345678"), "10.0.0.1", actor="citizen")
+    clock.now = MONDAY_0830 + timedelta(hours=8, minutes=10)
+    await desk.service.run(lambda engine, now: (None, engine.close_day(now)), actor="quanly")
+    clock.now = MONDAY_0830 + timedelta(days=1)  # Tuesday 08:30: a remote number, its turn comes before it is here
+    await desk.make("remote", "ho-tich", vault.key("0987654321"), vault.seal("0987654321"), "10.0.0.2", actor="citizen")
+    await desk.service.run(lambda engine, now: (None, engine.open_counter(1, "canbo1", now)), actor="canbo1")
+    await desk.service.run(lambda engine, now: engine.issue("ho-tich", now), actor="kiosk-1")
+    await desk.service.run(lambda engine, now: engine.call_next(1, now), actor="canbo1")
+    clock.now += timedelta(minutes=40)
+    await desk.service.run(lambda engine, now: engine.issue("ho-tich", now), actor="kiosk-1")
+    clock.now -= timedelta(minutes=20)  # set back 20 minutes; the held number's grace has passed
+    with pytest.raises(QueueError) as refused:
+        await desk.tick()
+    assert refused.value.code == "clock_suspect"
+    rows = await (await storage.db.execute("SELECT day FROM booking_contacts")).fetchall()
+    assert [r[0] for r in rows] == ["2026-03-03"]
+    await storage.close()

@@ -69,6 +69,36 @@ async def test_a_vietnamese_sms_reaches_the_gateway_whole(tmp_path: Path, gammu:
 
 
 
+async def test_a_one_time_code_goes_through_gammu_smsd_and_the_code_it_sent_verifies(tmp_path: Path, gammu: GammuSpool) -> None:
+    """The one-time codes go the same way as the turn messages: the real daemon sends the code SMS,
+    and the code read back from what it sent is the one that confirms the phone."""
+    import re
+    import sqlite3
+
+    from luot.config import OtpSettings
+    from server.otp import CodeRefused, OneTimeCodes
+
+    notifier = _notifier(tmp_path, gammu)
+    codes = OneTimeCodes.for_data_dir(tmp_path, notifier.vault, notifier, OtpSettings())
+    now = datetime.now(timezone.utc)
+    codes.request(PHONE, "booking", "10.0.0.1", now)
+    assert await notifier.deliver_due() == 1
+    with sqlite3.connect(tmp_path / "notify-outbox.sqlite3") as outbox:
+        [(key,)] = outbox.execute("SELECT dedupe_key FROM outbox WHERE kind = 'otp'").fetchall()
+    tag = message_tag(key)
+    sms = gammu.wait_sent([tag])[tag]
+    print(f"\nGammu SMSD sent to {sms['number']}: {sms['text']}")
+    found = re.fullmatch(r"Mã xác nhận Luot: (\d{6})\. Hết hạn sau 5 phút\. Không đưa mã này cho ai\. / "
+                         r"Luot code: (\d{6}), valid 5 min\.", sms["text"])
+    assert sms["number"] == "+84912345678" and found and found.group(1) == found.group(2)
+    code = found.group(1)
+    with pytest.raises(CodeRefused):
+        codes.verify(PHONE, "booking", f"{(int(code) + 1) % 10 ** 6:06d}", now)
+    codes.verify(PHONE, "booking", code, now)  # the code the daemon sent confirms the phone
+    codes.close()
+    notifier.close()
+
+
 def test_kill_9_between_hand_over_and_mark_sends_each_message_once(tmp_path: Path, gammu: GammuSpool) -> None:
     data = tmp_path / "data"
     notifier = _notifier(data, gammu)

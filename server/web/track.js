@@ -165,11 +165,22 @@
     } catch (e) { soundOn = false; }
     $("sound").disabled = true;
     $("sound").textContent = soundOn ? "Đã bật báo khi đến lượt (alerts on)" : "Máy không phát được âm báo (no sound)";
-    if (!window.Notification) { set("alert-note", "Trình duyệt này không hiện thông báo; giữ trang mở để nghe âm báo."); return; }
+    if (!window.Notification) {
+      set("alert-note", "Trình duyệt này không hiện thông báo; giữ trang mở để nghe âm báo. (This browser shows no notifications; keep the page open to hear the alert.)");
+      return;
+    }
+    /* A browser allows notifications only on a secure page (https, or this computer itself); a
+       centre's plain-http LAN address is not one, so it answers "denied" without asking the
+       citizen. Say why, and that the sound and vibration (which need no secure page) still work. */
+    if (window.isSecureContext === false) {
+      set("alert-note", "Trang này không dùng kết nối bảo mật (https) nên trình duyệt không cho hiện thông báo; âm báo và rung vẫn hoạt động khi trang còn mở. " +
+        "(Notifications need a secure https page, which this is not; the sound and vibration still work while this page is open.)");
+      return;
+    }
     Notification.requestPermission().then(function (answer) {
       notifyOn = answer === "granted";
       set("alert-note", notifyOn ? "Sẽ báo khi còn " + near + " người trước bạn và khi đến lượt. (Alerts on.)"
-        : "Thông báo bị chặn; giữ trang mở để nghe âm báo. (Notifications blocked.)");
+        : "Trình duyệt đã chặn thông báo của trang này; âm báo và rung vẫn hoạt động khi trang còn mở. (Notifications are blocked for this page; the sound and vibration still work while it is open.)");
     });
   };
 })();

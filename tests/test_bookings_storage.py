@@ -117,3 +117,22 @@ async def test_old_phones_are_deleted_even_when_the_clock_stops_the_lapses(tmp_p
     rows = await (await storage.db.execute("SELECT day FROM booking_contacts")).fetchall()
     assert [r[0] for r in rows] == ["2026-03-03"]
     await storage.close()
+
+
+async def test_a_deleted_phone_is_gone_from_the_database_files(tmp_path: Path) -> None:
+    """``forget_contacts`` deletes the sealed phone, and its bytes do not stay behind in a free
+    page of the file or in the WAL (PRAGMA secure_delete): a copied disk gives nothing back."""
+    config = booking_config()
+    clock = ManualClock(MONDAY_0830)
+    vault = PhoneVault(secrets.token_bytes(32))
+    path = tmp_path / "c.sqlite3"
+    storage, desk = await open_desk(path, config, clock, vault)
+    sealed = vault.seal("0912345678")
+    await desk.make("remote", "ho-tich", vault.key("0912345678"), sealed, "10.0.0.1", actor="citizen")
+    await storage.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    assert sealed.encode() in path.read_bytes()  # written to the database file itself
+    assert await storage.forget_contacts("2026-03-04") == 1
+    await storage.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    files = [path, path.with_name(path.name + "-wal")]
+    assert not any(sealed.encode() in f.read_bytes() for f in files if f.exists())
+    await storage.close()

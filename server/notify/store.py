@@ -25,5 +25,6 @@ def open_private_sqlite(path: str | Path, schema: str) -> sqlite3.Connection:
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA secure_delete=ON")  # a deleted phone or code is overwritten, not left in a free page
     conn.executescript(schema)
     return conn

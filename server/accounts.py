@@ -2,8 +2,8 @@
 
 Kept apart from :mod:`server.storage` (the queue's event log and reports): the tables ``users``
 and ``sessions`` live in the same SQLite file (schema migration 1, plus the columns
-:meth:`Accounts._ready` adds) and are reached through the storage's connection, but nothing about
-the queue depends on them.
+:meth:`Accounts._ready` adds), as do the login guard's (:mod:`server.login_store`), and are reached
+through the storage's connection, but nothing about the queue depends on them.
 
 Passwords are hashed with argon2id (argon2-cffi): the encoded string carries its own cost
 parameters, so the cost can be raised later and old hashes still verify; a hash made with weaker
@@ -37,6 +37,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from luot.config import StaffSettings
+from server import login_store
 from server.login_guard import LoginGuard
 
 if TYPE_CHECKING:
@@ -214,10 +215,18 @@ class Accounts:
         self._dummy_hash: str | None = None
 
     # ------------------------------------------------------------------ schema
+    async def prepare(self) -> None:
+        """Ready the tables and load the login guard's stored locks (the server calls this at
+        start-up, so its door, :mod:`server.login_gate`, refuses a locked address from the first
+        request; every other method also does it on first use)."""
+        await self._ready()
+
     async def _ready(self) -> None:
-        """Add the columns this version needs to migration 1's tables (once per process)."""
+        """Add the columns this version needs to migration 1's tables and give the login guard
+        its stored counters back (once per process)."""
         if self._ready_done:
             return
+        await login_store.load(self.storage.db, self.guard)
         for table, columns in _COLUMNS.items():
             have = {row["name"] for row in await (await self.storage.db.execute(f"PRAGMA table_info({table})")).fetchall()}
             for name, declaration in columns:
@@ -285,7 +294,9 @@ class Accounts:
         return _user(row)
 
     async def login(self, username: str, password: str, address: str) -> User:
-        """Check a sign-in attempt from ``address`` against the guard, then the password."""
+        """Check a sign-in attempt from ``address`` against the guard, then the password; what
+        the outcome changed in the guard is stored (nothing, for an ordinary sign-in)."""
+        await self._ready()
         wait = self.guard.wait_seconds(username, address)
         if wait > 0:
             raise locked(wait)
@@ -296,8 +307,10 @@ class Accounts:
             self.guard.end(username, address)
         if user is None:
             self.guard.failed(username, address)
+            await login_store.save(self.storage.db, self.guard)
             raise AccountError(401, "bad_login", "Sai tên đăng nhập hoặc mật khẩu.", "Wrong username or password.")
         self.guard.succeeded(username, address)
+        await login_store.save(self.storage.db, self.guard)
         return user
 
     def check_new_password(self, username: str, new: str, old: str | None = None) -> None:
@@ -342,7 +355,8 @@ class Accounts:
             "UPDATE users SET password_hash = ?, must_change_password = 1, password_changed_at = ? WHERE username = ?",
             (hashed, datetime.now(timezone.utc).isoformat(), username))
         await self.end_sessions(username)
-        self.guard.users.clear(username.lower())
+        self.guard.forgive_user(username)
+        await login_store.save(self.storage.db, self.guard)
         return password
 
     # ------------------------------------------------------------------ sessions

@@ -81,6 +81,7 @@ class CentreRuntime:
         self.registry = DeviceRegistry(config, self.credentials, options.data_dir)
         self.storage = await Storage.open(db_path, config.zone, create=options.init)
         self.accounts = Accounts(self.storage, config.staff)
+        await self.accounts.prepare()  # the login guard's stored locks hold from the first request
         self.service = await CentreService.start(config, self.storage, options.clock)
         await self._ensure_first_manager()
         self.backups = BackupScheduler(config, options.data_dir)

@@ -419,6 +419,16 @@ class QueueEngine:
             return True  # the open day had no opening hours (overtime on a Sunday): nothing to judge its end by
         return self.last_at >= datetime.combine(self.day, hours_then[1], tzinfo=zone) - CLOSING_WINDOW
 
+    def clock_refusal(self, now: datetime) -> QueueError | None:
+        """Why a command at ``now`` would be refused as ``clock_suspect`` (None: the clock is
+        accepted). Changes nothing: what ``luot clock status`` and ``GET /api/v1/day/clock`` show
+        before a manager decides whether to confirm the clock."""
+        try:
+            self._check_clock(now)
+        except QueueError as error:
+            return error
+        return None
+
     def confirm_clock(self, now: datetime) -> list[Event]:
         """A manager says ``now`` is the right time: commands are judged against it from then on.
 

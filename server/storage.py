@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 from server import summaries
 from luot.protocol import level_of
 from server.engine import Event, token_hash
+from server.login_store import LOGIN_GUARD_DDL
 from server.restore_numbering import NUMBER_FLOORS_DDL
 from server.sqlite_thread import SqliteThread
 from server.wait_history import TicketRecord
@@ -313,6 +314,9 @@ MIGRATIONS: list[str] = [
         SELECT json_extract(e.data, '$.procedure') FROM events e
         WHERE e.type = 'dossier.attached' AND json_extract(e.data, '$.code') = dossiers.code ORDER BY e.seq DESC LIMIT 1);
     """,
+    # 12: the login guard's failed sign-ins per address and per username, and the PCs each user
+    # has signed in from, so a restart gives a guesser no fresh attempts (server.login_store)
+    LOGIN_GUARD_DDL,
 ]
 
 

@@ -80,3 +80,57 @@ async def test_a_ticket_issued_just_before_midnight_is_answered_with_its_own_vie
         ticket, view = await last
         assert view["id"] == ticket.id and view["number"] == ticket.number and view["status"] == "waiting"
         assert first_view["number"] == first.number and service.engine.day == (clock.now + timedelta(hours=7)).date()
+
+
+async def luot_clock(centre, *args: str, password: str = "matkhau-123") -> tuple[int, dict]:
+    """``luot clock ...`` in its own process against the running centre (its JSON, its exit status);
+    run in a thread so the centre, on this test's event loop, can answer it."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "LUOT_PASSWORD": password}
+    done = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-m", "luot.cli", "clock", *args, "--server", centre.base_url],
+        capture_output=True, text=True, env=env, cwd=Path(__file__).resolve().parents[1], timeout=60)
+    return done.returncode, json.loads(done.stdout)
+
+
+async def test_luot_clock_shows_a_suspect_clock_and_a_manager_confirms_it(tmp_path):
+    """``luot clock status`` says commands are refused and why; an officer's ``confirm`` and a
+    wrong password print the API's refusal and exit 1; a manager's confirm lets tickets go on."""
+    from datetime import timedelta
+
+    clock = ManualClock()
+    async with running_centre(tmp_path, clock=clock) as centre, httpx.AsyncClient(base_url=centre.base_url) as http:
+        kiosk = device_auth(centre, "kiosk-1")
+        for name, role in (("canbo1", "officer"), ("quanly2", "manager")):
+            await centre.accounts.add_user(name, name, role, "matkhau-123")
+        clock.advance(hours=3)
+        first = (await http.post("/api/v1/tickets", json={"group": "ho-tich"}, headers=kiosk)).json()
+        clock.now -= timedelta(hours=3)  # the clock was 3 hours fast and has been put right
+
+        status, shown = await luot_clock(centre, "status", "--user", "canbo1")
+        assert status == 0 and shown["needs_confirmation"] is True, shown
+        assert shown["reason"]["error"] == "clock_suspect" and "Đồng hồ" in shown["reason"]["message"]
+        assert shown["last_event_at"] == (clock.now + timedelta(hours=3)).isoformat()
+        assert shown["now"] == clock.now.isoformat() and shown["day"] == centre.config.service_day(clock.now).isoformat()
+
+        status, refused = await luot_clock(centre, "confirm", "--user", "canbo1")
+        assert status == 1 and refused["error"] == "forbidden", refused
+        assert refused["message"] and refused["message_en"]
+        status, refused = await luot_clock(centre, "confirm", "--user", "quanly2", password="sai-mat-khau")
+        assert (status, refused["error"]) == (1, "bad_login") and "Sai" in refused["message"]
+        assert (await http.post("/api/v1/tickets", json={"group": "ho-tich"}, headers=kiosk)).status_code == 409
+
+        status, confirmed = await luot_clock(centre, "confirm", "--user", "quanly2")
+        assert status == 0 and confirmed["ok"] is True and confirmed["at"] == clock.now.isoformat(), confirmed
+        status, shown = await luot_clock(centre, "status", "--user", "quanly2")
+        assert status == 0 and shown["needs_confirmation"] is False and shown["reason"] is None
+        second = await http.post("/api/v1/tickets", json={"group": "ho-tich"}, headers=kiosk)
+        assert second.status_code == 201 and second.json()["number"] == first["number"] + 1
+        # each command signed out again: no session is left behind
+        left = await (await centre.storage.db.execute("SELECT COUNT(*) FROM sessions")).fetchone()
+        assert left[0] == 0

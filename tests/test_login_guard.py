@@ -132,3 +132,35 @@ async def test_the_pool_says_busy_past_its_limit_and_serves_a_known_pc_first() -
     work.gate.set()
     await asyncio.gather(*guesses, officer)
     assert work.started == ["guess0", "officer", "guess1", "guess2"]
+
+
+def test_stored_locks_come_back_with_their_time_left_but_never_longer_than_the_cap() -> None:
+    """What server/login_store.py writes and reads: wall-clock times, turned back into waits on
+    another process's monotonic clock; a wall clock set back a day must not lock anyone for a day."""
+    g, _ = guard(address_free_failures=1, user_free_failures=1, lock_base_seconds=8, address_lock_max_seconds=8,
+                 user_lock_max_seconds=8)
+    g.wall = lambda: 50_000.0
+    g.succeeded("lan", "10.0.0.2")
+    g.failed("lan", "10.0.0.9")
+    stored = g.changes()
+    assert {(s.kind, s.failures, s.locked_until, s.expires) for s in stored.strikes} == {
+        ("address", 1, 50_008.0, 50_016.0), ("user", 1, 50_008.0, 50_016.0)}
+    assert "lan" not in repr(stored) and "10.0.0" not in repr(stored)  # digests only
+    assert not g.changes()  # nothing new: nothing to write
+
+    def restarted(wall: float) -> LoginGuard:
+        again, clock = guard(address_free_failures=1, user_free_failures=1, lock_base_seconds=8,
+                             address_lock_max_seconds=8, user_lock_max_seconds=8)
+        clock.now = 7.0  # a new process's monotonic clock
+        again.wall = lambda: wall
+        for s in stored.strikes:
+            again.restore_strikes(s.kind, s.key, s.failures, s.locked_until, s.last)
+        for pair, at in stored.known:
+            again.restore_known(pair, at)
+        return again
+
+    assert restarted(50_003.0).wait_seconds("lan", "10.0.0.9") == 5  # 3 s passed during the restart
+    assert restarted(50_003.0).wait_seconds("lan", "10.0.0.2") == 0  # the user's own PC, still known
+    assert restarted(50_003.0).wait_seconds("lan", "10.0.0.7") == 5  # the user's lock elsewhere
+    assert restarted(50_000.0 - 86_400).wait_seconds("lan", "10.0.0.9") == 8  # clock set back: the cap
+    assert restarted(50_009.0).wait_seconds("lan", "10.0.0.9") == 0  # the window has passed

@@ -102,3 +102,68 @@ async def test_sign_in_at_a_counter_say_what_happened_and_respect_the_holder(tmp
         await expect(manager.locator("#holder")).to_be_hidden()
         await expect(console.locator("#holder")).to_contain_text("Quầy 2 đang do quanly2 phụ trách")
         await expect(console.locator("#last-action")).to_contain_text("quanly2 đã giao quầy 2 cho quanly2")
+
+
+async def test_a_manager_resets_a_password_from_the_dashboard_after_confirming(tmp_path, browser):
+    """The dashboard lists the accounts; "Đặt lại mật khẩu" asks first (cancelling changes nothing),
+    then shows the one-time password once: the old password and the person's session stop working,
+    the one-time one signs in and must be changed. A manager cannot reset their own password here."""
+    expect = playwright_api.expect
+    async with running_centre(tmp_path) as centre, httpx.AsyncClient(base_url=centre.base_url) as http:
+        await centre.accounts.add_user("canbo1", "Cán bộ 1", "officer", PASSWORD)
+        await centre.accounts.add_user("quanly2", "Quản lý", "manager", PASSWORD)
+        officer = (await http.post("/api/v1/login", json={"username": "canbo1", "password": PASSWORD})).json()
+        session = {"Authorization": "Bearer " + officer["token"]}
+        http.cookies.clear()
+        shots = shots_dir(tmp_path)
+
+        context = await browser.new_context(viewport=DESKTOP)
+        page = await context.new_page()
+        await page.goto(f"{centre.base_url}/dashboard")
+        await sign_in(page, "quanly2", PASSWORD)
+        row = page.locator("#staff tr[data-user=canbo1]")
+        await expect(row).to_contain_text("Cán bộ 1")
+        await expect(row).to_contain_text("Đã đặt")
+        await expect(page.locator("#staff tr[data-user=quanly2] button.reset")).to_be_disabled()  # one's own: change it
+
+        await row.locator("button.reset").click()
+        await expect(page.locator("#reset-confirm")).to_contain_text("Đặt lại mật khẩu của canbo1 (Cán bộ 1)?")
+        resets: list[str] = []
+        page.on("request", lambda request: resets.append(request.url) if "reset-password" in request.url else None)
+        await page.click("#reset-no")  # cancelled: nothing is sent
+        await expect(page.locator("#reset-confirm")).to_be_hidden()
+        await page.wait_for_timeout(500)  # a request the click made would have left by now
+        assert resets == [] and (await http.get("/api/v1/me", headers=session)).status_code == 200
+
+        await row.locator("button.reset").click()
+        await page.click("#reset-yes")
+        await expect(page.locator("#reset-result")).to_be_visible()
+        await expect(page.locator("#reset-user")).to_have_text("canbo1")
+        one_time = (await page.locator("#reset-password").text_content() or "").strip()
+        assert len(one_time) == 12 and one_time != PASSWORD
+        await expect(row).to_contain_text("Dùng một lần, chờ đổi")
+        await page.locator("#reset-result").scroll_into_view_if_needed()
+        await page.screenshot(path=str(shots / "staff-dashboard-reset-desktop.png"))
+        await axe_check(page, "dashboard with a reset password")
+
+        assert (await http.get("/api/v1/me", headers=session)).status_code == 401  # their session ended
+        assert (await http.post("/api/v1/login", json={"username": "canbo1", "password": PASSWORD})).status_code == 401
+        again = await http.post("/api/v1/login", json={"username": "canbo1", "password": one_time})
+        assert again.status_code == 200 and again.json()["must_change_password"] is True
+        http.cookies.clear()  # the tests carry no session cookie (a cookie POST needs the page's origin)
+
+        phone = await (await browser.new_context(viewport=PHONE, is_mobile=True,
+                                                 storage_state=await context.storage_state())).new_page()
+        await phone.goto(f"{centre.base_url}/dashboard")
+        await phone.locator("#staff tr[data-user=canbo1] button.reset").click()
+        await expect(phone.locator("#reset-confirm")).to_be_visible()
+        await phone.locator("#staff-title").scroll_into_view_if_needed()
+        await phone.screenshot(path=str(shots / "staff-dashboard-reset-confirm-phone.png"))
+        await phone.click("#reset-yes")
+        await expect(phone.locator("#reset-result")).to_be_visible()
+        await phone.locator("#reset-result").scroll_into_view_if_needed()
+        await phone.screenshot(path=str(shots / "staff-dashboard-reset-phone.png"))
+        second = (await phone.locator("#reset-password").text_content() or "").strip()
+        assert second != one_time
+        last = await http.post("/api/v1/login", json={"username": "canbo1", "password": second})
+        assert last.status_code == 200, last.text

@@ -137,6 +137,22 @@ async def close_day(who: Annotated[Principal, Depends(manager)],
     return {"ok": True, "day": service.engine.day.isoformat() if service.engine.day else None}
 
 
+@router.get("/api/v1/day/clock")
+async def clock_status(who: Annotated[Principal, Depends(staff)],
+                       service: Annotated[CentreService, Depends(get_service)]) -> dict[str, Any]:
+    """The server clock as the engine judges it: whether commands are being refused as
+    ``clock_suspect`` (``needs_confirmation``, with the refusal's words) and what a manager's
+    confirmation would be measured against (the last recorded event). Reads only."""
+    engine, now = service.engine, service.now()
+    refusal = engine.clock_refusal(now)
+    return {"now": now.isoformat(), "now_local": now.astimezone(service.config.zone).isoformat(),
+            "day": engine.day.isoformat() if engine.day else None, "day_closed": engine.day_closed,
+            "last_event_at": engine.last_at.isoformat() if engine.last_at else None,
+            "needs_confirmation": refusal is not None,
+            "reason": {"error": refusal.code, "message": refusal.message, "message_en": refusal.message_en}
+            if refusal else None}
+
+
 @router.post("/api/v1/day/confirm-clock")
 async def confirm_clock(who: Annotated[Principal, Depends(manager)],
                         service: Annotated[CentreService, Depends(get_service)]) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 "use strict";
 (async () => {
   const { api, $, el, showError, signIn, stream, badge, minutes } = Luot;
-  await signIn(["manager"]);
+  const me = await signIn(["manager"]);
   $("#logout").hidden = false; $("#logout").onclick = Luot.logout;
   const [centre, settings] = await Promise.all([api("GET", "/api/v1/centre"), api("GET", "/api/v1/dashboard")]);
   const groupName = Object.fromEntries(centre.groups.map((g) => [g.code, g.name]));
@@ -134,11 +134,53 @@
     } catch (e) { showError(e); }
   });
 
+  /* Staff accounts: a manager resets someone's password after a confirm step; the answer's
+     one-time password is shown once (the server keeps only its hash). One's own password is
+     changed with "Đổi mật khẩu", not reset (the API refuses it). */
+  const ROLE_NAME = { officer: "Cán bộ", manager: "Quản lý" };
+  let resetTarget = null;
+  async function loadStaff() {
+    try {
+      const data = await api("GET", "/api/v1/users");
+      $("#staff").replaceChildren(...data.users.map((u) => {
+        const self = u.username === me.username;
+        const reset = el("button", { type: "button", class: "reset", "data-user": u.username, onclick: () => askReset(u) },
+          "Đặt lại mật khẩu");
+        if (self) { reset.disabled = true; reset.title = "Tài khoản của bạn: dùng Đổi mật khẩu / your own: change it instead"; }
+        return el("tr", { "data-user": u.username }, el("th", { scope: "row" }, u.username), el("td", {}, u.name),
+          el("td", {}, ROLE_NAME[u.role] || u.role),
+          el("td", {}, u.must_change_password ? el("span", { class: "badge b-pending" }, "Dùng một lần, chờ đổi")
+            : el("span", { class: "badge b-online" }, "Đã đặt")), el("td", {}, reset));
+      }));
+    } catch (e) { showError(e); }
+  }
+  function askReset(user) {
+    resetTarget = user.username;
+    $("#reset-question").replaceChildren(`Đặt lại mật khẩu của ${user.username} (${user.name})? Họ sẽ bị đăng xuất ngay và nhận một mật khẩu dùng một lần. `,
+      el("span", { class: "en", lang: "en" }, `Reset ${user.username}'s password? They are signed out at once and get a one-time password.`));
+    $("#reset-result").hidden = true;
+    $("#reset-confirm").hidden = false;
+    $("#reset-yes").focus();
+  }
+  $("#reset-no").onclick = () => { resetTarget = null; $("#reset-confirm").hidden = true; };
+  $("#reset-yes").onclick = async () => {
+    const username = resetTarget;
+    if (!username) return;
+    resetTarget = null; $("#reset-confirm").hidden = true;
+    try {
+      const done = await api("POST", "/api/v1/users/" + encodeURIComponent(username) + "/reset-password");
+      $("#reset-user").textContent = done.username;
+      $("#reset-password").textContent = done.one_time_password;
+      $("#reset-result").hidden = false;
+    } catch (e) { showError(e); }
+    loadStaff();
+  };
+
   stream((update) => {
     snapshot = update.snapshot; receivedAt = Date.now(); render();
     if (update.events.some((e) => /^(ticket\.(called|finished|no_show|issued)|feedback\.(recorded|refused)|dossier\.\w+)$/.test(e.type))) statsSoon();
     if (update.events.some((e) => e.type.startsWith("booking."))) bookingsSoon();
   });
-  loadStats(); loadDevices(); loadBookings();
+  loadStats(); loadDevices(); loadBookings(); loadStaff();
   setInterval(render, 15000); setInterval(loadStats, 60000); setInterval(loadBookings, 60000); setInterval(loadDevices, 30000);
 })();

@@ -1,0 +1,54 @@
+"""``luot clock status|confirm``: the server clock as the queue judges it, and a manager's
+confirmation (JSON), for a technician at the server box without the web console.
+
+When the clock looks wrong (behind the last recorded event, or a day ahead while the day is still
+open) the running server refuses commands as ``clock_suspect`` (docs/architecture.md, "Time and
+commits"). ``status`` shows whether it does and why (``GET /api/v1/day/clock``, any staff
+account); ``confirm`` says the current time is right after checking it against a real clock
+(``POST /api/v1/day/confirm-clock``, managers only). Both go through the running server's HTTP API
+(it alone may change the queue), signed in as ``--user`` (luot/staff_http.py). A refusal prints
+the API's {"error", "message", "message_en"} and exits 1.
+"""
+
+from __future__ import annotations
+
+HELP = "show whether the server clock is accepted, or confirm it as a manager (JSON)"
+
+import argparse
+import json
+from typing import Any
+
+from luot.paths import add_location_arguments
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", choices=["status", "confirm"],
+                        help="status: is the clock accepted, and why not; confirm: the current time is right (manager)")
+    parser.add_argument("--user", help="staff account to sign in as (confirm: a manager); "
+                                       "password from $LUOT_PASSWORD or asked for")
+    parser.add_argument("--server", help="the running server's address (default: http://127.0.0.1:<[http] port>)")
+    add_location_arguments(parser)
+
+
+def _ask(args: argparse.Namespace) -> tuple[int, Any]:
+    from luot.paths import centre_config
+    from luot.staff_http import StaffRefused, answer_json, server_address, signed_in, staff_password
+
+    if not args.user:
+        return 2, {"error": "user_needed", "message": "Cần --user (tài khoản cán bộ)", "message_en": "--user is needed"}
+    base = server_address(args.server, centre_config(args.config))
+    try:
+        with signed_in(base, args.user, staff_password()) as (http, headers):
+            if args.action == "status":
+                answer = http.get("/api/v1/day/clock", headers=headers)
+            else:
+                answer = http.post("/api/v1/day/confirm-clock", headers=headers)
+            return (0 if answer.is_success else 1), answer_json(answer)
+    except StaffRefused as refused:
+        return 1, refused.answer
+
+
+def run(args: argparse.Namespace) -> int:
+    status, result = _ask(args)
+    print(json.dumps(result, ensure_ascii=False, indent=2))
+    return status

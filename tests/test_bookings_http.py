@@ -201,6 +201,8 @@ async def test_luot_booking_makes_lists_checks_in_and_cancels_as_json(tmp_path: 
     config = centre_config(tmp_path)
     async with running_centre(tmp_path, config, clock=clock) as runtime:
         await staff_auth(runtime)
+        sessions = "SELECT COUNT(*) FROM sessions"
+        open_before = (await (await runtime.storage.db.execute(sessions)).fetchone())[0]
         monkeypatch.setenv("LUOT_PASSWORD", "matkhau-123")
         where = ["--server", runtime.base_url, "--user", "canbo1", "--config", str(DEFAULT_CONFIG),
                  "--data", str(tmp_path / "var")]
@@ -224,6 +226,8 @@ async def test_luot_booking_makes_lists_checks_in_and_cancels_as_json(tmp_path: 
         assert status == 0
         assert {(b["kind"], b["status"]) for b in listed["bookings"]} == {("remote", "checked_in"), ("appointment", "cancelled")}
         assert "phone_key" not in listed["bookings"][0]
+        # every command signed out again: no session left behind (luot.staff_http.signed_in)
+        assert (await (await runtime.storage.db.execute(sessions)).fetchone())[0] == open_before
 
 
 async def test_a_remote_numbers_turn_is_sent_once_through_gammu(tmp_path: Path) -> None:

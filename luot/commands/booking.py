@@ -12,10 +12,7 @@ HELP = "list, check in, cancel or make remote-number and appointment bookings (J
 
 import argparse
 import asyncio
-import getpass
 import json
-import os
-import sys
 from typing import Any
 
 from luot.paths import add_location_arguments
@@ -89,9 +86,8 @@ def _report(args: argparse.Namespace) -> tuple[int, Any]:
 
 
 def _request(args: argparse.Namespace) -> tuple[int, Any]:
-    import httpx
-
     from luot.paths import centre_config
+    from luot.staff_http import StaffRefused, answer_json, server_address, signed_in, staff_password
 
     if not args.user:
         return 2, {"error": "user_needed", "message": "Cần --user (tài khoản cán bộ)", "message_en": "--user is needed"}
@@ -100,29 +96,24 @@ def _request(args: argparse.Namespace) -> tuple[int, Any]:
     if args.action == "make" and not (args.group and args.phone):
         return 2, {"error": "make_needs", "message": "Cần --group và --phone", "message_en": "--group and --phone are needed"}
     config = centre_config(args.config)
-    base = (args.server or f"http://127.0.0.1:{config.http.port}").rstrip("/")
-    password = os.environ.get("LUOT_PASSWORD")
-    if password is None:
-        password = getpass.getpass("Mật khẩu / password: ") if sys.stdin.isatty() else sys.stdin.readline().strip()
-    with httpx.Client(base_url=base, timeout=30) as http:
-        login = http.post("/api/v1/login", json={"username": args.user, "password": password})
-        if login.status_code != 200:
-            return 1, login.json()
-        headers = {"Authorization": f"Bearer {login.json()['token']}"}
-        if args.action == "check-in":
-            if args.booking_id:
-                answer = http.post(f"/api/v1/bookings/{args.booking_id}/check-in", headers=headers)
+    try:
+        with signed_in(server_address(args.server, config), args.user, staff_password()) as (http, headers):
+            if args.action == "check-in":
+                if args.booking_id:
+                    answer = http.post(f"/api/v1/bookings/{args.booking_id}/check-in", headers=headers)
+                else:
+                    key = {"token": args.token} if args.token else {"code": args.target or ""}
+                    answer = http.post("/api/v1/bookings/check-in", json=key, headers=headers)
+            elif args.action == "cancel":
+                answer = http.post(f"/api/v1/bookings/{args.target}/cancel", headers=headers)
             else:
-                key = {"token": args.token} if args.token else {"code": args.target or ""}
-                answer = http.post("/api/v1/bookings/check-in", json=key, headers=headers)
-        elif args.action == "cancel":
-            answer = http.post(f"/api/v1/bookings/{args.target}/cancel", headers=headers)
-        else:
-            body = {"phone": args.phone, "group": args.group, "kind": "appointment" if args.slot else "remote"}
-            if args.slot:
-                body["slot"] = args.slot
-            answer = http.post("/api/v1/bookings/staff", json=body, headers=headers)
-        return (0 if answer.is_success else 1), answer.json()
+                body = {"phone": args.phone, "group": args.group, "kind": "appointment" if args.slot else "remote"}
+                if args.slot:
+                    body["slot"] = args.slot
+                answer = http.post("/api/v1/bookings/staff", json=body, headers=headers)
+            return (0 if answer.is_success else 1), answer_json(answer)
+    except StaffRefused as refused:
+        return 1, refused.answer
 
 
 def run(args: argparse.Namespace) -> int:

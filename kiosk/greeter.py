@@ -39,6 +39,7 @@ from typing import Any
 from kiosk import linear
 from kiosk.learned import NaiveBayes
 from kiosk.procedures import Catalogue, Entry, group_for, guidance_group
+from kiosk.negation import holds_negation, negated_positions, without_negated
 from kiosk.textnorm import normalise, strip_diacritics, words
 from luot.config import CentreConfig, Group
 
@@ -339,7 +340,7 @@ class Greeter:
                                   for e in self.catalogue.entries.values() for phrase in e.phrases]
                                  + [(e.id, name) for e in self.catalogue.entries.values() for name in (e.name, e.name_en) if name])
         self._catalogue_words = self.catalogue.vocabulary() - self.function_words
-        self.linear = self._train_linear([linear.TRAINING_PATH, *map(Path, training)]) if learned else None
+        self.linear = self._train_linear([*linear.TRAINING_PATHS, *map(Path, training)]) if learned else None
         # groups the catalogue's procedures lead to; any other group is the centre's own speciality
         self._catalogue_groups = {group_for(e, config) for e in self.catalogue.procedures}
 
@@ -361,7 +362,8 @@ class Greeter:
                      for e in self.catalogue.entries.values() for phrase in e.phrases]
         documents += [(e.id, normalise(name)) for e in self.catalogue.entries.values() for name in (e.name, e.name_en) if name]
         for path in paths:
-            documents += [(label, normalise(text)) for label, text in linear.load_training(path)
+            documents += [(label, " ".join(without_negated(*negated_positions(text, words))))
+                          for label, text in linear.load_training(path)
                           if label == linear.NONE_LABEL or label in self.catalogue.entries]
         return documents
 
@@ -381,6 +383,12 @@ class Greeter:
         for word in words(text):
             out.extend(self._repair(word))
         return out
+
+    def reading(self, text: str) -> tuple[list[str], frozenset[int]]:
+        """(:meth:`tokens`, the indices of the negated ones): "hổng có lương hưu" names no pension
+        (kiosk/negation.py), so the lexicon, the catalogue and the learned model leave them out."""
+        tokens, negated = negated_positions(text, self.tokens)
+        return tokens, frozenset(negated)
 
     def _repair(self, word: str) -> list[str]:
         if word in self.abbreviations:
@@ -405,7 +413,7 @@ class Greeter:
         return [word]
 
     # -- matching ----------------------------------------------------------------------------
-    def _matches(self, tokens: list[str]) -> list[_Match]:
+    def _matches(self, tokens: list[str], negated: frozenset[int] = frozenset()) -> list[_Match]:
         found: list[_Match] = []
         keys = [sound_key(t) for t in tokens]
         for start in range(len(tokens)):
@@ -423,7 +431,8 @@ class Greeter:
                     close = {self.joined[j] for j in self.joined if _damerau_within_one(letters, j)}
                     if len(close) == 1:
                         found.append(_Match(start, end, close.pop(), "fuzzy"))
-        found = [match for match in found if not self._object_follows(tokens, match.end)]
+        found = [match for match in found if not self._object_follows(tokens, match.end)
+                 and not (match.start in negated and not holds_negation(tokens[match.start:match.end]))]
         # Longest phrases first, exact before sound before fuzzy, then the heavier one; no overlaps.
         rank = {"exact": 0, "sound": 1, "fuzzy": 2}
         found.sort(key=lambda m: (-(m.end - m.start), rank[m.kind], -max(self._weights(m).values()), m.start))
@@ -453,14 +462,15 @@ class Greeter:
 
     def scores(self, text: str) -> dict[str, float]:
         """Evidence per group code (after fallback damping); empty when nothing was recognised."""
-        return self._evidence(self.tokens(text))[0]
+        return self._evidence(*self.reading(text))[0]
 
-    def _evidence(self, tokens: list[str]) -> tuple[dict[str, float], dict[str, tuple[str, ...]]]:
+    def _evidence(self, tokens: list[str], negated: frozenset[int] = frozenset()
+                  ) -> tuple[dict[str, float], dict[str, tuple[str, ...]]]:
         """Scores per group and, per group, the phrase that weighed most (to name it back)."""
         totals: dict[str, float] = {}
         best: dict[str, tuple[float, tuple[str, ...]]] = {}
         verb_group: str | None = None  # set once a document-taking verb was read
-        for match in self._matches(tokens):
+        for match in self._matches(tokens, negated):
             for code, weight in self._weights(match).items():
                 damped = verb_group is not None and code != verb_group
                 weight *= OBJECT_DAMPING if damped else 1.0
@@ -488,7 +498,7 @@ class Greeter:
         answer = self._understand_rules(text)
         if self.linear is None:
             return answer
-        label, probability = self.linear.posteriors(" ".join(self.tokens(text)))[0]
+        label, probability = self.linear.posteriors(" ".join(without_negated(*self.reading(text))))[0]
         rules_target = f"out:{answer.outside['agency']}" if answer.outside else answer.group
         if rules_target is None:
             return answer
@@ -518,9 +528,9 @@ class Greeter:
 
     def _understand_rules(self, text: str) -> GreeterAnswer:
         """The answer of the lexicon and the catalogue's phrasings alone."""
-        tokens = self.tokens(text)
-        by_group = self._understand_group(text, tokens)
-        ranked = [(e, s) for e, s in self.catalogue.rank(tokens, self.not_before) if s >= PROCEDURE_MIN]
+        tokens, negated = self.reading(text)
+        by_group = self._understand_group(text, tokens, negated)
+        ranked = [(e, s) for e, s in self.catalogue.rank(tokens, self.not_before, negated) if s >= PROCEDURE_MIN]
         if not ranked:
             return self._with_group_choices(by_group)
         top, best = ranked[0]
@@ -575,9 +585,9 @@ class Greeter:
         entry = self.catalogue.entries[entry_id]
         return self._outside(entry.name, entry, 1.0) if entry.outside else self._procedure(entry.name, entry, 1.0)
 
-    def _understand_group(self, text: str, tokens: list[str]) -> GreeterAnswer:
+    def _understand_group(self, text: str, tokens: list[str], negated: frozenset[int] = frozenset()) -> GreeterAnswer:
         """The group-level answer (the lexicon), used when no catalogue procedure is clear."""
-        scores, named = self._evidence(tokens)
+        scores, named = self._evidence(tokens, negated)
         ranked = self._confidences(scores)
         if ranked and ranked[0][1] >= THRESHOLD:
             code, confidence = ranked[0]

@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kiosk.negation import holds_negation
 from kiosk.textnorm import words
 from luot.config import CentreConfig
 
@@ -175,12 +176,14 @@ class Catalogue:
         return {w for e in self.entries.values() for phrase in e.phrases for part in phrase for w in part}
 
     # -- matching -------------------------------------------------------------------------------
-    def rank(self, tokens: Sequence[str], not_before: Mapping[str, Sequence[tuple[str, ...]]] | None = None
-             ) -> list[tuple[Entry, float]]:
+    def rank(self, tokens: Sequence[str], not_before: Mapping[str, Sequence[tuple[str, ...]]] | None = None,
+             negated: Set[int] = frozenset()) -> list[tuple[Entry, float]]:
         """Entries with evidence in ``tokens`` (already normalised and repaired), best first.
 
         ``not_before`` (the greeter lexicon's table) voids a phrase whose last word is followed by one of
-        the listed words: "mẹ tôi mất" is a death, "tôi mới mất ví" is not.
+        the listed words: "mẹ tôi mất" is a death, "tôi mới mất ví" is not. A phrase that starts on a
+        ``negated`` index (kiosk/negation.py: "hổng có lương hưu") does not count, unless the phrase
+        says the negation itself ("không nhận thừa kế").
         """
         verb_ends = [start + len(verb) for verb in self.object_verbs for start in _find(tokens, verb, 0)]
         not_before = not_before or {}
@@ -192,6 +195,8 @@ class Catalogue:
                 if span is None:
                     continue
                 start, end = span
+                if start in negated and not holds_negation([w for part in phrase for w in part]):
+                    continue
                 followers = not_before.get(tokens[end - 1], ())
                 if any(tuple(tokens[end:end + len(f)]) == f for f in followers):
                     continue

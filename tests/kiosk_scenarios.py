@@ -206,6 +206,7 @@ def greeter(centre: CentreThread, out: Path, driver: Driver) -> dict[str, Any]:
                                                       app.options.printer_width).height}
     return {"printed": printed, "typed": typed, "group": app.greeter_group, "speaking": speaking, "reply": reply, "shown": shown_number(driver),
             "answer_screen": answer_screen, "choices": choices, "picked": picked, "outside": outside,
+            "spoken": [text for text, *_ in app.speaker.spoken],
             "number": app.issued[-1].number, "server": server_tickets(centre)}
 
 

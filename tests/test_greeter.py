@@ -428,3 +428,25 @@ def test_learned_ranker_features_ignore_diacritics() -> None:
     assert features("Sổ Đỏ") == features("so do") and "<so>" in features("so do")
     model = NaiveBayes([("a", "khai sinh cho con"), ("b", "ket hon")])
     assert model.posteriors("khai sinh")[0][0] == "a" and model.posteriors("kết hôn", ["b"]) == [("b", 1.0)]
+
+
+def test_cli_checks_a_centres_catalogue_on_its_own_labelled_lines(tmp_path: Path) -> None:
+    """Item 5 of issue 16: a centre adds a procedure and a phrasing in its own file, then measures them
+    on its own labelled lines with `luot greet --evaluate` before use; lines naming a procedure the
+    catalogue lacks are refused, not silently counted."""
+    extra = tmp_path / "centre.toml"
+    extra.write_text('[[procedures]]\nid = "ket-hon"\nsay = ["tu hon"]\n\n'
+                     '[[procedures]]\nid = "nvqs"\nfield = "khac"\nname = "Đăng ký nghĩa vụ quân sự lần đầu"\n'
+                     'say = ["nghia vu quan su", "di bo doi"]\ndocuments = ["Căn cước"]\nlegal_days = 1\nfee = "Không thu"\n',
+                     encoding="utf-8")
+    lines = tmp_path / "our-lines.tsv"
+    lines.write_text("# our own lines, May 2026\n"
+                     "con toi du 18 tuoi, dang ky nghia vu quan su\tkhac\tnvqs\tmay-2026\n"
+                     "hai dua tu hon o phuong\tho-tich\tket-hon\tmay-2026\n"
+                     "nha ve sinh o dau\tNONE\t-\tmay-2026\n", encoding="utf-8")
+    done = _luot("--evaluate", str(lines), "--catalogue", str(extra), "--rules-only")
+    assert done.returncode == 0, done.stderr
+    tally = json.loads(done.stdout)["batches"]["may-2026"]
+    assert tally["lines"] == 3 and tally["right"] == 3 and tally["procedure_right"] == 3
+    without = _luot("--evaluate", str(lines), "--rules-only")  # the shipped catalogue has no "nvqs"
+    assert without.returncode == 1 and "nvqs" in without.stderr

@@ -23,12 +23,13 @@ CONFIG = load_config()
 GREETER = Greeter(CONFIG)
 RULES = Greeter(CONFIG, learned=False)
 FRESH_E = Path(__file__).resolve().parent / "data" / "greeter_probes_fresh_e.tsv"
+FRESH_LATER = [Path(__file__).resolve().parent / "data" / f"greeter_probes_fresh_{b}.tsv" for b in ("f", "g")]
 
 
 def test_a_confident_other_counter_turns_a_wrong_ticket_into_a_question() -> None:
-    """"Repair the house of a martyr's family": the rules read a building permit (land counter);
+    """"Rebuild the house of a martyr's family": the rules read a building permit (land counter);
     the model is sure it is the merit-housing support (social protection). Ask with both."""
-    text = "sua nha cho gia dinh liet si"
+    text = "xay lai nha cho gia dinh liet si"
     assert RULES.understand(text).group == "dat-dai"
     answer = GREETER.understand(text)
     assert answer.question and answer.group is None and answer.procedure is None
@@ -88,11 +89,13 @@ def test_a_centre_procedure_with_one_phrasing_still_trains(tmp_path: Path) -> No
 
 def test_training_lines_name_only_known_entries() -> None:
     known = set(GREETER.catalogue.entries) | {linear.NONE_LABEL}
-    assert {label for label, _ in linear.load_training(linear.TRAINING_PATH)} <= known
+    for path in linear.TRAINING_PATHS:
+        assert {label for label, _ in linear.load_training(path)} <= known
     assert {line.procedure for line in load_probe_lines(FRESH_E) if line.procedure} <= set(GREETER.catalogue.entries)
 
 
 def test_the_final_fresh_batch_is_not_in_the_training_lines() -> None:
-    """fresh-e must stay unseen: none of its lines may be trained on."""
-    trained = {normalise(text) for _, text in linear.load_training(linear.TRAINING_PATH)}
-    assert not trained & {normalise(line.text) for line in load_probe_lines(FRESH_E)}
+    """fresh-e, fresh-f and fresh-g must stay unseen: none of their lines may be trained on."""
+    trained = {normalise(text) for path in linear.TRAINING_PATHS for _, text in linear.load_training(path)}
+    for batch in [FRESH_E, *FRESH_LATER]:
+        assert not trained & {normalise(line.text) for line in load_probe_lines(batch)}, batch.name

@@ -130,6 +130,8 @@ def test_greeter_understands_text_without_diacritics_and_issues_the_ticket(tmp_p
     assert result["typed"] == "ket hon"
     assert result["group"] == "ho-tich"
     assert result["speaking"], "the face moves its mouth while the answer is read"
+    # read aloud: the procedure and its "Mang theo" list, not only a moving mouth
+    assert any("Đăng ký kết hôn" in s and "Mang theo" in s and "Tờ khai đăng ký kết hôn" in s for s in result["spoken"])
     # the procedure, not the group: marriage documents, no birth paper (issue 16)
     assert "Đăng ký kết hôn" in result["reply"] and "Mang theo" in result["reply"] and "Lệ phí" in result["reply"]
     assert "chứng sinh" not in result["reply"]

@@ -125,6 +125,29 @@ def test_a_centre_whose_days_usually_outgrow_its_counters_is_promised_later() ->
     assert busy_answer.wait_range == quiet_answer.wait_range
 
 
+def test_the_point_moves_later_only_once_the_usual_load_outgrows_the_counters() -> None:
+    """Two regimes of the centre's usual load (issue 17's sixth round): a centre whose days
+    usually load its counters 0.9 or 1.0 is promised the same point (the shift's cap stays at
+    HISTORY_SHIFT_CAP_BELOW_OVERLOAD while the counters keep up), one usually loaded 1.2, whose
+    line outgrows them all day, a later one. The walk and the range are the same in all three."""
+    from server import estimates
+
+    quiet = [r for r in slow_afternoon_records() if not r.priority]  # a usual load of 0.1
+    told = {}
+    for copies in (9, 10, 12):
+        engine = new_engine(CONFIG)
+        engine.use_history(History.from_records([r for r in quiet for _ in range(copies)], HCM))
+        ticket = morning_line(engine, 12)
+        model = engine.estimate_model
+        assert model.history_load(model.timeline(at(MON, 9))) == pytest.approx(copies / 10)
+        told[copies] = engine.estimates(at(MON, 9), only=ticket)[ticket]
+    assert estimates.wait_spread(told[9].basis[1], told[9].basis[2]) > estimates.HISTORY_SHIFT_CAP_BELOW_OVERLOAD
+    assert told[9].mean_minutes == told[10].mean_minutes == told[12].mean_minutes
+    assert told[9].wait_range == told[10].wait_range == told[12].wait_range
+    assert told[10].wait_minutes == told[9].wait_minutes
+    assert told[12].wait_minutes > told[10].wait_minutes + 5
+
+
 def test_the_same_history_and_events_give_the_same_answers_whenever_the_history_came() -> None:
     history = History.from_records(slow_afternoon_records(), HCM)
     live = new_engine(CONFIG)

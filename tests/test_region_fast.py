@@ -22,14 +22,14 @@ from region.settings import load_region
 from region.store import Store
 from region.validate import RegionEvent
 from region.warnings import Thresholds
-from tests.helpers.region import free_port, maintained_match_events, ticket_events, wait_until, write_centres_toml
+from tests.helpers.region import free_port, maintained_match_events, noon_today, ticket_events, wait_until, write_centres_toml
 
 ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
 
 
 def test_maintained_tables_equal_the_events_whatever_the_order_and_the_repeats(pg: str) -> None:
     rng = random.Random(19)
-    now = datetime.now(timezone.utc)
+    now = noon_today()  # the day's events never cross local midnight
     centres = [f"c{i}" for i in range(6)]
     events = []
     for centre in centres:  # today's morning (local) and yesterday's
@@ -92,7 +92,7 @@ def test_maintained_tables_equal_the_events_whatever_the_order_and_the_repeats(p
 
 def test_a_schema_1_database_is_migrated_to_wards_and_maintained_tables(pg: str) -> None:
     rng = random.Random(7)
-    now = datetime.now(timezone.utc)
+    now = noon_today()  # the day's events never cross local midnight
     store = Store.connect(pg, ZONE)
     store.create_schema()
     store.register_centres([("c1", "Phường Cửa Nam", "Phường Cửa Nam")])
@@ -116,7 +116,7 @@ def test_a_schema_1_database_is_migrated_to_wards_and_maintained_tables(pg: str)
 
 def test_a_schema_2_database_gets_a_row_per_centre_and_day(pg: str) -> None:
     rng = random.Random(8)
-    now = datetime.now(timezone.utc)
+    now = noon_today()  # the day's events never cross local midnight
     store = Store.connect(pg, ZONE)
     store.create_schema()
     store.register_centres([("c1", "Phường Cửa Nam", ""), ("c2", "Phường Ba Đình", "")])

@@ -14,9 +14,10 @@ import subprocess
 import sys
 import time
 import tomllib
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator
+from zoneinfo import ZoneInfo
 
 import httpx
 import psycopg
@@ -430,13 +431,26 @@ def maintained_match_events(dsn: str, zone: str = "Asia/Ho_Chi_Minh") -> None:
         events = conn.execute(f"SELECT count(*) FILTER (WHERE kind = 'ticket.issued'), count(*) FILTER (WHERE {FIRST_CALL}) "
                               "FROM events WHERE grp IS NOT NULL AND at >= now() - interval '2 days'").fetchone()
         assert tuple(recent) == tuple(events)
-        from zoneinfo import ZoneInfo
-
         bookings_match_events(conn, ZoneInfo(zone))
 
 
 GROUPS = ["ho-tich", "chung-thuc", "dat-dai"]
 """The procedure groups of :func:`ticket_events`."""
+
+
+def noon_today(zone: ZoneInfo = ZoneInfo("Asia/Ho_Chi_Minh")) -> datetime:
+    """Noon of the real local day, as a test's "now": the hours of events a test makes around it
+    (:func:`ticket_events`: up to three hours before, calls and services an hour after) then never
+    cross local midnight, whenever the suite runs (with ``datetime.now()`` they did from about 23:00
+    in Hanoi, 16:00 UTC, and a day's counts split). The real day matters because the store keys
+    who waits now by the real clock's day (region.store ``_refresh_now``); in the last two minutes
+    before midnight this waits for the new day, so it cannot change during the test."""
+    now = datetime.now(zone)
+    midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), zone)
+    if midnight - now < timedelta(minutes=2):
+        time.sleep((midnight - now).total_seconds() + 1)
+        now = datetime.now(zone)
+    return now.replace(hour=12, minute=0, second=0, microsecond=0).astimezone(timezone.utc)
 
 
 def ticket_events(centre: str, n: int, start: datetime, rng: random.Random) -> list[RegionEvent]:

@@ -76,10 +76,12 @@ LEARNED_PICK = 0.9       # posterior at which the learned ranker names the proce
 # it only puts its choice first).
 LINEAR_VETO = 0.4        # calibrated probability of another counter at which the greeter asks instead
 LINEAR_VETO_WEAK = 0.2   # LINEAR_VETO when the rules' answer rests on the lexicon alone (no catalogue phrasing)
+LINEAR_NONE_WEAK = 0.6   # probability of "no procedure" at which a lexicon-only answer becomes a question ...
+LINEAR_NONE_BACKING = 0.05  # ... when the model gives that answer's counter less than this ("mẹ tôi mất": 0.08)
 LINEAR_OVERRIDE = 0.95   # probability of another counter at which it answers instead (the rules' pick a button)
 LINEAR_FILL = 0.7        # probability at which it answers where the rules ask back
 LINEAR_PICK = 0.5        # probability at which it names its procedure inside the rules' counter
-FILL_MIN_WORDS = 2       # words (not function words) a text needs before the model answers for the rules
+FILL_MIN_WORDS = 3       # words (not function words) a text needs before the model answers for the rules ("tôi mất")
 
 
 # -- text normalisation: kiosk.textnorm (re-exported here) -------------------------------
@@ -507,7 +509,8 @@ class Greeter:
         answer, weak = self._rules(text)
         if self.linear is None:
             return answer
-        label, probability = self.linear.posteriors(" ".join(without_negated(*self.reading(text))))[0]
+        posteriors = self.linear.posteriors(" ".join(without_negated(*self.reading(text))))
+        label, probability = posteriors[0]
         rules_target = f"out:{answer.outside['agency']}" if answer.outside else answer.group
         if rules_target is None:
             return self._fill(text, answer, label, probability)
@@ -516,6 +519,9 @@ class Greeter:
         ours = rules_target.startswith("out:") or rules_target in self._catalogue_groups  # not a centre's speciality
         if weak and not self._says_more_than_the_group(text, rules_target):
             ours = False  # the citizen named a counter ("Bảo trợ xã hội"): that is where they go
+        if (label == linear.NONE_LABEL and weak and probability >= LINEAR_NONE_WEAK and ours
+                and rules_target != guidance and self._backing(posteriors, rules_target) < LINEAR_NONE_BACKING):
+            return self._ask(text, [(rules_target, 0.0)])  # the lexicon alone heard a counter in chit-chat
         if (learned_target is not None and learned_target != rules_target
                 and probability >= (LINEAR_VETO_WEAK if weak else LINEAR_VETO)
                 and rules_target != guidance and ours):
@@ -542,6 +548,10 @@ class Greeter:
                 others.insert(0, {"kind": "procedure", "id": named, "label": entry.name, "group": rules_target})
             return dataclasses.replace(picked, choices=others[:MAX_CHOICES])
         return answer
+
+    def _backing(self, posteriors: Sequence[tuple[str, float]], target: str) -> float:
+        """The model's probability that the citizen belongs at ``target`` (its entries summed)."""
+        return sum(p for label, p in posteriors if self._target(label) == target)
 
     def _fill(self, text: str, answer: GreeterAnswer, label: str, probability: float,
               needed: float | None = None) -> GreeterAnswer:

@@ -71,6 +71,17 @@ def test_close_procedures_stay_a_question_with_its_choice_first() -> None:
     assert answer.choices[0]["id"] == "xd-cap-lai"
 
 
+def test_chit_chat_the_lexicon_alone_took_for_a_counter_becomes_a_question(monkeypatch) -> None:
+    """"Where is the photocopier?": the lexicon hears "photo" (copies: certification); the model is
+    sure it is no procedure, and the rules found no catalogue phrasing, so the greeter asks."""
+    text = "chỗ photo ở đâu vậy em"
+    assert RULES.understand(text).group == "chung-thuc"
+    answer = GREETER.understand(text)
+    assert answer.question and answer.group is None and answer.procedure is None
+    monkeypatch.setattr(greeter_module, "LINEAR_NONE_WEAK", 1.01)
+    assert GREETER.understand(text).group == "chung-thuc"
+
+
 def test_it_never_answers_one_word_where_the_rules_ask_back() -> None:
     """"vâng" (yes) shares its letters with "tạm vắng": a model sure of that must not make it a ticket."""
     greeter = Greeter(CONFIG)

@@ -9,7 +9,8 @@ greeter then asks with one button each) and to answer where the rules would only
 
 Trained at start-up (about a second on one core, no model file to ship or trust) on the catalogue's
 own phrasings and names, the centre's group names, and the labelled lines in
-``greeter_training.tsv`` and ``greeter_training_h.tsv`` (a centre may add its own: ``Greeter(..., training=[path])``). Labels are
+``greeter_training.tsv``, ``greeter_training_h.tsv`` and ``greeter_training_i.tsv`` (several hundred
+everyday lines over every entry; a centre may add its own: ``Greeter(..., training=[path])``). Labels are
 catalogue entry ids, plus ``NONE`` for lines that are no procedure at all.
 
 scikit-learn is optional: without it ``available()`` is False and the greeter runs on its rules and
@@ -26,7 +27,9 @@ from pathlib import Path
 TRAINING_PATH = Path(__file__).resolve().parent / "greeter_training.tsv"
 # tune-h: lines written after fresh-f/g, with negations and life events (issue 16, third pass)
 TUNING_PATH = Path(__file__).resolve().parent / "greeter_training_h.tsv"
-TRAINING_PATHS = (TRAINING_PATH, TUNING_PATH)
+# tune-i: several hundred everyday lines per catalogue entry, written after fresh-i/j (issue 16, round 2)
+TUNING_I_PATH = Path(__file__).resolve().parent / "greeter_training_i.tsv"
+TRAINING_PATHS = (TRAINING_PATH, TUNING_PATH, TUNING_I_PATH)
 NONE_LABEL = "NONE"
 FOLDS = 3
 RECENT = 512  # answers remembered per model

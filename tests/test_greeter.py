@@ -273,7 +273,7 @@ def test_word_classes_and_words_a_phrase_must_not_come_before(tmp_path: Path) ->
     greeter = Greeter(CONFIG, extra_lexicons=[kin, more])
     for text in ("ông nội em mất hôm qua", "me toi mat", "mẹ kế tôi mất"):  # a later file adds to a class
         assert greeter.understand(text).group == "ho-tich", text
-    assert GREETER.understand("mẹ kế tôi mất").group is None
+    assert Greeter(CONFIG, learned=False).understand("mẹ kế tôi mất").group is None  # the shipped lexicon lacks it
     assert not greeter.understand("mẹ tôi mất").reply_vi.startswith("Ông/bà cần")  # a death is not echoed
     assert greeter.understand("tôi mất").group is None and greeter.understand("mất").group is None
     assert greeter.understand("mẹ tôi mất sổ hộ khẩu").group == "cu-tru"  # lost, not dead

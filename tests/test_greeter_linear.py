@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from kiosk import greeter as greeter_module
 from kiosk import linear
 from kiosk.greeter import Greeter
 from kiosk.greeter_eval import load_probe_lines
@@ -23,18 +24,37 @@ CONFIG = load_config()
 GREETER = Greeter(CONFIG)
 RULES = Greeter(CONFIG, learned=False)
 FRESH_E = Path(__file__).resolve().parent / "data" / "greeter_probes_fresh_e.tsv"
-FRESH_LATER = [Path(__file__).resolve().parent / "data" / f"greeter_probes_fresh_{b}.tsv" for b in ("f", "g")]
+PROBE_FILES = sorted((Path(__file__).resolve().parent / "data").glob("greeter_*probes*.tsv"))
 
 
-def test_a_confident_other_counter_turns_a_wrong_ticket_into_a_question() -> None:
+def test_a_confident_other_counter_turns_a_wrong_ticket_into_a_question(monkeypatch) -> None:
     """"Rebuild the house of a martyr's family": the rules read a building permit (land counter);
-    the model is sure it is the merit-housing support (social protection). Ask with both."""
+    the model is sure it is the merit-housing support (social protection). Short of answering
+    itself (``LINEAR_OVERRIDE``), it asks with both."""
     text = "xay lai nha cho gia dinh liet si"
     assert RULES.understand(text).group == "dat-dai"
+    monkeypatch.setattr(greeter_module, "LINEAR_OVERRIDE", 1.01)
     answer = GREETER.understand(text)
     assert answer.question and answer.group is None and answer.procedure is None
     assert [c["id"] for c in answer.choices] == ["xd-giay-phep", "ncc-nha-o"]
     assert {c["group"] for c in answer.choices} == {"dat-dai", "bao-tro-xa-hoi"}
+
+
+def test_a_very_sure_model_answers_instead_and_keeps_the_rules_pick_as_a_button() -> None:
+    text = "xay lai nha cho gia dinh liet si"
+    answer = GREETER.understand(text)
+    assert not answer.question and answer.group == "bao-tro-xa-hoi" and answer.procedure["id"] == "ncc-nha-o"
+    assert [c["id"] for c in answer.choices] == ["xd-giay-phep"]
+
+
+def test_where_the_rules_ask_back_a_sure_model_answers(monkeypatch) -> None:
+    """"I want to marry an American friend": no catalogue phrasing says "cưới ... người Mỹ"."""
+    text = "tôi muốn cưới anh bạn người Mỹ"
+    assert RULES.understand(text).group is None
+    answer = GREETER.understand(text)
+    assert answer.group == "ho-tich" and answer.procedure["id"] == "ket-hon-nuoc-ngoai"
+    monkeypatch.setattr(greeter_module, "LINEAR_FILL", 1.01)
+    assert GREETER.understand(text).group is None
 
 
 def test_inside_the_rules_counter_it_names_its_procedure_and_keeps_the_other_as_a_button() -> None:
@@ -51,7 +71,18 @@ def test_close_procedures_stay_a_question_with_its_choice_first() -> None:
     assert answer.choices[0]["id"] == "xd-cap-lai"
 
 
-def test_it_never_answers_where_the_rules_ask_back() -> None:
+def test_chit_chat_the_lexicon_alone_took_for_a_counter_becomes_a_question(monkeypatch) -> None:
+    """"Where is the photocopier?": the lexicon hears "photo" (copies: certification); the model is
+    sure it is no procedure, and the rules found no catalogue phrasing, so the greeter asks."""
+    text = "chỗ photo ở đâu vậy em"
+    assert RULES.understand(text).group == "chung-thuc"
+    answer = GREETER.understand(text)
+    assert answer.question and answer.group is None and answer.procedure is None
+    monkeypatch.setattr(greeter_module, "LINEAR_NONE_WEAK", 1.01)
+    assert GREETER.understand(text).group == "chung-thuc"
+
+
+def test_it_never_answers_one_word_where_the_rules_ask_back() -> None:
     """"vâng" (yes) shares its letters with "tạm vắng": a model sure of that must not make it a ticket."""
     greeter = Greeter(CONFIG)
     greeter.linear = linear.LinearModel([("cutru-tam-vang", "vang"), ("cutru-tam-vang", "tam vang"),
@@ -94,8 +125,12 @@ def test_training_lines_name_only_known_entries() -> None:
     assert {line.procedure for line in load_probe_lines(FRESH_E) if line.procedure} <= set(GREETER.catalogue.entries)
 
 
-def test_the_final_fresh_batch_is_not_in_the_training_lines() -> None:
-    """fresh-e, fresh-f and fresh-g must stay unseen: none of their lines may be trained on."""
+def test_no_probe_line_is_in_the_training_lines() -> None:
+    """No line of any probe batch (fresh-a..j) may be trained on: fresh-i and fresh-j are the honest
+    figures, the others are measured by the tests and the bench on lines the model never saw."""
     trained = {normalise(text) for path in linear.TRAINING_PATHS for _, text in linear.load_training(path)}
-    for batch in [FRESH_E, *FRESH_LATER]:
+    assert linear.TUNING_I_PATH in linear.TRAINING_PATHS and len(trained) > 800
+    for batch in PROBE_FILES:
         assert not trained & {normalise(line.text) for line in load_probe_lines(batch)}, batch.name
+
+

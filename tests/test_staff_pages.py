@@ -167,3 +167,71 @@ async def test_a_manager_resets_a_password_from_the_dashboard_after_confirming(t
         assert second != one_time
         last = await http.post("/api/v1/login", json={"username": "canbo1", "password": second})
         assert last.status_code == 200, last.text
+
+
+async def test_a_suspect_clock_shows_on_the_console_and_a_manager_confirms_it_on_the_dashboard(tmp_path, browser):
+    """When the server clock is put back 3 hours after a ticket (docs/architecture.md, "Time and
+    commits"), a refused console command shows the refusal at once, read-only ("Báo quản lý");
+    the dashboard shows it on load with the server time and the last event, asks first ("Huỷ"
+    sends nothing), then confirms: the warning goes and the kiosk issues tickets again."""
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+    from tests.helpers.centre import ManualClock
+
+    expect = playwright_api.expect
+    clock = ManualClock()
+    async with running_centre(tmp_path, clock=clock) as centre, httpx.AsyncClient(base_url=centre.base_url) as http:
+        await centre.accounts.add_user("canbo1", "Cán bộ 1", "officer", PASSWORD)
+        await centre.accounts.add_user("quanly2", "Quản lý", "manager", PASSWORD)
+        kiosk = device_auth(centre, "kiosk-1")
+        shots = shots_dir(tmp_path)
+        console = await (await browser.new_context(viewport=DESKTOP)).new_page()
+        await console.goto(f"{centre.base_url}/console")
+        await sign_in(console, "canbo1", PASSWORD)
+        await expect(console.locator("#counter-status")).to_be_visible()
+        await expect(console.locator("#clock")).to_be_hidden()  # a right clock: no warning
+
+        clock.advance(hours=3)
+        assert (await http.post("/api/v1/tickets", json={"group": "ho-tich"}, headers=kiosk)).status_code == 201
+        last = clock.now
+        clock.now -= timedelta(hours=3)  # the clock was 3 hours fast and has been put right
+        assert (await http.post("/api/v1/tickets", json={"group": "ho-tich"}, headers=kiosk)).status_code == 409
+        zone = ZoneInfo("Asia/Ho_Chi_Minh")
+        shown = lambda t: t.astimezone(zone).strftime("%H:%M:%S %d/%m/%Y")  # noqa: E731
+
+        # a refused command: the console says why at once (not at its next 30 s check), read-only
+        await console.select_option("#counter", "1")
+        await console.click("#open")
+        banner = console.locator("#clock")
+        await expect(banner).to_contain_text("Đồng hồ máy chủ lùi về trước sự kiện đã ghi")
+        await expect(banner).to_contain_text("Báo quản lý xác nhận đồng hồ")
+        await expect(banner).to_contain_text("Ask a manager to confirm the clock")
+        await expect(banner.locator("[data-clock=last]")).to_have_text(shown(last))
+        assert await banner.locator("button").count() == 0
+        await expect(console.locator("#error")).to_be_hidden()  # said once, in the clock warning
+        await console.screenshot(path=str(shots / "staff-console-clock-desktop.png"))
+
+        page = await (await browser.new_context(viewport=DESKTOP)).new_page()
+        await page.goto(f"{centre.base_url}/dashboard")
+        await sign_in(page, "quanly2", PASSWORD)
+        banner = page.locator("#clock")
+        await expect(banner).to_contain_text("Đồng hồ máy chủ lùi về trước sự kiện đã ghi")
+        await expect(banner.locator("[data-clock=now]")).to_have_text(shown(clock.now))
+        await expect(banner.locator("[data-clock=last]")).to_have_text(shown(last))
+        confirms: list[str] = []
+        page.on("request", lambda request: confirms.append(request.url) if "confirm-clock" in request.url else None)
+        await banner.locator("button.clock-confirm").click()
+        await expect(banner.locator(".clock-question")).to_contain_text("với một đồng hồ thật")
+        await page.screenshot(path=str(shots / "staff-dashboard-clock-desktop.png"))
+        await axe_check(page, "dashboard with a suspect clock")
+        await banner.locator("button.clock-no").click()  # cancelled: nothing is sent
+        await expect(banner.locator(".clock-question")).to_be_hidden()
+        assert confirms == []
+        assert (await http.post("/api/v1/tickets", json={"group": "ho-tich"}, headers=kiosk)).status_code == 409
+
+        await banner.locator("button.clock-confirm").click()
+        await banner.locator("button.clock-yes").click()
+        await expect(banner).to_be_hidden()
+        assert len(confirms) == 1
+        assert (await http.post("/api/v1/tickets", json={"group": "ho-tich"}, headers=kiosk)).status_code == 201

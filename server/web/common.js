@@ -23,6 +23,8 @@ const Luot = (() => {
     let data = null;
     try { data = await res.json(); } catch (e) { data = null; }
     if (res.status === 401 && data && data.error === "unauthorised" && signedIn) location.reload();  // session ended: sign in again
+    // a refused clock: the page's clock warning (clock.js) checks at once instead of at its next tick
+    if (!res.ok && data && data.error === "clock_suspect") window.dispatchEvent(new Event("luot:clock-suspect"));
     if (!res.ok) throw new ApiError(res.status, data || { message: "Lỗi máy chủ (" + res.status + ")", message_en: "Server error" });
     return data;
   }
@@ -41,6 +43,7 @@ const Luot = (() => {
     const box = $("#error");
     if (!box) return;
     if (!err) { box.hidden = true; return; }
+    if (err.code === "clock_suspect" && $("#clock")) return;  // the page's clock warning says it, once (clock.js)
     box.replaceChildren(el("span", {}, err.message || String(err)), " ", err.en ? el("span", { class: "en", lang: "en" }, err.en) : "");
     box.hidden = false;
     clearTimeout(showError.timer);

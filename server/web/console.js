@@ -8,6 +8,7 @@
   const me = await signIn(["officer", "manager"], { counters: centre.counters });
   $("#logout").hidden = false; $("#logout").onclick = Luot.logout;
   $("#password").hidden = false; $("#password").onclick = () => Luot.changePassword(false);
+  Luot.watchClock($("#clock"), false);  // read-only here: a manager confirms on the dashboard
   const groups = Object.fromEntries(centre.groups.map((g) => [g.code, g]));
   const counterNames = Object.fromEntries(centre.counters.map((c) => [c.number, c.name]));
   const select = $("#counter");

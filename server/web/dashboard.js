@@ -4,6 +4,7 @@
   const { api, $, el, showError, signIn, stream, badge, minutes } = Luot;
   const me = await signIn(["manager"]);
   $("#logout").hidden = false; $("#logout").onclick = Luot.logout;
+  Luot.watchClock($("#clock"), true);  // a manager confirms a suspect clock here (clock.js)
   const [centre, settings] = await Promise.all([api("GET", "/api/v1/centre"), api("GET", "/api/v1/dashboard")]);
   const groupName = Object.fromEntries(centre.groups.map((g) => [g.code, g.name]));
   let snapshot = null, receivedAt = 0;

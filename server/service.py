@@ -85,8 +85,8 @@ class CentreService:
     async def _history_for(self, day: date) -> History | None:
         """The profile of ``day``'s weekday in the HISTORY_WEEKS weeks before it (None without any ticket)."""
         if self.history is None or self.history[0] != day:
-            records = await self.storage.history_records((day - timedelta(weeks=HISTORY_WEEKS)).isoformat(), day.isoformat())
-            records = [r for r in records if r.day.weekday() == day.weekday()]
+            records = await self.storage.history_records((day - timedelta(weeks=HISTORY_WEEKS)).isoformat(),
+                                                         day.isoformat(), day.weekday())
             self.history = (day, History.from_records(records, self.config.zone) if records else None)
         return self.history[1]
 

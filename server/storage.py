@@ -762,13 +762,15 @@ class Storage:
         row = await cursor.fetchone()
         return dict(row) if row else None
 
-    async def history_records(self, first_day: str, before_day: str) -> list[TicketRecord]:
-        """Tickets of the service days ``first_day`` up to, not including, ``before_day``: what the
-        wait estimator's profile of previous days is made of (server/wait_history.py). Group,
-        priority or not and times only: nothing about the person."""
+    async def history_records(self, first_day: str, before_day: str, weekday: int) -> list[TicketRecord]:
+        """Tickets of the service days ``first_day`` up to, not including, ``before_day`` that fall
+        on ``weekday`` (0 = Monday, as :meth:`date.weekday`): what the wait estimator's profile of
+        previous days is made of (server/wait_history.py). Group, priority or not and times only:
+        nothing about the person. The weekday is chosen here, so only those rows are read and parsed."""
         cursor = await self.db.execute(
             "SELECT day, grp, priority, issued_at, first_called_at, finished_at FROM tickets "
-            "WHERE day >= ? AND day < ? ORDER BY day, issued_at", (first_day, before_day))
+            "WHERE day >= ? AND day < ? AND CAST(strftime('%w', day) AS INTEGER) = ? ORDER BY day, issued_at",
+            (first_day, before_day, (weekday + 1) % 7))  # SQLite's %w counts from Sunday
         return [TicketRecord(date.fromisoformat(r["day"]), r["grp"], r["priority"] is not None,
                              datetime.fromisoformat(r["issued_at"]),
                              datetime.fromisoformat(r["first_called_at"]) if r["first_called_at"] else None,

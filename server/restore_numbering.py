@@ -89,14 +89,25 @@ def numbers_lost(per_hour: int, per_day: int, hours: float) -> int:
     return max(MIN_SKIP, math.ceil(min(max(per_hour, MIN_PER_HOUR) * hours, max(per_day, MIN_PER_DAY)) * SAFETY))
 
 
+USED_NUMBERS_SQL = """
+SELECT day, grp, MAX(highest) FROM (
+    SELECT day, grp, MAX(number) AS highest FROM tickets WHERE day >= :since GROUP BY day, grp
+    UNION ALL
+    SELECT day, json_extract(data, '$.group'), MAX(json_extract(data, '$.last')) FROM events
+    WHERE type = 'block.leased' AND day >= :since GROUP BY 1, 2
+    UNION ALL
+    SELECT day, grp, highest FROM number_floors WHERE day >= :since
+) GROUP BY day, grp
+"""
+"""The highest number held per (service day, group) from day ``:since`` on: tickets, leased blocks
+(a leased number may not be imported yet) and the floors a restore wrote. One query for the
+server's start-up (:meth:`server.storage.Storage.used_numbers`) and for a restore (:func:`highest_used`)."""
+
+
 def highest_used(db: sqlite3.Connection, day: str) -> dict[str, int]:
-    """Per group, the highest number the backup holds for ``day``: tickets and leased blocks."""
-    highest = {g: int(n) for g, n in db.execute("SELECT grp, MAX(number) FROM tickets WHERE day = ? GROUP BY grp", (day,))}
-    leased = db.execute("SELECT json_extract(data, '$.group'), MAX(json_extract(data, '$.last')) FROM events "
-                        "WHERE type = 'block.leased' AND day = ? GROUP BY 1", (day,))
-    for group, last in leased:
-        highest[group] = max(highest.get(group, 0), int(last))
-    return highest
+    """Per group, the highest number the backup holds for ``day`` (:data:`USED_NUMBERS_SQL`;
+    ``number_floors`` must exist: an earlier restore's floor counts too)."""
+    return {group: int(n) for used_day, group, n in db.execute(USED_NUMBERS_SQL, {"since": day}) if used_day == day}
 
 
 def hold_lost_numbers(database: str, config: CentreConfig, now: datetime, skip: int | None = None) -> dict[str, Any]:
@@ -112,8 +123,8 @@ def hold_lost_numbers(database: str, config: CentreConfig, now: datetime, skip: 
         hours = lost_open_hours(config, backup_at, now)
         day = config.service_day(now).isoformat()
         per_hour, per_day = busiest(db, backup_at or now, "hour"), busiest(db, backup_at or now, "day")
+        db.execute(NUMBER_FLOORS_DDL)  # a backup made before migration 10 has no such table yet
         used = highest_used(db, day)
-        db.execute(NUMBER_FLOORS_DDL)
         groups: dict[str, dict[str, Any]] = {}
         for group in config.groups:
             highest = max(used.get(group.code, 0), group.first_number - 1)

@@ -26,7 +26,7 @@ from server import summaries
 from luot.protocol import level_of
 from server.engine import Event, token_hash
 from server.login_store import LOGIN_GUARD_DDL
-from server.restore_numbering import NUMBER_FLOORS_DDL
+from server.restore_numbering import NUMBER_FLOORS_DDL, USED_NUMBERS_SQL
 from server.sqlite_thread import SqliteThread
 from server.wait_history import TicketRecord
 from server.summaries import percentile_from_histogram  # re-exported: reports and tests import it from here
@@ -783,20 +783,8 @@ class Storage:
         floors a restore wrote (numbers the lost hours may have given out).
         The engine gets these at start-up (QueueEngine(used_numbers=...)), so a day it opens
         continues after them even if the log's last ``day.opened`` is not where that day began."""
-        highest: dict[tuple[str, str], int] = {}
-        cursor = await self.db.execute(
-            "SELECT day, grp, MAX(number) FROM tickets WHERE day >= ? GROUP BY day, grp", (since,))
-        for day, group, number in await cursor.fetchall():
-            highest[(day, group)] = int(number)
-        cursor = await self.db.execute(
-            "SELECT day, json_extract(data, '$.group'), MAX(json_extract(data, '$.last')) FROM events "
-            "WHERE type = 'block.leased' AND day >= ? GROUP BY 1, 2", (since,))
-        for day, group, last in await cursor.fetchall():
-            highest[(day, group)] = max(highest.get((day, group), 0), int(last))
-        cursor = await self.db.execute("SELECT day, grp, highest FROM number_floors WHERE day >= ?", (since,))
-        for day, group, floor in await cursor.fetchall():  # held back by a restore (server.restore_numbering)
-            highest[(day, group)] = max(highest.get((day, group), 0), int(floor))
-        return highest
+        cursor = await self.db.execute(USED_NUMBERS_SQL, {"since": since})
+        return {(day, group): int(highest) for day, group, highest in await cursor.fetchall()}
 
     async def dossier(self, code: str) -> dict[str, Any] | None:
         """A dossier with its status timeline (oldest first), or None."""

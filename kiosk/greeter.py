@@ -506,10 +506,11 @@ class Greeter:
         careful (ask instead of sending to a counter it finds unlikely) or more precise (name the
         procedure inside the same counter), answer where the rules ask back (``LINEAR_FILL``), or
         answer instead of them when very sure (``LINEAR_OVERRIDE``, the rules' pick a button)."""
-        answer, weak = self._rules(text)
+        reading = self.reading(text)  # tokenised (and repaired) once, for the rules and the model
+        answer, weak = self._rules(text, reading)
         if self.linear is None:
             return answer
-        posteriors = self.linear.posteriors(" ".join(without_negated(*self.reading(text))))
+        posteriors = self.linear.posteriors(" ".join(without_negated(*reading)))
         label, probability = posteriors[0]
         rules_target = f"out:{answer.outside['agency']}" if answer.outside else answer.group
         if rules_target is None:
@@ -571,12 +572,13 @@ class Greeter:
 
     def _understand_rules(self, text: str) -> GreeterAnswer:
         """The answer of the lexicon and the catalogue's phrasings alone."""
-        return self._rules(text)[0]
+        return self._rules(text, self.reading(text))[0]
 
-    def _rules(self, text: str) -> tuple[GreeterAnswer, bool]:
-        """The rules' answer, and whether it is weak: the lexicon's group alone, no catalogue phrasing
-        found (the model may then overrule it more easily, ``LINEAR_VETO_WEAK``)."""
-        tokens, negated = self.reading(text)
+    def _rules(self, text: str, reading: tuple[list[str], frozenset[int]]) -> tuple[GreeterAnswer, bool]:
+        """The rules' answer to ``text`` (read by :meth:`reading`), and whether it is weak: the
+        lexicon's group alone, no catalogue phrasing found (the model may then overrule it more
+        easily, ``LINEAR_VETO_WEAK``)."""
+        tokens, negated = reading
         by_group = self._understand_group(text, tokens, negated)
         ranked = [(e, s) for e, s in self.catalogue.rank(tokens, self.not_before, negated) if s >= PROCEDURE_MIN]
         if not ranked:

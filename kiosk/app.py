@@ -580,8 +580,9 @@ class KioskApp(App):
             self._scan_event.cancel()
             self._scan_event = None
         if key in (13, 271):  # Enter, keypad Enter
-            if self.scan_text.strip() and len(self.scan_text) < 1000:
-                self.scan_text += "\n"
+            if self.scan_text.strip():  # routed even when full (the reader refuses it), never left hanging
+                if len(self.scan_text) < 1000:
+                    self.scan_text += "\n"
                 self._scan_event = Clock.schedule_once(lambda _dt: self._scan_ended(), SCAN_GAP)
             return True
         if key == 8:

@@ -351,6 +351,9 @@ def results(centre: CentreThread, out: Path, driver: Driver) -> dict[str, Any]:
     driver.wait(lambda: not app.busy and app.message.startswith("Không đọc được"), what="refusal shown")
     driver.shot("results-refused")
     refused_message, tickets_after_refusal = app.message, len(server_tickets(centre))
+    app.message = ""  # a scan longer than the kiosk keeps (1,000 characters) is still routed and refused, not left hanging
+    scan("x" * 1200)
+    driver.wait(lambda: not app.busy and app.message.startswith("Không đọc được") and not app.scan_text, what="long scan refused")
     due = (date.fromisoformat(app.link.service_day()) + timedelta(days=3)).strftime("%d/%m/%Y")
     # the items Circular 01/2023 puts in the QR (Article 26), one labelled line each: the scanner
     # types each line break as Enter; the identifier (mã định danh) is personal and must go nowhere

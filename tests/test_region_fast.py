@@ -301,7 +301,7 @@ def test_centres_are_ranked_by_the_decision_766_index_whatever_the_event_order(p
     late (50 %); c-c: 2 dossiers, one still open past its appointment (50 %, fewer dossiers); c-d: none;
     c-e: 6 dossiers, two of them attached after their ticket was rated dissatisfied (the rating names
     no dossier), one arriving before its rating and one after (66.7 %)."""
-    now = datetime.now(timezone.utc)
+    now = noon_today()  # the events 30 minutes before it are of the same local day, whenever the suite runs
     today = now.astimezone(ZONE).date()
     at = now - timedelta(minutes=30)
     events: list[RegionEvent] = []

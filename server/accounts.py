@@ -56,7 +56,12 @@ HASH_QUEUE_LIMIT = 16  # ~1.6 s of hashing on one thread
 # OWASP's argon2id baseline (19 MiB, 2 passes, 1 lane): ~0.1 s on the centre's small PC. One lane
 # = one thread per hash, so HASH_WORKERS really bounds the cores hashing may take.
 HASHER = PasswordHasher(time_cost=2, memory_cost=19_456, parallelism=1)
-ONE_TIME_PASSWORD_BYTES = 9  # 12 URL-safe characters
+# One-time passwords are read off a screen or a note and typed by hand, often on a phone: no
+# look-alike symbols (0/o, 1/l/i, -/_) and no case to get wrong; 12 symbols of 31 (59 bits, behind
+# argon2 and the login lockout), shown in groups of four.
+ONE_TIME_PASSWORD_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
+ONE_TIME_PASSWORD_GROUPS = 3
+ONE_TIME_PASSWORD_GROUP_LENGTH = 4
 
 
 class AccountError(Exception):
@@ -164,7 +169,10 @@ def token_hash(token: str) -> str:
 
 
 def one_time_password() -> str:
-    return secrets.token_urlsafe(ONE_TIME_PASSWORD_BYTES)
+    """A password to hand over once ("k7qm-3rta-w9xp"): easy to read aloud and type, see the alphabet."""
+    return "-".join(
+        "".join(secrets.choice(ONE_TIME_PASSWORD_ALPHABET) for _ in range(ONE_TIME_PASSWORD_GROUP_LENGTH))
+        for _ in range(ONE_TIME_PASSWORD_GROUPS))
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -20,7 +19,7 @@ from luot.config import CentreConfig
 from luot.ports import free_port
 from luot.credentials import SERVER_USER, Credentials, load_or_create
 from luot.paths import database_file
-from server.accounts import Accounts
+from server.accounts import Accounts, one_time_password
 from server.api import create_app
 from server.backup import BackupScheduler, DatabaseLock, private_directory
 from server.devices import DeviceRegistry
@@ -109,7 +108,7 @@ class CentreRuntime:
         assert self.accounts is not None
         if await self.accounts.count_users("manager"):
             return
-        password = secrets.token_urlsafe(9)
+        password = one_time_password()
         await self.accounts.add_user("quanly", "Quản lý trung tâm", "manager", password, must_change=True)
         note = self.options.data_dir / "first-login.txt"
         note.write_text(f"username: quanly\npassword: {password}\n", encoding="utf-8")

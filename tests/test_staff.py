@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 import time
 
 import httpx
@@ -364,6 +365,8 @@ async def test_luot_user_adds_and_resets_accounts_with_one_time_passwords(tmp_pa
         session = bearer(await login(http, "canbo9", "mot-lan-thoi-9"))
         reset = luot_user(tmp_path, "reset", "canbo9")
         assert reset["must_change_password"] is True and reset["one_time_password"] != "mot-lan-thoi-9"
+        # read off a screen and typed by hand: groups of four, no look-alikes (0/o, 1/l/i, -/_), no capitals
+        assert re.fullmatch(r"[a-hjkmnp-z2-9]{4}(-[a-hjkmnp-z2-9]{4}){2}", reset["one_time_password"])
         centre.accounts.forget_cached_sessions()  # what 30 s (SESSION_CACHE_SECONDS) do for another process's change
         assert (await http.get("/api/v1/me", headers=session)).status_code == 401
         assert (await login(http, "canbo9", reset["one_time_password"])).json()["must_change_password"] is True

@@ -306,6 +306,8 @@ class Accounts:
         the outcome changed in the guard is stored (nothing, for an ordinary sign-in)."""
         await self._ready()
         wait = self.guard.wait_seconds(username, address)
+        if wait > 0 and await login_store.forgiven_elsewhere(self.storage.db, self.guard, username):
+            wait = self.guard.wait_seconds(username, address)  # reset by `luot user reset` meanwhile
         if wait > 0:
             raise locked(wait)
         self.guard.begin(username, address)

@@ -204,6 +204,13 @@ class LoginGuard:
             self._known_dropped.discard(pair)
         self.known[pair] = self.clock()
 
+    def user_held_as_saved(self, username: str) -> bool:
+        """Does the username have failures here, all of them already handed to the store? Then
+        the store's copy can be compared: if another process (``luot user reset``) forgave it
+        there, this guard should forgive it too (:func:`server.login_store.forgiven_elsewhere`)."""
+        key = digest(username.lower())
+        return key in self.users.table and key not in self.users.changed
+
     def forgive_user(self, username: str) -> None:
         """The username's failures go (a manager has reset its password, or it signed in)."""
         self.users.clear(digest(username.lower()))

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from server.login_guard import KNOWN_PAIRS, GuardChanges, LoginGuard
+from server.login_guard import KNOWN_PAIRS, GuardChanges, LoginGuard, digest
 from server.sqlite_thread import SqliteThread
 
 LOGIN_GUARD_DDL = """
@@ -50,6 +50,25 @@ async def load(db: SqliteThread, guard: LoginGuard) -> None:
         guard.restore_strikes(row["kind"], row["key"], row["failures"], row["locked_until"], row["last"])
     for row in known:
         guard.restore_known(row["pair"], row["at"])
+
+
+async def forgiven_elsewhere(db: SqliteThread, guard: LoginGuard, username: str) -> bool:
+    """Forgive ``username`` in ``guard`` when its stored entry is gone (True if so).
+
+    ``luot user reset`` runs in its own process beside the server: it deletes the user's entry
+    from the database, but the running server's guard would still hold the person back from
+    signing in with the new one-time password until the window ended. Called only when the guard
+    says wait (a rare, already slow path): one indexed read. An entry with changes not yet saved is
+    left alone, as its absence from the database means nothing then."""
+    if not guard.user_held_as_saved(username):
+        return False
+    key = digest(username.lower())
+    row = await db.call(lambda connection: connection.execute(
+        "SELECT 1 FROM login_strikes WHERE kind = 'user' AND key = ?", (key,)).fetchone())
+    if row is not None:
+        return False
+    guard.forgive_user(username)
+    return True
 
 
 async def save(db: SqliteThread, guard: LoginGuard) -> None:

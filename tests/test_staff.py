@@ -331,6 +331,25 @@ async def test_a_restart_keeps_the_locks_and_the_known_pc_and_the_locks_still_en
         assert rows and all(len(row[0]) == 64 and "canbo1" not in row[0] and "127.0" not in row[0] for row in rows)
 
 
+async def test_a_reset_by_luot_user_beside_the_running_server_lets_the_person_in(tmp_path):
+    """`luot user reset` is another process: the lock it forgives in the database must not stay in
+    the running server's memory, or the person is refused with their new one-time password."""
+    config = config_with(address_free_failures=10, user_free_failures=2, lock_base_seconds=60,
+                         user_lock_max_seconds=600)
+    async with running_centre(tmp_path, config=config) as centre:
+        await centre.accounts.add_user("canbo9", "Cán bộ 9", "officer", PASSWORD)
+        for n in range(2):
+            async with client(centre, f"127.0.0.{20 + n}") as guesser:
+                assert (await login(guesser, "canbo9", f"doan-{n}")).status_code == 401
+        async with client(centre, "127.0.0.30") as new_pc:
+            assert (await login(new_pc, "canbo9")).status_code == 429  # the user is locked for 60 s
+            reset = luot_user(tmp_path, "reset", "canbo9")
+            answer = await login(new_pc, "canbo9", reset["one_time_password"])
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["must_change_password"] is True
+            assert (await login(new_pc, "canbo9", "doan-lai")).status_code == 401  # counting starts again
+
+
 async def test_the_tracking_view_says_where_a_ticket_was_moved(tmp_path):
     async with running_centre(tmp_path) as centre, client(centre) as http:
         await centre.accounts.add_user("canbo1", "Cán bộ 1", "officer", PASSWORD)

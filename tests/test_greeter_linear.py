@@ -7,11 +7,11 @@ the other greeter tests build.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from kiosk import greeter as greeter_module
 from kiosk import linear
 from kiosk.greeter import Greeter
 from kiosk.greeter_eval import load_probe_lines
@@ -30,10 +30,10 @@ PROBE_FILES = sorted((Path(__file__).resolve().parent / "data").glob("greeter_*p
 def test_a_confident_other_counter_turns_a_wrong_ticket_into_a_question(monkeypatch) -> None:
     """"Rebuild the house of a martyr's family": the rules read a building permit (land counter);
     the model is sure it is the merit-housing support (social protection). Short of answering
-    itself (``LINEAR_OVERRIDE``), it asks with both."""
+    itself (``Combination.override``), it asks with both."""
     text = "xay lai nha cho gia dinh liet si"
     assert RULES.understand(text).group == "dat-dai"
-    monkeypatch.setattr(greeter_module, "LINEAR_OVERRIDE", 1.01)
+    monkeypatch.setattr(GREETER, "combination", replace(GREETER.combination, override=2.0))
     answer = GREETER.understand(text)
     assert answer.question and answer.group is None and answer.procedure is None
     assert [c["id"] for c in answer.choices] == ["xd-giay-phep", "ncc-nha-o"]
@@ -53,7 +53,7 @@ def test_where_the_rules_ask_back_a_sure_model_answers(monkeypatch) -> None:
     assert RULES.understand(text).group is None
     answer = GREETER.understand(text)
     assert answer.group == "ho-tich" and answer.procedure["id"] == "ket-hon-nuoc-ngoai"
-    monkeypatch.setattr(greeter_module, "LINEAR_FILL", 1.01)
+    monkeypatch.setattr(GREETER, "combination", replace(GREETER.combination, fill=2.0))
     assert GREETER.understand(text).group is None
 
 
@@ -78,7 +78,7 @@ def test_chit_chat_the_lexicon_alone_took_for_a_counter_becomes_a_question(monke
     assert RULES.understand(text).group == "chung-thuc"
     answer = GREETER.understand(text)
     assert answer.question and answer.group is None and answer.procedure is None
-    monkeypatch.setattr(greeter_module, "LINEAR_NONE_WEAK", 1.01)
+    monkeypatch.setattr(GREETER, "combination", replace(GREETER.combination, none_weak=2.0))
     assert GREETER.understand(text).group == "chung-thuc"
 
 
@@ -125,12 +125,22 @@ def test_training_lines_name_only_known_entries() -> None:
     assert {line.procedure for line in load_probe_lines(FRESH_E) if line.procedure} <= set(GREETER.catalogue.entries)
 
 
+def test_every_training_file_is_found_by_the_glob() -> None:
+    """A training file written in another branch (tune-m, tune-n…) is used once it is merged: every
+    kiosk/greeter_training*.tsv is in TRAINING_PATHS, which the greeter trains on."""
+    on_disk = sorted(Path(linear.__file__).resolve().parent.glob("greeter_training*.tsv"))
+    assert list(linear.TRAINING_PATHS) == on_disk
+    assert {linear.TRAINING_PATH, linear.TUNING_PATH, linear.TUNING_I_PATH} <= set(on_disk)
+    assert set(linear.RULES_TUNED_PATHS) < set(on_disk)  # some file is left for cross-validation
+
+
 def test_no_probe_line_is_in_the_training_lines() -> None:
-    """No line of any probe batch (fresh-a..j) may be trained on: fresh-i and fresh-j are the honest
-    figures, the others are measured by the tests and the bench on lines the model never saw."""
-    trained = {normalise(text) for path in linear.TRAINING_PATHS for _, text in linear.load_training(path)}
-    assert linear.TUNING_I_PATH in linear.TRAINING_PATHS and len(trained) > 800
-    for batch in PROBE_FILES:
-        assert not trained & {normalise(line.text) for line in load_probe_lines(batch)}, batch.name
-
-
+    """No line of any probe batch (fresh-a..j and later ones) may be in any training file
+    (kiosk/greeter_training*.tsv, whoever wrote it): the probes measure the model on lines it never saw."""
+    assert len(PROBE_FILES) >= 6
+    for path in linear.TRAINING_PATHS:
+        trained = {normalise(text) for _, text in linear.load_training(path)}
+        for batch in PROBE_FILES:
+            shared = trained & {normalise(line.text) for line in load_probe_lines(batch)}
+            assert not shared, f"{path.name} holds lines of {batch.name}: {sorted(shared)[:3]}"
+    assert linear.TUNING_I_PATH in linear.TRAINING_PATHS

@@ -399,10 +399,14 @@ class Greeter:
                      for e in self.catalogue.entries.values() for phrase in e.phrases]
         documents += [(e.id, normalise(name)) for e in self.catalogue.entries.values() for name in (e.name, e.name_en) if name]
         for path in paths:
-            documents += [(label, " ".join(without_negated(*negated_positions(text, words))))
-                          for label, text in linear.load_training(path)
+            documents += [(label, self.learning_text(text)) for label, text in linear.load_training(path)
                           if label == linear.NONE_LABEL or label in self.catalogue.entries]
         return documents
+
+    @staticmethod
+    def learning_text(text: str) -> str:
+        """A training line as the model learns it: normalised words, the negated ones left out."""
+        return " ".join(without_negated(*negated_positions(text, words)))
 
     def _target(self, entry_id: str) -> str | None:
         """Where an entry sends the citizen: its counter group, "out:<agency>", or None (no procedure)."""
@@ -567,8 +571,8 @@ class Greeter:
                 needed = c.none_weak
             else:
                 needed = c.none_thin if evidence <= c.thin_evidence else 2.0
-            if probability >= needed:
-                return self._ask(text, [(rules_target, 0.0)])
+            if probability >= needed:  # a question naming the counter heard (another agency's work: none)
+                return self._ask(text, [] if answer.outside else [(rules_target, 0.0)])
         if rules_target == guidance:
             veto, override = c.guidance_veto, c.guidance_override
         else:
@@ -681,6 +685,8 @@ class Greeter:
         or "trợ cấp" alone names no procedure, however sure the ranker is."""
         group = self.config.group(code)
         plain = set(words(f"{group.name} {group.description}")) | self.function_words
+        if code in self.fallback:  # the guidance group's own words: "hỏi thủ tục, cần hướng dẫn" is asking for it
+            plain |= {w for phrase, weights in self.index.items() if code in weights for w in phrase}
         return any(w not in plain and w in self._catalogue_words for w in words(text))
 
     def explain(self, entry_id: str) -> GreeterAnswer:

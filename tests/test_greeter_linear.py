@@ -144,3 +144,69 @@ def test_no_probe_line_is_in_the_training_lines() -> None:
             shared = trained & {normalise(line.text) for line in load_probe_lines(batch)}
             assert not shared, f"{path.name} holds lines of {batch.name}: {sorted(shared)[:3]}"
     assert linear.TUNING_I_PATH in linear.TRAINING_PATHS
+
+
+def test_a_sure_model_answers_instead_of_the_guidance_group_and_short_of_that_asks(monkeypatch) -> None:
+    """"I want to acknowledge my own daughter; her father's name was never written": the rules hear
+    only the guidance group's words; the model is sure it is recognising a child (Hộ tịch). Before
+    round 3 a guidance answer was never questioned (a confidently wrong line of fresh-j)."""
+    text = "tôi muốn nhận lại con gái ruột, hồi đó không ghi tên cha"
+    assert RULES.understand(text).group == "khac"
+    answer = GREETER.understand(text)
+    assert not answer.question and answer.group == "ho-tich" and answer.procedure["id"] == "nhan-cha-me-con"
+    assert answer.choices and all(c["group"] == "khac" for c in answer.choices)  # the guidance ticket stays a button
+    monkeypatch.setattr(GREETER, "combination", replace(GREETER.combination, guidance_override=2.0))
+    asked = GREETER.understand(text)
+    assert asked.question and asked.group is None and "nhan-cha-me-con" in [c["id"] for c in asked.choices]
+    monkeypatch.setattr(GREETER, "combination", replace(GREETER.combination, guidance_override=2.0, guidance_veto=2.0))
+    assert GREETER.understand(text).group == "khac"
+
+
+def test_chit_chat_given_the_guidance_group_becomes_a_question_but_asking_for_guidance_does_not(monkeypatch) -> None:
+    """"Where can I wash my hands?" is no procedure: the guidance desk is not where it goes. "hỏi thủ
+    tục" (the guidance group's own words) still gets the guidance ticket, however low the threshold."""
+    text = "cho tôi hỏi chỗ rửa tay ở đâu"
+    assert RULES.understand(text).group == "khac"
+    answer = GREETER.understand(text)
+    assert answer.question and answer.group is None and answer.outside is None
+    monkeypatch.setattr(GREETER, "combination", replace(GREETER.combination, guidance_none=0.5))
+    assert GREETER.linear.posteriors(normalise("hỏi thủ tục"))[0][0] == linear.NONE_LABEL  # it would veto
+    for own in ("hỏi thủ tục", "tư vấn", "hướng dẫn"):
+        assert GREETER.understand(own).group == "khac", own
+    monkeypatch.setattr(GREETER, "combination", replace(GREETER.combination, guidance_none=2.0))
+    assert GREETER.understand(text).group == "khac"
+
+
+def test_a_one_phrase_catalogue_answer_the_model_finds_no_procedure_becomes_a_question(tmp_path: Path, monkeypatch) -> None:
+    """"Where do I press for a number?": with "bấm số" a phrasing of the vehicle matter (a number
+    plate; the shipped catalogue says "bấm số xe" since round 3, a centre's file may say less), one
+    short catalogue phrase is all the rules have; the model is sure it is no procedure, so the
+    greeter asks. A request with more evidence keeps its answer."""
+    extra = tmp_path / "plates.toml"
+    extra.write_text('[[outside]]\nid = "out-xe"\nsay = ["bam so"]\n', encoding="utf-8")
+    centre_rules = Greeter(CONFIG, extra_catalogues=[extra], learned=False)
+
+    def combined(text: str):
+        answer, evidence = centre_rules._rules(text, centre_rules.reading(text))
+        return answer, GREETER.combine(text, answer, evidence, GREETER.linear.posteriors(normalise(text)))
+
+    rules, answer = combined("cho hỏi bấm số chỗ nào vậy")
+    assert rules.outside and rules.outside["id"] == "out-xe"
+    assert answer.question and answer.outside is None and answer.group is None
+    assert combined("đăng ký biển số xe máy mới mua")[1].outside["id"] == "out-xe"
+    monkeypatch.setattr(GREETER, "combination", replace(GREETER.combination, none_thin=2.0))
+    assert combined("cho hỏi bấm số chỗ nào vậy")[1].outside["id"] == "out-xe"
+    assert GREETER.understand("cho hỏi bấm số chỗ nào vậy").outside is None  # the shipped phrasing needs "xe"
+
+
+def test_the_thresholds_come_from_the_selection_file_and_a_bad_key_is_refused(tmp_path: Path) -> None:
+    from kiosk.greeter import COMBINATION_PATH, Combination
+
+    assert COMBINATION_PATH.exists() and GREETER.combination == Combination.load()
+    assert Combination.load() != Combination()  # the file sets them, not the round-2 defaults
+    own = tmp_path / "c.toml"
+    own.write_text("[combination]\nveto = 0.5\nfill_min_words = 2\n", encoding="utf-8")
+    assert Combination.load(own) == replace(Combination(), veto=0.5, fill_min_words=2)
+    own.write_text("[combination]\nvetoo = 0.5\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="vetoo"):
+        Combination.load(own)

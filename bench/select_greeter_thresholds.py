@@ -228,11 +228,11 @@ def main() -> None:
                 print(row(key, by[key]))
         print("cost asked + W x wrong: " + ", ".join(f"W={w:g}: {cost(by['all'], w)[0]:g}" for w in weights))
     chosen = columns[f"W = {args.weight:g}"]
-    print(f"\nlines whose verdict changed from 'in use' to W = {args.weight:g} (source, expected -> got):")
+    print(f"\nlines whose verdict changed from round 2 to W = {args.weight:g} (source, expected -> got):")
     for case in cases:
         before, after = (judge_answer(greeter, case.line, greeter.combine(case.line.text, case.answer, case.evidence,
                                                                             case.posteriors, c))[0]
-                         for c in (columns["in use"], chosen))
+                         for c in (ROUND_2, chosen))
         if before != after:
             answer = greeter.combine(case.line.text, case.answer, case.evidence, case.posteriors, chosen)
             got = answer.group or ("OUT" if answer.outside else "ASK")
@@ -240,12 +240,13 @@ def main() -> None:
                   f"{case.line.procedure or '-'} -> {got}/{(answer.procedure or answer.outside or {}).get('id', '-')}"
                   f" (model {case.posteriors[0][0]} {case.posteriors[0][1]:.2f})")
     print(f"\ncross-check at W = {args.weight:g} (is the selection itself over-fitted?): chosen on one pool, measured on the other")
+    print(row("round 2, measured on dev", tallies["round 2 (new vetoes off)"]["dev"]))
+    print(row("round 2, measured on cv", tallies["round 2 (new vetoes off)"]["cv"]))
     for fit, check in (("dev", "cv"), ("cv", "dev")):
         part = [case for case in cases if case.source.startswith(fit)]
         if part and len(part) < len(cases):
             picked = select(greeter, part, ROUND_2, args.weight, required=required)
-            print(row(f"chosen on {fit}, measured on {check} (in use: "
-                      f"{tally(greeter, cases, columns['in use'])[check]['wrong']} wrong)", tally(greeter, cases, picked)[check]))
+            print(row(f"chosen on {fit}, measured on {check}", tally(greeter, cases, picked)[check]))
     if args.write:
         write(chosen, args.weight)
         print(f"\nwrote {COMBINATION_PATH}")

@@ -4,7 +4,7 @@ Why: the rules (lexicon + catalogue phrasings) answer only what their phrases co
 over character 2-5-grams (inside words) and words/word pairs generalises to phrasings nobody wrote
 down ("ba má cho đất, giờ đứng tên trên sổ"), but on its own it is confidently wrong more often than
 the rules. So the greeter uses it only under a probability threshold chosen on batches it never
-trained on (``kiosk.greeter``: ``LINEAR_*``), to veto a rules answer it strongly disagrees with (the
+trained on (``kiosk.greeter``: ``Combination``, chosen by bench/select_greeter_thresholds.py), to veto a rules answer it strongly disagrees with (the
 greeter then asks with one button each) and to answer where the rules would only ask back.
 
 Trained at start-up (about two seconds on one core, no model file to ship or trust) on the catalogue's

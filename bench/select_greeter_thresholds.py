@@ -54,6 +54,7 @@ GRID: dict[str, tuple[float, ...]] = {
     "veto": _P,
     "veto_weak": _P,
     "override": (0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98, NEVER),
+    "override_strong": (0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98, NEVER),
     "fill": _P,
     "fill_min_words": (1, 2, 3, 4),
     "pick": _P,
@@ -65,7 +66,7 @@ GRID: dict[str, tuple[float, ...]] = {
     "guidance_override": (0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98, NEVER),
     "guidance_none": _NONE,
 }
-ROUND_2 = Combination(veto=0.4, veto_weak=0.2, override=0.95, fill=0.7, fill_min_words=3, pick=0.5, none_weak=0.6,
+ROUND_2 = Combination(veto=0.4, veto_weak=0.2, override=0.95, override_strong=0.95, fill=0.7, fill_min_words=3, pick=0.5, none_weak=0.6,
                       none_backing=0.05, none_thin=NEVER, thin_evidence=2.0, guidance_veto=NEVER,
                       guidance_override=NEVER, guidance_none=NEVER)
 

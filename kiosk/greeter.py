@@ -83,7 +83,8 @@ class Combination:
 
     veto: float = 0.4            # another counter: ask with both buttons (the rules found a catalogue phrasing)
     veto_weak: float = 0.2       # the same when the rules' answer rests on the lexicon alone
-    override: float = 0.95       # another counter: answer with it, the rules' pick a button
+    override: float = 0.95       # another counter: answer with it, the rules' pick a button ...
+    override_strong: float = 0.95  # ... the same when the rules' procedure is well evidenced (>= PROCEDURE_STRONG)
     fill: float = 0.7            # where the rules ask back: answer with the model's procedure ...
     fill_min_words: int = 3      # ... when the text has this many words that are not function words ("tôi mất")
     pick: float = 0.5            # same counter: name the model's procedure, the rules' one a button
@@ -576,7 +577,8 @@ class Greeter:
         if rules_target == guidance:
             veto, override = c.guidance_veto, c.guidance_override
         else:
-            veto, override = (c.veto_weak if weak else c.veto), c.override
+            veto = c.veto_weak if weak else c.veto
+            override = c.override_strong if evidence >= PROCEDURE_STRONG else c.override
         if (learned_target is not None and learned_target != rules_target and probability >= veto and ours):
             named = (answer.procedure or answer.outside or {}).get("id")
             extra = [] if named else [{"kind": "group", "id": answer.group, "label": self.config.group(answer.group).name,

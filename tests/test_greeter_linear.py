@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from kiosk import greeter as greeter_module
 from kiosk import linear
 from kiosk.greeter import Greeter
 from kiosk.greeter_eval import load_probe_lines
@@ -30,10 +31,12 @@ PROBE_FILES = sorted((Path(__file__).resolve().parent / "data").glob("greeter_*p
 def test_a_confident_other_counter_turns_a_wrong_ticket_into_a_question(monkeypatch) -> None:
     """"Rebuild the house of a martyr's family": the rules read a building permit (land counter);
     the model is sure it is the merit-housing support (social protection). Short of answering
-    itself (``Combination.override``), it asks with both."""
+    itself (``Combination.override_strong``: the rules' building permit is well evidenced, so the
+    lower ``override`` does not apply), it asks with both."""
     text = "xay lai nha cho gia dinh liet si"
     assert RULES.understand(text).group == "dat-dai"
-    monkeypatch.setattr(GREETER, "combination", replace(GREETER.combination, override=2.0))
+    assert RULES._rules(text, RULES.reading(text))[1] >= greeter_module.PROCEDURE_STRONG
+    monkeypatch.setattr(GREETER, "combination", replace(GREETER.combination, override=0.1, override_strong=2.0))
     answer = GREETER.understand(text)
     assert answer.question and answer.group is None and answer.procedure is None
     assert [c["id"] for c in answer.choices] == ["xd-giay-phep", "ncc-nha-o"]

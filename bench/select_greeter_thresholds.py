@@ -31,6 +31,7 @@ import dataclasses
 import os
 import platform
 import time
+import unicodedata
 from collections import Counter
 from pathlib import Path
 
@@ -88,6 +89,21 @@ def cases_for(greeter: Greeter, lines: list[ProbeLine], sources: list[str], post
         answer, evidence = greeter._rules(line.text, greeter.reading(line.text))
         out.append(Case(line, source, answer, evidence, post))
     return out
+
+
+def training_lines(path: Path) -> list[ProbeLine]:
+    """A training file's lines (text, group, id, batch); a line without the batch column (load_training
+    accepts three) takes the file's name as its batch."""
+    lines = []
+    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not raw.strip() or raw.startswith("#"):
+            continue
+        parts = [p.strip() for p in raw.split("\t")]
+        if len(parts) < 3:
+            raise ValueError(f"{path}:{number}: expected text<TAB>group<TAB>entry-id[<TAB>batch]")
+        lines.append(ProbeLine(unicodedata.normalize("NFC", parts[0]), parts[1],
+                               None if parts[2] == "-" else parts[2], parts[3] if len(parts) > 3 else path.stem, number))
+    return lines
 
 
 def model_text(greeter: Greeter, text: str) -> str:
@@ -193,7 +209,7 @@ def main() -> None:
     fixed += greeter.learning_documents(linear.RULES_TUNED_PATHS)[len(fixed):]
     held: list[tuple[int, str, ProbeLine]] = []
     for path in cv_files:
-        held += [(i, path.name, line) for i, line in enumerate(load_probe_lines(path))
+        held += [(i, path.name, line) for i, line in enumerate(training_lines(path))
                  if line.procedure is None or line.procedure in greeter.catalogue.entries]
     documents = [(line.procedure or linear.NONE_LABEL, greeter.learning_text(line.text)) for _, _, line in held]
     for fold in range(args.folds):

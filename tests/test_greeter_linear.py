@@ -213,3 +213,21 @@ def test_the_thresholds_come_from_the_selection_file_and_a_bad_key_is_refused(tm
     own.write_text("[combination]\nvetoo = 0.5\n", encoding="utf-8")
     with pytest.raises(ValueError, match="vetoo"):
         Combination.load(own)
+
+
+def test_the_selection_takes_the_cheaper_threshold_and_writes_what_the_greeter_reads(tmp_path: Path) -> None:
+    """bench/select_greeter_thresholds.py on one line: chit-chat the rules give the guidance group is
+    confidently wrong under round 2's thresholds; the descent finds a ``guidance_none`` that asks,
+    and the file it writes loads as the same Combination."""
+    from bench import select_greeter_thresholds as selection
+    from kiosk.greeter import Combination
+    from kiosk.greeter_eval import ProbeLine
+
+    text = "cho tôi hỏi chỗ rửa tay ở đâu"
+    cases = selection.cases_for(GREETER, [ProbeLine(text, "NONE", None, "t", 1)], ["dev t"],
+                                [GREETER.linear.posteriors(selection.model_text(GREETER, text))])
+    assert selection.tally(GREETER, cases, selection.ROUND_2)["all"]["wrong"] == 1
+    chosen = selection.select(GREETER, cases, selection.ROUND_2, 8.0)
+    assert chosen.guidance_none <= 1.0 and selection.tally(GREETER, cases, chosen)["all"]["right"] == 1
+    selection.write(chosen, 8.0, tmp_path / "c.toml")
+    assert Combination.load(tmp_path / "c.toml") == chosen

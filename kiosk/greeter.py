@@ -109,8 +109,6 @@ class Combination:
         return cls(**table)
 
 
-
-
 # -- text normalisation: kiosk.textnorm (re-exported here) -------------------------------
 _INITIAL_SOUNDS = (("ngh", "ng"), ("gh", "g"), ("tr", "ch"), ("gi", "d"), ("s", "x"), ("r", "d"), ("z", "d"), ("l", "n"), ("k", "c"))
 _FINAL_SOUNDS = (("ng", "n"), ("nh", "n"), ("ch", "t"), ("c", "t"), ("y", "i"))
@@ -592,12 +590,12 @@ class Greeter:
             return self._choose(text, offered, extra=extra)
         named = (answer.procedure or {}).get("id")
         if answer.question:  # close procedures: the buttons stay (the learned one first), nothing is named
-            first = [c for c in answer.choices if c["id"] == label]
-            return dataclasses.replace(answer, choices=first + [c for c in answer.choices if c["id"] != label])
+            first = [choice for choice in answer.choices if choice["id"] == label]
+            return dataclasses.replace(answer, choices=first + [choice for choice in answer.choices if choice["id"] != label])
         if (learned_target == rules_target and not answer.outside and label != named and probability >= c.pick
                 and (named or self._says_more_than_the_group(text, rules_target))):
             picked = self._procedure(text, self.catalogue.entries[label], answer.confidence)
-            others = [c for c in answer.choices if c["id"] != label]
+            others = [choice for choice in answer.choices if choice["id"] != label]
             if named:
                 entry = self.catalogue.entries[named]
                 others.insert(0, {"kind": "procedure", "id": named, "label": entry.name, "group": rules_target})

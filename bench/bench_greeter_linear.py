@@ -4,8 +4,10 @@ Two measurements, printed, never asserted:
 
 1. **Folds of tune-i** (``kiosk/greeter_training_i.tsv``, which the rules were never tuned on): the
    model is trained on the catalogue, the other training files and four fifths of tune-i, and both
-   greeters answer the fifth. With (2), this is how the ``LINEAR_*`` thresholds of kiosk/greeter.py
-   were chosen (issue 16, round 2: fewest asked back + 3 x confidently wrong over both).
+   greeters answer the fifth. With (2), this is how the round-2 thresholds of kiosk/greeter.py were
+   chosen (issue 16, round 2: fewest asked back + 3 x confidently wrong over both). Since round 3 they
+   are chosen by bench/select_greeter_thresholds.py (every training file, cost asked + W x wrong),
+   which supersedes this script; it is kept for its rules-alone vs rules + model comparison.
 2. **Dev batches** fresh-a..g (``tests/data/greeter_procedure_probes.tsv`` and
    ``greeter_probes_fresh_{e,f,g}.tsv``) with the shipped model, which never trained on them (the
    rules were tuned on them, so they flatter the rules).

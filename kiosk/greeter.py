@@ -5,7 +5,7 @@ is no cloud service and no downloaded model. The rules below are pure Python; a 
 (``kiosk/linear.py``, scikit-learn, trained at start) then makes their answer more careful (ask, with
 one button each, instead of a counter it finds unlikely), more precise (the procedure inside the
 same counter), or, only when it is sure, answers where the rules would ask back or overrules them
-(the rules' pick stays a button); see ``Greeter.understand`` and the ``LINEAR_*`` thresholds. The rules:
+(the rules' pick stays a button); see ``Greeter.understand`` and ``Combination``. The rules:
 
 1. **Normalise** the text: NFC/NFD alike, lowercase, strip diacritics (``đ`` -> ``d``), drop
    punctuation. Many visitors type without diacritics or with a half-working keyboard; after this
@@ -44,7 +44,7 @@ from kiosk.negation import holds_negation, negated_positions, without_negated
 from kiosk.textnorm import normalise, strip_diacritics, words
 from luot.config import CentreConfig, Group
 
-__all__ = ["Greeter", "GreeterAnswer", "Lexicon", "THRESHOLD", "legal_time_en", "legal_time_vi", "normalise",
+__all__ = ["Combination", "Greeter", "GreeterAnswer", "Lexicon", "THRESHOLD", "legal_time_en", "legal_time_vi", "normalise",
            "strip_diacritics", "words"]
 
 LEXICON_PATH = Path(__file__).resolve().parent / "greeter_lexicon.toml"
@@ -63,25 +63,50 @@ PROCEDURE_STRONG = 3.0   # a procedure this well evidenced overrides a confident
 GROUP_DISAGREES = 0.7    # group-level confidence at which a weakly evidenced procedure is asked about instead
 MAX_CHOICES = 3
 LEARNED_PICK = 0.9       # posterior at which the learned ranker names the procedure of a group-level answer
-# The linear model (kiosk/linear.py). Thresholds chosen (issue 16, round 2) on lines the model never
-# trained on: the development batches fresh-a..g (851 lines) with the shipped model, and 5-fold
-# cross-validation of tune-i (greeter_training_i.tsv, 616 lines the rules were never tuned on), by
-# the fewest asked-back + 3 x confidently wrong lines over both (bench/bench_greeter_linear.py,
-# docs/greeter.md). Since tune-i (several hundred everyday lines) the model is good enough to
-# answer where the rules ask back when it is sure (it used not to be: it gave "vâng" 1.0 for
-# "tạm vắng"), to question a rules answer for another counter at a lower probability (a question
-# with both buttons is not a second wait), and, when very sure, to answer instead of the rules
-# with the rules' pick left as a button. Its "no procedure at all" never vetoes, and it names the
-# procedure inside the counter the rules chose unless the rules ask between close procedures (then
-# it only puts its choice first).
-LINEAR_VETO = 0.4        # calibrated probability of another counter at which the greeter asks instead
-LINEAR_VETO_WEAK = 0.2   # LINEAR_VETO when the rules' answer rests on the lexicon alone (no catalogue phrasing)
-LINEAR_NONE_WEAK = 0.6   # probability of "no procedure" at which a lexicon-only answer becomes a question ...
-LINEAR_NONE_BACKING = 0.05  # ... when the model gives that answer's counter less than this ("mẹ tôi mất": 0.08)
-LINEAR_OVERRIDE = 0.95   # probability of another counter at which it answers instead (the rules' pick a button)
-LINEAR_FILL = 0.7        # probability at which it answers where the rules ask back
-LINEAR_PICK = 0.5        # probability at which it names its procedure inside the rules' counter
-FILL_MIN_WORDS = 3       # words (not function words) a text needs before the model answers for the rules ("tôi mất")
+# The linear model (kiosk/linear.py) and the rules combine under the thresholds of ``Combination``,
+# read from kiosk/greeter_combination.toml: chosen on lines the model never trained on (the dev probe
+# batches with the shipped model, and k-fold cross-validation of the training files the rules were
+# never tuned on) by the fewest asked-back + W x confidently wrong lines, by
+# ``bench/select_greeter_thresholds.py`` (which rewrites that file with --write); docs/greeter.md.
+COMBINATION_PATH = Path(__file__).resolve().parent / "greeter_combination.toml"
+
+
+@dataclass(frozen=True)
+class Combination:
+    """How far the linear model may change the rules' answer (probabilities are calibrated; 2.0: never).
+
+    The model may question a rules answer for another counter (a question with both buttons is not
+    a second wait), answer instead when very sure (the rules' pick left as a button), answer where the
+    rules ask back, turn chit-chat the rules took for a procedure into a question, and name the
+    procedure inside the counter the rules chose (unless the rules ask between close procedures: then
+    it only puts its choice first)."""
+
+    veto: float = 0.4            # another counter: ask with both buttons (the rules found a catalogue phrasing)
+    veto_weak: float = 0.2       # the same when the rules' answer rests on the lexicon alone
+    override: float = 0.95       # another counter: answer with it, the rules' pick a button ...
+    override_strong: float = 0.95  # ... the same when the rules' procedure is well evidenced (>= PROCEDURE_STRONG)
+    fill: float = 0.7            # where the rules ask back: answer with the model's procedure ...
+    fill_min_words: int = 3      # ... when the text has this many words that are not function words ("tôi mất")
+    pick: float = 0.5            # same counter: name the model's procedure, the rules' one a button
+    none_weak: float = 0.6       # "no procedure" turns a lexicon-only answer into a question ...
+    none_backing: float = 0.05   # ... (and every "no procedure" veto) when the model gives that counter less than this
+    none_thin: float = 2.0       # "no procedure" turns a catalogue answer of little evidence into a question ...
+    thin_evidence: float = 2.0   # ... when its best catalogue score is at most this (one phrase of one or two words)
+    guidance_veto: float = 2.0   # the rules give the guidance group, the model another counter: ask with both
+    guidance_override: float = 2.0  # ... or answer with the model's, the guidance ticket a button
+    guidance_none: float = 2.0   # the rules give the guidance group, the model "no procedure": ask
+
+    @classmethod
+    def load(cls, path: str | Path = COMBINATION_PATH) -> "Combination":
+        """The thresholds in ``path`` (``[combination]`` table), the defaults above for keys it lacks."""
+        path = Path(path)
+        if not path.exists():
+            return cls()
+        table = tomllib.loads(path.read_text(encoding="utf-8")).get("combination", {})
+        unknown = set(table) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"{path}: unknown key(s) in [combination]: {', '.join(sorted(unknown))}")
+        return cls(**table)
 
 
 # -- text normalisation: kiosk.textnorm (re-exported here) -------------------------------
@@ -306,8 +331,9 @@ class Greeter:
 
     def __init__(self, config: CentreConfig, extra_lexicons: Sequence[str | Path] = (),
                  extra_catalogues: Sequence[str | Path] = (), training: Sequence[str | Path] = (),
-                 learned: bool = True) -> None:
+                 learned: bool = True, combination: Combination | None = None) -> None:
         self.config = config
+        self.combination = combination or Combination.load()
         self.catalogue = Catalogue.load(extra_catalogues)
         lexicon = Lexicon.load([LEXICON_PATH, *map(Path, extra_lexicons)])
         self.abbreviations = lexicon.abbreviations
@@ -372,10 +398,14 @@ class Greeter:
                      for e in self.catalogue.entries.values() for phrase in e.phrases]
         documents += [(e.id, normalise(name)) for e in self.catalogue.entries.values() for name in (e.name, e.name_en) if name]
         for path in paths:
-            documents += [(label, " ".join(without_negated(*negated_positions(text, words))))
-                          for label, text in linear.load_training(path)
+            documents += [(label, self.learning_text(text)) for label, text in linear.load_training(path)
                           if label == linear.NONE_LABEL or label in self.catalogue.entries]
         return documents
+
+    @staticmethod
+    def learning_text(text: str) -> str:
+        """A training line as the model learns it: normalised words, the negated ones left out."""
+        return " ".join(without_negated(*negated_positions(text, words)))
 
     def _target(self, entry_id: str) -> str | None:
         """Where an entry sends the citizen: its counter group, "out:<agency>", or None (no procedure)."""
@@ -503,34 +533,56 @@ class Greeter:
         """Answer one utterance: the procedure with what to bring, where to go for another agency's work,
         a question with one button per close procedure, or (no procedure clear) the group-level answer.
         The rules answer first; the linear model (when installed) may then make that answer more
-        careful (ask instead of sending to a counter it finds unlikely) or more precise (name the
-        procedure inside the same counter), answer where the rules ask back (``LINEAR_FILL``), or
-        answer instead of them when very sure (``LINEAR_OVERRIDE``, the rules' pick a button)."""
+        careful (ask instead of sending to a counter it finds unlikely, or instead of a guidance ticket
+        or a one-phrase answer when it is sure of something else) or more precise (name the procedure
+        inside the same counter), answer where the rules ask back, or answer instead of them when very
+        sure (the rules' pick a button): :meth:`combine`, thresholds in :class:`Combination`."""
         reading = self.reading(text)  # tokenised (and repaired) once, for the rules and the model
-        answer, weak = self._rules(text, reading)
+        answer, evidence = self._rules(text, reading)
         if self.linear is None:
             return answer
-        posteriors = self.linear.posteriors(" ".join(without_negated(*reading)))
+        return self.combine(text, answer, evidence, self.linear.posteriors(" ".join(without_negated(*reading))))
+
+    def combine(self, text: str, answer: GreeterAnswer, evidence: float,
+                posteriors: Sequence[tuple[str, float]], combination: "Combination | None" = None) -> GreeterAnswer:
+        """The rules' ``answer`` (``evidence``: its best catalogue score, 0 when it rests on the lexicon
+        alone) with the model's ``posteriors`` (best first), under ``combination`` (default: this
+        greeter's). Separate from :meth:`understand` so bench/select_greeter_thresholds.py can try
+        thresholds on answers and posteriors computed once."""
+        c = combination or self.combination
         label, probability = posteriors[0]
+        weak = evidence <= 0.0
         rules_target = f"out:{answer.outside['agency']}" if answer.outside else answer.group
         if rules_target is None:
-            return self._fill(text, answer, label, probability)
+            return self._fill(text, answer, label, probability, c.fill, c)
         learned_target = self._target(label)
         guidance = guidance_group(self.config)  # the guidance desk is where the unsure go anyway
         ours = rules_target.startswith("out:") or rules_target in self._catalogue_groups  # not a centre's speciality
         if weak and not self._says_more_than_the_group(text, rules_target):
-            ours = False  # the citizen named a counter ("Bảo trợ xã hội"): that is where they go
-        if (label == linear.NONE_LABEL and weak and probability >= LINEAR_NONE_WEAK and ours
-                and rules_target != guidance and self._backing(posteriors, rules_target) < LINEAR_NONE_BACKING):
-            return self._ask(text, [(rules_target, 0.0)])  # the lexicon alone heard a counter in chit-chat
-        if (learned_target is not None and learned_target != rules_target
-                and probability >= (LINEAR_VETO_WEAK if weak else LINEAR_VETO)
-                and rules_target != guidance and ours):
+            ours = False  # the citizen named a counter ("Bảo trợ xã hội", "hướng dẫn"): that is where they go
+        if label == linear.NONE_LABEL and ours and self._backing(posteriors, rules_target) < c.none_backing:
+            # the rules heard a procedure in chit-chat: the lexicon alone ("chỗ photo ở đâu"), one short
+            # catalogue phrase ("bấm số ở đâu": "số" is a number plate), or the guidance group's words
+            # ("cho tôi hỏi nhà vệ sinh ở đâu")
+            if rules_target == guidance:
+                needed = c.guidance_none
+            elif weak:
+                needed = c.none_weak
+            else:
+                needed = c.none_thin if evidence <= c.thin_evidence else 2.0
+            if probability >= needed:  # a question naming the counter heard (another agency's work: none)
+                return self._ask(text, [] if answer.outside else [(rules_target, 0.0)])
+        if rules_target == guidance:
+            veto, override = c.guidance_veto, c.guidance_override
+        else:
+            veto = c.veto_weak if weak else c.veto
+            override = c.override_strong if evidence >= PROCEDURE_STRONG else c.override
+        if (learned_target is not None and learned_target != rules_target and probability >= veto and ours):
             named = (answer.procedure or answer.outside or {}).get("id")
             extra = [] if named else [{"kind": "group", "id": answer.group, "label": self.config.group(answer.group).name,
                                        "group": answer.group}]
-            if probability >= LINEAR_OVERRIDE:
-                filled = self._fill(text, answer, label, probability, LINEAR_OVERRIDE)
+            if probability >= override:
+                filled = self._fill(text, answer, label, probability, override, c)
                 if filled is not answer:
                     rules_pick = [self._button(self.catalogue.entries[named])] if named else extra
                     return dataclasses.replace(filled, choices=rules_pick)
@@ -538,12 +590,12 @@ class Greeter:
             return self._choose(text, offered, extra=extra)
         named = (answer.procedure or {}).get("id")
         if answer.question:  # close procedures: the buttons stay (the learned one first), nothing is named
-            first = [c for c in answer.choices if c["id"] == label]
-            return dataclasses.replace(answer, choices=first + [c for c in answer.choices if c["id"] != label])
-        if (learned_target == rules_target and not answer.outside and label != named and probability >= LINEAR_PICK
+            first = [choice for choice in answer.choices if choice["id"] == label]
+            return dataclasses.replace(answer, choices=first + [choice for choice in answer.choices if choice["id"] != label])
+        if (learned_target == rules_target and not answer.outside and label != named and probability >= c.pick
                 and (named or self._says_more_than_the_group(text, rules_target))):
             picked = self._procedure(text, self.catalogue.entries[label], answer.confidence)
-            others = [c for c in answer.choices if c["id"] != label]
+            others = [choice for choice in answer.choices if choice["id"] != label]
             if named:
                 entry = self.catalogue.entries[named]
                 others.insert(0, {"kind": "procedure", "id": named, "label": entry.name, "group": rules_target})
@@ -554,15 +606,15 @@ class Greeter:
         """The model's probability that the citizen belongs at ``target`` (its entries summed)."""
         return sum(p for label, p in posteriors if self._target(label) == target)
 
-    def _fill(self, text: str, answer: GreeterAnswer, label: str, probability: float,
-              needed: float | None = None) -> GreeterAnswer:
-        """The model's own answer, where the rules ask back (when it is sure: ``LINEAR_FILL``) or where it
-        overrules them (``needed``: ``LINEAR_OVERRIDE``); ``answer`` itself when it names nothing a
-        citizen can go to."""
+    def _fill(self, text: str, answer: GreeterAnswer, label: str, probability: float, needed: float,
+              combination: "Combination") -> GreeterAnswer:
+        """The model's own answer, where the rules ask back (``needed``: ``Combination.fill``) or where it
+        overrules them (``override``, ``guidance_override``); ``answer`` itself when the model is
+        below ``needed``, the text too short, or it names nothing a citizen can go to."""
         entry = self.catalogue.entries.get(label)
-        if entry is None or probability < (LINEAR_FILL if needed is None else needed):
+        if entry is None or probability < needed:
             return answer
-        if len([w for w in words(text) if w not in self.function_words]) < FILL_MIN_WORDS:
+        if len([w for w in words(text) if w not in self.function_words]) < combination.fill_min_words:
             return answer  # "vâng" (yes) shares its letters with "tạm vắng", "mất" alone is no death
         if self._target(label) is None:
             return answer
@@ -574,16 +626,17 @@ class Greeter:
         """The answer of the lexicon and the catalogue's phrasings alone."""
         return self._rules(text, self.reading(text))[0]
 
-    def _rules(self, text: str, reading: tuple[list[str], frozenset[int]]) -> tuple[GreeterAnswer, bool]:
-        """The rules' answer to ``text`` (read by :meth:`reading`), and whether it is weak: the
-        lexicon's group alone, no catalogue phrasing found (the model may then overrule it more
-        easily, ``LINEAR_VETO_WEAK``)."""
+    def _rules(self, text: str, reading: tuple[list[str], frozenset[int]]) -> tuple[GreeterAnswer, float]:
+        """The rules' answer to ``text`` (read by :meth:`reading`), and its evidence: the best catalogue
+        score (one two-word phrase scores 2), or 0 when no catalogue phrasing was found and the answer
+        rests on the lexicon's group alone (the model may then overrule it more easily,
+        ``Combination.veto_weak``)."""
         tokens, negated = reading
         by_group = self._understand_group(text, tokens, negated)
         ranked = [(e, s) for e, s in self.catalogue.rank(tokens, self.not_before, negated) if s >= PROCEDURE_MIN]
         if not ranked:
-            return self._with_group_choices(by_group), True
-        return self._from_ranked(text, by_group, ranked), False
+            return self._with_group_choices(by_group), 0.0
+        return self._from_ranked(text, by_group, ranked), ranked[0][1]
 
     def _from_ranked(self, text: str, by_group: GreeterAnswer, ranked: list[tuple[Entry, float]]) -> GreeterAnswer:
         """The answer when catalogue phrasings were found: a procedure, close procedures, or another agency."""
@@ -632,6 +685,8 @@ class Greeter:
         or "trợ cấp" alone names no procedure, however sure the ranker is."""
         group = self.config.group(code)
         plain = set(words(f"{group.name} {group.description}")) | self.function_words
+        if code in self.fallback:  # the guidance group's own words: "hỏi thủ tục, cần hướng dẫn" is asking for it
+            plain |= {w for phrase, weights in self.index.items() if code in weights for w in phrase}
         return any(w not in plain and w in self._catalogue_words for w in words(text))
 
     def explain(self, entry_id: str) -> GreeterAnswer:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kiosk.greeter import Greeter
+from kiosk.greeter import Greeter, GreeterAnswer
 
 NONE_LABEL = "NONE"
 SPLITS = ("tuned", "heldout", "probe", "probe2")
@@ -123,7 +123,12 @@ def judge(greeter: Greeter, line: ProbeLine) -> tuple[str, bool]:
     that sends the citizen somewhere is "wrong" (confidently wrong: a second wait). For a line that is
     no procedure, asking back is right and naming any group or agency is wrong.
     """
-    answer = greeter.understand(line.text)
+    return judge_answer(greeter, line, greeter.understand(line.text))
+
+
+def judge_answer(greeter: Greeter, line: ProbeLine, answer: GreeterAnswer) -> tuple[str, bool]:
+    """:func:`judge` of an answer already given (bench/select_greeter_thresholds.py tries thresholds
+    on answers computed once)."""
     named = (answer.procedure or answer.outside or {}).get("id")
     sent_out = answer.outside is not None
     if line.group == NONE_LABEL:

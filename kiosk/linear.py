@@ -4,14 +4,15 @@ Why: the rules (lexicon + catalogue phrasings) answer only what their phrases co
 over character 2-5-grams (inside words) and words/word pairs generalises to phrasings nobody wrote
 down ("ba má cho đất, giờ đứng tên trên sổ"), but on its own it is confidently wrong more often than
 the rules. So the greeter uses it only under a probability threshold chosen on batches it never
-trained on (``kiosk.greeter``: ``LINEAR_*``), to veto a rules answer it strongly disagrees with (the
+trained on (``kiosk.greeter``: ``Combination``, chosen by bench/select_greeter_thresholds.py), to veto a rules answer it strongly disagrees with (the
 greeter then asks with one button each) and to answer where the rules would only ask back.
 
-Trained at start-up (about a second on one core, no model file to ship or trust) on the catalogue's
-own phrasings and names, the centre's group names, and the labelled lines in
-``greeter_training.tsv``, ``greeter_training_h.tsv`` and ``greeter_training_i.tsv`` (several hundred
-everyday lines over every entry; a centre may add its own: ``Greeter(..., training=[path])``). Labels are
-catalogue entry ids, plus ``NONE`` for lines that are no procedure at all.
+Trained at start-up (about two seconds on one core, no model file to ship or trust) on the catalogue's
+own phrasings and names and the labelled lines of every ``kiosk/greeter_training*.tsv`` file
+(``TRAINING_PATHS``, found by that glob: ``greeter_training.tsv``, ``_h`` and ``_i`` today, several
+hundred everyday lines over every entry; a file dropped next to them is used too; a centre may add
+its own: ``Greeter(..., training=[path])``). Labels are catalogue entry ids, plus ``NONE`` for lines
+that are no procedure at all.
 
 scikit-learn is optional: without it ``available()`` is False and the greeter runs on its rules and
 the pure-Python ranker alone (``kiosk.learned``), as before.
@@ -24,12 +25,19 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-TRAINING_PATH = Path(__file__).resolve().parent / "greeter_training.tsv"
+HERE = Path(__file__).resolve().parent
+TRAINING_GLOB = "greeter_training*.tsv"
+TRAINING_PATH = HERE / "greeter_training.tsv"
 # tune-h: lines written after fresh-f/g, with negations and life events (issue 16, third pass)
-TUNING_PATH = Path(__file__).resolve().parent / "greeter_training_h.tsv"
+TUNING_PATH = HERE / "greeter_training_h.tsv"
 # tune-i: several hundred everyday lines per catalogue entry, written after fresh-i/j (issue 16, round 2)
-TUNING_I_PATH = Path(__file__).resolve().parent / "greeter_training_i.tsv"
-TRAINING_PATHS = (TRAINING_PATH, TUNING_PATH, TUNING_I_PATH)
+TUNING_I_PATH = HERE / "greeter_training_i.tsv"
+# every training file, sorted by name (tune-m, tune-n… join when they are merged)
+TRAINING_PATHS = tuple(sorted(HERE.glob(TRAINING_GLOB)))
+# files kept out of the cross-validation that chooses how rules and model combine
+# (bench/select_greeter_thresholds.py): tune-h's misses became catalogue phrasings, and tune-f holds
+# the "no procedure" lines the lexicon was tuned with; every other training file is cross-validated
+RULES_TUNED_PATHS = (TRAINING_PATH, TUNING_PATH)
 NONE_LABEL = "NONE"
 FOLDS = 3
 RECENT = 512  # answers remembered per model

@@ -379,6 +379,10 @@ class Greeter:
         self.linear = self._train_linear([*linear.TRAINING_PATHS, *map(Path, training)]) if learned else None
         # groups the catalogue's procedures lead to; any other group is the centre's own speciality
         self._catalogue_groups = {group_for(e, config) for e in self.catalogue.procedures}
+        # the shipped lexicon's rules, to tell where a centre's own lexicon changed the answer: the model
+        # learns the catalogue's phrasings (the centre's too) but never the lexicon's, so it must not
+        # question what the centre's own words decided ("nghĩa vụ quân sự" to its guidance desk)
+        self._shipped_rules = Greeter(config, extra_catalogues=extra_catalogues, learned=False) if extra_lexicons else None
 
     def _has_group(self, code: str) -> bool:
         return any(g.code == code for g in self.config.groups)
@@ -539,9 +543,21 @@ class Greeter:
         sure (the rules' pick a button): :meth:`combine`, thresholds in :class:`Combination`."""
         reading = self.reading(text)  # tokenised (and repaired) once, for the rules and the model
         answer, evidence = self._rules(text, reading)
-        if self.linear is None:
+        if self.linear is None or self._centre_words_decided(text, answer):
             return answer
         return self.combine(text, answer, evidence, self.linear.posteriors(" ".join(without_negated(*reading))))
+
+    def _centre_words_decided(self, text: str, answer: GreeterAnswer) -> bool:
+        """Did the centre's own lexicon change the rules' answer (another counter, agency or procedure
+        than the shipped lexicon gives)? Then it stands as the rules gave it: the centre checked its
+        words with ``luot greet --evaluate``, the model never saw them."""
+        if self._shipped_rules is None:
+            return False
+        shipped = self._shipped_rules._understand_rules(text)
+
+        def where(a: GreeterAnswer) -> tuple[object, ...]:
+            return (a.group, (a.outside or {}).get("id"), (a.procedure or {}).get("id"), a.question)
+        return where(shipped) != where(answer)
 
     def combine(self, text: str, answer: GreeterAnswer, evidence: float,
                 posteriors: Sequence[tuple[str, float]], combination: "Combination | None" = None) -> GreeterAnswer:

@@ -659,7 +659,8 @@ class KioskApp(App):
             issued_at=ticket.issued_at, priority=ticket.priority, centre_name=self.centre.get("name", ""),
             tracking_url=ticket.tracking_url, offline=ticket.offline, timezone=self.options.timezone,
             procedure=procedure["name"] if procedure else "", checklist=tuple(procedure["documents"]) if procedure else (),
-            returns_dossier=ticket.returns_dossier, appointment=ticket.appointment)
+            returns_dossier=ticket.returns_dossier, appointment=ticket.appointment,
+            wait_text=ticket.wait_text, wait_text_en=ticket.wait_text_en, after_closing=ticket.after_closing)
 
     def _print(self, ticket: IssuedTicket, procedure: dict[str, Any] | None = None) -> None:
         """Save a PNG of the ticket and send it to the printer, off the main thread."""

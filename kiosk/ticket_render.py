@@ -92,6 +92,12 @@ class TicketView:
     # checklist so the citizen can check their papers while waiting (never personal data)
     procedure: str = ""
     checklist: tuple[str, ...] = ()
+    # the server's wording of the wait, the same on the kiosk's screen, the tracking page and the
+    # console: a range ("khoảng 20-35 phút") or a clock time after a break; None (offline, or an old
+    # server): the point ``estimated_wait_minutes`` is printed instead
+    wait_text: str | None = None
+    wait_text_en: str | None = None
+    after_closing: bool = False  # unlikely to be called before closing today: printed as a warning
 
     def __post_init__(self) -> None:
         if self.issued_at.tzinfo is None or self.issued_at.utcoffset() is None:
@@ -323,7 +329,15 @@ class _Scale:
         return max(8, round(self.width * 0.04))
 
 
-def _wait_text(minutes: int | None) -> tuple[str, str] | None:
+def wait_lines(view: TicketView) -> tuple[str, str] | None:
+    """The printed wait (Vietnamese line, English words for the summary): the server's wording when
+    it sent one, so the paper promises what the screen said; else the point in minutes."""
+    if view.wait_text:
+        english = view.wait_text_en or view.wait_text
+        if view.after_closing:
+            return f"Lưu ý: {view.wait_text}", f"note: {english}"
+        return f"Thời gian chờ dự kiến: {view.wait_text}", f"wait: {english}"
+    minutes = view.estimated_wait_minutes
     if minutes is None:
         return None
     if minutes <= 0:
@@ -336,7 +350,7 @@ def _english_summary(view: TicketView) -> str:
     if view.counters:
         parts.append(("Counter " if len(view.counters) == 1 else "Counters ") + view.counters_label)
     parts.append(f"{view.people_ahead} {'person' if view.people_ahead == 1 else 'people'} ahead")
-    wait = _wait_text(view.estimated_wait_minutes)
+    wait = wait_lines(view)
     if wait:
         parts.append(wait[1])
     return " · ".join(parts)
@@ -392,7 +406,7 @@ def _top_block(view: TicketView, sc: _Scale) -> Image.Image:
         _space(w, px(4)),
         _text_block(f"Số người đang chờ trước bạn: {view.people_ahead}", w, px(26), margin=m),
     ]
-    wait = _wait_text(view.estimated_wait_minutes)
+    wait = wait_lines(view)
     if wait:
         blocks.append(_text_block(wait[0], w, px(26), margin=m))
     blocks += [

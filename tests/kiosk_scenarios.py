@@ -199,9 +199,10 @@ def greeter(centre: CentreThread, out: Path, driver: Driver) -> dict[str, Any]:
     tickets = app.options.data_dir / "tickets"
     driver.wait(lambda: _complete_png(tickets), what="ticket image saved")
     view = app.printed_view
-    from kiosk.ticket_render import render_png
+    from kiosk.ticket_render import render_png, wait_lines
 
     printed = {"procedure": view.procedure, "checklist": list(view.checklist), "png": str(next(tickets.glob("*.png"))),
+               "wait": wait_lines(view), "told": [app.issued[-1].wait_text, app.issued[-1].wait_text_en],
                "height_without_checklist": render_png(dataclasses.replace(view, procedure="", checklist=()),
                                                       app.options.printer_width).height}
     return {"printed": printed, "typed": typed, "group": app.greeter_group, "speaking": speaking, "reply": reply, "shown": shown_number(driver),

@@ -149,6 +149,9 @@ def test_greeter_understands_text_without_diacritics_and_issues_the_ticket(tmp_p
     printed = result["printed"]
     assert printed["procedure"] == "Đăng ký kết hôn" and printed["checklist"][0].startswith("Tờ khai đăng ký kết hôn")
     assert Image.open(printed["png"]).height > printed["height_without_checklist"]  # on the paper, not only kept
+    # issue 17: the paper promises what the server told (a range or a clock time), not a bare point
+    told, told_en = printed["told"]
+    assert told and told_en and printed["wait"][0].endswith(": " + told) and printed["wait"][1].endswith(told_en)
     assert_real_screenshots(tmp_path, result["shots"])
 
 

@@ -31,6 +31,7 @@ from kiosk.ticket_render import (
     render_pdf,
     render_png,
     tracking_url,
+    wait_lines,
 )
 from luot.cli import main
 from luot.config import load_config
@@ -387,3 +388,18 @@ def test_the_greeters_checklist_is_printed_with_a_box_per_paper() -> None:
     boxes = [row for row in range(extra.height) if sum(extra.getpixel((x, row)) < 128 for x in range(20, 60)) > 15]
     assert len(boxes) >= 2 * len(papers), "each paper has a drawn box (its top and bottom edges)"
     assert len(escpos_bytes(listed)) > len(escpos_bytes(plain)) + 2000
+
+
+def test_the_wait_is_printed_in_the_servers_words_a_range_or_a_warning() -> None:
+    """Issue 17: the ticket says what the kiosk's screen and the tracking page say ("khoảng 20-35
+    phút", "sau giờ nghỉ trưa, khoảng 13:20"), a warning when closing comes first; the point in
+    minutes only without the server's words (offline)."""
+    ranged = make_view(wait_text="khoảng 20-35 phút", wait_text_en="about 20-35 minutes")
+    assert wait_lines(ranged) == ("Thời gian chờ dự kiến: khoảng 20-35 phút", "wait: about 20-35 minutes")
+    late = make_view(wait_text="có thể không kịp trong giờ làm việc hôm nay (khoảng 17:10)",
+                     wait_text_en="may not be served before closing today (around 17:10)", after_closing=True)
+    assert wait_lines(late)[0].startswith("Lưu ý: có thể không kịp") and "before closing" in wait_lines(late)[1]
+    assert wait_lines(make_view()) == ("Thời gian chờ dự kiến: khoảng 15 phút", "about 15 min wait")
+    assert wait_lines(make_view(estimated_wait_minutes=None)) is None
+    assert render_png(late).height > render_png(make_view()).height  # the longer warning wraps: it is drawn
+

@@ -98,7 +98,7 @@ BREAK_WIDENING = 0.8
 # citizen at the counter, then takes the break): in open minutes it ends when the break begins, so
 # the walk frees each counter at the break instead of carrying the rest of its service over. On
 # tuning seeds 0-179 the walk had over-estimated the morning tickets whose turn falls after lunch
-# by a median 5-13 minutes (about a service per counter); issue 17's seventh round (docs/estimates.md).
+# by a median 5-14 minutes (about a service per counter); issue 17's seventh round (docs/estimates.md).
 BREAK_RUNOVER = True
 # With a History of previous days (server/wait_history.py): today's pace is learned as a ratio to
 # the history's call-to-release time of the group in the session of each call, and each session's

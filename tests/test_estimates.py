@@ -9,11 +9,15 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from server import estimates
 from server.engine import QueueEngine, Ticket
 from server.estimates import Timeline, wait_view
 from luot.config import parse_config
-from tests.engine_support import HCM, at, make_config, new_engine, replayed, sample_data
+from tests.engine_support import HCM, at, make_config, new_engine, replayed, sample_data, small_config
+from tests.test_engine_properties import plain_estimates
 
 MON = 2  # 2 March 2026 is a Monday
 CONFIG = make_config()
@@ -300,3 +304,25 @@ def test_a_point_with_another_shift_stays_inside_the_range() -> None:
     assert estimates.spread_wait(32.0, 8.0, shift=100.0) == (hi, lo, hi)
     assert estimates.spread_wait(32.0, 8.0, shift=-100.0) == (lo, lo, hi)
     assert estimates.spread_wait(32.0, 8.0, shift=5.0)[0] == 37.0
+
+
+SMALL = small_config()
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(min_value=600, max_value=719), st.lists(st.sampled_from(["ho-tich", "chung-thuc", "dat-dai"]), min_size=1,
+                                                         max_size=40), st.lists(st.booleans(), min_size=3, max_size=3))
+def test_the_walk_across_the_break_matches_a_plain_simulation(minute: int, groups: list[str], busy: list[bool]) -> None:
+    # lines asked about between 10:00 and 11:59, so that the walk reaches the lunch break (the
+    # stateful check's random days seldom do): the fast walk frees a counter at the break exactly
+    # as the plain simulation does (BREAK_RUNOVER)
+    engine = new_engine(SMALL)
+    for number in (1, 2, 3):
+        engine.open_counter(number, f"o{number}", at(MON, 7, 30))
+    now = at(MON, minute // 60, minute % 60)
+    for index, group in enumerate(groups):
+        engine.issue(group, now - timedelta(minutes=30) + timedelta(seconds=index))
+    for number, serving in zip((1, 2, 3), busy):
+        if serving and engine.call_next(number, now - timedelta(minutes=3))[0] is not None:
+            engine.start(number, now - timedelta(minutes=2))
+    assert engine.estimates(now) == plain_estimates(engine, now)

@@ -49,6 +49,7 @@ def plain_estimates(engine: QueueEngine, now: datetime) -> dict[str, Estimate]:
     model = engine.estimate_model
     free_at = model.free_at(engine, now)
     open_now = model.timeline(now).open_minutes(now)
+    breaks = model.timeline(now).session_starts[1:]  # open minutes at which a break begins
     compatible = model.compatible(engine)
     seen: dict[str, int] = {}
     result = {}
@@ -64,7 +65,12 @@ def plain_estimates(engine: QueueEngine, now: datetime) -> dict[str, Estimate]:
         if options:
             chosen = min(options, key=lambda n: free_at[n])
             result[ticket.id] = model.describe(engine, ticket, free_at[chosen], ahead, len(options), cycle, now)
-            free_at[chosen] += cycle
+            end = free_at[chosen] + cycle
+            for begins in breaks:  # a service under way when a break begins ends during the break
+                if free_at[chosen] < begins < end:
+                    end = begins
+                    break
+            free_at[chosen] = end
         else:
             result[ticket.id] = Estimate(ahead, None)
         seen[ticket.group] = seen.get(ticket.group, 0) + 1

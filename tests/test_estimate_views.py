@@ -40,11 +40,12 @@ async def test_ticket_and_tracking_views_show_the_range_and_the_time_after_lunch
             tickets.append(answer.json())
         first, last = tickets[0], tickets[-1]
         assert first["wait_text"] == "dưới 5 phút" and first["wait_minutes"] == 0
-        # four ahead at 8 minutes: 25 minutes before noon, 7 after 13:00; told one spread later
-        # (sqrt(32 x 8) + 0.05 x 32 = 17.6 minutes, capped at 16)
-        assert last["wait_text"] == "sau giờ nghỉ trưa, khoảng 13:23", last
-        assert last["wait_text_en"] == "after the lunch break, around 13:23"
-        assert last["expected_at"].startswith("2026-03-02T13:23")
+        # four ahead at 8 minutes, called at 11:35, 11:43, 11:51 and 11:59: that service runs into
+        # the break and ends during it, so this one is called at 13:00, 25 open minutes from now;
+        # told one spread later (sqrt(25 x 8) + 0.05 x 25 = 15.4 minutes, under the cap of 16)
+        assert last["wait_text"] == "sau giờ nghỉ trưa, khoảng 13:15", last
+        assert last["wait_text_en"] == "after the lunch break, around 13:15"
+        assert last["expected_at"].startswith("2026-03-02T13:15")
         lo, hi = last["wait_range_minutes"]
         assert lo <= last["wait_minutes"] <= hi and last["after_closing"] is False
         token = last["tracking_url"].rsplit("/", 1)[1]

@@ -61,8 +61,10 @@ def family_rows(args: tuple) -> list[dict]:
             load = model.history_load(timeline)
             for p in wait_scenarios.simulate_day(config, scenario, seed, day, history=history):
                 if p.basis is not None and p.ours is not None and p.actual is not None:
+                    handles = [model._history_handle(p.group, timeline, k) for k in range(len(timeline.sessions))]
                     rows.append(dict(family=family, seed=seed, timeline=timeline, basis=p.basis, now_s=p.issued.timestamp(),
-                                     actual=p.actual, classic=p.classic, load=load, crosses=p.crosses_break))
+                                     actual=p.actual, classic=p.classic, load=load, crosses=p.crosses_break,
+                                     group=p.group, handles=handles))  # the history's time per session (round 8)
         day += timedelta(days=7 if scenario.name == "heavy-monday" else 1)
     return rows
 

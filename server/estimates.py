@@ -82,18 +82,28 @@ PRIORITY_WINDOW_MIN_MINUTES = 15.0  # ...or since the first ticket of the day, a
 # minutes, where 0.8 and 12 gave 41 % and 10.7-19.8 %, and 1.0 and 20 33 % and 7.7-14.8 %; a
 # table of shifts by part of the day and sigma, fitted on the same days (bench/fit_point_shift.py),
 # lies a point better on that trade-off but met more targets on one reserved fresh set only:
-# docs/estimates.md). The range runs from RANGE_LOW to RANGE_HIGH sigma, plus
-# RANGE_FLOOR minutes each side; the part of the range beyond the next break is widened by
-# BREAK_WIDENING (the afternoon pace is not known in the morning). Fitted on the tuning seeds 0-19
-# of bench/bench_queueing.py for about 80 % coverage, overall and across the break, in every family.
+# docs/estimates.md). The range runs from RANGE_LOW sigma minus RANGE_FLOOR_LOW minutes to
+# RANGE_HIGH sigma plus RANGE_FLOOR_HIGH minutes; the part of its upper end beyond the next break
+# is stretched by BREAK_WIDENING (the afternoon's pace is not known in the morning) and the part
+# of its lower end beyond it raised by BREAK_WIDENING_LOW; with a history, the range's sigma is
+# multiplied by the history's time per ticket of the group in the session of the expected call
+# over the session now, when larger (RANGE_PACE: a wait that runs into a slower afternoon spreads
+# more). The point is kept inside the range. Issue 17's eighth round refitted the range on tuning
+# seeds 0-179 with a history, against the walk that frees a counter at the break, for the
+# largest smallest margin of coverage inside 80 +- 5 %, overall and across the break, in every
+# family, in standard deviations of six 30-day blocks (bench/fit_round8.py; docs/estimates.md);
+# it was -1.0 / +1.25 sigma, 1 minute each side, 0.8 and 0, fitted on seeds 0-19 in the second round.
 RANGE_SPREAD = 1.0
 RANGE_PROPORTIONAL = 0.05
 POINT_SHIFT = 1.0
 POINT_SHIFT_CAP = 16.0  # minutes of sigma at most: a longer wait's promise moves by 16 minutes, no more
 RANGE_LOW = -1.0
-RANGE_HIGH = 1.25
-RANGE_FLOOR = 1.0
-BREAK_WIDENING = 0.8
+RANGE_HIGH = 0.95
+RANGE_FLOOR_LOW = 0.0
+RANGE_FLOOR_HIGH = 2.5
+BREAK_WIDENING = 0.5
+BREAK_WIDENING_LOW = 0.05
+RANGE_PACE = 1.0
 # A service under way when a break begins is finished during the break (the officer serves the
 # citizen at the counter, then takes the break): in open minutes it ends when the break begins, so
 # the walk frees each counter at the break instead of carrying the rest of its service over. On
@@ -431,6 +441,21 @@ class EstimateModel:
         below = min(HISTORY_SHIFT_CAP_BELOW_OVERLOAD,
                     HISTORY_POINT_SHIFT_CAP + HISTORY_LOAD_SLOPE * max(0.0, load - HISTORY_LOAD_KNEE))
         return below + HISTORY_OVERLOAD_SLOPE * max(0.0, load - 1.0)
+
+    def range_pace(self, group: str, timeline: Timeline, open_now: float, wait: float) -> float:
+        """With a history: how much wider the range is for a wait of ``wait`` open minutes from
+        ``open_now``, 1 + RANGE_PACE x (the history's time per ticket of ``group`` in the session
+        of the expected call over the session now - 1) when larger, else 1."""
+        if self.history is None or len(timeline.sessions) < 2:
+            return 1.0
+        starts = timeline.session_starts
+        now_k, call_k = bisect_right(starts, open_now) - 1, bisect_right(starts, open_now + wait) - 1
+        if call_k <= now_k:
+            return 1.0
+        now_h, call_h = self._history_handle(group, timeline, now_k), self._history_handle(group, timeline, call_k)
+        if not now_h or not call_h:
+            return 1.0
+        return 1.0 + RANGE_PACE * max(0.0, call_h / now_h - 1.0)
 
     def _pace_ratio(self, group: str) -> float:
         count = self.ratio_count.get(group, 0)
@@ -790,11 +815,13 @@ class EstimateModel:
             wait += load / (1.0 - load) * before_closing
         now_s = now.timestamp()
         step = cycle / max(1, counters)
-        point, lo, hi = (spread_wait(wait, step) if self.history is None
-                         else spread_wait(wait, step, k=HISTORY_POINT_SHIFT, cap=self.history_shift_cap(timeline)))
         after = timeline.next_break_end(open_now)
-        if after is not None and open_now + hi > after:
-            hi += BREAK_WIDENING * (open_now + hi - after)
+        to_break = None if after is None else after - open_now
+        if self.history is None:
+            point, lo, hi = spread_wait(wait, step, to_break=to_break)
+        else:
+            point, lo, hi = spread_wait(wait, step, k=HISTORY_POINT_SHIFT, cap=self.history_shift_cap(timeline),
+                                        to_break=to_break, scale=self.range_pace(ticket.group, timeline, open_now, wait))
         expected = max(now_s, timeline.wall_seconds(open_now + point))
         mean = max(now_s, timeline.wall_seconds(open_now + wait))
         lo_min = (max(now_s, timeline.wall_seconds(open_now + lo)) - now_s) / 60.0
@@ -817,13 +844,20 @@ def wait_spread(wait: float, step: float) -> float:
 
 
 def spread_wait(wait: float, step: float, shift: float | None = None, k: float | None = None,
-                cap: float | None = None) -> tuple[float, float, float]:
+                cap: float | None = None, to_break: float | None = None,
+                scale: float = 1.0) -> tuple[float, float, float]:
     """The point told and the range around the walk's mean ``wait`` (open minutes), given the
     minutes each place in the line takes (``step``). ``shift`` (open minutes) replaces
     POINT_SHIFT x min(sigma, POINT_SHIFT_CAP) for bench/fit_point_shift.py, which scores other
-    points; the point is kept inside the range (POINT_SHIFT's always is)."""
+    points; the point is kept inside the range. ``to_break``: open minutes from now to the end of
+    the next break (its parts beyond it are stretched: BREAK_WIDENING, BREAK_WIDENING_LOW);
+    ``scale`` multiplies the range's sigma (RANGE_PACE), not the point's."""
     sigma = wait_spread(wait, step)
-    lo, hi = max(0.0, wait + RANGE_LOW * sigma - RANGE_FLOOR), wait + RANGE_HIGH * sigma + RANGE_FLOOR
+    wide = sigma * scale
+    lo, hi = max(0.0, wait + RANGE_LOW * wide - RANGE_FLOOR_LOW), wait + RANGE_HIGH * wide + RANGE_FLOOR_HIGH
+    if to_break is not None:
+        hi += BREAK_WIDENING * max(0.0, hi - to_break)
+        lo += BREAK_WIDENING_LOW * max(0.0, lo - to_break)
     if shift is None:
         shift = (POINT_SHIFT if k is None else k) * min(sigma, POINT_SHIFT_CAP if cap is None else cap)
     moved = wait + shift

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from server import estimates
 from server.engine import QueueEngine
 from server.service import CentreService
 from server.storage import Storage
@@ -89,6 +90,27 @@ def test_a_turn_after_lunch_is_told_the_afternoons_known_pace() -> None:
     bounds, cycles = engine.estimate_model.session_cycles(engine.estimate_model.timeline(now))
     assert cycles["ho-tich"][1] == pytest.approx(3 * cycles["ho-tich"][0], rel=0.05)
     assert known.mean_minutes > plain.mean_minutes + 150, (plain.mean_minutes, known.mean_minutes)
+
+
+def test_a_range_that_runs_into_a_slower_afternoon_is_wider() -> None:
+    """The history's afternoon takes 3 times the morning's minutes per ticket: a ticket whose turn
+    falls after lunch gets a range of 3 sigma's width (RANGE_PACE), one served before lunch not."""
+    engine = new_engine(CONFIG)
+    engine.use_history(History.from_records(slow_afternoon_records(), HCM))
+    late = morning_line(engine, 40)
+    early = engine.estimate_model  # the model, for its range_pace
+    now = at(MON, 9)
+    timeline = early.timeline(now)
+    known = engine.estimates(now)
+    open_now, wait, step = known[late].basis
+    assert early.range_pace("ho-tich", timeline, open_now, wait) == pytest.approx(3.0, rel=0.02)
+    assert early.range_pace("ho-tich", timeline, open_now, 30.0) == 1.0
+    k, cap = estimates.HISTORY_POINT_SHIFT, early.history_shift_cap(timeline)
+    to_break = timeline.next_break_end(open_now) - open_now
+    told, lo, hi = estimates.spread_wait(wait, step, k=k, cap=cap, to_break=to_break, scale=3.0)
+    plain = estimates.spread_wait(wait, step, k=k, cap=cap, to_break=to_break)
+    assert hi - lo > plain[2] - plain[1] + 20 and told == plain[0]
+    assert known[late].mean_minutes < known[late].wait_range[1]
 
 
 def test_before_lunch_a_history_changes_nothing_but_the_priority_arrivals() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -300,10 +301,23 @@ def test_a_point_with_another_shift_stays_inside_the_range() -> None:
     either end of the range is held at that end, and no shift gives the estimator's own point."""
     sigma = estimates.wait_spread(32.0, 8.0)
     point, lo, hi = estimates.spread_wait(32.0, 8.0)
-    assert point == 32.0 + min(sigma, 16.0) and lo == 32.0 - sigma - 1.0 and hi == 32.0 + 1.25 * sigma + 1.0
+    assert point == 32.0 + min(sigma, 16.0) and lo == 32.0 - sigma and hi == 32.0 + 0.95 * sigma + 2.5
     assert estimates.spread_wait(32.0, 8.0, shift=100.0) == (hi, lo, hi)
     assert estimates.spread_wait(32.0, 8.0, shift=-100.0) == (lo, lo, hi)
     assert estimates.spread_wait(32.0, 8.0, shift=5.0)[0] == 37.0
+
+
+def test_the_range_beyond_a_break_and_for_a_slower_session() -> None:
+    """Beyond the next break the upper end is stretched by half its part past it and the lower end
+    raised by 5 % of its part past it (issue 17's eighth round); a wider sigma (a slower session
+    ahead) widens the range, not the point."""
+    point, lo, hi = estimates.spread_wait(100.0, 8.0)
+    _, lo_b, hi_b = estimates.spread_wait(100.0, 8.0, to_break=40.0)
+    assert hi_b == pytest.approx(hi + 0.5 * (hi - 40.0)) and lo_b == pytest.approx(lo + 0.05 * (lo - 40.0))
+    assert estimates.spread_wait(100.0, 8.0, to_break=500.0) == (point, lo, hi)
+    point_w, lo_w, hi_w = estimates.spread_wait(100.0, 8.0, scale=1.4)
+    sigma = estimates.wait_spread(100.0, 8.0)
+    assert point_w == point and lo_w == pytest.approx(100.0 - 1.4 * sigma) and hi_w == pytest.approx(100.0 + 0.95 * 1.4 * sigma + 2.5)
 
 
 SMALL = small_config()

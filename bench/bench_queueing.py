@@ -183,7 +183,7 @@ def part2(families: list[str], seeds: list[int], history_days: int = 0) -> dict[
     config = load_config()
     print(f"\nPart 2: wait estimates on simulated days of the sample centre, seeds {seeds[0]}..{seeds[-1]}")
     header = (f"{'family':13} {'subset':10} {'n':>5} {'wait':>5} {'ours':>6} {'LES':>6} {'HOL':>6} {'QL':>6} "
-              f"{'roll':>6} {'naive':>6} {'gain':>6} {'bias':>6} {'under10':>7} {'cover':>6} {'width':>5} {'past_hi10':>9} {'sec':>5}")
+              f"{'roll':>6} {'naive':>6} {'gain':>7} {'bias':>6} {'under10':>7} {'cover':>7} {'width':>5} {'past_hi10':>9} {'sec':>5}")
     print(header)
     results = {}
     for name, days in ((n, d) for n in families for d in ((0, history_days) if history_days else (0,))):
@@ -194,12 +194,12 @@ def part2(families: list[str], seeds: list[int], history_days: int = 0) -> dict[
             if not row.get("tickets"):
                 continue
             ours = row["ours"]
-            gain = f"{row['gain_vs_best']:+6.0%}" if row["gain_vs_best"] is not None else "     -"
+            gain = f"{row['gain_vs_best']:+7.1%}" if row["gain_vs_best"] is not None else "      -"
             print(f"{name:13} {subset:10} {row['tickets']:5d} {row['mean_wait']:5.1f} {ours['mae']:6.2f} "
                   + " ".join(f"{row[p]['mae']:6.2f}" for p in (*wait_scenarios.CLASSIC, "naive"))
-                  + f" {gain} {ours['bias']:+6.2f} {ours['under_10']:7.1%} "
-                  + (f"{ours['coverage']:6.1%} {ours['mean_range_width']:5.1f} {ours['over_range_10']:9.1%}"
-                     if "coverage" in ours else f"{'-':>6} {'-':>5} {'-':>9}")
+                  + f" {gain} {ours['bias']:+6.2f} {ours['under_10']:7.2%} "
+                  + (f"{ours['coverage']:7.2%} {ours['mean_range_width']:5.1f} {ours['over_range_10']:9.1%}"
+                     if "coverage" in ours else f"{'-':>7} {'-':>5} {'-':>9}")
                   + f" {seconds:5.1f}")
         results[name + ("+history" if days else "")] = result
     print("  gain = 1 - MAE(ours) / MAE(best of LES, HOL, QL, rolling); target >= 30 %, under10 < 10 %, cover 80 +- 5 %;\n"

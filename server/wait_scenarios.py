@@ -301,16 +301,16 @@ def score(rows: list[Prediction]) -> dict[str, Any]:
             errors = [get(r) - r.actual for r in subset]
             result[name] = {"mae": round(statistics.fmean(abs(e) for e in errors), 2),
                             "bias": round(statistics.fmean(errors), 2),
-                            "under_10": round(sum(e < -UNDER_BY_MINUTES for e in errors) / len(errors), 3)}
+                            "under_10": round(sum(e < -UNDER_BY_MINUTES for e in errors) / len(errors), 4)}
         ranged = [r for r in subset if r.lo is not None]
         if ranged:
-            result["ours"]["coverage"] = round(sum(r.lo <= r.actual <= r.hi for r in ranged) / len(ranged), 3)
+            result["ours"]["coverage"] = round(sum(r.lo <= r.actual <= r.hi for r in ranged) / len(ranged), 4)
             # what a citizen told "khoảng 20-35 phút" experiences when the range itself was too short
             result["ours"]["over_range_10"] = round(sum(r.actual > r.hi + UNDER_BY_MINUTES for r in ranged) / len(ranged), 3)
             result["ours"]["mean_range_width"] = round(statistics.fmean(r.hi - r.lo for r in ranged), 1)
         best = min(CLASSIC, key=lambda n: result[n]["mae"])
         result["best_classic"] = best
-        result["gain_vs_best"] = round(1 - result["ours"]["mae"] / result[best]["mae"], 3) if result[best]["mae"] else None
+        result["gain_vs_best"] = round(1 - result["ours"]["mae"] / result[best]["mae"], 4) if result[best]["mae"] else None
         return result
 
     overall = figures(scored)

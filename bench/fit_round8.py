@@ -15,7 +15,8 @@ round's: (gain - 30) / sd and (10 - under) / sd; the point is kept inside the ra
 steps from several starts and 250 random rules around the best (docs/estimates.md), with the pace
 term ("pace": the range's sigma times 1 + pace x (the history's time per ticket in the session of
 the expected call over the session now - 1), when larger) and the lower end raised beyond the
-break ("widen_lo"); "down" (both ends on (1 - down) x w) was tried and not used.
+break ("widen_lo"); "down" (both ends on (1 - down) x w) and "low_prop" (the lower end lowered
+by a share of w) were tried and not used.
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ def ends(a: dict, p: dict) -> tuple[np.ndarray, np.ndarray]:
     s = s * (1.0 + p.get("pace", 0.0) * np.maximum(0.0, a["ratio"] - 1.0))
     low = p["low"] + p.get("low_load", 0.0) * (a["load"] - 0.8)
     high = p["high"] + p.get("high_load", 0.0) * (a["load"] - 0.8)
-    lo = np.maximum(0.0, w + low * s - p["floor_lo"])
+    lo = np.maximum(0.0, w + low * s - p["floor_lo"] - p.get("low_prop", 0.0) * w)
     hi = w + high * s + p["floor_hi"]
     before = a["open_now"] < a["cum1"]  # a break ahead
     beyond_hi = np.where(before, np.maximum(0.0, a["open_now"] + hi - a["cum1"]), 0.0)

@@ -29,9 +29,11 @@ How an estimate is made (issue 17):
 * **Scheduled counters.** A closed counter is expected when it opens: every counter at the day's
   opening before the doors open, and a counter with ``opens = "HH:MM"`` in the centre file then.
 * **An honest range.** The point told is the walk's mean plus one spread of the wait, at most
-  16 minutes (sigma = sqrt(wait x minutes per place) + 0.05 wait); the range runs from -1.0 to +1.25 sigma, its part
-  past the next break stretched; all in open minutes, then mapped to wall time. Fitted on the
-  benchmark's tuning seeds for about 80 % coverage (docs/estimates.md).
+  16 minutes (sigma = sqrt(wait x minutes per place) + 0.05 wait); the range runs from -1.0 sigma
+  to +0.95 sigma + 2.5 minutes, its upper end past the next break stretched and its lower end
+  there raised a little, its sigma widened with a history when the wait runs into a session
+  whose services usually take longer; all in open minutes, then mapped to wall time. Fitted on
+  the benchmark's tuning seeds for about 80 % coverage (docs/estimates.md).
 * **Previous days, when given** (:meth:`EstimateModel.use_history`, a profile from
   server/wait_history.py): each session's pace (today's pace relative to the history's, times the
   history's time for that session), the priority arrivals of the ticket's hours from the history's

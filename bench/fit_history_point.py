@@ -24,7 +24,7 @@ import argparse
 import statistics
 import sys
 import time
-from datetime import timedelta
+from collections.abc import Iterator
 from multiprocessing import Pool
 from pathlib import Path
 
@@ -52,25 +52,29 @@ RULES = (
 )
 
 
-def family_rows(args: tuple[str, int]) -> list[tuple]:
-    """(seed, timeline, open minute, w, minutes per place, now as POSIX s, real wait, classic
-    predictors, usual load) for every called ticket of ``family`` on tuning seeds 0..seeds-1."""
-    family, seeds = args
+def days_with_history(family: str, first: int, last: int) -> Iterator[tuple[int, EstimateModel, Timeline, float, list]]:
+    """For each seed first..last-1 of ``family``, on the benchmark's days: the seed, an estimator
+    given the history of HISTORY_DAYS earlier days, the day's timeline, the history's usual load,
+    and the day's called tickets as the estimator saw them (walk basis, point, real wait)."""
     config, scenario = load_config(), wait_scenarios.FAMILIES[family]
-    rows, day = [], FIRST_DAY
-    for seed in range(seeds):  # the same days as simulate_family
-        while wait_scenarios.WEEKDAYS[day.weekday()] in ("sat", "sun"):
-            day += timedelta(days=1)
+    for seed, day in wait_scenarios.family_days(scenario, range(last), FIRST_DAY):
+        if seed < first:
+            continue
         history = wait_scenarios.history_for(config, scenario, seed, day, HISTORY_DAYS)
         model = EstimateModel(config)
         model.use_history(history)
         timeline = Timeline.for_day(config, day.replace(hour=8))
-        load = model.history_load(timeline)
-        for p in wait_scenarios.simulate_day(config, scenario, seed, day, history=history):
-            if p.basis is not None and p.ours is not None and p.actual is not None:
-                rows.append((seed, timeline, *p.basis, p.issued.timestamp(), p.actual, p.classic, load))
-        day += timedelta(days=7 if scenario.name == "heavy-monday" else 1)
-    return rows
+        called = [p for p in wait_scenarios.simulate_day(config, scenario, seed, day, history=history)
+                  if p.basis is not None and p.ours is not None and p.actual is not None]
+        yield seed, model, timeline, model.history_load(timeline), called
+
+
+def family_rows(args: tuple[str, int]) -> list[tuple]:
+    """(seed, timeline, open minute, w, minutes per place, now as POSIX s, real wait, classic
+    predictors, usual load) for every called ticket of ``family`` on tuning seeds 0..seeds-1."""
+    family, seeds = args
+    return [(seed, timeline, *p.basis, p.issued.timestamp(), p.actual, p.classic, load)
+            for seed, _, timeline, load, called in days_with_history(family, 0, seeds) for p in called]
 
 
 def told(row: tuple, rule: tuple) -> float:

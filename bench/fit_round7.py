@@ -24,7 +24,6 @@ import pickle
 import statistics
 import sys
 import time
-from datetime import timedelta
 from multiprocessing import Pool
 from pathlib import Path
 from statistics import NormalDist
@@ -32,12 +31,9 @@ from statistics import NormalDist
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_queueing import FIRST_DAY  # noqa: E402
-from luot.config import load_config  # noqa: E402
+from fit_history_point import days_with_history  # noqa: E402
 from server import estimates, wait_scenarios  # noqa: E402
-from server.estimates import EstimateModel, Timeline, spread_wait, wait_spread  # noqa: E402
-
-HISTORY_DAYS = 5
+from server.estimates import spread_wait, wait_spread  # noqa: E402
 BLOCK = 30
 FAMILIES = list(wait_scenarios.FAMILIES)
 
@@ -48,24 +44,13 @@ def family_rows(args: tuple) -> list[dict]:
     for name, value in overrides:
         assert hasattr(estimates, name), name
         setattr(estimates, name, value)
-    config, scenario = load_config(), wait_scenarios.FAMILIES[family]
-    rows, day = [], FIRST_DAY
-    for seed in range(last):  # the same days as simulate_family
-        while wait_scenarios.WEEKDAYS[day.weekday()] in ("sat", "sun"):
-            day += timedelta(days=1)
-        if seed >= first:
-            history = wait_scenarios.history_for(config, scenario, seed, day, HISTORY_DAYS)
-            model = EstimateModel(config)
-            model.use_history(history)
-            timeline = Timeline.for_day(config, day.replace(hour=8))
-            load = model.history_load(timeline)
-            for p in wait_scenarios.simulate_day(config, scenario, seed, day, history=history):
-                if p.basis is not None and p.ours is not None and p.actual is not None:
-                    handles = [model._history_handle(p.group, timeline, k) for k in range(len(timeline.sessions))]
-                    rows.append(dict(family=family, seed=seed, timeline=timeline, basis=p.basis, now_s=p.issued.timestamp(),
-                                     actual=p.actual, classic=p.classic, load=load, crosses=p.crosses_break,
-                                     group=p.group, handles=handles))  # the history's time per session (round 8)
-        day += timedelta(days=7 if scenario.name == "heavy-monday" else 1)
+    rows = []
+    for seed, model, timeline, load, called in days_with_history(family, first, last):
+        for p in called:
+            handles = [model.history_handle(p.group, timeline, k) for k in range(len(timeline.sessions))]
+            rows.append(dict(family=family, seed=seed, timeline=timeline, basis=p.basis, now_s=p.issued.timestamp(),
+                             actual=p.actual, classic=p.classic, load=load, crosses=p.crosses_break,
+                             group=p.group, handles=handles))  # the history's time per session (round 8)
     return rows
 
 

@@ -52,16 +52,16 @@ def arrays(rows: list[dict]) -> dict[str, np.ndarray]:
         out["wait"].append(wait)
         out["step"].append(step)
         out["load"].append(r["load"])
-        out["cum1"].append(t._cumulative[1])
-        out["s0"].append(t._start_seconds[0])
-        out["s1"].append(t._start_seconds[1])
+        out["cum1"].append(t.first_session_minutes)
+        out["s0"].append(t.sessions[0][0].timestamp())
+        out["s1"].append(t.sessions[1][0].timestamp())
         out["now_s"].append(r["now_s"])
         out["actual"].append(r["actual"])
         out["crosses"].append(bool(r["crosses"]))
         out["best_classic"].append([r["classic"][c] for c in classic_keys])
         # the history's time per ticket in the session of the expected call over the session now
         handles = r.get("handles") or [None, None]
-        now_k, call_k = int(open_now >= t._cumulative[1]), int(open_now + wait >= t._cumulative[1])
+        now_k, call_k = int(open_now >= t.first_session_minutes), int(open_now + wait >= t.first_session_minutes)
         out["ratio"].append(handles[call_k] / handles[now_k] if handles[call_k] and handles[now_k] else 1.0)
     a = {k: np.asarray(v, dtype=float if k not in ("fam", "block", "crosses") else None) for k, v in out.items()}
     a["sigma"] = estimates.RANGE_SPREAD * np.sqrt(a["wait"] * a["step"]) + estimates.RANGE_PROPORTIONAL * a["wait"]

@@ -368,7 +368,7 @@ class EstimateModel:
         """With a history: the service against the history's time for its group and session."""
         if self.history is not None:
             timeline = self.timeline(called)
-            base = self._history_handle(group, timeline, timeline.session_index(called))
+            base = self.history_handle(group, timeline, timeline.session_index(called))
             if base:
                 ratio = minutes / base
                 self.ratio[group] = self._recent_mean(("ratio", group), self.ratio.get(group, 0.0), ratio, RECENT_WEIGHT)
@@ -390,7 +390,7 @@ class EstimateModel:
         weight = self.pace_count / (self.pace_count + 5)
         return weight * self.pace + (1 - weight) * 1.0
 
-    def _history_handle(self, group: str, timeline: Timeline, session: int) -> float | None:
+    def history_handle(self, group: str, timeline: Timeline, session: int) -> float | None:
         """The history's mean call-to-release minutes of ``group`` in today's ``session`` (its hours)."""
         assert self.history is not None
         key = (timeline, group, session)
@@ -454,7 +454,7 @@ class EstimateModel:
         now_k, call_k = bisect_right(starts, open_now) - 1, bisect_right(starts, open_now + wait) - 1
         if call_k <= now_k:
             return 1.0
-        now_h, call_h = self._history_handle(group, timeline, now_k), self._history_handle(group, timeline, call_k)
+        now_h, call_h = self.history_handle(group, timeline, now_k), self.history_handle(group, timeline, call_k)
         if not now_h or not call_h:
             return 1.0
         return 1.0 + RANGE_PACE * max(0.0, call_h / now_h - 1.0)
@@ -472,7 +472,7 @@ class EstimateModel:
         while the group has few), plus the usual pause before the next call. With a history and a
         ``session`` of ``timeline``: today's pace ratio times the history's time for that session."""
         if self.history is not None and timeline is not None and session is not None:
-            base = self._history_handle(group, timeline, session)
+            base = self.history_handle(group, timeline, session)
             if base:
                 gap = self.gap if self.gap_count >= MIN_SAMPLES else 0.0
                 return self._pace_ratio(group) * base + gap

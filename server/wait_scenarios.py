@@ -28,6 +28,7 @@ import random
 import statistics
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from collections.abc import Iterable, Iterator
 from typing import Any, Callable
 
 from luot.config import WEEKDAYS, CentreConfig
@@ -319,18 +320,26 @@ def score(rows: list[Prediction]) -> dict[str, Any]:
     return overall
 
 
-def simulate_family(config: CentreConfig, scenario: Scenario, seeds: list[int], first_day: datetime,
-                    history_days: int = 0) -> list[Prediction]:
-    """One simulated day per seed, on working days from ``first_day`` (heavy Mondays a week apart);
-    with ``history_days``, the estimator is given the profile of that many earlier days (:func:`history_for`)."""
-    rows: list[Prediction] = []
+def family_days(scenario: Scenario, seeds: Iterable[int], first_day: datetime) -> Iterator[tuple[int, datetime]]:
+    """(seed, day) for each seed: working days from ``first_day``, heavy Mondays a week apart. The
+    calendar of :func:`simulate_family`, shared with the bench's fitting scripts so that they replay
+    exactly the benchmark's days."""
     day = first_day
     for seed in seeds:
         while WEEKDAYS[day.weekday()] in ("sat", "sun"):
             day += timedelta(days=1)
+        yield seed, day
+        day += timedelta(days=7 if scenario.name == "heavy-monday" else 1)
+
+
+def simulate_family(config: CentreConfig, scenario: Scenario, seeds: list[int], first_day: datetime,
+                    history_days: int = 0) -> list[Prediction]:
+    """One simulated day per seed (:func:`family_days`); with ``history_days``, the estimator is
+    given the profile of that many earlier days (:func:`history_for`)."""
+    rows: list[Prediction] = []
+    for seed, day in family_days(scenario, seeds, first_day):
         history = history_for(config, scenario, seed, day, history_days) if history_days else None
         rows += simulate_day(config, scenario, seed, day, history=history)
-        day += timedelta(days=7 if scenario.name == "heavy-monday" else 1)
     return rows
 
 
@@ -340,4 +349,4 @@ def run_family(config: CentreConfig, scenario: Scenario, seeds: list[int], first
     return score(simulate_family(config, scenario, seeds, first_day, history_days))
 
 
-__all__ = ["FAMILIES", "Scenario", "Prediction", "simulate_day", "history_for", "simulate_family", "score", "run_family", "CLASSIC"]
+__all__ = ["FAMILIES", "Scenario", "Prediction", "simulate_day", "history_for", "family_days", "simulate_family", "score", "run_family", "CLASSIC"]

@@ -326,6 +326,13 @@ def test_cli_renders_all_outputs_and_reports_the_decoded_qr(tmp_path: Path, caps
     assert pdf.read_bytes().startswith(b"%PDF")
     assert out["escpos_bytes"] == job.stat().st_size and job.read_bytes().startswith(ESC + b"@")
     assert Image.open(png).width == WIDTH_80MM
+    assert out["wait_printed"] == "Thời gian chờ dự kiến: khoảng 12 phút"
+
+
+def test_cli_prints_the_wait_in_the_servers_words(capsys: pytest.CaptureFixture[str]) -> None:
+    status = main(["ticket", "--number", "1023", "--group", "ho-tich", "--wait", "12",
+                   "--wait-text", "khoảng 10-20 phút", "--wait-text-en", "about 10-20 minutes"])
+    assert status == 0 and json.loads(capsys.readouterr().out)["wait_printed"] == "Thời gian chờ dự kiến: khoảng 10-20 phút"
 
 
 def test_cli_58mm_with_a_given_token(capsys: pytest.CaptureFixture[str]) -> None:

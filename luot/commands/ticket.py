@@ -19,6 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="centre TOML file (default: the shipped sample centre)")
     parser.add_argument("--ahead", type=int, default=0, help="people waiting before this ticket")
     parser.add_argument("--wait", type=int, default=None, help="estimated wait in minutes (left out: not printed)")
+    parser.add_argument("--wait-text", help="the wait in the server's words, printed instead of --wait "
+                                            "(e.g. \"khoảng 20-35 phút\", \"sau giờ nghỉ trưa, khoảng 13:20\")")
+    parser.add_argument("--wait-text-en", help="the same in English, for the ticket's English line")
     parser.add_argument("--priority", action="store_true", help="priority ticket (ƯU TIÊN badge)")
     parser.add_argument("--offline", action="store_true", help="issued while the kiosk was offline")
     parser.add_argument("--token", help="tracking token (default: a fresh 128-bit one)")
@@ -54,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
         render_png,
         save_pdf,
         tracking_url,
+        wait_lines,
     )
     from luot.config import load_config
 
@@ -101,6 +105,8 @@ def run(args: argparse.Namespace) -> int:
             timezone=config.centre.timezone,
             procedure=procedure,
             checklist=tuple(checklist),
+            wait_text=args.wait_text,
+            wait_text_en=args.wait_text_en,
         )
         image = render_png(view, args.width)
         job = escpos_bytes(view, profile=args.profile, width_px=args.width)
@@ -124,6 +130,7 @@ def run(args: argparse.Namespace) -> int:
         "pdf": args.pdf,
         "escpos": args.escpos,
         "escpos_bytes": len(job),
+        "wait_printed": (wait_lines(view) or (None,))[0],
         "qr_decoded": _decode_qr(image),
     }
     status = 0

@@ -2,8 +2,9 @@
    as clock_suspect, nothing a counter or kiosk does goes through, so the page says so where staff
    look: the refusal's words, the server's time and the last recorded event. A manager may confirm
    the clock after a confirm step (the dashboard); an officer is told to ask one (the console).
-   Checked on load, every 30 s, and at once when any command comes back clock_suspect (common.js
-   fires "luot:clock-suspect"). */
+   Checked on load, every 30 s, at once when any command comes back clock_suspect (common.js
+   fires "luot:clock-suspect"), and when the live stream carries a clock.confirmed event
+   ("luot:clock-changed"), so the console's warning goes as soon as a manager confirms. */
 "use strict";
 Luot.watchClock = function (box, canConfirm) {
   const { api, el, showError } = Luot;
@@ -52,6 +53,7 @@ Luot.watchClock = function (box, canConfirm) {
     check();
   }
   window.addEventListener("luot:clock-suspect", check);
+  window.addEventListener("luot:clock-changed", check);
   check();
   setInterval(check, 30000);
 };

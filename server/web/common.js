@@ -123,7 +123,12 @@ const Luot = (() => {
   function stream(onUpdate) {
     const light = $("#live");
     const source = new EventSource("/api/v1/stream");
-    source.addEventListener("update", (ev) => { onUpdate(JSON.parse(ev.data)); });
+    source.addEventListener("update", (ev) => {
+      const update = JSON.parse(ev.data);
+      /* a manager confirmed the clock (on any page): every page's clock warning looks again now */
+      if ((update.events || []).some((e) => e.type === "clock.confirmed")) window.dispatchEvent(new Event("luot:clock-changed"));
+      onUpdate(update);
+    });
     source.onopen = () => { if (light) { light.className = "live on"; light.textContent = "Trực tuyến"; } };
     source.onerror = () => { if (light) { light.className = "live off"; light.textContent = "Mất kết nối, đang thử lại…"; } };
     return source;

@@ -342,6 +342,9 @@ def main() -> None:
                         help="part 2 on the fifth reserved fresh set, 13000-13029 (measured only before and after a round)")
     parser.add_argument("--fresh6", action="store_true",
                         help="part 2 on the sixth reserved fresh set, 15000-15029 (measured only before and after a round)")
+    parser.add_argument("--reserved", action="store_true",
+                        help="part 2 on the six reserved sets together (180 days, pooled per family): no set is fresh "
+                             "any more for the code they were measured after, but together they say more than one set")
     parser.add_argument("--history", type=int, default=0, metavar="DAYS",
                         help="part 2: also estimate with the profile of DAYS earlier simulated days of the same family")
     parser.add_argument("--diagnose", action="store_true",
@@ -356,7 +359,8 @@ def main() -> None:
     if args.part in ("1", "both", "all"):
         part1(args.seeds, args.scale)
     if args.part in ("2", "both", "all"):
-        seeds = list(FRESH_SEEDS_6 if args.fresh6 else FRESH_SEEDS_5 if args.fresh5 else FRESH_SEEDS_4 if args.fresh4 else FRESH_SEEDS_3 if args.fresh3 else FRESH_SEEDS_2 if args.fresh2 else FRESH_SEEDS if args.fresh else TUNING_SEEDS)
+        reserved = [*FRESH_SEEDS, *FRESH_SEEDS_2, *FRESH_SEEDS_3, *FRESH_SEEDS_4, *FRESH_SEEDS_5, *FRESH_SEEDS_6]
+        seeds = reserved if args.reserved else list(FRESH_SEEDS_6 if args.fresh6 else FRESH_SEEDS_5 if args.fresh5 else FRESH_SEEDS_4 if args.fresh4 else FRESH_SEEDS_3 if args.fresh3 else FRESH_SEEDS_2 if args.fresh2 else FRESH_SEEDS if args.fresh else TUNING_SEEDS)
         if args.diagnose:
             diagnose(args.family or list(wait_scenarios.FAMILIES), list(range(args.seeds)) if args.seeds != 4 else list(TUNING_SEEDS),
                      args.history)

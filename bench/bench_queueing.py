@@ -176,6 +176,9 @@ FRESH_SEEDS_5 = range(13000, 13030)
 # A sixth reserved set (issue 17, ninth round): measured once with the code as it was before that
 # round's work on recurring counter unavailability and once at the end; never tuned on.
 FRESH_SEEDS_6 = range(15000, 15030)
+# the command-line flag of each reserved set (--fresh, --fresh2 ... --fresh6); --reserved pools them all
+RESERVED_SETS = {"fresh": FRESH_SEEDS, "fresh2": FRESH_SEEDS_2, "fresh3": FRESH_SEEDS_3, "fresh4": FRESH_SEEDS_4,
+                 "fresh5": FRESH_SEEDS_5, "fresh6": FRESH_SEEDS_6}
 FIRST_DAY = datetime(2026, 11, 2, tzinfo=ZONE)  # a Monday
 
 
@@ -330,18 +333,10 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=1.0, help="run length factor for part 1")
     parser.add_argument("--family", action="append", choices=sorted(wait_scenarios.FAMILIES),
                         help="scenario family for part 2 (repeatable; default: all five)")
-    parser.add_argument("--fresh", action="store_true",
-                        help="part 2 on the reserved fresh seeds (the reported figures) instead of the tuning seeds")
-    parser.add_argument("--fresh2", action="store_true",
-                        help="part 2 on the second reserved fresh set, 7000-7029 (measured only before and after a round)")
-    parser.add_argument("--fresh3", action="store_true",
-                        help="part 2 on the third reserved fresh set, 9000-9029 (measured only before and after a round)")
-    parser.add_argument("--fresh4", action="store_true",
-                        help="part 2 on the fourth reserved fresh set, 11000-11029 (measured only before and after a round)")
-    parser.add_argument("--fresh5", action="store_true",
-                        help="part 2 on the fifth reserved fresh set, 13000-13029 (measured only before and after a round)")
-    parser.add_argument("--fresh6", action="store_true",
-                        help="part 2 on the sixth reserved fresh set, 15000-15029 (measured only before and after a round)")
+    for flag, reserved_set in RESERVED_SETS.items():
+        parser.add_argument(f"--{flag}", action="store_true",
+                            help=f"part 2 on the reserved set {reserved_set.start}-{reserved_set.stop - 1} instead of the "
+                                 "tuning seeds (measured only before and after a round, never tuned on)")
     parser.add_argument("--reserved", action="store_true",
                         help="part 2 on the six reserved sets together (180 days, pooled per family): no set is fresh "
                              "any more for the code they were measured after, but together they say more than one set")
@@ -359,8 +354,10 @@ def main() -> None:
     if args.part in ("1", "both", "all"):
         part1(args.seeds, args.scale)
     if args.part in ("2", "both", "all"):
-        reserved = [*FRESH_SEEDS, *FRESH_SEEDS_2, *FRESH_SEEDS_3, *FRESH_SEEDS_4, *FRESH_SEEDS_5, *FRESH_SEEDS_6]
-        seeds = reserved if args.reserved else list(FRESH_SEEDS_6 if args.fresh6 else FRESH_SEEDS_5 if args.fresh5 else FRESH_SEEDS_4 if args.fresh4 else FRESH_SEEDS_3 if args.fresh3 else FRESH_SEEDS_2 if args.fresh2 else FRESH_SEEDS if args.fresh else TUNING_SEEDS)
+        if args.reserved:
+            seeds = [seed for reserved_set in RESERVED_SETS.values() for seed in reserved_set]
+        else:  # the latest set named wins, as before
+            seeds = list(next((RESERVED_SETS[flag] for flag in reversed(RESERVED_SETS) if getattr(args, flag)), TUNING_SEEDS))
         if args.diagnose:
             diagnose(args.family or list(wait_scenarios.FAMILIES), list(range(args.seeds)) if args.seeds != 4 else list(TUNING_SEEDS),
                      args.history)

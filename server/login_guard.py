@@ -40,6 +40,11 @@ def digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def user_key(username: str) -> str:
+    """The key a username is counted (and stored) under: any case counts as the same account."""
+    return digest(username.lower())
+
+
 @dataclass
 class _Strikes:
     failures: int = 0
@@ -157,7 +162,7 @@ class LoginGuard:
 
     def wait_seconds(self, username: str, address: str) -> int:
         """Whole seconds to wait before trying (0: go ahead)."""
-        now, user, place = self.clock(), digest(username.lower()), digest(address)
+        now, user, place = self.clock(), user_key(username), digest(address)
         wait = self.addresses.wait(place, now, self.pending_addresses.get(address, 0))
         if not self.is_known(username, address):
             wait = max(wait, self.users.wait(user, now, self.pending_users.get(username.lower(), 0)))
@@ -185,7 +190,7 @@ class LoginGuard:
     def failed(self, username: str, address: str) -> None:
         now = self.clock()
         self.addresses.fail(digest(address), now)
-        self.users.fail(digest(username.lower()), now)
+        self.users.fail(user_key(username), now)
 
     def succeeded(self, username: str, address: str) -> None:
         """The right password: the user's failures go and this address is trusted for this user.
@@ -208,12 +213,12 @@ class LoginGuard:
         """Does the username have failures here, all of them already handed to the store? Then
         the store's copy can be compared: if another process (``luot user reset``) forgave it
         there, this guard should forgive it too (:func:`server.login_store.forgiven_elsewhere`)."""
-        key = digest(username.lower())
+        key = user_key(username)
         return key in self.users.table and key not in self.users.changed
 
     def forgive_user(self, username: str) -> None:
         """The username's failures go (a manager has reset its password, or it signed in)."""
-        self.users.clear(digest(username.lower()))
+        self.users.clear(user_key(username))
 
     # ------------------------------------------------------------------ kept across restarts
     def changes(self) -> GuardChanges:

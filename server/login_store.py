@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from server.login_guard import KNOWN_PAIRS, GuardChanges, LoginGuard, digest
+from server.login_guard import KNOWN_PAIRS, GuardChanges, LoginGuard, user_key
 from server.sqlite_thread import SqliteThread
 
 LOGIN_GUARD_DDL = """
@@ -62,7 +62,7 @@ async def forgiven_elsewhere(db: SqliteThread, guard: LoginGuard, username: str)
     left alone, as its absence from the database means nothing then."""
     if not guard.user_held_as_saved(username):
         return False
-    key = digest(username.lower())
+    key = user_key(username)
     row = await db.call(lambda connection: connection.execute(
         "SELECT 1 FROM login_strikes WHERE kind = 'user' AND key = ?", (key,)).fetchone())
     if row is not None:

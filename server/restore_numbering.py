@@ -44,11 +44,11 @@ MIN_PER_DAY = 10 * MIN_PER_HOUR
 """Numbers a group is assumed to give out in a day when its history shows fewer."""
 
 SAFETY = 1.5
+"""The lost hours' numbers are estimated from the busiest hour, then multiplied by this."""
 
 MIN_SKIP = 50
 """Skipped in every group whenever time may have been lost: an hour's average hides a morning's
 rush (the restore drill's kiosks issue 48 tickets a second), and numbers are cheap."""
-"""The lost hours' numbers are estimated from the busiest hour, then multiplied by this."""
 
 HISTORY_DAYS = 7
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import getpass
 import os
 import sys
+from collections.abc import Callable
 from contextlib import contextmanager
 from typing import Any, Iterator
 
@@ -20,6 +21,8 @@ import httpx
 from luot.config import CentreConfig
 
 PASSWORD_ENV = "LUOT_PASSWORD"
+USER_NEEDED = {"error": "user_needed", "message": "Cần --user (tài khoản cán bộ)", "message_en": "--user is needed"}
+"""What a command answers (exit status 2) when it was given no ``--user``."""
 
 
 class StaffRefused(Exception):
@@ -70,3 +73,14 @@ def signed_in(base: str, user: str, password: str) -> Iterator[tuple[httpx.Clien
     except httpx.TransportError as error:
         raise StaffRefused({"error": "server_unreachable", "message": f"Không kết nối được máy chủ {base}: {error}",
                             "message_en": f"Could not reach the server at {base}: {error}"}) from None
+
+
+def ask(base: str, user: str, request: Callable[[httpx.Client, dict[str, str]], httpx.Response]) -> tuple[int, dict[str, Any]]:
+    """(exit status, JSON to print) of ``request(http, headers)`` made signed in as ``user``:
+    0 when the API accepted it, 1 when it (or the sign-in, or the network) refused."""
+    try:
+        with signed_in(base, user, staff_password()) as (http, headers):
+            answer = request(http, headers)
+            return (0 if answer.is_success else 1), answer_json(answer)
+    except StaffRefused as refused:
+        return 1, refused.answer

@@ -86,34 +86,32 @@ def _report(args: argparse.Namespace) -> tuple[int, Any]:
 
 
 def _request(args: argparse.Namespace) -> tuple[int, Any]:
+    import httpx
+
     from luot.paths import centre_config
-    from luot.staff_http import StaffRefused, answer_json, server_address, signed_in, staff_password
+    from luot.staff_http import USER_NEEDED, ask, server_address
 
     if not args.user:
-        return 2, {"error": "user_needed", "message": "Cần --user (tài khoản cán bộ)", "message_en": "--user is needed"}
+        return 2, USER_NEEDED
     if args.action == "cancel" and not args.target:
         return 2, {"error": "id_needed", "message": "Cần mã số hẹn (id)", "message_en": "the booking id is needed"}
     if args.action == "make" and not (args.group and args.phone):
         return 2, {"error": "make_needs", "message": "Cần --group và --phone", "message_en": "--group and --phone are needed"}
-    config = centre_config(args.config)
-    try:
-        with signed_in(server_address(args.server, config), args.user, staff_password()) as (http, headers):
-            if args.action == "check-in":
-                if args.booking_id:
-                    answer = http.post(f"/api/v1/bookings/{args.booking_id}/check-in", headers=headers)
-                else:
-                    key = {"token": args.token} if args.token else {"code": args.target or ""}
-                    answer = http.post("/api/v1/bookings/check-in", json=key, headers=headers)
-            elif args.action == "cancel":
-                answer = http.post(f"/api/v1/bookings/{args.target}/cancel", headers=headers)
-            else:
-                body = {"phone": args.phone, "group": args.group, "kind": "appointment" if args.slot else "remote"}
-                if args.slot:
-                    body["slot"] = args.slot
-                answer = http.post("/api/v1/bookings/staff", json=body, headers=headers)
-            return (0 if answer.is_success else 1), answer_json(answer)
-    except StaffRefused as refused:
-        return 1, refused.answer
+
+    def send(http: httpx.Client, headers: dict[str, str]) -> httpx.Response:
+        if args.action == "check-in":
+            if args.booking_id:
+                return http.post(f"/api/v1/bookings/{args.booking_id}/check-in", headers=headers)
+            key = {"token": args.token} if args.token else {"code": args.target or ""}
+            return http.post("/api/v1/bookings/check-in", json=key, headers=headers)
+        if args.action == "cancel":
+            return http.post(f"/api/v1/bookings/{args.target}/cancel", headers=headers)
+        body = {"phone": args.phone, "group": args.group, "kind": "appointment" if args.slot else "remote"}
+        if args.slot:
+            body["slot"] = args.slot
+        return http.post("/api/v1/bookings/staff", json=body, headers=headers)
+
+    return ask(server_address(args.server, centre_config(args.config)), args.user, send)
 
 
 def run(args: argparse.Namespace) -> int:

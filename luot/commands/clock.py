@@ -32,20 +32,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _ask(args: argparse.Namespace) -> tuple[int, Any]:
     from luot.paths import centre_config
-    from luot.staff_http import StaffRefused, answer_json, server_address, signed_in, staff_password
+    from luot.staff_http import USER_NEEDED, ask, server_address
 
     if not args.user:
-        return 2, {"error": "user_needed", "message": "Cần --user (tài khoản cán bộ)", "message_en": "--user is needed"}
+        return 2, USER_NEEDED
     base = server_address(args.server, centre_config(args.config))
-    try:
-        with signed_in(base, args.user, staff_password()) as (http, headers):
-            if args.action == "status":
-                answer = http.get("/api/v1/day/clock", headers=headers)
-            else:
-                answer = http.post("/api/v1/day/confirm-clock", headers=headers)
-            return (0 if answer.is_success else 1), answer_json(answer)
-    except StaffRefused as refused:
-        return 1, refused.answer
+    if args.action == "status":
+        return ask(base, args.user, lambda http, headers: http.get("/api/v1/day/clock", headers=headers))
+    return ask(base, args.user, lambda http, headers: http.post("/api/v1/day/confirm-clock", headers=headers))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -613,8 +613,7 @@ class Greeter:
             picked = self._procedure(text, self.catalogue.entries[label], answer.confidence)
             others = [choice for choice in answer.choices if choice["id"] != label]
             if named:
-                entry = self.catalogue.entries[named]
-                others.insert(0, {"kind": "procedure", "id": named, "label": entry.name, "group": rules_target})
+                others.insert(0, self._button(self.catalogue.entries[named]))
             return dataclasses.replace(picked, choices=others[:MAX_CHOICES])
         return answer
 

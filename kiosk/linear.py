@@ -9,9 +9,9 @@ greeter then asks with one button each) and to answer where the rules would only
 
 Trained at start-up (about two seconds on one core, no model file to ship or trust) on the catalogue's
 own phrasings and names and the labelled lines of every ``kiosk/greeter_training*.tsv`` file
-(``TRAINING_PATHS``, found by that glob: ``greeter_training.tsv``, ``_h`` and ``_i`` today, several
-hundred everyday lines over every entry; a file dropped next to them is used too; a centre may add
-its own: ``Greeter(..., training=[path])``). Labels are catalogue entry ids, plus ``NONE`` for lines
+(``TRAINING_PATHS``, found by that glob: ``greeter_training.tsv`` and the tuning batches ``_h``,
+``_i``, ``_m``, ``_n``, several thousand everyday lines over every entry; a file dropped next to them
+is used too; a centre may add its own: ``Greeter(..., training=[path])``). Labels are catalogue entry ids, plus ``NONE`` for lines
 that are no procedure at all.
 
 scikit-learn is optional: without it ``available()`` is False and the greeter runs on its rules and

@@ -56,7 +56,7 @@ from itertools import accumulate, islice
 from typing import TYPE_CHECKING, Any
 
 from luot.config import WEEKDAYS, CentreConfig
-from server.wait_history import History, expected_between
+from server.wait_history import SLOTS, History, expected_between, minute_of_day
 
 if TYPE_CHECKING:  # the engine imports this module; only type hints look back
     from server.engine import QueueEngine, Ticket
@@ -398,8 +398,8 @@ class EstimateModel:
             base = None
             if timeline.sessions:
                 start, end = timeline.sessions[min(session, len(timeline.sessions) - 1)]
-                local = [t.astimezone(self.config.zone) for t in (start, end)]
-                base = self.history.handle_minutes(group, *(t.hour * 60 + t.minute for t in local))
+                base = self.history.handle_minutes(group, minute_of_day(start, self.config.zone),
+                                                   minute_of_day(end, self.config.zone))
             self._hist_cache[key] = base
         return self._hist_cache[key]
 
@@ -640,8 +640,7 @@ class EstimateModel:
         volume = loads.get("volume")  # per question: every ticket of one answer sees the same volume
         if volume is None:
             assert self.history is not None
-            local = now.astimezone(self.config.zone)
-            minute = local.hour * 60 + local.minute + local.second / 60.0
+            minute = minute_of_day(now, self.config.zone)
             expected = sum(expected_between(self._cumulative(g, False), 0.0, minute) for g in self.history.arrivals)
             issued = sum(bisect_right(v, now.timestamp()) for v in self.issue_instants.values())
             volume = loads["volume"] = (issued + VOLUME_PRIOR_TICKETS) / (expected + VOLUME_PRIOR_TICKETS)
@@ -651,7 +650,7 @@ class EstimateModel:
         key = ("cumulative", group, priority_only)
         if key not in self._hist_cache:
             assert self.history is not None
-            self._hist_cache[key] = self.history.cumulative(group, priority_only) or (0.0,) * 49
+            self._hist_cache[key] = self.history.cumulative(group, priority_only) or (0.0,) * (SLOTS + 1)
         return self._hist_cache[key]
 
     def _sharing(self, engine: "QueueEngine", group: str) -> list[tuple[str, float]]:
@@ -678,8 +677,7 @@ class EstimateModel:
         today's volume (HISTORY_SHARED_PRIORITY: those of groups sharing its counters too)."""
         if before_closing <= 0.0 or counters <= 0:
             return 0.0
-        local = now.astimezone(self.config.zone)
-        first = local.hour * 60 + local.minute + local.second / 60.0
+        first = minute_of_day(now, self.config.zone)
         last = first + (timeline.wall_seconds(open_now + before_closing) - now.timestamp()) / 60.0
         work = 0.0
         for group, share in self._sharing(engine, ticket.group):

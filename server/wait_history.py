@@ -92,9 +92,14 @@ class History:
         return None if row is None else tuple(accumulate(row, initial=0.0))
 
 
-def slot_of(at: datetime, zone: ZoneInfo) -> int:
+def minute_of_day(at: datetime, zone: ZoneInfo) -> float:
+    """Minutes since local midnight (seconds as a fraction): where ``at`` falls on a profile."""
     local = at.astimezone(zone)
-    return min(SLOTS - 1, (local.hour * 60 + local.minute) // SLOT_MINUTES)
+    return local.hour * 60 + local.minute + local.second / 60.0
+
+
+def slot_of(at: datetime, zone: ZoneInfo) -> int:
+    return min(SLOTS - 1, int(minute_of_day(at, zone) // SLOT_MINUTES))
 
 
 def expected_between(cumulative: tuple[float, ...], first_minute: float, last_minute: float) -> float:
@@ -113,4 +118,4 @@ def _at(cumulative: tuple[float, ...], minute: float) -> float:
     return cumulative[slot] + inside * (cumulative[slot + 1] - cumulative[slot])
 
 
-__all__ = ["History", "TicketRecord", "SLOT_MINUTES", "expected_between", "slot_of"]
+__all__ = ["History", "TicketRecord", "SLOTS", "SLOT_MINUTES", "expected_between", "minute_of_day", "slot_of"]

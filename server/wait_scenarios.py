@@ -26,9 +26,9 @@ import heapq
 import itertools
 import random
 import statistics
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
-from collections.abc import Iterable, Iterator
 from typing import Any, Callable
 
 from luot.config import WEEKDAYS, CentreConfig

@@ -140,6 +140,25 @@ HISTORY_LOAD_KNEE = 0.8
 HISTORY_LOAD_SLOPE = 120.0
 HISTORY_SHIFT_CAP_BELOW_OVERLOAD = 15.0
 HISTORY_OVERLOAD_SLOPE = 200.0
+# A group with fewer than 20 services in a session of the history (a small group, a history of one
+# or two days) takes its mean of the whole day times the session's factor over all groups pooled
+# (_history_session_factor), when at least HISTORY_SESSION_LEAST services of the session say it.
+HISTORY_SESSION_POOLED = True
+HISTORY_SESSION_LEAST = 20
+# Without a history (a new centre), the point's cap follows today's load so far (today_load): the
+# counter minutes today's tickets brought (tickets x the group's cycle) over the counter minutes
+# open so far, shrunk towards TODAY_LOAD_PRIOR as if from TODAY_LOAD_PRIOR_MINUTES more open
+# minutes. The cap is TODAY_POINT_SHIFT_CAP plus TODAY_LOAD_SLOPE x (load - TODAY_LOAD_KNEE), at
+# most TODAY_SHIFT_CAP_BELOW_OVERLOAD, plus TODAY_OVERLOAD_SLOPE x (load - TODAY_OVERLOAD_KNEE).
+TODAY_LOAD_PRIOR = 0.8
+TODAY_LOAD_PRIOR_MINUTES = 30.0
+TODAY_POINT_SHIFT = 1.0
+TODAY_POINT_SHIFT_CAP = 16.0
+TODAY_LOAD_KNEE = 0.8
+TODAY_LOAD_SLOPE = 0.0
+TODAY_SHIFT_CAP_BELOW_OVERLOAD = 16.0
+TODAY_OVERLOAD_KNEE = 1.0
+TODAY_OVERLOAD_SLOPE = 0.0
 
 
 @dataclass(frozen=True)
@@ -163,6 +182,8 @@ class Estimate:
     # (open minute now, the walk's mean wait in open minutes, minutes per place): what the point and
     # the range were computed from (bench/fit_point_shift.py fits other points from them)
     basis: tuple[float, float, float] | None = None
+    # the load the point's cap came from: the history's usual load, or without one today's so far
+    load: float | None = None
 
 
 @dataclass(frozen=True)
@@ -397,10 +418,36 @@ class EstimateModel:
         if key not in self._hist_cache:
             base = None
             if timeline.sessions:
-                start, end = timeline.sessions[min(session, len(timeline.sessions) - 1)]
-                base = self.history.handle_minutes(group, minute_of_day(start, self.config.zone),
-                                                   minute_of_day(end, self.config.zone))
+                start, end = self._session_minutes(timeline, session)
+                base = self.history.handle_minutes(group, start, end)
+                if base is None and HISTORY_SESSION_POOLED:
+                    day = self.history.handle_minutes(group, 0, 24 * 60, least=1)
+                    factor = self._history_session_factor(timeline, session)
+                    base = day * factor if day and factor else None
             self._hist_cache[key] = base
+        return self._hist_cache[key]
+
+    def _session_minutes(self, timeline: Timeline, session: int) -> tuple[float, float]:
+        start, end = timeline.sessions[min(session, len(timeline.sessions) - 1)]
+        return minute_of_day(start, self.config.zone), minute_of_day(end, self.config.zone)
+
+    def _history_session_factor(self, timeline: Timeline, session: int) -> float | None:
+        """How much longer than their group's mean of the whole day the history's services in
+        ``session`` took, all groups pooled (None with fewer than HISTORY_SESSION_LEAST): a
+        centre slower every afternoon is slower in every group, and a group with few tickets in
+        one session of few earlier days tells its own pace there too noisily to count alone."""
+        assert self.history is not None
+        key = ("session factor", timeline, session)
+        if key not in self._hist_cache:
+            start, end = self._session_minutes(timeline, session)
+            taken = expected = 0.0
+            count_all = 0
+            for group in self.history.handle_sum:
+                day = self.history.handle_minutes(group, 0, 24 * 60, least=1)
+                total, count = self.history.handle_totals(group, start, end)
+                if day and count:
+                    taken, expected, count_all = taken + total, expected + count * day, count_all + count
+            self._hist_cache[key] = taken / expected if count_all >= HISTORY_SESSION_LEAST and expected else None
         return self._hist_cache[key]
 
     def session_cycles(self, timeline: Timeline) -> tuple[tuple[float, ...], dict[str, tuple[float, ...]]]:
@@ -443,6 +490,23 @@ class EstimateModel:
         below = min(HISTORY_SHIFT_CAP_BELOW_OVERLOAD,
                     HISTORY_POINT_SHIFT_CAP + HISTORY_LOAD_SLOPE * max(0.0, load - HISTORY_LOAD_KNEE))
         return below + HISTORY_OVERLOAD_SLOPE * max(0.0, load - 1.0)
+
+    def today_load(self, now: datetime, open_now: float, loads: dict[Any, float]) -> float:
+        """Without a history: how loaded today is so far, the counter minutes today's tickets
+        issued before ``now`` bring (not at ``now``: a newcomer asking before issuing is told what
+        its ticket is told once issued) (tickets x the group's cycle) over the counter minutes open so far
+        (``open_now``), shrunk towards TODAY_LOAD_PRIOR as if from TODAY_LOAD_PRIOR_MINUTES more
+        (before opening, and in its first minutes, the tickets say little). A heavy day shows
+        above 1 from its first hours; its longest waits run late most often."""
+        load = loads.get("today")  # per question: every ticket of one answer sees the same load
+        if load is None:
+            at = now.timestamp()
+            work = sum(bisect_left(instants, at) * self.cycle_minutes(group)
+                       for group, instants in self.issue_instants.items() if group in self.configured)
+            counters = len(self.config.counters)
+            load = loads["today"] = ((work + TODAY_LOAD_PRIOR * counters * TODAY_LOAD_PRIOR_MINUTES)
+                                     / (counters * (max(0.0, open_now) + TODAY_LOAD_PRIOR_MINUTES))) if counters else 0.0
+        return load
 
     def range_pace(self, group: str, timeline: Timeline, open_now: float, wait: float) -> float:
         """With a history: how much wider the range is for a wait of ``wait`` open minutes from
@@ -818,8 +882,10 @@ class EstimateModel:
         after = timeline.next_break_end(open_now)
         to_break = None if after is None else after - open_now
         if self.history is None:
-            point, lo, hi = spread_wait(wait, step, to_break=to_break)
+            load = self.today_load(now, open_now, loads)
+            point, lo, hi = spread_wait(wait, step, k=TODAY_POINT_SHIFT, cap=today_shift_cap(load), to_break=to_break)
         else:
+            load = self.history_load(timeline)
             point, lo, hi = spread_wait(wait, step, k=HISTORY_POINT_SHIFT, cap=self.history_shift_cap(timeline),
                                         to_break=to_break, scale=self.range_pace(ticket.group, timeline, open_now, wait))
         expected = max(now_s, timeline.wall_seconds(open_now + point))
@@ -833,9 +899,15 @@ class EstimateModel:
             ahead, round((expected - now_s) / 60.0, 1),
             (math.floor(lo_min + 1e-6), math.ceil(hi_min - 1e-6)),  # (float noise must not widen them)
             datetime.fromtimestamp(expected, tz=timezone.utc), crosses, closing is not None and expected > closing,
-            round((mean - now_s) / 60.0, 1), (open_now, wait, step))
+            round((mean - now_s) / 60.0, 1), (open_now, wait, step), load)
 
 
+
+
+def today_shift_cap(load: float) -> float:
+    """The point's cap without a history, from today's load so far: see TODAY_POINT_SHIFT_CAP."""
+    below = min(TODAY_SHIFT_CAP_BELOW_OVERLOAD, TODAY_POINT_SHIFT_CAP + TODAY_LOAD_SLOPE * max(0.0, load - TODAY_LOAD_KNEE))
+    return below + TODAY_OVERLOAD_SLOPE * max(0.0, load - TODAY_OVERLOAD_KNEE)
 
 
 def wait_spread(wait: float, step: float) -> float:

@@ -79,12 +79,17 @@ class History:
     def handle_minutes(self, group: str, first_minute: float, last_minute: float, least: int = 20) -> float | None:
         """Mean call-to-release minutes of ``group``'s tickets first called between these minutes
         of the day (local), or None with fewer than ``least`` of them."""
+        total, count = self.handle_totals(group, first_minute, last_minute)
+        return total / count if count >= least and count else None
+
+    def handle_totals(self, group: str, first_minute: float, last_minute: float) -> tuple[float, int]:
+        """The call-to-release minutes summed, and how many tickets, of ``group``'s tickets first
+        called between these minutes of the day (local)."""
         sums, counts = self.handle_sum.get(group), self.handle_count.get(group)
         if not sums or not counts:
-            return None
+            return 0.0, 0
         first, last = max(0, int(first_minute // SLOT_MINUTES)), min(SLOTS, int(-(-last_minute // SLOT_MINUTES)))
-        count = sum(counts[first:last])
-        return sum(sums[first:last]) / count if count >= least else None
+        return sum(sums[first:last]), sum(counts[first:last])
 
     def cumulative(self, group: str, priority_only: bool) -> tuple[float, ...] | None:
         """Expected tickets of ``group`` issued from midnight until each slot boundary (SLOTS + 1 values)."""

@@ -80,6 +80,7 @@ class Prediction:
     called: datetime | None = None
     crosses_break: bool = False  # issued before a break, called after it
     basis: tuple[float, float, float] | None = None  # Estimate.basis: what our point and range came from
+    load: float | None = None  # Estimate.load: the load our point's cap came from
 
 
 def _ids() -> tuple[Callable[[], str], Callable[[], str]]:
@@ -174,7 +175,7 @@ def simulate_day(config: CentreConfig, scenario: Scenario, seed: int, day: datet
                 wait_range[0] if wait_range else None, wait_range[1] if wait_range else None,
                 _classic(engine, ticket.id, now, last_called_wait, recent),
                 _naive(engine, ticket.id, estimate.ahead if estimate else 0),
-                basis=estimate.basis if estimate else None)
+                basis=estimate.basis if estimate else None, load=estimate.load if estimate else None)
             continue
         if kind == "open":
             engine.open_counter(number, f"canbo{number}", now)

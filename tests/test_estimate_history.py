@@ -92,6 +92,37 @@ def test_a_turn_after_lunch_is_told_the_afternoons_known_pace() -> None:
     assert known.mean_minutes > plain.mean_minutes + 150, (plain.mean_minutes, known.mean_minutes)
 
 
+def test_one_earlier_day_tells_the_afternoon_pace_of_every_group_pooled(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One earlier day, 12 ho-tich and 12 chung-thuc services a session, each group three times
+    slower after lunch: too few per group and session to count alone (20), enough pooled. Each
+    group takes its day's mean times the session's factor over both groups (0.5 and 1.5), so a
+    ticket whose turn falls after lunch is told the afternoon's pace after one day, not after three."""
+    day = earlier_days()[0]
+    records = [record for record in slow_afternoon_records() if record.day == day]
+    for start, minutes in ((moment(day, 7, 30), 4), (moment(day, 13, 0), 12)):
+        for i in range(12):
+            called = start + timedelta(minutes=minutes * i)
+            records.append(TicketRecord(day, "chung-thuc", False, moment(day, 7, 10), called,
+                                        called + timedelta(minutes=minutes)))
+    history = History.from_records(records, HCM)
+    assert history.days == 1 and history.handle_minutes("ho-tich", 13 * 60, 16 * 60 + 30) is None
+
+    def session_cycles(engine: QueueEngine) -> tuple[float, ...]:
+        morning_line(engine, 40)
+        model = engine.estimate_model
+        return model.session_cycles(model.timeline(at(MON, 9)))[1]["ho-tich"]
+
+    engine = new_engine(CONFIG)
+    engine.use_history(history)
+    morning, afternoon = session_cycles(engine)
+    assert afternoon == pytest.approx(3 * morning, rel=0.05)
+    monkeypatch.setattr(estimates, "HISTORY_SESSION_POOLED", False)  # each group alone, as before
+    engine = new_engine(CONFIG)
+    engine.use_history(history)
+    morning, afternoon = session_cycles(engine)
+    assert afternoon == pytest.approx(morning)
+
+
 def test_a_range_that_runs_into_a_slower_afternoon_is_wider() -> None:
     """The history's afternoon takes 3 times the morning's minutes per ticket: a ticket whose turn
     falls after lunch gets a range of 3 sigma's width (RANGE_PACE), one served before lunch not."""

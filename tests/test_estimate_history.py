@@ -158,7 +158,7 @@ def test_before_lunch_a_history_changes_nothing_but_the_priority_arrivals() -> N
 def test_a_centre_whose_days_usually_outgrow_its_counters_is_promised_later() -> None:
     """The same morning, the same walk: the history of busier days (three times the tickets, no
     priority ones) raises the centre's usual load past HISTORY_LOAD_KNEE and moves the point told
-    later within the range, not the walk's mean."""
+    later, not the walk's mean; its range is wider (HISTORY_RANGE_OVERLOAD: its usual load is 3)."""
     from server import estimates
 
     quiet = [r for r in slow_afternoon_records() if not r.priority]
@@ -175,30 +175,38 @@ def test_a_centre_whose_days_usually_outgrow_its_counters_is_promised_later() ->
     assert quiet_load < estimates.HISTORY_LOAD_KNEE < busy_load
     assert busy_answer.mean_minutes == quiet_answer.mean_minutes
     assert busy_answer.wait_minutes > quiet_answer.wait_minutes + 5
-    assert busy_answer.wait_range == quiet_answer.wait_range
+    (quiet_lo, quiet_hi), (busy_lo, busy_hi) = quiet_answer.wait_range, busy_answer.wait_range
+    assert busy_lo < quiet_lo and busy_hi > quiet_hi
 
 
-def test_the_point_moves_later_only_once_the_usual_load_outgrows_the_counters() -> None:
+def test_the_point_moves_later_only_once_the_usual_load_outgrows_the_counters(monkeypatch: pytest.MonkeyPatch) -> None:
     """Two regimes of the centre's usual load (issue 17's sixth round): a centre whose days
     usually load its counters 0.9 or 1.0 is promised the same point (the shift's cap stays at
     HISTORY_SHIFT_CAP_BELOW_OVERLOAD while the counters keep up), one usually loaded 1.2, whose
-    line outgrows them all day, a later one. The walk and the range are the same in all three."""
+    line outgrows them all day, a later one. The walk is the same in all three; the range of the
+    overloaded centre is wider (tenth round: HISTORY_RANGE_OVERLOAD), its point not moved by that."""
     from server import estimates
 
     quiet = [r for r in slow_afternoon_records() if not r.priority]  # a usual load of 0.1
-    told = {}
-    for copies in (9, 10, 12):
+
+    def told_with(copies: int) -> estimates.Estimate:
         engine = new_engine(CONFIG)
         engine.use_history(History.from_records([r for r in quiet for _ in range(copies)], HCM))
         ticket = morning_line(engine, 12)
         model = engine.estimate_model
         assert model.history_load(model.timeline(at(MON, 9))) == pytest.approx(copies / 10)
-        told[copies] = engine.estimates(at(MON, 9), only=ticket)[ticket]
+        return engine.estimates(at(MON, 9), only=ticket)[ticket]
+
+    told = {copies: told_with(copies) for copies in (9, 10, 12)}
     assert estimates.wait_spread(told[9].basis[1], told[9].basis[2]) > estimates.HISTORY_SHIFT_CAP_BELOW_OVERLOAD
     assert told[9].mean_minutes == told[10].mean_minutes == told[12].mean_minutes
-    assert told[9].wait_range == told[10].wait_range == told[12].wait_range
+    assert told[9].wait_range == told[10].wait_range
+    assert told[12].wait_range[0] < told[10].wait_range[0] and told[12].wait_range[1] > told[10].wait_range[1]
     assert told[10].wait_minutes == told[9].wait_minutes
     assert told[12].wait_minutes > told[10].wait_minutes + 5
+    monkeypatch.setattr(estimates, "HISTORY_RANGE_OVERLOAD", 0.0)
+    unwidened = told_with(12)
+    assert unwidened.wait_range == told[10].wait_range and unwidened.wait_minutes == told[12].wait_minutes
 
 
 def test_the_same_history_and_events_give_the_same_answers_whenever_the_history_came() -> None:

@@ -340,3 +340,23 @@ def test_the_walk_across_the_break_matches_a_plain_simulation(minute: int, group
         if serving and engine.call_next(number, now - timedelta(minutes=3))[0] is not None:
             engine.start(number, now - timedelta(minutes=2))
     assert engine.estimates(now) == plain_estimates(engine, now)
+
+
+def test_without_history_a_day_that_outgrows_its_counters_so_far_is_promised_later() -> None:
+    """A new centre has no history to say its days are heavy, but today's tickets so far do
+    (TODAY_OVERLOAD_SLOPE): the same ho-tich line at counter 1 at 09:00, once on a quiet morning
+    and once with 60 dat-dai tickets taken at 08:00 for counter 4 (today's load about 1.7). The
+    walk's mean is the same, the range is the same, the point is later on the heavy morning."""
+    told, loads = {}, {}
+    for name, others in (("quiet", 0), ("heavy", 60)):
+        engine = new_engine(CONFIG)
+        engine.open_counter(1, "a", at(MON, 7, 30))
+        for i in range(others):
+            engine.issue("dat-dai", at(MON, 8) + timedelta(seconds=i))
+        line = [engine.issue("ho-tich", at(MON, 9) + timedelta(seconds=i))[0] for i in range(12)]
+        told[name] = engine.estimates(at(MON, 9, 1), only=line[-1].id)[line[-1].id]
+        loads[name] = told[name].load
+    assert loads["quiet"] < estimates.TODAY_OVERLOAD_KNEE < 1.5 < loads["heavy"]
+    assert told["quiet"].mean_minutes == told["heavy"].mean_minutes
+    assert told["quiet"].wait_range == told["heavy"].wait_range
+    assert told["heavy"].wait_minutes > told["quiet"].wait_minutes + 5

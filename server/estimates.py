@@ -490,18 +490,14 @@ class EstimateModel:
         (HISTORY_LOAD_KNEE), at most HISTORY_SHIFT_CAP_BELOW_OVERLOAD while its counters keep up
         over the day, and growing again past a load of 1, where the line outgrows them: there the
         longest waits run later than the walk's mean most often."""
-        load = self.history_load(timeline)
-        below = min(HISTORY_SHIFT_CAP_BELOW_OVERLOAD,
-                    HISTORY_POINT_SHIFT_CAP + HISTORY_LOAD_SLOPE * max(0.0, load - HISTORY_LOAD_KNEE))
-        return below + HISTORY_OVERLOAD_SLOPE * max(0.0, load - 1.0)
+        return history_shift_cap_for(self.history_load(timeline))
 
     def today_load(self, now: datetime, open_now: float, loads: dict[Any, float]) -> float:
-        """Without a history: how loaded today is so far, the counter minutes today's tickets
-        issued before ``now`` bring (not at ``now``: a newcomer asking before issuing is told what
-        its ticket is told once issued) (tickets x the group's cycle) over the counter minutes open so far
-        (``open_now``), shrunk towards TODAY_LOAD_PRIOR as if from TODAY_LOAD_PRIOR_MINUTES more
-        (before opening, and in its first minutes, the tickets say little). A heavy day shows
-        above 1 from its first hours; its longest waits run late most often."""
+        """Without a history: how loaded today is so far. The counter minutes that the tickets
+        issued before ``now`` bring (tickets x the group's cycle) over the counter minutes open so
+        far (``open_now``), shrunk towards TODAY_LOAD_PRIOR as if from TODAY_LOAD_PRIOR_MINUTES
+        more (before opening and in its first minutes the tickets say little). Before ``now``, not
+        at it: a newcomer asking before issuing is told what its ticket is told once issued."""
         load = loads.get("today")  # per question: every ticket of one answer sees the same load
         if load is None:
             at = now.timestamp()
@@ -909,6 +905,11 @@ class EstimateModel:
             round((mean - now_s) / 60.0, 1), (open_now, wait, step), load)
 
 
+def history_shift_cap_for(load: float) -> float:
+    """The point's cap with a history whose usual load is ``load``: see EstimateModel.history_shift_cap."""
+    below = min(HISTORY_SHIFT_CAP_BELOW_OVERLOAD,
+                HISTORY_POINT_SHIFT_CAP + HISTORY_LOAD_SLOPE * max(0.0, load - HISTORY_LOAD_KNEE))
+    return below + HISTORY_OVERLOAD_SLOPE * max(0.0, load - 1.0)
 
 
 def today_shift_cap(load: float) -> float:

@@ -68,10 +68,8 @@ def family_rows(args: tuple[str, int, int]) -> list[dict]:
 def told(row: dict, cap: float, k: float, widening: float) -> tuple[float, int, int]:
     """The point and range (minutes from now) for ``row`` with the point's ``cap`` and shift ``k``
     and the range's overload ``widening``, mapped to wall time as ``_finish`` does."""
-    args = dict(k=k, cap=cap, to_break=row["to_break"])
-    point = spread_wait(row["wait"], row["step"], scale=row["pace"], **args)[0]
-    wide = row["pace"] * (1.0 + widening * max(0.0, row["load"] - 1.0))
-    _, lo, hi = spread_wait(row["wait"], row["step"], scale=wide, **args)
+    point, lo, hi = spread_wait(row["wait"], row["step"], k=k, cap=cap, to_break=row["to_break"], scale=row["pace"],
+                                widen=1.0 + widening * max(0.0, row["load"] - 1.0))
 
     def minutes(open_minutes: float) -> float:
         return max(0.0, (row["timeline"].wall_seconds(row["open_now"] + open_minutes) - row["now_s"]) / 60.0)

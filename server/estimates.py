@@ -886,11 +886,9 @@ class EstimateModel:
             point, lo, hi = spread_wait(wait, step, cap=today_shift_cap(load), to_break=to_break)
         else:
             load = self.history_load(timeline)
-            cap, pace = self.history_shift_cap(timeline), self.range_pace(ticket.group, timeline, open_now, wait)
-            point, lo, hi = spread_wait(wait, step, k=HISTORY_POINT_SHIFT, cap=cap, to_break=to_break, scale=pace)
-            if load > 1.0:  # an overloaded centre's range is wider; the point stays where it was
-                _, lo, hi = spread_wait(wait, step, k=HISTORY_POINT_SHIFT, cap=cap, to_break=to_break,
-                                        scale=pace * (1.0 + HISTORY_RANGE_OVERLOAD * (load - 1.0)))
+            point, lo, hi = spread_wait(wait, step, k=HISTORY_POINT_SHIFT, cap=history_shift_cap_for(load),
+                                        to_break=to_break, scale=self.range_pace(ticket.group, timeline, open_now, wait),
+                                        widen=1.0 + HISTORY_RANGE_OVERLOAD * max(0.0, load - 1.0))
         expected = max(now_s, timeline.wall_seconds(open_now + point))
         mean = max(now_s, timeline.wall_seconds(open_now + wait))
         lo_min = (max(now_s, timeline.wall_seconds(open_now + lo)) - now_s) / 60.0
@@ -924,23 +922,30 @@ def wait_spread(wait: float, step: float) -> float:
 
 def spread_wait(wait: float, step: float, shift: float | None = None, k: float | None = None,
                 cap: float | None = None, to_break: float | None = None,
-                scale: float = 1.0) -> tuple[float, float, float]:
+                scale: float = 1.0, widen: float = 1.0) -> tuple[float, float, float]:
     """The point told and the range around the walk's mean ``wait`` (open minutes), given the
     minutes each place in the line takes (``step``). ``shift`` (open minutes) replaces
     POINT_SHIFT x min(sigma, POINT_SHIFT_CAP) for bench/fit_point_shift.py, which scores other
     points; the point is kept inside the range. ``to_break``: open minutes from now to the end of
     the next break (its parts beyond it are stretched: BREAK_WIDENING, BREAK_WIDENING_LOW);
-    ``scale`` multiplies the range's sigma (RANGE_PACE), not the point's."""
+    ``scale`` multiplies the range's sigma (RANGE_PACE), not the point's; ``widen`` multiplies it
+    further once the point is placed (HISTORY_RANGE_OVERLOAD: the point stays where it was)."""
     sigma = wait_spread(wait, step)
-    wide = sigma * scale
-    lo, hi = max(0.0, wait + RANGE_LOW * wide - RANGE_FLOOR_LOW), wait + RANGE_HIGH * wide + RANGE_FLOOR_HIGH
-    if to_break is not None:
-        hi += BREAK_WIDENING * max(0.0, hi - to_break)
-        lo += BREAK_WIDENING_LOW * max(0.0, lo - to_break)
+
+    def ends(wide: float) -> tuple[float, float]:
+        lo, hi = max(0.0, wait + RANGE_LOW * wide - RANGE_FLOOR_LOW), wait + RANGE_HIGH * wide + RANGE_FLOOR_HIGH
+        if to_break is not None:
+            hi += BREAK_WIDENING * max(0.0, hi - to_break)
+            lo += BREAK_WIDENING_LOW * max(0.0, lo - to_break)
+        return lo, hi
+
+    lo, hi = ends(sigma * scale)
     if shift is None:
         shift = (POINT_SHIFT if k is None else k) * min(sigma, POINT_SHIFT_CAP if cap is None else cap)
-    moved = wait + shift
-    return min(max(moved, lo), hi), lo, hi
+    point = min(max(wait + shift, lo), hi)
+    if widen != 1.0:
+        lo, hi = ends(sigma * scale * widen)
+    return point, lo, hi
 
 
 def _round_down(minutes: float, step: int = 5) -> int:

@@ -16,12 +16,13 @@ rolling average (Ibrahim & Whitt 2009). Tuning uses seeds 0-19 (0-179 for fittin
 (reserved at the start of the history round) and ``--fresh4`` seeds 11000-11029 (reserved at the
 start of issue 17's seventh round) and ``--fresh5`` seeds 13000-13029 (reserved at the start of its
 eighth round) and ``--fresh6`` seeds 15000-15029 (reserved at the start of its ninth round) and
-``--fresh7`` seeds 17000-17029 (reserved at the start of its tenth round), kept for the reported figures
+``--fresh7`` seeds 17000-17029 (reserved at the start of its tenth round) and ``--fresh8`` seeds
+19000-19029 (reserved at the start of its eleventh round), kept for the reported figures
 (docs/estimates.md). ``--history DAYS`` scores the same days again with the estimator given the
 profile of DAYS earlier simulated days of the same family (server/wait_history.py);
 ``--diagnose`` prints where the tickets under-estimated by more than 10 minutes come from.
 
-    .venv/bin/python bench/bench_queueing.py [--quick] [--seeds 4] [--part 2 --fresh | --fresh2 | --fresh3 | --fresh4 | --fresh5 | --fresh6 | --fresh7] [--history 5] [--diagnose]
+    .venv/bin/python bench/bench_queueing.py [--quick] [--seeds 4] [--part 2 --fresh | --fresh2 | --fresh3 | --fresh4 | --fresh5 | --fresh6 | --fresh7 | --fresh8] [--history 5] [--diagnose]
 """
 
 from __future__ import annotations
@@ -179,9 +180,13 @@ FRESH_SEEDS_6 = range(15000, 15030)
 # A seventh reserved set (issue 17, tenth round): measured once with the code as it was before that
 # round's work on a centre without history and once at the end; never tuned on.
 FRESH_SEEDS_7 = range(17000, 17030)
-# the command-line flag of each reserved set (--fresh, --fresh2 ... --fresh7); --reserved pools them all
+# An eighth reserved set (issue 17, eleventh round): measured once with the code as it was before
+# that round and once at the end; never tuned on.
+FRESH_SEEDS_8 = range(19000, 19030)
+# the command-line flag of each reserved set (--fresh, --fresh2 ... --fresh8); --reserved pools them all
 RESERVED_SETS = {"fresh": FRESH_SEEDS, "fresh2": FRESH_SEEDS_2, "fresh3": FRESH_SEEDS_3, "fresh4": FRESH_SEEDS_4,
-                 "fresh5": FRESH_SEEDS_5, "fresh6": FRESH_SEEDS_6, "fresh7": FRESH_SEEDS_7}
+                 "fresh5": FRESH_SEEDS_5, "fresh6": FRESH_SEEDS_6, "fresh7": FRESH_SEEDS_7,
+                 "fresh8": FRESH_SEEDS_8}
 FIRST_DAY = datetime(2026, 11, 2, tzinfo=ZONE)  # a Monday
 
 

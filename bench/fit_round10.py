@@ -50,18 +50,27 @@ def family_rows(args: tuple[str, int, int]) -> list[dict]:
     rows = []
     for seed, day in wait_scenarios.family_days(scenario, range(seeds), FIRST_DAY):
         history = wait_scenarios.history_for(config, scenario, seed, day, history_days) if history_days else None
-        model = EstimateModel(config)
-        model.use_history(history)
-        timeline = Timeline.for_day(config, day.replace(hour=8))
-        for p in wait_scenarios.simulate_day(config, scenario, seed, day, history=history):
-            if p.basis is None or p.ours is None or p.actual is None or p.load is None:
-                continue
-            open_now, wait, step = p.basis
-            after = timeline.next_break_end(open_now)
-            pace = model.range_pace(p.group, timeline, open_now, wait) if history else 1.0
-            rows.append(dict(timeline=timeline, open_now=open_now, wait=wait, step=step, now_s=p.issued.timestamp(),
-                             actual=p.actual, classic=p.classic, load=p.load, crosses=p.crosses_break, pace=pace,
-                             to_break=None if after is None else after - open_now))
+        rows += day_rows(config, scenario, seed, day, history)
+    return rows
+
+
+def day_rows(config, scenario, seed: int, day, history) -> list[dict]:
+    """One simulated day's called tickets, as the estimator given ``history`` saw them: what the
+    point and range were computed from (``Estimate.basis``, ``Estimate.load``), the classic
+    predictors and the real wait (bench/fit_round11.py replays days with other histories)."""
+    model = EstimateModel(config)
+    model.use_history(history)
+    timeline = Timeline.for_day(config, day.replace(hour=8))
+    rows = []
+    for p in wait_scenarios.simulate_day(config, scenario, seed, day, history=history):
+        if p.basis is None or p.ours is None or p.actual is None or p.load is None:
+            continue
+        open_now, wait, step = p.basis
+        after = timeline.next_break_end(open_now)
+        pace = model.range_pace(p.group, timeline, open_now, wait) if history else 1.0
+        rows.append(dict(timeline=timeline, open_now=open_now, wait=wait, step=step, now_s=p.issued.timestamp(),
+                         actual=p.actual, classic=p.classic, load=p.load, crosses=p.crosses_break, pace=pace,
+                         to_break=None if after is None else after - open_now, group=p.group, seed=seed))
     return rows
 
 
@@ -70,21 +79,36 @@ def told(row: dict, cap: float, k: float, widening: float) -> tuple[float, int, 
     and the range's overload ``widening``, mapped to wall time as ``_finish`` does."""
     point, lo, hi = spread_wait(row["wait"], row["step"], k=k, cap=cap, to_break=row["to_break"], scale=row["pace"],
                                 widen=1.0 + widening * max(0.0, row["load"] - 1.0))
+    return in_wall_minutes(row, point, lo, hi)
 
+
+def in_wall_minutes(row: dict, point: float, lo: float, hi: float) -> tuple[float, int, int]:
+    """A point and range in open minutes from ``row``'s now, as minutes from now on the wall clock
+    (the range in whole minutes), as ``_finish`` tells them."""
     def minutes(open_minutes: float) -> float:
         return max(0.0, (row["timeline"].wall_seconds(row["open_now"] + open_minutes) - row["now_s"]) / 60.0)
     return minutes(point), math.floor(minutes(lo) + 1e-6), math.ceil(minutes(hi) - 1e-6)
 
 
 def figures(rows: list[dict], cap_of, k: float, widening: float) -> str:
-    """gain / under > 10 / coverage / coverage across the break, in per cent."""
+    """gain / under > 10 / coverage / coverage across the break, in per cent (``cap_of(row)``: the point's cap)."""
+    return "{:4.1f}/{:5.2f}/{:4.1f}/{:4.1f}".format(*scores(rows, cap_of, k, widening))
+
+
+def scores(rows: list[dict], cap_of, k: float, widening: float) -> tuple[float, float, float, float]:
+    """:func:`figures` as numbers."""
+    return answer_scores(rows, [told(r, cap_of(r), k, widening) for r in rows])
+
+
+def answer_scores(rows: list[dict], answers: list[tuple[float, int, int]]) -> tuple[float, float, float, float]:
+    """Gain, under > 10, coverage and coverage across the break (per cent) of ``answers`` (point,
+    low, high in minutes from now, one per row)."""
     best = min(statistics.fmean(abs(r["classic"][c] - r["actual"]) for r in rows) for c in wait_scenarios.CLASSIC)
-    answers = [told(r, cap_of(r["load"]), k, widening) for r in rows]
     errors = [point - r["actual"] for (point, _, _), r in zip(answers, rows)]
     inside = [lo <= r["actual"] <= hi for (_, lo, hi), r in zip(answers, rows)]
     crossing = [hit for hit, r in zip(inside, rows) if r["crosses"]]
-    return (f"{100 * (1 - statistics.fmean(map(abs, errors)) / best):4.1f}/{100 * sum(e < -10 for e in errors) / len(errors):5.2f}/"
-            f"{100 * sum(inside) / len(inside):4.1f}/{100 * sum(crossing) / max(1, len(crossing)):4.1f}")
+    return (100 * (1 - statistics.fmean(map(abs, errors)) / best), 100 * sum(e < -10 for e in errors) / len(errors),
+            100 * sum(inside) / len(inside), 100 * sum(crossing) / max(1, len(crossing)))
 
 
 def main() -> None:
@@ -101,12 +125,12 @@ def main() -> None:
     print(f"{'rule':36} " + " ".join(f"{n:>24}" for n in names))
     if args.history:
         for widening in RANGE_WIDENINGS:
-            cells = [figures(rows, estimates.history_shift_cap_for, estimates.HISTORY_POINT_SHIFT, widening)
+            cells = [figures(rows, lambda r: estimates.history_shift_cap_for(r["load"]), estimates.HISTORY_POINT_SHIFT, widening)
                      for rows in per_family]
             print(f"{f'range x (1 + {widening} (load - 1))':36} " + " ".join(f"{c:>24}" for c in cells))
     else:
         for label, knee, slope in TODAY_RULES:
-            cells = [figures(rows, lambda load: estimates.POINT_SHIFT_CAP + slope * max(0.0, load - knee),
+            cells = [figures(rows, lambda r: estimates.POINT_SHIFT_CAP + slope * max(0.0, r["load"] - knee),
                              estimates.POINT_SHIFT, 0.0) for rows in per_family]
             print(f"{label:36} " + " ".join(f"{c:>24}" for c in cells))
 

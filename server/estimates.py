@@ -38,7 +38,8 @@ How an estimate is made (issue 17):
   server/wait_history.py): each session's pace (today's pace relative to the history's, times the
   history's time for that session), the priority arrivals of the ticket's hours from the history's
   profile (its group's and those of groups sharing its counters), and a point shifted according to
-  the centre's usual load. Without one, everything is as above.
+  the centre's usual load, or that of the ticket's own counters when smaller. Without one,
+  everything is as above.
 * **Fast.** Everything that depends only on the day's events (cycles, sorted service samples, which
   counters a group may use) is cached until the next event; and when the only events since the last
   walk issued tickets at the end of the line and the counters' free instants are unchanged, the walk
@@ -163,6 +164,14 @@ TODAY_OVERLOAD_SLOPE = 400.0
 # waits spread most (issue 17's tenth round: heavy Mondays' coverage 74.5 -> 79.2 % with one day
 # of history, 76.2 -> 80.9 % with five, tuning seeds 0-179).
 HISTORY_RANGE_OVERLOAD = 1.5
+# With a history, the point's cap takes the smaller of the centre's usual load and that of the
+# ticket's own counters (EstimateModel.history_counter_load: every group's work split evenly over
+# the counters that serve it): a group on counters that usually carry less than the centre's
+# average is less exposed to its overload, and is not promised a loaded centre's late point (the
+# range still widens by the centre's load). Issue 17's eleventh round, tuning seeds 0-179: surge's
+# gain 33.5 -> 34.9 % with one day of history, 37.3 -> 38.1 % with five, heavy-monday's 40.4 ->
+# 41.6 and 40.6 -> 41.6 %, under > 10 minutes up by 0.2-0.4 point (bench/fit_round11.py).
+HISTORY_COUNTER_LOAD = True
 
 
 @dataclass(frozen=True)
@@ -186,7 +195,8 @@ class Estimate:
     # (open minute now, the walk's mean wait in open minutes, minutes per place): what the point and
     # the range were computed from (bench/fit_point_shift.py fits other points from them)
     basis: tuple[float, float, float] | None = None
-    # the load the point's cap came from: the history's usual load, or without one today's so far
+    # the centre's load the point's cap starts from: the history's usual load (the cap takes the
+    # ticket's counters' usual load when smaller: HISTORY_COUNTER_LOAD), or without one today's so far
     load: float | None = None
 
 
@@ -474,16 +484,43 @@ class EstimateModel:
         """The centre's usual load on a day like this one, from the history: the counter minutes
         its tickets brought (tickets x call-to-release time, per group) over the counter minutes
         of the day's sessions. Above 1 the line outgrows the counters as the day goes on."""
-        assert self.history is not None
         key = ("load", timeline)
         if key not in self._hist_cache:
-            work = 0.0
-            for group, row in self.history.arrivals.items():
-                handle = self.history.handle_minutes(group, 0, 24 * 60, least=1) or self.configured.get(group, 0.0)
-                work += sum(row) * handle
-            capacity = len(self.config.counters) * (timeline.open_minutes_at_closing if timeline.sessions else 24 * 60)
-            self._hist_cache[key] = work / capacity if capacity else 0.0
+            capacity = len(self.config.counters) * self._day_minutes(timeline)
+            self._hist_cache[key] = sum(self._history_work().values()) / capacity if capacity else 0.0
         return self._hist_cache[key]
+
+    def history_counter_load(self, group: str, timeline: Timeline) -> float:
+        """The usual load of the counters that serve ``group``: each group's counter minutes in
+        the history (as in :meth:`history_load`) split evenly over the counters that serve it, the
+        part that falls on ``group``'s counters over their minutes. A group whose counters usually
+        carry less than the centre's average is less exposed to the centre's overload
+        (HISTORY_COUNTER_LOAD)."""
+        key = ("counter load", timeline)
+        if key not in self._hist_cache:
+            counters_of = {g: frozenset(c.number for c in self.config.counters if g in c.groups) for g in self.configured}
+            work = self._history_work()
+            minutes = self._day_minutes(timeline)
+            self._hist_cache[key] = {
+                group: sum(w * len(counters_of[other] & mine) / len(counters_of[other])
+                           for other, w in work.items() if counters_of.get(other)) / (len(mine) * minutes)
+                for group, mine in counters_of.items() if mine and minutes}
+        return self._hist_cache[key].get(group, math.inf)
+
+    def _history_work(self) -> dict[str, float]:
+        """Counter minutes a day of the history brought, per group (its tickets x its mean
+        call-to-release time, the configured service time when the history has none)."""
+        assert self.history is not None
+        key = ("work",)
+        if key not in self._hist_cache:
+            self._hist_cache[key] = {
+                group: sum(row) * (self.history.handle_minutes(group, 0, 24 * 60, least=1) or self.configured.get(group, 0.0))
+                for group, row in self.history.arrivals.items()}
+        return self._hist_cache[key]
+
+    @staticmethod
+    def _day_minutes(timeline: Timeline) -> float:
+        return timeline.open_minutes_at_closing if timeline.sessions else 24 * 60
 
     def history_shift_cap(self, timeline: Timeline) -> float:
         """The point's cap with a history: larger for a centre whose days are usually loaded
@@ -886,7 +923,8 @@ class EstimateModel:
             point, lo, hi = spread_wait(wait, step, cap=today_shift_cap(load), to_break=to_break)
         else:
             load = self.history_load(timeline)
-            point, lo, hi = spread_wait(wait, step, k=HISTORY_POINT_SHIFT, cap=history_shift_cap_for(load),
+            cap_load = min(load, self.history_counter_load(ticket.group, timeline)) if HISTORY_COUNTER_LOAD else load
+            point, lo, hi = spread_wait(wait, step, k=HISTORY_POINT_SHIFT, cap=history_shift_cap_for(cap_load),
                                         to_break=to_break, scale=self.range_pace(ticket.group, timeline, open_now, wait),
                                         widen=1.0 + HISTORY_RANGE_OVERLOAD * max(0.0, load - 1.0))
         expected = max(now_s, timeline.wall_seconds(open_now + point))

@@ -309,3 +309,38 @@ def test_a_command_refused_for_a_wrong_clock_leaves_the_profile_of_the_engines_d
         await service.storage.close()
 
     asyncio.run(scenario())
+
+
+def test_a_group_on_lightly_loaded_counters_is_not_promised_the_overloaded_centres_late_point(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 17's eleventh round (HISTORY_COUNTER_LOAD): the history's days brought ho-tich alone
+    1.2 times the six counters' minutes, all on counters 1 and 2. A dat-dai ticket, served only at
+    counter 4, which carried none of it, is told the point of a centre that keeps up (the
+    smaller cap); a ho-tich ticket the overloaded centre's later one, as before. The walk and the
+    range are the centre's in both (the range still widens by the centre's load)."""
+    quiet = [r for r in slow_afternoon_records() if not r.priority]  # ho-tich only: 0.1 of the centre a copy
+    history = History.from_records([r for r in quiet for _ in range(12)], HCM)
+
+    def told(rule: bool) -> tuple[estimates.Estimate, estimates.Estimate]:
+        monkeypatch.setattr(estimates, "HISTORY_COUNTER_LOAD", rule)
+        engine = new_engine(CONFIG)
+        engine.use_history(history)
+        ho_tich = morning_line(engine, 12)
+        engine.open_counter(4, "d", at(MON, 9))
+        dat_dai = ""
+        for _ in range(8):
+            dat_dai = engine.issue("dat-dai", at(MON, 9))[0].id
+        model = engine.estimate_model
+        timeline = model.timeline(at(MON, 9))
+        assert model.history_load(timeline) == pytest.approx(1.2)
+        assert model.history_counter_load("ho-tich", timeline) == pytest.approx(3.6)  # its work on 2 of 6 counters
+        assert model.history_counter_load("chung-thuc", timeline) == pytest.approx(1.8)  # counters 2 and 3: half of it
+        assert model.history_counter_load("dat-dai", timeline) == 0.0
+        answers = engine.estimates(at(MON, 9))
+        return answers[ho_tich], answers[dat_dai]
+
+    (ho_tich, dat_dai), (ho_tich_before, dat_dai_before) = told(True), told(False)
+    assert estimates.wait_spread(dat_dai.basis[1], dat_dai.basis[2]) > estimates.HISTORY_POINT_SHIFT_CAP
+    assert dat_dai.mean_minutes == dat_dai_before.mean_minutes and dat_dai.wait_range == dat_dai_before.wait_range
+    assert dat_dai.wait_minutes < dat_dai_before.wait_minutes - 5
+    assert ho_tich == ho_tich_before

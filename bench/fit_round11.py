@@ -117,6 +117,7 @@ def history_cap(load_of):
 
 
 def halved_overload(row: dict) -> float:
+    """The centre's usual load with its part above 1 halved (a one-day history's overload is noisy)."""
     load = row["load"]
     return load if load <= 1.0 else 1.0 + 0.5 * (load - 1.0)
 

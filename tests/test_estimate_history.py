@@ -334,7 +334,7 @@ def test_a_group_on_lightly_loaded_counters_is_not_promised_the_overloaded_centr
         timeline = model.timeline(at(MON, 9))
         assert model.history_load(timeline) == pytest.approx(1.2)
         assert model.history_counter_load("ho-tich", timeline) == pytest.approx(3.6)  # its work on 2 of 6 counters
-        assert model.history_counter_load("chung-thuc", timeline) == pytest.approx(1.8)  # counters 2 and 3: half of it
+        assert model.history_counter_load("chung-thuc", timeline) == pytest.approx(1.8)  # counter 2's 3.6 over counters 2 and 3
         assert model.history_counter_load("dat-dai", timeline) == 0.0
         answers = engine.estimates(at(MON, 9))
         return answers[ho_tich], answers[dat_dai]

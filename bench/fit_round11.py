@@ -72,7 +72,7 @@ def counter_loads(config, history: History, timeline: Timeline) -> dict[str, tup
     minutes = timeline.open_minutes_at_closing
     loads = {}
     for group in config.groups:
-        counters = sum(group.code in c.groups for c in config.counters)
+        counters = len(model.counters_of[group.code])
         handle = history.handle_minutes(group.code, 0, 24 * 60, least=1) or float(group.service_minutes)
         own = sum(history.arrivals.get(group.code, ())) * handle / (counters * minutes)
         loads[group.code] = (model.history_counter_load(group.code, timeline), own)

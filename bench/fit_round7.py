@@ -54,17 +54,10 @@ def family_rows(args: tuple) -> list[dict]:
     return rows
 
 
-def load_cap(load: float) -> float:
-    """The history's cap on sigma (server/estimates.py, EstimateModel.history_shift_cap)."""
-    below = min(estimates.HISTORY_SHIFT_CAP_BELOW_OVERLOAD,
-                estimates.HISTORY_POINT_SHIFT_CAP + estimates.HISTORY_LOAD_SLOPE * max(0.0, load - estimates.HISTORY_LOAD_KNEE))
-    return below + estimates.HISTORY_OVERLOAD_SLOPE * max(0.0, load - 1.0)
-
-
 def capped_point(k: float):
     def point(row: dict) -> float:
         _, wait, step = row["basis"]
-        return spread_wait(wait, step, k=k, cap=load_cap(row["load"]))[0]
+        return spread_wait(wait, step, k=k, cap=estimates.history_shift_cap_for(row["load"]))[0]
     return point
 
 
@@ -82,7 +75,7 @@ def gamma_point(alpha: float, kappa: float, k: float = 1.25):
             return min(max(wait, lo), hi)
         n = (wait / sigma) ** 2
         quantile = lambda q: wait * max(0.0, 1 - 1 / (9 * n) + q / (3 * math.sqrt(n))) ** 3  # noqa: E731
-        told = min(max(quantile(0.0), quantile(z) - 10.0), wait + k * min(wait_spread(wait, step), load_cap(row["load"])))
+        told = min(max(quantile(0.0), quantile(z) - 10.0), wait + k * min(wait_spread(wait, step), estimates.history_shift_cap_for(row["load"])))
         return min(max(told, lo), hi)
     return point
 

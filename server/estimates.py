@@ -292,6 +292,8 @@ class EstimateModel:
     def __init__(self, config: CentreConfig) -> None:
         self.config = config
         self.configured = {g.code: float(g.service_minutes) for g in config.groups}
+        # the counters that serve each group (the centre file's, as the engine's counters are)
+        self.counters_of = {g: frozenset(c.number for c in config.counters if g in c.groups) for g in self.configured}
         self.history: History | None = None  # previous days' profile: an input, kept across day openings
         self.reset()
 
@@ -435,11 +437,16 @@ class EstimateModel:
                 start, end = self._session_minutes(timeline, session)
                 base = self.history.handle_minutes(group, start, end)
                 if base is None and HISTORY_SESSION_POOLED:
-                    day = self.history.handle_minutes(group, 0, 24 * 60, least=1)
+                    day = self._history_day_handle(group)
                     factor = self._history_session_factor(timeline, session)
                     base = day * factor if day and factor else None
             self._hist_cache[key] = base
         return self._hist_cache[key]
+
+    def _history_day_handle(self, group: str) -> float | None:
+        """The history's mean call-to-release minutes of ``group`` over the whole day (one ticket suffices)."""
+        assert self.history is not None
+        return self.history.handle_minutes(group, 0, 24 * 60, least=1)
 
     def _session_minutes(self, timeline: Timeline, session: int) -> tuple[float, float]:
         start, end = timeline.sessions[min(session, len(timeline.sessions) - 1)]
@@ -457,7 +464,7 @@ class EstimateModel:
             taken = expected = 0.0
             count_all = 0
             for group in self.history.handle_sum:
-                day = self.history.handle_minutes(group, 0, 24 * 60, least=1)
+                day = self._history_day_handle(group)
                 total, count = self.history.handle_totals(group, start, end)
                 if day and count:
                     taken, expected, count_all = taken + total, expected + count * day, count_all + count
@@ -498,8 +505,7 @@ class EstimateModel:
         (HISTORY_COUNTER_LOAD)."""
         key = ("counter load", timeline)
         if key not in self._hist_cache:
-            counters_of = {g: frozenset(c.number for c in self.config.counters if g in c.groups) for g in self.configured}
-            work = self._history_work()
+            work, counters_of = self._history_work(), self.counters_of
             minutes = self._day_minutes(timeline)
             self._hist_cache[key] = {
                 group: sum(w * len(counters_of[other] & mine) / len(counters_of[other])
@@ -514,20 +520,13 @@ class EstimateModel:
         key = ("work",)
         if key not in self._hist_cache:
             self._hist_cache[key] = {
-                group: sum(row) * (self.history.handle_minutes(group, 0, 24 * 60, least=1) or self.configured.get(group, 0.0))
+                group: sum(row) * (self._history_day_handle(group) or self.configured.get(group, 0.0))
                 for group, row in self.history.arrivals.items()}
         return self._hist_cache[key]
 
     @staticmethod
     def _day_minutes(timeline: Timeline) -> float:
         return timeline.open_minutes_at_closing if timeline.sessions else 24 * 60
-
-    def history_shift_cap(self, timeline: Timeline) -> float:
-        """The point's cap with a history: larger for a centre whose days are usually loaded
-        (HISTORY_LOAD_KNEE), at most HISTORY_SHIFT_CAP_BELOW_OVERLOAD while its counters keep up
-        over the day, and growing again past a load of 1, where the line outgrows them: there the
-        longest waits run later than the walk's mean most often."""
-        return history_shift_cap_for(self.history_load(timeline))
 
     def today_load(self, now: datetime, open_now: float, loads: dict[Any, float]) -> float:
         """Without a history: how loaded today is so far. The counter minutes that the tickets
@@ -760,10 +759,10 @@ class EstimateModel:
         key = ("sharing", group)
         cached = self._cache.get(key)
         if cached is None:
-            mine = {c.number for c in engine.counters.values() if group in c.groups}
+            mine = self.counters_of[group]
             cached = []
             for other in (self.compatible(engine)[group] if HISTORY_SHARED_PRIORITY else (group,)):
-                theirs = {c.number for c in engine.counters.values() if other in c.groups}
+                theirs = self.counters_of[other]
                 share = 1.0 if other == group else HISTORY_SHARED_WEIGHT * len(theirs & mine) / max(1, len(theirs))
                 if share > 0:
                     cached.append((other, share))
@@ -942,7 +941,10 @@ class EstimateModel:
 
 
 def history_shift_cap_for(load: float) -> float:
-    """The point's cap with a history whose usual load is ``load``: see EstimateModel.history_shift_cap."""
+    """The point's cap with a history whose usual load is ``load``: larger for a centre whose days
+    are usually loaded (HISTORY_LOAD_KNEE), at most HISTORY_SHIFT_CAP_BELOW_OVERLOAD while its
+    counters keep up over the day, and growing again past a load of 1, where the line outgrows
+    them: there the longest waits run later than the walk's mean most often."""
     below = min(HISTORY_SHIFT_CAP_BELOW_OVERLOAD,
                 HISTORY_POINT_SHIFT_CAP + HISTORY_LOAD_SLOPE * max(0.0, load - HISTORY_LOAD_KNEE))
     return below + HISTORY_OVERLOAD_SLOPE * max(0.0, load - 1.0)

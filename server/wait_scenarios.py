@@ -80,7 +80,7 @@ class Prediction:
     called: datetime | None = None
     crosses_break: bool = False  # issued before a break, called after it
     basis: tuple[float, float, float] | None = None  # Estimate.basis: what our point and range came from
-    load: float | None = None  # Estimate.load: the load our point's cap came from
+    load: float | None = None  # Estimate.load: the centre's load our point's cap started from
 
 
 def _ids() -> tuple[Callable[[], str], Callable[[], str]]:

@@ -136,7 +136,7 @@ def test_a_range_that_runs_into_a_slower_afternoon_is_wider() -> None:
     open_now, wait, step = known[late].basis
     assert early.range_pace("ho-tich", timeline, open_now, wait) == pytest.approx(3.0, rel=0.02)
     assert early.range_pace("ho-tich", timeline, open_now, 30.0) == 1.0
-    k, cap = estimates.HISTORY_POINT_SHIFT, early.history_shift_cap(timeline)
+    k, cap = estimates.HISTORY_POINT_SHIFT, estimates.history_shift_cap_for(early.history_load(timeline))
     to_break = timeline.next_break_end(open_now) - open_now
     told, lo, hi = estimates.spread_wait(wait, step, k=k, cap=cap, to_break=to_break, scale=3.0)
     plain = estimates.spread_wait(wait, step, k=k, cap=cap, to_break=to_break)

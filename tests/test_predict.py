@@ -64,6 +64,9 @@ def test_scenario_family_prints_the_benchmark_figures() -> None:
     assert 0 < result["ours"]["over_range_10"] <= 1 - result["ours"]["coverage"]
     assert result["ours"]["mae"] < result[result["best_classic"]]["mae"]
     assert result["crossing_break"]["tickets"] > 0
+    # the strongest simple baseline, raw and recalibrated to break as few promises as ours
+    assert result["best_simple"] in ("les", "hol", "ql", "rolling", "naive") and result["naive"]["mae"] > 0
+    assert result["matched"]["mae"] > result["ours"]["mae"] and 0 < result["gain_vs_matched"] < 1
 
 
 def test_scenario_family_prints_the_figures_with_a_history_of_earlier_days() -> None:

@@ -4,7 +4,8 @@ queueing stays true.
 The full benchmark prints its figures (docs/performance.md); these runs are short, seeded and so
 deterministic: they check the engine's mean wait against the Erlang-C formula with a looser margin
 than the benchmark's 5 %, and that the wait estimate still beats the best classic predictor by 30 %
-on two simulated days of two scenario families. The benchmark once reached into an engine attribute that a later change
+(and the strongest simple one recalibrated to break as few promises) on two simulated days of two
+scenario families. The benchmark once reached into an engine attribute that a later change
 renamed, and nothing noticed until it was run by hand.
 """
 
@@ -33,11 +34,16 @@ def test_estimate_beats_the_best_classic_predictor_and_its_range_holds(family: s
     """On simulated days with the lunch break (tuning seeds), the estimate's mean absolute error is
     at least 30 % below the best of LES, HOL, QL and the 30-minute rolling average, also for waits
     that cross the break (which the estimate used to under-estimate by the hour of lunch and more),
-    and the printed range holds the real wait for most tickets."""
+    and the printed range holds the real wait for most tickets. Against the strongest simple
+    predictor (naive included) it is ahead in raw error, and 30 % ahead of it recalibrated to break
+    as few promises as ours (issue 17's twelfth round: the raw 30 % is not met against naive, since
+    our point is shifted to keep promises; tests/test_wait_baselines.py, docs/estimates.md)."""
     result = bench_queueing.part2([family], [0, 1])[family]
     assert result["tickets"] > 400
     best = result[result["best_classic"]]["mae"]
     assert result["gain_vs_best"] >= 0.30, f"MAE {result['ours']['mae']:.2f} vs best classic {best:.2f} min"
+    assert result["gain_vs_simple"] > 0, (result["best_simple"], result["ours"])
+    assert result["gain_vs_matched"] >= 0.30, result["matched"]
     crossing = result["crossing_break"]
     assert crossing["tickets"] > 10 and crossing["gain_vs_best"] >= 0.30, crossing
     assert 0.70 <= result["ours"]["coverage"] <= 0.95, result["ours"]

@@ -53,7 +53,7 @@ import math
 from bisect import bisect_left, bisect_right, insort
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone
-from itertools import accumulate, islice
+from itertools import accumulate
 from typing import TYPE_CHECKING, Any
 
 from luot.config import WEEKDAYS, CentreConfig
@@ -806,7 +806,7 @@ class EstimateModel:
         count, last = walk["count"], walk["last"]
         # The hot loop of a busy hall: plain local look-ups, the cached counters of each group, and
         # a raw record per ticket (the estimate itself is built only for the tickets asked about).
-        for ticket in islice(iter(line), count, None):
+        for ticket in line.from_place(count):  # the tail not walked yet (no step over the walked front)
             group = ticket.group
             options = options_cache.get(group) if ticket.target_counter is None else None
             if options is None:
@@ -857,7 +857,12 @@ class EstimateModel:
 
     def _resumable_walk(self, engine: "QueueEngine", now: datetime, line: Any) -> dict[str, Any]:
         """The cached walk when it still holds (no event but issues since, the counters' free
-        instants unchanged, the walked tickets still the front of the line), else a fresh one."""
+        instants unchanged, the walked tickets still the front of the line), else a fresh one.
+
+        Only issues happened since (the version is the same), so no ticket left the line and
+        any new one was inserted: the walked front is unchanged exactly when the ticket walked
+        last is still at its place (an insertion before it would shift it back). That place is
+        looked up in O(1) (:meth:`WaitingLine.ticket_at`), not found by iterating the line."""
         start = self.free_at(engine, now)
         day = self._timeline[0] if self._timeline else None
         open_now = self.timeline(now).open_minutes(now)
@@ -865,7 +870,7 @@ class EstimateModel:
         if (walk is not None and walk["version"] == self.version and walk["start"] == start
                 and walk["day"] == day and walk["count"] <= len(line)
                 and (walk["opened_at"] is None or walk["opened_at"] == math.floor(open_now))
-                and (walk["count"] == 0 or next(islice(iter(line), walk["count"] - 1, None)) is walk["last"])):
+                and (walk["count"] == 0 or line.ticket_at(walk["count"] - 1) is walk["last"])):
             return walk
         self._walk = {"version": self.version, "start": start, "day": day, "free": dict(start),
                       "seen": dict.fromkeys(self.configured, 0), "count": 0, "last": None, "options": {},

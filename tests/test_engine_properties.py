@@ -335,6 +335,10 @@ class CentreDay(RuleBasedStateMachine):
         tickets = [t for t in self.engine.tickets.values() if t.status == WAITING]
         expected = sorted(tickets, key=lambda t: (t.priority is None, *t.order_key()))
         assert [t.id for t in self.engine.waiting()] == [t.id for t in expected]
+        # the resumed estimate walk reads the line by place (WaitingLine.ticket_at / from_place)
+        line, order = self.engine._line, self.engine.waiting()
+        assert all(line.ticket_at(i) is t for i, t in enumerate(order))
+        assert all(line.from_place(i) == order[i:] for i in range(len(order) + 1))
 
     @invariant()
     def days_only_move_forward(self) -> None:

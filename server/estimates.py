@@ -645,7 +645,61 @@ class EstimateModel:
 
     def free_at(self, engine: "QueueEngine", now: datetime) -> dict[int, float]:
         """Each available counter's open-minute instant of being free; paused ones included at
-        their expected return."""
+        their expected return (a new dict: callers may change it).
+
+        Asked on every question (the resumed walk holds only while these instants are unchanged),
+        and the same answer for every ``now`` until the next event moves a counter, except through
+        a few whole steps of the clock: the minute an idle counter counts from, each service's
+        elapsed whole minutes, the next break, whether a paused counter is already past its
+        expected return, whether the doors have opened (the counters the centre file opens later
+        are kept per minute by :meth:`_scheduled` already). So the answer is kept with those steps
+        (:meth:`_free_steps`) until the next event clears the cache, and computed again
+        (:meth:`compute_free_at`) only when one of them moved: about 4 us a question instead of
+        12 (converting each service's start to open minutes was most of it)."""
+        timeline = self.timeline(now)
+        open_now = timeline.open_minutes(now)
+        steps = self._free_steps(engine, timeline, now, open_now)
+        cached = self._cache.get("free")
+        if steps is None or cached is None or cached[0] != steps:
+            cached = self._cache["free"] = (steps, self.compute_free_at(engine, now))
+        return dict(cached[1])
+
+    def _free_steps(self, engine: "QueueEngine", timeline: Timeline, now: datetime, open_now: float) -> tuple[Any, ...] | None:
+        """Everything :meth:`compute_free_at` reads of ``now`` besides the day's events, as whole
+        steps: equal steps (same events, same day) give the same answer. None when a counter's
+        instant follows ``now`` itself (a ticket called without a call time, a pause not recorded).
+
+        The fixed part, per counter (the open minute its current ticket was called or started,
+        a paused counter's expected return), is kept until the next event."""
+        fixed = self._cache.get("free fixed")
+        if fixed is None or fixed[0] is not timeline:
+            marks: list[tuple[int, float | None, float | None]] = []  # (counter, service start, expected return)
+            for counter in engine.counters.values():
+                if counter.status == COUNTER_CLOSED:
+                    continue
+                start = back = None
+                if counter.ticket_id:
+                    ticket = engine.tickets[counter.ticket_id]
+                    at = ticket.started_at if ticket.started_at is not None else ticket.called_at
+                    if at is None:
+                        return None  # measured from now: no step
+                    start = timeline.open_minutes(at)
+                if counter.status == COUNTER_PAUSED:
+                    if counter.number not in self.paused_at:
+                        return None  # paused since now, as far as the model knows
+                    paused, minutes = self.paused_at[counter.number]
+                    back = (timeline.open_minutes(paused + timedelta(minutes=minutes)) if minutes
+                            else timeline.open_minutes(paused) + self.expected_pause_minutes())
+                if start is not None or back is not None:
+                    marks.append((counter.number, start, back))
+            fixed = self._cache["free fixed"] = (timeline, marks)
+        before_opening = timeline.opening_seconds is not None and now.timestamp() < timeline.opening_seconds
+        return (timeline, before_opening, math.floor(open_now), timeline.next_break_end(open_now),
+                tuple((n, None if start is None else math.ceil(open_now - start), None if back is None else back > open_now)
+                      for n, start, back in fixed[1]))
+
+    def compute_free_at(self, engine: "QueueEngine", now: datetime) -> dict[int, float]:
+        """:meth:`free_at` computed afresh (the cache's reference; tests compare the two)."""
         timeline = self.timeline(now)
         open_now = timeline.open_minutes(now)
         # An idle counter counts as free since the start of the current minute, and an overrunning

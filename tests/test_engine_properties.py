@@ -45,9 +45,10 @@ def plain_estimates(engine: QueueEngine, now: datetime) -> dict[str, Estimate]:
     """The expected-wait simulation written the plain way (every waiting ticket looks at every
     counter, nothing cached or resumed): the engine's faster version must give exactly the same
     answers. The pieces it shares are the model's public ones: when each counter is free (open
-    minutes), which groups compete, a group's cycle and how a walk's result is told."""
+    minutes, computed afresh: not what the engine's walk keeps), which groups compete, a group's
+    cycle and how a walk's result is told."""
     model = engine.estimate_model
-    free_at = model.free_at(engine, now)
+    free_at = model.compute_free_at(engine, now)
     open_now = model.timeline(now).open_minutes(now)
     breaks = model.timeline(now).session_starts[1:]  # open minutes at which a break begins
     compatible = model.compatible(engine)
@@ -323,6 +324,8 @@ class CentreDay(RuleBasedStateMachine):
         assert set(estimates) == waiting
         for estimate in estimates.values():
             assert estimate.ahead >= 0 and estimate.wait_minutes is not None and estimate.wait_minutes >= 0
+        model = self.engine.estimate_model
+        assert model.free_at(self.engine, self.now) == model.compute_free_at(self.engine, self.now), "the kept free instants differ"
         assert estimates == plain_estimates(self.engine, self.now), "the fast estimate differs from the plain simulation"
         for ticket_id, estimate in lone.items():
             assert estimate == estimates[ticket_id], "the resumed estimate of the newest ticket differs"

@@ -189,6 +189,25 @@ def test_the_walk_resumed_for_a_new_ticket_agrees_with_a_fresh_walk() -> None:
     assert again.estimates(now) == engine.estimates(now)
 
 
+def test_the_kept_free_instants_follow_an_overrunning_service_inside_one_minute() -> None:
+    # counter 1 started an 8-minute ho-tich service at 09:00:30; at 09:10:10 and 09:10:50 it has
+    # run over by 10 and 11 whole minutes (same clock minute, not the same step): the free
+    # instants the walk resumes from (EstimateModel.free_at, kept between events) must move with
+    # them exactly as those computed afresh
+    engine, tickets = one_counter_line(at(MON, 8, 50), 3)
+    started = at(MON, 9) + timedelta(seconds=30)
+    engine.call_next(1, started)
+    engine.start(1, started)
+    model = engine.estimate_model
+    first, second = at(MON, 9, 10) + timedelta(seconds=10), at(MON, 9, 10) + timedelta(seconds=50)
+    told = []
+    for now in (first, second, first):
+        assert model.free_at(engine, now) == model.compute_free_at(engine, now)
+        told.append(engine.estimates(now, only=tickets[-1].id))
+        assert told[-1] == {t: e for t, e in plain_estimates(engine, now).items() if t == tickets[-1].id}
+    assert model.free_at(engine, first) != model.free_at(engine, second) and told[0] != told[1] and told[0] == told[2]
+
+
 def test_short_waits_and_plain_ranges_are_worded_for_people() -> None:
     engine = new_engine(CONFIG)
     for n in (1, 2):

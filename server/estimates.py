@@ -223,6 +223,9 @@ class Timeline:
         self.opening_seconds = self._start_seconds[0] if self.sessions else None
         self.closing_seconds = self.sessions[-1][1].timestamp() if self.sessions else None
         self.open_minutes_at_closing = self._cumulative[-1]
+        # the last instant asked and its answer: one question asks for the same ``now`` several
+        # times (the walk, the counters' free instants, each answer), by the same object
+        self._asked: tuple[datetime, float] | None = None
 
     @classmethod
     def for_day(cls, config: CentreConfig, now: datetime) -> "Timeline":
@@ -256,6 +259,14 @@ class Timeline:
 
     def open_minutes(self, at: datetime) -> float:
         """Open minutes from the day's first opening until ``at`` (after closing the day runs on)."""
+        asked = self._asked
+        if asked is not None and asked[0] is at:
+            return asked[1]
+        minutes = self._open_minutes(at)
+        self._asked = (at, minutes)
+        return minutes
+
+    def _open_minutes(self, at: datetime) -> float:
         if not self.sessions:
             return at.timestamp() / 60.0
         index = bisect_right(self._starts, at) - 1
@@ -340,6 +351,7 @@ class EstimateModel:
         self._cache: dict[str, Any] = {}
         self._walk: dict[str, Any] | None = None
         self._timeline: tuple[Any, Timeline] | None = None
+        self._timeline_now: datetime | None = None  # the instant timeline() was last asked for
 
     # ------------------------------------------------------------------ learning from events
     def observe(self, event: Any) -> None:
@@ -613,9 +625,14 @@ class EstimateModel:
 
     # ------------------------------------------------------------------ the line walk
     def timeline(self, now: datetime) -> Timeline:
+        """The sessions of ``now``'s day (kept while the day is the same; asked again for the very
+        same ``now`` object, as one question does several times, without working out its day)."""
+        if self._timeline is not None and now is self._timeline_now:
+            return self._timeline[1]
         day = now.astimezone(self.config.zone).date()
         if self._timeline is None or self._timeline[0] != day:
             self._timeline = (day, Timeline.for_day(self.config, now))
+        self._timeline_now = now
         return self._timeline[1]
 
     def ticket_done_at(self, ticket: "Ticket", timeline: Timeline, now: datetime, open_now: float) -> float:

@@ -44,7 +44,9 @@ How an estimate is made (issue 17):
   counters a group may use) is cached until the next event; and when the only events since the last
   walk issued tickets at the end of the line and the counters' free instants are unchanged, the walk
   continues from where it stopped instead of walking the whole line again (a new ticket's estimate
-  costs what its own step costs, bench/bench_queueing.py part 3).
+  costs what its own step costs, bench/bench_queueing.py part 3): the walked front is checked and
+  the rest reached by place in the line, and the counters' free instants are kept until an event
+  or a whole step of the clock moves them (:meth:`EstimateModel.free_at`).
 """
 
 from __future__ import annotations

@@ -56,8 +56,9 @@ def family_rows(args: tuple[str, int, int]) -> list[dict]:
 
 def day_rows(config, scenario, seed: int, day, history) -> list[dict]:
     """One simulated day's called tickets, as the estimator given ``history`` saw them: what the
-    point and range were computed from (``Estimate.basis``, ``Estimate.load``), the classic
-    predictors and the real wait (bench/fit_round11.py replays days with other histories)."""
+    point and range were computed from (``Estimate.basis``, ``Estimate.load``), the point told,
+    the classic predictors, naive and the real wait (bench/fit_round11.py replays days with other
+    histories, bench/fit_round12.py draws the point's frontier against naive)."""
     model = EstimateModel(config)
     model.use_history(history)
     timeline = Timeline.for_day(config, day.replace(hour=8))
@@ -69,7 +70,8 @@ def day_rows(config, scenario, seed: int, day, history) -> list[dict]:
         after = timeline.next_break_end(open_now)
         pace = model.range_pace(p.group, timeline, open_now, wait) if history else 1.0
         rows.append(dict(timeline=timeline, open_now=open_now, wait=wait, step=step, now_s=p.issued.timestamp(),
-                         actual=p.actual, classic=p.classic, load=p.load, crosses=p.crosses_break, pace=pace,
+                         actual=p.actual, classic=p.classic, naive=p.naive or 0.0, ours=p.ours, load=p.load,
+                         crosses=p.crosses_break, pace=pace,
                          to_break=None if after is None else after - open_now, group=p.group, seed=seed))
     return rows
 
@@ -111,16 +113,23 @@ def answer_scores(rows: list[dict], answers: list[tuple[float, int, int]]) -> tu
             100 * sum(inside) / len(inside), 100 * sum(crossing) / max(1, len(crossing)))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seeds", type=int, default=180, help="tuning seeds 0..N-1 of every family")
+def simulated_families(description: str, default_seeds: int) -> tuple[argparse.Namespace, list[str], list[list[dict]], float]:
+    """The fitting scripts' command line (``--seeds``, ``--history``) and every family's rows on
+    those tuning seeds, two families at a time: (arguments, family names, rows per family, seconds)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--seeds", type=int, default=default_seeds, help="tuning seeds 0..N-1 of every family")
     parser.add_argument("--history", type=int, default=0, help="earlier days of history (0: a new centre)")
     args = parser.parse_args()
     started = time.perf_counter()
     names = list(wait_scenarios.FAMILIES)
     with Pool(2) as pool:
         per_family = pool.map(family_rows, [(name, args.seeds, args.history) for name in names])
-    print(f"simulated {sum(map(len, per_family))} tickets in {time.perf_counter() - started:.0f} s, history of "
+    return args, names, per_family, time.perf_counter() - started
+
+
+def main() -> None:
+    args, names, per_family, seconds = simulated_families(__doc__.split("\n")[0], 180)
+    print(f"simulated {sum(map(len, per_family))} tickets in {seconds:.0f} s, history of "
           f"{args.history} days; per family: gain / under > 10 / coverage / coverage across the break (%)")
     print(f"{'rule':36} " + " ".join(f"{n:>24}" for n in names))
     if args.history:

@@ -71,3 +71,27 @@ def test_score_names_the_strongest_simple_baseline_and_the_recalibrated_one() ->
     # the waits that crossed a break are scored with the recalibration fitted on all tickets
     crossing = result["crossing_break"]["matched"]
     assert (crossing["predictor"], crossing["scale"], crossing["offset"]) == (matched["predictor"], matched["scale"], matched["offset"])
+
+
+def test_naive_in_open_hours_jumps_the_lunch_break_and_waits_for_the_doors() -> None:
+    """naive_hours is naive's minutes counted in the centre's open hours (07:30-12:00, 13:00-16:30
+    at the sample centre): the same as naive inside a session, an hour more once it reaches noon,
+    and from opening for a ticket taken before the doors open."""
+    from luot.config import load_config
+    from server.wait_scenarios import FAMILIES, simulate_day
+
+    config = load_config()
+    day = datetime(2026, 11, 3, tzinfo=config.zone)  # a Tuesday
+    rows = simulate_day(config, FAMILIES["ordinary"], 0, day)
+    opening, noon = day.replace(hour=7, minute=30), day.replace(hour=12)
+    early = [r for r in rows if r.issued < opening]
+    inside = [r for r in rows if opening <= r.issued and r.naive is not None and r.issued + timedelta(minutes=r.naive) < noon]
+    across = [r for r in rows if opening <= r.issued < noon and r.naive is not None
+              and r.issued + timedelta(minutes=r.naive) > noon + timedelta(minutes=1)]
+    assert early and inside and across, (len(early), len(inside), len(across))
+    for row in early:
+        assert row.naive_hours >= (opening - row.issued).total_seconds() / 60 - 1e-6
+    for row in inside:
+        assert row.naive_hours == pytest.approx(row.naive, abs=1e-6)
+    for row in across:
+        assert row.naive_hours == pytest.approx(row.naive + 60, abs=1e-6)

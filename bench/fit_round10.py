@@ -57,8 +57,9 @@ def family_rows(args: tuple[str, int, int]) -> list[dict]:
 def day_rows(config, scenario, seed: int, day, history) -> list[dict]:
     """One simulated day's called tickets, as the estimator given ``history`` saw them: what the
     point and range were computed from (``Estimate.basis``, ``Estimate.load``), the point told,
-    the classic predictors, naive and the real wait (bench/fit_round11.py replays days with other
-    histories, bench/fit_round12.py draws the point's frontier against naive)."""
+    the classic predictors, naive (also in open hours) and the real wait (bench/fit_round11.py
+    replays days with other histories, bench/fit_round12.py draws the point's frontier against the
+    strongest simple predictor)."""
     model = EstimateModel(config)
     model.use_history(history)
     timeline = Timeline.for_day(config, day.replace(hour=8))
@@ -70,7 +71,8 @@ def day_rows(config, scenario, seed: int, day, history) -> list[dict]:
         after = timeline.next_break_end(open_now)
         pace = model.range_pace(p.group, timeline, open_now, wait) if history else 1.0
         rows.append(dict(timeline=timeline, open_now=open_now, wait=wait, step=step, now_s=p.issued.timestamp(),
-                         actual=p.actual, classic=p.classic, naive=p.naive or 0.0, ours=p.ours, load=p.load,
+                         actual=p.actual, classic=p.classic, naive=p.naive or 0.0, naive_hours=p.naive_hours or 0.0,
+                         ours=p.ours, load=p.load,
                          crosses=p.crosses_break, pace=pace,
                          to_break=None if after is None else after - open_now, group=p.group, seed=seed))
     return rows

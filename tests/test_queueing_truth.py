@@ -34,10 +34,11 @@ def test_estimate_beats_the_best_classic_predictor_and_its_range_holds(family: s
     """On simulated days with the lunch break (tuning seeds), the estimate's mean absolute error is
     at least 30 % below the best of LES, HOL, QL and the 30-minute rolling average, also for waits
     that cross the break (which the estimate used to under-estimate by the hour of lunch and more),
-    and the printed range holds the real wait for most tickets. Against the strongest simple
-    predictor (naive included) it is ahead in raw error, and 30 % ahead of it recalibrated to break
-    as few promises as ours (issue 17's twelfth round: the raw 30 % is not met against naive, since
-    our point is shifted to keep promises; tests/test_wait_baselines.py, docs/estimates.md)."""
+    and the printed range holds the real wait for most tickets. Against the strongest of the six
+    simple predictors (naive in open hours included) it is ahead in raw error, and 30 % ahead of
+    it recalibrated to break as few promises as ours (issue 17's twelfth round: the raw 30 % is
+    not met against it, since our point is shifted to keep promises; tests/test_wait_baselines.py,
+    docs/estimates.md)."""
     result = bench_queueing.part2([family], [0, 1])[family]
     assert result["tickets"] > 400
     best = result[result["best_classic"]]["mae"]

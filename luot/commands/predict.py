@@ -14,10 +14,10 @@ its wording.
 Or a scenario family of simulated days (``--scenario ordinary --seeds 2``; families: ordinary,
 heavy-monday, paused-late, surge, slower): the figures bench/bench_queueing.py prints (MAE, bias,
 share under-estimated by more than 10 minutes and range coverage of our estimate and of LES, HOL,
-QL, the 30-minute rolling average and naive, overall and for waits crossing a break; the gain
-against the best classic predictor, against the strongest simple one and against the strongest
-simple one recalibrated to break as few promises as ours: ``gain_vs_best``, ``gain_vs_simple``,
-``gain_vs_matched``), as JSON; and the
+QL, the 30-minute rolling average, naive and naive counted in the centre's open hours, overall
+and for waits crossing a break; the gain against the best classic predictor, against the
+strongest simple one and against the strongest simple one recalibrated to break as few promises
+as ours: ``gain_vs_best``, ``gain_vs_simple``, ``gain_vs_matched``), as JSON; and the
 same days again with the estimator given the profile of ``--history`` earlier simulated days of the
 same family (``with_history``; server/wait_history.py), as a running server is given its own.
 """

@@ -706,9 +706,7 @@ class EstimateModel:
                 if counter.status == COUNTER_PAUSED:
                     if counter.number not in self.paused_at:
                         return None  # paused since now, as far as the model knows
-                    paused, minutes = self.paused_at[counter.number]
-                    back = (timeline.open_minutes(paused + timedelta(minutes=minutes)) if minutes
-                            else timeline.open_minutes(paused) + self.expected_pause_minutes())
+                    back = self._pause_return(timeline, *self.paused_at[counter.number])
                 if start is not None or back is not None:
                     marks.append((counter.number, start, back))
             fixed = self._cache["free fixed"] = (timeline, marks)
@@ -740,12 +738,19 @@ class EstimateModel:
                 free = max(idle_since, done if begins is None else min(done, begins))
             if counter.status == COUNTER_PAUSED:
                 paused, minutes = self.paused_at.get(counter.number, (now, None))
+                back = self._pause_return(timeline, paused, minutes)
                 length = minutes or self.expected_pause_minutes()
-                back = (timeline.open_minutes(paused + timedelta(minutes=minutes)) if minutes  # the officer's word
-                        else timeline.open_minutes(paused) + length)  # usual pause, in open minutes
                 free = max(free, back if back > open_now else idle_since + math.ceil(0.2 * length))
             result[counter.number] = free
         return result
+
+    def _pause_return(self, timeline: Timeline, paused: datetime, minutes: float | None) -> float:
+        """The open minute a counter paused at ``paused`` is expected back: when its officer said
+        (``minutes``), else after this centre's usual pause, counted in open minutes (one source for
+        :meth:`compute_free_at` and the steps its kept answer depends on, :meth:`_free_steps`)."""
+        if minutes:
+            return timeline.open_minutes(paused + timedelta(minutes=minutes))
+        return timeline.open_minutes(paused) + self.expected_pause_minutes()
 
     def _scheduled(self, timeline: Timeline, now: datetime) -> dict[int, float]:
         """Closed counters expected to open later today, at that open minute: before the day's

@@ -46,7 +46,6 @@ from typing import Any, Callable
 
 from luot.config import WEEKDAYS, CentreConfig
 from server.engine import CALLED, CLOSED, PAUSED, SERVING, QueueEngine
-from server.estimates import Timeline
 from server.simulation import HOURLY_PROFILE
 from server.wait_history import History, TicketRecord
 
@@ -187,13 +186,14 @@ def simulate_day(config: CentreConfig, scenario: Scenario, seed: int, day: datet
                 continue
             estimate = engine.estimates(now, only=ticket.id).get(ticket.id)
             wait_range = getattr(estimate, "wait_range", None) if estimate else None
+            ahead = estimate.ahead if estimate else 0
+            naive = _naive(engine, ticket.id, ahead)
             predictions[ticket.id] = Prediction(
                 group, priority is not None, now, estimate.wait_minutes if estimate else None,
                 wait_range[0] if wait_range else None, wait_range[1] if wait_range else None,
                 _classic(engine, ticket.id, now, last_called_wait, recent),
-                _naive(engine, ticket.id, estimate.ahead if estimate else 0),
-                basis=estimate.basis if estimate else None, load=estimate.load if estimate else None,
-                naive_hours=_naive_hours(engine, ticket.id, estimate.ahead if estimate else 0, now))
+                naive, basis=estimate.basis if estimate else None, load=estimate.load if estimate else None,
+                naive_hours=_naive_hours(engine, ticket.id, ahead, naive, now))
             continue
         if kind == "open":
             engine.open_counter(number, f"canbo{number}", now)
@@ -282,14 +282,16 @@ def _naive(engine: QueueEngine, ticket_id: str, ahead: int) -> float | None:
     return ahead * engine.mean_service_minutes(group) / len(counters) if counters else None
 
 
-def _naive_hours(engine: QueueEngine, ticket_id: str, ahead: int, now: datetime) -> float:
-    """Naive's minutes (the group's configured counters when none is open) counted from ``now`` in
-    the centre's open hours: a wait that reaches the lunch break resumes after it, and a ticket
-    taken before opening waits for the doors first."""
-    group = engine.tickets[ticket_id].group
-    counters = len(_open_for(engine, group)) or sum(1 for c in engine.config.counters if group in c.groups)
-    minutes = ahead * engine.mean_service_minutes(group) / max(1, counters)
-    timeline = Timeline.for_day(engine.config, now)
+def _naive_hours(engine: QueueEngine, ticket_id: str, ahead: int, naive: float | None, now: datetime) -> float:
+    """``naive``'s minutes counted from ``now`` in the centre's open hours (the estimator's own
+    timeline of the day): a wait that reaches the lunch break resumes after it, and a ticket taken
+    before opening waits for the doors first. With no counter open yet (``naive`` None), the
+    group's configured counters stand in for the open ones."""
+    minutes = naive
+    if minutes is None:
+        group = engine.tickets[ticket_id].group
+        minutes = ahead * engine.mean_service_minutes(group) / max(1, sum(1 for c in engine.config.counters if group in c.groups))
+    timeline = engine.estimate_model.timeline(now)
     return max(0.0, (timeline.wall_seconds(timeline.open_minutes(now) + minutes) - now.timestamp()) / 60.0)
 
 

@@ -36,10 +36,10 @@ How an estimate is made (issue 17):
   the benchmark's tuning seeds for about 80 % coverage (docs/estimates.md).
 * **Previous days, when given** (:meth:`EstimateModel.use_history`, a profile from
   server/wait_history.py): each session's pace (today's pace relative to the history's, times the
-  history's time for that session), the priority arrivals of the ticket's hours from the history's
-  profile (its group's and those of groups sharing its counters), and a point shifted according to
-  the centre's usual load, or that of the ticket's own counters when smaller. Without one,
-  everything is as above.
+  history's time for that session), the priority arrivals of the ticket's hours (the history's
+  arrivals then times the group's priority share, for its group and those sharing its counters),
+  and a point shifted according to the centre's usual load, or that of the ticket's own counters
+  when smaller. Without one, everything is as above.
 * **Fast.** Everything that depends only on the day's events (cycles, sorted service samples, which
   counters a group may use) is cached until the next event; and when the only events since the last
   walk issued tickets at the end of the line and the counters' free instants are unchanged, the walk
@@ -118,7 +118,9 @@ BREAK_RUNOVER = True
 # With a History of previous days (server/wait_history.py): today's pace is learned as a ratio to
 # the history's call-to-release time of the group in the session of each call, and each session's
 # cycle is that ratio times the history's time for the session (the afternoon's known slowness
-# counts before it starts); priority arrivals are the history's for the wait's own hours, of the
+# counts before it starts); priority arrivals are the history's arrivals for the wait's own hours
+# times the group's priority share over the history's days and today (a handful of priority tickets
+# per group and hour is too few to count by the hour), of the
 # ticket's group and of the groups sharing its counters (HISTORY_SHARED_PRIORITY, each by the share
 # of its counters that are the ticket's; without history, counting other groups' made it worse),
 # scaled by today's volume so far (shrunk towards the history's as if from VOLUME_PRIOR_TICKETS).
@@ -798,19 +800,38 @@ class EstimateModel:
 
     def _priority_work(self, group: str, now: datetime) -> float:
         """Minutes of counter time per minute that ``group``'s priority arrivals bring: its arrival
-        rate over the last hour (arrivals follow the hour of the day) times its priority share,
-        the share shrunk towards the centre's (two priority tickets of a small group early in the
-        day once doubled its waits), times its cycle."""
+        rate over the last hour (arrivals follow the hour of the day) times its priority share
+        (:meth:`priority_share`), times its cycle."""
         assert self.first_issue is not None
         window = max(PRIORITY_WINDOW_MIN_MINUTES, min(PRIORITY_WINDOW_MINUTES, (now - self.first_issue).total_seconds() / 60.0))
         instants = self.issue_instants.get(group)
         if not instants:
             return 0.0
         recent = len(instants) - bisect_left(instants, now.timestamp() - PRIORITY_WINDOW_MINUTES * 60.0)
-        issued = self.issued_count.get(group, 0)
-        centre_share = sum(self.priority_issued.values()) / max(1, sum(self.issued_count.values()))
-        share = (self.priority_issued.get(group, 0) + PRIORITY_PRIOR_TICKETS * centre_share) / (issued + PRIORITY_PRIOR_TICKETS)
-        return recent / window * share * self.cycle_minutes(group)
+        return recent / window * self.priority_share(group) * self.cycle_minutes(group)
+
+    def priority_share(self, group: str) -> float:
+        """The share of ``group``'s tickets that are priority tickets: its own count (today's, and
+        the history's days when given) shrunk towards the centre's as if from PRIORITY_PRIOR_TICKETS
+        tickets (two priority tickets of a small group early in the day once doubled its waits)."""
+        priority, issued = dict(self.priority_issued), dict(self.issued_count)
+        if self.history is not None:
+            for group_code, (history_priority, history_issued) in self._history_totals().items():
+                priority[group_code] = priority.get(group_code, 0) + history_priority
+                issued[group_code] = issued.get(group_code, 0) + history_issued
+        centre_share = sum(priority.values()) / max(1, sum(issued.values()))
+        return (priority.get(group, 0) + PRIORITY_PRIOR_TICKETS * centre_share) / (issued.get(group, 0) + PRIORITY_PRIOR_TICKETS)
+
+    def _history_totals(self) -> dict[str, tuple[float, float]]:
+        """Priority tickets and all tickets of each group over the history's days (its profile
+        holds averages per day)."""
+        assert self.history is not None
+        key = ("totals",)
+        if key not in self._hist_cache:
+            days = max(1, self.history.days)
+            self._hist_cache[key] = {group: (sum(self.history.priority.get(group, ())) * days, sum(row) * days)
+                                     for group, row in self.history.arrivals.items()}
+        return self._hist_cache[key]
 
     def _volume(self, now: datetime, loads: dict[Any, float]) -> float:
         """Today's tickets so far over the history's by this time of day (a heavy Monday brings more
@@ -819,16 +840,16 @@ class EstimateModel:
         if volume is None:
             assert self.history is not None
             minute = minute_of_day(now, self.config.zone)
-            expected = sum(expected_between(self._cumulative(g, False), 0.0, minute) for g in self.history.arrivals)
+            expected = sum(expected_between(self._cumulative(g), 0.0, minute) for g in self.history.arrivals)
             issued = sum(bisect_right(v, now.timestamp()) for v in self.issue_instants.values())
             volume = loads["volume"] = (issued + VOLUME_PRIOR_TICKETS) / (expected + VOLUME_PRIOR_TICKETS)
         return volume
 
-    def _cumulative(self, group: str, priority_only: bool) -> tuple[float, ...]:
-        key = ("cumulative", group, priority_only)
+    def _cumulative(self, group: str) -> tuple[float, ...]:
+        key = ("cumulative", group)
         if key not in self._hist_cache:
             assert self.history is not None
-            self._hist_cache[key] = self.history.cumulative(group, priority_only) or (0.0,) * (SLOTS + 1)
+            self._hist_cache[key] = self.history.cumulative(group, False) or (0.0,) * (SLOTS + 1)
         return self._hist_cache[key]
 
     def _sharing(self, engine: "QueueEngine", group: str) -> list[tuple[str, float]]:
@@ -851,15 +872,22 @@ class EstimateModel:
                               open_now: float, before_closing: float, timeline: Timeline, now: datetime,
                               loads: dict[Any, float]) -> float:
         """Share of the ticket's counters' time until its call that priority tickets of its group,
-        arriving meanwhile, will take: the history's priority arrivals for those hours, scaled by
-        today's volume (HISTORY_SHARED_PRIORITY: those of groups sharing its counters too)."""
+        arriving meanwhile, will take: the history's arrivals of the group for those hours times
+        its priority share (:meth:`priority_share`), scaled by today's volume
+        (HISTORY_SHARED_PRIORITY: those of groups sharing its counters too). The share, not the
+        history's priority tickets of those very hours: a day or a few hold only a handful of
+        those per group and hour, and their noise, through the wait's growth by load / (1 - load),
+        made the walk's mean later, not better (issue 17's thirteenth round)."""
         if before_closing <= 0.0 or counters <= 0:
             return 0.0
         first = minute_of_day(now, self.config.zone)
         last = first + (timeline.wall_seconds(open_now + before_closing) - now.timestamp()) / 60.0
         work = 0.0
-        for group, share in self._sharing(engine, ticket.group):
-            work += share * expected_between(self._cumulative(group, True), first, last) * (
+        for group, counter_share in self._sharing(engine, ticket.group):
+            priority = loads.get(("priority share", group))  # per question, as the volume
+            if priority is None:
+                priority = loads[("priority share", group)] = self.priority_share(group)
+            work += counter_share * priority * expected_between(self._cumulative(group), first, last) * (
                 cycle if group == ticket.group else self.cycle_minutes(group))
         load = work * self._volume(now, loads) / (counters * before_closing)
         return min(load, PRIORITY_LOAD_CAP)

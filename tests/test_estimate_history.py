@@ -10,6 +10,7 @@ profile from its own SQLite tickets, at start and at a new day's first command.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -344,3 +345,28 @@ def test_a_group_on_lightly_loaded_counters_is_not_promised_the_overloaded_centr
     assert dat_dai.mean_minutes == dat_dai_before.mean_minutes and dat_dai.wait_range == dat_dai_before.wait_range
     assert dat_dai.wait_minutes < dat_dai_before.wait_minutes - 5
     assert ho_tich == ho_tich_before
+
+
+def test_priority_arrivals_with_a_history_are_its_arrivals_then_times_the_groups_priority_share() -> None:
+    """One earlier day: 30 ho-tich tickets every quarter hour from 07:30, and 10 priority ones all
+    between 07:30 and 07:40. A day or a few hold too few priority tickets per hour to count by
+    the hour: a wait from 09:00 expects the history's arrivals of its hours times the group's
+    priority share (the history's days and today pooled), not none because that one day's priority
+    tickets all came early (issue 17's thirteenth round)."""
+    day = earlier_days()[0]
+    records = [TicketRecord(day, "ho-tich", False, moment(day, 7, 30) + timedelta(minutes=15 * i), None, None)
+               for i in range(30)]
+    records += [TicketRecord(day, "ho-tich", True, moment(day, 7, 30) + timedelta(minutes=i), None, None)
+                for i in range(10)]
+
+    def told(history: History) -> tuple[estimates.EstimateModel, float]:
+        engine = new_engine(CONFIG)
+        engine.use_history(history)
+        ticket = morning_line(engine, 5)
+        return engine.estimate_model, engine.estimates(at(MON, 9), only=ticket)[ticket].mean_minutes
+
+    model, with_priority = told(History.from_records(records, HCM))
+    # 10 priority tickets of 40 in the history and none of today's 15: 10 / 55
+    assert model.priority_share("ho-tich") == pytest.approx(10 / 55)
+    _, without_priority = told(History.from_records([dataclasses.replace(r, priority=False) for r in records], HCM))
+    assert with_priority > without_priority + 1.0, (with_priority, without_priority)

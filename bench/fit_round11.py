@@ -106,7 +106,7 @@ def family_rows(args: tuple[str, int, int, bool]) -> list[dict]:
             row["counters"], row["own"] = loads.get(row["group"], (row["load"], row["load"]))
             if history:  # the history's tickets issued before the same minute of the day
                 at = minute_of_day(datetime.fromtimestamp(row["now_s"], tz=timezone.utc), config.zone)
-                row["usual"] = sum(expected_between(history.cumulative(g, False), 0.0, at) for g in history.arrivals)
+                row["usual"] = sum(expected_between(history.cumulative(g), 0.0, at) for g in history.arrivals)
             rows.append(row)
     return rows
 

@@ -849,7 +849,7 @@ class EstimateModel:
         key = ("cumulative", group)
         if key not in self._hist_cache:
             assert self.history is not None
-            self._hist_cache[key] = self.history.cumulative(group, False) or (0.0,) * (SLOTS + 1)
+            self._hist_cache[key] = self.history.cumulative(group) or (0.0,) * (SLOTS + 1)
         return self._hist_cache[key]
 
     def _sharing(self, engine: "QueueEngine", group: str) -> list[tuple[str, float]]:

@@ -91,9 +91,9 @@ class History:
         first, last = max(0, int(first_minute // SLOT_MINUTES)), min(SLOTS, int(-(-last_minute // SLOT_MINUTES)))
         return sum(sums[first:last]), sum(counts[first:last])
 
-    def cumulative(self, group: str, priority_only: bool) -> tuple[float, ...] | None:
+    def cumulative(self, group: str) -> tuple[float, ...] | None:
         """Expected tickets of ``group`` issued from midnight until each slot boundary (SLOTS + 1 values)."""
-        row = (self.priority if priority_only else self.arrivals).get(group)
+        row = self.arrivals.get(group)
         return None if row is None else tuple(accumulate(row, initial=0.0))
 
 

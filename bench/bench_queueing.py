@@ -10,7 +10,8 @@ the lunch break, the demo's hourly arrival profile, 12 % priority tickets, offic
 moment to call and to start, absent citizens recalled) in five scenario families
 (server/wait_scenarios.py) and compares, for every ticket, the wait estimated at issue time with
 the actual wait until its first call, against the classic predictors LES, HOL, QL and a 30-minute
-rolling average (Ibrahim & Whitt 2009). Tuning uses seeds 0-19 (0-179 for fitting constants);
+rolling average (Ibrahim & Whitt 2009). Tuning uses seeds 0-19 (0-179 for fitting constants,
+``--tuning 180`` for part 2 on all of them);
 ``--fresh`` runs seeds 5000-5029 (1000-1005 before: six light days, spent) and ``--fresh2`` seeds
 7000-7029 (reserved at the start of issue 17's fourth round) and ``--fresh3`` seeds 9000-9029
 (reserved at the start of the history round) and ``--fresh4`` seeds 11000-11029 (reserved at the
@@ -24,7 +25,7 @@ start of its thirteenth round), kept for the reported figures
 profile of DAYS earlier simulated days of the same family (server/wait_history.py);
 ``--diagnose`` prints where the tickets under-estimated by more than 10 minutes come from.
 
-    .venv/bin/python bench/bench_queueing.py [--quick] [--seeds 4] [--part 2 --fresh | --fresh2 | --fresh3 | --fresh4 | --fresh5 | --fresh6 | --fresh7 | --fresh8 | --fresh9 | --fresh10] [--history 5] [--diagnose]
+    .venv/bin/python bench/bench_queueing.py [--quick] [--seeds 4] [--part 2 --fresh | --fresh2 | --fresh3 | --fresh4 | --fresh5 | --fresh6 | --fresh7 | --fresh8 | --fresh9 | --fresh10] [--tuning 180] [--history 5] [--diagnose]
 """
 
 from __future__ import annotations
@@ -361,6 +362,9 @@ def main() -> None:
     parser.add_argument("--reserved", action="store_true",
                         help="part 2 on the reserved sets together (30 days each, pooled per family): no set is fresh "
                              "any more for the code they were measured after, but together they say more than one set")
+    parser.add_argument("--tuning", type=int, default=len(TUNING_SEEDS), metavar="N",
+                        help="part 2 on tuning seeds 0..N-1 (at most 180, the seeds fitting scripts may use; "
+                             "default 20)")
     parser.add_argument("--history", type=int, default=0, metavar="DAYS",
                         help="part 2: also estimate with the profile of DAYS earlier simulated days of the same family")
     parser.add_argument("--diagnose", action="store_true",
@@ -378,7 +382,10 @@ def main() -> None:
         if args.reserved:
             seeds = [seed for reserved_set in RESERVED_SETS.values() for seed in reserved_set]
         else:  # the latest set named wins, as before
-            seeds = list(next((RESERVED_SETS[flag] for flag in reversed(RESERVED_SETS) if getattr(args, flag)), TUNING_SEEDS))
+            if not 0 < args.tuning <= 180:
+                parser.error("--tuning must be between 1 and 180: the reserved sets start at 5000")
+            seeds = list(next((RESERVED_SETS[flag] for flag in reversed(RESERVED_SETS) if getattr(args, flag)),
+                              range(args.tuning)))
         if args.diagnose:
             diagnose(args.family or list(wait_scenarios.FAMILIES), list(range(args.seeds)) if args.seeds != 4 else list(TUNING_SEEDS),
                      args.history)

@@ -119,10 +119,10 @@ BREAK_RUNOVER = True
 # the history's call-to-release time of the group in the session of each call, and each session's
 # cycle is that ratio times the history's time for the session (the afternoon's known slowness
 # counts before it starts); priority arrivals are the history's arrivals for the wait's own hours
-# times the group's priority share over the history's days and today (a handful of priority tickets
-# per group and hour is too few to count by the hour), of the
-# ticket's group and of the groups sharing its counters (HISTORY_SHARED_PRIORITY, each by the share
-# of its counters that are the ticket's; without history, counting other groups' made it worse),
+# times the group's priority share over the history's days and today (a handful of priority
+# tickets per group and hour is too few to count by the hour), of the ticket's group and of the
+# groups sharing its counters (HISTORY_SHARED_PRIORITY, each by the share of its counters that are
+# the ticket's; without history, counting other groups' made it worse),
 # scaled by today's volume so far (shrunk towards the history's as if from VOLUME_PRIOR_TICKETS).
 # The point is then the walk's mean plus HISTORY_POINT_SHIFT x min(sigma, cap), the cap set by
 # the centre's usual load (history_load) in two regimes: up to a load of 1 (the counters keep up

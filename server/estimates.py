@@ -814,23 +814,28 @@ class EstimateModel:
         """The share of ``group``'s tickets that are priority tickets: its own count (today's, and
         the history's days when given) shrunk towards the centre's as if from PRIORITY_PRIOR_TICKETS
         tickets (two priority tickets of a small group early in the day once doubled its waits)."""
-        priority, issued = dict(self.priority_issued), dict(self.issued_count)
+        priority, issued = self.priority_issued.get(group, 0), self.issued_count.get(group, 0)
+        all_priority, all_issued = sum(self.priority_issued.values()), sum(self.issued_count.values())
         if self.history is not None:
-            for group_code, (history_priority, history_issued) in self._history_totals().items():
-                priority[group_code] = priority.get(group_code, 0) + history_priority
-                issued[group_code] = issued.get(group_code, 0) + history_issued
-        centre_share = sum(priority.values()) / max(1, sum(issued.values()))
-        return (priority.get(group, 0) + PRIORITY_PRIOR_TICKETS * centre_share) / (issued.get(group, 0) + PRIORITY_PRIOR_TICKETS)
+            totals = self._history_totals()
+            history_priority, history_issued = totals.get(group, (0.0, 0.0))
+            priority, issued = priority + history_priority, issued + history_issued
+            all_priority, all_issued = all_priority + totals[None][0], all_issued + totals[None][1]
+        centre_share = all_priority / max(1, all_issued)
+        return (priority + PRIORITY_PRIOR_TICKETS * centre_share) / (issued + PRIORITY_PRIOR_TICKETS)
 
-    def _history_totals(self) -> dict[str, tuple[float, float]]:
+    def _history_totals(self) -> dict[str | None, tuple[float, float]]:
         """Priority tickets and all tickets of each group over the history's days (its profile
-        holds averages per day)."""
+        holds averages per day), and of all groups under ``None``."""
         assert self.history is not None
         key = ("totals",)
         if key not in self._hist_cache:
             days = max(1, self.history.days)
-            self._hist_cache[key] = {group: (sum(self.history.priority.get(group, ())) * days, sum(row) * days)
-                                     for group, row in self.history.arrivals.items()}
+            totals: dict[str | None, tuple[float, float]] = {
+                group: (sum(self.history.priority.get(group, ())) * days, sum(row) * days)
+                for group, row in self.history.arrivals.items()}
+            totals[None] = (sum(p for p, _ in totals.values()), sum(a for _, a in totals.values()))
+            self._hist_cache[key] = totals
         return self._hist_cache[key]
 
     def _volume(self, now: datetime, loads: dict[Any, float]) -> float:

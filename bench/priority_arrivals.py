@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
+from collections.abc import Mapping
 from datetime import datetime
 from multiprocessing import Pool
 from pathlib import Path
@@ -35,16 +36,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_queueing import FIRST_DAY  # noqa: E402
 from luot.config import CentreConfig, load_config  # noqa: E402
 from server import estimates, wait_scenarios  # noqa: E402
-from server.estimates import Timeline  # noqa: E402
+from server.estimates import EstimateModel, Timeline  # noqa: E402
 from server.wait_history import TicketRecord  # noqa: E402
 
 
-def counters_of(config: CentreConfig) -> dict[str, set[int]]:
-    """The configured counters that serve each group."""
-    return {g.code: {c.number for c in config.counters if g.code in c.groups} for g in config.groups}
-
-
-def arrived_work(ticket: wait_scenarios.Prediction, priority: list[TicketRecord], serving: dict[str, set[int]]) -> float:
+def arrived_work(ticket: wait_scenarios.Prediction, priority: list[TicketRecord], serving: Mapping[str, frozenset[int]]) -> float:
     """Minutes of the ticket's counters that priority tickets issued while it waited brought."""
     assert ticket.called is not None
     mine = serving[ticket.group]
@@ -70,7 +66,7 @@ def day_rows(config: CentreConfig, scenario: wait_scenarios.Scenario, seed: int,
     records: list[TicketRecord] = []
     wait_scenarios.simulate_day(config, scenario, seed, day, records=records)
     priority = [r for r in records if r.priority]
-    serving = counters_of(config)
+    serving = EstimateModel(config).counters_of  # the configured counters that serve each group
     timeline = Timeline.for_day(config, day.replace(hour=8))
     rows = []
     for with_priority, without in zip(told, plain, strict=True):

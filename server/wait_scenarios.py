@@ -290,7 +290,7 @@ def _naive_hours(engine: QueueEngine, ticket_id: str, ahead: int, naive: float |
     minutes = naive
     if minutes is None:
         group = engine.tickets[ticket_id].group
-        minutes = ahead * engine.mean_service_minutes(group) / max(1, sum(1 for c in engine.config.counters if group in c.groups))
+        minutes = ahead * engine.mean_service_minutes(group) / max(1, len(engine.estimate_model.counters_of[group]))
     timeline = engine.estimate_model.timeline(now)
     return max(0.0, (timeline.wall_seconds(timeline.open_minutes(now) + minutes) - now.timestamp()) / 60.0)
 

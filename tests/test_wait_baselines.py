@@ -95,3 +95,21 @@ def test_naive_in_open_hours_jumps_the_lunch_break_and_waits_for_the_doors() -> 
         assert row.naive_hours == pytest.approx(row.naive, abs=1e-6)
     for row in across:
         assert row.naive_hours == pytest.approx(row.naive + 60, abs=1e-6)
+
+
+def test_a_day_whose_file_is_optimistic_is_the_ordinary_day_served_slower() -> None:
+    """The robustness days (wait_scenarios.ROBUSTNESS) keep the ordinary day's arrivals and change
+    only how long services really take against the centre file: with every service 1.25 times its
+    configured time the same seed's citizens arrive alike and wait longer."""
+    from luot.config import load_config
+    from server.wait_scenarios import FAMILIES, ROBUSTNESS, SCENARIOS, simulate_day
+
+    assert set(SCENARIOS) == set(FAMILIES) | set(ROBUSTNESS) and not set(FAMILIES) & set(ROBUSTNESS)
+    config = load_config()
+    day = datetime(2026, 11, 3, tzinfo=config.zone)
+    ordinary = simulate_day(config, FAMILIES["ordinary"], 0, day)
+    slow = simulate_day(config, ROBUSTNESS["slow-file"], 0, day)
+    # the same arrivals (drawn before the day is played), served from the same file at other paces
+    assert sorted(r.issued for r in ordinary)[:50] == sorted(r.issued for r in slow)[:50]
+    mean = lambda rows: sum(r.actual for r in rows) / len(rows)  # noqa: E731
+    assert mean(slow) > 1.2 * mean(ordinary)

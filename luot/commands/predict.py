@@ -12,7 +12,8 @@ code the server runs) and its estimates are printed, in calling order, with the 
 its wording.
 
 Or a scenario family of simulated days (``--scenario ordinary --seeds 2``; families: ordinary,
-heavy-monday, paused-late, surge, slower): the figures bench/bench_queueing.py prints (MAE, bias,
+heavy-monday, paused-late, surge, slower, and the two days whose centre file misjudges the service
+times, wrong-file and slow-file): the figures bench/bench_queueing.py prints (MAE, bias,
 share under-estimated by more than 10 minutes and range coverage of our estimate and of LES, HOL,
 QL, the 30-minute rolling average, naive and naive counted in the centre's open hours, overall
 and for waits crossing a break; the gain against the best classic predictor, against the
@@ -41,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--group", help="group code of the simple scenario (default: the first group)")
     parser.add_argument("--queue", help="JSON file describing counters and waiting tickets (instead of the above)")
     parser.add_argument("--scenario", help="a family of simulated days to score instead: ordinary, heavy-monday, "
-                                           "paused-late, surge or slower")
+                                           "paused-late, surge, slower, wrong-file or slow-file")
     parser.add_argument("--seeds", type=int, default=2, help="simulated days (seeds 0..N-1) for --scenario")
     parser.add_argument("--history", type=int, default=5, metavar="DAYS",
                         help="for --scenario: also score with the profile of DAYS earlier days (0: not; at most 10)")
@@ -77,14 +78,14 @@ def score_family(config: Any, family: str, seeds: list[int], history_days: int =
 
     from server import wait_scenarios
 
-    if family not in wait_scenarios.FAMILIES:
-        raise ValueError(f"unknown scenario {family!r}; expected one of {', '.join(wait_scenarios.FAMILIES)}")
+    if family not in wait_scenarios.SCENARIOS:
+        raise ValueError(f"unknown scenario {family!r}; expected one of {', '.join(wait_scenarios.SCENARIOS)}")
     if not 1 <= len(seeds) <= 50:
         raise ValueError("--seeds must be between 1 and 50")
     if not 0 <= history_days <= 10:
         raise ValueError("--history must be between 0 and 10 days")
     first = datetime(2026, 11, 2, tzinfo=ZoneInfo(config.centre.timezone))  # a Monday
-    scenario = wait_scenarios.FAMILIES[family]
+    scenario = wait_scenarios.SCENARIOS[family]
     result = {"scenario": family, "description": scenario.description, "seeds": seeds,
               **wait_scenarios.run_family(config, scenario, seeds, first)}
     if history_days:

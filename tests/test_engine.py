@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from tests.engine_support import TOKENS, at, later, make_config, new_engine, recorded, replayed, state_of
+from server import estimates
 from server.engine import (
     BUSY, CALLED, CALLING, CANCELLED, CLOSED, DONE, EXPIRED, IDLE, NO_SHOW, PAUSED, SERVING, WAITING,
     Invalid, NotFound, QueueEngine, QueueError, Ticket,
@@ -689,9 +690,15 @@ def test_estimates_use_the_observed_cycle_not_only_the_service(centre: Centre) -
         centre.finish(1, at(MON, 8, 11 * i + 10))
     assert centre.engine.mean_service_minutes("ho-tich") == 8  # the service itself did not change
     # observed handling (10 minutes) blended with the configured 8 scaled by the centre's recent pace
-    # (10/8, itself blended with 1 while it rests on few tickets), plus the pause
-    pace = 4 / 9 * 10 / 8 + 5 / 9
-    cycle = 4 / 9 * 10 + 5 / 9 * 8 * pace + 1
+    # (10/8, itself blended with 1 as if the file were 25 services: estimates.PACE_PRIOR_SPREAD),
+    # each by its precision (the group's weight from how far the groups' means lie off their
+    # priors beyond their noise, here one group and the prior's two: estimates.GROUP_PRIOR_SPREAD),
+    # plus the pause
+    pace = 4 / 29 * 10 / 8 + 25 / 29
+    noise = 1 / estimates.effective_samples(4, estimates.RECENT_WEIGHT)
+    spread = max(0.05 ** 2, ((10 / (8 * pace) - 1) ** 2 - noise + 2 * 0.3 ** 2) / 3)  # (its floor, here)
+    weight = spread / (spread + noise)
+    cycle = weight * 10 + (1 - weight) * 8 * pace + 1
     assert centre.engine.cycle_minutes("ho-tich") == pytest.approx(cycle)
     est = centre.engine.estimates(at(MON, 8, 43))
     assert [est[t.id].mean_minutes for t in tickets[4:]] == [0.0, round(cycle, 1), round(2 * cycle, 1)]

@@ -42,10 +42,10 @@ async def test_ticket_and_tracking_views_show_the_range_and_the_time_after_lunch
         assert first["wait_text"] == "dưới 5 phút" and first["wait_minutes"] == 0
         # four ahead at 8 minutes, called at 11:35, 11:43, 11:51 and 11:59: that service runs into
         # the break and ends during it, so this one is called at 13:00, 25 open minutes from now;
-        # told one spread later (sqrt(25 x 8) + 0.05 x 25 = 15.4 minutes, under the cap of 16)
-        assert last["wait_text"] == "sau giờ nghỉ trưa, khoảng 13:15", last
-        assert last["wait_text_en"] == "after the lunch break, around 13:15"
-        assert last["expected_at"].startswith("2026-03-02T13:15")
+        # told 1.1 spreads later (sqrt(25 x 8) + 0.05 x 25 = 15.4 minutes, under the cap of 16)
+        assert last["wait_text"] == "sau giờ nghỉ trưa, khoảng 13:16", last
+        assert last["wait_text_en"] == "after the lunch break, around 13:16"
+        assert last["expected_at"].startswith("2026-03-02T13:16")
         lo, hi = last["wait_range_minutes"]
         assert lo <= last["wait_minutes"] <= hi and last["after_closing"] is False
         token = last["tracking_url"].rsplit("/", 1)[1]
@@ -57,12 +57,12 @@ async def test_ticket_and_tracking_views_show_the_range_and_the_time_after_lunch
         paused = await http.post("/api/v1/counters/1/pause", json={"reason": "họp", "minutes": 20}, headers=officer)
         assert paused.status_code == 200, paused.text
         tracked = (await http.get(f"/api/v1/track/{first['tracking_url'].rsplit('/', 1)[1]}")).json()
-        # the only counter is back in the 20 minutes its officer said (11:55); the wait told is one
-        # spread later (sqrt(20 x 8) + 0.05 x 20 = 13.6 minutes, under the cap of 16), which falls
-        # past noon: after the lunch break, at 13:08
-        shift = 1.0 * min(math.sqrt(20.0 * 8) + 0.05 * 20.0, 16.0)
-        assert tracked["wait_minutes"] == round(20.0 + 60.0 + shift, 1) == 93.6
-        assert tracked["wait_text"] == "sau giờ nghỉ trưa, khoảng 13:08"
+        # the only counter is back in the 20 minutes its officer said (11:55); the wait told is 1.1
+        # spreads later (sqrt(20 x 8) + 0.05 x 20 = 13.6 minutes, under the cap of 16), which falls
+        # past noon: after the lunch break, at 13:10
+        shift = 1.1 * min(math.sqrt(20.0 * 8) + 0.05 * 20.0, 16.0)
+        assert tracked["wait_minutes"] == round(20.0 + 60.0 + shift, 1) == 95.0
+        assert tracked["wait_text"] == "sau giờ nghỉ trưa, khoảng 13:10"
 
 
 async def test_the_outlook_warns_before_issuing_when_the_call_would_fall_after_closing(tmp_path):

@@ -273,7 +273,7 @@ def simulate_day(config: CentreConfig, scenario: Scenario, seed: int, day: datet
     return [p for p in predictions.values() if p.actual is not None]
 
 
-HISTORY_SEED_BASE = 100_000  # earlier days' seeds: 100000 + seed x 10 + i, apart from every evaluated seed (< 10,000)
+HISTORY_SEED_BASE = 100_000  # earlier days' seeds: 100000 + seed x 10 + i, apart from every evaluated seed (all below 100,000)
 
 
 def history_for(config: CentreConfig, scenario: Scenario, seed: int, day: datetime, days: int) -> History:

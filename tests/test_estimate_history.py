@@ -126,7 +126,8 @@ def test_one_earlier_day_tells_the_afternoon_pace_of_every_group_pooled(monkeypa
 
 def test_a_range_that_runs_into_a_slower_afternoon_is_wider() -> None:
     """The history's afternoon takes 3 times the morning's minutes per ticket: a ticket whose turn
-    falls after lunch gets a range of 3 sigma's width (RANGE_PACE), one served before lunch not."""
+    falls after lunch gets a range of twice sigma's width (RANGE_PACE 0.5: 1 + 0.5 x (3 - 1)), one
+    served before lunch not."""
     engine = new_engine(CONFIG)
     engine.use_history(History.from_records(slow_afternoon_records(), HCM))
     late = morning_line(engine, 40)
@@ -135,11 +136,12 @@ def test_a_range_that_runs_into_a_slower_afternoon_is_wider() -> None:
     timeline = early.timeline(now)
     known = engine.estimates(now)
     open_now, wait, step = known[late].basis
-    assert early.range_pace("ho-tich", timeline, open_now, wait) == pytest.approx(3.0, rel=0.02)
+    assert estimates.RANGE_PACE == 0.5
+    assert early.range_pace("ho-tich", timeline, open_now, wait) == pytest.approx(2.0, rel=0.02)
     assert early.range_pace("ho-tich", timeline, open_now, 30.0) == 1.0
     k, cap = estimates.HISTORY_POINT_SHIFT, estimates.history_shift_cap_for(early.history_load(timeline))
     to_break = timeline.next_break_end(open_now) - open_now
-    told, lo, hi = estimates.spread_wait(wait, step, k=k, cap=cap, to_break=to_break, scale=3.0)
+    told, lo, hi = estimates.spread_wait(wait, step, k=k, cap=cap, to_break=to_break, scale=2.0)
     plain = estimates.spread_wait(wait, step, k=k, cap=cap, to_break=to_break)
     assert hi - lo > plain[2] - plain[1] + 20 and told == plain[0]
     assert known[late].mean_minutes < known[late].wait_range[1]

@@ -31,10 +31,10 @@ How an estimate is made (issue 17):
 * **Scheduled counters.** A closed counter is expected when it opens: every counter at the day's
   opening before the doors open, and a counter with ``opens = "HH:MM"`` in the centre file then.
 * **An honest range.** The point told is the walk's mean plus 1.1 spreads of the wait, the
-  spread at most 16 minutes (sigma = sqrt(wait x minutes per place) + 0.05 wait); the range runs from -1.0 sigma
-  to +0.95 sigma + 2.5 minutes, its upper end past the next break stretched and its lower end
-  there raised a little, its sigma widened with a history when the wait runs into a session
-  whose services usually take longer; all in open minutes, then mapped to wall time. Fitted on
+  spread at most 16 minutes (sigma = sqrt(wait x minutes per place) + 0.05 wait); the range runs
+  from -1.0 sigma to +0.95 sigma + 2.5 minutes, its upper end past the next break stretched and
+  its lower end there raised a little, its sigma widened with a history when the wait runs into a
+  session whose services usually take longer; all in open minutes, then mapped to wall time. Fitted on
   the benchmark's tuning seeds for about 80 % coverage (docs/estimates.md).
 * **Previous days, when given** (:meth:`EstimateModel.use_history`, a profile from
   server/wait_history.py): each session's pace (today's pace relative to the history's, times the
@@ -56,8 +56,8 @@ from __future__ import annotations
 import math
 from bisect import bisect_left, bisect_right, insort
 from dataclasses import dataclass
-from functools import lru_cache
 from datetime import datetime, time, timedelta, timezone
+from functools import lru_cache
 from itertools import accumulate
 from typing import TYPE_CHECKING, Any
 
@@ -120,7 +120,8 @@ GROUP_SPREAD_FLOOR = 0.05
 # of its lower end beyond it raised by BREAK_WIDENING_LOW; with a history, the range's sigma is
 # multiplied by 1 + RANGE_PACE x (the history's time per ticket of the group in the session of the
 # expected call over the session now - 1), when larger (a wait that runs into a slower afternoon
-# spreads more; RANGE_PACE 1.0 until issue 17's fourteenth round: HISTORY_RANGE_OVERLOAD below). The point is kept inside the range. Issue 17's eighth round refitted the range on tuning
+# spreads more; RANGE_PACE 1.0 until issue 17's fourteenth round: HISTORY_RANGE_OVERLOAD below).
+# The point is kept inside the range. Issue 17's eighth round refitted the range on tuning
 # seeds 0-179 with a history, against the walk that frees a counter at the break, for the
 # largest smallest margin of coverage inside 80 +- 5 %, overall and across the break, in every
 # family, in standard deviations of six 30-day blocks (bench/fit_round8.py; docs/estimates.md);

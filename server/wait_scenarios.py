@@ -442,5 +442,5 @@ def run_family(config: CentreConfig, scenario: Scenario, seeds: list[int], first
     return score(simulate_family(config, scenario, seeds, first_day, history_days))
 
 
-__all__ = ["FAMILIES", "ROBUSTNESS", "SCENARIOS", "Scenario", "Prediction", "simulate_day", "history_for", "family_days", "simulate_family", "score",
-           "matched_mae", "run_family", "CLASSIC", "SIMPLE"]
+__all__ = ["FAMILIES", "ROBUSTNESS", "SCENARIOS", "Scenario", "Prediction", "simulate_day", "history_for", "family_days",
+           "simulate_family", "score", "matched_mae", "run_family", "CLASSIC", "SIMPLE"]

@@ -479,9 +479,17 @@ class EstimateModel:
         return mean + (value - mean) / total
 
     # ------------------------------------------------------------------ what was learned
-    def _centre_pace(self) -> float:
-        """Today's services over their configured times, all groups, shrunk towards 1 (the file)."""
-        return shrunk_pace(self.pace, self.pace_count)
+    def _blended_pace(self, group: str, prior: str, ratios: dict[str, float], counts: dict[str, int],
+                      pace: float, pace_count: int) -> float:
+        """``group``'s pace against its ``prior`` times ("file": the configured ones; "history":
+        the history's): the centre's recent ``pace`` (from ``pace_count`` services) shrunk towards 1,
+        blended with the group's own recent ratio (``ratios``, from ``counts`` services) by
+        :meth:`_group_weight` once it has a few."""
+        centre = shrunk_pace(pace, pace_count)
+        if counts.get(group, 0) < MIN_SAMPLES:
+            return centre
+        weight = self._group_weight(group, prior, ratios, counts, centre)
+        return weight * ratios[group] + (1 - weight) * centre
 
     def _group_weight(self, group: str, prior: str, ratios: dict[str, float], counts: dict[str, int],
                       centre: float) -> float:
@@ -631,19 +639,14 @@ class EstimateModel:
         return 1.0 + RANGE_PACE * max(0.0, call_h / now_h - 1.0)
 
     def _pace_ratio(self, group: str) -> float:
-        """With a history: today's pace of ``group`` relative to the history's times, its own
-        recent ratio blended with the centre's (itself shrunk towards 1, the history's pace) as
+        """With a history: today's pace of ``group`` relative to the history's times, blended as
         :meth:`cycle_minutes` blends a group's time with the file's without one."""
-        centre = shrunk_pace(self.hpace, self.hpace_count)
-        if self.ratio_count.get(group, 0) < MIN_SAMPLES:
-            return centre
-        weight = self._group_weight(group, "history", self.ratio, self.ratio_count, centre)
-        return weight * self.ratio[group] + (1 - weight) * centre
+        return self._blended_pace(group, "history", self.ratio, self.ratio_count, self.hpace, self.hpace_count)
 
     def cycle_minutes(self, group: str, timeline: Timeline | None = None, session: int | None = None) -> float:
-        """What a counter is expected to spend on one ticket of ``group``: call to release (recent
-        tickets weighted over stale ones, the configured time scaled by the centre's recent pace
-        while the group has few), plus the usual pause before the next call. With a history and a
+        """What a counter is expected to spend on one ticket of ``group``: call to release (its
+        configured time times its pace, :meth:`_blended_pace`: recent tickets weighted over stale
+        ones), plus the usual pause before the next call. With a history and a
         ``session`` of ``timeline``: today's pace ratio times the history's time for that session."""
         if self.history is not None and timeline is not None and session is not None:
             base = self.history_handle(group, timeline, session)
@@ -652,15 +655,9 @@ class EstimateModel:
                 return self._pace_ratio(group) * base + gap
         cached = self._cache.get(("cycle", group))
         if cached is None:
-            pace = self._centre_pace()
-            prior = self.configured[group] * pace
-            count = self.handle_count.get(group, 0)
-            handle = prior
-            if count >= MIN_SAMPLES:
-                weight = self._group_weight(group, "file", self._file_ratios(), self.handle_count, pace)
-                handle = weight * self.handle[group] + (1 - weight) * prior
+            pace = self._blended_pace(group, "file", self._file_ratios(), self.handle_count, self.pace, self.pace_count)
             gap = self.gap if self.gap_count >= MIN_SAMPLES else 0.0
-            cached = self._cache[("cycle", group)] = handle + gap
+            cached = self._cache[("cycle", group)] = self.configured[group] * pace + gap
         return cached
 
     def _file_ratios(self) -> dict[str, float]:

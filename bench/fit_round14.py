@@ -27,7 +27,6 @@ import argparse
 import statistics
 import sys
 import time
-from collections.abc import Callable
 from multiprocessing import Pool
 from pathlib import Path
 
@@ -60,30 +59,24 @@ def point_margins(rows: list[dict], k: float) -> tuple[float, float, float, floa
             (10 - under) / statistics.stdev(u for _, u in per_block))
 
 
-def coverage(rows: list[dict], answers: list[tuple[int, int]]) -> tuple[float, float]:
-    """Coverage overall and across the break (per cent)."""
-    inside = [lo <= r["actual"] <= hi for (lo, hi), r in zip(answers, rows)]
-    crossing = [hit for hit, r in zip(inside, rows) if r["crosses"]]
-    return 100 * sum(inside) / len(inside), 100 * sum(crossing) / max(1, len(crossing))
-
-
-def range_answers(rows: list[dict], pace: float, overload: float) -> list[tuple[int, int]]:
+def range_answers(rows: list[dict], pace: float, overload: float) -> list[tuple[float, int, int]]:
     """The printed range with a history for ``RANGE_PACE = pace`` and ``HISTORY_RANGE_OVERLOAD =
-    overload`` (the rows' pace was recorded with RANGE_PACE in force)."""
+    overload`` (the rows' pace was recorded with RANGE_PACE in force), as answers whose point is not
+    scored here."""
     answers = []
     for r in rows:
         ratio = 1.0 + (r["pace"] - 1.0) / estimates.RANGE_PACE if estimates.RANGE_PACE else 1.0
-        _, lo, hi = spread_wait(r["wait"], r["step"], to_break=r["to_break"], scale=1.0 + pace * (ratio - 1.0),
-                                widen=1.0 + overload * max(0.0, r["load"] - 1.0))
-        answers.append(in_wall_minutes(r, 0.0, lo, hi)[1:])
+        point, lo, hi = spread_wait(r["wait"], r["step"], to_break=r["to_break"], scale=1.0 + pace * (ratio - 1.0),
+                                    widen=1.0 + overload * max(0.0, r["load"] - 1.0))
+        answers.append(in_wall_minutes(r, point, lo, hi))
     return answers
 
 
-def range_margins(rows: list[dict], pace: float, overload: float) -> tuple[tuple[float, float], list[float]]:
+def range_margins(rows: list[dict], pace: float, overload: float) -> tuple[tuple[float, ...], list[float]]:
     """Coverage overall and across the break, and their margins inside 80 +- 5 % in sd."""
     answers = range_answers(rows, pace, overload)
-    overall = coverage(rows, answers)
-    per_block = [coverage([rows[i] for i in idx], [answers[i] for i in idx]) for idx in blocks(rows)]
+    overall = answer_scores(rows, answers)[2:]
+    per_block = [answer_scores([rows[i] for i in idx], [answers[i] for i in idx])[2:] for idx in blocks(rows)]
     return overall, [(5 - abs(overall[j] - 80)) / statistics.stdev(c[j] for c in per_block) for j in (0, 1)]
 
 
@@ -124,17 +117,15 @@ def main() -> None:
         table(f"k {k}{' (in force)' if k == estimates.POINT_SHIFT else ''}", cells, min(margins))
     print("\nThe range with a history: coverage overall / across the break (%), one day | five days, "
           "and the smallest margin in sd")
-    rules: list[tuple[float, float]] = [(p, w) for w in OVERLOADS for p in PACES]
-    in_force: Callable[[float, float], bool] = (
-        lambda p, w: (p, w) == (estimates.RANGE_PACE, estimates.HISTORY_RANGE_OVERLOAD))
-    for pace, overload in rules:
+    in_force = (estimates.RANGE_PACE, estimates.HISTORY_RANGE_OVERLOAD)
+    for pace, overload in ((p, w) for w in OVERLOADS for p in PACES):
         cells, margins = [], []
         for days in (1, 5):
             for family in rows[days].values():
                 (overall, crossing), pair = range_margins(family, pace, overload)
                 cells.append(f"{overall:4.1f}/{crossing:4.1f}")
                 margins += pair
-        table(f"pace {pace} overload {overload}{' *' if in_force(pace, overload) else ''}", cells, min(margins))
+        table(f"pace {pace} overload {overload}{' *' if (pace, overload) == in_force else ''}", cells, min(margins))
 
 
 if __name__ == "__main__":

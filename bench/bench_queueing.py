@@ -21,12 +21,13 @@ eighth round) and ``--fresh6`` seeds 15000-15029 (reserved at the start of its n
 19000-19029 (reserved at the start of its eleventh round) and ``--fresh9`` seeds 21000-21029
 (reserved at the start of its twelfth round) and ``--fresh10`` seeds 23000-23029 (reserved at the
 start of its thirteenth round) and ``--fresh11`` seeds 25000-25029 (reserved at the start of its
-fourteenth round), kept for the reported figures
+fourteenth round) and ``--fresh12`` seeds 27000-27029 (reserved at the start of its fifteenth round),
+kept for the reported figures
 (docs/estimates.md). ``--history DAYS`` scores the same days again with the estimator given the
 profile of DAYS earlier simulated days of the same family (server/wait_history.py);
 ``--diagnose`` prints where the tickets under-estimated by more than 10 minutes come from.
 
-    .venv/bin/python bench/bench_queueing.py [--quick] [--seeds 4] [--part 2 --fresh | --fresh2 | --fresh3 | --fresh4 | --fresh5 | --fresh6 | --fresh7 | --fresh8 | --fresh9 | --fresh10 | --fresh11] [--tuning 180] [--history 5] [--diagnose]
+    .venv/bin/python bench/bench_queueing.py [--quick] [--seeds 4] [--part 2 --fresh | --fresh2 | --fresh3 | --fresh4 | --fresh5 | --fresh6 | --fresh7 | --fresh8 | --fresh9 | --fresh10 | --fresh11 | --fresh12] [--tuning 180] [--history 5] [--diagnose]
 """
 
 from __future__ import annotations
@@ -196,11 +197,14 @@ FRESH_SEEDS_10 = range(23000, 23030)
 # An eleventh reserved set (issue 17, fourteenth round): measured once with the code as it was before
 # that round and once at the end; never tuned on.
 FRESH_SEEDS_11 = range(25000, 25030)
-# the command-line flag of each reserved set (--fresh, --fresh2 ... --fresh11); --reserved pools them all
+# A twelfth reserved set (issue 17, fifteenth round): measured once with the code as it was before
+# that round and once at the end; never tuned on.
+FRESH_SEEDS_12 = range(27000, 27030)
+# the command-line flag of each reserved set (--fresh, --fresh2 ... --fresh12); --reserved pools them all
 RESERVED_SETS = {"fresh": FRESH_SEEDS, "fresh2": FRESH_SEEDS_2, "fresh3": FRESH_SEEDS_3, "fresh4": FRESH_SEEDS_4,
                  "fresh5": FRESH_SEEDS_5, "fresh6": FRESH_SEEDS_6, "fresh7": FRESH_SEEDS_7,
                  "fresh8": FRESH_SEEDS_8, "fresh9": FRESH_SEEDS_9, "fresh10": FRESH_SEEDS_10,
-                 "fresh11": FRESH_SEEDS_11}
+                 "fresh11": FRESH_SEEDS_11, "fresh12": FRESH_SEEDS_12}
 FIRST_DAY = datetime(2026, 11, 2, tzinfo=ZONE)  # a Monday
 
 

@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fit_round10 import answer_scores, family_rows, told  # noqa: E402
+from luot.config import CentreConfig  # noqa: E402
 from server import engine as engine_module  # noqa: E402
 from server import estimates, wait_scenarios  # noqa: E402
 from server.estimates import MIN_SAMPLES, EstimateModel, Timeline  # noqa: E402
@@ -49,7 +50,7 @@ class AfternoonTold(EstimateModel):
 
     foreseen = False
 
-    def __init__(self, config: Any) -> None:
+    def __init__(self, config: CentreConfig) -> None:
         super().__init__(config)
         self.latest: datetime | None = None  # the newest event's instant: the model has no clock
         self.after, self.factor = SLOWER.slower_after  # type: ignore[misc]
@@ -64,6 +65,7 @@ class AfternoonTold(EstimateModel):
         return self.configured[group] * self.factor + gap
 
     def afternoon(self) -> bool:
+        """Whether the newest event came at or after the slowdown's hour."""
         return self.latest is not None and self.latest.astimezone(self.config.zone).time() >= self.after
 
     def cycle_minutes(self, group: str, timeline: Timeline | None = None, session: int | None = None) -> float:
@@ -75,6 +77,8 @@ class AfternoonTold(EstimateModel):
         """One cycle a group for the whole walk as in force, or, ``foreseen``, the morning's and
         the afternoon's (the sample centre's day has one break, and the slowdown starts with it)."""
         if self.foreseen and not self.afternoon() and len(timeline.sessions) == 2:
+            # the morning's cycle as in force (super() with its arguments: a comprehension has no
+            # __class__ cell for the bare form before Python 3.12)
             return (tuple(timeline.session_starts[1:]),
                     {g: (super(AfternoonTold, self).cycle_minutes(g), self.slow_cycle(g)) for g in self.configured})
         return ((), {g: (self.cycle_minutes(g),) for g in self.configured})

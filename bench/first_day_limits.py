@@ -35,7 +35,7 @@ from fit_round10 import answer_scores, family_rows, told  # noqa: E402
 from luot.config import CentreConfig  # noqa: E402
 from server import engine as engine_module  # noqa: E402
 from server import estimates, wait_scenarios  # noqa: E402
-from server.estimates import MIN_SAMPLES, EstimateModel, Timeline  # noqa: E402
+from server.estimates import EstimateModel, Timeline  # noqa: E402
 
 SLOWER = wait_scenarios.FAMILIES["slower"]
 SHIFTS = (estimates.POINT_SHIFT, 1.2, 1.3, 1.4, 1.6, 1.8)
@@ -61,8 +61,7 @@ class AfternoonTold(EstimateModel):
 
     def slow_cycle(self, group: str) -> float:
         """The afternoon's true mean service of ``group`` plus the usual pause before the next call."""
-        gap = self.gap if self.gap_count >= MIN_SAMPLES else 0.0
-        return self.configured[group] * self.factor + gap
+        return self.configured[group] * self.factor + self.gap_minutes()
 
     def afternoon(self) -> bool:
         """Whether the newest event came at or after the slowdown's hour."""

@@ -651,14 +651,17 @@ class EstimateModel:
         if self.history is not None and timeline is not None and session is not None:
             base = self.history_handle(group, timeline, session)
             if base:
-                gap = self.gap if self.gap_count >= MIN_SAMPLES else 0.0
-                return self._pace_ratio(group) * base + gap
+                return self._pace_ratio(group) * base + self.gap_minutes()
         cached = self._cache.get(("cycle", group))
         if cached is None:
             pace = self._blended_pace(group, "file", self._file_ratios(), self.handle_count, self.pace, self.pace_count)
-            gap = self.gap if self.gap_count >= MIN_SAMPLES else 0.0
-            cached = self._cache[("cycle", group)] = self.configured[group] * pace + gap
+            cached = self._cache[("cycle", group)] = self.configured[group] * pace + self.gap_minutes()
         return cached
+
+    def gap_minutes(self) -> float:
+        """The usual pause between a release and the next call at a counter, once today has
+        measured a few (0 before: the configured times are call to release)."""
+        return self.gap if self.gap_count >= MIN_SAMPLES else 0.0
 
     def _file_ratios(self) -> dict[str, float]:
         """Each group's recent call-to-release time over its configured time (per event)."""
@@ -710,7 +713,7 @@ class EstimateModel:
         lasted longer than this one so far; otherwise the expected service, or a tenth of it more
         than has elapsed when it already ran over.
         """
-        gap = self.gap if self.gap_count >= MIN_SAMPLES else 0.0
+        gap = self.gap_minutes()
         if ticket.started_at is None:  # called, not started: the whole call-to-release time
             start = timeline.open_minutes(ticket.called_at or now)
             handle = self.cycle_minutes(ticket.group) - gap

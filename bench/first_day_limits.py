@@ -35,7 +35,7 @@ from fit_round10 import answer_scores, family_rows, told  # noqa: E402
 from luot.config import CentreConfig  # noqa: E402
 from server import engine as engine_module  # noqa: E402
 from server import estimates, wait_scenarios  # noqa: E402
-from server.estimates import EstimateModel, Timeline  # noqa: E402
+from server.estimates import EstimateModel, Timeline, today_shift_cap  # noqa: E402
 
 SLOWER = wait_scenarios.FAMILIES["slower"]
 SHIFTS = (estimates.POINT_SHIFT, 1.2, 1.3, 1.4, 1.6, 1.8)
@@ -134,9 +134,7 @@ def main() -> None:
 def scores(rows: list[dict], k: float, knee: float, slope: float) -> tuple[float, float]:
     """Gain and under > 10 (per cent) of the point w + k min(sigma, cap), the cap growing past
     today's load ``knee`` by ``slope`` minutes a unit of load (TODAY_OVERLOAD_KNEE, _SLOPE)."""
-    def cap(load: float) -> float:
-        return estimates.POINT_SHIFT_CAP + slope * max(0.0, load - knee)
-    gain, under, _, _ = answer_scores(rows, [told(r, cap(r["load"]), k, 0.0) for r in rows])
+    gain, under, _, _ = answer_scores(rows, [told(r, today_shift_cap(r["load"], knee, slope), k, 0.0) for r in rows])
     return gain, under
 
 

@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_queueing import FIRST_DAY  # noqa: E402
 from luot.config import load_config  # noqa: E402
 from server import estimates, wait_scenarios  # noqa: E402
-from server.estimates import EstimateModel, Timeline, spread_wait  # noqa: E402
+from server.estimates import EstimateModel, Timeline, spread_wait, today_shift_cap  # noqa: E402
 
 # (label, knee, slope): the no-history cap is 16 + slope x max(0, today's load - knee)
 TODAY_RULES = (("16 (before)", 9.0, 0.0), ("16 + 100 (load - 1.1)", 1.1, 100.0), ("16 + 200 (load - 1.1)", 1.1, 200.0),
@@ -141,7 +141,7 @@ def main() -> None:
             print(f"{f'range x (1 + {widening} (load - 1))':36} " + " ".join(f"{c:>24}" for c in cells))
     else:
         for label, knee, slope in TODAY_RULES:
-            cells = [figures(rows, lambda r: estimates.POINT_SHIFT_CAP + slope * max(0.0, r["load"] - knee),
+            cells = [figures(rows, lambda r: today_shift_cap(r["load"], knee, slope),
                              estimates.POINT_SHIFT, 0.0) for rows in per_family]
             print(f"{label:36} " + " ".join(f"{c:>24}" for c in cells))
 

@@ -1132,9 +1132,13 @@ def history_shift_cap_for(load: float) -> float:
     return below + HISTORY_OVERLOAD_SLOPE * max(0.0, load - 1.0)
 
 
-def today_shift_cap(load: float) -> float:
-    """The point's cap without a history, from today's load so far: see TODAY_OVERLOAD_SLOPE."""
-    return POINT_SHIFT_CAP + TODAY_OVERLOAD_SLOPE * max(0.0, load - TODAY_OVERLOAD_KNEE)
+def today_shift_cap(load: float, knee: float | None = None, slope: float | None = None) -> float:
+    """The point's cap without a history, from today's load so far: see TODAY_OVERLOAD_SLOPE
+    (``knee`` and ``slope`` in place of TODAY_OVERLOAD_KNEE and _SLOPE for the fitting scripts,
+    which score other caps)."""
+    knee = TODAY_OVERLOAD_KNEE if knee is None else knee
+    slope = TODAY_OVERLOAD_SLOPE if slope is None else slope
+    return POINT_SHIFT_CAP + slope * max(0.0, load - knee)
 
 
 def shrunk_pace(pace: float, count: int) -> float:
